@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, lowest first (see docs/ARCHITECTURE.md): CLMDB/CCrypto → DatanetCrypto, DatanetCBOR →
+// DatanetStore → datanet. A module imports only modules listed before it.
+let faults: [SwiftSetting] = [.define("DATANET_FAULTS", .when(configuration: .debug))]
+
+let package = Package(
+    name: "Datanet",
+    products: [
+        .executable(name: "datanet", targets: ["datanet"]),
+        .library(name: "DatanetStore", targets: ["DatanetStore"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "DatanetCrypto", dependencies: ["CCrypto"]),
+        .target(name: "DatanetCBOR"),
+        .target(name: "DatanetStore", dependencies: ["CLMDB", "DatanetCrypto", "DatanetCBOR"],
+                swiftSettings: faults),
+        .executableTarget(name: "datanet", dependencies: ["DatanetStore", "DatanetCrypto"]),
+        .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
+                    resources: [.copy("Vectors")]),
+        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "datanet"],
+                    resources: [.copy("Vectors")], swiftSettings: faults),
+    ]
+)

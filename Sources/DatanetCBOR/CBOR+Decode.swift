@@ -1,0 +1,118 @@
+extension CBOR {
+    /// The canonical rules the decoder enforces, each named once (RFC 8949 §4.2.1 and Datanet's subset).
+    public enum Rules {
+        /// Deepest allowed nesting of arrays and maps.
+        public static let maximumDepth = 32
+        /// Integers and lengths must use the shortest head.
+        public static let minimalIntegerEncodingRequired = true
+        /// Map keys must be sorted bytewise by their encodings, with no duplicates.
+        public static let mapKeysMustBeSortedBytewise = true
+        /// Indefinite-length strings, arrays and maps are rejected.
+        public static let indefiniteLengthAllowed = false
+    }
+
+    /// Decodes exactly one canonical item that spans all of `bytes`.
+    /// - Throws: `CBORError` naming the first rule broken.
+    public static func decode(_ bytes: [UInt8]) throws(CBORError) -> CBOR {
+        let result = bytes.withUnsafeBytes { buf in
+            Result { () throws(CBORError) -> CBOR in
+                var reader = Reader(buf: buf)
+                let item = try reader.item(depth: 0)
+                guard reader.pos == buf.count else { throw CBORError(.trailingBytes, at: reader.pos) }
+                return item
+            }
+        }
+        return try result.get()
+    }
+
+    struct Reader {
+        let buf: UnsafeRawBufferPointer
+        var pos = 0
+
+        mutating func byte() throws(CBORError) -> UInt8 {
+            guard pos < buf.count else { throw CBORError(.truncated, at: pos) }
+            defer { pos += 1 }
+            return buf[pos]
+        }
+
+        /// Reads a head; returns (major, argument). Rejects non-minimal and reserved forms.
+        mutating func head() throws(CBORError) -> (UInt8, UInt64) {
+            let start = pos
+            let initial = try byte()
+            let major = initial >> 5
+            let info = initial & 0x1f
+            switch info {
+            case 0..<24: return (major, UInt64(info))
+            case 24, 25, 26, 27:
+                let n = 1 << Int(info - 24)
+                guard buf.count - pos >= n else { throw CBORError(.truncated, at: pos) }
+                var v: UInt64 = 0
+                for _ in 0..<n { v = v << 8 | UInt64(buf[pos]); pos += 1 }
+                let minimum: UInt64 = [24, 0x100, 0x1_0000, 0x1_0000_0000][Int(info - 24)]
+                if major == 7 {
+                    // Floats (and the two-byte simple form) are outside the subset.
+                    if info == 24 { throw CBORError(.simpleValueNotAllowed, at: start) }
+                    throw CBORError(.floatNotAllowed, at: start)
+                }
+                guard v >= minimum else { throw CBORError(.nonMinimalInteger, at: start) }
+                return (major, v)
+            case 31: throw CBORError(major == 7 ? .simpleValueNotAllowed : .indefiniteLength, at: start)
+            default: throw CBORError(.reservedAdditionalInfo, at: start)
+            }
+        }
+
+        mutating func length(_ v: UInt64, at start: Int) throws(CBORError) -> Int {
+            // Checked: a length larger than what is left can never be satisfied.
+            guard v <= UInt64(buf.count - pos) else { throw CBORError(.lengthTooLarge, at: start) }
+            return Int(v)
+        }
+
+        mutating func item(depth: Int) throws(CBORError) -> CBOR {
+            let start = pos
+            let (major, arg) = try head()
+            switch major {
+            case 0: return .unsigned(arg)
+            case 1: return .negative(arg)
+            case 2, 3:
+                let n = try length(arg, at: start)
+                let bytes = Array(buf[pos..<pos + n])
+                pos += n
+                if major == 2 { return .bytes(bytes) }
+                guard String(validating: bytes, as: UTF8.self) != nil else { throw CBORError(.invalidUTF8, at: start) }
+                return .text(bytes)
+            case 4, 5:
+                guard depth < Rules.maximumDepth else { throw CBORError(.tooDeep, at: start) }
+                // Every element takes at least one byte: bounds the count before allocating.
+                let n = try length(arg, at: start)
+                if major == 4 {
+                    var items = [CBOR]()
+                    items.reserveCapacity(n)
+                    for _ in 0..<n { items.append(try item(depth: depth + 1)) }
+                    return .array(items)
+                }
+                var entries = [MapEntry]()
+                var previousKey: UnsafeRawBufferPointer.SubSequence?
+                for _ in 0..<n {
+                    let keyStart = pos
+                    let key = try item(depth: depth + 1)
+                    let keyBytes = buf[keyStart..<pos]
+                    if let prev = previousKey {
+                        if prev.elementsEqual(keyBytes) { throw CBORError(.duplicateMapKey, at: keyStart) }
+                        if !prev.lexicographicallyPrecedes(keyBytes) { throw CBORError(.unsortedMapKeys, at: keyStart) }
+                    }
+                    previousKey = keyBytes
+                    entries.append(MapEntry(key, try item(depth: depth + 1)))
+                }
+                return .map(entries)
+            case 6: throw CBORError(.tagNotAllowed, at: start)
+            default:
+                switch arg {
+                case 20: return .bool(false)
+                case 21: return .bool(true)
+                case 22: return .null
+                default: throw CBORError(.simpleValueNotAllowed, at: start)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+extension CBOR {
+    /// The deterministic encoding: shortest heads, definite lengths, map keys sorted bytewise by
+    /// their encodings. These are the only bytes Datanet ever hashes or signs.
+    public var encoded: [UInt8] {
+        var out = [UInt8]()
+        encode(into: &out)
+        return out
+    }
+
+    /// Appends the deterministic encoding to `out`.
+    public func encode(into out: inout [UInt8]) {
+        switch self {
+        case .unsigned(let v): CBOR.appendHead(0, v, to: &out)
+        case .negative(let v): CBOR.appendHead(1, v, to: &out)
+        case .bytes(let b):
+            CBOR.appendHead(2, UInt64(b.count), to: &out)
+            out.append(contentsOf: b)
+        case .text(let t):
+            CBOR.appendHead(3, UInt64(t.count), to: &out)
+            out.append(contentsOf: t)
+        case .array(let items):
+            CBOR.appendHead(4, UInt64(items.count), to: &out)
+            for item in items { item.encode(into: &out) }
+        case .map(let entries):
+            CBOR.appendHead(5, UInt64(entries.count), to: &out)
+            let encodedEntries = entries.map { ($0.key.encoded, $0.value) }
+                .sorted { $0.0.lexicographicallyPrecedes($1.0) }
+            for (k, v) in encodedEntries {
+                out.append(contentsOf: k)
+                v.encode(into: &out)
+            }
+        case .bool(let b): out.append(b ? 0xf5 : 0xf4)
+        case .null: out.append(0xf6)
+        }
+    }
+
+    /// Appends a major type and argument in its shortest form.
+    static func appendHead(_ major: UInt8, _ value: UInt64, to out: inout [UInt8]) {
+        let m = major << 5
+        switch value {
+        case 0..<24: out.append(m | UInt8(value))
+        case 24...0xff: out.append(contentsOf: [m | 24, UInt8(value)])
+        case 0x100...0xffff: out.append(m | 25); appendBE(value, bytes: 2, to: &out)
+        case 0x1_0000...0xffff_ffff: out.append(m | 26); appendBE(value, bytes: 4, to: &out)
+        default: out.append(m | 27); appendBE(value, bytes: 8, to: &out)
+        }
+    }
+
+    private static func appendBE(_ v: UInt64, bytes: Int, to out: inout [UInt8]) {
+        for i in stride(from: bytes - 1, through: 0, by: -1) { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+    }
+}

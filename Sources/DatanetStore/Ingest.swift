@@ -1,0 +1,160 @@
+import DatanetCrypto
+import Foundation
+import Glibc
+
+/// What one `add` produced.
+public struct AddResult: Sendable {
+    /// Blob id for a file, tree id for a folder.
+    public var id: Digest
+    public var kind: ObjectKind
+    /// Bytes of file content.
+    public var size: UInt64
+    /// Bytes of chunks this add stored that the store did not have.
+    public var newBytes: UInt64
+    /// The path as given.
+    public var path: String
+}
+
+/// Adds files and folders to a store: FastCDC chunks, blob manifests, trees, and a `roots`
+/// entry per path, in bounded write transactions under a lease.
+///
+/// All paths are checked before the first write. If the add fails part-way, everything it
+/// newly stored is deleted again, so the store is as it was; if the process dies instead, the
+/// committed chunks stay, unreferenced and held by a stale lease, until gc (fsck reports them).
+public final class Ingest {
+    let store: ObjectStore
+    let batch: WriteBatch
+    /// Called with the bytes of file content processed so far.
+    public var progress: ((UInt64) -> Void)?
+    private var done: UInt64 = 0
+    private var created: [(Table, Digest)] = []
+    private let leaseKey: [UInt8]
+    private var leaseWritten = false
+    private var newBytes: UInt64 = 0
+
+    /// Prepares an add into `store`; `dirtyLimit` bounds each transaction's written bytes.
+    public init(store: ObjectStore, dirtyLimit: Int = 32 << 20) {
+        self.store = store
+        batch = WriteBatch(env: store.env, dirtyLimit: dirtyLimit)
+        var key = [UInt8](repeating: 0, count: 16)
+        for i in 0..<16 { key[i] = UInt8.random(in: 0...255) }
+        leaseKey = key
+    }
+
+    /// Adds every path (planned first), commits, and returns one result per path.
+    public func add(paths: [String]) throws -> [AddResult] {
+        let plans = try paths.map { try SourceNode.plan($0) }
+        do {
+            var results = [AddResult]()
+            let now = Int64(Date().timeIntervalSince1970)
+            for (path, plan) in zip(paths, plans) {
+                let before = newBytes
+                let (kind, id, size) = try ingest(plan)
+                let obj = AddedObject(id: id, kind: kind, size: size, time: now, path: path)
+                try batch.current().put(store.roots, id, obj.encodedValue)
+                results.append(AddResult(id: id, kind: kind, size: size, newBytes: newBytes - before, path: path))
+            }
+            if leaseWritten { try batch.current().delete(store.leases, leaseKey) }
+            try batch.commit()
+            return results
+        } catch {
+            batch.abort()
+            rollback()
+            throw Self.describe(error)
+        }
+    }
+
+    /// Total bytes a list of paths will read (for progress bars); plans them.
+    public static func totalBytes(_ paths: [String]) throws -> UInt64 {
+        try paths.reduce(0) { $0 + (try SourceNode.plan($1)).totalBytes }
+    }
+
+    private func ingest(_ node: SourceNode) throws -> (ObjectKind, Digest, UInt64) {
+        switch node {
+        case .file(let path, _):
+            let m = try ingestFile(path)
+            return (.blob, m.id, m.size)
+        case .folder(_, let children):
+            var entries = [TreeEntry]()
+            for (name, child) in children {
+                let (kind, id, size) = try ingest(child)
+                entries.append(TreeEntry(name: name, kind: kind, id: id, size: size))
+            }
+            let tree = Tree(entries: entries)
+            let bytes = tree.encoded
+            let id = Tree.id(encoded: bytes)
+            let txn = try startBatch()
+            if try txn.putNew(store.trees, id, size: bytes.count, fill: { $0.copyBytes(from: bytes) }) {
+                created.append((store.trees, id))
+            }
+            try batch.commitIfDue()
+            return (.tree, id, tree.size)
+        }
+    }
+
+    private func startBatch(extraRoom: Int = 0) throws -> Transaction {
+        let txn = try batch.current(extraRoom: extraRoom)
+        if !leaseWritten {
+            // The lease names this process, so a later gc can tell a live add from a dead one.
+            var v = [UInt8]()
+            appendBE(UInt64(getpid()), 8, &v)
+            appendBE(UInt64(Date().timeIntervalSince1970), 8, &v)
+            try txn.put(store.leases, leaseKey, v)
+            leaseWritten = true
+        }
+        return txn
+    }
+
+    private func ingestFile(_ path: [UInt8]) throws -> BlobManifest {
+        let reader = try ChunkReader(path: path)
+        var refs = [ChunkRef]()
+        var leaves = [Digest]()
+        var hasher = SHA256.Hasher()
+        while let (offset, bytes) = try reader.next() {
+            hasher.update(bytes)
+            let id = hasher.finalize()
+            let txn = try startBatch()
+            if try txn.putNew(store.chunks, id, size: bytes.count, fill: { $0.copyMemory(from: bytes) }) {
+                created.append((store.chunks, id))
+                newBytes += UInt64(bytes.count)
+            }
+            let ref = ChunkRef(id: id, offset: offset, length: UInt32(bytes.count))
+            refs.append(ref)
+            leaves.append(ref.leafHash)
+            done += UInt64(bytes.count)
+            progress?(done)
+            try batch.commitIfDue()
+        }
+        let manifest = BlobManifest(size: reader.offset, root: Merkle.root(leafHashes: leaves), chunks: refs)
+        let encoded = manifest.encoded
+        let txn = try startBatch(extraRoom: encoded.count)
+        if try txn.putNew(store.blobs, manifest.id, size: encoded.count, fill: { $0.copyBytes(from: encoded) }) {
+            created.append((store.blobs, manifest.id))
+        }
+        try batch.commitIfDue()
+        return manifest
+    }
+
+    /// Deletes what this add created in batches already committed, and its lease.
+    ///
+    /// Only when no other writer committed since our last batch: otherwise another add may
+    /// already reference a chunk we created, and deleting it would damage that add's file.
+    private func rollback() {
+        guard batch.commits > 0 else { return }
+        do {
+            try store.env.write { txn in
+                guard txn.id == batch.lastCommittedID + 1 else { return }
+                for (table, id) in created.reversed() { try txn.delete(table, id) }
+                try txn.delete(store.leases, leaseKey)
+            }
+        } catch {
+            // Left as unreferenced objects under a stale lease: fsck reports them, gc frees them.
+        }
+    }
+
+    /// Gives database errors the context a user needs.
+    static func describe(_ error: Error) -> Error {
+        if let e = error as? LMDBError { return StoreError.database(e, context: "cannot write to the store") }
+        return error
+    }
+}

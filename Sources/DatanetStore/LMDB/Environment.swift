@@ -1,0 +1,156 @@
+import CLMDB
+import Glibc
+
+/// An LMDB environment: one data file and its lock file in a directory.
+///
+/// Every `mdb_*` call of the project is in this file or `Transaction.swift`. The map is reserved
+/// large (it is sparse on Linux, so it costs nothing) and grows on MDB_MAP_FULL; a size grown by
+/// another process is adopted on MDB_MAP_RESIZED. Readers left by dead processes are cleared at
+/// open. Never opened with MDB_NOSYNC or MDB_WRITEMAP: every commit is durable.
+public final class Environment: @unchecked Sendable {
+    let handle: OpaquePointer
+    /// The directory holding `data.mdb` and `lock.mdb`.
+    public let directory: String
+    /// Stale reader slots cleared at open.
+    public let clearedReaders: Int
+    #if DATANET_FAULTS
+    /// Debug builds only: fails a chosen write or commit (fault-injection tests).
+    public var faults: FaultPlan?
+    #endif
+
+    /// Opens (creating the files if needed) the environment in `directory`, which must exist.
+    ///
+    /// - Parameters:
+    ///   - mapSize: bytes of address space to reserve; a larger size already recorded in the file wins.
+    ///   - maxTables: how many named tables may be opened.
+    /// - Throws: `LMDBError` (`.invalid` or `.versionMismatch` for a file that is not ours; errno
+    ///   codes such as EACCES for an unreadable directory).
+    /// The corresponding LMDB calls are `mdb_env_create`, `mdb_env_open` and `mdb_reader_check`.
+    public init(directory: String, mapSize: Int, maxTables: UInt32 = 16) throws {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env))
+        handle = env!
+        self.directory = directory
+        do {
+            try check(mdb_env_set_maxdbs(handle, maxTables))
+            try check(mdb_env_set_mapsize(handle, mapSize))
+            // MDB_NOTLS: read transactions are not tied to a thread's slot, so a reader may be
+            // handed to a worker thread; we still never share one between threads at once.
+            try check(mdb_env_open(handle, directory, UInt32(MDB_NOTLS), 0o600))
+        } catch {
+            mdb_env_close(handle)
+            throw error
+        }
+        var dead: Int32 = 0
+        mdb_reader_check(handle, &dead)
+        clearedReaders = Int(dead)
+    }
+
+    deinit { mdb_env_close(handle) }
+
+    /// The current map size in bytes.
+    public var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Page size, last used page number and the number of pages on the freelist.
+    public func usage() throws -> (pageSize: Int, lastPage: Int, mapSize: Int) {
+        var info = MDB_envinfo()
+        var st = MDB_stat()
+        try check(mdb_env_info(handle, &info))
+        try check(mdb_env_stat(handle, &st))
+        return (Int(st.ms_psize), info.me_last_pgno, info.me_mapsize)
+    }
+
+    /// Doubles the map (at least to `atLeast` bytes). Requires: no transaction open in this process.
+    /// The corresponding LMDB call is `mdb_env_set_mapsize`.
+    public func growMap(atLeast: Int = 0) throws {
+        try check(mdb_env_set_mapsize(handle, max(mapSize * 2, atLeast)))
+    }
+
+    /// Adopts a map size grown by another process. Requires: no transaction open in this process.
+    func adoptMapSize() throws {
+        try check(mdb_env_set_mapsize(handle, 0))
+    }
+
+    /// Begins a read-only transaction (a consistent snapshot).
+    public func beginRead() throws -> Transaction {
+        try Transaction(env: self, readOnly: true)
+    }
+
+    /// Begins the write transaction. Only one exists at a time per environment, across processes.
+    public func beginWrite() throws -> Transaction {
+        try Transaction(env: self, readOnly: false)
+    }
+
+    /// Runs `body` in a read transaction and ends it; bytes borrowed inside must not escape.
+    public func read<R>(_ body: (Transaction) throws -> R) throws -> R {
+        let txn = try beginRead()
+        defer { txn.abort() }
+        return try body(txn)
+    }
+
+    /// Runs `body` in a write transaction and commits it durably; aborts if `body` throws.
+    ///
+    /// On MDB_MAP_FULL the map is grown and `body` runs again from the start in a new
+    /// transaction, so `body` must only touch the database.
+    public func write<R>(_ body: (Transaction) throws -> R) throws -> R {
+        while true {
+            let txn = try beginWrite()
+            do {
+                let r = try body(txn)
+                try txn.commit()
+                return r
+            } catch LMDBError.mapFull {
+                txn.abort()
+                try growMap()
+            } catch {
+                txn.abort()
+                throw error
+            }
+        }
+    }
+
+    /// Opens named tables in one transaction (a write one only when `create`); the handles stay
+    /// valid for the environment's life. Without `create`, a missing table throws `.notFound`.
+    /// The corresponding LMDB call is `mdb_dbi_open`.
+    public func openTables(_ names: [String], create: Bool) throws -> [Table] {
+        let txn = create ? try beginWrite() : try beginRead()
+        defer { txn.abort() }
+        var tables = [Table]()
+        for name in names {
+            var dbi: MDB_dbi = 0
+            try check(mdb_dbi_open(try txn.liveHandle(), name, create ? UInt32(MDB_CREATE) : 0, &dbi))
+            tables.append(Table(dbi: dbi, name: name))
+        }
+        // Committing (even a read transaction) is what keeps new handles open.
+        try txn.commit()
+        return tables
+    }
+
+    /// Writes a compacted copy of the environment into the empty directory `path`.
+    /// The corresponding LMDB call is `mdb_env_copy2` with MDB_CP_COMPACT.
+    public func copyCompacted(to path: String) throws {
+        try check(mdb_env_copy2(handle, path, UInt32(MDB_CP_COMPACT)))
+    }
+
+    /// Flushes the data file to disk.
+    public func sync() throws {
+        try check(mdb_env_sync(handle, 1))
+    }
+}
+
+/// A named table (LMDB database handle); valid for the life of its environment.
+public struct Table: Sendable {
+    let dbi: MDB_dbi
+    /// The table's name.
+    public let name: String
+}
+
+/// Turns an `mdb_*` return code into a thrown `LMDBError`.
+@inline(__always)
+func check(_ rc: Int32) throws {
+    if rc != 0 { throw LMDBError(rawValue: rc) }
+}

@@ -1,0 +1,195 @@
+import CLMDB
+import DatanetCrypto
+
+/// Bytes usable as an LMDB key or value without copying.
+public protocol ContiguousKey {
+    /// Calls `body` with the key's bytes.
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+extension Array: ContiguousKey where Element == UInt8 {}
+extension Digest: ContiguousKey {}
+
+/// An LMDB transaction, read-only or read-write. Not `Sendable`: it belongs to the thread that
+/// began it (write transactions always; read ones by our choice) and must end before any `await`
+/// or network I/O. Bytes borrowed from it are valid only inside the closure that received them.
+public final class Transaction {
+    var handle: OpaquePointer?
+    unowned let env: Environment
+    /// True for a read-only snapshot.
+    public let readOnly: Bool
+    /// Bytes of values written in this transaction, for bounding dirty memory.
+    public private(set) var dirtyBytes = 0
+
+    init(env: Environment, readOnly: Bool) throws {
+        self.env = env
+        self.readOnly = readOnly
+        var txn: OpaquePointer?
+        var rc = mdb_txn_begin(env.handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn)
+        if rc == MDB_MAP_RESIZED {
+            // Another process grew the map: adopt its size, then the begin succeeds.
+            try env.adoptMapSize()
+            rc = mdb_txn_begin(env.handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn)
+        }
+        try check(rc)
+        handle = txn
+    }
+
+    deinit { abort() }
+
+    func liveHandle() throws -> OpaquePointer { try live() }
+
+    private func live() throws -> OpaquePointer {
+        guard let h = handle else { throw LMDBError(rawValue: MDB_BAD_TXN) }
+        return h
+    }
+
+    private func injectFault() throws {
+        #if DATANET_FAULTS
+        if !readOnly { try env.faults?.tick() }
+        #endif
+    }
+
+    /// LMDB's transaction id: a write transaction's id is one more than the last committed one.
+    /// The corresponding LMDB call is `mdb_txn_id`.
+    public var id: Int { handle.map { Int(mdb_txn_id($0)) } ?? 0 }
+
+    /// Commits durably (fsync) and ends the transaction; on failure it is aborted.
+    /// - Throws: `.mapFull`, `.noSpace`, EFBIG, EIO: nothing of this transaction was written.
+    /// The corresponding LMDB call is `mdb_txn_commit`.
+    public func commit() throws {
+        let h = try live()
+        handle = nil
+        do { try injectFault() } catch { mdb_txn_abort(h); throw error }
+        try check(mdb_txn_commit(h))
+    }
+
+    /// Discards the transaction; harmless when already ended.
+    public func abort() {
+        if let h = handle { mdb_txn_abort(h) }
+        handle = nil
+    }
+
+    /// Calls `body` with the value stored under `key`, borrowed from the map; nil if absent.
+    /// The buffer is valid only inside `body` (and, in a write transaction, only until the next write).
+    public func withValue<K: ContiguousKey, R>(_ table: Table, _ key: K,
+                                               _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        let h = try live()
+        var v = MDB_val()
+        let rc = key.withUnsafeBytes { kb -> Int32 in
+            var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
+            return mdb_get(h, table.dbi, &k, &v)
+        }
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc)
+        return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+
+    /// A copy of the value under `key`, or nil.
+    public func get<K: ContiguousKey>(_ table: Table, _ key: K) throws -> [UInt8]? {
+        try withValue(table, key) { Array($0) }
+    }
+
+    /// True when `key` is present.
+    public func contains<K: ContiguousKey>(_ table: Table, _ key: K) throws -> Bool {
+        try withValue(table, key) { _ in true } ?? false
+    }
+
+    /// Stores `value` under `key`, replacing any old value.
+    public func put<K: ContiguousKey, V: ContiguousKey>(_ table: Table, _ key: K, _ value: V,
+                                                        append: Bool = false) throws {
+        let h = try live()
+        try injectFault()
+        try key.withUnsafeBytes { kb in
+            try value.withUnsafeBytes { vb in
+                var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
+                var v = MDB_val(mv_size: vb.count, mv_data: UnsafeMutableRawPointer(mutating: vb.baseAddress))
+                try check(mdb_put(h, table.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0))
+                dirtyBytes += kb.count + vb.count
+            }
+        }
+    }
+
+    /// Reserves `size` bytes for a new value under `key` and lets `fill` write them in place
+    /// (MDB_RESERVE), so bytes are copied once, from the caller's buffer into the map.
+    /// Returns false, without calling `fill`, if the key already exists (MDB_NOOVERWRITE).
+    public func putNew<K: ContiguousKey>(_ table: Table, _ key: K, size: Int,
+                                         fill: (UnsafeMutableRawBufferPointer) -> Void) throws -> Bool {
+        let h = try live()
+        try injectFault()
+        return try key.withUnsafeBytes { kb in
+            var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
+            var v = MDB_val(mv_size: size, mv_data: nil)
+            let rc = mdb_put(h, table.dbi, &k, &v, UInt32(MDB_RESERVE | MDB_NOOVERWRITE))
+            if rc == MDB_KEYEXIST { return false }
+            try check(rc)
+            fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: size))
+            dirtyBytes += kb.count + size
+            return true
+        }
+    }
+
+    /// Deletes `key`; returns false if it was absent.
+    @discardableResult
+    public func delete<K: ContiguousKey>(_ table: Table, _ key: K) throws -> Bool {
+        let h = try live()
+        try injectFault()
+        let rc = key.withUnsafeBytes { kb -> Int32 in
+            var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
+            return mdb_del(h, table.dbi, &k, nil)
+        }
+        if rc == MDB_NOTFOUND { return false }
+        try check(rc)
+        return true
+    }
+
+    /// Visits entries in key order, starting at the first key ≥ `from` (or the first key);
+    /// `body` returns false to stop. Both buffers are borrowed for the call only.
+    public func scan(_ table: Table, from: [UInt8]? = nil,
+                     _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        let h = try live()
+        var cur: OpaquePointer?
+        try check(mdb_cursor_open(h, table.dbi, &cur))
+        defer { mdb_cursor_close(cur) }
+        var k = MDB_val(), v = MDB_val()
+        var rc: Int32
+        if let from {
+            rc = from.withUnsafeBytes { fb -> Int32 in
+                k = MDB_val(mv_size: fb.count, mv_data: UnsafeMutableRawPointer(mutating: fb.baseAddress))
+                return mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+            }
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)
+        }
+        while rc == 0 {
+            let more = try body(UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
+                                UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+            if !more { return }
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)
+        }
+        if rc != MDB_NOTFOUND { try check(rc) }
+    }
+
+    /// The number of entries in a table.
+    public func count(_ table: Table) throws -> Int {
+        var st = MDB_stat()
+        try check(mdb_stat(try live(), table.dbi, &st))
+        return st.ms_entries
+    }
+
+    /// Pages in use by a table (branch + leaf + overflow).
+    public func pages(_ table: Table) throws -> Int {
+        var st = MDB_stat()
+        try check(mdb_stat(try live(), table.dbi, &st))
+        return st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages
+    }
+}
+
+extension Transaction {
+    /// Opens an existing named table inside this transaction; throws `.notFound` if absent.
+    /// The corresponding LMDB call is `mdb_dbi_open`.
+    public func openTable(_ name: String) throws -> Table {
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(try liveHandle(), name, 0, &dbi))
+        return Table(dbi: dbi, name: name)
+    }
+}

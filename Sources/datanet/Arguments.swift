@@ -1,0 +1,80 @@
+/// A command-line failure: `.usage` exits 2, `.failure` exits 1.
+enum CLIError: Error {
+    case usage(String)
+    case failure(String)
+}
+
+/// What a command accepts, for parsing and for its `--help`.
+struct CommandSpec {
+    let name: String
+    let synopsis: String
+    let summary: String
+    /// Flags without a value, with their help text.
+    var flags: [(String, String)] = []
+    /// Options taking a value, with their help text.
+    var options: [(String, String)] = []
+    var minPositionals = 0
+    var maxPositionals = Int.max
+
+    var help: String {
+        var s = "usage: datanet [--store DIR] \(synopsis)\n\n\(summary)\n\noptions:\n"
+        let all = options.map { ("\($0.0) VALUE", $0.1) } + flags + [("--help", "show this help")]
+        for (name, text) in all { s += "  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + text + "\n" }
+        return s
+    }
+}
+
+/// Parsed arguments of one command.
+struct Parsed {
+    var positionals: [String] = []
+    var flags: Set<String> = []
+    var options: [String: String] = [:]
+
+    func has(_ flag: String) -> Bool { flags.contains(flag) }
+}
+
+/// Parses `args` against `spec`; `--` ends option parsing. Throws `.usage` naming the problem.
+func parse(_ args: [String], _ spec: CommandSpec) throws -> Parsed {
+    var p = Parsed()
+    var i = 0
+    var onlyPositionals = false
+    while i < args.count {
+        let a = args[i]
+        i += 1
+        if onlyPositionals || !a.hasPrefix("-") || a == "-" {
+            p.positionals.append(a)
+            continue
+        }
+        if a == "--" { onlyPositionals = true; continue }
+        var name = a, inlineValue: String?
+        if let eq = a.firstIndex(of: "="), a.hasPrefix("--") {
+            name = String(a[..<eq]); inlineValue = String(a[a.index(after: eq)...])
+        }
+        if spec.options.contains(where: { $0.0 == name }) {
+            if let v = inlineValue { p.options[name] = v; continue }
+            guard i < args.count else { throw CLIError.usage("option \(name) needs a value") }
+            p.options[name] = args[i]
+            i += 1
+        } else if spec.flags.contains(where: { $0.0 == name }) || name == "--help" {
+            guard inlineValue == nil else { throw CLIError.usage("flag \(name) takes no value") }
+            p.flags.insert(name)
+        } else {
+            throw CLIError.usage("unknown option \(a) for `datanet \(spec.name)` (see `datanet \(spec.name) --help`)")
+        }
+    }
+    if p.has("--help") { return p }
+    if p.positionals.count < spec.minPositionals {
+        throw CLIError.usage("`datanet \(spec.name)` needs more arguments: \(spec.synopsis)")
+    }
+    if p.positionals.count > spec.maxPositionals {
+        throw CLIError.usage("`datanet \(spec.name)` takes at most \(spec.maxPositionals) argument(s): \(spec.synopsis)")
+    }
+    return p
+}
+
+/// Parses a non-negative integer option, or throws `.usage`.
+func integerOption(_ p: Parsed, _ name: String) throws -> Int? {
+    guard let v = p.options[name] else { return nil }
+    guard let n = Int(v), n >= 0 else { throw CLIError.usage("\(name) needs a non-negative integer, got '\(v)'") }
+    return n
+}

@@ -1,0 +1,114 @@
+import DatanetCrypto
+import DatanetStore
+import Foundation
+import Glibc
+
+/// A subcommand: its spec and what it does; returns the exit code.
+struct Command {
+    let spec: CommandSpec
+    let run: (Parsed) throws -> Int32
+}
+
+let json = ("--json", "print JSON for scripts")
+let quiet = ("--quiet", "no progress bar")
+
+nonisolated(unsafe) let commands: [Command] = [
+    Command(spec: CommandSpec(name: "init", synopsis: "init", summary: "Create an empty store (nothing happens if one exists).",
+                              maxPositionals: 0)) { _ in
+        let existed = access(storeDir + "/data.mdb", F_OK) == 0
+        _ = try ObjectStore(directory: storeDir, create: true)
+        out(existed ? "store already exists at \(storeDir)" : "initialized empty store at \(storeDir)")
+        return 0
+    },
+    Command(spec: CommandSpec(name: "add", synopsis: "add PATH...",
+                              summary: "Add files and folders. Prints `<id>  <path>` per path: a blob id for a file, a tree id for a folder.",
+                              flags: [json, quiet], minPositionals: 1), run: runAdd),
+    Command(spec: CommandSpec(name: "cat", synopsis: "cat ID [-o FILE]",
+                              summary: "Write a file's (or a chunk's) bytes to standard output or FILE, checking every chunk's hash.",
+                              flags: [quiet], options: [("-o", "write to FILE instead (replaced atomically)")],
+                              minPositionals: 1, maxPositionals: 1), run: runCat),
+    Command(spec: CommandSpec(name: "ls", synopsis: "ls", summary: "List added files and folders: id, kind, size, path.",
+                              flags: [json], maxPositionals: 0), run: runLs),
+    Command(spec: CommandSpec(name: "stat", synopsis: "stat [ID]",
+                              summary: "For a blob: size, Merkle root and every chunk. For a tree: its entries. Without an id: store totals.",
+                              flags: [json], maxPositionals: 1), run: runStat),
+    Command(spec: CommandSpec(name: "prove", synopsis: "prove ID --chunk N [-o FILE]",
+                              summary: "Print a JSON proof that chunk N (from 0) sits at its offset in blob ID.",
+                              options: [("--chunk", "chunk index"), ("-o", "write the proof to FILE")],
+                              minPositionals: 1, maxPositionals: 1), run: runProve),
+    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE",
+                              summary: "Check a proof file offline. Exit 0 when it holds, 1 when it does not.",
+                              flags: [json], minPositionals: 1, maxPositionals: 1), run: runVerify),
+    Command(spec: CommandSpec(name: "fsck", synopsis: "fsck",
+                              summary: "Re-hash every object and check every manifest and tree. Exit 1 if anything is damaged.",
+                              flags: [json, quiet], maxPositionals: 0), run: runFsck),
+    Command(spec: CommandSpec(name: "compact", synopsis: "compact",
+                              summary: "Rewrite the store without its free pages (needs the store to itself).",
+                              flags: [json], maxPositionals: 0), run: runCompact),
+]
+
+func openStore() throws -> ObjectStore { try ObjectStore(directory: storeDir) }
+
+func runAdd(_ p: Parsed) throws -> Int32 {
+    let store = try openStore()
+    let total = try Ingest.totalBytes(p.positionals)
+    let bar = ProgressBar(total: total, label: "add", quiet: p.has("--quiet"))
+    let ingest = Ingest(store: store)
+    ingest.progress = { bar.update($0) }
+    let results: [AddResult]
+    do { results = try ingest.add(paths: p.positionals) } catch { bar.finish(); throw error }
+    bar.finish()
+    if p.has("--json") {
+        try printJSON(results.map { ["id": $0.id.hex, "kind": $0.kind.description, "path": $0.path,
+                                      "size": $0.size, "new_bytes": $0.newBytes] as [String: Any] })
+    } else {
+        for r in results { out("\(r.id.hex)  \(r.path)") }
+    }
+    return 0
+}
+
+func runCat(_ p: Parsed) throws -> Int32 {
+    let store = try openStore()
+    let (kind, id) = try store.resolve(p.positionals[0])
+    if kind == .tree { throw CLIError.failure("\(id) is a folder (tree); `datanet stat \(id)` lists it") }
+    let dest = p.options["-o"]
+    let tmp = dest.map { $0 + ".datanet-tmp-\(getpid())" }
+    let fd = tmp.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? 1
+    guard fd >= 0 else { throw StoreError.io(path: dest!, operation: "create", errno: errno) }
+    do {
+        if kind == .chunk {
+            guard let bytes = try store.chunk(id), SHA256.hash(bytes) == id else {
+                throw StoreError.corrupt("chunk \(id) does not match its id")
+            }
+            try writeAll(fd, bytes, path: dest ?? "standard output")
+        } else {
+            let size = try store.blob(id)?.size ?? 0
+            let bar = ProgressBar(total: size, label: "cat", quiet: p.has("--quiet") || dest == nil)
+            try store.writeBlob(id, to: fd) { bar.update($0) }
+            bar.finish()
+        }
+        if let tmp, let dest {
+            guard fsync(fd) == 0, close(fd) == 0 else { throw StoreError.io(path: dest, operation: "write", errno: errno) }
+            guard rename(tmp, dest) == 0 else { throw StoreError.io(path: dest, operation: "write", errno: errno) }
+        }
+    } catch {
+        if let tmp { close(fd); unlink(tmp) }
+        throw error
+    }
+    return 0
+}
+
+func runLs(_ p: Parsed) throws -> Int32 {
+    let objects = try openStore().addedObjects()
+    if p.has("--json") {
+        try printJSON(objects.map { ["id": $0.id.hex, "kind": $0.kind.description, "size": $0.size,
+                                      "path": $0.path, "added": $0.time] as [String: Any] })
+    } else {
+        for o in objects { out("\(o.id.hex)  \(o.kind)  \(String(o.size).leftPad(12))  \(o.path)") }
+    }
+    return 0
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}

@@ -1,0 +1,139 @@
+import DatanetCrypto
+import DatanetStore
+import Foundation
+import Glibc
+
+func runStat(_ p: Parsed) throws -> Int32 {
+    let store = try openStore()
+    let asJSON = p.has("--json")
+    guard let text = p.positionals.first else {
+        let s = try store.stats()
+        if asJSON {
+            try printJSON(["chunks": s.chunks, "blobs": s.blobs, "trees": s.trees, "added": s.added,
+                           "logical_bytes": s.logicalBytes, "unique_bytes": s.uniqueBytes,
+                           "disk_bytes": s.diskBytes, "dedup_ratio": (s.dedupRatio * 1000).rounded() / 1000])
+        } else {
+            out("objects:       \(s.added) added; \(s.blobs) blobs, \(s.trees) trees, \(s.chunks) chunks")
+            out("logical bytes: \(s.logicalBytes) (\(humanBytes(s.logicalBytes)))")
+            out("unique bytes:  \(s.uniqueBytes) (\(humanBytes(s.uniqueBytes)))")
+            out("store on disk: \(s.diskBytes) (\(humanBytes(s.diskBytes)))")
+            out(String(format: "dedup ratio:   %.3f", s.dedupRatio))
+        }
+        return 0
+    }
+    let (kind, id) = try store.resolve(text)
+    switch kind {
+    case .blob:
+        guard let m = try store.blob(id) else { throw StoreError.notFound(id: text) }
+        if asJSON {
+            try printJSON(["id": id.hex, "kind": "blob", "size": m.size, "root": m.root.hex,
+                           "chunks": m.chunks.map { ["id": $0.id.hex, "offset": $0.offset, "length": $0.length] as [String: Any] }])
+        } else {
+            out("blob   \(id.hex)\nsize   \(m.size)\nroot   \(m.root.hex)\nchunks \(m.chunks.count)")
+            for (i, c) in m.chunks.enumerated() {
+                out("  \(String(i).leftPad(6))  \(String(c.offset).leftPad(12))  \(String(c.length).leftPad(7))  \(c.id.hex)")
+            }
+        }
+    case .tree:
+        guard let t = try store.tree(id) else { throw StoreError.notFound(id: text) }
+        let name = { (e: TreeEntry) in String(decoding: e.name, as: UTF8.self) }
+        if asJSON {
+            try printJSON(["id": id.hex, "kind": "tree", "size": t.size,
+                           "entries": t.entries.map { ["name": name($0), "kind": $0.kind.description, "id": $0.id.hex, "size": $0.size] as [String: Any] }])
+        } else {
+            out("tree   \(id.hex)\nsize   \(t.size)\nentries \(t.entries.count)")
+            for e in t.entries { out("  \(e.kind)  \(e.id.hex)  \(String(e.size).leftPad(12))  \(name(e))") }
+        }
+    case .chunk:
+        let bytes = try store.chunk(id) ?? []
+        if asJSON { try printJSON(["id": id.hex, "kind": "chunk", "size": bytes.count]) } else { out("chunk  \(id.hex)\nsize   \(bytes.count)") }
+    }
+    return 0
+}
+
+func runProve(_ p: Parsed) throws -> Int32 {
+    guard let index = try integerOption(p, "--chunk") else { throw CLIError.usage("prove needs --chunk N") }
+    let store = try openStore()
+    let (kind, id) = try store.resolve(p.positionals[0])
+    guard kind == .blob, let m = try store.blob(id) else { throw CLIError.failure("\(id) is a \(kind), not a file (blob)") }
+    guard index < m.chunks.count else {
+        throw CLIError.failure("blob \(id) has \(m.chunks.count) chunk(s); --chunk \(index) is out of range")
+    }
+    let proof = ChunkProof(blobID: id, manifest: m, index: index)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(proof) + Data("\n".utf8)
+    if let path = p.options["-o"] {
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw StoreError.io(path: path, operation: "write", errno: errno)
+        }
+    } else {
+        writeFD(1, data)
+    }
+    return 0
+}
+
+func runVerify(_ p: Parsed) throws -> Int32 {
+    let path = p.positionals[0]
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw StoreError.io(path: path, operation: "read", errno: errno == 0 ? ENOENT : errno)
+    }
+    let proof: ChunkProof
+    do {
+        proof = try JSONDecoder().decode(ChunkProof.self, from: data)
+    } catch {
+        throw CLIError.failure("\(path) is not a valid proof file: \(describeDecoding(error))")
+    }
+    do {
+        try proof.verify()
+    } catch {
+        if p.has("--json") { try printJSON(["valid": false, "kind": "chunk-proof", "reason": error.description]) }
+        else { out("✗ chunk proof: \(error)") }
+        return 1
+    }
+    if p.has("--json") {
+        try printJSON(["valid": true, "kind": "chunk-proof", "blob": proof.blob, "index": proof.index, "chunk": proof.chunk])
+    } else {
+        out("✓ chunk \(proof.index) (\(proof.chunk), \(proof.length) bytes at \(proof.offset)) is in blob \(proof.blob) under root \(proof.root)")
+    }
+    return 0
+}
+
+func describeDecoding(_ error: Error) -> String {
+    switch error {
+    case DecodingError.keyNotFound(let k, _): return "missing field '\(k.stringValue)'"
+    case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+        return "wrong type at '\(c.codingPath.map(\.stringValue).joined(separator: "."))'"
+    case DecodingError.dataCorrupted(let c): return c.debugDescription
+    default: return "\(error)"
+    }
+}
+
+func runFsck(_ p: Parsed) throws -> Int32 {
+    let store = try openStore()
+    let total = UInt64(max(0, try store.stats().uniqueBytes))
+    let bar = ProgressBar(total: total, label: "fsck", quiet: p.has("--quiet") || p.has("--json"))
+    let r = try store.fsck { bar.update($0) }
+    bar.finish()
+    if p.has("--json") {
+        try printJSON(["ok": r.problems.isEmpty, "problems": r.problems, "chunks": r.chunks, "blobs": r.blobs,
+                       "trees": r.trees, "added": r.roots, "bytes_checked": r.bytesChecked,
+                       "unreferenced": r.unreferenced.map { ["kind": $0.0.description, "id": $0.1.hex] },
+                       "stale_leases": r.staleLeases, "live_leases": r.liveLeases])
+    } else {
+        for problem in r.problems { out("✗ \(problem)") }
+        out("checked \(r.chunks) chunks (\(humanBytes(r.bytesChecked))), \(r.blobs) blobs, \(r.trees) trees, \(r.roots) added objects")
+        if !r.unreferenced.isEmpty { out("\(r.unreferenced.count) unreferenced object(s) (left by an interrupted add; not damage)") }
+        if r.staleLeases > 0 { out("\(r.staleLeases) stale lease(s) from adds that did not finish") }
+        out(r.problems.isEmpty ? "store is sound" : "\(r.problems.count) problem(s) found")
+    }
+    return r.problems.isEmpty ? 0 : 1
+}
+
+func runCompact(_ p: Parsed) throws -> Int32 {
+    let store = try openStore()
+    let (before, after) = try store.compact()
+    if p.has("--json") { try printJSON(["before_bytes": before, "after_bytes": after]) }
+    else { out("compacted \(storeDir): \(humanBytes(before)) -> \(humanBytes(after))") }
+    return 0
+}

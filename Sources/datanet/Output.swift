@@ -1,0 +1,83 @@
+import Foundation
+import Glibc
+
+/// Writes all bytes to a file descriptor. A reader that went away (EPIPE, as with `| head`)
+/// ends the program quietly: there is no one left to tell. FileHandle.write would trap instead.
+func writeFD<B: Sequence>(_ fd: Int32, _ bytes: B) where B.Element == UInt8 {
+    let buf = Array(bytes)
+    buf.withUnsafeBytes { b in
+        var off = 0
+        while off < b.count {
+            let n = write(fd, b.baseAddress! + off, b.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE { exit(0) }
+                return
+            }
+            off += n
+        }
+    }
+}
+
+/// Writes a line to standard output.
+func out(_ s: String) { writeFD(1, (s + "\n").utf8) }
+
+/// Writes a line to standard error.
+func err(_ s: String) { writeFD(2, (s + "\n").utf8) }
+
+/// Prints a JSON value with sorted keys and unescaped slashes: stable output for scripts.
+func printJSON(_ value: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+    writeFD(1, data + Data("\n".utf8))
+}
+
+/// Bytes in binary units, e.g. "1.5 GiB".
+func humanBytes<I: BinaryInteger>(_ n: I) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n)
+    var u = 0
+    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+    return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
+}
+
+/// A progress bar on standard error, drawn only when standard output is a terminal and
+/// `--quiet` was not given; at most ten redraws a second.
+final class ProgressBar {
+    private let total: UInt64
+    private let label: String
+    private let enabled: Bool
+    private let start = ContinuousClock.now
+    private var lastDraw = ContinuousClock.now - .seconds(1)
+    private var drawn = false
+
+    init(total: UInt64, label: String, quiet: Bool) {
+        self.total = total
+        self.label = label
+        enabled = !quiet && isatty(1) == 1
+    }
+
+    func update(_ done: UInt64) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        guard now - lastDraw >= .milliseconds(100) || done == total else { return }
+        lastDraw = now
+        let elapsed = Double((now - start).components.seconds) + Double((now - start).components.attoseconds) / 1e18
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let fraction = total == 0 ? 1 : min(1, Double(done) / Double(total))
+        let width = 24
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let remaining = rate > 0 ? Double(total - min(done, total)) / rate : 0
+        let eta = String(format: "%d:%02d", Int(remaining) / 60, Int(remaining) % 60)
+        let line = String(format: "\r%@ [%@] %3d%%  %@ / %@  %@/s  ETA %@ ", label, bar, Int(fraction * 100),
+                          humanBytes(done), humanBytes(total), humanBytes(UInt64(rate)), eta)
+        writeFD(2, line.utf8)
+        drawn = true
+    }
+
+    /// Clears the bar's line.
+    func finish() {
+        guard drawn else { return }
+        writeFD(2, "\r\u{1B}[K".utf8)
+    }
+}

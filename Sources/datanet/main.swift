@@ -1,0 +1,75 @@
+import DatanetStore
+import Foundation
+import Glibc
+
+// A closed peer must give EPIPE, not kill us with buffered output lost (SWIFT-NOTES §6).
+signal(SIGPIPE, SIG_IGN)
+
+
+let usage = """
+usage: datanet [--store DIR] COMMAND [ARGS]
+
+The store is DIR, else $DATANET_DIR, else ~/.datanet.
+
+commands:
+  init                   create an empty store
+  add PATH...            add files and folders; prints <id>  <path>
+  cat ID [-o FILE]       write a file's bytes
+  ls                     list what was added
+  stat [ID]              describe an object, or the whole store
+  prove ID --chunk N     print a JSON proof that chunk N belongs to file ID
+  verify FILE            check a proof file
+  fsck                   check every object in the store
+  compact                rewrite the store without free space
+
+Run `datanet COMMAND --help` for a command's options.
+"""
+
+nonisolated(unsafe) var args = Array(CommandLine.arguments.dropFirst())
+nonisolated(unsafe) var storeDir = ProcessInfo.processInfo.environment["DATANET_DIR"]
+    ?? (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.datanet"
+
+func run() throws -> Int32 {
+    while let first = args.first, first.hasPrefix("-") {
+        if first == "--help" || first == "-h" { out(usage); return 0 }
+        if first == "--store" {
+            guard args.count > 1 else { throw CLIError.usage("--store needs a folder") }
+            storeDir = args[1]
+            args.removeFirst(2)
+        } else if first.hasPrefix("--store=") {
+            storeDir = String(first.dropFirst("--store=".count))
+            args.removeFirst()
+        } else {
+            throw CLIError.usage("unknown option \(first) (see `datanet --help`)")
+        }
+    }
+    guard let name = args.first else { err(usage); return 2 }
+    if name == "help" { out(usage); return 0 }
+    guard let command = commands.first(where: { $0.spec.name == name }) else {
+        throw CLIError.usage("unknown command '\(name)' (see `datanet --help`)")
+    }
+    let parsed = try parse(Array(args.dropFirst()), command.spec)
+    if parsed.has("--help") { out(command.spec.help); return 0 }
+    return try command.run(parsed)
+}
+
+let code: Int32
+do {
+    code = try run()
+} catch CLIError.usage(let message) {
+    err("datanet: \(message)")
+    code = 2
+} catch CLIError.failure(let message) {
+    err("datanet: \(message)")
+    code = 1
+} catch let e as StoreError {
+    err("datanet: \(e)")
+    switch e {
+    case .badId, .ambiguous: code = 2
+    default: code = 1
+    }
+} catch {
+    err("datanet: \(error)")
+    code = 1
+}
+exit(code)
