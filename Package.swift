@@ -21,7 +21,8 @@ let package = Package(
         .executableTarget(name: "datanet", dependencies: ["DatanetStore", "DatanetCrypto"]),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),
+        .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR"]),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "datanet"],
-                    resources: [.copy("Vectors")], swiftSettings: faults),
+                    swiftSettings: faults),
     ]
 )

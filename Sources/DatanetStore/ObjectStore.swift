@@ -20,10 +20,10 @@ public final class ObjectStore: @unchecked Sendable {
 
     /// Opens the store in `directory`; with `create`, makes the directory and an empty store.
     ///
-    /// The map size is `DATANET_MAP_SIZE` from the environment if set (tests use a small one to
-    /// exercise growth), else `defaultMapSize`.
+    /// The map size is `mapSize`, else `DATANET_MAP_SIZE` from the environment (tests use a small
+    /// one to exercise growth), else `defaultMapSize`.
     /// - Throws: `StoreError.noStore`, `.newerFormat`, `.io`, `.database`.
-    public init(directory: String, create: Bool = false) throws {
+    public init(directory: String, create: Bool = false, mapSize: Int? = nil) throws {
         self.directory = directory
         let dataFile = directory + "/data.mdb"
         if create {
@@ -39,7 +39,7 @@ public final class ObjectStore: @unchecked Sendable {
             close(lockFD)
             throw StoreError.io(path: directory, operation: "lock", errno: errno)
         }
-        let mapSize = ProcessInfo.processInfo.environment["DATANET_MAP_SIZE"].flatMap(Int.init) ?? Self.defaultMapSize
+        let mapSize = mapSize ?? ProcessInfo.processInfo.environment["DATANET_MAP_SIZE"].flatMap(Int.init) ?? Self.defaultMapSize
         do {
             env = try Environment(directory: directory, mapSize: mapSize)
         } catch let e as LMDBError {

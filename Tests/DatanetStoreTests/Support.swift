@@ -1,0 +1,101 @@
+import DatanetCrypto
+@testable import DatanetStore
+import Foundation
+import Glibc
+import Testing
+
+/// A fresh folder under /tmp, removed when the value is released.
+final class TempDir {
+    let path: String
+    init(_ label: String = #function) {
+        let safe = label.filter { $0.isLetter || $0.isNumber }
+        path = NSTemporaryDirectory() + "datanet-test-\(safe)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// SplitMix64: deterministic bytes for tests, fast enough for 128 MiB inputs.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+    mutating func bytes(_ n: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: n)
+        out.withUnsafeMutableBytes { b in
+            var i = 0
+            while i + 8 <= n { b.storeBytes(of: next(), toByteOffset: i, as: UInt64.self); i += 8 }
+            if i < n { var last = next(); withUnsafeBytes(of: &last) { for j in 0..<(n - i) { b[i + j] = $0[j] } } }
+        }
+        return out
+    }
+}
+
+func writeFile(_ path: String, _ bytes: [UInt8]) {
+    #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+}
+
+/// The bytes of a blob, read back through the store.
+func readBlob(_ store: ObjectStore, _ id: Digest) throws -> [UInt8] {
+    let tmp = TempDir()
+    let path = tmp.file("out")
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    try store.writeBlob(id, to: fd)
+    close(fd)
+    return Array(FileManager.default.contents(atPath: path)!)
+}
+
+/// Opens a new store in a temp folder.
+func makeStore(_ dir: TempDir, mapSize: Int? = nil) throws -> ObjectStore {
+    try ObjectStore(directory: dir.file("store"), create: true, mapSize: mapSize)
+}
+
+/// SHA-256 of a file's contents (to show a store file did not change).
+func fileDigest(_ path: String) -> Digest? {
+    FileManager.default.contents(atPath: path).map { SHA256.hash($0) }
+}
+
+/// The built `datanet` executable (next to the test bundle).
+let datanetBinary: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = (exe as NSString).deletingLastPathComponent
+    if dir.hasSuffix(".xctest") || dir.contains(".xctest/") { dir = (dir as NSString).deletingLastPathComponent }
+    return dir + "/datanet"
+}()
+
+struct RunResult { var status: Int32; var stdout: String; var stderr: String }
+
+/// Runs `datanet` with arguments and environment additions; waits for it.
+@discardableResult
+func runDatanet(_ args: [String], store: String? = nil, env: [String: String] = [:],
+                shellPrefix: String? = nil) throws -> RunResult {
+    let p = Process()
+    var environment = ProcessInfo.processInfo.environment
+    if let store { environment["DATANET_DIR"] = store }
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    if let shellPrefix {
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", shellPrefix + " exec \"$0\" \"$@\"", datanetBinary] + args
+    } else {
+        p.executableURL = URL(fileURLWithPath: datanetBinary)
+        p.arguments = args
+    }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                     stderr: String(decoding: e, as: UTF8.self))
+}
