@@ -36,6 +36,7 @@ public struct ChunkProof: Codable, Equatable, Sendable {
         case chunkOutsideFile(offset: UInt64, length: UInt32, size: UInt64)
         case proof(Merkle.ProofError)
         case blobIdMismatch(expected: String, calculated: String)
+        case lastChunkMismatch(index: UInt64, chunks: UInt64)
 
         public var description: String {
             switch self {
@@ -44,6 +45,8 @@ public struct ChunkProof: Codable, Equatable, Sendable {
             case .chunkOutsideFile(let o, let l, let s): return "chunk at \(o)+\(l) lies outside a file of \(s) bytes"
             case .proof(let e): return "inclusion proof fails: \(e)"
             case .blobIdMismatch(let e, let c): return "size and root give blob id \(c), proof claims \(e)"
+            case .lastChunkMismatch(let i, let n):
+                return "chunk \(i) of \(n) " + (n > 0 && i == n - 1 ? "is the last but does not end the file" : "ends the file but is not the last")
             }
         }
     }
@@ -76,6 +79,12 @@ public struct ChunkProof: Codable, Equatable, Sendable {
         }
         guard offset <= size, UInt64(length) <= size - offset else {
             throw .chunkOutsideFile(offset: offset, length: length, size: size)
+        }
+        // The leaf count is authenticated only through the root's shape, so at least make the
+        // claim coherent: the last chunk, and only it, ends the file.
+        let isLast = chunks > 0 && index == chunks - 1
+        guard isLast == (offset + UInt64(length) == size) else {
+            throw .lastChunkMismatch(index: index, chunks: chunks)
         }
         let leaf = ChunkRef(id: chunkID, offset: offset, length: length).leafHash
         do {

@@ -60,7 +60,7 @@ public final class Ingest {
         } catch {
             batch.abort()
             rollback()
-            throw Self.describe(error)
+            throw Self.describe(error, directory: store.directory)
         }
     }
 
@@ -80,7 +80,7 @@ public final class Ingest {
                 let (kind, id, size) = try ingest(child)
                 entries.append(TreeEntry(name: name, kind: kind, id: id, size: size))
             }
-            let tree = Tree(entries: entries)
+            let tree = try Tree(entries: entries)
             let bytes = tree.encoded
             let id = Tree.id(encoded: bytes)
             let txn = try startBatch()
@@ -152,9 +152,21 @@ public final class Ingest {
         }
     }
 
-    /// Gives database errors the context a user needs.
-    static func describe(_ error: Error) -> Error {
-        if let e = error as? LMDBError { return StoreError.database(e, context: "cannot write to the store") }
-        return error
+    /// Gives database errors the context a user needs. LMDB reports a short write as EIO, so
+    /// an I/O error is checked against the two usual causes: a full disk and a file-size limit.
+    static func describe(_ error: Error, directory: String) -> Error {
+        guard var e = error as? LMDBError else { return error }
+        if e == .io || e == LMDBError(rawValue: EFBIG) || e == .noSpace {
+            var limit = rlimit()
+            var fs = statvfs()
+            let size = fileSize(directory + "/data.mdb")
+            if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
+               size >= 0, UInt64(size) + UInt64(FastCDC.maxSize) * 4 >= UInt64(limit.rlim_cur) {
+                e = LMDBError(rawValue: EFBIG)
+            } else if statvfs(directory, &fs) == 0, UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 64 << 20 {
+                e = .noSpace
+            }
+        }
+        return StoreError.database(e, context: "cannot write to the store")
     }
 }

@@ -177,7 +177,7 @@ public struct AddedObject: Sendable {
     }
 
     init?(key: UnsafeRawBufferPointer, value v: UnsafeRawBufferPointer) {
-        guard let id = Digest(key), v.count >= 17, let kind = ObjectKind(rawValue: v[0]) else { return nil }
+        guard let id = Digest(key), v.count >= 17, let kind = ObjectKind(rawValue: v[0]), kind != .chunk else { return nil }
         self.init(id: id, kind: kind, size: readBE(v, 1, 8), time: Int64(bitPattern: readBE(v, 9, 8)),
                   path: String(decoding: UnsafeRawBufferPointer(rebasing: v[17...]), as: UTF8.self))
     }

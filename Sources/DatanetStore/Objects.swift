@@ -119,9 +119,18 @@ public struct Tree: Hashable, Sendable {
     /// Entries in name-byte order.
     public var entries: [TreeEntry]
 
-    /// Sorts the entries by name bytes.
-    public init(entries: [TreeEntry]) {
-        self.entries = entries.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+    /// Sorts the entries by name bytes; refuses invalid or repeated names.
+    public init(entries: [TreeEntry]) throws {
+        let sorted = entries.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+        for (i, e) in sorted.enumerated() {
+            guard Tree.isValidName(e.name), e.kind != .chunk else {
+                throw StoreError.corrupt("'\(String(decoding: e.name, as: UTF8.self))' cannot be a folder entry")
+            }
+            if i > 0 && sorted[i - 1].name == e.name {
+                throw StoreError.corrupt("folder entry '\(String(decoding: e.name, as: UTF8.self))' is repeated")
+            }
+        }
+        self.entries = sorted
     }
 
     /// Total content bytes below this folder.

@@ -236,6 +236,8 @@ def verify_proof(p):
         return "badHex"
     if p["offset"] > p["size"] or p["length"] > p["size"] - p["offset"]:
         return "chunkOutsideFile"
+    if (p["index"] + 1 == p["chunks"]) != (p["offset"] + p["length"] == p["size"]):
+        return "lastChunkMismatch"
     leaf = leaf_hash(chunk_leaf(hashes["chunk"], p["offset"], p["length"]))
     try:
         if root_from_inclusion_proof(p["index"], p["chunks"], leaf, path) != hashes["root"]:
@@ -338,12 +340,13 @@ def main():
         assert verify_proof(p) is None, p
 
     other_root = sha256(b"not the root")
-    # (description, which valid proof, mutation). chunks + 1 uses the last chunk's proof: for
-    # chunk 0 of these 15 chunks it would still verify (see "accepted" below).
+    # (description, which valid proof, mutation). chunks + 1 on chunk 0 of these 15 chunks
+    # would still verify (see "accepted" below), so it is applied to the last chunk's proof.
     mutations = [
         ("proof[0] with one hex digit changed", 0, lambda p: p["proof"].__setitem__(0, flip_hex(p["proof"][0], 5))),
         ("index + 1", 0, lambda p: p.__setitem__("index", p["index"] + 1)),
         ("index + 1, past the last leaf", 1, lambda p: p.__setitem__("index", p["index"] + 1)),
+        ("index = chunks", 0, lambda p: p.__setitem__("index", p["chunks"])),
         ("offset + 1", 0, lambda p: p.__setitem__("offset", p["offset"] + 1)),
         ("length + 1", 0, lambda p: p.__setitem__("length", p["length"] + 1)),
         ("length + 1, past the end of the file", 1, lambda p: p.__setitem__("length", p["length"] + 1)),
@@ -351,6 +354,7 @@ def main():
         ("a different blob id", 0, lambda p: p.__setitem__("blob", flip_hex(p["blob"], 0))),
         ("size + 1", 0, lambda p: p.__setitem__("size", p["size"] + 1)),
         ("chunks + 1", 1, lambda p: p.__setitem__("chunks", p["chunks"] + 1)),
+        ("chunks + 2", 0, lambda p: p.__setitem__("chunks", p["chunks"] + 2)),
         ("last proof hash removed", 0, lambda p: p["proof"].pop()),
         ("wrong type string", 0, lambda p: p.__setitem__("type", "datanet/chunk-proof/v2")),
     ]

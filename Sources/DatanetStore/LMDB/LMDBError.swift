@@ -34,7 +34,7 @@ public struct LMDBError: Error, RawRepresentable, Hashable, Sendable, CustomStri
 
     /// LMDB's own message (`mdb_strerror`), which is `strerror` for errno codes.
     public var description: String {
-        if rawValue == EFBIG { return "file too large (the file size limit was reached)" }
+        if rawValue == EFBIG { return "file too large (the file-size limit, ulimit -f, was reached)" }
         return String(cString: mdb_strerror(rawValue))
     }
 

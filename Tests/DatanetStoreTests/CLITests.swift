@@ -1,0 +1,129 @@
+import DatanetCrypto
+@testable import DatanetStore
+import Foundation
+import Glibc
+import Testing
+
+/// The command line end to end: outputs, exit codes, and bad input that must leave the store
+/// byte for byte as it was.
+@Suite struct CLITests {
+    /// A store with one file and one folder added.
+    func populated(_ dir: TempDir) throws -> (store: String, file: String, folder: String) {
+        let store = dir.file("store")
+        #expect(try runDatanet(["init"], store: store).status == 0)
+        var rng = SplitMix64(seed: 11)
+        writeFile(dir.file("f.bin"), rng.bytes(1_500_000))
+        try FileManager.default.createDirectory(atPath: dir.file("folder/inner"), withIntermediateDirectories: true)
+        writeFile(dir.file("folder/a.txt"), Array("hello\n".utf8))
+        writeFile(dir.file("folder/inner/b.txt"), Array("world\n".utf8))
+        let r = try runDatanet(["add", dir.file("f.bin"), dir.file("folder")], store: store)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[0].hasSuffix("  " + dir.file("f.bin")))
+        return (store, String(lines[0].prefix(64)), String(lines[1].prefix(64)))
+    }
+
+    @Test func addCatStatLsProveVerify() throws {
+        let dir = TempDir()
+        let (store, file, folder) = try populated(dir)
+        let out = dir.file("copy")
+        #expect(try runDatanet(["cat", String(file.prefix(10)), "-o", out], store: store).status == 0)
+        #expect(FileManager.default.contents(atPath: out) == FileManager.default.contents(atPath: dir.file("f.bin")))
+        let stat = try runDatanet(["stat", "--json", file], store: store)
+        let blob = try #require(try JSONSerialization.jsonObject(with: Data(stat.stdout.utf8)) as? [String: Any])
+        #expect(blob["size"] as? Int == 1_500_000)
+        #expect((blob["chunks"] as? [Any])?.count ?? 0 > 1)
+        let tree = try runDatanet(["stat", folder], store: store)
+        #expect(tree.stdout.contains("a.txt") && tree.stdout.contains("inner"))
+        let ls = try runDatanet(["ls", "--json"], store: store)
+        #expect((try JSONSerialization.jsonObject(with: Data(ls.stdout.utf8)) as? [Any])?.count == 2)
+        let totals = try runDatanet(["stat"], store: store)
+        #expect(totals.stdout.contains("dedup ratio"))
+        let proof = dir.file("proof.json")
+        #expect(try runDatanet(["prove", file, "--chunk", "1", "-o", proof], store: store).status == 0)
+        let v = try runDatanet(["verify", proof])
+        #expect(v.status == 0 && v.stdout.hasPrefix("✓"))
+        // Tampered: one digit of the root.
+        var text = try String(contentsOfFile: proof, encoding: .utf8)
+        let root = try #require((try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["root"] as? String)
+        text = text.replacingOccurrences(of: root, with: String(root.reversed()))
+        try text.write(toFile: proof, atomically: true, encoding: .utf8)
+        let bad = try runDatanet(["verify", proof])
+        #expect(bad.status == 1 && bad.stdout.hasPrefix("✗"))
+        #expect(try runDatanet(["fsck"], store: store).status == 0)
+        #expect(try runDatanet(["compact"], store: store).status == 0)
+        #expect(try runDatanet(["fsck"], store: store).status == 0)
+        #expect(try runDatanet(["cat", file, "-o", out], store: store).status == 0)
+        #expect(FileManager.default.contents(atPath: out) == FileManager.default.contents(atPath: dir.file("f.bin")))
+    }
+
+    @Test func everyCommandHasHelp() throws {
+        for cmd in ["init", "add", "cat", "ls", "stat", "prove", "verify", "fsck", "compact"] {
+            let r = try runDatanet([cmd, "--help"], store: "/nonexistent")
+            #expect(r.status == 0 && r.stdout.hasPrefix("usage: datanet"), "\(cmd)")
+        }
+        #expect(try runDatanet(["--help"]).stdout.contains("commands:"))
+    }
+
+    /// Each bad input: a one-line error naming the problem, the right exit code, and the store's
+    /// data file unchanged byte for byte.
+    @Test func badInputLeavesTheStoreExactlyAsItWas() throws {
+        let dir = TempDir()
+        let (store, file, _) = try populated(dir)
+        // Enough objects that a one-digit prefix is certainly ambiguous.
+        for i in 0..<20 { writeFile(dir.file("n\(i)"), Array("note \(i)".utf8)) }
+        #expect(try runDatanet(["add"] + (0..<20).map { dir.file("n\($0)") }, store: store).status == 0)
+        try FileManager.default.createDirectory(atPath: dir.file("loop"), withIntermediateDirectories: true)
+        symlink(dir.file("loop"), dir.file("loop/back"))
+        symlink(dir.file("self1"), dir.file("self2")); symlink(dir.file("self2"), dir.file("self1"))
+        writeFile(dir.file("garbage.json"), Array("{ not json".utf8))
+        writeFile(dir.file("wrong.json"), Array(#"{"type": "x"}"#.utf8))
+        mkfifo(dir.file("fifo"), 0o600)
+        let cases: [([String], Int32, String)] = [
+            (["frobnicate"], 2, "unknown command 'frobnicate'"),
+            (["add", "--frob", dir.file("f.bin")], 2, "unknown option --frob"),
+            (["add"], 2, "needs more arguments"),
+            (["add", dir.file("f.bin"), dir.file("missing")], 1, "cannot read \(dir.file("missing")): No such file"),
+            (["add", dir.file("loop")], 1, "symbolic link loop at \(dir.file("loop/back"))"),
+            (["add", dir.file("self1")], 1, "symbolic link loop at \(dir.file("self1"))"),
+            (["add", dir.file("fifo")], 1, "is not a regular file or folder"),
+            (["cat", "xyz"], 2, "'xyz' is not a hex object id"),
+            (["cat", "a"], 2, "id prefix a is ambiguous"),
+            (["cat", String(repeating: "0", count: 64)], 1, "no object 0000"),
+            (["stat", file + "00"], 2, "is not a hex object id"),
+            (["prove", file], 2, "prove needs --chunk N"),
+            (["prove", file, "--chunk", "999"], 1, "out of range"),
+            (["prove", file, "--chunk", "-3"], 2, "--chunk needs a non-negative integer"),
+            (["verify", dir.file("garbage.json")], 1, "is not a valid proof file"),
+            (["verify", dir.file("wrong.json")], 1, "is not a valid proof file: missing field"),
+            (["verify", dir.file("nothing.json")], 1, "cannot read"),
+            (["ls", "extra"], 2, "takes at most 0 argument"),
+        ]
+        for (args, code, message) in cases {
+            let before = fileDigest(store + "/data.mdb")
+            let r = try runDatanet(args, store: store)
+            #expect(r.status == code, "\(args): exit \(r.status), \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            #expect(fileDigest(store + "/data.mdb") == before, "\(args) changed the store")
+        }
+        #expect(try runDatanet(["ls"], store: dir.file("nostore")).stderr.contains("no Datanet store"))
+    }
+
+    @Test func aStoreOfANewerFormatIsRefusedUntouched() throws {
+        let dir = TempDir()
+        let (storePath, _, _) = try populated(dir)
+        do {
+            let store = try ObjectStore(directory: storePath)
+            try store.env.write { txn in try txn.put(store.meta, Array("format".utf8), [0, 0, 0, 9]) }
+        }
+        let before = fileDigest(storePath + "/data.mdb")
+        for args in [["ls"], ["add", dir.file("f.bin")], ["fsck"], ["compact"]] {
+            let r = try runDatanet(args, store: storePath)
+            #expect(r.status == 1)
+            #expect(r.stderr == "datanet: store format 9 is newer than this datanet supports (1); upgrade datanet\n")
+        }
+        #expect(fileDigest(storePath + "/data.mdb") == before)
+    }
+}
