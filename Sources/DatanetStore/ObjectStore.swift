@@ -50,7 +50,7 @@ public final class ObjectStore: @unchecked Sendable {
             // Read the format before anything is created, so a newer store is left untouched.
             let existing: UInt32? = try env.read { txn in
                 guard let t = try? txn.openTable("meta") else { return nil }
-                return try txn.get(t, Array("format".utf8)).map { UInt32(readBE(UnsafeRawBufferPointer(start: $0, count: 4), 0, 4)) }
+                return try txn.withValue(t, Array("format".utf8)) { $0.count == 4 ? UInt32(readBE($0, 0, 4)) : UInt32.max }
             }
             if let existing, existing > Self.formatVersion {
                 throw StoreError.newerFormat(found: existing, supported: Self.formatVersion)
