@@ -31,6 +31,7 @@ public final class Ingest {
     private let leaseKey: [UInt8]
     private var leaseWritten = false
     private var newBytes: UInt64 = 0
+    private var lastDrop: UInt64 = 0
 
     /// Prepares an add into `store`; `dirtyLimit` bounds each transaction's written bytes.
     public init(store: ObjectStore, dirtyLimit: Int = 32 << 20) {
@@ -123,6 +124,10 @@ public final class Ingest {
             leaves.append(ref.leafHash)
             done += UInt64(bytes.count)
             progress?(done)
+            if done - lastDrop >= 1 << 20 {
+                lastDrop = done
+                store.env.dropMappedPages()
+            }
             try batch.commitIfDue()
         }
         let manifest = BlobManifest(size: reader.offset, root: Merkle.root(leafHashes: leaves), chunks: refs)

@@ -49,6 +49,7 @@ final class WriteBatch {
         try t.commit()
         commits += 1
         lastCommittedID = id
+        env.dropMappedPages()
     }
 
     /// Drops the open batch.

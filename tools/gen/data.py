@@ -18,7 +18,13 @@ import sys
 
 
 def random_bytes(size, seed):
-    return random.Random(seed).randbytes(size)
+    # randbytes is limited to 2^31 bits per call: draw in 16 MiB pieces from one generator.
+    rng, parts, left = random.Random(seed), [], size
+    while left > 0:
+        n = min(left, 16 << 20)
+        parts.append(rng.randbytes(n))
+        left -= n
+    return b"".join(parts)
 
 
 def text_bytes(size, seed):

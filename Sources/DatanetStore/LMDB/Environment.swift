@@ -1,4 +1,5 @@
 import CLMDB
+import Foundation
 import Glibc
 
 /// An LMDB environment: one data file and its lock file in a directory.
@@ -13,6 +14,7 @@ public final class Environment: @unchecked Sendable {
     public let directory: String
     /// Stale reader slots cleared at open.
     public let clearedReaders: Int
+    private var cachedMapping: (size: Int, start: UInt, length: Int)?
     #if DATANET_FAULTS
     /// Debug builds only: fails a chosen write or commit (fault-injection tests).
     public var faults: FaultPlan?
@@ -36,7 +38,7 @@ public final class Environment: @unchecked Sendable {
             try check(mdb_env_set_mapsize(handle, mapSize))
             // MDB_NOTLS: read transactions are not tied to a thread's slot, so a reader may be
             // handed to a worker thread; we still never share one between threads at once.
-            try check(mdb_env_open(handle, directory, UInt32(MDB_NOTLS), 0o600))
+            try check(mdb_env_open(handle, directory, UInt32(MDB_NOTLS | MDB_NORDAHEAD), 0o600))
         } catch {
             mdb_env_close(handle)
             throw error
@@ -62,6 +64,33 @@ public final class Environment: @unchecked Sendable {
         try check(mdb_env_info(handle, &info))
         try check(mdb_env_stat(handle, &st))
         return (Int(st.ms_psize), info.me_last_pgno, info.me_mapsize)
+    }
+
+    /// Drops this process's page-table entries for the map (MADV_DONTNEED on a read-only shared
+    /// file mapping: the data stays in the page cache and faults back in when read).
+    ///
+    /// Why: each B-tree page LMDB reads faults in its neighbours too (the kernel's fault-around),
+    /// and during a long ingest those neighbours are the chunk pages just written, so resident
+    /// memory would grow with the file. Called between write batches it keeps memory flat.
+    /// LMDB does not expose its map's address (`me_mapaddr` is set only with MDB_FIXEDMAP), so
+    /// the mapping of `data.mdb` is looked up in /proc/self/maps, again whenever the map size
+    /// changes (a resize moves it).
+    public func dropMappedPages() {
+        let size = mapSize
+        if cachedMapping == nil || cachedMapping!.size != size { cachedMapping = findMapping(size: size) }
+        guard let m = cachedMapping, let base = UnsafeMutableRawPointer(bitPattern: m.start) else { return }
+        madvise(base, m.length, MADV_DONTNEED)
+    }
+
+    private func findMapping(size: Int) -> (size: Int, start: UInt, length: Int)? {
+        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        let dataFile = URL(fileURLWithPath: directory + "/data.mdb").standardizedFileURL.resolvingSymlinksInPath().path
+        for line in maps.split(separator: "\n") where line.hasSuffix(" " + dataFile) {
+            let range = line.prefix(while: { $0 != " " }).split(separator: "-")
+            guard range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16) else { continue }
+            return (size, lo, Int(hi - lo))
+        }
+        return nil
     }
 
     /// Doubles the map (at least to `atLeast` bytes). Requires: no transaction open in this process.
