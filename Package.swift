@@ -19,6 +19,8 @@ let package = Package(
         .target(name: "DatanetStore", dependencies: ["CLMDB", "DatanetCrypto", "DatanetCBOR"],
                 swiftSettings: faults),
         .executableTarget(name: "datanet", dependencies: ["DatanetStore", "DatanetCrypto"]),
+        // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
+        .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR"]),

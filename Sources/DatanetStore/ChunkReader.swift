@@ -16,18 +16,17 @@ public final class ChunkReader {
     /// File offset of the next chunk.
     public private(set) var offset: UInt64 = 0
 
-    /// Opens `path` for reading.
-    public init(path: [UInt8]) throws {
+    /// Opens `path` for reading into `buffer` (at least `bufferSize` bytes, owned by the
+    /// caller, used by one reader at a time).
+    public init(path: [UInt8], buffer: UnsafeMutableRawBufferPointer) throws {
+        precondition(buffer.count >= FastCDC.maxSize, "read buffer smaller than the largest chunk")
         self.path = display(path)
         fd = withCPath(path) { open($0, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw StoreError.io(path: display(path), operation: "open", errno: errno) }
-        buffer = .allocate(byteCount: Self.bufferSize, alignment: 64)
+        self.buffer = buffer
     }
 
-    deinit {
-        close(fd)
-        buffer.deallocate()
-    }
+    deinit { close(fd) }
 
     /// The next chunk and its file offset, or nil at the end of the file.
     public func next() throws -> (offset: UInt64, bytes: UnsafeRawBufferPointer)? {

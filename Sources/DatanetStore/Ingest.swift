@@ -32,6 +32,13 @@ public final class Ingest {
     private var leaseWritten = false
     private var newBytes: UInt64 = 0
     private var lastDrop: UInt64 = 0
+    /// Lookups since the map's page-table entries were last dropped.
+    private var lookupsSinceDrop = 0
+    /// One read buffer for every file of this add: allocating 4 MiB per file costs an mmap and
+    /// munmap each, which dominated adds of many small files.
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkReader.bufferSize, alignment: 64)
+
+    deinit { readBuffer.deallocate() }
 
     /// Prepares an add into `store`; `dirtyLimit` bounds each transaction's written bytes.
     public init(store: ObjectStore, dirtyLimit: Int = 32 << 20) {
@@ -44,11 +51,20 @@ public final class Ingest {
 
     /// Adds every path (planned first), commits, and returns one result per path.
     public func add(paths: [String]) throws -> [AddResult] {
-        let plans = try paths.map { try SourceNode.plan($0) }
+        try add(plans: try Ingest.plan(paths))
+    }
+
+    /// Checks every path before anything is written (see `SourceNode.plan`).
+    public static func plan(_ paths: [String]) throws -> [(path: String, node: SourceNode)] {
+        try paths.map { ($0, try SourceNode.plan($0)) }
+    }
+
+    /// Adds planned paths, commits, and returns one result per path.
+    public func add(plans: [(path: String, node: SourceNode)]) throws -> [AddResult] {
         do {
             var results = [AddResult]()
             let now = Int64(Date().timeIntervalSince1970)
-            for (path, plan) in zip(paths, plans) {
+            for (path, plan) in plans {
                 let before = newBytes
                 let (kind, id, size) = try ingest(plan)
                 let obj = AddedObject(id: id, kind: kind, size: size, time: now, path: path)
@@ -65,15 +81,10 @@ public final class Ingest {
         }
     }
 
-    /// Total bytes a list of paths will read (for progress bars); plans them.
-    public static func totalBytes(_ paths: [String]) throws -> UInt64 {
-        try paths.reduce(0) { $0 + (try SourceNode.plan($1)).totalBytes }
-    }
-
     private func ingest(_ node: SourceNode) throws -> (ObjectKind, Digest, UInt64) {
         switch node {
-        case .file(let path, _):
-            let m = try ingestFile(path)
+        case .file(let path, let size):
+            let m = try ingestFile(path, size: size)
             return (.blob, m.id, m.size)
         case .folder(_, let children):
             var entries = [TreeEntry]()
@@ -106,14 +117,15 @@ public final class Ingest {
         return txn
     }
 
-    private func ingestFile(_ path: [UInt8]) throws -> BlobManifest {
-        let reader = try ChunkReader(path: path)
+    /// Files at least this large are read, cut and hashed on a second thread (`ChunkPipeline`)
+    /// while this one stores; smaller ones are not worth a thread.
+    public var pipelineThreshold: UInt64 = 8 << 20
+
+    private func ingestFile(_ path: [UInt8], size: UInt64) throws -> BlobManifest {
         var refs = [ChunkRef]()
         var leaves = [Digest]()
-        var hasher = SHA256.Hasher()
-        while let (offset, bytes) = try reader.next() {
-            hasher.update(bytes)
-            let id = hasher.finalize()
+        var fileSize: UInt64 = 0
+        func put(_ bytes: UnsafeRawBufferPointer, id: Digest, offset: UInt64) throws {
             let txn = try startBatch()
             if try txn.putNew(store.chunks, id, size: bytes.count, fill: { $0.copyMemory(from: bytes) }) {
                 created.append((store.chunks, id))
@@ -123,21 +135,52 @@ public final class Ingest {
             refs.append(ref)
             leaves.append(ref.leafHash)
             done += UInt64(bytes.count)
+            fileSize = offset + UInt64(bytes.count)
             progress?(done)
-            if done - lastDrop >= 1 << 20 {
-                lastDrop = done
-                store.env.dropMappedPages()
-            }
+            try afterLookup()
             try batch.commitIfDue()
         }
-        let manifest = BlobManifest(size: reader.offset, root: Merkle.root(leafHashes: leaves), chunks: refs)
+        if size >= pipelineThreshold {
+            let pipeline = try ChunkPipeline(path: path)
+            defer { pipeline.close() }
+            while true {
+                let slot = pipeline.nextSlot()
+                if let error = slot.error { throw error }
+                for c in slot.chunks {
+                    try put(UnsafeRawBufferPointer(rebasing: slot.buffer[c.start..<c.start + c.length]), id: c.id, offset: c.offset)
+                }
+                pipeline.release()
+                if slot.end { break }
+            }
+        } else {
+            let reader = try ChunkReader(path: path, buffer: readBuffer)
+            var hasher = SHA256.Hasher()
+            while let (offset, bytes) = try reader.next() {
+                hasher.update(bytes)
+                try put(bytes, id: hasher.finalize(), offset: offset)
+            }
+        }
+        let manifest = BlobManifest(size: fileSize, root: Merkle.root(leafHashes: leaves), chunks: refs)
         let encoded = manifest.encoded
         let txn = try startBatch(extraRoom: encoded.count)
         if try txn.putNew(store.blobs, manifest.id, size: encoded.count, fill: { $0.copyBytes(from: encoded) }) {
             created.append((store.blobs, manifest.id))
         }
+        try afterLookup()
         try batch.commitIfDue()
         return manifest
+    }
+
+    /// Drops the map's page-table entries every MiB of content or 64 lookups, whichever comes
+    /// first (see `Environment.dropMappedPages`): each B-tree lookup faults in 64 KiB of
+    /// neighbouring chunk pages, which would otherwise pile up as resident memory.
+    private func afterLookup() throws {
+        lookupsSinceDrop += 1
+        if done - lastDrop >= 1 << 20 || lookupsSinceDrop >= 1024 {
+            lastDrop = done
+            lookupsSinceDrop = 0
+            store.env.dropMappedPages()
+        }
     }
 
     /// Deletes what this add created in batches already committed, and its lease.

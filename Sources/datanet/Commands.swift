@@ -51,12 +51,12 @@ func openStore() throws -> ObjectStore { try ObjectStore(directory: storeDir) }
 
 func runAdd(_ p: Parsed) throws -> Int32 {
     let store = try openStore()
-    let total = try Ingest.totalBytes(p.positionals)
-    let bar = ProgressBar(total: total, label: "add", quiet: p.has("--quiet"))
+    let plans = try Ingest.plan(p.positionals)
+    let bar = ProgressBar(total: plans.reduce(0) { $0 + $1.node.totalBytes }, label: "add", quiet: p.has("--quiet"))
     let ingest = Ingest(store: store)
     ingest.progress = { bar.update($0) }
     let results: [AddResult]
-    do { results = try ingest.add(paths: p.positionals) } catch { bar.finish(); throw error }
+    do { results = try ingest.add(plans: plans) } catch { bar.finish(); throw error }
     bar.finish()
     if p.has("--json") {
         try printJSON(results.map { ["id": $0.id.hex, "kind": $0.kind.description, "path": $0.path,

@@ -9,8 +9,8 @@ import Testing
 @Suite(.serialized) struct FaultTests {
     /// Fails the Nth write or commit, N = 1, 2, … until an add completes with no fault fired,
     /// once transiently (the rollback runs) and once persistently (the rollback fails too).
-    @Test(arguments: [false, true])
-    func failTheNthWriteOrCommit(persistent: Bool) throws {
+    @Test(arguments: [false, true], [false, true])
+    func failTheNthWriteOrCommit(persistent: Bool, pipelined: Bool) throws {
         let dir = TempDir()
         let store = try makeStore(dir)
         var rng = SplitMix64(seed: 42)
@@ -27,6 +27,7 @@ import Testing
             store.env.faults = plan
             // A small dirty limit makes the add span many batches, so faults land between them.
             let ingest = Ingest(store: store, dirtyLimit: 200_000)
+            if pipelined { ingest.pipelineThreshold = 0 }
             let result = try? ingest.add(paths: [dir.file("new")])
             store.env.faults = nil
             completed = !plan.fired

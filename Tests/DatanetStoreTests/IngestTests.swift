@@ -4,15 +4,31 @@ import Foundation
 import Testing
 
 @Suite struct IngestTests {
-    @Test(arguments: [0, 1, FastCDC.minSize - 1, FastCDC.minSize, FastCDC.maxSize, FastCDC.maxSize + 1, 3_000_001])
-    func roundTrip(size: Int) throws {
+    /// Both read paths: the single-threaded reader and the two-thread pipeline (whose 4 MiB slots
+    /// make 9 MiB + 1 cross slot boundaries with a carried tail).
+    @Test(arguments: [0, 1, FastCDC.minSize - 1, FastCDC.minSize, FastCDC.maxSize, FastCDC.maxSize + 1, 3_000_001, 9 << 20 + 1],
+          [false, true])
+    func roundTrip(size: Int, pipelined: Bool) throws {
         let dir = TempDir()
         let store = try makeStore(dir)
         var rng = SplitMix64(seed: UInt64(size) &+ 17)
         let data = rng.bytes(size)
         writeFile(dir.file("f"), data)
-        let r = try Ingest(store: store).add(paths: [dir.file("f")])
+        let ingest = Ingest(store: store)
+        ingest.pipelineThreshold = pipelined ? 0 : .max
+        let r = try ingest.add(paths: [dir.file("f")])
         #expect(r.count == 1 && r[0].kind == .blob && r[0].size == UInt64(size))
+        // Same chunks either way: cut the whole buffer at once and compare.
+        var expected = [Int]()
+        data.withUnsafeBytes { b in
+            var at = 0
+            while at < b.count {
+                let n = FastCDC.cut(UnsafeRawBufferPointer(rebasing: b[at..<min(b.count, at + FastCDC.maxSize)]))
+                expected.append(n)
+                at += n
+            }
+        }
+        #expect(try store.blob(r[0].id)?.chunks.map { Int($0.length) } == expected)
         #expect(try readBlob(store, r[0].id) == data)
         let m = try #require(try store.blob(r[0].id))
         #expect(m.size == UInt64(size))
@@ -100,7 +116,9 @@ import Testing
                 at += n
             }
         }
-        let reader = try ChunkReader(path: Array(dir.file("f").utf8))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkReader.bufferSize, alignment: 64)
+        defer { buffer.deallocate() }
+        let reader = try ChunkReader(path: Array(dir.file("f").utf8), buffer: buffer)
         var streamed = [Int]()
         while let (_, bytes) = try reader.next() { streamed.append(bytes.count) }
         #expect(streamed == whole)

@@ -93,6 +93,19 @@ public final class Environment: @unchecked Sendable {
         return nil
     }
 
+    /// Pages on LMDB's freelist (free for reuse by later writes), summed over its records.
+    public func freePages() throws -> Int {
+        try read { txn in
+            var total = 0
+            // The freelist is database 0; each value is an ID list whose first word is its count.
+            try txn.scan(Table(dbi: 0, name: "free")) { _, v in
+                if v.count >= MemoryLayout<Int>.size { total += v.loadUnaligned(as: Int.self) }
+                return true
+            }
+            return total
+        }
+    }
+
     /// Doubles the map (at least to `atLeast` bytes). Requires: no transaction open in this process.
     /// The corresponding LMDB call is `mdb_env_set_mapsize`.
     public func growMap(atLeast: Int = 0) throws {

@@ -104,7 +104,7 @@ public final class Transaction {
                 var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
                 var v = MDB_val(mv_size: vb.count, mv_data: UnsafeMutableRawPointer(mutating: vb.baseAddress))
                 try check(mdb_put(h, table.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0))
-                dirtyBytes += kb.count + vb.count
+                dirtyBytes += Transaction.dirtyEstimate(key: kb.count, value: vb.count)
             }
         }
     }
@@ -123,9 +123,16 @@ public final class Transaction {
             if rc == MDB_KEYEXIST { return false }
             try check(rc)
             fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: size))
-            dirtyBytes += kb.count + size
+            dirtyBytes += Transaction.dirtyEstimate(key: kb.count, value: size)
             return true
         }
+    }
+
+    /// Bytes a put adds to the transaction: its key, value and LMDB's node header. (Counting a
+    /// whole leaf page per small put bounds memory harder but tripled the commits, and so the
+    /// rewritten pages, of an add of many small files; the 250 ms bound caps those batches.)
+    static func dirtyEstimate(key: Int, value: Int) -> Int {
+        key + value + 8
     }
 
     /// Deletes `key`; returns false if it was absent.
