@@ -35,6 +35,9 @@ extension ObjectStore {
                 chunkSizes[id] = v.count
                 r.bytesChecked += UInt64(v.count)
                 progress?(r.bytesChecked)
+                // Hashing reads every chunk through the map; without this, resident memory
+                // would grow to the size of the store (see Environment.dropMappedPages).
+                if r.chunks % 8 == 0 { env.dropMappedPages() }
                 return true
             }
             var referenced = Set<Digest>()

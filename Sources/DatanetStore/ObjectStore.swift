@@ -146,6 +146,7 @@ public final class ObjectStore: @unchecked Sendable {
             }
             try writeAll(fd, bytes, path: "output")
             done += UInt64(c.length)
+            if done % (1 << 20) < UInt64(c.length) { env.dropMappedPages() }
             progress?(done)
         }
     }

@@ -22,7 +22,14 @@ extension ObjectStore {
             s.blobs = try txn.count(blobs)
             s.trees = try txn.count(trees)
             s.added = try txn.count(roots)
-            try txn.scan(chunks) { _, v in s.uniqueBytes += UInt64(v.count); return true }
+            var seen = 0
+            try txn.scan(chunks) { _, v in
+                s.uniqueBytes += UInt64(v.count)
+                // Stepping over large values touches their first page (and its neighbours).
+                seen += 1
+                if seen % 64 == 0 { env.dropMappedPages() }
+                return true
+            }
             try txn.scan(roots) { k, v in
                 if let o = AddedObject(key: k, value: v) { s.logicalBytes += o.size }
                 return true
@@ -53,9 +60,16 @@ extension ObjectStore {
             }
             var doomed = Set<Digest>()
             if try txn.contains(blobs, id) { doomed.insert(id) } else { try collectBlobs(txn, id, into: &doomed) }
+            var deleted = 0
             for b in doomed where !liveBlobs.contains(b) {
                 if let m = try txn.withValue(blobs, b, { try BlobManifest(encoded: $0) }) {
-                    for c in m.chunks where !live.contains(c.id) { try txn.delete(chunks, c.id) }
+                    for c in m.chunks where !live.contains(c.id) {
+                        try txn.delete(chunks, c.id)
+                        // Freeing a large value reads its first page, which faults in its
+                        // neighbours too; keep those from piling up (see dropMappedPages).
+                        deleted += 1
+                        if deleted % 256 == 0 { env.dropMappedPages() }
+                    }
                 }
                 try txn.delete(blobs, b)
             }
