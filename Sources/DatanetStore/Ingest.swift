@@ -61,6 +61,9 @@ public final class Ingest {
 
     /// Adds planned paths, commits, and returns one result per path.
     public func add(plans: [(path: String, node: SourceNode)]) throws -> [AddResult] {
+        // Each call is its own add, with its own lease and its own rollback list.
+        created = []
+        leaseWritten = false
         do {
             var results = [AddResult]()
             let now = Int64(Date().timeIntervalSince1970)
