@@ -23,8 +23,9 @@ let package = Package(
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),
-        .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR"]),
-        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "datanet"],
+        .target(name: "DatanetTestSupport", path: "Tests/DatanetTestSupport"),
+        .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
+        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),
     ]
 )

@@ -1,4 +1,5 @@
 import DatanetCBOR
+import DatanetTestSupport
 import Testing
 
 /// Each canonical rule, named once, with literal bytes; every proper prefix of a golden fails;
@@ -101,18 +102,5 @@ import Testing
             }
         }
         #expect(accepted > 0)
-    }
-}
-
-/// A small deterministic generator (Steele et al.'s SplitMix64) for seeded tests.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

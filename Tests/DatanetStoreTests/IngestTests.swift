@@ -19,16 +19,7 @@ import Testing
         let r = try ingest.add(paths: [dir.file("f")])
         #expect(r.count == 1 && r[0].kind == .blob && r[0].size == UInt64(size))
         // Same chunks either way: cut the whole buffer at once and compare.
-        var expected = [Int]()
-        data.withUnsafeBytes { b in
-            var at = 0
-            while at < b.count {
-                let n = FastCDC.cut(UnsafeRawBufferPointer(rebasing: b[at..<min(b.count, at + FastCDC.maxSize)]))
-                expected.append(n)
-                at += n
-            }
-        }
-        #expect(try store.blob(r[0].id)?.chunks.map { Int($0.length) } == expected)
+        #expect(try store.blob(r[0].id)?.chunks.map { Int($0.length) } == cutInMemory(data))
         #expect(try readBlob(store, r[0].id) == data)
         let m = try #require(try store.blob(r[0].id))
         #expect(m.size == UInt64(size))
@@ -107,15 +98,7 @@ import Testing
         let dir = TempDir()
         writeFile(dir.file("f"), data)
         // Cutting the whole buffer at once must give the same chunks as the streaming reader.
-        var whole = [Int]()
-        data.withUnsafeBytes { b in
-            var at = 0
-            while at < b.count {
-                let n = FastCDC.cut(UnsafeRawBufferPointer(rebasing: b[at..<min(b.count, at + FastCDC.maxSize)]))
-                whole.append(n)
-                at += n
-            }
-        }
+        let whole = cutInMemory(data)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkReader.bufferSize, alignment: 64)
         defer { buffer.deallocate() }
         let reader = try ChunkReader(path: Array(dir.file("f").utf8), buffer: buffer)
@@ -125,4 +108,18 @@ import Testing
         #expect(whole.dropLast().allSatisfy { $0 >= FastCDC.minSize && $0 <= FastCDC.maxSize })
         #expect(whole.suffix(12).dropLast().allSatisfy { $0 == FastCDC.maxSize }) // zeros never match a mask
     }
+}
+
+/// Chunk lengths from cutting the whole input in memory, the reference for streaming readers.
+func cutInMemory(_ data: [UInt8]) -> [Int] {
+    var lengths = [Int]()
+    data.withUnsafeBytes { b in
+        var at = 0
+        while at < b.count {
+            let n = FastCDC.cut(UnsafeRawBufferPointer(rebasing: b[at..<min(b.count, at + FastCDC.maxSize)]))
+            lengths.append(n)
+            at += n
+        }
+    }
+    return lengths
 }

@@ -1,4 +1,5 @@
 import DatanetCrypto
+@_exported import DatanetTestSupport
 @testable import DatanetStore
 import Foundation
 import Glibc
@@ -14,28 +15,6 @@ final class TempDir {
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
     func file(_ name: String) -> String { path + "/" + name }
-}
-
-/// SplitMix64: deterministic bytes for tests, fast enough for 128 MiB inputs.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ n: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: n)
-        out.withUnsafeMutableBytes { b in
-            var i = 0
-            while i + 8 <= n { b.storeBytes(of: next(), toByteOffset: i, as: UInt64.self); i += 8 }
-            if i < n { var last = next(); withUnsafeBytes(of: &last) { for j in 0..<(n - i) { b[i + j] = $0[j] } } }
-        }
-        return out
-    }
 }
 
 func writeFile(_ path: String, _ bytes: [UInt8]) {
