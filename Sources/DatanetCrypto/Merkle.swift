@@ -21,12 +21,18 @@ public enum Merkle {
         case wrongProofSize(got: Int, want: Int)
         /// The proof is well formed but leads to another root.
         case rootMismatch(expected: Digest, calculated: Digest)
+        /// The sizes or bounds cannot have a proof (e.g. size2 < size1, a misaligned subtree).
+        case invalidRange(String)
+        /// A proof was given where none can exist, or none where one is needed.
+        case unexpectedProof(String)
 
         public var description: String {
             switch self {
             case .indexOutOfRange(let i, let n): return "leaf index \(i) is out of range for a tree of size \(n)"
             case .wrongProofSize(let got, let want): return "inclusion proof has \(got) hashes, expected \(want)"
             case .rootMismatch(let e, let c): return "proof leads to root \(c), expected \(e)"
+            case .invalidRange(let why): return "no proof can exist: \(why)"
+            case .unexpectedProof(let why): return why
             }
         }
     }
@@ -109,43 +115,5 @@ public enum Merkle {
         var k = 1
         while k << 1 < n { k <<= 1 }
         return k
-    }
-
-    /// The number of hashes an inclusion proof for (index, size) must have.
-    public static func inclusionProofSize(index: UInt64, size: UInt64) -> Int {
-        let inner = 64 - (index ^ (size - 1)).leadingZeroBitCount
-        let border = (index >> UInt64(inner)).nonzeroBitCount
-        return inner + border
-    }
-
-    /// Recomputes the root from a leaf hash and its inclusion proof (RFC 9162 §2.1.3.2).
-    /// - Requires: `index < size`.
-    /// - Throws: `.indexOutOfRange`, `.wrongProofSize`.
-    public static func rootFromInclusionProof(index: UInt64, size: UInt64, leafHash: Digest,
-                                              proof: [Digest]) throws(ProofError) -> Digest {
-        guard index < size else { throw .indexOutOfRange(index: index, size: size) }
-        let want = inclusionProofSize(index: index, size: size)
-        guard proof.count == want else { throw .wrongProofSize(got: proof.count, want: want) }
-        var fn = index, sn = size - 1
-        var r = leafHash
-        var h = SHA256.Hasher()
-        for p in proof {
-            if fn & 1 == 1 || fn == sn {
-                r = nodeHash(p, r, using: &h)
-                while fn & 1 == 0 && fn != 0 { fn >>= 1; sn >>= 1 }
-            } else {
-                r = nodeHash(r, p, using: &h)
-            }
-            fn >>= 1; sn >>= 1
-        }
-        return r
-    }
-
-    /// Verifies an inclusion proof against a known root.
-    /// - Throws: any `ProofError`, `.rootMismatch` when the shape is right but the root differs.
-    public static func verifyInclusion(index: UInt64, size: UInt64, leafHash: Digest,
-                                       proof: [Digest], root: Digest) throws(ProofError) {
-        let calculated = try rootFromInclusionProof(index: index, size: size, leafHash: leafHash, proof: proof)
-        guard calculated == root else { throw .rootMismatch(expected: root, calculated: calculated) }
     }
 }

@@ -101,6 +101,8 @@ import Testing
         case .proof(.indexOutOfRange): "indexOutOfRange"
         case .proof(.wrongProofSize): "wrongProofSize"
         case .proof(.rootMismatch): "rootMismatch"
+        case .proof(.invalidRange): "invalidRange"
+        case .proof(.unexpectedProof): "unexpectedProof"
         }
     }
 }
