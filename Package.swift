@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, lowest first (see docs/ARCHITECTURE.md): CLMDB/CCrypto → DatanetCrypto, DatanetCBOR →
-// DatanetStore → datanet. A module imports only modules listed before it.
+// DatanetStore → DatanetLedger → datanet. A module imports only modules listed before it.
 let faults: [SwiftSetting] = [.define("DATANET_FAULTS", .when(configuration: .debug))]
 
 let package = Package(
@@ -18,6 +18,7 @@ let package = Package(
         .target(name: "DatanetCBOR"),
         .target(name: "DatanetStore", dependencies: ["CLMDB", "DatanetCrypto", "DatanetCBOR"],
                 swiftSettings: faults),
+        .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetCrypto", "DatanetCBOR"]),
         .executableTarget(name: "datanet", dependencies: ["DatanetStore", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
@@ -25,6 +26,7 @@ let package = Package(
                     resources: [.copy("Vectors")]),
         .target(name: "DatanetTestSupport", path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
+        .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetTestSupport"]),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),
     ]

@@ -110,6 +110,32 @@ public enum Merkle {
         }
     }
 
+    /// The consistency proof (RFC 9162 §2.1.4.1) from the first `size1` leaves to all of them.
+    /// - Requires: `0 < size1 <= leaves.count`.
+    public static func consistencyProof(size1: Int, leafHashes leaves: [Digest]) -> [Digest] {
+        precondition(size1 > 0 && size1 <= leaves.count, "consistency proof sizes out of range")
+        var proof = [Digest]()
+        subproof(size1, leaves[...], complete: true, into: &proof)
+        return proof
+    }
+
+    private static func subproof(_ m: Int, _ d: ArraySlice<Digest>, complete: Bool, into proof: inout [Digest]) {
+        let n = d.count
+        if m == n {
+            if !complete { proof.append(root(leafHashes: Array(d))) }
+            return
+        }
+        let k = largestPowerOfTwo(below: n)
+        let start = d.startIndex
+        if m <= k {
+            subproof(m, d[start..<start + k], complete: complete, into: &proof)
+            proof.append(root(leafHashes: Array(d[(start + k)...])))
+        } else {
+            subproof(m - k, d[(start + k)...], complete: false, into: &proof)
+            proof.append(root(leafHashes: Array(d[start..<start + k])))
+        }
+    }
+
     /// The largest power of two strictly less than `n`. Requires n > 1.
     static func largestPowerOfTwo(below n: Int) -> Int {
         var k = 1

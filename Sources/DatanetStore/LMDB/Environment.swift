@@ -28,7 +28,7 @@ public final class Environment: @unchecked Sendable {
     /// - Throws: `LMDBError` (`.invalid` or `.versionMismatch` for a file that is not ours; errno
     ///   codes such as EACCES for an unreadable directory).
     /// The corresponding LMDB calls are `mdb_env_create`, `mdb_env_open` and `mdb_reader_check`.
-    public init(directory: String, mapSize: Int, maxTables: UInt32 = 16) throws {
+    public init(directory: String, mapSize: Int, maxTables: UInt32 = 256) throws {
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
         handle = env!

@@ -1,0 +1,14 @@
+/// Why a ledger operation failed, worded for the person who has to act on it.
+public enum LedgerError: Error, Equatable, CustomStringConvertible {
+    /// The stored log is inconsistent with itself.
+    case corruptLog(String)
+    /// A proof was asked for sizes or an index the log cannot have.
+    case proofRange(String)
+
+    public var description: String {
+        switch self {
+        case .corruptLog(let why): return "log is damaged: \(why)"
+        case .proofRange(let why): return why
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import DatanetCrypto
+import DatanetStore
+
+/// A Datanet's append-only RFC 9162 log in LMDB: every leaf hash and every full-subtree hash,
+/// so a root or a proof at any past size costs O(log n) reads.
+///
+/// Nodes are stored in post-order, keyed by their big-endian position, in a table of the
+/// Datanet's own: appending leaf i writes the leaf and then each subtree it completes, and
+/// those positions only grow, so every write is an MDB_APPEND. For four leaves:
+///
+///     level 2              6
+///                       /     \
+///     level 1         2         5
+///                    / \       / \
+///     level 0       0   1     3   4        (positions; leaves 0 1 2 3)
+///
+/// The node of level h covering leaves [j·2^h, (j+1)·2^h) is at
+/// 2·(j+1)·2^h − popcount(j+1) − 1 − ctz(j+1); leaf i is at 2i − popcount(i).
+public struct MerkleLog {
+    /// The table holding this log's nodes.
+    public let table: Table
+
+    /// The table name of the log of Datanet `id`.
+    public static func tableName(_ id: Digest) -> String { "log:" + id.hex }
+
+    /// Opens (creating with `create`) the log table of Datanet `id`.
+    public init(env: Environment, id: Digest, create: Bool) throws {
+        table = try env.openTables([Self.tableName(id)], create: create)[0]
+    }
+
+    /// Post-order position of the node of `level` with `index` on that level.
+    public static func position(level: Int, index: UInt64) -> UInt64 {
+        let n = index + 1
+        return (n << UInt64(level + 1)) - UInt64(n.nonzeroBitCount) - 1 - UInt64(n.trailingZeroBitCount)
+    }
+
+    /// Nodes stored for a log of `size` leaves.
+    static func nodeCount(_ size: UInt64) -> UInt64 { 2 * size - UInt64(size.nonzeroBitCount) }
+
+    /// The number of leaves, from the number of stored nodes.
+    public func size(_ txn: Transaction) throws -> UInt64 {
+        let nodes = UInt64(try txn.count(table))
+        var n = nodes / 2
+        while Self.nodeCount(n) < nodes { n += 1 }
+        guard Self.nodeCount(n) == nodes else { throw LedgerError.corruptLog("\(nodes) nodes fit no log size") }
+        return n
+    }
+
+    /// The node of `level` and `index`, which must be complete at the current size.
+    public func node(_ txn: Transaction, level: Int, index: UInt64) throws -> Digest {
+        var key = [UInt8](repeating: 0, count: 8)
+        let pos = Self.position(level: level, index: index)
+        for i in 0..<8 { key[i] = UInt8(truncatingIfNeeded: pos >> UInt64(56 - 8 * i)) }
+        guard let d = try txn.withValue(table, key, { Digest($0) }), let digest = d else {
+            throw LedgerError.corruptLog("node at level \(level) index \(index) is missing")
+        }
+        return digest
+    }
+
+    /// Appends leaf hashes in one transaction; returns the new size.
+    @discardableResult
+    public func append(_ txn: Transaction, leafHashes: [Digest]) throws -> UInt64 {
+        var size = try self.size(txn)
+        var h = SHA256.Hasher()
+        for leaf in leafHashes {
+            try put(txn, leaf, at: Self.position(level: 0, index: size))
+            var hash = leaf
+            var index = size
+            var level = 0
+            // Each trailing one bit of the old size is a left sibling this leaf completes.
+            while index & 1 == 1 {
+                let left = try node(txn, level: level, index: index - 1)
+                hash = Merkle.nodeHash(left, hash, using: &h)
+                level += 1
+                index >>= 1
+                try put(txn, hash, at: Self.position(level: level, index: index))
+            }
+            size += 1
+        }
+        return size
+    }
+
+    private func put(_ txn: Transaction, _ hash: Digest, at pos: UInt64) throws {
+        var key = [UInt8](repeating: 0, count: 8)
+        for i in 0..<8 { key[i] = UInt8(truncatingIfNeeded: pos >> UInt64(56 - 8 * i)) }
+        try txn.put(table, key, hash, append: true)
+    }
+
+    /// MTH of leaves [start, end) where [start, end) is a subtree range (start a multiple of
+    /// the smallest power of two ≥ end − start, or 0): the largest aligned full subtrees from
+    /// the left, folded from the right.
+    public func rangeHash(_ txn: Transaction, start: UInt64, end: UInt64) throws -> Digest {
+        guard start < end else { return Merkle.emptyRoot }
+        var peaks = [Digest]()
+        var at = start
+        while at < end {
+            var level = at == 0 ? 63 : at.trailingZeroBitCount
+            while level > 0 && (level >= 63 || at + (1 << UInt64(level)) > end) { level -= 1 }
+            peaks.append(try node(txn, level: level, index: at >> UInt64(level)))
+            at += 1 << UInt64(level)
+        }
+        var h = SHA256.Hasher()
+        var r = peaks.removeLast()
+        while let p = peaks.popLast() { r = Merkle.nodeHash(p, r, using: &h) }
+        return r
+    }
+
+    /// The root at a past or current `size`.
+    public func root(_ txn: Transaction, size: UInt64) throws -> Digest {
+        try rangeHash(txn, start: 0, end: size)
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` (RFC 9162 §2.1.3.1).
+    public func inclusionProof(_ txn: Transaction, index: UInt64, size: UInt64) throws -> [Digest] {
+        guard index < size, size <= (try self.size(txn)) else {
+            throw LedgerError.proofRange("no leaf \(index) in a log of size \(size)")
+        }
+        var proof = [Digest]()
+        var start: UInt64 = 0, end = size
+        var siblings = [(UInt64, UInt64)]()
+        while end - start > 1 {
+            let k = largestPowerOfTwo(below: end - start)
+            if index < start + k {
+                siblings.append((start + k, end)); end = start + k
+            } else {
+                siblings.append((start, start + k)); start += k
+            }
+        }
+        for (a, b) in siblings.reversed() { proof.append(try rangeHash(txn, start: a, end: b)) }
+        return proof
+    }
+
+    /// The consistency proof from `size1` to `size2` (RFC 9162 §2.1.4.1).
+    public func consistencyProof(_ txn: Transaction, size1: UInt64, size2: UInt64) throws -> [Digest] {
+        guard size1 > 0, size1 <= size2, size2 <= (try self.size(txn)) else {
+            throw LedgerError.proofRange("no consistency proof from size \(size1) to \(size2)")
+        }
+        var ranges = [(UInt64, UInt64)]()
+        var m = size1, start: UInt64 = 0, end = size2
+        var complete = true
+        while m != end - start {
+            let k = largestPowerOfTwo(below: end - start)
+            if m <= k {
+                ranges.append((start + k, end)); end = start + k
+            } else {
+                ranges.append((start, start + k)); m -= k; start += k; complete = false
+            }
+        }
+        if !complete { ranges.append((start, end)) }
+        return try ranges.reversed().map { try rangeHash(txn, start: $0.0, end: $0.1) }
+    }
+
+    func largestPowerOfTwo(below n: UInt64) -> UInt64 {
+        var k: UInt64 = 1
+        while k << 1 < n { k <<= 1 }
+        return k
+    }
+}
