@@ -9,6 +9,8 @@ let package = Package(
     name: "Datanet",
     products: [
         .executable(name: "datanet", targets: ["datanet"]),
+        .executable(name: "store-churn", targets: ["store-churn"]),
+        .executable(name: "cbor-fuzz", targets: ["cbor-fuzz"]),
         .library(name: "DatanetStore", targets: ["DatanetStore"]),
     ],
     targets: [
@@ -22,6 +24,7 @@ let package = Package(
         .executableTarget(name: "datanet", dependencies: ["DatanetStore", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
+        .executableTarget(name: "cbor-fuzz", dependencies: ["DatanetCBOR", "DatanetTestSupport"], path: "tools/fuzz/cborfuzz"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),
         .target(name: "DatanetTestSupport", path: "Tests/DatanetTestSupport"),
