@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "datanet", targets: ["datanet"]),
         .executable(name: "store-churn", targets: ["store-churn"]),
         .executable(name: "cbor-fuzz", targets: ["cbor-fuzz"]),
+        .executable(name: "record-samples", targets: ["record-samples"]),
         .library(name: "DatanetStore", targets: ["DatanetStore"]),
     ],
     targets: [
@@ -24,10 +25,11 @@ let package = Package(
         .executableTarget(name: "datanet", dependencies: ["DatanetStore", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
+        .executableTarget(name: "record-samples", dependencies: ["DatanetTestSupport"], path: "tools/interop/samples"),
         .executableTarget(name: "cbor-fuzz", dependencies: ["DatanetCBOR", "DatanetTestSupport"], path: "tools/fuzz/cborfuzz"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),
-        .target(name: "DatanetTestSupport", path: "Tests/DatanetTestSupport"),
+        .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetTestSupport"]),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "datanet", "DatanetTestSupport"],

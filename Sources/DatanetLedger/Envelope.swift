@@ -1,0 +1,119 @@
+import DatanetCBOR
+import DatanetCrypto
+
+/// The kinds of signed record (schema/records.cddl). The raw value is the `kind` string of the
+/// envelope and part of every id and signing context.
+public enum RecordKind: String, CaseIterable, Sendable {
+    case genesis, contribution, review, policy
+    case setSequencer = "set-sequencer"
+    case continuation
+}
+
+/// A signed record as it travels and is stored: CBOR `[version, kind, body, sigs]`.
+///
+/// `body` is kept as the exact bytes received: the id and every signature are computed over
+/// them, never over a re-encoding. The id does not cover the signatures, so adding a
+/// signature (a curator quorum collecting) does not change what the record is.
+public struct Envelope: Hashable, Sendable {
+    /// The only version this build writes and reads.
+    public static let version: UInt64 = 1
+    /// Upper bound on an encoded envelope (bodies are small; content lives in the store).
+    public static let maximumSize = 1 << 20
+
+    public let kind: RecordKind
+    /// The canonical CBOR map of the body, exactly as signed.
+    public let body: [UInt8]
+    /// (public key, signature) pairs, sorted by key, one per key.
+    public private(set) var signatures: [(key: PublicKey, signature: Signature)]
+
+    /// Wraps a body (already canonical CBOR) with no signatures yet.
+    public init(kind: RecordKind, body: [UInt8]) {
+        self.kind = kind
+        self.body = body
+        signatures = []
+    }
+
+    /// id = SHA-256("datanet/v1/id" ‖ 0x00 ‖ kind ‖ body). Unambiguous without a separator: the
+    /// kind is ASCII and the body starts with a CBOR map head (0xa0–0xbb).
+    public var id: Digest { Self.id(kind: kind, body: body) }
+
+    /// The id of a record with this kind and body.
+    public static func id(kind: RecordKind, body: [UInt8]) -> Digest {
+        var h = SHA256.Hasher()
+        h.update(Array("datanet/v1/id".utf8))
+        h.update([0])
+        h.update(Array(kind.rawValue.utf8))
+        h.update(body)
+        return h.finalize()
+    }
+
+    /// The bytes every signature covers: "datanet/v1/" ‖ kind ‖ 0x00 ‖ body (schema/contexts.md).
+    public var signedMessage: [UInt8] {
+        Array("datanet/v1/".utf8) + Array(kind.rawValue.utf8) + [0] + body
+    }
+
+    /// Adds (or replaces) this key's signature.
+    public mutating func sign(with key: SigningKey) throws {
+        let sig = try key.sign(signedMessage)
+        signatures.removeAll { $0.key == key.publicKey }
+        signatures.append((key.publicKey, sig))
+        signatures.sort { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+    }
+
+    /// The keys whose signatures verify; throws on the first that does not.
+    public func verifiedSigners() throws(RecordError) -> [PublicKey] {
+        let message = signedMessage
+        for (key, sig) in signatures where !key.isValidSignature(sig, for: message) {
+            throw .badSignature(publicKey: key.description)
+        }
+        return signatures.map(\.key)
+    }
+
+    /// The canonical encoding.
+    public var encoded: [UInt8] {
+        CBOR.array([
+            .unsigned(Self.version), .text(Array(kind.rawValue.utf8)), .bytes(body),
+            .array(signatures.map { .array([.bytes($0.key.bytes), .bytes($0.signature.bytes)]) }),
+        ]).encoded
+    }
+
+    /// Strictly decodes an envelope: canonical CBOR of exactly this shape, a known version and
+    /// kind, a body that is itself a canonical CBOR map, signatures sorted and one per key.
+    /// Signatures are parsed, not verified (`verifiedSigners`).
+    public init(encoded bytes: [UInt8]) throws(RecordError) {
+        guard bytes.count <= Self.maximumSize else { throw .malformed("envelope of \(bytes.count) bytes exceeds \(Self.maximumSize)") }
+        let item: CBOR
+        do { item = try CBOR.decode(bytes) } catch { throw .cbor(error) }
+        guard let parts = item.arrayValue, parts.count == 4 else { throw .malformed("envelope is not a 4-element array") }
+        guard let version = parts[0].unsignedValue else { throw .malformed("version is not an unsigned integer") }
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        guard case .text(let kindBytes) = parts[1] else { throw .malformed("kind is not a text string") }
+        let kindText = String(decoding: kindBytes, as: UTF8.self)
+        guard let kind = RecordKind(rawValue: kindText) else { throw .unknownKind(kindText) }
+        guard let body = parts[2].bytesValue else { throw .malformed("body is not a byte string") }
+        do {
+            guard case .map = try CBOR.decode(body) else { throw RecordError.malformed("body is not a CBOR map") }
+        } catch let e as CBORError {
+            throw .cbor(e)
+        } catch {
+            throw .malformed("body is not a CBOR map")
+        }
+        guard let list = parts[3].arrayValue else { throw .malformed("signatures are not an array") }
+        var sigs = [(key: PublicKey, signature: Signature)]()
+        for entry in list {
+            guard let pair = entry.arrayValue, pair.count == 2, let k = pair[0].bytesValue, let s = pair[1].bytesValue,
+                  let key = try? PublicKey(bytes: k), let sig = try? Signature(bytes: s)
+            else { throw .malformed("a signature entry is not [32-byte key, 64-byte signature]") }
+            if let last = sigs.last, !last.key.bytes.lexicographicallyPrecedes(key.bytes) {
+                throw .malformed("signatures not sorted by key, or a key signs twice")
+            }
+            sigs.append((key, sig))
+        }
+        self.kind = kind
+        self.body = body
+        signatures = sigs
+    }
+
+    public static func == (a: Envelope, b: Envelope) -> Bool { a.encoded == b.encoded }
+    public func hash(into h: inout Hasher) { h.combine(encoded) }
+}

@@ -1,0 +1,337 @@
+import DatanetCBOR
+import DatanetCrypto
+
+/// The policy in force for a Datanet: who owns, sequences, curates, contributes and reads,
+/// and the quotas. Held whole in the genesis and in every `policy` record.
+public struct PolicyState: Hashable, Sendable {
+    public var name: String
+    public var owner: PublicKey
+    public var sequencer: PublicKey
+    /// Curators, sorted by key bytes.
+    public var curators: [PublicKey]
+    /// Accepting reviews needed: 1 ≤ quorum ≤ curators.
+    public var quorum: UInt64
+    /// Who may contribute; nil means anyone (an open Datanet).
+    public var contributors: [PublicKey]?
+    /// Who may read; nil means everyone (a public Datanet).
+    public var readers: [PublicKey]?
+    /// Per-author limits on pending proposals and their bytes.
+    public var maxPendingProposals: UInt64
+    public var maxPendingBytes: UInt64
+
+    public init(name: String, owner: PublicKey, sequencer: PublicKey, curators: [PublicKey], quorum: UInt64,
+                contributors: [PublicKey]?, readers: [PublicKey]?, maxPendingProposals: UInt64 = 100,
+                maxPendingBytes: UInt64 = 1 << 30) {
+        self.name = name; self.owner = owner; self.sequencer = sequencer
+        self.curators = curators.sortedByBytes(); self.quorum = quorum
+        self.contributors = contributors?.sortedByBytes(); self.readers = readers?.sortedByBytes()
+        self.maxPendingProposals = maxPendingProposals; self.maxPendingBytes = maxPendingBytes
+    }
+
+    var item: CBOR {
+        var b = BodyBuilder()
+        b.set(1, .string(name))
+        b.set(2, .bytes(owner.bytes))
+        b.set(3, .bytes(sequencer.bytes))
+        b.set(4, sortedList(curators.map(\.bytes)))
+        b.set(5, .unsigned(quorum))
+        b.set(6, contributors.map { sortedList($0.map(\.bytes)) } ?? .null)
+        b.set(7, readers.map { sortedList($0.map(\.bytes)) } ?? .null)
+        b.set(8, .unsigned(maxPendingProposals))
+        b.set(9, .unsigned(maxPendingBytes))
+        return b.item
+    }
+
+    init(item: CBOR) throws(RecordError) {
+        var f = try BodyFields(item, kind: "policy state")
+        name = try f.text(1, "name", maxBytes: 256)
+        owner = try f.publicKey(2, "owner")
+        sequencer = try f.publicKey(3, "sequencer")
+        curators = try f.sortedSet(4, "curators")!.map { try! PublicKey(bytes: $0) }
+        quorum = try f.uint(5, "quorum")
+        contributors = try f.sortedSet(6, "contributors", nullable: true)?.map { try! PublicKey(bytes: $0) }
+        readers = try f.sortedSet(7, "readers", nullable: true)?.map { try! PublicKey(bytes: $0) }
+        maxPendingProposals = try f.uint(8, "max pending proposals")
+        maxPendingBytes = try f.uint(9, "max pending bytes")
+        try f.finish()
+        guard !name.isEmpty else { throw .malformed("policy state has an empty name") }
+        guard !curators.isEmpty, quorum >= 1, quorum <= UInt64(curators.count) else {
+            throw .malformed("quorum \(quorum) is not between 1 and the \(curators.count) curator(s)")
+        }
+    }
+}
+
+extension Array where Element == PublicKey {
+    func sortedByBytes() -> [PublicKey] {
+        Array(Set(self)).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+    }
+}
+
+/// `genesis`: creates a Datanet; its id is the Datanet's id. Signed by the owner.
+public struct Genesis: Hashable, Sendable {
+    public var policy: PolicyState
+    /// Advisory creation time, Unix milliseconds.
+    public var createdAt: UInt64
+    /// Random bytes, so two Datanets with the same policy have different ids.
+    public var nonce: [UInt8]
+
+    public init(policy: PolicyState, createdAt: UInt64, nonce: [UInt8]) {
+        self.policy = policy; self.createdAt = createdAt; self.nonce = nonce
+    }
+
+    public var body: [UInt8] {
+        var b = BodyBuilder()
+        b.set(1, policy.item)
+        b.set(2, .unsigned(createdAt))
+        b.set(3, .bytes(nonce))
+        return b.encoded
+    }
+
+    public init(body: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(body, kind: "genesis")
+        policy = try PolicyState(item: try f.item(1, "policy"))
+        createdAt = try f.uint(2, "created-at")
+        guard let n = try f.item(3, "nonce").bytesValue, n.count == 16 else { throw .malformed("genesis nonce is not 16 bytes") }
+        nonce = n
+        try f.finish()
+    }
+}
+
+/// The kind of content a contribution names.
+public enum ContentKind: UInt64, Sendable { case blob = 1, tree = 2 }
+
+/// `contribution`: one file or folder offered to a Datanet. Signed by its author.
+public struct Contribution: Hashable, Sendable {
+    public var datanet: Digest
+    public var author: PublicKey
+    public var content: Digest
+    public var contentKind: ContentKind
+    public var size: UInt64
+    public var mediaType: String
+    public var label: String
+    /// SPDX license expression.
+    public var license: String
+    /// SHA-256 of the salted sidecar (file names, free metadata), which can be erased later.
+    public var sidecar: Digest
+    /// Advisory creation time, Unix milliseconds.
+    public var createdAt: UInt64
+
+    public init(datanet: Digest, author: PublicKey, content: Digest, contentKind: ContentKind, size: UInt64,
+                mediaType: String, label: String, license: String, sidecar: Digest, createdAt: UInt64) {
+        self.datanet = datanet; self.author = author; self.content = content; self.contentKind = contentKind
+        self.size = size; self.mediaType = mediaType; self.label = label; self.license = license
+        self.sidecar = sidecar; self.createdAt = createdAt
+    }
+
+    public var body: [UInt8] {
+        var b = BodyBuilder()
+        b.set(0, .bytes(datanet.bytes))
+        b.set(1, .bytes(author.bytes))
+        b.set(2, .bytes(content.bytes))
+        b.set(3, .unsigned(contentKind.rawValue))
+        b.set(4, .unsigned(size))
+        b.set(5, .string(mediaType))
+        b.set(6, .string(label))
+        b.set(7, .string(license))
+        b.set(8, .bytes(sidecar.bytes))
+        b.set(9, .unsigned(createdAt))
+        return b.encoded
+    }
+
+    public init(body: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(body, kind: "contribution")
+        datanet = try f.digest(0, "datanet")
+        author = try f.publicKey(1, "author")
+        content = try f.digest(2, "content")
+        guard let k = ContentKind(rawValue: try f.uint(3, "content kind")) else { throw .malformed("content kind is not 1 (blob) or 2 (tree)") }
+        contentKind = k
+        size = try f.uint(4, "size")
+        mediaType = try f.text(5, "media type", maxBytes: 255)
+        label = try f.text(6, "label", maxBytes: 1024)
+        license = try f.text(7, "license", maxBytes: 256)
+        sidecar = try f.digest(8, "sidecar")
+        createdAt = try f.uint(9, "created-at")
+        try f.finish()
+    }
+}
+
+/// `review`: a curator's verdict on one or more contributions. Signed by the reviewer.
+public struct Review: Hashable, Sendable {
+    public var datanet: Digest
+    public var reviewer: PublicKey
+    /// Contribution ids, sorted and unique.
+    public var contributions: [Digest]
+    public var accept: Bool
+    public var reason: String
+
+    public init(datanet: Digest, reviewer: PublicKey, contributions: [Digest], accept: Bool, reason: String) {
+        self.datanet = datanet; self.reviewer = reviewer
+        self.contributions = Array(Set(contributions)).sorted(); self.accept = accept; self.reason = reason
+    }
+
+    public var body: [UInt8] {
+        var b = BodyBuilder()
+        b.set(0, .bytes(datanet.bytes))
+        b.set(1, .bytes(reviewer.bytes))
+        b.set(2, sortedList(contributions.map(\.bytes)))
+        b.set(3, .unsigned(accept ? 1 : 0))
+        b.set(4, .string(reason))
+        return b.encoded
+    }
+
+    public init(body: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(body, kind: "review")
+        datanet = try f.digest(0, "datanet")
+        reviewer = try f.publicKey(1, "reviewer")
+        let ids = try f.sortedSet(2, "contributions")!
+        guard !ids.isEmpty else { throw .malformed("review names no contribution") }
+        contributions = ids.map { Digest(bytes: $0)! }
+        accept = try f.uint(3, "verdict", max: 1) == 1
+        reason = try f.text(4, "reason", maxBytes: 4096)
+        try f.finish()
+    }
+}
+
+/// `policy`: the full policy state that follows `previous` (the id of the policy record or
+/// genesis it replaces). Signed by the owner or by a quorum of the curators in force.
+public struct PolicyChange: Hashable, Sendable {
+    public var datanet: Digest
+    public var previous: Digest
+    public var state: PolicyState
+    /// A one-line human summary ("remove curator …").
+    public var summary: String
+
+    public init(datanet: Digest, previous: Digest, state: PolicyState, summary: String) {
+        self.datanet = datanet; self.previous = previous; self.state = state; self.summary = summary
+    }
+
+    public var body: [UInt8] {
+        var b = BodyBuilder()
+        b.set(0, .bytes(datanet.bytes))
+        b.set(1, .bytes(previous.bytes))
+        b.set(2, state.item)
+        b.set(3, .string(summary))
+        return b.encoded
+    }
+
+    public init(body: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(body, kind: "policy")
+        datanet = try f.digest(0, "datanet")
+        previous = try f.digest(1, "previous policy")
+        state = try PolicyState(item: try f.item(2, "state"))
+        summary = try f.text(3, "summary", maxBytes: 1024)
+        try f.finish()
+    }
+}
+
+/// `set-sequencer`: hands sequencing to a new key at the next leaf. Owner or curator quorum.
+public struct SetSequencer: Hashable, Sendable {
+    public var datanet: Digest
+    public var previous: Digest
+    public var sequencer: PublicKey
+
+    public init(datanet: Digest, previous: Digest, sequencer: PublicKey) {
+        self.datanet = datanet; self.previous = previous; self.sequencer = sequencer
+    }
+
+    public var body: [UInt8] {
+        var b = BodyBuilder()
+        b.set(0, .bytes(datanet.bytes))
+        b.set(1, .bytes(previous.bytes))
+        b.set(2, .bytes(sequencer.bytes))
+        return b.encoded
+    }
+
+    public init(body: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(body, kind: "set-sequencer")
+        datanet = try f.digest(0, "datanet")
+        previous = try f.digest(1, "previous policy")
+        sequencer = try f.publicKey(2, "sequencer")
+        try f.finish()
+    }
+}
+
+/// `continuation`: the owner names the last good (size, root) and a new sequencer key after
+/// the old one was lost.
+public struct Continuation: Hashable, Sendable {
+    public var datanet: Digest
+    public var size: UInt64
+    public var root: Digest
+    public var sequencer: PublicKey
+
+    public init(datanet: Digest, size: UInt64, root: Digest, sequencer: PublicKey) {
+        self.datanet = datanet; self.size = size; self.root = root; self.sequencer = sequencer
+    }
+
+    public var body: [UInt8] {
+        var b = BodyBuilder()
+        b.set(0, .bytes(datanet.bytes))
+        b.set(1, .unsigned(size))
+        b.set(2, .bytes(root.bytes))
+        b.set(3, .bytes(sequencer.bytes))
+        return b.encoded
+    }
+
+    public init(body: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(body, kind: "continuation")
+        datanet = try f.digest(0, "datanet")
+        size = try f.uint(1, "size")
+        root = try f.digest(2, "root")
+        sequencer = try f.publicKey(3, "sequencer")
+        try f.finish()
+    }
+}
+
+/// A decoded record: the envelope and its typed body.
+public enum Record: Sendable {
+    case genesis(Genesis), contribution(Contribution), review(Review), policy(PolicyChange)
+    case setSequencer(SetSequencer), continuation(Continuation)
+
+    /// Decodes the body of `envelope` by its kind.
+    public init(_ envelope: Envelope) throws(RecordError) {
+        switch envelope.kind {
+        case .genesis: self = .genesis(try Genesis(body: envelope.body))
+        case .contribution: self = .contribution(try Contribution(body: envelope.body))
+        case .review: self = .review(try Review(body: envelope.body))
+        case .policy: self = .policy(try PolicyChange(body: envelope.body))
+        case .setSequencer: self = .setSequencer(try SetSequencer(body: envelope.body))
+        case .continuation: self = .continuation(try Continuation(body: envelope.body))
+        }
+    }
+
+    /// The Datanet the record belongs to; nil for a genesis, whose own id is the Datanet's.
+    public var datanet: Digest? {
+        switch self {
+        case .genesis: nil
+        case .contribution(let c): c.datanet
+        case .review(let r): r.datanet
+        case .policy(let p): p.datanet
+        case .setSequencer(let s): s.datanet
+        case .continuation(let c): c.datanet
+        }
+    }
+}
+
+extension Record {
+    /// The key whose signature the record must carry by itself (the author's, the reviewer's,
+    /// the owner's for a genesis); nil for kinds whose signers depend on the policy in force.
+    public var requiredSigner: PublicKey? {
+        switch self {
+        case .genesis(let g): g.policy.owner
+        case .contribution(let c): c.author
+        case .review(let r): r.reviewer
+        case .policy, .setSequencer, .continuation: nil
+        }
+    }
+
+    /// Decodes `envelope`, verifies every signature on it, and checks that the key the record
+    /// names as its signer did sign. Policy-dependent signers are checked by the ledger rules.
+    public static func verified(_ envelope: Envelope) throws(RecordError) -> Record {
+        let record = try Record(envelope)
+        let signers = try envelope.verifiedSigners()
+        if let required = record.requiredSigner, !signers.contains(required) {
+            throw .missingSignature("\(envelope.kind.rawValue) must be signed by \(required)")
+        }
+        return record
+    }
+}

@@ -1,0 +1,166 @@
+import DatanetCBOR
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetTestSupport
+import Foundation
+import Testing
+
+/// Golden envelopes (schema/vectors/records.json), rebuilt byte for byte from fixed keys, and
+/// invalid ones that must each fail with the named error. `DATANET_WRITE_GOLDENS=1 swift test
+/// --filter RecordTests` rewrites the file after a deliberate format change.
+@Suite struct RecordTests {
+    static let goldenURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("schema/vectors/records.json")
+
+    /// The error's case, as the golden file names it ("cbor/trailingBytes", "badSignature", …).
+    static func code(_ e: RecordError) -> String {
+        switch e {
+        case .cbor(let c): "cbor/\(c.code)"
+        case .malformed: "malformed"
+        case .unsupportedVersion: "unsupportedVersion"
+        case .unknownKind: "unknownKind"
+        case .badSignature: "badSignature"
+        case .missingSignature: "missingSignature"
+        }
+    }
+
+    static func check(_ bytes: [UInt8]) -> String {
+        do throws(RecordError) {
+            _ = try Record.verified(try Envelope(encoded: bytes))
+            return "valid"
+        } catch {
+            return code(error)
+        }
+    }
+
+    /// A JSON view of a CBOR item: integer keys as strings, bytes as "h'…'".
+    static func view(_ item: CBOR) -> Any {
+        switch item {
+        case .unsigned(let v): return v
+        case .negative(let v): return -1 - Int64(v)
+        case .bytes(let b): return "h'\(Hex.encode(b))'"
+        case .text(let t): return String(decoding: t, as: UTF8.self)
+        case .array(let a): return a.map(view)
+        case .map(let m): return Dictionary(uniqueKeysWithValues: m.map { ("\(view($0.key))", view($0.value)) })
+        case .bool(let b): return b
+        case .null: return NSNull()
+        }
+    }
+
+    /// Envelope bytes with the parts given, for building invalid cases.
+    static func raw(_ version: CBOR = .unsigned(1), kind: String, body: [UInt8], sigs: [CBOR]) -> [UInt8] {
+        CBOR.array([version, .string(kind), .bytes(body), .array(sigs)]).encoded
+    }
+
+    static func invalidCases(_ valid: [(String, Envelope)], keys: [SigningKey]) -> [(String, [UInt8], String)] {
+        let c = valid[1].1, author = keys[3], curator = keys[2]
+        func signed(_ kind: String, _ body: [UInt8], _ signers: [SigningKey]) -> [CBOR] {
+            let message = Array("datanet/v1/".utf8) + Array(kind.utf8) + [0] + body
+            return signers.sorted { $0.publicKey.bytes.lexicographicallyPrecedes($1.publicKey.bytes) }
+                .map { .array([.bytes($0.publicKey.bytes), .bytes(try! $0.sign(message).bytes)]) }
+        }
+        var cases = [(String, [UInt8], String)]()
+        cases.append(("trailing byte after the envelope", c.encoded + [0], "cbor/trailingBytes"))
+        cases.append(("truncated envelope (the last signature is short)", Array(c.encoded.dropLast()), "cbor/lengthTooLarge"))
+        cases.append(("version 2", raw(.unsigned(2), kind: "contribution", body: c.body, sigs: signed("contribution", c.body, [author])), "unsupportedVersion"))
+        cases.append(("unknown kind", raw(kind: "comment", body: c.body, sigs: []), "unknownKind"))
+        // The body's first two fields swapped: canonical CBOR requires sorted keys.
+        let fields = try! CBOR.decode(c.body)
+        guard case .map(let entries) = fields else { fatalError("golden body is a map") }
+        var unsorted: [UInt8] = [0xa0 | UInt8(entries.count)]
+        for e in [entries[1], entries[0]] + entries[2...] { unsorted += e.key.encoded + e.value.encoded }
+        cases.append(("body map keys out of order", raw(kind: "contribution", body: unsorted, sigs: signed("contribution", unsorted, [author])), "cbor/unsortedMapKeys"))
+        var badSig = c.encoded
+        badSig[badSig.count - 1] ^= 1
+        cases.append(("signature altered", badSig, "badSignature"))
+        cases.append(("unsigned contribution", raw(kind: "contribution", body: c.body, sigs: []), "missingSignature"))
+        cases.append(("contribution signed by someone else", raw(kind: "contribution", body: c.body, sigs: signed("contribution", c.body, [curator])), "missingSignature"))
+        let extra = CBOR.map(entries + [.init(.unsigned(10), .unsigned(1))]).encoded
+        cases.append(("unknown body field 10", raw(kind: "contribution", body: extra, sigs: signed("contribution", extra, [author])), "malformed"))
+        var pairs = signed("set-sequencer", valid[4].1.body, [keys[2], keys[4]])
+        pairs.reverse()
+        cases.append(("signatures not sorted by key", raw(kind: "set-sequencer", body: valid[4].1.body, sigs: pairs), "malformed"))
+        let float = CBOR.map([.init(.unsigned(0), .unsigned(1))]).encoded.dropLast() + [0xfa, 0x3f, 0x80, 0, 0]
+        cases.append(("float in a body", raw(kind: "review", body: Array(float), sigs: []), "cbor/floatNotAllowed"))
+        let sigOnBody = signed("contribution", c.body, [author])
+        cases.append(("signature made for another kind", raw(kind: "review", body: c.body, sigs: sigOnBody), "malformed"))
+        return cases
+    }
+
+    @Test func goldensRebuildAndCheck() throws {
+        let keys = RecordSamples.fixedKeys()
+        let valid = RecordSamples.make(keys: keys)
+        let invalid = Self.invalidCases(valid, keys: keys)
+        if ProcessInfo.processInfo.environment["DATANET_WRITE_GOLDENS"] != nil {
+            let roles = ["owner", "sequencer", "curator", "author", "curator 2"]
+            let doc: [String: Any] = [
+                "format": "datanet golden records v1 (schema/records.md, schema/records.cddl)",
+                "keys": zip(roles, keys).map { ["role": $0, "seed": Hex.encode($1.seed), "public": $1.publicKey.description] },
+                "valid": valid.map { ["name": $0.0, "kind": $0.1.kind.rawValue, "id": $0.1.id.hex, "hex": Hex.encode($0.1.encoded),
+                                      "body": Self.view(try! CBOR.decode($0.1.body))] as [String: Any] },
+                "invalid": invalid.map { ["desc": $0.0, "hex": Hex.encode($0.1), "expect": $0.2] },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            try data.write(to: Self.goldenURL)
+        }
+        let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.goldenURL)) as! [String: Any]
+        let goldValid = golden["valid"] as! [[String: Any]]
+        #expect(goldValid.count == RecordKind.allCases.count)
+        for (g, (name, e)) in zip(goldValid, valid) {
+            #expect(g["name"] as? String == name)
+            #expect(g["hex"] as? String == Hex.encode(e.encoded), "\(name) bytes changed")
+            #expect(g["id"] as? String == e.id.hex)
+            let bytes = Hex.decode(g["hex"] as! String)!
+            #expect(Self.check(bytes) == "valid", "\(name)")
+            let decoded = try Envelope(encoded: bytes)
+            #expect(decoded.encoded == bytes)
+            #expect(Self.view(try CBOR.decode(decoded.body)) as? NSDictionary == g["body"] as? NSDictionary, "\(name) JSON view")
+        }
+        var failures = [String]()
+        let goldInvalid = golden["invalid"] as! [[String: Any]]
+        #expect(goldInvalid.count == invalid.count)
+        for g in goldInvalid {
+            let got = Self.check(Hex.decode(g["hex"] as! String)!)
+            if got != g["expect"] as! String { failures.append("\(g["desc"]!): got \(got)") }
+        }
+        #expect(failures.isEmpty, "\(failures.count) of \(goldInvalid.count) failed: \(failures)")
+    }
+
+    @Test func idIgnoresSignaturesAndSignaturesCoverKindAndBody() throws {
+        let keys = RecordSamples.fixedKeys()
+        var e = RecordSamples.make(keys: keys)[2].1
+        let id = e.id
+        try e.sign(with: keys[4])
+        #expect(e.id == id)
+        #expect(e.signatures.count == 2)
+        #expect(try e.verifiedSigners().count == 2)
+        // Every kind has its own context: the same body under another kind is another record.
+        let other = Envelope(kind: .contribution, body: e.body)
+        #expect(other.id != id)
+        #expect(other.signedMessage != e.signedMessage)
+    }
+
+    @Test func everyProperPrefixOfEachGoldenFails() {
+        for (name, e) in RecordSamples.make(keys: RecordSamples.fixedKeys()) {
+            let bytes = e.encoded
+            for n in 0..<bytes.count {
+                #expect(throws: RecordError.self, "\(name) prefix \(n)") { try Envelope(encoded: Array(bytes.prefix(n))) }
+            }
+        }
+    }
+
+    @Test func seededMutationsNeverCrashOrVerify() {
+        var rng = SplitMix64(seed: 77)
+        let goldens = RecordSamples.make(keys: RecordSamples.fixedKeys()).map { $0.1.encoded }
+        var verified = 0
+        for i in 0..<20_000 {
+            var b = goldens[i % goldens.count]
+            let pos = Int(rng.next() % UInt64(b.count))
+            b[pos] ^= UInt8(truncatingIfNeeded: 1 << (rng.next() % 8))
+            if Self.check(b) == "valid" { verified += 1 }
+        }
+        // A flipped bit in the kind, body or a signature must never leave a valid record; only
+        // flips inside a signature entry of a multi-signed record could, and those fail too.
+        #expect(verified == 0)
+    }
+}

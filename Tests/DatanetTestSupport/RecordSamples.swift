@@ -1,0 +1,53 @@
+import DatanetCrypto
+import DatanetLedger
+
+/// Records of every kind, built from fixed keys (the RFC 8032 §7.1 test seeds) and fixed
+/// values, so the golden envelopes in schema/vectors/records.json can be rebuilt byte for
+/// byte; and the same shapes with fresh random keys for the CDDL interop check.
+public enum RecordSamples {
+    /// The keys: owner (RFC 8032 TEST 1), sequencer (TEST 2), curator (TEST 3), and an author
+    /// and second curator from fixed seeds.
+    public static func fixedKeys() -> [SigningKey] {
+        let seeds = [
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+            "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+            String(repeating: "01", count: 32), String(repeating: "02", count: 32),
+        ]
+        return seeds.map { try! SigningKey(seed: Hex.decode($0)!) }
+    }
+
+    /// One signed envelope of each kind, named, from the given keys (owner, sequencer,
+    /// curator, author, curator 2).
+    public static func make(keys k: [SigningKey], nonce: [UInt8] = [UInt8](repeating: 7, count: 16)) -> [(String, Envelope)] {
+        let (owner, sequencer, curator, author, curator2) = (k[0], k[1], k[2], k[3], k[4])
+        let state = PolicyState(name: "birdsong", owner: owner.publicKey, sequencer: sequencer.publicKey,
+                                curators: [curator.publicKey, curator2.publicKey], quorum: 2,
+                                contributors: nil, readers: nil, maxPendingProposals: 50, maxPendingBytes: 1 << 32)
+        var out = [(String, Envelope)]()
+        func add(_ name: String, _ kind: RecordKind, _ body: [UInt8], _ signers: [SigningKey]) -> Envelope {
+            var e = Envelope(kind: kind, body: body)
+            for s in signers { try! e.sign(with: s) }
+            out.append((name, e))
+            return e
+        }
+        let genesis = add("genesis", .genesis, Genesis(policy: state, createdAt: 1_790_000_000_000, nonce: nonce).body, [owner])
+        let datanet = genesis.id
+        let contribution = add("contribution", .contribution, Contribution(
+            datanet: datanet, author: author.publicKey, content: SHA256.hash(Array("recording-1.flac".utf8)),
+            contentKind: .blob, size: 4_194_304, mediaType: "audio/flac", label: "dawn chorus, Kielder",
+            license: "CC-BY-4.0", sidecar: SHA256.hash(Array("sidecar".utf8)), createdAt: 1_790_000_100_000).body, [author])
+        _ = add("review", .review, Review(datanet: datanet, reviewer: curator.publicKey, contributions: [contribution.id],
+                                          accept: true, reason: "clean recording").body, [curator])
+        var next = state
+        next.curators = [curator.publicKey]
+        next.quorum = 1
+        _ = add("policy", .policy, PolicyChange(datanet: datanet, previous: datanet, state: next,
+                                                summary: "remove curator \(curator2.publicKey)").body, [owner])
+        _ = add("set-sequencer", .setSequencer, SetSequencer(datanet: datanet, previous: datanet,
+                                                             sequencer: curator2.publicKey).body, [curator, curator2])
+        _ = add("continuation", .continuation, Continuation(datanet: datanet, size: 42, root: SHA256.hash([42]),
+                                                            sequencer: author.publicKey).body, [owner])
+        return out
+    }
+}
