@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "DatanetStore", dependencies: ["CLMDB", "DatanetCrypto", "DatanetCBOR"],
                 swiftSettings: faults),
         .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetCrypto", "DatanetCBOR"]),
-        .executableTarget(name: "datanet", dependencies: ["DatanetStore", "DatanetCrypto"]),
+        .executableTarget(name: "datanet", dependencies: ["DatanetLedger", "DatanetStore", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
         .executableTarget(name: "record-samples", dependencies: ["DatanetTestSupport"], path: "tools/interop/samples"),
@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetTestSupport"]),
-        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "datanet", "DatanetTestSupport"],
+        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetCBOR", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),
     ]
 )

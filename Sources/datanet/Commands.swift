@@ -42,6 +42,15 @@ nonisolated(unsafe) let commands: [Command] = [
     Command(spec: CommandSpec(name: "fsck", synopsis: "fsck",
                               summary: "Re-hash every object and check every manifest and tree. Exit 1 if anything is damaged.",
                               flags: [json, quiet], maxPositionals: 0), run: runFsck),
+    Command(spec: CommandSpec(name: "id", synopsis: "id new NAME | ls | show [NAME] | export NAME | backup NAME -o FILE | restore FILE",
+                              summary: """
+                              Manage identities. `new` makes an Ed25519 + X25519 key pair (key file mode 0600); `ls` and `show` \
+                              list them; `export` prints the public identity as JSON; `backup` writes the keys sealed under a \
+                              passphrase (scrypt + ChaCha20-Poly1305); `restore` reads such a file back. A private key is never printed.
+                              """,
+                              flags: [json], options: [("-o", "backup: the file to write"),
+                                                       ("--passphrase-file", "read the passphrase from this file's first line instead of asking")],
+                              minPositionals: 1, maxPositionals: 2), run: runIdentity),
     Command(spec: CommandSpec(name: "compact", synopsis: "compact",
                               summary: "Rewrite the store without its free pages (needs the store to itself).",
                               flags: [json], maxPositionals: 0), run: runCompact),

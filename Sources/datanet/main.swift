@@ -1,3 +1,4 @@
+import DatanetLedger
 import DatanetStore
 import Foundation
 import Glibc
@@ -7,9 +8,10 @@ signal(SIGPIPE, SIG_IGN)
 
 
 let usage = """
-usage: datanet [--store DIR] COMMAND [ARGS]
+usage: datanet [--store DIR] [--as NAME] COMMAND [ARGS]
 
-The store is DIR, else $DATANET_DIR, else ~/.datanet.
+The store is DIR, else $DATANET_DIR, else ~/.datanet. `--as NAME` picks the identity that
+signs (needed when the store holds several).
 
 commands:
   init                   create an empty store
@@ -21,11 +23,15 @@ commands:
   verify FILE            check a proof file
   fsck                   check every object in the store
   compact                rewrite the store without free space
+  id new|ls|show|export|backup|restore
+                         identities: Ed25519 signing + X25519 sealing keys (see `datanet id --help`)
 
 Run `datanet COMMAND --help` for a command's options.
 """
 
 nonisolated(unsafe) var args = Array(CommandLine.arguments.dropFirst())
+/// The identity chosen with `--as`, if any.
+nonisolated(unsafe) var signerName: String?
 nonisolated(unsafe) var storeDir = ProcessInfo.processInfo.environment["DATANET_DIR"]
     ?? (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.datanet"
 
@@ -35,6 +41,10 @@ func run() throws -> Int32 {
         if first == "--store" {
             guard args.count > 1 else { throw CLIError.usage("--store needs a folder") }
             storeDir = args[1]
+            args.removeFirst(2)
+        } else if first == "--as" {
+            guard args.count > 1 else { throw CLIError.usage("--as needs an identity name") }
+            signerName = args[1]
             args.removeFirst(2)
         } else if first.hasPrefix("--store=") {
             storeDir = String(first.dropFirst("--store=".count))
@@ -62,6 +72,12 @@ do {
 } catch CLIError.failure(let message) {
     err("datanet: \(message)")
     code = 1
+} catch let e as IdentityError {
+    err("datanet: \(e)")
+    switch e {
+    case .badName, .ambiguous: code = 2
+    default: code = 1
+    }
 } catch let e as StoreError {
     err("datanet: \(e)")
     switch e {

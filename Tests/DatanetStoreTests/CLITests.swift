@@ -1,3 +1,4 @@
+import DatanetCBOR
 import DatanetCrypto
 @testable import DatanetStore
 import Foundation
@@ -125,5 +126,50 @@ import Testing
             #expect(r.stderr == "datanet: store format 9 is newer than this datanet supports (1); upgrade datanet\n")
         }
         #expect(fileDigest(storePath + "/data.mdb") == before)
+    }
+
+    /// Identities through the CLI: every command, the errors, and no private key in any output.
+    @Test func identities() throws {
+        let dir = TempDir()
+        let store = dir.file("store")
+        #expect(try runDatanet(["init"], store: store).status == 0)
+        var outputs = [String]()
+        func run(_ args: [String]) throws -> RunResult {
+            let r = try runDatanet(args, store: store)
+            outputs.append(r.stdout + r.stderr)
+            return r
+        }
+        #expect(try run(["id", "new", "alice"]).status == 0)
+        #expect(try run(["id", "new", "bob", "--json"]).stdout.contains("\"ed25519\""))
+        #expect(try run(["id", "new", "alice"]).stderr.contains("already exists"))
+        #expect(try run(["id", "show"]).status == 2) // two identities: --as needed
+        let shown = try run(["--as", "bob", "id", "show", "--json"])
+        #expect(shown.status == 0 && shown.stdout.contains("\"name\" : \"bob\""))
+        let exported = try run(["id", "export", "alice"])
+        #expect(exported.stdout.contains("\"type\" : \"datanet/identity/v1\""))
+        let pw = dir.file("pw")
+        writeFile(pw, Array("a long passphrase\n".utf8))
+        let backup = dir.file("alice.bak")
+        #expect(try run(["id", "backup", "alice", "-o", backup, "--passphrase-file", pw]).status == 0)
+        #expect(try run(["id", "backup", "alice", "-o", backup, "--passphrase-file", pw]).status == 1) // never overwrites
+        let noTTY = try run(["id", "backup", "alice", "-o", dir.file("other.bak")])
+        #expect(noTTY.status == 2 && noTTY.stderr.contains("--passphrase-file"))
+        let keyFile = store + "/identities/alice.key"
+        let keyBytes = try #require(FileManager.default.contents(atPath: keyFile))
+        try FileManager.default.removeItem(atPath: keyFile)
+        writeFile(dir.file("wrong"), Array("not it".utf8))
+        #expect(try run(["id", "restore", backup, "--passphrase-file", dir.file("wrong")]).stderr.contains("wrong passphrase"))
+        #expect(try run(["id", "restore", backup, "--passphrase-file", pw]).status == 0)
+        #expect(FileManager.default.contents(atPath: keyFile) == keyBytes)
+        chmod(keyFile, 0o644)
+        let unsafe = try run(["id", "show", "alice"])
+        #expect(unsafe.status == 1 && unsafe.stderr.contains("chmod 600"))
+        chmod(keyFile, 0o600)
+        // The Ed25519 seed (field 2 of the key file, schema/identity.md) must appear in no output.
+        let all = try run(["id", "ls", "--json"]).stdout + (try run(["id", "show", "alice"]).stdout)
+        guard case .map(let fields) = try CBOR.decode(Array(keyBytes)) else { Issue.record("key file is not a map"); return }
+        let seedHex = Hex.encode(try #require(fields.first { $0.key == .unsigned(2) }?.value.bytesValue))
+        #expect(seedHex.count == 64)
+        #expect(!(outputs.joined() + all).contains(seedHex))
     }
 }

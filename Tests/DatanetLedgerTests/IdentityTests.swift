@@ -1,0 +1,75 @@
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetTestSupport
+import Foundation
+import Glibc
+import Testing
+
+@Suite struct IdentityTests {
+    func tempStore() -> String {
+        let dir = NSTemporaryDirectory() + "datanet-id-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test func newSaveLoadAndSafeFiles() throws {
+        let dir = tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = IdentityStore(storeDirectory: dir)
+        let alice = try Identity(name: "alice")
+        try store.save(alice)
+        #expect(throws: IdentityError.exists("alice")) { try store.save(Identity(name: "alice")) }
+        let loaded = try store.load("alice")
+        #expect(loaded.publicKey == alice.publicKey)
+        #expect(loaded.agreementKey.publicKey == alice.agreementKey.publicKey)
+        var st = stat()
+        #expect(stat(store.path("alice"), &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(stat(store.directory, &st) == 0 && st.st_mode & 0o777 == 0o700)
+        #expect(try store.resolve(nil).name == "alice")
+        try store.save(Identity(name: "bob"))
+        #expect(store.names() == ["alice", "bob"])
+        #expect(throws: IdentityError.ambiguous(["alice", "bob"])) { try store.resolve(nil) }
+        #expect(throws: IdentityError.notFound("carol")) { try store.load("carol") }
+        #expect(throws: IdentityError.badName("../x")) { try store.load("../x") }
+        // A group-readable key file is refused, with the fix in the message.
+        chmod(store.path("bob"), 0o640)
+        #expect { try store.load("bob") } throws: { "\($0)".contains("chmod 600") }
+        chmod(store.path("bob"), 0o600)
+        _ = try store.load("bob")
+        // A symbolic link in place of a key file is refused.
+        symlink(store.path("alice"), store.path("mallory"))
+        #expect { try store.load("mallory") } throws: { "\($0)".contains("symbolic link") }
+    }
+
+    @Test func publicIdentityCertifiesTheAgreementKey() throws {
+        let id = try Identity(name: "alice")
+        var pub = try id.publicIdentity()
+        #expect(try pub.verified() == id.publicKey)
+        let json = try JSONEncoder().encode(pub)
+        #expect(!String(decoding: json, as: UTF8.self).contains(Hex.encode(id.signingKey.seed)))
+        pub.x25519 = Hex.encode(try X25519PrivateKey().publicKey)
+        #expect(throws: IdentityError.self) { try pub.verified() }
+    }
+
+    @Test func backupRoundTripAndRefusals() throws {
+        let id = try Identity(name: "alice")
+        let pass = Array("correct horse battery staple".utf8)
+        let sealed = try IdentityBackup.seal(id, passphrase: pass, log2N: 12)
+        #expect(!Hex.encode(sealed).contains(Hex.encode(id.signingKey.seed)))
+        let back = try IdentityBackup.open(sealed, passphrase: pass)
+        #expect(back.publicKey == id.publicKey && back.name == "alice")
+        #expect(back.agreementKey.raw == id.agreementKey.raw)
+        #expect(throws: IdentityError.self) { try IdentityBackup.open(sealed, passphrase: Array("wrong".utf8)) }
+        // Every byte matters: header bytes are authenticated, the rest is sealed.
+        for i in stride(from: 0, to: sealed.count, by: 7) {
+            var bad = sealed
+            bad[i] ^= 0x01
+            #expect(throws: IdentityError.self, "byte \(i)") { try IdentityBackup.open(bad, passphrase: pass) }
+        }
+        var greedy = sealed
+        greedy[5] = 30 // log2(N) = 30 would need 128 GiB: refused before any work
+        #expect { try IdentityBackup.open(greedy, passphrase: pass) } throws: { "\($0)".contains("out of range") }
+        #expect(throws: IdentityError.self) { try IdentityBackup.open(Array(sealed.prefix(40)), passphrase: pass) }
+        #expect(throws: IdentityError.self) { try IdentityBackup.seal(id, passphrase: []) }
+    }
+}
