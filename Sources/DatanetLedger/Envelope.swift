@@ -60,6 +60,12 @@ public struct Envelope: Hashable, Sendable {
         signatures.sort { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
     }
 
+    /// Adds an existing (key, signature) pair, keeping the list sorted.
+    mutating func add(_ pair: (key: PublicKey, signature: Signature)) {
+        signatures.append(pair)
+        signatures.sort { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+    }
+
     /// The keys whose signatures verify; throws on the first that does not.
     public func verifiedSigners() throws(RecordError) -> [PublicKey] {
         let message = signedMessage

@@ -1,0 +1,64 @@
+import DatanetCBOR
+import DatanetCrypto
+import DatanetStore
+
+/// How reviews decide a contribution (schema/curation.md, where each rule is a table row):
+/// - only reviews by curators in force when the decision is sequenced count;
+/// - a curator's latest review (in the order this sequencer first saw them) replaces its
+///   earlier ones;
+/// - accepted when distinct accepting curators reach the quorum;
+/// - rejected when so many reject that the quorum can no longer be reached
+///   (rejects > curators − quorum): with quorum = all curators, one reject decides;
+/// - otherwise still undecided.
+public enum Curation {
+    /// The outcome for one contribution given the counted verdicts (curator → accept?).
+    public static func outcome(verdicts: [PublicKey: Bool], curators: Int, quorum: UInt64) -> Bool? {
+        let accepts = verdicts.values.filter { $0 }.count
+        let rejects = verdicts.count - accepts
+        if UInt64(accepts) >= quorum { return true }
+        if rejects > curators - Int(quorum) { return false }
+        return nil
+    }
+}
+
+extension Ledger {
+    func decide(_ txn: Transaction, _ d: Digest, policy: PolicyState, reviews: [(Digest, Review, Envelope)],
+                append: (LeafKind, [UInt64: CBOR]) throws -> (UInt64, Digest), report: inout SequenceReport) throws {
+        let prefix = Self.key(d, 0)
+        var open = [(Digest, UInt64)]()
+        try txn.scan(undecided, from: prefix) { k, v in
+            guard k.starts(with: prefix) else { return false }
+            open.append((Digest(UnsafeRawBufferPointer(rebasing: k[40...]))!, Self.u64(v)))
+            return true
+        }
+        open.sort { $0.1 < $1.1 } // intake order
+        for (contribution, intakeIndex) in open {
+            var latest = [PublicKey: (Bool, Envelope)]()
+            for (_, r, e) in reviews where r.contributions.contains(contribution) && policy.curators.contains(r.reviewer) {
+                latest[r.reviewer] = (r.accept, e)
+            }
+            guard let accepted = Curation.outcome(verdicts: latest.mapValues(\.0), curators: policy.curators.count,
+                                                  quorum: policy.quorum),
+                  let cBytes = try txn.get(records, contribution) else { continue }
+            let counted = latest.filter { $0.value.0 == accepted }.values.map(\.1)
+                .sorted { $0.id < $1.id }.map { CBOR.bytes($0.encoded) }
+            let reason = accepted ? "accepted by \(counted.count) curator(s)" : "rejected by \(counted.count) curator(s)"
+            let (index, _) = try append(.decision, [1: .bytes(contribution.bytes), 2: .unsigned(intakeIndex),
+                                                    3: .unsigned(accepted ? 1 : 0), 4: .string(reason), 5: .array(counted),
+                                                    6: .bytes(cBytes)])
+            try txn.delete(undecided, prefix + contribution.bytes)
+            try txn.put(decided, contribution, Self.u64Bytes(index))
+            if case .contribution(let c) = try Record(try Envelope(encoded: cBytes)) {
+                let quotaKey = d.bytes + c.author.bytes
+                if let (n, b) = try txn.withValue(meta, quotaKey, { (Self.u64($0), Self.u64($0, at: 8)) }) {
+                    try txn.put(meta, quotaKey, Self.u64Bytes(n > 0 ? n - 1 : 0) + Self.u64Bytes(b >= c.size ? b - c.size : 0))
+                }
+            }
+            report.decisions.append((contribution, index, accepted, reason))
+        }
+        // A review leaves pending once every contribution it names is decided.
+        for (id, r, _) in reviews where try r.contributions.allSatisfy({ try txn.contains(decided, $0) }) {
+            try removePending(txn, id)
+        }
+    }
+}

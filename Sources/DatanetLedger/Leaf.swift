@@ -1,0 +1,80 @@
+import DatanetCBOR
+import DatanetCrypto
+
+/// What a log leaf records (schema/log.md).
+public enum LeafKind: UInt64, Sendable, CustomStringConvertible {
+    /// A contribution first taken in: its place is its priority for every "earliest wins" rule.
+    case intake = 1
+    /// The accept or reject of one contribution, with the reviews that decided it.
+    case decision = 2
+    /// A policy state coming into force: the genesis (leaf 0) or a `policy` record.
+    case policy = 3
+    case setSequencer = 4
+    case continuation = 5
+
+    public var description: String {
+        switch self {
+        case .intake: "intake"; case .decision: "decision"; case .policy: "policy"
+        case .setSequencer: "set-sequencer"; case .continuation: "continuation"
+        }
+    }
+}
+
+/// One leaf of a Datanet's log: deterministic CBOR {0: Datanet, 1: kind, 2: [index, leaf hash]
+/// of the latest policy leaf before it (absent only for leaf 0), 3: payload}.
+public struct Leaf: Sendable {
+    public var datanet: Digest
+    public var kind: LeafKind
+    /// The policy in force, cited by the index and leaf hash of its policy leaf.
+    public var policy: (index: UInt64, hash: Digest)?
+    public var payload: [UInt64: CBOR]
+
+    public init(datanet: Digest, kind: LeafKind, policy: (index: UInt64, hash: Digest)?, payload: [UInt64: CBOR]) {
+        self.datanet = datanet; self.kind = kind; self.policy = policy; self.payload = payload
+    }
+
+    public var encoded: [UInt8] {
+        var b = BodyBuilder()
+        b.set(0, .bytes(datanet.bytes))
+        b.set(1, .unsigned(kind.rawValue))
+        if let p = policy { b.set(2, .array([.unsigned(p.index), .bytes(p.hash.bytes)])) }
+        b.set(3, .map(payload.map { .init(.unsigned($0.key), $0.value) }))
+        return b.encoded
+    }
+
+    /// RFC 9162 leaf hash of the encoding.
+    public var hash: Digest { Merkle.leafHash(encoded) }
+
+    public init(encoded: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(encoded, kind: "leaf")
+        datanet = try f.digest(0, "datanet")
+        guard let k = LeafKind(rawValue: try f.uint(1, "kind")) else { throw .malformed("unknown leaf kind") }
+        kind = k
+        if let cite = f.optionalItem(2) {
+            guard let pair = cite.arrayValue, pair.count == 2, let i = pair[0].unsignedValue,
+                  let h = pair[1].bytesValue, let d = Digest(bytes: h) else { throw .malformed("leaf policy citation is not [index, hash]") }
+            policy = (i, d)
+        }
+        guard case .map(let entries) = try f.item(3, "payload") else { throw .malformed("leaf payload is not a map") }
+        var p = [UInt64: CBOR]()
+        for e in entries {
+            guard let key = e.key.unsignedValue else { throw .malformed("leaf payload key is not an integer") }
+            p[key] = e.value
+        }
+        payload = p
+        try f.finish()
+    }
+
+    /// The envelope bytes a payload field holds, decoded.
+    public func envelope(_ field: UInt64) throws(RecordError) -> Envelope {
+        guard let b = payload[field]?.bytesValue else { throw .malformed("\(kind) leaf lacks its record") }
+        return try Envelope(encoded: b)
+    }
+}
+
+extension BodyFields {
+    /// An optional field: nil if absent.
+    mutating func optionalItem(_ key: UInt64) -> CBOR? {
+        (try? item(key, "")) ?? nil
+    }
+}

@@ -1,0 +1,116 @@
+import DatanetCBOR
+import DatanetCrypto
+import DatanetStore
+import Foundation
+
+/// What one `sequence` run did.
+public struct SequenceReport: Sendable {
+    public var intakes: [(record: Digest, index: UInt64, promise: IntakePromise)] = []
+    public var decisions: [(contribution: Digest, index: UInt64, accepted: Bool, reason: String)] = []
+    public var policies: [(record: Digest, index: UInt64)] = []
+    /// Records taken out of pending without a leaf, and why.
+    public var refused: [(record: Digest, reason: String)] = []
+    public var size: UInt64 = 0
+    public var checkpoint = ""
+}
+
+extension Ledger {
+    /// Stores a verified genesis and, when this node holds the sequencer key, starts the log:
+    /// leaf 0 is the policy leaf carrying the genesis, followed by a signed checkpoint.
+    @discardableResult
+    public func create(genesis envelope: Envelope, sequencerKey: SigningKey?) throws -> Digest {
+        guard case .genesis(let g) = try Record.verified(envelope) else { throw LedgerRefusal.record(.malformed("not a genesis record")) }
+        let d = envelope.id
+        try env.write { txn in
+            guard try !txn.contains(state, d) else { throw LedgerRefusal.alreadyTaken("Datanet \(d.hex) already exists here") }
+            try txn.put(records, d, envelope.encoded)
+        }
+        guard let key = sequencerKey else { return d }
+        guard key.publicKey == g.policy.sequencer else { throw LedgerRefusal.notSequencer("the key given is not the genesis's sequencer") }
+        let log = try MerkleLog(env: env, id: d, create: true)
+        let leavesTable = try leavesTable(d, create: true)
+        try env.write { txn in
+            let leaf = Leaf(datanet: d, kind: .policy, policy: nil, payload: [1: .bytes(envelope.encoded)])
+            try txn.put(leavesTable, Self.u64Bytes(0), leaf.encoded, append: true)
+            try log.append(txn, leafHashes: [leaf.hash])
+            try txn.put(placed, d, d.bytes + Self.u64Bytes(0))
+            var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: leaf.hash, policyRecord: d, policy: g.policy)
+            try sign(txn, &st, log: log, key: key)
+        }
+        return d
+    }
+
+    /// Signs and stores the checkpoint for the state's size, in the caller's transaction, so a
+    /// crash leaves either the leaves and their checkpoint or neither.
+    @discardableResult
+    func sign(_ txn: Transaction, _ st: inout DatanetState, log: MerkleLog, key: SigningKey) throws -> String {
+        let root = try log.root(txn, size: st.size)
+        let note = try Checkpoint(origin: Checkpoint.origin(of: st.id), size: st.size, root: root).signed(by: key)
+        try txn.put(checkpoints, Self.key(st.id, st.size), Array(note.utf8))
+        try txn.put(state, st.id, st.encoded)
+        return note
+    }
+
+    /// Takes a signed record into this node's pending set after checking it: canonical, signed
+    /// as its kind requires, for a Datanet this store follows, not already pending or placed.
+    @discardableResult
+    public func propose(_ envelope: Envelope) throws -> Digest {
+        let record = try Record.verified(envelope)
+        guard let d = record.datanet else { throw LedgerRefusal.notAllowed("a genesis is created, not proposed") }
+        let id = envelope.id
+        return try env.write { txn in
+            let st = try state(txn, d)
+            if case .review(let r) = record, !st.policy.curators.contains(r.reviewer) {
+                throw LedgerRefusal.notAllowed("reviewer \(r.reviewer) is not a curator of \(st.policy.name)")
+            }
+            if case .contribution(let c) = record, let allowed = st.policy.contributors, !allowed.contains(c.author) {
+                throw LedgerRefusal.notAllowed("author \(c.author) may not contribute to \(st.policy.name)")
+            }
+            if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already in the log") }
+            if try txn.contains(pendingIndex, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already pending") }
+            // Policy records may gather signatures after they are first proposed: keep the union.
+            var stored = envelope
+            if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(envelope) }
+            try txn.put(records, id, stored.encoded)
+            let seq = try nextSequence(txn)
+            try txn.put(pending, Self.key(d, seq), id)
+            try txn.put(pendingIndex, id, Self.key(d, seq))
+            return id
+        }
+    }
+
+    /// Adds signatures to a record already pending (a curator quorum collecting on a policy).
+    public func addSignatures(_ envelope: Envelope) throws {
+        _ = try envelope.verifiedSigners()
+        try env.write { txn in
+            guard let old = try txn.get(records, envelope.id), try txn.contains(pendingIndex, envelope.id) else {
+                throw LedgerRefusal.notAllowed("record \(envelope.id.hex) is not pending here")
+            }
+            try txn.put(records, envelope.id, try Envelope(encoded: old).merging(envelope).encoded)
+        }
+    }
+
+    func nextSequence(_ txn: Transaction) throws -> UInt64 {
+        let k = Array("pending-seq".utf8)
+        let n = try txn.withValue(meta, k) { Self.u64($0) } ?? 0
+        try txn.put(meta, k, Self.u64Bytes(n + 1))
+        return n
+    }
+
+    func removePending(_ txn: Transaction, _ id: Digest) throws {
+        if let k = try txn.get(pendingIndex, id) {
+            try txn.delete(pending, k)
+            try txn.delete(pendingIndex, id)
+        }
+    }
+}
+
+extension Envelope {
+    /// This envelope with the other's signatures added (same kind and body).
+    func merging(_ other: Envelope) throws -> Envelope {
+        guard other.kind == kind, other.body == body else { throw RecordError.malformed("cannot merge different records") }
+        var out = self
+        for s in other.signatures where !out.signatures.contains(where: { $0.key == s.key }) { out.add(s) }
+        return out
+    }
+}

@@ -1,0 +1,135 @@
+import DatanetCBOR
+import DatanetCrypto
+import DatanetStore
+import Foundation
+
+/// The signed records and Datanet logs of one store (schema/log.md).
+///
+/// Tables: `records` (id → envelope), `state` (Datanet → DatanetState), `pending` (Datanet ‖
+/// sequence number → record id, in the order this node first saw them), `pending-index`
+/// (record id → that key), `placed` (record id → Datanet ‖ leaf index of its intake or policy
+/// leaf), `undecided` (Datanet ‖ contribution id → intake index), `decided` (contribution id →
+/// decision leaf index), `contents` (Datanet ‖ content id → earliest contribution id),
+/// `checkpoints` (Datanet ‖ size → signed note), `promises` (record id → intake promise);
+/// per Datanet, `leaves:<id>` (index → leaf) and `log:<id>` (Merkle nodes).
+public final class Ledger: @unchecked Sendable {
+    public let store: ObjectStore
+    var env: Environment { store.env }
+    let records, state, pending, pendingIndex, placed, undecided, decided, contents, checkpoints, promises, meta: Table
+
+    public init(store: ObjectStore) throws {
+        self.store = store
+        let t = try store.env.openTables(["records", "state", "pending", "pending-index", "placed", "undecided",
+                                          "decided", "contents", "checkpoints", "promises", "ledger-meta"], create: true)
+        (records, state, pending, pendingIndex, placed, undecided) = (t[0], t[1], t[2], t[3], t[4], t[5])
+        (decided, contents, checkpoints, promises, meta) = (t[6], t[7], t[8], t[9], t[10])
+    }
+
+    static func key(_ d: Digest, _ n: UInt64) -> [UInt8] {
+        var k = d.bytes
+        for i in 0..<8 { k.append(UInt8(truncatingIfNeeded: n >> UInt64(56 - 8 * i))) }
+        return k
+    }
+
+    static func u64(_ b: UnsafeRawBufferPointer, at: Int = 0) -> UInt64 {
+        var v: UInt64 = 0
+        for i in 0..<8 { v = v << 8 | UInt64(b[at + i]) }
+        return v
+    }
+
+    static func u64Bytes(_ n: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: n >> UInt64(56 - 8 * $0)) } }
+
+    func leavesTable(_ d: Digest, create: Bool) throws -> Table {
+        try env.openTables(["leaves:" + d.hex], create: create)[0]
+    }
+
+    // MARK: Reading
+
+    /// A record by id.
+    public func record(_ id: Digest) throws -> Envelope? {
+        try env.read { txn in try txn.get(records, id).map { try Envelope(encoded: $0) } }
+    }
+
+    /// The state of a Datanet this store follows.
+    public func state(of d: Digest) throws -> DatanetState {
+        try env.read { txn in try state(txn, d) }
+    }
+
+    func state(_ txn: Transaction, _ d: Digest) throws -> DatanetState {
+        guard let b = try txn.get(state, d) else { throw LedgerRefusal.unknownDatanet(d.hex) }
+        return try DatanetState(encoded: b)
+    }
+
+    /// Every Datanet this store has a log of.
+    public func datanets() throws -> [DatanetState] {
+        try env.read { txn in
+            var out = [DatanetState]()
+            try txn.scan(state) { _, v in out.append(try DatanetState(encoded: Array(v))); return true }
+            return out
+        }
+    }
+
+    /// Resolves a Datanet by unique hex prefix of its id or by exact name.
+    public func resolveDatanet(_ text: String) throws -> DatanetState {
+        let all = try datanets()
+        let lower = text.lowercased()
+        let matches = all.filter { $0.id.hex.hasPrefix(lower) || $0.policy.name == text }
+        guard !matches.isEmpty else { throw LedgerRefusal.unknownDatanet(text) }
+        guard matches.count == 1 else { throw LedgerRefusal.notAllowed("'\(text)' names \(matches.count) Datanets; give more of the id") }
+        return matches[0]
+    }
+
+    /// Pending records of a Datanet, in the order this node first saw them.
+    public func pendingRecords(_ d: Digest) throws -> [Envelope] {
+        try env.read { txn in
+            var out = [Envelope]()
+            try txn.scan(pending, from: d.bytes) { k, v in
+                guard k.starts(with: d.bytes) else { return false }
+                if let e = try txn.get(records, Digest(v)!) { out.append(try Envelope(encoded: e)) }
+                return true
+            }
+            return out
+        }
+    }
+
+    /// Leaves from index `from` on.
+    public func leaves(_ d: Digest, from: UInt64 = 0) throws -> [(index: UInt64, leaf: Leaf)] {
+        let table = try leavesTable(d, create: false)
+        return try env.read { txn in
+            var out = [(UInt64, Leaf)]()
+            try txn.scan(table, from: Self.u64Bytes(from)) { k, v in
+                out.append((Self.u64(k), try Leaf(encoded: Array(v))))
+                return true
+            }
+            return out
+        }
+    }
+
+    /// The newest signed checkpoint of a Datanet, if any.
+    public func latestCheckpoint(_ d: Digest) throws -> String? {
+        try env.read { txn in
+            var note: String?
+            try txn.scan(checkpoints, from: d.bytes) { k, v in
+                guard k.starts(with: d.bytes) else { return false }
+                note = String(decoding: v, as: UTF8.self)
+                return true
+            }
+            return note
+        }
+    }
+
+    /// The intake promise the sequencer gave for a contribution, if any.
+    public func promise(_ record: Digest) throws -> IntakePromise? {
+        try env.read { txn in try txn.get(promises, record).map { try IntakePromise(encoded: $0) } }
+    }
+
+    /// Where a record sits in its log: (Datanet, leaf index of its intake or policy leaf).
+    public func placement(_ record: Digest) throws -> (Digest, UInt64)? {
+        try env.read { txn in try txn.withValue(placed, record) { (Digest(UnsafeRawBufferPointer(rebasing: $0[0..<32]))!, Self.u64($0, at: 32)) } }
+    }
+
+    /// The decision leaf index of a contribution, if decided.
+    public func decision(_ contribution: Digest) throws -> UInt64? {
+        try env.read { txn in try txn.withValue(decided, contribution) { Self.u64($0) } }
+    }
+}

@@ -1,0 +1,175 @@
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetStore
+import DatanetTestSupport
+import Foundation
+import Testing
+
+/// A Datanet's life through the ledger API: genesis, proposals, intake with promises, exact
+/// duplicates, curation by quorum, policy changes, checkpoints — and the refusals.
+@Suite struct LedgerTests {
+    final class World {
+        let dir: String
+        let ledger: Ledger
+        let owner, sequencer, curatorA, curatorB, author, outsider: SigningKey
+        var datanet = Digest.zero
+
+        init(quorum: UInt64 = 2, contributors: Bool = false, maxPending: UInt64 = 100) throws {
+            dir = NSTemporaryDirectory() + "datanet-ledger-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            ledger = try Ledger(store: try ObjectStore(directory: dir, create: true))
+            (owner, sequencer, curatorA, curatorB, author, outsider) = (try SigningKey(), try SigningKey(), try SigningKey(),
+                                                                        try SigningKey(), try SigningKey(), try SigningKey())
+            let policy = PolicyState(name: "birds", owner: owner.publicKey, sequencer: sequencer.publicKey,
+                                     curators: [curatorA.publicKey, curatorB.publicKey], quorum: quorum,
+                                     contributors: contributors ? [author.publicKey] : nil, readers: nil, maxPendingProposals: maxPending)
+            var g = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: 1, nonce: [UInt8](repeating: 1, count: 16)).body)
+            try g.sign(with: owner)
+            datanet = try ledger.create(genesis: g, sequencerKey: sequencer)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+        func contribution(_ content: String, by key: SigningKey? = nil) throws -> Envelope {
+            let k = key ?? author
+            var e = Envelope(kind: .contribution, body: Contribution(
+                datanet: datanet, author: k.publicKey, content: SHA256.hash(Array(content.utf8)), contentKind: .blob,
+                size: 100, mediaType: "text/plain", label: content, license: "CC0-1.0", sidecar: .zero, createdAt: 2).body)
+            try e.sign(with: k)
+            return e
+        }
+
+        func review(_ ids: [Digest], accept: Bool, by key: SigningKey) throws -> Envelope {
+            var e = Envelope(kind: .review, body: Review(datanet: datanet, reviewer: key.publicKey, contributions: ids, accept: accept, reason: "").body)
+            try e.sign(with: key)
+            return e
+        }
+    }
+
+    @Test func contributeReviewSequenceAndProve() throws {
+        let w = try World()
+        let a = try w.contribution("song A"), b = try w.contribution("song B"), dup = try w.contribution("song A", by: w.curatorA)
+        for e in [a, b, dup] { try w.ledger.propose(e) }
+        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(a) } // a replay
+        let first = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(first.intakes.map(\.index) == [1, 2, 3])
+        #expect(first.intakes.allSatisfy { $0.promise.isValid })
+        // The copy of A is rejected at once, naming the earlier contribution.
+        #expect(first.decisions.count == 1)
+        #expect(first.decisions[0].contribution == dup.id && !first.decisions[0].accepted)
+        #expect(first.decisions[0].reason == "duplicate of \(a.id.hex)")
+        #expect(first.size == 5)
+        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(a) } // now in the log
+
+        // Quorum 2: one accept leaves A undecided; the second decides it. B gets one reject,
+        // which (2 curators, quorum 2) makes acceptance impossible.
+        try w.ledger.propose(try w.review([a.id], accept: true, by: w.curatorA))
+        try w.ledger.propose(try w.review([b.id], accept: false, by: w.curatorB))
+        let second = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(second.decisions.map(\.contribution) == [b.id])
+        #expect(second.decisions.first?.accepted == false)
+        try w.ledger.propose(try w.review([a.id], accept: true, by: w.curatorB))
+        let third = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(third.decisions.map(\.contribution) == [a.id] && third.decisions[0].accepted)
+        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+
+        // The checkpoint verifies under the sequencer key, covers every leaf, and no other key.
+        let note = try #require(try w.ledger.latestCheckpoint(w.datanet))
+        let cp = try Checkpoint.verify(note: note, key: w.sequencer.publicKey)
+        let leaves = try w.ledger.leaves(w.datanet)
+        #expect(cp.size == UInt64(leaves.count))
+        #expect(cp.root == Merkle.root(leafHashes: leaves.map(\.leaf.hash)))
+        #expect(throws: Checkpoint.Failure.noSignatureByKey) { try Checkpoint.verify(note: note, key: w.owner.publicKey) }
+        #expect(leaves.dropFirst().allSatisfy { $0.leaf.policy?.index == 0 })
+        #expect(try w.ledger.decision(a.id) != nil)
+    }
+
+    @Test func refusals() throws {
+        let w = try World(quorum: 1, contributors: true, maxPending: 1)
+        // A review by someone who is not a curator, and a contribution by a non-contributor.
+        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(try w.review([.zero], accept: true, by: w.outsider)) }
+        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(try w.contribution("x", by: w.outsider)) }
+        // Forged: signed by the author, claiming another author.
+        var forged = Envelope(kind: .contribution, body: Contribution(
+            datanet: w.datanet, author: w.outsider.publicKey, content: .zero, contentKind: .blob, size: 1, mediaType: "",
+            label: "", license: "", sidecar: .zero, createdAt: 0).body)
+        try forged.sign(with: w.author)
+        #expect(throws: RecordError.self) { try w.ledger.propose(forged) }
+        // A record for another Datanet.
+        let other = try World()
+        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(try other.contribution("elsewhere")) }
+        // Quota of one undecided proposal per author: the second waits out as refused.
+        try w.ledger.propose(try w.contribution("one"))
+        try w.ledger.propose(try w.contribution("two"))
+        let report = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(report.intakes.count == 1)
+        #expect(report.refused.count == 1 && report.refused[0].reason.contains("over quota"))
+        // Only the sequencer key in force may sequence.
+        #expect(throws: LedgerRefusal.self) { try w.ledger.sequence(w.datanet, key: w.owner) }
+    }
+
+    @Test func policyChangesNeedTheOwnerOrAQuorumAndTheLatestPolicy() throws {
+        let w = try World(quorum: 2)
+        let st = try w.ledger.state(of: w.datanet)
+        var removed = st.policy
+        removed.curators = [w.curatorA.publicKey]
+        removed.quorum = 1
+        func change(_ previous: Digest, _ signers: [SigningKey]) throws -> Envelope {
+            var e = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: previous, state: removed, summary: "remove B").body)
+            for s in signers { try e.sign(with: s) }
+            return e
+        }
+        // One curator of a quorum of two: refused at sequencing.
+        try w.ledger.propose(try change(st.policyRecord, [w.curatorA]))
+        var r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.policies.isEmpty && r.refused.first?.reason.contains("quorum") == true)
+        // Both curators: applied.
+        let byQuorum = try change(st.policyRecord, [w.curatorA, w.curatorB])
+        try w.ledger.propose(byQuorum)
+        r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.policies.count == 1)
+        let now = try w.ledger.state(of: w.datanet)
+        #expect(now.policy.curators == [w.curatorA.publicKey] && now.policyRecord == byQuorum.id)
+        // A change built on the old policy is stale.
+        var again = removed
+        again.name = "birds 2"
+        var stale = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: st.policyRecord, state: again, summary: "rename").body)
+        try stale.sign(with: w.owner)
+        try w.ledger.propose(stale)
+        r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.refused.first?.reason.contains("previous policy") == true)
+        // Reviews by the removed curator no longer count; its proposals are refused.
+        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(try w.review([.zero], accept: true, by: w.curatorB)) }
+        // Later leaves cite the new policy leaf.
+        try w.ledger.propose(try w.contribution("after"))
+        r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let last = try #require(try w.ledger.leaves(w.datanet).last)
+        #expect(last.leaf.policy?.index == now.policyIndex)
+    }
+
+    /// Every row of the curation table in schema/curation.md.
+    @Test(arguments: [
+        // (accepts, rejects, curators, quorum, outcome)
+        (2, 0, 3, 2, true as Bool?), (1, 0, 3, 2, nil), (1, 1, 3, 2, nil), (0, 2, 3, 2, false),
+        (1, 2, 3, 2, false), (0, 1, 2, 2, false), (1, 0, 1, 1, true), (0, 1, 1, 1, false), (2, 1, 3, 2, true),
+    ])
+    func curationTable(accepts: Int, rejects: Int, curators: Int, quorum: UInt64, outcome: Bool?) throws {
+        var verdicts = [PublicKey: Bool]()
+        for _ in 0..<accepts { verdicts[try SigningKey().publicKey] = true }
+        for _ in 0..<rejects { verdicts[try SigningKey().publicKey] = false }
+        #expect(Curation.outcome(verdicts: verdicts, curators: curators, quorum: quorum) == outcome)
+    }
+
+    @Test func aCuratorsLatestReviewCounts() throws {
+        let w = try World(quorum: 1)
+        let a = try w.contribution("song")
+        try w.ledger.propose(a)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        // Not in one batch: reject then accept by the same curator → its accept counts.
+        var rejectThenAccept = try w.review([a.id], accept: false, by: w.curatorA)
+        try w.ledger.propose(rejectThenAccept)
+        rejectThenAccept = try w.review([a.id], accept: true, by: w.curatorA)
+        // Same reviewer, different body (verdict) → a different record: allowed, and latest.
+        try w.ledger.propose(rejectThenAccept)
+        let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.decisions.first?.accepted == true)
+    }
+}
