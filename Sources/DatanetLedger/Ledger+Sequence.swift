@@ -33,7 +33,8 @@ extension Ledger {
             }
             let queue = try pendingIDs(txn, d)
             var reviews = [(Digest, Review, Envelope)]()
-            for id in queue {
+            var handedOver = false
+            for id in queue where !handedOver {
                 guard let bytes = try txn.get(records, id) else { continue }
                 let envelope = try Envelope(encoded: bytes)
                 switch try Record(envelope) {
@@ -48,6 +49,20 @@ extension Ledger {
                         report.refused.append((id, refusal.description))
                     }
                     try removePending(txn, id)
+                case .setSequencer(let h):
+                    try removePending(txn, id)
+                    do {
+                        try checkPolicy(envelope, previous: h.previous, st: st)
+                        let (index, hash) = try append(.setSequencer, [1: .bytes(envelope.encoded)])
+                        st.policyIndex = index; st.policyLeafHash = hash; st.policyRecord = id; st.policy.sequencer = h.sequencer
+                        try txn.put(placed, id, d.bytes + Self.u64Bytes(index))
+                        report.policies.append((id, index))
+                        // The handoff leaf is the old key's last: its checkpoint is signed by the
+                        // old key, and everything after waits for the new sequencer.
+                        handedOver = true
+                    } catch let refusal as LedgerRefusal {
+                        report.refused.append((id, refusal.description))
+                    }
                 case .contribution(let c):
                     try removePending(txn, id)
                     if let allowed = st.policy.contributors, !allowed.contains(c.author) {
@@ -85,7 +100,7 @@ extension Ledger {
                     report.refused.append((id, "\(envelope.kind.rawValue) records are not sequenced from pending"))
                 }
             }
-            try decide(txn, d, policy: st.policy, reviews: reviews, append: append, report: &report)
+            if !handedOver { try decide(txn, d, policy: st.policy, reviews: reviews, append: append, report: &report) }
             report.size = st.size
             report.checkpoint = try sign(txn, &st, log: log, key: key)
             return report

@@ -133,3 +133,24 @@ public final class Ledger: @unchecked Sendable {
         try env.read { txn in try txn.withValue(decided, contribution) { Self.u64($0) } }
     }
 }
+
+extension Ledger {
+    /// Ids of stored records starting with a hex prefix (at most two are returned).
+    public func recordIDs(prefix text: String) throws -> [Digest] {
+        let lower = text.lowercased()
+        guard !lower.isEmpty, lower.utf8.count <= 64, lower.utf8.allSatisfy({ Hex.nibble($0) != nil }) else {
+            throw StoreError.badId(text)
+        }
+        var start = Hex.decode(String(lower.prefix(lower.utf8.count & ~1))) ?? []
+        if lower.utf8.count % 2 == 1 { start.append(Hex.nibble(lower.utf8.last!)! << 4) }
+        var out = [Digest]()
+        try env.read { txn in
+            try txn.scan(records, from: start) { k, _ in
+                guard let d = Digest(k), d.hex.hasPrefix(lower) else { return false }
+                out.append(d)
+                return out.count < 2
+            }
+        }
+        return out
+    }
+}

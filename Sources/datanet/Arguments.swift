@@ -29,8 +29,15 @@ struct Parsed {
     var positionals: [String] = []
     var flags: Set<String> = []
     var options: [String: String] = [:]
+    /// Every value of each option, in order (options may repeat: `--curator A --curator B`).
+    var repeated: [String: [String]] = [:]
 
     func has(_ flag: String) -> Bool { flags.contains(flag) }
+
+    /// All values given for a repeatable option; commas also separate values.
+    func all(_ name: String) -> [String] {
+        (repeated[name] ?? []).flatMap { $0.split(separator: ",").map(String.init) }
+    }
 }
 
 /// Parses `args` against `spec`; `--` ends option parsing. Throws `.usage` naming the problem.
@@ -51,10 +58,14 @@ func parse(_ args: [String], _ spec: CommandSpec) throws -> Parsed {
             name = String(a[..<eq]); inlineValue = String(a[a.index(after: eq)...])
         }
         if spec.options.contains(where: { $0.0 == name }) {
-            if let v = inlineValue { p.options[name] = v; continue }
-            guard i < args.count else { throw CLIError.usage("option \(name) needs a value") }
-            p.options[name] = args[i]
-            i += 1
+            let value: String
+            if let v = inlineValue { value = v } else {
+                guard i < args.count else { throw CLIError.usage("option \(name) needs a value") }
+                value = args[i]
+                i += 1
+            }
+            p.options[name] = value
+            p.repeated[name, default: []].append(value)
         } else if spec.flags.contains(where: { $0.0 == name }) || name == "--help" {
             guard inlineValue == nil else { throw CLIError.usage("flag \(name) takes no value") }
             p.flags.insert(name)

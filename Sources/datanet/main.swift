@@ -23,6 +23,12 @@ commands:
   verify FILE            check a proof file
   fsck                   check every object in the store
   compact                rewrite the store without free space
+  create NAME            create a Datanet (genesis) owned by --as
+  contribute D PATH...   offline: add, sign and queue contributions
+  review D ID... accept|reject
+  policy D CHANGE VALUE  propose a policy change; sign ID adds a signature
+  sequence D             take pending records into the log, sign a checkpoint
+  datanets, pending D, log D, show ID
   id new|ls|show|export|backup|restore
                          identities: Ed25519 signing + X25519 sealing keys (see `datanet id --help`)
 
@@ -78,6 +84,12 @@ do {
     case .badName, .ambiguous: code = 2
     default: code = 1
     }
+} catch let e as LedgerRefusal {
+    err("datanet: \(e)")
+    code = 1
+} catch let e as RecordError {
+    err("datanet: \(e)")
+    code = 1
 } catch let e as StoreError {
     err("datanet: \(e)")
     switch e {

@@ -1,0 +1,189 @@
+import DatanetCrypto
+import DatanetLedger
+import DatanetStore
+import Foundation
+
+func openLedger() throws -> Ledger { try Ledger(store: try openStore()) }
+
+/// A key given as 64 hex digits or as the name of a local identity.
+func resolveKey(_ text: String) throws -> PublicKey {
+    if text.utf8.count == 64, let b = Hex.decode(text) { return try PublicKey(bytes: b) }
+    if Identity.isValidName(text), let id = try? IdentityStore(storeDirectory: storeDir).load(text) { return id.publicKey }
+    throw CLIError.usage("'\(text)' is neither a 64-digit public key nor a local identity name")
+}
+
+func signer() throws -> Identity { try IdentityStore(storeDirectory: storeDir).resolve(signerName) }
+
+/// The local identity holding `key`, if any.
+func localIdentity(for key: PublicKey) -> Identity? {
+    let ids = IdentityStore(storeDirectory: storeDir)
+    return ids.names().lazy.compactMap { try? ids.load($0) }.first { $0.publicKey == key }
+}
+
+func nowMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+func runCreate(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let owner = try signer()
+    let curators = try p.all("--curator").map(resolveKey)
+    let quorum = UInt64(try integerOption(p, "--quorum") ?? 1)
+    if p.has("--open") && !p.all("--allow").isEmpty { throw CLIError.usage("--open and --allow exclude each other") }
+    let contributors: [PublicKey]? = p.all("--allow").isEmpty ? nil : try p.all("--allow").map(resolveKey)
+    let readers: [PublicKey]? = p.has("--private") ? try [owner.publicKey] + p.all("--reader").map(resolveKey) : nil
+    if !p.has("--private") && !p.all("--reader").isEmpty { throw CLIError.usage("--reader needs --private") }
+    let sequencer = try p.options["--sequencer"].map(resolveKey) ?? owner.publicKey
+    let allCurators = curators.isEmpty ? [owner.publicKey] : curators
+    guard quorum >= 1, quorum <= UInt64(allCurators.count) else {
+        throw CLIError.usage("--quorum \(quorum) must be between 1 and the \(allCurators.count) curator(s)")
+    }
+    let policy = PolicyState(name: p.positionals[0], owner: owner.publicKey, sequencer: sequencer, curators: allCurators,
+                             quorum: quorum, contributors: contributors, readers: readers)
+    var nonce = [UInt8](repeating: 0, count: 16)
+    for i in nonce.indices { nonce[i] = UInt8.random(in: 0...255) }
+    var genesis = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: nowMillis(), nonce: nonce).body)
+    try genesis.sign(with: owner.signingKey)
+    let id = try ledger.create(genesis: genesis, sequencerKey: localIdentity(for: sequencer)?.signingKey)
+    if p.has("--json") { try printJSON(["id": id.hex, "name": policy.name]) } else { out("\(id.hex)  \(policy.name)") }
+    return 0
+}
+
+func runContribute(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    let author = try signer()
+    var meta = [String: String]()
+    for kv in p.all("--meta") {
+        guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw CLIError.usage("--meta needs key=value, got '\(kv)'") }
+        meta[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
+    }
+    let paths = Array(p.positionals.dropFirst())
+    let plans = try Ingest.plan(paths)
+    let bar = ProgressBar(total: plans.reduce(0) { $0 + $1.node.totalBytes }, label: "contribute", quiet: p.has("--quiet"))
+    let ingest = Ingest(store: ledger.store)
+    ingest.progress = { bar.update($0) }
+    let added = try ingest.add(plans: plans)
+    bar.finish()
+    var rows = [[String: Any]]()
+    for r in added {
+        let name = URL(fileURLWithPath: r.path).lastPathComponent
+        let sidecar = try ledger.storeSidecar(Sidecar(fileName: name, metadata: meta))
+        var e = Envelope(kind: .contribution, body: Contribution(
+            datanet: st.id, author: author.publicKey, content: r.id, contentKind: r.kind == .tree ? .tree : .blob, size: r.size,
+            mediaType: p.options["--media-type"] ?? (r.kind == .tree ? "inode/directory" : "application/octet-stream"),
+            label: p.options["--label"] ?? name, license: p.options["--license"] ?? "NOASSERTION", sidecar: sidecar,
+            createdAt: nowMillis()).body)
+        try e.sign(with: author.signingKey)
+        try ledger.propose(e)
+        rows.append(["id": e.id.hex, "content": r.id.hex, "path": r.path, "size": r.size])
+        if !p.has("--json") { out("\(e.id.hex)  \(r.path)") }
+    }
+    if p.has("--json") { try printJSON(rows) }
+    return 0
+}
+
+func runReview(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    guard let verdict = p.positionals.last, verdict == "accept" || verdict == "reject" else {
+        throw CLIError.usage("the last argument of `datanet review` is accept or reject")
+    }
+    let ids = try p.positionals.dropFirst().dropLast().map { try resolveRecord(ledger, $0) }
+    guard !ids.isEmpty else { throw CLIError.usage("`datanet review` needs at least one contribution id") }
+    let reviewer = try signer()
+    var e = Envelope(kind: .review, body: Review(datanet: st.id, reviewer: reviewer.publicKey, contributions: ids,
+                                                 accept: verdict == "accept", reason: p.options["--reason"] ?? "").body)
+    try e.sign(with: reviewer.signingKey)
+    try ledger.propose(e)
+    out("\(e.id.hex)  \(verdict) \(ids.count) contribution(s)")
+    return 0
+}
+
+/// A record id from a unique hex prefix among the records this store holds.
+func resolveRecord(_ ledger: Ledger, _ text: String) throws -> Digest {
+    if let d = Digest(hex: text) { return d }
+    let matches = try ledger.recordIDs(prefix: text)
+    guard matches.count == 1 else {
+        throw matches.isEmpty ? StoreError.notFound(id: text) : StoreError.ambiguous(prefix: text, matches: matches.count)
+    }
+    return matches[0]
+}
+
+func runPolicy(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    let op = p.positionals[1]
+    guard p.positionals.count == 3 else { throw CLIError.usage("`datanet policy DATANET \(op)` takes one value") }
+    let value = p.positionals[2]
+    var next = st.policy
+    func keySet(_ list: [PublicKey]?, adding k: PublicKey?, removing r: PublicKey?) -> [PublicKey] {
+        var s = Set(list ?? [])
+        if let k { s.insert(k) }
+        if let r { s.remove(r) }
+        return s.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+    }
+    switch op {
+    case "add-curator": next.curators = keySet(next.curators, adding: try resolveKey(value), removing: nil)
+    case "remove-curator": next.curators = keySet(next.curators, adding: nil, removing: try resolveKey(value))
+    case "allow": next.contributors = keySet(next.contributors, adding: try resolveKey(value), removing: nil)
+    case "deny": next.contributors = keySet(next.contributors ?? [], adding: nil, removing: try resolveKey(value))
+    case "add-reader": next.readers = keySet(next.readers, adding: try resolveKey(value), removing: nil)
+    case "remove-reader": next.readers = keySet(next.readers, adding: nil, removing: try resolveKey(value))
+    case "quorum":
+        guard let q = UInt64(value) else { throw CLIError.usage("quorum needs a number") }
+        next.quorum = q
+    case "visibility":
+        guard value == "public" || value == "private" else { throw CLIError.usage("visibility is public or private") }
+        next.readers = value == "public" ? nil : (next.readers ?? [next.owner])
+    case "set-sequencer":
+        let who = try signer()
+        var e = Envelope(kind: .setSequencer, body: SetSequencer(datanet: st.id, previous: st.policyRecord, sequencer: try resolveKey(value)).body)
+        try e.sign(with: who.signingKey)
+        try ledger.propose(e)
+        out("\(e.id.hex)  set-sequencer (pending; needs the owner or a curator quorum)")
+        return 0
+    default:
+        throw CLIError.usage("unknown policy change '\(op)' (add-curator, remove-curator, allow, deny, add-reader, remove-reader, quorum, visibility, set-sequencer)")
+    }
+    guard !next.curators.isEmpty, next.quorum >= 1, next.quorum <= UInt64(next.curators.count) else {
+        throw CLIError.failure("the change would leave quorum \(next.quorum) with \(next.curators.count) curator(s)")
+    }
+    let who = try signer()
+    var e = Envelope(kind: .policy, body: PolicyChange(datanet: st.id, previous: st.policyRecord, state: next, summary: "\(op) \(value)").body)
+    try e.sign(with: who.signingKey)
+    try ledger.propose(e)
+    out("\(e.id.hex)  \(op) \(value) (pending)")
+    return 0
+}
+
+func runSign(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let id = try resolveRecord(ledger, p.positionals[0])
+    guard var e = try ledger.record(id) else { throw StoreError.notFound(id: p.positionals[0]) }
+    try e.sign(with: try signer().signingKey)
+    try ledger.addSignatures(e)
+    out("\(id.hex)  now signed by \(e.signatures.count) key(s)")
+    return 0
+}
+
+func runSequence(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    guard let key = localIdentity(for: st.policy.sequencer) else {
+        throw CLIError.failure("this store holds no identity with the sequencer key of \(st.policy.name) (\(st.policy.sequencer))")
+    }
+    let r = try ledger.sequence(st.id, key: key.signingKey)
+    if p.has("--json") {
+        try printJSON(["size": r.size, "checkpoint": r.checkpoint,
+                       "intakes": r.intakes.map { ["record": $0.record.hex, "index": $0.index, "promise_signature": Hex.encode($0.promise.signature.bytes)] as [String: Any] },
+                       "decisions": r.decisions.map { ["contribution": $0.contribution.hex, "index": $0.index, "accepted": $0.accepted, "reason": $0.reason] as [String: Any] },
+                       "policies": r.policies.map { ["record": $0.record.hex, "index": $0.index] as [String: Any] },
+                       "refused": r.refused.map { ["record": $0.record.hex, "reason": $0.reason] }])
+    } else {
+        for i in r.intakes { out("intake    \(i.index)  \(i.record.hex)  (promise signed)") }
+        for pl in r.policies { out("policy    \(pl.index)  \(pl.record.hex)") }
+        for d in r.decisions { out("decision  \(d.index)  \(d.contribution.hex)  \(d.accepted ? "accepted" : "rejected"): \(d.reason)") }
+        for x in r.refused { out("refused   \(x.record.hex)  \(x.reason)") }
+        out("checkpoint size \(r.size)")
+    }
+    return 0
+}

@@ -1,0 +1,96 @@
+import DatanetCBOR
+import DatanetCrypto
+import DatanetLedger
+import DatanetStore
+import Foundation
+
+/// A short human description of a record.
+func summary(_ e: Envelope) -> String {
+    guard let r = try? Record(e) else { return e.kind.rawValue }
+    switch r {
+    case .genesis(let g): return "genesis '\(g.policy.name)'"
+    case .contribution(let c): return "contribution '\(c.label)' by \(c.author.description.prefix(12)) (\(c.size) bytes, \(c.license))"
+    case .review(let v): return "review: \(v.accept ? "accept" : "reject") \(v.contributions.count) by \(v.reviewer.description.prefix(12))"
+    case .policy(let p): return "policy: \(p.summary)"
+    case .setSequencer(let s): return "set-sequencer \(s.sequencer.description.prefix(12))"
+    case .continuation(let c): return "continuation at size \(c.size)"
+    }
+}
+
+func runDatanets(_ p: Parsed) throws -> Int32 {
+    let all = try openLedger().datanets()
+    if p.has("--json") {
+        try printJSON(all.map { ["id": $0.id.hex, "name": $0.policy.name, "size": $0.size, "curators": $0.policy.curators.count,
+                                 "quorum": $0.policy.quorum, "private": $0.policy.readers != nil] as [String: Any] })
+    } else if all.isEmpty {
+        out("no Datanets; create one with `datanet create NAME`")
+    } else {
+        for d in all { out("\(d.id.hex)  \(d.policy.name)  size \(d.size)  curators \(d.policy.curators.count), quorum \(d.policy.quorum)") }
+    }
+    return 0
+}
+
+func runPending(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    let records = try ledger.pendingRecords(st.id)
+    if p.has("--json") {
+        try printJSON(records.map { ["id": $0.id.hex, "kind": $0.kind.rawValue, "summary": summary($0), "signatures": $0.signatures.count] as [String: Any] })
+    } else if records.isEmpty {
+        out("nothing pending for \(st.policy.name)")
+    } else {
+        for e in records { out("\(e.id.hex)  \(summary(e))") }
+    }
+    return 0
+}
+
+func runLog(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    let from = UInt64(try integerOption(p, "--from") ?? 0)
+    let leaves = try ledger.leaves(st.id, from: from)
+    func describe(_ leaf: Leaf) -> String {
+        switch leaf.kind {
+        case .decision:
+            let accepted = leaf.payload[3]?.unsignedValue == 1
+            let reason = leaf.payload[4].flatMap { if case .text(let t) = $0 { String(decoding: t, as: UTF8.self) } else { nil } } ?? ""
+            let id = leaf.payload[1]?.bytesValue.map(Hex.encode) ?? "?"
+            return "decision \(id.prefix(16)) \(accepted ? "accepted" : "rejected"): \(reason)"
+        default:
+            let field: UInt64 = leaf.kind == .intake ? 4 : 1
+            return (try? leaf.envelope(field)).map { "\(leaf.kind) \(summary($0))" } ?? "\(leaf.kind)"
+        }
+    }
+    if p.has("--json") {
+        try printJSON(leaves.map { ["index": $0.index, "kind": $0.leaf.kind.description, "hash": $0.leaf.hash.hex,
+                                    "policy_index": $0.leaf.policy.map { Int($0.index) } ?? -1, "summary": describe($0.leaf)] as [String: Any] })
+    } else {
+        for (i, leaf) in leaves { out("\(String(i).leftPad(6))  \(describe(leaf))") }
+        if let note = try ledger.latestCheckpoint(st.id) { out("checkpoint:\n" + note.split(separator: "\n").prefix(3).map { "  " + $0 }.joined(separator: "\n")) }
+    }
+    return 0
+}
+
+func runShow(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let id = try resolveRecord(ledger, p.positionals[0])
+    guard let e = try ledger.record(id) else { throw StoreError.notFound(id: p.positionals[0]) }
+    let placement = try ledger.placement(id)
+    let decision = try ledger.decision(id)
+    let promise = try ledger.promise(id)
+    if p.has("--json") {
+        var o: [String: Any] = ["id": id.hex, "kind": e.kind.rawValue, "summary": summary(e),
+                                "signers": e.signatures.map { $0.key.description }, "hex": Hex.encode(e.encoded)]
+        if let (d, i) = placement { o["datanet"] = d.hex; o["leaf"] = i }
+        if let decision { o["decision_leaf"] = decision }
+        if let promise { o["intake_promise_valid"] = promise.isValid }
+        try printJSON(o)
+    } else {
+        out("\(e.kind.rawValue)  \(id.hex)\n\(summary(e))")
+        for s in e.signatures { out("signed by \(s.key)") }
+        if let (_, i) = placement { out("in the log at leaf \(i)") } else { out("not yet in a log (pending)") }
+        if let decision { out("decided at leaf \(decision)") }
+        if let promise { out("intake promise by \(promise.sequencer): \(promise.isValid ? "valid" : "INVALID")") }
+    }
+    return 0
+}
