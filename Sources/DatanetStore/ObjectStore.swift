@@ -151,6 +151,18 @@ public final class ObjectStore: @unchecked Sendable {
         }
     }
 
+    /// A blob's bytes in memory, or nil if it is absent or larger than `limit`.
+    public func blobBytes(_ id: Digest, limit: UInt64) throws -> [UInt8]? {
+        guard let m = try blob(id), m.size <= limit else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(Int(m.size))
+        for c in m.chunks {
+            guard let b = try chunk(c.id), SHA256.hash(b) == c.id else { throw StoreError.corrupt("chunk \(c.id) of blob \(id)") }
+            out += b
+        }
+        return out
+    }
+
     /// Entries of `roots`: what was added, newest path per id.
     public func addedObjects() throws -> [AddedObject] {
         var out = [AddedObject]()

@@ -35,11 +35,15 @@ func runPending(_ p: Parsed) throws -> Int32 {
     let st = try ledger.resolveDatanet(p.positionals[0])
     let records = try ledger.pendingRecords(st.id)
     if p.has("--json") {
-        try printJSON(records.map { ["id": $0.id.hex, "kind": $0.kind.rawValue, "summary": summary($0), "signatures": $0.signatures.count] as [String: Any] })
+        try printJSON(try records.map { ["id": $0.id.hex, "kind": $0.kind.rawValue, "summary": summary($0), "signatures": $0.signatures.count,
+                                         "near_duplicate_of": try ledger.nearDuplicate(of: $0.id)?.hex ?? NSNull()] as [String: Any] })
     } else if records.isEmpty {
         out("nothing pending for \(st.policy.name)")
     } else {
-        for e in records { out("\(e.id.hex)  \(summary(e))") }
+        for e in records {
+            let near = try ledger.nearDuplicate(of: e.id).map { "  [near-duplicate of \($0.hex)]" } ?? ""
+            out("\(e.id.hex)  \(summary(e))\(near)")
+        }
     }
     return 0
 }
