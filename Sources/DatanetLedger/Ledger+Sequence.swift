@@ -2,6 +2,7 @@ import DatanetCBOR
 import DatanetCrypto
 import DatanetStore
 import Foundation
+import Glibc
 
 extension Ledger {
     /// Sequences a Datanet's pending records and signs a checkpoint, all in one durable
@@ -15,6 +16,14 @@ extension Ledger {
     /// 4. the new root is signed by the sequencer key in force.
     /// Records that break a rule leave pending without a leaf and are listed in `refused`.
     public func sequence(_ d: Digest, key: SigningKey) throws -> SequenceReport {
+        // One sequencer process per Datanet: an exclusive lock held for the whole run.
+        let lockPath = Self.sequencerLockPath(store: store.directory, datanet: d)
+        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw LedgerRefusal.notSequencer("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw LedgerRefusal.notSequencer("another process is sequencing this Datanet (\(lockPath) is locked)")
+        }
         let log = try MerkleLog(env: env, id: d, create: false)
         let leavesTable = try leavesTable(d, create: false)
         return try env.write { txn in
@@ -105,6 +114,11 @@ extension Ledger {
             report.checkpoint = try sign(txn, &st, log: log, key: key)
             return report
         }
+    }
+
+    /// The lock file that keeps a second sequencer of a Datanet out.
+    public static func sequencerLockPath(store: String, datanet: Digest) -> String {
+        store + "/sequencer-" + datanet.hex + ".lock"
     }
 
     func pendingIDs(_ txn: Transaction, _ d: Digest) throws -> [Digest] {

@@ -3,6 +3,7 @@ import DatanetCrypto
 import DatanetStore
 import DatanetTestSupport
 import Foundation
+import Glibc
 import Testing
 
 /// A Datanet's life through the ledger API: genesis, proposals, intake with promises, exact
@@ -102,6 +103,12 @@ import Testing
         let report = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(report.intakes.count == 1)
         #expect(report.refused.count == 1 && report.refused[0].reason.contains("over quota"))
+        // A second sequencer process is kept out by the lock file.
+        let lock = open(Ledger.sequencerLockPath(store: w.dir, datanet: w.datanet), O_RDWR | O_CREAT, 0o600)
+        #expect(flock(lock, LOCK_EX | LOCK_NB) == 0)
+        #expect { try w.ledger.sequence(w.datanet, key: w.sequencer) } throws: { "\($0)".contains("another process") }
+        close(lock)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         // Only the sequencer key in force may sequence.
         #expect(throws: LedgerRefusal.self) { try w.ledger.sequence(w.datanet, key: w.owner) }
     }

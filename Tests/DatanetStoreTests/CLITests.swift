@@ -172,4 +172,50 @@ import Testing
         #expect(seedHex.count == 64)
         #expect(!(outputs.joined() + all).contains(seedHex))
     }
+
+    /// A Datanet's life through the CLI in one store holding every identity.
+    @Test func datanetLifecycle() throws {
+        let dir = TempDir()
+        let store = dir.file("store")
+        func run(_ args: [String]) throws -> RunResult { try runDatanet(args, store: store) }
+        #expect(try run(["init"]).status == 0)
+        for n in ["owner", "cur1", "cur2", "alice", "mallory"] { #expect(try run(["id", "new", n]).status == 0) }
+        try FileManager.default.createDirectory(atPath: dir.file("folder"), withIntermediateDirectories: true)
+        writeFile(dir.file("folder/x.txt"), Array("x".utf8))
+        writeFile(dir.file("a.txt"), Array("the dawn chorus".utf8))
+        let created = try run(["--as", "owner", "create", "birds", "--curator", "cur1,cur2", "--quorum", "2"])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(try run(["--as", "owner", "create", "x", "--curator", "cur1", "--quorum", "2"]).status == 2)
+        let contributed = try run(["--as", "alice", "contribute", "birds", dir.file("a.txt"), dir.file("folder"), "--license", "CC0-1.0", "--json"])
+        #expect(contributed.status == 0, "\(contributed.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(contributed.stdout.utf8)) as? [[String: Any]])
+        let a = try #require(rows.first?["id"] as? String)
+        #expect(try run(["--as", "cur1", "contribute", "birds", dir.file("a.txt")]).status == 0) // an exact copy
+        let seq = try run(["sequence", "birds", "--json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(seq.stdout.utf8)) as? [String: Any])
+        #expect((report["intakes"] as? [Any])?.count == 3)
+        #expect(((report["decisions"] as? [[String: Any]])?.first?["reason"] as? String)?.hasPrefix("duplicate of \(a)") == true)
+        // Errors: a non-curator review, a bad verdict, an unknown Datanet, a replay.
+        #expect(try run(["--as", "mallory", "review", "birds", String(a.prefix(12)), "accept"]).stderr.contains("not a curator"))
+        #expect(try run(["--as", "cur1", "review", "birds", String(a.prefix(12)), "maybe"]).status == 2)
+        #expect(try run(["pending", "nosuch"]).status == 1)
+        for c in ["cur1", "cur2"] { #expect(try run(["--as", c, "review", "birds", String(a.prefix(12)), "accept"]).status == 0) }
+        #expect(try run(["sequence", "birds"]).stdout.contains("accepted by 2 curator(s)"))
+        // Remove a curator: lower the quorum (owner), then remove cur2 (owner).
+        #expect(try run(["--as", "owner", "policy", "birds", "quorum", "1"]).status == 0)
+        #expect(try run(["sequence", "birds"]).stdout.contains("policy"))
+        #expect(try run(["--as", "owner", "policy", "birds", "remove-curator", "cur2"]).status == 0)
+        _ = try run(["sequence", "birds"])
+        let datanets = try run(["datanets", "--json"]).stdout
+        #expect(datanets.contains("\"curators\" : 1"))
+        let log = try run(["log", "birds", "--json"])
+        let leaves = try #require(try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]])
+        #expect(leaves.map { $0["kind"] as? String } == ["policy", "intake", "intake", "intake", "decision", "decision", "policy", "policy"])
+        let show = try run(["show", String(a.prefix(10)), "--json"])
+        #expect(show.stdout.contains("\"intake_promise_valid\" : true") && show.stdout.contains("\"decision_leaf\" : 5"))
+        // Only a store holding the sequencer key can sequence.
+        let other = dir.file("other")
+        #expect(try runDatanet(["init"], store: other).status == 0)
+        #expect(try runDatanet(["sequence", "birds"], store: other).status == 1)
+    }
 }
