@@ -31,6 +31,7 @@ extension Ledger {
             guard st.policy.sequencer == key.publicKey else {
                 throw LedgerRefusal.notSequencer("this key is not the sequencer of \(st.policy.name) (that is \(st.policy.sequencer))")
             }
+            try checkNotBehind(txn, st, key: key)
             var report = SequenceReport()
             func append(_ kind: LeafKind, _ payload: [UInt64: CBOR]) throws -> (UInt64, Digest) {
                 let leaf = Leaf(datanet: d, kind: kind, policy: (st.policyIndex, st.policyLeafHash), payload: payload)

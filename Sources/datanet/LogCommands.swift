@@ -98,3 +98,23 @@ func runShow(_ p: Parsed) throws -> Int32 {
     }
     return 0
 }
+
+func runCheckpoint(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    guard let file = p.options["--observe"] else {
+        guard let note = try ledger.latestCheckpoint(st.id) else { throw CLIError.failure("no checkpoint for \(st.policy.name) yet") }
+        writeFD(1, note.utf8)
+        return 0
+    }
+    guard let data = FileManager.default.contents(atPath: file) else { throw StoreError.io(path: file, operation: "read", errno: ENOENT) }
+    switch try ledger.observe(note: String(decoding: data, as: UTF8.self), datanet: st.id) {
+    case .consistent(let size):
+        out("checkpoint at size \(size) is consistent with this log (size \(st.size))")
+        return 0
+    case .fork(let evidence):
+        err("datanet: FORK: two signed checkpoints of \(st.policy.name) disagree; evidence follows on standard output")
+        writeFD(1, (evidence + "\n").utf8)
+        return 1
+    }
+}

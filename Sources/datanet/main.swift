@@ -29,6 +29,7 @@ commands:
   policy D CHANGE VALUE  propose a policy change; sign ID adds a signature
   sequence D             take pending records into the log, sign a checkpoint
   datanets, pending D, log D, show ID
+  checkpoint D [--observe FILE]   print ours, or check another's (fork evidence)
   id new|ls|show|export|backup|restore
                          identities: Ed25519 signing + X25519 sealing keys (see `datanet id --help`)
 

@@ -179,4 +179,44 @@ import Testing
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.decisions.first?.accepted == true)
     }
+
+    /// A restored copy must not sequence past a checkpoint its own key already signed, and two
+    /// histories signed by one key are kept as fork evidence.
+    @Test func forksAndRestoredBackups() throws {
+        let w = try World(quorum: 1)
+        try w.ledger.propose(try w.contribution("first"))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        // A backup of the store at size 2.
+        let copy = w.dir + "-copy", copy2 = w.dir + "-copy2"
+        try FileManager.default.copyItem(atPath: w.dir, toPath: copy)
+        try FileManager.default.copyItem(atPath: w.dir, toPath: copy2)
+        defer { try? FileManager.default.removeItem(atPath: copy); try? FileManager.default.removeItem(atPath: copy2) }
+        try w.ledger.propose(try w.contribution("second"))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let noteA = try #require(try w.ledger.latestCheckpoint(w.datanet))
+        let restored = try Ledger(store: try ObjectStore(directory: copy))
+        #expect(try restored.observe(note: noteA, datanet: w.datanet) == .consistent(size: 3))
+        #expect { try restored.sequence(w.datanet, key: w.sequencer) } throws: { "\($0)".contains("behind") }
+
+        // A second copy of the same backup that (wrongly) sequences another record at the
+        // same size, never having seen the newer checkpoint: a fork.
+        let forked = try Ledger(store: try ObjectStore(directory: copy2))
+        try forked.propose(try w.contribution("other"))
+        _ = try forked.sequence(w.datanet, key: w.sequencer)
+        let noteB = try #require(try forked.latestCheckpoint(w.datanet))
+        guard case .fork(let evidence) = try w.ledger.observe(note: noteB, datanet: w.datanet) else {
+            Issue.record("fork not detected"); return
+        }
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(evidence.utf8)) as? [String: Any])
+        #expect(json["type"] as? String == "datanet/fork-evidence/v1")
+        let notes = try #require(json["notes"] as? [String])
+        #expect(notes.count == 2)
+        // Both notes verify under the sequencer key, same size, different roots: portable proof.
+        let a = try Checkpoint.verify(note: notes[0], key: w.sequencer.publicKey)
+        let b = try Checkpoint.verify(note: notes[1], key: w.sequencer.publicKey)
+        #expect(a.size == b.size && a.root != b.root)
+        // A checkpoint signed by a key not in force is refused.
+        let bogus = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 1, root: .zero).signed(by: w.owner)
+        #expect(throws: LedgerRefusal.self) { try w.ledger.observe(note: bogus, datanet: w.datanet) }
+    }
 }

@@ -1,0 +1,68 @@
+import DatanetCrypto
+import DatanetStore
+import Foundation
+
+/// What observing a checkpoint from elsewhere showed.
+public enum CheckpointObservation: Sendable, Equatable {
+    /// Consistent with this node's log (same root at that size, or beyond our log).
+    case consistent(size: UInt64)
+    /// It and another validly signed checkpoint cannot both hold; the evidence is stored.
+    case fork(evidence: String)
+}
+
+extension Ledger {
+    /// Checks a signed checkpoint received from elsewhere (a peer, a bundle, a backup) against
+    /// the sequencer key in force and this node's log, and remembers it (table `observed`).
+    ///
+    /// A checkpoint at a size this node has whose root differs from ours is a fork: both signed
+    /// notes are kept as portable evidence (schema/checkpoint.md) and reported. A checkpoint
+    /// larger than our log signed by our own sequencer key means this store was restored from
+    /// an older copy: `sequence` then refuses to run.
+    public func observe(note: String, datanet d: Digest) throws -> CheckpointObservation {
+        let st = try state(of: d)
+        let cp: Checkpoint
+        do { cp = try Checkpoint.verify(note: note, key: st.policy.sequencer) } catch { throw LedgerRefusal.notAllowed("\(error)") }
+        guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
+        return try env.write { txn in
+            try txn.put(observed, Self.key(d, cp.size), Array(note.utf8))
+            guard cp.size <= st.size else { return .consistent(size: cp.size) }
+            let ours = try txn.get(checkpoints, Self.key(d, cp.size)).map { String(decoding: $0, as: UTF8.self) }
+            let root = try MerkleLog(env: env, id: d, create: false).root(txn, size: cp.size)
+            if root == cp.root { return .consistent(size: cp.size) }
+            let evidence = ForkEvidence(datanet: d.hex, notes: [ours ?? "", note].filter { !$0.isEmpty })
+            let json = try JSONEncoder.canonical.encode(evidence)
+            try txn.put(forks, Self.key(d, cp.size), Array(json))
+            return .fork(evidence: String(decoding: json, as: UTF8.self))
+        }
+    }
+
+    /// Refuses when a checkpoint signed by `key` is larger than our log (a restored backup
+    /// must not sequence again: it would sign a second history).
+    func checkNotBehind(_ txn: Transaction, _ st: DatanetState, key: SigningKey) throws {
+        var larger: UInt64?
+        try txn.scan(observed, from: Self.key(st.id, st.size + 1)) { k, v in
+            guard k.starts(with: st.id.bytes) else { return false }
+            if (try? Checkpoint.verify(note: String(decoding: v, as: UTF8.self), key: key.publicKey)) != nil { larger = Self.u64(k, at: 32) }
+            return larger == nil
+        }
+        if let larger {
+            throw LedgerRefusal.notSequencer("a checkpoint signed by this sequencer key is at size \(larger), beyond this log (\(st.size)): this store is behind (restored from a backup?); refusing to sequence")
+        }
+    }
+}
+
+/// Two signed checkpoints of one Datanet that cannot both hold (schema/checkpoint.md).
+public struct ForkEvidence: Codable, Sendable {
+    public var type = "datanet/fork-evidence/v1"
+    public var datanet: String
+    /// The signed notes, ours first when we have one.
+    public var notes: [String]
+}
+
+extension JSONEncoder {
+    static var canonical: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}
