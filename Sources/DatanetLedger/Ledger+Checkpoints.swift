@@ -66,3 +66,34 @@ extension JSONEncoder {
         return e
     }
 }
+
+extension Ledger {
+    /// Applies the owner's `continuation` after a sequencer key was lost: the record must be
+    /// signed by the owner, name this log's current size and root (the last good state), and
+    /// name `key` as the new sequencer. Its leaf is the new key's first; the checkpoint that
+    /// covers it is signed by the new key (schema/checkpoint.md).
+    public func applyContinuation(_ envelope: Envelope, key: SigningKey) throws -> String {
+        guard case .continuation(let c) = try Record(envelope) else { throw LedgerRefusal.record(.malformed("not a continuation record")) }
+        let signers = try envelope.verifiedSigners()
+        let log = try MerkleLog(env: env, id: c.datanet, create: false)
+        let leavesTable = try leavesTable(c.datanet, create: false)
+        return try env.write { txn in
+            var st = try state(txn, c.datanet)
+            guard signers.contains(st.policy.owner) else { throw LedgerRefusal.quorumNotMet("a continuation must be signed by the owner") }
+            guard c.sequencer == key.publicKey else { throw LedgerRefusal.notSequencer("the continuation names another sequencer key") }
+            guard c.size == st.size, try log.root(txn, size: c.size) == c.root else {
+                throw LedgerRefusal.notAllowed("the continuation names size \(c.size) and a root that are not this log's last state (size \(st.size))")
+            }
+            let leaf = Leaf(datanet: c.datanet, kind: .continuation, policy: (st.policyIndex, st.policyLeafHash),
+                            payload: [1: .bytes(envelope.encoded)])
+            try txn.put(leavesTable, Self.u64Bytes(st.size), leaf.encoded, append: true)
+            try log.append(txn, leafHashes: [leaf.hash])
+            try txn.put(records, envelope.id, envelope.encoded)
+            try txn.put(placed, envelope.id, c.datanet.bytes + Self.u64Bytes(st.size))
+            st.policyIndex = st.size; st.policyLeafHash = leaf.hash; st.policyRecord = envelope.id
+            st.policy.sequencer = key.publicKey
+            st.size += 1
+            return try sign(txn, &st, log: log, key: key)
+        }
+    }
+}

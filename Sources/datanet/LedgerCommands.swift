@@ -187,3 +187,24 @@ func runSequence(_ p: Parsed) throws -> Int32 {
     }
     return 0
 }
+
+func runContinue(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    guard let size = try integerOption(p, "--size"), let rootText = p.options["--root"], let seqText = p.options["--sequencer"] else {
+        throw CLIError.usage("`datanet continue` needs --size N --root R --sequencer KEY")
+    }
+    guard let root = Digest(hex: rootText) ?? Data(base64Encoded: rootText).flatMap({ Digest(bytes: $0) }) else {
+        throw CLIError.usage("--root must be a 32-byte hash in hex or base64")
+    }
+    let sequencer = try resolveKey(seqText)
+    let owner = try signer()
+    var e = Envelope(kind: .continuation, body: Continuation(datanet: st.id, size: UInt64(size), root: root, sequencer: sequencer).body)
+    try e.sign(with: owner.signingKey)
+    guard let local = localIdentity(for: sequencer) else {
+        throw CLIError.failure("this store does not hold the new sequencer key; run `datanet continue` on the new sequencer's store")
+    }
+    _ = try ledger.applyContinuation(e, key: local.signingKey)
+    out("\(e.id.hex)  continuation at size \(size): \(local.name) now sequences \(st.policy.name)")
+    return 0
+}

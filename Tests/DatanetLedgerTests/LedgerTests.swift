@@ -219,4 +219,28 @@ import Testing
         let bogus = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 1, root: .zero).signed(by: w.owner)
         #expect(throws: LedgerRefusal.self) { try w.ledger.observe(note: bogus, datanet: w.datanet) }
     }
+
+    /// The owner replaces a lost sequencer key: the continuation must name the log's last
+    /// state; its checkpoint and all later ones are signed by the new key.
+    @Test func continuationAfterALostKey() throws {
+        let w = try World(quorum: 1)
+        try w.ledger.propose(try w.contribution("before"))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let st = try w.ledger.state(of: w.datanet)
+        let root = try Checkpoint.verify(note: try #require(try w.ledger.latestCheckpoint(w.datanet)), key: w.sequencer.publicKey).root
+        let newKey = try SigningKey()
+        func continuation(size: UInt64, root: Digest, signer: SigningKey) throws -> Envelope {
+            var e = Envelope(kind: .continuation, body: Continuation(datanet: w.datanet, size: size, root: root, sequencer: newKey.publicKey).body)
+            try e.sign(with: signer)
+            return e
+        }
+        #expect(throws: LedgerRefusal.self) { try w.ledger.applyContinuation(try continuation(size: st.size, root: root, signer: w.curatorA), key: newKey) }
+        #expect(throws: LedgerRefusal.self) { try w.ledger.applyContinuation(try continuation(size: st.size - 1, root: root, signer: w.owner), key: newKey) }
+        #expect(throws: LedgerRefusal.self) { try w.ledger.applyContinuation(try continuation(size: st.size, root: .zero, signer: w.owner), key: newKey) }
+        let note = try w.ledger.applyContinuation(try continuation(size: st.size, root: root, signer: w.owner), key: newKey)
+        #expect(try Checkpoint.verify(note: note, key: newKey.publicKey).size == st.size + 1)
+        #expect(throws: LedgerRefusal.self) { try w.ledger.sequence(w.datanet, key: w.sequencer) }
+        try w.ledger.propose(try w.contribution("after"))
+        #expect(try w.ledger.sequence(w.datanet, key: newKey).intakes.count == 1)
+    }
 }
