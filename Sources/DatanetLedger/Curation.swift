@@ -32,11 +32,16 @@ extension Ledger {
             return true
         }
         open.sort { $0.1 < $1.1 } // intake order
+        // Reviews by contribution, in the order they were first seen, counted curators only.
+        let curators = Set(policy.curators)
+        var byContribution = [Digest: [(Review, Envelope)]]()
+        for (_, r, e) in reviews where curators.contains(r.reviewer) {
+            for c in r.contributions { byContribution[c, default: []].append((r, e)) }
+        }
         for (contribution, intakeIndex) in open {
+            guard let candidates = byContribution[contribution] else { continue }
             var latest = [PublicKey: (Bool, Envelope)]()
-            for (_, r, e) in reviews where r.contributions.contains(contribution) && policy.curators.contains(r.reviewer) {
-                latest[r.reviewer] = (r.accept, e)
-            }
+            for (r, e) in candidates { latest[r.reviewer] = (r.accept, e) }
             guard let accepted = Curation.outcome(verdicts: latest.mapValues(\.0), curators: policy.curators.count,
                                                   quorum: policy.quorum),
                   let cBytes = try txn.get(records, contribution) else { continue }

@@ -55,29 +55,38 @@ extension Ledger {
     /// as its kind requires, for a Datanet this store follows, not already pending or placed.
     @discardableResult
     public func propose(_ envelope: Envelope) throws -> Digest {
-        let record = try Record.verified(envelope)
+        try env.write { txn in try propose(txn, envelope, try Record.verified(envelope)) }
+    }
+
+    /// Proposes many records in one transaction (all or none), verifying signatures first.
+    public func propose(all envelopes: [Envelope]) throws {
+        let records = try envelopes.map { try Record.verified($0) }
+        try env.write { txn in
+            for (e, r) in zip(envelopes, records) { _ = try propose(txn, e, r) }
+        }
+    }
+
+    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record) throws -> Digest {
         guard let d = record.datanet else { throw LedgerRefusal.notAllowed("a genesis is created, not proposed") }
         let id = envelope.id
-        return try env.write { txn in
-            let st = try state(txn, d)
-            if case .review(let r) = record, !st.policy.curators.contains(r.reviewer) {
-                throw LedgerRefusal.notAllowed("reviewer \(r.reviewer) is not a curator of \(st.policy.name)")
-            }
-            if case .contribution(let c) = record, let allowed = st.policy.contributors, !allowed.contains(c.author) {
-                throw LedgerRefusal.notAllowed("author \(c.author) may not contribute to \(st.policy.name)")
-            }
-            if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already in the log") }
-            if try txn.contains(pendingIndex, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already pending") }
-            // Policy records may gather signatures after they are first proposed: keep the union.
-            var stored = envelope
-            if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(envelope) }
-            try txn.put(records, id, stored.encoded)
-            if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
-            let seq = try nextSequence(txn)
-            try txn.put(pending, Self.key(d, seq), id)
-            try txn.put(pendingIndex, id, Self.key(d, seq))
-            return id
+        let st = try state(txn, d)
+        if case .review(let r) = record, !st.policy.curators.contains(r.reviewer) {
+            throw LedgerRefusal.notAllowed("reviewer \(r.reviewer) is not a curator of \(st.policy.name)")
         }
+        if case .contribution(let c) = record, let allowed = st.policy.contributors, !allowed.contains(c.author) {
+            throw LedgerRefusal.notAllowed("author \(c.author) may not contribute to \(st.policy.name)")
+        }
+        if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already in the log") }
+        if try txn.contains(pendingIndex, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already pending") }
+        // Policy records may gather signatures after they are first proposed: keep the union.
+        var stored = envelope
+        if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(envelope) }
+        try txn.put(records, id, stored.encoded)
+        if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
+        let seq = try nextSequence(txn)
+        try txn.put(pending, Self.key(d, seq), id)
+        try txn.put(pendingIndex, id, Self.key(d, seq))
+        return id
     }
 
     /// Adds signatures to a record already pending (a curator quorum collecting on a policy).
