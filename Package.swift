@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "store-churn", targets: ["store-churn"]),
         .executable(name: "cbor-fuzz", targets: ["cbor-fuzz"]),
         .executable(name: "record-samples", targets: ["record-samples"]),
+        .executable(name: "ledger-bench", targets: ["ledger-bench"]),
         .library(name: "DatanetStore", targets: ["DatanetStore"]),
     ],
     targets: [
@@ -26,6 +27,7 @@ let package = Package(
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
         .executableTarget(name: "record-samples", dependencies: ["DatanetTestSupport"], path: "tools/interop/samples"),
+        .executableTarget(name: "ledger-bench", dependencies: ["DatanetLedger"], path: "tools/bench/ledgerbench"),
         .executableTarget(name: "cbor-fuzz", dependencies: ["DatanetCBOR", "DatanetTestSupport"], path: "tools/fuzz/cborfuzz"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),

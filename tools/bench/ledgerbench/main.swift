@@ -1,0 +1,100 @@
+// Ledger benchmark (run by hand through tools/bench/ledger; not a test).
+//   ledger-bench DIR [DECISIONS] [LEAVES]     defaults 100,000 and 1,000,000
+import DatanetCrypto
+import DatanetLedger
+import DatanetStore
+import Foundation
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+func time<R>(_ body: () throws -> R) rethrows -> (R, Double) {
+    let t = ContinuousClock.now
+    let r = try body()
+    return (r, seconds(ContinuousClock.now - t))
+}
+func percentile(_ xs: [Double], _ p: Double) -> Double { let s = xs.sorted(); return s[min(s.count - 1, Int(Double(s.count) * p))] }
+
+let args = CommandLine.arguments
+let dir = args[1]
+let n = args.count > 2 ? Int(args[2])! : 100_000
+let leavesN = args.count > 3 ? Int(args[3])! : 1_000_000
+try? FileManager.default.removeItem(atPath: dir)
+let ledger = try Ledger(store: try ObjectStore(directory: dir, create: true))
+let owner = try SigningKey(), curator = try SigningKey(), author = try SigningKey()
+let policy = PolicyState(name: "bench", owner: owner.publicKey, sequencer: owner.publicKey, curators: [curator.publicKey], quorum: 1,
+                         contributors: nil, readers: nil, maxPendingProposals: .max, maxPendingBytes: .max)
+var g = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: 0, nonce: [UInt8](repeating: 1, count: 16)).body)
+try g.sign(with: owner)
+let d = try ledger.create(genesis: g, sequencerKey: owner)
+
+// 1. Sign n contribution records (content assumed ingested: ids are synthetic).
+let (contributions, signT) = try time { () -> [Envelope] in
+    try (0..<n).map { i in
+        var e = Envelope(kind: .contribution, body: Contribution(
+            datanet: d, author: author.publicKey, content: SHA256.hash(Array("content \(i)".utf8)), contentKind: .blob, size: 1024,
+            mediaType: "application/octet-stream", label: "item \(i)", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
+        try e.sign(with: author)
+        return e
+    }
+}
+print(String(format: "sign %d contribution records: %.2f s = %.0f/s", n, signT, Double(n) / signT))
+// 2. Verify n signatures.
+let (_, verifyT) = try time { for e in contributions { _ = try e.verifiedSigners() } }
+print(String(format: "verify %d signatures: %.2f s = %.0f/s", n, verifyT, Double(n) / verifyT))
+// 3. Queue them (signature checks again, indexes, pending), 10,000 per transaction.
+let (_, queueT) = try time { for batch in stride(from: 0, to: n, by: 10_000) { try ledger.propose(all: Array(contributions[batch..<min(n, batch + 10_000)])) } }
+print(String(format: "queue %d proposals: %.2f s = %.0f/s", n, queueT, Double(n) / queueT))
+// 4. Intake: n intake leaves with promises, one checkpoint.
+let (intake, intakeT) = try time { try ledger.sequence(d, key: owner) }
+print(String(format: "sequence %d intakes (with signed promises): %.2f s = %.0f/s", intake.intakes.count, intakeT, Double(intake.intakes.count) / intakeT))
+// 5. One review per contribution (a decision leaf copies the reviews that decided it, so
+//    reviews covering many contributions would make every such leaf large), then n decisions.
+let reviews = try contributions.map { c -> Envelope in
+    var e = Envelope(kind: .review, body: Review(datanet: d, reviewer: curator.publicKey, contributions: [c.id], accept: true, reason: "").body)
+    try e.sign(with: curator)
+    return e
+}
+for batch in stride(from: 0, to: n, by: 10_000) { try ledger.propose(all: Array(reviews[batch..<min(n, batch + 10_000)])) }
+let (decided, decideT) = try time { try ledger.sequence(d, key: owner) }
+print(String(format: "sequence %d decisions (every index written): %.2f s = %.0f/s", decided.decisions.count, decideT, Double(decided.decisions.count) / decideT))
+
+// 6. Raw leaf appends into a Merkle log, one transaction.
+let rawDir = dir + "-raw"
+try? FileManager.default.removeItem(atPath: rawDir)
+let raw = try ObjectStore(directory: rawDir, create: true)
+let log = try MerkleLog(env: raw.env, id: SHA256.hash([1]), create: true)
+let hashes = (0..<leavesN).map { Merkle.leafHash(Array("leaf \($0)".utf8)) }
+let (_, appendT) = try time { try raw.env.write { txn in try log.append(txn, leafHashes: hashes) } }
+print(String(format: "raw leaf appends: %d in %.2f s = %.0f/s (durable commit included)", leavesN, appendT, Double(leavesN) / appendT))
+// 7. Checkpoint at that size: root + signature (before any commit).
+var cpTimes = [Double]()
+for _ in 0..<200 {
+    let (_, t) = try time { try raw.env.read { txn in
+        let root = try log.root(txn, size: UInt64(leavesN))
+        _ = try Checkpoint(origin: "datanet/bench", size: UInt64(leavesN), root: root).signed(by: owner)
+    } }
+    cpTimes.append(t)
+}
+print(String(format: "checkpoint at %d leaves (root + signature): median %.1f µs, p99 %.1f µs", leavesN, percentile(cpTimes, 0.5) * 1e6, percentile(cpTimes, 0.99) * 1e6))
+// 8. Proofs at that size.
+var rng = SystemRandomNumberGenerator()
+let size = UInt64(leavesN)
+let root = try raw.env.read { txn in try log.root(txn, size: size) }
+var genI = [Double](), verI = [Double](), genC = [Double](), verC = [Double]()
+try raw.env.read { txn in
+    for _ in 0..<2000 {
+        let i = UInt64.random(in: 0..<size, using: &rng)
+        let (p, g1) = try time { try log.inclusionProof(txn, index: i, size: size) }
+        let (_, v1) = try time { try Merkle.verifyInclusion(index: i, size: size, leafHash: hashes[Int(i)], proof: p, root: root) }
+        genI.append(g1); verI.append(v1)
+        let m = UInt64.random(in: 1..<size, using: &rng)
+        let (cp, g2) = try time { try log.consistencyProof(txn, size1: m, size2: size) }
+        let r1 = try log.root(txn, size: m)
+        let (_, v2) = try time { try Merkle.verifyConsistency(size1: m, size2: size, root1: r1, root2: root, proof: cp) }
+        genC.append(g2); verC.append(v2)
+    }
+}
+for (name, xs) in [("inclusion proof generate", genI), ("inclusion proof verify", verI), ("consistency proof generate", genC), ("consistency proof verify", verC)] {
+    print(String(format: "%@ at %d leaves: median %.1f µs, p99 %.1f µs", name, leavesN, percentile(xs, 0.5) * 1e6, percentile(xs, 0.99) * 1e6))
+}
+try? FileManager.default.removeItem(atPath: rawDir)
+try? FileManager.default.removeItem(atPath: dir)
