@@ -87,15 +87,7 @@ import Testing
         var accepted = 0
         for i in 0..<100_000 {
             var b = seeds[i % seeds.count]
-            for _ in 0...(rng.next() % 3) {
-                let pos = Int(rng.next() % UInt64(b.count + 1))
-                switch rng.next() % 4 {
-                case 0 where pos < b.count: b[pos] ^= UInt8(truncatingIfNeeded: 1 << (rng.next() % 8))
-                case 1: b.insert(UInt8(truncatingIfNeeded: rng.next()), at: pos)
-                case 2 where pos < b.count: b.remove(at: pos)
-                default: if pos < b.count { b[pos] = UInt8(truncatingIfNeeded: rng.next()) }
-                }
-            }
+            rng.mutate(&b, maxEdits: 3)
             if let item = try? CBOR.decode(b) {
                 accepted += 1
                 #expect(item.encoded == b)

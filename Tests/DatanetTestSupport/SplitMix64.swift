@@ -23,4 +23,18 @@ public struct SplitMix64 {
         }
         return out
     }
+
+    /// Applies 1 to `maxEdits` random edits: flip a bit, insert, delete, repeat a run, overwrite.
+    public mutating func mutate(_ b: inout [UInt8], maxEdits: UInt64 = 4) {
+        for _ in 0...(next() % maxEdits) {
+            let pos = Int(next() % UInt64(b.count + 1))
+            switch next() % 5 {
+            case 0 where pos < b.count: b[pos] ^= UInt8(truncatingIfNeeded: 1 << (next() % 8))
+            case 1: b.insert(UInt8(truncatingIfNeeded: next()), at: pos)
+            case 2 where pos < b.count: b.remove(at: pos)
+            case 3: b.insert(contentsOf: b[pos...].prefix(Int(next() % 8)), at: pos)
+            default: if pos < b.count { b[pos] = UInt8(truncatingIfNeeded: next()) }
+            }
+        }
+    }
 }

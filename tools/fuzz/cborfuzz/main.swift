@@ -20,16 +20,7 @@ var accepted = 0
 let start = Date()
 for i in 0..<iterations {
     var b = seeds[i % seeds.count]
-    for _ in 0...(rng.next() % 4) {
-        let pos = Int(rng.next() % UInt64(b.count + 1))
-        switch rng.next() % 5 {
-        case 0 where pos < b.count: b[pos] ^= UInt8(truncatingIfNeeded: 1 << (rng.next() % 8))
-        case 1: b.insert(UInt8(truncatingIfNeeded: rng.next()), at: pos)
-        case 2 where pos < b.count: b.remove(at: pos)
-        case 3: b.insert(contentsOf: b[pos...].prefix(Int(rng.next() % 8)), at: pos)
-        default: if pos < b.count { b[pos] = UInt8(truncatingIfNeeded: rng.next()) }
-        }
-    }
+    rng.mutate(&b)
     if let item = try? CBOR.decode(b) {
         accepted += 1
         if item.encoded != b {
