@@ -24,7 +24,10 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
         guard bytes.count == Digest.byteCount else { return nil }
         self.init()
         withUnsafeMutableBytes(of: &self) { out in
-            for (i, b) in bytes.enumerated() { out[i] = b }
+            // Contiguous storage (arrays, slices, Data) is copied in one go: this runs for
+            // every id decoded, and the generic element loop was a profile hot spot.
+            let copied: Void? = bytes.withContiguousStorageIfAvailable { out.copyMemory(from: UnsafeRawBufferPointer($0)) }
+            if copied == nil { for (i, b) in bytes.enumerated() { out[i] = b } }
         }
     }
 
