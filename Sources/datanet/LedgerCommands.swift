@@ -37,7 +37,9 @@ func runCreate(_ p: Parsed) throws -> Int32 {
         throw CLIError.usage("--quorum \(quorum) must be between 1 and the \(allCurators.count) curator(s)")
     }
     let policy = PolicyState(name: p.positionals[0], owner: owner.publicKey, sequencer: sequencer, curators: allCurators,
-                             quorum: quorum, contributors: contributors, readers: readers)
+                             quorum: quorum, contributors: contributors, readers: readers,
+                             maxPendingProposals: UInt64(try integerOption(p, "--max-pending") ?? 100),
+                             maxPendingBytes: UInt64(try integerOption(p, "--max-pending-bytes") ?? (1 << 30)))
     var nonce = [UInt8](repeating: 0, count: 16)
     for i in nonce.indices { nonce[i] = UInt8.random(in: 0...255) }
     var genesis = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: nowMillis(), nonce: nonce).body)
