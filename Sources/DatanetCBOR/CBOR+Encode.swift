@@ -23,11 +23,20 @@ extension CBOR {
             for item in items { item.encode(into: &out) }
         case .map(let entries):
             CBOR.appendHead(5, UInt64(entries.count), to: &out)
-            let encodedEntries = entries.map { ($0.key.encoded, $0.value) }
-                .sorted { $0.0.lexicographicallyPrecedes($1.0) }
-            for (k, v) in encodedEntries {
-                out.append(contentsOf: k)
-                v.encode(into: &out)
+            if entries.allSatisfy({ $0.key.unsignedValue != nil }) {
+                // Unsigned keys (every Datanet body): bytewise order of their shortest encodings
+                // is numeric order, so sort the numbers and encode in place, no temporaries.
+                for e in entries.sorted(by: { $0.key.unsignedValue! < $1.key.unsignedValue! }) {
+                    e.key.encode(into: &out)
+                    e.value.encode(into: &out)
+                }
+            } else {
+                let encodedEntries = entries.map { ($0.key.encoded, $0.value) }
+                    .sorted { $0.0.lexicographicallyPrecedes($1.0) }
+                for (k, v) in encodedEntries {
+                    out.append(contentsOf: k)
+                    v.encode(into: &out)
+                }
             }
         case .bool(let b): out.append(b ? 0xf5 : 0xf4)
         case .null: out.append(0xf6)

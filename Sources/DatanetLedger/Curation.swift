@@ -22,42 +22,40 @@ public enum Curation {
 }
 
 extension Ledger {
-    func decide(_ txn: Transaction, _ d: Digest, policy: PolicyState, reviews: [(Digest, Review, Envelope)],
+    func decide(_ txn: Transaction, _ d: Digest, policy: PolicyState, reviews: [(Digest, Review, [UInt8])],
                 append: (LeafKind, [UInt64: CBOR]) throws -> (UInt64, Digest), report: inout SequenceReport) throws {
         let prefix = Self.key(d, 0)
-        var open = [(Digest, UInt64)]()
+        var open = [(Digest, UInt64, UInt64, [UInt8])]()
         try txn.scan(undecided, from: prefix) { k, v in
             guard k.starts(with: prefix) else { return false }
-            open.append((Digest(UnsafeRawBufferPointer(rebasing: k[40...]))!, Self.u64(v)))
+            open.append((Digest(UnsafeRawBufferPointer(rebasing: k[40...]))!, Self.u64(v), Self.u64(v, at: 8), Array(v[16...])))
             return true
         }
         open.sort { $0.1 < $1.1 } // intake order
         // Reviews by contribution, in the order they were first seen, counted curators only.
         let curators = Set(policy.curators)
-        var byContribution = [Digest: [(Review, Envelope)]]()
-        for (_, r, e) in reviews where curators.contains(r.reviewer) {
-            for c in r.contributions { byContribution[c, default: []].append((r, e)) }
+        // Each review with its id and its bytes exactly as signed (copied into the leaf as is).
+        var byContribution = [Digest: [(Review, Digest, [UInt8])]]()
+        for (id, r, bytes) in reviews where curators.contains(r.reviewer) {
+            for c in r.contributions { byContribution[c, default: []].append((r, id, bytes)) }
         }
-        for (contribution, intakeIndex) in open {
+        for (contribution, intakeIndex, size, author) in open {
             guard let candidates = byContribution[contribution] else { continue }
-            var latest = [PublicKey: (Bool, Envelope)]()
-            for (r, e) in candidates { latest[r.reviewer] = (r.accept, e) }
+            var latest = [PublicKey: (Bool, Digest, [UInt8])]()
+            for (r, id, bytes) in candidates { latest[r.reviewer] = (r.accept, id, bytes) }
             guard let accepted = Curation.outcome(verdicts: latest.mapValues(\.0), curators: policy.curators.count,
                                                   quorum: policy.quorum),
                   let cBytes = try txn.get(records, contribution) else { continue }
-            let counted = latest.filter { $0.value.0 == accepted }.values.map(\.1)
-                .sorted { $0.id < $1.id }.map { CBOR.bytes($0.encoded) }
+            let counted = latest.values.filter { $0.0 == accepted }.sorted { $0.1 < $1.1 }.map { CBOR.bytes($0.2) }
             let reason = accepted ? "accepted by \(counted.count) curator(s)" : "rejected by \(counted.count) curator(s)"
             let (index, _) = try append(.decision, [1: .bytes(contribution.bytes), 2: .unsigned(intakeIndex),
                                                     3: .unsigned(accepted ? 1 : 0), 4: .string(reason), 5: .array(counted),
                                                     6: .bytes(cBytes)])
             try txn.delete(undecided, prefix + contribution.bytes)
             try txn.put(decided, contribution, Self.u64Bytes(index))
-            if case .contribution(let c) = try Record(try Envelope(encoded: cBytes)) {
-                let quotaKey = d.bytes + c.author.bytes
-                if let (n, b) = try txn.withValue(meta, quotaKey, { (Self.u64($0), Self.u64($0, at: 8)) }) {
-                    try txn.put(meta, quotaKey, Self.u64Bytes(n > 0 ? n - 1 : 0) + Self.u64Bytes(b >= c.size ? b - c.size : 0))
-                }
+            let quotaKey = d.bytes + author
+            if let (n, b) = try txn.withValue(meta, quotaKey, { (Self.u64($0), Self.u64($0, at: 8)) }) {
+                try txn.put(meta, quotaKey, Self.u64Bytes(n > 0 ? n - 1 : 0) + Self.u64Bytes(b >= size ? b - size : 0))
             }
             report.decisions.append((contribution, index, accepted, reason))
         }

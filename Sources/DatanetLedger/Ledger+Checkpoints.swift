@@ -86,11 +86,10 @@ extension Ledger {
             }
             let leaf = Leaf(datanet: c.datanet, kind: .continuation, policy: (st.policyIndex, st.policyLeafHash),
                             payload: [1: .bytes(envelope.encoded)])
-            try txn.put(leavesTable, Self.u64Bytes(st.size), leaf.encoded, append: true)
-            try log.append(txn, leafHashes: [leaf.hash])
+            let hash = try appendLeaf(txn, leaf, at: st.size, table: leavesTable, log: log)
             try txn.put(records, envelope.id, envelope.encoded)
             try txn.put(placed, envelope.id, c.datanet.bytes + Self.u64Bytes(st.size))
-            st.policyIndex = st.size; st.policyLeafHash = leaf.hash; st.policyRecord = envelope.id
+            st.policyIndex = st.size; st.policyLeafHash = hash; st.policyRecord = envelope.id
             st.policy.sequencer = key.publicKey
             st.size += 1
             return try sign(txn, &st, log: log, key: key)

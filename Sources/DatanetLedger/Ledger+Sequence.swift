@@ -36,13 +36,12 @@ extension Ledger {
             func append(_ kind: LeafKind, _ payload: [UInt64: CBOR]) throws -> (UInt64, Digest) {
                 let leaf = Leaf(datanet: d, kind: kind, policy: (st.policyIndex, st.policyLeafHash), payload: payload)
                 let index = st.size
-                try txn.put(leavesTable, Self.u64Bytes(index), leaf.encoded, append: true)
-                try log.append(txn, leafHashes: [leaf.hash])
+                let hash = try appendLeaf(txn, leaf, at: index, table: leavesTable, log: log)
                 st.size += 1
-                return (index, leaf.hash)
+                return (index, hash)
             }
             let queue = try pendingIDs(txn, d)
-            var reviews = [(Digest, Review, Envelope)]()
+            var reviews = [(Digest, Review, [UInt8])]()
             var handedOver = false
             for id in queue where !handedOver {
                 guard let bytes = try txn.get(records, id) else { continue }
@@ -100,11 +99,12 @@ extension Ledger {
                         report.decisions.append((id, di, false, reason))
                     } else {
                         try txn.put(contents, contentKey, id)
-                        try txn.put(undecided, Self.key(d, 0) + id.bytes, Self.u64Bytes(index))
+                        // Intake index, size and author: what deciding needs, without decoding.
+                        try txn.put(undecided, Self.key(d, 0) + id.bytes, Self.u64Bytes(index) + Self.u64Bytes(c.size) + c.author.bytes)
                         try txn.put(meta, quotaKey, Self.u64Bytes(count + 1) + Self.u64Bytes(bytesUsed + c.size))
                     }
                 case .review(let r):
-                    reviews.append((id, r, envelope))
+                    reviews.append((id, r, bytes))
                 default:
                     try removePending(txn, id)
                     report.refused.append((id, "\(envelope.kind.rawValue) records are not sequenced from pending"))

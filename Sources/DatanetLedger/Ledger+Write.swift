@@ -31,13 +31,21 @@ extension Ledger {
         let leavesTable = try leavesTable(d, create: true)
         try env.write { txn in
             let leaf = Leaf(datanet: d, kind: .policy, policy: nil, payload: [1: .bytes(envelope.encoded)])
-            try txn.put(leavesTable, Self.u64Bytes(0), leaf.encoded, append: true)
-            try log.append(txn, leafHashes: [leaf.hash])
+            let hash = try appendLeaf(txn, leaf, at: 0, table: leavesTable, log: log)
             try txn.put(placed, d, d.bytes + Self.u64Bytes(0))
-            var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: leaf.hash, policyRecord: d, policy: g.policy)
+            var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: hash, policyRecord: d, policy: g.policy)
             try sign(txn, &st, log: log, key: key)
         }
         return d
+    }
+
+    /// Stores leaf `index` and appends its hash to the Merkle log; the leaf is encoded once.
+    func appendLeaf(_ txn: Transaction, _ leaf: Leaf, at index: UInt64, table: Table, log: MerkleLog) throws -> Digest {
+        let bytes = leaf.encoded
+        let hash = Merkle.leafHash(bytes)
+        try txn.put(table, Self.u64Bytes(index), bytes, append: true)
+        try log.append(txn, leafHashes: [hash])
+        return hash
     }
 
     /// Signs and stores the checkpoint for the state's size, in the caller's transaction, so a
