@@ -8,7 +8,7 @@ import Foundation
 /// Tables: `records` (id → envelope), `state` (Datanet → DatanetState), `pending` (Datanet ‖
 /// sequence number → record id, in the order this node first saw them), `pending-index`
 /// (record id → that key), `placed` (record id → Datanet ‖ leaf index of its intake or policy
-/// leaf), `undecided` (Datanet ‖ contribution id → intake index), `decided` (contribution id →
+/// leaf), `undecided` (Datanet ‖ 0⁸ ‖ contribution id → intake index ‖ size ‖ author), `decided` (contribution id →
 /// decision leaf index), `contents` (Datanet ‖ content id → earliest contribution id),
 /// `checkpoints` (Datanet ‖ size → signed note), `promises` (record id → intake promise);
 /// per Datanet, `leaves:<id>` (index → leaf) and `log:<id>` (Merkle nodes).
