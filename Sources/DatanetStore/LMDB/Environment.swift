@@ -12,8 +12,6 @@ public final class Environment: @unchecked Sendable {
     let handle: OpaquePointer
     /// The directory holding `data.mdb` and `lock.mdb`.
     public let directory: String
-    /// Stale reader slots cleared at open.
-    public let clearedReaders: Int
     private var cachedMapping: (size: Int, start: UInt, length: Int)?
     #if DATANET_FAULTS
     /// Debug builds only: fails a chosen write or commit (fault-injection tests).
@@ -43,9 +41,9 @@ public final class Environment: @unchecked Sendable {
             mdb_env_close(handle)
             throw error
         }
+        // Frees reader slots left by processes that died holding a read transaction.
         var dead: Int32 = 0
         mdb_reader_check(handle, &dead)
-        clearedReaders = Int(dead)
     }
 
     deinit { mdb_env_close(handle) }
@@ -183,11 +181,6 @@ public final class Environment: @unchecked Sendable {
     /// The corresponding LMDB call is `mdb_env_copy2` with MDB_CP_COMPACT.
     public func copyCompacted(to path: String) throws {
         try check(mdb_env_copy2(handle, path, UInt32(MDB_CP_COMPACT)))
-    }
-
-    /// Flushes the data file to disk.
-    public func sync() throws {
-        try check(mdb_env_sync(handle, 1))
     }
 }
 

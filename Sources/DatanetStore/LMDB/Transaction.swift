@@ -182,13 +182,6 @@ public final class Transaction {
         try check(mdb_stat(try live(), table.dbi, &st))
         return st.ms_entries
     }
-
-    /// Pages in use by a table (branch + leaf + overflow).
-    public func pages(_ table: Table) throws -> Int {
-        var st = MDB_stat()
-        try check(mdb_stat(try live(), table.dbi, &st))
-        return st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages
-    }
 }
 
 extension Transaction {
