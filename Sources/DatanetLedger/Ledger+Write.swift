@@ -139,7 +139,7 @@ extension Ledger {
     /// resembling that one (shown by `pending`; curators decide).
     func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution) throws {
         guard c.contentKind == .blob, MinHash.isText(c.mediaType),
-              let bytes = try store.blobBytes(c.content, limit: 16 << 20),
+              let bytes = try store.blobBytes(c.content, limit: 16 << 20, in: txn),
               let sig = MinHash.signature(String(decoding: bytes, as: UTF8.self)) else { return }
         let (sigs, near) = (minhashes, nearDuplicates)
         var best: (Digest, Int)?

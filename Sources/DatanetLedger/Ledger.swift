@@ -20,15 +20,17 @@ public final class Ledger: @unchecked Sendable {
     let minhashes, nearDuplicates: Table
     /// Checkpoints received from elsewhere (Datanet ‖ size → note) and fork evidence.
     let observed, forks: Table
+    /// Erasable sidecars (hash → bytes).
+    let sidecars: Table
 
     public init(store: ObjectStore) throws {
         self.store = store
         let t = try store.env.openTables(["records", "state", "pending", "pending-index", "placed", "undecided",
                                           "decided", "contents", "checkpoints", "promises", "ledger-meta",
-                                          "minhash", "near-duplicates", "observed", "forks"], create: true)
+                                          "minhash", "near-duplicates", "observed", "forks", "sidecars"], create: true)
         (records, state, pending, pendingIndex, placed, undecided) = (t[0], t[1], t[2], t[3], t[4], t[5])
         (decided, contents, checkpoints, promises, meta) = (t[6], t[7], t[8], t[9], t[10])
-        (minhashes, nearDuplicates, observed, forks) = (t[11], t[12], t[13], t[14])
+        (minhashes, nearDuplicates, observed, forks, sidecars) = (t[11], t[12], t[13], t[14], t[15])
     }
 
     static func key(_ d: Digest, _ n: UInt64) -> [UInt8] {

@@ -31,9 +31,8 @@ public struct Sidecar: Sendable {
 extension Ledger {
     /// Keeps a sidecar in this store (table `sidecars`, hash → bytes).
     public func storeSidecar(_ s: Sidecar) throws -> Digest {
-        let table = try env.openTables(["sidecars"], create: true)[0]
         let h = s.hash
-        try env.write { txn in try txn.put(table, h, s.encoded) }
+        try env.write { txn in try txn.put(sidecars, h, s.encoded) }
         return h
     }
 }

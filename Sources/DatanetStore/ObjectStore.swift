@@ -151,14 +151,19 @@ public final class ObjectStore: @unchecked Sendable {
         }
     }
 
-    /// A blob's bytes in memory, or nil if it is absent or larger than `limit`.
-    public func blobBytes(_ id: Digest, limit: UInt64) throws -> [UInt8]? {
-        guard let m = try blob(id), m.size <= limit else { return nil }
+    /// A blob's bytes in memory, or nil if it is absent or larger than `limit`, read in `txn`
+    /// (so a caller inside a write transaction reads through it, not beside it).
+    public func blobBytes(_ id: Digest, limit: UInt64, in txn: Transaction) throws -> [UInt8]? {
+        guard let m = try txn.withValue(blobs, id, { try BlobManifest(encoded: $0) }), m.size <= limit else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(Int(m.size))
         for c in m.chunks {
-            guard let b = try chunk(c.id), SHA256.hash(b) == c.id else { throw StoreError.corrupt("chunk \(c.id) of blob \(id)") }
-            out += b
+            let ok = try txn.withValue(chunks, c.id) { b -> Bool in
+                guard SHA256.hash(b) == c.id else { return false }
+                out.append(contentsOf: b)
+                return true
+            }
+            guard ok == true else { throw StoreError.corrupt("chunk \(c.id) of blob \(id) is missing or damaged") }
         }
         return out
     }
