@@ -136,9 +136,10 @@ public enum Merkle {
         }
     }
 
-    /// The largest power of two strictly less than `n`. Requires n > 1.
-    static func largestPowerOfTwo(below n: Int) -> Int {
-        var k = 1
+    /// The largest power of two strictly less than `n`: where RFC 9162 splits a tree of n > 1
+    /// leaves.
+    public static func largestPowerOfTwo<T: FixedWidthInteger>(below n: T) -> T {
+        var k: T = 1
         while k << 1 < n { k <<= 1 }
         return k
     }

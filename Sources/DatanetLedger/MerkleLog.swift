@@ -119,7 +119,7 @@ public struct MerkleLog {
         var start: UInt64 = 0, end = size
         var siblings = [(UInt64, UInt64)]()
         while end - start > 1 {
-            let k = largestPowerOfTwo(below: end - start)
+            let k = Merkle.largestPowerOfTwo(below: end - start)
             if index < start + k {
                 siblings.append((start + k, end)); end = start + k
             } else {
@@ -139,7 +139,7 @@ public struct MerkleLog {
         var m = size1, start: UInt64 = 0, end = size2
         var complete = true
         while m != end - start {
-            let k = largestPowerOfTwo(below: end - start)
+            let k = Merkle.largestPowerOfTwo(below: end - start)
             if m <= k {
                 ranges.append((start + k, end)); end = start + k
             } else {
@@ -148,11 +148,5 @@ public struct MerkleLog {
         }
         if !complete { ranges.append((start, end)) }
         return try ranges.reversed().map { try rangeHash(txn, start: $0.0, end: $0.1) }
-    }
-
-    func largestPowerOfTwo(below n: UInt64) -> UInt64 {
-        var k: UInt64 = 1
-        while k << 1 < n { k <<= 1 }
-        return k
     }
 }
