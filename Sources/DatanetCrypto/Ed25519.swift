@@ -14,6 +14,9 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { Hex.encode(bytes) }
 
+    /// Hashes the 32 bytes in one call: keys are looked up per record in bulk work.
+    public func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
+
     /// True when `signature` is a valid RFC 8032 signature of `message` by this key.
     ///
     /// Malformed keys (not a curve point) and non-canonical signatures verify as false.

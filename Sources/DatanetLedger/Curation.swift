@@ -14,54 +14,113 @@ public enum Curation {
     /// The outcome for one contribution given the counted verdicts (curator → accept?).
     public static func outcome(verdicts: [PublicKey: Bool], curators: Int, quorum: UInt64) -> Bool? {
         let accepts = verdicts.values.filter { $0 }.count
-        let rejects = verdicts.count - accepts
+        return outcome(accepts: accepts, rejects: verdicts.count - accepts, curators: curators, quorum: quorum)
+    }
+
+    /// The outcome given the numbers of distinct counted curators accepting and rejecting.
+    public static func outcome(accepts: Int, rejects: Int, curators: Int, quorum: UInt64) -> Bool? {
         if UInt64(accepts) >= quorum { return true }
         if rejects > curators - Int(quorum) { return false }
         return nil
     }
 }
 
-extension Ledger {
-    func decide(_ txn: Transaction, _ d: Digest, policy: PolicyState, reviews: [(Digest, Review, [UInt8])],
-                append: (LeafKind, [UInt64: CBOR]) throws -> (UInt64, Digest), report: inout SequenceReport) throws {
-        let prefix = Self.key(d, 0)
-        var open = [(Digest, UInt64, UInt64, [UInt8])]()
-        try txn.scan(undecided, from: prefix) { k, v in
-            guard k.starts(with: prefix) else { return false }
-            open.append((Digest(UnsafeRawBufferPointer(rebasing: k[40...]))!, Self.u64(v), Self.u64(v, at: 8), Array(v[16...])))
-            return true
-        }
-        open.sort { $0.1 < $1.1 } // intake order
-        // Reviews by contribution, in the order they were first seen, counted curators only.
+/// One decision a sequencing run will append.
+struct PlannedDecision {
+    /// `author` is the author's key bytes, kept as a Digest for cheap hashing.
+    let contribution: Digest, intakeIndex: UInt64, size: UInt64, author: Digest, accepted: Bool
+    /// The counted reviews on the winning side (indexes into the run's reviews), in id order.
+    let reviews: [Int]
+}
+
+extension SequenceRun {
+    /// The decisions the pending reviews settle under the policy now in force, in intake order.
+    func decisionPlan(_ txn: Transaction) throws -> [PlannedDecision] {
+        guard let policy = st?.policy else { return [] }
         let curators = Set(policy.curators)
-        // Each review with its id and its bytes exactly as signed (copied into the leaf as is).
-        var byContribution = [Digest: [(Review, Digest, [UInt8])]]()
-        for (id, r, bytes) in reviews where curators.contains(r.reviewer) {
-            for c in r.contributions { byContribution[c, default: []].append((r, id, bytes)) }
+        // (contribution, review) pairs for counted curators, sorted by contribution id so the
+        // `placed` lookups below walk that table in key order, then by the order first seen.
+        var pairs = [(contribution: Digest, review: Int)]()
+        pairs.reserveCapacity(reviews.count)
+        for (i, r) in reviews.enumerated() where curators.contains(r.review.reviewer) {
+            for c in r.review.contributions { pairs.append((c, i)) }
         }
-        for (contribution, intakeIndex, size, author) in open {
-            guard let candidates = byContribution[contribution] else { continue }
-            var latest = [PublicKey: (Bool, Digest, [UInt8])]()
-            for (r, id, bytes) in candidates { latest[r.reviewer] = (r.accept, id, bytes) }
-            guard let accepted = Curation.outcome(verdicts: latest.mapValues(\.0), curators: policy.curators.count,
-                                                  quorum: policy.quorum),
-                  let cBytes = try txn.get(records, contribution) else { continue }
-            let counted = latest.values.filter { $0.0 == accepted }.sorted { $0.1 < $1.1 }.map { CBOR.bytes($0.2) }
-            let reason = accepted ? "accepted by \(counted.count) curator(s)" : "rejected by \(counted.count) curator(s)"
-            let (index, _) = try append(.decision, [1: .bytes(contribution.bytes), 2: .unsigned(intakeIndex),
-                                                    3: .unsigned(accepted ? 1 : 0), 4: .string(reason), 5: .array(counted),
-                                                    6: .bytes(cBytes)])
-            try txn.delete(undecided, prefix + contribution.bytes)
-            try txn.put(decided, contribution, Self.u64Bytes(index))
-            let quotaKey = d.bytes + author
-            if let (n, b) = try txn.withValue(meta, quotaKey, { (Self.u64($0), Self.u64($0, at: 8)) }) {
-                try txn.put(meta, quotaKey, Self.u64Bytes(n > 0 ? n - 1 : 0) + Self.u64Bytes(b >= size ? b - size : 0))
+        pairs.sort { $0.contribution != $1.contribution ? $0.contribution < $1.contribution : $0.review < $1.review }
+        var candidates = [(contribution: Digest, intake: UInt64, reviews: ArraySlice<(contribution: Digest, review: Int)>)]()
+        var start = 0
+        while start < pairs.count {
+            let c = pairs[start].contribution
+            var end = start + 1
+            while end < pairs.count && pairs[end].contribution == c { end += 1 }
+            if let (datanet, intake) = try ledger.placement(txn, c), datanet == d { candidates.append((c, intake, pairs[start..<end])) }
+            start = end
+        }
+        candidates.sort { $0.intake < $1.intake }
+        var plan = [PlannedDecision]()
+        plan.reserveCapacity(candidates.count)
+        for (c, intake, list) in candidates {
+            guard let (size, author) = try txn.withValue(ledger.undecided, Ledger.key(d, intake), { v in
+                (Ledger.u64(v, at: 32), Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
+            }) else { continue } // decided before
+            // Each curator's latest review replaces its earlier ones.
+            var latest = [(reviewer: PublicKey, accept: Bool, review: Int)]()
+            for (_, i) in list {
+                let r = reviews[i].review
+                if let at = latest.firstIndex(where: { $0.reviewer == r.reviewer }) { latest[at] = (r.reviewer, r.accept, i) }
+                else { latest.append((r.reviewer, r.accept, i)) }
             }
-            report.decisions.append((contribution, index, accepted, reason))
+            let accepts = latest.count { $0.accept }
+            guard let accepted = Curation.outcome(accepts: accepts, rejects: latest.count - accepts,
+                                                  curators: policy.curators.count, quorum: policy.quorum) else { continue }
+            let counted = latest.filter { $0.accept == accepted }.map(\.review).sorted { reviews[$0].id < reviews[$1].id }
+            plan.append(PlannedDecision(contribution: c, intakeIndex: intake, size: size, author: author,
+                                        accepted: accepted, reviews: counted))
         }
-        // A review leaves pending once every contribution it names is decided.
-        for (id, r, _) in reviews where try r.contributions.allSatisfy({ try txn.contains(decided, $0) }) {
-            try removePending(txn, id)
+        decidedNow.reserveCapacity(plan.count)
+        return plan
+    }
+
+    /// Appends the decision leaves of a slice of the plan (each with its counted reviews as
+    /// signed), built and hashed on every core, and updates the indexes and the quotas.
+    func decide(_ txn: Transaction, _ plan: ArraySlice<PlannedDecision>) throws {
+        guard let state = st else { return }
+        let cite = (state.policyIndex, state.policyLeafHash)
+        let leaves = try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
+            let leaf = Leaf(datanet: d, kind: .decision, policy: cite, payload: [
+                1: .bytes(p.contribution.bytes), 2: .unsigned(p.intakeIndex), 3: .unsigned(p.accepted ? 1 : 0),
+                4: .string(Self.reason(p)), 5: .array(p.reviews.map { CBOR.bytes(reviews[$0].bytes) })])
+            let bytes = leaf.encoded
+            return (bytes, Merkle.leafHash(bytes))
         }
+        let first = state.size
+        try ledger.appendLeaves(txn, leaves, at: first, table: self.leaves, log: log)
+        st!.size += UInt64(leaves.count)
+        appended += leaves.count
+        var quotas = [Digest: (count: UInt64, bytes: UInt64)]()
+        for (i, p) in plan.enumerated() {
+            let index = first + UInt64(i)
+            try txn.delete(ledger.undecided, Ledger.key(d, p.intakeIndex))
+            try txn.put(ledger.decided, Ledger.key(d, p.intakeIndex), Ledger.u64Bytes(index))
+            var q = try quotas[p.author] ?? txn.withValue(ledger.meta, d.bytes + p.author.bytes) { (Ledger.u64($0), Ledger.u64($0, at: 8)) } ?? (0, 0)
+            q.count -= min(1, q.count)
+            q.bytes -= min(p.size, q.bytes)
+            quotas[p.author] = q
+            decidedNow.insert(p.contribution)
+            report.decisions.append((p.contribution, index, p.accepted, Self.reason(p)))
+        }
+        for (author, q) in quotas { try txn.put(ledger.meta, d.bytes + author.bytes, Ledger.u64Bytes(q.count) + Ledger.u64Bytes(q.bytes)) }
+    }
+
+    static func reason(_ p: PlannedDecision) -> String {
+        p.accepted ? "accepted by \(p.reviews.count) curator(s)" : "rejected by \(p.reviews.count) curator(s)"
+    }
+
+    /// The pending keys of reviews whose contributions are now all decided: they leave pending.
+    func settledReviews(_ txn: Transaction) throws -> [[UInt8]] {
+        var keys = [[UInt8]]()
+        for r in reviews where try r.review.contributions.allSatisfy({ try decidedNow.contains($0) || ledger.decision(txn, $0) != nil }) {
+            keys.append(r.key)
+        }
+        return keys
     }
 }

@@ -5,17 +5,23 @@ import Foundation
 import Glibc
 
 extension Ledger {
-    /// Sequences a Datanet's pending records and signs a checkpoint, all in one durable
-    /// transaction (schema/log.md "Sequencing"):
+    /// Leaves appended per durable transaction while sequencing. Each transaction ends with a
+    /// signed checkpoint of its size, so a crash keeps a prefix of the run and its checkpoint;
+    /// the bound keeps LMDB's dirty-page list, and so memory and commit time, flat however long
+    /// the queue is.
+    public static let leavesPerTransaction = 25_000
+
+    /// Sequences a Datanet's pending records and signs checkpoints (schema/log.md "Sequencing"):
     /// 1. policy records naming the policy in force and signed by the owner or a curator quorum
     ///    become policy leaves, in the order they were first seen;
     /// 2. contributions become intake leaves (with a signed intake promise); an exact duplicate
     ///    of an earlier contribution's content is rejected at once by a decision leaf;
-    /// 3. every undecided contribution whose reviews settle it gets a decision leaf
-    ///    (schema/curation.md);
+    /// 3. every undecided contribution whose reviews settle it gets a decision leaf, in intake
+    ///    order (schema/curation.md);
     /// 4. the new root is signed by the sequencer key in force.
-    /// Records that break a rule leave pending without a leaf and are listed in `refused`.
-    public func sequence(_ d: Digest, key: SigningKey) throws -> SequenceReport {
+    /// The run commits every `leavesPerTransaction` leaves, each commit with the checkpoint of its
+    /// size. Records that break a rule leave pending without a leaf and are listed in `refused`.
+    public func sequence(_ d: Digest, key: SigningKey, leavesPerTransaction: Int = Ledger.leavesPerTransaction) throws -> SequenceReport {
         // One sequencer process per Datanet: an exclusive lock held for the whole run.
         let lockPath = Self.sequencerLockPath(store: store.directory, datanet: d)
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -24,97 +30,55 @@ extension Ledger {
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
             throw LedgerRefusal.notSequencer("another process is sequencing this Datanet (\(lockPath) is locked)")
         }
-        let log = try MerkleLog(env: env, id: d, create: false)
-        let leavesTable = try leavesTable(d, create: false)
-        return try env.write { txn in
-            var st = try state(txn, d)
-            guard st.policy.sequencer == key.publicKey else {
-                throw LedgerRefusal.notSequencer("this key is not the sequencer of \(st.policy.name) (that is \(st.policy.sequencer))")
-            }
-            try checkNotBehind(txn, st, key: key)
-            var report = SequenceReport()
-            func append(_ kind: LeafKind, _ payload: [UInt64: CBOR]) throws -> (UInt64, Digest) {
-                let leaf = Leaf(datanet: d, kind: kind, policy: (st.policyIndex, st.policyLeafHash), payload: payload)
-                let index = st.size
-                let hash = try appendLeaf(txn, leaf, at: index, table: leavesTable, log: log)
-                st.size += 1
-                return (index, hash)
-            }
-            let queue = try pendingIDs(txn, d)
-            var reviews = [(Digest, Review, [UInt8])]()
-            var handedOver = false
-            for id in queue where !handedOver {
-                guard let bytes = try txn.get(records, id) else { continue }
-                let envelope = try Envelope(encoded: bytes)
-                switch try Record(envelope) {
-                case .policy(let p):
-                    do {
-                        try checkPolicy(envelope, previous: p.previous, st: st)
-                        let (index, hash) = try append(.policy, [1: .bytes(envelope.encoded)])
-                        st.policyIndex = index; st.policyLeafHash = hash; st.policyRecord = id; st.policy = p.state
-                        try txn.put(placed, id, d.bytes + Self.u64Bytes(index))
-                        report.policies.append((id, index))
-                    } catch let refusal as LedgerRefusal {
-                        report.refused.append((id, refusal.description))
+        let run = SequenceRun(ledger: self, d: d, key: key, log: try MerkleLog(env: env, id: d, create: false),
+                              leaves: try leavesTable(d, create: false), limit: max(1, leavesPerTransaction))
+        let queue = try env.read { txn in try pendingQueue(txn, d) }
+        var next = 0
+        repeat {
+            try env.write { txn in
+                try run.begin(txn)
+                while next < queue.count && !run.full && !run.handedOver {
+                    // Decoding is pure: a slice of the queue is decoded on every core first.
+                    let slice = queue[next..<min(queue.count, next + max(1, min(4096, run.limit - run.appended)))]
+                    // Fetched in id order: neighbouring lookups share the B-tree's pages.
+                    var fetched = [[UInt8]?](repeating: nil, count: slice.count)
+                    for i in slice.indices.sorted(by: { queue[$0].id < queue[$1].id }) {
+                        fetched[i - slice.startIndex] = try txn.get(records, queue[i].id)
                     }
-                    try removePending(txn, id)
-                case .setSequencer(let h):
-                    try removePending(txn, id)
-                    do {
-                        try checkPolicy(envelope, previous: h.previous, st: st)
-                        let (index, hash) = try append(.setSequencer, [1: .bytes(envelope.encoded)])
-                        st.policyIndex = index; st.policyLeafHash = hash; st.policyRecord = id; st.policy.sequencer = h.sequencer
-                        try txn.put(placed, id, d.bytes + Self.u64Bytes(index))
-                        report.policies.append((id, index))
-                        // The handoff leaf is the old key's last: its checkpoint is signed by the
-                        // old key, and everything after waits for the new sequencer.
-                        handedOver = true
-                    } catch let refusal as LedgerRefusal {
-                        report.refused.append((id, refusal.description))
+                    let decoded = try Parallel.map(fetched) { b in try b.map { b -> (Envelope, Record) in
+                        let e = try Envelope(encoded: b)
+                        return (e, try Record(e))
+                    } }
+                    for (i, q) in slice.enumerated() where !run.full && !run.handedOver {
+                        next += 1
+                        guard let (envelope, record) = decoded[i], let bytes = fetched[i] else { continue }
+                        try run.take(txn, q.key, q.id, bytes, envelope, record)
                     }
-                case .contribution(let c):
-                    try removePending(txn, id)
-                    if let allowed = st.policy.contributors, !allowed.contains(c.author) {
-                        report.refused.append((id, "author \(c.author) may not contribute under the policy in force"))
-                        continue
-                    }
-                    let quotaKey = d.bytes + c.author.bytes
-                    let (count, bytesUsed) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
-                    if count + 1 > st.policy.maxPendingProposals || bytesUsed + c.size > st.policy.maxPendingBytes {
-                        report.refused.append((id, "author \(c.author) is over quota (\(count) undecided, \(bytesUsed) bytes)"))
-                        continue
-                    }
-                    let (index, hash) = try append(.intake, [1: .bytes(c.author.bytes), 2: .bytes(id.bytes), 3: .bytes(c.content.bytes),
-                                                             4: .bytes(envelope.encoded)])
-                    try txn.put(placed, id, d.bytes + Self.u64Bytes(index))
-                    let promise = try IntakePromise(datanet: d, index: index, leafHash: hash, record: id, key: key)
-                    try txn.put(promises, id, promise.encoded)
-                    report.intakes.append((id, index, promise))
-                    let contentKey = d.bytes + c.content.bytes
-                    if let earlier = try txn.get(contents, contentKey).flatMap(Digest.init(bytes:)) {
-                        let reason = "duplicate of \(earlier.hex)"
-                        let (di, _) = try append(.decision, [1: .bytes(id.bytes), 2: .unsigned(index), 3: .unsigned(0),
-                                                             4: .string(reason), 5: .array([]), 6: .bytes(envelope.encoded)])
-                        try txn.put(decided, id, Self.u64Bytes(di))
-                        report.decisions.append((id, di, false, reason))
-                    } else {
-                        try txn.put(contents, contentKey, id)
-                        // Intake index, size and author: what deciding needs, without decoding.
-                        try txn.put(undecided, Self.key(d, 0) + id.bytes, Self.u64Bytes(index) + Self.u64Bytes(c.size) + c.author.bytes)
-                        try txn.put(meta, quotaKey, Self.u64Bytes(count + 1) + Self.u64Bytes(bytesUsed + c.size))
-                    }
-                case .review(let r):
-                    reviews.append((id, r, bytes))
-                default:
-                    try removePending(txn, id)
-                    report.refused.append((id, "\(envelope.kind.rawValue) records are not sequenced from pending"))
                 }
+                try run.commit(txn)
             }
-            if !handedOver { try decide(txn, d, policy: st.policy, reviews: reviews, append: append, report: &report) }
-            report.size = st.size
-            report.checkpoint = try sign(txn, &st, log: log, key: key)
-            return report
+        } while next < queue.count && !run.handedOver
+        // The handoff leaf is the old key's last: everything after waits for the new sequencer.
+        guard !run.handedOver else { return run.report }
+        let plan = try env.read { txn in try run.decisionPlan(txn) }
+        var at = 0
+        while at < plan.count {
+            try env.write { txn in
+                try run.begin(txn)
+                let end = min(plan.count, at + run.limit)
+                try run.decide(txn, plan[at..<end])
+                at = end
+                try run.commit(txn)
+            }
         }
+        // Reviews leave pending once all they name is decided (no leaves: no checkpoint).
+        let settled = try env.read { txn in try run.settledReviews(txn) }
+        for batch in stride(from: 0, to: settled.count, by: 4 * run.limit) {
+            try env.write { txn in
+                for key in settled[batch..<min(settled.count, batch + 4 * run.limit)] { try removePending(txn, key) }
+            }
+        }
+        return run.report
     }
 
     /// The lock file that keeps a second sequencer of a Datanet out.
@@ -122,14 +86,15 @@ extension Ledger {
         store + "/sequencer-" + datanet.hex + ".lock"
     }
 
-    func pendingIDs(_ txn: Transaction, _ d: Digest) throws -> [Digest] {
-        var ids = [Digest]()
+    /// A Datanet's pending records in the order first seen: (pending key, record id).
+    func pendingQueue(_ txn: Transaction, _ d: Digest) throws -> [(key: [UInt8], id: Digest)] {
+        var out = [([UInt8], Digest)]()
         try txn.scan(pending, from: d.bytes) { k, v in
             guard k.starts(with: d.bytes) else { return false }
-            ids.append(Digest(v)!)
+            out.append((Array(k), Digest(v)!))
             return true
         }
-        return ids
+        return out
     }
 
     /// A policy record must name the policy in force and carry the owner's signature or a
@@ -143,6 +108,133 @@ extension Ledger {
         let curators = signers.filter { st.policy.curators.contains($0) }.count
         guard curators >= st.policy.quorum else {
             throw LedgerRefusal.quorumNotMet("policy change lacks a quorum: \(curators) curator signature(s), \(st.policy.quorum) needed, or the owner's")
+        }
+    }
+}
+
+/// One `sequence` run: the state carried from one bounded transaction to the next.
+final class SequenceRun {
+    let ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: Table, limit: Int
+    var st: DatanetState?
+    var report = SequenceReport()
+    var handedOver = false
+    /// Leaves appended in the open transaction.
+    var appended = 0
+    var committed = false
+    /// Pending reviews, in the order first seen, with their envelopes as signed.
+    var reviews = [(key: [UInt8], id: Digest, review: Review, bytes: [UInt8])]()
+    /// Contributions decided by this run.
+    var decidedNow = Set<Digest>()
+    var full: Bool { appended >= limit }
+
+    init(ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: Table, limit: Int) {
+        (self.ledger, self.d, self.key, self.log, self.leaves, self.limit) = (ledger, d, key, log, leaves, limit)
+    }
+
+    /// Reads the state at the start of a transaction; refuses when this key is not the
+    /// sequencer, when the store is behind, or when the log moved since the last commit.
+    func begin(_ txn: Transaction) throws {
+        let now = try ledger.state(txn, d)
+        if let st {
+            guard now.size == st.size, now.policyLeafHash == st.policyLeafHash else {
+                throw LedgerRefusal.notSequencer("the log of \(now.policy.name) changed while sequencing (size \(st.size) → \(now.size))")
+            }
+        } else {
+            guard now.policy.sequencer == key.publicKey else {
+                throw LedgerRefusal.notSequencer("this key is not the sequencer of \(now.policy.name) (that is \(now.policy.sequencer))")
+            }
+            try ledger.checkNotBehind(txn, now, key: key)
+        }
+        st = now
+        appended = 0
+    }
+
+    /// Signs the checkpoint of the transaction's size; a run that appends nothing still signs once.
+    func commit(_ txn: Transaction) throws {
+        guard appended > 0 || !committed, var state = st else { return }
+        report.checkpoint = try ledger.sign(txn, &state, log: log, key: key)
+        report.size = state.size
+        st = state
+        committed = true
+    }
+
+    @discardableResult
+    func append(_ txn: Transaction, _ kind: LeafKind, _ payload: [UInt64: CBOR]) throws -> (UInt64, Digest) {
+        guard var state = st else { throw LedgerRefusal.notSequencer("sequencing outside a transaction") }
+        let leaf = Leaf(datanet: d, kind: kind, policy: (state.policyIndex, state.policyLeafHash), payload: payload)
+        let index = state.size
+        let hash = try ledger.appendLeaf(txn, leaf, at: index, table: leaves, log: log)
+        state.size += 1
+        st = state
+        appended += 1
+        return (index, hash)
+    }
+
+    /// Takes one pending record: a policy, handoff or contribution leaf, a refusal, or (for a
+    /// review) a note for the decision phase.
+    func take(_ txn: Transaction, _ pendingKey: [UInt8], _ id: Digest, _ bytes: [UInt8], _ envelope: Envelope, _ record: Record) throws {
+        if case .review(let r) = record {
+            reviews.append((pendingKey, id, r, bytes))
+            return
+        }
+        try ledger.removePending(txn, pendingKey)
+        switch record {
+        case .policy(let p):
+            try placePolicy(txn, envelope, id, previous: p.previous, kind: .policy) { $0 = p.state }
+        case .setSequencer(let h):
+            try placePolicy(txn, envelope, id, previous: h.previous, kind: .setSequencer) { $0.sequencer = h.sequencer }
+            if report.policies.last?.record == id { handedOver = true }
+        case .contribution(let c):
+            try intake(txn, envelope, id, c)
+        default:
+            report.refused.append((id, "\(envelope.kind.rawValue) records are not sequenced from pending"))
+        }
+    }
+
+    private func placePolicy(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, previous: Digest, kind: LeafKind,
+                             change: (inout PolicyState) -> Void) throws {
+        do {
+            try ledger.checkPolicy(envelope, previous: previous, st: st!)
+            let (index, hash) = try append(txn, kind, [1: .bytes(envelope.encoded)])
+            st!.policyIndex = index; st!.policyLeafHash = hash; st!.policyRecord = id
+            change(&st!.policy)
+            try txn.put(ledger.placed, id, d.bytes + Ledger.u64Bytes(index))
+            report.policies.append((id, index))
+        } catch let refusal as LedgerRefusal {
+            report.refused.append((id, refusal.description))
+        }
+    }
+
+    private func intake(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, _ c: Contribution) throws {
+        let policy = st!.policy
+        if let allowed = policy.contributors, !allowed.contains(c.author) {
+            report.refused.append((id, "author \(c.author) may not contribute under the policy in force"))
+            return
+        }
+        let quotaKey = d.bytes + c.author.bytes
+        let (count, bytesUsed) = try txn.withValue(ledger.meta, quotaKey) { (Ledger.u64($0), Ledger.u64($0, at: 8)) } ?? (0, 0)
+        if count + 1 > policy.maxPendingProposals || bytesUsed + c.size > policy.maxPendingBytes {
+            report.refused.append((id, "author \(c.author) is over quota (\(count) undecided, \(bytesUsed) bytes)"))
+            return
+        }
+        let (index, hash) = try append(txn, .intake, [1: .bytes(c.author.bytes), 2: .bytes(id.bytes), 3: .bytes(c.content.bytes),
+                                                      4: .bytes(envelope.encoded)])
+        try txn.put(ledger.placed, id, d.bytes + Ledger.u64Bytes(index))
+        let promise = try IntakePromise(datanet: d, index: index, leafHash: hash, record: id, key: key)
+        try txn.put(ledger.promises, id, promise.encoded)
+        report.intakes.append((id, index, promise))
+        let contentKey = d.bytes + c.content.bytes
+        if let earlier = try txn.get(ledger.contents, contentKey).flatMap(Digest.init(bytes:)) {
+            let reason = "duplicate of \(earlier.hex)"
+            let (di, _) = try append(txn, .decision, [1: .bytes(id.bytes), 2: .unsigned(index), 3: .unsigned(0),
+                                                      4: .string(reason), 5: .array([])])
+            try txn.put(ledger.decided, Ledger.key(d, index), Ledger.u64Bytes(di))
+            report.decisions.append((id, di, false, reason))
+        } else {
+            try txn.put(ledger.contents, contentKey, id)
+            // Intake index, size and author: what deciding needs, without decoding.
+            try txn.put(ledger.undecided, Ledger.key(d, index), id.bytes + Ledger.u64Bytes(c.size) + c.author.bytes)
+            try txn.put(ledger.meta, quotaKey, Ledger.u64Bytes(count + 1) + Ledger.u64Bytes(bytesUsed + c.size))
         }
     }
 }

@@ -43,9 +43,14 @@ extension Ledger {
     func appendLeaf(_ txn: Transaction, _ leaf: Leaf, at index: UInt64, table: Table, log: MerkleLog) throws -> Digest {
         let bytes = leaf.encoded
         let hash = Merkle.leafHash(bytes)
-        try txn.put(table, Self.u64Bytes(index), bytes, append: true)
-        try log.append(txn, leafHashes: [hash])
+        try appendLeaves(txn, [(bytes, hash)], at: index, table: table, log: log)
         return hash
+    }
+
+    /// Stores encoded leaves from `index` on and appends their hashes to the Merkle log.
+    func appendLeaves(_ txn: Transaction, _ leaves: [(encoded: [UInt8], hash: Digest)], at index: UInt64, table: Table, log: MerkleLog) throws {
+        for (i, leaf) in leaves.enumerated() { try txn.put(table, Self.u64Bytes(index + UInt64(i)), leaf.encoded, append: true) }
+        try log.append(txn, leafHashes: leaves.map(\.hash))
     }
 
     /// Signs and stores the checkpoint for the state's size, in the caller's transaction, so a
@@ -66,9 +71,10 @@ extension Ledger {
         try env.write { txn in try propose(txn, envelope, try Record.verified(envelope)) }
     }
 
-    /// Proposes many records in one transaction (all or none), verifying signatures first.
+    /// Proposes many records in one transaction (all or none), verifying signatures first on
+    /// every core.
     public func propose(all envelopes: [Envelope]) throws {
-        let records = try envelopes.map { try Record.verified($0) }
+        let records = try Parallel.map(envelopes, grain: 16) { try Record.verified($0) }
         try env.write { txn in
             for (e, r) in zip(envelopes, records) { _ = try propose(txn, e, r) }
         }
@@ -85,7 +91,7 @@ extension Ledger {
             throw LedgerRefusal.notAllowed("author \(c.author) may not contribute to \(st.policy.name)")
         }
         if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already in the log") }
-        if try txn.contains(pendingIndex, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already pending") }
+        if try isPending(txn, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already pending") }
         // Policy records may gather signatures after they are first proposed: keep the union.
         var stored = envelope
         if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(envelope) }
@@ -101,7 +107,7 @@ extension Ledger {
     public func addSignatures(_ envelope: Envelope) throws {
         _ = try envelope.verifiedSigners()
         try env.write { txn in
-            guard let old = try txn.get(records, envelope.id), try txn.contains(pendingIndex, envelope.id) else {
+            guard let old = try txn.get(records, envelope.id), try isPending(txn, envelope.id) else {
                 throw LedgerRefusal.notAllowed("record \(envelope.id.hex) is not pending here")
             }
             try txn.put(records, envelope.id, try Envelope(encoded: old).merging(envelope).encoded)
@@ -115,11 +121,11 @@ extension Ledger {
         return n
     }
 
-    func removePending(_ txn: Transaction, _ id: Digest) throws {
-        if let k = try txn.get(pendingIndex, id) {
-            try txn.delete(pending, k)
-            try txn.delete(pendingIndex, id)
-        }
+    /// Takes a record out of pending, given its pending key. Its `pending-index` entry stays
+    /// (one per record ever proposed, like `records`): deleting it would be a write at a random
+    /// key for every record sequenced.
+    func removePending(_ txn: Transaction, _ key: [UInt8]) throws {
+        try txn.delete(pending, key)
     }
 }
 

@@ -7,11 +7,14 @@ import Foundation
 ///
 /// Tables: `records` (id → envelope), `state` (Datanet → DatanetState), `pending` (Datanet ‖
 /// sequence number → record id, in the order this node first saw them), `pending-index`
-/// (record id → that key), `placed` (record id → Datanet ‖ leaf index of its intake or policy
-/// leaf), `undecided` (Datanet ‖ 0⁸ ‖ contribution id → intake index ‖ size ‖ author), `decided` (contribution id →
-/// decision leaf index), `contents` (Datanet ‖ content id → earliest contribution id),
-/// `checkpoints` (Datanet ‖ size → signed note), `promises` (record id → intake promise);
-/// per Datanet, `leaves:<id>` (index → leaf) and `log:<id>` (Merkle nodes).
+/// (record id → the pending key it was last given; pending only while that key is in
+/// `pending`), `placed` (record id → Datanet ‖ leaf index of its intake or policy leaf),
+/// `undecided` (Datanet ‖ intake index → contribution id ‖ size ‖ author), `decided` (Datanet ‖
+/// intake index → decision leaf index), `contents` (Datanet ‖ content id → earliest
+/// contribution id), `checkpoints` (Datanet ‖ size → signed note), `promises` (record id →
+/// intake promise); per Datanet, `leaves:<id>` (index → leaf) and `log:<id>` (Merkle nodes).
+/// Sequencing writes only keys that grow with the log (intake index, leaf index, pending
+/// order), so its transactions touch few pages however large the indexes are.
 public final class Ledger: @unchecked Sendable {
     public let store: ObjectStore
     var env: Environment { store.env }
@@ -126,6 +129,19 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// Every checkpoint this node signed for a Datanet, oldest first.
+    public func checkpoints(_ d: Digest) throws -> [(size: UInt64, note: String)] {
+        try env.read { txn in
+            var out = [(UInt64, String)]()
+            try txn.scan(checkpoints, from: d.bytes) { k, v in
+                guard k.starts(with: d.bytes) else { return false }
+                out.append((Self.u64(k, at: 32), String(decoding: v, as: UTF8.self)))
+                return true
+            }
+            return out
+        }
+    }
+
     /// The intake promise the sequencer gave for a contribution, if any.
     public func promise(_ record: Digest) throws -> IntakePromise? {
         try env.read { txn in try txn.get(promises, record).map { try IntakePromise(encoded: $0) } }
@@ -133,12 +149,27 @@ public final class Ledger: @unchecked Sendable {
 
     /// Where a record sits in its log: (Datanet, leaf index of its intake or policy leaf).
     public func placement(_ record: Digest) throws -> (Digest, UInt64)? {
-        try env.read { txn in try txn.withValue(placed, record) { (Digest(UnsafeRawBufferPointer(rebasing: $0[0..<32]))!, Self.u64($0, at: 32)) } }
+        try env.read { txn in try placement(txn, record) }
     }
 
     /// The decision leaf index of a contribution, if decided.
     public func decision(_ contribution: Digest) throws -> UInt64? {
-        try env.read { txn in try txn.withValue(decided, contribution) { Self.u64($0) } }
+        try env.read { txn in try decision(txn, contribution) }
+    }
+
+    func decision(_ txn: Transaction, _ contribution: Digest) throws -> UInt64? {
+        guard let (d, intake) = try placement(txn, contribution) else { return nil }
+        return try txn.withValue(decided, Self.key(d, intake)) { Self.u64($0) }
+    }
+
+    func placement(_ txn: Transaction, _ record: Digest) throws -> (Digest, UInt64)? {
+        try txn.withValue(placed, record) { (Digest(UnsafeRawBufferPointer(rebasing: $0[0..<32]))!, Self.u64($0, at: 32)) }
+    }
+
+    /// Whether a record is pending here: its last pending key is still in `pending`.
+    func isPending(_ txn: Transaction, _ id: Digest) throws -> Bool {
+        guard let k = try txn.get(pendingIndex, id) else { return false }
+        return try txn.contains(pending, k)
     }
 }
 

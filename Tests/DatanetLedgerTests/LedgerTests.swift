@@ -83,6 +83,37 @@ import Testing
         #expect(try w.ledger.decision(a.id) != nil)
     }
 
+    /// A long run commits every few leaves, each commit with the signed checkpoint of its size;
+    /// the result is the one a single transaction would give.
+    @Test func sequencingCommitsInBoundedTransactions() throws {
+        let w = try World()
+        let items = try (0..<7).map { try w.contribution("item \($0)") }
+        try w.ledger.propose(all: items + [try w.contribution("item 3", by: w.curatorA)])
+        let intake = try w.ledger.sequence(w.datanet, key: w.sequencer, leavesPerTransaction: 2)
+        #expect(intake.intakes.map(\.index) == Array(1...8))
+        #expect(intake.decisions.count == 1 && intake.decisions[0].index == 9) // the duplicate, at once
+        #expect(try w.ledger.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10])
+        // Reviews in reverse order still decide in intake order, three leaves per transaction.
+        for item in items.reversed() { try w.ledger.propose(try w.review([item.id], accept: true, by: w.curatorA)) }
+        try w.ledger.propose(try w.review(items.map(\.id).sorted(), accept: true, by: w.curatorB))
+        let decided = try w.ledger.sequence(w.datanet, key: w.sequencer, leavesPerTransaction: 3)
+        #expect(decided.decisions.map(\.contribution) == items.map(\.id))
+        #expect(decided.decisions.map(\.index) == Array(10...16))
+        #expect(try w.ledger.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10, 13, 16, 17])
+        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        // Every checkpoint verifies and is the root of the log's prefix of its size.
+        let hashes = try w.ledger.leaves(w.datanet).map(\.leaf.hash)
+        for (size, note) in try w.ledger.checkpoints(w.datanet) {
+            let cp = try Checkpoint.verify(note: note, key: w.sequencer.publicKey)
+            #expect(cp.size == size && cp.root == Merkle.root(leafHashes: Array(hashes[0..<Int(size)])))
+        }
+        // The decision leaves hold the reviews that decided them, and nothing is left undecided.
+        for (i, item) in items.enumerated() {
+            #expect(try w.ledger.decision(item.id) == UInt64(10 + i))
+        }
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.isEmpty)
+    }
+
     @Test func refusals() throws {
         let w = try World(quorum: 1, contributors: true, maxPending: 1)
         // A review by someone who is not a curator, and a contribution by a non-contributor.
