@@ -53,21 +53,10 @@ public struct Checkpoint: Hashable, Sendable {
     /// Parses a signed note and verifies the signature of `key` under the checkpoint's origin
     /// as key name. Other signatures (witness cosignatures) are ignored here.
     public static func verify(note: String, key: PublicKey) throws(Failure) -> Checkpoint {
-        let bytes = Array(note.utf8)
-        guard bytes.count <= 1 << 16 else { throw .malformed("note too large") }
-        guard let split = note.range(of: "\n\n") else { throw .malformed("no blank line before the signatures") }
-        let text = String(note[..<split.lowerBound]) + "\n"
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        guard lines.count >= 3, let size = UInt64(lines[1]), String(size) == lines[1],
-              let rootData = Data(base64Encoded: String(lines[2])), let root = Digest(bytes: rootData),
-              Data(root.bytes).base64EncodedString() == lines[2] else {
-            throw .malformed("the first three lines are not origin, decimal size and base64 root")
-        }
-        let checkpoint = Checkpoint(origin: String(lines[0]), size: size, root: root)
-        guard lines.count == 3 else { throw .malformed("extension lines are not used by Datanet") }
+        let (checkpoint, text, signatures) = try parse(note)
         let wantID = keyID(name: checkpoint.origin, key: key)
         var found = false
-        for line in note[split.upperBound...].split(separator: "\n") {
+        for line in signatures.split(separator: "\n") {
             let parts = line.split(separator: " ")
             guard parts.count == 3, parts[0] == "\u{2014}", let blob = Data(base64Encoded: String(parts[2])), blob.count == 68 else {
                 throw .malformed("a signature line is not \"— name base64\"")
@@ -81,5 +70,24 @@ public struct Checkpoint: Hashable, Sendable {
         }
         guard found else { throw .noSignatureByKey }
         return checkpoint
+    }
+
+    /// The origin, size and root of a signed note, without checking any signature.
+    public static func unverified(note: String) throws(Failure) -> Checkpoint { try parse(note).0 }
+
+    private static func parse(_ note: String) throws(Failure) -> (Checkpoint, String, Substring) {
+        let bytes = Array(note.utf8)
+        guard bytes.count <= 1 << 16 else { throw .malformed("note too large") }
+        guard let split = note.range(of: "\n\n") else { throw .malformed("no blank line before the signatures") }
+        let text = String(note[..<split.lowerBound]) + "\n"
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        guard lines.count >= 3, let size = UInt64(lines[1]), String(size) == lines[1],
+              let rootData = Data(base64Encoded: String(lines[2])), let root = Digest(bytes: rootData),
+              Data(root.bytes).base64EncodedString() == lines[2] else {
+            throw .malformed("the first three lines are not origin, decimal size and base64 root")
+        }
+        let checkpoint = Checkpoint(origin: String(lines[0]), size: size, root: root)
+        guard lines.count == 3 else { throw .malformed("extension lines are not used by Datanet") }
+        return (checkpoint, text, note[split.upperBound...])
     }
 }

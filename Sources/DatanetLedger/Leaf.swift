@@ -70,6 +70,57 @@ public struct Leaf: Sendable {
         guard let b = payload[field]?.bytesValue else { throw .malformed("\(kind) leaf lacks its record") }
         return try Envelope(encoded: b)
     }
+
+    /// The payload fields each kind has, exactly (schema/log.md).
+    public static func payloadFields(_ kind: LeafKind) -> Set<UInt64> {
+        switch kind {
+        case .intake: [1, 2, 3, 4]
+        case .decision: [1, 2, 3, 4, 5]
+        case .policy, .setSequencer, .continuation: [1]
+        }
+    }
+
+    /// Fails unless the payload has exactly its kind's fields.
+    public func checkPayloadFields() throws(RecordError) {
+        guard Set(payload.keys) == Self.payloadFields(kind) else {
+            throw .malformed("\(kind) leaf has payload fields \(payload.keys.sorted()), not \(Self.payloadFields(kind).sorted())")
+        }
+    }
+
+    /// A byte-string payload field.
+    public func bytes(_ field: UInt64) throws(RecordError) -> [UInt8] {
+        guard let b = payload[field]?.bytesValue else { throw .malformed("\(kind) leaf field \(field) is not a byte string") }
+        return b
+    }
+
+    /// A 32-byte payload field.
+    public func digest(_ field: UInt64) throws(RecordError) -> Digest {
+        guard let d = Digest(bytes: try bytes(field)) else { throw .malformed("\(kind) leaf field \(field) is not 32 bytes") }
+        return d
+    }
+
+    /// An unsigned payload field.
+    public func unsigned(_ field: UInt64) throws(RecordError) -> UInt64 {
+        guard let n = payload[field]?.unsignedValue else { throw .malformed("\(kind) leaf field \(field) is not an unsigned integer") }
+        return n
+    }
+
+    /// A text payload field.
+    public func text(_ field: UInt64) throws(RecordError) -> String {
+        guard case .text(let t) = payload[field] else { throw .malformed("\(kind) leaf field \(field) is not text") }
+        return String(decoding: t, as: UTF8.self)
+    }
+
+    /// A payload field holding a list of envelopes, decoded.
+    public func envelopes(_ field: UInt64) throws(RecordError) -> [Envelope] {
+        guard let list = payload[field]?.arrayValue else { throw .malformed("\(kind) leaf field \(field) is not a list") }
+        var out = [Envelope]()
+        for item in list {
+            guard let b = item.bytesValue else { throw .malformed("\(kind) leaf field \(field) holds a non-byte-string") }
+            out.append(try Envelope(encoded: b))
+        }
+        return out
+    }
 }
 
 extension BodyFields {

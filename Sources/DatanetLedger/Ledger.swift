@@ -25,15 +25,19 @@ public final class Ledger: @unchecked Sendable {
     let observed, forks: Table
     /// Erasable sidecars (hash → bytes).
     let sidecars: Table
+    /// Datanets this store's user trusts as anchors for `verify` (Datanet id → empty).
+    let pins: Table
 
-    public init(store: ObjectStore) throws {
+    /// Opens the ledger tables of a store, creating them unless `create` is false (then a
+    /// store that never held a ledger throws, and nothing is written).
+    public init(store: ObjectStore, create: Bool = true) throws {
         self.store = store
         let t = try store.env.openTables(["records", "state", "pending", "pending-index", "placed", "undecided",
                                           "decided", "contents", "checkpoints", "promises", "ledger-meta",
-                                          "minhash", "near-duplicates", "observed", "forks", "sidecars"], create: true)
+                                          "minhash", "near-duplicates", "observed", "forks", "sidecars", "pins"], create: create)
         (records, state, pending, pendingIndex, placed, undecided) = (t[0], t[1], t[2], t[3], t[4], t[5])
         (decided, contents, checkpoints, promises, meta) = (t[6], t[7], t[8], t[9], t[10])
-        (minhashes, nearDuplicates, observed, forks, sidecars) = (t[11], t[12], t[13], t[14], t[15])
+        (minhashes, nearDuplicates, observed, forks, sidecars, pins) = (t[11], t[12], t[13], t[14], t[15], t[16])
     }
 
     static func key(_ d: Digest, _ n: UInt64) -> [UInt8] {

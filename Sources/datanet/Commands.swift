@@ -36,9 +36,22 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: "Print a JSON proof that chunk N (from 0) sits at its offset in blob ID.",
                               options: [("--chunk", "chunk index"), ("-o", "write the proof to FILE")],
                               minPositionals: 1, maxPositionals: 1), run: runProve),
-    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE",
-                              summary: "Check a proof file offline. Exit 0 when it holds, 1 when it does not.",
-                              flags: [json], minPositionals: 1, maxPositionals: 1), run: runVerify),
+    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE|ID [--datanet ID] [--self-contained]",
+                              summary: """
+                              Check a receipt (a file, or made here for contribution ID) or a chunk proof offline, printing a                               tree of checks. A receipt is anchored at --datanet ID or at a pinned Datanet; without an anchor it                               prints NOT ANCHORED and fails unless --self-contained. Exit 0 when every check holds, 1 otherwise.
+                              """,
+                              flags: [json, ("--self-contained", "accept a receipt that holds on its own, without an anchor")],
+                              options: [("--datanet", "the Datanet id to anchor at (64 hex digits, or one this store follows)")],
+                              minPositionals: 1, maxPositionals: 1), run: runVerify),
+    Command(spec: CommandSpec(name: "receipt", synopsis: "receipt ID [-o FILE] | receipt --refresh FILE",
+                              summary: """
+                              Write a contribution's receipt (schema/receipt.md): the genesis, every policy and key handoff,                               its intake and decision leaves with inclusion proofs, and the newest checkpoint held. --refresh                               remakes FILE against the newest checkpoint, with a consistency proof from the old one.
+                              """,
+                              options: [("-o", "write to FILE (replaced atomically)"), ("--refresh", "refresh this receipt file in place (or to -o)")],
+                              maxPositionals: 1), run: runReceipt),
+    Command(spec: CommandSpec(name: "pin", synopsis: "pin [DATANET] [--remove]",
+                              summary: "Trust a Datanet (64-hex id, or one this store follows) as the anchor for `verify`. Without DATANET: list pins.",
+                              flags: [json, ("--remove", "unpin")], maxPositionals: 1), run: runPin),
     Command(spec: CommandSpec(name: "fsck", synopsis: "fsck",
                               summary: "Re-hash every object and check every manifest and tree. Exit 1 if anything is damaged.",
                               flags: [json, quiet], maxPositionals: 0), run: runFsck),

@@ -73,32 +73,6 @@ func runProve(_ p: Parsed) throws -> Int32 {
     return 0
 }
 
-func runVerify(_ p: Parsed) throws -> Int32 {
-    let path = p.positionals[0]
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw StoreError.io(path: path, operation: "read", errno: errno == 0 ? ENOENT : errno)
-    }
-    let proof: ChunkProof
-    do {
-        proof = try JSONDecoder().decode(ChunkProof.self, from: data)
-    } catch {
-        throw CLIError.failure("\(path) is not a valid proof file: \(describeDecoding(error))")
-    }
-    do {
-        try proof.verify()
-    } catch {
-        if p.has("--json") { try printJSON(["valid": false, "kind": "chunk-proof", "reason": error.description]) }
-        else { out("✗ chunk proof: \(error)") }
-        return 1
-    }
-    if p.has("--json") {
-        try printJSON(["valid": true, "kind": "chunk-proof", "blob": proof.blob, "index": proof.index, "chunk": proof.chunk])
-    } else {
-        out("✓ chunk \(proof.index) (\(proof.chunk), \(proof.length) bytes at \(proof.offset)) is in blob \(proof.blob) under root \(proof.root)")
-    }
-    return 0
-}
-
 func describeDecoding(_ error: Error) -> String {
     switch error {
     case DecodingError.keyNotFound(let k, _): return "missing field '\(k.stringValue)'"

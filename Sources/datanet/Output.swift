@@ -1,3 +1,4 @@
+import DatanetStore
 import Foundation
 import Glibc
 
@@ -79,5 +80,40 @@ final class ProgressBar {
     func finish() {
         guard drawn else { return }
         writeFD(2, "\r\u{1B}[K".utf8)
+    }
+}
+
+/// Reads a small input file (receipts, proofs, notes): at most 64 MiB, so a wrong path to a
+/// huge file fails at once instead of filling memory.
+func readInput(_ path: String, limit: Int = 64 << 20) throws -> Data {
+    var st = stat()
+    guard stat(path, &st) == 0 else { throw StoreError.io(path: path, operation: "read", errno: errno) }
+    guard (st.st_mode & S_IFMT) == S_IFREG else { throw CLIError.failure("\(path) is not a regular file") }
+    guard Int(st.st_size) <= limit else { throw CLIError.failure("\(path) is \(st.st_size) bytes; at most \(limit) are read") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw StoreError.io(path: path, operation: "read", errno: errno) }
+    return data
+}
+
+/// Writes bytes to standard output, or replaces `path` atomically (temporary file, fsync, rename).
+func writeOutput(_ data: Data, to path: String?) throws {
+    guard let path else { writeFD(1, data); return }
+    let tmp = path + ".tmp-\(getpid())"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw StoreError.io(path: tmp, operation: "create", errno: errno) }
+    let ok = data.withUnsafeBytes { b -> Bool in
+        var off = 0
+        while off < b.count {
+            let n = write(fd, b.baseAddress! + off, b.count - off)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            off += n
+        }
+        return fsync(fd) == 0
+    }
+    let saved = errno
+    close(fd)
+    guard ok, rename(tmp, path) == 0 else {
+        let e = ok ? errno : saved
+        unlink(tmp)
+        throw StoreError.io(path: path, operation: "write", errno: e)
     }
 }

@@ -96,8 +96,8 @@ import Testing
             (["prove", file], 2, "prove needs --chunk N"),
             (["prove", file, "--chunk", "999"], 1, "out of range"),
             (["prove", file, "--chunk", "-3"], 2, "--chunk needs a non-negative integer"),
-            (["verify", dir.file("garbage.json")], 1, "is not a valid proof file"),
-            (["verify", dir.file("wrong.json")], 1, "is not a valid proof file: missing field"),
+            (["verify", dir.file("garbage.json")], 1, "is neither a receipt nor a chunk proof"),
+            (["verify", dir.file("wrong.json")], 1, "is neither a receipt nor a chunk proof: missing field"),
             (["verify", dir.file("nothing.json")], 1, "cannot read"),
             (["ls", "extra"], 2, "takes at most 0 argument"),
         ]
@@ -217,5 +217,29 @@ import Testing
         let other = dir.file("other")
         #expect(try runDatanet(["init"], store: other).status == 0)
         #expect(try runDatanet(["sequence", "birds"], store: other).status == 1)
+
+        // A receipt verifies anchored at the Datanet, in a store that holds nothing of it.
+        let id = try #require((try JSONSerialization.jsonObject(with: Data(datanets.utf8)) as? [[String: Any]])?.first?["id"] as? String)
+        let receipt = dir.file("receipt.json")
+        #expect(try run(["receipt", String(a.prefix(12)), "-o", receipt]).status == 0)
+        let anchored = try runDatanet(["verify", receipt, "--datanet", id], store: other)
+        #expect(anchored.status == 0 && anchored.stdout.hasPrefix("anchored at \(id)"), "\(anchored.stdout)")
+        let bare = try runDatanet(["verify", receipt], store: other)
+        #expect(bare.status == 1 && bare.stdout.hasPrefix("NOT ANCHORED"))
+        #expect(try runDatanet(["verify", receipt, "--self-contained"], store: other).status == 0)
+        #expect(try runDatanet(["pin", id], store: other).status == 0)
+        #expect(try runDatanet(["verify", receipt, "--json"], store: other).stdout.contains("\"valid\" : true"))
+        // One value changed: the check guarding it fails, and the exit code says so.
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: receipt))) as? [String: Any])
+        object["contribution"] = String(repeating: "0", count: 64)
+        writeFile(receipt, Array(try JSONSerialization.data(withJSONObject: object)))
+        let tampered = try runDatanet(["verify", receipt], store: other)
+        #expect(tampered.status == 1 && tampered.stdout.contains("✗ intake leaf"), "\(tampered.stdout)")
+        // Bad input: a missing file, a file that is neither receipt nor proof, an unknown id.
+        #expect(try runDatanet(["verify", dir.file("nothing.json")], store: other).status == 1)
+        writeFile(dir.file("junk.json"), Array("{\"type\": 3}".utf8))
+        #expect(try runDatanet(["verify", dir.file("junk.json")], store: other).stderr.contains("neither a receipt nor a chunk proof"))
+        #expect(try run(["receipt", "ffff"]).status == 1)
+        #expect(try run(["receipt"]).status == 2)
     }
 }

@@ -1,0 +1,46 @@
+import DatanetCrypto
+import DatanetStore
+
+extension Ledger {
+    /// Trusts a Datanet (by genesis id) as an anchor for `verify`; it need not be held here.
+    public func pin(_ d: Digest) throws {
+        try env.write { txn in try txn.put(pins, d, [UInt8]()) }
+    }
+
+    /// Stops trusting a Datanet as an anchor; false when it was not pinned.
+    @discardableResult
+    public func unpin(_ d: Digest) throws -> Bool {
+        try env.write { txn in try txn.delete(pins, d) }
+    }
+
+    /// The pinned Datanets.
+    public func pinned() throws -> [Digest] {
+        try env.read { txn in
+            var out = [Digest]()
+            try txn.scan(pins) { k, _ in
+                if let d = Digest(k) { out.append(d) }
+                return true
+            }
+            return out
+        }
+    }
+
+    /// What this store holds of a Datanet, for the consistency check of a receipt whose
+    /// checkpoint has `size` leaves; nil when it holds no checkpoint of it.
+    public func heldLog(_ d: Digest, receiptSize size: UInt64) throws -> HeldLog? {
+        guard let note = try latestCheckpoint(d), let held = try? Checkpoint.unverified(note: note) else { return nil }
+        guard held.size >= size, size > 0 else { return HeldLog(size: held.size, rootAtReceiptSize: nil) }
+        let log = try MerkleLog(env: env, id: d, create: false)
+        return HeldLog(size: held.size, rootAtReceiptSize: try env.read { txn in try log.root(txn, size: size) })
+    }
+
+    /// Verifies a receipt anchored at `anchor`, or else at a pinned Datanet.
+    public func verify(_ receipt: Receipt, anchor: Digest?) throws -> ReceiptVerification {
+        let named = Digest(hex: receipt.datanet)
+        let pins = try pinned()
+        let trusted = anchor ?? named.flatMap { pins.contains($0) ? $0 : nil }
+        let size = (try? Checkpoint.unverified(note: receipt.checkpoint))?.size ?? 0
+        let held = try named.flatMap { try? state(of: $0) }.flatMap { try heldLog($0.id, receiptSize: size) }
+        return receipt.verify(anchor: trusted, held: held)
+    }
+}

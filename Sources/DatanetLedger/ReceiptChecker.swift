@@ -1,0 +1,257 @@
+import DatanetCrypto
+import Foundation
+
+/// The checks of one receipt, in the order `verify` prints them. Each check names the value it
+/// guards, so altering that value in a receipt turns exactly that check to ✗.
+struct ReceiptChecker {
+    static let anchorCheckName = "anchored"
+    let receipt: Receipt, cp: Checkpoint, chain: [ParsedEntry]
+    /// The policy state after each chain leaf, and the record id the next policy must name.
+    private(set) var states = [PolicyState]()
+    private(set) var policyRecords = [Digest]()
+
+    init(receipt: Receipt, cp: Checkpoint, chain: [ParsedEntry]) {
+        (self.receipt, self.cp, self.chain) = (receipt, cp, chain)
+    }
+
+    private func included(_ e: ParsedEntry) -> VerificationCheck {
+        do {
+            guard e.index < cp.size else { throw Merkle.ProofError.invalidRange("index \(e.index) is not below size \(cp.size)") }
+            try Merkle.verifyInclusion(index: e.index, size: cp.size, leafHash: e.hash, proof: e.proof, root: cp.root)
+            return VerificationCheck("leaf \(e.index) included", .pass, "inclusion proof to the checkpoint root")
+        } catch {
+            return VerificationCheck("leaf \(e.index) included", .fail, "inclusion proof fails: \(error)")
+        }
+    }
+
+    private static func check(_ name: String, _ ok: Bool, _ pass: String, _ fail: String) -> VerificationCheck {
+        VerificationCheck(name, ok ? .pass : .fail, ok ? pass : fail)
+    }
+
+    // MARK: Genesis and anchor
+
+    mutating func genesisCheck(anchor: Digest?) -> (check: VerificationCheck, anchored: Bool, id: Digest?) {
+        guard let first = chain.first, first.index == 0, first.leaf.kind == .policy, first.leaf.policy == nil,
+              let envelope = try? first.leaf.envelope(1), case .genesis(let g)? = try? Record.verified(envelope) else {
+            return (VerificationCheck(Self.anchorCheckName, .fail, "the chain does not start with the genesis leaf at index 0"), false, nil)
+        }
+        let id = envelope.id
+        states = [g.policy]
+        policyRecords = [id]
+        guard first.leaf.datanet == id, receipt.datanet == id.hex else {
+            return (VerificationCheck(Self.anchorCheckName, .fail, "the genesis id \(id.hex) is not the Datanet the receipt names"), false, id)
+        }
+        let anchored = anchor == id
+        let detail = anchored ? "anchored at \(id.hex)"
+            : anchor.map { "NOT ANCHORED: genesis \(id.hex) is not the anchor \($0.hex)" } ?? "NOT ANCHORED: no --datanet given and none pinned"
+        return (VerificationCheck(Self.anchorCheckName, anchored ? .pass : .fail, detail,
+                                  children: [VerificationCheck("genesis", .pass, "\(g.policy.name), signed by its owner \(g.policy.owner)"),
+                                             included(first)]), anchored, id)
+    }
+
+    // MARK: Policy chain and sequencer key
+
+    mutating func chainCheck(genesis: Digest) -> VerificationCheck {
+        var children = [VerificationCheck]()
+        for i in 1..<max(1, chain.count) {
+            let e = chain[i], prev = chain[i - 1]
+            var problems = [String]()
+            if e.index <= prev.index { problems.append("index \(e.index) does not follow \(prev.index)") }
+            if e.leaf.datanet != genesis { problems.append("leaf is for another Datanet") }
+            if e.leaf.policy?.index != prev.index || e.leaf.policy?.hash != prev.hash {
+                problems.append("does not cite the previous chain leaf \(prev.index)")
+            }
+            var state = states.last!
+            var summary = e.leaf.kind.description
+            do {
+                let envelope = try e.leaf.envelope(1)
+                let record = try Record.verified(envelope)
+                let signers = try envelope.verifiedSigners()
+                let byOwner = signers.contains(state.owner)
+                let curators = signers.filter { state.curators.contains($0) }.count
+                func governed(_ previous: Digest, _ datanet: Digest) {
+                    if datanet != genesis { problems.append("record is for another Datanet") }
+                    if previous != policyRecords.last! { problems.append("names \(previous.hex) as previous, not the policy in force") }
+                    if !byOwner && UInt64(curators) < state.quorum { problems.append("lacks the owner's signature or a curator quorum") }
+                }
+                switch (e.leaf.kind, record) {
+                case (.policy, .policy(let p)): governed(p.previous, p.datanet); state = p.state; summary = "policy: \(p.summary)"
+                case (.setSequencer, .setSequencer(let h)):
+                    governed(h.previous, h.datanet); state.sequencer = h.sequencer; summary = "key handoff to \(h.sequencer)"
+                case (.continuation, .continuation(let c)):
+                    if c.datanet != genesis { problems.append("record is for another Datanet") }
+                    if !byOwner { problems.append("a continuation must be signed by the owner") }
+                    if c.size != e.index { problems.append("continuation names size \(c.size), not its own index \(e.index)") }
+                    state.sequencer = c.sequencer; summary = "continuation under \(c.sequencer)"
+                default: problems.append("\(e.leaf.kind) leaf carries a \(envelope.kind.rawValue) record")
+                }
+                policyRecords.append(envelope.id)
+            } catch {
+                problems.append("\(error)")
+                policyRecords.append(.zero)
+            }
+            states.append(state)
+            children.append(Self.check("leaf \(e.index): \(summary)", problems.isEmpty, "cites leaf \(prev.index); signed as its policy requires",
+                                       problems.joined(separator: "; ")))
+            children.append(included(e))
+        }
+        return VerificationCheck("policy chain", .pass, "\(chain.count) leaf/leaves from the genesis, each citing the one before", children: children)
+    }
+
+    /// The sequencer key in force for a checkpoint of `size`: a set-sequencer leaf at q is the
+    /// old key's last (checkpoint q + 1); a continuation at c is the new key's first.
+    func keyInForce(size: UInt64) -> (key: PublicKey, handoffs: Int)? {
+        guard var key = states.first?.sequencer else { return nil }
+        var handoffs = 0
+        for (i, e) in chain.enumerated().dropFirst() where i < states.count {
+            let takesOver = e.leaf.kind == .setSequencer ? size >= e.index + 2 : e.leaf.kind == .continuation && size >= e.index + 1
+            if takesOver { key = states[i].sequencer; handoffs += 1 }
+        }
+        return (key, handoffs)
+    }
+
+    func checkpointCheck(last: ParsedEntry?) -> VerificationCheck {
+        var children = [VerificationCheck]()
+        guard let (key, handoffs) = keyInForce(size: cp.size) else { return VerificationCheck("checkpoint", .fail, "no sequencer key") }
+        children.append(VerificationCheck("sequencer key in force at size \(cp.size)", .pass, "\(key) (after \(handoffs) handoff(s))"))
+        let origin = Checkpoint.origin(of: chain[0].leaf.datanet)
+        do {
+            _ = try Checkpoint.verify(note: receipt.checkpoint, key: key)
+            children.append(Self.check("checkpoint signature", cp.origin == origin, "valid signature by \(key) on \(origin)",
+                                       "origin is \(cp.origin), not \(origin)"))
+        } catch {
+            children.append(VerificationCheck("checkpoint signature", .fail, "\(error)"))
+        }
+        // The chain must reach the checkpoint: its last leaf is the log's last leaf, or the
+        // log's last leaf cites it; otherwise a later policy change could be left out.
+        let end = chain.last!
+        if end.index + 1 == cp.size {
+            children.append(VerificationCheck("policy chain reaches the checkpoint", .pass, "the log's last leaf is the chain's last"))
+        } else if let last {
+            let ok = last.index + 1 == cp.size && last.leaf.policy?.index == end.index && last.leaf.policy?.hash == end.hash
+                && ![.policy, .setSequencer, .continuation].contains(last.leaf.kind)
+            children.append(Self.check("policy chain reaches the checkpoint", ok, "the log's last leaf \(last.index) cites chain leaf \(end.index)",
+                                       "leaf \(last.index) is not the log's last or does not cite the chain's last leaf \(end.index)"))
+            children.append(included(last))
+        } else {
+            children.append(VerificationCheck("policy chain reaches the checkpoint", .fail,
+                                              "the chain ends at \(end.index) and the receipt lacks the log's last leaf \(cp.size - 1)"))
+        }
+        return VerificationCheck("checkpoint", .pass, "size \(cp.size), root \(cp.root.hex)", children: children)
+    }
+
+    /// The chain position of the policy a leaf at `index` cites, when it is the latest policy
+    /// leaf before that index.
+    func citedPolicy(_ e: ParsedEntry) -> (position: Int?, check: VerificationCheck) {
+        let name = "cites the latest policy leaf before it"
+        guard let cite = e.leaf.policy, let k = chain.firstIndex(where: { $0.index == cite.index && $0.hash == cite.hash }),
+              k < states.count else {
+            return (nil, VerificationCheck(name, .fail, "the cited policy leaf is not in the receipt's policy chain"))
+        }
+        guard cite.index < e.index, k + 1 == chain.count || chain[k + 1].index > e.index else {
+            return (nil, VerificationCheck(name, .fail, "policy leaf \(chain[k + 1].index) came into force before leaf \(e.index), which cites \(cite.index)"))
+        }
+        return (k, VerificationCheck(name, .pass, "policy leaf \(cite.index)"))
+    }
+
+    // MARK: Intake and decision
+
+    func intakeCheck(_ e: ParsedEntry, genesis: Digest) -> VerificationCheck {
+        var children = [included(e)]
+        var problems = [String]()
+        if e.leaf.kind != .intake { problems.append("leaf \(e.index) is a \(e.leaf.kind) leaf") }
+        if e.leaf.datanet != genesis { problems.append("leaf is for another Datanet") }
+        do {
+            let envelope = try e.leaf.envelope(4)
+            guard case .contribution(let c) = try Record.verified(envelope) else { throw RecordError.malformed("not a contribution") }
+            children.append(VerificationCheck("author's signature", .pass, "by \(c.author)"))
+            if envelope.id.hex != receipt.contribution || (try? e.leaf.digest(2)) != envelope.id { problems.append("record id differs from the receipt's contribution") }
+            if (try? e.leaf.bytes(1)) != c.author.bytes { problems.append("author field differs from the record's author") }
+            if (try? e.leaf.digest(3)) != c.content { problems.append("content field differs from the record's content") }
+            if c.datanet != genesis { problems.append("contribution is for another Datanet") }
+            let (k, cite) = citedPolicy(e)
+            children.append(cite)
+            if let k {
+                let allowed = states[k].contributors.map { $0.contains(c.author) } ?? true
+                children.append(Self.check("author allowed under the cited policy", allowed,
+                                           states[k].contributors == nil ? "anyone may contribute" : "listed contributor",
+                                           "\(c.author) is not a contributor under policy leaf \(chain[k].index)"))
+            }
+        } catch {
+            children.append(VerificationCheck("author's signature", .fail, "\(error)"))
+        }
+        children.insert(Self.check("intake leaf", problems.isEmpty, "contribution \(receipt.contribution.prefix(16))… taken in at \(e.index)",
+                                   problems.joined(separator: "; ")), at: 0)
+        return VerificationCheck("intake", .pass, "leaf \(e.index)", children: children)
+    }
+
+    func decisionCheck(_ d: ParsedEntry?, intake: ParsedEntry, genesis: Digest) -> VerificationCheck {
+        guard let e = d else { return VerificationCheck("decision", .notApplicable, "undecided at this checkpoint") }
+        var children = [included(e)]
+        var problems = [String]()
+        if e.leaf.kind != .decision { problems.append("leaf \(e.index) is a \(e.leaf.kind) leaf") }
+        if e.leaf.datanet != genesis { problems.append("leaf is for another Datanet") }
+        if (try? e.leaf.digest(1))?.hex != receipt.contribution { problems.append("decides another contribution") }
+        if (try? e.leaf.unsigned(2)) != intake.index { problems.append("names intake index \((try? e.leaf.unsigned(2)).map(String.init) ?? "?"), not \(intake.index)") }
+        if e.index <= intake.index { problems.append("comes before its intake") }
+        let accepted = (try? e.leaf.unsigned(3)) == 1
+        let (k, cite) = citedPolicy(e)
+        children.append(cite)
+        if let k, let reviews = try? e.leaf.envelopes(5) {
+            children.append(reviewsCheck(reviews, accepted: accepted, policy: states[k], genesis: genesis,
+                                         reason: (try? e.leaf.text(4)) ?? ""))
+        } else if k != nil {
+            problems.append("reviews are not a list of records")
+        }
+        children.insert(Self.check("decision leaf", problems.isEmpty, "\(accepted ? "accepted" : "rejected") at \(e.index)",
+                                   problems.joined(separator: "; ")), at: 0)
+        return VerificationCheck("decision", .pass, accepted ? "accepted" : "rejected", children: children)
+    }
+
+    private func reviewsCheck(_ reviews: [Envelope], accepted: Bool, policy: PolicyState, genesis: Digest, reason: String) -> VerificationCheck {
+        let name = "reviews sufficient under the cited policy"
+        if reviews.isEmpty && !accepted && reason.hasPrefix("duplicate of ") {
+            return VerificationCheck(name, .pass, "rejected at intake as an exact duplicate (\(reason)); `datanet audit` checks the earlier contribution")
+        }
+        var reviewers = Set<PublicKey>()
+        for (i, envelope) in reviews.enumerated() {
+            guard case .review(let r)? = try? Record.verified(envelope) else {
+                return VerificationCheck(name, .fail, "review \(i) is not a validly signed review")
+            }
+            if i > 0 && !(reviews[i - 1].id < envelope.id) { return VerificationCheck(name, .fail, "reviews are not sorted by id") }
+            guard r.datanet == genesis, r.contributions.contains(where: { $0.hex == receipt.contribution }) else {
+                return VerificationCheck(name, .fail, "review \(envelope.id.hex.prefix(16))… is not about this contribution")
+            }
+            guard policy.curators.contains(r.reviewer) else {
+                return VerificationCheck(name, .fail, "reviewer \(r.reviewer) is not a curator under the cited policy")
+            }
+            guard r.accept == accepted, reviewers.insert(r.reviewer).inserted else {
+                return VerificationCheck(name, .fail, "review \(envelope.id.hex.prefix(16))… disagrees with the decision or repeats a curator")
+            }
+        }
+        let needed = accepted ? Int(policy.quorum) : policy.curators.count - Int(policy.quorum) + 1
+        return Self.check(name, reviewers.count >= needed, "\(reviewers.count) curator(s) \(accepted ? "accept" : "reject"); \(needed) needed",
+                          "\(reviewers.count) curator(s) \(accepted ? "accept" : "reject"); \(needed) needed")
+    }
+
+    // MARK: Previous checkpoint
+
+    func previousCheck() -> VerificationCheck {
+        let name = "consistent with the checkpoint it was first made for"
+        guard let previous = receipt.previous else { return VerificationCheck(name, .notApplicable, "not refreshed") }
+        do {
+            let old = try Checkpoint.unverified(note: previous.checkpoint)
+            guard let (key, _) = keyInForce(size: old.size) else { throw RecordError.malformed("no key") }
+            _ = try Checkpoint.verify(note: previous.checkpoint, key: key)
+            guard old.origin == cp.origin else { throw RecordError.malformed("origin differs") }
+            let proof = try previous.consistency.map { s -> Digest in
+                guard let b = Data(base64Encoded: s), let d = Digest(bytes: Array(b)) else { throw RecordError.malformed("a consistency hash is not 32 bytes of base64") }
+                return d
+            }
+            try Merkle.verifyConsistency(size1: old.size, size2: cp.size, root1: old.root, root2: cp.root, proof: proof)
+            return VerificationCheck(name, .pass, "size \(old.size) → \(cp.size)")
+        } catch {
+            return VerificationCheck(name, .fail, "\(error)")
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import DatanetCrypto
+import Foundation
+
+/// One check of a verification, with the checks it groups.
+public struct VerificationCheck: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case pass, fail, notApplicable = "n/a" }
+    public var name: String
+    public var status: Status
+    public var detail: String
+    public var children: [VerificationCheck]
+
+    public init(_ name: String, _ status: Status, _ detail: String = "", children: [VerificationCheck] = []) {
+        (self.name, self.status, self.detail, self.children) = (name, status, detail, children)
+    }
+
+    /// False when this check or any below it failed.
+    public var holds: Bool { status != .fail && children.allSatisfy(\.holds) }
+}
+
+/// What `datanet verify` concludes about a receipt.
+public struct ReceiptVerification: Codable, Sendable {
+    /// The anchor the receipt was checked against, hex, or nil when none was given.
+    public var anchor: String?
+    public var anchored: Bool
+    public var checks: [VerificationCheck]
+    /// Every check holds (anchoring included).
+    public var holds: Bool { anchored && checks.allSatisfy(\.holds) }
+    /// Every check holds except, possibly, anchoring.
+    public var holdsSelfContained: Bool {
+        checks.allSatisfy { $0.name == ReceiptChecker.anchorCheckName ? $0.children.allSatisfy(\.holds) : $0.holds }
+    }
+}
+
+/// What the verifying node holds of the receipt's Datanet, to judge consistency.
+public struct HeldLog: Sendable {
+    /// Size of the newest checkpoint held.
+    public var size: UInt64
+    /// This node's root at the receipt's checkpoint size, when its log reaches that far.
+    public var rootAtReceiptSize: Digest?
+    public init(size: UInt64, rootAtReceiptSize: Digest?) { (self.size, self.rootAtReceiptSize) = (size, rootAtReceiptSize) }
+}
+
+/// A receipt leaf decoded and hashed.
+struct ParsedEntry {
+    let index: UInt64, leaf: Leaf, hash: Digest, proof: [Digest]
+}
+
+extension Receipt {
+    /// Verifies everything the receipt claims (schema/receipt.md "Verification"). `anchor` is
+    /// the Datanet the verifier trusts (its genesis id); `held` describes what the verifying node
+    /// holds of that Datanet, if anything.
+    public func verify(anchor: Digest?, held: HeldLog? = nil) -> ReceiptVerification {
+        var result = ReceiptVerification(anchor: anchor?.hex, anchored: false, checks: [])
+        let parsed: (chain: [ParsedEntry], last: ParsedEntry?, intake: ParsedEntry, decision: ParsedEntry?, cp: Checkpoint)
+        do {
+            func parse(_ e: Entry) throws -> ParsedEntry {
+                guard let data = Data(base64Encoded: e.leaf) else { throw RecordError.malformed("leaf \(e.index) is not base64") }
+                let leaf = try Leaf(encoded: Array(data))
+                try leaf.checkPayloadFields()
+                guard try RecordView.leaf(leaf) == e.view else { throw RecordError.malformed("the view of leaf \(e.index) does not match its bytes") }
+                let proof = try e.proof.map { s -> Digest in
+                    guard let b = Data(base64Encoded: s), let d = Digest(bytes: Array(b)) else {
+                        throw RecordError.malformed("a proof hash of leaf \(e.index) is not 32 bytes of base64")
+                    }
+                    return d
+                }
+                return ParsedEntry(index: e.index, leaf: leaf, hash: Merkle.leafHash(Array(data)), proof: proof)
+            }
+            parsed = (try chain.map(parse), try last.map(parse), try parse(intake), try decision.map(parse),
+                      try Checkpoint.unverified(note: checkpoint))
+        } catch {
+            result.checks = [VerificationCheck("receipt is well-formed", .fail, "\(error)")]
+            return result
+        }
+        result.checks.append(VerificationCheck("receipt is well-formed", .pass, "views match the bytes they are derived from"))
+        var checker = ReceiptChecker(receipt: self, cp: parsed.cp, chain: parsed.chain)
+        let genesis = checker.genesisCheck(anchor: anchor)
+        result.anchored = genesis.anchored
+        result.checks.append(genesis.check)
+        guard let g = genesis.id else { return result }
+        result.checks.append(checker.chainCheck(genesis: g))
+        result.checks.append(checker.checkpointCheck(last: parsed.last))
+        result.checks.append(checker.intakeCheck(parsed.intake, genesis: g))
+        result.checks.append(checker.decisionCheck(parsed.decision, intake: parsed.intake, genesis: g))
+        result.checks.append(checker.previousCheck())
+        result.checks.append(Self.heldCheck(held, cp: parsed.cp))
+        return result
+    }
+
+    static func heldCheck(_ held: HeldLog?, cp: Checkpoint) -> VerificationCheck {
+        let name = "consistent with the newest checkpoint held"
+        guard let held else { return VerificationCheck(name, .notApplicable, "this store holds no checkpoint of this Datanet") }
+        guard let root = held.rootAtReceiptSize else {
+            return VerificationCheck(name, .notApplicable, "this store's log (size \(held.size)) is shorter than the receipt's checkpoint (\(cp.size))")
+        }
+        return root == cp.root
+            ? VerificationCheck(name, .pass, "this store's log (checkpoint size \(held.size)) has the receipt's root at size \(cp.size)")
+            : VerificationCheck(name, .fail, "this store's log has another root at size \(cp.size): a fork (keep both checkpoints as evidence)")
+    }
+}

@@ -1,0 +1,92 @@
+import DatanetCBOR
+import DatanetCrypto
+import Foundation
+
+/// A JSON value with exact integers: the readable view of records and leaves in receipts,
+/// compared as values (so key order and spacing do not matter, every value does).
+public indirect enum JSONValue: Codable, Equatable, Sendable {
+    case null, bool(Bool), int(UInt64), string(String), array([JSONValue]), object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(UInt64.self) { self = .int(n) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let n): try c.encode(n)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        }
+    }
+}
+
+/// The JSON view of records and leaves, derived from their bytes only.
+public enum RecordView {
+    static func keys(_ list: [PublicKey]) -> JSONValue { .array(list.map { .string($0.description) }) }
+    static func keys(_ list: [PublicKey]?) -> JSONValue { list.map(keys) ?? .null }
+
+    /// The view of a policy state.
+    public static func policy(_ p: PolicyState) -> JSONValue {
+        .object(["name": .string(p.name), "owner": .string(p.owner.description), "sequencer": .string(p.sequencer.description),
+                 "curators": keys(p.curators), "quorum": .int(p.quorum), "contributors": keys(p.contributors),
+                 "readers": keys(p.readers), "max_pending_proposals": .int(p.maxPendingProposals),
+                 "max_pending_bytes": .int(p.maxPendingBytes)])
+    }
+
+    /// The view of a signed record: id, kind, signers and its typed body.
+    public static func record(_ e: Envelope) throws -> JSONValue {
+        let body: [String: JSONValue]
+        switch try Record(e) {
+        case .genesis(let g):
+            body = ["policy": policy(g.policy), "created_at": .int(g.createdAt), "nonce": .string(Hex.encode(g.nonce))]
+        case .contribution(let c):
+            body = ["datanet": .string(c.datanet.hex), "author": .string(c.author.description), "content": .string(c.content.hex),
+                    "content_kind": .string(c.contentKind == .blob ? "blob" : "tree"), "size": .int(c.size),
+                    "media_type": .string(c.mediaType), "label": .string(c.label), "license": .string(c.license),
+                    "sidecar": .string(c.sidecar.hex), "created_at": .int(c.createdAt)]
+        case .review(let r):
+            body = ["datanet": .string(r.datanet.hex), "reviewer": .string(r.reviewer.description),
+                    "contributions": .array(r.contributions.map { .string($0.hex) }), "accept": .bool(r.accept), "reason": .string(r.reason)]
+        case .policy(let p):
+            body = ["datanet": .string(p.datanet.hex), "previous": .string(p.previous.hex), "state": policy(p.state), "summary": .string(p.summary)]
+        case .setSequencer(let s):
+            body = ["datanet": .string(s.datanet.hex), "previous": .string(s.previous.hex), "sequencer": .string(s.sequencer.description)]
+        case .continuation(let c):
+            body = ["datanet": .string(c.datanet.hex), "size": .int(c.size), "root": .string(c.root.hex), "sequencer": .string(c.sequencer.description)]
+        }
+        return .object(["id": .string(e.id.hex), "kind": .string(e.kind.rawValue), "signers": keys(e.signatures.map(\.key)),
+                        "body": .object(body)])
+    }
+
+    /// The view of a log leaf, with the records it carries expanded.
+    public static func leaf(_ leaf: Leaf) throws -> JSONValue {
+        var o: [String: JSONValue] = ["datanet": .string(leaf.datanet.hex), "kind": .string(leaf.kind.description)]
+        if let p = leaf.policy { o["policy"] = .object(["index": .int(p.index), "hash": .string(p.hash.hex)]) }
+        switch leaf.kind {
+        case .intake:
+            o["author"] = .string(Hex.encode(try leaf.bytes(1)))
+            o["record"] = .string(Hex.encode(try leaf.bytes(2)))
+            o["content"] = .string(Hex.encode(try leaf.bytes(3)))
+            o["contribution"] = try record(leaf.envelope(4))
+        case .decision:
+            o["contribution"] = .string(Hex.encode(try leaf.bytes(1)))
+            o["intake_index"] = .int(try leaf.unsigned(2))
+            o["accepted"] = .bool(try leaf.unsigned(3) == 1)
+            o["reason"] = .string(try leaf.text(4))
+            o["reviews"] = .array(try leaf.envelopes(5).map(record))
+        case .policy, .setSequencer, .continuation:
+            o["record"] = try record(leaf.envelope(1))
+        }
+        return .object(o)
+    }
+}

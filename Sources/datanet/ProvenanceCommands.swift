@@ -1,0 +1,105 @@
+import DatanetCrypto
+import DatanetLedger
+import DatanetStore
+import Foundation
+import Glibc
+
+func runReceipt(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let receipt: Receipt
+    if let file = p.options["--refresh"] {
+        guard p.positionals.isEmpty else { throw CLIError.usage("give either an ID or --refresh FILE") }
+        receipt = try ledger.refreshed(try Receipt(json: try readInput(file)))
+    } else {
+        guard let id = p.positionals.first else { throw CLIError.usage("receipt needs a contribution ID or --refresh FILE") }
+        receipt = try ledger.receipt(for: try resolveRecord(ledger, id))
+    }
+    try writeOutput(try receipt.json, to: p.options["-o"] ?? p.options["--refresh"])
+    return 0
+}
+
+func runPin(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    guard let text = p.positionals.first else {
+        let pins = try ledger.pinned()
+        if p.has("--json") { try printJSON(pins.map(\.hex)) } else { pins.forEach { out($0.hex) } }
+        return 0
+    }
+    let d = try anchorID(ledger, text)
+    if p.has("--remove") {
+        guard try ledger.unpin(d) else { throw CLIError.failure("\(d.hex) was not pinned") }
+        out("unpinned \(d.hex)")
+    } else {
+        try ledger.pin(d)
+        out("pinned \(d.hex): `datanet verify` now anchors receipts of this Datanet")
+    }
+    return 0
+}
+
+/// A Datanet id: 64 hex digits (it need not be held here), or a Datanet this store follows.
+func anchorID(_ ledger: Ledger?, _ text: String) throws -> Digest {
+    if let d = Digest(hex: text) { return d }
+    guard let ledger else { throw CLIError.usage("--datanet needs the full 64-hex-digit Datanet id here (no store to resolve '\(text)')") }
+    return try ledger.resolveDatanet(text).id
+}
+
+func runVerify(_ p: Parsed) throws -> Int32 {
+    let target = p.positionals[0]
+    // Verifying never writes: a store that never held a ledger has no pins and no logs.
+    let ledger = access(storeDir + "/data.mdb", F_OK) == 0 ? try? Ledger(store: try openStore(), create: false) : nil
+    let receipt: Receipt
+    if access(target, F_OK) == 0 || !target.utf8.allSatisfy({ Hex.nibble($0) != nil }) {
+        let data = try readInput(target)
+        guard isReceipt(data) else { return try verifyChunkProof(p, data, path: target) }
+        receipt = try Receipt(json: data)
+    } else {
+        guard let ledger else { throw CLIError.failure("\(target): no such file, and no ledger at \(storeDir) to find a record in") }
+        receipt = try ledger.receipt(for: try resolveRecord(ledger, target))
+    }
+    let anchor = try p.options["--datanet"].map { try anchorID(ledger, $0) }
+    let result = try ledger.map { try $0.verify(receipt, anchor: anchor) } ?? receipt.verify(anchor: anchor)
+    let holds = result.holds || (p.has("--self-contained") && result.holdsSelfContained)
+    if p.has("--json") {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        struct Report: Encodable { let valid: Bool; let kind = "receipt"; let contribution: String; let verification: ReceiptVerification }
+        writeFD(1, try e.encode(Report(valid: holds, contribution: receipt.contribution, verification: result)) + Data("\n".utf8))
+    } else {
+        out(result.anchored ? "anchored at \(result.anchor!)" : "NOT ANCHORED")
+        func show(_ c: VerificationCheck, _ depth: Int) {
+            let mark = switch c.status { case .pass: "✓"; case .fail: "✗"; case .notApplicable: "–" }
+            out(String(repeating: "  ", count: depth) + "\(mark) \(c.name)" + (c.detail.isEmpty ? "" : ": \(c.detail)"))
+            c.children.forEach { show($0, depth + 1) }
+        }
+        result.checks.forEach { show($0, 0) }
+        out(holds ? "receipt holds" + (result.anchored ? "" : " (self-contained only: NOT ANCHORED)")
+                  : "receipt does NOT hold")
+    }
+    return holds ? 0 : 1
+}
+
+private func isReceipt(_ data: Data) -> Bool {
+    (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["type"] as? String == Receipt.typeName
+}
+
+private func verifyChunkProof(_ p: Parsed, _ data: Data, path: String) throws -> Int32 {
+    let proof: ChunkProof
+    do {
+        proof = try JSONDecoder().decode(ChunkProof.self, from: data)
+    } catch {
+        throw CLIError.failure("\(path) is neither a receipt nor a chunk proof: \(describeDecoding(error))")
+    }
+    do {
+        try proof.verify()
+    } catch {
+        if p.has("--json") { try printJSON(["valid": false, "kind": "chunk-proof", "reason": error.description]) }
+        else { out("✗ chunk proof: \(error)") }
+        return 1
+    }
+    if p.has("--json") {
+        try printJSON(["valid": true, "kind": "chunk-proof", "blob": proof.blob, "index": proof.index, "chunk": proof.chunk])
+    } else {
+        out("✓ chunk \(proof.index) (\(proof.chunk), \(proof.length) bytes at \(proof.offset)) is in blob \(proof.blob) under root \(proof.root)")
+    }
+    return 0
+}

@@ -1,0 +1,261 @@
+import DatanetCBOR
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetStore
+import Foundation
+import Testing
+
+/// Receipts: an honest one verifies; every check turns ✗ when the one value it guards is
+/// altered, whether by someone holding no key (editing the file) or by the sequencer itself
+/// (writing a log that breaks the rules and signing it).
+@Suite struct ReceiptTests {
+    typealias World = LedgerTests.World
+
+    /// A log held as leaves in memory, so tests can write what a misbehaving sequencer would
+    /// and make receipts of it signed by any key.
+    struct Forge {
+        var leaves: [Leaf]
+        let datanet: Digest
+
+        init(_ w: World) throws {
+            datanet = w.datanet
+            leaves = try w.ledger.leaves(w.datanet).map(\.leaf)
+        }
+
+        func entry(_ i: Int, size: Int) throws -> Receipt.Entry {
+            let hashes = leaves.prefix(size).map(\.hash)
+            return Receipt.Entry(index: UInt64(i), leaf: Data(leaves[i].encoded).base64EncodedString(),
+                                 proof: Merkle.inclusionProof(index: i, leafHashes: hashes).map { Data($0.bytes).base64EncodedString() },
+                                 view: try RecordView.leaf(leaves[i]))
+        }
+
+        /// A receipt at `size` (default: every leaf), signed by `key`, with the chain found by
+        /// leaf kind unless given.
+        func receipt(_ contribution: Digest, key: SigningKey, size: Int? = nil, chain: [Int]? = nil) throws -> Receipt {
+            let n = size ?? leaves.count
+            let chainIdx = chain ?? leaves.prefix(n).indices.filter { [.policy, .setSequencer, .continuation].contains(leaves[$0].kind) }
+            let intake = leaves.prefix(n).firstIndex { $0.kind == .intake && (try? $0.digest(2)) == contribution }!
+            let decision = leaves.prefix(n).firstIndex { $0.kind == .decision && (try? $0.digest(1)) == contribution }
+            let note = try Checkpoint(origin: Checkpoint.origin(of: datanet), size: UInt64(n),
+                                      root: Merkle.root(leafHashes: leaves.prefix(n).map(\.hash))).signed(by: key)
+            return Receipt(datanet: datanet.hex, contribution: contribution.hex, checkpoint: note,
+                           chain: try chainIdx.map { try entry($0, size: n) },
+                           last: chainIdx.last == n - 1 ? nil : try entry(n - 1, size: n),
+                           intake: try entry(intake, size: n), decision: try decision.map { try entry($0, size: n) })
+        }
+
+        /// Appends a leaf citing the latest policy leaf (or `cite`).
+        mutating func append(_ kind: LeafKind, _ payload: [UInt64: CBOR], cite: Int? = nil) {
+            let p = cite ?? leaves.indices.last { [.policy, .setSequencer, .continuation].contains(leaves[$0].kind) }!
+            leaves.append(Leaf(datanet: datanet, kind: kind, policy: (UInt64(p), leaves[p].hash), payload: payload))
+        }
+    }
+
+    /// The names of the failing checks, depth first.
+    static func failing(_ v: ReceiptVerification) -> [String] {
+        func walk(_ c: VerificationCheck) -> [String] { (c.status == .fail ? [c.name] : []) + c.children.flatMap(walk) }
+        return v.checks.flatMap(walk)
+    }
+
+    /// A Datanet with an accepted contribution, a later policy change and a second contribution.
+    static func world() throws -> (World, accepted: Envelope, other: Envelope) {
+        let w = try World()
+        let a = try w.contribution("song A"), b = try w.contribution("song B")
+        try w.ledger.propose(all: [a, b])
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try w.ledger.propose(all: [try w.review([a.id], accept: true, by: w.curatorA), try w.review([a.id], accept: true, by: w.curatorB)])
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        return (w, a, b)
+    }
+
+    @Test func honestReceiptVerifiesAndRoundTrips() throws {
+        let (w, a, b) = try Self.world()
+        let r = try w.ledger.receipt(for: a.id)
+        let v = try w.ledger.verify(r, anchor: w.datanet)
+        #expect(v.holds, "\(Self.failing(v))")
+        #expect(v.anchored)
+        #expect(try Receipt(json: try r.json) == r)
+        // Undecided: the decision check is n/a, not ✗.
+        let undecided = try w.ledger.verify(try w.ledger.receipt(for: b.id), anchor: w.datanet)
+        #expect(undecided.holds)
+        #expect(undecided.checks.first { $0.name == "decision" }?.status == .notApplicable)
+        // Without an anchor: NOT ANCHORED, failing unless self-contained; a pin anchors it.
+        let bare = try w.ledger.verify(r, anchor: nil)
+        #expect(!bare.anchored && !bare.holds && bare.holdsSelfContained)
+        try w.ledger.pin(w.datanet)
+        #expect(try w.ledger.verify(r, anchor: nil).holds)
+    }
+
+    @Test func lookAlikeDatanetIsNotAnchored() throws {
+        let (w, _, _) = try Self.world()
+        let (copy, a2, _) = try Self.world() // same name "birds", other keys
+        let r = try copy.ledger.receipt(for: a2.id)
+        let v = r.verify(anchor: w.datanet)
+        #expect(!v.anchored && !v.holds)
+        #expect(v.holdsSelfContained) // it is a perfectly good receipt of another Datanet
+        #expect(Self.failing(v) == ["anchored"])
+    }
+
+    @Test func refreshAddsAConsistencyProof() throws {
+        let (w, a, b) = try Self.world()
+        let old = try w.ledger.receipt(for: a.id)
+        try w.ledger.propose(try w.review([b.id], accept: false, by: w.curatorA))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let fresh = try w.ledger.refreshed(old)
+        #expect(fresh.previous?.checkpoint == old.checkpoint)
+        #expect(try w.ledger.verify(fresh, anchor: w.datanet).holds)
+        var bad = fresh
+        bad.previous!.consistency[0] = Data(Digest.zero.bytes).base64EncodedString()
+        #expect(Self.failing(try w.ledger.verify(bad, anchor: w.datanet)) == ["consistent with the checkpoint it was first made for"])
+        // A store whose log differs at the receipt's size reports the fork.
+        #expect(Receipt.heldCheck(HeldLog(size: 9, rootAtReceiptSize: .zero), cp: try Checkpoint.unverified(note: fresh.checkpoint)).status == .fail)
+    }
+
+    /// Edits by someone holding no key: each flips the check guarding the edited value.
+    @Test(arguments: [
+        ("datanet id", "anchored"),
+        ("view", "receipt is well-formed"),
+        ("leaf bytes", "leaf 1 included"),
+        ("intake proof", "leaf 1 included"),
+        ("checkpoint size", "checkpoint signature"),
+        ("checkpoint signature", "checkpoint signature"),
+        ("contribution id", "intake leaf"),
+        ("later policy removing the author dropped", "policy chain reaches the checkpoint"),
+        ("last leaf dropped", "policy chain reaches the checkpoint"),
+        ("decision of another contribution", "decision leaf"),
+    ])
+    func editedReceiptFails(_ edit: String, _ check: String) throws {
+        let (w, a, b) = try Self.world()
+        // A later policy change (curator B and the author removed) so the chain has two leaves.
+        var st = try w.ledger.state(of: w.datanet).policy
+        st.curators = [w.curatorA.publicKey]; st.quorum = 1; st.contributors = [w.curatorA.publicKey]
+        var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: st, summary: "drop B").body)
+        try change.sign(with: w.owner)
+        try w.ledger.propose(change)
+        try w.ledger.propose(try w.review([b.id], accept: false, by: w.curatorA))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let honest = try w.ledger.receipt(for: a.id)
+        #expect(try w.ledger.verify(honest, anchor: w.datanet).holds)
+        var r = honest
+        switch edit {
+        case "datanet id": r.datanet = String(repeating: "ab", count: 32)
+        case "view": r.intake.view = .string("nothing to see")
+        case "leaf bytes":
+            var bytes = Array(Data(base64Encoded: r.intake.leaf)!)
+            bytes[bytes.count - 3] ^= 1
+            r.intake.leaf = Data(bytes).base64EncodedString()
+        case "intake proof": r.intake.proof[0] = Data(Digest.zero.bytes).base64EncodedString()
+        case "checkpoint size":
+            let size = try Checkpoint.unverified(note: r.checkpoint).size
+            r.checkpoint = r.checkpoint.replacingOccurrences(of: "\n\(size)\n", with: "\n\(size + 1)\n")
+        case "checkpoint signature":
+            var lines = r.checkpoint.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            var sig = Array(Data(base64Encoded: String(lines[4].split(separator: " ")[2]))!)
+            sig[10] ^= 1
+            lines[4] = "— \(Checkpoint.origin(of: w.datanet)) " + Data(sig).base64EncodedString()
+            r.checkpoint = lines.joined(separator: "\n")
+        case "contribution id": r.contribution = b.id.hex
+        case "later policy removing the author dropped": r.chain.removeLast()
+        case "last leaf dropped": r.last = nil
+        case "decision of another contribution": r.decision = try w.ledger.receipt(for: b.id).decision
+        default: Issue.record("unknown edit \(edit)")
+        }
+        let v = try w.ledger.verify(r, anchor: w.datanet)
+        #expect(!v.holds)
+        #expect(Self.failing(v).contains(check), "\(edit): \(Self.failing(v))")
+    }
+
+    /// Logs a misbehaving sequencer could write and sign: each is caught by its check.
+    @Test(arguments: [
+        ("decision cites a stale policy", "cites the latest policy leaf before it"),
+        ("review by a removed curator counted", "reviews sufficient under the cited policy"),
+        ("accepted without quorum", "reviews sufficient under the cited policy"),
+        ("author not allowed", "author allowed under the cited policy"),
+        ("intake names another author", "intake leaf"),
+        ("policy change without quorum", "leaf 3: policy: drop B"),
+        ("checkpoint by the old key after a handoff", "checkpoint signature"),
+    ])
+    func misbehavingSequencerIsCaught(_ misdeed: String, _ check: String) throws {
+        let w = try World()
+        let a = try w.contribution("song A")
+        let reviewA = try w.review([a.id], accept: true, by: w.curatorA), reviewB = try w.review([a.id], accept: true, by: w.curatorB)
+        var forge = try Forge(w)
+        let intake: [UInt64: CBOR] = [1: .bytes(a.signatures[0].key.bytes), 2: .bytes(a.id.bytes), 3: .bytes(SHA256.hash(Array("song A".utf8)).bytes),
+                                      4: .bytes(a.encoded)]
+        func decision(_ reviews: [Envelope]) -> [UInt64: CBOR] {
+            [1: .bytes(a.id.bytes), 2: .unsigned(1), 3: .unsigned(1), 4: .string("accepted by \(reviews.count) curator(s)"),
+             5: .array(reviews.sorted { $0.id < $1.id }.map { .bytes($0.encoded) })]
+        }
+        var policy = try w.ledger.state(of: w.datanet).policy
+        policy.curators = [w.curatorA.publicKey]; policy.quorum = 1
+        var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: policy, summary: "drop B").body)
+        try drop.sign(with: w.owner)
+        var key = w.sequencer
+        switch misdeed {
+        case "decision cites a stale policy":
+            forge.append(.intake, intake)
+            forge.append(.policy, [1: .bytes(drop.encoded)])
+            forge.append(.decision, decision([reviewA, reviewB]), cite: 0)
+        case "review by a removed curator counted":
+            forge.append(.intake, intake)
+            forge.append(.policy, [1: .bytes(drop.encoded)])
+            forge.append(.decision, decision([reviewB]))
+        case "accepted without quorum":
+            forge.append(.intake, intake)
+            forge.append(.decision, decision([reviewA]))
+        case "author not allowed":
+            var closed = try w.ledger.state(of: w.datanet).policy
+            closed.contributors = [w.outsider.publicKey]
+            var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: closed, summary: "closed").body)
+            try p.sign(with: w.owner)
+            forge.append(.policy, [1: .bytes(p.encoded)])
+            forge.append(.intake, intake)
+            let d = forge.leaves.count
+            forge.append(.decision, decision([reviewA, reviewB]))
+            forge.leaves[d].payload[2] = .unsigned(2)
+        case "intake names another author":
+            var wrong = intake
+            wrong[1] = .bytes(w.outsider.publicKey.bytes)
+            forge.append(.intake, wrong)
+        case "policy change without quorum":
+            var weak = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: policy, summary: "drop B").body)
+            try weak.sign(with: w.curatorA) // one curator of two, quorum 2, not the owner
+            forge.append(.intake, intake)
+            forge.append(.decision, decision([reviewA, reviewB]))
+            forge.append(.policy, [1: .bytes(weak.encoded)])
+        case "checkpoint by the old key after a handoff":
+            let next = try SigningKey()
+            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet, sequencer: next.publicKey).body)
+            try h.sign(with: w.owner)
+            forge.append(.intake, intake)
+            forge.append(.setSequencer, [1: .bytes(h.encoded)])
+            forge.append(.decision, decision([reviewA, reviewB]))
+            key = w.sequencer // should be `next` from size 4 on
+        default: Issue.record("unknown misdeed \(misdeed)")
+        }
+        let r = try forge.receipt(a.id, key: key)
+        let v = r.verify(anchor: w.datanet)
+        #expect(!v.holds)
+        #expect(Self.failing(v).contains(check), "\(misdeed): \(Self.failing(v))")
+    }
+
+    /// The forge itself makes receipts that hold when the log is honest, so the failures above
+    /// come from the misdeeds and not from the forge.
+    @Test func forgeOfAnHonestLogHolds() throws {
+        let (w, a, _) = try Self.world()
+        let v = try Forge(w).receipt(a.id, key: w.sequencer).verify(anchor: w.datanet)
+        #expect(v.holds, "\(Self.failing(v))")
+    }
+
+    @Test func malformedReceiptFilesAreRefused() throws {
+        let (w, a, _) = try Self.world()
+        let good = try w.ledger.receipt(for: a.id).json
+        #expect(throws: RecordError.self) { try Receipt(json: Data("{}".utf8)) }
+        #expect(throws: RecordError.self) { try Receipt(json: Data("[1,2".utf8)) }
+        #expect(throws: RecordError.self) { try Receipt(json: good.prefix(good.count / 2)) }
+        var obj = try JSONSerialization.jsonObject(with: good) as! [String: Any]
+        obj["type"] = "datanet/receipt/v2"
+        #expect(throws: RecordError.self) { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) }
+        #expect(throws: RecordError.self) { try Receipt(json: Data(count: Receipt.maximumSize + 1)) }
+    }
+}
