@@ -49,6 +49,11 @@ nonisolated(unsafe) let commands: [Command] = [
                               """,
                               options: [("-o", "write to FILE (replaced atomically)"), ("--refresh", "refresh this receipt file in place (or to -o)")],
                               maxPositionals: 1), run: runReceipt),
+    Command(spec: CommandSpec(name: "audit", synopsis: "audit DATANET",
+                              summary: """
+                              Replay a Datanet's whole log from its genesis as an independent verifier: every signature, policy                               transition and quorum, key handoff, intake and decision under the rules then in force (allowed                               authors, quotas, duplicates in intake order), and every signed checkpoint held against the replayed                               roots. Prints each violation with its leaf index and portable evidence (--json); exit 1 on any.
+                              """,
+                              flags: [json, quiet], minPositionals: 1, maxPositionals: 1), run: runAudit),
     Command(spec: CommandSpec(name: "pin", synopsis: "pin [DATANET] [--remove]",
                               summary: "Trust a Datanet (64-hex id, or one this store follows) as the anchor for `verify`. Without DATANET: list pins.",
                               flags: [json, ("--remove", "unpin")], maxPositionals: 1), run: runPin),

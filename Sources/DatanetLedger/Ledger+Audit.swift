@@ -1,0 +1,82 @@
+import DatanetCrypto
+import DatanetStore
+import Foundation
+
+/// What `datanet audit` found.
+public struct AuditReport: Codable, Sendable {
+    public var datanet: String
+    public var leaves: UInt64
+    public var signatures: Int
+    /// Signed checkpoints checked against the replayed log (this node's and observed ones).
+    public var checkpoints: Int
+    public var violations: [AuditViolation]
+    public var holds: Bool { violations.isEmpty }
+}
+
+extension Ledger {
+    /// Leaves decoded and signature-checked per batch (on every core) while auditing.
+    static let auditBatch = 8192
+
+    /// Replays a Datanet's whole log from its genesis (schema/log.md "Audit"): every signature,
+    /// policy transition, key handoff, intake and decision against the rules then in force, and
+    /// every signed checkpoint held against the replayed roots. Violations carry portable
+    /// evidence: the leaf with an inclusion proof to the newest checkpoint, or the disagreeing note.
+    public func audit(_ d: Digest, progress: ((UInt64) -> Void)? = nil) throws -> AuditReport {
+        let table = try leavesTable(d, create: false)
+        let notes = try env.read { txn in
+            var out = [(UInt64, String)]()
+            for t in [checkpoints, observed] {
+                try txn.scan(t, from: d.bytes) { k, v in
+                    guard k.starts(with: d.bytes) else { return false }
+                    out.append((Self.u64(k, at: 32), String(decoding: v, as: UTF8.self)))
+                    return true
+                }
+            }
+            return out.sorted { $0.0 < $1.0 }
+        }
+        var auditor = LogAuditor(datanet: d)
+        var nextNote = notes.startIndex
+        var checked = 0
+        let origin = Checkpoint.origin(of: d)
+        while true {
+            let from = auditor.size
+            let batch: [(UInt64, [UInt8])] = try env.read { txn in
+                var out = [(UInt64, [UInt8])]()
+                try txn.scan(table, from: Self.u64Bytes(from)) { k, v in
+                    out.append((Self.u64(k), Array(v)))
+                    return out.count < Self.auditBatch
+                }
+                return out
+            }
+            guard !batch.isEmpty else { break }
+            let leaves = try Parallel.map(batch, grain: 256) { CheckedLeaf(index: $0.0, bytes: $0.1) }
+            for leaf in leaves {
+                guard leaf.index == auditor.size else { throw LedgerRefusal.notAllowed("leaf \(auditor.size) is missing from this store's log") }
+                auditor.add(leaf)
+                while nextNote < notes.endIndex && notes[nextNote].0 <= auditor.size {
+                    if notes[nextNote].0 == auditor.size { auditor.checkpoint(notes[nextNote].1, origin: origin); checked += 1 }
+                    nextNote += 1
+                }
+            }
+            progress?(auditor.size)
+        }
+        return AuditReport(datanet: d.hex, leaves: auditor.size, signatures: auditor.signatures, checkpoints: checked,
+                           violations: try withEvidence(auditor.violations, d, table: table))
+    }
+
+    /// Attaches each leaf violation's leaf and inclusion proof to the newest checkpoint held.
+    private func withEvidence(_ violations: [AuditViolation], _ d: Digest, table: Table) throws -> [AuditViolation] {
+        guard !violations.isEmpty, let note = try latestCheckpoint(d), let cp = try? Checkpoint.unverified(note: note) else { return violations }
+        let log = try MerkleLog(env: env, id: d, create: false)
+        return try env.read { txn in
+            try violations.map { v in
+                guard let i = v.index, i < cp.size, v.evidence == nil, let bytes = try txn.get(table, Self.u64Bytes(i)) else { return v }
+                var out = v
+                out.evidence = AuditEvidence(leaf: Data(bytes).base64EncodedString(),
+                                             proof: try log.inclusionProof(txn, index: i, size: cp.size).map { Data($0.bytes).base64EncodedString() },
+                                             checkpoint: note)
+                return out
+            }
+        }
+    }
+}

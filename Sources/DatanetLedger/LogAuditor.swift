@@ -1,0 +1,246 @@
+import DatanetCBOR
+import DatanetCrypto
+import Foundation
+
+/// A rule the log breaks, at a leaf (or a checkpoint), with what shows it.
+public struct AuditViolation: Codable, Sendable, Equatable {
+    /// The leaf index, or nil for a checkpoint-level violation.
+    public var index: UInt64?
+    public var rule: String
+    public var detail: String
+    /// Portable evidence: the leaf bytes (base64) with an inclusion proof to a signed
+    /// checkpoint, or the signed checkpoint notes that disagree with the log.
+    public var evidence: AuditEvidence?
+}
+
+/// What lets anyone else check a violation without this node.
+public struct AuditEvidence: Codable, Sendable, Equatable {
+    public var leaf: String?
+    public var proof: [String]?
+    public var checkpoint: String
+}
+
+/// One leaf decoded, hashed and with every signature it carries checked; made on any core.
+struct CheckedLeaf {
+    let index: UInt64
+    let bytes: [UInt8]
+    let leaf: Leaf?
+    let hash: Digest
+    /// The records the leaf carries (field 4 of an intake, 1 of a policy kind, 5 of a decision),
+    /// each with its valid signers, or the reason it is unusable.
+    let records: [Result<(Envelope, Record, Set<PublicKey>), RecordError>]
+    let error: String?
+    let signatures: Int
+
+    init(index: UInt64, bytes: [UInt8]) {
+        self.index = index
+        self.bytes = bytes
+        hash = Merkle.leafHash(bytes)
+        var records = [Result<(Envelope, Record, Set<PublicKey>), RecordError>]()
+        var signatures = 0
+        do {
+            let leaf = try Leaf(encoded: bytes)
+            try leaf.checkPayloadFields()
+            let envelopes: [Envelope] = switch leaf.kind {
+            case .intake: [try leaf.envelope(4)]
+            case .decision: try leaf.envelopes(5)
+            case .policy, .setSequencer, .continuation: [try leaf.envelope(1)]
+            }
+            for e in envelopes {
+                signatures += e.signatures.count
+                records.append(Result { () throws(RecordError) in
+                    (e, try Record.verified(e), Set(try e.verifiedSigners()))
+                })
+            }
+            self.leaf = leaf
+            error = nil
+        } catch {
+            self.leaf = nil
+            self.error = "\(error)"
+        }
+        (self.records, self.signatures) = (records, signatures)
+    }
+}
+
+/// Replays a Datanet's log from its genesis as an independent verifier would, leaf by leaf in
+/// order, against the rules in force at each leaf (schema/log.md, curation.md). It reads only
+/// leaf bytes and signed checkpoints, never this node's indexes.
+struct LogAuditor {
+    let datanet: Digest
+    private(set) var size: UInt64 = 0
+    private(set) var violations = [AuditViolation]()
+    private(set) var signatures = 0
+    /// Perfect subtrees of the log so far (RFC 9162 compact range): (height, hash), left to right.
+    private var peaks = [(height: Int, hash: Digest)]()
+    private var policy: PolicyState?
+    private var policyLeaf: (index: UInt64, hash: Digest)?
+    private var policyRecord = Digest.zero
+    /// The sequencer key from each size on: (first checkpoint size it signs, key).
+    private(set) var keys = [(from: UInt64, key: PublicKey)]()
+    private var intakes = [Digest: (index: UInt64, author: PublicKey, size: UInt64, content: Digest, decided: Bool)]()
+    private var firstWithContent = [Digest: Digest]()
+    private var undecided = [PublicKey: (count: UInt64, bytes: UInt64)]()
+
+    init(datanet: Digest) { self.datanet = datanet }
+
+    /// The log root at the current size.
+    var root: Digest {
+        guard var acc = peaks.last?.hash else { return Merkle.emptyRoot }
+        for p in peaks.dropLast().reversed() { acc = Merkle.nodeHash(p.hash, acc) }
+        return acc
+    }
+
+    /// The sequencer key in force for a checkpoint of `size`.
+    func key(forSize size: UInt64) -> PublicKey? { keys.last { $0.from <= size }?.key }
+
+    private mutating func flag(_ index: UInt64, _ rule: String, _ detail: String) {
+        violations.append(AuditViolation(index: index, rule: rule, detail: detail, evidence: nil))
+    }
+
+    /// Adds one checked leaf at the next index.
+    mutating func add(_ c: CheckedLeaf) {
+        let i = size
+        defer {
+            size += 1
+            var node = (height: 0, hash: c.hash)
+            while let last = peaks.last, last.height == node.height {
+                peaks.removeLast()
+                node = (node.height + 1, Merkle.nodeHash(last.hash, node.hash))
+            }
+            peaks.append(node)
+        }
+        signatures += c.signatures
+        guard let leaf = c.leaf else { return flag(i, "leaf decodes", c.error ?? "undecodable") }
+        if leaf.datanet != datanet { flag(i, "leaf belongs to this Datanet", "names \(leaf.datanet.hex)") }
+        if i == 0 {
+            guard leaf.kind == .policy, leaf.policy == nil, case .success(let r)? = c.records.first, case .genesis(let g) = r.1,
+                  r.0.id == datanet else {
+                return flag(0, "leaf 0 is the genesis", "leaf 0 is not this Datanet's signed genesis")
+            }
+            let e = r.0
+            policy = g.policy; policyLeaf = (0, c.hash); policyRecord = e.id
+            keys = [(1, g.policy.sequencer)]
+            return
+        }
+        guard var st = policy, let cited = policyLeaf else { return }
+        if leaf.policy?.index != cited.index || leaf.policy?.hash != cited.hash {
+            flag(i, "a leaf cites the latest policy leaf before it", "cites \(leaf.policy.map { String($0.index) } ?? "nothing"), the latest is \(cited.index)")
+        }
+        var records = [(Envelope, Record, Set<PublicKey>)]()
+        for r in c.records {
+            switch r {
+            case .success(let ok): records.append(ok)
+            case .failure(let e): flag(i, "every record is validly signed", "\(e)")
+            }
+        }
+        guard records.count == c.records.count else { return }
+        switch leaf.kind {
+        case .policy, .setSequencer:
+            let (e, record, signers) = records[0]
+            let (previous, recordDatanet): (Digest, Digest)
+            switch record {
+            case .policy(let p): (previous, recordDatanet) = (p.previous, p.datanet)
+            case .setSequencer(let h): (previous, recordDatanet) = (h.previous, h.datanet)
+            default: return flag(i, "a \(leaf.kind) leaf carries a \(leaf.kind) record", "carries \(e.kind.rawValue)")
+            }
+            if recordDatanet != datanet { flag(i, "records belong to this Datanet", "policy names \(recordDatanet.hex)") }
+            if previous != policyRecord { flag(i, "a policy names the policy in force", "names \(previous.hex), in force \(policyRecord.hex)") }
+            let curators = signers.filter { st.curators.contains($0) }.count
+            if !signers.contains(st.owner) && UInt64(curators) < st.quorum {
+                flag(i, "a policy change has the owner's signature or a curator quorum", "\(curators) curator signature(s), quorum \(st.quorum)")
+            }
+            if case .policy(let p) = record { st = p.state }
+            if case .setSequencer(let h) = record { st.sequencer = h.sequencer; keys.append((i + 2, h.sequencer)) }
+            policy = st; policyLeaf = (i, c.hash); policyRecord = e.id
+        case .continuation:
+            guard case .continuation(let k) = records[0].1 else { return flag(i, "a continuation leaf carries a continuation", "it does not") }
+            if !records[0].2.contains(st.owner) { flag(i, "a continuation is signed by the owner", "it is not") }
+            if k.size != i || k.root != root { flag(i, "a continuation names the log before it", "names size \(k.size) and another root") }
+            st.sequencer = k.sequencer
+            keys.append((i + 1, k.sequencer))
+            policy = st; policyLeaf = (i, c.hash); policyRecord = records[0].0.id
+        case .intake:
+            intake(i, leaf, records[0], st)
+        case .decision:
+            decision(i, leaf, records, st)
+        }
+    }
+
+    private mutating func intake(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, Set<PublicKey>), _ st: PolicyState) {
+        guard case .contribution(let c) = r.1 else { return flag(i, "an intake leaf carries a contribution", "carries \(r.0.kind.rawValue)") }
+        let id = r.0.id
+        if (try? leaf.digest(2)) != id || (try? leaf.bytes(1)) != c.author.bytes || (try? leaf.digest(3)) != c.content {
+            flag(i, "intake fields match the contribution", "record id, author or content differs")
+        }
+        if c.datanet != datanet { flag(i, "records belong to this Datanet", "contribution names \(c.datanet.hex)") }
+        guard intakes[id] == nil else { return flag(i, "a record is taken in once", "\(id.hex) was taken in at \(intakes[id]!.index)") }
+        if let allowed = st.contributors, !allowed.contains(c.author) {
+            flag(i, "the author may contribute under the policy in force", "\(c.author) is not a contributor")
+        }
+        let q = undecided[c.author] ?? (0, 0)
+        if q.count + 1 > st.maxPendingProposals || q.bytes + c.size > st.maxPendingBytes {
+            flag(i, "the author is within quota", "\(q.count) undecided proposals, \(q.bytes) bytes before this one")
+        }
+        intakes[id] = (i, c.author, c.size, c.content, false)
+        if firstWithContent[c.content] == nil {
+            firstWithContent[c.content] = id
+            undecided[c.author] = (q.count + 1, q.bytes + c.size)
+        }
+    }
+
+    private mutating func decision(_ i: UInt64, _ leaf: Leaf, _ reviews: [(Envelope, Record, Set<PublicKey>)], _ st: PolicyState) {
+        guard let id = try? leaf.digest(1), let intake = intakes[id] else {
+            return flag(i, "a decision decides a contribution taken in earlier", "names no earlier intake")
+        }
+        guard !intake.decided else { return flag(i, "a contribution is decided once", "\(id.hex) was decided before") }
+        intakes[id]!.decided = true
+        if (try? leaf.unsigned(2)) != intake.index { flag(i, "a decision names its intake index", "names another index than \(intake.index)") }
+        let accepted = (try? leaf.unsigned(3)) == 1
+        let earliest = firstWithContent[intake.content]
+        let duplicate = earliest != id
+        if duplicate {
+            if accepted { flag(i, "an exact duplicate is rejected", "accepts a copy of \(earliest!.hex)") }
+            else if reviews.isEmpty, (try? leaf.text(4)) != "duplicate of \(earliest!.hex)" {
+                flag(i, "a duplicate rejection names the earliest contribution", "reason is not \"duplicate of \(earliest!.hex)\"")
+            }
+            return
+        }
+        var q = undecided[intake.author] ?? (0, 0)
+        q = (q.count - min(1, q.count), q.bytes - min(intake.size, q.bytes))
+        undecided[intake.author] = q
+        if reviews.isEmpty { return flag(i, "a decision carries the reviews that decided it", "no reviews and not a duplicate") }
+        var reviewers = Set<PublicKey>()
+        for (e, record, _) in reviews {
+            guard case .review(let r) = record else { return flag(i, "a decision carries reviews", "carries \(e.kind.rawValue)") }
+            if r.datanet != datanet || !r.contributions.contains(id) { flag(i, "a counted review is about this contribution", "review \(e.id.hex) is not") }
+            if !st.curators.contains(r.reviewer) {
+                flag(i, "only curators in force are counted", "\(r.reviewer) is not a curator under policy leaf \(policyLeaf!.index)")
+            }
+            if r.accept != accepted { flag(i, "counted reviews agree with the verdict", "review \(e.id.hex) disagrees") }
+            if !reviewers.insert(r.reviewer).inserted { flag(i, "a curator is counted once", "\(r.reviewer) counted twice") }
+        }
+        let counted = reviewers.filter { st.curators.contains($0) }.count
+        let needed = accepted ? Int(st.quorum) : st.curators.count - Int(st.quorum) + 1
+        if counted < needed { flag(i, "the counted reviews reach the quorum rule", "\(counted) counted, \(needed) needed to \(accepted ? "accept" : "reject")") }
+    }
+
+    /// Checks a signed checkpoint at its size against the replayed log (call when `size`
+    /// equals the checkpoint's size).
+    mutating func checkpoint(_ note: String, origin: String) {
+        guard let cp = try? Checkpoint.unverified(note: note) else {
+            return violations.append(AuditViolation(index: nil, rule: "checkpoints parse", detail: "malformed note", evidence: nil))
+        }
+        guard let key = key(forSize: cp.size) else { return }
+        do {
+            _ = try Checkpoint.verify(note: note, key: key)
+        } catch {
+            return violations.append(AuditViolation(index: nil, rule: "a checkpoint is signed by the sequencer key in force",
+                                                    detail: "size \(cp.size): \(error)", evidence: nil))
+        }
+        if cp.origin != origin || cp.root != root {
+            violations.append(AuditViolation(index: nil, rule: "a signed checkpoint matches the log",
+                                             detail: "size \(cp.size): its root \(cp.root.hex) is not the log's \(root.hex): history was rewritten or forked",
+                                             evidence: AuditEvidence(leaf: nil, proof: nil, checkpoint: note)))
+        }
+    }
+}

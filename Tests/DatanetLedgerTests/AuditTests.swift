@@ -1,0 +1,149 @@
+import DatanetCBOR
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetStore
+import Foundation
+import Testing
+
+/// `audit` replays logs: an honest one holds; logs a misbehaving sequencer would write (with
+/// the ledger's own append and signing, bypassing the sequencing rules) are caught at the leaf.
+@Suite struct AuditTests {
+    typealias World = LedgerTests.World
+
+    /// Appends a leaf to the store's log and signs the new checkpoint, as a sequencer that
+    /// ignores the rules would.
+    static func appendForged(_ w: World, _ kind: LeafKind, _ payload: [UInt64: CBOR], cite: UInt64? = nil) throws {
+        let log = try MerkleLog(env: w.ledger.env, id: w.datanet, create: false)
+        let table = try w.ledger.leavesTable(w.datanet, create: false)
+        try w.ledger.env.write { txn in
+            var st = try w.ledger.state(txn, w.datanet)
+            let citeHash = try cite.map { i in Merkle.leafHash(try #require(try txn.get(table, Ledger.u64Bytes(i)))) }
+            let leaf = Leaf(datanet: w.datanet, kind: kind, policy: (cite ?? st.policyIndex, citeHash ?? st.policyLeafHash), payload: payload)
+            let hash = try w.ledger.appendLeaf(txn, leaf, at: st.size, table: table, log: log)
+            if kind == .policy { st.policyIndex = st.size; st.policyLeafHash = hash }
+            st.size += 1
+            try w.ledger.sign(txn, &st, log: log, key: w.sequencer)
+        }
+    }
+
+    static func intake(_ c: Envelope, content: String) -> [UInt64: CBOR] {
+        [1: .bytes(c.signatures[0].key.bytes), 2: .bytes(c.id.bytes), 3: .bytes(SHA256.hash(Array(content.utf8)).bytes), 4: .bytes(c.encoded)]
+    }
+
+    static func decision(_ c: Envelope, intake: UInt64, accept: Bool, _ reviews: [Envelope]) -> [UInt64: CBOR] {
+        [1: .bytes(c.id.bytes), 2: .unsigned(intake), 3: .unsigned(accept ? 1 : 0), 4: .string("forged"),
+         5: .array(reviews.sorted { $0.id < $1.id }.map { .bytes($0.encoded) })]
+    }
+
+    @Test func honestLogHolds() throws {
+        let w = try World()
+        let a = try w.contribution("song A"), b = try w.contribution("song B"), copy = try w.contribution("song A", by: w.curatorA)
+        try w.ledger.propose(all: [a, b, copy])
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try w.ledger.propose(all: [try w.review([a.id, b.id], accept: true, by: w.curatorA), try w.review([a.id], accept: true, by: w.curatorB),
+                                   try w.review([b.id], accept: false, by: w.curatorB)])
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        var st = try w.ledger.state(of: w.datanet).policy
+        st.quorum = 1
+        var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: st, summary: "quorum 1").body)
+        try p.sign(with: w.owner)
+        try w.ledger.propose(p)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let report = try w.ledger.audit(w.datanet)
+        #expect(report.holds, "\(report.violations)")
+        #expect(report.leaves == 8 && report.checkpoints == 4)
+        #expect(report.signatures == 1 + 3 + 3 + 1)
+    }
+
+    @Test(arguments: [
+        ("decision citing a stale policy", "a leaf cites the latest policy leaf before it", UInt64(3)),
+        ("review by a removed curator counted", "only curators in force are counted", 3),
+        ("duplicate accepted", "an exact duplicate is rejected", 4),
+        ("too few reviews", "the counted reviews reach the quorum rule", 2),
+        ("author not allowed", "the author may contribute under the policy in force", 2),
+        ("policy without quorum", "a policy change has the owner's signature or a curator quorum", 1),
+        ("record taken in twice", "a record is taken in once", 2),
+    ])
+    func misbehavingSequencerIsCaught(_ misdeed: String, _ rule: String, _ index: UInt64) throws {
+        let w = try World()
+        let a = try w.contribution("song A"), copy = try w.contribution("song A", by: w.curatorA)
+        let ra = try w.review([a.id], accept: true, by: w.curatorA), rb = try w.review([a.id], accept: true, by: w.curatorB)
+        var dropped = try w.ledger.state(of: w.datanet).policy
+        dropped.curators = [w.curatorA.publicKey]; dropped.quorum = 1; dropped.contributors = [w.curatorA.publicKey]
+        var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: dropped, summary: "drop").body)
+        switch misdeed {
+        case "decision citing a stale policy":
+            try drop.sign(with: w.owner)
+            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, .policy, [1: .bytes(drop.encoded)])
+            try Self.appendForged(w, .decision, Self.decision(a, intake: 1, accept: true, [ra, rb]), cite: 0)
+        case "review by a removed curator counted":
+            try drop.sign(with: w.owner)
+            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, .policy, [1: .bytes(drop.encoded)])
+            try Self.appendForged(w, .decision, Self.decision(a, intake: 1, accept: true, [rb]))
+        case "duplicate accepted":
+            let rc = try w.review([copy.id], accept: true, by: w.curatorA), rd = try w.review([copy.id], accept: true, by: w.curatorB)
+            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, .intake, Self.intake(copy, content: "song A"))
+            try Self.appendForged(w, .decision, Self.decision(a, intake: 1, accept: true, [ra, rb]))
+            try Self.appendForged(w, .decision, Self.decision(copy, intake: 2, accept: true, [rc, rd]))
+        case "too few reviews":
+            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, .decision, Self.decision(a, intake: 1, accept: true, [ra]))
+        case "author not allowed":
+            try drop.sign(with: w.owner)
+            try Self.appendForged(w, .policy, [1: .bytes(drop.encoded)])
+            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+        case "policy without quorum":
+            try drop.sign(with: w.curatorB) // one of two curators, quorum 2, not the owner
+            try Self.appendForged(w, .policy, [1: .bytes(drop.encoded)])
+        case "record taken in twice":
+            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+        default: Issue.record("unknown misdeed")
+        }
+        let report = try w.ledger.audit(w.datanet)
+        let hit = report.violations.first { $0.rule == rule }
+        #expect(hit?.index == index, "\(misdeed): \(report.violations)")
+        // The evidence stands on its own: the leaf is in the tree the sequencer signed.
+        let evidence = try #require(hit?.evidence)
+        let cp = try Checkpoint.verify(note: evidence.checkpoint, key: w.sequencer.publicKey)
+        let leaf = try #require(evidence.leaf.flatMap { Data(base64Encoded: $0) })
+        let proof = try #require(evidence.proof).map { Digest(bytes: Array(Data(base64Encoded: $0)!))! }
+        try Merkle.verifyInclusion(index: index, size: cp.size, leafHash: Merkle.leafHash(Array(leaf)), proof: proof, root: cp.root)
+    }
+
+    @Test func checkpointThatRewritesHistoryIsCaught() throws {
+        let w = try World()
+        try w.ledger.propose(try w.contribution("song A"))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(try w.ledger.audit(w.datanet).holds)
+        // The sequencer signs another history of the same size, and someone shows it to us.
+        let other = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([9])).signed(by: w.sequencer)
+        try w.ledger.env.write { txn in try txn.put(w.ledger.observed, Ledger.key(w.datanet, 2), Array(other.utf8)) }
+        let report = try w.ledger.audit(w.datanet)
+        #expect(report.violations.map(\.rule) == ["a signed checkpoint matches the log"])
+        #expect(report.violations.first?.evidence?.checkpoint == other)
+        // A note under a key not in force is refused as such.
+        let stranger = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([9])).signed(by: w.outsider)
+        try w.ledger.env.write { txn in try txn.put(w.ledger.observed, Ledger.key(w.datanet, 2), Array(stranger.utf8)) }
+        #expect(try w.ledger.audit(w.datanet).violations.map(\.rule) == ["a checkpoint is signed by the sequencer key in force"])
+    }
+
+    @Test func tamperedLeafBytesAreCaught() throws {
+        let w = try World()
+        try w.ledger.propose(try w.contribution("song A"))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        // Flip a byte of the intake leaf in place (a disk error or an edited copy of the store).
+        let table = try w.ledger.leavesTable(w.datanet, create: false)
+        try w.ledger.env.write { txn in
+            var bytes = try #require(try txn.get(table, Ledger.u64Bytes(1)))
+            bytes[bytes.count - 5] ^= 0x40
+            try txn.put(table, Ledger.u64Bytes(1), bytes)
+        }
+        let rules = try w.ledger.audit(w.datanet).violations.map(\.rule)
+        #expect(rules.contains("every record is validly signed"))
+        #expect(rules.contains("a signed checkpoint matches the log"))
+    }
+}
