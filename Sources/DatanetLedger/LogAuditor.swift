@@ -83,6 +83,13 @@ struct LogAuditor {
 
     init(datanet: Digest) { self.datanet = datanet }
 
+    /// The Datanet's state after the leaves replayed so far (nil before the genesis).
+    var state: DatanetState? {
+        guard let policy, let policyLeaf else { return nil }
+        return DatanetState(id: datanet, size: size, policyIndex: policyLeaf.index, policyLeafHash: policyLeaf.hash,
+                            policyRecord: policyRecord, policy: policy)
+    }
+
     /// The log root at the current size.
     var root: Digest {
         guard var acc = peaks.last?.hash else { return Merkle.emptyRoot }

@@ -28,6 +28,11 @@ public struct MerkleLog {
         table = try env.openTables([Self.tableName(id)], create: create)[0]
     }
 
+    /// The log of a Datanet, opened (or created) inside a write transaction.
+    public init(_ txn: Transaction, id: Digest, create: Bool) throws {
+        table = try txn.openTable(Self.tableName(id), create: create)
+    }
+
     /// Post-order position of the node of `level` with `index` on that level.
     public static func position(level: Int, index: UInt64) -> UInt64 {
         let n = index + 1

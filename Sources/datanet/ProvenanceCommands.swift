@@ -123,3 +123,42 @@ func runAudit(_ p: Parsed) throws -> Int32 {
     }
     return report.holds ? 0 : 1
 }
+
+func runBundle(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let summary: BundleSummary
+    switch p.positionals[0] {
+    case "export":
+        guard let path = p.options["-o"] else { throw CLIError.usage("bundle export needs -o FILE") }
+        let st = try ledger.resolveDatanet(p.positionals[1])
+        let since = try integerOption(p, "--since") ?? 0
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError.io(path: tmp, operation: "create", errno: errno) }
+        do {
+            summary = try ledger.exportBundle(st.id, since: UInt64(since), recordsOnly: p.has("--records-only"), to: fd)
+            guard fsync(fd) == 0, close(fd) == 0, rename(tmp, path) == 0 else { throw StoreError.io(path: path, operation: "write", errno: errno) }
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+    case "import":
+        let fd = open(p.positionals[1], O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.io(path: p.positionals[1], operation: "read", errno: errno) }
+        defer { close(fd) }
+        summary = try ledger.importBundle(from: fd)
+    default:
+        throw CLIError.usage("bundle takes export or import, not '\(p.positionals[0])'")
+    }
+    if p.has("--json") {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        writeFD(1, try e.encode(summary) + Data("\n".utf8))
+    } else {
+        out("\(p.positionals[0] == "export" ? "exported" : "imported") \(summary.datanet.prefix(16))…: leaves \(summary.from)..<\(summary.to), "
+            + "\(summary.checkpoints) checkpoint(s), \(summary.records) pending record(s), \(summary.objects) object(s), "
+            + "\(summary.sidecars) sidecar(s), \(humanBytes(summary.bytes))")
+    }
+    return 0
+}

@@ -38,6 +38,15 @@ public final class Transaction {
 
     func liveHandle() throws -> OpaquePointer { try live() }
 
+    /// Opens (or, in a write transaction, creates) a named table inside this transaction; the
+    /// handle outlives it only if it commits, and a created table exists only then. The
+    /// corresponding LMDB call is `mdb_dbi_open`.
+    public func openTable(_ name: String, create: Bool) throws -> Table {
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(try live(), name, create && !readOnly ? UInt32(MDB_CREATE) : 0, &dbi))
+        return Table(dbi: dbi, name: name)
+    }
+
     private func live() throws -> OpaquePointer {
         guard let h = handle else { throw LMDBError(rawValue: MDB_BAD_TXN) }
         return h

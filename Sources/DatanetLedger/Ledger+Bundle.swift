@@ -1,0 +1,91 @@
+import DatanetCBOR
+import DatanetCrypto
+import DatanetStore
+import Foundation
+
+/// What a bundle held (on export) or brought (on import).
+public struct BundleSummary: Codable, Sendable, Equatable {
+    public var datanet: String
+    public var from: UInt64
+    public var to: UInt64
+    public var leaves = 0
+    public var checkpoints = 0
+    public var records = 0
+    public var objects = 0
+    public var sidecars = 0
+    public var bytes: UInt64 = 0
+}
+
+extension Ledger {
+    /// Writes a bundle of a Datanet (schema/bundle.md): its leaves from `since` to the newest
+    /// checkpoint with the checkpoints between, the records pending here, the sidecars held
+    /// and, unless `recordsOnly`, every chunk, blob and tree their contributions name. One read
+    /// snapshot, so the bundle is consistent even while this store keeps working.
+    public func exportBundle(_ d: Digest, since: UInt64 = 0, recordsOnly: Bool = false, to fd: Int32) throws -> BundleSummary {
+        let table = try leavesTable(d, create: false)
+        return try env.read { txn in
+            guard let note = try latestCheckpointNote(txn, d) else { throw LedgerRefusal.notAllowed("no checkpoint of \(d.hex) is held here") }
+            let to = try Checkpoint.unverified(note: note).size
+            guard since <= to else { throw LedgerRefusal.notAllowed("--since \(since) is beyond the log's \(to) leaves") }
+            var summary = BundleSummary(datanet: d.hex, from: since, to: to)
+            let w = try BundleWriter(fd: fd)
+            try w.frame(.header, CBOR.map([.init(.unsigned(1), .bytes(d.bytes)), .init(.unsigned(2), .unsigned(since)),
+                                           .init(.unsigned(3), .unsigned(to)), .init(.unsigned(4), .bool(recordsOnly))]).encoded)
+            try txn.scan(checkpoints, from: Self.key(d, since)) { k, v in
+                guard k.starts(with: d.bytes), Self.u64(k, at: 32) <= to else { return false }
+                if Self.u64(k, at: 32) > since || Self.u64(k, at: 32) == to { try w.frame(.checkpoint, Array(v)); summary.checkpoints += 1 }
+                return true
+            }
+            var contents = [Contribution]()
+            try txn.scan(table, from: Self.u64Bytes(since)) { k, v in
+                guard Self.u64(k) < to else { return false }
+                let bytes = Array(v)
+                try w.frame(.leaf, Array(k) + bytes)
+                summary.leaves += 1
+                if let leaf = try? Leaf(encoded: bytes), leaf.kind == .intake, case .contribution(let c)? = try? Record(leaf.envelope(4)) {
+                    contents.append(c)
+                }
+                return true
+            }
+            try txn.scan(pending, from: d.bytes) { k, v in
+                guard k.starts(with: d.bytes) else { return false }
+                guard let bytes = try txn.get(records, Digest(v)!) else { return true }
+                try w.frame(.record, bytes)
+                summary.records += 1
+                if case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) { contents.append(c) }
+                return true
+            }
+            var sent = Set<Digest>()
+            for c in contents {
+                if let s = try txn.get(sidecars, c.sidecar), sent.insert(c.sidecar).inserted { try w.frame(.sidecar, s); summary.sidecars += 1 }
+                guard !recordsOnly else { continue }
+                guard let closure = try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) else {
+                    throw LedgerRefusal.notAllowed("the content \(c.content.hex) of a contribution is not in this store; export with --records-only")
+                }
+                for (kind, id) in closure where sent.insert(id).inserted {
+                    let frame: BundleFrame = switch kind { case .chunk: .chunk; case .blob: .blob; case .tree: .tree }
+                    try w.frame(frame, try store.objectBytes(kind, id, in: txn)!)
+                    summary.objects += 1
+                }
+            }
+            try txn.scan(forks, from: d.bytes) { k, v in
+                guard k.starts(with: d.bytes) else { return false }
+                try w.frame(.forkEvidence, Array(v))
+                return true
+            }
+            try w.finish()
+            summary.bytes = w.bytes
+            return summary
+        }
+    }
+
+    func latestCheckpointNote(_ txn: Transaction, _ d: Digest) throws -> String? {
+        var note: String?
+        try txn.scan(checkpoints, from: d.bytes) { k, v in
+            guard k.starts(with: d.bytes) else { return false }
+            note = String(decoding: v, as: UTF8.self)
+            return true
+        }
+        return note
+    }
+}

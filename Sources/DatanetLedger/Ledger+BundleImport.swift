@@ -1,0 +1,183 @@
+import DatanetCBOR
+import DatanetCrypto
+import DatanetStore
+import Foundation
+
+extension Ledger {
+    /// Imports a bundle in one transaction, after checking everything exactly as `audit`
+    /// would: the whole log (this store's leaves and the bundle's) is replayed from the genesis
+    /// with every signature and rule, every checkpoint must be signed by the key in force and
+    /// match the replayed root, the newest must cover the last leaf, every object must match its
+    /// id and every contribution's content must arrive (unless the bundle is records-only).
+    /// Pending records join this store's pending set. Any failure changes nothing.
+    public func importBundle(from fd: Int32) throws -> BundleSummary {
+        let reader = try BundleReader(fd: fd)
+        guard let (type, headerBytes) = try reader.next(), type == .header else { throw BundleError.malformed("the first frame is not the header") }
+        guard case .map(let entries) = try CBOR.decode(headerBytes), entries.count == 4,
+              let db = entries[0].value.bytesValue, let d = Digest(bytes: db), let from = entries[1].value.unsignedValue,
+              let to = entries[2].value.unsignedValue, case .bool(let recordsOnly) = entries[3].value, from <= to,
+              entries.map(\.key) == [.unsigned(1), .unsigned(2), .unsigned(3), .unsigned(4)]
+        else { throw BundleError.malformed("the header is not {1: Datanet, 2: from, 3: to, 4: records-only}") }
+        var summary = BundleSummary(datanet: d.hex, from: from, to: to)
+        return try env.write { txn in
+            let table = try txn.openTable("leaves:" + d.hex, create: true)
+            let log = try MerkleLog(txn, id: d, create: true)
+            let local = try? state(txn, d)
+            let localSize = local?.size ?? 0
+            guard from <= localSize else {
+                throw BundleError.refused("it starts at leaf \(from) but this store has \(localSize) leaves of \(d.hex.prefix(16))…; export with --since \(localSize) or less")
+            }
+            var newLeaves = [(UInt64, [UInt8])]()
+            var notes = [String]()
+            var envelopes = [Envelope]()
+            var next = from
+            while let (type, payload) = try reader.next() {
+                switch type {
+                case .header, .end: throw BundleError.malformed("a second \(type) frame")
+                case .leaf:
+                    guard payload.count > 8 else { throw BundleError.malformed("a leaf frame without a leaf") }
+                    let index = Self.u64(payload)
+                    guard index == next, index < to else { throw BundleError.malformed("leaf \(index) where leaf \(next) was due (leaves must run from \(from) to \(to) once, in order)") }
+                    let bytes = Array(payload[8...])
+                    if index < localSize {
+                        guard try txn.get(table, Self.u64Bytes(index)) == bytes else {
+                            throw BundleError.refused("leaf \(index) differs from this store's: the bundle's log forks from this one")
+                        }
+                    } else {
+                        newLeaves.append((index, bytes))
+                    }
+                    next += 1
+                case .checkpoint: notes.append(String(decoding: payload, as: UTF8.self))
+                case .record: envelopes.append(try Envelope(encoded: payload))
+                case .chunk, .blob, .tree:
+                    let kind: ObjectKind = type == .chunk ? .chunk : type == .blob ? .blob : .tree
+                    try store.put(kind, try ObjectStore.validate(kind, payload), payload, in: txn)
+                    summary.objects += 1
+                case .sidecar:
+                    try txn.put(sidecars, SHA256.hash(payload), payload)
+                    summary.sidecars += 1
+                case .forkEvidence:
+                    guard let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(payload)), e.datanet == d.hex else {
+                        throw BundleError.malformed("fork evidence is not for this Datanet")
+                    }
+                    try txn.put(forks, Self.key(d, UInt64(summary.checkpoints)) + SHA256.hash(payload).bytes, payload)
+                }
+            }
+            guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
+            summary.leaves = Int(to - from)
+            summary.checkpoints = notes.count
+            let auditor = try replay(txn, d, table: table, localSize: localSize, newLeaves: newLeaves, notes: notes)
+            if let v = auditor.violations.first {
+                throw BundleError.refused((v.index.map { "leaf \($0): " } ?? "") + "\(v.rule): \(v.detail)")
+            }
+            guard let st = auditor.state else { throw BundleError.refused("no genesis") }
+            if !newLeaves.isEmpty {
+                guard notes.contains(where: { (try? Checkpoint.unverified(note: $0))?.size == to }) else {
+                    throw BundleError.refused("no signed checkpoint covers its last leaf \(to - 1)")
+                }
+                try appendLeaves(txn, newLeaves.map { ($0.1, Merkle.leafHash($0.1)) }, at: localSize, table: table, log: log)
+                for (i, bytes) in newLeaves { try indexLeaf(txn, d, i, try Leaf(encoded: bytes), recordsOnly: recordsOnly) }
+            }
+            if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
+            for note in notes {
+                guard let cp = try? Checkpoint.unverified(note: note), cp.size <= st.size else { continue }
+                try txn.put(checkpoints, Self.key(d, cp.size), Array(note.utf8))
+            }
+            for e in envelopes {
+                do {
+                    let record = try Record.verified(e)
+                    guard record.datanet == d else { throw BundleError.refused("record \(e.id.hex) is for another Datanet") }
+                    if case .contribution(let c) = record, !recordsOnly,
+                       try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) == nil {
+                        throw BundleError.refused("the content of proposal \(e.id.hex) is missing")
+                    }
+                    _ = try propose(txn, e, record)
+                    summary.records += 1
+                } catch LedgerRefusal.alreadyTaken {
+                    continue // already pending or in the log here: importing twice changes nothing
+                }
+            }
+            summary.bytes = reader.bytesRead
+            return summary
+        }
+    }
+
+    /// Replays this store's leaves and the bundle's new ones from the genesis, checking the
+    /// stored and bundled checkpoints at their sizes.
+    private func replay(_ txn: Transaction, _ d: Digest, table: Table, localSize: UInt64,
+                        newLeaves: [(UInt64, [UInt8])], notes: [String]) throws -> LogAuditor {
+        var byteSize = [UInt64: [String]]()
+        for note in notes {
+            guard let cp = try? Checkpoint.unverified(note: note) else { throw BundleError.malformed("a checkpoint note does not parse") }
+            byteSize[cp.size, default: []].append(note)
+        }
+        var auditor = LogAuditor(datanet: d)
+        let origin = Checkpoint.origin(of: d)
+        func feed(_ batch: [(UInt64, [UInt8])]) throws {
+            for leaf in try Parallel.map(batch, grain: 256, { CheckedLeaf(index: $0.0, bytes: $0.1) }) {
+                auditor.add(leaf)
+                for note in byteSize[auditor.size] ?? [] { auditor.checkpoint(note, origin: origin) }
+            }
+        }
+        var batch = [(UInt64, [UInt8])]()
+        try txn.scan(table) { k, v in
+            guard Self.u64(k) < localSize else { return false }
+            batch.append((Self.u64(k), Array(v)))
+            if batch.count == Self.auditBatch { try feed(batch); batch.removeAll(keepingCapacity: true) }
+            return true
+        }
+        try feed(batch)
+        for start in stride(from: 0, to: newLeaves.count, by: Self.auditBatch) {
+            try feed(Array(newLeaves[start..<min(newLeaves.count, start + Self.auditBatch)]))
+        }
+        if notes.contains(where: { (try? Checkpoint.unverified(note: $0)).map { $0.size > auditor.size } ?? false }) {
+            throw BundleError.refused("a checkpoint is beyond the bundle's last leaf")
+        }
+        return auditor
+    }
+
+    /// Updates this store's indexes for a leaf received from elsewhere, as sequencing it here
+    /// would have: records, placement, pending, duplicates, undecided and decided, quotas.
+    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ i: UInt64, _ leaf: Leaf, recordsOnly: Bool) throws {
+        func keep(_ e: Envelope) throws {
+            if try !txn.contains(records, e.id) { try txn.put(records, e.id, e.encoded) }
+            if let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
+        }
+        switch leaf.kind {
+        case .intake:
+            let e = try leaf.envelope(4)
+            guard case .contribution(let c) = try Record(e) else { return }
+            if !recordsOnly, try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) == nil {
+                throw BundleError.refused("the content \(c.content.hex) of contribution \(e.id.hex) (leaf \(i)) is missing")
+            }
+            try keep(e)
+            try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+            let contentKey = d.bytes + c.content.bytes
+            guard try !txn.contains(contents, contentKey) else { return } // a duplicate: its decision follows
+            try txn.put(contents, contentKey, e.id)
+            try txn.put(undecided, Self.key(d, i), e.id.bytes + Self.u64Bytes(c.size) + c.author.bytes)
+            let quotaKey = d.bytes + c.author.bytes
+            let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
+            try txn.put(meta, quotaKey, Self.u64Bytes(n + 1) + Self.u64Bytes(b + c.size))
+        case .decision:
+            let intake = try leaf.unsigned(2)
+            try txn.put(decided, Self.key(d, intake), Self.u64Bytes(i))
+            if let (size, author) = try txn.withValue(undecided, Self.key(d, intake), { (Self.u64($0, at: 32), Array($0[40...])) }) {
+                try txn.delete(undecided, Self.key(d, intake))
+                let quotaKey = d.bytes + author
+                let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
+                try txn.put(meta, quotaKey, Self.u64Bytes(n - min(1, n)) + Self.u64Bytes(b - min(size, b)))
+            }
+            for e in try leaf.envelopes(5) {
+                guard case .review(let r) = try Record(e) else { continue }
+                if try !txn.contains(records, e.id) { try txn.put(records, e.id, e.encoded) }
+                if try r.contributions.allSatisfy({ try decision(txn, $0) != nil }),
+                   let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
+            }
+        case .policy, .setSequencer, .continuation:
+            let e = try leaf.envelope(1)
+            try keep(e)
+            try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import DatanetCrypto
+
+/// Moving content objects between stores (bundles now, sync later): each object travels as
+/// its stored bytes and is checked on arrival against its id, so a sender cannot slip in
+/// bytes under another object's name.
+extension ObjectStore {
+    /// Largest object accepted from elsewhere: a chunk is at most 256 KiB (chunking.md); a blob
+    /// manifest of 64 MiB describes about 1.5 million chunks (some 95 GiB at the average size).
+    public static let maximumObjectSize = 64 << 20
+
+    /// Every object reachable from a blob or tree, parents before children (trees, then
+    /// blobs, then chunks), each once; nil when any of them is missing here.
+    public func closure(of id: Digest, kind: ObjectKind, in txn: Transaction) throws -> [(ObjectKind, Digest)]? {
+        var out = [(ObjectKind, Digest)]()
+        var seen = Set<Digest>()
+        var stack = [(kind, id)]
+        var chunkRefs = [Digest]()
+        while let (k, i) = stack.popLast() {
+            guard seen.insert(i).inserted else { continue }
+            switch k {
+            case .tree:
+                guard let bytes = try txn.get(trees, i) else { return nil }
+                out.append((.tree, i))
+                for e in try Tree(encoded: bytes).entries { stack.append((e.kind, e.id)) }
+            case .blob:
+                guard let m = try txn.withValue(blobs, i, { try BlobManifest(encoded: $0) }) else { return nil }
+                out.append((.blob, i))
+                chunkRefs += m.chunks.map(\.id)
+            case .chunk:
+                break
+            }
+        }
+        for c in chunkRefs where seen.insert(c).inserted {
+            guard try txn.contains(chunks, c) else { return nil }
+            out.append((.chunk, c))
+        }
+        return out
+    }
+
+    /// The stored bytes of an object.
+    public func objectBytes(_ kind: ObjectKind, _ id: Digest, in txn: Transaction) throws -> [UInt8]? {
+        try txn.get(table(kind), id)
+    }
+
+    /// Whether an object is here.
+    public func contains(_ kind: ObjectKind, _ id: Digest, in txn: Transaction) throws -> Bool {
+        try txn.contains(table(kind), id)
+    }
+
+    /// The id of an object received from elsewhere, after checking its bytes: a chunk is
+    /// named by its hash; a manifest's chunks must be contiguous and its root and id must
+    /// follow from them; a tree must be canonical.
+    public static func validate(_ kind: ObjectKind, _ bytes: [UInt8]) throws -> Digest {
+        guard bytes.count <= maximumObjectSize else { throw StoreError.corrupt("\(kind) of \(bytes.count) bytes exceeds \(maximumObjectSize)") }
+        switch kind {
+        case .chunk:
+            guard bytes.count <= FastCDC.maxSize else { throw StoreError.corrupt("chunk of \(bytes.count) bytes exceeds \(FastCDC.maxSize)") }
+            return SHA256.hash(bytes)
+        case .blob:
+            let m = try bytes.withUnsafeBytes { try BlobManifest(encoded: $0) }
+            var offset: UInt64 = 0
+            for c in m.chunks {
+                guard c.offset == offset, c.length > 0, Int(c.length) <= FastCDC.maxSize else {
+                    throw StoreError.corrupt("blob manifest chunks are not contiguous chunks of at most \(FastCDC.maxSize) bytes")
+                }
+                offset += UInt64(c.length)
+            }
+            guard offset == m.size, Merkle.root(leafHashes: m.chunks.map(\.leafHash)) == m.root else {
+                throw StoreError.corrupt("blob manifest size or root does not follow from its chunks")
+            }
+            return m.id
+        case .tree:
+            let t = try Tree(encoded: bytes)
+            guard t.encoded == bytes else { throw StoreError.corrupt("tree is not canonically encoded") }
+            return Tree.id(encoded: bytes)
+        }
+    }
+
+    /// Stores an object received from elsewhere (already validated to have `id`) unless it is here.
+    public func put(_ kind: ObjectKind, _ id: Digest, _ bytes: [UInt8], in txn: Transaction) throws {
+        guard try !txn.contains(table(kind), id) else { return }
+        try txn.put(table(kind), id, bytes)
+    }
+}

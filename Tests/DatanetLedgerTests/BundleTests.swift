@@ -1,0 +1,158 @@
+import DatanetCBOR
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetStore
+import Foundation
+import Glibc
+import Testing
+
+/// Bundles between stores: a round trip carries the log, its content and pending records;
+/// a truncated, reordered, duplicated, oversized or tampered bundle changes nothing.
+@Suite struct BundleTests {
+    typealias World = LedgerTests.World
+
+    /// A second store, empty.
+    final class Peer {
+        let dir = NSTemporaryDirectory() + "datanet-peer-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let ledger: Ledger
+        init() throws { ledger = try Ledger(store: try ObjectStore(directory: dir, create: true)) }
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+        var fingerprint: Digest? { FileManager.default.contents(atPath: dir + "/data.mdb").map { SHA256.hash($0) } }
+    }
+
+    static func export(_ l: Ledger, _ d: Digest, since: UInt64 = 0, recordsOnly: Bool = false) throws -> [UInt8] {
+        let path = NSTemporaryDirectory() + "bundle-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(path) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        _ = try l.exportBundle(d, since: since, recordsOnly: recordsOnly, to: fd)
+        close(fd)
+        return Array(FileManager.default.contents(atPath: path)!)
+    }
+
+    @discardableResult
+    static func importBytes(_ l: Ledger, _ bytes: [UInt8]) throws -> BundleSummary {
+        let path = NSTemporaryDirectory() + "bundle-in-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(path) }
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        return try l.importBundle(from: fd)
+    }
+
+    /// Splits a bundle into its magic and frames, and joins frames back with a fresh end frame.
+    static func frames(_ b: [UInt8]) -> [[UInt8]] {
+        var out = [[UInt8]](), at = 9
+        while at < b.count {
+            let n = Int(b[at + 1]) << 24 | Int(b[at + 2]) << 16 | Int(b[at + 3]) << 8 | Int(b[at + 4])
+            out.append(Array(b[at..<at + 5 + n]))
+            at += 5 + n
+        }
+        return out
+    }
+
+    static func reassemble(_ frames: [[UInt8]]) -> [UInt8] {
+        var b = Array("DNBUNDLE".utf8) + [1]
+        let body = frames.filter { $0[0] != 0xff }
+        for f in body { b += f }
+        let digest = SHA256.hash(b)
+        return b + [0xff, 0, 0, 0, 40] + Ledger.u64Bytes(UInt64(body.count)) + digest.bytes
+    }
+
+    /// A Datanet whose contributions have real content in the store.
+    static func world() throws -> (World, Envelope) {
+        let w = try World()
+        let file = w.dir + "-song.txt"
+        FileManager.default.createFile(atPath: file, contents: Data("a song of the dawn".utf8))
+        defer { unlink(file) }
+        let blob = try Ingest(store: w.ledger.store).add(paths: [file])[0].id
+        var c = Envelope(kind: .contribution, body: Contribution(
+            datanet: w.datanet, author: w.author.publicKey, content: blob, contentKind: .blob, size: 18, mediaType: "text/plain",
+            label: "song", license: "CC0-1.0", sidecar: .zero, createdAt: 2).body)
+        try c.sign(with: w.author)
+        try w.ledger.propose(c)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try w.ledger.propose(all: [try w.review([c.id], accept: true, by: w.curatorA), try w.review([c.id], accept: true, by: w.curatorB)])
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        return (w, c)
+    }
+
+    @Test func roundTripCarriesLogContentAndPendingRecords() throws {
+        let (w, c) = try Self.world()
+        let peer = try Peer()
+        let summary = try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
+        #expect(summary.leaves == 3 && summary.objects == 2)
+        #expect(try peer.ledger.state(of: w.datanet).size == 3)
+        #expect(try peer.ledger.audit(w.datanet).holds)
+        #expect(try peer.ledger.decision(c.id) == 2)
+        #expect(try peer.ledger.verify(try peer.ledger.receipt(for: c.id), anchor: w.datanet).holds)
+        guard case .contribution(let contribution) = try Record(c) else { Issue.record("not a contribution"); return }
+        #expect(try peer.ledger.store.blob(contribution.content) != nil)
+        // Importing the same bundle again changes nothing.
+        try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
+        #expect(try peer.ledger.state(of: w.datanet).size == 3)
+        #expect(try peer.ledger.audit(w.datanet).holds)
+        // The peer proposes offline; its bundle from the current size carries only that.
+        let b = try w.contribution("song B")
+        try peer.ledger.propose(b)
+        let back = try Self.export(peer.ledger, w.datanet, since: 3, recordsOnly: true)
+        #expect(try Self.importBytes(w.ledger, back).records == 1)
+        #expect(try w.ledger.pendingRecords(w.datanet).map(\.id) == [b.id])
+        // A records-only bundle of a contribution whose content is absent is refused unless marked so.
+        let peer2 = try Peer()
+        #expect(try Self.importBytes(peer2.ledger, try Self.export(w.ledger, w.datanet, recordsOnly: true)).objects == 0)
+    }
+
+    @Test(arguments: ["truncated", "reordered", "duplicated", "oversized", "tampered byte", "forged leaf", "dropped checkpoint",
+                      "unknown frame", "trailing bytes", "leaf gap", "not a bundle"])
+    func badBundleChangesNothing(_ damage: String) throws {
+        let (w, _) = try Self.world()
+        let good = try Self.export(w.ledger, w.datanet)
+        var frames = Self.frames(good)
+        let leaf0 = try #require(frames.firstIndex { $0[0] == 2 }) // leaves 0, 1, 2 follow in order
+        var bad = good
+        switch damage {
+        case "truncated": bad = Array(good.prefix(good.count - 30))
+        case "reordered": frames.swapAt(leaf0 + 1, leaf0 + 2); bad = Self.reassemble(frames)
+        case "duplicated": frames.insert(frames[leaf0 + 1], at: leaf0 + 1); bad = Self.reassemble(frames)
+        case "oversized": bad = Array(good.prefix(9)) + [2, 0x7f, 0xff, 0xff, 0xff] + [UInt8](repeating: 0, count: 100)
+        case "tampered byte": bad[good.count / 2] ^= 1
+        case "forged leaf":
+            // Someone without the keys rewrites the decision to reject, and fixes the end frame.
+            let i = try #require(frames.firstIndex { $0[0] == 2 && Ledger.u64(Array($0[5...])) == 2 })
+            var leaf = try Leaf(encoded: Array(frames[i][13...]))
+            leaf.payload[3] = .unsigned(0)
+            let bytes = Ledger.u64Bytes(2) + leaf.encoded
+            let n = UInt32(bytes.count)
+            frames[i] = [2, UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
+            bad = Self.reassemble(frames)
+        case "dropped checkpoint": frames.removeAll { $0[0] == 3 }; bad = Self.reassemble(frames)
+        case "unknown frame": frames.insert([42, 0, 0, 0, 0], at: 2); bad = Self.reassemble(frames)
+        case "trailing bytes": bad += [0]
+        case "leaf gap": frames.removeAll { $0[0] == 2 && Ledger.u64(Array($0[5...])) == 1 }; bad = Self.reassemble(frames)
+        case "not a bundle": bad = Array("hello".utf8)
+        default: Issue.record("unknown damage")
+        }
+        let peer = try Peer()
+        let before = peer.fingerprint
+        #expect(throws: (any Error).self) { try Self.importBytes(peer.ledger, bad) }
+        #expect(peer.fingerprint == before, "\(damage) changed the store")
+        #expect((try? peer.ledger.state(of: w.datanet)) == nil)
+        // The undamaged bundle still imports into the same store afterwards.
+        #expect(try Self.importBytes(peer.ledger, good).leaves == 3)
+    }
+
+    @Test func forkedBundleIsRefused() throws {
+        let (w, _) = try Self.world()
+        let peer = try Peer()
+        try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
+        // Leaf 2 rewritten (end frame fixed): a peer holding the first history refuses it as a fork.
+        var frames = Self.frames(try Self.export(w.ledger, w.datanet))
+        let i = try #require(frames.firstIndex { $0[0] == 2 && Ledger.u64(Array($0[5...])) == 2 })
+        var leaf = try Leaf(encoded: Array(frames[i][13...]))
+        leaf.payload[4] = .string("rewritten")
+        let bytes = Ledger.u64Bytes(2) + leaf.encoded
+        let n = UInt32(bytes.count)
+        frames[i] = [2, 0, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
+        #expect { try Self.importBytes(peer.ledger, Self.reassemble(frames)) } throws: { "\($0)".contains("forks") }
+    }
+}
