@@ -36,13 +36,14 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: "Print a JSON proof that chunk N (from 0) sits at its offset in blob ID.",
                               options: [("--chunk", "chunk index"), ("-o", "write the proof to FILE")],
                               minPositionals: 1, maxPositionals: 1), run: runProve),
-    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE|ID [--datanet ID] [--self-contained]",
+    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE|ID [--datanet ID] [--self-contained] | verify --manifest DIR",
                               summary: """
                               Check a receipt (a file, or made here for contribution ID) or a chunk proof offline, printing a                               tree of checks. A receipt is anchored at --datanet ID or at a pinned Datanet; without an anchor it                               prints NOT ANCHORED and fails unless --self-contained. Exit 0 when every check holds, 1 otherwise.
                               """,
                               flags: [json, ("--self-contained", "accept a receipt that holds on its own, without an anchor")],
-                              options: [("--datanet", "the Datanet id to anchor at (64 hex digits, or one this store follows)")],
-                              minPositionals: 1, maxPositionals: 1), run: runVerify),
+                              options: [("--datanet", "the Datanet id to anchor at (64 hex digits, or one this store follows)"),
+                                        ("--manifest", "check an exported folder: every content id, and acceptance when this store holds the log")],
+                              maxPositionals: 1), run: runVerify),
     Command(spec: CommandSpec(name: "receipt", synopsis: "receipt ID [-o FILE] | receipt --refresh FILE",
                               summary: """
                               Write a contribution's receipt (schema/receipt.md): the genesis, every policy and key handoff,                               its intake and decision leaves with inclusion proofs, and the newest checkpoint held. --refresh                               remakes FILE against the newest checkpoint, with a consistency proof from the old one.
@@ -61,6 +62,11 @@ nonisolated(unsafe) let commands: [Command] = [
                               flags: [json, ("--records-only", "export: leave content objects out")],
                               options: [("--since", "export: first leaf to include (default 0)"), ("-o", "export: the bundle file to write")],
                               minPositionals: 2, maxPositionals: 2), run: runBundle),
+    Command(spec: CommandSpec(name: "export", synopsis: "export DATANET[@SIZE] DIR",
+                              summary: """
+                              Write the contributions accepted at a checkpoint (the newest, or the one of SIZE) into the new folder                               DIR as plain files under data/, with MANIFEST.jsonl (path, content id, contribution, author, license,                               intake index), DATASET.md (name, checkpoint, root, counts, licenses, contributors) and CHECKPOINT.                               Check it anywhere with `datanet verify --manifest DIR`.
+                              """,
+                              flags: [json, quiet], minPositionals: 2, maxPositionals: 2), run: runExport),
     Command(spec: CommandSpec(name: "pin", synopsis: "pin [DATANET] [--remove]",
                               summary: "Trust a Datanet (64-hex id, or one this store follows) as the anchor for `verify`. Without DATANET: list pins.",
                               flags: [json, ("--remove", "unpin")], maxPositionals: 1), run: runPin),

@@ -44,9 +44,14 @@ func anchorID(_ ledger: Ledger?, _ text: String) throws -> Digest {
 }
 
 func runVerify(_ p: Parsed) throws -> Int32 {
-    let target = p.positionals[0]
     // Verifying never writes: a store that never held a ledger has no pins and no logs.
     let ledger = access(storeDir + "/data.mdb", F_OK) == 0 ? try? Ledger(store: try openStore(), create: false) : nil
+    if let dir = p.options["--manifest"] {
+        guard p.positionals.isEmpty else { throw CLIError.usage("give either FILE|ID or --manifest DIR") }
+        let checks = try DatasetExport.verify(dir: dir, ledger: ledger)
+        return try report(p, checks, kind: "manifest", subject: dir)
+    }
+    guard let target = p.positionals.first else { throw CLIError.usage("verify needs a FILE, an ID or --manifest DIR") }
     let receipt: Receipt
     if access(target, F_OK) == 0 || !target.utf8.allSatisfy({ Hex.nibble($0) != nil }) {
         let data = try readInput(target)
@@ -67,8 +72,7 @@ func runVerify(_ p: Parsed) throws -> Int32 {
     } else {
         out(result.anchored ? "anchored at \(result.anchor!)" : "NOT ANCHORED")
         func show(_ c: VerificationCheck, _ depth: Int) {
-            let mark = switch c.status { case .pass: "✓"; case .fail: "✗"; case .notApplicable: "–" }
-            out(String(repeating: "  ", count: depth) + "\(mark) \(c.name)" + (c.detail.isEmpty ? "" : ": \(c.detail)"))
+            out(String(repeating: "  ", count: depth) + "\(mark(c.status)) \(c.name)" + (c.detail.isEmpty ? "" : ": \(c.detail)"))
             c.children.forEach { show($0, depth + 1) }
         }
         result.checks.forEach { show($0, 0) }
@@ -159,6 +163,45 @@ func runBundle(_ p: Parsed) throws -> Int32 {
         out("\(p.positionals[0] == "export" ? "exported" : "imported") \(summary.datanet.prefix(16))…: leaves \(summary.from)..<\(summary.to), "
             + "\(summary.checkpoints) checkpoint(s), \(summary.records) pending record(s), \(summary.objects) object(s), "
             + "\(summary.sidecars) sidecar(s), \(humanBytes(summary.bytes))")
+    }
+    return 0
+}
+
+/// Prints a list of checks (or JSON) and returns 0 when all hold.
+private func report(_ p: Parsed, _ checks: [VerificationCheck], kind: String, subject: String) throws -> Int32 {
+    let holds = checks.allSatisfy(\.holds)
+    if p.has("--json") {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        struct Report: Encodable { let valid: Bool; let kind: String; let subject: String; let checks: [VerificationCheck] }
+        writeFD(1, try e.encode(Report(valid: holds, kind: kind, subject: subject, checks: checks)) + Data("\n".utf8))
+    } else {
+        for c in checks { out("\(mark(c.status)) \(c.name)" + (c.detail.isEmpty ? "" : ": \(c.detail)")) }
+        out(holds ? "\(kind) holds" : "\(kind) does NOT hold")
+    }
+    return holds ? 0 : 1
+}
+
+private func mark(_ s: VerificationCheck.Status) -> String {
+    switch s { case .pass: "✓"; case .fail: "✗"; case .notApplicable: "–" }
+}
+
+func runExport(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let spec = p.positionals[0]
+    let (name, size): (String, UInt64?) = if let at = spec.lastIndex(of: "@") {
+        (String(spec[..<at]), UInt64(spec[spec.index(after: at)...]))
+    } else { (spec, nil) }
+    if spec.contains("@") && size == nil { throw CLIError.usage("\(spec): the size after @ is not a number") }
+    let st = try ledger.resolveDatanet(name)
+    let bar = ProgressBar(total: st.size, label: "export", quiet: p.has("--quiet") || p.has("--json"))
+    let x = try ledger.exportDataset(st.id, at: size, to: p.positionals[1]) { bar.update($0) }
+    bar.finish()
+    if p.has("--json") {
+        try printJSON(["datanet": st.id.hex, "dir": p.positionals[1], "contributions": x.entries.count,
+                       "bytes": x.entries.reduce(0) { $0 + $1.size }, "checkpoint": x.checkpoint])
+    } else {
+        out("exported \(x.entries.count) accepted contribution(s) of \(x.name) to \(p.positionals[1]) (MANIFEST.jsonl, DATASET.md, CHECKPOINT)")
     }
     return 0
 }
