@@ -32,7 +32,8 @@ public struct DatasetExport: Sendable {
 }
 
 extension Ledger {
-    /// The contributions accepted at a checkpoint size (the newest when nil), in intake order.
+    /// The contributions accepted at a checkpoint size (the newest when nil) and not under a
+    /// tombstone by then, in intake order.
     public func accepted(_ d: Digest, at size: UInt64?) throws -> (note: String, items: [(UInt64, Envelope, Contribution)]) {
         let table = try leavesTable(d, create: false)
         return try env.read { txn in
@@ -49,15 +50,17 @@ extension Ledger {
             let end = try Checkpoint.unverified(note: note).size
             var intakes = [UInt64: (Envelope, Contribution)]()
             var accepted = [UInt64]()
+            var withdrawn = Set<UInt64>()
             try txn.scan(table) { k, v in
                 let i = Self.u64(k)
                 guard i < end else { return false }
                 let leaf = try Leaf(encoded: Array(v))
                 if leaf.kind == .intake, case .contribution(let c) = try Record(try leaf.envelope(4)) { intakes[i] = (try leaf.envelope(4), c) }
                 if leaf.kind == .decision, try leaf.unsigned(3) == 1 { accepted.append(try leaf.unsigned(2)) }
+                if leaf.kind == .tombstone { withdrawn.insert(try leaf.unsigned(3)) }
                 return true
             }
-            return (note, accepted.sorted().compactMap { i in intakes[i].map { (i, $0.0, $0.1) } })
+            return (note, accepted.sorted().filter { !withdrawn.contains($0) }.compactMap { i in intakes[i].map { (i, $0.0, $0.1) } })
         }
     }
 

@@ -7,6 +7,7 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case genesis, contribution, review, policy
     case setSequencer = "set-sequencer"
     case continuation
+    case tombstone
 }
 
 /// A signed record as it travels and is stored: CBOR `[version, kind, body, sigs]`.

@@ -11,11 +11,13 @@ public enum LeafKind: UInt64, Sendable, CustomStringConvertible {
     case policy = 3
     case setSequencer = 4
     case continuation = 5
+    /// A contribution withdrawn or taken down: its content and sidecar are to be dropped.
+    case tombstone = 6
 
     public var description: String {
         switch self {
         case .intake: "intake"; case .decision: "decision"; case .policy: "policy"
-        case .setSequencer: "set-sequencer"; case .continuation: "continuation"
+        case .setSequencer: "set-sequencer"; case .continuation: "continuation"; case .tombstone: "tombstone"
         }
     }
 }
@@ -77,6 +79,7 @@ public struct Leaf: Sendable {
         case .intake: [1, 2, 3, 4]
         case .decision: [1, 2, 3, 4, 5]
         case .policy, .setSequencer, .continuation: [1]
+        case .tombstone: [1, 2, 3]
         }
     }
 

@@ -42,8 +42,9 @@ extension Ledger {
                 let bytes = Array(v)
                 try w.frame(.leaf, Array(k) + bytes)
                 summary.leaves += 1
-                if let leaf = try? Leaf(encoded: bytes), leaf.kind == .intake, case .contribution(let c)? = try? Record(leaf.envelope(4)) {
-                    contents.append(c)
+                if let leaf = try? Leaf(encoded: bytes), leaf.kind == .intake, let e = try? leaf.envelope(4),
+                   case .contribution(let c)? = try? Record(e), try tombstone(txn, e.id) == nil {
+                    contents.append(c) // content under a tombstone is not passed on
                 }
                 return true
             }

@@ -76,7 +76,14 @@ extension Ledger {
                     throw BundleError.refused("no signed checkpoint covers its last leaf \(to - 1)")
                 }
                 try appendLeaves(txn, newLeaves.map { ($0.1, Merkle.leafHash($0.1)) }, at: localSize, table: table, log: log)
-                for (i, bytes) in newLeaves { try indexLeaf(txn, d, i, try Leaf(encoded: bytes), recordsOnly: recordsOnly) }
+                // Content under a tombstone (here or later in the bundle) is not expected to arrive.
+                let withdrawn = Set(try newLeaves.compactMap { (_, bytes) -> Digest? in
+                    let leaf = try Leaf(encoded: bytes)
+                    return leaf.kind == .tombstone ? try leaf.digest(2) : nil
+                })
+                for (i, bytes) in newLeaves {
+                    try indexLeaf(txn, d, i, try Leaf(encoded: bytes), needContent: !recordsOnly, withdrawn: withdrawn)
+                }
             }
             if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
             for note in notes {
@@ -138,7 +145,7 @@ extension Ledger {
 
     /// Updates this store's indexes for a leaf received from elsewhere, as sequencing it here
     /// would have: records, placement, pending, duplicates, undecided and decided, quotas.
-    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ i: UInt64, _ leaf: Leaf, recordsOnly: Bool) throws {
+    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ i: UInt64, _ leaf: Leaf, needContent: Bool, withdrawn: Set<Digest>) throws {
         func keep(_ e: Envelope) throws {
             if try !txn.contains(records, e.id) { try txn.put(records, e.id, e.encoded) }
             if let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
@@ -147,7 +154,7 @@ extension Ledger {
         case .intake:
             let e = try leaf.envelope(4)
             guard case .contribution(let c) = try Record(e) else { return }
-            if !recordsOnly, try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) == nil {
+            if needContent, !withdrawn.contains(e.id), try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) == nil {
                 throw BundleError.refused("the content \(c.content.hex) of contribution \(e.id.hex) (leaf \(i)) is missing")
             }
             try keep(e)
@@ -178,6 +185,12 @@ extension Ledger {
             let e = try leaf.envelope(1)
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+        case .tombstone:
+            let e = try leaf.envelope(1)
+            guard case .tombstone(let t) = try Record(e), let (intake, c) = try tombstoneTarget(txn, d, t) else { return }
+            try keep(e)
+            try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+            try applyTombstone(txn, d, intake: intake, leaf: i, contribution: c)
         }
     }
 }

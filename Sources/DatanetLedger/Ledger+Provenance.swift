@@ -27,11 +27,17 @@ extension Ledger {
 
     /// What this store holds of a Datanet, for the consistency check of a receipt whose
     /// checkpoint has `size` leaves; nil when it holds no checkpoint of it.
-    public func heldLog(_ d: Digest, receiptSize size: UInt64) throws -> HeldLog? {
+    public func heldLog(_ d: Digest, receiptSize size: UInt64, contribution: Digest? = nil) throws -> HeldLog? {
         guard let note = try latestCheckpoint(d), let held = try? Checkpoint.unverified(note: note) else { return nil }
-        guard held.size >= size, size > 0 else { return HeldLog(size: held.size, rootAtReceiptSize: nil) }
         let log = try MerkleLog(env: env, id: d, create: false)
-        return HeldLog(size: held.size, rootAtReceiptSize: try env.read { txn in try log.root(txn, size: size) })
+        let table = try leavesTable(d, create: false)
+        return try env.read { txn in
+            var tomb: (UInt64, Bool)?
+            if let c = contribution, let i = try tombstone(txn, c), let b = try txn.get(table, Self.u64Bytes(i)),
+               case .tombstone(let t)? = try? Record(Leaf(encoded: b).envelope(1)) { tomb = (i, t.takedown) }
+            let root = held.size >= size && size > 0 ? try log.root(txn, size: size) : nil
+            return HeldLog(size: held.size, rootAtReceiptSize: root, tombstone: tomb)
+        }
     }
 
     /// Verifies a receipt anchored at `anchor`, or else at a pinned Datanet.
@@ -40,7 +46,9 @@ extension Ledger {
         let pins = try pinned()
         let trusted = anchor ?? named.flatMap { pins.contains($0) ? $0 : nil }
         let size = (try? Checkpoint.unverified(note: receipt.checkpoint))?.size ?? 0
-        let held = try named.flatMap { try? state(of: $0) }.flatMap { try heldLog($0.id, receiptSize: size) }
+        let held = try named.flatMap { try? state(of: $0) }.flatMap {
+            try heldLog($0.id, receiptSize: size, contribution: Digest(hex: receipt.contribution))
+        }
         return receipt.verify(anchor: trusted, held: held)
     }
 }

@@ -186,6 +186,8 @@ final class SequenceRun {
             if report.policies.last?.record == id { handedOver = true }
         case .contribution(let c):
             try intake(txn, envelope, id, c)
+        case .tombstone(let t):
+            try placeTombstone(txn, envelope, id, t)
         default:
             report.refused.append((id, "\(envelope.kind.rawValue) records are not sequenced from pending"))
         }
@@ -203,6 +205,23 @@ final class SequenceRun {
         } catch let refusal as LedgerRefusal {
             report.refused.append((id, refusal.description))
         }
+    }
+
+    private func placeTombstone(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, _ t: Tombstone) throws {
+        guard let (intake, c) = try ledger.tombstoneTarget(txn, d, t) else {
+            return report.refused.append((id, "tombstone names \(t.contribution.hex), which is not in this log"))
+        }
+        guard try !txn.contains(ledger.tombstones, Ledger.key(d, intake)) else {
+            return report.refused.append((id, "contribution \(t.contribution.hex) is already withdrawn or taken down"))
+        }
+        guard t.isAuthorized(signers: Set(try envelope.verifiedSigners()), author: c.author, policy: st!.policy) else {
+            return report.refused.append((id, t.takedown ? "a takedown needs the owner's signature or a curator quorum"
+                                                         : "a withdrawal must be signed by the contribution's author"))
+        }
+        let (index, _) = try append(txn, .tombstone, [1: .bytes(envelope.encoded), 2: .bytes(t.contribution.bytes), 3: .unsigned(intake)])
+        try ledger.applyTombstone(txn, d, intake: intake, leaf: index, contribution: c)
+        try txn.put(ledger.placed, id, d.bytes + Ledger.u64Bytes(index))
+        report.tombstones.append((t.contribution, index))
     }
 
     private func intake(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, _ c: Contribution) throws {

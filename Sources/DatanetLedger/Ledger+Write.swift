@@ -8,6 +8,8 @@ public struct SequenceReport: Sendable {
     public var intakes: [(record: Digest, index: UInt64, promise: IntakePromise)] = []
     public var decisions: [(contribution: Digest, index: UInt64, accepted: Bool, reason: String)] = []
     public var policies: [(record: Digest, index: UInt64)] = []
+    /// Contributions withdrawn or taken down, with their tombstone leaf.
+    public var tombstones: [(contribution: Digest, index: UInt64)] = []
     /// Records taken out of pending without a leaf, and why.
     public var refused: [(record: Digest, reason: String)] = []
     public var size: UInt64 = 0

@@ -27,6 +27,8 @@ public final class Ledger: @unchecked Sendable {
     let sidecars: Table
     /// Datanets this store's user trusts as anchors for `verify` (Datanet id → empty).
     let pins: Table
+    /// Contributions under a tombstone (Datanet ‖ intake index → tombstone leaf index).
+    let tombstones: Table
 
     /// Opens the ledger tables of a store, creating them unless `create` is false (then a
     /// store that never held a ledger throws, and nothing is written).
@@ -34,10 +36,11 @@ public final class Ledger: @unchecked Sendable {
         self.store = store
         let t = try store.env.openTables(["records", "state", "pending", "pending-index", "placed", "undecided",
                                           "decided", "contents", "checkpoints", "promises", "ledger-meta",
-                                          "minhash", "near-duplicates", "observed", "forks", "sidecars", "pins"], create: create)
+                                          "minhash", "near-duplicates", "observed", "forks", "sidecars", "pins", "tombstones"], create: create)
         (records, state, pending, pendingIndex, placed, undecided) = (t[0], t[1], t[2], t[3], t[4], t[5])
         (decided, contents, checkpoints, promises, meta) = (t[6], t[7], t[8], t[9], t[10])
         (minhashes, nearDuplicates, observed, forks, sidecars, pins) = (t[11], t[12], t[13], t[14], t[15], t[16])
+        tombstones = t[17]
     }
 
     static func key(_ d: Digest, _ n: UInt64) -> [UInt8] {
@@ -168,6 +171,35 @@ public final class Ledger: @unchecked Sendable {
 
     func placement(_ txn: Transaction, _ record: Digest) throws -> (Digest, UInt64)? {
         try txn.withValue(placed, record) { (Digest(UnsafeRawBufferPointer(rebasing: $0[0..<32]))!, Self.u64($0, at: 32)) }
+    }
+
+    /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
+    public func tombstone(_ contribution: Digest) throws -> UInt64? {
+        try env.read { txn in try tombstone(txn, contribution) }
+    }
+
+    func tombstone(_ txn: Transaction, _ contribution: Digest) throws -> UInt64? {
+        guard let (d, intake) = try placement(txn, contribution) else { return nil }
+        return try txn.withValue(tombstones, Self.key(d, intake)) { Self.u64($0) }
+    }
+
+    /// Applies a tombstone leaf to the indexes: the contribution leaves `undecided` (its quota
+    /// is released) and its sidecar is erased; gc drops its content.
+    func applyTombstone(_ txn: Transaction, _ d: Digest, intake: UInt64, leaf index: UInt64, contribution c: Contribution) throws {
+        try txn.put(tombstones, Self.key(d, intake), Self.u64Bytes(index))
+        if try txn.delete(undecided, Self.key(d, intake)) {
+            let quotaKey = d.bytes + c.author.bytes
+            let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
+            try txn.put(meta, quotaKey, Self.u64Bytes(n - min(1, n)) + Self.u64Bytes(b - min(c.size, b)))
+        }
+        try txn.delete(sidecars, c.sidecar)
+    }
+
+    /// The contribution a tombstone names, if it is in this Datanet's log here: (intake index, contribution).
+    func tombstoneTarget(_ txn: Transaction, _ d: Digest, _ t: Tombstone) throws -> (UInt64, Contribution)? {
+        guard let (datanet, intake) = try placement(txn, t.contribution), datanet == d,
+              let bytes = try txn.get(records, t.contribution), case .contribution(let c) = try Record(Envelope(encoded: bytes)) else { return nil }
+        return (intake, c)
     }
 
     /// Whether a record is pending here: its last pending key is still in `pending`.

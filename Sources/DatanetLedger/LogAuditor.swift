@@ -44,7 +44,7 @@ struct CheckedLeaf {
             let envelopes: [Envelope] = switch leaf.kind {
             case .intake: [try leaf.envelope(4)]
             case .decision: try leaf.envelopes(5)
-            case .policy, .setSequencer, .continuation: [try leaf.envelope(1)]
+            case .policy, .setSequencer, .continuation, .tombstone: [try leaf.envelope(1)]
             }
             for e in envelopes {
                 signatures += e.signatures.count
@@ -78,6 +78,8 @@ struct LogAuditor {
     /// The sequencer key from each size on: (first checkpoint size it signs, key).
     private(set) var keys = [(from: UInt64, key: PublicKey)]()
     private var intakes = [Digest: (index: UInt64, author: PublicKey, size: UInt64, content: Digest, decided: Bool)]()
+    /// Contributions under a tombstone: leaf index of the tombstone.
+    private var tombstoned = [Digest: UInt64]()
     private var firstWithContent = [Digest: Digest]()
     private var undecided = [PublicKey: (count: UInt64, bytes: UInt64)]()
 
@@ -170,6 +172,8 @@ struct LogAuditor {
             intake(i, leaf, records[0], st)
         case .decision:
             decision(i, leaf, records, st)
+        case .tombstone:
+            tombstone(i, leaf, records[0], st)
         }
     }
 
@@ -200,6 +204,7 @@ struct LogAuditor {
             return flag(i, "a decision decides a contribution taken in earlier", "names no earlier intake")
         }
         guard !intake.decided else { return flag(i, "a contribution is decided once", "\(id.hex) was decided before") }
+        if let t = tombstoned[id] { return flag(i, "a contribution under a tombstone is not decided", "tombstone at leaf \(t)") }
         intakes[id]!.decided = true
         if (try? leaf.unsigned(2)) != intake.index { flag(i, "a decision names its intake index", "names another index than \(intake.index)") }
         let accepted = (try? leaf.unsigned(3)) == 1
@@ -229,6 +234,23 @@ struct LogAuditor {
         let counted = reviewers.filter { st.curators.contains($0) }.count
         let needed = accepted ? Int(st.quorum) : st.curators.count - Int(st.quorum) + 1
         if counted < needed { flag(i, "the counted reviews reach the quorum rule", "\(counted) counted, \(needed) needed to \(accepted ? "accept" : "reject")") }
+    }
+
+    private mutating func tombstone(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, Set<PublicKey>), _ st: PolicyState) {
+        guard case .tombstone(let t) = r.1 else { return flag(i, "a tombstone leaf carries a tombstone", "carries \(r.0.kind.rawValue)") }
+        guard t.datanet == datanet, let intake = intakes[t.contribution], (try? leaf.digest(2)) == t.contribution,
+              (try? leaf.unsigned(3)) == intake.index else {
+            return flag(i, "a tombstone names a contribution taken in earlier", "\(t.contribution.hex) with the wrong intake index or none")
+        }
+        guard tombstoned[t.contribution] == nil else { return flag(i, "a contribution is tombstoned once", "already at leaf \(tombstoned[t.contribution]!)") }
+        if !t.isAuthorized(signers: r.2, author: intake.author, policy: st) {
+            flag(i, t.takedown ? "a takedown has the owner's signature or a curator quorum" : "a withdrawal is signed by the author", "it is not")
+        }
+        tombstoned[t.contribution] = i
+        if !intake.decided && firstWithContent[intake.content] == t.contribution {
+            let q = undecided[intake.author] ?? (0, 0)
+            undecided[intake.author] = (q.count - min(1, q.count), q.bytes - min(intake.size, q.bytes))
+        }
     }
 
     /// Checks a signed checkpoint at its size against the replayed log (call when `size`

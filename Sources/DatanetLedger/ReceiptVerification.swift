@@ -37,7 +37,11 @@ public struct HeldLog: Sendable {
     public var size: UInt64
     /// This node's root at the receipt's checkpoint size, when its log reaches that far.
     public var rootAtReceiptSize: Digest?
-    public init(size: UInt64, rootAtReceiptSize: Digest?) { (self.size, self.rootAtReceiptSize) = (size, rootAtReceiptSize) }
+    /// The contribution's tombstone leaf in this node's log, if it was withdrawn or taken down.
+    public var tombstone: (index: UInt64, takedown: Bool)?
+    public init(size: UInt64, rootAtReceiptSize: Digest?, tombstone: (index: UInt64, takedown: Bool)? = nil) {
+        (self.size, self.rootAtReceiptSize, self.tombstone) = (size, rootAtReceiptSize, tombstone)
+    }
 }
 
 /// A receipt leaf decoded and hashed.
@@ -84,6 +88,9 @@ extension Receipt {
         result.checks.append(checker.decisionCheck(parsed.decision, intake: parsed.intake, genesis: g))
         result.checks.append(checker.previousCheck())
         result.checks.append(Self.heldCheck(held, cp: parsed.cp))
+        if let t = held?.tombstone {
+            result.checks.append(VerificationCheck("status", .pass, "included, \(t.takedown ? "taken down" : "withdrawn") at index \(t.index)"))
+        }
         return result
     }
 

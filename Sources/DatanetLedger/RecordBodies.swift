@@ -285,7 +285,7 @@ public struct Continuation: Hashable, Sendable {
 /// A decoded record: the envelope and its typed body.
 public enum Record: Sendable {
     case genesis(Genesis), contribution(Contribution), review(Review), policy(PolicyChange)
-    case setSequencer(SetSequencer), continuation(Continuation)
+    case setSequencer(SetSequencer), continuation(Continuation), tombstone(Tombstone)
 
     /// Decodes the body of `envelope` by its kind.
     public init(_ envelope: Envelope) throws(RecordError) {
@@ -296,6 +296,7 @@ public enum Record: Sendable {
         case .policy: self = .policy(try PolicyChange(body: envelope.body))
         case .setSequencer: self = .setSequencer(try SetSequencer(body: envelope.body))
         case .continuation: self = .continuation(try Continuation(body: envelope.body))
+        case .tombstone: self = .tombstone(try Tombstone(body: envelope.body))
         }
     }
 
@@ -308,6 +309,7 @@ public enum Record: Sendable {
         case .policy(let p): p.datanet
         case .setSequencer(let s): s.datanet
         case .continuation(let c): c.datanet
+        case .tombstone(let t): t.datanet
         }
     }
 }
@@ -320,7 +322,7 @@ extension Record {
         case .genesis(let g): g.policy.owner
         case .contribution(let c): c.author
         case .review(let r): r.reviewer
-        case .policy, .setSequencer, .continuation: nil
+        case .policy, .setSequencer, .continuation, .tombstone: nil
         }
     }
 

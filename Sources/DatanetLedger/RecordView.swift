@@ -63,6 +63,9 @@ public enum RecordView {
             body = ["datanet": .string(s.datanet.hex), "previous": .string(s.previous.hex), "sequencer": .string(s.sequencer.description)]
         case .continuation(let c):
             body = ["datanet": .string(c.datanet.hex), "size": .int(c.size), "root": .string(c.root.hex), "sequencer": .string(c.sequencer.description)]
+        case .tombstone(let t):
+            body = ["datanet": .string(t.datanet.hex), "contribution": .string(t.contribution.hex), "takedown": .bool(t.takedown),
+                    "reason": .string(t.reason)]
         }
         return .object(["id": .string(e.id.hex), "kind": .string(e.kind.rawValue), "signers": keys(e.signatures.map(\.key)),
                         "body": .object(body)])
@@ -86,6 +89,10 @@ public enum RecordView {
             o["reviews"] = .array(try leaf.envelopes(5).map(record))
         case .policy, .setSequencer, .continuation:
             o["record"] = try record(leaf.envelope(1))
+        case .tombstone:
+            o["record"] = try record(leaf.envelope(1))
+            o["contribution"] = .string(Hex.encode(try leaf.bytes(2)))
+            o["intake_index"] = .int(try leaf.unsigned(3))
         }
         return .object(o)
     }

@@ -1,4 +1,5 @@
 import DatanetCrypto
+import Glibc
 
 /// Moving content objects between stores (bundles now, sync later): each object travels as
 /// its stored bytes and is checked on arrival against its id, so a sender cannot slip in
@@ -80,5 +81,81 @@ extension ObjectStore {
     public func put(_ kind: ObjectKind, _ id: Digest, _ bytes: [UInt8], in txn: Transaction) throws {
         guard try !txn.contains(table(kind), id) else { return }
         try txn.put(table(kind), id, bytes)
+    }
+}
+
+extension ObjectStore {
+    /// Adds to `live` every object reachable from a blob or tree that is present here
+    /// (missing objects are skipped: a records-only store holds no content).
+    public func mark(_ id: Digest, kind: ObjectKind, in txn: Transaction, into live: inout Set<Digest>) throws {
+        var stack = [(kind, id)]
+        while let (k, i) = stack.popLast() {
+            guard live.insert(i).inserted || k == .chunk else { continue }
+            switch k {
+            case .tree:
+                guard let bytes = try txn.get(trees, i) else { live.remove(i); continue }
+                for e in try Tree(encoded: bytes).entries { stack.append((e.kind, e.id)) }
+            case .blob:
+                guard let m = try txn.withValue(blobs, i, { try BlobManifest(encoded: $0) }) else { live.remove(i); continue }
+                for c in m.chunks { live.insert(c.id) }
+            case .chunk:
+                break
+            }
+        }
+    }
+
+    /// What `sweep` removed (or would remove).
+    public struct Sweep: Codable, Sendable {
+        public var chunks = 0, blobs = 0, trees = 0
+        public var bytes: UInt64 = 0
+        public var roots = 0
+        public var deadLeases = 0
+    }
+
+    /// Deletes every chunk, blob and tree not in `live`, and the `roots` entries in `dropRoots`,
+    /// in the caller's write transaction (or only counts them when `dryRun`).
+    public func sweep(keeping live: Set<Digest>, dropRoots: Set<Digest>, in txn: Transaction, dryRun: Bool) throws -> Sweep {
+        var s = Sweep()
+        for (kind, table) in [(ObjectKind.chunk, chunks), (.blob, blobs), (.tree, trees)] {
+            var doomed = [(Digest, Int)]()
+            try txn.scan(table) { k, v in
+                if let id = Digest(k), !live.contains(id) { doomed.append((id, v.count)) }
+                return true
+            }
+            for (id, n) in doomed {
+                if !dryRun { try txn.delete(table, id) }
+                switch kind { case .chunk: s.chunks += 1; s.bytes += UInt64(n); case .blob: s.blobs += 1; case .tree: s.trees += 1 }
+            }
+        }
+        for id in dropRoots where try txn.contains(roots, id) {
+            if !dryRun { try txn.delete(roots, id) }
+            s.roots += 1
+        }
+        return s
+    }
+
+    /// Objects named by `roots` (what `add` added), with their kinds.
+    public func addedRoots(in txn: Transaction) throws -> [(ObjectKind, Digest)] {
+        var out = [(ObjectKind, Digest)]()
+        try txn.scan(roots) { k, v in
+            if let o = AddedObject(key: k, value: v) { out.append((o.kind, o.id)) }
+            return true
+        }
+        return out
+    }
+
+    /// Clears leases of adds whose process is gone; throws when an add is still running.
+    public func clearDeadLeases(in txn: Transaction, dryRun: Bool) throws -> Int {
+        var dead = [[UInt8]]()
+        try txn.scan(leases) { k, v in
+            let pid = v.count >= 8 ? pid_t(truncatingIfNeeded: readBE(v, 0, 8)) : 0 // lease: pid ‖ start time
+            if pid > 0 && kill(pid, 0) == 0 && pid != getpid() {
+                throw StoreError.inUse("an add is running (process \(pid)); run gc when it has finished")
+            }
+            dead.append(Array(k))
+            return true
+        }
+        if !dryRun { for k in dead { try txn.delete(leases, k) } }
+        return dead.count
     }
 }

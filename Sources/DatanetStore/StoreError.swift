@@ -25,6 +25,8 @@ public enum StoreError: Error, CustomStringConvertible {
     case corrupt(String)
     /// Another process holds the store where exclusive use is needed.
     case busy(path: String)
+    /// Work that needs the store quiet finds another process working in it.
+    case inUse(String)
 
     public var description: String {
         switch self {
@@ -40,6 +42,7 @@ public enum StoreError: Error, CustomStringConvertible {
         case .database(let e, let ctx): return "\(ctx): \(e)"
         case .corrupt(let what): return "store is damaged: \(what) (run `datanet fsck`)"
         case .busy(let p): return "store \(p) is in use by another process"
+        case .inUse(let why): return why
         }
     }
 }

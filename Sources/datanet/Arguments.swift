@@ -26,6 +26,8 @@ struct CommandSpec {
 
 /// Parsed arguments of one command.
 struct Parsed {
+    /// The subcommand's name.
+    var command = ""
     var positionals: [String] = []
     var flags: Set<String> = []
     var options: [String: String] = [:]
@@ -43,6 +45,7 @@ struct Parsed {
 /// Parses `args` against `spec`; `--` ends option parsing. Throws `.usage` naming the problem.
 func parse(_ args: [String], _ spec: CommandSpec) throws -> Parsed {
     var p = Parsed()
+    p.command = spec.name
     var i = 0
     var onlyPositionals = false
     while i < args.count {

@@ -67,6 +67,21 @@ nonisolated(unsafe) let commands: [Command] = [
                               Write the contributions accepted at a checkpoint (the newest, or the one of SIZE) into the new folder                               DIR as plain files under data/, with MANIFEST.jsonl (path, content id, contribution, author, license,                               intake index), DATASET.md (name, checkpoint, root, counts, licenses, contributors) and CHECKPOINT.                               Check it anywhere with `datanet verify --manifest DIR`.
                               """,
                               flags: [json, quiet], minPositionals: 2, maxPositionals: 2), run: runExport),
+    Command(spec: CommandSpec(name: "withdraw", synopsis: "withdraw DATANET CONTRIBUTION [--reason TEXT]",
+                              summary: """
+                              Withdraw your contribution (--as its author): a signed tombstone record that, once sequenced, makes                               honest replicas drop its content and sidecar (file name, free metadata); its id, leaves and proofs stay valid.
+                              """,
+                              options: [("--reason", "why")], minPositionals: 2, maxPositionals: 2), run: runTombstone),
+    Command(spec: CommandSpec(name: "takedown", synopsis: "takedown DATANET CONTRIBUTION --reason TEXT",
+                              summary: """
+                              Take a contribution down (--as the owner, or a curator: a curator quorum collects signatures with                               `datanet sign`). Sequenced as a tombstone leaf, like a withdrawal.
+                              """,
+                              options: [("--reason", "why (required)")], minPositionals: 2, maxPositionals: 2), run: runTombstone),
+    Command(spec: CommandSpec(name: "gc", synopsis: "gc [--dry-run]",
+                              summary: """
+                              Delete content that nothing live reaches: not a contribution in a log here (unless withdrawn or taken                               down: that content is dropped), not a pending proposal, not something `add`ed, not an add in progress.
+                              """,
+                              flags: [json, ("--dry-run", "only count what would be deleted")], maxPositionals: 0), run: runGC),
     Command(spec: CommandSpec(name: "pin", synopsis: "pin [DATANET] [--remove]",
                               summary: "Trust a Datanet (64-hex id, or one this store follows) as the anchor for `verify`. Without DATANET: list pins.",
                               flags: [json, ("--remove", "unpin")], maxPositionals: 1), run: runPin),

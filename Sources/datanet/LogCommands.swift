@@ -14,6 +14,7 @@ func summary(_ e: Envelope) -> String {
     case .policy(let p): return "policy: \(p.summary)"
     case .setSequencer(let s): return "set-sequencer \(s.sequencer.description.prefix(12))"
     case .continuation(let c): return "continuation at size \(c.size)"
+    case .tombstone(let t): return "\(t.takedown ? "takedown" : "withdrawal") of \(t.contribution.hex.prefix(16))…: \(t.reason)"
     }
 }
 

@@ -205,3 +205,31 @@ func runExport(_ p: Parsed) throws -> Int32 {
     }
     return 0
 }
+
+func runTombstone(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.resolveDatanet(p.positionals[0])
+    let id = try resolveRecord(ledger, p.positionals[1])
+    let takedown = p.command == "takedown"
+    guard let reason = p.options["--reason"] ?? (takedown ? nil : "") else { throw CLIError.usage("takedown needs --reason TEXT") }
+    let me = try signer()
+    var e = Envelope(kind: .tombstone, body: Tombstone(datanet: st.id, contribution: id, takedown: takedown, reason: reason).body)
+    try e.sign(with: me.signingKey)
+    try ledger.propose(e)
+    out("\(e.id.hex)  \(takedown ? "takedown" : "withdrawal") of \(id.hex.prefix(16))… pending; it takes effect when sequenced")
+    return 0
+}
+
+func runGC(_ p: Parsed) throws -> Int32 {
+    let r = try openLedger().collectGarbage(dryRun: p.has("--dry-run"))
+    if p.has("--json") {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        writeFD(1, try e.encode(r) + Data("\n".utf8))
+    } else {
+        let s = r.sweep
+        out("\(r.dryRun ? "would delete" : "deleted") \(s.chunks) chunk(s) (\(humanBytes(s.bytes))), \(s.blobs) blob(s), \(s.trees) tree(s), "
+            + "\(s.roots) added root(s) under a tombstone; \(s.deadLeases) dead lease(s) cleared")
+    }
+    return 0
+}

@@ -48,6 +48,8 @@ public enum RecordSamples {
                                                              sequencer: curator2.publicKey).body, [curator, curator2])
         _ = add("continuation", .continuation, Continuation(datanet: datanet, size: 42, root: SHA256.hash([42]),
                                                             sequencer: author.publicKey).body, [owner])
+        _ = add("tombstone", .tombstone, Tombstone(datanet: datanet, contribution: contribution.id, takedown: false,
+                                                   reason: "withdrawn by its author").body, [author])
         return out
     }
 }

@@ -1,0 +1,42 @@
+import DatanetCBOR
+import DatanetCrypto
+
+/// `tombstone`: a contribution withdrawn by its author, or taken down by the owner or a curator
+/// quorum. Sequenced as a tombstone leaf; after it, honest replicas drop the content and the
+/// sidecar, while the contribution's id, its leaves and every proof stay valid (log.md).
+public struct Tombstone: Hashable, Sendable {
+    public var datanet: Digest
+    public var contribution: Digest
+    /// False: a withdrawal, signed by the contribution's author. True: a takedown, signed by
+    /// the owner or a quorum of the curators in force.
+    public var takedown: Bool
+    public var reason: String
+
+    public init(datanet: Digest, contribution: Digest, takedown: Bool, reason: String) {
+        self.datanet = datanet; self.contribution = contribution; self.takedown = takedown; self.reason = reason
+    }
+
+    public var body: [UInt8] {
+        var b = BodyBuilder()
+        b.set(0, .bytes(datanet.bytes))
+        b.set(1, .bytes(contribution.bytes))
+        b.set(2, .unsigned(takedown ? 1 : 0))
+        b.set(3, .string(reason))
+        return b.encoded
+    }
+
+    public init(body: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(body, kind: "tombstone")
+        datanet = try f.digest(0, "datanet")
+        contribution = try f.digest(1, "contribution")
+        takedown = try f.uint(2, "takedown", max: 1) == 1
+        reason = try f.text(3, "reason", maxBytes: 4096)
+        try f.finish()
+    }
+
+    /// Whether `signers` may sign this tombstone for a contribution by `author` under `policy`.
+    public func isAuthorized(signers: Set<PublicKey>, author: PublicKey, policy: PolicyState) -> Bool {
+        if !takedown { return signers.contains(author) }
+        return signers.contains(policy.owner) || UInt64(signers.filter { policy.curators.contains($0) }.count) >= policy.quorum
+    }
+}

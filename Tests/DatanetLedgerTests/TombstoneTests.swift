@@ -1,0 +1,105 @@
+import DatanetCBOR
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetStore
+import Foundation
+import Testing
+
+/// Withdrawal and takedown: a tombstone leaf; content and sidecar dropped everywhere, the
+/// contribution's id, leaves and proofs still valid; gc deletes only what nothing live reaches.
+@Suite struct TombstoneTests {
+    typealias World = LedgerTests.World
+
+    /// An accepted contribution with content and a sidecar in the store.
+    static func world() throws -> (World, Envelope, Digest) {
+        let w = try World()
+        let file = w.dir + "-song.txt"
+        FileManager.default.createFile(atPath: file, contents: Data("a song of the dawn".utf8))
+        defer { unlink(file) }
+        let blob = try Ingest(store: w.ledger.store).add(paths: [file])[0].id
+        let sidecar = try w.ledger.storeSidecar(Sidecar(fileName: "dawn.txt", metadata: ["place": "Kielder"]))
+        var c = Envelope(kind: .contribution, body: Contribution(
+            datanet: w.datanet, author: w.author.publicKey, content: blob, contentKind: .blob, size: 18, mediaType: "text/plain",
+            label: "song", license: "CC0-1.0", sidecar: sidecar, createdAt: 2).body)
+        try c.sign(with: w.author)
+        try w.ledger.propose(c)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try w.ledger.propose(all: [try w.review([c.id], accept: true, by: w.curatorA), try w.review([c.id], accept: true, by: w.curatorB)])
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        return (w, c, blob)
+    }
+
+    static func tombstone(_ w: World, _ c: Envelope, takedown: Bool, by keys: [SigningKey]) throws -> Envelope {
+        var e = Envelope(kind: .tombstone, body: Tombstone(datanet: w.datanet, contribution: c.id, takedown: takedown, reason: "asked").body)
+        for k in keys { try e.sign(with: k) }
+        return e
+    }
+
+    @Test func withdrawalDropsContentAndKeepsProofs() throws {
+        let (w, c, blob) = try Self.world()
+        let receipt = try w.ledger.receipt(for: c.id)
+        // Only the author may withdraw.
+        try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.outsider]))
+        var r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.tombstones.isEmpty && r.refused.first?.reason.contains("signed by the contribution's author") == true)
+        try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.author]))
+        r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.tombstones.map(\.index) == [3])
+        #expect(try w.ledger.tombstone(c.id) == 3)
+        // The sidecar is erased at once; the content goes at gc, which a dry run only counts.
+        #expect(try w.ledger.env.read { txn in try txn.get(w.ledger.sidecars, try Contribution(body: c.body).sidecar) } == nil)
+        let dry = try w.ledger.collectGarbage(dryRun: true)
+        #expect(dry.sweep.blobs == 1 && dry.sweep.chunks == 1 && dry.sweep.roots == 1)
+        #expect(try w.ledger.store.blob(blob) != nil)
+        let gc = try w.ledger.collectGarbage(dryRun: false)
+        #expect(gc.sweep.blobs == 1 && gc.tombstoned == 1)
+        #expect(try w.ledger.store.blob(blob) == nil)
+        #expect(try w.ledger.collectGarbage(dryRun: false).sweep.blobs == 0)
+        // The old receipt still verifies, and says what happened since.
+        let v = try w.ledger.verify(receipt, anchor: w.datanet)
+        #expect(v.holds)
+        #expect(v.checks.last?.detail == "included, withdrawn at index 3")
+        #expect(try w.ledger.verify(try w.ledger.receipt(for: c.id), anchor: w.datanet).holds)
+        #expect(try w.ledger.audit(w.datanet).holds)
+        // A second tombstone for it is refused; the dataset export leaves it out.
+        try w.ledger.propose(try Self.tombstone(w, c, takedown: true, by: [w.owner]))
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).refused.count == 1)
+    }
+
+    @Test func takedownNeedsOwnerOrQuorum() throws {
+        let (w, c, _) = try Self.world()
+        try w.ledger.propose(try Self.tombstone(w, c, takedown: true, by: [w.curatorA])) // one of two, quorum 2
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).tombstones.isEmpty)
+        try w.ledger.propose(try Self.tombstone(w, c, takedown: true, by: [w.curatorA, w.curatorB]))
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).tombstones.count == 1)
+    }
+
+    @Test func replicasDropContentThroughBundles() throws {
+        let (w, c, blob) = try Self.world()
+        let peer = try BundleTests.Peer()
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
+        #expect(try peer.ledger.store.blob(blob) != nil)
+        try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.author]))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        _ = try w.ledger.collectGarbage(dryRun: false)
+        // The sequencer no longer has the content, and its bundles do not need it.
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, since: 3))
+        #expect(try peer.ledger.tombstone(c.id) == 3)
+        _ = try peer.ledger.collectGarbage(dryRun: false)
+        #expect(try peer.ledger.store.blob(blob) == nil)
+        let fresh = try BundleTests.Peer()
+        #expect(try BundleTests.importBytes(fresh.ledger, try BundleTests.export(w.ledger, w.datanet)).objects == 0)
+        #expect(try fresh.ledger.audit(w.datanet).holds)
+        // Exported datasets leave it out.
+        let dir = w.dir + "-x"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try w.ledger.exportDataset(w.datanet, at: nil, to: dir).entries.isEmpty)
+    }
+
+    @Test func forgedTombstonesAreCaughtByAudit() throws {
+        let (w, c, _) = try Self.world()
+        let forged = try Self.tombstone(w, c, takedown: false, by: [w.outsider])
+        try AuditTests.appendForged(w, .tombstone, [1: .bytes(forged.encoded), 2: .bytes(c.id.bytes), 3: .unsigned(1)])
+        #expect(try w.ledger.audit(w.datanet).violations.map(\.rule) == ["a withdrawal is signed by the author"])
+    }
+}
