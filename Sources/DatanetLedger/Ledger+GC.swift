@@ -11,15 +11,16 @@ public struct GarbageReport: Codable, Sendable {
 
 extension Ledger {
     /// Deletes every content object that nothing live reaches: live are the contents of
-    /// contributions in a log here that are not under a tombstone, of pending proposals, and
-    /// of what `add` added — unless that is the content of a tombstoned contribution, which
-    /// honest replicas drop (its `roots` entry goes too). Refuses while an add is running.
+    /// contributions in a log here, of pending proposals, and of what `add` added. The content
+    /// of a tombstoned contribution is dropped whoever else names it — a rejected exact copy,
+    /// an added root (whose entry goes too) — since a takedown must remove every copy; only its
+    /// parts that another live folder or file also holds stay. Refuses while an add is running.
     /// One transaction; `dryRun` only counts.
     public func collectGarbage(dryRun: Bool) throws -> GarbageReport {
         let all = try datanets()
         let tables = try all.map { try leavesTable($0.id, create: false) }
         return try env.write { txn in
-            var live = Set<Digest>()
+            var roots = [(ObjectKind, Digest)]()
             var dead = Set<Digest>()
             var tombstoned = 0
             for (st, table) in zip(all, tables) {
@@ -30,23 +31,23 @@ extension Ledger {
                         dead.insert(c.content)
                         tombstoned += 1
                     } else {
-                        try store.mark(c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn, into: &live)
+                        roots.append((c.contentKind == .blob ? .blob : .tree, c.content))
                     }
                     return true
                 }
                 try txn.scan(pending, from: st.id.bytes) { k, v in
                     guard k.starts(with: st.id.bytes) else { return false }
                     if let b = try txn.get(records, Digest(v)!), case .contribution(let c)? = try? Record(Envelope(encoded: b)) {
-                        try store.mark(c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn, into: &live)
+                        roots.append((c.contentKind == .blob ? .blob : .tree, c.content))
                     }
                     return true
                 }
             }
             let leases = try store.clearDeadLeases(in: txn, dryRun: dryRun)
-            var dropRoots = Set<Digest>()
-            for (kind, id) in try store.addedRoots(in: txn) {
-                if dead.contains(id) && !live.contains(id) { dropRoots.insert(id) } else { try store.mark(id, kind: kind, in: txn, into: &live) }
-            }
+            let added = try store.addedRoots(in: txn)
+            let dropRoots = Set(added.map(\.1).filter { dead.contains($0) })
+            var live = Set<Digest>()
+            for (kind, id) in roots + added where !dead.contains(id) { try store.mark(id, kind: kind, in: txn, into: &live) }
             var sweep = try store.sweep(keeping: live, dropRoots: dropRoots, in: txn, dryRun: dryRun)
             sweep.deadLeases = leases
             return GarbageReport(sweep: sweep, tombstoned: tombstoned, dryRun: dryRun)

@@ -37,6 +37,14 @@ import Testing
 
     @Test func withdrawalDropsContentAndKeepsProofs() throws {
         let (w, c, blob) = try Self.world()
+        // An exact copy by someone else, rejected at intake (leaves 3, 4): it must not keep
+        // the withdrawn content alive.
+        var copy = Envelope(kind: .contribution, body: Contribution(
+            datanet: w.datanet, author: w.curatorA.publicKey, content: blob, contentKind: .blob, size: 18, mediaType: "text/plain",
+            label: "copy", license: "CC0-1.0", sidecar: .zero, createdAt: 3).body)
+        try copy.sign(with: w.curatorA)
+        try w.ledger.propose(copy)
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.accepted) == [false])
         let receipt = try w.ledger.receipt(for: c.id)
         // Only the author may withdraw.
         try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.outsider]))
@@ -44,8 +52,8 @@ import Testing
         #expect(r.tombstones.isEmpty && r.refused.first?.reason.contains("signed by the contribution's author") == true)
         try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.author]))
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        #expect(r.tombstones.map(\.index) == [3])
-        #expect(try w.ledger.tombstone(c.id) == 3)
+        #expect(r.tombstones.map(\.index) == [5])
+        #expect(try w.ledger.tombstone(c.id) == 5)
         // The sidecar is erased at once; the content goes at gc, which a dry run only counts.
         #expect(try w.ledger.env.read { txn in try txn.get(w.ledger.sidecars, try Contribution(body: c.body).sidecar) } == nil)
         let dry = try w.ledger.collectGarbage(dryRun: true)
@@ -58,7 +66,7 @@ import Testing
         // The old receipt still verifies, and says what happened since.
         let v = try w.ledger.verify(receipt, anchor: w.datanet)
         #expect(v.holds)
-        #expect(v.checks.last?.detail == "included, withdrawn at index 3")
+        #expect(v.checks.last?.detail == "included, withdrawn at index 5")
         #expect(try w.ledger.verify(try w.ledger.receipt(for: c.id), anchor: w.datanet).holds)
         #expect(try w.ledger.audit(w.datanet).holds)
         // A second tombstone for it is refused; the dataset export leaves it out.
