@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "cbor-fuzz", targets: ["cbor-fuzz"]),
         .executable(name: "record-samples", targets: ["record-samples"]),
         .executable(name: "ledger-bench", targets: ["ledger-bench"]),
+        .executable(name: "provenance-bench", targets: ["provenance-bench"]),
         .library(name: "DatanetStore", targets: ["DatanetStore"]),
     ],
     targets: [
@@ -28,6 +29,7 @@ let package = Package(
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
         .executableTarget(name: "record-samples", dependencies: ["DatanetTestSupport"], path: "tools/interop/samples"),
         .executableTarget(name: "ledger-bench", dependencies: ["DatanetLedger"], path: "tools/bench/ledgerbench"),
+        .executableTarget(name: "provenance-bench", dependencies: ["DatanetLedger"], path: "tools/bench/provenancebench"),
         .executableTarget(name: "cbor-fuzz", dependencies: ["DatanetCBOR", "DatanetTestSupport"], path: "tools/fuzz/cborfuzz"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),

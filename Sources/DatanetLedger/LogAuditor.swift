@@ -49,7 +49,8 @@ struct CheckedLeaf {
             for e in envelopes {
                 signatures += e.signatures.count
                 records.append(Result { () throws(RecordError) in
-                    (e, try Record.verified(e), Set(try e.verifiedSigners()))
+                    let (record, signers) = try Record.verifiedWithSigners(e) // each signature checked once
+                    return (e, record, Set(signers))
                 })
             }
             self.leaf = leaf

@@ -65,8 +65,7 @@ struct ReceiptChecker {
             var summary = e.leaf.kind.description
             do {
                 let envelope = try e.leaf.envelope(1)
-                let record = try Record.verified(envelope)
-                let signers = try envelope.verifiedSigners()
+                let (record, signers) = try Record.verifiedWithSigners(envelope)
                 let byOwner = signers.contains(state.owner)
                 let curators = signers.filter { state.curators.contains($0) }.count
                 func governed(_ previous: Digest, _ datanet: Digest) {

@@ -329,11 +329,16 @@ extension Record {
     /// Decodes `envelope`, verifies every signature on it, and checks that the key the record
     /// names as its signer did sign. Policy-dependent signers are checked by the ledger rules.
     public static func verified(_ envelope: Envelope) throws(RecordError) -> Record {
+        try verifiedWithSigners(envelope).record
+    }
+
+    /// `verified`, also returning every (valid) signer.
+    public static func verifiedWithSigners(_ envelope: Envelope) throws(RecordError) -> (record: Record, signers: [PublicKey]) {
         let record = try Record(envelope)
         let signers = try envelope.verifiedSigners()
         if let required = record.requiredSigner, !signers.contains(required) {
             throw .missingSignature("\(envelope.kind.rawValue) must be signed by \(required)")
         }
-        return record
+        return (record, signers)
     }
 }

@@ -55,12 +55,18 @@ nonisolated(unsafe) let commands: [Command] = [
                               Replay a Datanet's whole log from its genesis as an independent verifier: every signature, policy                               transition and quorum, key handoff, intake and decision under the rules then in force (allowed                               authors, quotas, duplicates in intake order), and every signed checkpoint held against the replayed                               roots. Prints each violation with its leaf index and portable evidence (--json); exit 1 on any.
                               """,
                               flags: [json, quiet], minPositionals: 1, maxPositionals: 1), run: runAudit),
-    Command(spec: CommandSpec(name: "bundle", synopsis: "bundle export DATANET [--since SIZE] [--records-only] -o FILE | bundle import FILE",
+    Command(spec: CommandSpec(name: "bundle", synopsis: "bundle export DATANET [--since SIZE] [--records-only] [--seal-to WHO]... -o FILE | bundle import FILE",
                               summary: """
-                              Move a Datanet between stores in one file (schema/bundle.md): its leaves from SIZE on, checkpoints,                               the records pending here (proposals, reviews, policies), sidecars, fork evidence and, unless                               --records-only, the chunks, blobs and trees they name. Import checks everything as `audit` does                               and applies it in one transaction, or changes nothing and says why.
+                              Move a Datanet between stores in one file (schema/bundle.md): its leaves from SIZE on, checkpoints, the records \
+                              pending here (proposals, reviews, policies), sidecars, fork evidence and, unless --records-only, the \
+                              chunks, blobs and trees they name. --seal-to encrypts it to each named recipient (a public identity \
+                              file from `datanet id export`, or a local identity name); a private Datanet's bundle must be sealed, \
+                              to its readers, curators, owner or sequencer. Import opens a sealed bundle with this store's \
+                              identities, checks everything as `audit` does and applies it in one transaction, or changes nothing.
                               """,
                               flags: [json, ("--records-only", "export: leave content objects out")],
-                              options: [("--since", "export: first leaf to include (default 0)"), ("-o", "export: the bundle file to write")],
+                              options: [("--since", "export: first leaf to include (default 0)"), ("-o", "export: the bundle file to write"),
+                                        ("--seal-to", "export: seal to this recipient (repeatable)")],
                               minPositionals: 2, maxPositionals: 2), run: runBundle),
     Command(spec: CommandSpec(name: "export", synopsis: "export DATANET[@SIZE] DIR",
                               summary: """

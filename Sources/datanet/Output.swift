@@ -117,3 +117,7 @@ func writeOutput(_ data: Data, to path: String?) throws {
         throw StoreError.io(path: path, operation: "write", errno: e)
     }
 }
+
+/// Linux's O_TMPFILE (__O_TMPFILE | O_DIRECTORY), which Glibc's Swift overlay does not export:
+/// an unnamed file in a folder, gone when closed.
+let oTmpFile: Int32 = 0o20_000_000 | O_DIRECTORY

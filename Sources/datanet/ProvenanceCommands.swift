@@ -136,21 +136,28 @@ func runBundle(_ p: Parsed) throws -> Int32 {
         guard let path = p.options["-o"] else { throw CLIError.usage("bundle export needs -o FILE") }
         let st = try ledger.resolveDatanet(p.positionals[1])
         let since = try integerOption(p, "--since") ?? 0
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StoreError.io(path: tmp, operation: "create", errno: errno) }
-        do {
-            summary = try ledger.exportBundle(st.id, since: UInt64(since), recordsOnly: p.has("--records-only"), to: fd)
-            guard fsync(fd) == 0, close(fd) == 0, rename(tmp, path) == 0 else { throw StoreError.io(path: path, operation: "write", errno: errno) }
-        } catch {
-            close(fd)
-            unlink(tmp)
-            throw error
+        let recipients = try p.all("--seal-to").map { try sealRecipient($0, policy: st.policy) }
+        if st.policy.readers != nil && recipients.isEmpty {
+            throw CLIError.failure("\(st.policy.name) is private: seal its bundle with --seal-to (readers, curators, owner or sequencer)")
+        }
+        summary = try writeBundle(to: path, sealedTo: recipients) { fd in
+            try ledger.exportBundle(st.id, since: UInt64(since), recordsOnly: p.has("--records-only"), to: fd)
         }
     case "import":
-        let fd = open(p.positionals[1], O_RDONLY | O_CLOEXEC)
+        var fd = open(p.positionals[1], O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError.io(path: p.positionals[1], operation: "read", errno: errno) }
         defer { close(fd) }
+        if SealedBundle.isSealed(fd: fd) {
+            // Opened into an unlinked file in the store's folder: no plaintext outlives the import.
+            let plain = open(storeDir, oTmpFile | O_RDWR | O_CLOEXEC, 0o600)
+            guard plain >= 0 else { throw StoreError.io(path: storeDir, operation: "create a temporary file in", errno: errno) }
+            let ids = IdentityStore(storeDirectory: storeDir)
+            let keys = ids.names().compactMap { try? ids.load($0).agreementKey }
+            do { try SealedBundle.open(from: fd, to: plain, keys: keys) } catch { close(plain); throw error }
+            close(fd)
+            fd = plain
+            guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: storeDir, operation: "read", errno: errno) }
+        }
         summary = try ledger.importBundle(from: fd)
     default:
         throw CLIError.usage("bundle takes export or import, not '\(p.positionals[0])'")
@@ -232,4 +239,55 @@ func runGC(_ p: Parsed) throws -> Int32 {
             + "\(s.roots) added root(s) under a tombstone; \(s.deadLeases) dead lease(s) cleared")
     }
     return 0
+}
+
+/// Writes a bundle to `path` atomically (temporary name, fsync, rename), sealed when
+/// recipients are given (the plain bundle then lives only in an unlinked temporary file).
+private func writeBundle(to path: String, sealedTo recipients: [[UInt8]], _ export: (Int32) throws -> BundleSummary) throws -> BundleSummary {
+    let tmp = path + ".tmp-\(getpid())"
+    let out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard out >= 0 else { throw StoreError.io(path: tmp, operation: "create", errno: errno) }
+    do {
+        defer { close(out) }
+        var summary: BundleSummary
+        if recipients.isEmpty {
+            summary = try export(out)
+        } else {
+            let dir = (path as NSString).deletingLastPathComponent
+            let plain = open(dir.isEmpty ? "." : dir, oTmpFile | O_RDWR | O_CLOEXEC, 0o600)
+            guard plain >= 0 else { throw StoreError.io(path: dir, operation: "create a temporary file in", errno: errno) }
+            defer { close(plain) }
+            summary = try export(plain)
+            guard lseek(plain, 0, SEEK_SET) == 0 else { throw StoreError.io(path: tmp, operation: "read", errno: errno) }
+            try SealedBundle.seal(from: plain, to: out, recipients: recipients)
+            summary.bytes = UInt64(lseek(out, 0, SEEK_CUR))
+        }
+        guard fsync(out) == 0, rename(tmp, path) == 0 else { throw StoreError.io(path: path, operation: "write", errno: errno) }
+        return summary
+    } catch {
+        unlink(tmp)
+        throw error
+    }
+}
+
+/// A recipient's X25519 key: from a public identity file (`datanet id export`), certified by its
+/// Ed25519 key, or from a local identity; the Ed25519 key must be allowed to read the Datanet.
+private func sealRecipient(_ text: String, policy: PolicyState) throws -> [UInt8] {
+    let (key, x25519): (PublicKey, [UInt8])
+    if access(text, F_OK) == 0 {
+        let identity: PublicIdentity
+        do { identity = try JSONDecoder().decode(PublicIdentity.self, from: try readInput(text)) } catch {
+            throw CLIError.failure("\(text) is not a public identity file (`datanet id export NAME`)")
+        }
+        key = try identity.verified()
+        x25519 = Hex.decode(identity.x25519)!
+    } else {
+        let local = try IdentityStore(storeDirectory: storeDir).load(text)
+        (key, x25519) = (local.publicKey, local.agreementKey.publicKey)
+    }
+    let allowed = Set((policy.readers ?? []) + policy.curators + [policy.owner, policy.sequencer])
+    if policy.readers != nil && !allowed.contains(key) {
+        throw CLIError.failure("\(key) may not read \(policy.name); seal only to its readers, curators, owner or sequencer")
+    }
+    return x25519
 }

@@ -241,5 +241,22 @@ import Testing
         #expect(try runDatanet(["verify", dir.file("junk.json")], store: other).stderr.contains("neither a receipt nor a chunk proof"))
         #expect(try run(["receipt", "ffff"]).status == 1)
         #expect(try run(["receipt"]).status == 2)
+
+        // A private Datanet travels only sealed, and only to someone who may read it.
+        #expect(try runDatanet(["id", "new", "reader"], store: other).status == 0)
+        let readerFile = dir.file("reader.json")
+        writeFile(readerFile, Array(try runDatanet(["id", "export", "reader"], store: other).stdout.utf8))
+        let readerKey = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: readerFile))) as? [String: Any])?["ed25519"] as? String)
+        #expect(try run(["--as", "owner", "create", "secret", "--private", "--reader", readerKey]).status == 0)
+        let sealed = dir.file("secret.bundle")
+        #expect(try run(["bundle", "export", "secret", "-o", sealed]).stderr.contains("is private"))
+        #expect(try run(["bundle", "export", "secret", "--seal-to", "mallory", "-o", sealed]).stderr.contains("may not read"))
+        #expect(try run(["bundle", "export", "secret", "--seal-to", readerFile, "-o", sealed]).status == 0)
+        #expect(!(try String(contentsOfFile: sealed, encoding: .isoLatin1)).contains("secret"))
+        let third = dir.file("third")
+        #expect(try runDatanet(["init"], store: third).status == 0)
+        #expect(try runDatanet(["bundle", "import", sealed], store: third).stderr.contains("not to any identity"))
+        #expect(try runDatanet(["bundle", "import", sealed], store: other).status == 0)
+        #expect(try runDatanet(["datanets"], store: other).stdout.contains("secret"))
     }
 }

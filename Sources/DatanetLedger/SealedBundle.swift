@@ -1,0 +1,123 @@
+import DatanetCrypto
+import Foundation
+import Glibc
+
+/// A bundle sealed to named recipients (schema/bundle.md "Sealed bundles"): a random file key,
+/// wrapped for each recipient's X25519 key through an ephemeral X25519 agreement and
+/// HKDF-SHA256, encrypts the plain bundle in ChaCha20-Poly1305 segments of at most 1 MiB.
+/// Every segment's associated data binds the header and says whether it is the last, so a
+/// sealed bundle cannot be truncated, reordered or re-addressed unnoticed.
+public enum SealedBundle {
+    static let magic = Array("DNSEALED".utf8) + [1]
+    static let segment = 1 << 20
+    static let last: UInt32 = 1 << 31
+    static let info = Array("datanet/v1/sealed-bundle-key".utf8)
+    public static let maximumRecipients = 64
+
+    /// Whether a file starts like a sealed bundle.
+    public static func isSealed(fd: Int32) -> Bool {
+        var head = [UInt8](repeating: 0, count: magic.count)
+        let n = pread(fd, &head, head.count, 0)
+        return n == magic.count && head == magic
+    }
+
+    /// Encrypts the plain bundle read from `input` to `output` for the recipients' X25519 keys.
+    public static func seal(from input: Int32, to output: Int32, recipients: [[UInt8]]) throws {
+        guard (1...maximumRecipients).contains(recipients.count), recipients.allSatisfy({ $0.count == 32 }) else {
+            throw BundleError.refused("a sealed bundle needs 1 to \(maximumRecipients) recipient X25519 keys")
+        }
+        var fileKey = [UInt8](repeating: 0, count: 32)
+        for i in fileKey.indices { fileKey[i] = UInt8.random(in: 0...255, using: &secureRandom) }
+        var header = magic + [UInt8(recipients.count)]
+        for r in recipients {
+            let eph = try X25519PrivateKey()
+            let kek = try HKDF.sha256(ikm: try eph.sharedSecret(with: r), salt: eph.publicKey + r, info: info, length: 32)
+            header += r + eph.publicKey + (try ChaChaPoly.seal(key: kek, nonce: [UInt8](repeating: 0, count: 12), plaintext: fileKey))
+        }
+        let bound = SHA256.hash(header).bytes
+        try writeAll(output, header)
+        var counter: UInt64 = 0
+        var pending = try readUpTo(input, segment)
+        while true {
+            let next = try readUpTo(input, segment)
+            let final = next.isEmpty
+            let length = UInt32(pending.count) | (final ? last : 0)
+            let lengthBytes = Ledger.u64Bytes(UInt64(length)).suffix(4)
+            let sealed = try ChaChaPoly.seal(key: fileKey, nonce: nonce(counter), plaintext: pending, aad: bound + lengthBytes)
+            try writeAll(output, Array(lengthBytes) + sealed)
+            if final { return }
+            pending = next
+            counter += 1
+        }
+    }
+
+    /// Decrypts a sealed bundle from `input` to `output` with whichever of `keys` it was sealed
+    /// to. Throws (having written only authenticated plaintext) on any failure.
+    public static func open(from input: Int32, to output: Int32, keys: [X25519PrivateKey]) throws {
+        guard try readExactly(input, magic.count) == magic else { throw BundleError.malformed("not a sealed bundle") }
+        guard let n = try readExactly(input, 1).first, n >= 1, Int(n) <= maximumRecipients else {
+            throw BundleError.malformed("a sealed bundle names 1 to \(maximumRecipients) recipients")
+        }
+        var header = magic + [n]
+        var fileKey: [UInt8]?
+        for _ in 0..<n {
+            let entry = try readExactly(input, 32 + 32 + 48)
+            header += entry
+            let (recipient, eph, wrapped) = (Array(entry[0..<32]), Array(entry[32..<64]), Array(entry[64...]))
+            guard fileKey == nil, let me = keys.first(where: { $0.publicKey == recipient }) else { continue }
+            let kek = try HKDF.sha256(ikm: try me.sharedSecret(with: eph), salt: eph + recipient, info: info, length: 32)
+            fileKey = try? ChaChaPoly.open(key: kek, nonce: [UInt8](repeating: 0, count: 12), sealed: wrapped)
+        }
+        guard let fileKey else { throw BundleError.refused("this bundle is sealed, and not to any identity in this store") }
+        let bound = SHA256.hash(header).bytes
+        var counter: UInt64 = 0
+        while true {
+            let lengthBytes = try readExactly(input, 4)
+            let length = UInt32(lengthBytes[0]) << 24 | UInt32(lengthBytes[1]) << 16 | UInt32(lengthBytes[2]) << 8 | UInt32(lengthBytes[3])
+            let size = Int(length & ~last)
+            guard size <= segment else { throw BundleError.malformed("a sealed segment of \(size) bytes exceeds \(segment)") }
+            let sealed = try readExactly(input, size + ChaChaPoly.tagSize)
+            guard let plain = try? ChaChaPoly.open(key: fileKey, nonce: nonce(counter), sealed: sealed, aad: bound + lengthBytes) else {
+                throw BundleError.tampered
+            }
+            try writeAll(output, plain)
+            if length & last != 0 {
+                guard try readUpTo(input, 1).isEmpty else { throw BundleError.malformed("bytes after the last sealed segment") }
+                return
+            }
+            counter += 1
+        }
+    }
+
+    private static func nonce(_ counter: UInt64) -> [UInt8] { [0, 0, 0, 0] + Ledger.u64Bytes(counter) }
+
+    private static func readUpTo(_ fd: Int32, _ n: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: n)
+        var got = 0
+        while got < n {
+            let r = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, n - got) }
+            if r < 0 { if errno == EINTR { continue }; throw BundleError.refused("cannot read: \(String(cString: strerror(errno)))") }
+            if r == 0 { break }
+            got += r
+        }
+        return Array(out[0..<got])
+    }
+
+    private static func readExactly(_ fd: Int32, _ n: Int) throws -> [UInt8] {
+        let b = try readUpTo(fd, n)
+        guard b.count == n else { throw BundleError.truncated }
+        return b
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let w = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if w < 0 { if errno == EINTR { continue }; throw BundleError.refused("cannot write: \(String(cString: strerror(errno)))") }
+            off += w
+        }
+    }
+}
+
+/// Key material comes from the system's CSPRNG.
+nonisolated(unsafe) private var secureRandom = SystemRandomNumberGenerator()
