@@ -88,8 +88,8 @@ extension Ledger {
         var entries = [ManifestEntry]()
         var done: UInt64 = 0
         for (index, envelope, c) in items {
-            let sidecarName = try env.read { txn in try txn.get(sidecars, c.sidecar) }.flatMap(Sidecar.fileName(decoding:))
-            let path = "data/" + String(format: "%08llu", index) + "-" + Self.safeName(sidecarName ?? c.label, fallback: c.content.hex)
+            let sidecar = try self.sidecar(of: c)
+            let path = "data/" + String(format: "%08llu", index) + "-" + Self.safeName(sidecar?.fileName ?? "", fallback: c.content.hex)
             try writeContent(c.content, kind: c.contentKind == .blob ? .blob : .tree, to: dir + "/" + path)
             done += c.size
             progress?(done)
@@ -129,7 +129,7 @@ extension Ledger {
         }
     }
 
-    /// A file name from a label: no slashes, control characters or leading dots; at most 100 bytes.
+    /// A file name from a sidecar's: no slashes, control characters or leading dots; at most 100 bytes.
     static func safeName(_ text: String, fallback: String) -> String {
         var out = String(text.unicodeScalars.map { $0 == "/" || $0.value < 0x20 || $0.value == 0x7f ? "_" : Character($0) })
         while out.hasPrefix(".") { out.removeFirst() }
@@ -156,15 +156,6 @@ extension Ledger {
         s += "`datanet verify --manifest DIR` recomputes every content id; in a store that holds this Datanet's log it also checks that\n"
         s += "each contribution was accepted at this checkpoint. `datanet receipt ID` gives a contribution's full provenance.\n"
         return s
-    }
-}
-
-extension Sidecar {
-    /// The file name a sidecar's bytes hold, if they decode.
-    static func fileName(decoding bytes: [UInt8]) -> String? {
-        guard case .map(let entries)? = try? CBOR.decode(bytes),
-              let e = entries.first(where: { $0.key == .unsigned(1) }), case .text(let t) = e.value else { return nil }
-        return String(decoding: t, as: UTF8.self)
     }
 }
 

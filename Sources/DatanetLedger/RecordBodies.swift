@@ -108,18 +108,17 @@ public struct Contribution: Hashable, Sendable {
     public var contentKind: ContentKind
     public var size: UInt64
     public var mediaType: String
-    public var label: String
     /// SPDX license expression.
     public var license: String
-    /// SHA-256 of the salted sidecar (file names, free metadata), which can be erased later.
+    /// SHA-256 of the salted sidecar (label, file name, free metadata), which can be erased later.
     public var sidecar: Digest
     /// Advisory creation time, Unix milliseconds.
     public var createdAt: UInt64
 
     public init(datanet: Digest, author: PublicKey, content: Digest, contentKind: ContentKind, size: UInt64,
-                mediaType: String, label: String, license: String, sidecar: Digest, createdAt: UInt64) {
+                mediaType: String, license: String, sidecar: Digest, createdAt: UInt64) {
         self.datanet = datanet; self.author = author; self.content = content; self.contentKind = contentKind
-        self.size = size; self.mediaType = mediaType; self.label = label; self.license = license
+        self.size = size; self.mediaType = mediaType; self.license = license
         self.sidecar = sidecar; self.createdAt = createdAt
     }
 
@@ -131,10 +130,9 @@ public struct Contribution: Hashable, Sendable {
         b.set(3, .unsigned(contentKind.rawValue))
         b.set(4, .unsigned(size))
         b.set(5, .string(mediaType))
-        b.set(6, .string(label))
-        b.set(7, .string(license))
-        b.set(8, .bytes(sidecar.bytes))
-        b.set(9, .unsigned(createdAt))
+        b.set(6, .string(license))
+        b.set(7, .bytes(sidecar.bytes))
+        b.set(8, .unsigned(createdAt))
         return b.encoded
     }
 
@@ -147,10 +145,9 @@ public struct Contribution: Hashable, Sendable {
         contentKind = k
         size = try f.uint(4, "size")
         mediaType = try f.text(5, "media type", maxBytes: 255)
-        label = try f.text(6, "label", maxBytes: 1024)
-        license = try f.text(7, "license", maxBytes: 256)
-        sidecar = try f.digest(8, "sidecar")
-        createdAt = try f.uint(9, "created-at")
+        license = try f.text(6, "license", maxBytes: 256)
+        sidecar = try f.digest(7, "sidecar")
+        createdAt = try f.uint(8, "created-at")
         try f.finish()
     }
 }

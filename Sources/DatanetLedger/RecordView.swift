@@ -52,7 +52,7 @@ public enum RecordView {
         case .contribution(let c):
             body = ["datanet": .string(c.datanet.hex), "author": .string(c.author.description), "content": .string(c.content.hex),
                     "content_kind": .string(c.contentKind == .blob ? "blob" : "tree"), "size": .int(c.size),
-                    "media_type": .string(c.mediaType), "label": .string(c.label), "license": .string(c.license),
+                    "media_type": .string(c.mediaType), "license": .string(c.license),
                     "sidecar": .string(c.sidecar.hex), "created_at": .int(c.createdAt)]
         case .review(let r):
             body = ["datanet": .string(r.datanet.hex), "reviewer": .string(r.reviewer.description),

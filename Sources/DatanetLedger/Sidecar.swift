@@ -2,26 +2,47 @@ import DatanetCBOR
 import DatanetCrypto
 import DatanetStore
 
-/// The erasable part of a contribution: file name and free metadata, kept outside the signed
-/// body. The body holds SHA-256 of the sidecar's CBOR, whose random salt keeps the hash from
-/// revealing guessable names; erasing the sidecar later leaves every id and proof valid.
-/// CBOR: {0: salt (16 bytes), 1: file name, 2: {text key: text value}}.
-public struct Sidecar: Sendable {
+/// The erasable part of a contribution: its label, file name and free metadata, kept outside
+/// the signed body. The body holds SHA-256 of the sidecar's CBOR, whose random salt keeps the
+/// hash from revealing guessable names; erasing the sidecar later (a tombstone) leaves every id
+/// and proof valid. CBOR: {0: salt (16 bytes), 1: file name, 2: {text key: text value}, 3: label}.
+public struct Sidecar: Sendable, Equatable {
     public var salt: [UInt8]
+    public var label: String
     public var fileName: String
     public var metadata: [String: String]
 
-    public init(fileName: String, metadata: [String: String]) {
+    public init(label: String, fileName: String, metadata: [String: String]) {
         salt = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        self.label = label
         self.fileName = fileName
         self.metadata = metadata
     }
 
     public var encoded: [UInt8] {
-        CBOR.map([
-            .init(.unsigned(0), .bytes(salt)), .init(.unsigned(1), .string(fileName)),
-            .init(.unsigned(2), .map(metadata.map { .init(.string($0.key), .string($0.value)) })),
-        ]).encoded
+        var b = BodyBuilder()
+        b.set(0, .bytes(salt))
+        b.set(1, .string(fileName))
+        b.set(2, .map(metadata.map { .init(.string($0.key), .string($0.value)) }))
+        b.set(3, .string(label))
+        return b.encoded
+    }
+
+    /// Decodes a sidecar strictly (the bytes its contribution's hash names).
+    public init(encoded: [UInt8]) throws(RecordError) {
+        var f = try BodyFields(encoded, kind: "sidecar")
+        guard let s = try f.item(0, "salt").bytesValue, s.count == 16 else { throw .malformed("sidecar salt is not 16 bytes") }
+        salt = s
+        fileName = try f.text(1, "file name", maxBytes: 4096)
+        guard case .map(let entries) = try f.item(2, "metadata"), entries.count <= 256 else { throw .malformed("sidecar metadata is not a map") }
+        var m = [String: String]()
+        for e in entries {
+            guard case .text(let k) = e.key, case .text(let v) = e.value else { throw .malformed("sidecar metadata is not text to text") }
+            m[String(decoding: k, as: UTF8.self)] = String(decoding: v, as: UTF8.self)
+        }
+        metadata = m
+        label = try f.text(3, "label", maxBytes: 1024)
+        try f.finish()
     }
 
     /// What the contribution body names.
@@ -29,6 +50,11 @@ public struct Sidecar: Sendable {
 }
 
 extension Ledger {
+    /// The sidecar a contribution names, if this store holds it (not erased, not withheld).
+    public func sidecar(of c: Contribution) throws -> Sidecar? {
+        try env.read { txn in try txn.get(sidecars, c.sidecar) }.flatMap { try? Sidecar(encoded: $0) }
+    }
+
     /// Keeps a sidecar in this store (table `sidecars`, hash → bytes).
     public func storeSidecar(_ s: Sidecar) throws -> Digest {
         let h = s.hash

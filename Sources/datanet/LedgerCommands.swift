@@ -68,11 +68,11 @@ func runContribute(_ p: Parsed) throws -> Int32 {
     var rows = [[String: Any]]()
     for r in added {
         let name = URL(fileURLWithPath: r.path).lastPathComponent
-        let sidecar = try ledger.storeSidecar(Sidecar(fileName: name, metadata: meta))
+        let sidecar = try ledger.storeSidecar(Sidecar(label: p.options["--label"] ?? name, fileName: name, metadata: meta))
         var e = Envelope(kind: .contribution, body: Contribution(
             datanet: st.id, author: author.publicKey, content: r.id, contentKind: r.kind == .tree ? .tree : .blob, size: r.size,
             mediaType: p.options["--media-type"] ?? (r.kind == .tree ? "inode/directory" : "application/octet-stream"),
-            label: p.options["--label"] ?? name, license: p.options["--license"] ?? "NOASSERTION", sidecar: sidecar,
+            license: p.options["--license"] ?? "NOASSERTION", sidecar: sidecar,
             createdAt: nowMillis()).body)
         try e.sign(with: author.signingKey)
         try ledger.propose(e)

@@ -5,11 +5,13 @@ import DatanetStore
 import Foundation
 
 /// A short human description of a record.
-func summary(_ e: Envelope) -> String {
+func summary(_ e: Envelope, _ ledger: Ledger) -> String {
     guard let r = try? Record(e) else { return e.kind.rawValue }
     switch r {
     case .genesis(let g): return "genesis '\(g.policy.name)'"
-    case .contribution(let c): return "contribution '\(c.label)' by \(c.author.description.prefix(12)) (\(c.size) bytes, \(c.license))"
+    case .contribution(let c):
+        let name = (try? ledger.sidecar(of: c))?.map { "'\($0.label)'" } ?? "\(c.content.hex.prefix(12)) (sidecar not held)"
+        return "contribution \(name) by \(c.author.description.prefix(12)) (\(c.size) bytes, \(c.license))"
     case .review(let v): return "review: \(v.accept ? "accept" : "reject") \(v.contributions.count) by \(v.reviewer.description.prefix(12))"
     case .policy(let p): return "policy: \(p.summary)"
     case .setSequencer(let s): return "set-sequencer \(s.sequencer.description.prefix(12))"
@@ -36,14 +38,14 @@ func runPending(_ p: Parsed) throws -> Int32 {
     let st = try ledger.resolveDatanet(p.positionals[0])
     let records = try ledger.pendingRecords(st.id)
     if p.has("--json") {
-        try printJSON(try records.map { ["id": $0.id.hex, "kind": $0.kind.rawValue, "summary": summary($0), "signatures": $0.signatures.count,
+        try printJSON(try records.map { ["id": $0.id.hex, "kind": $0.kind.rawValue, "summary": summary($0, ledger), "signatures": $0.signatures.count,
                                          "near_duplicate_of": try ledger.nearDuplicate(of: $0.id)?.hex ?? NSNull()] as [String: Any] })
     } else if records.isEmpty {
         out("nothing pending for \(st.policy.name)")
     } else {
         for e in records {
             let near = try ledger.nearDuplicate(of: e.id).map { "  [near-duplicate of \($0.hex)]" } ?? ""
-            out("\(e.id.hex)  \(summary(e))\(near)")
+            out("\(e.id.hex)  \(summary(e, ledger))\(near)")
         }
     }
     return 0
@@ -63,7 +65,7 @@ func runLog(_ p: Parsed) throws -> Int32 {
             return "decision \(id.prefix(16)) \(accepted ? "accepted" : "rejected"): \(reason)"
         default:
             let field: UInt64 = leaf.kind == .intake ? 4 : 1
-            return (try? leaf.envelope(field)).map { "\(leaf.kind) \(summary($0))" } ?? "\(leaf.kind)"
+            return (try? leaf.envelope(field)).map { "\(leaf.kind) \(summary($0, ledger))" } ?? "\(leaf.kind)"
         }
     }
     if p.has("--json") {
@@ -84,14 +86,14 @@ func runShow(_ p: Parsed) throws -> Int32 {
     let decision = try ledger.decision(id)
     let promise = try ledger.promise(id)
     if p.has("--json") {
-        var o: [String: Any] = ["id": id.hex, "kind": e.kind.rawValue, "summary": summary(e),
+        var o: [String: Any] = ["id": id.hex, "kind": e.kind.rawValue, "summary": summary(e, ledger),
                                 "signers": e.signatures.map { $0.key.description }, "hex": Hex.encode(e.encoded)]
         if let (d, i) = placement { o["datanet"] = d.hex; o["leaf"] = i }
         if let decision { o["decision_leaf"] = decision }
         if let promise { o["intake_promise_valid"] = promise.isValid }
         try printJSON(o)
     } else {
-        out("\(e.kind.rawValue)  \(id.hex)\n\(summary(e))")
+        out("\(e.kind.rawValue)  \(id.hex)\n\(summary(e, ledger))")
         for s in e.signatures { out("signed by \(s.key)") }
         if let (_, i) = placement { out("in the log at leaf \(i)") } else { out("not yet in a log (pending)") }
         if let decision { out("decided at leaf \(decision)") }

@@ -67,7 +67,7 @@ import Testing
         let blob = try Ingest(store: w.ledger.store).add(paths: [file])[0].id
         var c = Envelope(kind: .contribution, body: Contribution(
             datanet: w.datanet, author: w.author.publicKey, content: blob, contentKind: .blob, size: 18, mediaType: "text/plain",
-            label: "song", license: "CC0-1.0", sidecar: .zero, createdAt: 2).body)
+            license: "CC0-1.0", sidecar: .zero, createdAt: 2).body)
         try c.sign(with: w.author)
         try w.ledger.propose(c)
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)

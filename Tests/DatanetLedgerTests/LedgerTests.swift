@@ -33,7 +33,7 @@ import Testing
             let k = key ?? author
             var e = Envelope(kind: .contribution, body: Contribution(
                 datanet: datanet, author: k.publicKey, content: SHA256.hash(Array(content.utf8)), contentKind: .blob,
-                size: 100, mediaType: "text/plain", label: content, license: "CC0-1.0", sidecar: .zero, createdAt: 2).body)
+                size: 100, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 2).body)
             try e.sign(with: k)
             return e
         }
@@ -122,7 +122,7 @@ import Testing
         // Forged: signed by the author, claiming another author.
         var forged = Envelope(kind: .contribution, body: Contribution(
             datanet: w.datanet, author: w.outsider.publicKey, content: .zero, contentKind: .blob, size: 1, mediaType: "",
-            label: "", license: "", sidecar: .zero, createdAt: 0).body)
+            license: "", sidecar: .zero, createdAt: 0).body)
         try forged.sign(with: w.author)
         #expect(throws: RecordError.self) { try w.ledger.propose(forged) }
         // A record for another Datanet.

@@ -50,7 +50,7 @@ import Testing
             FileManager.default.createFile(atPath: path, contents: Data(words.joined(separator: " ").utf8))
             let blob = try Ingest(store: ledger.store).add(paths: [path])[0]
             var e = Envelope(kind: .contribution, body: Contribution(datanet: d, author: owner.publicKey, content: blob.id, contentKind: .blob,
-                size: blob.size, mediaType: "text/plain", label: "t\(i)", license: "CC0-1.0", sidecar: .zero, createdAt: 0).body)
+                size: blob.size, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 0).body)
             try e.sign(with: owner)
             ids.append(try ledger.propose(e))
         }

@@ -17,10 +17,10 @@ import Testing
         FileManager.default.createFile(atPath: file, contents: Data("a song of the dawn".utf8))
         defer { unlink(file) }
         let blob = try Ingest(store: w.ledger.store).add(paths: [file])[0].id
-        let sidecar = try w.ledger.storeSidecar(Sidecar(fileName: "dawn.txt", metadata: ["place": "Kielder"]))
+        let sidecar = try w.ledger.storeSidecar(Sidecar(label: "dawn chorus", fileName: "dawn.txt", metadata: ["place": "Kielder"]))
         var c = Envelope(kind: .contribution, body: Contribution(
             datanet: w.datanet, author: w.author.publicKey, content: blob, contentKind: .blob, size: 18, mediaType: "text/plain",
-            label: "song", license: "CC0-1.0", sidecar: sidecar, createdAt: 2).body)
+            license: "CC0-1.0", sidecar: sidecar, createdAt: 2).body)
         try c.sign(with: w.author)
         try w.ledger.propose(c)
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
@@ -41,7 +41,7 @@ import Testing
         // the withdrawn content alive.
         var copy = Envelope(kind: .contribution, body: Contribution(
             datanet: w.datanet, author: w.curatorA.publicKey, content: blob, contentKind: .blob, size: 18, mediaType: "text/plain",
-            label: "copy", license: "CC0-1.0", sidecar: .zero, createdAt: 3).body)
+            license: "CC0-1.0", sidecar: .zero, createdAt: 3).body)
         try copy.sign(with: w.curatorA)
         try w.ledger.propose(copy)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.accepted) == [false])
@@ -72,6 +72,20 @@ import Testing
         // A second tombstone for it is refused; the dataset export leaves it out.
         try w.ledger.propose(try Self.tombstone(w, c, takedown: true, by: [w.owner]))
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).refused.count == 1)
+    }
+
+    /// The label, file name and metadata live only in the sidecar, which decodes strictly.
+    @Test func sidecarHoldsTheErasableFields() throws {
+        let (w, c, _) = try Self.world()
+        let contribution = try Contribution(body: c.body)
+        let s = try #require(try w.ledger.sidecar(of: contribution))
+        #expect(s.label == "dawn chorus" && s.fileName == "dawn.txt" && s.metadata == ["place": "Kielder"])
+        #expect(try Sidecar(encoded: s.encoded) == s && s.hash == contribution.sidecar)
+        #expect(!c.body.contains(Array("dawn".utf8)))
+        var extra = s.encoded
+        extra[0] += 1 // one more map entry than the bytes hold
+        #expect(throws: RecordError.self) { try Sidecar(encoded: extra) }
+        #expect(throws: RecordError.self) { try Sidecar(encoded: Array(s.encoded.dropLast())) }
     }
 
     @Test func takedownNeedsOwnerOrQuorum() throws {

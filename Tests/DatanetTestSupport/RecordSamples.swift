@@ -35,8 +35,8 @@ public enum RecordSamples {
         let datanet = genesis.id
         let contribution = add("contribution", .contribution, Contribution(
             datanet: datanet, author: author.publicKey, content: SHA256.hash(Array("recording-1.flac".utf8)),
-            contentKind: .blob, size: 4_194_304, mediaType: "audio/flac", label: "dawn chorus, Kielder",
-            license: "CC-BY-4.0", sidecar: SHA256.hash(Array("sidecar".utf8)), createdAt: 1_790_000_100_000).body, [author])
+            contentKind: .blob, size: 4_194_304, mediaType: "audio/flac", license: "CC-BY-4.0",
+            sidecar: SHA256.hash(Array("sidecar".utf8)), createdAt: 1_790_000_100_000).body, [author])
         _ = add("review", .review, Review(datanet: datanet, reviewer: curator.publicKey, contributions: [contribution.id],
                                           accept: true, reason: "clean recording").body, [curator])
         var next = state

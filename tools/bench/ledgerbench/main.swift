@@ -31,7 +31,7 @@ let (contributions, signT) = try time { () -> [Envelope] in
     try (0..<n).map { i in
         var e = Envelope(kind: .contribution, body: Contribution(
             datanet: d, author: author.publicKey, content: SHA256.hash(Array("content \(i)".utf8)), contentKind: .blob, size: 1024,
-            mediaType: "application/octet-stream", label: "item \(i)", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
+            mediaType: "application/octet-stream", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
         try e.sign(with: author)
         return e
     }

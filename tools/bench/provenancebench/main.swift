@@ -35,7 +35,7 @@ func contributions(_ d: Digest, _ authors: [SigningKey], contents: [Digest], siz
         try stride(from: a, to: contents.count, by: 2).map { i in
             var e = Envelope(kind: .contribution, body: Contribution(
                 datanet: d, author: authors[a].publicKey, content: contents[i], contentKind: .blob, size: size,
-                mediaType: "application/octet-stream", label: "item \(i)", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
+                mediaType: "application/octet-stream", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
             try e.sign(with: authors[a])
             return e
         }
