@@ -38,7 +38,9 @@ nonisolated(unsafe) let commands: [Command] = [
                               minPositionals: 1, maxPositionals: 1), run: runProve),
     Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE|ID [--datanet ID] [--self-contained] | verify --manifest DIR",
                               summary: """
-                              Check a receipt (a file, or made here for contribution ID) or a chunk proof offline, printing a                               tree of checks. A receipt is anchored at --datanet ID or at a pinned Datanet; without an anchor it                               prints NOT ANCHORED and fails unless --self-contained. Exit 0 when every check holds, 1 otherwise.
+                              Check a receipt (a file, or made here for contribution ID) or a chunk proof offline, printing a \
+                              tree of checks. A receipt is anchored at --datanet ID or at a pinned Datanet; without an anchor it \
+                              prints NOT ANCHORED and fails unless --self-contained. Exit 0 when every check holds, 1 otherwise.
                               """,
                               flags: [json, ("--self-contained", "accept a receipt that holds on its own, without an anchor")],
                               options: [("--datanet", "the Datanet id to anchor at (64 hex digits, or one this store follows)"),
@@ -46,18 +48,24 @@ nonisolated(unsafe) let commands: [Command] = [
                               maxPositionals: 1), run: runVerify),
     Command(spec: CommandSpec(name: "receipt", synopsis: "receipt ID [-o FILE] | receipt --refresh FILE",
                               summary: """
-                              Write a contribution's receipt (schema/receipt.md): the genesis, every policy and key handoff,                               its intake and decision leaves with inclusion proofs, and the newest checkpoint held. --refresh                               remakes FILE against the newest checkpoint, with a consistency proof from the old one.
+                              Write a contribution's receipt (schema/receipt.md): the genesis, every policy and key handoff, \
+                              its intake and decision leaves with inclusion proofs, and the newest checkpoint held. --refresh \
+                              remakes FILE against the newest checkpoint, with a consistency proof from the old one.
                               """,
                               options: [("-o", "write to FILE (replaced atomically)"), ("--refresh", "refresh this receipt file in place (or to -o)")],
                               maxPositionals: 1), run: runReceipt),
     Command(spec: CommandSpec(name: "audit", synopsis: "audit DATANET",
                               summary: """
-                              Replay a Datanet's whole log from its genesis as an independent verifier: every signature, policy                               transition and quorum, key handoff, intake and decision under the rules then in force (allowed                               authors, quotas, duplicates in intake order), and every signed checkpoint held against the replayed                               roots. Prints each violation with its leaf index and portable evidence (--json); exit 1 on any.
+                              Replay a Datanet's whole log from its genesis as an independent verifier: every signature, policy \
+                              transition and quorum, key handoff, intake and decision under the rules then in force (allowed \
+                              authors, quotas, duplicates in intake order), and every signed checkpoint held against the replayed \
+                              roots. Prints each violation with its leaf index and portable evidence (--json); exit 1 on any.
                               """,
                               flags: [json, quiet], minPositionals: 1, maxPositionals: 1), run: runAudit),
     Command(spec: CommandSpec(name: "bundle", synopsis: "bundle export DATANET [--since SIZE] [--records-only] [--seal-to WHO]... -o FILE | bundle import FILE",
                               summary: """
-                              Move a Datanet between stores in one file (schema/bundle.md): its leaves from SIZE on, checkpoints, the records \
+                              Move a Datanet between stores in one file (schema/bundle.md): its leaves from SIZE on, checkpoints, the \
+                              records \
                               pending here (proposals, reviews, policies), sidecars, fork evidence and, unless --records-only, the \
                               chunks, blobs and trees they name. --seal-to encrypts it to each named recipient (a public identity \
                               file from `datanet id export`, or a local identity name); a private Datanet's bundle must be sealed, \
@@ -70,22 +78,28 @@ nonisolated(unsafe) let commands: [Command] = [
                               minPositionals: 2, maxPositionals: 2), run: runBundle),
     Command(spec: CommandSpec(name: "export", synopsis: "export DATANET[@SIZE] DIR",
                               summary: """
-                              Write the contributions accepted at a checkpoint (the newest, or the one of SIZE) into the new folder                               DIR as plain files under data/, with MANIFEST.jsonl (path, content id, contribution, author, license,                               intake index), DATASET.md (name, checkpoint, root, counts, licenses, contributors) and CHECKPOINT.                               Check it anywhere with `datanet verify --manifest DIR`.
+                              Write the contributions accepted at a checkpoint (the newest, or the one of SIZE) into the new folder \
+                              DIR as plain files under data/, with MANIFEST.jsonl (path, content id, contribution, author, license, \
+                              intake index), DATASET.md (name, checkpoint, root, counts, licenses, contributors) and CHECKPOINT. \
+                              Check it anywhere with `datanet verify --manifest DIR`.
                               """,
                               flags: [json, quiet], minPositionals: 2, maxPositionals: 2), run: runExport),
     Command(spec: CommandSpec(name: "withdraw", synopsis: "withdraw DATANET CONTRIBUTION [--reason TEXT]",
                               summary: """
-                              Withdraw your contribution (--as its author): a signed tombstone record that, once sequenced, makes                               honest replicas drop its content and sidecar (file name, free metadata); its id, leaves and proofs stay valid.
+                              Withdraw your contribution (--as its author): a signed tombstone record that, once sequenced, makes \
+                              honest replicas drop its content and sidecar (file name, free metadata); its id, leaves and proofs stay valid.
                               """,
                               options: [("--reason", "why")], minPositionals: 2, maxPositionals: 2), run: runTombstone),
     Command(spec: CommandSpec(name: "takedown", synopsis: "takedown DATANET CONTRIBUTION --reason TEXT",
                               summary: """
-                              Take a contribution down (--as the owner, or a curator: a curator quorum collects signatures with                               `datanet sign`). Sequenced as a tombstone leaf, like a withdrawal.
+                              Take a contribution down (--as the owner, or a curator: a curator quorum collects signatures with \
+                              `datanet sign`). Sequenced as a tombstone leaf, like a withdrawal.
                               """,
                               options: [("--reason", "why (required)")], minPositionals: 2, maxPositionals: 2), run: runTombstone),
     Command(spec: CommandSpec(name: "gc", synopsis: "gc [--dry-run]",
                               summary: """
-                              Delete content that nothing live reaches: not a contribution in a log here (unless withdrawn or taken                               down: that content is dropped), not a pending proposal, not something `add`ed, not an add in progress.
+                              Delete content that nothing live reaches: not a contribution in a log here (unless withdrawn or taken \
+                              down: that content is dropped), not a pending proposal, not something `add`ed, not an add in progress.
                               """,
                               flags: [json, ("--dry-run", "only count what would be deleted")], maxPositionals: 0), run: runGC),
     Command(spec: CommandSpec(name: "pin", synopsis: "pin [DATANET] [--remove]",
