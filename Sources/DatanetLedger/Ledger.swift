@@ -125,15 +125,7 @@ public final class Ledger: @unchecked Sendable {
 
     /// The newest signed checkpoint of a Datanet, if any.
     public func latestCheckpoint(_ d: Digest) throws -> String? {
-        try env.read { txn in
-            var note: String?
-            try txn.scan(checkpoints, from: d.bytes) { k, v in
-                guard k.starts(with: d.bytes) else { return false }
-                note = String(decoding: v, as: UTF8.self)
-                return true
-            }
-            return note
-        }
+        try env.read { txn in try latestCheckpointNote(txn, d) }
     }
 
     /// Every checkpoint this node signed for a Datanet, oldest first.

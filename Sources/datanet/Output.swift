@@ -121,3 +121,10 @@ func writeOutput(_ data: Data, to path: String?) throws {
 /// Linux's O_TMPFILE (__O_TMPFILE | O_DIRECTORY), which Glibc's Swift overlay does not export:
 /// an unnamed file in a folder, gone when closed.
 let oTmpFile: Int32 = 0o20_000_000 | O_DIRECTORY
+
+/// Prints a Codable value as JSON with sorted keys: stable output for scripts.
+func printEncodable<T: Encodable>(_ value: T) throws {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    writeFD(1, try e.encode(value) + Data("\n".utf8))
+}

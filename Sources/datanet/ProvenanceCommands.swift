@@ -65,10 +65,8 @@ func runVerify(_ p: Parsed) throws -> Int32 {
     let result = try ledger.map { try $0.verify(receipt, anchor: anchor) } ?? receipt.verify(anchor: anchor)
     let holds = result.holds || (p.has("--self-contained") && result.holdsSelfContained)
     if p.has("--json") {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         struct Report: Encodable { let valid: Bool; let kind = "receipt"; let contribution: String; let verification: ReceiptVerification }
-        writeFD(1, try e.encode(Report(valid: holds, contribution: receipt.contribution, verification: result)) + Data("\n".utf8))
+        try printEncodable(Report(valid: holds, contribution: receipt.contribution, verification: result))
     } else {
         out(result.anchored ? "anchored at \(result.anchor!)" : "NOT ANCHORED")
         func show(_ c: VerificationCheck, _ depth: Int) {
@@ -115,9 +113,7 @@ func runAudit(_ p: Parsed) throws -> Int32 {
     let report = try ledger.audit(st.id) { bar.update($0) }
     bar.finish()
     if p.has("--json") {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        writeFD(1, try e.encode(report) + Data("\n".utf8))
+        try printEncodable(report)
     } else {
         for v in report.violations {
             out("✗ " + (v.index.map { "leaf \($0): " } ?? "checkpoint: ") + "\(v.rule): \(v.detail)")
@@ -163,9 +159,7 @@ func runBundle(_ p: Parsed) throws -> Int32 {
         throw CLIError.usage("bundle takes export or import, not '\(p.positionals[0])'")
     }
     if p.has("--json") {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        writeFD(1, try e.encode(summary) + Data("\n".utf8))
+        try printEncodable(summary)
     } else {
         out("\(p.positionals[0] == "export" ? "exported" : "imported") \(summary.datanet.prefix(16))…: leaves \(summary.from)..<\(summary.to), "
             + "\(summary.checkpoints) checkpoint(s), \(summary.records) pending record(s), \(summary.objects) object(s), "
@@ -178,10 +172,8 @@ func runBundle(_ p: Parsed) throws -> Int32 {
 private func report(_ p: Parsed, _ checks: [VerificationCheck], kind: String, subject: String) throws -> Int32 {
     let holds = checks.allSatisfy(\.holds)
     if p.has("--json") {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         struct Report: Encodable { let valid: Bool; let kind: String; let subject: String; let checks: [VerificationCheck] }
-        writeFD(1, try e.encode(Report(valid: holds, kind: kind, subject: subject, checks: checks)) + Data("\n".utf8))
+        try printEncodable(Report(valid: holds, kind: kind, subject: subject, checks: checks))
     } else {
         for c in checks { out("\(mark(c.status)) \(c.name)" + (c.detail.isEmpty ? "" : ": \(c.detail)")) }
         out(holds ? "\(kind) holds" : "\(kind) does NOT hold")
@@ -230,9 +222,7 @@ func runTombstone(_ p: Parsed) throws -> Int32 {
 func runGC(_ p: Parsed) throws -> Int32 {
     let r = try openLedger().collectGarbage(dryRun: p.has("--dry-run"))
     if p.has("--json") {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        writeFD(1, try e.encode(r) + Data("\n".utf8))
+        try printEncodable(r)
     } else {
         let s = r.sweep
         out("\(r.dryRun ? "would delete" : "deleted") \(s.chunks) chunk(s) (\(humanBytes(s.bytes))), \(s.blobs) blob(s), \(s.trees) tree(s), "
