@@ -57,6 +57,21 @@ public struct Receipt: Codable, Sendable, Equatable {
         do { self = try JSONDecoder().decode(Receipt.self, from: json) } catch {
             throw .malformed("not a receipt: \(Self.describe(error))")
         }
+        // Strict like the CBOR decoder: a field this version does not know is refused, not
+        // ignored (a misspelt "decision" must not pass as a receipt without one).
+        guard let top = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { throw .malformed("not a JSON object") }
+        let known: Set<String> = ["type", "datanet", "contribution", "checkpoint", "chain", "last", "intake", "decision", "previous"]
+        if let extra = Set(top.keys).subtracting(known).sorted().first { throw .malformed("unknown receipt field \"\(extra)\"") }
+        var entries = (top["chain"] as? [Any] ?? []) + [top["intake"] as Any]
+        for key in ["last", "decision"] where top[key] != nil { entries.append(top[key] as Any) }
+        for e in entries {
+            guard let fields = e as? [String: Any], Set(fields.keys) == ["index", "leaf", "proof", "view"] else {
+                throw .malformed("a receipt leaf entry has other fields than index, leaf, proof and view")
+            }
+        }
+        if let p = top["previous"] as? [String: Any], Set(p.keys) != ["checkpoint", "consistency"] {
+            throw .malformed("previous has other fields than checkpoint and consistency")
+        }
         guard type == Self.typeName else { throw .malformed("type is \"\(type)\", not \"\(Self.typeName)\"") }
     }
 

@@ -185,7 +185,10 @@ struct ReceiptChecker {
     }
 
     func decisionCheck(_ d: ParsedEntry?, intake: ParsedEntry, genesis: Digest) -> VerificationCheck {
-        guard let e = d else { return VerificationCheck("decision", .notApplicable, "undecided at this checkpoint") }
+        guard let e = d else {
+            return VerificationCheck("decision", .notApplicable,
+                                     "no decision leaf in this receipt: undecided at its checkpoint, or left out (a receipt cannot show there is none)")
+        }
         var children = [included(e)]
         var problems = [String]()
         if e.leaf.kind != .decision { problems.append("leaf \(e.index) is a \(e.leaf.kind) leaf") }

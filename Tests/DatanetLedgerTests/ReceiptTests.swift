@@ -256,6 +256,10 @@ import Testing
         var obj = try JSONSerialization.jsonObject(with: good) as! [String: Any]
         obj["type"] = "datanet/receipt/v2"
         #expect(throws: RecordError.self) { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) }
+        // Unknown fields are refused, not ignored: a misspelt "decision" must not pass as absent.
+        obj["type"] = Receipt.typeName
+        obj["decisions"] = obj.removeValue(forKey: "decision")
+        #expect(throws: RecordError.self) { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) }
         #expect(throws: RecordError.self) { try Receipt(json: Data(count: Receipt.maximumSize + 1)) }
     }
 }
