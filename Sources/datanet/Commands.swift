@@ -139,7 +139,7 @@ nonisolated(unsafe) let commands: [Command] = [
     Command(spec: CommandSpec(name: "sign", synopsis: "sign ID", summary: "Add the --as identity's signature to a pending record (a curator quorum on a policy change).",
                               minPositionals: 1, maxPositionals: 1), run: runSign),
     Command(spec: CommandSpec(name: "sequence", synopsis: "sequence DATANET",
-                              summary: "As the sequencer: take pending proposals in (intake leaves and promises), apply decisions whose quorum is met and policy changes, and sign a checkpoint, in one durable transaction.",
+                              summary: "As the sequencer: take pending proposals in (intake leaves and promises), apply decisions whose quorum is met, policy changes and tombstones; every 25,000 leaves are committed durably together with a signed checkpoint of their size.",
                               flags: [json], minPositionals: 1, maxPositionals: 1), run: runSequence),
     Command(spec: CommandSpec(name: "datanets", synopsis: "datanets", summary: "List the Datanets this store follows.", flags: [json], maxPositionals: 0), run: runDatanets),
     Command(spec: CommandSpec(name: "pending", synopsis: "pending DATANET", summary: "List records waiting to be sequenced.", flags: [json],
