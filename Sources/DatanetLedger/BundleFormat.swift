@@ -62,6 +62,9 @@ final class BundleWriter {
     }
 
     func frame(_ type: BundleFrame, _ payload: [UInt8]) throws {
+        guard payload.count <= BundleReader.maximumFrame else {
+            throw BundleError.refused("a \(type) of \(payload.count) bytes exceeds the \(BundleReader.maximumFrame)-byte frame limit")
+        }
         let n = UInt32(payload.count)
         try append([type.rawValue, UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)])
         try append(payload)

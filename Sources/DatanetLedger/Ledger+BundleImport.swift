@@ -57,10 +57,12 @@ extension Ledger {
                     try txn.put(sidecars, SHA256.hash(payload), payload)
                     summary.sidecars += 1
                 case .forkEvidence:
-                    guard let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(payload)), e.datanet == d.hex else {
+                    guard let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(payload)), e.datanet == d.hex,
+                          let size = e.notes.first.flatMap({ try? Checkpoint.unverified(note: $0) })?.size else {
                         throw BundleError.malformed("fork evidence is not for this Datanet")
                     }
-                    try txn.put(forks, Self.key(d, UInt64(summary.checkpoints)) + SHA256.hash(payload).bytes, payload)
+                    // Kept as `observe` keeps its own: under the size the notes disagree at.
+                    if try !txn.contains(forks, Self.key(d, size)) { try txn.put(forks, Self.key(d, size), payload) }
                 }
             }
             guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
