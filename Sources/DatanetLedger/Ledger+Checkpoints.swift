@@ -36,6 +36,19 @@ extension Ledger {
         }
     }
 
+    /// The fork evidence held for a Datanet (its own and received in bundles), by size.
+    public func forkEvidence(_ d: Digest) throws -> [ForkEvidence] {
+        try env.read { txn in
+            var out = [ForkEvidence]()
+            try txn.scan(forks, from: d.bytes) { k, v in
+                guard k.starts(with: d.bytes) else { return false }
+                if let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(v)) { out.append(e) }
+                return true
+            }
+            return out
+        }
+    }
+
     /// Refuses when a checkpoint signed by `key` is larger than our log (a restored backup
     /// must not sequence again: it would sign a second history).
     func checkNotBehind(_ txn: Transaction, _ st: DatanetState, key: SigningKey) throws {

@@ -97,6 +97,11 @@ import Testing
         let back = try Self.export(peer.ledger, w.datanet, since: 3, recordsOnly: true)
         #expect(try Self.importBytes(w.ledger, back).records == 1)
         #expect(try w.ledger.pendingRecords(w.datanet).map(\.id) == [b.id])
+        // Fork evidence travels: a second history signed by the sequencer, observed here, reaches the peer.
+        let other = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([7])).signed(by: w.sequencer)
+        guard case .fork = try w.ledger.observe(note: other, datanet: w.datanet) else { Issue.record("no fork seen"); return }
+        try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet, since: 3, recordsOnly: true))
+        #expect(try peer.ledger.forkEvidence(w.datanet).first?.notes.last == other)
         // A records-only bundle of a contribution whose content is absent is refused unless marked so.
         let peer2 = try Peer()
         #expect(try Self.importBytes(peer2.ledger, try Self.export(w.ledger, w.datanet, recordsOnly: true)).objects == 0)
