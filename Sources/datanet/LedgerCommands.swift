@@ -179,11 +179,13 @@ func runSequence(_ p: Parsed) throws -> Int32 {
                        "intakes": r.intakes.map { ["record": $0.record.hex, "index": $0.index, "promise_signature": Hex.encode($0.promise.signature.bytes)] as [String: Any] },
                        "decisions": r.decisions.map { ["contribution": $0.contribution.hex, "index": $0.index, "accepted": $0.accepted, "reason": $0.reason] as [String: Any] },
                        "policies": r.policies.map { ["record": $0.record.hex, "index": $0.index] as [String: Any] },
+                       "tombstones": r.tombstones.map { ["contribution": $0.contribution.hex, "index": $0.index] as [String: Any] },
                        "refused": r.refused.map { ["record": $0.record.hex, "reason": $0.reason] }])
     } else {
         for i in r.intakes { out("intake    \(i.index)  \(i.record.hex)  (promise signed)") }
         for pl in r.policies { out("policy    \(pl.index)  \(pl.record.hex)") }
         for d in r.decisions { out("decision  \(d.index)  \(d.contribution.hex)  \(d.accepted ? "accepted" : "rejected"): \(d.reason)") }
+        for t in r.tombstones { out("tombstone \(t.index)  \(t.contribution.hex)  (content and sidecar to be dropped: run `datanet gc`)") }
         for x in r.refused { out("refused   \(x.record.hex)  \(x.reason)") }
         out("checkpoint size \(r.size)")
     }

@@ -258,5 +258,24 @@ import Testing
         #expect(try runDatanet(["bundle", "import", sealed], store: third).stderr.contains("not to any identity"))
         #expect(try runDatanet(["bundle", "import", sealed], store: other).status == 0)
         #expect(try runDatanet(["datanets"], store: other).stdout.contains("secret"))
+
+        // Export, withdraw, audit and gc through the command line, with their error paths.
+        let out = dir.file("export")
+        #expect(try run(["export", "birds", out]).status == 0)
+        #expect(try run(["verify", "--manifest", out]).stdout.contains("manifest holds"))
+        #expect(try run(["export", "birds", out]).status == 1) // the folder exists
+        #expect(try run(["export", "birds@x", dir.file("x")]).status == 2)
+        #expect(try run(["verify", "--manifest", dir.file("nothing")]).status == 1)
+        #expect(try run(["--as", "alice", "takedown", "birds", String(a.prefix(12))]).status == 2) // no --reason
+        #expect(try run(["--as", "mallory", "withdraw", "birds", String(a.prefix(12))]).status == 0) // refused when sequenced
+        #expect(try run(["--as", "alice", "withdraw", "birds", String(a.prefix(12)), "--reason", "mine"]).status == 0)
+        let withdrawn = try run(["sequence", "birds", "--json"])
+        #expect(withdrawn.stdout.contains("signed by the contribution's author"), "\(withdrawn.stdout)")
+        #expect(withdrawn.stdout.contains("\"tombstones\" : [") && withdrawn.stdout.contains(a))
+        #expect(try run(["audit", "birds"]).stdout.contains("every rule holds"))
+        let dry = try run(["gc", "--dry-run", "--json"])
+        let gcReport = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any])
+        #expect((gcReport["sweep"] as? [String: Any])?["blobs"] as? Int == 1 && gcReport["tombstoned"] as? Int == 1, "\(dry.stdout)")
+        #expect(try run(["gc"]).stdout.contains("deleted"))
     }
 }
