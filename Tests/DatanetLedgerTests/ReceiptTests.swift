@@ -174,6 +174,8 @@ import Testing
         ("intake names another author", "intake leaf"),
         ("policy change without quorum", "leaf 3: policy: drop B"),
         ("checkpoint by the old key after a handoff", "checkpoint signature"),
+        ("contribution with a forged signature", "author's signature"),
+        ("decision naming another intake index", "decision leaf"),
     ])
     func misbehavingSequencerIsCaught(_ misdeed: String, _ check: String) throws {
         let w = try World()
@@ -231,6 +233,17 @@ import Testing
             forge.append(.setSequencer, [1: .bytes(h.encoded)])
             forge.append(.decision, decision([reviewA, reviewB]))
             key = w.sequencer // should be `next` from size 4 on
+        case "contribution with a forged signature":
+            var bytes = a.encoded
+            bytes[bytes.count - 1] ^= 1 // the last byte of the author's signature
+            var forged = intake
+            forged[4] = .bytes(bytes)
+            forge.append(.intake, forged)
+        case "decision naming another intake index":
+            forge.append(.intake, intake)
+            var d = decision([reviewA, reviewB])
+            d[2] = .unsigned(7)
+            forge.append(.decision, d)
         default: Issue.record("unknown misdeed \(misdeed)")
         }
         let r = try forge.receipt(a.id, key: key)
