@@ -80,9 +80,10 @@ public struct Receipt: Codable, Sendable, Equatable {
         (self.last, self.intake, self.decision) = (last, intake, decision)
     }
 
-    static func describe(_ error: any Error) -> String {
+    /// A one-line account of a JSON decoding error (any Codable format, not only receipts).
+    public static func describe(_ error: any Error) -> String {
         switch error {
-        case DecodingError.keyNotFound(let k, _): "missing field \"\(k.stringValue)\""
+        case DecodingError.keyNotFound(let k, _): "missing field '\(k.stringValue)'"
         case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
             "wrong type at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
         case DecodingError.dataCorrupted(let c): "invalid JSON (\(c.debugDescription))"

@@ -73,16 +73,6 @@ func runProve(_ p: Parsed) throws -> Int32 {
     return 0
 }
 
-func describeDecoding(_ error: Error) -> String {
-    switch error {
-    case DecodingError.keyNotFound(let k, _): return "missing field '\(k.stringValue)'"
-    case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-        return "wrong type at '\(c.codingPath.map(\.stringValue).joined(separator: "."))'"
-    case DecodingError.dataCorrupted(let c): return c.debugDescription
-    default: return "\(error)"
-    }
-}
-
 func runFsck(_ p: Parsed) throws -> Int32 {
     let store = try openStore()
     let total = UInt64(max(0, try store.stats().uniqueBytes))

@@ -89,7 +89,7 @@ private func verifyChunkProof(_ p: Parsed, _ data: Data, path: String) throws ->
     do {
         proof = try JSONDecoder().decode(ChunkProof.self, from: data)
     } catch {
-        throw CLIError.failure("\(path) is neither a receipt nor a chunk proof: \(describeDecoding(error))")
+        throw CLIError.failure("\(path) is neither a receipt nor a chunk proof: \(Receipt.describe(error))")
     }
     do {
         try proof.verify()
