@@ -43,8 +43,9 @@ extension CBOR {
         }
     }
 
-    /// Appends a major type and argument in its shortest form.
-    static func appendHead(_ major: UInt8, _ value: UInt64, to out: inout [UInt8]) {
+    /// Appends a major type and argument in its shortest form: the building block for
+    /// encoders that write a known shape directly, without a `CBOR` tree.
+    public static func appendHead(_ major: UInt8, _ value: UInt64, to out: inout [UInt8]) {
         let m = major << 5
         switch value {
         case 0..<24: out.append(m | UInt8(value))

@@ -86,10 +86,8 @@ extension SequenceRun {
         guard let state = st else { return }
         let cite = (state.policyIndex, state.policyLeafHash)
         let leaves = try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
-            let leaf = Leaf(datanet: d, kind: .decision, policy: cite, payload: [
-                1: .bytes(p.contribution.bytes), 2: .unsigned(p.intakeIndex), 3: .unsigned(p.accepted ? 1 : 0),
-                4: .string(Self.reason(p)), 5: .array(p.reviews.map { CBOR.bytes(reviews[$0].bytes) })])
-            let bytes = leaf.encoded
+            let bytes = Leaf.decisionEncoding(datanet: d, policy: cite, contribution: p.contribution, intake: p.intakeIndex,
+                                              accepted: p.accepted, reason: Self.reason(p), reviews: p.reviews.map { reviews[$0].bytes })
             return (bytes, Merkle.leafHash(bytes))
         }
         let first = state.size

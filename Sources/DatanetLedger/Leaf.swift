@@ -44,6 +44,28 @@ public struct Leaf: Sendable {
         return b.encoded
     }
 
+    /// The encoding of a decision leaf, written directly (the sequencer's hot path): the same
+    /// bytes as `Leaf(kind: .decision, …).encoded`, without building a CBOR tree. `reviews` are
+    /// envelope bytes, already sorted by record id.
+    public static func decisionEncoding(datanet: Digest, policy: (index: UInt64, hash: Digest), contribution: Digest,
+                                        intake: UInt64, accepted: Bool, reason: String, reviews: [[UInt8]]) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(160 + reason.utf8.count + reviews.reduce(0) { $0 + $1.count + 3 })
+        func bytes(_ b: [UInt8]) { CBOR.appendHead(2, UInt64(b.count), to: &out); out += b }
+        out.append(0xa4)                                   // {0: Datanet, 1: kind, 2: citation, 3: payload}
+        out.append(0x00); bytes(datanet.bytes)
+        out.append(0x01); CBOR.appendHead(0, LeafKind.decision.rawValue, to: &out)
+        out.append(0x02); out.append(0x82); CBOR.appendHead(0, policy.index, to: &out); bytes(policy.hash.bytes)
+        out.append(0x03); out.append(0xa5)                 // {1: contribution, 2: intake, 3: verdict, 4: reason, 5: reviews}
+        out.append(0x01); bytes(contribution.bytes)
+        out.append(0x02); CBOR.appendHead(0, intake, to: &out)
+        out.append(0x03); out.append(accepted ? 0x01 : 0x00)
+        out.append(0x04); CBOR.appendHead(3, UInt64(reason.utf8.count), to: &out); out += reason.utf8
+        out.append(0x05); CBOR.appendHead(4, UInt64(reviews.count), to: &out)
+        for r in reviews { bytes(r) }
+        return out
+    }
+
     /// RFC 9162 leaf hash of the encoding.
     public var hash: Digest { Merkle.leafHash(encoded) }
 

@@ -50,7 +50,7 @@ extension Ledger {
             }
             try txn.scan(pending, from: d.bytes) { k, v in
                 guard k.starts(with: d.bytes) else { return false }
-                guard let bytes = try txn.get(records, Digest(v)!) else { return true }
+                guard let bytes = try pendingRecord(txn, v).1 else { return true }
                 try w.frame(.record, bytes)
                 summary.records += 1
                 if case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) { contents.append(c) }

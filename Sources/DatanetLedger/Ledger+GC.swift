@@ -37,7 +37,7 @@ extension Ledger {
                 }
                 try txn.scan(pending, from: st.id.bytes) { k, v in
                     guard k.starts(with: st.id.bytes) else { return false }
-                    if let b = try txn.get(records, Digest(v)!), case .contribution(let c)? = try? Record(Envelope(encoded: b)) {
+                    if let b = try pendingRecord(txn, v).1, case .contribution(let c)? = try? Record(Envelope(encoded: b)) {
                         roots.append((c.contentKind == .blob ? .blob : .tree, c.content))
                     }
                     return true

@@ -40,11 +40,8 @@ extension Ledger {
                 while next < queue.count && !run.full && !run.handedOver {
                     // Decoding is pure: a slice of the queue is decoded on every core first.
                     let slice = queue[next..<min(queue.count, next + max(1, min(4096, run.limit - run.appended)))]
-                    // Fetched in id order: neighbouring lookups share the B-tree's pages.
-                    var fetched = [[UInt8]?](repeating: nil, count: slice.count)
-                    for i in slice.indices.sorted(by: { queue[$0].id < queue[$1].id }) {
-                        fetched[i - slice.startIndex] = try txn.get(records, queue[i].id)
-                    }
+                    // Read in queue order from the queue itself: neighbouring keys, few pages.
+                    let fetched = try slice.map { q in try txn.withValue(pending, q.key) { try pendingRecord(txn, $0).1 } ?? nil }
                     let decoded = try Parallel.map(fetched) { b in try b.map { b -> (Envelope, Record) in
                         let e = try Envelope(encoded: b)
                         return (e, try Record(e))
@@ -91,7 +88,7 @@ extension Ledger {
         var out = [([UInt8], Digest)]()
         try txn.scan(pending, from: d.bytes) { k, v in
             guard k.starts(with: d.bytes) else { return false }
-            out.append((Array(k), Digest(v)!))
+            out.append((Array(k), Digest(UnsafeRawBufferPointer(rebasing: v[0..<32]))!))
             return true
         }
         return out

@@ -100,7 +100,8 @@ extension Ledger {
         try txn.put(records, id, stored.encoded)
         if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
         let seq = try nextSequence(txn)
-        try txn.put(pending, Self.key(d, seq), id)
+        // The record rides along in the queue, so sequencing reads it in arrival order.
+        try txn.put(pending, Self.key(d, seq), id.bytes + stored.encoded)
         try txn.put(pendingIndex, id, Self.key(d, seq))
         return id
     }
@@ -112,7 +113,9 @@ extension Ledger {
             guard let old = try txn.get(records, envelope.id), try isPending(txn, envelope.id) else {
                 throw LedgerRefusal.notAllowed("record \(envelope.id.hex) is not pending here")
             }
-            try txn.put(records, envelope.id, try Envelope(encoded: old).merging(envelope).encoded)
+            let merged = try Envelope(encoded: old).merging(envelope).encoded
+            try txn.put(records, envelope.id, merged)
+            if let k = try txn.get(pendingIndex, envelope.id) { try txn.put(pending, k, envelope.id.bytes + merged) }
         }
     }
 
@@ -128,6 +131,13 @@ extension Ledger {
     /// key for every record sequenced.
     func removePending(_ txn: Transaction, _ key: [UInt8]) throws {
         try txn.delete(pending, key)
+    }
+
+    /// A pending entry's record bytes: carried in the entry (record id ‖ envelope), or, for an
+    /// entry that holds only the id, read from `records`.
+    func pendingRecord(_ txn: Transaction, _ value: UnsafeRawBufferPointer) throws -> (Digest, [UInt8]?) {
+        let id = Digest(UnsafeRawBufferPointer(rebasing: value[0..<32]))!
+        return (id, value.count > 32 ? Array(value[32...]) : try txn.get(records, id))
     }
 }
 

@@ -6,7 +6,7 @@ import Foundation
 /// The signed records and Datanet logs of one store (schema/log.md).
 ///
 /// Tables: `records` (id → envelope), `state` (Datanet → DatanetState), `pending` (Datanet ‖
-/// sequence number → record id, in the order this node first saw them), `pending-index`
+/// sequence number → record id ‖ envelope, in the order this node first saw them), `pending-index`
 /// (record id → the pending key it was last given; pending only while that key is in
 /// `pending`), `placed` (record id → Datanet ‖ leaf index of its intake or policy leaf),
 /// `undecided` (Datanet ‖ intake index → contribution id ‖ size ‖ author), `decided` (Datanet ‖
@@ -103,7 +103,7 @@ public final class Ledger: @unchecked Sendable {
             var out = [Envelope]()
             try txn.scan(pending, from: d.bytes) { k, v in
                 guard k.starts(with: d.bytes) else { return false }
-                if let e = try txn.get(records, Digest(v)!) { out.append(try Envelope(encoded: e)) }
+                if let e = try pendingRecord(txn, v).1 { out.append(try Envelope(encoded: e)) }
                 return true
             }
             return out
