@@ -115,17 +115,17 @@ extension Ledger {
     /// stored and bundled checkpoints at their sizes.
     private func replay(_ txn: Transaction, _ d: Digest, table: Table, localSize: UInt64,
                         newLeaves: [(UInt64, [UInt8])], notes: [String]) throws -> LogAuditor {
-        var byteSize = [UInt64: [String]]()
+        var notesBySize = [UInt64: [String]]()
         for note in notes {
             guard let cp = try? Checkpoint.unverified(note: note) else { throw BundleError.malformed("a checkpoint note does not parse") }
-            byteSize[cp.size, default: []].append(note)
+            notesBySize[cp.size, default: []].append(note)
         }
         var auditor = LogAuditor(datanet: d)
         let origin = Checkpoint.origin(of: d)
         func feed(_ batch: [(UInt64, [UInt8])]) throws {
             for leaf in try Parallel.map(batch, grain: 256, { CheckedLeaf(index: $0.0, bytes: $0.1) }) {
                 auditor.add(leaf)
-                for note in byteSize[auditor.size] ?? [] { auditor.checkpoint(note, origin: origin) }
+                for note in notesBySize[auditor.size] ?? [] { auditor.checkpoint(note, origin: origin) }
             }
         }
         var batch = [(UInt64, [UInt8])]()

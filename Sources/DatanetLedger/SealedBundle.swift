@@ -26,8 +26,8 @@ public enum SealedBundle {
         guard (1...maximumRecipients).contains(recipients.count), recipients.allSatisfy({ $0.count == 32 }) else {
             throw BundleError.refused("a sealed bundle needs 1 to \(maximumRecipients) recipient X25519 keys")
         }
-        var fileKey = [UInt8](repeating: 0, count: 32)
-        for i in fileKey.indices { fileKey[i] = UInt8.random(in: 0...255, using: &secureRandom) }
+        var random = SystemRandomNumberGenerator() // the system CSPRNG (getrandom)
+        let fileKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
         var header = magic + [UInt8(recipients.count)]
         for r in recipients {
             let eph = try X25519PrivateKey()
@@ -118,6 +118,3 @@ public enum SealedBundle {
         }
     }
 }
-
-/// Key material comes from the system's CSPRNG.
-nonisolated(unsafe) private var secureRandom = SystemRandomNumberGenerator()
