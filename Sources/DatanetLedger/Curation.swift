@@ -42,8 +42,8 @@ extension SequenceRun {
         // `placed` lookups below walk that table in key order, then by the order first seen.
         var pairs = [(contribution: Digest, review: Int)]()
         pairs.reserveCapacity(reviews.count)
-        for (i, r) in reviews.enumerated() where curators.contains(r.review.reviewer) {
-            for c in r.review.contributions { pairs.append((c, i)) }
+        for (i, r) in reviews.enumerated() where curators.contains(r.reviewer) {
+            for c in r.contributions { pairs.append((c, i)) }
         }
         pairs.sort { $0.contribution != $1.contribution ? $0.contribution < $1.contribution : $0.review < $1.review }
         var candidates = [(contribution: Digest, intake: UInt64, reviews: ArraySlice<(contribution: Digest, review: Int)>)]()
@@ -65,14 +65,14 @@ extension SequenceRun {
             // Each curator's latest review replaces its earlier ones.
             var latest = [(reviewer: PublicKey, accept: Bool, review: Int)]()
             for (_, i) in list {
-                let r = reviews[i].review
+                let r = reviews[i]
                 if let at = latest.firstIndex(where: { $0.reviewer == r.reviewer }) { latest[at] = (r.reviewer, r.accept, i) }
                 else { latest.append((r.reviewer, r.accept, i)) }
             }
             let accepts = latest.count { $0.accept }
             guard let accepted = Curation.outcome(accepts: accepts, rejects: latest.count - accepts,
                                                   curators: policy.curators.count, quorum: policy.quorum) else { continue }
-            let counted = latest.filter { $0.accept == accepted }.map(\.review).sorted { reviews[$0].id < reviews[$1].id }
+            let counted = latest.filter { $0.accept == accepted }.map(\.review).sorted { reviewIDs[$0] < reviewIDs[$1] }
             plan.append(PlannedDecision(contribution: c, intakeIndex: intake, size: size, author: author,
                                         accepted: accepted, reviews: counted))
         }
@@ -87,7 +87,7 @@ extension SequenceRun {
         let cite = (state.policyIndex, state.policyLeafHash)
         let leaves = try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
             let bytes = Leaf.decisionEncoding(datanet: d, policy: cite, contribution: p.contribution, intake: p.intakeIndex,
-                                              accepted: p.accepted, reason: Self.reason(p), reviews: p.reviews.map { reviews[$0].bytes })
+                                              accepted: p.accepted, reason: Self.reason(p), reviews: p.reviews.map { reviewBytes[$0] })
             return (bytes, Merkle.leafHash(bytes))
         }
         let first = state.size
@@ -116,8 +116,8 @@ extension SequenceRun {
     /// The pending keys of reviews whose contributions are now all decided: they leave pending.
     func settledReviews(_ txn: Transaction) throws -> [[UInt8]] {
         var keys = [[UInt8]]()
-        for r in reviews where try r.review.contributions.allSatisfy({ try decidedNow.contains($0) || ledger.decision(txn, $0) != nil }) {
-            keys.append(r.key)
+        for (i, r) in reviews.enumerated() where try r.contributions.allSatisfy({ try decidedNow.contains($0) || ledger.decision(txn, $0) != nil }) {
+            keys.append(reviewKeys[i])
         }
         return keys
     }

@@ -119,7 +119,9 @@ final class SequenceRun {
     var appended = 0
     var committed = false
     /// Pending reviews, in the order first seen, with their envelopes as signed.
-    var reviews = [(key: [UInt8], id: Digest, review: Review, bytes: [UInt8])]()
+    /// Kept as separate arrays, not an array of tuples: reading one field then copies (and
+    /// retains) that field alone, which the decision phase does millions of times.
+    var reviewKeys = [[UInt8]](), reviewIDs = [Digest](), reviews = [Review](), reviewBytes = [[UInt8]]()
     /// Contributions decided by this run.
     var decidedNow = Set<Digest>()
     var full: Bool { appended >= limit }
@@ -171,7 +173,7 @@ final class SequenceRun {
     /// review) a note for the decision phase.
     func take(_ txn: Transaction, _ pendingKey: [UInt8], _ id: Digest, _ bytes: [UInt8], _ envelope: Envelope, _ record: Record) throws {
         if case .review(let r) = record {
-            reviews.append((pendingKey, id, r, bytes))
+            reviewKeys.append(pendingKey); reviewIDs.append(id); reviews.append(r); reviewBytes.append(bytes)
             return
         }
         try ledger.removePending(txn, pendingKey)
