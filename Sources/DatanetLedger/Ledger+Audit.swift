@@ -24,24 +24,22 @@ extension Ledger {
     public func audit(_ d: Digest, progress: ((UInt64) -> Void)? = nil) throws -> AuditReport {
         let table = try leavesTable(d, create: false)
         let notes = try env.read { txn in
-            var out = [(UInt64, String)]()
+            var bySize = [UInt64: [String]]()
             for t in [checkpoints, observed] {
                 try txn.scan(t, from: d.bytes) { k, v in
                     guard k.starts(with: d.bytes) else { return false }
-                    out.append((Self.u64(k, at: 32), String(decoding: v, as: UTF8.self)))
+                    bySize[Self.u64(k, at: 32), default: []].append(String(decoding: v, as: UTF8.self))
                     return true
                 }
             }
-            return out.sorted { $0.0 < $1.0 }
+            return bySize
         }
         var auditor = LogAuditor(datanet: d)
-        var nextNote = notes.startIndex
         var checked = 0
-        let origin = Checkpoint.origin(of: d)
         while true {
             let from = auditor.size
-            let batch: [(UInt64, [UInt8])] = try env.read { txn in
-                var out = [(UInt64, [UInt8])]()
+            let batch: [(index: UInt64, bytes: [UInt8])] = try env.read { txn in
+                var out = [(index: UInt64, bytes: [UInt8])]()
                 try txn.scan(table, from: Self.u64Bytes(from)) { k, v in
                     out.append((Self.u64(k), Array(v)))
                     return out.count < Self.auditBatch
@@ -49,15 +47,7 @@ extension Ledger {
                 return out
             }
             guard !batch.isEmpty else { break }
-            let leaves = try Parallel.map(batch, grain: 256) { CheckedLeaf(index: $0.0, bytes: $0.1) }
-            for leaf in leaves {
-                guard leaf.index == auditor.size else { throw LedgerRefusal.notAllowed("leaf \(auditor.size) is missing from this store's log") }
-                auditor.add(leaf)
-                while nextNote < notes.endIndex && notes[nextNote].0 <= auditor.size {
-                    if notes[nextNote].0 == auditor.size { auditor.checkpoint(notes[nextNote].1, origin: origin); checked += 1 }
-                    nextNote += 1
-                }
-            }
+            checked += try auditor.add(batch: batch, notes: notes)
             progress?(auditor.size)
         }
         return AuditReport(datanet: d.hex, leaves: auditor.size, signatures: auditor.signatures, checkpoints: checked,

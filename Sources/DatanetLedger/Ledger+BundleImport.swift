@@ -121,13 +121,7 @@ extension Ledger {
             notesBySize[cp.size, default: []].append(note)
         }
         var auditor = LogAuditor(datanet: d)
-        let origin = Checkpoint.origin(of: d)
-        func feed(_ batch: [(UInt64, [UInt8])]) throws {
-            for leaf in try Parallel.map(batch, grain: 256, { CheckedLeaf(index: $0.0, bytes: $0.1) }) {
-                auditor.add(leaf)
-                for note in notesBySize[auditor.size] ?? [] { auditor.checkpoint(note, origin: origin) }
-            }
-        }
+        func feed(_ batch: [(UInt64, [UInt8])]) throws { try auditor.add(batch: batch.map { ($0.0, $0.1) }, notes: notesBySize) }
         var batch = [(UInt64, [UInt8])]()
         try txn.scan(table) { k, v in
             guard Self.u64(k) < localSize else { return false }

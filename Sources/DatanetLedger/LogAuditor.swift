@@ -254,6 +254,21 @@ struct LogAuditor {
         }
     }
 
+    /// Checks a batch of consecutive leaves (decoding and signatures on every core), adds them
+    /// in order, and checks every note due at a size reached (`notes` keyed by checkpoint size).
+    /// Returns how many notes were checked; throws when a leaf index is missing.
+    @discardableResult
+    mutating func add(batch: [(index: UInt64, bytes: [UInt8])], notes: [UInt64: [String]]) throws -> Int {
+        var checked = 0
+        let origin = Checkpoint.origin(of: datanet)
+        for leaf in try Parallel.map(batch, grain: 256, { CheckedLeaf(index: $0.index, bytes: $0.bytes) }) {
+            guard leaf.index == size else { throw LedgerRefusal.notAllowed("leaf \(size) is missing from the log") }
+            add(leaf)
+            for note in notes[size] ?? [] { checkpoint(note, origin: origin); checked += 1 }
+        }
+        return checked
+    }
+
     /// Checks a signed checkpoint at its size against the replayed log (call when `size`
     /// equals the checkpoint's size).
     mutating func checkpoint(_ note: String, origin: String) {
