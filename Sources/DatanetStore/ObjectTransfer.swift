@@ -12,30 +12,38 @@ extension ObjectStore {
     /// Every object reachable from a blob or tree, parents before children (trees, then
     /// blobs, then chunks), each once; nil when any of them is missing here.
     public func closure(of id: Digest, kind: ObjectKind, in txn: Transaction) throws -> [(ObjectKind, Digest)]? {
-        var out = [(ObjectKind, Digest)]()
         var seen = Set<Digest>()
+        var out = [(ObjectKind, Digest)]()
+        guard try walk(id, kind, in: txn, seen: &seen, visit: { out.append(($0, $1)) }) else { return nil }
+        for (k, c) in out where k == .chunk { guard try txn.contains(chunks, c) else { return nil } }
+        return out
+    }
+
+    /// Walks the trees and blobs reachable from an object, parents first, calling `visit` for
+    /// each one present and then for each chunk they name; ids already in `seen` are skipped
+    /// and every id visited is added. Returns false when a tree or blob is missing (the walk
+    /// goes on past it; chunks are not looked up).
+    private func walk(_ id: Digest, _ kind: ObjectKind, in txn: Transaction, seen: inout Set<Digest>,
+                      visit: (ObjectKind, Digest) throws -> Void) throws -> Bool {
+        var complete = true
         var stack = [(kind, id)]
         var chunkRefs = [Digest]()
         while let (k, i) = stack.popLast() {
+            guard k != .chunk else { chunkRefs.append(i); continue }
             guard seen.insert(i).inserted else { continue }
-            switch k {
-            case .tree:
-                guard let bytes = try txn.get(trees, i) else { return nil }
-                out.append((.tree, i))
+            if k == .tree, let bytes = try txn.get(trees, i) {
+                try visit(.tree, i)
                 for e in try Tree(encoded: bytes).entries { stack.append((e.kind, e.id)) }
-            case .blob:
-                guard let m = try txn.withValue(blobs, i, { try BlobManifest(encoded: $0) }) else { return nil }
-                out.append((.blob, i))
+            } else if k == .blob, let m = try txn.withValue(blobs, i, { try BlobManifest(encoded: $0) }) {
+                try visit(.blob, i)
                 chunkRefs += m.chunks.map(\.id)
-            case .chunk:
-                break
+            } else {
+                seen.remove(i)
+                complete = false
             }
         }
-        for c in chunkRefs where seen.insert(c).inserted {
-            guard try txn.contains(chunks, c) else { return nil }
-            out.append((.chunk, c))
-        }
-        return out
+        for c in chunkRefs where seen.insert(c).inserted { try visit(.chunk, c) }
+        return complete
     }
 
     /// The stored bytes of an object.
@@ -88,20 +96,7 @@ extension ObjectStore {
     /// Adds to `live` every object reachable from a blob or tree that is present here
     /// (missing objects are skipped: a records-only store holds no content).
     public func mark(_ id: Digest, kind: ObjectKind, in txn: Transaction, into live: inout Set<Digest>) throws {
-        var stack = [(kind, id)]
-        while let (k, i) = stack.popLast() {
-            guard live.insert(i).inserted || k == .chunk else { continue }
-            switch k {
-            case .tree:
-                guard let bytes = try txn.get(trees, i) else { live.remove(i); continue }
-                for e in try Tree(encoded: bytes).entries { stack.append((e.kind, e.id)) }
-            case .blob:
-                guard let m = try txn.withValue(blobs, i, { try BlobManifest(encoded: $0) }) else { live.remove(i); continue }
-                for c in m.chunks { live.insert(c.id) }
-            case .chunk:
-                break
-            }
-        }
+        _ = try walk(id, kind, in: txn, seen: &live) { _, _ in }
     }
 
     /// What `sweep` removed (or would remove).
