@@ -16,6 +16,7 @@ public struct CBORError: Error, Equatable, CustomStringConvertible {
         case tooDeep = "nesting deeper than the limit"
         case lengthTooLarge = "length exceeds the remaining input"
         case invalidUTF8 = "text string is not valid UTF-8"
+        case unexpectedType = "item is not of the type the format requires"
     }
     /// The rule that failed.
     public let code: Code

@@ -29,52 +29,76 @@ public enum Curation {
 struct PlannedDecision {
     /// `author` is the author's key bytes, kept as a Digest for cheap hashing.
     let contribution: Digest, intakeIndex: UInt64, size: UInt64, author: Digest, accepted: Bool
-    /// The counted reviews on the winning side (indexes into the run's reviews), in id order.
-    let reviews: [Int]
+    /// The counted reviews on the winning side, in id order: `plannedReviews[reviewStart..<reviewEnd]`
+    /// of the run (indexes into its reviews).
+    let reviewStart: Int, reviewEnd: Int
+
+    var reviewCount: Int { reviewEnd - reviewStart }
 }
 
 extension SequenceRun {
     /// The decisions the pending reviews settle under the policy now in force, in intake order.
     func decisionPlan(_ txn: Transaction) throws -> [PlannedDecision] {
         guard let policy = st?.policy else { return [] }
-        let curators = Set(policy.curators)
+        let curators = Set(policy.curators.map { Digest(bytes: $0.bytes)! })
         // (contribution, review) pairs for counted curators, sorted by contribution id so the
         // `placed` lookups below walk that table in key order, then by the order first seen.
         var pairs = [(contribution: Digest, review: Int)]()
-        pairs.reserveCapacity(reviews.count)
-        for (i, r) in reviews.enumerated() where curators.contains(r.reviewer) {
-            for c in r.contributions { pairs.append((c, i)) }
+        pairs.reserveCapacity(reviews.contributions.count)
+        for i in 0..<reviews.count where curators.contains(reviews.reviewers[i]) {
+            for c in reviews.named(i) { pairs.append((c, i)) }
         }
         pairs.sort { $0.contribution != $1.contribution ? $0.contribution < $1.contribution : $0.review < $1.review }
-        var candidates = [(contribution: Digest, intake: UInt64, reviews: ArraySlice<(contribution: Digest, review: Int)>)]()
-        var start = 0
-        while start < pairs.count {
-            let c = pairs[start].contribution
-            var end = start + 1
-            while end < pairs.count && pairs[end].contribution == c { end += 1 }
-            if let (datanet, intake) = try ledger.placement(txn, c), datanet == d { candidates.append((c, intake, pairs[start..<end])) }
-            start = end
+        var candidates = [(intake: UInt64, start: Int, end: Int)]()
+        try txn.withCursor(ledger.placed) { placed in
+            var start = 0
+            while start < pairs.count {
+                let c = pairs[start].contribution
+                var end = start + 1
+                while end < pairs.count && pairs[end].contribution == c { end += 1 }
+                let intake = try placed.withValue(c) { v -> UInt64? in
+                    v.count == 40 && Digest(UnsafeRawBufferPointer(rebasing: v[0..<32])) == d ? Ledger.u64(v, at: 32) : nil
+                }
+                if let intake = intake ?? nil { candidates.append((intake, start, end)) }
+                start = end
+            }
         }
         candidates.sort { $0.intake < $1.intake }
         var plan = [PlannedDecision]()
         plan.reserveCapacity(candidates.count)
-        for (c, intake, list) in candidates {
-            guard let (size, author) = try txn.withValue(ledger.undecided, Ledger.key(d, intake), { v in
-                (Ledger.u64(v, at: 32), Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
-            }) else { continue } // decided before
-            // Each curator's latest review replaces its earlier ones.
-            var latest = [(reviewer: PublicKey, accept: Bool, review: Int)]()
-            for (_, i) in list {
-                let r = reviews[i]
-                if let at = latest.firstIndex(where: { $0.reviewer == r.reviewer }) { latest[at] = (r.reviewer, r.accept, i) }
-                else { latest.append((r.reviewer, r.accept, i)) }
+        plannedReviews.reserveCapacity(candidates.count)
+        try txn.withCursor(ledger.undecided) { undecided in
+            for (intake, start, end) in candidates {
+                guard let (size, author) = try undecided.withValue(DigestNumberKey(d, intake), { v in
+                    (Ledger.u64(v, at: 32), Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
+                }) else { continue } // decided before
+                // Each curator's latest review replaces its earlier ones: walk from the latest
+                // and count a reviewer the first time it is met.
+                let first = plannedReviews.count
+                var accepts = 0, rejects = 0
+                var met = Set<Digest>() // only for long lists; short ones are searched in place
+                for j in stride(from: end - 1, through: start, by: -1) {
+                    let r = pairs[j].review
+                    if end - start > 16 {
+                        if !met.insert(reviews.reviewers[r]).inserted { continue }
+                    } else if pairs[(j + 1)..<end].contains(where: { reviews.reviewers[$0.review] == reviews.reviewers[r] }) {
+                        continue
+                    }
+                    if reviews.accepts[r] { accepts += 1 } else { rejects += 1 }
+                    plannedReviews.append(r)
+                }
+                guard let accepted = Curation.outcome(accepts: accepts, rejects: rejects, curators: policy.curators.count,
+                                                      quorum: policy.quorum) else {
+                    plannedReviews.removeSubrange(first...)
+                    continue
+                }
+                // Keep the winning side, in review id order.
+                var kept = Array(plannedReviews[first...].filter { reviews.accepts[$0] == accepted })
+                if kept.count > 1 { kept.sort { queue.ids[reviews.entries[$0]] < queue.ids[reviews.entries[$1]] } }
+                plannedReviews.replaceSubrange(first..., with: kept)
+                plan.append(PlannedDecision(contribution: pairs[start].contribution, intakeIndex: intake, size: size, author: author,
+                                            accepted: accepted, reviewStart: first, reviewEnd: plannedReviews.count))
             }
-            let accepts = latest.count { $0.accept }
-            guard let accepted = Curation.outcome(accepts: accepts, rejects: latest.count - accepts,
-                                                  curators: policy.curators.count, quorum: policy.quorum) else { continue }
-            let counted = latest.filter { $0.accept == accepted }.map(\.review).sorted { reviewIDs[$0] < reviewIDs[$1] }
-            plan.append(PlannedDecision(contribution: c, intakeIndex: intake, size: size, author: author,
-                                        accepted: accepted, reviews: counted))
         }
         decidedNow.reserveCapacity(plan.count)
         return plan
@@ -85,40 +109,63 @@ extension SequenceRun {
     func decide(_ txn: Transaction, _ plan: ArraySlice<PlannedDecision>) throws {
         guard let state = st else { return }
         let cite = (state.policyIndex, state.policyLeafHash)
-        let leaves = try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
-            let bytes = Leaf.decisionEncoding(datanet: d, policy: cite, contribution: p.contribution, intake: p.intakeIndex,
-                                              accepted: p.accepted, reason: Self.reason(p), reviews: p.reviews.map { reviewBytes[$0] })
-            return (bytes, Merkle.leafHash(bytes))
+        let leaves = try queue.bytes.withUnsafeBytes { all in
+            try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
+                let counted = plannedReviews[p.reviewStart..<p.reviewEnd].lazy.map { r in
+                    UnsafeRawBufferPointer(rebasing: all[self.queue.range(self.reviews.entries[r])])
+                }
+                let bytes = Leaf.decisionEncoding(datanet: d, policy: cite, contribution: p.contribution, intake: p.intakeIndex,
+                                                  accepted: p.accepted, reason: Self.reason(p), reviews: counted)
+                return (bytes, Merkle.leafHash(bytes))
+            }
         }
         let first = state.size
         try ledger.appendLeaves(txn, leaves, at: first, table: self.leaves, log: log)
         st!.size += UInt64(leaves.count)
         appended += leaves.count
         var quotas = [Digest: (count: UInt64, bytes: UInt64)]()
-        for (i, p) in plan.enumerated() {
-            let index = first + UInt64(i)
-            try txn.delete(ledger.undecided, Ledger.key(d, p.intakeIndex))
-            try txn.put(ledger.decided, Ledger.key(d, p.intakeIndex), Ledger.u64Bytes(index))
-            var q = try quotas[p.author] ?? txn.withValue(ledger.meta, d.bytes + p.author.bytes) { (Ledger.u64($0), Ledger.u64($0, at: 8)) } ?? (0, 0)
-            q.count -= min(1, q.count)
-            q.bytes -= min(p.size, q.bytes)
-            quotas[p.author] = q
-            decidedNow.insert(p.contribution)
-            report.decisions.append((p.contribution, index, p.accepted, Self.reason(p)))
+        // Plan slices ascend by intake index: both index walks stay on their current page.
+        try txn.withCursor(ledger.undecided) { undecided in
+            try txn.withCursor(ledger.decided) { decided in
+                for (i, p) in plan.enumerated() {
+                    let index = first + UInt64(i)
+                    try undecided.delete(DigestNumberKey(d, p.intakeIndex))
+                    try decided.put(DigestNumberKey(d, p.intakeIndex), BigEndianUInt64(index))
+                    var q = try quotas[p.author] ?? txn.withValue(ledger.meta, d.bytes + p.author.bytes) { (Ledger.u64($0), Ledger.u64($0, at: 8)) } ?? (0, 0)
+                    q.count -= min(1, q.count)
+                    q.bytes -= min(p.size, q.bytes)
+                    quotas[p.author] = q
+                    decidedNow.insert(p.contribution)
+                    report.decisions.append((p.contribution, index, p.accepted, reasons.text(p)))
+                }
+            }
         }
         for (author, q) in quotas { try txn.put(ledger.meta, d.bytes + author.bytes, Ledger.u64Bytes(q.count) + Ledger.u64Bytes(q.bytes)) }
     }
 
     static func reason(_ p: PlannedDecision) -> String {
-        p.accepted ? "accepted by \(p.reviews.count) curator(s)" : "rejected by \(p.reviews.count) curator(s)"
+        p.accepted ? "accepted by \(p.reviewCount) curator(s)" : "rejected by \(p.reviewCount) curator(s)"
     }
 
     /// The pending keys of reviews whose contributions are now all decided: they leave pending.
     func settledReviews(_ txn: Transaction) throws -> [[UInt8]] {
         var keys = [[UInt8]]()
-        for (i, r) in reviews.enumerated() where try r.contributions.allSatisfy({ try decidedNow.contains($0) || ledger.decision(txn, $0) != nil }) {
-            keys.append(reviewKeys[i])
+        for i in 0..<reviews.count where try reviews.named(i).allSatisfy({ try decidedNow.contains($0) || ledger.decision(txn, $0) != nil }) {
+            keys.append(queue.key(d, reviews.entries[i]))
         }
         return keys
+    }
+}
+
+/// Decision reasons made once per (verdict, count) and shared by the report's entries.
+struct DecisionReasons {
+    private var made = [Int: String]()
+
+    mutating func text(_ p: PlannedDecision) -> String {
+        let key = p.accepted ? p.reviewCount : -1 - p.reviewCount
+        if let s = made[key] { return s }
+        let s = SequenceRun.reason(p)
+        made[key] = s
+        return s
     }
 }

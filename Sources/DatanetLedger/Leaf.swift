@@ -47,11 +47,12 @@ public struct Leaf: Sendable {
     /// The encoding of a decision leaf, written directly (the sequencer's hot path): the same
     /// bytes as `Leaf(kind: .decision, …).encoded`, without building a CBOR tree. `reviews` are
     /// envelope bytes, already sorted by record id.
-    public static func decisionEncoding(datanet: Digest, policy: (index: UInt64, hash: Digest), contribution: Digest,
-                                        intake: UInt64, accepted: Bool, reason: String, reviews: [[UInt8]]) -> [UInt8] {
+    public static func decisionEncoding<Reviews: Collection>(datanet: Digest, policy: (index: UInt64, hash: Digest), contribution: Digest,
+                                                          intake: UInt64, accepted: Bool, reason: String, reviews: Reviews) -> [UInt8]
+    where Reviews.Element: Collection<UInt8> {
         var out = [UInt8]()
         out.reserveCapacity(160 + reason.utf8.count + reviews.reduce(0) { $0 + $1.count + 3 })
-        func bytes(_ b: [UInt8]) { CBOR.appendHead(2, UInt64(b.count), to: &out); out += b }
+        func bytes(_ b: some Collection<UInt8>) { CBOR.appendHead(2, UInt64(b.count), to: &out); out += b }
         out.append(0xa4)                                   // {0: Datanet, 1: kind, 2: citation, 3: payload}
         out.append(0x00); bytes(datanet.bytes)
         out.append(0x01); CBOR.appendHead(0, LeafKind.decision.rawValue, to: &out)

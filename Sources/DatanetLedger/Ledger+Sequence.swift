@@ -32,29 +32,23 @@ extension Ledger {
         }
         let run = SequenceRun(ledger: self, d: d, key: key, log: try MerkleLog(env: env, id: d, create: false),
                               leaves: try leavesTable(d, create: false), limit: max(1, leavesPerTransaction))
-        let queue = try env.read { txn in try pendingQueue(txn, d) }
+        // One scan of the queue, then every record sorted and decoded on every core before any write.
+        let queue = try env.read { txn in try PendingQueue(self, txn, d) }
+        let sorted = try SortedQueue(queue, datanet: d)
+        run.queue = queue
+        run.reviews = sorted.reviews
         var next = 0
         repeat {
             try env.write { txn in
                 try run.begin(txn)
-                while next < queue.count && !run.full && !run.handedOver {
-                    // Decoding is pure: a slice of the queue is decoded on every core first.
-                    let slice = queue[next..<min(queue.count, next + max(1, min(4096, run.limit - run.appended)))]
-                    // Read in queue order from the queue itself: neighbouring keys, few pages.
-                    let fetched = try slice.map { q in try txn.withValue(pending, q.key) { try pendingRecord(txn, $0).1 } ?? nil }
-                    let decoded = try Parallel.map(fetched) { b in try b.map { b -> (Envelope, Record) in
-                        let e = try Envelope(encoded: b)
-                        return (e, try Record(e))
-                    } }
-                    for (i, q) in slice.enumerated() where !run.full && !run.handedOver {
-                        next += 1
-                        guard let (envelope, record) = decoded[i], let bytes = fetched[i] else { continue }
-                        try run.take(txn, q.key, q.id, bytes, envelope, record)
-                    }
+                while next < sorted.others.count && !run.full && !run.handedOver {
+                    let (entry, envelope, record) = sorted.others[next]
+                    next += 1
+                    try run.take(txn, queue.key(d, entry), queue.ids[entry], envelope, record)
                 }
                 try run.commit(txn)
             }
-        } while next < queue.count && !run.handedOver
+        } while next < sorted.others.count && !run.handedOver
         // The handoff leaf is the old key's last: everything after waits for the new sequencer.
         guard !run.handedOver else { return run.report }
         let plan = try env.read { txn in try run.decisionPlan(txn) }
@@ -72,7 +66,9 @@ extension Ledger {
         let settled = try env.read { txn in try run.settledReviews(txn) }
         for batch in stride(from: 0, to: settled.count, by: 4 * run.limit) {
             try env.write { txn in
-                for key in settled[batch..<min(settled.count, batch + 4 * run.limit)] { try removePending(txn, key) }
+                try txn.withCursor(pending) { cursor in
+                    for key in settled[batch..<min(settled.count, batch + 4 * run.limit)] { try cursor.delete(key) }
+                }
             }
         }
         return run.report
@@ -81,17 +77,6 @@ extension Ledger {
     /// The lock file that keeps a second sequencer of a Datanet out.
     public static func sequencerLockPath(store: String, datanet: Digest) -> String {
         store + "/sequencer-" + datanet.hex + ".lock"
-    }
-
-    /// A Datanet's pending records in the order first seen: (pending key, record id).
-    func pendingQueue(_ txn: Transaction, _ d: Digest) throws -> [(key: [UInt8], id: Digest)] {
-        var out = [([UInt8], Digest)]()
-        try txn.scan(pending, from: d.bytes) { k, v in
-            guard k.starts(with: d.bytes) else { return false }
-            out.append((Array(k), Digest(UnsafeRawBufferPointer(rebasing: v[0..<32]))!))
-            return true
-        }
-        return out
     }
 
     /// A policy record must name the policy in force and carry the owner's signature or a
@@ -118,10 +103,13 @@ final class SequenceRun {
     /// Leaves appended in the open transaction.
     var appended = 0
     var committed = false
-    /// Pending reviews, in the order first seen, with their envelopes as signed.
-    /// Kept as separate arrays, not an array of tuples: reading one field then copies (and
-    /// retains) that field alone, which the decision phase does millions of times.
-    var reviewKeys = [[UInt8]](), reviewIDs = [Digest](), reviews = [Review](), reviewBytes = [[UInt8]]()
+    /// The pending queue as read at the start (reviews' ids, keys and envelope bytes live there).
+    var queue = PendingQueue()
+    /// Pending reviews, in the order first seen.
+    var reviews = PendingReviews()
+    /// The counted reviews of each planned decision, back to back (indexes into `reviews`).
+    var plannedReviews = [Int]()
+    var reasons = DecisionReasons()
     /// Contributions decided by this run.
     var decidedNow = Set<Digest>()
     var full: Bool { appended >= limit }
@@ -169,13 +157,9 @@ final class SequenceRun {
         return (index, hash)
     }
 
-    /// Takes one pending record: a policy, handoff or contribution leaf, a refusal, or (for a
-    /// review) a note for the decision phase.
-    func take(_ txn: Transaction, _ pendingKey: [UInt8], _ id: Digest, _ bytes: [UInt8], _ envelope: Envelope, _ record: Record) throws {
-        if case .review(let r) = record {
-            reviewKeys.append(pendingKey); reviewIDs.append(id); reviews.append(r); reviewBytes.append(bytes)
-            return
-        }
+    /// Takes one pending record other than a review: a policy, handoff, contribution or
+    /// tombstone leaf, or a refusal.
+    func take(_ txn: Transaction, _ pendingKey: [UInt8], _ id: Digest, _ envelope: Envelope, _ record: Record) throws {
         try ledger.removePending(txn, pendingKey)
         switch record {
         case .policy(let p):

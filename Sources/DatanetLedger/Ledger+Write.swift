@@ -51,7 +51,7 @@ extension Ledger {
 
     /// Stores encoded leaves from `index` on and appends their hashes to the Merkle log.
     func appendLeaves(_ txn: Transaction, _ leaves: [(encoded: [UInt8], hash: Digest)], at index: UInt64, table: Table, log: MerkleLog) throws {
-        for (i, leaf) in leaves.enumerated() { try txn.put(table, Self.u64Bytes(index + UInt64(i)), leaf.encoded, append: true) }
+        for (i, leaf) in leaves.enumerated() { try txn.put(table, BigEndianUInt64(index + UInt64(i)), leaf.encoded, append: true) }
         try log.append(txn, leafHashes: leaves.map(\.hash))
     }
 

@@ -86,9 +86,7 @@ public struct MerkleLog {
     }
 
     private func put(_ txn: Transaction, _ hash: Digest, at pos: UInt64) throws {
-        var key = [UInt8](repeating: 0, count: 8)
-        for i in 0..<8 { key[i] = UInt8(truncatingIfNeeded: pos >> UInt64(56 - 8 * i)) }
-        try txn.put(table, key, hash, append: true)
+        try txn.put(table, BigEndianUInt64(pos), hash, append: true)
     }
 
     /// MTH of leaves [start, end) where [start, end) is a subtree range (start a multiple of

@@ -52,6 +52,15 @@ public final class Transaction {
         return h
     }
 
+    /// Called before a cursor writes: the transaction must be live; faults are injected as for puts.
+    func willWrite() throws {
+        _ = try live()
+        try injectFault()
+    }
+
+    /// Called after a cursor wrote an entry.
+    func didWrite(key: Int, value: Int) { dirtyBytes += Transaction.dirtyEstimate(key: key, value: value) }
+
     private func injectFault() throws {
         #if DATANET_FAULTS
         if !readOnly { try env.faults?.tick() }

@@ -1,0 +1,98 @@
+import DatanetCBOR
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetStore
+import DatanetTestSupport
+import Testing
+
+/// The sequencer's fast paths against the slow ones they stand in for: pending reviews read
+/// without a CBOR tree, and the latest-review rule over long review lists.
+@Suite struct SequencingTests {
+    typealias World = LedgerTests.World
+
+    func review(_ w: World, _ ids: [Digest], accept: Bool, reason: String, by keys: [SigningKey]) throws -> Envelope {
+        var e = Envelope(kind: .review, body: Review(datanet: w.datanet, reviewer: keys[0].publicKey, contributions: ids,
+                                                     accept: accept, reason: reason).body)
+        for k in keys { try e.sign(with: k) }
+        return e
+    }
+
+    /// What the plain reader takes from a review, decoded in full instead; nil if it is refused.
+    func decodedInFull(_ bytes: [UInt8], datanet: Digest) -> (reviewer: Digest, accept: Bool, ids: [Digest])? {
+        guard let e = try? Envelope(encoded: bytes), let r = try? Record(e), case .review(let review) = r,
+              review.datanet == datanet, !e.signatures.isEmpty else { return nil }
+        return (Digest(bytes: review.reviewer.bytes)!, review.accept, review.contributions)
+    }
+
+    @Test func plainReviewsAreReadAsTheDecoderReadsThem() throws {
+        let w = try World()
+        let ids = (0..<40).map { SHA256.hash([UInt8($0)]) }
+        var samples = [
+            try review(w, [ids[0]], accept: true, reason: "", by: [w.curatorA]),
+            try review(w, Array(ids[0..<24]), accept: false, reason: "blurry", by: [w.curatorB]),
+            try review(w, ids, accept: true, reason: String(repeating: "é", count: 300), by: [w.curatorA, w.curatorB, w.owner]),
+        ].map(\.encoded)
+        // Not reviews, or not of this Datanet: left to the full decoder.
+        let contribution = try w.contribution("x").encoded
+        let elsewhere = try review(w, [ids[1]], accept: true, reason: "", by: [w.curatorA]).encoded
+            .replacing(w.datanet.bytes, with: SHA256.hash([9]).bytes)
+        for bytes in [contribution, elsewhere] {
+            var reviews = PendingReviews()
+            #expect(!bytes.withUnsafeBytes { reviews.appendIfPlain(entry: 0, envelope: $0, datanet: w.datanet) })
+            #expect(reviews.count == 0 && reviews.contributions.isEmpty)
+        }
+        for bytes in samples {
+            var reviews = PendingReviews()
+            #expect(bytes.withUnsafeBytes { reviews.appendIfPlain(entry: 7, envelope: $0, datanet: w.datanet) })
+            let full = try #require(decodedInFull(bytes, datanet: w.datanet))
+            #expect(reviews.entries == [7] && reviews.reviewers == [full.reviewer] && reviews.accepts == [full.accept])
+            #expect(Array(reviews.named(0)) == full.ids)
+        }
+        // Whatever the plain reader accepts, the full decoder accepts with the same fields;
+        // what it refuses leaves nothing behind.
+        var rng = SplitMix64(seed: 0xEE71E)
+        var plain = 0
+        samples.append(contribution)
+        for i in 0..<30_000 {
+            var b = samples[i % samples.count]
+            rng.mutate(&b, maxEdits: 2)
+            var reviews = PendingReviews()
+            reviews.append(entry: 0, reviewer: .zero, accept: false, contributions: [ids[5]])
+            let taken = b.withUnsafeBytes { reviews.appendIfPlain(entry: 1, envelope: $0, datanet: w.datanet) }
+            guard taken else {
+                #expect(reviews.count == 1 && reviews.contributions == [ids[5]])
+                continue
+            }
+            plain += 1
+            let full = try #require(decodedInFull(b, datanet: w.datanet), "accepted by the plain reader only: \(b)")
+            #expect(reviews.reviewers[1] == full.reviewer && reviews.accepts[1] == full.accept && Array(reviews.named(1)) == full.ids)
+        }
+        #expect(plain > 0)
+    }
+
+    /// With more reviews of one contribution than the in-place search handles, a curator's latest
+    /// review still replaces its earlier ones, and the leaf holds exactly the counted ones.
+    @Test(arguments: [true, false])
+    func latestReviewsCountInLongLists(lastOfBAccepts: Bool) throws {
+        let w = try World(quorum: 2)
+        let item = try w.contribution("long debate")
+        try w.ledger.propose(item)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        var last = [String: Envelope]()
+        for round in 0..<12 {
+            for (name, key) in [("A", w.curatorA), ("B", w.curatorB)] {
+                let accept = round == 11 ? (name == "A" || lastOfBAccepts) : round % 2 == 0
+                let r = try review(w, [item.id], accept: accept, reason: "round \(round)", by: [key])
+                try w.ledger.propose(r)
+                last[name] = r
+            }
+        }
+        let report = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let decision = try #require(report.decisions.first)
+        #expect(report.decisions.count == 1 && decision.accepted == lastOfBAccepts)
+        let leaf = try #require(try w.ledger.leaves(w.datanet).last?.leaf)
+        let counted = try #require(leaf.payload[5]?.arrayValue).compactMap(\.bytesValue)
+        let expected = (lastOfBAccepts ? [last["A"]!, last["B"]!] : [last["B"]!]).sorted { $0.id < $1.id }.map(\.encoded)
+        #expect(counted == expected)
+    }
+}

@@ -1,0 +1,52 @@
+import DatanetCrypto
+@testable import DatanetStore
+import Testing
+
+/// A cursor's lookups, puts and deletes agree with a plain dictionary, for ascending runs
+/// (the case it is for) and for keys in any order.
+@Suite struct CursorTests {
+    @Test func cursorWritesMatchAModel() throws {
+        let dir = TempDir()
+        let store = try makeStore(dir)
+        let table = try store.env.openTables(["cursor-test"], create: true)[0]
+        var model = [UInt64: UInt64]()
+        var rng = SplitMix64(seed: 0xC0850)
+        let d = SHA256.hash([7])
+        for round in 0..<6 {
+            // Rounds alternate ascending runs and random order; some keys repeat, some deletes miss.
+            var keys = (0..<2_000).map { _ in rng.next() % 5_000 }
+            if round % 2 == 0 { keys.sort() }
+            try store.env.write { txn in
+                try txn.withCursor(table) { c in
+                    for k in keys {
+                        if rng.next() % 3 == 0 {
+                            let removed = try c.delete(DigestNumberKey(d, k))
+                            #expect(removed == (model.removeValue(forKey: k) != nil))
+                        } else {
+                            let v = rng.next()
+                            try c.put(DigestNumberKey(d, k), BigEndianUInt64(v))
+                            model[k] = v
+                        }
+                        #expect(try c.withValue(DigestNumberKey(d, k)) { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) } == model[k])
+                    }
+                }
+            }
+        }
+        var stored = [UInt64: UInt64]()
+        try store.env.read { txn in
+            try txn.scan(table) { k, v in
+                #expect(k.count == 40 && k.starts(with: d.bytes))
+                stored[UInt64(bigEndian: UnsafeRawBufferPointer(rebasing: k[32...]).loadUnaligned(as: UInt64.self))] =
+                    UInt64(bigEndian: v.loadUnaligned(as: UInt64.self))
+                return true
+            }
+        }
+        #expect(stored == model)
+    }
+
+    @Test func fixedKeysHoldTheirBytes() {
+        let d = SHA256.hash([1, 2, 3])
+        DigestNumberKey(d, 0x0102_0304_0506_0708).withUnsafeBytes { #expect(Array($0) == d.bytes + [1, 2, 3, 4, 5, 6, 7, 8]) }
+        BigEndianUInt64(258).withUnsafeBytes { #expect(Array($0) == [0, 0, 0, 0, 0, 0, 1, 2]) }
+    }
+}
