@@ -36,6 +36,39 @@ public enum Parallel {
     }
 }
 
+extension Parallel {
+    /// Work started on another thread, whose result the starter collects with `wait()`: for
+    /// overlapping pure work (building the next batch) with I/O on the calling thread.
+    public final class Running<R>: @unchecked Sendable {
+        // Written once by the worker before it signals; read only after the wait.
+        private var result: Result<R, any Error>?
+        private let done = DispatchSemaphore(value: 0)
+
+        fileprivate init() {}
+
+        /// Blocks until the work has finished; returns its result or rethrows its error.
+        public func wait() throws -> R {
+            done.wait()
+            done.signal() // a second wait returns at once
+            return try result!.get()
+        }
+
+        fileprivate func finish(_ r: Result<R, any Error>) {
+            result = r
+            done.signal()
+        }
+    }
+
+    /// Starts `body` on a Dispatch worker thread. `body` must only read what the caller leaves
+    /// untouched until `wait()` returns.
+    public static func start<R>(_ body: @escaping () throws -> R) -> Running<R> {
+        let running = Running<R>()
+        let work = UnsafeSendable(body)
+        DispatchQueue.global().async { running.finish(Result { try work.value() }) }
+        return running
+    }
+}
+
 /// A value handed to concurrentPerform's workers under the caller's guarantee of disjoint use.
 private struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T

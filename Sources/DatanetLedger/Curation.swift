@@ -67,6 +67,7 @@ extension SequenceRun {
         var plan = [PlannedDecision]()
         plan.reserveCapacity(candidates.count)
         plannedReviews.reserveCapacity(candidates.count)
+        settledNamings = [Int32](repeating: 0, count: reviews.count)
         try txn.withCursor(ledger.undecided) { undecided in
             for (intake, start, end) in candidates {
                 guard let (size, author) = try undecided.withValue(DigestNumberKey(d, intake), { v in
@@ -93,32 +94,53 @@ extension SequenceRun {
                     continue
                 }
                 // Keep the winning side, in review id order.
-                var kept = Array(plannedReviews[first...].filter { reviews.accepts[$0] == accepted })
-                if kept.count > 1 { kept.sort { queue.ids[reviews.entries[$0]] < queue.ids[reviews.entries[$1]] } }
-                plannedReviews.replaceSubrange(first..., with: kept)
+                var kept = first
+                for k in first..<plannedReviews.count where reviews.accepts[plannedReviews[k]] == accepted {
+                    plannedReviews[kept] = plannedReviews[k]
+                    kept += 1
+                }
+                plannedReviews.removeLast(plannedReviews.count - kept)
+                if kept - first > 1 { plannedReviews[first...].sort { queue.ids[reviews.entries[$0]] < queue.ids[reviews.entries[$1]] } }
+                for j in start..<end { settledNamings[pairs[j].review] += 1 }
                 plan.append(PlannedDecision(contribution: pairs[start].contribution, intakeIndex: intake, size: size, author: author,
                                             accepted: accepted, reviewStart: first, reviewEnd: plannedReviews.count))
             }
         }
-        decidedNow.reserveCapacity(plan.count)
+        report.decisions.reserveCapacity(report.decisions.count + plan.count)
         return plan
     }
 
-    /// Appends the decision leaves of a slice of the plan (each with its counted reviews as
-    /// signed), built and hashed on every core, and updates the indexes and the quotas.
-    func decide(_ txn: Transaction, _ plan: ArraySlice<PlannedDecision>) throws {
-        guard let state = st else { return }
-        let cite = (state.policyIndex, state.policyLeafHash)
-        let leaves = try queue.bytes.withUnsafeBytes { all in
-            try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
-                let counted = plannedReviews[p.reviewStart..<p.reviewEnd].lazy.map { r in
-                    UnsafeRawBufferPointer(rebasing: all[self.queue.range(self.reviews.entries[r])])
+    /// What building decision leaves reads, copied out of the run so that building can go on
+    /// on other threads while the run writes.
+    struct LeafInputs: @unchecked Sendable {
+        let datanet: Digest, cite: (index: UInt64, hash: Digest)
+        let queue: PendingQueue, reviews: PendingReviews, plannedReviews: [Int]
+
+        /// The decision leaves of a slice of the plan (each with its counted reviews as
+        /// signed), encoded and hashed on every core.
+        func leaves(_ plan: ArraySlice<PlannedDecision>) throws -> [(encoded: [UInt8], hash: Digest)] {
+            try queue.bytes.withUnsafeBytes { all in
+                try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
+                    let counted = plannedReviews[p.reviewStart..<p.reviewEnd].lazy.map { r in
+                        UnsafeRawBufferPointer(rebasing: all[queue.range(reviews.entries[r])])
+                    }
+                    let bytes = Leaf.decisionEncoding(datanet: datanet, policy: cite, contribution: p.contribution, intake: p.intakeIndex,
+                                                      accepted: p.accepted, reason: SequenceRun.reason(p), reviews: counted)
+                    return (bytes, Merkle.leafHash(bytes))
                 }
-                let bytes = Leaf.decisionEncoding(datanet: d, policy: cite, contribution: p.contribution, intake: p.intakeIndex,
-                                                  accepted: p.accepted, reason: Self.reason(p), reviews: counted)
-                return (bytes, Merkle.leafHash(bytes))
             }
         }
+    }
+
+    /// The inputs of decision leaves under the policy now in force.
+    var leafInputs: LeafInputs? {
+        st.map { LeafInputs(datanet: d, cite: ($0.policyIndex, $0.policyLeafHash), queue: queue, reviews: reviews, plannedReviews: plannedReviews) }
+    }
+
+    /// Appends a slice of the plan's decision leaves (built by `leaves`) and updates the
+    /// indexes and the quotas.
+    func decide(_ txn: Transaction, _ plan: ArraySlice<PlannedDecision>, leaves: [(encoded: [UInt8], hash: Digest)]) throws {
+        guard let state = st else { return }
         let first = state.size
         try ledger.appendLeaves(txn, leaves, at: first, table: self.leaves, log: log)
         st!.size += UInt64(leaves.count)
@@ -135,7 +157,6 @@ extension SequenceRun {
                     q.count -= min(1, q.count)
                     q.bytes -= min(p.size, q.bytes)
                     quotas[p.author] = q
-                    decidedNow.insert(p.contribution)
                     report.decisions.append((p.contribution, index, p.accepted, reasons.text(p)))
                 }
             }
@@ -147,13 +168,18 @@ extension SequenceRun {
         p.accepted ? "accepted by \(p.reviewCount) curator(s)" : "rejected by \(p.reviewCount) curator(s)"
     }
 
-    /// The pending keys of reviews whose contributions are now all decided: they leave pending.
-    func settledReviews(_ txn: Transaction) throws -> [[UInt8]] {
-        var keys = [[UInt8]]()
-        for i in 0..<reviews.count where try reviews.named(i).allSatisfy({ try decidedNow.contains($0) || ledger.decision(txn, $0) != nil }) {
-            keys.append(queue.key(d, reviews.entries[i]))
+    /// The pending numbers of reviews whose contributions are now all decided: they leave
+    /// pending. Run after the decisions are committed; a review whose every contribution the
+    /// plan decided is known settled without a lookup.
+    func settledReviews(_ txn: Transaction) throws -> [UInt64] {
+        var numbers = [UInt64]()
+        for i in 0..<reviews.count {
+            let named = reviews.named(i)
+            if try Int(settledNamings[i]) == named.count || named.allSatisfy({ try ledger.decision(txn, $0) != nil }) {
+                numbers.append(queue.numbers[reviews.entries[i]])
+            }
         }
-        return keys
+        return numbers
     }
 }
 

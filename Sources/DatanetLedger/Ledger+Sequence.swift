@@ -52,13 +52,16 @@ extension Ledger {
         // The handoff leaf is the old key's last: everything after waits for the new sequencer.
         guard !run.handedOver else { return run.report }
         let plan = try env.read { txn in try run.decisionPlan(txn) }
-        var at = 0
-        while at < plan.count {
+        // Each slice's leaves are built on other threads while the slice before is written.
+        let slices = stride(from: 0, to: plan.count, by: run.limit).map { plan[$0..<min(plan.count, $0 + run.limit)] }
+        let inputs = run.leafInputs
+        var building = slices.first.map { slice in Parallel.start { try inputs!.leaves(slice) } }
+        for (k, slice) in slices.enumerated() {
+            let leaves = try building!.wait()
+            building = k + 1 < slices.count ? Parallel.start { [slice = slices[k + 1]] in try inputs!.leaves(slice) } : nil
             try env.write { txn in
                 try run.begin(txn)
-                let end = min(plan.count, at + run.limit)
-                try run.decide(txn, plan[at..<end])
-                at = end
+                try run.decide(txn, slice, leaves: leaves)
                 try run.commit(txn)
             }
         }
@@ -67,7 +70,7 @@ extension Ledger {
         for batch in stride(from: 0, to: settled.count, by: 4 * run.limit) {
             try env.write { txn in
                 try txn.withCursor(pending) { cursor in
-                    for key in settled[batch..<min(settled.count, batch + 4 * run.limit)] { try cursor.delete(key) }
+                    for n in settled[batch..<min(settled.count, batch + 4 * run.limit)] { try cursor.delete(DigestNumberKey(d, n)) }
                 }
             }
         }
@@ -110,8 +113,8 @@ final class SequenceRun {
     /// The counted reviews of each planned decision, back to back (indexes into `reviews`).
     var plannedReviews = [Int]()
     var reasons = DecisionReasons()
-    /// Contributions decided by this run.
-    var decidedNow = Set<Digest>()
+    /// For each review, how many of the contributions it names the plan decided.
+    var settledNamings = [Int32]()
     var full: Bool { appended >= limit }
 
     init(ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: Table, limit: Int) {

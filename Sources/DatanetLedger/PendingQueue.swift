@@ -23,6 +23,11 @@ struct PendingQueue {
     init() {}
 
     init(_ ledger: Ledger, _ txn: Transaction, _ d: Digest) throws {
+        // Sized once from the table (all Datanets' entries: an upper bound) so the buffers are
+        // not regrown and copied while a million records stream in.
+        let entries = try txn.count(ledger.pending)
+        numbers.reserveCapacity(entries); ids.reserveCapacity(entries); ends.reserveCapacity(entries)
+        bytes.reserveCapacity(try txn.footprint(ledger.pending))
         try txn.scan(ledger.pending, from: d.bytes) { k, v in
             guard k.count == 40, k.starts(with: d.bytes) else { return false }
             numbers.append(Ledger.u64(k, at: 32))
@@ -57,6 +62,13 @@ struct PendingReviews {
         entries.append(entry); reviewers.append(reviewer); accepts.append(accept)
         contributions.append(contentsOf: ids)
         ends.append(contributions.count)
+    }
+
+    /// Makes room for all of `parts` at once.
+    mutating func reserve(_ parts: [PendingReviews]) {
+        let n = count + parts.reduce(0) { $0 + $1.count }
+        entries.reserveCapacity(n); reviewers.reserveCapacity(n); accepts.reserveCapacity(n); ends.reserveCapacity(n)
+        contributions.reserveCapacity(contributions.count + parts.reduce(0) { $0 + $1.contributions.count })
     }
 
     mutating func append(_ other: PendingReviews) {
@@ -146,6 +158,7 @@ struct SortedQueue {
                 return part
             }
         }
+        reviews.reserve(parts.map(\.reviews))
         for p in parts {
             reviews.append(p.reviews)
             others += p.others

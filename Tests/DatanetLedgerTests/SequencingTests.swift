@@ -95,4 +95,34 @@ import Testing
         let expected = (lastOfBAccepts ? [last["A"]!, last["B"]!] : [last["B"]!]).sorted { $0.id < $1.id }.map(\.encoded)
         #expect(counted == expected)
     }
+
+    /// A review leaves pending once everything it names is decided, whether decided in this run,
+    /// before it (an exact duplicate rejected at intake), or not at all yet.
+    @Test func reviewsLeavePendingWhenAllTheyNameIsDecided() throws {
+        let w = try World(quorum: 1)
+        let first = try w.contribution("tune"), copy = try w.contribution("tune", by: w.curatorA), other = try w.contribution("other")
+        try w.ledger.propose(all: [first, copy, other])
+        let intake = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(intake.decisions.map(\.contribution) == [copy.id]) // the duplicate, at intake
+        let settlesNow = try review(w, [first.id, copy.id], accept: true, reason: "", by: [w.curatorA])
+        let waits = try review(w, [first.id, other.id], accept: false, reason: "", by: [w.curatorB])
+        try w.ledger.propose(all: [settlesNow, waits])
+        // Quorum 1 of 2: one accept decides, one reject does not. `first` is accepted; `other`
+        // stays undecided, and so does the review naming it.
+        let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.decisions.map(\.contribution) == [first.id] && r.decisions[0].accepted)
+        #expect(try w.ledger.pendingRecords(w.datanet).map(\.id) == [waits.id])
+        let accept = try review(w, [other.id], accept: true, reason: "", by: [w.curatorA])
+        try w.ledger.propose(accept)
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [other.id])
+        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        // A review naming a decided and an undecided contribution stays until both are decided.
+        let late = try w.contribution("late")
+        try w.ledger.propose(late)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let half = try review(w, [first.id, late.id], accept: true, reason: "half", by: [w.curatorB])
+        try w.ledger.propose(half)
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [late.id])
+        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+    }
 }

@@ -200,6 +200,14 @@ public final class Transaction {
         try check(mdb_stat(try live(), table.dbi, &st))
         return st.ms_entries
     }
+
+    /// Bytes of the pages a table occupies: an upper bound on its keys and values together,
+    /// for sizing a buffer that will hold a scan of it.
+    public func footprint(_ table: Table) throws -> Int {
+        var st = MDB_stat()
+        try check(mdb_stat(try live(), table.dbi, &st))
+        return (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * Int(st.ms_psize)
+    }
 }
 
 extension Transaction {

@@ -30,6 +30,7 @@ let snapshot = ProcessInfo.processInfo.environment["LEDGER_BENCH_SNAPSHOT"]
 try? FileManager.default.removeItem(atPath: dir)
 if let snapshot, FileManager.default.fileExists(atPath: snapshot + "/sequencer.seed") {
     try copyTree(snapshot + "/store", dir)
+    sync() // the copy's dirty pages would otherwise be flushed by the first timed commit
     let owner = try SigningKey(seed: Array(try Data(contentsOf: URL(fileURLWithPath: snapshot + "/sequencer.seed"))))
     let d = Digest(hex: try String(contentsOfFile: snapshot + "/datanet", encoding: .utf8))!
     let ledger = try Ledger(store: try ObjectStore(directory: dir, create: false))
