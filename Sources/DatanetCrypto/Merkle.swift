@@ -138,9 +138,11 @@ public enum Merkle {
 
     /// The largest power of two strictly less than `n`: where RFC 9162 splits a tree of n > 1
     /// leaves.
+    /// Inlinable so each caller gets a specialized copy: unspecialized generic integer
+    /// arithmetic across the module boundary doubled the cost of a stored inclusion proof.
+    @inlinable
     public static func largestPowerOfTwo<T: FixedWidthInteger>(below n: T) -> T {
-        var k: T = 1
-        while k << 1 < n { k <<= 1 }
-        return k
+        guard n > 2 else { return 1 }
+        return 1 << (T.bitWidth - 1 - (n - 1).leadingZeroBitCount)
     }
 }

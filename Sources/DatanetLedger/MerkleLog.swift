@@ -53,10 +53,8 @@ public struct MerkleLog {
 
     /// The node of `level` and `index`, which must be complete at the current size.
     public func node(_ txn: Transaction, level: Int, index: UInt64) throws -> Digest {
-        var key = [UInt8](repeating: 0, count: 8)
-        let pos = Self.position(level: level, index: index)
-        for i in 0..<8 { key[i] = UInt8(truncatingIfNeeded: pos >> UInt64(56 - 8 * i)) }
-        guard let d = try txn.withValue(table, key, { Digest($0) }), let digest = d else {
+        guard let d = try txn.withValue(table, BigEndianUInt64(Self.position(level: level, index: index)), { Digest($0) }),
+              let digest = d else {
             throw LedgerError.corruptLog("node at level \(level) index \(index) is missing")
         }
         return digest

@@ -21,6 +21,20 @@ import Testing
         #expect(Merkle.leafHash([]).hex == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
     }
 
+    /// RFC 9162's split point k (the largest power of two below n), for every n up to 4,096 and
+    /// at the edges of 64-bit sizes, against the definition counted out.
+    @Test func splitPointIsTheLargestPowerOfTwoBelow() {
+        for n in 2...4_096 {
+            var k = 1
+            while k * 2 < n { k *= 2 }
+            #expect(Merkle.largestPowerOfTwo(below: n) == k)
+            #expect(Merkle.largestPowerOfTwo(below: UInt64(n)) == UInt64(k))
+        }
+        #expect(Merkle.largestPowerOfTwo(below: UInt64(1) << 63) == 1 << 62)
+        #expect(Merkle.largestPowerOfTwo(below: (UInt64(1) << 63) + 1) == 1 << 63)
+        #expect(Merkle.largestPowerOfTwo(below: UInt64.max) == 1 << 63)
+    }
+
     @Test func rootsMatchTheRecursiveDefinition() {
         let all = Self.leaves(300)
         for n in 0...300 {
