@@ -23,11 +23,12 @@ struct PendingQueue {
     init() {}
 
     init(_ ledger: Ledger, _ txn: Transaction, _ d: Digest) throws {
-        // Sized once from the table (all Datanets' entries: an upper bound) so the buffers are
-        // not regrown and copied while a million records stream in.
-        let entries = try txn.count(ledger.pending)
+        // Sized once from the table (all Datanets' entries: an upper bound, capped so a huge
+        // table of other Datanets does not reserve without limit) so the buffers are not
+        // regrown and copied while a million records stream in.
+        let entries = min(try txn.count(ledger.pending), 1 << 24)
         numbers.reserveCapacity(entries); ids.reserveCapacity(entries); ends.reserveCapacity(entries)
-        bytes.reserveCapacity(try txn.footprint(ledger.pending))
+        bytes.reserveCapacity(min(try txn.footprint(ledger.pending), 1 << 30))
         try txn.scan(ledger.pending, from: d.bytes) { k, v in
             guard k.count == 40, k.starts(with: d.bytes) else { return false }
             numbers.append(Ledger.u64(k, at: 32))

@@ -1,6 +1,7 @@
 // CBOR decoder fuzzer (run by hand; CI runs 100,000 mutations in the tests): mutates the
 // goldens and random seeds, decodes, and checks that whatever decodes re-encodes to exactly
-// its input. Any crash is a finding; a re-encoding mismatch exits 1 and prints the input.
+// its input, and that the pull reader (`CBOR.Scanner`) skips exactly the inputs the decoder
+// accepts. Any crash is a finding; a mismatch exits 1 and prints the input.
 //   cbor-fuzz [ITERATIONS] [SEED]        (defaults: 10,000,000 and 1)
 import DatanetCBOR
 import DatanetTestSupport
@@ -21,13 +22,22 @@ let start = Date()
 for i in 0..<iterations {
     var b = seeds[i % seeds.count]
     rng.mutate(&b)
-    if let item = try? CBOR.decode(b) {
+    let item = try? CBOR.decode(b)
+    if let item {
         accepted += 1
         if item.encoded != b {
             print("re-encoding mismatch for input \(b.map { String(format: "%02x", $0) }.joined())")
             exit(1)
         }
     }
+    let skipped = b.withUnsafeBytes { buf -> Bool in
+        var s = CBOR.Scanner(buf)
+        return (try? s.skip()) != nil && s.isAtEnd
+    }
+    if skipped != (item != nil) {
+        print("scanner and decoder disagree on input \(b.map { String(format: "%02x", $0) }.joined())")
+        exit(1)
+    }
     if i > 0 && i % 1_000_000 == 0 { print("\(i) inputs, \(accepted) accepted, \(Int(Date().timeIntervalSince(start))) s") }
 }
-print("cbor-fuzz: \(iterations) inputs, \(accepted) accepted and re-encoded exactly, no crash")
+print("cbor-fuzz: \(iterations) inputs, \(accepted) accepted and re-encoded exactly, scanner agreed on all, no crash")
