@@ -35,9 +35,9 @@ extension Ledger {
             return bySize
         }
         var auditor = LogAuditor(datanet: d)
-        var checked = 0
+        var pipeline = AuditPipeline(notes: notes)
+        var from: UInt64 = 0
         while true {
-            let from = auditor.size
             let batch: [(index: UInt64, bytes: [UInt8])] = try env.read { txn in
                 var out = [(index: UInt64, bytes: [UInt8])]()
                 try txn.scan(table, from: Self.u64Bytes(from)) { k, v in
@@ -46,11 +46,13 @@ extension Ledger {
                 }
                 return out
             }
-            guard !batch.isEmpty else { break }
-            checked += try auditor.add(batch: batch, notes: notes)
+            guard let last = batch.last else { break }
+            from = last.index + 1
+            try pipeline.push(batch, into: &auditor)
             progress?(auditor.size)
         }
-        return AuditReport(datanet: d.hex, leaves: auditor.size, signatures: auditor.signatures, checkpoints: checked,
+        try pipeline.finish(into: &auditor)
+        return AuditReport(datanet: d.hex, leaves: auditor.size, signatures: auditor.signatures, checkpoints: pipeline.checkpointsChecked,
                            violations: try withEvidence(auditor.violations, d, table: table))
     }
 

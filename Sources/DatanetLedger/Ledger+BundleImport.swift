@@ -68,7 +68,7 @@ extension Ledger {
             guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
             summary.leaves = Int(to - from)
             summary.checkpoints = notes.count
-            let auditor = try replay(txn, d, table: table, localSize: localSize, newLeaves: newLeaves, notes: notes)
+            let (auditor, checkedNew) = try replay(txn, d, table: table, localSize: localSize, newLeaves: newLeaves, notes: notes)
             if let v = auditor.violations.first {
                 throw BundleError.refused((v.index.map { "leaf \($0): " } ?? "") + "\(v.rule): \(v.detail)")
             }
@@ -77,14 +77,14 @@ extension Ledger {
                 guard notes.contains(where: { (try? Checkpoint.unverified(note: $0))?.size == to }) else {
                     throw BundleError.refused("no signed checkpoint covers its last leaf \(to - 1)")
                 }
-                try appendLeaves(txn, newLeaves.map { ($0.1, Merkle.leafHash($0.1)) }, at: localSize, table: table, log: log)
+                // The replay decoded and hashed every new leaf (and found none unusable): reused here.
+                try appendLeaves(txn, checkedNew.map { ($0.bytes, $0.hash) }, at: localSize, table: table, log: log)
                 // Content under a tombstone (here or later in the bundle) is not expected to arrive.
-                let withdrawn = Set(try newLeaves.compactMap { (_, bytes) -> Digest? in
-                    let leaf = try Leaf(encoded: bytes)
-                    return leaf.kind == .tombstone ? try leaf.digest(2) : nil
+                let withdrawn = Set(try checkedNew.compactMap { c -> Digest? in
+                    c.leaf?.kind == .tombstone ? try c.leaf!.digest(2) : nil
                 })
-                for (i, bytes) in newLeaves {
-                    try indexLeaf(txn, d, i, try Leaf(encoded: bytes), needContent: !recordsOnly, withdrawn: withdrawn)
+                for leaf in checkedNew {
+                    try indexLeaf(txn, d, leaf, needContent: !recordsOnly, withdrawn: withdrawn)
                 }
             }
             if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
@@ -112,44 +112,57 @@ extension Ledger {
     }
 
     /// Replays this store's leaves and the bundle's new ones from the genesis, checking the
-    /// stored and bundled checkpoints at their sizes.
+    /// stored and bundled checkpoints at their sizes; returns the auditor and the new leaves as
+    /// checked (decoded, hashed, signatures verified).
     private func replay(_ txn: Transaction, _ d: Digest, table: Table, localSize: UInt64,
-                        newLeaves: [(UInt64, [UInt8])], notes: [String]) throws -> LogAuditor {
+                        newLeaves: [(UInt64, [UInt8])], notes: [String]) throws -> (LogAuditor, [CheckedLeaf]) {
         var notesBySize = [UInt64: [String]]()
         for note in notes {
             guard let cp = try? Checkpoint.unverified(note: note) else { throw BundleError.malformed("a checkpoint note does not parse") }
             notesBySize[cp.size, default: []].append(note)
         }
         var auditor = LogAuditor(datanet: d)
-        func feed(_ batch: [(UInt64, [UInt8])]) throws { try auditor.add(batch: batch.map { ($0.0, $0.1) }, notes: notesBySize) }
-        var batch = [(UInt64, [UInt8])]()
+        var pipeline = AuditPipeline(notes: notesBySize)
+        var checkedNew = [CheckedLeaf]()
+        checkedNew.reserveCapacity(newLeaves.count)
+        let keepNew = { (leaf: CheckedLeaf) in if leaf.index >= localSize { checkedNew.append(leaf) } }
+        var batch = [(index: UInt64, bytes: [UInt8])]()
         try txn.scan(table) { k, v in
             guard Self.u64(k) < localSize else { return false }
             batch.append((Self.u64(k), Array(v)))
-            if batch.count == Self.auditBatch { try feed(batch); batch.removeAll(keepingCapacity: true) }
+            if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
             return true
         }
-        try feed(batch)
+        try pipeline.push(batch, into: &auditor, each: keepNew)
         for start in stride(from: 0, to: newLeaves.count, by: Self.auditBatch) {
-            try feed(Array(newLeaves[start..<min(newLeaves.count, start + Self.auditBatch)]))
+            try pipeline.push(newLeaves[start..<min(newLeaves.count, start + Self.auditBatch)].map { (index: $0.0, bytes: $0.1) },
+                              into: &auditor, each: keepNew)
         }
+        try pipeline.finish(into: &auditor, each: keepNew)
         if notes.contains(where: { (try? Checkpoint.unverified(note: $0)).map { $0.size > auditor.size } ?? false }) {
             throw BundleError.refused("a checkpoint is beyond the bundle's last leaf")
         }
-        return auditor
+        return (auditor, checkedNew)
     }
 
     /// Updates this store's indexes for a leaf received from elsewhere, as sequencing it here
     /// would have: records, placement, pending, duplicates, undecided and decided, quotas.
-    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ i: UInt64, _ leaf: Leaf, needContent: Bool, withdrawn: Set<Digest>) throws {
+    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ checked: CheckedLeaf, needContent: Bool, withdrawn: Set<Digest>) throws {
+        // The replay refused every leaf or record it could not use, so these are present.
+        guard let leaf = checked.leaf else { throw BundleError.refused("leaf \(checked.index) does not decode") }
+        let i = checked.index
+        func record(_ k: Int) throws -> (Envelope, Record) {
+            let (e, r, _) = try checked.records[k].get()
+            return (e, r)
+        }
         func keep(_ e: Envelope) throws {
             if try !txn.contains(records, e.id) { try txn.put(records, e.id, e.encoded) }
             if let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
         }
         switch leaf.kind {
         case .intake:
-            let e = try leaf.envelope(4)
-            guard case .contribution(let c) = try Record(e) else { return }
+            let (e, r) = try record(0)
+            guard case .contribution(let c) = r else { return }
             if needContent, !withdrawn.contains(e.id), try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) == nil {
                 throw BundleError.refused("the content \(c.content.hex) of contribution \(e.id.hex) (leaf \(i)) is missing")
             }
@@ -171,19 +184,19 @@ extension Ledger {
                 let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
                 try txn.put(meta, quotaKey, Self.u64Bytes(n - min(1, n)) + Self.u64Bytes(b - min(size, b)))
             }
-            for e in try leaf.envelopes(5) {
-                guard case .review(let r) = try Record(e) else { continue }
+            for k in checked.records.indices {
+                guard case (let e, .review(let r)) = try record(k) else { continue }
                 if try !txn.contains(records, e.id) { try txn.put(records, e.id, e.encoded) }
                 if try r.contributions.allSatisfy({ try decision(txn, $0) != nil }),
                    let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
             }
         case .policy, .setSequencer, .continuation:
-            let e = try leaf.envelope(1)
+            let (e, _) = try record(0)
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
         case .tombstone:
-            let e = try leaf.envelope(1)
-            guard case .tombstone(let t) = try Record(e), let (intake, c) = try tombstoneTarget(txn, d, t) else { return }
+            let (e, r) = try record(0)
+            guard case .tombstone(let t) = r, let (intake, c) = try tombstoneTarget(txn, d, t) else { return }
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
             try applyTombstone(txn, d, intake: intake, leaf: i, contribution: c)

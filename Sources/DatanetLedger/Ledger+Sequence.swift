@@ -39,12 +39,27 @@ extension Ledger {
         run.reviews = sorted.reviews
         var next = 0
         repeat {
+            let (mark, first) = (run.mark(), next)
             try env.write { txn in
+                // A retry (LMDB grew its map) starts again from the same point.
+                run.rewind(to: mark)
+                next = first
                 try run.begin(txn)
                 while next < sorted.others.count && !run.full && !run.handedOver {
-                    let (entry, envelope, record) = sorted.others[next]
+                    let (entry, decoded) = sorted.others[next]
                     next += 1
-                    try run.take(txn, queue.key(d, entry), queue.ids[entry], envelope, record)
+                    let key = queue.key(d, entry)
+                    // Signatures may have been added since the queue was read (a quorum
+                    // collecting): the record as stored now is the one taken.
+                    guard let value = try txn.withValue(pending, key, { try pendingRecord(txn, $0).1 }), let stored = value else { continue }
+                    let current = stored.elementsEqual(queue.bytes[queue.range(entry)]) ? decoded : SortedQueue.decode(stored)
+                    switch current {
+                    case .success(let (envelope, record)):
+                        try run.take(txn, key, queue.ids[entry], envelope, record)
+                    case .failure(let error):
+                        try removePending(txn, key)
+                        run.report.refused.append((queue.ids[entry], "the pending record does not decode: \(error)"))
+                    }
                 }
                 try run.commit(txn)
             }
@@ -59,7 +74,9 @@ extension Ledger {
         for (k, slice) in slices.enumerated() {
             let leaves = try building!.wait()
             building = k + 1 < slices.count ? Parallel.start { [slice = slices[k + 1]] in try inputs!.leaves(slice) } : nil
+            let mark = run.mark()
             try env.write { txn in
+                run.rewind(to: mark)
                 try run.begin(txn)
                 try run.decide(txn, slice, leaves: leaves)
                 try run.commit(txn)
@@ -119,6 +136,28 @@ final class SequenceRun {
 
     init(ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: Table, limit: Int) {
         (self.ledger, self.d, self.key, self.log, self.leaves, self.limit) = (ledger, d, key, log, leaves, limit)
+    }
+
+    /// What a transaction's body changes in the run, taken before it.
+    struct Mark {
+        let st: DatanetState?, handedOver: Bool, committed: Bool, checkpoint: String, size: UInt64
+        let counts: (intakes: Int, decisions: Int, policies: Int, tombstones: Int, refused: Int)
+    }
+
+    func mark() -> Mark {
+        Mark(st: st, handedOver: handedOver, committed: committed, checkpoint: report.checkpoint, size: report.size,
+             counts: (report.intakes.count, report.decisions.count, report.policies.count, report.tombstones.count, report.refused.count))
+    }
+
+    /// Undoes what an aborted transaction's body did to the run (reports are cut back, not
+    /// copied: a copy per transaction of a million-entry report would cost more than the run).
+    func rewind(to m: Mark) {
+        (st, handedOver, committed, report.checkpoint, report.size) = (m.st, m.handedOver, m.committed, m.checkpoint, m.size)
+        report.intakes.removeLast(report.intakes.count - m.counts.intakes)
+        report.decisions.removeLast(report.decisions.count - m.counts.decisions)
+        report.policies.removeLast(report.policies.count - m.counts.policies)
+        report.tombstones.removeLast(report.tombstones.count - m.counts.tombstones)
+        report.refused.removeLast(report.refused.count - m.counts.refused)
     }
 
     /// Reads the state at the start of a transaction; refuses when this key is not the

@@ -97,11 +97,15 @@ extension Ledger {
         // Policy records may gather signatures after they are first proposed: keep the union.
         var stored = envelope
         if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(envelope) }
-        try txn.put(records, id, stored.encoded)
+        let bytes = stored.encoded
+        guard bytes.count <= Envelope.maximumSize else {
+            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
+        }
+        try txn.put(records, id, bytes)
         if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
         let seq = try nextSequence(txn)
         // The record rides along in the queue, so sequencing reads it in arrival order.
-        try txn.put(pending, Self.key(d, seq), id.bytes + stored.encoded)
+        try txn.put(pending, Self.key(d, seq), id.bytes + bytes)
         try txn.put(pendingIndex, id, Self.key(d, seq))
         return id
     }

@@ -254,16 +254,22 @@ struct LogAuditor {
         }
     }
 
-    /// Checks a batch of consecutive leaves (decoding and signatures on every core), adds them
-    /// in order, and checks every note due at a size reached (`notes` keyed by checkpoint size).
-    /// Returns how many notes were checked; throws when a leaf index is missing.
+    /// Decodes a batch of leaves and checks their signatures, on every core. Pure.
+    static func check(_ batch: [(index: UInt64, bytes: [UInt8])]) throws -> [CheckedLeaf] {
+        try Parallel.map(batch, grain: 256) { CheckedLeaf(index: $0.index, bytes: $0.bytes) }
+    }
+
+    /// Adds checked consecutive leaves in order (passing each to `each`) and checks every note
+    /// due at a size reached (`notes` keyed by checkpoint size). Returns how many notes were
+    /// checked; throws when a leaf index is missing.
     @discardableResult
-    mutating func add(batch: [(index: UInt64, bytes: [UInt8])], notes: [UInt64: [String]]) throws -> Int {
+    mutating func add(checked leaves: [CheckedLeaf], notes: [UInt64: [String]], each: (CheckedLeaf) throws -> Void = { _ in }) throws -> Int {
         var checked = 0
         let origin = Checkpoint.origin(of: datanet)
-        for leaf in try Parallel.map(batch, grain: 256, { CheckedLeaf(index: $0.index, bytes: $0.bytes) }) {
+        for leaf in leaves {
             guard leaf.index == size else { throw LedgerRefusal.notAllowed("leaf \(size) is missing from the log") }
             add(leaf)
+            try each(leaf)
             for note in notes[size] ?? [] { checkpoint(note, origin: origin); checked += 1 }
         }
         return checked
@@ -287,5 +293,30 @@ struct LogAuditor {
                                              detail: "size \(cp.size): its root \(cp.root.hex) is not the log's \(root.hex): history was rewritten or forked",
                                              evidence: AuditEvidence(leaf: nil, proof: nil, checkpoint: note)))
         }
+    }
+}
+
+/// Feeds a log to an auditor one batch behind its checks: batch k's rules are applied on the
+/// calling thread while batch k+1 is decoded and signature-checked on the others, so the
+/// serial replay no longer leaves the cores idle between batches.
+struct AuditPipeline {
+    private var running: Parallel.Running<[CheckedLeaf]>?
+    let notes: [UInt64: [String]]
+    /// Notes checked so far.
+    private(set) var checkpointsChecked = 0
+
+    init(notes: [UInt64: [String]]) { self.notes = notes }
+
+    /// Starts checking `batch` and adds the batch before it.
+    mutating func push(_ batch: [(index: UInt64, bytes: [UInt8])], into auditor: inout LogAuditor,
+                       each: (CheckedLeaf) throws -> Void = { _ in }) throws {
+        let previous = try running?.wait()
+        running = batch.isEmpty ? nil : Parallel.start { try LogAuditor.check(batch) }
+        if let previous { checkpointsChecked += try auditor.add(checked: previous, notes: notes, each: each) }
+    }
+
+    /// Adds the last batch pushed.
+    mutating func finish(into auditor: inout LogAuditor, each: (CheckedLeaf) throws -> Void = { _ in }) throws {
+        try push([], into: &auditor, each: each)
     }
 }

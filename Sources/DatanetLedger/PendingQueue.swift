@@ -84,6 +84,7 @@ struct PendingReviews {
     /// than the one this build writes; the caller then decodes it in full, which names the
     /// problem if there is one. (Pending records were checked in full when proposed.)
     mutating func appendIfPlain(entry: Int, envelope: UnsafeRawBufferPointer, datanet d: Digest) -> Bool {
+        guard envelope.count <= Envelope.maximumSize else { return false }
         var s = CBOR.Scanner(envelope)
         guard (try? s.arrayCount()) == 4, (try? s.unsigned()) == Envelope.version,
               let kind = try? s.text(), kind.elementsEqual(RecordKind.review.rawValue.utf8),
@@ -130,13 +131,14 @@ struct PendingReviews {
 /// A queue split for sequencing: its reviews, and its other records decoded, both in queue order.
 struct SortedQueue {
     var reviews = PendingReviews()
-    var others = [(entry: Int, envelope: Envelope, record: Record)]()
+    /// Records other than reviews, decoded, or why they do not decode.
+    var others = [(entry: Int, decoded: Result<(Envelope, Record), RecordError>)]()
 
     init() {}
 
     /// Sorts the entries of `queue` on every core. Reviews in the shape this build writes are
     /// read without decoding; everything else is decoded in full (and a review found that way
-    /// joins the reviews in its place). Throws the first undecodable record's error.
+    /// joins the reviews in its place); a record that does not decode is kept with its error.
     init(_ queue: PendingQueue, datanet d: Digest) throws {
         let blocks = stride(from: 0, to: queue.count, by: 4096).map { $0..<min(queue.count, $0 + 4096) }
         let parts = try queue.bytes.withUnsafeBytes { all in
@@ -147,13 +149,12 @@ struct SortedQueue {
                     if r.isEmpty { continue }
                     let bytes = UnsafeRawBufferPointer(rebasing: all[r])
                     if part.reviews.appendIfPlain(entry: i, envelope: bytes, datanet: d) { continue }
-                    let envelope = try Envelope(encoded: Array(bytes))
-                    let record = try Record(envelope)
-                    if case .review(let review) = record {
+                    let decoded = Self.decode(Array(bytes))
+                    if case .success((_, .review(let review))) = decoded {
                         part.reviews.append(entry: i, reviewer: Digest(bytes: review.reviewer.bytes)!, accept: review.accept,
                                             contributions: review.contributions)
                     } else {
-                        part.others.append((i, envelope, record))
+                        part.others.append((i, decoded))
                     }
                 }
                 return part
@@ -163,6 +164,14 @@ struct SortedQueue {
         for p in parts {
             reviews.append(p.reviews)
             others += p.others
+        }
+    }
+
+    /// A stored envelope and its typed record, decoded in full.
+    static func decode(_ bytes: [UInt8]) -> Result<(Envelope, Record), RecordError> {
+        Result { () throws(RecordError) in
+            let envelope = try Envelope(encoded: bytes)
+            return (envelope, try Record(envelope))
         }
     }
 }

@@ -3,6 +3,8 @@ import DatanetCrypto
 @testable import DatanetLedger
 import DatanetStore
 import DatanetTestSupport
+import Foundation
+import Glibc
 import Testing
 
 /// The sequencer's fast paths against the slow ones they stand in for: pending reviews read
@@ -124,5 +126,66 @@ import Testing
         try w.ledger.propose(half)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [late.id])
         #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+    }
+
+    /// An envelope over the size limit is refused when proposed, and the plain reader leaves one
+    /// to the full decoder (which refuses it too).
+    @Test func oversizedReviewsAreRefused() throws {
+        let w = try World()
+        let ids = (0..<32_000).map { SHA256.hash(withUnsafeBytes(of: UInt32($0)) { Array($0) }) }
+        let big = try review(w, ids, accept: true, reason: "", by: [w.curatorA])
+        let bytes = big.encoded
+        #expect(bytes.count > Envelope.maximumSize)
+        #expect(throws: (any Error).self) { try w.ledger.propose(big) }
+        var reviews = PendingReviews()
+        #expect(!bytes.withUnsafeBytes { reviews.appendIfPlain(entry: 0, envelope: $0, datanet: w.datanet) })
+        #expect(decodedInFull(bytes, datanet: w.datanet) == nil)
+    }
+
+    /// A pending record that no longer decodes (a damaged store) is refused and taken out of
+    /// pending instead of stopping every later run; the records around it are sequenced.
+    @Test func anUndecodablePendingRecordIsRefusedNotBlocking() throws {
+        let w = try World()
+        let before = try w.contribution("before"), after = try w.contribution("after")
+        try w.ledger.propose(before)
+        let junkID = SHA256.hash([0xde, 0xad])
+        try w.ledger.env.write { txn in
+            let seq = try w.ledger.nextSequence(txn)
+            try txn.put(w.ledger.pending, Ledger.key(w.datanet, seq), junkID.bytes + [0x84, 0x01, 0x66, 0x00])
+        }
+        try w.ledger.propose(after)
+        let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.intakes.map(\.record) == [before.id, after.id])
+        #expect(r.refused.count == 1 && r.refused[0].record == junkID && r.refused[0].reason.contains("does not decode"))
+        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+    }
+
+    /// When LMDB must grow its map in the middle of a sequencing transaction, the transaction is
+    /// retried from the same point: same leaves, same report, no "log changed" refusal.
+    @Test func aMapGrownMidRunRetriesTheTransaction() throws {
+        let dir = NSTemporaryDirectory() + "datanet-mapgrowth-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ledger = try Ledger(store: try ObjectStore(directory: dir, create: true, mapSize: 1 << 20))
+        let owner = try SigningKey(), author = try SigningKey()
+        let policy = PolicyState(name: "tiny", owner: owner.publicKey, sequencer: owner.publicKey, curators: [owner.publicKey], quorum: 1,
+                                 contributors: nil, readers: nil, maxPendingProposals: .max, maxPendingBytes: .max)
+        var g = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: 0, nonce: [UInt8](repeating: 3, count: 16)).body)
+        try g.sign(with: owner)
+        let d = try ledger.create(genesis: g, sequencerKey: owner)
+        let records = try (0..<3_000).map { i -> Envelope in
+            var e = Envelope(kind: .contribution, body: Contribution(
+                datanet: d, author: author.publicKey, content: SHA256.hash(Array("c\(i)".utf8)), contentKind: .blob, size: 10,
+                mediaType: "application/octet-stream", license: "CC0-1.0", sidecar: .zero, createdAt: 0).body)
+            try e.sign(with: author)
+            return e
+        }
+        try ledger.propose(all: records)
+        let mapBefore = ledger.env.mapSize
+        let r = try ledger.sequence(d, key: owner, leavesPerTransaction: 100_000)
+        try #require(ledger.env.mapSize > mapBefore, "the run did not need a larger map: the test does not test the retry")
+        #expect(r.intakes.map(\.record) == records.map(\.id))
+        #expect(r.intakes.map(\.index) == Array(1...3_000))
+        #expect(r.size == 3_001 && r.refused.isEmpty)
+        #expect(try ledger.checkpoints(d).map(\.size) == [1, 3_001])
     }
 }
