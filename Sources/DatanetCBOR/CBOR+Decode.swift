@@ -72,7 +72,10 @@ extension CBOR {
             let (major, arg) = try head()
             switch major {
             case 0: return .unsigned(arg)
-            case 1: return .negative(arg)
+            case 1:
+                // −1 − arg must fit an Int64: −2^64 … −2^63 − 1 are refused, not left to trap later.
+                guard arg <= UInt64(Int64.max) else { throw CBORError(.negativeOutOfRange, at: start) }
+                return .negative(arg)
             case 2, 3:
                 let n = try length(arg, at: start)
                 let bytes = Array(buf[pos..<pos + n])

@@ -31,6 +31,14 @@ public indirect enum CBOR: Hashable, Sendable {
 
     /// The integer value if this is an unsigned integer.
     public var unsignedValue: UInt64? { if case .unsigned(let v) = self { return v } else { return nil } }
+    /// The value as an Int64 if this is an integer that fits one (checked, never traps).
+    public var int64Value: Int64? {
+        switch self {
+        case .unsigned(let v): return v <= UInt64(Int64.max) ? Int64(v) : nil
+        case .negative(let n): return n <= UInt64(Int64.max) ? -1 - Int64(n) : nil
+        default: return nil
+        }
+    }
     /// The bytes if this is a byte string.
     public var bytesValue: [UInt8]? { if case .bytes(let v) = self { return v } else { return nil } }
     /// The elements if this is an array.

@@ -6,6 +6,7 @@ public struct CBORError: Error, Equatable, CustomStringConvertible {
         case truncated = "input ends inside an item"
         case trailingBytes = "bytes follow the item"
         case nonMinimalInteger = "integer or length not in its shortest form"
+        case negativeOutOfRange = "negative integer below -2^63 (Datanet integers are 64-bit)"
         case indefiniteLength = "indefinite length is not allowed"
         case unsortedMapKeys = "map keys not in bytewise order of their encodings"
         case duplicateMapKey = "duplicate map key"

@@ -12,7 +12,7 @@ import Testing
     static let goldens: [(CBOR, [UInt8])] = [
         (.unsigned(0), [0x00]), (.unsigned(23), [0x17]), (.unsigned(24), [0x18, 0x18]),
         (.unsigned(256), [0x19, 0x01, 0x00]), (.unsigned(UInt64.max), [0x1b] + [UInt8](repeating: 0xff, count: 8)),
-        (.negative(0), [0x20]), (.negative(UInt64.max), [0x3b] + [UInt8](repeating: 0xff, count: 8)),
+        (.negative(0), [0x20]), (.negative(UInt64(Int64.max)), [0x3b, 0x7f] + [UInt8](repeating: 0xff, count: 7)),
         (.bytes([1, 2]), [0x42, 1, 2]), (.string("é"), [0x62, 0xc3, 0xa9]),
         (.array([.unsigned(1), .array([]), .null, .bool(true), .bool(false)]), [0x85, 0x01, 0x80, 0xf6, 0xf5, 0xf4]),
         // Keys sorted bytewise by encoding: 10 (0x0a) < 100 (0x18 0x64) < -1 (0x20) < "a" (0x61 0x61).
@@ -70,9 +70,15 @@ import Testing
         rejects([0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], .lengthTooLarge)
         rejects([0x43, 0x00], .lengthTooLarge)
     }
-    @Test func negativeTwoToThe64IsRepresentedNotTrapped() throws {
-        // -2^64 is the most negative CBOR integer: it decodes to .negative(UInt64.max), no arithmetic.
-        #expect(try CBOR.decode([0x3b] + [UInt8](repeating: 0xff, count: 8)) == .negative(UInt64.max))
+    @Test func negativeIntegersBelowInt64AreErrorsNotTraps() throws {
+        // −2^64 (0x3b ff…ff) and −2^63 − 1 are valid CBOR but no Datanet integer: refused.
+        rejects([0x3b] + [UInt8](repeating: 0xff, count: 8), .negativeOutOfRange)
+        rejects([0x3b, 0x80] + [UInt8](repeating: 0, count: 7), .negativeOutOfRange)
+        // −2^63 is the most negative accepted, and converts without trapping.
+        let minimum = try CBOR.decode([0x3b, 0x7f] + [UInt8](repeating: 0xff, count: 7))
+        #expect(minimum == .negative(UInt64(Int64.max)) && minimum.int64Value == Int64.min)
+        #expect(try CBOR.decode([0x20]).int64Value == -1)
+        #expect(try CBOR.decode([0x1b] + [UInt8](repeating: 0xff, count: 8)).int64Value == nil) // 2^64 − 1: no Int64
     }
     @Test func nestingDeeperThan32IsRejected() throws {
         let ok = [UInt8](repeating: 0x81, count: 32) + [0x00]
