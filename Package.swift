@@ -35,7 +35,7 @@ let package = Package(
                     resources: [.copy("Vectors")]),
         .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
-        .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetTestSupport"]),
+        .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetTestSupport"], swiftSettings: faults),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetCBOR", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),
     ]

@@ -6,7 +6,7 @@ import Glibc
 /// type (1 byte) ‖ length (u32 big-endian) ‖ payload, ending with an `end` frame that holds
 /// the frame count and SHA-256 of every byte before it.
 public enum BundleFrame: UInt8, Sendable, CaseIterable {
-    case header = 1, leaf = 2, checkpoint = 3, record = 4, chunk = 5, blob = 6, tree = 7, sidecar = 8, forkEvidence = 9
+    case header = 1, leaf = 2, checkpoint = 3, record = 4, chunk = 5, blob = 6, tree = 7, sidecar = 8, forkEvidence = 9, promise = 10
     case end = 0xff
 }
 

@@ -11,6 +11,10 @@ public struct BundleSummary: Codable, Sendable, Equatable {
     public var leaves = 0
     public var checkpoints = 0
     public var records = 0
+    /// Signatures added to records that were already pending here.
+    public var signatures = 0
+    /// Intake promises carried (export) or kept for this store's own contributions (import).
+    public var promises = 0
     public var objects = 0
     public var sidecars = 0
     public var bytes: UInt64 = 0
@@ -37,16 +41,24 @@ extension Ledger {
                 return true
             }
             var contents = [Contribution]()
+            var intakes = [Digest]()
             try txn.scan(table, from: Self.u64Bytes(since)) { k, v in
                 guard Self.u64(k) < to else { return false }
                 let bytes = Array(v)
                 try w.frame(.leaf, Array(k) + bytes)
                 summary.leaves += 1
                 if let leaf = try? Leaf(encoded: bytes), leaf.kind == .intake, let e = try? leaf.envelope(4),
-                   case .contribution(let c)? = try? Record(e), try tombstone(txn, e.id) == nil {
-                    contents.append(c) // content under a tombstone is not passed on
+                   case .contribution(let c)? = try? Record(e) {
+                    intakes.append(e.id)
+                    if try tombstone(txn, e.id) == nil { contents.append(c) } // content under a tombstone is not passed on
                 }
                 return true
+            }
+            // The sequencer's answers to the contributors, for their stores to keep.
+            for id in intakes {
+                guard let p = try txn.get(promises, id) else { continue }
+                try w.frame(.promise, p)
+                summary.promises += 1
             }
             try txn.scan(pending, from: d.bytes) { k, v in
                 guard k.starts(with: d.bytes) else { return false }

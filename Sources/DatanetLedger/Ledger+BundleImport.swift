@@ -30,6 +30,7 @@ extension Ledger {
             var newLeaves = [(UInt64, [UInt8])]()
             var notes = [String]()
             var envelopes = [Envelope]()
+            var promises = [IntakePromise]()
             var next = from
             while let (type, payload) = try reader.next() {
                 switch type {
@@ -49,6 +50,10 @@ extension Ledger {
                     next += 1
                 case .checkpoint: notes.append(String(decoding: payload, as: UTF8.self))
                 case .record: envelopes.append(try Envelope(encoded: payload))
+                case .promise:
+                    do { promises.append(try IntakePromise(encoded: payload)) } catch {
+                        throw BundleError.malformed("an intake promise does not decode: \(error)")
+                    }
                 case .chunk, .blob, .tree:
                     let kind: ObjectKind = type == .chunk ? .chunk : type == .blob ? .blob : .tree
                     try store.put(kind, try ObjectStore.validate(kind, payload), payload, in: txn)
@@ -87,6 +92,7 @@ extension Ledger {
                     try indexLeaf(txn, d, leaf, needContent: !recordsOnly, withdrawn: withdrawn)
                 }
             }
+            summary.promises = try keepPromises(txn, d, promises, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
             if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
             for note in notes {
                 guard let cp = try? Checkpoint.unverified(note: note), cp.size <= st.size else { continue }
@@ -103,7 +109,9 @@ extension Ledger {
                     _ = try propose(txn, e, record)
                     summary.records += 1
                 } catch LedgerRefusal.alreadyTaken {
-                    continue // already pending or in the log here: importing twice changes nothing
+                    // Already in the log, or pending here: importing twice changes nothing, but
+                    // signatures gathered elsewhere (a curator quorum) join the pending copy.
+                    if let added = try mergeSignatures(txn, e), added > 0 { summary.signatures += added }
                 }
             }
             summary.bytes = reader.bytesRead
@@ -143,6 +151,42 @@ extension Ledger {
             throw BundleError.refused("a checkpoint is beyond the bundle's last leaf")
         }
         return (auditor, checkedNew)
+    }
+
+    /// Checks every intake promise against the replayed log (it must name an intake leaf of this
+    /// Datanet by its hash and record) and keeps those answering this store's own identities'
+    /// contributions, once each is found signed by the sequencer key in force at that leaf.
+    /// Returns how many were kept.
+    private func keepPromises(_ txn: Transaction, _ d: Digest, _ received: [IntakePromise], auditor: LogAuditor,
+                              newLeaves: [CheckedLeaf], localSize: UInt64, table: Table) throws -> Int {
+        guard !received.isEmpty else { return 0 }
+        let identities = IdentityStore(storeDirectory: store.directory)
+        let mine = Set(identities.names().compactMap { try? identities.load($0).publicKey })
+        var kept = 0
+        for p in received {
+            guard p.datanet == d, p.index < auditor.size else {
+                throw BundleError.refused("an intake promise names leaf \(p.index) of \(p.datanet.hex.prefix(16))…, not a leaf of this log")
+            }
+            let (leaf, hash): (Leaf?, Digest)
+            if p.index >= localSize, Int(p.index - localSize) < newLeaves.count {
+                let c = newLeaves[Int(p.index - localSize)]
+                (leaf, hash) = (c.leaf, c.hash)
+            } else {
+                let bytes = try txn.get(table, Self.u64Bytes(p.index)) ?? []
+                (leaf, hash) = (try? Leaf(encoded: bytes), Merkle.leafHash(bytes))
+            }
+            guard let leaf, leaf.kind == .intake, hash == p.leafHash, leaf.payload[2]?.bytesValue == p.record.bytes else {
+                throw BundleError.refused("the intake promise for leaf \(p.index) does not match that leaf")
+            }
+            guard let a = leaf.payload[1]?.bytesValue, let author = try? PublicKey(bytes: a), mine.contains(author),
+                  try !txn.contains(promises, p.record) else { continue }
+            guard p.sequencer == auditor.key(forSize: p.index + 1), p.isValid else {
+                throw BundleError.refused("the intake promise for leaf \(p.index) is not signed by the sequencer key in force there")
+            }
+            try txn.put(promises, p.record, p.encoded)
+            kept += 1
+        }
+        return kept
     }
 
     /// Updates this store's indexes for a leaf received from elsewhere, as sequencing it here

@@ -21,13 +21,20 @@ extension Ledger {
     public func observe(note: String, datanet d: Digest) throws -> CheckpointObservation {
         let st = try state(of: d)
         let cp: Checkpoint
-        do { cp = try Checkpoint.verify(note: note, key: st.policy.sequencer) } catch { throw LedgerRefusal.notAllowed("\(error)") }
+        do {
+            let size = try Checkpoint.unverified(note: note).size
+            let table = try leavesTable(d, create: false)
+            let key = try env.read { txn in try sequencerKey(txn, st, leaves: table, size: size) }
+            cp = try Checkpoint.verify(note: note, key: key)
+        } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.notAllowed("checkpoint refused: \(error)") }
         guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
+        // Tables are opened before the write transaction: opening one begins a transaction of its own.
+        let log = try MerkleLog(env: env, id: d, create: false)
         return try env.write { txn in
             try txn.put(observed, Self.key(d, cp.size), Array(note.utf8))
             guard cp.size <= st.size else { return .consistent(size: cp.size) }
             let ours = try txn.get(checkpoints, Self.key(d, cp.size)).map { String(decoding: $0, as: UTF8.self) }
-            let root = try MerkleLog(env: env, id: d, create: false).root(txn, size: cp.size)
+            let root = try log.root(txn, size: cp.size)
             if root == cp.root { return .consistent(size: cp.size) }
             let evidence = ForkEvidence(datanet: d.hex, notes: [ours ?? "", note].filter { !$0.isEmpty })
             let json = try JSONEncoder.canonical.encode(evidence)
@@ -47,6 +54,32 @@ extension Ledger {
             }
             return out
         }
+    }
+
+    /// The sequencer key that signs the checkpoint of `size` (schema/checkpoint.md "Which key
+    /// signs which size"), found by walking this log's policy chain back from leaf size − 1:
+    /// a set-sequencer leaf at i is the new key's from size i + 2, a continuation at i from
+    /// size i + 1. Sizes beyond this log take the key in force now.
+    func sequencerKey(_ txn: Transaction, _ st: DatanetState, leaves: Table, size: UInt64) throws -> PublicKey {
+        guard size > 0, size <= st.size else { return st.policy.sequencer }
+        func leaf(_ i: UInt64) throws -> Leaf {
+            guard let b = try txn.get(leaves, Self.u64Bytes(i)) else { throw LedgerRefusal.notAllowed("leaf \(i) is missing") }
+            return try Leaf(encoded: b)
+        }
+        let last = try leaf(size - 1)
+        var at: UInt64? = [.policy, .setSequencer, .continuation].contains(last.kind) ? size - 1 : last.policy?.index
+        while let i = at {
+            let l = i == size - 1 ? last : try leaf(i)
+            switch try Record(l.envelope(1)) {
+            case .genesis(let g): return g.policy.sequencer
+            case .setSequencer(let h) where size >= i + 2: return h.sequencer
+            case .continuation(let k): return k.sequencer
+            default: break
+            }
+            guard let next = l.policy?.index, next < i else { break }
+            at = next
+        }
+        throw LedgerRefusal.notAllowed("the policy chain of \(st.id.hex) does not reach its genesis from leaf \(size - 1)")
     }
 
     /// Refuses when a checkpoint signed by `key` is larger than our log (a restored backup

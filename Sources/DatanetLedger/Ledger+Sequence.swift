@@ -251,7 +251,7 @@ final class SequenceRun {
 
     private func intake(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, _ c: Contribution) throws {
         let policy = st!.policy
-        if let allowed = policy.contributors, !allowed.contains(c.author) {
+        if !policy.mayContribute(c.author) {
             report.refused.append((id, "author \(c.author) may not contribute under the policy in force"))
             return
         }

@@ -89,7 +89,7 @@ extension Ledger {
         if case .review(let r) = record, !st.policy.curators.contains(r.reviewer) {
             throw LedgerRefusal.notAllowed("reviewer \(r.reviewer) is not a curator of \(st.policy.name)")
         }
-        if case .contribution(let c) = record, let allowed = st.policy.contributors, !allowed.contains(c.author) {
+        if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {
             throw LedgerRefusal.notAllowed("author \(c.author) may not contribute to \(st.policy.name)")
         }
         if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already in the log") }
@@ -114,13 +114,27 @@ extension Ledger {
     public func addSignatures(_ envelope: Envelope) throws {
         _ = try envelope.verifiedSigners()
         try env.write { txn in
-            guard let old = try txn.get(records, envelope.id), try isPending(txn, envelope.id) else {
+            guard try mergeSignatures(txn, envelope) != nil else {
                 throw LedgerRefusal.notAllowed("record \(envelope.id.hex) is not pending here")
             }
-            let merged = try Envelope(encoded: old).merging(envelope).encoded
-            try txn.put(records, envelope.id, merged)
-            if let k = try txn.get(pendingIndex, envelope.id) { try txn.put(pending, k, envelope.id.bytes + merged) }
         }
+    }
+
+    /// Merges the signatures of `envelope` (already verified) into the pending copy of its
+    /// record; returns how many were new, or nil when the record is not pending here.
+    func mergeSignatures(_ txn: Transaction, _ envelope: Envelope) throws -> Int? {
+        guard let old = try txn.get(records, envelope.id), try isPending(txn, envelope.id) else { return nil }
+        let held = try Envelope(encoded: old)
+        let merged = try held.merging(envelope)
+        let added = merged.signatures.count - held.signatures.count
+        guard added > 0 else { return 0 }
+        let bytes = merged.encoded
+        guard bytes.count <= Envelope.maximumSize else {
+            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
+        }
+        try txn.put(records, envelope.id, bytes)
+        if let k = try txn.get(pendingIndex, envelope.id) { try txn.put(pending, k, envelope.id.bytes + bytes) }
+        return added
     }
 
     func nextSequence(_ txn: Transaction) throws -> UInt64 {

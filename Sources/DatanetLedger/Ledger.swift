@@ -110,6 +110,20 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// Contributions taken into the log and not yet decided (what curators have to review),
+    /// in intake order.
+    public func undecidedContributions(_ d: Digest) throws -> [(intake: UInt64, id: Digest)] {
+        try env.read { txn in
+            var out = [(intake: UInt64, id: Digest)]()
+            try txn.scan(undecided, from: d.bytes) { k, v in
+                guard k.starts(with: d.bytes), k.count == 40, v.count >= 32 else { return false }
+                if let id = Digest(UnsafeRawBufferPointer(rebasing: v[0..<32])) { out.append((Self.u64(k, at: 32), id)) }
+                return true
+            }
+            return out
+        }
+    }
+
     /// Leaves from index `from` on.
     public func leaves(_ d: Digest, from: UInt64 = 0) throws -> [(index: UInt64, leaf: Leaf)] {
         let table = try leavesTable(d, create: false)

@@ -186,7 +186,7 @@ struct LogAuditor {
         }
         if c.datanet != datanet { flag(i, "records belong to this Datanet", "contribution names \(c.datanet.hex)") }
         guard intakes[id] == nil else { return flag(i, "a record is taken in once", "\(id.hex) was taken in at \(intakes[id]!.index)") }
-        if let allowed = st.contributors, !allowed.contains(c.author) {
+        if !st.mayContribute(c.author) {
             flag(i, "the author may contribute under the policy in force", "\(c.author) is not a contributor")
         }
         let q = undecided[c.author] ?? (0, 0)

@@ -16,14 +16,15 @@ import Testing
         let owner, sequencer, curatorA, curatorB, author, outsider: SigningKey
         var datanet = Digest.zero
 
-        init(quorum: UInt64 = 2, contributors: Bool = false, maxPending: UInt64 = 100) throws {
+        init(quorum: UInt64 = 2, contributors: Bool = false, maxPending: UInt64 = 100, maxPendingBytes: UInt64 = 1 << 30) throws {
             dir = NSTemporaryDirectory() + "datanet-ledger-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             ledger = try Ledger(store: try ObjectStore(directory: dir, create: true))
             (owner, sequencer, curatorA, curatorB, author, outsider) = (try SigningKey(), try SigningKey(), try SigningKey(),
                                                                         try SigningKey(), try SigningKey(), try SigningKey())
             let policy = PolicyState(name: "birds", owner: owner.publicKey, sequencer: sequencer.publicKey,
                                      curators: [curatorA.publicKey, curatorB.publicKey], quorum: quorum,
-                                     contributors: contributors ? [author.publicKey] : nil, readers: nil, maxPendingProposals: maxPending)
+                                     contributors: contributors ? [author.publicKey] : nil, readers: nil, maxPendingProposals: maxPending,
+                                     maxPendingBytes: maxPendingBytes)
             var g = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: 1, nonce: [UInt8](repeating: 1, count: 16)).body)
             try g.sign(with: owner)
             datanet = try ledger.create(genesis: g, sequencerKey: sequencer)

@@ -1,0 +1,181 @@
+import DatanetCrypto
+@testable import DatanetLedger
+import DatanetStore
+import Foundation
+import Testing
+
+/// Governance across time and stores: an honest sequencer handoff and the key in force at each
+/// size, a curator quorum gathered in separate stores, the curation rows about when a review
+/// counts (schema/curation.md), and the byte quota.
+@Suite struct GovernanceTests {
+    typealias World = LedgerTests.World
+
+    /// The root of the log's first `size` leaves.
+    static func root(_ w: World, size: Int) throws -> Digest {
+        Merkle.root(leafHashes: Array(try w.ledger.leaves(w.datanet).map(\.leaf.hash)[0..<size]))
+    }
+
+    /// A set-sequencer leaf at i: the checkpoint of size i + 1 is the old key's last, every
+    /// later one the new key's; checkpoints are judged under the key in force at their size.
+    @Test func setSequencerHandsOverAtTheNextLeaf() throws {
+        let w = try World(quorum: 1)
+        try w.ledger.propose(try w.contribution("before"))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let st = try w.ledger.state(of: w.datanet)
+        #expect(st.size == 2)
+        let next = try SigningKey()
+        var handoff = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: st.policyRecord, sequencer: next.publicKey).body)
+        try handoff.sign(with: w.owner)
+        try w.ledger.propose(handoff)
+        let after = try w.contribution("after")
+        try w.ledger.propose(after)
+        // The old key appends the handoff (leaf 2) and signs size 3; the contribution waits.
+        let first = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(first.policies.map(\.index) == [2] && first.intakes.isEmpty && first.size == 3)
+        #expect(try w.ledger.pendingRecords(w.datanet).map(\.id) == [after.id])
+        #expect(throws: LedgerRefusal.self) { try w.ledger.sequence(w.datanet, key: w.sequencer) }
+        let second = try w.ledger.sequence(w.datanet, key: next)
+        #expect(second.intakes.map(\.index) == [3] && second.intakes[0].promise.sequencer == next.publicKey)
+        // Every stored checkpoint is signed by the key in force at its size, and observing it here is consistent.
+        let held = try w.ledger.checkpoints(w.datanet)
+        #expect(held.map(\.size) == [1, 2, 3, 4])
+        for (size, note) in held {
+            let key = size <= 3 ? w.sequencer : next
+            #expect(try Checkpoint.verify(note: note, key: key.publicKey).size == size)
+            #expect(try w.ledger.observe(note: note, datanet: w.datanet) == .consistent(size: size))
+        }
+        // The right root under the wrong key is refused on either side of the handoff.
+        let origin = Checkpoint.origin(of: w.datanet)
+        let newKeyOnOldSize = try Checkpoint(origin: origin, size: 3, root: try Self.root(w, size: 3)).signed(by: next)
+        let oldKeyOnNewSize = try Checkpoint(origin: origin, size: 4, root: try Self.root(w, size: 4)).signed(by: w.sequencer)
+        for note in [newKeyOnOldSize, oldKeyOnNewSize] {
+            #expect(throws: LedgerRefusal.self) { try w.ledger.observe(note: note, datanet: w.datanet) }
+        }
+        #expect(try w.ledger.audit(w.datanet).holds)
+        #expect(try w.ledger.verify(try w.ledger.receipt(for: after.id), anchor: w.datanet).holds)
+    }
+
+    /// Two curators in two stores sign one policy change: the second signature travels back in
+    /// a bundle and joins the pending copy, which then meets the quorum.
+    @Test func aQuorumIsGatheredAcrossStores() throws {
+        let w = try World(quorum: 2)
+        let st = try w.ledger.state(of: w.datanet)
+        var removed = st.policy
+        removed.curators = [w.curatorA.publicKey]
+        removed.quorum = 1
+        var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: st.policyRecord, state: removed, summary: "remove B").body)
+        try change.sign(with: w.curatorA)
+        try w.ledger.propose(change)
+        // Curator B follows the Datanet in its own store, receives the pending change and signs it there.
+        let peer = try BundleTests.Peer()
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
+        var theirs = try #require(try peer.ledger.pendingRecords(w.datanet).first)
+        #expect(theirs.id == change.id && theirs.signatures.count == 1)
+        try theirs.sign(with: w.curatorB)
+        try peer.ledger.addSignatures(theirs)
+        let back = try BundleTests.export(peer.ledger, w.datanet, since: st.size, recordsOnly: true)
+        let summary = try BundleTests.importBytes(w.ledger, back)
+        #expect(summary.signatures == 1 && summary.records == 0)
+        #expect(try w.ledger.pendingRecords(w.datanet).first?.signatures.count == 2)
+        #expect(try BundleTests.importBytes(w.ledger, back).signatures == 0) // twice changes nothing
+        let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.policies.count == 1 && r.refused.isEmpty)
+        #expect(try w.ledger.state(of: w.datanet).policy.curators == [w.curatorA.publicKey])
+        // A signature by someone who is not a signer of record is refused, and the copy is unchanged.
+        var forged = theirs
+        forged.add((w.outsider.publicKey, try w.curatorB.sign(Array("not the message".utf8))))
+        #expect(throws: (any Error).self) { try peer.ledger.addSignatures(forged) }
+        #expect(try peer.ledger.pendingRecords(w.datanet).first?.signatures.count == 2)
+    }
+
+    /// curation.md: a review waits in pending until its contribution is taken in; reviews by a
+    /// curator removed before the decision do not count; reviews after the decision change nothing.
+    @Test func whenAReviewCounts() throws {
+        let w = try World(quorum: 1)
+        let c = try w.contribution("song")
+        // The review arrives first (another route than the contribution): it waits.
+        try w.ledger.propose(try w.review([c.id], accept: true, by: w.curatorB))
+        var r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.decisions.isEmpty && r.refused.isEmpty)
+        #expect(try w.ledger.pendingRecords(w.datanet).count == 1)
+        // The owner removes curator B before the contribution is decided: B's waiting review no longer counts.
+        let st = try w.ledger.state(of: w.datanet)
+        var without = st.policy
+        without.curators = [w.curatorA.publicKey]
+        var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: st.policyRecord, state: without, summary: "remove B").body)
+        try change.sign(with: w.owner)
+        try w.ledger.propose(change)
+        try w.ledger.propose(c)
+        r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.policies.count == 1 && r.intakes.map(\.record) == [c.id] && r.decisions.isEmpty)
+        #expect(try w.ledger.undecidedContributions(w.datanet).map(\.id) == [c.id])
+        // Curator A's accept decides it, and only A's review is in the decision leaf.
+        let byA = try w.review([c.id], accept: true, by: w.curatorA)
+        try w.ledger.propose(byA)
+        r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.decisions.map(\.contribution) == [c.id] && r.decisions[0].accepted)
+        let leaf = try #require(try w.ledger.leaves(w.datanet).last?.leaf)
+        #expect(try leaf.envelopes(5).map(\.id) == [byA.id])
+        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty && w.ledger.undecidedContributions(w.datanet).isEmpty)
+        // A reject after the decision leaf: no leaf, the decision stands, the review leaves pending.
+        let size = try w.ledger.state(of: w.datanet).size
+        try w.ledger.propose(try w.review([c.id], accept: false, by: w.curatorA))
+        r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.decisions.isEmpty && r.size == size)
+        #expect(try w.ledger.decision(c.id) == size - 1)
+        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        #expect(try w.ledger.audit(w.datanet).holds)
+    }
+
+    /// The intake promise travels back to the contributor: bundles carry promises, a store keeps
+    /// those for its own identities' contributions once each checks, and a forged one is refused.
+    @Test func intakePromisesReachTheContributor() throws {
+        let (w, c) = try BundleTests.world()
+        let bundle = try BundleTests.export(w.ledger, w.datanet)
+        let contributor = try BundleTests.Peer(), bystander = try BundleTests.Peer()
+        try IdentityStore(storeDirectory: contributor.dir).save(
+            try Identity(name: "author", signingKey: w.author, agreementKey: try X25519PrivateKey(), createdAt: 1))
+        #expect(try BundleTests.importBytes(contributor.ledger, bundle).promises == 1)
+        let kept = try #require(try contributor.ledger.promise(c.id))
+        let original = try w.ledger.promise(c.id)
+        #expect(kept.isValid && kept.sequencer == w.sequencer.publicKey && kept == original)
+        #expect(try BundleTests.importBytes(bystander.ledger, bundle).promises == 0)
+        #expect(try bystander.ledger.promise(c.id) == nil)
+        // A promise frame with one signature byte changed: the contributor's store refuses the bundle.
+        var frames = BundleTests.frames(bundle)
+        let at = try #require(frames.firstIndex { $0[0] == BundleFrame.promise.rawValue })
+        frames[at][frames[at].count - 1] ^= 1
+        let forged = BundleTests.reassemble(frames)
+        let fresh = try BundleTests.Peer()
+        try IdentityStore(storeDirectory: fresh.dir).save(
+            try Identity(name: "author", signingKey: w.author, agreementKey: try X25519PrivateKey(), createdAt: 1))
+        let before = fresh.fingerprint
+        #expect { try BundleTests.importBytes(fresh.ledger, forged) } throws: { "\($0)".contains("not signed by the sequencer key") }
+        #expect(fresh.fingerprint == before)
+        // A promise naming another leaf's hash is refused by every store.
+        var moved = BundleTests.frames(bundle)
+        var p = try IntakePromise(encoded: Array(moved[at][5...]))
+        p.leafHash = SHA256.hash([1])
+        let n = p.encoded.count
+        moved[at] = [BundleFrame.promise.rawValue, UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)] + p.encoded
+        #expect { try BundleTests.importBytes(try BundleTests.Peer().ledger, BundleTests.reassemble(moved)) } throws: {
+            "\($0)".contains("does not match that leaf")
+        }
+    }
+
+    /// The per-author byte quota: a proposal that would take an author past it is refused at intake.
+    @Test func byteQuotaIsEnforced() throws {
+        let w = try World(quorum: 1, maxPendingBytes: 150) // each sample contribution is 100 bytes
+        let one = try w.contribution("one"), two = try w.contribution("two")
+        try w.ledger.propose(all: [one, two])
+        let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.intakes.map(\.record) == [one.id])
+        #expect(r.refused.map(\.record) == [two.id] && r.refused[0].reason.contains("100 bytes"))
+        #expect(try w.ledger.state(of: w.datanet).size == 2)
+        // Deciding the first frees its bytes: the same proposal is then taken in.
+        try w.ledger.propose(try w.review([one.id], accept: true, by: w.curatorA))
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [one.id])
+        try w.ledger.propose(two)
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).intakes.map(\.record) == [two.id])
+    }
+}
