@@ -58,6 +58,10 @@ func runContribute(_ p: Parsed) throws -> Int32 {
         guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw CLIError.usage("--meta needs key=value, got '\(kv)'") }
         meta[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
     }
+    // Refused before anything is ingested, so a refusal leaves the store as it was.
+    guard st.policy.mayContribute(author.publicKey) else {
+        throw LedgerRefusal.notAllowed("author \(author.publicKey) may not contribute to \(st.policy.name)")
+    }
     let paths = Array(p.positionals.dropFirst())
     let plans = try Ingest.plan(paths)
     let bar = ProgressBar(total: plans.reduce(0) { $0 + $1.node.totalBytes }, label: "contribute", quiet: p.has("--quiet"))
@@ -127,9 +131,19 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
     case "add-curator": next.curators = keySet(next.curators, adding: try resolveKey(value), removing: nil)
     case "remove-curator": next.curators = keySet(next.curators, adding: nil, removing: try resolveKey(value))
     case "allow": next.contributors = keySet(next.contributors, adding: try resolveKey(value), removing: nil)
-    case "deny": next.contributors = keySet(next.contributors ?? [], adding: nil, removing: try resolveKey(value))
-    case "add-reader": next.readers = keySet(next.readers, adding: try resolveKey(value), removing: nil)
-    case "remove-reader": next.readers = keySet(next.readers, adding: nil, removing: try resolveKey(value))
+    case "deny":
+        // An open Datanet has no list to take a key out of; an empty list would shut everyone out.
+        guard let allowed = next.contributors else {
+            throw CLIError.failure("\(st.policy.name) is open to every contributor: there is no allow list to deny from (`allow` a key first to close it)")
+        }
+        next.contributors = keySet(allowed, adding: nil, removing: try resolveKey(value))
+    case "add-reader", "remove-reader":
+        // A public Datanet has no reader list; making one here would also lock the owner out.
+        guard let readers = next.readers else {
+            throw CLIError.failure("\(st.policy.name) is public: everyone may read it (`visibility private` first to keep a reader list)")
+        }
+        let k = try resolveKey(value)
+        next.readers = op == "add-reader" ? keySet(readers, adding: k, removing: nil) : keySet(readers, adding: nil, removing: k)
     case "quorum":
         guard let q = UInt64(value) else { throw CLIError.usage("quorum needs a number") }
         next.quorum = q
@@ -146,6 +160,7 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
     default:
         throw CLIError.usage("unknown policy change '\(op)' (add-curator, remove-curator, allow, deny, add-reader, remove-reader, quorum, visibility, set-sequencer)")
     }
+    guard next != st.policy else { throw CLIError.failure("`\(op) \(value)` changes nothing: the policy in force already has it") }
     guard !next.curators.isEmpty, next.quorum >= 1, next.quorum <= UInt64(next.curators.count) else {
         throw CLIError.failure("the change would leave quorum \(next.quorum) with \(next.curators.count) curator(s)")
     }

@@ -12,7 +12,8 @@ func summary(_ e: Envelope, _ ledger: Ledger) -> String {
     case .contribution(let c):
         let name = (try? ledger.sidecar(of: c))?.map { "'\($0.label)'" } ?? "\(c.content.hex.prefix(12)) (sidecar not held)"
         return "contribution \(name) by \(c.author.description.prefix(12)) (\(c.size) bytes, \(c.license))"
-    case .review(let v): return "review: \(v.accept ? "accept" : "reject") \(v.contributions.count) by \(v.reviewer.description.prefix(12))"
+    case .review(let v):
+        return "review: \(v.accept ? "accept" : "reject") \(v.contributions.count) by \(v.reviewer.description.prefix(12))" + (v.reason.isEmpty ? "" : ": \(v.reason)")
     case .policy(let p): return "policy: \(p.summary)"
     case .setSequencer(let s): return "set-sequencer \(s.sequencer.description.prefix(12))"
     case .continuation(let c): return "continuation at size \(c.size)"
@@ -37,16 +38,25 @@ func runPending(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     let st = try ledger.resolveDatanet(p.positionals[0])
     let records = try ledger.pendingRecords(st.id)
+    // Contributions already taken in but not decided: what the curators still have to review.
+    let awaiting = try ledger.undecidedContributions(st.id).compactMap { u in try ledger.record(u.id).map { (u.intake, $0) } }
+    func near(_ id: Digest) throws -> String { try ledger.nearDuplicate(of: id).map { "  [near-duplicate of \($0.hex)]" } ?? "" }
     if p.has("--json") {
-        try printJSON(try records.map { ["id": $0.id.hex, "kind": $0.kind.rawValue, "summary": summary($0, ledger), "signatures": $0.signatures.count,
-                                         "near_duplicate_of": try ledger.nearDuplicate(of: $0.id)?.hex ?? NSNull()] as [String: Any] })
-    } else if records.isEmpty {
-        out("nothing pending for \(st.policy.name)")
-    } else {
-        for e in records {
-            let near = try ledger.nearDuplicate(of: e.id).map { "  [near-duplicate of \($0.hex)]" } ?? ""
-            out("\(e.id.hex)  \(summary(e, ledger))\(near)")
+        func row(_ e: Envelope, stage: String, leaf: UInt64?) throws -> [String: Any] {
+            ["id": e.id.hex, "kind": e.kind.rawValue, "stage": stage, "leaf": leaf.map { Int($0) } ?? NSNull(), "summary": summary(e, ledger),
+             "signatures": e.signatures.count, "near_duplicate_of": try ledger.nearDuplicate(of: e.id)?.hex ?? NSNull()]
         }
+        try printJSON(try records.map { try row($0, stage: "queued", leaf: nil) } + awaiting.map { try row($0.1, stage: "awaiting-review", leaf: $0.0) })
+        return 0
+    }
+    if records.isEmpty && awaiting.isEmpty { out("nothing pending for \(st.policy.name)") }
+    if !records.isEmpty {
+        out("queued for the sequencer:")
+        for e in records { out("  \(e.id.hex)  \(summary(e, ledger))\(try near(e.id))") }
+    }
+    if !awaiting.isEmpty {
+        out("taken in, awaiting review (quorum \(st.policy.quorum) of \(st.policy.curators.count) curators):")
+        for (i, e) in awaiting { out("  \(e.id.hex)  leaf \(i)  \(summary(e, ledger))\(try near(e.id))") }
     }
     return 0
 }
@@ -85,12 +95,18 @@ func runShow(_ p: Parsed) throws -> Int32 {
     let placement = try ledger.placement(id)
     let decision = try ledger.decision(id)
     let promise = try ledger.promise(id)
+    let near = try ledger.nearDuplicate(of: id)
+    // The erasable sidecar (label, file name, free metadata), when this store holds it.
+    var side: Sidecar?
+    if case .contribution(let c)? = try? Record(e) { side = try ledger.sidecar(of: c) }
     if p.has("--json") {
         var o: [String: Any] = ["id": id.hex, "kind": e.kind.rawValue, "summary": summary(e, ledger),
                                 "signers": e.signatures.map { $0.key.description }, "hex": Hex.encode(e.encoded)]
         if let (d, i) = placement { o["datanet"] = d.hex; o["leaf"] = i }
         if let decision { o["decision_leaf"] = decision }
         if let promise { o["intake_promise_valid"] = promise.isValid }
+        if let near { o["near_duplicate_of"] = near.hex }
+        if let side { o["sidecar"] = ["label": side.label, "file_name": side.fileName, "metadata": side.metadata] as [String: Any] }
         try printJSON(o)
     } else {
         out("\(e.kind.rawValue)  \(id.hex)\n\(summary(e, ledger))")
@@ -98,6 +114,11 @@ func runShow(_ p: Parsed) throws -> Int32 {
         if let (_, i) = placement { out("in the log at leaf \(i)") } else { out("not yet in a log (pending)") }
         if let decision { out("decided at leaf \(decision)") }
         if let promise { out("intake promise by \(promise.sequencer): \(promise.isValid ? "valid" : "INVALID")") }
+        if let near { out("near-duplicate of \(near.hex) (MinHash, schema/curation.md)") }
+        if let side {
+            out("file name: \(side.fileName)")
+            for (k, v) in side.metadata.sorted(by: { $0.key < $1.key }) { out("meta \(k) = \(v)") }
+        }
     }
     return 0
 }

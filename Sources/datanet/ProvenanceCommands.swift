@@ -162,7 +162,8 @@ func runBundle(_ p: Parsed) throws -> Int32 {
         try printEncodable(summary)
     } else {
         out("\(p.positionals[0] == "export" ? "exported" : "imported") \(summary.datanet.prefix(16))…: leaves \(summary.from)..<\(summary.to), "
-            + "\(summary.checkpoints) checkpoint(s), \(summary.records) pending record(s), \(summary.objects) object(s), "
+            + "\(summary.checkpoints) checkpoint(s), \(summary.records) pending record(s), "
+            + (summary.signatures > 0 ? "\(summary.signatures) signature(s) added to pending records, " : "") + "\(summary.objects) object(s), "
             + "\(summary.sidecars) sidecar(s), \(humanBytes(summary.bytes))")
     }
     return 0

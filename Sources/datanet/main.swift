@@ -13,25 +13,39 @@ usage: datanet [--store DIR] [--as NAME] COMMAND [ARGS]
 The store is DIR, else $DATANET_DIR, else ~/.datanet. `--as NAME` picks the identity that
 signs (needed when the store holds several).
 
-commands:
+content store:
   init                   create an empty store
   add PATH...            add files and folders; prints <id>  <path>
-  cat ID [-o FILE]       write a file's bytes
+  cat ID [-o FILE]       write a file's bytes (every chunk re-hashed)
   ls                     list what was added
   stat [ID]              describe an object, or the whole store
   prove ID --chunk N     print a JSON proof that chunk N belongs to file ID
-  verify FILE            check a proof file
   fsck                   check every object in the store
   compact                rewrite the store without free space
+  gc [--dry-run]         delete what nothing live reaches, and tombstoned content
+
+identities and Datanets:
+  id new|ls|show|export|backup|restore   Ed25519 signing + X25519 sealing keys
   create NAME            create a Datanet (genesis) owned by --as
   contribute D PATH...   offline: add, sign and queue contributions
-  review D ID... accept|reject
-  policy D CHANGE VALUE  propose a policy change; sign ID adds a signature
+  review D ID... accept|reject           one review record for many contributions
+  policy D CHANGE VALUE  propose a policy change (owner or curator quorum)
+  sign ID                add your signature to a pending record
   sequence D             take pending records into the log, sign a checkpoint
-  datanets, pending D, log D, show ID
-  checkpoint D [--observe FILE]   print ours, or check another's (fork evidence)
-  id new|ls|show|export|backup|restore
-                         identities: Ed25519 signing + X25519 sealing keys (see `datanet id --help`)
+  continue D --size N --root R --sequencer KEY   replace a lost sequencer key (owner)
+  withdraw D ID | takedown D ID --reason T       tombstone a contribution
+
+inspecting:
+  datanets | pending D | log D [--from N] | show ID
+  checkpoint D [--observe FILE]          print ours, or check another's (fork evidence)
+
+provenance:
+  receipt ID [-o FILE] | receipt --refresh FILE  a contribution's provenance in one file
+  verify FILE|ID [--datanet D] | verify --manifest DIR   check a receipt, proof or export
+  pin [D] [--remove]     trust a Datanet id as the anchor for verify
+  audit D                replay a log from its genesis; every violation with evidence
+  bundle export D -o FILE | bundle import FILE   move a Datanet between stores
+  export D[@SIZE] DIR    accepted contributions as files with a checkable manifest
 
 Run `datanet COMMAND --help` for a command's options.
 """
