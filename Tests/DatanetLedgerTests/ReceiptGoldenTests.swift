@@ -119,6 +119,10 @@ import Testing
         }
         // Rebuilt byte for byte from the fixed keys and values.
         #expect(try good.json == Data(contentsOf: Self.dir.appendingPathComponent("good.json")))
+        // schema/checkpoint.md's example note is this receipt's checkpoint, verbatim.
+        let doc = try String(contentsOf: Self.dir.appendingPathComponent("../../checkpoint.md").standardized, encoding: .utf8)
+        let example = try #require(doc.components(separatedBy: "```note\n").dropFirst().first?.components(separatedBy: "```").first)
+        #expect(example == good.checkpoint, "schema/checkpoint.md's example is not the golden receipt's checkpoint")
         let index = try JSONDecoder().decode([Expectation].self, from: Data(contentsOf: Self.dir.appendingPathComponent("index.json")))
         #expect(index.count == 8)
         for x in index {

@@ -126,6 +126,21 @@ import Testing
         #expect(failures.isEmpty, "\(failures.count) of \(goldInvalid.count) failed: \(failures)")
     }
 
+    /// schema/records.md carries every golden (hex and id); tools/gen/records_md.py rewrites it.
+    @Test func recordsDocumentCarriesEveryGolden() throws {
+        let doc = try String(contentsOf: Self.goldenURL.deletingLastPathComponent().appendingPathComponent("../records.md").standardized,
+                             encoding: .utf8)
+        // Hex blocks are wrapped: compare with the line breaks inside them removed.
+        let joined = doc.components(separatedBy: "```hex\n").dropFirst()
+            .map { $0.components(separatedBy: "```").first!.replacingOccurrences(of: "\n", with: "") }
+        let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.goldenURL)) as! [String: Any]
+        let all = (golden["valid"] as! [[String: Any]]) + (golden["invalid"] as! [[String: Any]])
+        #expect(joined.count == all.count, "run tools/gen/records_md.py")
+        for g in all {
+            #expect(joined.contains(g["hex"] as! String), "schema/records.md lacks \(g["name"] ?? g["desc"] ?? "?"): run tools/gen/records_md.py")
+        }
+    }
+
     @Test func idIgnoresSignaturesAndSignaturesCoverKindAndBody() throws {
         let keys = RecordSamples.fixedKeys()
         var e = RecordSamples.make(keys: keys)[2].1
