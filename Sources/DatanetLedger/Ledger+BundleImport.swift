@@ -212,6 +212,8 @@ extension Ledger {
             }
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+            // Curators reviewing in this store see the same flags the proposer's store computed.
+            if !withdrawn.contains(e.id) { try flagNearDuplicate(txn, e.id, c) }
             let contentKey = d.bytes + c.content.bytes
             guard try !txn.contains(contents, contentKey) else { return } // a duplicate: its decision follows
             try txn.put(contents, contentKey, e.id)

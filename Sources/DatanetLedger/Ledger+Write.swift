@@ -168,30 +168,3 @@ extension Envelope {
         return out
     }
 }
-
-extension Ledger {
-    /// For a text contribution whose content is in this store: records its MinHash signature
-    /// and, if an earlier contribution of the Datanet matches ≥ 116 of 128 slots, flags it as
-    /// resembling that one (shown by `pending`; curators decide).
-    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution) throws {
-        guard c.contentKind == .blob, MinHash.isText(c.mediaType),
-              let bytes = try store.blobBytes(c.content, limit: 16 << 20, in: txn),
-              let sig = MinHash.signature(String(decoding: bytes, as: UTF8.self)) else { return }
-        let (sigs, near) = (minhashes, nearDuplicates)
-        var best: (Digest, Int)?
-        try txn.scan(sigs, from: c.datanet.bytes) { k, v in
-            guard k.starts(with: c.datanet.bytes) else { return false }
-            let other = (0..<MinHash.k).map { i in (0..<8).reduce(UInt64(0)) { $0 << 8 | UInt64(v[i * 8 + $1]) } }
-            let m = MinHash.matches(sig, other)
-            if m >= MinHash.threshold, m > (best?.1 ?? 0) { best = (Digest(UnsafeRawBufferPointer(rebasing: k[32...]))!, m) }
-            return true
-        }
-        if let (other, _) = best, other != id { try txn.put(near, id, other) }
-        try txn.put(sigs, c.datanet.bytes + id.bytes, sig.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * $0)) } })
-    }
-
-    /// The earlier contribution a contribution resembles, if it was flagged.
-    public func nearDuplicate(of id: Digest) throws -> Digest? {
-        try env.read { txn in try txn.get(nearDuplicates, id).flatMap { Digest(bytes: $0) } }
-    }
-}

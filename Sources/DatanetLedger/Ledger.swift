@@ -21,6 +21,8 @@ public final class Ledger: @unchecked Sendable {
     let records, state, pending, pendingIndex, placed, undecided, decided, contents, checkpoints, promises, meta: Table
     /// MinHash signatures (Datanet ‖ contribution → 128 × u64) and near-duplicate flags.
     let minhashes, nearDuplicates: Table
+    /// MinHash band index (Datanet ‖ band ‖ band hash ‖ contribution → empty), NearDuplicates.swift.
+    let minhashBands: Table?
     /// Checkpoints received from elsewhere (Datanet ‖ size → note) and fork evidence.
     let observed, forks: Table
     /// Erasable sidecars (hash → bytes).
@@ -41,6 +43,11 @@ public final class Ledger: @unchecked Sendable {
         (decided, contents, checkpoints, promises, meta) = (t[6], t[7], t[8], t[9], t[10])
         (minhashes, nearDuplicates, observed, forks, sidecars, pins) = (t[11], t[12], t[13], t[14], t[15], t[16])
         tombstones = t[17]
+        // Added after format 1 shipped: created (and filled from the signatures) on a writable
+        // open; a read-only open of an older store goes on without it.
+        minhashBands = create ? try store.env.openTables(["minhash-bands"], create: true)[0]
+                              : try? store.env.openTables(["minhash-bands"], create: false)[0]
+        if create { try indexMinHashBands() }
     }
 
     static func key(_ d: Digest, _ n: UInt64) -> [UInt8] {

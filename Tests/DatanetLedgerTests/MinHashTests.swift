@@ -58,4 +58,109 @@ import Testing
         #expect(try ledger.nearDuplicate(of: ids[1]) == ids[0])
         #expect(try ledger.nearDuplicate(of: ids[2]) == nil)
     }
+
+    /// Two signatures agreeing in ≥ 116 slots share a band key, however the ≤ 12 differing
+    /// slots fall; keys of one band are equal exactly when its 8 slots are.
+    @Test func bandsCatchEveryPairAtTheThreshold() {
+        var rng = SplitMix64(seed: 9)
+        let d = SHA256.hash([4])
+        for trial in 0..<2_000 {
+            let a = (0..<MinHash.k).map { _ in rng.next() }
+            var b = a
+            // Spread the 12 differences over 12 bands in the worst trials, at random otherwise.
+            var slots = Set<Int>()
+            if trial % 2 == 0 {
+                for band in 0..<12 { slots.insert(band * Ledger.bandWidth + Int(rng.next() % UInt64(Ledger.bandWidth))) }
+            } else {
+                while slots.count < 12 { slots.insert(Int(rng.next() % UInt64(MinHash.k))) }
+            }
+            for i in slots { b[i] ^= 1 + rng.next() % 1000 }
+            #expect(MinHash.matches(a, b) == MinHash.threshold)
+            let shared = zip(Ledger.bandKeys(d, a), Ledger.bandKeys(d, b)).filter { $0 == $1 }.count
+            #expect(shared >= Ledger.bands - 12, "trial \(trial)")
+        }
+    }
+
+    /// The band index flags exactly what comparing with every earlier contribution flags.
+    @Test func indexAgreesWithAFullComparison() throws {
+        let w = try LedgerTests.World(quorum: 1)
+        var rng = SplitMix64(seed: 77)
+        var texts = [[String]]()
+        for i in 0..<40 {
+            if i > 0 && rng.next() % 2 == 0 {
+                var t = texts[Int(rng.next() % UInt64(texts.count))]
+                for _ in 0..<Int(rng.next() % 4) { t[Int(rng.next() % UInt64(t.count))] = "edit\(i)" }
+                texts.append(t)
+            } else {
+                texts.append(Self.text(100 + UInt64(i), words: 300))
+            }
+        }
+        var ids = [Digest](), sigs = [[UInt64]]()
+        for (i, words) in texts.enumerated() {
+            let path = w.dir + "-t\(i).txt"
+            defer { unlink(path) }
+            FileManager.default.createFile(atPath: path, contents: Data(words.joined(separator: " ").utf8))
+            let blob = try Ingest(store: w.ledger.store).add(paths: [path])[0]
+            var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
+                contentKind: .blob, size: blob.size, mediaType: "text/markdown", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
+            try e.sign(with: w.author)
+            ids.append(try w.ledger.propose(e))
+            sigs.append(try #require(MinHash.signature(words.joined(separator: " "))))
+        }
+        var flagged = 0
+        for i in ids.indices {
+            var best: Digest?, most = 0
+            for j in 0..<i where ids[j] != ids[i] {
+                let m = MinHash.matches(sigs[i], sigs[j])
+                if m >= MinHash.threshold && (m > most || (m == most && ids[j] < best!)) { (best, most) = (ids[j], m) }
+            }
+            #expect(try w.ledger.nearDuplicate(of: ids[i]) == best, "contribution \(i)")
+            if best != nil { flagged += 1 }
+        }
+        #expect(flagged >= 10)
+        // A store made before the band index: its signatures are indexed when it is next opened.
+        let bands = try #require(w.ledger.minhashBands)
+        try w.ledger.store.env.write { txn in
+            var keys = [[UInt8]]()
+            try txn.scan(bands) { k, _ in keys.append(Array(k)); return true }
+            for k in keys { _ = try txn.delete(bands, k) }
+            _ = try txn.delete(w.ledger.meta, Array("minhash-bands-v1".utf8))
+        }
+        let reopened = try Ledger(store: w.ledger.store)
+        let again = try reopened.store.env.read { txn in try txn.get(reopened.minhashes, w.datanet.bytes + ids[0].bytes) }
+        #expect(again != nil)
+        let copy = w.dir + "-copy.txt"
+        defer { unlink(copy) }
+        FileManager.default.createFile(atPath: copy, contents: Data(texts[0].joined(separator: " ").utf8 + Data(" coda".utf8)))
+        let blob = try Ingest(store: reopened.store).add(paths: [copy])[0]
+        var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
+            contentKind: .blob, size: blob.size, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 999).body)
+        try e.sign(with: w.author)
+        let late = try reopened.propose(e)
+        #expect(try reopened.nearDuplicate(of: late) != nil)
+    }
+
+    /// A store importing a Datanet flags its near-duplicates too, for its curators.
+    @Test func importedContributionsAreFlagged() throws {
+        let w = try LedgerTests.World(quorum: 1)
+        var ids = [Digest]()
+        let base = Self.text(5, words: 400)
+        var near = base
+        near[200] = "changed"
+        for (i, words) in [base, near].enumerated() {
+            let path = w.dir + "-n\(i).txt"
+            defer { unlink(path) }
+            FileManager.default.createFile(atPath: path, contents: Data(words.joined(separator: " ").utf8))
+            let blob = try Ingest(store: w.ledger.store).add(paths: [path])[0]
+            var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
+                contentKind: .blob, size: blob.size, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
+            try e.sign(with: w.author)
+            ids.append(try w.ledger.propose(e))
+        }
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let peer = try BundleTests.Peer()
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
+        #expect(try peer.ledger.nearDuplicate(of: ids[1]) == ids[0])
+        #expect(try peer.ledger.nearDuplicate(of: ids[0]) == nil)
+    }
 }

@@ -1,0 +1,84 @@
+import DatanetCrypto
+import DatanetStore
+
+/// Near-duplicate flags (schema/curation.md "Near-duplicates"), found through a band index of
+/// the MinHash signatures instead of a scan of all of them: the 128 slots are cut into 16 bands
+/// of 8, and each band is indexed under (Datanet, band, hash of its 8 values). Two signatures
+/// agreeing in ≥ 116 slots differ in at most 12, which can spoil at most 12 of the 16 bands,
+/// so they share at least 4: every pair at the threshold is found, and each candidate is then
+/// compared slot by slot. Lookups cost O(bands + candidates), not O(contributions).
+extension Ledger {
+    static let bands = 16
+    static let bandWidth = MinHash.k / bands
+
+    /// For a text contribution whose content is in this store: records its MinHash signature
+    /// and, if an earlier contribution of the Datanet matches ≥ 116 of 128 slots, flags it as
+    /// resembling that one (the most slots; the smallest id on a tie). Shown by `pending` and
+    /// `show`; curators decide.
+    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution) throws {
+        guard c.contentKind == .blob, MinHash.isText(c.mediaType), let bands = minhashBands,
+              try !txn.contains(minhashes, c.datanet.bytes + id.bytes),
+              let bytes = try store.blobBytes(c.content, limit: 16 << 20, in: txn),
+              let sig = MinHash.signature(String(decoding: bytes, as: UTF8.self)) else { return }
+        var candidates = Set<Digest>()
+        for key in Self.bandKeys(c.datanet, sig) {
+            try txn.scan(bands, from: key) { k, _ in
+                guard k.count == key.count + 32, k.starts(with: key) else { return false }
+                candidates.insert(Digest(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
+                return true
+            }
+        }
+        var best: (id: Digest, matches: Int)?
+        for other in candidates.sorted() where other != id {
+            guard let v = try txn.get(minhashes, c.datanet.bytes + other.bytes), v.count == MinHash.k * 8 else { continue }
+            let m = MinHash.matches(sig, Self.slots(v))
+            if m >= MinHash.threshold, m > (best?.matches ?? 0) { best = (other, m) }
+        }
+        if let best { try txn.put(nearDuplicates, id, best.id) }
+        try record(txn, c.datanet, id, sig, bands: bands)
+    }
+
+    /// The earlier contribution a contribution resembles, if it was flagged.
+    public func nearDuplicate(of id: Digest) throws -> Digest? {
+        try env.read { txn in try txn.get(nearDuplicates, id).flatMap { Digest(bytes: $0) } }
+    }
+
+    private func record(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {
+        try txn.put(minhashes, d.bytes + id.bytes, sig.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * $0)) } })
+        for key in Self.bandKeys(d, sig) { try txn.put(bands, key + id.bytes, [UInt8]()) }
+    }
+
+    /// Datanet ‖ band number ‖ first 8 bytes of SHA-256 of the band's slots (big-endian): one
+    /// prefix per band; a contribution's entries append its id.
+    static func bandKeys(_ d: Digest, _ sig: [UInt64]) -> [[UInt8]] {
+        (0..<bands).map { b in
+            var slots = [UInt8]()
+            slots.reserveCapacity(bandWidth * 8)
+            for v in sig[b * bandWidth..<(b + 1) * bandWidth] { for i in 0..<8 { slots.append(UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * i))) } }
+            return d.bytes + [UInt8(b)] + SHA256.hash(slots).bytes[0..<8]
+        }
+    }
+
+    static func slots(_ v: [UInt8]) -> [UInt64] {
+        (0..<MinHash.k).map { i in (0..<8).reduce(UInt64(0)) { $0 << 8 | UInt64(v[i * 8 + $1]) } }
+    }
+
+    /// Stores made before the band index: index every signature already recorded, once.
+    func indexMinHashBands() throws {
+        guard let bands = minhashBands else { return }
+        let done = Array("minhash-bands-v1".utf8)
+        guard try !env.read({ txn in try txn.contains(meta, done) }) else { return }
+        try env.write { txn in
+            guard try !txn.contains(meta, done) else { return }
+            var all = [(Digest, Digest, [UInt64])]()
+            try txn.scan(minhashes) { k, v in
+                if k.count == 64, v.count == MinHash.k * 8 {
+                    all.append((Digest(UnsafeRawBufferPointer(rebasing: k[0..<32]))!, Digest(UnsafeRawBufferPointer(rebasing: k[32...]))!, Self.slots(Array(v))))
+                }
+                return true
+            }
+            for (d, id, sig) in all { for key in Self.bandKeys(d, sig) { try txn.put(bands, key + id.bytes, [UInt8]()) } }
+            try txn.put(meta, done, [UInt8(1)])
+        }
+    }
+}
