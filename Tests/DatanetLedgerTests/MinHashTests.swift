@@ -12,6 +12,31 @@ import Testing
         return (0..<n).map { _ in vocab[Int(rng.next() % 500)] }
     }
 
+    /// Signatures from an independent implementation of curation.md (tools/gen/minhash.py),
+    /// slot by slot: fixes k, the shingle hash, the slot parameters aᵢ, bᵢ and the tokenizer.
+    @Test func goldenSignatures() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("schema/vectors/minhash.json")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        #expect(doc["k"] as? Int == MinHash.k && doc["threshold"] as? Int == MinHash.threshold)
+        let params = try #require(doc["params"] as? [[String]])
+        for (i, p) in params.enumerated() {
+            #expect(p == [MinHash.params[i].0, MinHash.params[i].1].map { Hex.encode(Ledger.u64Bytes($0)) }, "params \(i)")
+        }
+        let cases = try #require(doc["cases"] as? [[String: Any]])
+        #expect(cases.count == 6)
+        var sigs = [[UInt64]?]()
+        for c in cases {
+            let text = try #require(c["text"] as? String)
+            #expect(MinHash.words(text).count == c["words"] as? Int, "\(text.prefix(30))")
+            let ours = MinHash.signature(text)
+            sigs.append(ours)
+            let theirs = c["signature"] as? [String]
+            #expect(ours?.map { Hex.encode(Ledger.u64Bytes($0)) } == theirs, "\(text.prefix(30))")
+        }
+        #expect(MinHash.matches(sigs[4]!, sigs[5]!) == doc["matches_4_5"] as? Int)
+    }
+
     @Test func tokenizerFoldsCaseAndSplitsOnNonAlphanumerics() {
         #expect(MinHash.words("Hello, WORLD! Ünïcode—Straße 42") == ["hello", "world", "ünïcode", "straße", "42"])
         #expect(MinHash.signature("  ,;  ") == nil)
