@@ -12,6 +12,21 @@ import Testing
         return (0..<n).map { _ in vocab[Int(rng.next() % 500)] }
     }
 
+    /// Ingests `text` into the World's store and proposes it as a contribution of `mediaType`.
+    @discardableResult
+    static func propose(_ text: String, in w: LedgerTests.World, ledger: Ledger? = nil, mediaType: String = "text/plain",
+                        createdAt: UInt64 = 0) throws -> Digest {
+        let ledger = ledger ?? w.ledger
+        let path = w.dir + "-text-\(UInt32.random(in: 0...UInt32.max)).txt"
+        defer { unlink(path) }
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        let blob = try Ingest(store: ledger.store).add(paths: [path])[0]
+        var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
+            contentKind: .blob, size: blob.size, mediaType: mediaType, license: "CC0-1.0", sidecar: .zero, createdAt: createdAt).body)
+        try e.sign(with: w.author)
+        return try ledger.propose(e)
+    }
+
     /// Signatures from an independent implementation of curation.md (tools/gen/minhash.py),
     /// slot by slot: fixes k, the shingle hash, the slot parameters aᵢ, bᵢ and the tokenizer.
     @Test func goldenSignatures() throws {
@@ -37,6 +52,30 @@ import Testing
         #expect(MinHash.matches(sigs[4]!, sigs[5]!) == doc["matches_4_5"] as? Int)
     }
 
+    /// The folded reduction equals the division it replaces, at the edges and at random.
+    @Test func foldedReductionEqualsDivision() {
+        let p = MinHash.prime
+        var rng = SplitMix64(seed: 61)
+        let edges: [UInt64] = [0, 1, 2, p - 2, p - 1]
+        var cases = [(UInt64, UInt64, UInt64)]()
+        for a in edges { for x in edges { for b in edges { cases.append((a, x, b)) } } }
+        for _ in 0..<100_000 { cases.append((rng.next() % p, rng.next() % p, rng.next() % p)) }
+        for (a, x, b) in cases {
+            let (hi, lo) = a.multipliedFullWidth(by: x)
+            #expect(MinHash.mulAddMod(a, x, b) == (p.dividingFullWidth((hi, lo)).remainder + b) % p, "\(a) \(x) \(b)")
+        }
+    }
+
+    /// The ASCII byte loop gives what the Character rule gives, on every ASCII byte mix.
+    @Test func asciiTokensMatchTheCharacterRule() {
+        var rng = SplitMix64(seed: 128)
+        for _ in 0..<3_000 {
+            let text = String(decoding: (0..<Int(rng.next() % 64)).map { _ in UInt8(rng.next() % 128) }, as: UTF8.self)
+            #expect(MinHash.tokens(text) == MinHash.tokensByCharacter(text), "\(Array(text.utf8))")
+        }
+        #expect(MinHash.tokens("A\r\nb-C9_d") == [[0x61], [0x62], [0x63, 0x39], [0x64]])
+    }
+
     @Test func tokenizerFoldsCaseAndSplitsOnNonAlphanumerics() {
         #expect(MinHash.words("Hello, WORLD! Ünïcode—Straße 42") == ["hello", "world", "ünïcode", "straße", "42"])
         #expect(MinHash.signature("  ,;  ") == nil)
@@ -58,30 +97,14 @@ import Testing
 
     /// A contribution whose text nearly repeats an earlier one is flagged with that one's id.
     @Test func ledgerFlagsNearDuplicates() throws {
-        let dir = NSTemporaryDirectory() + "datanet-minhash-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ledger = try Ledger(store: try ObjectStore(directory: dir, create: true))
-        let owner = try SigningKey()
-        var g = Envelope(kind: .genesis, body: Genesis(policy: PolicyState(name: "t", owner: owner.publicKey, sequencer: owner.publicKey,
-            curators: [owner.publicKey], quorum: 1, contributors: nil, readers: nil), createdAt: 0, nonce: [UInt8](repeating: 0, count: 16)).body)
-        try g.sign(with: owner)
-        let d = try ledger.create(genesis: g, sequencerKey: owner)
-        var ids = [Digest]()
+        let w = try LedgerTests.World(quorum: 1)
         let base = Self.text(3, words: 1500)
         var near = base
         near[700] = "different"
-        for (i, words) in [base, near, Self.text(4, words: 1500)].enumerated() {
-            let path = dir + "/t\(i).txt"
-            FileManager.default.createFile(atPath: path, contents: Data(words.joined(separator: " ").utf8))
-            let blob = try Ingest(store: ledger.store).add(paths: [path])[0]
-            var e = Envelope(kind: .contribution, body: Contribution(datanet: d, author: owner.publicKey, content: blob.id, contentKind: .blob,
-                size: blob.size, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 0).body)
-            try e.sign(with: owner)
-            ids.append(try ledger.propose(e))
-        }
-        #expect(try ledger.nearDuplicate(of: ids[0]) == nil)
-        #expect(try ledger.nearDuplicate(of: ids[1]) == ids[0])
-        #expect(try ledger.nearDuplicate(of: ids[2]) == nil)
+        let ids = try [base, near, Self.text(4, words: 1500)].map { try Self.propose($0.joined(separator: " "), in: w) }
+        #expect(try w.ledger.nearDuplicate(of: ids[0]) == nil)
+        #expect(try w.ledger.nearDuplicate(of: ids[1]) == ids[0])
+        #expect(try w.ledger.nearDuplicate(of: ids[2]) == nil)
     }
 
     /// Two signatures agreeing in ≥ 116 slots share a band key, however the ≤ 12 differing
@@ -122,14 +145,7 @@ import Testing
         }
         var ids = [Digest](), sigs = [[UInt64]]()
         for (i, words) in texts.enumerated() {
-            let path = w.dir + "-t\(i).txt"
-            defer { unlink(path) }
-            FileManager.default.createFile(atPath: path, contents: Data(words.joined(separator: " ").utf8))
-            let blob = try Ingest(store: w.ledger.store).add(paths: [path])[0]
-            var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
-                contentKind: .blob, size: blob.size, mediaType: "text/markdown", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
-            try e.sign(with: w.author)
-            ids.append(try w.ledger.propose(e))
+            ids.append(try Self.propose(words.joined(separator: " "), in: w, mediaType: "text/markdown", createdAt: UInt64(i)))
             sigs.append(try #require(MinHash.signature(words.joined(separator: " "))))
         }
         var flagged = 0
@@ -154,34 +170,17 @@ import Testing
         let reopened = try Ledger(store: w.ledger.store)
         let again = try reopened.store.env.read { txn in try txn.get(reopened.minhashes, w.datanet.bytes + ids[0].bytes) }
         #expect(again != nil)
-        let copy = w.dir + "-copy.txt"
-        defer { unlink(copy) }
-        FileManager.default.createFile(atPath: copy, contents: Data(texts[0].joined(separator: " ").utf8 + Data(" coda".utf8)))
-        let blob = try Ingest(store: reopened.store).add(paths: [copy])[0]
-        var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
-            contentKind: .blob, size: blob.size, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 999).body)
-        try e.sign(with: w.author)
-        let late = try reopened.propose(e)
+        let late = try Self.propose(texts[0].joined(separator: " ") + " coda", in: w, ledger: reopened, createdAt: 999)
         #expect(try reopened.nearDuplicate(of: late) != nil)
     }
 
     /// A store importing a Datanet flags its near-duplicates too, for its curators.
     @Test func importedContributionsAreFlagged() throws {
         let w = try LedgerTests.World(quorum: 1)
-        var ids = [Digest]()
         let base = Self.text(5, words: 400)
         var near = base
         near[200] = "changed"
-        for (i, words) in [base, near].enumerated() {
-            let path = w.dir + "-n\(i).txt"
-            defer { unlink(path) }
-            FileManager.default.createFile(atPath: path, contents: Data(words.joined(separator: " ").utf8))
-            let blob = try Ingest(store: w.ledger.store).add(paths: [path])[0]
-            var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
-                contentKind: .blob, size: blob.size, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: UInt64(i)).body)
-            try e.sign(with: w.author)
-            ids.append(try w.ledger.propose(e))
-        }
+        let ids = try [base, near].enumerated().map { try Self.propose($1.joined(separator: " "), in: w, createdAt: UInt64($0)) }
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         let peer = try BundleTests.Peer()
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
