@@ -22,6 +22,19 @@ public enum LeafKind: UInt64, Sendable, CustomStringConvertible {
     }
 }
 
+extension LeafKind {
+    /// For a key handoff leaf at `index`, the first checkpoint size the new key signs
+    /// (schema/checkpoint.md): a set-sequencer leaf is still the old key's (size index + 1), a
+    /// continuation hands over at once. Nil for other kinds.
+    func newKeySigns(from index: UInt64) -> UInt64? {
+        switch self {
+        case .setSequencer: index + 2
+        case .continuation: index + 1
+        default: nil
+        }
+    }
+}
+
 /// One leaf of a Datanet's log: deterministic CBOR {0: Datanet, 1: kind, 2: [index, leaf hash]
 /// of the latest policy leaf before it (absent only for leaf 0), 3: payload}.
 public struct Leaf: Sendable {

@@ -57,9 +57,9 @@ extension Ledger {
     }
 
     /// The sequencer key that signs the checkpoint of `size` (schema/checkpoint.md "Which key
-    /// signs which size"), found by walking this log's policy chain back from leaf size − 1:
-    /// a set-sequencer leaf at i is the new key's from size i + 2, a continuation at i from
-    /// size i + 1. Sizes beyond this log take the key in force now.
+    /// signs which size"), found by walking this log's policy chain back from leaf size − 1 to
+    /// the latest handoff in force at that size (`LeafKind.newKeySigns`). Sizes beyond this log
+    /// take the key in force now.
     func sequencerKey(_ txn: Transaction, _ st: DatanetState, leaves: Table, size: UInt64) throws -> PublicKey {
         guard size > 0, size <= st.size else { return st.policy.sequencer }
         func leaf(_ i: UInt64) throws -> Leaf {
@@ -70,10 +70,11 @@ extension Ledger {
         var at: UInt64? = [.policy, .setSequencer, .continuation].contains(last.kind) ? size - 1 : last.policy?.index
         while let i = at {
             let l = i == size - 1 ? last : try leaf(i)
+            let handsOver = l.kind.newKeySigns(from: i).map { size >= $0 } ?? false
             switch try Record(l.envelope(1)) {
             case .genesis(let g): return g.policy.sequencer
-            case .setSequencer(let h) where size >= i + 2: return h.sequencer
-            case .continuation(let k): return k.sequencer
+            case .setSequencer(let h) where handsOver: return h.sequencer
+            case .continuation(let k) where handsOver: return k.sequencer
             default: break
             }
             guard let next = l.policy?.index, next < i else { break }

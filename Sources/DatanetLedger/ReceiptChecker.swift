@@ -103,8 +103,7 @@ struct ReceiptChecker {
         guard var key = states.first?.sequencer else { return nil }
         var handoffs = 0
         for (i, e) in chain.enumerated().dropFirst() where i < states.count {
-            let takesOver = e.leaf.kind == .setSequencer ? size >= e.index + 2 : e.leaf.kind == .continuation && size >= e.index + 1
-            if takesOver { key = states[i].sequencer; handoffs += 1 }
+            if let from = e.leaf.kind.newKeySigns(from: e.index), size >= from { key = states[i].sequencer; handoffs += 1 }
         }
         return (key, handoffs)
     }
