@@ -111,7 +111,11 @@ extension Ledger {
                 } catch LedgerRefusal.alreadyTaken {
                     // Already in the log, or pending here: importing twice changes nothing, but
                     // signatures gathered elsewhere (a curator quorum) join the pending copy.
-                    if let added = try mergeSignatures(txn, e), added > 0 { summary.signatures += added }
+                    do {
+                        if let added = try mergeSignatures(txn, e), added > 0 { summary.signatures += added }
+                    } catch LedgerRefusal.record {
+                        continue // the union would exceed the envelope limit: keep the copy held
+                    }
                 }
             }
             summary.bytes = reader.bytesRead
@@ -213,14 +217,16 @@ extension Ledger {
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
             // Curators reviewing in this store see the same flags the proposer's store computed.
-            if !withdrawn.contains(e.id) { try flagNearDuplicate(txn, e.id, c) }
+            if !withdrawn.contains(e.id) { try flagNearDuplicate(txn, e.id, c, intakeIndex: i) }
             let contentKey = d.bytes + c.content.bytes
             guard try !txn.contains(contents, contentKey) else { return } // a duplicate: its decision follows
             try txn.put(contents, contentKey, e.id)
             try txn.put(undecided, Self.key(d, i), e.id.bytes + Self.u64Bytes(c.size) + c.author.bytes)
             let quotaKey = d.bytes + c.author.bytes
             let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
-            try txn.put(meta, quotaKey, Self.u64Bytes(n + 1) + Self.u64Bytes(b + c.size))
+            // The replay held every author within quota, so these cannot overflow; saturate anyway.
+            let bytes = b.addingReportingOverflow(c.size)
+            try txn.put(meta, quotaKey, Self.u64Bytes(n &+ 1) + Self.u64Bytes(bytes.overflow ? .max : bytes.partialValue))
         case .decision:
             let intake = try leaf.unsigned(2)
             try txn.put(decided, Self.key(d, intake), Self.u64Bytes(i))

@@ -257,7 +257,8 @@ final class SequenceRun {
         }
         let quotaKey = d.bytes + c.author.bytes
         let (count, bytesUsed) = try txn.withValue(ledger.meta, quotaKey) { (Ledger.u64($0), Ledger.u64($0, at: 8)) } ?? (0, 0)
-        if count + 1 > policy.maxPendingProposals || bytesUsed + c.size > policy.maxPendingBytes {
+        // The size is the author's claim: compared without an addition that could overflow.
+        if count >= policy.maxPendingProposals || c.size > policy.maxPendingBytes || bytesUsed > policy.maxPendingBytes - c.size {
             report.refused.append((id, "author \(c.author) is over quota (\(count) undecided, \(bytesUsed) bytes)"))
             return
         }

@@ -148,9 +148,9 @@ struct LogAuditor {
         case .policy, .setSequencer:
             let (e, record, signers) = records[0]
             let (previous, recordDatanet): (Digest, Digest)
-            switch record {
-            case .policy(let p): (previous, recordDatanet) = (p.previous, p.datanet)
-            case .setSequencer(let h): (previous, recordDatanet) = (h.previous, h.datanet)
+            switch (leaf.kind, record) {
+            case (.policy, .policy(let p)): (previous, recordDatanet) = (p.previous, p.datanet)
+            case (.setSequencer, .setSequencer(let h)): (previous, recordDatanet) = (h.previous, h.datanet)
             default: return flag(i, "a \(leaf.kind) leaf carries a \(leaf.kind) record", "carries \(e.kind.rawValue)")
             }
             if recordDatanet != datanet { flag(i, "records belong to this Datanet", "policy names \(recordDatanet.hex)") }
@@ -160,14 +160,14 @@ struct LogAuditor {
                 flag(i, "a policy change has the owner's signature or a curator quorum", "\(curators) curator signature(s), quorum \(st.quorum)")
             }
             if case .policy(let p) = record { st = p.state }
-            if case .setSequencer(let h) = record { st.sequencer = h.sequencer; keys.append((leaf.kind.newKeySigns(from: i)!, h.sequencer)) }
+            if case .setSequencer(let h) = record { st.sequencer = h.sequencer; keys.append((i + 2, h.sequencer)) } // LeafKind.newKeySigns
             policy = st; policyLeaf = (i, c.hash); policyRecord = e.id
         case .continuation:
             guard case .continuation(let k) = records[0].1 else { return flag(i, "a continuation leaf carries a continuation", "it does not") }
             if !records[0].2.contains(st.owner) { flag(i, "a continuation is signed by the owner", "it is not") }
             if k.size != i || k.root != root { flag(i, "a continuation names the log before it", "names size \(k.size) and another root") }
             st.sequencer = k.sequencer
-            keys.append((leaf.kind.newKeySigns(from: i)!, k.sequencer))
+            keys.append((i + 1, k.sequencer)) // LeafKind.newKeySigns
             policy = st; policyLeaf = (i, c.hash); policyRecord = records[0].0.id
         case .intake:
             intake(i, leaf, records[0], st)
@@ -190,13 +190,14 @@ struct LogAuditor {
             flag(i, "the author may contribute under the policy in force", "\(c.author) is not a contributor")
         }
         let q = undecided[c.author] ?? (0, 0)
-        if q.count + 1 > st.maxPendingProposals || q.bytes + c.size > st.maxPendingBytes {
+        // A record's size is the author's claim: compared without an addition that could overflow.
+        if q.count >= st.maxPendingProposals || c.size > st.maxPendingBytes || q.bytes > st.maxPendingBytes - c.size {
             flag(i, "the author is within quota", "\(q.count) undecided proposals, \(q.bytes) bytes before this one")
         }
         intakes[id] = (i, c.author, c.size, c.content, false)
         if firstWithContent[c.content] == nil {
             firstWithContent[c.content] = id
-            undecided[c.author] = (q.count + 1, q.bytes + c.size)
+            undecided[c.author] = (q.count + 1, q.bytes.addingReportingOverflow(c.size).overflow ? .max : q.bytes + c.size)
         }
     }
 

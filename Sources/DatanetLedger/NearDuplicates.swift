@@ -14,8 +14,9 @@ extension Ledger {
     /// For a text contribution whose content is in this store: records its MinHash signature
     /// and, if an earlier contribution of the Datanet matches ≥ 116 of 128 slots, flags it as
     /// resembling that one (the most slots; the smallest id on a tie). Shown by `pending` and
-    /// `show`; curators decide.
-    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution) throws {
+    /// `show`; curators decide. "Earlier" is: recorded here before it, for a proposal; taken in
+    /// at a lower index, for a leaf received in a bundle (`intakeIndex`).
+    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
         guard c.contentKind == .blob, MinHash.isText(c.mediaType), let bands = minhashBands,
               try !txn.contains(minhashes, c.datanet.bytes + id.bytes),
               let bytes = try store.blobBytes(c.content, limit: 16 << 20, in: txn),
@@ -30,6 +31,10 @@ extension Ledger {
         }
         var best: (id: Digest, matches: Int)?
         for other in candidates.sorted() where other != id {
+            if let intakeIndex {
+                guard let p = try txn.get(placed, other), p.count == 40, p[0..<32].elementsEqual(c.datanet.bytes),
+                      Self.u64(p, at: 32) < intakeIndex else { continue }
+            }
             guard let v = try txn.get(minhashes, c.datanet.bytes + other.bytes), v.count == MinHash.k * 8 else { continue }
             let m = MinHash.matches(sig, Self.slots(v))
             if m >= MinHash.threshold, m > (best?.matches ?? 0) { best = (other, m) }

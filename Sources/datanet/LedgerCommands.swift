@@ -137,6 +137,9 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
             throw CLIError.failure("\(st.policy.name) is open to every contributor: there is no allow list to deny from (`allow` a key first to close it)")
         }
         next.contributors = keySet(allowed, adding: nil, removing: try resolveKey(value))
+        guard next.contributors?.isEmpty == false || allowed.isEmpty else {
+            throw CLIError.failure("denying \(value) would leave nobody allowed to contribute to \(st.policy.name)")
+        }
     case "add-reader", "remove-reader":
         // A public Datanet has no reader list; making one here would also lock the owner out.
         guard let readers = next.readers else {

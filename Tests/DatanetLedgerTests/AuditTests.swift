@@ -63,6 +63,9 @@ import Testing
         ("author not allowed", "the author may contribute under the policy in force", 2),
         ("policy without quorum", "a policy change has the owner's signature or a curator quorum", 1),
         ("record taken in twice", "a record is taken in once", 2),
+        // A handoff record in a policy leaf (and the reverse) once trapped the replay.
+        ("set-sequencer record in a policy leaf", "a policy leaf carries a policy record", 1),
+        ("policy record in a set-sequencer leaf", "a set-sequencer leaf carries a set-sequencer record", 1),
     ])
     func misbehavingSequencerIsCaught(_ misdeed: String, _ rule: String, _ index: UInt64) throws {
         let w = try World()
@@ -101,11 +104,23 @@ import Testing
         case "record taken in twice":
             try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
             try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+        case "set-sequencer record in a policy leaf":
+            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet, sequencer: w.outsider.publicKey).body)
+            try h.sign(with: w.owner)
+            try Self.appendForged(w, .policy, [1: .bytes(h.encoded)])
+        case "policy record in a set-sequencer leaf":
+            try drop.sign(with: w.owner)
+            try Self.appendForged(w, .setSequencer, [1: .bytes(drop.encoded)])
         default: Issue.record("unknown misdeed")
         }
         let report = try w.ledger.audit(w.datanet)
         let hit = report.violations.first { $0.rule == rule }
         #expect(hit?.index == index, "\(misdeed): \(report.violations)")
+        // The same log in a bundle is refused by a fresh store, which stays as it was.
+        let peer = try BundleTests.Peer()
+        let before = peer.fingerprint
+        #expect(throws: BundleError.self) { try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, recordsOnly: true)) }
+        #expect(peer.fingerprint == before)
         // The evidence stands on its own: the leaf is in the tree the sequencer signed.
         let evidence = try #require(hit?.evidence)
         let cp = try Checkpoint.verify(note: evidence.checkpoint, key: w.sequencer.publicKey)

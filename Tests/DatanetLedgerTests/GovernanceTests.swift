@@ -81,7 +81,7 @@ import Testing
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.policies.count == 1 && r.refused.isEmpty)
         #expect(try w.ledger.state(of: w.datanet).policy.curators == [w.curatorA.publicKey])
-        // A signature by someone who is not a signer of record is refused, and the copy is unchanged.
+        // A signature that does not verify is refused, and the copy is unchanged.
         var forged = theirs
         forged.add((w.outsider.publicKey, try w.curatorB.sign(Array("not the message".utf8))))
         #expect(throws: (any Error).self) { try peer.ledger.addSignatures(forged) }
@@ -127,6 +127,14 @@ import Testing
         #expect(try w.ledger.audit(w.datanet).holds)
     }
 
+    /// A bundle frame holding `p` (schema/bundle.md: type ‖ u32 length ‖ payload).
+    static func promiseFrame(_ p: IntakePromise) -> [UInt8] {
+        let bytes = p.encoded
+        let n = UInt32(bytes.count)
+        let length: [UInt8] = [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)]
+        return [BundleFrame.promise.rawValue] + length + bytes
+    }
+
     /// The intake promise travels back to the contributor: bundles carry promises, a store keeps
     /// those for its own identities' contributions once each checks, and a forged one is refused.
     @Test func intakePromisesReachTheContributor() throws {
@@ -152,12 +160,20 @@ import Testing
         let before = fresh.fingerprint
         #expect { try BundleTests.importBytes(fresh.ledger, forged) } throws: { "\($0)".contains("not signed by the sequencer key") }
         #expect(fresh.fingerprint == before)
+        // A valid signature by a key that is not the sequencer's at that leaf: refused too.
+        var byOwner = BundleTests.frames(bundle)
+        let sent = try IntakePromise(encoded: Array(byOwner[at][5...]))
+        byOwner[at] = Self.promiseFrame(try IntakePromise(datanet: sent.datanet, index: sent.index, leafHash: sent.leafHash,
+                                                          record: sent.record, key: w.owner))
+        #expect { try BundleTests.importBytes(fresh.ledger, BundleTests.reassemble(byOwner)) } throws: {
+            "\($0)".contains("not signed by the sequencer key")
+        }
+        #expect(fresh.fingerprint == before)
         // A promise naming another leaf's hash is refused by every store.
         var moved = BundleTests.frames(bundle)
         var p = try IntakePromise(encoded: Array(moved[at][5...]))
         p.leafHash = SHA256.hash([1])
-        let n = p.encoded.count
-        moved[at] = [BundleFrame.promise.rawValue, UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)] + p.encoded
+        moved[at] = Self.promiseFrame(p)
         #expect { try BundleTests.importBytes(try BundleTests.Peer().ledger, BundleTests.reassemble(moved)) } throws: {
             "\($0)".contains("does not match that leaf")
         }
@@ -177,5 +193,14 @@ import Testing
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [one.id])
         try w.ledger.propose(two)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).intakes.map(\.record) == [two.id])
+        // A claimed size near 2^64 is over quota, not an overflow that stops the sequencer.
+        var huge = Envelope(kind: .contribution, body: Contribution(
+            datanet: w.datanet, author: w.author.publicKey, content: SHA256.hash([9]), contentKind: .blob, size: .max - 1,
+            mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 3).body)
+        try huge.sign(with: w.author)
+        try w.ledger.propose(huge)
+        let r2 = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r2.intakes.isEmpty && r2.refused.map(\.record) == [huge.id] && r2.refused[0].reason.contains("over quota"))
+        #expect(try w.ledger.audit(w.datanet).holds)
     }
 }

@@ -168,8 +168,13 @@ import Testing
             _ = try txn.delete(w.ledger.meta, Array("minhash-bands-v1".utf8))
         }
         let reopened = try Ledger(store: w.ledger.store)
-        let again = try reopened.store.env.read { txn in try txn.get(reopened.minhashes, w.datanet.bytes + ids[0].bytes) }
-        #expect(again != nil)
+        let (signatures, bandEntries) = try reopened.store.env.read { txn in
+            var counts = (0, 0)
+            try txn.scan(reopened.minhashes) { _, _ in counts.0 += 1; return true }
+            try txn.scan(bands) { _, _ in counts.1 += 1; return true }
+            return counts
+        }
+        #expect(signatures == ids.count && bandEntries == Ledger.bands * ids.count)
         let late = try Self.propose(texts[0].joined(separator: " ") + " coda", in: w, ledger: reopened, createdAt: 999)
         #expect(try reopened.nearDuplicate(of: late) != nil)
     }
