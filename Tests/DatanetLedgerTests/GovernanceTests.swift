@@ -60,11 +60,7 @@ import Testing
     @Test func aQuorumIsGatheredAcrossStores() throws {
         let w = try World(quorum: 2)
         let st = try w.ledger.state(of: w.datanet)
-        var removed = st.policy
-        removed.curators = [w.curatorA.publicKey]
-        removed.quorum = 1
-        var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: st.policyRecord, state: removed, summary: "remove B").body)
-        try change.sign(with: w.curatorA)
+        let change = try w.policyChange("remove B", signedBy: [w.curatorA]) { $0.curators = [w.curatorA.publicKey]; $0.quorum = 1 }
         try w.ledger.propose(change)
         // Curator B follows the Datanet in its own store, receives the pending change and signs it there.
         let peer = try BundleTests.Peer()
@@ -99,12 +95,7 @@ import Testing
         #expect(r.decisions.isEmpty && r.refused.isEmpty)
         #expect(try w.ledger.pendingRecords(w.datanet).count == 1)
         // The owner removes curator B before the contribution is decided: B's waiting review no longer counts.
-        let st = try w.ledger.state(of: w.datanet)
-        var without = st.policy
-        without.curators = [w.curatorA.publicKey]
-        var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: st.policyRecord, state: without, summary: "remove B").body)
-        try change.sign(with: w.owner)
-        try w.ledger.propose(change)
+        try w.ledger.propose(try w.policyChange("remove B", signedBy: [w.owner]) { $0.curators = [w.curatorA.publicKey] })
         try w.ledger.propose(c)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.policies.count == 1 && r.intakes.map(\.record) == [c.id] && r.decisions.isEmpty)

@@ -40,6 +40,16 @@ import Testing
             return e
         }
 
+        /// A policy record on top of the policy in force, changed by `edit`, signed by `signers`.
+        func policyChange(_ summary: String, signedBy signers: [SigningKey], _ edit: (inout PolicyState) -> Void) throws -> Envelope {
+            let st = try ledger.state(of: datanet)
+            var next = st.policy
+            edit(&next)
+            var e = Envelope(kind: .policy, body: PolicyChange(datanet: datanet, previous: st.policyRecord, state: next, summary: summary).body)
+            for s in signers { try e.sign(with: s) }
+            return e
+        }
+
         func review(_ ids: [Digest], accept: Bool, by key: SigningKey) throws -> Envelope {
             var e = Envelope(kind: .review, body: Review(datanet: datanet, reviewer: key.publicKey, contributions: ids, accept: accept, reason: "").body)
             try e.sign(with: key)

@@ -15,11 +15,7 @@ import Testing
     static func prepared() throws -> (World, [Envelope]) {
         let w = try World(quorum: 1)
         let items = try ["one", "two", "three"].map { try w.contribution($0) } + [try w.contribution("one", by: w.curatorA)]
-        let st = try w.ledger.state(of: w.datanet)
-        var renamed = st.policy
-        renamed.name = "birds (renamed)"
-        var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: st.policyRecord, state: renamed, summary: "rename").body)
-        try change.sign(with: w.owner)
+        let change = try w.policyChange("rename", signedBy: [w.owner]) { $0.name = "birds (renamed)" }
         try w.ledger.propose(all: items + [change, try w.review([items[0].id, items[1].id], accept: true, by: w.curatorA),
                                            try w.review([items[2].id], accept: false, by: w.curatorA),
                                            try w.review([items[2].id], accept: false, by: w.curatorB)])
