@@ -142,7 +142,7 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: "As the sequencer: take pending proposals in (intake leaves and promises), apply decisions whose quorum is met, policy changes and tombstones; every 25,000 leaves are committed durably together with a signed checkpoint of their size.",
                               flags: [json], minPositionals: 1, maxPositionals: 1), run: runSequence),
     Command(spec: CommandSpec(name: "datanets", synopsis: "datanets", summary: "List the Datanets this store follows.", flags: [json], maxPositionals: 0), run: runDatanets),
-    Command(spec: CommandSpec(name: "pending", synopsis: "pending DATANET", summary: "List records waiting to be sequenced.", flags: [json],
+    Command(spec: CommandSpec(name: "pending", synopsis: "pending DATANET", summary: "List records queued for the sequencer, then contributions taken in and awaiting review, with near-duplicate flags.", flags: [json],
                               minPositionals: 1, maxPositionals: 1), run: runPending),
     Command(spec: CommandSpec(name: "log", synopsis: "log DATANET [--from N]", summary: "Show a Datanet's log and its latest checkpoint.", flags: [json],
                               options: [("--from", "first leaf index")], minPositionals: 1, maxPositionals: 1), run: runLog),
