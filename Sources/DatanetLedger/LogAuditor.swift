@@ -160,14 +160,14 @@ struct LogAuditor {
                 flag(i, "a policy change has the owner's signature or a curator quorum", "\(curators) curator signature(s), quorum \(st.quorum)")
             }
             if case .policy(let p) = record { st = p.state }
-            if case .setSequencer(let h) = record { st.sequencer = h.sequencer; keys.append((i + 2, h.sequencer)) } // LeafKind.newKeySigns
+            if case .setSequencer(let h) = record { st.sequencer = h.sequencer; keys.append((LeafKind.setSequencer.newKeySigns(from: i)!, h.sequencer)) }
             policy = st; policyLeaf = (i, c.hash); policyRecord = e.id
         case .continuation:
             guard case .continuation(let k) = records[0].1 else { return flag(i, "a continuation leaf carries a continuation", "it does not") }
             if !records[0].2.contains(st.owner) { flag(i, "a continuation is signed by the owner", "it is not") }
             if k.size != i || k.root != root { flag(i, "a continuation names the log before it", "names size \(k.size) and another root") }
             st.sequencer = k.sequencer
-            keys.append((i + 1, k.sequencer)) // LeafKind.newKeySigns
+            keys.append((LeafKind.continuation.newKeySigns(from: i)!, k.sequencer))
             policy = st; policyLeaf = (i, c.hash); policyRecord = records[0].0.id
         case .intake:
             intake(i, leaf, records[0], st)

@@ -49,7 +49,11 @@ extension Ledger {
     }
 
     private func record(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {
-        try txn.put(minhashes, d.bytes + id.bytes, sig.flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * $0)) } })
+        try txn.put(minhashes, d.bytes + id.bytes, sig.flatMap(Self.u64Bytes))
+        try index(txn, d, id, sig, bands: bands)
+    }
+
+    private func index(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {
         for key in Self.bandKeys(d, sig) { try txn.put(bands, key + id.bytes, [UInt8]()) }
     }
 
@@ -57,15 +61,12 @@ extension Ledger {
     /// prefix per band; a contribution's entries append its id.
     static func bandKeys(_ d: Digest, _ sig: [UInt64]) -> [[UInt8]] {
         (0..<bands).map { b in
-            var slots = [UInt8]()
-            slots.reserveCapacity(bandWidth * 8)
-            for v in sig[b * bandWidth..<(b + 1) * bandWidth] { for i in 0..<8 { slots.append(UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * i))) } }
-            return d.bytes + [UInt8(b)] + SHA256.hash(slots).bytes[0..<8]
+            d.bytes + [UInt8(b)] + SHA256.hash(sig[b * bandWidth..<(b + 1) * bandWidth].flatMap(Self.u64Bytes)).bytes[0..<8]
         }
     }
 
     static func slots(_ v: [UInt8]) -> [UInt64] {
-        (0..<MinHash.k).map { i in (0..<8).reduce(UInt64(0)) { $0 << 8 | UInt64(v[i * 8 + $1]) } }
+        (0..<MinHash.k).map { Self.u64(v, at: $0 * 8) }
     }
 
     /// Stores made before the band index: index every signature already recorded, once.
@@ -82,7 +83,7 @@ extension Ledger {
                 }
                 return true
             }
-            for (d, id, sig) in all { for key in Self.bandKeys(d, sig) { try txn.put(bands, key + id.bytes, [UInt8]()) } }
+            for (d, id, sig) in all { try index(txn, d, id, sig, bands: bands) }
             try txn.put(meta, done, [UInt8(1)])
         }
     }
