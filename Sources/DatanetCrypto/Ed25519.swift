@@ -1,12 +1,19 @@
-import CCrypto
-import Synchronization
+import CSodium
+
+/// libsodium, initialised once before the first Ed25519 call (a lazy global is initialised
+/// exactly once, thread-safely). `sodium_init` returns 0, or 1 when already initialised.
+private let sodiumReady: Bool = sodium_init() >= 0
 
 /// An Ed25519 public key: 32 raw bytes (RFC 8032 encoding).
+///
+/// Signatures are judged by libsodium's rule (schema/contexts.md "Ed25519"): besides RFC 8032's
+/// cofactorless equation, a key or R of small order, a non-canonical key and S ≥ L are refused.
 public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     /// The raw 32-byte encoding.
     public let bytes: [UInt8]
 
-    /// Wraps 32 raw bytes; any other length throws. The point is decoded lazily, at verify time.
+    /// Wraps 32 raw bytes; any other length throws. The point is decoded lazily, at verify time,
+    /// so a record naming an unusable key still decodes (and nothing it signs verifies).
     public init(bytes: [UInt8]) throws(CryptoError) {
         guard bytes.count == 32 else { throw .badLength(what: "Ed25519 public key", got: bytes.count, want: 32) }
         self.bytes = bytes
@@ -17,23 +24,25 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     /// Hashes the 32 bytes in one call: keys are looked up per record in bulk work.
     public func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
 
-    /// True when `signature` is a valid RFC 8032 signature of `message` by this key.
-    ///
-    /// Malformed keys (not a curve point) and non-canonical signatures verify as false.
+    /// True when this key is one datanet accepts as an identity: the canonical encoding of a
+    /// point of the prime-order subgroup, not of small order (`crypto_core_ed25519_is_valid_point`).
+    /// Every key made from a seed is; keys that are not (small-order keys sign nothing libsodium
+    /// verifies, mixed-order keys only exist when crafted) are refused wherever a key enters.
+    public var isUsable: Bool {
+        guard sodiumReady else { return false }
+        return bytes.withUnsafeBufferPointer { crypto_core_ed25519_is_valid_point($0.baseAddress!) == 1 }
+    }
+
+    /// True when `signature` is a valid signature of `message` by this key under libsodium's
+    /// rule (`crypto_sign_verify_detached`). Malformed and small-order keys verify nothing.
     public func isValidSignature(_ signature: Signature, for message: UnsafeRawBufferPointer) -> Bool {
-        guard let pkey = bytes.withUnsafeBufferPointer({
-            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
-        }) else { return false }
-        defer { EVP_PKEY_free(pkey) }
-        let ctx = EVP_MD_CTX_new()!
-        defer { EVP_MD_CTX_free(ctx) }
-        guard EVP_DigestVerifyInit(ctx, nil, nil, nil, pkey) == 1 else { return false }
+        guard sodiumReady else { return false }
         let base = message.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        let rc = signature.bytes.withUnsafeBufferPointer { sig in
-            EVP_DigestVerify(ctx, sig.baseAddress, 64, base, message.count)
+        return signature.bytes.withUnsafeBufferPointer { sig in
+            bytes.withUnsafeBufferPointer { pk in
+                crypto_sign_verify_detached(sig.baseAddress!, base, UInt64(message.count), pk.baseAddress!) == 0
+            }
         }
-        ERR_clear_error()
-        return rc == 1
     }
 
     /// Convenience over a byte array.
@@ -54,66 +63,54 @@ public struct Signature: Hashable, Sendable {
     }
 }
 
-/// An Ed25519 private key held by libcrypto. Its seed leaves only through `seed` for key files.
+/// An Ed25519 private key held for libsodium (seed ‖ public key, 64 bytes, zeroed when freed).
+/// Its seed leaves only through `seed`, for key files. Signing is thread-safe: libsodium keeps
+/// no state between calls.
 public final class SigningKey: @unchecked Sendable {
-    private let pkey: OpaquePointer
-    /// A signing context initialised once and reused (a fresh one per signature costs about
-    /// 15%, SWIFT-NOTES §2); the lock keeps one signature at a time on it.
-    private let lock = Mutex<Void>(())
-    private var context: OpaquePointer?
+    private let secret: UnsafeMutableBufferPointer<UInt8>
     /// The matching public key.
     public let publicKey: PublicKey
 
-    /// Generates a key from the system RNG.
+    /// Generates a key from libsodium's CSPRNG.
     public convenience init() throws(CryptoError) {
+        guard sodiumReady else { throw .libsodium(call: "sodium_init") }
         var seed = [UInt8](repeating: 0, count: 32)
-        guard RAND_priv_bytes(&seed, 32) == 1 else { throw .libcrypto(call: "RAND_priv_bytes") }
+        seed.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, 32) }
+        defer { sodium_memzero(&seed, 32) }
         try self.init(seed: seed)
     }
 
     /// Rebuilds the key from its 32-byte RFC 8032 seed.
     public init(seed: [UInt8]) throws(CryptoError) {
         guard seed.count == 32 else { throw .badLength(what: "Ed25519 seed", got: seed.count, want: 32) }
-        guard let k = seed.withUnsafeBufferPointer({
-            EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, $0.baseAddress, 32)
-        }) else { throw .libcrypto(call: "EVP_PKEY_new_raw_private_key") }
+        guard sodiumReady else { throw .libsodium(call: "sodium_init") }
+        let sk = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 64)
         var pub = [UInt8](repeating: 0, count: 32)
-        var n = 32
-        guard EVP_PKEY_get_raw_public_key(k, &pub, &n) == 1, n == 32 else {
-            EVP_PKEY_free(k)
-            throw .libcrypto(call: "EVP_PKEY_get_raw_public_key")
+        guard crypto_sign_seed_keypair(&pub, sk.baseAddress!, seed) == 0 else {
+            sodium_memzero(sk.baseAddress, 64)
+            sk.deallocate()
+            throw .libsodium(call: "crypto_sign_seed_keypair")
         }
-        pkey = k
+        secret = sk
         publicKey = try PublicKey(bytes: pub)
     }
 
     deinit {
-        if let context { EVP_MD_CTX_free(context) }
-        EVP_PKEY_free(pkey)
+        sodium_memzero(secret.baseAddress, 64)
+        secret.deallocate()
     }
 
     /// The 32-byte seed, for writing a key file. Never print it.
-    public var seed: [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var n = 32
-        EVP_PKEY_get_raw_private_key(pkey, &out, &n)
-        return out
-    }
+    public var seed: [UInt8] { Array(secret[0..<32]) }
 
     /// Signs `message` (pure Ed25519, no pre-hash).
     public func sign(_ message: UnsafeRawBufferPointer) throws(CryptoError) -> Signature {
         var sig = [UInt8](repeating: 0, count: 64)
-        let ok = lock.withLock { _ -> Bool in
-            if context == nil {
-                let ctx = EVP_MD_CTX_new()!
-                guard EVP_DigestSignInit(ctx, nil, nil, nil, pkey) == 1 else { EVP_MD_CTX_free(ctx); return false }
-                context = ctx
-            }
-            var len = 64
-            let base = message.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            return EVP_DigestSign(context!, &sig, &len, base, message.count) == 1 && len == 64
+        var len: UInt64 = 0
+        let base = message.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard crypto_sign_detached(&sig, &len, base, UInt64(message.count), secret.baseAddress!) == 0, len == 64 else {
+            throw .libsodium(call: "crypto_sign_detached")
         }
-        guard ok else { throw .libcrypto(call: "EVP_DigestSign") }
         return try Signature(bytes: sig)
     }
 

@@ -20,6 +20,8 @@ public final class Identity: @unchecked Sendable {
 
     init(name: String, signingKey: SigningKey, agreementKey: X25519PrivateKey, createdAt: UInt64) throws {
         guard Identity.isValidName(name) else { throw IdentityError.badName(name) }
+        // Seed-derived keys always pass; checked so no identity can carry a key libsodium refuses.
+        guard signingKey.publicKey.isUsable else { throw IdentityError.badKeyFile("its Ed25519 key is not a usable point") }
         self.name = name
         self.signingKey = signingKey
         self.agreementKey = agreementKey
@@ -100,6 +102,7 @@ public struct PublicIdentity: Codable, Equatable, Sendable {
         guard type == "datanet/identity/v1", let k = Hex.decode(ed25519), let x = Hex.decode(x25519), x.count == 32,
               let s = Hex.decode(x25519Signature) else { throw IdentityError.badPublicIdentity("malformed fields") }
         let key = try PublicKey(bytes: k)
+        guard key.isUsable else { throw IdentityError.badPublicIdentity("the Ed25519 key is of small order or not canonical") }
         guard key.isValidSignature(try Signature(bytes: s), for: Identity.agreementKeyMessage(x)) else {
             throw IdentityError.badPublicIdentity("the X25519 key is not certified by the Ed25519 key")
         }

@@ -7,7 +7,11 @@ func openLedger() throws -> Ledger { try Ledger(store: try openStore()) }
 
 /// A key given as 64 hex digits or as the name of a local identity.
 func resolveKey(_ text: String) throws -> PublicKey {
-    if text.utf8.count == 64, let b = Hex.decode(text) { return try PublicKey(bytes: b) }
+    if text.utf8.count == 64, let b = Hex.decode(text) {
+        let key = try PublicKey(bytes: b)
+        guard key.isUsable else { throw CLIError.usage("'\(text)' is not a usable Ed25519 public key (small order, mixed order or not canonical)") }
+        return key
+    }
     if Identity.isValidName(text), let id = try? IdentityStore(storeDirectory: storeDir).load(text) { return id.publicKey }
     throw CLIError.usage("'\(text)' is neither a 64-digit public key nor a local identity name")
 }

@@ -84,4 +84,61 @@ import Testing
         #expect(count == suite.numberOfTests)
         #expect(failures.isEmpty, "\(failures.count) of \(count) failed: \(failures.prefix(10))")
     }
+
+    struct SpeccheckCase: Decodable { let message: String; let pub_key: String; let signature: String }
+
+    /// The 15 edge cases of "Taming the many EdDSAs", with the verdict datanet gives each under
+    /// libsodium's rule (schema/contexts.md "Ed25519"): small-order A or R, non-canonical
+    /// encodings and S ≥ L are refused whatever the equations say; otherwise the cofactorless
+    /// equation [S]B = R + [k]A decides, so a mixed-order key is accepted when it holds (case 6)
+    /// and refused when only the cofactored one does (7, 8). The other columns are what
+    /// libsodium says of A and R as points (`crypto_core_ed25519_is_valid_point`: canonical, not
+    /// of small order, in the prime-order subgroup) and whether S < L.
+    @Test func speccheck() throws {
+        let url = try #require(Bundle.module.url(forResource: "ed25519_speccheck_cases", withExtension: "json", subdirectory: "Vectors"))
+        let cases = try JSONDecoder().decode([SpeccheckCase].self, from: Data(contentsOf: url))
+        // (verdict, A a valid point, R a valid point, S canonical) per case, in file order.
+        let expected: [(Bool, Bool, Bool, Bool)] = [
+            (false, false, false, true), (false, false, false, true),   // 0, 1: small-order A and R, S = 0
+            (false, false, false, true), (false, false, false, true),   // 2, 3: small-order A, mixed-order R
+            (false, false, false, true), (false, false, false, true),   // 4, 5: mixed-order A, small-order R
+            (true, false, false, true),                                 // 6: mixed-order A and R, both equations hold
+            (false, false, false, true),                                // 7: mixed-order A and R, only the cofactored equation
+            (false, false, true, true),                                 // 8: mixed-order A, R of order L, only the cofactored equation
+            (false, true, true, false), (false, true, true, false),     // 9, 10: A and R of order L, S > L and S >> L
+            (false, false, false, true), (false, false, false, true),   // 11, 12: mixed-order A, non-canonical small-order R
+            (false, false, false, true), (false, false, false, true),   // 13, 14: non-canonical small-order A
+        ]
+        #expect(cases.count == expected.count)
+        var failures = [String]()
+        for (i, c) in cases.enumerated() {
+            let key = try PublicKey(bytes: Hex.decode(c.pub_key)!)
+            let sig = try Signature(bytes: Hex.decode(c.signature)!)
+            let r = try PublicKey(bytes: Array(sig.bytes[0..<32]))
+            let got = (key.isValidSignature(sig, for: Hex.decode(c.message)!), key.isUsable, r.isUsable,
+                       Self.isCanonicalScalar(Array(sig.bytes[32...])))
+            if got != expected[i] { failures.append("case \(i): got \(got), want \(expected[i])") }
+        }
+        #expect(failures.isEmpty, "\(failures.count) of \(cases.count) differ: \(failures)")
+    }
+
+    /// S < L, the group order 2^252 + 27742317777372353535851937790883648493 (little-endian bytes).
+    static func isCanonicalScalar(_ s: [UInt8]) -> Bool {
+        let l: [UInt8] = Hex.decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")!
+        for i in stride(from: 31, through: 0, by: -1) where s[i] != l[i] { return s[i] < l[i] }
+        return false
+    }
+
+    @Test func generatedKeysAreUsableAndSmallOrderKeysAreNot() throws {
+        for _ in 0..<20 { #expect(try SigningKey().publicKey.isUsable) }
+        // The identity point, a point of order 8, a non-canonical encoding of the identity, and
+        // a mixed-order point (speccheck's, which libsodium verifies with but datanet refuses as a key).
+        for hex in ["0100000000000000000000000000000000000000000000000000000000000000",
+                    "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43",
+                    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+                    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"] {
+            #expect(!(try PublicKey(bytes: Hex.decode(hex)!)).isUsable, "\(hex)")
+        }
+    }
 }
+

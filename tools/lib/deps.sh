@@ -4,6 +4,7 @@ ensure_packages() {
     local missing=()
     [ -f /usr/include/lmdb.h ] || missing+=(liblmdb-dev)
     [ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
+    [ -f /usr/include/sodium.h ] || missing+=(libsodium-dev)
     if [ "${1:-}" = "python" ]; then
         python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
     fi
