@@ -31,10 +31,23 @@ public struct DatasetExport: Sendable {
     public var entries: [ManifestEntry]
 }
 
+/// The contributions accepted at a checkpoint, as this store's log tells them.
+public struct AcceptedContributions: Sendable {
+    /// The checkpoint's signed note.
+    public var note: String
+    /// Accepted at the checkpoint and under no tombstone anywhere in this store's log (later
+    /// tombstones included), in intake order.
+    public var items: [(intake: UInt64, envelope: Envelope, contribution: Contribution)]
+    /// Accepted at the checkpoint but withdrawn or taken down since: contribution id (hex) →
+    /// the tombstone's leaf index.
+    public var withdrawn: [String: UInt64]
+}
+
 extension Ledger {
-    /// The contributions accepted at a checkpoint size (the newest when nil) and not under a
-    /// tombstone by then, in intake order.
-    public func accepted(_ d: Digest, at size: UInt64?) throws -> (note: String, items: [(UInt64, Envelope, Contribution)]) {
+    /// The contributions accepted at a checkpoint size (the newest when nil). A tombstone at
+    /// any index this store holds, before or after that size, moves a contribution from
+    /// `items` to `withdrawn`: nothing under a tombstone is ever exported again.
+    public func accepted(_ d: Digest, at size: UInt64?) throws -> AcceptedContributions {
         let table = try leavesTable(d, create: false)
         return try env.read { txn in
             let note: String
@@ -50,17 +63,24 @@ extension Ledger {
             let end = try Checkpoint.unverified(note: note).size
             var intakes = [UInt64: (Envelope, Contribution)]()
             var accepted = [UInt64]()
-            var withdrawn = Set<UInt64>()
             try txn.scan(table) { k, v in
                 let i = Self.u64(k)
                 guard i < end else { return false }
                 let leaf = try Leaf(encoded: Array(v))
                 if leaf.kind == .intake, case .contribution(let c) = try Record(try leaf.envelope(4)) { intakes[i] = (try leaf.envelope(4), c) }
                 if leaf.kind == .decision, try leaf.unsigned(3) == 1 { accepted.append(try leaf.unsigned(2)) }
-                if leaf.kind == .tombstone { withdrawn.insert(try leaf.unsigned(3)) }
                 return true
             }
-            return (note, accepted.sorted().filter { !withdrawn.contains($0) }.compactMap { i in intakes[i].map { (i, $0.0, $0.1) } })
+            var result = AcceptedContributions(note: note, items: [], withdrawn: [:])
+            for i in accepted.sorted() {
+                guard let (e, c) = intakes[i] else { continue }
+                if let t = try txn.withValue(tombstones, Self.key(d, i), { Self.u64($0) }) {
+                    result.withdrawn[e.id.hex] = t
+                } else {
+                    result.items.append((i, e, c))
+                }
+            }
+            return result
         }
     }
 
@@ -82,7 +102,8 @@ extension Ledger {
 
     private func exportDataset(_ d: Digest, at size: UInt64?, into dir: String, progress: ((UInt64) -> Void)?) throws -> DatasetExport {
         let st = try state(of: d)
-        let (note, items) = try accepted(d, at: size)
+        let set = try accepted(d, at: size)
+        let (note, items) = (set.note, set.items)
         guard mkdir(dir, 0o755) == 0 else { throw StoreError.io(path: dir, operation: "create", errno: errno) }
         guard mkdir(dir + "/data", 0o755) == 0 else { throw StoreError.io(path: dir + "/data", operation: "create", errno: errno) }
         var entries = [ManifestEntry]()
@@ -123,7 +144,8 @@ extension Ledger {
         case .tree:
             guard let tree = try store.tree(id) else { throw StoreError.notFound(id: id.hex) }
             guard mkdir(path, 0o755) == 0 else { throw StoreError.io(path: path, operation: "create", errno: errno) }
-            for e in tree.entries { try writeContent(e.id, kind: e.kind, to: path + "/" + String(decoding: e.name, as: UTF8.self)) }
+            // Names are bytes: written in their exported form, which `verify --manifest` decodes.
+            for e in tree.entries { try writeContent(e.id, kind: e.kind, to: path + "/" + ExportedName.encode(e.name)) }
         case .chunk:
             throw StoreError.corrupt("a contribution names a chunk")
         }
@@ -137,6 +159,13 @@ extension Ledger {
         return out.isEmpty ? fallback : out
     }
 
+    /// Text from records made into one Markdown table cell or heading: control characters
+    /// (newlines included) become spaces, `|` is escaped, so no field can break the table.
+    static func markdownCell(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { TextRules.isControl($0) ? " " : $0 }))
+            .replacingOccurrences(of: "|", with: "\\|")
+    }
+
     /// The DATASET.md card: what a model trainer needs to know and check.
     static func card(_ x: DatasetExport) -> String {
         let cp = (try? Checkpoint.unverified(note: x.checkpoint))
@@ -146,77 +175,17 @@ extension Ledger {
             authors[e.author, default: (0, 0)].0 += 1
             authors[e.author, default: (0, 0)].1 += e.size
         }
-        var s = "# \(x.name)\n\nAccepted contributions of the Datanet `\(x.datanet.hex)` at its checkpoint of size \(cp?.size ?? 0)"
+        var s = "# \(markdownCell(x.name))\n\nAccepted contributions of the Datanet `\(x.datanet.hex)` at its checkpoint of size \(cp?.size ?? 0)"
         s += " (root `\(cp?.root.hex ?? "?")`, signed note in `CHECKPOINT`).\n\n"
         s += "- contributions: \(x.entries.count)\n- bytes: \(x.entries.reduce(0) { $0 + $1.size })\n\n## Licenses\n\n| license | contributions |\n|---|---|\n"
-        for (l, n) in licenses.sorted(by: { $0.key < $1.key }) { s += "| \(l.isEmpty ? "(none given)" : l) | \(n) |\n" }
+        for (l, n) in licenses.sorted(by: { $0.key < $1.key }) { s += "| \(l.isEmpty ? "(none given)" : markdownCell(l)) | \(n) |\n" }
         s += "\n## Contributors\n\n| author key | contributions | bytes |\n|---|---|---|\n"
         for (a, v) in authors.sorted(by: { $0.key < $1.key }) { s += "| `\(a)` | \(v.0) | \(v.1) |\n" }
         s += "\n## Checking it\n\n`MANIFEST.jsonl` lists every file with its content id, contribution id, author, license and intake index.\n"
-        s += "`datanet verify --manifest DIR` recomputes every content id; in a store that holds this Datanet's log it also checks that\n"
-        s += "each contribution was accepted at this checkpoint. `datanet receipt ID` gives a contribution's full provenance.\n"
+        s += "`datanet verify --manifest DIR` recomputes every content id and, in a store that holds this Datanet's log, checks that\n"
+        s += "each contribution was accepted at this checkpoint and not withdrawn since; elsewhere it fails unless given\n"
+        s += "`--content-only`. Names inside folders that are not UTF-8, or hold `%`, are written with `%XX` escapes (schema/objects.md).\n"
+        s += "`datanet receipt ID` gives a contribution's full provenance.\n"
         return s
-    }
-}
-
-extension DatasetExport {
-    /// Checks an exported folder: MANIFEST.jsonl parses, every listed path stays inside the
-    /// folder and recomputes to its content id, no file under data/ is unlisted, and — when
-    /// `ledger` holds the Datanet's log — the checkpoint is this log's and every contribution
-    /// was accepted at it.
-    public static func verify(dir: String, ledger: Ledger?) throws -> [VerificationCheck] {
-        guard let manifest = FileManager.default.contents(atPath: dir + "/MANIFEST.jsonl") else {
-            throw StoreError.io(path: dir + "/MANIFEST.jsonl", operation: "read", errno: errno == 0 ? ENOENT : errno)
-        }
-        var checks = [VerificationCheck]()
-        var entries = [ManifestEntry]()
-        for (n, line) in manifest.split(separator: UInt8(ascii: "\n")).enumerated() {
-            guard let e = try? JSONDecoder().decode(ManifestEntry.self, from: Data(line)) else {
-                return [VerificationCheck("MANIFEST.jsonl", .fail, "line \(n + 1) is not a manifest entry")]
-            }
-            entries.append(e)
-        }
-        var listed = Set<String>()
-        for e in entries {
-            let parts = e.path.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[0] == "data", !parts[1].isEmpty, !parts[1].hasPrefix(".") else {
-                checks.append(VerificationCheck(e.path, .fail, "path is not data/<name>")); continue
-            }
-            listed.insert(String(parts[1]))
-            do {
-                let (kind, id, _) = try ContentID.of(path: dir + "/" + e.path)
-                let ok = id.hex == e.content && kind.description == e.kind
-                checks.append(VerificationCheck(e.path, ok ? .pass : .fail, ok ? "\(e.kind) \(e.content.prefix(16))…" : "content is \(kind) \(id.hex), manifest says \(e.kind) \(e.content)"))
-            } catch {
-                checks.append(VerificationCheck(e.path, .fail, "\(error)"))
-            }
-        }
-        let present = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/data")) ?? []
-        for name in present.sorted() where !listed.contains(name) {
-            checks.append(VerificationCheck("data/" + name, .fail, "not listed in MANIFEST.jsonl"))
-        }
-        checks.append(logCheck(dir: dir, entries: entries, ledger: ledger))
-        return checks
-    }
-
-    private static func logCheck(dir: String, entries: [ManifestEntry], ledger: Ledger?) -> VerificationCheck {
-        let name = "accepted at the checkpoint"
-        guard let note = FileManager.default.contents(atPath: dir + "/CHECKPOINT").map({ String(decoding: $0, as: UTF8.self) }),
-              let cp = try? Checkpoint.unverified(note: note), cp.origin.hasPrefix("datanet/"),
-              let d = Digest(hex: String(cp.origin.dropFirst("datanet/".count))) else {
-            return VerificationCheck(name, .fail, "CHECKPOINT is missing or not a Datanet checkpoint")
-        }
-        guard let ledger, let held = try? ledger.accepted(d, at: cp.size) else {
-            return VerificationCheck(name, .notApplicable, "this store does not hold the log of \(d.hex) at size \(cp.size)")
-        }
-        guard held.note == note else { return VerificationCheck(name, .fail, "this store's checkpoint of size \(cp.size) differs from CHECKPOINT") }
-        let accepted = Dictionary(held.items.map { ($0.1.id.hex, ($0.0, $0.2)) }, uniquingKeysWith: { a, _ in a })
-        for e in entries {
-            guard let (index, c) = accepted[e.contribution], index == e.intakeIndex, c.content.hex == e.content,
-                  c.author.description == e.author, c.license == e.license else {
-                return VerificationCheck(name, .fail, "\(e.path): contribution \(e.contribution.prefix(16))… is not accepted as listed at size \(cp.size)")
-            }
-        }
-        return VerificationCheck(name, .pass, "\(entries.count) contribution(s) accepted in this store's log at size \(cp.size)")
     }
 }

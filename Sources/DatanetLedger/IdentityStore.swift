@@ -55,7 +55,9 @@ public struct IdentityStore: Sendable {
     public func load(_ name: String) throws -> Identity {
         guard Identity.isValidName(name) else { throw IdentityError.badName(name) }
         let p = path(name)
-        let fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO planted under this name must not wait for a writer; the
+        // fstat below then refuses it as not a regular file.
+        let fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { throw IdentityError.notFound(name) }
             if errno == ELOOP { throw IdentityError.unsafeFile(path: p, why: "it is a symbolic link") }
@@ -75,7 +77,12 @@ public struct IdentityStore: Sendable {
         guard bytes.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) == bytes.count else {
             throw IdentityError.unsafeFile(path: p, why: "could not be read")
         }
-        let identity = try Identity(keyFileBytes: bytes)
+        let identity: Identity
+        do { identity = try Identity(keyFileBytes: bytes) } catch IdentityError.badKeyFile(let why) {
+            throw IdentityError.badKeyFile("\(p): \(why)")
+        } catch {
+            throw IdentityError.badKeyFile("\(p): \(error)")
+        }
         guard identity.name == name else { throw IdentityError.badKeyFile("\(p) holds identity '\(identity.name)'") }
         return identity
     }

@@ -25,13 +25,17 @@ public enum LeafKind: UInt64, Sendable, CustomStringConvertible {
 extension LeafKind {
     /// For a key handoff leaf at `index`, the first checkpoint size the new key signs
     /// (schema/checkpoint.md): a set-sequencer leaf is still the old key's (size index + 1), a
-    /// continuation hands over at once. Nil for other kinds.
+    /// continuation hands over at once. Nil for other kinds. Saturates: an index near 2^64
+    /// (a forged one) hands over at a size no log reaches.
     func newKeySigns(from index: UInt64) -> UInt64? {
+        let step: UInt64
         switch self {
-        case .setSequencer: index + 2
-        case .continuation: index + 1
-        default: nil
+        case .setSequencer: step = 2
+        case .continuation: step = 1
+        default: return nil
         }
+        let (size, overflow) = index.addingReportingOverflow(step)
+        return overflow ? .max : size
     }
 }
 

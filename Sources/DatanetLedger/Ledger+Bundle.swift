@@ -15,8 +15,12 @@ public struct BundleSummary: Codable, Sendable, Equatable {
     public var signatures = 0
     /// Intake promises carried (export) or kept for this store's own contributions (import).
     public var promises = 0
+    /// Objects and sidecars newly kept (import) or written (export).
     public var objects = 0
     public var sidecars = 0
+    /// Import: objects and sidecars the bundle carried that no live record here reaches (junk,
+    /// or what a tombstone erased), left out.
+    public var skipped = 0
     public var bytes: UInt64 = 0
 }
 

@@ -28,6 +28,10 @@ extension Ledger {
                 throw BundleError.refused("it starts at leaf \(from) but this store has \(localSize) leaves of \(d.hex.prefix(16))…; export with --since \(localSize) or less")
             }
             var newLeaves = [(UInt64, [UInt8])]()
+            // Objects and sidecars this import stored: kept at the end only if a live record
+            // reaches them (a bundle cannot plant storage, nor bring back what a tombstone erased).
+            var freshObjects = [(ObjectKind, Digest)]()
+            var freshSidecars = [Digest]()
             var notes = [String]()
             var envelopes = [Envelope]()
             var promises = [IntakePromise]()
@@ -56,11 +60,17 @@ extension Ledger {
                     }
                 case .chunk, .blob, .tree:
                     let kind: ObjectKind = type == .chunk ? .chunk : type == .blob ? .blob : .tree
-                    try store.put(kind, try ObjectStore.validate(kind, payload), payload, in: txn)
-                    summary.objects += 1
+                    let id = try ObjectStore.validate(kind, payload)
+                    if try store.put(kind, id, payload, in: txn) { freshObjects.append((kind, id)) }
                 case .sidecar:
-                    try txn.put(sidecars, SHA256.hash(payload), payload)
-                    summary.sidecars += 1
+                    guard payload.count <= Sidecar.maximumSize else {
+                        throw BundleError.malformed("a sidecar of \(payload.count) bytes exceeds \(Sidecar.maximumSize)")
+                    }
+                    let h = SHA256.hash(payload)
+                    if try !txn.contains(sidecars, h) {
+                        try txn.put(sidecars, h, payload)
+                        freshSidecars.append(h)
+                    }
                 case .forkEvidence:
                     guard let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(payload)), e.datanet == d.hex,
                           let size = e.notes.first.flatMap({ try? Checkpoint.unverified(note: $0) })?.size else {
@@ -84,13 +94,18 @@ extension Ledger {
                 }
                 // The replay decoded and hashed every new leaf (and found none unusable): reused here.
                 try appendLeaves(txn, checkedNew.map { ($0.bytes, $0.hash) }, at: localSize, table: table, log: log)
-                // Content under a tombstone (here or later in the bundle) is not expected to arrive.
+                // Content under a tombstone later in the bundle is not flagged.
                 let withdrawn = Set(try checkedNew.compactMap { c -> Digest? in
                     c.leaf?.kind == .tombstone ? try c.leaf!.digest(2) : nil
                 })
-                for leaf in checkedNew {
-                    try indexLeaf(txn, d, leaf, needContent: !recordsOnly, withdrawn: withdrawn)
-                }
+                for leaf in checkedNew { try indexLeaf(txn, d, leaf, withdrawn: withdrawn) }
+            }
+            // Contributions whose content and sidecar this import may keep, content required
+            // first: the new intake leaves (unless records-only), then pending proposals.
+            var live = LiveContent()
+            for leaf in checkedNew where leaf.leaf?.kind == .intake {
+                guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get() else { continue }
+                try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "contribution \(e.id.hex) (leaf \(leaf.index))")
             }
             summary.promises = try keepPromises(txn, d, promises, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
             if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
@@ -102,9 +117,8 @@ extension Ledger {
                 do {
                     let record = try Record.verified(e)
                     guard record.datanet == d else { throw BundleError.refused("record \(e.id.hex) is for another Datanet") }
-                    if case .contribution(let c) = record, !recordsOnly,
-                       try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) == nil {
-                        throw BundleError.refused("the content of proposal \(e.id.hex) is missing")
+                    if case .contribution(let c) = record {
+                        try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "proposal \(e.id.hex)")
                     }
                     _ = try propose(txn, e, record)
                     summary.records += 1
@@ -118,8 +132,45 @@ extension Ledger {
                     }
                 }
             }
+            // Contributions already in this log (a records-only import earlier) may take the
+            // content and sidecars this bundle brought; nothing else may stay.
+            let freshIDs = Set(freshObjects.map(\.1)), freshSidecarSet = Set(freshSidecars)
+            if !freshObjects.isEmpty || !freshSidecars.isEmpty {
+                try txn.scan(table) { k, v in
+                    guard Self.u64(k) < localSize, let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake,
+                          let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e),
+                          freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) else { return true }
+                    try want(txn, d, e.id, c, into: &live, required: nil)
+                    return true
+                }
+            }
+            for (kind, id) in freshObjects {
+                if live.objects.contains(id) { summary.objects += 1 } else { try store.discard(kind, id, in: txn); summary.skipped += 1 }
+            }
+            for h in freshSidecars {
+                if live.sidecars.contains(h) { summary.sidecars += 1 } else { try txn.delete(sidecars, h); summary.skipped += 1 }
+            }
             summary.bytes = reader.bytesRead
             return summary
+        }
+    }
+
+    /// What an import keeps: objects reached from live contributions, and their sidecars.
+    struct LiveContent {
+        var objects = Set<Digest>()
+        var sidecars = Set<Digest>()
+    }
+
+    /// Marks what a contribution of `d` may keep: nothing when it is under a tombstone; its
+    /// sidecar unless a tombstone erased that; its content unless a tombstone of `d` erased that
+    /// content. With `required` (a description), the content must be here complete.
+    private func want(_ txn: Transaction, _ d: Digest, _ id: Digest, _ c: Contribution, into live: inout LiveContent, required: String?) throws {
+        guard try !isErased(txn, d, contribution: id) else { return }
+        if try !isErased(txn, sidecar: c.sidecar) { live.sidecars.insert(c.sidecar) }
+        guard try !isErased(txn, d, content: c.content) else { return }
+        let complete = try store.mark(c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn, into: &live.objects)
+        if let required, !complete {
+            throw BundleError.refused("the content \(c.content.hex) of \(required) is missing")
         }
     }
 
@@ -195,7 +246,7 @@ extension Ledger {
 
     /// Updates this store's indexes for a leaf received from elsewhere, as sequencing it here
     /// would have: records, placement, pending, duplicates, undecided and decided, quotas.
-    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ checked: CheckedLeaf, needContent: Bool, withdrawn: Set<Digest>) throws {
+    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ checked: CheckedLeaf, withdrawn: Set<Digest>) throws {
         // The replay refused every leaf or record it could not use, so these are present.
         guard let leaf = checked.leaf else { throw BundleError.refused("leaf \(checked.index) does not decode") }
         let i = checked.index
@@ -211,9 +262,6 @@ extension Ledger {
         case .intake:
             let (e, r) = try record(0)
             guard case .contribution(let c) = r else { return }
-            if needContent, !withdrawn.contains(e.id), try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) == nil {
-                throw BundleError.refused("the content \(c.content.hex) of contribution \(e.id.hex) (leaf \(i)) is missing")
-            }
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
             // Curators reviewing in this store see the same flags the proposer's store computed.
@@ -251,7 +299,7 @@ extension Ledger {
             guard case .tombstone(let t) = r, let (intake, c) = try tombstoneTarget(txn, d, t) else { return }
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
-            try applyTombstone(txn, d, intake: intake, leaf: i, contribution: c)
+            try applyTombstone(txn, d, intake: intake, leaf: i, contribution: c, id: t.contribution)
         }
     }
 }

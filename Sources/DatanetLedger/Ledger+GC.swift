@@ -6,39 +6,51 @@ public struct GarbageReport: Codable, Sendable {
     public var sweep: ObjectStore.Sweep
     /// Contributions under a tombstone whose content was dropped.
     public var tombstoned: Int
+    /// Sidecars no live contribution names, deleted (or counted).
+    public var sidecars: Int
     public var dryRun: Bool
 }
 
 extension Ledger {
-    /// Deletes every content object that nothing live reaches: live are the contents of
-    /// contributions in a log here, of pending proposals, and of what `add` added. The content
-    /// of a tombstoned contribution is dropped whoever else names it — a rejected exact copy,
-    /// an added root (whose entry goes too) — since a takedown must remove every copy; only its
-    /// parts that another live folder or file also holds stay. Refuses while an add is running.
-    /// One transaction; `dryRun` only counts.
+    /// Deletes every content object and sidecar that nothing live reaches (schema/log.md
+    /// "Tombstones"). Content is kept when a live contribution names it: accepted or undecided
+    /// and not under a tombstone, in any Datanet here, or a pending proposal (unless the
+    /// earliest contribution of that content in its Datanet is under a tombstone). Content
+    /// that only rejected contributions or `add` name is kept too, unless a tombstone names it:
+    /// a takedown removes those copies (an added root's entry goes with it). Sidecars are kept
+    /// only for contributions not under a tombstone and pending proposals. Refuses while an add
+    /// is running. One transaction; `dryRun` only counts.
     public func collectGarbage(dryRun: Bool) throws -> GarbageReport {
         let all = try datanets()
         let tables = try all.map { try leavesTable($0.id, create: false) }
         return try env.write { txn in
-            var roots = [(ObjectKind, Digest)]()
-            var dead = Set<Digest>()
+            var strong = [(ObjectKind, Digest)](), weak = [(ObjectKind, Digest)]()
+            var dead = Set<Digest>(), liveSidecars = Set<Digest>()
             var tombstoned = 0
+            func kind(_ c: Contribution) -> ObjectKind { c.contentKind == .blob ? .blob : .tree }
             for (st, table) in zip(all, tables) {
+                var intakes = [(UInt64, Contribution)]()
+                var rejected = Set<UInt64>()
                 try txn.scan(table) { k, v in
-                    guard let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake,
-                          case .contribution(let c)? = try? Record(leaf.envelope(4)) else { return true }
-                    if try txn.contains(tombstones, Self.key(st.id, Self.u64(k))) {
+                    guard let leaf = try? Leaf(encoded: Array(v)) else { return true }
+                    if leaf.kind == .decision, (try? leaf.unsigned(3)) == 0, let i = try? leaf.unsigned(2) { rejected.insert(i) }
+                    if leaf.kind == .intake, case .contribution(let c)? = try? Record(leaf.envelope(4)) { intakes.append((Self.u64(k), c)) }
+                    return true
+                }
+                for (i, c) in intakes {
+                    if try txn.contains(tombstones, Self.key(st.id, i)) {
                         dead.insert(c.content)
                         tombstoned += 1
                     } else {
-                        roots.append((c.contentKind == .blob ? .blob : .tree, c.content))
+                        liveSidecars.insert(c.sidecar)
+                        if rejected.contains(i) { weak.append((kind(c), c.content)) } else { strong.append((kind(c), c.content)) }
                     }
-                    return true
                 }
                 try txn.scan(pending, from: st.id.bytes) { k, v in
                     guard k.starts(with: st.id.bytes) else { return false }
                     if let b = try pendingRecord(txn, v).1, case .contribution(let c)? = try? Record(Envelope(encoded: b)) {
-                        roots.append((c.contentKind == .blob ? .blob : .tree, c.content))
+                        liveSidecars.insert(c.sidecar)
+                        if try isErased(txn, st.id, content: c.content) { weak.append((kind(c), c.content)) } else { strong.append((kind(c), c.content)) }
                     }
                     return true
                 }
@@ -47,10 +59,17 @@ extension Ledger {
             let added = try store.addedRoots(in: txn)
             let dropRoots = Set(added.map(\.1).filter { dead.contains($0) })
             var live = Set<Digest>()
-            for (kind, id) in roots + added where !dead.contains(id) { try store.mark(id, kind: kind, in: txn, into: &live) }
+            for (kind, id) in strong { try store.mark(id, kind: kind, in: txn, into: &live) }
+            for (kind, id) in weak + added where !dead.contains(id) { try store.mark(id, kind: kind, in: txn, into: &live) }
             var sweep = try store.sweep(keeping: live, dropRoots: dropRoots, in: txn, dryRun: dryRun)
             sweep.deadLeases = leases
-            return GarbageReport(sweep: sweep, tombstoned: tombstoned, dryRun: dryRun)
+            var doomedSidecars = [Digest]()
+            try txn.scan(sidecars) { k, _ in
+                if let h = Digest(k), !liveSidecars.contains(h) { doomedSidecars.append(h) }
+                return true
+            }
+            if !dryRun { for h in doomedSidecars { try txn.delete(sidecars, h) } }
+            return GarbageReport(sweep: sweep, tombstoned: tombstoned, sidecars: doomedSidecars.count, dryRun: dryRun)
         }
     }
 }

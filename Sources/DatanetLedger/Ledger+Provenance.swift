@@ -40,8 +40,9 @@ extension Ledger {
         }
     }
 
-    /// Verifies a receipt anchored at `anchor`, or else at a pinned Datanet.
-    public func verify(_ receipt: Receipt, anchor: Digest?) throws -> ReceiptVerification {
+    /// Verifies a receipt anchored at `anchor`, or else at a pinned Datanet; a contribution
+    /// this store's log shows under a tombstone fails unless `allowWithdrawn`.
+    public func verify(_ receipt: Receipt, anchor: Digest?, allowWithdrawn: Bool = false) throws -> ReceiptVerification {
         let named = Digest(hex: receipt.datanet)
         let pins = try pinned()
         let trusted = anchor ?? named.flatMap { pins.contains($0) ? $0 : nil }
@@ -49,6 +50,6 @@ extension Ledger {
         let held = try named.flatMap { try? state(of: $0) }.flatMap {
             try heldLog($0.id, receiptSize: size, contribution: Digest(hex: receipt.contribution))
         }
-        return receipt.verify(anchor: trusted, held: held)
+        return receipt.verify(anchor: trusted, held: held, allowWithdrawn: allowWithdrawn)
     }
 }

@@ -244,7 +244,7 @@ final class SequenceRun {
                                                          : "a withdrawal must be signed by the contribution's author"))
         }
         let (index, _) = try append(txn, .tombstone, [1: .bytes(envelope.encoded), 2: .bytes(t.contribution.bytes), 3: .unsigned(intake)])
-        try ledger.applyTombstone(txn, d, intake: intake, leaf: index, contribution: c)
+        try ledger.applyTombstone(txn, d, intake: intake, leaf: index, contribution: c, id: t.contribution)
         try txn.put(ledger.placed, id, d.bytes + Ledger.u64Bytes(index))
         report.tombstones.append((t.contribution, index))
     }

@@ -31,6 +31,9 @@ public final class Ledger: @unchecked Sendable {
     let pins: Table
     /// Contributions under a tombstone (Datanet ‖ intake index → tombstone leaf index).
     let tombstones: Table
+    /// What tombstones erased, for good (Erasures.swift); nil on a read-only open of a store
+    /// made before it.
+    let erasures: Table?
 
     /// Opens the ledger tables of a store, creating them unless `create` is false (then a
     /// store that never held a ledger throws, and nothing is written).
@@ -47,7 +50,12 @@ public final class Ledger: @unchecked Sendable {
         // open; a read-only open of an older store goes on without it.
         minhashBands = create ? try store.env.openTables(["minhash-bands"], create: true)[0]
                               : try? store.env.openTables(["minhash-bands"], create: false)[0]
-        if create { try indexMinHashBands() }
+        erasures = create ? try store.env.openTables(["erasures"], create: true)[0]
+                          : try? store.env.openTables(["erasures"], create: false)[0]
+        if create {
+            try indexMinHashBands()
+            try fillErasures()
+        }
     }
 
     static func key(_ d: Digest, _ n: UInt64) -> [UInt8] {
@@ -197,9 +205,10 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Applies a tombstone leaf to the indexes: the contribution leaves `undecided` (its quota
-    /// is released) and its sidecar is erased; gc drops its content.
-    func applyTombstone(_ txn: Transaction, _ d: Digest, intake: UInt64, leaf index: UInt64, contribution c: Contribution) throws {
+    /// is released), its sidecar is erased and the erasure recorded for good; gc drops its content.
+    func applyTombstone(_ txn: Transaction, _ d: Digest, intake: UInt64, leaf index: UInt64, contribution c: Contribution, id: Digest) throws {
         try txn.put(tombstones, Self.key(d, intake), Self.u64Bytes(index))
+        try recordErasure(txn, d, id, c, leaf: index)
         if try txn.delete(undecided, Self.key(d, intake)) {
             let quotaKey = d.bytes + c.author.bytes
             let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)

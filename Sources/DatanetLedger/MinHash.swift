@@ -11,16 +11,9 @@ import Foundation
 public enum MinHash {
     public static let k = 128
     public static let threshold = 116
+    /// Larger files are not compared.
+    public static let maximumText: UInt64 = 16 << 20
     static let prime: UInt64 = (1 << 61) - 1
-    /// Media types whose contents are compared.
-    public static let textTypes: Set<String> = ["application/json", "application/xml", "application/x-ndjson", "application/yaml"]
-
-    /// True for text/* and the types above (parameters after ';' ignored).
-    public static func isText(_ mediaType: String) -> Bool {
-        let base = mediaType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        return base.hasPrefix("text/") || textTypes.contains(base)
-    }
-
     static let params: [(UInt64, UInt64)] = (0..<k).map { i in
         var msg = Array("datanet/v1/minhash-params".utf8)
         msg += [UInt8(truncatingIfNeeded: i >> 24), UInt8(truncatingIfNeeded: i >> 16), UInt8(truncatingIfNeeded: i >> 8), UInt8(truncatingIfNeeded: i)]

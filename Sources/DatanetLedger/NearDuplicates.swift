@@ -11,16 +11,18 @@ extension Ledger {
     static let bands = 16
     static let bandWidth = MinHash.k / bands
 
-    /// For a text contribution whose content is in this store: records its MinHash signature
-    /// and, if an earlier contribution of the Datanet matches ≥ 116 of 128 slots, flags it as
-    /// resembling that one (the most slots; the smallest id on a tie). Shown by `pending` and
-    /// `show`; curators decide. "Earlier" is: recorded here before it, for a proposal; taken in
-    /// at a lower index, for a leaf received in a bundle (`intakeIndex`).
+    /// For a contribution whose content is text (a file of at most 16 MiB that is valid
+    /// UTF-8, whatever media type its author claims) and is in this store: records its MinHash
+    /// signature and, if an earlier contribution of the Datanet matches ≥ 116 of 128 slots,
+    /// flags it as resembling that one (the most slots; the smallest id on a tie). Shown by
+    /// `pending` and `show`; curators decide. "Earlier" is: recorded here before it, for a
+    /// proposal; taken in at a lower index, for a leaf received in a bundle (`intakeIndex`).
     func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
-        guard c.contentKind == .blob, MinHash.isText(c.mediaType), let bands = minhashBands,
+        guard c.contentKind == .blob, let bands = minhashBands,
               try !txn.contains(minhashes, c.datanet.bytes + id.bytes),
-              let bytes = try store.blobBytes(c.content, limit: 16 << 20, in: txn),
-              let sig = MinHash.signature(String(decoding: bytes, as: UTF8.self)) else { return }
+              let bytes = try store.blobBytes(c.content, limit: MinHash.maximumText, in: txn),
+              let text = String(validating: bytes, as: UTF8.self),
+              let sig = MinHash.signature(text) else { return }
         var candidates = Set<Digest>()
         for key in Self.bandKeys(c.datanet, sig) {
             try txn.scan(bands, from: key) { k, _ in
@@ -46,6 +48,22 @@ extension Ledger {
     /// The earlier contribution a contribution resembles, if it was flagged.
     public func nearDuplicate(of id: Digest) throws -> Digest? {
         try env.read { txn in try txn.get(nearDuplicates, id).flatMap { Digest(bytes: $0) } }
+    }
+
+    /// What `pending` and `show` say of a contribution's likeness to an earlier one: an exact
+    /// duplicate (the same content id as a contribution taken in earlier, or as the one its
+    /// MinHash flag names; rejected at intake), or a near-duplicate (MinHash).
+    public func duplicateFlag(of id: Digest) throws -> (earlier: Digest, exact: Bool)? {
+        try env.read { txn in
+            guard let bytes = try txn.get(records, id), case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) else { return nil }
+            if let earliest = try txn.get(contents, c.datanet.bytes + c.content.bytes).flatMap(Digest.init(bytes:)), earliest != id {
+                return (earliest, true)
+            }
+            guard let near = try txn.get(nearDuplicates, id).flatMap(Digest.init(bytes:)) else { return nil }
+            let other = try txn.get(records, near).flatMap { try? Record(Envelope(encoded: $0)) }
+            if case .contribution(let o)? = other, o.content == c.content { return (near, true) }
+            return (near, false)
+        }
     }
 
     private func record(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {

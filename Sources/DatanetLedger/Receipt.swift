@@ -54,6 +54,7 @@ public struct Receipt: Codable, Sendable, Equatable {
     /// Parses receipt JSON (shape only; `verify` judges the content).
     public init(json: Data) throws(RecordError) {
         guard json.count <= Self.maximumSize else { throw .malformed("receipt of \(json.count) bytes exceeds \(Self.maximumSize)") }
+        try StrictJSON.check(json)
         do { self = try JSONDecoder().decode(Receipt.self, from: json) } catch {
             throw .malformed("not a receipt: \(Self.describe(error))")
         }

@@ -110,6 +110,7 @@ struct ReceiptChecker {
 
     func checkpointCheck(last: ParsedEntry?) -> VerificationCheck {
         var children = [VerificationCheck]()
+        guard cp.size > 0 else { return VerificationCheck("checkpoint", .fail, "a checkpoint of size 0 covers no leaf") }
         guard let (key, handoffs) = keyInForce(size: cp.size) else { return VerificationCheck("checkpoint", .fail, "no sequencer key") }
         children.append(VerificationCheck("sequencer key in force at size \(cp.size)", .pass, "\(key) (after \(handoffs) handoff(s))"))
         let origin = Checkpoint.origin(of: chain[0].leaf.datanet)
@@ -123,10 +124,10 @@ struct ReceiptChecker {
         // The chain must reach the checkpoint: its last leaf is the log's last leaf, or the
         // log's last leaf cites it; otherwise a later policy change could be left out.
         let end = chain.last!
-        if end.index + 1 == cp.size {
+        if end.index == cp.size - 1 {
             children.append(VerificationCheck("policy chain reaches the checkpoint", .pass, "the log's last leaf is the chain's last"))
         } else if let last {
-            let ok = last.index + 1 == cp.size && last.leaf.policy?.index == end.index && last.leaf.policy?.hash == end.hash
+            let ok = last.index == cp.size - 1 && last.leaf.policy?.index == end.index && last.leaf.policy?.hash == end.hash
                 && ![.policy, .setSequencer, .continuation].contains(last.leaf.kind)
             children.append(Self.check("policy chain reaches the checkpoint", ok, "the log's last leaf \(last.index) cites chain leaf \(end.index)",
                                        "leaf \(last.index) is not the log's last or does not cite the chain's last leaf \(end.index)"))
@@ -146,7 +147,10 @@ struct ReceiptChecker {
               k < states.count else {
             return (nil, VerificationCheck(name, .fail, "the cited policy leaf is not in the receipt's policy chain"))
         }
-        guard cite.index < e.index, k + 1 == chain.count || chain[k + 1].index > e.index else {
+        guard cite.index < e.index else {
+            return (nil, VerificationCheck(name, .fail, "leaf \(e.index) cites policy leaf \(cite.index), which does not come before it"))
+        }
+        if k + 1 < chain.count, chain[k + 1].index <= e.index {
             return (nil, VerificationCheck(name, .fail, "policy leaf \(chain[k + 1].index) came into force before leaf \(e.index), which cites \(cite.index)"))
         }
         return (k, VerificationCheck(name, .pass, "policy leaf \(cite.index)"))

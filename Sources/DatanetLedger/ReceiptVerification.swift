@@ -52,8 +52,10 @@ struct ParsedEntry {
 extension Receipt {
     /// Verifies everything the receipt claims (schema/receipt.md "Verification"). `anchor` is
     /// the Datanet the verifier trusts (its genesis id); `held` describes what the verifying node
-    /// holds of that Datanet, if anything.
-    public func verify(anchor: Digest?, held: HeldLog? = nil) -> ReceiptVerification {
+    /// holds of that Datanet, if anything. A tombstone in that log fails the "not withdrawn"
+    /// check unless `allowWithdrawn`: what was accepted then is still proven, but its content
+    /// and label are erased and it earns nothing.
+    public func verify(anchor: Digest?, held: HeldLog? = nil, allowWithdrawn: Bool = false) -> ReceiptVerification {
         var result = ReceiptVerification(anchor: anchor?.hex, anchored: false, checks: [])
         let parsed: (chain: [ParsedEntry], last: ParsedEntry?, intake: ParsedEntry, decision: ParsedEntry?, cp: Checkpoint)
         do {
@@ -89,7 +91,10 @@ extension Receipt {
         result.checks.append(checker.previousCheck())
         result.checks.append(Self.heldCheck(held, cp: parsed.cp))
         if let t = held?.tombstone {
-            result.checks.append(VerificationCheck("status", .pass, "included, \(t.takedown ? "taken down" : "withdrawn") at index \(t.index)"))
+            let what = "\(t.takedown ? "taken down" : "withdrawn") at leaf \(t.index) in this store's log"
+            result.checks.append(VerificationCheck("not withdrawn", allowWithdrawn ? .pass : .fail,
+                                                   allowWithdrawn ? "\(what) (allowed by --allow-withdrawn)"
+                                                                  : "\(what): its content and label are erased (--allow-withdrawn accepts this)"))
         }
         return result
     }

@@ -7,6 +7,8 @@ import DatanetStore
 /// hash from revealing guessable names; erasing the sidecar later (a tombstone) leaves every id
 /// and proof valid. CBOR: {0: salt (16 bytes), 1: file name, 2: {text key: text value}, 3: label}.
 public struct Sidecar: Sendable, Equatable {
+    /// Encoded sidecars larger than this are refused (made here, or received in a bundle).
+    public static let maximumSize = 64 << 10
     public var salt: [UInt8]
     public var label: String
     public var fileName: String
@@ -30,6 +32,7 @@ public struct Sidecar: Sendable, Equatable {
 
     /// Decodes a sidecar strictly (the bytes its contribution's hash names).
     public init(encoded: [UInt8]) throws(RecordError) {
+        guard encoded.count <= Self.maximumSize else { throw .malformed("sidecar of \(encoded.count) bytes exceeds \(Self.maximumSize)") }
         var f = try BodyFields(encoded, kind: "sidecar")
         guard let s = try f.item(0, "salt").bytesValue, s.count == 16 else { throw .malformed("sidecar salt is not 16 bytes") }
         salt = s
@@ -57,8 +60,12 @@ extension Ledger {
 
     /// Keeps a sidecar in this store (table `sidecars`, hash → bytes).
     public func storeSidecar(_ s: Sidecar) throws -> Digest {
-        let h = s.hash
-        try env.write { txn in try txn.put(sidecars, h, s.encoded) }
+        let bytes = s.encoded
+        guard bytes.count <= Sidecar.maximumSize else {
+            throw LedgerRefusal.notAllowed("the label, file name and metadata take \(bytes.count) bytes; at most \(Sidecar.maximumSize) are kept")
+        }
+        let h = SHA256.hash(bytes)
+        try env.write { txn in try txn.put(sidecars, h, bytes) }
         return h
     }
 }

@@ -22,6 +22,8 @@ extension ObjectStore {
             throw StoreError.database(e, context: "cannot write the compacted copy")
         }
         let newFile = tmp + "/data.mdb", oldFile = directory + "/data.mdb"
+        // mdb_env_copy2 creates the copy under the umask (0644 under 022); the store is 0600.
+        guard chmod(newFile, 0o600) == 0 else { throw StoreError.io(path: newFile, operation: "restrict", errno: errno) }
         try fsyncPath(newFile)
         let before = fileSize(oldFile), after = fileSize(newFile)
         guard rename(newFile, oldFile) == 0 else { throw StoreError.io(path: oldFile, operation: "replace", errno: errno) }

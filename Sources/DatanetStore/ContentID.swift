@@ -5,13 +5,16 @@ import DatanetCrypto
 public enum ContentID {
     /// The blob id of a file or the tree id of a folder (special files are
     /// refused as `add` refuses them; symbolic links are followed, as `add` follows them).
-    public static func of(path: String) throws -> (kind: ObjectKind, id: Digest, size: UInt64) {
+    /// With `exportedNames`, folder entries are named in their exported form (`ExportedName`,
+    /// as `export` writes them) and decoded back to the bytes the tree holds; a name that is
+    /// not such a form is refused.
+    public static func of(path: String, exportedNames: Bool = false) throws -> (kind: ObjectKind, id: Digest, size: UInt64) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkReader.bufferSize, alignment: 16)
         defer { buffer.deallocate() }
-        return try of(try SourceNode.plan(path), buffer)
+        return try of(try SourceNode.plan(path), buffer, exportedNames: exportedNames)
     }
 
-    private static func of(_ node: SourceNode, _ buffer: UnsafeMutableRawBufferPointer) throws -> (kind: ObjectKind, id: Digest, size: UInt64) {
+    private static func of(_ node: SourceNode, _ buffer: UnsafeMutableRawBufferPointer, exportedNames: Bool) throws -> (kind: ObjectKind, id: Digest, size: UInt64) {
         switch node {
         case .file(let path, _):
             let reader = try ChunkReader(path: path, buffer: buffer)
@@ -21,10 +24,13 @@ public enum ContentID {
             }
             let m = BlobManifest(chunks: refs)
             return (.blob, m.id, m.size)
-        case .folder(_, let children):
+        case .folder(let path, let children):
             var entries = [TreeEntry]()
-            for (name, child) in children {
-                let c = try of(child, buffer)
+            for (written, child) in children {
+                guard let name = exportedNames ? ExportedName.decode(written) : written else {
+                    throw StoreError.badName(path: display(path + [0x2f] + written), why: "not a name `datanet export` writes (a stray % or a needless %XX escape)")
+                }
+                let c = try of(child, buffer, exportedNames: exportedNames)
                 entries.append(TreeEntry(name: name, kind: c.kind, id: c.id, size: c.size))
             }
             let tree = try Tree(entries: entries)

@@ -59,6 +59,12 @@ public final class Ingest {
         try paths.map { ($0, try SourceNode.plan($0)) }
     }
 
+    /// Checks every path, given as bytes (they need not be valid UTF-8), before anything is
+    /// written; each result's path is its printable form (`display`).
+    public static func plan(bytes paths: [[UInt8]]) throws -> [(path: String, node: SourceNode)] {
+        try paths.map { (display($0), try SourceNode.plan(bytes: $0)) }
+    }
+
     /// Adds planned paths, commits, and returns one result per path.
     public func add(plans: [(path: String, node: SourceNode)]) throws -> [AddResult] {
         // Each call is its own add, with its own lease and its own rollback list.

@@ -151,8 +151,13 @@ public final class ObjectStore: @unchecked Sendable {
         }
     }
 
-    /// A blob's bytes in memory, or nil if it is absent or larger than `limit`, read in `txn`
-    /// (so a caller inside a write transaction reads through it, not beside it).
+    /// A blob's bytes in memory, or nil if it is absent or larger than `limit`.
+    public func blobBytes(_ id: Digest, limit: UInt64) throws -> [UInt8]? {
+        try env.read { txn in try blobBytes(id, limit: limit, in: txn) }
+    }
+
+    /// The same read in `txn` (so a caller inside a write transaction reads through it, not
+    /// beside it); each chunk is re-hashed.
     public func blobBytes(_ id: Digest, limit: UInt64, in txn: Transaction) throws -> [UInt8]? {
         guard let m = try txn.withValue(blobs, id, { try BlobManifest(encoded: $0) }), m.size <= limit else { return nil }
         var out = [UInt8]()

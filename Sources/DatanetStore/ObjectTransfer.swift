@@ -85,18 +85,33 @@ extension ObjectStore {
         }
     }
 
-    /// Stores an object received from elsewhere (already validated to have `id`) unless it is here.
-    public func put(_ kind: ObjectKind, _ id: Digest, _ bytes: [UInt8], in txn: Transaction) throws {
-        guard try !txn.contains(table(kind), id) else { return }
+    /// Stores an object received from elsewhere (already validated to have `id`) unless it is
+    /// here; true when this call stored it.
+    @discardableResult
+    public func put(_ kind: ObjectKind, _ id: Digest, _ bytes: [UInt8], in txn: Transaction) throws -> Bool {
+        guard try !txn.contains(table(kind), id) else { return false }
         try txn.put(table(kind), id, bytes)
+        return true
+    }
+
+    /// Deletes an object the caller's transaction stored from elsewhere and nothing turned out
+    /// to need (an import keeps only what a live record reaches). Only gc deletes otherwise.
+    public func discard(_ kind: ObjectKind, _ id: Digest, in txn: Transaction) throws {
+        try txn.delete(table(kind), id)
     }
 }
 
 extension ObjectStore {
     /// Adds to `live` every object reachable from a blob or tree that is present here
-    /// (missing objects are skipped: a records-only store holds no content).
-    public func mark(_ id: Digest, kind: ObjectKind, in txn: Transaction, into live: inout Set<Digest>) throws {
-        _ = try walk(id, kind, in: txn, seen: &live) { _, _ in }
+    /// (missing objects are skipped: a records-only store holds no content). Returns whether
+    /// every object reached was present; objects already in `live` are not walked again.
+    @discardableResult
+    public func mark(_ id: Digest, kind: ObjectKind, in txn: Transaction, into live: inout Set<Digest>) throws -> Bool {
+        var chunksPresent = true
+        let complete = try walk(id, kind, in: txn, seen: &live) { k, c in
+            if k == .chunk, chunksPresent, try !txn.contains(chunks, c) { chunksPresent = false }
+        }
+        return complete && chunksPresent
     }
 
     /// What `sweep` removed (or would remove).

@@ -20,8 +20,14 @@ public indirect enum SourceNode: Sendable {
     /// Walks `path`, following symbolic links.
     /// - Throws: `StoreError.io` (missing, unreadable), `.unsupportedFile`, `.symlinkLoop`.
     public static func plan(_ path: String) throws -> SourceNode {
+        try plan(bytes: Array(path.utf8))
+    }
+
+    /// Walks a path given as bytes: a path need not be valid UTF-8 (argv and folder entries
+    /// are bytes on Linux).
+    public static func plan(bytes path: [UInt8]) throws -> SourceNode {
         var ancestors = Set<FileIdentity>()
-        return try plan(Array(path.utf8), ancestors: &ancestors)
+        return try plan(path, ancestors: &ancestors)
     }
 
     private struct FileIdentity: Hashable { var dev: UInt64; var ino: UInt64 }
@@ -81,5 +87,11 @@ func withCPath<R>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws -> R) r
     }
 }
 
-/// A byte path as text for messages (invalid UTF-8 shown with replacement characters).
-func display(_ path: [UInt8]) -> String { String(decoding: path, as: UTF8.self) }
+/// A byte path as text for people: a component that is valid UTF-8 is shown as it is, any
+/// other in its exported form (`ExportedName`: invalid bytes as %XX), so no byte is lost or
+/// replaced by U+FFFD.
+public func display(_ path: [UInt8]) -> String {
+    path.split(separator: 0x2f, omittingEmptySubsequences: false).map { c in
+        String(validating: c, as: UTF8.self) ?? ExportedName.encode(Array(c))
+    }.joined(separator: "/")
+}

@@ -27,6 +27,8 @@ public enum StoreError: Error, CustomStringConvertible {
     case busy(path: String)
     /// Work that needs the store quiet finds another process working in it.
     case inUse(String)
+    /// A file name in a folder being read is not one this operation accepts.
+    case badName(path: String, why: String)
 
     public var description: String {
         switch self {
@@ -43,6 +45,7 @@ public enum StoreError: Error, CustomStringConvertible {
         case .corrupt(let what): return "store is damaged: \(what) (run `datanet fsck`)"
         case .busy(let p): return "store \(p) is in use by another process"
         case .inUse(let why): return why
+        case .badName(let p, let why): return "\(p): \(why)"
         }
     }
 }

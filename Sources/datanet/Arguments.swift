@@ -29,6 +29,9 @@ struct Parsed {
     /// The subcommand's name.
     var command = ""
     var positionals: [String] = []
+    /// The positionals as the bytes the shell passed (paths need not be UTF-8; `positionals`
+    /// holds them with invalid bytes replaced).
+    var rawPositionals: [[UInt8]] = []
     var flags: Set<String> = []
     var options: [String: String] = [:]
     /// Every value of each option, in order (options may repeat: `--curator A --curator B`).
@@ -43,7 +46,8 @@ struct Parsed {
 }
 
 /// Parses `args` against `spec`; `--` ends option parsing. Throws `.usage` naming the problem.
-func parse(_ args: [String], _ spec: CommandSpec) throws -> Parsed {
+/// `raw`, when given, holds the same arguments as bytes.
+func parse(_ args: [String], raw: [[UInt8]]? = nil, _ spec: CommandSpec) throws -> Parsed {
     var p = Parsed()
     p.command = spec.name
     var i = 0
@@ -53,6 +57,7 @@ func parse(_ args: [String], _ spec: CommandSpec) throws -> Parsed {
         i += 1
         if onlyPositionals || !a.hasPrefix("-") || a == "-" {
             p.positionals.append(a)
+            p.rawPositionals.append(raw?[i - 1] ?? Array(a.utf8))
             continue
         }
         if a == "--" { onlyPositionals = true; continue }

@@ -21,10 +21,16 @@ func runIdentity(_ p: Parsed) throws -> Int32 {
         else { out("created identity \(identity.name): \(identity.publicKey)") }
     case "ls":
         guard arg == nil else { throw CLIError.usage("`datanet id ls` takes no argument") }
-        let all = try ids.names().map { try ids.load($0) }
+        // A damaged or unsafe key file is named on standard error (exit 1); the others are listed.
+        var all = [Identity](), problems = [String]()
+        for name in ids.names() {
+            do { all.append(try ids.load(name)) } catch { problems.append("\(error)") }
+        }
         if p.has("--json") { try printJSON(try all.map(describe)) }
-        else if all.isEmpty { out("no identities; create one with `datanet id new NAME`") }
+        else if all.isEmpty && problems.isEmpty { out("no identities; create one with `datanet id new NAME`") }
         else { for i in all { out("\(i.name)  \(i.publicKey)") } }
+        for problem in problems { errLine("datanet: \(problem)") }
+        if !problems.isEmpty { return 1 }
     case "show":
         let identity = try ids.resolve(arg ?? signerName)
         if p.has("--json") { try printJSON(try describe(identity)) }

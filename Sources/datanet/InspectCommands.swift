@@ -36,7 +36,9 @@ func runStat(_ p: Parsed) throws -> Int32 {
         }
     case .tree:
         guard let t = try store.tree(id) else { throw StoreError.notFound(id: text) }
-        let name = { (e: TreeEntry) in String(decoding: e.name, as: UTF8.self) }
+        // Names are bytes and may come from another store: the exported form (%XX for what is not
+        // UTF-8), then escaped for the terminal.
+        let name = { (e: TreeEntry) in terminalSafe(ExportedName.encode(e.name)) }
         if asJSON {
             try printJSON(["id": id.hex, "kind": "tree", "size": t.size,
                            "entries": t.entries.map { ["name": name($0), "kind": $0.kind.description, "id": $0.id.hex, "size": $0.size] as [String: Any] }])

@@ -28,6 +28,7 @@ func nowMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 
 func runCreate(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
+    try TextRules.checkSingleLine(p.positionals[0], field: "Datanet name")
     let owner = try signer()
     let curators = try p.all("--curator").map(resolveKey)
     let quorum = UInt64(try integerOption(p, "--quorum") ?? 1)
@@ -49,7 +50,7 @@ func runCreate(_ p: Parsed) throws -> Int32 {
     var genesis = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: nowMillis(), nonce: nonce).body)
     try genesis.sign(with: owner.signingKey)
     let id = try ledger.create(genesis: genesis, sequencerKey: localIdentity(for: sequencer)?.signingKey)
-    if p.has("--json") { try printJSON(["id": id.hex, "name": policy.name]) } else { out("\(id.hex)  \(policy.name)") }
+    if p.has("--json") { try printJSON(["id": id.hex, "name": policy.name]) } else { out("\(id.hex)  \(terminalSafe(policy.name))") }
     return 0
 }
 
@@ -62,12 +63,16 @@ func runContribute(_ p: Parsed) throws -> Int32 {
         guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw CLIError.usage("--meta needs key=value, got '\(kv)'") }
         meta[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
     }
+    // Refused before anything is ingested: these fields reach other people's terminals and files.
+    for (field, option) in [("label", "--label"), ("license", "--license"), ("media type", "--media-type")] {
+        if let v = p.options[option] { try TextRules.checkSingleLine(v, field: field) }
+    }
+    for (k, v) in meta { try TextRules.checkSingleLine(k + "=" + v, field: "metadata") }
     // Refused before anything is ingested, so a refusal leaves the store as it was.
     guard st.policy.mayContribute(author.publicKey) else {
-        throw LedgerRefusal.notAllowed("author \(author.publicKey) may not contribute to \(st.policy.name)")
+        throw LedgerRefusal.notAllowed("author \(author.publicKey) may not contribute to \(terminalSafe(st.policy.name))")
     }
-    let paths = Array(p.positionals.dropFirst())
-    let plans = try Ingest.plan(paths)
+    let plans = try Ingest.plan(bytes: Array(p.rawPositionals.dropFirst()))
     let bar = ProgressBar(total: plans.reduce(0) { $0 + $1.node.totalBytes }, label: "contribute", quiet: p.has("--quiet"))
     let ingest = Ingest(store: ledger.store)
     ingest.progress = { bar.update($0) }
@@ -75,11 +80,16 @@ func runContribute(_ p: Parsed) throws -> Int32 {
     bar.finish()
     var rows = [[String: Any]]()
     for r in added {
+        // r.path is printable (invalid UTF-8 shown as %XX); the default label also loses the
+        // control characters a file name may hold, which labels may not.
         let name = URL(fileURLWithPath: r.path).lastPathComponent
-        let sidecar = try ledger.storeSidecar(Sidecar(label: p.options["--label"] ?? name, fileName: name, metadata: meta))
+        let label = p.options["--label"] ?? String(String.UnicodeScalarView(name.unicodeScalars.map { TextRules.isControl($0) ? "?" : $0 }))
+        let sidecar = try ledger.storeSidecar(Sidecar(label: label, fileName: name, metadata: meta))
         var e = Envelope(kind: .contribution, body: Contribution(
             datanet: st.id, author: author.publicKey, content: r.id, contentKind: r.kind == .tree ? .tree : .blob, size: r.size,
-            mediaType: p.options["--media-type"] ?? (r.kind == .tree ? "inode/directory" : "application/octet-stream"),
+            mediaType: try p.options["--media-type"] ?? MediaType.guess(
+                fileName: name, isFolder: r.kind == .tree,
+                sample: r.kind == .blob ? try ledger.store.blobBytes(r.id, limit: MinHash.maximumText) : nil),
             license: p.options["--license"] ?? "NOASSERTION", sidecar: sidecar,
             createdAt: nowMillis()).body)
         try e.sign(with: author.signingKey)
@@ -99,6 +109,7 @@ func runReview(_ p: Parsed) throws -> Int32 {
     }
     let ids = try p.positionals.dropFirst().dropLast().map { try resolveRecord(ledger, $0) }
     guard !ids.isEmpty else { throw CLIError.usage("`datanet review` needs at least one contribution id") }
+    try TextRules.checkSingleLine(p.options["--reason"] ?? "", field: "reason")
     let reviewer = try signer()
     var e = Envelope(kind: .review, body: Review(datanet: st.id, reviewer: reviewer.publicKey, contributions: ids,
                                                  accept: verdict == "accept", reason: p.options["--reason"] ?? "").body)
@@ -138,16 +149,16 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
     case "deny":
         // An open Datanet has no list to take a key out of; an empty list would shut everyone out.
         guard let allowed = next.contributors else {
-            throw CLIError.failure("\(st.policy.name) is open to every contributor: there is no allow list to deny from (`allow` a key first to close it)")
+            throw CLIError.failure("\(terminalSafe(st.policy.name)) is open to every contributor: there is no allow list to deny from (`allow` a key first to close it)")
         }
         next.contributors = keySet(allowed, adding: nil, removing: try resolveKey(value))
         guard next.contributors?.isEmpty == false || allowed.isEmpty else {
-            throw CLIError.failure("denying \(value) would leave nobody allowed to contribute to \(st.policy.name)")
+            throw CLIError.failure("denying \(value) would leave nobody allowed to contribute to \(terminalSafe(st.policy.name))")
         }
     case "add-reader", "remove-reader":
         // A public Datanet has no reader list; making one here would also lock the owner out.
         guard let readers = next.readers else {
-            throw CLIError.failure("\(st.policy.name) is public: everyone may read it (`visibility private` first to keep a reader list)")
+            throw CLIError.failure("\(terminalSafe(st.policy.name)) is public: everyone may read it (`visibility private` first to keep a reader list)")
         }
         let k = try resolveKey(value)
         next.readers = op == "add-reader" ? keySet(readers, adding: k, removing: nil) : keySet(readers, adding: nil, removing: k)
@@ -193,7 +204,7 @@ func runSequence(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     let st = try ledger.resolveDatanet(p.positionals[0])
     guard let key = localIdentity(for: st.policy.sequencer) else {
-        throw CLIError.failure("this store holds no identity with the sequencer key of \(st.policy.name) (\(st.policy.sequencer))")
+        throw CLIError.failure("this store holds no identity with the sequencer key of \(terminalSafe(st.policy.name)) (\(st.policy.sequencer))")
     }
     let r = try ledger.sequence(st.id, key: key.signingKey)
     if p.has("--json") {
@@ -206,9 +217,9 @@ func runSequence(_ p: Parsed) throws -> Int32 {
     } else {
         for i in r.intakes { out("intake    \(i.index)  \(i.record.hex)  (promise signed)") }
         for pl in r.policies { out("policy    \(pl.index)  \(pl.record.hex)") }
-        for d in r.decisions { out("decision  \(d.index)  \(d.contribution.hex)  \(d.accepted ? "accepted" : "rejected"): \(d.reason)") }
+        for d in r.decisions { out("decision  \(d.index)  \(d.contribution.hex)  \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))") }
         for t in r.tombstones { out("tombstone \(t.index)  \(t.contribution.hex)  (content and sidecar to be dropped: run `datanet gc`)") }
-        for x in r.refused { out("refused   \(x.record.hex)  \(x.reason)") }
+        for x in r.refused { out("refused   \(x.record.hex)  \(terminalSafe(x.reason))") }
         out("checkpoint size \(r.size)")
     }
     return 0
@@ -231,6 +242,6 @@ func runContinue(_ p: Parsed) throws -> Int32 {
         throw CLIError.failure("this store does not hold the new sequencer key; run `datanet continue` on the new sequencer's store")
     }
     _ = try ledger.applyContinuation(e, key: local.signingKey)
-    out("\(e.id.hex)  continuation at size \(size): \(local.name) now sequences \(st.policy.name)")
+    out("\(e.id.hex)  continuation at size \(size): \(local.name) now sequences \(terminalSafe(st.policy.name))")
     return 0
 }

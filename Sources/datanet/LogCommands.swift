@@ -4,20 +4,21 @@ import DatanetLedger
 import DatanetStore
 import Foundation
 
-/// A short human description of a record.
+/// A short human description of a record. Every text field comes from a record or a sidecar
+/// (possibly made in another store), so each passes through `terminalSafe`.
 func summary(_ e: Envelope, _ ledger: Ledger) -> String {
     guard let r = try? Record(e) else { return e.kind.rawValue }
     switch r {
-    case .genesis(let g): return "genesis '\(g.policy.name)'"
+    case .genesis(let g): return "genesis '\(terminalSafe(g.policy.name))'"
     case .contribution(let c):
-        let name = (try? ledger.sidecar(of: c))?.map { "'\($0.label)'" } ?? "\(c.content.hex.prefix(12)) (sidecar not held)"
-        return "contribution \(name) by \(c.author.description.prefix(12)) (\(c.size) bytes, \(c.license))"
+        let name = (try? ledger.sidecar(of: c))?.map { "'\(terminalSafe($0.label))'" } ?? "\(c.content.hex.prefix(12)) (sidecar not held)"
+        return "contribution \(name) by \(c.author.description.prefix(12)) (\(c.size) bytes, \(terminalSafe(c.license)))"
     case .review(let v):
-        return "review: \(v.accept ? "accept" : "reject") \(v.contributions.count) by \(v.reviewer.description.prefix(12))" + (v.reason.isEmpty ? "" : ": \(v.reason)")
-    case .policy(let p): return "policy: \(p.summary)"
+        return "review: \(v.accept ? "accept" : "reject") \(v.contributions.count) by \(v.reviewer.description.prefix(12))" + (v.reason.isEmpty ? "" : ": \(terminalSafe(v.reason))")
+    case .policy(let p): return "policy: \(terminalSafe(p.summary))"
     case .setSequencer(let s): return "set-sequencer \(s.sequencer.description.prefix(12))"
     case .continuation(let c): return "continuation at size \(c.size)"
-    case .tombstone(let t): return "\(t.takedown ? "takedown" : "withdrawal") of \(t.contribution.hex.prefix(16))…: \(t.reason)"
+    case .tombstone(let t): return "\(t.takedown ? "takedown" : "withdrawal") of \(t.contribution.hex.prefix(16))…: \(terminalSafe(t.reason))"
     }
 }
 
@@ -29,7 +30,7 @@ func runDatanets(_ p: Parsed) throws -> Int32 {
     } else if all.isEmpty {
         out("no Datanets; create one with `datanet create NAME`")
     } else {
-        for d in all { out("\(d.id.hex)  \(d.policy.name)  size \(d.size)  curators \(d.policy.curators.count), quorum \(d.policy.quorum)") }
+        for d in all { out("\(d.id.hex)  \(terminalSafe(d.policy.name))  size \(d.size)  curators \(d.policy.curators.count), quorum \(d.policy.quorum)") }
     }
     return 0
 }
@@ -40,16 +41,20 @@ func runPending(_ p: Parsed) throws -> Int32 {
     let records = try ledger.pendingRecords(st.id)
     // Contributions already taken in but not decided: what the curators still have to review.
     let awaiting = try ledger.undecidedContributions(st.id).compactMap { u in try ledger.record(u.id).map { (u.intake, $0) } }
-    func near(_ id: Digest) throws -> String { try ledger.nearDuplicate(of: id).map { "  [near-duplicate of \($0.hex)]" } ?? "" }
+    func near(_ id: Digest) throws -> String {
+        try ledger.duplicateFlag(of: id).map { "  [\($0.exact ? "exact duplicate" : "near-duplicate") of \($0.earlier.hex)]" } ?? ""
+    }
     if p.has("--json") {
         func row(_ e: Envelope, stage: String, leaf: UInt64?) throws -> [String: Any] {
-            ["id": e.id.hex, "kind": e.kind.rawValue, "stage": stage, "leaf": leaf.map { Int($0) } ?? NSNull(), "summary": summary(e, ledger),
-             "signatures": e.signatures.count, "near_duplicate_of": try ledger.nearDuplicate(of: e.id)?.hex ?? NSNull()]
+            let flag = try ledger.duplicateFlag(of: e.id)
+            return ["id": e.id.hex, "kind": e.kind.rawValue, "stage": stage, "leaf": leaf.map { Int($0) } ?? NSNull(), "summary": summary(e, ledger),
+                    "signatures": e.signatures.count, "near_duplicate_of": flag.flatMap { $0.exact ? nil : $0.earlier.hex } ?? NSNull(),
+                    "exact_duplicate_of": flag.flatMap { $0.exact ? $0.earlier.hex : nil } ?? NSNull()]
         }
         try printJSON(try records.map { try row($0, stage: "queued", leaf: nil) } + awaiting.map { try row($0.1, stage: "awaiting-review", leaf: $0.0) })
         return 0
     }
-    if records.isEmpty && awaiting.isEmpty { out("nothing pending for \(st.policy.name)") }
+    if records.isEmpty && awaiting.isEmpty { out("nothing pending for \(terminalSafe(st.policy.name))") }
     if !records.isEmpty {
         out("queued for the sequencer:")
         for e in records { out("  \(e.id.hex)  \(summary(e, ledger))\(try near(e.id))") }
@@ -72,7 +77,7 @@ func runLog(_ p: Parsed) throws -> Int32 {
             let accepted = leaf.payload[3]?.unsignedValue == 1
             let reason = leaf.payload[4].flatMap { if case .text(let t) = $0 { String(decoding: t, as: UTF8.self) } else { nil } } ?? ""
             let id = leaf.payload[1]?.bytesValue.map(Hex.encode) ?? "?"
-            return "decision \(id.prefix(16)) \(accepted ? "accepted" : "rejected"): \(reason)"
+            return "decision \(id.prefix(16)) \(accepted ? "accepted" : "rejected"): \(terminalSafe(reason))"
         default:
             let field: UInt64 = leaf.kind == .intake ? 4 : 1
             return (try? leaf.envelope(field)).map { "\(leaf.kind) \(summary($0, ledger))" } ?? "\(leaf.kind)"
@@ -95,7 +100,7 @@ func runShow(_ p: Parsed) throws -> Int32 {
     let placement = try ledger.placement(id)
     let decision = try ledger.decision(id)
     let promise = try ledger.promise(id)
-    let near = try ledger.nearDuplicate(of: id)
+    let near = try ledger.duplicateFlag(of: id)
     // The erasable sidecar (label, file name, free metadata), when this store holds it.
     var side: Sidecar?
     if case .contribution(let c)? = try? Record(e) { side = try ledger.sidecar(of: c) }
@@ -105,7 +110,7 @@ func runShow(_ p: Parsed) throws -> Int32 {
         if let (d, i) = placement { o["datanet"] = d.hex; o["leaf"] = i }
         if let decision { o["decision_leaf"] = decision }
         if let promise { o["intake_promise_valid"] = promise.isValid }
-        if let near { o["near_duplicate_of"] = near.hex }
+        if let near { o[near.exact ? "exact_duplicate_of" : "near_duplicate_of"] = near.earlier.hex }
         if let side { o["sidecar"] = ["label": side.label, "file_name": side.fileName, "metadata": side.metadata] as [String: Any] }
         try printJSON(o)
     } else {
@@ -114,10 +119,13 @@ func runShow(_ p: Parsed) throws -> Int32 {
         if let (_, i) = placement { out("in the log at leaf \(i)") } else { out("not yet in a log (pending)") }
         if let decision { out("decided at leaf \(decision)") }
         if let promise { out("intake promise by \(promise.sequencer): \(promise.isValid ? "valid" : "INVALID")") }
-        if let near { out("near-duplicate of \(near.hex) (MinHash, schema/curation.md)") }
+        if let near {
+            out(near.exact ? "exact duplicate of \(near.earlier.hex) (the same content id; rejected at intake)"
+                           : "near-duplicate of \(near.earlier.hex) (MinHash, schema/curation.md)")
+        }
         if let side {
-            out("file name: \(side.fileName)")
-            for (k, v) in side.metadata.sorted(by: { $0.key < $1.key }) { out("meta \(k) = \(v)") }
+            out("file name: \(terminalSafe(side.fileName))")
+            for (k, v) in side.metadata.sorted(by: { $0.key < $1.key }) { out("meta \(terminalSafe(k)) = \(terminalSafe(v))") }
         }
     }
     return 0
@@ -127,7 +135,7 @@ func runCheckpoint(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     let st = try ledger.resolveDatanet(p.positionals[0])
     guard let file = p.options["--observe"] else {
-        guard let note = try ledger.latestCheckpoint(st.id) else { throw CLIError.failure("no checkpoint for \(st.policy.name) yet") }
+        guard let note = try ledger.latestCheckpoint(st.id) else { throw CLIError.failure("no checkpoint for \(terminalSafe(st.policy.name)) yet") }
         writeFD(1, note.utf8)
         return 0
     }
@@ -137,7 +145,7 @@ func runCheckpoint(_ p: Parsed) throws -> Int32 {
         out("checkpoint at size \(size) is consistent with this log (size \(st.size))")
         return 0
     case .fork(let evidence):
-        err("datanet: FORK: two signed checkpoints of \(st.policy.name) disagree; evidence follows on standard output")
+        err("datanet: FORK: two signed checkpoints of \(terminalSafe(st.policy.name)) disagree; evidence follows on standard output")
         writeFD(1, (evidence + "\n").utf8)
         return 1
     }

@@ -1,3 +1,4 @@
+import DatanetLedger
 import DatanetStore
 import Foundation
 import Glibc
@@ -20,11 +21,16 @@ func writeFD<B: Sequence>(_ fd: Int32, _ bytes: B) where B.Element == UInt8 {
     }
 }
 
-/// Writes a line to standard output.
-func out(_ s: String) { writeFD(1, (s + "\n").utf8) }
+/// Writes a line to standard output. A last guard for text no caller escaped: control
+/// characters other than the newlines a caller writes are shown as `\u{XX}`.
+func out(_ s: String) { writeFD(1, (lines(s) + "\n").utf8) }
 
-/// Writes a line to standard error.
-func err(_ s: String) { writeFD(2, (s + "\n").utf8) }
+/// Writes a line to standard error, guarded as `out` is.
+func err(_ s: String) { writeFD(2, (lines(s) + "\n").utf8) }
+
+private func lines(_ s: String) -> String {
+    s.split(separator: "\n", omittingEmptySubsequences: false).map { terminalSafe(String($0)) }.joined(separator: "\n")
+}
 
 /// Prints a JSON value with sorted keys and unescaped slashes: stable output for scripts.
 func printJSON(_ value: Any) throws {
@@ -128,3 +134,18 @@ func printEncodable<T: Encodable>(_ value: T) throws {
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     writeFD(1, try e.encode(value) + Data("\n".utf8))
 }
+
+/// Text that came from records, sidecars or another store, made safe to print: every control
+/// character (TextRules.isControl: C0, DEL, C1, bidirectional overrides) is shown as `\u{XX}`,
+/// so no field can move the cursor, recolor the terminal or fake a line of output.
+func terminalSafe(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: TextRules.isControl) else { return text }
+    var out = ""
+    for s in text.unicodeScalars {
+        if TextRules.isControl(s) { out += "\\u{" + String(s.value, radix: 16, uppercase: true) + "}" } else { out.unicodeScalars.append(s) }
+    }
+    return out
+}
+
+/// Writes a one-line error: every control character escaped, newlines included.
+func errLine(_ s: String) { writeFD(2, (terminalSafe(s) + "\n").utf8) }

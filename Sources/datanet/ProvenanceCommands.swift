@@ -48,9 +48,10 @@ func runVerify(_ p: Parsed) throws -> Int32 {
     let ledger = access(storeDir + "/data.mdb", F_OK) == 0 ? try? Ledger(store: try openStore(), create: false) : nil
     if let dir = p.options["--manifest"] {
         guard p.positionals.isEmpty else { throw CLIError.usage("give either FILE|ID or --manifest DIR") }
-        let checks = try DatasetExport.verify(dir: dir, ledger: ledger)
-        return try report(p, checks, kind: "manifest", subject: dir)
+        let v = try DatasetExport.verify(dir: dir, ledger: ledger, contentOnly: p.has("--content-only"), allowWithdrawn: p.has("--allow-withdrawn"))
+        return try report(p, v.checks, kind: "manifest", subject: dir, qualifier: v.contentOnly ? "CONTENT ONLY: acceptance not checked" : nil)
     }
+    if p.has("--content-only") { throw CLIError.usage("--content-only goes with --manifest DIR") }
     guard let target = p.positionals.first else { throw CLIError.usage("verify needs a FILE, an ID or --manifest DIR") }
     let receipt: Receipt
     if access(target, F_OK) == 0 || !target.utf8.allSatisfy({ Hex.nibble($0) != nil }) {
@@ -62,7 +63,8 @@ func runVerify(_ p: Parsed) throws -> Int32 {
         receipt = try ledger.receipt(for: try resolveRecord(ledger, target))
     }
     let anchor = try p.options["--datanet"].map { try anchorID(ledger, $0) }
-    let result = try ledger.map { try $0.verify(receipt, anchor: anchor) } ?? receipt.verify(anchor: anchor)
+    let allow = p.has("--allow-withdrawn")
+    let result = try ledger.map { try $0.verify(receipt, anchor: anchor, allowWithdrawn: allow) } ?? receipt.verify(anchor: anchor, allowWithdrawn: allow)
     let holds = result.holds || (p.has("--self-contained") && result.holdsSelfContained)
     if p.has("--json") {
         struct Report: Encodable { let valid: Bool; let kind = "receipt"; let contribution: String; let verification: ReceiptVerification }
@@ -118,7 +120,7 @@ func runAudit(_ p: Parsed) throws -> Int32 {
         for v in report.violations {
             out("✗ " + (v.index.map { "leaf \($0): " } ?? "checkpoint: ") + "\(v.rule): \(v.detail)")
         }
-        out("\(st.policy.name): \(report.leaves) leaves, \(report.signatures) signatures, \(report.checkpoints) checkpoints replayed from the genesis — "
+        out("\(terminalSafe(st.policy.name)): \(report.leaves) leaves, \(report.signatures) signatures, \(report.checkpoints) checkpoints replayed from the genesis — "
             + (report.holds ? "every rule holds" : "\(report.violations.count) violation(s); --json gives portable evidence"))
     }
     return report.holds ? 0 : 1
@@ -134,7 +136,7 @@ func runBundle(_ p: Parsed) throws -> Int32 {
         let since = try integerOption(p, "--since") ?? 0
         let recipients = try p.all("--seal-to").map { try sealRecipient($0, policy: st.policy) }
         if st.policy.readers != nil && recipients.isEmpty {
-            throw CLIError.failure("\(st.policy.name) is private: seal its bundle with --seal-to (readers, curators, owner or sequencer)")
+            throw CLIError.failure("\(terminalSafe(st.policy.name)) is private: seal its bundle with --seal-to (readers, curators, owner or sequencer)")
         }
         summary = try writeBundle(to: path, sealedTo: recipients) { fd in
             try ledger.exportBundle(st.id, since: UInt64(since), recordsOnly: p.has("--records-only"), to: fd)
@@ -164,20 +166,25 @@ func runBundle(_ p: Parsed) throws -> Int32 {
         out("\(p.positionals[0] == "export" ? "exported" : "imported") \(summary.datanet.prefix(16))…: leaves \(summary.from)..<\(summary.to), "
             + "\(summary.checkpoints) checkpoint(s), \(summary.records) pending record(s), "
             + (summary.signatures > 0 ? "\(summary.signatures) signature(s) added to pending records, " : "") + "\(summary.objects) object(s), "
-            + "\(summary.sidecars) sidecar(s), \(humanBytes(summary.bytes))")
+            + "\(summary.sidecars) sidecar(s), \(humanBytes(summary.bytes))"
+            + (summary.skipped > 0 ? "; \(summary.skipped) object(s) and sidecar(s) no live record here reaches were left out" : ""))
     }
     return 0
 }
 
-/// Prints a list of checks (or JSON) and returns 0 when all hold.
-private func report(_ p: Parsed, _ checks: [VerificationCheck], kind: String, subject: String) throws -> Int32 {
+/// Prints a list of checks (or JSON) and returns 0 when all hold. `qualifier` limits what
+/// "holds" means (printed beside it, and as `limited_to` in JSON).
+private func report(_ p: Parsed, _ checks: [VerificationCheck], kind: String, subject: String, qualifier: String? = nil) throws -> Int32 {
     let holds = checks.allSatisfy(\.holds)
     if p.has("--json") {
-        struct Report: Encodable { let valid: Bool; let kind: String; let subject: String; let checks: [VerificationCheck] }
-        try printEncodable(Report(valid: holds, kind: kind, subject: subject, checks: checks))
+        struct Report: Encodable {
+            let valid: Bool; let kind: String; let subject: String; let checks: [VerificationCheck]; let limitedTo: String?
+            enum CodingKeys: String, CodingKey { case valid, kind, subject, checks, limitedTo = "limited_to" }
+        }
+        try printEncodable(Report(valid: holds, kind: kind, subject: subject, checks: checks, limitedTo: qualifier))
     } else {
-        for c in checks { out("\(mark(c.status)) \(c.name)" + (c.detail.isEmpty ? "" : ": \(c.detail)")) }
-        out(holds ? "\(kind) holds" : "\(kind) does NOT hold")
+        for c in checks { out("\(mark(c.status)) \(terminalSafe(c.name))" + (c.detail.isEmpty ? "" : ": \(terminalSafe(c.detail))")) }
+        out((holds ? "\(kind) holds" : "\(kind) does NOT hold") + (qualifier.map { " (\($0))" } ?? ""))
     }
     return holds ? 0 : 1
 }
@@ -212,6 +219,7 @@ func runTombstone(_ p: Parsed) throws -> Int32 {
     let id = try resolveRecord(ledger, p.positionals[1])
     let takedown = p.command == "takedown"
     guard let reason = p.options["--reason"] ?? (takedown ? nil : "") else { throw CLIError.usage("takedown needs --reason TEXT") }
+    try TextRules.checkSingleLine(reason, field: "reason")
     let me = try signer()
     var e = Envelope(kind: .tombstone, body: Tombstone(datanet: st.id, contribution: id, takedown: takedown, reason: reason).body)
     try e.sign(with: me.signingKey)
@@ -227,7 +235,7 @@ func runGC(_ p: Parsed) throws -> Int32 {
     } else {
         let s = r.sweep
         out("\(r.dryRun ? "would delete" : "deleted") \(s.chunks) chunk(s) (\(humanBytes(s.bytes))), \(s.blobs) blob(s), \(s.trees) tree(s), "
-            + "\(s.roots) added root(s) under a tombstone; \(s.deadLeases) dead lease(s) cleared")
+            + "\(s.roots) added root(s) under a tombstone, \(r.sidecars) sidecar(s) no live contribution names; \(s.deadLeases) dead lease(s) cleared")
     }
     return 0
 }
@@ -278,7 +286,7 @@ private func sealRecipient(_ text: String, policy: PolicyState) throws -> [UInt8
     }
     let allowed = Set((policy.readers ?? []) + policy.curators + [policy.owner, policy.sequencer])
     if policy.readers != nil && !allowed.contains(key) {
-        throw CLIError.failure("\(key) may not read \(policy.name); seal only to its readers, curators, owner or sequencer")
+        throw CLIError.failure("\(key) may not read \(terminalSafe(policy.name)); seal only to its readers, curators, owner or sequencer")
     }
     return x25519
 }

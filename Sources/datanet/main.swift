@@ -51,6 +51,11 @@ Run `datanet COMMAND --help` for a command's options.
 """
 
 nonisolated(unsafe) var args = Array(CommandLine.arguments.dropFirst())
+/// The same arguments as the bytes the shell passed: Linux paths need not be UTF-8, and
+/// `CommandLine.arguments` replaces what is not.
+nonisolated(unsafe) var rawArgs: [[UInt8]] = (1..<Int(CommandLine.argc)).map { i in
+    CommandLine.unsafeArgv[i].map { Array(UnsafeBufferPointer(start: UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self), count: strlen($0))) } ?? []
+}
 /// The identity chosen with `--as`, if any.
 nonisolated(unsafe) var signerName: String?
 nonisolated(unsafe) var storeDir = ProcessInfo.processInfo.environment["DATANET_DIR"]
@@ -63,13 +68,16 @@ func run() throws -> Int32 {
             guard args.count > 1 else { throw CLIError.usage("--store needs a folder") }
             storeDir = args[1]
             args.removeFirst(2)
+            rawArgs.removeFirst(2)
         } else if first == "--as" {
             guard args.count > 1 else { throw CLIError.usage("--as needs an identity name") }
             signerName = args[1]
             args.removeFirst(2)
+            rawArgs.removeFirst(2)
         } else if first.hasPrefix("--store=") {
             storeDir = String(first.dropFirst("--store=".count))
             args.removeFirst()
+            rawArgs.removeFirst()
         } else {
             throw CLIError.usage("unknown option \(first) (see `datanet --help`)")
         }
@@ -79,7 +87,7 @@ func run() throws -> Int32 {
     guard let command = commands.first(where: { $0.spec.name == name }) else {
         throw CLIError.usage("unknown command '\(name)' (see `datanet --help`)")
     }
-    let parsed = try parse(Array(args.dropFirst()), command.spec)
+    let parsed = try parse(Array(args.dropFirst()), raw: rawArgs.count == args.count ? Array(rawArgs.dropFirst()) : nil, command.spec)
     if parsed.has("--help") { out(command.spec.help); return 0 }
     return try command.run(parsed)
 }
@@ -88,31 +96,31 @@ let code: Int32
 do {
     code = try run()
 } catch CLIError.usage(let message) {
-    err("datanet: \(message)")
+    errLine("datanet: \(message)")
     code = 2
 } catch CLIError.failure(let message) {
-    err("datanet: \(message)")
+    errLine("datanet: \(message)")
     code = 1
 } catch let e as IdentityError {
-    err("datanet: \(e)")
+    errLine("datanet: \(e)")
     switch e {
     case .badName, .ambiguous: code = 2
     default: code = 1
     }
 } catch let e as LedgerRefusal {
-    err("datanet: \(e)")
+    errLine("datanet: \(e)")
     code = 1
 } catch let e as RecordError {
-    err("datanet: \(e)")
+    errLine("datanet: \(e)")
     code = 1
 } catch let e as StoreError {
-    err("datanet: \(e)")
+    errLine("datanet: \(e)")
     switch e {
     case .badId, .ambiguous: code = 2
     default: code = 1
     }
 } catch {
-    err("datanet: \(error)")
+    errLine("datanet: \(error)")
     code = 1
 }
 exit(code)

@@ -160,4 +160,44 @@ import Testing
         frames[i] = [2, 0, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
         #expect { try Self.importBytes(peer.ledger, Self.reassemble(frames)) } throws: { "\($0)".contains("forks") }
     }
+
+    /// The hardening issue's defect: sidecar frames were stored whether or not a record named
+    /// them (60 junk 1 MB frames survived gc and compact), and a tampered sidecar was kept. Now
+    /// a sidecar over 64 KiB refuses the bundle; unreferenced sidecars and objects, and a
+    /// sidecar whose bytes no longer match its record's hash, are left out and counted.
+    @Test func bundlesCannotPlantStorage() throws {
+        let (w, c, _) = try TombstoneTests.world() // a contribution with a real sidecar
+        let sidecar = try Contribution(body: c.body).sidecar
+        let frames = Self.frames(try Self.export(w.ledger, w.datanet))
+        func frame(_ t: BundleFrame, _ p: [UInt8]) -> [UInt8] {
+            [t.rawValue, UInt8(p.count >> 24), UInt8((p.count >> 16) & 0xff), UInt8((p.count >> 8) & 0xff), UInt8(p.count & 0xff)] + p
+        }
+        func sidecarCount(_ l: Ledger) throws -> Int {
+            try l.env.read { txn in
+                var n = 0
+                try txn.scan(l.sidecars) { _, _ in n += 1; return true }
+                return n
+            }
+        }
+        let peer = try Peer()
+        let before = peer.fingerprint
+        let huge = frame(.sidecar, [UInt8](repeating: 7, count: 1 << 20))
+        #expect(throws: BundleError.self) { try Self.importBytes(peer.ledger, Self.reassemble(frames + Array(repeating: huge, count: 3))) }
+        #expect(peer.fingerprint == before)
+        // Well-formed junk: sidecars and a chunk nothing names; and the real sidecar tampered.
+        let junk = (0..<60).map { i in frame(.sidecar, Sidecar(label: "junk \(i)", fileName: "", metadata: [:]).encoded) }
+            + [frame(.chunk, [UInt8](repeating: 9, count: 5000))]
+        var tampered = frames
+        let i = try #require(tampered.firstIndex { $0[0] == BundleFrame.sidecar.rawValue })
+        tampered[i][tampered[i].count - 1] ^= 1
+        let s = try Self.importBytes(peer.ledger, Self.reassemble(tampered + junk))
+        #expect(s.skipped == 62 && s.objects == 2 && s.sidecars == 0)
+        #expect(try sidecarCount(peer.ledger) == 0)
+        #expect(try peer.ledger.store.chunk(SHA256.hash([UInt8](repeating: 9, count: 5000))) == nil)
+        // The honest bundle then brings exactly the one sidecar its record names.
+        let honest = try Self.importBytes(peer.ledger, Self.reassemble(frames))
+        #expect(honest.sidecars == 1 && honest.skipped == 0 && honest.objects == 0)
+        #expect(try peer.ledger.env.read { txn in try txn.get(peer.ledger.sidecars, sidecar) } != nil)
+        #expect(try sidecarCount(peer.ledger) == 1)
+    }
 }

@@ -1,0 +1,69 @@
+import DatanetCrypto
+import DatanetStore
+
+/// What tombstones erased, kept for good: gc never removes it, so a tombstone binds every
+/// later import (and sync) of its Datanet even after the content and sidecar are gone
+/// (schema/log.md "Tombstones"). Table `erasures`, two key shapes:
+///
+///     0x01 ‖ Datanet ‖ contribution → content ‖ sidecar hash ‖ u64 tombstone leaf index
+///     0x03 ‖ sidecar hash           → Datanet ‖ contribution
+///
+/// Sidecars are salted per contribution, so an erased sidecar hash is refused everywhere. A
+/// content id is erased only in the Datanet whose earliest contribution of it is under a
+/// tombstone (every later copy there is an exact duplicate, rejected at intake); an earlier
+/// live contribution of the same content, or one in another Datanet, keeps it storable.
+extension Ledger {
+    static let erasuresFilled = Array("erasures-v1".utf8)
+
+    /// Records that contribution `id` of `d` (content, sidecar) is under the tombstone at `leaf`.
+    func recordErasure(_ txn: Transaction, _ d: Digest, _ id: Digest, _ c: Contribution, leaf: UInt64) throws {
+        guard let erasures else { return }
+        try txn.put(erasures, [0x01] + d.bytes + id.bytes, c.content.bytes + c.sidecar.bytes + Self.u64Bytes(leaf))
+        try txn.put(erasures, [0x03] + c.sidecar.bytes, d.bytes + id.bytes)
+    }
+
+    /// Whether contribution `id` of `d` is under a tombstone.
+    func isErased(_ txn: Transaction, _ d: Digest, contribution id: Digest) throws -> Bool {
+        guard let erasures else { return try tombstone(txn, id) != nil }
+        return try txn.contains(erasures, [0x01] + d.bytes + id.bytes)
+    }
+
+    /// Whether this content is erased in `d`: the earliest contribution of it there (the
+    /// `contents` index) is under a tombstone.
+    func isErased(_ txn: Transaction, _ d: Digest, content: Digest) throws -> Bool {
+        guard let earliest = try txn.get(contents, d.bytes + content.bytes).flatMap(Digest.init(bytes:)) else { return false }
+        return try isErased(txn, d, contribution: earliest)
+    }
+
+    /// Whether a tombstone anywhere erased the sidecar with this hash.
+    func isErased(_ txn: Transaction, sidecar: Digest) throws -> Bool {
+        guard let erasures else { return false }
+        return try txn.contains(erasures, [0x03] + sidecar.bytes)
+    }
+
+    /// Stores made before this table: records every existing tombstone once, on the first
+    /// writable open (the tombstone leaf names the contribution; the record gives its
+    /// content and sidecar).
+    func fillErasures() throws {
+        guard erasures != nil, try !env.read({ txn in try txn.contains(meta, Self.erasuresFilled) }) else { return }
+        let all = try datanets()
+        let tables = try all.map { try leavesTable($0.id, create: false) }
+        try env.write { txn in
+            guard try !txn.contains(meta, Self.erasuresFilled) else { return }
+            for (st, table) in zip(all, tables) {
+                var found = [(UInt64, UInt64)]()
+                try txn.scan(tombstones, from: st.id.bytes) { k, v in
+                    guard k.count == 40, k.starts(with: st.id.bytes), v.count == 8 else { return false }
+                    found.append((Self.u64(k, at: 32), Self.u64(v)))
+                    return true
+                }
+                for (intake, leafIndex) in found {
+                    guard let bytes = try txn.get(table, Self.u64Bytes(intake)), let leaf = try? Leaf(encoded: bytes),
+                          let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e) else { continue }
+                    try recordErasure(txn, st.id, e.id, c, leaf: leafIndex)
+                }
+            }
+            try txn.put(meta, Self.erasuresFilled, [UInt8(1)])
+        }
+    }
+}

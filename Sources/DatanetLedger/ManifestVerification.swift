@@ -1,0 +1,146 @@
+import DatanetCrypto
+import DatanetStore
+import Foundation
+import Glibc
+
+/// What `datanet verify --manifest` concludes about an exported folder.
+public struct ManifestVerification: Codable, Sendable {
+    public var checks: [VerificationCheck]
+    /// Acceptance was not checked (`--content-only`): the files match their listed ids, nothing more.
+    public var contentOnly: Bool
+    /// Every check holds.
+    public var holds: Bool { checks.allSatisfy(\.holds) }
+}
+
+extension ManifestEntry {
+    static let fields: Set<String> = ["path", "kind", "content", "contribution", "author", "license", "media_type", "size", "intake_index"]
+
+    /// One MANIFEST.jsonl line, read strictly: valid JSON without repeated keys (StrictJSON),
+    /// exactly the manifest's fields, each of its type.
+    public init(line: Data) throws(RecordError) {
+        try StrictJSON.check(line)
+        do { self = try JSONDecoder().decode(ManifestEntry.self, from: line) } catch {
+            throw .malformed("not a manifest entry: \(Receipt.describe(error))")
+        }
+        guard let keys = (try? JSONSerialization.jsonObject(with: line) as? [String: Any])?.keys else { throw .malformed("not a JSON object") }
+        if let extra = Set(keys).subtracting(Self.fields).sorted().first { throw .malformed("unknown manifest field \"\(extra)\"") }
+    }
+}
+
+extension DatasetExport {
+    /// Manifests larger than this are refused before parsing.
+    public static let maximumManifest = 256 << 20
+
+    /// Checks an exported folder (schema/log.md "Export"): MANIFEST.jsonl parses strictly,
+    /// every listed path stays inside the folder and recomputes to its content id, no file under
+    /// data/ is unlisted, and the contributions were accepted at CHECKPOINT in `ledger`'s copy
+    /// of the log and not withdrawn since. When acceptance cannot be checked (no ledger, or it
+    /// does not hold that checkpoint) this fails, unless `contentOnly` asks for the files alone.
+    /// A withdrawn contribution fails unless `allowWithdrawn`.
+    public static func verify(dir: String, ledger: Ledger?, contentOnly: Bool = false, allowWithdrawn: Bool = false) throws -> ManifestVerification {
+        let manifestPath = dir + "/MANIFEST.jsonl"
+        var st = stat()
+        guard stat(manifestPath, &st) == 0 else { throw StoreError.io(path: manifestPath, operation: "read", errno: errno) }
+        guard Int(st.st_size) <= maximumManifest else { throw RecordError.malformed("\(manifestPath) is over \(maximumManifest) bytes") }
+        guard let manifest = FileManager.default.contents(atPath: manifestPath) else {
+            throw StoreError.io(path: manifestPath, operation: "read", errno: errno == 0 ? EIO : errno)
+        }
+        let checkpoint = FileManager.default.contents(atPath: dir + "/CHECKPOINT").map { String(decoding: $0.prefix(64 << 10), as: UTF8.self) }
+        return verify(manifest: manifest, checkpoint: checkpoint, dir: dir, ledger: ledger, contentOnly: contentOnly, allowWithdrawn: allowWithdrawn)
+    }
+
+    /// The same checks on a manifest and checkpoint already read (what the fuzzer drives).
+    public static func verify(manifest: Data, checkpoint: String?, dir: String, ledger: Ledger?,
+                              contentOnly: Bool = false, allowWithdrawn: Bool = false) -> ManifestVerification {
+        var result = ManifestVerification(checks: [], contentOnly: contentOnly)
+        let entries: [ManifestEntry]
+        do { entries = try Self.entries(fromManifest: manifest) } catch {
+            result.checks = [VerificationCheck("MANIFEST.jsonl", .fail, "\(error)")]
+            return result
+        }
+        var listed = Set<[UInt8]>()
+        for e in entries {
+            let parts = e.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0] == "data", !parts[1].isEmpty, !parts[1].hasPrefix("."),
+                  !e.path.unicodeScalars.contains(where: TextRules.isControl) else {
+                result.checks.append(VerificationCheck(e.path, .fail, "path is not data/<name>")); continue
+            }
+            guard listed.insert(Array(parts[1].utf8)).inserted else {
+                result.checks.append(VerificationCheck(e.path, .fail, "listed twice")); continue
+            }
+            do {
+                let (kind, id, size) = try ContentID.of(path: dir + "/" + e.path, exportedNames: true)
+                let ok = id.hex == e.content && kind.description == e.kind && size == e.size
+                result.checks.append(VerificationCheck(e.path, ok ? .pass : .fail, ok ? "\(e.kind) \(e.content.prefix(16))…"
+                    : "content is \(kind) \(id.hex) of \(size) bytes, manifest says \(e.kind) \(e.content) of \(e.size)"))
+            } catch {
+                result.checks.append(VerificationCheck(e.path, .fail, "\(error)"))
+            }
+        }
+        for name in unlisted(dir + "/data", listed: listed) {
+            result.checks.append(VerificationCheck("data/" + ExportedName.encode(name), .fail, "not listed in MANIFEST.jsonl"))
+        }
+        if !contentOnly {
+            result.checks.append(contentsOf: logChecks(checkpoint: checkpoint, entries: entries, ledger: ledger, allowWithdrawn: allowWithdrawn))
+        }
+        return result
+    }
+
+    /// The entries of a MANIFEST.jsonl, read strictly: one entry per line, each line ending in
+    /// a newline, no empty lines.
+    public static func entries(fromManifest manifest: Data) throws(RecordError) -> [ManifestEntry] {
+        guard manifest.isEmpty || manifest.last == UInt8(ascii: "\n") else { throw .malformed("the last line does not end with a newline") }
+        var entries = [ManifestEntry]()
+        for (n, line) in manifest.dropLast().split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() where !manifest.isEmpty {
+            do { entries.append(try ManifestEntry(line: Data(line))) } catch {
+                throw .malformed("line \(n + 1): \(error)")
+            }
+        }
+        return entries
+    }
+
+    /// Names under data/ that the manifest does not list (as bytes: they need not be UTF-8).
+    private static func unlisted(_ path: String, listed: Set<[UInt8]>) -> [[UInt8]] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var out = [[UInt8]]()
+        while let ent = readdir(dir) {
+            let name = withUnsafeBytes(of: &ent.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+            if name != [0x2e] && name != [0x2e, 0x2e] && !listed.contains(name) { out.append(name) }
+        }
+        return out.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    private static func logChecks(checkpoint note: String?, entries: [ManifestEntry], ledger: Ledger?, allowWithdrawn: Bool) -> [VerificationCheck] {
+        let name = "accepted at the checkpoint"
+        guard let note, let cp = try? Checkpoint.unverified(note: note), cp.origin.hasPrefix("datanet/"),
+              let d = Digest(hex: String(cp.origin.dropFirst("datanet/".count))) else {
+            return [VerificationCheck(name, .fail, "CHECKPOINT is missing or not a Datanet checkpoint")]
+        }
+        guard let ledger, let held = try? ledger.accepted(d, at: cp.size) else {
+            return [VerificationCheck(name, .fail, "cannot check acceptance: this store does not hold the log of \(d.hex) at size \(cp.size) "
+                                      + "(import a bundle of it, or pass --content-only to check the files alone)")]
+        }
+        guard held.note == note else { return [VerificationCheck(name, .fail, "this store's checkpoint of size \(cp.size) differs from CHECKPOINT")] }
+        let accepted = Dictionary(held.items.map { ($0.envelope.id.hex, ($0.intake, $0.contribution)) }, uniquingKeysWith: { a, _ in a })
+        var withdrawn = [String]()
+        for e in entries {
+            if let t = held.withdrawn[e.contribution] {
+                withdrawn.append("\(e.path) (contribution \(e.contribution.prefix(16))…, withdrawn at leaf \(t))")
+                continue
+            }
+            guard let (index, c) = accepted[e.contribution], index == e.intakeIndex, c.content.hex == e.content,
+                  c.author.description == e.author, c.license == e.license, c.mediaType == e.mediaType, c.size == e.size,
+                  e.kind == (c.contentKind == .blob ? "blob" : "tree") else {
+                return [VerificationCheck(name, .fail, "\(e.path): contribution \(e.contribution.prefix(16))… is not accepted as listed at size \(cp.size)")]
+            }
+        }
+        var checks = [VerificationCheck(name, .pass, "\(entries.count - withdrawn.count) contribution(s) accepted in this store's log at size \(cp.size)")]
+        if !withdrawn.isEmpty {
+            checks.append(VerificationCheck("not withdrawn", allowWithdrawn ? .pass : .fail,
+                                            "\(withdrawn.count) withdrawn since: " + withdrawn.joined(separator: "; ")
+                                            + (allowWithdrawn ? " (allowed by --allow-withdrawn)" : "; their content is erased (--allow-withdrawn accepts this)")))
+        }
+        return checks
+    }
+}
