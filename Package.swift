@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetTestSupport"], swiftSettings: faults),
-        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetCBOR", "datanet", "DatanetTestSupport"],
+        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetCBOR", "DatanetLedger", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),
     ]
 )

@@ -14,7 +14,8 @@ extension Ledger {
     /// For a contribution whose content is text (a file of at most 16 MiB that is valid
     /// UTF-8, whatever media type its author claims) and is in this store: records its MinHash
     /// signature and, if an earlier contribution of the Datanet matches ≥ 116 of 128 slots,
-    /// flags it as resembling that one (the most slots; the smallest id on a tie). Shown by
+    /// flags it as resembling that one (an exact copy first, then the most slots, then the
+    /// smallest id). Shown by
     /// `pending` and `show`; curators decide. "Earlier" is: recorded here before it, for a
     /// proposal; taken in at a lower index, for a leaf received in a bundle (`intakeIndex`).
     func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
@@ -38,8 +39,12 @@ extension Ledger {
                       Self.u64(p, at: 32) < intakeIndex else { continue }
             }
             guard let v = try txn.get(minhashes, c.datanet.bytes + other.bytes), v.count == MinHash.k * 8 else { continue }
-            let m = MinHash.matches(sig, Self.slots(v))
-            if m >= MinHash.threshold, m > (best?.matches ?? 0) { best = (other, m) }
+            var m = MinHash.matches(sig, Self.slots(v))
+            guard m >= MinHash.threshold else { continue }
+            // An exact copy outranks any near copy, even one whose slots all agree by chance.
+            if m == MinHash.k, case .contribution(let o)? = try txn.get(records, other).flatMap({ try? Record(Envelope(encoded: $0)) }),
+               o.content == c.content { m += 1 }
+            if m > (best?.matches ?? 0) { best = (other, m) }
         }
         if let best { try txn.put(nearDuplicates, id, best.id) }
         try record(txn, c.datanet, id, sig, bands: bands)

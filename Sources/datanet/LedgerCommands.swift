@@ -27,8 +27,9 @@ func localIdentity(for key: PublicKey) -> Identity? {
 func nowMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 
 func runCreate(_ p: Parsed) throws -> Int32 {
-    let ledger = try openLedger()
+    // Before the ledger opens: a refusal must leave even a store without ledger tables as it was.
     try TextRules.checkSingleLine(p.positionals[0], field: "Datanet name")
+    let ledger = try openLedger()
     let owner = try signer()
     let curators = try p.all("--curator").map(resolveKey)
     let quorum = UInt64(try integerOption(p, "--quorum") ?? 1)
