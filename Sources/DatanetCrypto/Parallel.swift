@@ -46,6 +46,13 @@ extension Parallel {
 
         fileprivate init() {}
 
+        /// Whether the work has finished (so `wait()` would not block).
+        public var isFinished: Bool {
+            guard done.wait(timeout: .now()) == .success else { return false }
+            done.signal()
+            return true
+        }
+
         /// Blocks until the work has finished; returns its result or rethrows its error.
         public func wait() throws -> R {
             done.wait()

@@ -8,6 +8,15 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case setSequencer = "set-sequencer"
     case continuation
     case tombstone
+
+    /// The kind's bytes, as hashed into ids (made once per kind, not per record).
+    var contextBytes: [UInt8] { Self.contexts[self]!.id }
+    /// "datanet/v1/" ‖ kind ‖ 0x00: what every signature of this kind starts with.
+    var signingContext: [UInt8] { Self.contexts[self]!.signing }
+
+    private static let contexts: [RecordKind: (id: [UInt8], signing: [UInt8])] = Dictionary(uniqueKeysWithValues: allCases.map {
+        ($0, (Array($0.rawValue.utf8), Array("datanet/v1/".utf8) + Array($0.rawValue.utf8) + [0]))
+    })
 }
 
 /// A signed record as it travels and is stored: CBOR `[version, kind, body, sigs]`.
@@ -27,30 +36,35 @@ public struct Envelope: Hashable, Sendable {
     /// (public key, signature) pairs, sorted by key, one per key.
     public private(set) var signatures: [(key: PublicKey, signature: Signature)]
 
+    /// id = SHA-256("datanet/v1/id" ‖ 0x00 ‖ kind ‖ body). Unambiguous without a separator: the
+    /// kind is ASCII and the body starts with a CBOR map head (0xa0–0xbb). Computed once, when
+    /// the envelope is made or decoded: imports and sequencing ask for it several times a record.
+    public let id: Digest
+
     /// Wraps a body (already canonical CBOR) with no signatures yet.
     public init(kind: RecordKind, body: [UInt8]) {
         self.kind = kind
         self.body = body
         signatures = []
+        id = Self.id(kind: kind, body: body)
     }
-
-    /// id = SHA-256("datanet/v1/id" ‖ 0x00 ‖ kind ‖ body). Unambiguous without a separator: the
-    /// kind is ASCII and the body starts with a CBOR map head (0xa0–0xbb).
-    public var id: Digest { Self.id(kind: kind, body: body) }
 
     /// The id of a record with this kind and body.
     public static func id(kind: RecordKind, body: [UInt8]) -> Digest {
         var h = SHA256.Hasher()
-        h.update(Array("datanet/v1/id".utf8))
-        h.update([0])
-        h.update(Array(kind.rawValue.utf8))
+        h.update(Self.idContext)
+        h.update(kind.contextBytes)
         h.update(body)
         return h.finalize()
     }
 
+    private static let idContext = Array("datanet/v1/id".utf8) + [0]
+
     /// The bytes every signature covers: "datanet/v1/" ‖ kind ‖ 0x00 ‖ body (schema/contexts.md).
     public var signedMessage: [UInt8] {
-        Array("datanet/v1/".utf8) + Array(kind.rawValue.utf8) + [0] + body
+        var m = kind.signingContext
+        m += body
+        return m
     }
 
     /// Adds (or replaces) this key's signature.
@@ -116,6 +130,7 @@ public struct Envelope: Hashable, Sendable {
         self.kind = kind
         self.body = body
         signatures = sigs
+        id = Self.id(kind: kind, body: body)
     }
 
     public static func == (a: Envelope, b: Envelope) -> Bool { a.encoded == b.encoded }

@@ -22,6 +22,14 @@ extension Ledger {
         try txn.put(erasures, [0x03] + c.sidecar.bytes, d.bytes + id.bytes)
     }
 
+    /// Whether any tombstone has erased anything in this store: when none has, the lookups
+    /// below can be skipped (an import's hot path).
+    func anyErasures(_ txn: Transaction) throws -> Bool {
+        var any = false
+        try txn.scan(erasures ?? tombstones) { _, _ in any = true; return false }
+        return any
+    }
+
     /// Whether contribution `id` of `d` is under a tombstone.
     func isErased(_ txn: Transaction, _ d: Digest, contribution id: Digest) throws -> Bool {
         guard let erasures else { return try tombstone(txn, id) != nil }

@@ -27,16 +27,40 @@ extension Ledger {
             guard from <= localSize else {
                 throw BundleError.refused("it starts at leaf \(from) but this store has \(localSize) leaves of \(d.hex.prefix(16))…; export with --since \(localSize) or less")
             }
-            var newLeaves = [(UInt64, [UInt8])]()
+            // The replay runs as the leaves arrive: this store's leaves first, then each batch
+            // of the bundle's is decoded and signature-checked on the other threads while this
+            // one reads and stores the frames after it (objects, records). Checkpoints are
+            // checked after the replay, against the log's roots at their sizes.
+            var auditor = LogAuditor(datanet: d)
+            var pipeline = AuditPipeline(notes: [:], depth: 16)
+            var checkedNew = [CheckedLeaf]()
+            // A new leaf is indexed as soon as the replay has added it, while later batches are
+            // still being checked: a refusal later aborts the transaction with the rest.
+            let keepNew = { (leaf: CheckedLeaf) throws in
+                guard leaf.index >= localSize else { return }
+                checkedNew.append(leaf)
+                try self.indexLeaf(txn, d, leaf)
+            }
+            var batch = [(index: UInt64, bytes: [UInt8])]()
+            try txn.scan(table) { k, v in
+                guard Self.u64(k) < localSize else { return false }
+                batch.append((Self.u64(k), Array(v)))
+                if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
+                return true
+            }
             // Objects and sidecars this import stored: kept at the end only if a live record
             // reaches them (a bundle cannot plant storage, nor bring back what a tombstone erased).
-            var freshObjects = [(ObjectKind, Digest)]()
+            var objects = ObjectBatch()
             var freshSidecars = [Digest]()
+            var live = LiveContent()
             var notes = [String]()
             var envelopes = [Envelope]()
             var promises = [IntakePromise]()
             var next = from
+            var frames = 0
             while let (type, payload) = try reader.next() {
+                frames += 1
+                if frames % 512 == 0 { try pipeline.poll(into: &auditor, each: keepNew) }
                 switch type {
                 case .header, .end: throw BundleError.malformed("a second \(type) frame")
                 case .leaf:
@@ -49,7 +73,8 @@ extension Ledger {
                             throw BundleError.refused("leaf \(index) differs from this store's: the bundle's log forks from this one")
                         }
                     } else {
-                        newLeaves.append((index, bytes))
+                        batch.append((index, bytes))
+                        if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
                     }
                     next += 1
                 case .checkpoint: notes.append(String(decoding: payload, as: UTF8.self))
@@ -60,8 +85,10 @@ extension Ledger {
                     }
                 case .chunk, .blob, .tree:
                     let kind: ObjectKind = type == .chunk ? .chunk : type == .blob ? .blob : .tree
-                    let id = try ObjectStore.validate(kind, payload)
-                    if try store.put(kind, id, payload, in: txn) { freshObjects.append((kind, id)) }
+                    let (id, children) = try ObjectStore.validated(kind, payload)
+                    live.fresh[id] = children
+                    if kind == .chunk, !ObjectStore.mayBeText(payload) { live.binaryChunks.insert(id) }
+                    try objects.add(kind, id, payload, txn: txn, store: store)
                 case .sidecar:
                     guard payload.count <= Sidecar.maximumSize else {
                         throw BundleError.malformed("a sidecar of \(payload.count) bytes exceeds \(Sidecar.maximumSize)")
@@ -81,38 +108,53 @@ extension Ledger {
                 }
             }
             guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
+            try objects.flush(txn: txn, store: store)
+            let freshObjects = objects.fresh
+            for id in objects.present { live.fresh[id] = nil } // already held: walked through the store
             summary.leaves = Int(to - from)
             summary.checkpoints = notes.count
-            let (auditor, checkedNew) = try replay(txn, d, table: table, localSize: localSize, newLeaves: newLeaves, notes: notes)
+            try pipeline.push(batch, into: &auditor, each: keepNew)
+            try pipeline.finish(into: &auditor, each: keepNew)
+            let parsedNotes = try notes.map { note -> (String, Checkpoint) in
+                guard let cp = try? Checkpoint.unverified(note: note) else { throw BundleError.malformed("a checkpoint note does not parse") }
+                guard cp.size <= auditor.size else { throw BundleError.refused("a checkpoint is beyond the bundle's last leaf") }
+                return (note, cp)
+            }
+            // The replay decoded and hashed every new leaf: reused here. Appended before the
+            // checks below only because they need the log's roots; a refusal aborts the transaction.
+            try appendLeaves(txn, checkedNew.map { ($0.bytes, $0.hash) }, at: localSize, table: table, log: log)
+            let origin = Checkpoint.origin(of: d)
+            for (note, cp) in parsedNotes where cp.size > 0 {
+                auditor.checkpoint(note, origin: origin, root: try log.root(txn, size: cp.size))
+            }
             if let v = auditor.violations.first {
                 throw BundleError.refused((v.index.map { "leaf \($0): " } ?? "") + "\(v.rule): \(v.detail)")
             }
             guard let st = auditor.state else { throw BundleError.refused("no genesis") }
-            if !newLeaves.isEmpty {
-                guard notes.contains(where: { (try? Checkpoint.unverified(note: $0))?.size == to }) else {
+            if !checkedNew.isEmpty {
+                guard parsedNotes.contains(where: { $0.1.size == to }) else {
                     throw BundleError.refused("no signed checkpoint covers its last leaf \(to - 1)")
                 }
-                // The replay decoded and hashed every new leaf (and found none unusable): reused here.
-                try appendLeaves(txn, checkedNew.map { ($0.bytes, $0.hash) }, at: localSize, table: table, log: log)
-                // Content under a tombstone later in the bundle is not flagged.
+                // Near-duplicate flags, once every leaf is in: content under a tombstone later in
+                // the bundle is not flagged, nor content that arrived as binary.
                 let withdrawn = Set(try checkedNew.compactMap { c -> Digest? in
                     c.leaf?.kind == .tombstone ? try c.leaf!.digest(2) : nil
                 })
-                for leaf in checkedNew { try indexLeaf(txn, d, leaf, withdrawn: withdrawn) }
+                for leaf in checkedNew where leaf.leaf?.kind == .intake {
+                    guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get(),
+                          !withdrawn.contains(e.id), !live.isBinary(c.content) else { continue }
+                    try flagNearDuplicate(txn, e.id, c, intakeIndex: leaf.index)
+                }
             }
             // Contributions whose content and sidecar this import may keep, content required
             // first: the new intake leaves (unless records-only), then pending proposals.
-            var live = LiveContent()
             for leaf in checkedNew where leaf.leaf?.kind == .intake {
                 guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get() else { continue }
                 try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "contribution \(e.id.hex) (leaf \(leaf.index))")
             }
             summary.promises = try keepPromises(txn, d, promises, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
             if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
-            for note in notes {
-                guard let cp = try? Checkpoint.unverified(note: note), cp.size <= st.size else { continue }
-                try txn.put(checkpoints, Self.key(d, cp.size), Array(note.utf8))
-            }
+            for (note, cp) in parsedNotes where cp.size > 0 { try txn.put(checkpoints, Self.key(d, cp.size), Array(note.utf8)) }
             for e in envelopes {
                 do {
                     let record = try Record.verified(e)
@@ -159,53 +201,77 @@ extension Ledger {
     struct LiveContent {
         var objects = Set<Digest>()
         var sidecars = Set<Digest>()
+        /// What each object this import stored names, as its frame showed (read once, not back).
+        var fresh = [Digest: [(ObjectKind, Digest)]]()
+        /// Chunks that arrived and cannot start a text: their blobs need no near-duplicate check.
+        var binaryChunks = Set<Digest>()
+        /// Whether any tombstone erased anything here (looked up once, after the leaves are
+        /// indexed): when none has, `want` skips its erasure lookups.
+        var erasures: Bool?
+
+        /// Whether a blob that arrived starts with a chunk that is not text.
+        func isBinary(_ blob: Digest) -> Bool {
+            guard let first = fresh[blob]?.first, first.0 == .chunk else { return false }
+            return binaryChunks.contains(first.1)
+        }
+    }
+
+    /// Object frames are stored in batches sorted by id: LMDB inserts of random keys in one
+    /// large transaction touch a page per key, sorted ones fill pages in order.
+    struct ObjectBatch {
+        static let limit = 64 << 20
+        private var pending = [(kind: ObjectKind, id: Digest, bytes: [UInt8])]()
+        private var bytes = 0
+        /// Stored by this import, in the order stored.
+        private(set) var fresh = [(ObjectKind, Digest)]()
+        /// Received but already held.
+        private(set) var present = [Digest]()
+
+        mutating func add(_ kind: ObjectKind, _ id: Digest, _ payload: [UInt8], txn: Transaction, store: ObjectStore) throws {
+            pending.append((kind, id, payload))
+            bytes += payload.count
+            if bytes >= Self.limit { try flush(txn: txn, store: store) }
+        }
+
+        mutating func flush(txn: Transaction, store: ObjectStore) throws {
+            pending.sort { ($0.kind.rawValue, $0.id) < ($1.kind.rawValue, $1.id) }
+            for o in pending {
+                if try store.put(o.kind, o.id, o.bytes, in: txn) { fresh.append((o.kind, o.id)) } else { present.append(o.id) }
+            }
+            pending.removeAll(keepingCapacity: true)
+            bytes = 0
+        }
+    }
+
+    /// Marks `id` and what it reaches as live; false when something reached is missing. The
+    /// objects this import stored are walked from memory, the rest through the store.
+    private func mark(_ txn: Transaction, _ kind: ObjectKind, _ id: Digest, into live: inout LiveContent) throws -> Bool {
+        guard !live.objects.contains(id) else { return true }
+        guard let children = live.fresh[id] else {
+            return try store.mark(id, kind: kind, in: txn, into: &live.objects)
+        }
+        live.objects.insert(id)
+        var complete = true
+        for (k, c) in children where try !mark(txn, k, c, into: &live) { complete = false }
+        return complete
     }
 
     /// Marks what a contribution of `d` may keep: nothing when it is under a tombstone; its
     /// sidecar unless a tombstone erased that; its content unless a tombstone of `d` erased that
     /// content. With `required` (a description), the content must be here complete.
     private func want(_ txn: Transaction, _ d: Digest, _ id: Digest, _ c: Contribution, into live: inout LiveContent, required: String?) throws {
-        guard try !isErased(txn, d, contribution: id) else { return }
-        if try !isErased(txn, sidecar: c.sidecar) { live.sidecars.insert(c.sidecar) }
-        guard try !isErased(txn, d, content: c.content) else { return }
-        let complete = try store.mark(c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn, into: &live.objects)
+        if live.erasures == nil { live.erasures = try anyErasures(txn) }
+        if live.erasures == true {
+            guard try !isErased(txn, d, contribution: id) else { return }
+            if try !isErased(txn, sidecar: c.sidecar) { live.sidecars.insert(c.sidecar) }
+            guard try !isErased(txn, d, content: c.content) else { return }
+        } else {
+            live.sidecars.insert(c.sidecar)
+        }
+        let complete = try mark(txn, c.contentKind == .blob ? .blob : .tree, c.content, into: &live)
         if let required, !complete {
             throw BundleError.refused("the content \(c.content.hex) of \(required) is missing")
         }
-    }
-
-    /// Replays this store's leaves and the bundle's new ones from the genesis, checking the
-    /// stored and bundled checkpoints at their sizes; returns the auditor and the new leaves as
-    /// checked (decoded, hashed, signatures verified).
-    private func replay(_ txn: Transaction, _ d: Digest, table: Table, localSize: UInt64,
-                        newLeaves: [(UInt64, [UInt8])], notes: [String]) throws -> (LogAuditor, [CheckedLeaf]) {
-        var notesBySize = [UInt64: [String]]()
-        for note in notes {
-            guard let cp = try? Checkpoint.unverified(note: note) else { throw BundleError.malformed("a checkpoint note does not parse") }
-            notesBySize[cp.size, default: []].append(note)
-        }
-        var auditor = LogAuditor(datanet: d)
-        var pipeline = AuditPipeline(notes: notesBySize)
-        var checkedNew = [CheckedLeaf]()
-        checkedNew.reserveCapacity(newLeaves.count)
-        let keepNew = { (leaf: CheckedLeaf) in if leaf.index >= localSize { checkedNew.append(leaf) } }
-        var batch = [(index: UInt64, bytes: [UInt8])]()
-        try txn.scan(table) { k, v in
-            guard Self.u64(k) < localSize else { return false }
-            batch.append((Self.u64(k), Array(v)))
-            if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
-            return true
-        }
-        try pipeline.push(batch, into: &auditor, each: keepNew)
-        for start in stride(from: 0, to: newLeaves.count, by: Self.auditBatch) {
-            try pipeline.push(newLeaves[start..<min(newLeaves.count, start + Self.auditBatch)].map { (index: $0.0, bytes: $0.1) },
-                              into: &auditor, each: keepNew)
-        }
-        try pipeline.finish(into: &auditor, each: keepNew)
-        if notes.contains(where: { (try? Checkpoint.unverified(note: $0)).map { $0.size > auditor.size } ?? false }) {
-            throw BundleError.refused("a checkpoint is beyond the bundle's last leaf")
-        }
-        return (auditor, checkedNew)
     }
 
     /// Checks every intake promise against the replayed log (it must name an intake leaf of this
@@ -246,26 +312,25 @@ extension Ledger {
 
     /// Updates this store's indexes for a leaf received from elsewhere, as sequencing it here
     /// would have: records, placement, pending, duplicates, undecided and decided, quotas.
-    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ checked: CheckedLeaf, withdrawn: Set<Digest>) throws {
-        // The replay refused every leaf or record it could not use, so these are present.
-        guard let leaf = checked.leaf else { throw BundleError.refused("leaf \(checked.index) does not decode") }
+    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ checked: CheckedLeaf) throws {
+        // Indexed as the replay adds each leaf, before it has seen the rest: a leaf or record it
+        // cannot use is skipped here, and the replay's violation refuses the whole import.
+        guard let leaf = checked.leaf else { return }
         let i = checked.index
-        func record(_ k: Int) throws -> (Envelope, Record) {
-            let (e, r, _) = try checked.records[k].get()
+        func record(_ k: Int) -> (Envelope, Record)? {
+            guard k < checked.records.count, let (e, r, _) = try? checked.records[k].get() else { return nil }
             return (e, r)
         }
         func keep(_ e: Envelope) throws {
-            if try !txn.contains(records, e.id) { try txn.put(records, e.id, e.encoded) }
+            let bytes = e.encoded
+            _ = try txn.putNew(records, e.id, size: bytes.count) { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
             if let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
         }
         switch leaf.kind {
         case .intake:
-            let (e, r) = try record(0)
-            guard case .contribution(let c) = r else { return }
+            guard let (e, r) = record(0), case .contribution(let c) = r else { return }
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
-            // Curators reviewing in this store see the same flags the proposer's store computed.
-            if !withdrawn.contains(e.id) { try flagNearDuplicate(txn, e.id, c, intakeIndex: i) }
             let contentKey = d.bytes + c.content.bytes
             guard try !txn.contains(contents, contentKey) else { return } // a duplicate: its decision follows
             try txn.put(contents, contentKey, e.id)
@@ -276,7 +341,7 @@ extension Ledger {
             let bytes = b.addingReportingOverflow(c.size)
             try txn.put(meta, quotaKey, Self.u64Bytes(n &+ 1) + Self.u64Bytes(bytes.overflow ? .max : bytes.partialValue))
         case .decision:
-            let intake = try leaf.unsigned(2)
+            guard let intake = try? leaf.unsigned(2) else { return }
             try txn.put(decided, Self.key(d, intake), Self.u64Bytes(i))
             if let (size, author) = try txn.withValue(undecided, Self.key(d, intake), { (Self.u64($0, at: 32), Array($0[40...])) }) {
                 try txn.delete(undecided, Self.key(d, intake))
@@ -285,18 +350,17 @@ extension Ledger {
                 try txn.put(meta, quotaKey, Self.u64Bytes(n - min(1, n)) + Self.u64Bytes(b - min(size, b)))
             }
             for k in checked.records.indices {
-                guard case (let e, .review(let r)) = try record(k) else { continue }
+                guard case (let e, .review(let r))? = record(k) else { continue }
                 if try !txn.contains(records, e.id) { try txn.put(records, e.id, e.encoded) }
                 if try r.contributions.allSatisfy({ try decision(txn, $0) != nil }),
                    let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
             }
         case .policy, .setSequencer, .continuation:
-            let (e, _) = try record(0)
+            guard let (e, _) = record(0) else { return }
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
         case .tombstone:
-            let (e, r) = try record(0)
-            guard case .tombstone(let t) = r, let (intake, c) = try tombstoneTarget(txn, d, t) else { return }
+            guard let (e, r) = record(0), case .tombstone(let t) = r, let (intake, c) = try tombstoneTarget(txn, d, t) else { return }
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
             try applyTombstone(txn, d, intake: intake, leaf: i, contribution: c, id: t.contribution)

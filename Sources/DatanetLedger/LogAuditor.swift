@@ -271,14 +271,15 @@ struct LogAuditor {
             guard leaf.index == size else { throw LedgerRefusal.notAllowed("leaf \(size) is missing from the log") }
             add(leaf)
             try each(leaf)
-            for note in notes[size] ?? [] { checkpoint(note, origin: origin); checked += 1 }
+            for note in notes[size] ?? [] { checkpoint(note, origin: origin, root: root); checked += 1 }
         }
         return checked
     }
 
-    /// Checks a signed checkpoint at its size against the replayed log (call when `size`
-    /// equals the checkpoint's size).
-    mutating func checkpoint(_ note: String, origin: String) {
+    /// Checks a signed checkpoint against the replayed log: signed by the key in force at its
+    /// size, with `root` the log's root at that size (the replay's own when called as `size`
+    /// reaches it; a Merkle log's after the replay, for notes that came late).
+    mutating func checkpoint(_ note: String, origin: String, root: Digest) {
         guard let cp = try? Checkpoint.unverified(note: note) else {
             return violations.append(AuditViolation(index: nil, rule: "checkpoints parse", detail: "malformed note", evidence: nil))
         }
@@ -297,26 +298,38 @@ struct LogAuditor {
     }
 }
 
-/// Feeds a log to an auditor one batch behind its checks: batch k's rules are applied on the
-/// calling thread while batch k+1 is decoded and signature-checked on the others, so the
-/// serial replay no longer leaves the cores idle between batches.
+/// Feeds a log to an auditor behind its checks: batches are decoded and signature-checked on
+/// the other threads while the calling thread applies the rules to earlier ones, or does
+/// other work (an import reads and stores objects meanwhile). At most `depth` batches are in
+/// flight; the oldest is added to the auditor when one more would exceed it.
 struct AuditPipeline {
-    private var running: Parallel.Running<[CheckedLeaf]>?
+    private var running = [Parallel.Running<[CheckedLeaf]>]()
     let notes: [UInt64: [String]]
+    let depth: Int
     /// Notes checked so far.
     private(set) var checkpointsChecked = 0
 
-    init(notes: [UInt64: [String]]) { self.notes = notes }
+    init(notes: [UInt64: [String]], depth: Int = 1) { (self.notes, self.depth) = (notes, max(1, depth)) }
 
-    /// Starts checking `batch` and adds the batch before it.
+    /// Starts checking `batch`; adds the oldest batches beyond `depth` in flight.
     mutating func push(_ batch: [(index: UInt64, bytes: [UInt8])], into auditor: inout LogAuditor,
                        each: (CheckedLeaf) throws -> Void = { _ in }) throws {
-        let previous = try running?.wait()
-        running = batch.isEmpty ? nil : Parallel.start { try LogAuditor.check(batch) }
-        if let previous { checkpointsChecked += try auditor.add(checked: previous, notes: notes, each: each) }
+        if !batch.isEmpty { running.append(Parallel.start { try LogAuditor.check(batch) }) }
+        while running.count > (batch.isEmpty ? 0 : depth) {
+            let oldest = running.removeFirst()
+            checkpointsChecked += try auditor.add(checked: try oldest.wait(), notes: notes, each: each)
+        }
     }
 
-    /// Adds the last batch pushed.
+    /// Adds, in order, the batches whose checks have finished, without waiting for any.
+    mutating func poll(into auditor: inout LogAuditor, each: (CheckedLeaf) throws -> Void = { _ in }) throws {
+        while let oldest = running.first, oldest.isFinished {
+            running.removeFirst()
+            checkpointsChecked += try auditor.add(checked: try oldest.wait(), notes: notes, each: each)
+        }
+    }
+
+    /// Adds every batch still in flight.
     mutating func finish(into auditor: inout LogAuditor, each: (CheckedLeaf) throws -> Void = { _ in }) throws {
         try push([], into: &auditor, each: each)
     }

@@ -21,8 +21,7 @@ extension Ledger {
     func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
         guard c.contentKind == .blob, let bands = minhashBands,
               try !txn.contains(minhashes, c.datanet.bytes + id.bytes),
-              let bytes = try store.blobBytes(c.content, limit: MinHash.maximumText, in: txn),
-              let text = String(validating: bytes, as: UTF8.self),
+              let text = try store.blobText(c.content, limit: MinHash.maximumText, in: txn),
               let sig = MinHash.signature(text) else { return }
         var candidates = Set<Digest>()
         for key in Self.bandKeys(c.datanet, sig) {

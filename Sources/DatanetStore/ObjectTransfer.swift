@@ -60,11 +60,17 @@ extension ObjectStore {
     /// named by its hash; a manifest's chunks must be contiguous and its root and id must
     /// follow from them; a tree must be canonical.
     public static func validate(_ kind: ObjectKind, _ bytes: [UInt8]) throws -> Digest {
+        try validated(kind, bytes).id
+    }
+
+    /// `validate`, also returning what the object names: a blob's chunks, a tree's entries
+    /// (so an importer can check a closure without reading back what it just wrote).
+    public static func validated(_ kind: ObjectKind, _ bytes: [UInt8]) throws -> (id: Digest, children: [(ObjectKind, Digest)]) {
         guard bytes.count <= maximumObjectSize else { throw StoreError.corrupt("\(kind) of \(bytes.count) bytes exceeds \(maximumObjectSize)") }
         switch kind {
         case .chunk:
             guard bytes.count <= FastCDC.maxSize else { throw StoreError.corrupt("chunk of \(bytes.count) bytes exceeds \(FastCDC.maxSize)") }
-            return SHA256.hash(bytes)
+            return (SHA256.hash(bytes), [])
         case .blob:
             let m = try bytes.withUnsafeBytes { try BlobManifest(encoded: $0) }
             var offset: UInt64 = 0
@@ -77,11 +83,11 @@ extension ObjectStore {
             guard offset == m.size, Merkle.root(leafHashes: m.chunks.map(\.leafHash)) == m.root else {
                 throw StoreError.corrupt("blob manifest size or root does not follow from its chunks")
             }
-            return m.id
+            return (m.id, m.chunks.map { (.chunk, $0.id) })
         case .tree:
             let t = try Tree(encoded: bytes)
             guard t.encoded == bytes else { throw StoreError.corrupt("tree is not canonically encoded") }
-            return Tree.id(encoded: bytes)
+            return (Tree.id(encoded: bytes), t.entries.map { ($0.kind, $0.id) })
         }
     }
 
@@ -89,9 +95,22 @@ extension ObjectStore {
     /// here; true when this call stored it.
     @discardableResult
     public func put(_ kind: ObjectKind, _ id: Digest, _ bytes: [UInt8], in txn: Transaction) throws -> Bool {
-        guard try !txn.contains(table(kind), id) else { return false }
-        try txn.put(table(kind), id, bytes)
-        return true
+        try txn.putNew(table(kind), id, size: bytes.count) { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
+    }
+
+    /// False when `bytes` cannot be the start of a UTF-8 text (checked on at most the first
+    /// 256 bytes, a sequence cut at the end allowed): what lets an importer skip the
+    /// near-duplicate check of binary content without reading it back.
+    public static func mayBeText(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { b in
+            var end = Swift.min(b.count, 256)
+            // Drop a sequence the cut may have split: continuation bytes and their lead.
+            if end < b.count {
+                while end > 0 && b[end - 1] & 0xc0 == 0x80 { end -= 1 }
+                if end > 0 && b[end - 1] >= 0xc0 { end -= 1 }
+            }
+            return String(validating: UnsafeRawBufferPointer(rebasing: b[0..<end]), as: UTF8.self) != nil
+        }
     }
 
     /// Deletes an object the caller's transaction stored from elsewhere and nothing turned out

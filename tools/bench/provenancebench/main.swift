@@ -1,6 +1,8 @@
 // Provenance benchmark (run by hand through tools/bench/provenance; not a test).
 //   provenance-bench log DIR [N]        receipt verify and audit at N leaves (default 1,000,000)
 //   provenance-bench bundle DIR FILES   bundle export/import of one contribution per file in FILES
+//                                       (the bundle stays at DIR/datanet.bundle)
+//   provenance-bench import DIR BUNDLE  import alone, into a fresh store at DIR (for profiling)
 import DatanetCrypto
 import DatanetLedger
 import DatanetStore
@@ -111,6 +113,14 @@ case "bundle":
     let (_, importT) = try time { try peer.importBundle(from: input) }
     close(input)
     print(String(format: "bundle import: %.1f MB in %.2f s = %.1f MB/s (log replayed, %d signatures checked, content verified)", mb, importT, mb / importT, records.count + 1))
+case "import":
+    try? FileManager.default.removeItem(atPath: dir)
+    let peer = try Ledger(store: try ObjectStore(directory: dir, create: true))
+    let input = open(args[3], O_RDONLY)
+    let (summary, importT) = try time { try peer.importBundle(from: input) }
+    close(input)
+    let mb = Double(summary.bytes) / 1e6
+    print(String(format: "bundle import: %.1f MB in %.2f s = %.1f MB/s (%d leaves, %d objects)", mb, importT, mb / importT, summary.leaves, summary.objects))
 default:
     print("unknown mode \(args[1])"); exit(2)
 }
