@@ -29,6 +29,17 @@ public struct DatasetExport: Sendable {
     public var datanet: Digest
     public var checkpoint: String
     public var entries: [ManifestEntry]
+
+    /// The sizes the records claim, summed without overflow (a claim may be any u64).
+    public var totalBytes: UInt64 { entries.reduce(0) { $0.saturatingAdding($1.size) } }
+}
+
+extension UInt64 {
+    /// `self + x`, or `UInt64.max` where that overflows.
+    public func saturatingAdding(_ x: UInt64) -> UInt64 {
+        let (v, overflow) = addingReportingOverflow(x)
+        return overflow ? .max : v
+    }
 }
 
 /// The contributions accepted at a checkpoint, as this store's log tells them.
@@ -38,9 +49,8 @@ public struct AcceptedContributions: Sendable {
     /// Accepted at the checkpoint and under no tombstone anywhere in this store's log (later
     /// tombstones included), in intake order.
     public var items: [(intake: UInt64, envelope: Envelope, contribution: Contribution)]
-    /// Accepted at the checkpoint but withdrawn or taken down since: contribution id (hex) →
-    /// the tombstone's leaf index.
-    public var withdrawn: [String: UInt64]
+    /// Accepted at the checkpoint but withdrawn or taken down since, with the tombstone's leaf index.
+    public var withdrawn: [(intake: UInt64, envelope: Envelope, contribution: Contribution, tombstone: UInt64)]
 }
 
 extension Ledger {
@@ -71,11 +81,11 @@ extension Ledger {
                 if leaf.kind == .decision, try leaf.unsigned(3) == 1 { accepted.append(try leaf.unsigned(2)) }
                 return true
             }
-            var result = AcceptedContributions(note: note, items: [], withdrawn: [:])
+            var result = AcceptedContributions(note: note, items: [], withdrawn: [])
             for i in accepted.sorted() {
                 guard let (e, c) = intakes[i] else { continue }
                 if let t = try txn.withValue(tombstones, Self.key(d, i), { Self.u64($0) }) {
-                    result.withdrawn[e.id.hex] = t
+                    result.withdrawn.append((i, e, c, t))
                 } else {
                     result.items.append((i, e, c))
                 }
@@ -112,7 +122,7 @@ extension Ledger {
             let sidecar = try self.sidecar(of: c)
             let path = "data/" + String(format: "%08llu", index) + "-" + Self.safeName(sidecar?.fileName ?? "", fallback: c.content.hex)
             try writeContent(c.content, kind: c.contentKind == .blob ? .blob : .tree, to: dir + "/" + path)
-            done += c.size
+            done = done.saturatingAdding(c.size)
             progress?(done)
             entries.append(ManifestEntry(path: path, kind: c.contentKind == .blob ? "blob" : "tree", content: c.content.hex,
                                          contribution: envelope.id.hex, author: c.author.description, license: c.license,
@@ -151,9 +161,10 @@ extension Ledger {
         }
     }
 
-    /// A file name from a sidecar's: no slashes, control characters or leading dots; at most 100 bytes.
+    /// A file name from a sidecar's: no slashes, control characters (TextRules, as `verify
+    /// --manifest` checks) or leading dots; at most 100 bytes.
     static func safeName(_ text: String, fallback: String) -> String {
-        var out = String(text.unicodeScalars.map { $0 == "/" || $0.value < 0x20 || $0.value == 0x7f ? "_" : Character($0) })
+        var out = String(text.unicodeScalars.map { $0 == "/" || TextRules.isControl($0) ? "_" : Character($0) })
         while out.hasPrefix(".") { out.removeFirst() }
         while out.utf8.count > 100 { out.removeLast() }
         return out.isEmpty ? fallback : out
@@ -173,11 +184,11 @@ extension Ledger {
         for e in x.entries {
             licenses[e.license, default: 0] += 1
             authors[e.author, default: (0, 0)].0 += 1
-            authors[e.author, default: (0, 0)].1 += e.size
+            authors[e.author, default: (0, 0)].1 = authors[e.author, default: (0, 0)].1.saturatingAdding(e.size)
         }
         var s = "# \(markdownCell(x.name))\n\nAccepted contributions of the Datanet `\(x.datanet.hex)` at its checkpoint of size \(cp?.size ?? 0)"
         s += " (root `\(cp?.root.hex ?? "?")`, signed note in `CHECKPOINT`).\n\n"
-        s += "- contributions: \(x.entries.count)\n- bytes: \(x.entries.reduce(0) { $0 + $1.size })\n\n## Licenses\n\n| license | contributions |\n|---|---|\n"
+        s += "- contributions: \(x.entries.count)\n- bytes: \(x.totalBytes)\n\n## Licenses\n\n| license | contributions |\n|---|---|\n"
         for (l, n) in licenses.sorted(by: { $0.key < $1.key }) { s += "| \(l.isEmpty ? "(none given)" : markdownCell(l)) | \(n) |\n" }
         s += "\n## Contributors\n\n| author key | contributions | bytes |\n|---|---|---|\n"
         for (a, v) in authors.sorted(by: { $0.key < $1.key }) { s += "| `\(a)` | \(v.0) | \(v.1) |\n" }

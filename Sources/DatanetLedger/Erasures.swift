@@ -3,23 +3,46 @@ import DatanetStore
 
 /// What tombstones erased, kept for good: gc never removes it, so a tombstone binds every
 /// later import (and sync) of its Datanet even after the content and sidecar are gone
-/// (schema/log.md "Tombstones"). Table `erasures`, two key shapes:
+/// (schema/log.md "Tombstones"). Table `erasures`, three key shapes:
 ///
-///     0x01 ‖ Datanet ‖ contribution → content ‖ sidecar hash ‖ u64 tombstone leaf index
-///     0x03 ‖ sidecar hash           → Datanet ‖ contribution
+///     0x01 ‖ Datanet ‖ contribution   → content ‖ sidecar hash ‖ u64 tombstone leaf index
+///     0x03 ‖ Datanet ‖ sidecar hash   → contribution            (the sidecar is erased there)
+///     0x04 ‖ Datanet ‖ sidecar hash   → contribution            (its owner: the earliest intake naming it)
 ///
-/// Sidecars are salted per contribution, so an erased sidecar hash is refused everywhere. A
-/// content id is erased only in the Datanet whose earliest contribution of it is under a
-/// tombstone (every later copy there is an exact duplicate, rejected at intake); an earlier
-/// live contribution of the same content, or one in another Datanet, keeps it storable.
+/// An honest sidecar is salted, so its hash is one contribution's; but every hash is public in
+/// its record, so another record can name it. Only the owner's tombstone erases a sidecar: a
+/// copy withdrawn cannot erase its victim's label, and a copy made later in the same Datanet
+/// cannot bring an erased one back. A content id is erased only in the Datanet whose earliest
+/// contribution of it is under a tombstone (every later copy there is an exact duplicate,
+/// rejected at intake); an earlier live contribution of the same content, or one in another
+/// Datanet, keeps it storable.
 extension Ledger {
     static let erasuresFilled = Array("erasures-v1".utf8)
 
-    /// Records that contribution `id` of `d` (content, sidecar) is under the tombstone at `leaf`.
-    func recordErasure(_ txn: Transaction, _ d: Digest, _ id: Digest, _ c: Contribution, leaf: UInt64) throws {
-        guard let erasures else { return }
+    /// Records that contribution `id` of `d` (content, sidecar) is under the tombstone at `leaf`;
+    /// returns whether its sidecar is erased with it (it owns the sidecar's hash in `d`).
+    @discardableResult
+    func recordErasure(_ txn: Transaction, _ d: Digest, _ id: Digest, _ c: Contribution, leaf: UInt64) throws -> Bool {
+        guard let erasures else { return false }
         try txn.put(erasures, [0x01] + d.bytes + id.bytes, c.content.bytes + c.sidecar.bytes + Self.u64Bytes(leaf))
-        try txn.put(erasures, [0x03] + c.sidecar.bytes, d.bytes + id.bytes)
+        guard try sidecarOwner(txn, d, c.sidecar) == id else { return false }
+        try txn.put(erasures, [0x03] + d.bytes + c.sidecar.bytes, id.bytes)
+        return true
+    }
+
+    /// Makes contribution `id` the owner of its sidecar hash in `d` unless an earlier intake is
+    /// (called at every intake, in log order).
+    func claimSidecar(_ txn: Transaction, _ d: Digest, _ sidecar: Digest, _ id: Digest) throws {
+        guard let erasures else { return }
+        _ = try txn.putNew(erasures, [0x04] + d.bytes + sidecar.bytes, size: 32) { out in
+            withUnsafeBytes(of: id) { out.copyMemory(from: $0) }
+        }
+    }
+
+    /// The contribution owning a sidecar hash in `d`: the earliest intake naming it.
+    func sidecarOwner(_ txn: Transaction, _ d: Digest, _ sidecar: Digest) throws -> Digest? {
+        guard let erasures else { return nil }
+        return try txn.withValue(erasures, [0x04] + d.bytes + sidecar.bytes) { Digest($0) } ?? nil
     }
 
     /// Whether any tombstone has erased anything in this store: when none has, the lookups
@@ -43,15 +66,15 @@ extension Ledger {
         return try isErased(txn, d, contribution: earliest)
     }
 
-    /// Whether a tombstone anywhere erased the sidecar with this hash.
-    func isErased(_ txn: Transaction, sidecar: Digest) throws -> Bool {
+    /// Whether its owner's tombstone erased the sidecar with this hash in `d`.
+    func isErased(_ txn: Transaction, _ d: Digest, sidecar: Digest) throws -> Bool {
         guard let erasures else { return false }
-        return try txn.contains(erasures, [0x03] + sidecar.bytes)
+        return try txn.contains(erasures, [0x03] + d.bytes + sidecar.bytes)
     }
 
-    /// Stores made before this table: records every existing tombstone once, on the first
-    /// writable open (the tombstone leaf names the contribution; the record gives its
-    /// content and sidecar).
+    /// Stores made before this table: records every sidecar's owner (intake order) and every
+    /// existing tombstone once, on the first writable open (the tombstone leaf names the
+    /// contribution; the record gives its content and sidecar).
     func fillErasures() throws {
         guard erasures != nil, try !env.read({ txn in try txn.contains(meta, Self.erasuresFilled) }) else { return }
         let all = try datanets()
@@ -59,6 +82,11 @@ extension Ledger {
         try env.write { txn in
             guard try !txn.contains(meta, Self.erasuresFilled) else { return }
             for (st, table) in zip(all, tables) {
+                try txn.scan(table) { _, v in
+                    if let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake, let e = try? leaf.envelope(4),
+                       case .contribution(let c)? = try? Record(e) { try claimSidecar(txn, st.id, c.sidecar, e.id) }
+                    return true
+                }
                 var found = [(UInt64, UInt64)]()
                 try txn.scan(tombstones, from: st.id.bytes) { k, v in
                     guard k.count == 40, k.starts(with: st.id.bytes), v.count == 8 else { return false }

@@ -86,7 +86,7 @@ extension Ledger {
                 case .chunk, .blob, .tree:
                     let kind: ObjectKind = type == .chunk ? .chunk : type == .blob ? .blob : .tree
                     let (id, children) = try ObjectStore.validated(kind, payload)
-                    live.fresh[id] = children
+                    live.fresh[id] = (kind, children)
                     if kind == .chunk, !ObjectStore.mayBeText(payload) { live.binaryChunks.insert(id) }
                     try objects.add(kind, id, payload, txn: txn, store: store)
                 case .sidecar:
@@ -201,8 +201,10 @@ extension Ledger {
     struct LiveContent {
         var objects = Set<Digest>()
         var sidecars = Set<Digest>()
-        /// What each object this import stored names, as its frame showed (read once, not back).
-        var fresh = [Digest: [(ObjectKind, Digest)]]()
+        /// The kind each object was first reached as: an id reached again as another kind is missing.
+        var kinds = [Digest: ObjectKind]()
+        /// What each object this import stored is and names, as its frame showed (read once, not back).
+        var fresh = [Digest: (ObjectKind, [(ObjectKind, Digest)])]()
         /// Chunks that arrived and cannot start a text: their blobs need no near-duplicate check.
         var binaryChunks = Set<Digest>()
         /// Whether any tombstone erased anything here (looked up once, after the leaves are
@@ -211,7 +213,7 @@ extension Ledger {
 
         /// Whether a blob that arrived starts with a chunk that is not text.
         func isBinary(_ blob: Digest) -> Bool {
-            guard let first = fresh[blob]?.first, first.0 == .chunk else { return false }
+            guard let (kind, children) = fresh[blob], kind == .blob, let first = children.first, first.0 == .chunk else { return false }
             return binaryChunks.contains(first.1)
         }
     }
@@ -243,16 +245,26 @@ extension Ledger {
         }
     }
 
-    /// Marks `id` and what it reaches as live; false when something reached is missing. The
-    /// objects this import stored are walked from memory, the rest through the store.
+    /// Marks `id` and what it reaches as live; false when something reached is missing or is
+    /// not of the kind that names it. The objects this import stored are walked from memory
+    /// (with an explicit stack: a bundle may nest trees arbitrarily deep), the rest through the store.
     private func mark(_ txn: Transaction, _ kind: ObjectKind, _ id: Digest, into live: inout LiveContent) throws -> Bool {
-        guard !live.objects.contains(id) else { return true }
-        guard let children = live.fresh[id] else {
-            return try store.mark(id, kind: kind, in: txn, into: &live.objects)
-        }
-        live.objects.insert(id)
         var complete = true
-        for (k, c) in children where try !mark(txn, k, c, into: &live) { complete = false }
+        var stack = [(kind, id)]
+        while let (k, i) = stack.popLast() {
+            if let marked = live.kinds[i] {
+                if marked != k { complete = false }
+                continue
+            }
+            live.kinds[i] = k
+            if let (freshKind, children) = live.fresh[i] {
+                guard freshKind == k else { complete = false; continue }
+                live.objects.insert(i)
+                stack += children
+            } else if try !store.mark(i, kind: k, in: txn, into: &live.objects) {
+                complete = false
+            }
+        }
         return complete
     }
 
@@ -263,7 +275,7 @@ extension Ledger {
         if live.erasures == nil { live.erasures = try anyErasures(txn) }
         if live.erasures == true {
             guard try !isErased(txn, d, contribution: id) else { return }
-            if try !isErased(txn, sidecar: c.sidecar) { live.sidecars.insert(c.sidecar) }
+            if try !isErased(txn, d, sidecar: c.sidecar) { live.sidecars.insert(c.sidecar) }
             guard try !isErased(txn, d, content: c.content) else { return }
         } else {
             live.sidecars.insert(c.sidecar)
@@ -331,6 +343,7 @@ extension Ledger {
             guard let (e, r) = record(0), case .contribution(let c) = r else { return }
             try keep(e)
             try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+            try claimSidecar(txn, d, c.sidecar, e.id)
             let contentKey = d.bytes + c.content.bytes
             guard try !txn.contains(contents, contentKey) else { return } // a duplicate: its decision follows
             try txn.put(contents, contentKey, e.id)

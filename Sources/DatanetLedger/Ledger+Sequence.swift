@@ -265,6 +265,7 @@ final class SequenceRun {
         let (index, hash) = try append(txn, .intake, [1: .bytes(c.author.bytes), 2: .bytes(id.bytes), 3: .bytes(c.content.bytes),
                                                       4: .bytes(envelope.encoded)])
         try txn.put(ledger.placed, id, d.bytes + Ledger.u64Bytes(index))
+        try ledger.claimSidecar(txn, d, c.sidecar, id)
         let promise = try IntakePromise(datanet: d, index: index, leafHash: hash, record: id, key: key)
         try txn.put(ledger.promises, id, promise.encoded)
         report.intakes.append((id, index, promise))

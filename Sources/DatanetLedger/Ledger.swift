@@ -208,13 +208,14 @@ public final class Ledger: @unchecked Sendable {
     /// is released), its sidecar is erased and the erasure recorded for good; gc drops its content.
     func applyTombstone(_ txn: Transaction, _ d: Digest, intake: UInt64, leaf index: UInt64, contribution c: Contribution, id: Digest) throws {
         try txn.put(tombstones, Self.key(d, intake), Self.u64Bytes(index))
-        try recordErasure(txn, d, id, c, leaf: index)
+        let ownsSidecar = try recordErasure(txn, d, id, c, leaf: index)
         if try txn.delete(undecided, Self.key(d, intake)) {
             let quotaKey = d.bytes + c.author.bytes
             let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
             try txn.put(meta, quotaKey, Self.u64Bytes(n - min(1, n)) + Self.u64Bytes(b - min(c.size, b)))
         }
-        try txn.delete(sidecars, c.sidecar)
+        // Only the owner's tombstone erases the sidecar (a copy of its hash cannot: Erasures.swift).
+        if ownsSidecar || erasures == nil { try txn.delete(sidecars, c.sidecar) }
     }
 
     /// The contribution a tombstone names, if it is in this Datanet's log here: (intake index, contribution).

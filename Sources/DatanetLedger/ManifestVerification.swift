@@ -38,15 +38,32 @@ extension DatasetExport {
     /// does not hold that checkpoint) this fails, unless `contentOnly` asks for the files alone.
     /// A withdrawn contribution fails unless `allowWithdrawn`.
     public static func verify(dir: String, ledger: Ledger?, contentOnly: Bool = false, allowWithdrawn: Bool = false) throws -> ManifestVerification {
-        let manifestPath = dir + "/MANIFEST.jsonl"
-        var st = stat()
-        guard stat(manifestPath, &st) == 0 else { throw StoreError.io(path: manifestPath, operation: "read", errno: errno) }
-        guard Int(st.st_size) <= maximumManifest else { throw RecordError.malformed("\(manifestPath) is over \(maximumManifest) bytes") }
-        guard let manifest = FileManager.default.contents(atPath: manifestPath) else {
-            throw StoreError.io(path: manifestPath, operation: "read", errno: errno == 0 ? EIO : errno)
-        }
-        let checkpoint = FileManager.default.contents(atPath: dir + "/CHECKPOINT").map { String(decoding: $0.prefix(64 << 10), as: UTF8.self) }
+        let manifest = try readRegularFile(dir + "/MANIFEST.jsonl", limit: maximumManifest)
+        // A missing or unreadable CHECKPOINT is reported by the acceptance check, not thrown.
+        let checkpoint = (try? readRegularFile(dir + "/CHECKPOINT", limit: 64 << 10)).map { String(decoding: $0, as: UTF8.self) }
         return verify(manifest: manifest, checkpoint: checkpoint, dir: dir, ledger: ledger, contentOnly: contentOnly, allowWithdrawn: allowWithdrawn)
+    }
+
+    /// Reads a file of an exported folder, which may be hostile: only a regular file (a FIFO
+    /// would block, a link to /dev/zero never end), at most `limit` bytes.
+    static func readRegularFile(_ path: String, limit: Int) throws -> Data {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.io(path: path, operation: "read", errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw StoreError.unsupportedFile(path: path) }
+        guard Int(st.st_size) <= limit else { throw RecordError.malformed("\(path) is over \(limit) bytes") }
+        var out = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var got = 0
+        while got < out.count {
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, $0.count - got) }
+            if n < 0 { if errno == EINTR { continue }; throw StoreError.io(path: path, operation: "read", errno: errno) }
+            if n == 0 { break }
+            got += n
+        }
+        // One byte more than the size was asked for: a file that grew is refused, not truncated.
+        guard got <= Int(st.st_size) else { throw RecordError.malformed("\(path) changed while it was read") }
+        return Data(out[0..<got])
     }
 
     /// The same checks on a manifest and checkpoint already read (what the fuzzer drives).
@@ -60,12 +77,13 @@ extension DatasetExport {
         }
         var listed = Set<[UInt8]>()
         for e in entries {
-            let parts = e.path.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[0] == "data", !parts[1].isEmpty, !parts[1].hasPrefix("."),
+            // Split on the byte: a "/" followed by a combining mark is one Character.
+            let parts = e.path.utf8.split(separator: 0x2f, omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0].elementsEqual("data".utf8), !parts[1].isEmpty, parts[1].first != 0x2e,
                   !e.path.unicodeScalars.contains(where: TextRules.isControl) else {
                 result.checks.append(VerificationCheck(e.path, .fail, "path is not data/<name>")); continue
             }
-            guard listed.insert(Array(parts[1].utf8)).inserted else {
+            guard listed.insert(Array(parts[1])).inserted else {
                 result.checks.append(VerificationCheck(e.path, .fail, "listed twice")); continue
             }
             do {
@@ -122,12 +140,16 @@ extension DatasetExport {
                                       + "(import a bundle of it, or pass --content-only to check the files alone)")]
         }
         guard held.note == note else { return [VerificationCheck(name, .fail, "this store's checkpoint of size \(cp.size) differs from CHECKPOINT")] }
-        let accepted = Dictionary(held.items.map { ($0.envelope.id.hex, ($0.intake, $0.contribution)) }, uniquingKeysWith: { a, _ in a })
+        let listedRecords = held.items.map { ($0.envelope.id.hex, ($0.intake, $0.contribution)) }
+            + held.withdrawn.map { ($0.envelope.id.hex, ($0.intake, $0.contribution)) }
+        let accepted = Dictionary(listedRecords, uniquingKeysWith: { a, _ in a })
+        let tombstones = Dictionary(held.withdrawn.map { ($0.envelope.id.hex, $0.tombstone) }, uniquingKeysWith: { a, _ in a })
         var withdrawn = [String]()
         for e in entries {
-            if let t = held.withdrawn[e.contribution] {
+            // A withdrawn entry must still be listed exactly as accepted: --allow-withdrawn
+            // relaxes the withdrawal, never the binding of the entry to its record.
+            if let t = tombstones[e.contribution] {
                 withdrawn.append("\(e.path) (contribution \(e.contribution.prefix(16))…, withdrawn at leaf \(t))")
-                continue
             }
             guard let (index, c) = accepted[e.contribution], index == e.intakeIndex, c.content.hex == e.content,
                   c.author.description == e.author, c.license == e.license, c.mediaType == e.mediaType, c.size == e.size,

@@ -60,12 +60,29 @@ extension Ledger {
 
     /// Keeps a sidecar in this store (table `sidecars`, hash → bytes).
     public func storeSidecar(_ s: Sidecar) throws -> Digest {
+        try env.write { txn in try storeSidecar(txn, s) }
+    }
+
+    func storeSidecar(_ txn: Transaction, _ s: Sidecar) throws -> Digest {
         let bytes = s.encoded
         guard bytes.count <= Sidecar.maximumSize else {
             throw LedgerRefusal.notAllowed("the label, file name and metadata take \(bytes.count) bytes; at most \(Sidecar.maximumSize) are kept")
         }
         let h = SHA256.hash(bytes)
-        try env.write { txn in try txn.put(sidecars, h, bytes) }
+        try txn.put(sidecars, h, bytes)
         return h
+    }
+
+    /// Proposes a contribution and keeps its sidecar in one transaction, so `gc` can never
+    /// see the sidecar without the record that names it.
+    @discardableResult
+    public func propose(_ envelope: Envelope, sidecar: Sidecar) throws -> Digest {
+        try env.write { txn in
+            guard case .contribution(let c) = try Record.verified(envelope), c.sidecar == sidecar.hash else {
+                throw LedgerRefusal.notAllowed("record \(envelope.id.hex) is not a contribution naming this sidecar")
+            }
+            _ = try storeSidecar(txn, sidecar)
+            return try propose(txn, envelope, .contribution(c))
+        }
     }
 }

@@ -66,7 +66,9 @@ public enum StrictJSON {
 
         mutating func object(depth: Int) throws(RecordError) {
             at += 1
-            var keys = Set<[UInt8]>()
+            // Bytes, and Swift Strings too: Foundation's readers compare keys by canonical
+            // equivalence ("é" and "e\u{301}", "K" and U+212A are one key to them).
+            var keys = Set<[UInt8]>(), texts = Set<String>()
             skipSpace()
             if peek == UInt8(ascii: "}") { at += 1; return }
             while true {
@@ -74,7 +76,7 @@ public enum StrictJSON {
                 let start = at
                 guard peek == UInt8(ascii: "\"") else { throw error("expected a key") }
                 let key = try string(collect: true)
-                guard keys.insert(key).inserted else {
+                guard keys.insert(key).inserted, texts.insert(String(decoding: key, as: UTF8.self)).inserted else {
                     at = start
                     throw error("key \"\(String(decoding: key, as: UTF8.self))\" appears twice in one object")
                 }

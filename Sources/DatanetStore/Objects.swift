@@ -110,6 +110,10 @@ public struct TreeEntry: Hashable, Sendable {
     public var id: Digest
     /// Bytes of file content under this entry.
     public var size: UInt64
+
+    public init(name: [UInt8], kind: ObjectKind, id: Digest, size: UInt64) {
+        (self.name, self.kind, self.id, self.size) = (name, kind, id, size)
+    }
 }
 
 /// A folder: entries sorted by name bytes, stored as deterministic CBOR

@@ -69,6 +69,12 @@ func runContribute(_ p: Parsed) throws -> Int32 {
         if let v = p.options[option] { try TextRules.checkSingleLine(v, field: field) }
     }
     for (k, v) in meta { try TextRules.checkSingleLine(k + "=" + v, field: "metadata") }
+    // The sidecar's limit, checked before anything is ingested (a file name adds at most 765
+    // bytes: 255 bytes of name, each written %XX at worst).
+    let sidecarRoom = Sidecar(label: p.options["--label"] ?? "", fileName: String(repeating: "%", count: 765), metadata: meta).encoded.count
+    guard sidecarRoom <= Sidecar.maximumSize else {
+        throw CLIError.usage("--label and --meta take \(sidecarRoom - 765) bytes; the erasable sidecar holds at most \(Sidecar.maximumSize - 765) beside the file name")
+    }
     // Refused before anything is ingested, so a refusal leaves the store as it was.
     guard st.policy.mayContribute(author.publicKey) else {
         throw LedgerRefusal.notAllowed("author \(author.publicKey) may not contribute to \(terminalSafe(st.policy.name))")
@@ -85,7 +91,8 @@ func runContribute(_ p: Parsed) throws -> Int32 {
         // control characters a file name may hold, which labels may not.
         let name = URL(fileURLWithPath: r.path).lastPathComponent
         let label = p.options["--label"] ?? String(String.UnicodeScalarView(name.unicodeScalars.map { TextRules.isControl($0) ? "?" : $0 }))
-        let sidecar = try ledger.storeSidecar(Sidecar(label: label, fileName: name, metadata: meta))
+        let side = Sidecar(label: label, fileName: name, metadata: meta)
+        let sidecar = side.hash
         var e = Envelope(kind: .contribution, body: Contribution(
             datanet: st.id, author: author.publicKey, content: r.id, contentKind: r.kind == .tree ? .tree : .blob, size: r.size,
             mediaType: try p.options["--media-type"] ?? MediaType.guess(
@@ -94,7 +101,7 @@ func runContribute(_ p: Parsed) throws -> Int32 {
             license: p.options["--license"] ?? "NOASSERTION", sidecar: sidecar,
             createdAt: nowMillis()).body)
         try e.sign(with: author.signingKey)
-        try ledger.propose(e)
+        try ledger.propose(e, sidecar: side)
         rows.append(["id": e.id.hex, "content": r.id.hex, "path": r.path, "size": r.size])
         if !p.has("--json") { out("\(e.id.hex)  \(r.path)") }
     }

@@ -206,7 +206,7 @@ func runExport(_ p: Parsed) throws -> Int32 {
     bar.finish()
     if p.has("--json") {
         try printJSON(["datanet": st.id.hex, "dir": p.positionals[1], "contributions": x.entries.count,
-                       "bytes": x.entries.reduce(0) { $0 + $1.size }, "checkpoint": x.checkpoint])
+                       "bytes": x.totalBytes, "checkpoint": x.checkpoint])
     } else {
         out("exported \(x.entries.count) accepted contribution(s) of \(x.name) to \(p.positionals[1]) (MANIFEST.jsonl, DATASET.md, CHECKPOINT)")
     }

@@ -53,7 +53,7 @@ Run `datanet COMMAND --help` for a command's options.
 nonisolated(unsafe) var args = Array(CommandLine.arguments.dropFirst())
 /// The same arguments as the bytes the shell passed: Linux paths need not be UTF-8, and
 /// `CommandLine.arguments` replaces what is not.
-nonisolated(unsafe) var rawArgs: [[UInt8]] = (1..<Int(CommandLine.argc)).map { i in
+nonisolated(unsafe) var rawArgs: [[UInt8]] = (1..<max(1, Int(CommandLine.argc))).map { i in
     CommandLine.unsafeArgv[i].map { Array(UnsafeBufferPointer(start: UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self), count: strlen($0))) } ?? []
 }
 /// The identity chosen with `--as`, if any.

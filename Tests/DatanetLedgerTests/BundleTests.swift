@@ -200,4 +200,44 @@ import Testing
         #expect(try peer.ledger.env.read { txn in try txn.get(peer.ledger.sidecars, sidecar) } != nil)
         #expect(try sidecarCount(peer.ledger) == 1)
     }
+
+    /// Review findings: a proposal whose content is a chain of 60,000 nested trees (the closure
+    /// walk recursed once per level and overflowed the stack), and content that arrives as an
+    /// object of another kind than its record says, are refused without a crash.
+    @Test func deepTreesAndWrongKindsAreRefused() throws {
+        let (w, _) = try Self.world()
+        let size = try w.ledger.state(of: w.datanet).size
+        let base = Self.frames(try Self.export(w.ledger, w.datanet, since: size)).filter { $0[0] == BundleFrame.header.rawValue || $0[0] == BundleFrame.checkpoint.rawValue }
+        func frame(_ t: BundleFrame, _ p: [UInt8]) -> [UInt8] {
+            [t.rawValue, UInt8(p.count >> 24), UInt8((p.count >> 16) & 0xff), UInt8((p.count >> 8) & 0xff), UInt8(p.count & 0xff)] + p
+        }
+        func proposal(_ content: Digest, _ kind: ContentKind) throws -> [UInt8] {
+            var e = Envelope(kind: .contribution, body: Contribution(
+                datanet: w.datanet, author: w.author.publicKey, content: content, contentKind: kind, size: 1, mediaType: "text/plain",
+                license: "CC0-1.0", sidecar: .zero, createdAt: 9).body)
+            try e.sign(with: w.author)
+            return frame(.record, e.encoded)
+        }
+        // 60,000 trees, each naming the next; the proposal names the outermost.
+        var trees = [[UInt8]]()
+        var inner = try Tree(entries: [TreeEntry(name: Array("a".utf8), kind: .blob, id: SHA256.hash([1]), size: 1)])
+        for _ in 0..<60_000 {
+            let bytes = inner.encoded
+            trees.append(frame(.tree, bytes))
+            inner = try Tree(entries: [TreeEntry(name: Array("a".utf8), kind: .tree, id: Tree.id(encoded: bytes), size: 1)])
+        }
+        let top = Tree.id(encoded: try Tree(encoded: Array(trees.last!.dropFirst(5))).encoded)
+        let peer = try Peer()
+        try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
+        let before = peer.fingerprint
+        #expect(throws: BundleError.self) { try Self.importBytes(peer.ledger, Self.reassemble(base + trees + [try proposal(top, .tree)])) }
+        #expect(peer.fingerprint == before)
+        // A chunk whose id a proposal claims as a blob.
+        let chunk = [UInt8](repeating: 5, count: 100)
+        #expect(throws: BundleError.self) {
+            try Self.importBytes(peer.ledger, Self.reassemble(base + [frame(.chunk, chunk), try proposal(SHA256.hash(chunk), .blob)]))
+        }
+        #expect(peer.fingerprint == before)
+    }
 }
+

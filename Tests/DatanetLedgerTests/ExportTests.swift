@@ -116,6 +116,11 @@ import Testing
         #expect(Self.failing(v) == ["not withdrawn"])
         #expect(v.checks.first { $0.name == "not withdrawn" }?.detail.contains("withdrawn at leaf 3") == true)
         #expect(try DatasetExport.verify(dir: before, ledger: w.ledger, allowWithdrawn: true).holds)
+        // --allow-withdrawn relaxes the withdrawal only: a withdrawn entry listed with another
+        // license (or content, or author) still fails.
+        let line = try String(contentsOfFile: before + "/MANIFEST.jsonl", encoding: .utf8)
+        try line.replacingOccurrences(of: "CC0-1.0", with: "MIT").write(toFile: before + "/MANIFEST.jsonl", atomically: true, encoding: .utf8)
+        #expect(Self.failing(try DatasetExport.verify(dir: before, ledger: w.ledger, allowWithdrawn: true)) == ["accepted at the checkpoint"])
         let r = try w.ledger.verify(receipt, anchor: w.datanet)
         #expect(!r.holds && r.checks.last?.name == "not withdrawn" && r.checks.last?.detail.hasPrefix("withdrawn at leaf 3") == true)
         #expect(try w.ledger.verify(receipt, anchor: w.datanet, allowWithdrawn: true).holds)
@@ -149,6 +154,30 @@ import Testing
         // A name export does not write (a needless escape) is refused, not read as "A".
         FileManager.default.createFile(atPath: folder + "/%41", contents: Data())
         #expect(Self.failing(try DatasetExport.verify(dir: dir, ledger: w.ledger)) == [x.entries[0].path])
+    }
+
+    /// Review findings: MANIFEST.jsonl or CHECKPOINT as a FIFO (which blocked) or a link to
+    /// /dev/zero (which never ended) are refused at once; a file name with a bidirectional
+    /// override exports under a name its own verification accepts.
+    @Test func hostileExportFoldersAreRefusedAtOnce() throws {
+        let (w, _) = try BundleTests.world()
+        let dir = w.dir + "-export"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try w.ledger.exportDataset(w.datanet, at: nil, to: dir)
+        let saved = try Data(contentsOf: URL(fileURLWithPath: dir + "/MANIFEST.jsonl"))
+        unlink(dir + "/MANIFEST.jsonl")
+        #expect(mkfifo(dir + "/MANIFEST.jsonl", 0o600) == 0)
+        #expect(throws: StoreError.self) { try DatasetExport.verify(dir: dir, ledger: w.ledger) }
+        unlink(dir + "/MANIFEST.jsonl")
+        #expect(symlink("/dev/zero", dir + "/MANIFEST.jsonl") == 0)
+        #expect(throws: StoreError.self) { try DatasetExport.verify(dir: dir, ledger: w.ledger) }
+        unlink(dir + "/MANIFEST.jsonl")
+        try saved.write(to: URL(fileURLWithPath: dir + "/MANIFEST.jsonl"))
+        unlink(dir + "/CHECKPOINT")
+        #expect(symlink("/dev/zero", dir + "/CHECKPOINT") == 0)
+        #expect(Self.failing(try DatasetExport.verify(dir: dir, ledger: w.ledger)) == ["accepted at the checkpoint"])
+        #expect(Ledger.safeName("report\u{202E}fdp.txt", fallback: "x") == "report_fdp.txt")
+        #expect(Ledger.safeName("a\u{85}b", fallback: "x") == "a_b")
     }
 
     @Test func exportedNamesRoundTripAndNeverCollide() {

@@ -191,6 +191,45 @@ import Testing
         #expect(try peer.ledger.store.blob(blob) != nil)
     }
 
+    /// Review finding: a sidecar's hash is public, so another record can name it. A copy
+    /// withdrawn must not erase the victim's label (only the owner's tombstone does: the
+    /// earliest intake naming the hash), and a copy made after an erasure cannot bring it back.
+    @Test func copiedSidecarHashesNeitherEraseNorRevive() throws {
+        let (w, c, _) = try Self.world()
+        let sidecar = try Contribution(body: c.body).sidecar
+        func copy(_ createdAt: UInt64) throws -> Envelope {
+            let path = w.dir + "-copy-\(createdAt)"
+            defer { unlink(path) }
+            FileManager.default.createFile(atPath: path, contents: Data("copy \(createdAt)".utf8))
+            let blob = try Ingest(store: w.ledger.store).add(paths: [path])[0]
+            var e = Envelope(kind: .contribution, body: Contribution(
+                datanet: w.datanet, author: w.outsider.publicKey, content: blob.id, contentKind: .blob, size: blob.size,
+                mediaType: "text/plain", license: "CC0-1.0", sidecar: sidecar, createdAt: createdAt).body)
+            try e.sign(with: w.outsider)
+            return e
+        }
+        let thief = try copy(50)
+        try w.ledger.propose(thief)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try w.ledger.propose(try Self.tombstone(w, thief, takedown: false, by: [w.outsider]))
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).tombstones.count == 1)
+        #expect(try w.ledger.sidecar(of: try Contribution(body: c.body)) != nil)
+        // A replica importing the whole log keeps the victim's sidecar too.
+        let peer = try BundleTests.Peer()
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
+        #expect(try peer.ledger.sidecar(of: try Contribution(body: c.body)) != nil)
+        // The owner's own withdrawal erases it; a later copy does not revive it on re-import.
+        let old = try BundleTests.export(w.ledger, w.datanet)
+        try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.author]))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try w.ledger.propose(try copy(51))
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
+        #expect(try peer.ledger.sidecar(of: try Contribution(body: c.body)) == nil)
+        try BundleTests.importBytes(peer.ledger, old)
+        #expect(try peer.ledger.sidecar(of: try Contribution(body: c.body)) == nil)
+    }
+
     /// A sidecar no live contribution names is collected by gc.
     @Test func gcCollectsUnreferencedSidecars() throws {
         let (w, c, _) = try Self.world()
