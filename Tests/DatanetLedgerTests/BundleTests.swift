@@ -50,6 +50,11 @@ import Testing
         return out
     }
 
+    /// One frame's bytes: type, u32 length, payload.
+    static func frame(_ t: BundleFrame, _ p: [UInt8]) -> [UInt8] {
+        [t.rawValue, UInt8(p.count >> 24), UInt8((p.count >> 16) & 0xff), UInt8((p.count >> 8) & 0xff), UInt8(p.count & 0xff)] + p
+    }
+
     static func reassemble(_ frames: [[UInt8]]) -> [UInt8] {
         var b = Array("DNBUNDLE".utf8) + [1]
         let body = frames.filter { $0[0] != 0xff }
@@ -169,9 +174,6 @@ import Testing
         let (w, c, _) = try TombstoneTests.world() // a contribution with a real sidecar
         let sidecar = try Contribution(body: c.body).sidecar
         let frames = Self.frames(try Self.export(w.ledger, w.datanet))
-        func frame(_ t: BundleFrame, _ p: [UInt8]) -> [UInt8] {
-            [t.rawValue, UInt8(p.count >> 24), UInt8((p.count >> 16) & 0xff), UInt8((p.count >> 8) & 0xff), UInt8(p.count & 0xff)] + p
-        }
         func sidecarCount(_ l: Ledger) throws -> Int {
             try l.env.read { txn in
                 var n = 0
@@ -181,12 +183,12 @@ import Testing
         }
         let peer = try Peer()
         let before = peer.fingerprint
-        let huge = frame(.sidecar, [UInt8](repeating: 7, count: 1 << 20))
+        let huge = Self.frame(.sidecar, [UInt8](repeating: 7, count: 1 << 20))
         #expect(throws: BundleError.self) { try Self.importBytes(peer.ledger, Self.reassemble(frames + Array(repeating: huge, count: 3))) }
         #expect(peer.fingerprint == before)
         // Well-formed junk: sidecars and a chunk nothing names; and the real sidecar tampered.
-        let junk = (0..<60).map { i in frame(.sidecar, Sidecar(label: "junk \(i)", fileName: "", metadata: [:]).encoded) }
-            + [frame(.chunk, [UInt8](repeating: 9, count: 5000))]
+        let junk = (0..<60).map { i in Self.frame(.sidecar, Sidecar(label: "junk \(i)", fileName: "", metadata: [:]).encoded) }
+            + [Self.frame(.chunk, [UInt8](repeating: 9, count: 5000))]
         var tampered = frames
         let i = try #require(tampered.firstIndex { $0[0] == BundleFrame.sidecar.rawValue })
         tampered[i][tampered[i].count - 1] ^= 1
@@ -208,22 +210,19 @@ import Testing
         let (w, _) = try Self.world()
         let size = try w.ledger.state(of: w.datanet).size
         let base = Self.frames(try Self.export(w.ledger, w.datanet, since: size)).filter { $0[0] == BundleFrame.header.rawValue || $0[0] == BundleFrame.checkpoint.rawValue }
-        func frame(_ t: BundleFrame, _ p: [UInt8]) -> [UInt8] {
-            [t.rawValue, UInt8(p.count >> 24), UInt8((p.count >> 16) & 0xff), UInt8((p.count >> 8) & 0xff), UInt8(p.count & 0xff)] + p
-        }
         func proposal(_ content: Digest, _ kind: ContentKind) throws -> [UInt8] {
             var e = Envelope(kind: .contribution, body: Contribution(
                 datanet: w.datanet, author: w.author.publicKey, content: content, contentKind: kind, size: 1, mediaType: "text/plain",
                 license: "CC0-1.0", sidecar: .zero, createdAt: 9).body)
             try e.sign(with: w.author)
-            return frame(.record, e.encoded)
+            return Self.frame(.record, e.encoded)
         }
         // 60,000 trees, each naming the next; the proposal names the outermost.
         var trees = [[UInt8]]()
         var inner = try Tree(entries: [TreeEntry(name: Array("a".utf8), kind: .blob, id: SHA256.hash([1]), size: 1)])
         for _ in 0..<60_000 {
             let bytes = inner.encoded
-            trees.append(frame(.tree, bytes))
+            trees.append(Self.frame(.tree, bytes))
             inner = try Tree(entries: [TreeEntry(name: Array("a".utf8), kind: .tree, id: Tree.id(encoded: bytes), size: 1)])
         }
         let top = Tree.id(encoded: try Tree(encoded: Array(trees.last!.dropFirst(5))).encoded)
@@ -235,7 +234,7 @@ import Testing
         // A chunk whose id a proposal claims as a blob.
         let chunk = [UInt8](repeating: 5, count: 100)
         #expect(throws: BundleError.self) {
-            try Self.importBytes(peer.ledger, Self.reassemble(base + [frame(.chunk, chunk), try proposal(SHA256.hash(chunk), .blob)]))
+            try Self.importBytes(peer.ledger, Self.reassemble(base + [Self.frame(.chunk, chunk), try proposal(SHA256.hash(chunk), .blob)]))
         }
         #expect(peer.fingerprint == before)
     }

@@ -3,6 +3,7 @@
 //   provenance-bench bundle DIR FILES   bundle export/import of one contribution per file in FILES
 //                                       (the bundle stays at DIR/datanet.bundle)
 //   provenance-bench import DIR BUNDLE  import alone, into a fresh store at DIR (for profiling)
+//   provenance-bench audit DIR          audit alone, of the store a `log` run left in DIR
 import DatanetCrypto
 import DatanetLedger
 import DatanetStore
@@ -113,6 +114,12 @@ case "bundle":
     let (_, importT) = try time { try peer.importBundle(from: input) }
     close(input)
     print(String(format: "bundle import: %.1f MB in %.2f s = %.1f MB/s (log replayed, %d signatures checked, content verified)", mb, importT, mb / importT, records.count + 1))
+case "audit":
+    // The audit alone, of the store a `log` run left in DIR (for profiling).
+    let ledger = try Ledger(store: try ObjectStore(directory: dir, create: false), create: false)
+    let d = try ledger.datanets()[0].id
+    let (report, auditT) = try time { try ledger.audit(d) }
+    print(String(format: "audit of %llu leaves: %.1f s = %.0f leaves/s", report.leaves, auditT, Double(report.leaves) / auditT))
 case "import":
     try? FileManager.default.removeItem(atPath: dir)
     let peer = try Ledger(store: try ObjectStore(directory: dir, create: true))
