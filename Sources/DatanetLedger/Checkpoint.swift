@@ -58,10 +58,9 @@ public struct Checkpoint: Hashable, Sendable {
         var found = false
         for line in signatures.split(separator: "\n") {
             let parts = line.split(separator: " ")
-            guard parts.count == 3, parts[0] == "\u{2014}", let blob = Data(base64Encoded: String(parts[2])), blob.count == 68 else {
+            guard parts.count == 3, parts[0] == "\u{2014}", let b = CanonicalBase64.decode(String(parts[2])), b.count == 68 else {
                 throw .malformed("a signature line is not \"— name base64\"")
             }
-            let b = Array(blob)
             let id = UInt32(b[0]) << 24 | UInt32(b[1]) << 16 | UInt32(b[2]) << 8 | UInt32(b[3])
             guard parts[1] == checkpoint.origin, id == wantID else { continue }
             guard let sig = try? Signature(bytes: Array(b[4...])),

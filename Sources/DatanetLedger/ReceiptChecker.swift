@@ -250,7 +250,7 @@ struct ReceiptChecker {
             _ = try Checkpoint.verify(note: previous.checkpoint, key: key)
             guard old.origin == cp.origin else { throw RecordError.malformed("origin differs") }
             let proof = try previous.consistency.map { s -> Digest in
-                guard let b = Data(base64Encoded: s), let d = Digest(bytes: Array(b)) else { throw RecordError.malformed("a consistency hash is not 32 bytes of base64") }
+                guard let b = CanonicalBase64.decode(s), let d = Digest(bytes: b) else { throw RecordError.malformed("a consistency hash is not 32 bytes of canonical base64") }
                 return d
             }
             try Merkle.verifyConsistency(size1: old.size, size2: cp.size, root1: old.root, root2: cp.root, proof: proof)

@@ -60,13 +60,13 @@ extension Receipt {
         let parsed: (chain: [ParsedEntry], last: ParsedEntry?, intake: ParsedEntry, decision: ParsedEntry?, cp: Checkpoint)
         do {
             func parse(_ e: Entry) throws -> ParsedEntry {
-                guard let data = Data(base64Encoded: e.leaf) else { throw RecordError.malformed("leaf \(e.index) is not base64") }
+                guard let data = CanonicalBase64.decode(e.leaf) else { throw RecordError.malformed("leaf \(e.index) is not canonical base64") }
                 let leaf = try Leaf(encoded: Array(data))
                 try leaf.checkPayloadFields()
                 guard try RecordView.leaf(leaf) == e.view else { throw RecordError.malformed("the view of leaf \(e.index) does not match its bytes") }
                 let proof = try e.proof.map { s -> Digest in
-                    guard let b = Data(base64Encoded: s), let d = Digest(bytes: Array(b)) else {
-                        throw RecordError.malformed("a proof hash of leaf \(e.index) is not 32 bytes of base64")
+                    guard let b = CanonicalBase64.decode(s), let d = Digest(bytes: b) else {
+                        throw RecordError.malformed("a proof hash of leaf \(e.index) is not 32 bytes of canonical base64")
                     }
                     return d
                 }

@@ -181,3 +181,14 @@ public enum StrictJSON {
         }
     }
 }
+
+/// Base64 from outside, read canonically: Foundation also accepts other padding and set
+/// trailing bits, so one byte string would have several spellings, and a receipt several
+/// texts that all verify. Only the form `base64EncodedString()` writes is accepted.
+public enum CanonicalBase64 {
+    /// The bytes `text` encodes, or nil unless it is their one canonical spelling.
+    public static func decode(_ text: String) -> [UInt8]? {
+        guard let data = Data(base64Encoded: text), data.base64EncodedString() == text else { return nil }
+        return Array(data)
+    }
+}

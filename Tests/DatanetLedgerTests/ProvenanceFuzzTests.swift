@@ -45,6 +45,25 @@ import Testing
         }
     }
 
+    /// Found by provenance-fuzz in CI: Foundation reads base64 with other padding or set
+    /// trailing bits as the same bytes, so one receipt had many texts that verified. Leaf
+    /// bytes, proof hashes and checkpoint signatures are read only in their canonical spelling.
+    @Test func nonCanonicalBase64IsRefused() throws {
+        let golden = try Receipt(json: Data(contentsOf: ReceiptGoldenTests.dir.appendingPathComponent("good.json")))
+        let anchor = try #require(Digest(hex: golden.datanet))
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        // 32 bytes end in one padding '='; the character before it carries 2 unused bits.
+        var hash = Array(golden.intake.proof[0])
+        let i = try #require(alphabet.firstIndex(of: hash[42]))
+        hash[42] = alphabet[i ^ 1]
+        let spelled = String(hash)
+        #expect(Data(base64Encoded: spelled) == Data(base64Encoded: golden.intake.proof[0])) // the same bytes to Foundation
+        var r = golden
+        r.intake.proof[0] = spelled
+        #expect(!r.verify(anchor: anchor).holds)
+        #expect(CanonicalBase64.decode(spelled) == nil && CanonicalBase64.decode(golden.intake.proof[0]) != nil)
+    }
+
     /// A receipt naming contribution A with a second "contribution" key naming B: Foundation
     /// reads A, other readers B. Refused, as is any repeated key anywhere in the file.
     @Test func repeatedKeysAreRefused() throws {

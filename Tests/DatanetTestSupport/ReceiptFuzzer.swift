@@ -70,8 +70,18 @@ public struct ReceiptFuzzer: Sendable {
                 if r.contribution != good.contribution { differ.append("contribution") }
                 if r.checkpoint != good.checkpoint { differ.append("checkpoint") }
                 if r.chain != good.chain { differ.append("chain") }
-                if r.last != good.last { differ.append("last") }
-                if r.intake != good.intake { differ.append("intake") }
+                func entry(_ name: String, _ a: Receipt.Entry?, _ b: Receipt.Entry?) {
+                    guard a != b else { return }
+                    guard let a, let b else { return differ.append(name) }
+                    var parts = [String]()
+                    if a.index != b.index { parts.append("index \(a.index)") }
+                    if a.leaf != b.leaf { parts.append("leaf \(a.leaf.suffix(12))") }
+                    if a.proof != b.proof { parts.append("proof \(a.proof.map { $0.suffix(6) })") }
+                    if a.view != b.view { parts.append("view") }
+                    differ.append("\(name): \(parts)")
+                }
+                entry("last", r.last, good.last)
+                entry("intake", r.intake, good.intake)
                 if r.decision != good.decision { differ.append("decision: \(String(describing: r.decision?.view))") }
                 if r.previous != good.previous { differ.append("previous") }
                 outcome.failures.append("seed \(seed) round \(round) differs in \(differ): \(String(decoding: input.prefix(300), as: UTF8.self))")
