@@ -56,8 +56,8 @@ public struct Checkpoint: Hashable, Sendable {
         let (checkpoint, text, signatures) = try parse(note)
         let wantID = keyID(name: checkpoint.origin, key: key)
         var found = false
-        for line in signatures.split(separator: "\n") {
-            let parts = line.split(separator: " ")
+        for line in signatures.dropLast().split(separator: "\n", omittingEmptySubsequences: false) {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 3, parts[0] == "\u{2014}", let b = CanonicalBase64.decode(String(parts[2])), b.count == 68 else {
                 throw .malformed("a signature line is not \"— name base64\"")
             }
@@ -87,6 +87,12 @@ public struct Checkpoint: Hashable, Sendable {
         }
         let checkpoint = Checkpoint(origin: String(lines[0]), size: size, root: root)
         guard lines.count == 3 else { throw .malformed("extension lines are not used by Datanet") }
-        return (checkpoint, text, note[split.upperBound...])
+        // One spelling per note: signature lines each end in a newline, with no empty line
+        // among or after them (an extra newline made a second text that verified).
+        let signatures = note[split.upperBound...]
+        guard signatures.hasSuffix("\n"), !signatures.dropLast().split(separator: "\n", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+            throw .malformed("the signature lines are not each \"— name base64\" ending in a newline")
+        }
+        return (checkpoint, text, signatures)
     }
 }

@@ -62,6 +62,15 @@ import Testing
         r.intake.proof[0] = spelled
         #expect(!r.verify(anchor: anchor).holds)
         #expect(CanonicalBase64.decode(spelled) == nil && CanonicalBase64.decode(golden.intake.proof[0]) != nil)
+        // Found the same way (seed 102): a checkpoint note with a newline more, or a signature
+        // line with a space more, verified as a second text of the same note.
+        for edit in [{ (n: String) in n + "\n" }, { $0.replacingOccurrences(of: "— ", with: "—  ") },
+                     { $0.replacingOccurrences(of: "\n\n", with: "\n\n\n") }] {
+            var c = golden
+            c.checkpoint = edit(golden.checkpoint)
+            #expect(c.checkpoint != golden.checkpoint)
+            #expect(!c.verify(anchor: anchor).holds)
+        }
     }
 
     /// A receipt naming contribution A with a second "contribution" key naming B: Foundation

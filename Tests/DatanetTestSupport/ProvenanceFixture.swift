@@ -27,9 +27,9 @@ public final class ProvenanceFixture {
         datanet = try ledger.create(genesis: g, sequencerKey: owner)
         let src = dir + "/src"
         try FileManager.default.createDirectory(atPath: src + "/folder", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: src + "/song.txt", contents: Data("a song of the dawn, sung twice".utf8))
-        FileManager.default.createFile(atPath: src + "/folder/50%.txt", contents: Data("half".utf8))
-        FileManager.default.createFile(atPath: src + "/bin", contents: Data((0..<300).map { UInt8(truncatingIfNeeded: $0 * 7) }))
+        _ = FileManager.default.createFile(atPath: src + "/song.txt", contents: Data("a song of the dawn, sung twice".utf8))
+        _ = FileManager.default.createFile(atPath: src + "/folder/50%.txt", contents: Data("half".utf8))
+        _ = FileManager.default.createFile(atPath: src + "/bin", contents: Data((0..<300).map { UInt8(truncatingIfNeeded: $0 * 7) }))
         let odd = Array((src + "/folder/a").utf8) + [0xff, 0]
         let fd = odd.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o644) } }
         if fd >= 0 { _ = write(fd, "x", 1); close(fd) }

@@ -68,7 +68,7 @@ public struct ReceiptFuzzer: Sendable {
                 var differ = [String]()
                 if r.datanet != good.datanet { differ.append("datanet") }
                 if r.contribution != good.contribution { differ.append("contribution") }
-                if r.checkpoint != good.checkpoint { differ.append("checkpoint") }
+                if r.checkpoint != good.checkpoint { differ.append("checkpoint \(r.checkpoint.debugDescription)") }
                 if r.chain != good.chain { differ.append("chain") }
                 func entry(_ name: String, _ a: Receipt.Entry?, _ b: Receipt.Entry?) {
                     guard a != b else { return }

@@ -11,6 +11,7 @@ import Foundation
 
 let args = CommandLine.arguments
 let receipts = args.count > 1 ? Int(args[1]) ?? 1_000_000 : 1_000_000
+// PROVENANCE_FUZZ_ONE=SEED,COUNT runs one golden-receipt slice alone (to replay a finding).
 let manifests = args.count > 2 ? Int(args[2]) ?? 1_000_000 : 1_000_000
 let seed = args.count > 3 ? UInt64(args[3]) ?? 1 : 1
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
