@@ -196,6 +196,12 @@ import Testing
             if let other = seen[text] { #expect(other == name) }
             seen[text] = name
         }
+        // Decoding arbitrary bytes (what a hostile folder holds) never traps, and whatever it
+        // accepts is exactly what encoding writes.
+        for _ in 0..<20_000 {
+            let text = rng.bytes(rng.below(12)).map { [0x25, 0x41, 0x46, 0x30, 0x39, 0x61, 0xc3, 0xa9, 0xff][Int($0) % 9] as UInt8 }
+            if let name = ExportedName.decode(text) { #expect(Array(ExportedName.encode(name).utf8) == text) }
+        }
     }
 
     @Test func safeNamesAndCardCells() {
