@@ -156,16 +156,7 @@ public final class ObjectStore: @unchecked Sendable {
     /// binary content (which fails within a few bytes) costs two lookups, not a full read.
     public func blobText(_ id: Digest, limit: UInt64, in txn: Transaction) throws -> String? {
         guard let first = try txn.withValue(blobs, id, { try BlobManifest(encoded: $0) })?.chunks.first else { return nil }
-        let plausible = try txn.withValue(chunks, first.id) { b -> Bool in
-            // A prefix that stops short of the last 3 bytes cannot end inside a sequence that
-            // continues past it, so a valid text never fails this check.
-            let n = Swift.max(0, Swift.min(b.count, 256) - 3)
-            var end = n
-            while end > 0 && b[end - 1] & 0xc0 == 0x80 { end -= 1 }
-            if end > 0 && b[end - 1] >= 0xc0 { end -= 1 }
-            return String(validating: UnsafeRawBufferPointer(rebasing: b[0..<end]), as: UTF8.self) != nil
-        }
-        guard plausible == true, let bytes = try blobBytes(id, limit: limit, in: txn) else { return nil }
+        guard try txn.withValue(chunks, first.id, { Self.mayBeText($0) }) == true, let bytes = try blobBytes(id, limit: limit, in: txn) else { return nil }
         return String(validating: bytes, as: UTF8.self)
     }
 

@@ -102,15 +102,18 @@ extension ObjectStore {
     /// 256 bytes, a sequence cut at the end allowed): what lets an importer skip the
     /// near-duplicate check of binary content without reading it back.
     public static func mayBeText(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { b in
-            var end = Swift.min(b.count, 256)
-            // Drop a sequence the cut may have split: continuation bytes and their lead.
-            if end < b.count {
-                while end > 0 && b[end - 1] & 0xc0 == 0x80 { end -= 1 }
-                if end > 0 && b[end - 1] >= 0xc0 { end -= 1 }
-            }
-            return String(validating: UnsafeRawBufferPointer(rebasing: b[0..<end]), as: UTF8.self) != nil
+        bytes.withUnsafeBytes { mayBeText($0) }
+    }
+
+    /// `mayBeText` on bytes in place (a chunk read through the map).
+    public static func mayBeText(_ b: UnsafeRawBufferPointer) -> Bool {
+        var end = Swift.min(b.count, 256)
+        // Drop a sequence the cut may have split: continuation bytes and their lead.
+        if end < b.count {
+            while end > 0 && b[end - 1] & 0xc0 == 0x80 { end -= 1 }
+            if end > 0 && b[end - 1] >= 0xc0 { end -= 1 }
         }
+        return String(validating: UnsafeRawBufferPointer(rebasing: b[0..<end]), as: UTF8.self) != nil
     }
 
     /// Deletes an object the caller's transaction stored from elsewhere and nothing turned out
