@@ -175,9 +175,11 @@ extension Ledger {
                 }
             }
             // Contributions already in this log (a records-only import earlier) may take the
-            // content and sidecars this bundle brought; nothing else may stay.
-            let freshIDs = Set(freshObjects.map(\.1)), freshSidecarSet = Set(freshSidecars)
-            if !freshObjects.isEmpty || !freshSidecars.isEmpty {
+            // content and sidecars this bundle brought; nothing else may stay. The log is read
+            // only when something arrived that no new leaf or proposal reaches.
+            let freshIDs = Set(freshObjects.map(\.1).filter { !live.objects.contains($0) })
+            let freshSidecarSet = Set(freshSidecars.filter { !live.sidecars.contains($0) })
+            if !freshIDs.isEmpty || !freshSidecarSet.isEmpty {
                 try txn.scan(table) { k, v in
                     guard Self.u64(k) < localSize, let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake,
                           let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e),
@@ -333,9 +335,12 @@ extension Ledger {
             guard k < checked.records.count, let (e, r, _) = try? checked.records[k].get() else { return nil }
             return (e, r)
         }
-        func keep(_ e: Envelope) throws {
+        func store(_ e: Envelope) throws {
             let bytes = e.encoded
             _ = try txn.putNew(records, e.id, size: bytes.count) { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
+        }
+        func keep(_ e: Envelope) throws {
+            try store(e)
             if let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
         }
         switch leaf.kind {
@@ -356,7 +361,8 @@ extension Ledger {
         case .decision:
             guard let intake = try? leaf.unsigned(2) else { return }
             try txn.put(decided, Self.key(d, intake), Self.u64Bytes(i))
-            if let (size, author) = try txn.withValue(undecided, Self.key(d, intake), { (Self.u64($0, at: 32), Array($0[40...])) }) {
+            // id ‖ size ‖ author as written at intake; a shorter value (a damaged store) is skipped, not read past.
+            if let (size, author) = try txn.withValue(undecided, Self.key(d, intake), { $0.count == 72 ? (Self.u64($0, at: 32), Array($0[40...])) : nil }) ?? nil {
                 try txn.delete(undecided, Self.key(d, intake))
                 let quotaKey = d.bytes + author
                 let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
@@ -364,7 +370,7 @@ extension Ledger {
             }
             for k in checked.records.indices {
                 guard case (let e, .review(let r))? = record(k) else { continue }
-                if try !txn.contains(records, e.id) { try txn.put(records, e.id, e.encoded) }
+                try store(e)
                 if try r.contributions.allSatisfy({ try decision(txn, $0) != nil }),
                    let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
             }
