@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers, lowest first (see docs/ARCHITECTURE.md): CLMDB/CCrypto/CSodium → DatanetCrypto, DatanetCBOR →
-// DatanetStore → DatanetLedger → datanet. A module imports only modules listed before it.
+// DatanetObjects → DatanetRecords (neither links LMDB) → DatanetStore → DatanetLedger → datanet.
+// A module imports only modules listed before it.
 let faults: [SwiftSetting] = [.define("DATANET_FAULTS", .when(configuration: .debug))]
 
 let package = Package(
@@ -16,6 +17,7 @@ let package = Package(
         .executable(name: "ledger-bench", targets: ["ledger-bench"]),
         .executable(name: "provenance-bench", targets: ["provenance-bench"]),
         .library(name: "DatanetStore", targets: ["DatanetStore"]),
+        .library(name: "DatanetRecords", targets: ["DatanetRecords"]),
     ],
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
@@ -24,23 +26,25 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .target(name: "DatanetCrypto", dependencies: ["CCrypto", "CSodium"]),
         .target(name: "DatanetCBOR"),
-        .target(name: "DatanetStore", dependencies: ["CLMDB", "DatanetCrypto", "DatanetCBOR"],
+        .target(name: "DatanetObjects", dependencies: ["DatanetCrypto", "DatanetCBOR"]),
+        .target(name: "DatanetRecords", dependencies: ["DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
+        .target(name: "DatanetStore", dependencies: ["CLMDB", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"],
                 swiftSettings: faults),
-        .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetCrypto", "DatanetCBOR"]),
-        .executableTarget(name: "datanet", dependencies: ["DatanetLedger", "DatanetStore", "DatanetCrypto"]),
+        .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
+        .executableTarget(name: "datanet", dependencies: ["DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
-        .executableTarget(name: "store-churn", dependencies: ["DatanetStore"], path: "tools/bench/churn"),
+        .executableTarget(name: "store-churn", dependencies: ["DatanetStore", "DatanetObjects"], path: "tools/bench/churn"),
         .executableTarget(name: "record-samples", dependencies: ["DatanetTestSupport"], path: "tools/interop/samples"),
-        .executableTarget(name: "ledger-bench", dependencies: ["DatanetLedger"], path: "tools/bench/ledgerbench"),
-        .executableTarget(name: "provenance-bench", dependencies: ["DatanetLedger"], path: "tools/bench/provenancebench"),
+        .executableTarget(name: "ledger-bench", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "tools/bench/ledgerbench"),
+        .executableTarget(name: "provenance-bench", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "tools/bench/provenancebench"),
         .executableTarget(name: "cbor-fuzz", dependencies: ["DatanetCBOR", "DatanetTestSupport"], path: "tools/fuzz/cborfuzz"),
-        .executableTarget(name: "provenance-fuzz", dependencies: ["DatanetLedger", "DatanetTestSupport"], path: "tools/fuzz/provenancefuzz"),
+        .executableTarget(name: "provenance-fuzz", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetTestSupport"], path: "tools/fuzz/provenancefuzz"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),
-        .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger"], path: "Tests/DatanetTestSupport"),
+        .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
-        .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetTestSupport"], swiftSettings: faults),
-        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetCBOR", "DatanetLedger", "datanet", "DatanetTestSupport"],
+        .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects", "DatanetTestSupport"], swiftSettings: faults),
+        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetObjects", "DatanetRecords", "DatanetCBOR", "DatanetLedger", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),
     ]
 )

@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 
 /// How reviews decide a contribution (schema/curation.md, where each rule is a table row):
@@ -57,7 +59,7 @@ extension SequenceRun {
                 var end = start + 1
                 while end < pairs.count && pairs[end].contribution == c { end += 1 }
                 let intake = try placed.withValue(c) { v -> UInt64? in
-                    v.count == 40 && Digest(UnsafeRawBufferPointer(rebasing: v[0..<32])) == d ? Ledger.u64(v, at: 32) : nil
+                    v.count == 40 && Digest(UnsafeRawBufferPointer(rebasing: v[0..<32])) == d ? BigEndian.u64(v, at: 32) : nil
                 }
                 if let intake = intake ?? nil { candidates.append((intake, start, end)) }
                 start = end
@@ -71,7 +73,7 @@ extension SequenceRun {
         try txn.withCursor(ledger.undecided) { undecided in
             for (intake, start, end) in candidates {
                 guard let (size, author) = try undecided.withValue(DigestNumberKey(d, intake), { v in
-                    (Ledger.u64(v, at: 32), Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
+                    (BigEndian.u64(v, at: 32), Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
                 }) else { continue } // decided before
                 // Each curator's latest review replaces its earlier ones: walk from the latest
                 // and count a reviewer the first time it is met.
@@ -153,7 +155,7 @@ extension SequenceRun {
                     let index = first + UInt64(i)
                     try undecided.delete(DigestNumberKey(d, p.intakeIndex))
                     try decided.put(DigestNumberKey(d, p.intakeIndex), BigEndianUInt64(index))
-                    var q = try quotas[p.author] ?? txn.withValue(ledger.meta, d.bytes + p.author.bytes) { (Ledger.u64($0), Ledger.u64($0, at: 8)) } ?? (0, 0)
+                    var q = try quotas[p.author] ?? txn.withValue(ledger.meta, d.bytes + p.author.bytes) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
                     q.count -= min(1, q.count)
                     q.bytes -= min(p.size, q.bytes)
                     quotas[p.author] = q
@@ -161,7 +163,7 @@ extension SequenceRun {
                 }
             }
         }
-        for (author, q) in quotas { try txn.put(ledger.meta, d.bytes + author.bytes, Ledger.u64Bytes(q.count) + Ledger.u64Bytes(q.bytes)) }
+        for (author, q) in quotas { try txn.put(ledger.meta, d.bytes + author.bytes, BigEndian.bytes(q.count) + BigEndian.bytes(q.bytes)) }
     }
 
     static func reason(_ p: PlannedDecision) -> String {

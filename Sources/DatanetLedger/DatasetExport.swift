@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc
@@ -62,7 +64,7 @@ extension Ledger {
         return try env.read { txn in
             let note: String
             if let size {
-                guard let b = try txn.get(checkpoints, Self.key(d, size)) else {
+                guard let b = try txn.get(checkpoints, BigEndian.key(d, size)) else {
                     throw LedgerRefusal.notAllowed("no checkpoint of size \(size) is held here (`datanet log` lists the log)")
                 }
                 note = String(decoding: b, as: UTF8.self)
@@ -74,7 +76,7 @@ extension Ledger {
             var intakes = [UInt64: (Envelope, Contribution)]()
             var accepted = [UInt64]()
             try txn.scan(table) { k, v in
-                let i = Self.u64(k)
+                let i = BigEndian.u64(k)
                 guard i < end else { return false }
                 let leaf = try Leaf(encoded: Array(v))
                 if leaf.kind == .intake, case .contribution(let c) = try Record(try leaf.envelope(4)) { intakes[i] = (try leaf.envelope(4), c) }
@@ -84,7 +86,7 @@ extension Ledger {
             var result = AcceptedContributions(note: note, items: [], withdrawn: [])
             for i in accepted.sorted() {
                 guard let (e, c) = intakes[i] else { continue }
-                if let t = try txn.withValue(tombstones, Self.key(d, i), { Self.u64($0) }) {
+                if let t = try txn.withValue(tombstones, BigEndian.key(d, i), { BigEndian.u64($0) }) {
                     result.withdrawn.append((i, e, c, t))
                 } else {
                     result.items.append((i, e, c))

@@ -1,4 +1,6 @@
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 
 /// What tombstones erased, kept for good: gc never removes it, so a tombstone binds every
@@ -24,7 +26,7 @@ extension Ledger {
     @discardableResult
     func recordErasure(_ txn: Transaction, _ d: Digest, _ id: Digest, _ c: Contribution, leaf: UInt64) throws -> Bool {
         guard let erasures else { return false }
-        try txn.put(erasures, [0x01] + d.bytes + id.bytes, c.content.bytes + c.sidecar.bytes + Self.u64Bytes(leaf))
+        try txn.put(erasures, [0x01] + d.bytes + id.bytes, c.content.bytes + c.sidecar.bytes + BigEndian.bytes(leaf))
         guard try sidecarOwner(txn, d, c.sidecar) == id else { return false }
         try txn.put(erasures, [0x03] + d.bytes + c.sidecar.bytes, id.bytes)
         return true
@@ -90,11 +92,11 @@ extension Ledger {
                 var found = [(UInt64, UInt64)]()
                 try txn.scan(tombstones, from: st.id.bytes) { k, v in
                     guard k.count == 40, k.starts(with: st.id.bytes), v.count == 8 else { return false }
-                    found.append((Self.u64(k, at: 32), Self.u64(v)))
+                    found.append((BigEndian.u64(k, at: 32), BigEndian.u64(v)))
                     return true
                 }
                 for (intake, leafIndex) in found {
-                    guard let bytes = try txn.get(table, Self.u64Bytes(intake)), let leaf = try? Leaf(encoded: bytes),
+                    guard let bytes = try txn.get(table, BigEndian.bytes(intake)), let leaf = try? Leaf(encoded: bytes),
                           let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e) else { continue }
                     try recordErasure(txn, st.id, e.id, c, leaf: leafIndex)
                 }

@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import Foundation
 
 /// A person's or node's identity: an Ed25519 key (its public key is the id) and an X25519 key

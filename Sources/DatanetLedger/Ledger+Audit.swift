@@ -1,4 +1,6 @@
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 
@@ -28,7 +30,7 @@ extension Ledger {
             for t in [checkpoints, observed] {
                 try txn.scan(t, from: d.bytes) { k, v in
                     guard k.starts(with: d.bytes) else { return false }
-                    bySize[Self.u64(k, at: 32), default: []].append(String(decoding: v, as: UTF8.self))
+                    bySize[BigEndian.u64(k, at: 32), default: []].append(String(decoding: v, as: UTF8.self))
                     return true
                 }
             }
@@ -40,8 +42,8 @@ extension Ledger {
         while true {
             let batch: [(index: UInt64, bytes: [UInt8])] = try env.read { txn in
                 var out = [(index: UInt64, bytes: [UInt8])]()
-                try txn.scan(table, from: Self.u64Bytes(from)) { k, v in
-                    out.append((Self.u64(k), Array(v)))
+                try txn.scan(table, from: BigEndian.bytes(from)) { k, v in
+                    out.append((BigEndian.u64(k), Array(v)))
                     return out.count < Self.auditBatch
                 }
                 return out
@@ -62,7 +64,7 @@ extension Ledger {
         let log = try MerkleLog(env: env, id: d, create: false)
         return try env.read { txn in
             try violations.map { v in
-                guard let i = v.index, i < cp.size, v.evidence == nil, let bytes = try txn.get(table, Self.u64Bytes(i)) else { return v }
+                guard let i = v.index, i < cp.size, v.evidence == nil, let bytes = try txn.get(table, BigEndian.bytes(i)) else { return v }
                 var out = v
                 out.evidence = AuditEvidence(leaf: Data(bytes).base64EncodedString(),
                                              proof: try log.inclusionProof(txn, index: i, size: cp.size).map { Data($0.bytes).base64EncodedString() },

@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 
@@ -39,15 +41,15 @@ extension Ledger {
             let w = try BundleWriter(fd: fd)
             try w.frame(.header, CBOR.map([.init(.unsigned(1), .bytes(d.bytes)), .init(.unsigned(2), .unsigned(since)),
                                            .init(.unsigned(3), .unsigned(to)), .init(.unsigned(4), .bool(recordsOnly))]).encoded)
-            try txn.scan(checkpoints, from: Self.key(d, since)) { k, v in
-                guard k.starts(with: d.bytes), Self.u64(k, at: 32) <= to else { return false }
-                if Self.u64(k, at: 32) > since || Self.u64(k, at: 32) == to { try w.frame(.checkpoint, Array(v)); summary.checkpoints += 1 }
+            try txn.scan(checkpoints, from: BigEndian.key(d, since)) { k, v in
+                guard k.starts(with: d.bytes), BigEndian.u64(k, at: 32) <= to else { return false }
+                if BigEndian.u64(k, at: 32) > since || BigEndian.u64(k, at: 32) == to { try w.frame(.checkpoint, Array(v)); summary.checkpoints += 1 }
                 return true
             }
             var contents = [Contribution]()
             var intakes = [Digest]()
-            try txn.scan(table, from: Self.u64Bytes(since)) { k, v in
-                guard Self.u64(k) < to else { return false }
+            try txn.scan(table, from: BigEndian.bytes(since)) { k, v in
+                guard BigEndian.u64(k) < to else { return false }
                 let bytes = Array(v)
                 try w.frame(.leaf, Array(k) + bytes)
                 summary.leaves += 1

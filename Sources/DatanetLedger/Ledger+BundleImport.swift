@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 
@@ -43,8 +45,8 @@ extension Ledger {
             }
             var batch = [(index: UInt64, bytes: [UInt8])]()
             try txn.scan(table) { k, v in
-                guard Self.u64(k) < localSize else { return false }
-                batch.append((Self.u64(k), Array(v)))
+                guard BigEndian.u64(k) < localSize else { return false }
+                batch.append((BigEndian.u64(k), Array(v)))
                 if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
                 return true
             }
@@ -65,11 +67,11 @@ extension Ledger {
                 case .header, .end: throw BundleError.malformed("a second \(type) frame")
                 case .leaf:
                     guard payload.count > 8 else { throw BundleError.malformed("a leaf frame without a leaf") }
-                    let index = Self.u64(payload)
+                    let index = BigEndian.u64(payload)
                     guard index == next, index < to else { throw BundleError.malformed("leaf \(index) where leaf \(next) was due (leaves must run from \(from) to \(to) once, in order)") }
                     let bytes = Array(payload[8...])
                     if index < localSize {
-                        guard try txn.get(table, Self.u64Bytes(index)) == bytes else {
+                        guard try txn.get(table, BigEndian.bytes(index)) == bytes else {
                             throw BundleError.refused("leaf \(index) differs from this store's: the bundle's log forks from this one")
                         }
                     } else {
@@ -104,7 +106,7 @@ extension Ledger {
                         throw BundleError.malformed("fork evidence is not for this Datanet")
                     }
                     // Kept as `observe` keeps its own: under the size the notes disagree at.
-                    if try !txn.contains(forks, Self.key(d, size)) { try txn.put(forks, Self.key(d, size), payload) }
+                    if try !txn.contains(forks, BigEndian.key(d, size)) { try txn.put(forks, BigEndian.key(d, size), payload) }
                 }
             }
             guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
@@ -154,7 +156,7 @@ extension Ledger {
             }
             summary.promises = try keepPromises(txn, d, promises, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
             if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
-            for (note, cp) in parsedNotes where cp.size > 0 { try txn.put(checkpoints, Self.key(d, cp.size), Array(note.utf8)) }
+            for (note, cp) in parsedNotes where cp.size > 0 { try txn.put(checkpoints, BigEndian.key(d, cp.size), Array(note.utf8)) }
             for e in envelopes {
                 do {
                     let record = try Record.verified(e)
@@ -181,7 +183,7 @@ extension Ledger {
             let freshSidecarSet = Set(freshSidecars.filter { !live.sidecars.contains($0) })
             if !freshIDs.isEmpty || !freshSidecarSet.isEmpty {
                 try txn.scan(table) { k, v in
-                    guard Self.u64(k) < localSize, let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake,
+                    guard BigEndian.u64(k) < localSize, let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake,
                           let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e),
                           freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) else { return true }
                     try want(txn, d, e.id, c, into: &live, required: nil)
@@ -307,7 +309,7 @@ extension Ledger {
                 let c = newLeaves[Int(p.index - localSize)]
                 (leaf, hash) = (c.leaf, c.hash)
             } else {
-                let bytes = try txn.get(table, Self.u64Bytes(p.index)) ?? []
+                let bytes = try txn.get(table, BigEndian.bytes(p.index)) ?? []
                 (leaf, hash) = (try? Leaf(encoded: bytes), Merkle.leafHash(bytes))
             }
             guard let leaf, leaf.kind == .intake, hash == p.leafHash, leaf.payload[2]?.bytesValue == p.record.bytes else {
@@ -347,26 +349,26 @@ extension Ledger {
         case .intake:
             guard let (e, r) = record(0), case .contribution(let c) = r else { return }
             try keep(e)
-            try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+            try txn.put(placed, e.id, d.bytes + BigEndian.bytes(i))
             try claimSidecar(txn, d, c.sidecar, e.id)
             let contentKey = d.bytes + c.content.bytes
             guard try !txn.contains(contents, contentKey) else { return } // a duplicate: its decision follows
             try txn.put(contents, contentKey, e.id)
-            try txn.put(undecided, Self.key(d, i), e.id.bytes + Self.u64Bytes(c.size) + c.author.bytes)
+            try txn.put(undecided, BigEndian.key(d, i), e.id.bytes + BigEndian.bytes(c.size) + c.author.bytes)
             let quotaKey = d.bytes + c.author.bytes
-            let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
+            let (n, b) = try txn.withValue(meta, quotaKey) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
             // The replay held every author within quota, so these cannot overflow; saturate anyway.
             let bytes = b.addingReportingOverflow(c.size)
-            try txn.put(meta, quotaKey, Self.u64Bytes(n &+ 1) + Self.u64Bytes(bytes.overflow ? .max : bytes.partialValue))
+            try txn.put(meta, quotaKey, BigEndian.bytes(n &+ 1) + BigEndian.bytes(bytes.overflow ? .max : bytes.partialValue))
         case .decision:
             guard let intake = try? leaf.unsigned(2) else { return }
-            try txn.put(decided, Self.key(d, intake), Self.u64Bytes(i))
+            try txn.put(decided, BigEndian.key(d, intake), BigEndian.bytes(i))
             // id ‖ size ‖ author as written at intake; a shorter value (a damaged store) is skipped, not read past.
-            if let (size, author) = try txn.withValue(undecided, Self.key(d, intake), { $0.count == 72 ? (Self.u64($0, at: 32), Array($0[40...])) : nil }) ?? nil {
-                try txn.delete(undecided, Self.key(d, intake))
+            if let (size, author) = try txn.withValue(undecided, BigEndian.key(d, intake), { $0.count == 72 ? (BigEndian.u64($0, at: 32), Array($0[40...])) : nil }) ?? nil {
+                try txn.delete(undecided, BigEndian.key(d, intake))
                 let quotaKey = d.bytes + author
-                let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
-                try txn.put(meta, quotaKey, Self.u64Bytes(n - min(1, n)) + Self.u64Bytes(b - min(size, b)))
+                let (n, b) = try txn.withValue(meta, quotaKey) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
+                try txn.put(meta, quotaKey, BigEndian.bytes(n - min(1, n)) + BigEndian.bytes(b - min(size, b)))
             }
             for k in checked.records.indices {
                 guard case (let e, .review(let r))? = record(k) else { continue }
@@ -377,11 +379,11 @@ extension Ledger {
         case .policy, .setSequencer, .continuation:
             guard let (e, _) = record(0) else { return }
             try keep(e)
-            try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+            try txn.put(placed, e.id, d.bytes + BigEndian.bytes(i))
         case .tombstone:
             guard let (e, r) = record(0), case .tombstone(let t) = r, let (intake, c) = try tombstoneTarget(txn, d, t) else { return }
             try keep(e)
-            try txn.put(placed, e.id, d.bytes + Self.u64Bytes(i))
+            try txn.put(placed, e.id, d.bytes + BigEndian.bytes(i))
             try applyTombstone(txn, d, intake: intake, leaf: i, contribution: c, id: t.contribution)
         }
     }

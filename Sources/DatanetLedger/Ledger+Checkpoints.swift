@@ -1,4 +1,6 @@
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 
@@ -31,14 +33,14 @@ extension Ledger {
         // Tables are opened before the write transaction: opening one begins a transaction of its own.
         let log = try MerkleLog(env: env, id: d, create: false)
         return try env.write { txn in
-            try txn.put(observed, Self.key(d, cp.size), Array(note.utf8))
+            try txn.put(observed, BigEndian.key(d, cp.size), Array(note.utf8))
             guard cp.size <= st.size else { return .consistent(size: cp.size) }
-            let ours = try txn.get(checkpoints, Self.key(d, cp.size)).map { String(decoding: $0, as: UTF8.self) }
+            let ours = try txn.get(checkpoints, BigEndian.key(d, cp.size)).map { String(decoding: $0, as: UTF8.self) }
             let root = try log.root(txn, size: cp.size)
             if root == cp.root { return .consistent(size: cp.size) }
             let evidence = ForkEvidence(datanet: d.hex, notes: [ours ?? "", note].filter { !$0.isEmpty })
             let json = try JSONEncoder.canonical.encode(evidence)
-            try txn.put(forks, Self.key(d, cp.size), Array(json))
+            try txn.put(forks, BigEndian.key(d, cp.size), Array(json))
             return .fork(evidence: String(decoding: json, as: UTF8.self))
         }
     }
@@ -63,7 +65,7 @@ extension Ledger {
     func sequencerKey(_ txn: Transaction, _ st: DatanetState, leaves: Table, size: UInt64) throws -> PublicKey {
         guard size > 0, size <= st.size else { return st.policy.sequencer }
         func leaf(_ i: UInt64) throws -> Leaf {
-            guard let b = try txn.get(leaves, Self.u64Bytes(i)) else { throw LedgerRefusal.notAllowed("leaf \(i) is missing") }
+            guard let b = try txn.get(leaves, BigEndian.bytes(i)) else { throw LedgerRefusal.notAllowed("leaf \(i) is missing") }
             return try Leaf(encoded: b)
         }
         let last = try leaf(size - 1)
@@ -87,9 +89,9 @@ extension Ledger {
     /// must not sequence again: it would sign a second history).
     func checkNotBehind(_ txn: Transaction, _ st: DatanetState, key: SigningKey) throws {
         var larger: UInt64?
-        try txn.scan(observed, from: Self.key(st.id, st.size + 1)) { k, v in
+        try txn.scan(observed, from: BigEndian.key(st.id, st.size + 1)) { k, v in
             guard k.starts(with: st.id.bytes) else { return false }
-            if (try? Checkpoint.verify(note: String(decoding: v, as: UTF8.self), key: key.publicKey)) != nil { larger = Self.u64(k, at: 32) }
+            if (try? Checkpoint.verify(note: String(decoding: v, as: UTF8.self), key: key.publicKey)) != nil { larger = BigEndian.u64(k, at: 32) }
             return larger == nil
         }
         if let larger {
@@ -135,7 +137,7 @@ extension Ledger {
                             payload: [1: .bytes(envelope.encoded)])
             let hash = try appendLeaf(txn, leaf, at: st.size, table: leavesTable, log: log)
             try txn.put(records, envelope.id, envelope.encoded)
-            try txn.put(placed, envelope.id, c.datanet.bytes + Self.u64Bytes(st.size))
+            try txn.put(placed, envelope.id, c.datanet.bytes + BigEndian.bytes(st.size))
             st.policyIndex = st.size; st.policyLeafHash = hash; st.policyRecord = envelope.id
             st.policy.sequencer = key.publicKey
             st.size += 1

@@ -1,4 +1,6 @@
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 
 /// What `datanet gc` freed (or would free).
@@ -34,11 +36,11 @@ extension Ledger {
                 try txn.scan(table) { k, v in
                     guard let leaf = try? Leaf(encoded: Array(v)) else { return true }
                     if leaf.kind == .decision, (try? leaf.unsigned(3)) == 0, let i = try? leaf.unsigned(2) { rejected.insert(i) }
-                    if leaf.kind == .intake, case .contribution(let c)? = try? Record(leaf.envelope(4)) { intakes.append((Self.u64(k), c)) }
+                    if leaf.kind == .intake, case .contribution(let c)? = try? Record(leaf.envelope(4)) { intakes.append((BigEndian.u64(k), c)) }
                     return true
                 }
                 for (i, c) in intakes {
-                    if try txn.contains(tombstones, Self.key(st.id, i)) {
+                    if try txn.contains(tombstones, BigEndian.key(st.id, i)) {
                         dead.insert(c.content)
                         tombstoned += 1
                     } else {

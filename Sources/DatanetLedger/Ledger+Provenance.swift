@@ -1,4 +1,6 @@
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 
 extension Ledger {
@@ -33,7 +35,7 @@ extension Ledger {
         let table = try leavesTable(d, create: false)
         return try env.read { txn in
             var tomb: (UInt64, Bool)?
-            if let c = contribution, let i = try tombstone(txn, c), let b = try txn.get(table, Self.u64Bytes(i)),
+            if let c = contribution, let i = try tombstone(txn, c), let b = try txn.get(table, BigEndian.bytes(i)),
                case .tombstone(let t)? = try? Record(Leaf(encoded: b).envelope(1)) { tomb = (i, t.takedown) }
             let root = held.size >= size && size > 0 ? try log.root(txn, size: size) : nil
             return HeldLog(size: held.size, rootAtReceiptSize: root, tombstone: tomb)

@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc
@@ -225,7 +227,7 @@ final class SequenceRun {
             let (index, hash) = try append(txn, kind, [1: .bytes(envelope.encoded)])
             st!.policyIndex = index; st!.policyLeafHash = hash; st!.policyRecord = id
             change(&st!.policy)
-            try txn.put(ledger.placed, id, d.bytes + Ledger.u64Bytes(index))
+            try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
             report.policies.append((id, index))
         } catch let refusal as LedgerRefusal {
             report.refused.append((id, refusal.description))
@@ -236,7 +238,7 @@ final class SequenceRun {
         guard let (intake, c) = try ledger.tombstoneTarget(txn, d, t) else {
             return report.refused.append((id, "tombstone names \(t.contribution.hex), which is not in this log"))
         }
-        guard try !txn.contains(ledger.tombstones, Ledger.key(d, intake)) else {
+        guard try !txn.contains(ledger.tombstones, BigEndian.key(d, intake)) else {
             return report.refused.append((id, "contribution \(t.contribution.hex) is already withdrawn or taken down"))
         }
         guard t.isAuthorized(signers: Set(try envelope.verifiedSigners()), author: c.author, policy: st!.policy) else {
@@ -245,7 +247,7 @@ final class SequenceRun {
         }
         let (index, _) = try append(txn, .tombstone, [1: .bytes(envelope.encoded), 2: .bytes(t.contribution.bytes), 3: .unsigned(intake)])
         try ledger.applyTombstone(txn, d, intake: intake, leaf: index, contribution: c, id: t.contribution)
-        try txn.put(ledger.placed, id, d.bytes + Ledger.u64Bytes(index))
+        try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
         report.tombstones.append((t.contribution, index))
     }
 
@@ -256,7 +258,7 @@ final class SequenceRun {
             return
         }
         let quotaKey = d.bytes + c.author.bytes
-        let (count, bytesUsed) = try txn.withValue(ledger.meta, quotaKey) { (Ledger.u64($0), Ledger.u64($0, at: 8)) } ?? (0, 0)
+        let (count, bytesUsed) = try txn.withValue(ledger.meta, quotaKey) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
         // The size is the author's claim: compared without an addition that could overflow.
         if count >= policy.maxPendingProposals || c.size > policy.maxPendingBytes || bytesUsed > policy.maxPendingBytes - c.size {
             report.refused.append((id, "author \(c.author) is over quota (\(count) undecided, \(bytesUsed) bytes)"))
@@ -264,7 +266,7 @@ final class SequenceRun {
         }
         let (index, hash) = try append(txn, .intake, [1: .bytes(c.author.bytes), 2: .bytes(id.bytes), 3: .bytes(c.content.bytes),
                                                       4: .bytes(envelope.encoded)])
-        try txn.put(ledger.placed, id, d.bytes + Ledger.u64Bytes(index))
+        try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
         try ledger.claimSidecar(txn, d, c.sidecar, id)
         let promise = try IntakePromise(datanet: d, index: index, leafHash: hash, record: id, key: key)
         try txn.put(ledger.promises, id, promise.encoded)
@@ -274,13 +276,13 @@ final class SequenceRun {
             let reason = "duplicate of \(earlier.hex)"
             let (di, _) = try append(txn, .decision, [1: .bytes(id.bytes), 2: .unsigned(index), 3: .unsigned(0),
                                                       4: .string(reason), 5: .array([])])
-            try txn.put(ledger.decided, Ledger.key(d, index), Ledger.u64Bytes(di))
+            try txn.put(ledger.decided, BigEndian.key(d, index), BigEndian.bytes(di))
             report.decisions.append((id, di, false, reason))
         } else {
             try txn.put(ledger.contents, contentKey, id)
             // Intake index, size and author: what deciding needs, without decoding.
-            try txn.put(ledger.undecided, Ledger.key(d, index), id.bytes + Ledger.u64Bytes(c.size) + c.author.bytes)
-            try txn.put(ledger.meta, quotaKey, Ledger.u64Bytes(count + 1) + Ledger.u64Bytes(bytesUsed + c.size))
+            try txn.put(ledger.undecided, BigEndian.key(d, index), id.bytes + BigEndian.bytes(c.size) + c.author.bytes)
+            try txn.put(ledger.meta, quotaKey, BigEndian.bytes(count + 1) + BigEndian.bytes(bytesUsed + c.size))
         }
     }
 }

@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 
@@ -34,7 +36,7 @@ extension Ledger {
         try env.write { txn in
             let leaf = Leaf(datanet: d, kind: .policy, policy: nil, payload: [1: .bytes(envelope.encoded)])
             let hash = try appendLeaf(txn, leaf, at: 0, table: leavesTable, log: log)
-            try txn.put(placed, d, d.bytes + Self.u64Bytes(0))
+            try txn.put(placed, d, d.bytes + BigEndian.bytes(0))
             var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: hash, policyRecord: d, policy: g.policy)
             try sign(txn, &st, log: log, key: key)
         }
@@ -61,7 +63,7 @@ extension Ledger {
     func sign(_ txn: Transaction, _ st: inout DatanetState, log: MerkleLog, key: SigningKey) throws -> String {
         let root = try log.root(txn, size: st.size)
         let note = try Checkpoint(origin: Checkpoint.origin(of: st.id), size: st.size, root: root).signed(by: key)
-        try txn.put(checkpoints, Self.key(st.id, st.size), Array(note.utf8))
+        try txn.put(checkpoints, BigEndian.key(st.id, st.size), Array(note.utf8))
         try txn.put(state, st.id, st.encoded)
         return note
     }
@@ -105,8 +107,8 @@ extension Ledger {
         if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
         let seq = try nextSequence(txn)
         // The record rides along in the queue, so sequencing reads it in arrival order.
-        try txn.put(pending, Self.key(d, seq), id.bytes + bytes)
-        try txn.put(pendingIndex, id, Self.key(d, seq))
+        try txn.put(pending, BigEndian.key(d, seq), id.bytes + bytes)
+        try txn.put(pendingIndex, id, BigEndian.key(d, seq))
         return id
     }
 
@@ -139,8 +141,8 @@ extension Ledger {
 
     func nextSequence(_ txn: Transaction) throws -> UInt64 {
         let k = Array("pending-seq".utf8)
-        let n = try txn.withValue(meta, k) { Self.u64($0) } ?? 0
-        try txn.put(meta, k, Self.u64Bytes(n + 1))
+        let n = try txn.withValue(meta, k) { BigEndian.u64($0) } ?? 0
+        try txn.put(meta, k, BigEndian.bytes(n + 1))
         return n
     }
 

@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 
@@ -57,20 +59,6 @@ public final class Ledger: @unchecked Sendable {
             try fillErasures()
         }
     }
-
-    static func key(_ d: Digest, _ n: UInt64) -> [UInt8] {
-        var k = d.bytes
-        for i in 0..<8 { k.append(UInt8(truncatingIfNeeded: n >> UInt64(56 - 8 * i))) }
-        return k
-    }
-
-    static func u64(_ b: UnsafeRawBufferPointer, at: Int = 0) -> UInt64 {
-        var v: UInt64 = 0
-        for i in 0..<8 { v = v << 8 | UInt64(b[at + i]) }
-        return v
-    }
-
-    static func u64Bytes(_ n: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: n >> UInt64(56 - 8 * $0)) } }
 
     func leavesTable(_ d: Digest, create: Bool) throws -> Table {
         try env.openTables(["leaves:" + d.hex], create: create)[0]
@@ -132,7 +120,7 @@ public final class Ledger: @unchecked Sendable {
             var out = [(intake: UInt64, id: Digest)]()
             try txn.scan(undecided, from: d.bytes) { k, v in
                 guard k.starts(with: d.bytes), k.count == 40, v.count >= 32 else { return false }
-                if let id = Digest(UnsafeRawBufferPointer(rebasing: v[0..<32])) { out.append((Self.u64(k, at: 32), id)) }
+                if let id = Digest(UnsafeRawBufferPointer(rebasing: v[0..<32])) { out.append((BigEndian.u64(k, at: 32), id)) }
                 return true
             }
             return out
@@ -144,8 +132,8 @@ public final class Ledger: @unchecked Sendable {
         let table = try leavesTable(d, create: false)
         return try env.read { txn in
             var out = [(UInt64, Leaf)]()
-            try txn.scan(table, from: Self.u64Bytes(from)) { k, v in
-                out.append((Self.u64(k), try Leaf(encoded: Array(v))))
+            try txn.scan(table, from: BigEndian.bytes(from)) { k, v in
+                out.append((BigEndian.u64(k), try Leaf(encoded: Array(v))))
                 return true
             }
             return out
@@ -163,7 +151,7 @@ public final class Ledger: @unchecked Sendable {
             var out = [(UInt64, String)]()
             try txn.scan(checkpoints, from: d.bytes) { k, v in
                 guard k.starts(with: d.bytes) else { return false }
-                out.append((Self.u64(k, at: 32), String(decoding: v, as: UTF8.self)))
+                out.append((BigEndian.u64(k, at: 32), String(decoding: v, as: UTF8.self)))
                 return true
             }
             return out
@@ -187,11 +175,11 @@ public final class Ledger: @unchecked Sendable {
 
     func decision(_ txn: Transaction, _ contribution: Digest) throws -> UInt64? {
         guard let (d, intake) = try placement(txn, contribution) else { return nil }
-        return try txn.withValue(decided, Self.key(d, intake)) { Self.u64($0) }
+        return try txn.withValue(decided, BigEndian.key(d, intake)) { BigEndian.u64($0) }
     }
 
     func placement(_ txn: Transaction, _ record: Digest) throws -> (Digest, UInt64)? {
-        try txn.withValue(placed, record) { (Digest(UnsafeRawBufferPointer(rebasing: $0[0..<32]))!, Self.u64($0, at: 32)) }
+        try txn.withValue(placed, record) { (Digest(UnsafeRawBufferPointer(rebasing: $0[0..<32]))!, BigEndian.u64($0, at: 32)) }
     }
 
     /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
@@ -201,18 +189,18 @@ public final class Ledger: @unchecked Sendable {
 
     func tombstone(_ txn: Transaction, _ contribution: Digest) throws -> UInt64? {
         guard let (d, intake) = try placement(txn, contribution) else { return nil }
-        return try txn.withValue(tombstones, Self.key(d, intake)) { Self.u64($0) }
+        return try txn.withValue(tombstones, BigEndian.key(d, intake)) { BigEndian.u64($0) }
     }
 
     /// Applies a tombstone leaf to the indexes: the contribution leaves `undecided` (its quota
     /// is released), its sidecar is erased and the erasure recorded for good; gc drops its content.
     func applyTombstone(_ txn: Transaction, _ d: Digest, intake: UInt64, leaf index: UInt64, contribution c: Contribution, id: Digest) throws {
-        try txn.put(tombstones, Self.key(d, intake), Self.u64Bytes(index))
+        try txn.put(tombstones, BigEndian.key(d, intake), BigEndian.bytes(index))
         let ownsSidecar = try recordErasure(txn, d, id, c, leaf: index)
-        if try txn.delete(undecided, Self.key(d, intake)) {
+        if try txn.delete(undecided, BigEndian.key(d, intake)) {
             let quotaKey = d.bytes + c.author.bytes
-            let (n, b) = try txn.withValue(meta, quotaKey) { (Self.u64($0), Self.u64($0, at: 8)) } ?? (0, 0)
-            try txn.put(meta, quotaKey, Self.u64Bytes(n - min(1, n)) + Self.u64Bytes(b - min(c.size, b)))
+            let (n, b) = try txn.withValue(meta, quotaKey) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
+            try txn.put(meta, quotaKey, BigEndian.bytes(n - min(1, n)) + BigEndian.bytes(b - min(c.size, b)))
         }
         // Only the owner's tombstone erases the sidecar (a copy of its hash cannot: Erasures.swift).
         if ownsSidecar || erasures == nil { try txn.delete(sidecars, c.sidecar) }

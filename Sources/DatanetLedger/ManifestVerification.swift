@@ -1,4 +1,6 @@
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc

@@ -1,4 +1,6 @@
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 
 /// A Datanet's append-only RFC 9162 log in LMDB: every leaf hash and every full-subtree hash,

@@ -1,4 +1,6 @@
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 
 /// Near-duplicate flags (schema/curation.md "Near-duplicates"), found through a band index of
@@ -35,7 +37,7 @@ extension Ledger {
         for other in candidates.sorted() where other != id {
             if let intakeIndex {
                 guard let p = try txn.get(placed, other), p.count == 40, p[0..<32].elementsEqual(c.datanet.bytes),
-                      Self.u64(p, at: 32) < intakeIndex else { continue }
+                      BigEndian.u64(p, at: 32) < intakeIndex else { continue }
             }
             guard let v = try txn.get(minhashes, c.datanet.bytes + other.bytes), v.count == MinHash.k * 8 else { continue }
             var m = MinHash.matches(sig, Self.slots(v))
@@ -71,7 +73,7 @@ extension Ledger {
     }
 
     private func record(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {
-        try txn.put(minhashes, d.bytes + id.bytes, sig.flatMap(Self.u64Bytes))
+        try txn.put(minhashes, d.bytes + id.bytes, sig.flatMap(BigEndian.bytes))
         try index(txn, d, id, sig, bands: bands)
     }
 
@@ -83,12 +85,12 @@ extension Ledger {
     /// prefix per band; a contribution's entries append its id.
     static func bandKeys(_ d: Digest, _ sig: [UInt64]) -> [[UInt8]] {
         (0..<bands).map { b in
-            d.bytes + [UInt8(b)] + SHA256.hash(sig[b * bandWidth..<(b + 1) * bandWidth].flatMap(Self.u64Bytes)).bytes[0..<8]
+            d.bytes + [UInt8(b)] + SHA256.hash(sig[b * bandWidth..<(b + 1) * bandWidth].flatMap(BigEndian.bytes)).bytes[0..<8]
         }
     }
 
     static func slots(_ v: [UInt8]) -> [UInt64] {
-        (0..<MinHash.k).map { Self.u64(v, at: $0 * 8) }
+        (0..<MinHash.k).map { BigEndian.u64(v, at: $0 * 8) }
     }
 
     /// Stores made before the band index: index every signature already recorded, once.

@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 
 /// A Datanet's pending records, read in one ordered scan and stored flat: one buffer for all
@@ -18,7 +20,7 @@ struct PendingQueue {
     func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
 
     /// The pending key of entry i.
-    func key(_ d: Digest, _ i: Int) -> [UInt8] { Ledger.key(d, numbers[i]) }
+    func key(_ d: Digest, _ i: Int) -> [UInt8] { BigEndian.key(d, numbers[i]) }
 
     init() {}
 
@@ -31,7 +33,7 @@ struct PendingQueue {
         bytes.reserveCapacity(min(try txn.footprint(ledger.pending), 1 << 30))
         try txn.scan(ledger.pending, from: d.bytes) { k, v in
             guard k.count == 40, k.starts(with: d.bytes) else { return false }
-            numbers.append(Ledger.u64(k, at: 32))
+            numbers.append(BigEndian.u64(k, at: 32))
             ids.append(Digest(UnsafeRawBufferPointer(rebasing: v[0..<32]))!)
             if v.count > 32 {
                 bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: v[32...]))

@@ -1,5 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 
 /// The erasable part of a contribution: its label, file name and free metadata, kept outside

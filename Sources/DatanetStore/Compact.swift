@@ -1,3 +1,4 @@
+import DatanetObjects
 import Foundation
 import Glibc
 

@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Glibc
 
 /// The result of a full store check.
@@ -105,7 +106,7 @@ extension ObjectStore {
             for id in blobSizes.keys.sorted() where !referencedObjects.contains(id) { r.unreferenced.append((.blob, id)) }
             for id in treeSizes.keys.sorted() where !referencedObjects.contains(id) { r.unreferenced.append((.tree, id)) }
             try txn.scan(leases) { _, v in
-                let pid = v.count >= 8 ? pid_t(truncatingIfNeeded: readBE(v, 0, 8)) : 0
+                let pid = v.count >= 8 ? pid_t(truncatingIfNeeded: BigEndian.read(v, 0, 8)) : 0
                 if pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) { r.liveLeases += 1 } else { r.staleLeases += 1 }
                 return true
             }

@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 import Glibc
 
@@ -118,8 +119,8 @@ public final class Ingest {
         if !leaseWritten {
             // The lease names this process, so a later gc can tell a live add from a dead one.
             var v = [UInt8]()
-            appendBE(UInt64(getpid()), 8, &v)
-            appendBE(UInt64(Date().timeIntervalSince1970), 8, &v)
+            BigEndian.append(UInt64(getpid()), 8, &v)
+            BigEndian.append(UInt64(Date().timeIntervalSince1970), 8, &v)
             try txn.put(store.leases, leaseKey, v)
             leaseWritten = true
         }

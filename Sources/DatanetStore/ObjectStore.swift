@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 import Glibc
 
@@ -50,7 +51,7 @@ public final class ObjectStore: @unchecked Sendable {
             // Read the format before anything is created, so a newer store is left untouched.
             let existing: UInt32? = try env.read { txn in
                 guard let t = try? txn.openTable("meta") else { return nil }
-                return try txn.withValue(t, Array("format".utf8)) { $0.count == 4 ? UInt32(readBE($0, 0, 4)) : UInt32.max }
+                return try txn.withValue(t, Array("format".utf8)) { $0.count == 4 ? UInt32(BigEndian.read($0, 0, 4)) : UInt32.max }
             }
             if let existing, existing > Self.formatVersion {
                 throw StoreError.newerFormat(found: existing, supported: Self.formatVersion)
@@ -61,7 +62,7 @@ public final class ObjectStore: @unchecked Sendable {
             (meta, chunks, blobs, trees, roots, leases) = (t[0], t[1], t[2], t[3], t[4], t[5])
             if existing == nil {
                 try env.write { txn in
-                    var v = [UInt8](); appendBE(UInt64(Self.formatVersion), 4, &v)
+                    var v = [UInt8](); BigEndian.append(UInt64(Self.formatVersion), 4, &v)
                     try txn.put(meta, Array("format".utf8), v)
                 }
             }
@@ -210,14 +211,14 @@ public struct AddedObject: Sendable {
 
     init?(key: UnsafeRawBufferPointer, value v: UnsafeRawBufferPointer) {
         guard let id = Digest(key), v.count >= 17, let kind = ObjectKind(rawValue: v[0]), kind != .chunk else { return nil }
-        self.init(id: id, kind: kind, size: readBE(v, 1, 8), time: Int64(bitPattern: readBE(v, 9, 8)),
+        self.init(id: id, kind: kind, size: BigEndian.read(v, 1, 8), time: Int64(bitPattern: BigEndian.read(v, 9, 8)),
                   path: String(decoding: UnsafeRawBufferPointer(rebasing: v[17...]), as: UTF8.self))
     }
 
     var encodedValue: [UInt8] {
         var v: [UInt8] = [kind.rawValue]
-        appendBE(size, 8, &v)
-        appendBE(UInt64(bitPattern: time), 8, &v)
+        BigEndian.append(size, 8, &v)
+        BigEndian.append(UInt64(bitPattern: time), 8, &v)
         v.append(contentsOf: path.utf8)
         return v
     }

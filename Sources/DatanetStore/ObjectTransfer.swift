@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Glibc
 
 /// Moving content objects between stores (bundles now, sync later): each object travels as
@@ -180,7 +181,7 @@ extension ObjectStore {
     public func clearDeadLeases(in txn: Transaction, dryRun: Bool) throws -> Int {
         var dead = [[UInt8]]()
         try txn.scan(leases) { k, v in
-            let pid = v.count >= 8 ? pid_t(truncatingIfNeeded: readBE(v, 0, 8)) : 0 // lease: pid ‖ start time
+            let pid = v.count >= 8 ? pid_t(truncatingIfNeeded: BigEndian.read(v, 0, 8)) : 0 // lease: pid ‖ start time
             if pid > 0 && kill(pid, 0) == 0 && pid != getpid() {
                 throw StoreError.inUse("an add is running (process \(pid)); run gc when it has finished")
             }

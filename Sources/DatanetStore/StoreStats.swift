@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 
 /// Totals for `datanet stat` without an id.
 public struct StoreStats: Sendable {

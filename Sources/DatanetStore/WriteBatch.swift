@@ -1,3 +1,4 @@
+import DatanetObjects
 import Foundation
 
 /// A chain of bounded write transactions for long ingests: each commits (durably) once about

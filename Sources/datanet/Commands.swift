@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import DatanetStore
 import Foundation
 import Glibc

@@ -1,6 +1,8 @@
 import DatanetCBOR
 import DatanetCrypto
 import DatanetLedger
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 

@@ -1,4 +1,6 @@
 import DatanetLedger
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc

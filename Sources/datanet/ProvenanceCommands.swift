@@ -1,5 +1,7 @@
 import DatanetCrypto
 import DatanetLedger
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc

@@ -1,6 +1,8 @@
 import DatanetCBOR
 import DatanetCrypto
 @testable import DatanetLedger
+import DatanetObjects
+@testable import DatanetRecords
 import DatanetStore
 import Foundation
 import Testing
@@ -17,7 +19,7 @@ import Testing
         let table = try w.ledger.leavesTable(w.datanet, create: false)
         try w.ledger.env.write { txn in
             var st = try w.ledger.state(txn, w.datanet)
-            let citeHash = try cite.map { i in Merkle.leafHash(try #require(try txn.get(table, Ledger.u64Bytes(i)))) }
+            let citeHash = try cite.map { i in Merkle.leafHash(try #require(try txn.get(table, BigEndian.bytes(i)))) }
             let leaf = Leaf(datanet: w.datanet, kind: kind, policy: (cite ?? st.policyIndex, citeHash ?? st.policyLeafHash), payload: payload)
             let hash = try w.ledger.appendLeaf(txn, leaf, at: st.size, table: table, log: log)
             if kind == .policy { st.policyIndex = st.size; st.policyLeafHash = hash }
@@ -136,13 +138,13 @@ import Testing
         #expect(try w.ledger.audit(w.datanet).holds)
         // The sequencer signs another history of the same size, and someone shows it to us.
         let other = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([9])).signed(by: w.sequencer)
-        try w.ledger.env.write { txn in try txn.put(w.ledger.observed, Ledger.key(w.datanet, 2), Array(other.utf8)) }
+        try w.ledger.env.write { txn in try txn.put(w.ledger.observed, BigEndian.key(w.datanet, 2), Array(other.utf8)) }
         let report = try w.ledger.audit(w.datanet)
         #expect(report.violations.map(\.rule) == ["a signed checkpoint matches the log"])
         #expect(report.violations.first?.evidence?.checkpoint == other)
         // A note under a key not in force is refused as such.
         let stranger = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([9])).signed(by: w.outsider)
-        try w.ledger.env.write { txn in try txn.put(w.ledger.observed, Ledger.key(w.datanet, 2), Array(stranger.utf8)) }
+        try w.ledger.env.write { txn in try txn.put(w.ledger.observed, BigEndian.key(w.datanet, 2), Array(stranger.utf8)) }
         #expect(try w.ledger.audit(w.datanet).violations.map(\.rule) == ["a checkpoint is signed by the sequencer key in force"])
     }
 
@@ -153,9 +155,9 @@ import Testing
         // Flip a byte of the intake leaf in place (a disk error or an edited copy of the store).
         let table = try w.ledger.leavesTable(w.datanet, create: false)
         try w.ledger.env.write { txn in
-            var bytes = try #require(try txn.get(table, Ledger.u64Bytes(1)))
+            var bytes = try #require(try txn.get(table, BigEndian.bytes(1)))
             bytes[bytes.count - 5] ^= 0x40
-            try txn.put(table, Ledger.u64Bytes(1), bytes)
+            try txn.put(table, BigEndian.bytes(1), bytes)
         }
         let rules = try w.ledger.audit(w.datanet).violations.map(\.rule)
         #expect(rules.contains("every record is validly signed"))

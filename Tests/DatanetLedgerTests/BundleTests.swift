@@ -1,6 +1,8 @@
 import DatanetCBOR
 import DatanetCrypto
 @testable import DatanetLedger
+import DatanetObjects
+@testable import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc
@@ -60,7 +62,7 @@ import Testing
         let body = frames.filter { $0[0] != 0xff }
         for f in body { b += f }
         let digest = SHA256.hash(b)
-        return b + [0xff, 0, 0, 0, 40] + Ledger.u64Bytes(UInt64(body.count)) + digest.bytes
+        return b + [0xff, 0, 0, 0, 40] + BigEndian.bytes(UInt64(body.count)) + digest.bytes
     }
 
     /// A Datanet whose contributions have real content in the store.
@@ -128,17 +130,17 @@ import Testing
         case "tampered byte": bad[good.count / 2] ^= 1
         case "forged leaf":
             // Someone without the keys rewrites the decision to reject, and fixes the end frame.
-            let i = try #require(frames.firstIndex { $0[0] == 2 && Ledger.u64(Array($0[5...])) == 2 })
+            let i = try #require(frames.firstIndex { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 2 })
             var leaf = try Leaf(encoded: Array(frames[i][13...]))
             leaf.payload[3] = .unsigned(0)
-            let bytes = Ledger.u64Bytes(2) + leaf.encoded
+            let bytes = BigEndian.bytes(2) + leaf.encoded
             let n = UInt32(bytes.count)
             frames[i] = [2, UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
             bad = Self.reassemble(frames)
         case "dropped checkpoint": frames.removeAll { $0[0] == 3 }; bad = Self.reassemble(frames)
         case "unknown frame": frames.insert([42, 0, 0, 0, 0], at: 2); bad = Self.reassemble(frames)
         case "trailing bytes": bad += [0]
-        case "leaf gap": frames.removeAll { $0[0] == 2 && Ledger.u64(Array($0[5...])) == 1 }; bad = Self.reassemble(frames)
+        case "leaf gap": frames.removeAll { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 1 }; bad = Self.reassemble(frames)
         case "not a bundle": bad = Array("hello".utf8)
         default: Issue.record("unknown damage")
         }
@@ -157,10 +159,10 @@ import Testing
         try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
         // Leaf 2 rewritten (end frame fixed): a peer holding the first history refuses it as a fork.
         var frames = Self.frames(try Self.export(w.ledger, w.datanet))
-        let i = try #require(frames.firstIndex { $0[0] == 2 && Ledger.u64(Array($0[5...])) == 2 })
+        let i = try #require(frames.firstIndex { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 2 })
         var leaf = try Leaf(encoded: Array(frames[i][13...]))
         leaf.payload[4] = .string("rewritten")
-        let bytes = Ledger.u64Bytes(2) + leaf.encoded
+        let bytes = BigEndian.bytes(2) + leaf.encoded
         let n = UInt32(bytes.count)
         frames[i] = [2, 0, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
         #expect { try Self.importBytes(peer.ledger, Self.reassemble(frames)) } throws: { "\($0)".contains("forks") }

@@ -1,5 +1,7 @@
 import DatanetCrypto
 @testable import DatanetLedger
+import DatanetObjects
+@testable import DatanetRecords
 import DatanetStore
 import DatanetTestSupport
 import Foundation

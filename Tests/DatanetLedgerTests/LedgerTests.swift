@@ -1,6 +1,8 @@
 import DatanetCBOR
 import DatanetCrypto
 @testable import DatanetLedger
+import DatanetObjects
+@testable import DatanetRecords
 import DatanetStore
 import DatanetTestSupport
 import Foundation

@@ -1,5 +1,7 @@
 import DatanetCrypto
 @testable import DatanetLedger
+import DatanetObjects
+@testable import DatanetRecords
 import DatanetStore
 import DatanetTestSupport
 import Foundation
@@ -36,7 +38,7 @@ import Testing
         #expect(doc["k"] as? Int == MinHash.k && doc["threshold"] as? Int == MinHash.threshold)
         let params = try #require(doc["params"] as? [[String]])
         for (i, p) in params.enumerated() {
-            #expect(p == [MinHash.params[i].0, MinHash.params[i].1].map { Hex.encode(Ledger.u64Bytes($0)) }, "params \(i)")
+            #expect(p == [MinHash.params[i].0, MinHash.params[i].1].map { Hex.encode(BigEndian.bytes($0)) }, "params \(i)")
         }
         let cases = try #require(doc["cases"] as? [[String: Any]])
         #expect(cases.count == 6)
@@ -47,7 +49,7 @@ import Testing
             let ours = MinHash.signature(text)
             sigs.append(ours)
             let theirs = c["signature"] as? [String]
-            #expect(ours?.map { Hex.encode(Ledger.u64Bytes($0)) } == theirs, "\(text.prefix(30))")
+            #expect(ours?.map { Hex.encode(BigEndian.bytes($0)) } == theirs, "\(text.prefix(30))")
         }
         #expect(MinHash.matches(sigs[4]!, sigs[5]!) == doc["matches_4_5"] as? Int)
     }

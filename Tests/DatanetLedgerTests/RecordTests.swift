@@ -1,6 +1,8 @@
 import DatanetCBOR
 import DatanetCrypto
 @testable import DatanetLedger
+@testable import DatanetObjects
+@testable import DatanetRecords
 import DatanetTestSupport
 import Foundation
 import Testing

@@ -1,5 +1,7 @@
 import DatanetCrypto
 @testable import DatanetLedger
+@testable import DatanetObjects
+@testable import DatanetRecords
 import Foundation
 import Glibc
 import Testing

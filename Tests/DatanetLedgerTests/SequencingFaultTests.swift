@@ -1,6 +1,8 @@
 #if DATANET_FAULTS
 import DatanetCrypto
 @testable import DatanetLedger
+import DatanetObjects
+@testable import DatanetRecords
 import DatanetStore
 import Testing
 

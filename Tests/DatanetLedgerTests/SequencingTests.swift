@@ -1,6 +1,8 @@
 import DatanetCBOR
 import DatanetCrypto
 @testable import DatanetLedger
+import DatanetObjects
+@testable import DatanetRecords
 import DatanetStore
 import DatanetTestSupport
 import Foundation
@@ -151,7 +153,7 @@ import Testing
         let junkID = SHA256.hash([0xde, 0xad])
         try w.ledger.env.write { txn in
             let seq = try w.ledger.nextSequence(txn)
-            try txn.put(w.ledger.pending, Ledger.key(w.datanet, seq), junkID.bytes + [0x84, 0x01, 0x66, 0x00])
+            try txn.put(w.ledger.pending, BigEndian.key(w.datanet, seq), junkID.bytes + [0x84, 0x01, 0x66, 0x00])
         }
         try w.ledger.propose(after)
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)

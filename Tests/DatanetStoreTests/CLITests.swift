@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+@testable import DatanetObjects
 @testable import DatanetStore
 import Foundation
 import Glibc

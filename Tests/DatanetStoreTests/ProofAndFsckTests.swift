@@ -1,4 +1,5 @@
 import DatanetCrypto
+@testable import DatanetObjects
 @testable import DatanetStore
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import DatanetCrypto
 @_exported import DatanetTestSupport
+@testable import DatanetObjects
 @testable import DatanetStore
 import Foundation
 import Glibc

@@ -1,5 +1,7 @@
 import DatanetCrypto
 import DatanetLedger
+import DatanetObjects
+import DatanetRecords
 
 /// Records of every kind, built from fixed keys (the RFC 8032 §7.1 test seeds) and fixed
 /// values, so the golden envelopes in schema/vectors/records.json can be rebuilt byte for

@@ -1,4 +1,5 @@
 import CLMDB
+import DatanetObjects
 
 /// A position in one table of a transaction, for runs of lookups, puts and deletes whose keys
 /// ascend. LMDB searches only the current leaf page when the next key falls inside it, so such a

@@ -1,4 +1,5 @@
 import CLMDB
+import DatanetObjects
 import Foundation
 import Glibc
 

@@ -1,3 +1,4 @@
+import DatanetObjects
 #if DATANET_FAULTS
 /// Debug builds only: makes the Nth database write or commit of an environment fail with EIO,
 /// once (transient) or from then on (persistent), as SQLite's fault-injection loops do.

@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 
 /// An unsigned 64-bit number as an 8-byte big-endian key or value (so numeric and key order
 /// agree), held inline: hot loops that write millions of entries allocate nothing for it.

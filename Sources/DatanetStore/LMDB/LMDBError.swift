@@ -1,4 +1,5 @@
 import CLMDB
+import DatanetObjects
 import Glibc
 
 /// An LMDB return code as a value: negative codes are LMDB's own, positive ones are errno.

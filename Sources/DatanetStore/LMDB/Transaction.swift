@@ -1,5 +1,6 @@
 import CLMDB
 import DatanetCrypto
+import DatanetObjects
 
 /// Bytes usable as an LMDB key or value without copying.
 public protocol ContiguousKey {

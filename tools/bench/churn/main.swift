@@ -1,6 +1,7 @@
 // Store churn benchmark (not a test): ingest files, remove half of them through the store API,
 // ingest more, and report each phase's throughput, the data file's size and LMDB's free pages.
 //   store-churn STORE_DIR PHASE1_FILES... -- PHASE3_FILES...
+import DatanetObjects
 import DatanetStore
 import Foundation
 

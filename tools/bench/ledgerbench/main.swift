@@ -2,6 +2,8 @@
 //   ledger-bench DIR [DECISIONS] [LEAVES]     defaults 100,000 and 1,000,000
 import DatanetCrypto
 import DatanetLedger
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 

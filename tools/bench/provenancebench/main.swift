@@ -6,6 +6,8 @@
 //   provenance-bench audit DIR          audit alone, of the store a `log` run left in DIR
 import DatanetCrypto
 import DatanetLedger
+import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc

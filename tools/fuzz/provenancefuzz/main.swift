@@ -6,6 +6,8 @@
 //   provenance-fuzz [RECEIPTS] [MANIFESTS] [SEED]      (defaults: 1,000,000 each, seed 1)
 import DatanetCrypto
 import DatanetLedger
+import DatanetObjects
+import DatanetRecords
 import DatanetTestSupport
 import Foundation
 

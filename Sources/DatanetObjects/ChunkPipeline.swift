@@ -10,13 +10,13 @@ import Synchronization
 /// than the largest chunk is carried to the start of the next slot), so the consumer can copy a
 /// chunk straight from the slot into the map. A slot is reused only after the consumer hands it
 /// back. `close()` stops the producer and waits for it; always call it (it is idempotent).
-final class ChunkPipeline: @unchecked Sendable {
+package final class ChunkPipeline: @unchecked Sendable {
     /// One filled slot: its buffer and the chunks cut from it.
-    struct Slot {
-        let buffer: UnsafeMutableRawBufferPointer
-        var chunks: [(start: Int, length: Int, offset: UInt64, id: Digest)] = []
-        var error: Error?
-        var end = false
+    package struct Slot {
+        package let buffer: UnsafeMutableRawBufferPointer
+        package var chunks: [(start: Int, length: Int, offset: UInt64, id: Digest)] = []
+        package var error: Error?
+        package var end = false
     }
 
     static let slotCount = 3
@@ -36,7 +36,7 @@ final class ChunkPipeline: @unchecked Sendable {
     private let path: String
 
     /// Opens `path` and starts the producer thread.
-    init(path: [UInt8]) throws {
+    package init(path: [UInt8]) throws {
         self.path = display(path)
         fd = withCPath(path) { open($0, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw StoreError.io(path: display(path), operation: "open", errno: errno) }
@@ -56,19 +56,19 @@ final class ChunkPipeline: @unchecked Sendable {
     }
 
     /// The next filled slot (in order); hand it back with `release()` before asking again.
-    func nextSlot() -> Slot {
+    package func nextSlot() -> Slot {
         filled.wait()
         return slots[next]
     }
 
     /// Returns the slot from `nextSlot()` to the producer.
-    func release() {
+    package func release() {
         next = (next + 1) % Self.slotCount
         free.signal()
     }
 
     /// Stops the producer and waits until it has exited.
-    func close() {
+    package func close() {
         guard !closed else { return }
         closed = true
         cancelled.store(true, ordering: .relaxed)

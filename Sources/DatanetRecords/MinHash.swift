@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 
 /// MinHash signatures for near-duplicate text (schema/curation.md "Near-duplicates"):
@@ -13,8 +14,8 @@ public enum MinHash {
     public static let threshold = 116
     /// Larger files are not compared.
     public static let maximumText: UInt64 = 16 << 20
-    static let prime: UInt64 = (1 << 61) - 1
-    static let params: [(UInt64, UInt64)] = (0..<k).map { i in
+    package static let prime: UInt64 = (1 << 61) - 1
+    package static let params: [(UInt64, UInt64)] = (0..<k).map { i in
         var msg = Array("datanet/v1/minhash-params".utf8)
         msg += [UInt8(truncatingIfNeeded: i >> 24), UInt8(truncatingIfNeeded: i >> 16), UInt8(truncatingIfNeeded: i >> 8), UInt8(truncatingIfNeeded: i)]
         let h = SHA256.hash(msg).bytes
@@ -22,7 +23,7 @@ public enum MinHash {
         return (a == 0 ? 1 : a, b)
     }
 
-    static func word(_ b: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(b[at + $1]) } }
+    package static func word(_ b: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(b[at + $1]) } }
 
     /// Lower-cased words: maximal runs of Unicode letters and digits.
     public static func words(_ text: String) -> [String] { tokens(text).map { String(decoding: $0, as: UTF8.self) } }
@@ -30,7 +31,7 @@ public enum MinHash {
     /// The words as UTF-8 bytes. ASCII text takes a byte loop that gives what the Character
     /// loop gives (an ASCII Character is a letter or digit exactly when it is [A-Za-z0-9], and
     /// lower-cases to its byte + 0x20); anything else goes through Characters.
-    static func tokens(_ text: String) -> [[UInt8]] {
+    package static func tokens(_ text: String) -> [[UInt8]] {
         var out = [[UInt8]](), current = [UInt8]()
         if text.utf8.allSatisfy({ $0 < 0x80 }) {
             for var b in text.utf8 {
@@ -50,7 +51,7 @@ public enum MinHash {
     }
 
     /// The rule itself, for any text: Characters of the lower-cased text, letters and digits kept.
-    static func tokensByCharacter(_ text: String) -> [[UInt8]] {
+    package static func tokensByCharacter(_ text: String) -> [[UInt8]] {
         var out = [[UInt8]](), current = [UInt8]()
         for ch in text.lowercased() {
             if ch.isLetter || ch.isNumber {
@@ -102,7 +103,7 @@ public enum MinHash {
     /// (a·x + b) mod (2⁶¹ − 1) for a, x, b < 2⁶¹ − 1: 2⁶¹ ≡ 1, so the 122-bit product folds into
     /// its low 61 bits plus the rest, and one conditional subtraction after each addition suffices.
     @inline(__always)
-    static func mulAddMod(_ a: UInt64, _ x: UInt64, _ b: UInt64) -> UInt64 {
+    package static func mulAddMod(_ a: UInt64, _ x: UInt64, _ b: UInt64) -> UInt64 {
         let (hi, lo) = a.multipliedFullWidth(by: x)
         var r = (lo & prime) + ((lo >> 61) | (hi << 3))
         if r >= prime { r -= prime }

@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
 
 /// The policy in force for a Datanet: who owns, sequences, curates, contributes and reads,
 /// and the quotas. Held whole in the genesis and in every `policy` record.
@@ -31,7 +32,7 @@ public struct PolicyState: Hashable, Sendable {
     /// True when `author` may contribute (an open Datanet, or a key on its allow list).
     public func mayContribute(_ author: PublicKey) -> Bool { contributors?.contains(author) ?? true }
 
-    var item: CBOR {
+    package var item: CBOR {
         var b = BodyBuilder()
         b.set(1, .string(name))
         b.set(2, .bytes(owner.bytes))
@@ -45,7 +46,7 @@ public struct PolicyState: Hashable, Sendable {
         return b.item
     }
 
-    init(item: CBOR) throws(RecordError) {
+    package init(item: CBOR) throws(RecordError) {
         var f = try BodyFields(item, kind: "policy state")
         name = try f.text(1, "name", maxBytes: 256)
         owner = try f.publicKey(2, "owner")
@@ -65,7 +66,7 @@ public struct PolicyState: Hashable, Sendable {
 }
 
 extension Array where Element == PublicKey {
-    func sortedByBytes() -> [PublicKey] {
+    package func sortedByBytes() -> [PublicKey] {
         Array(Set(self)).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
     }
 }

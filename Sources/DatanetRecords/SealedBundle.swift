@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 import Glibc
 
@@ -8,10 +9,10 @@ import Glibc
 /// Every segment's associated data binds the header and says whether it is the last, so a
 /// sealed bundle cannot be truncated, reordered or re-addressed unnoticed.
 public enum SealedBundle {
-    static let magic = Array("DNSEALED".utf8) + [1]
-    static let segment = 1 << 20
-    static let last: UInt32 = 1 << 31
-    static let info = Array("datanet/v1/sealed-bundle-key".utf8)
+    package static let magic = Array("DNSEALED".utf8) + [1]
+    package static let segment = 1 << 20
+    package static let last: UInt32 = 1 << 31
+    package static let info = Array("datanet/v1/sealed-bundle-key".utf8)
     public static let maximumRecipients = 64
 
     /// Whether a file starts like a sealed bundle.
@@ -42,7 +43,7 @@ public enum SealedBundle {
             let next = try readUpTo(input, segment)
             let final = next.isEmpty
             let length = UInt32(pending.count) | (final ? last : 0)
-            let lengthBytes = Ledger.u64Bytes(UInt64(length)).suffix(4)
+            let lengthBytes = BigEndian.bytes(UInt64(length)).suffix(4)
             let sealed = try ChaChaPoly.seal(key: fileKey, nonce: nonce(counter), plaintext: pending, aad: bound + lengthBytes)
             try writeAll(output, Array(lengthBytes) + sealed)
             if final { return }
@@ -89,7 +90,7 @@ public enum SealedBundle {
         }
     }
 
-    private static func nonce(_ counter: UInt64) -> [UInt8] { [0, 0, 0, 0] + Ledger.u64Bytes(counter) }
+    private static func nonce(_ counter: UInt64) -> [UInt8] { [0, 0, 0, 0] + BigEndian.bytes(counter) }
 
     private static func readUpTo(_ fd: Int32, _ n: Int) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: n)

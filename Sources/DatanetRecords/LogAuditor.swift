@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 
 /// A rule the log breaks, at a leaf (or a checkpoint), with what shows it.
@@ -11,6 +12,9 @@ public struct AuditViolation: Codable, Sendable, Equatable {
     /// Portable evidence: the leaf bytes (base64) with an inclusion proof to a signed
     /// checkpoint, or the signed checkpoint notes that disagree with the log.
     public var evidence: AuditEvidence?
+    package init(index: UInt64?, rule: String, detail: String, evidence: AuditEvidence? = nil) {
+        (self.index, self.rule, self.detail, self.evidence) = (index, rule, detail, evidence)
+    }
 }
 
 /// What lets anyone else check a violation without this node.
@@ -18,21 +22,24 @@ public struct AuditEvidence: Codable, Sendable, Equatable {
     public var leaf: String?
     public var proof: [String]?
     public var checkpoint: String
+    package init(leaf: String?, proof: [String]?, checkpoint: String) {
+        (self.leaf, self.proof, self.checkpoint) = (leaf, proof, checkpoint)
+    }
 }
 
 /// One leaf decoded, hashed and with every signature it carries checked; made on any core.
-struct CheckedLeaf {
-    let index: UInt64
-    let bytes: [UInt8]
-    let leaf: Leaf?
-    let hash: Digest
+package struct CheckedLeaf {
+    package let index: UInt64
+    package let bytes: [UInt8]
+    package let leaf: Leaf?
+    package let hash: Digest
     /// The records the leaf carries (field 4 of an intake, 1 of a policy kind, 5 of a decision),
     /// each with its valid signers, or the reason it is unusable.
-    let records: [Result<(Envelope, Record, Set<PublicKey>), RecordError>]
-    let error: String?
-    let signatures: Int
+    package let records: [Result<(Envelope, Record, Set<PublicKey>), RecordError>]
+    package let error: String?
+    package let signatures: Int
 
-    init(index: UInt64, bytes: [UInt8]) {
+    package init(index: UInt64, bytes: [UInt8]) {
         self.index = index
         self.bytes = bytes
         hash = Merkle.leafHash(bytes)
@@ -66,49 +73,49 @@ struct CheckedLeaf {
 /// Replays a Datanet's log from its genesis as an independent verifier would, leaf by leaf in
 /// order, against the rules in force at each leaf (schema/log.md, curation.md). It reads only
 /// leaf bytes and signed checkpoints, never this node's indexes.
-struct LogAuditor {
-    let datanet: Digest
-    private(set) var size: UInt64 = 0
-    private(set) var violations = [AuditViolation]()
-    private(set) var signatures = 0
+package struct LogAuditor {
+    package let datanet: Digest
+    package private(set) var size: UInt64 = 0
+    package private(set) var violations = [AuditViolation]()
+    package private(set) var signatures = 0
     /// Perfect subtrees of the log so far (RFC 9162 compact range): (height, hash), left to right.
     private var peaks = [(height: Int, hash: Digest)]()
     private var policy: PolicyState?
     private var policyLeaf: (index: UInt64, hash: Digest)?
     private var policyRecord = Digest.zero
     /// The sequencer key from each size on: (first checkpoint size it signs, key).
-    private(set) var keys = [(from: UInt64, key: PublicKey)]()
+    package private(set) var keys = [(from: UInt64, key: PublicKey)]()
     private var intakes = [Digest: (index: UInt64, author: PublicKey, size: UInt64, content: Digest, decided: Bool)]()
     /// Contributions under a tombstone: leaf index of the tombstone.
     private var tombstoned = [Digest: UInt64]()
     private var firstWithContent = [Digest: Digest]()
     private var undecided = [PublicKey: (count: UInt64, bytes: UInt64)]()
 
-    init(datanet: Digest) { self.datanet = datanet }
+    package init(datanet: Digest) { self.datanet = datanet }
 
     /// The Datanet's state after the leaves replayed so far (nil before the genesis).
-    var state: DatanetState? {
+    package var state: DatanetState? {
         guard let policy, let policyLeaf else { return nil }
         return DatanetState(id: datanet, size: size, policyIndex: policyLeaf.index, policyLeafHash: policyLeaf.hash,
                             policyRecord: policyRecord, policy: policy)
     }
 
     /// The log root at the current size.
-    var root: Digest {
+    package var root: Digest {
         guard var acc = peaks.last?.hash else { return Merkle.emptyRoot }
         for p in peaks.dropLast().reversed() { acc = Merkle.nodeHash(p.hash, acc) }
         return acc
     }
 
     /// The sequencer key in force for a checkpoint of `size`.
-    func key(forSize size: UInt64) -> PublicKey? { keys.last { $0.from <= size }?.key }
+    package func key(forSize size: UInt64) -> PublicKey? { keys.last { $0.from <= size }?.key }
 
     private mutating func flag(_ index: UInt64, _ rule: String, _ detail: String) {
         violations.append(AuditViolation(index: index, rule: rule, detail: detail, evidence: nil))
     }
 
     /// Adds one checked leaf at the next index.
-    mutating func add(_ c: CheckedLeaf) {
+    package mutating func add(_ c: CheckedLeaf) {
         let i = size
         defer {
             size += 1
@@ -256,7 +263,7 @@ struct LogAuditor {
     }
 
     /// Decodes a batch of leaves and checks their signatures, on every core. Pure.
-    static func check(_ batch: [(index: UInt64, bytes: [UInt8])]) throws -> [CheckedLeaf] {
+    package static func check(_ batch: [(index: UInt64, bytes: [UInt8])]) throws -> [CheckedLeaf] {
         try Parallel.map(batch, grain: 256) { CheckedLeaf(index: $0.index, bytes: $0.bytes) }
     }
 
@@ -264,7 +271,7 @@ struct LogAuditor {
     /// due at a size reached (`notes` keyed by checkpoint size). Returns how many notes were
     /// checked; throws when a leaf index is missing.
     @discardableResult
-    mutating func add(checked leaves: [CheckedLeaf], notes: [UInt64: [String]], each: (CheckedLeaf) throws -> Void = { _ in }) throws -> Int {
+    package mutating func add(checked leaves: [CheckedLeaf], notes: [UInt64: [String]], each: (CheckedLeaf) throws -> Void = { _ in }) throws -> Int {
         var checked = 0
         let origin = Checkpoint.origin(of: datanet)
         for leaf in leaves {
@@ -279,7 +286,7 @@ struct LogAuditor {
     /// Checks a signed checkpoint against the replayed log: signed by the key in force at its
     /// size, with `root` the log's root at that size (the replay's own when called as `size`
     /// reaches it; a Merkle log's after the replay, for notes that came late).
-    mutating func checkpoint(_ note: String, origin: String, root: Digest) {
+    package mutating func checkpoint(_ note: String, origin: String, root: Digest) {
         guard let cp = try? Checkpoint.unverified(note: note) else {
             return violations.append(AuditViolation(index: nil, rule: "checkpoints parse", detail: "malformed note", evidence: nil))
         }
@@ -302,17 +309,17 @@ struct LogAuditor {
 /// the other threads while the calling thread applies the rules to earlier ones, or does
 /// other work (an import reads and stores objects meanwhile). At most `depth` batches are in
 /// flight; the oldest is added to the auditor when one more would exceed it.
-struct AuditPipeline {
+package struct AuditPipeline {
     private var running = [Parallel.Running<[CheckedLeaf]>]()
-    let notes: [UInt64: [String]]
-    let depth: Int
+    package let notes: [UInt64: [String]]
+    package let depth: Int
     /// Notes checked so far.
-    private(set) var checkpointsChecked = 0
+    package private(set) var checkpointsChecked = 0
 
-    init(notes: [UInt64: [String]], depth: Int = 1) { (self.notes, self.depth) = (notes, max(1, depth)) }
+    package init(notes: [UInt64: [String]], depth: Int = 1) { (self.notes, self.depth) = (notes, max(1, depth)) }
 
     /// Starts checking `batch`; adds the oldest batches beyond `depth` in flight.
-    mutating func push(_ batch: [(index: UInt64, bytes: [UInt8])], into auditor: inout LogAuditor,
+    package mutating func push(_ batch: [(index: UInt64, bytes: [UInt8])], into auditor: inout LogAuditor,
                        each: (CheckedLeaf) throws -> Void = { _ in }) throws {
         if !batch.isEmpty { running.append(Parallel.start { try LogAuditor.check(batch) }) }
         while running.count > (batch.isEmpty ? 0 : depth) {
@@ -322,7 +329,7 @@ struct AuditPipeline {
     }
 
     /// Adds, in order, the batches whose checks have finished, without waiting for any.
-    mutating func poll(into auditor: inout LogAuditor, each: (CheckedLeaf) throws -> Void = { _ in }) throws {
+    package mutating func poll(into auditor: inout LogAuditor, each: (CheckedLeaf) throws -> Void = { _ in }) throws {
         while let oldest = running.first, oldest.isFinished {
             running.removeFirst()
             checkpointsChecked += try auditor.add(checked: try oldest.wait(), notes: notes, each: each)
@@ -330,7 +337,7 @@ struct AuditPipeline {
     }
 
     /// Adds every batch still in flight.
-    mutating func finish(into auditor: inout LogAuditor, each: (CheckedLeaf) throws -> Void = { _ in }) throws {
+    package mutating func finish(into auditor: inout LogAuditor, each: (CheckedLeaf) throws -> Void = { _ in }) throws {
         try push([], into: &auditor, each: each)
     }
 }

@@ -24,12 +24,17 @@ public struct ChunkRef: Hashable, Sendable {
     /// The chunk's length in bytes.
     public var length: UInt32
 
+    /// A chunk of `length` bytes with id `id` at `offset`.
+    public init(id: Digest, offset: UInt64, length: UInt32) {
+        (self.id, self.offset, self.length) = (id, offset, length)
+    }
+
     /// The 44 bytes hashed as this chunk's Merkle leaf.
     public var leafData: [UInt8] {
         var out = id.bytes
         out.reserveCapacity(44)
-        appendBE(offset, 8, &out)
-        appendBE(UInt64(length), 4, &out)
+        BigEndian.append(offset, 8, &out)
+        BigEndian.append(UInt64(length), 4, &out)
         return out
     }
 
@@ -55,7 +60,7 @@ public struct BlobManifest: Hashable, Sendable {
     }
 
     /// Builds a manifest whose root is already known (computed while ingesting).
-    init(size: UInt64, root: Digest, chunks: [ChunkRef]) {
+    package init(size: UInt64, root: Digest, chunks: [ChunkRef]) {
         self.size = size; self.root = root; self.chunks = chunks
     }
 
@@ -63,7 +68,7 @@ public struct BlobManifest: Hashable, Sendable {
     public static func id(size: UInt64, root: Digest) -> Digest {
         var data = Array("datanet/v1/blob".utf8)
         data.append(0)
-        appendBE(size, 8, &data)
+        BigEndian.append(size, 8, &data)
         data.append(contentsOf: root.bytes)
         return SHA256.hash(data)
     }
@@ -75,7 +80,7 @@ public struct BlobManifest: Hashable, Sendable {
     public var encoded: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(40 + 44 * chunks.count)
-        appendBE(size, 8, &out)
+        BigEndian.append(size, 8, &out)
         out.append(contentsOf: root.bytes)
         for c in chunks { out.append(contentsOf: c.leafData) }
         return out
@@ -86,14 +91,14 @@ public struct BlobManifest: Hashable, Sendable {
         guard b.count >= 40, (b.count - 40) % 44 == 0 else {
             throw StoreError.corrupt("blob manifest of \(b.count) bytes has an invalid length")
         }
-        size = readBE(b, 0, 8)
+        size = BigEndian.read(b, 0, 8)
         root = Digest(UnsafeRawBufferPointer(rebasing: b[8..<40]))!
         var chunks = [ChunkRef]()
         chunks.reserveCapacity((b.count - 40) / 44)
         var p = 40
         while p < b.count {
             chunks.append(ChunkRef(id: Digest(UnsafeRawBufferPointer(rebasing: b[p..<p + 32]))!,
-                                   offset: readBE(b, p + 32, 8), length: UInt32(readBE(b, p + 40, 4))))
+                                   offset: BigEndian.read(b, p + 32, 8), length: UInt32(BigEndian.read(b, p + 40, 4))))
             p += 44
         }
         self.chunks = chunks
@@ -182,16 +187,4 @@ public struct Tree: Hashable, Sendable {
     public static func isValidName(_ name: [UInt8]) -> Bool {
         !name.isEmpty && name != [0x2e] && name != [0x2e, 0x2e] && !name.contains(0x2f) && !name.contains(0)
     }
-}
-
-@inline(__always)
-func appendBE(_ v: UInt64, _ n: Int, _ out: inout [UInt8]) {
-    for i in stride(from: n - 1, through: 0, by: -1) { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
-}
-
-@inline(__always)
-func readBE(_ b: UnsafeRawBufferPointer, _ at: Int, _ n: Int) -> UInt64 {
-    var v: UInt64 = 0
-    for i in 0..<n { v = v << 8 | UInt64(b[at + i]) }
-    return v
 }

@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
 
 /// The sequencer's immediate answer to a contribution it took in, as a CT log's SCT: "leaf
 /// `index` of Datanet `datanet`, with leaf hash `leafHash`, holds record `record`". The next
@@ -13,11 +14,11 @@ public struct IntakePromise: Hashable, Sendable {
     public var sequencer: PublicKey
     public var signature: Signature
 
-    static func message(datanet: Digest, index: UInt64, leafHash: Digest) -> [UInt8] {
-        Array("datanet/v1/intake-promise".utf8) + [0] + datanet.bytes + Ledger.u64Bytes(index) + leafHash.bytes
+    package static func message(datanet: Digest, index: UInt64, leafHash: Digest) -> [UInt8] {
+        Array("datanet/v1/intake-promise".utf8) + [0] + datanet.bytes + BigEndian.bytes(index) + leafHash.bytes
     }
 
-    init(datanet: Digest, index: UInt64, leafHash: Digest, record: Digest, key: SigningKey) throws {
+    package init(datanet: Digest, index: UInt64, leafHash: Digest, record: Digest, key: SigningKey) throws {
         self.datanet = datanet; self.index = index; self.leafHash = leafHash; self.record = record
         sequencer = key.publicKey
         signature = try key.sign(Self.message(datanet: datanet, index: index, leafHash: leafHash))
@@ -28,14 +29,14 @@ public struct IntakePromise: Hashable, Sendable {
         sequencer.isValidSignature(signature, for: Self.message(datanet: datanet, index: index, leafHash: leafHash))
     }
 
-    var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         var b = BodyBuilder()
         b.set(0, .bytes(datanet.bytes)); b.set(1, .unsigned(index)); b.set(2, .bytes(leafHash.bytes))
         b.set(3, .bytes(record.bytes)); b.set(4, .bytes(sequencer.bytes)); b.set(5, .bytes(signature.bytes))
         return b.encoded
     }
 
-    init(encoded: [UInt8]) throws {
+    package init(encoded: [UInt8]) throws {
         var f = try BodyFields(encoded, kind: "intake promise")
         datanet = try f.digest(0, "datanet"); index = try f.uint(1, "index"); leafHash = try f.digest(2, "leaf hash")
         record = try f.digest(3, "record"); sequencer = try f.publicKey(4, "sequencer")

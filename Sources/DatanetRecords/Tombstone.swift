@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
 
 /// `tombstone`: a contribution withdrawn by its author, or taken down by the owner or a curator
 /// quorum. Sequenced as a tombstone leaf; after it, honest replicas drop the content and the

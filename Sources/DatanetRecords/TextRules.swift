@@ -1,3 +1,4 @@
+import DatanetObjects
 /// Which characters the single-line text fields of records may hold (names, labels, licenses,
 /// media types, metadata, reasons; schema/records.md "Text fields"). Control characters would
 /// reach terminals raw (an ESC sequence can rewrite what a curator sees) and break line- and
@@ -23,5 +24,5 @@ public enum TextRules {
 
 extension String {
     /// Left-pads with zeros to `width` characters.
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+    package func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 
 /// A C2SP tlog-checkpoint (origin, size, root) and its signed-note form, signed by the

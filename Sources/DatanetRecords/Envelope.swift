@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
 
 /// The kinds of signed record (schema/records.cddl). The raw value is the `kind` string of the
 /// envelope and part of every id and signing context.
@@ -10,9 +11,9 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case tombstone
 
     /// The kind's bytes, as hashed into ids (made once per kind, not per record).
-    var contextBytes: [UInt8] { Self.contexts[self]!.id }
+    package var contextBytes: [UInt8] { Self.contexts[self]!.id }
     /// "datanet/v1/" ‖ kind ‖ 0x00: what every signature of this kind starts with.
-    var signingContext: [UInt8] { Self.contexts[self]!.signing }
+    package var signingContext: [UInt8] { Self.contexts[self]!.signing }
 
     private static let contexts: [RecordKind: (id: [UInt8], signing: [UInt8])] = Dictionary(uniqueKeysWithValues: allCases.map {
         ($0, (Array($0.rawValue.utf8), Array("datanet/v1/".utf8) + Array($0.rawValue.utf8) + [0]))
@@ -76,7 +77,7 @@ public struct Envelope: Hashable, Sendable {
     }
 
     /// Adds an existing (key, signature) pair, keeping the list sorted.
-    mutating func add(_ pair: (key: PublicKey, signature: Signature)) {
+    package mutating func add(_ pair: (key: PublicKey, signature: Signature)) {
         signatures.append(pair)
         signatures.sort { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
     }

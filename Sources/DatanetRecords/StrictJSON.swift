@@ -1,3 +1,4 @@
+import DatanetObjects
 import Foundation
 
 /// A strict check of JSON handed to datanet from outside (receipts, manifest lines), run before
@@ -26,25 +27,25 @@ public enum StrictJSON {
     }
 
     private struct Scanner {
-        let bytes: UnsafeRawBufferPointer
-        var at = 0
+        package let bytes: UnsafeRawBufferPointer
+        package var at = 0
 
-        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+        package init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-        func error(_ what: String) -> RecordError { .malformed("JSON: \(what) at byte \(at)") }
+        package func error(_ what: String) -> RecordError { .malformed("JSON: \(what) at byte \(at)") }
 
-        var peek: UInt8? { at < bytes.count ? bytes[at] : nil }
+        package var peek: UInt8? { at < bytes.count ? bytes[at] : nil }
 
-        mutating func skipSpace() {
+        package mutating func skipSpace() {
             while let b = peek, b == 0x20 || b == 0x09 || b == 0x0a || b == 0x0d { at += 1 }
         }
 
-        mutating func expect(_ b: UInt8) throws(RecordError) {
+        package mutating func expect(_ b: UInt8) throws(RecordError) {
             guard peek == b else { throw error("expected '\(Character(Unicode.Scalar(b)))'") }
             at += 1
         }
 
-        mutating func value(depth: Int) throws(RecordError) {
+        package mutating func value(depth: Int) throws(RecordError) {
             guard depth < StrictJSON.maximumDepth else { throw error("nesting deeper than \(StrictJSON.maximumDepth)") }
             switch peek {
             case UInt8(ascii: "{"): try object(depth: depth)
@@ -58,13 +59,13 @@ public enum StrictJSON {
             }
         }
 
-        mutating func literal(_ word: StaticString) throws(RecordError) {
+        package mutating func literal(_ word: StaticString) throws(RecordError) {
             let n = word.utf8CodeUnitCount
             guard at + n <= bytes.count, memcmp(bytes.baseAddress! + at, word.utf8Start, n) == 0 else { throw error("not a JSON value") }
             at += n
         }
 
-        mutating func object(depth: Int) throws(RecordError) {
+        package mutating func object(depth: Int) throws(RecordError) {
             at += 1
             // Bytes, and Swift Strings too: Foundation's readers compare keys by canonical
             // equivalence ("é" and "e\u{301}", "K" and U+212A are one key to them).
@@ -91,7 +92,7 @@ public enum StrictJSON {
             }
         }
 
-        mutating func array(depth: Int) throws(RecordError) {
+        package mutating func array(depth: Int) throws(RecordError) {
             at += 1
             skipSpace()
             if peek == UInt8(ascii: "]") { at += 1; return }
@@ -106,7 +107,7 @@ public enum StrictJSON {
         }
 
         /// A string's unescaped UTF-8 bytes (only when `collect`: values need only checking).
-        mutating func string(collect: Bool) throws(RecordError) -> [UInt8] {
+        package mutating func string(collect: Bool) throws(RecordError) -> [UInt8] {
             at += 1
             var out = [UInt8]()
             while true {
@@ -146,7 +147,7 @@ public enum StrictJSON {
             }
         }
 
-        mutating func hex4() throws(RecordError) -> UInt32 {
+        package mutating func hex4() throws(RecordError) -> UInt32 {
             var v: UInt32 = 0
             for _ in 0..<4 {
                 guard let b = peek else { throw error("a short \\u escape") }
@@ -164,7 +165,7 @@ public enum StrictJSON {
         }
 
         /// RFC 8259 §6: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
-        mutating func number() throws(RecordError) {
+        package mutating func number() throws(RecordError) {
             func digits() -> Int {
                 let start = at
                 while let b = peek, b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") { at += 1 }

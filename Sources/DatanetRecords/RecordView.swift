@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 
 /// A JSON value with exact integers: the readable view of records and leaves in receipts,
@@ -32,8 +33,8 @@ public indirect enum JSONValue: Codable, Equatable, Sendable {
 
 /// The JSON view of records and leaves, derived from their bytes only.
 public enum RecordView {
-    static func keys(_ list: [PublicKey]) -> JSONValue { .array(list.map { .string($0.description) }) }
-    static func keys(_ list: [PublicKey]?) -> JSONValue { list.map(keys) ?? .null }
+    package static func keys(_ list: [PublicKey]) -> JSONValue { .array(list.map { .string($0.description) }) }
+    package static func keys(_ list: [PublicKey]?) -> JSONValue { list.map(keys) ?? .null }
 
     /// The view of a policy state.
     public static func policy(_ p: PolicyState) -> JSONValue {

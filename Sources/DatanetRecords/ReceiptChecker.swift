@@ -1,16 +1,17 @@
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 
 /// The checks of one receipt, in the order `verify` prints them. Each check names the value it
 /// guards, so altering that value in a receipt turns exactly that check to ✗.
-struct ReceiptChecker {
-    static let anchorCheckName = "anchored"
-    let receipt: Receipt, cp: Checkpoint, chain: [ParsedEntry]
+package struct ReceiptChecker {
+    package static let anchorCheckName = "anchored"
+    package let receipt: Receipt, cp: Checkpoint, chain: [ParsedEntry]
     /// The policy state after each chain leaf, and the record id the next policy must name.
-    private(set) var states = [PolicyState]()
-    private(set) var policyRecords = [Digest]()
+    package private(set) var states = [PolicyState]()
+    package private(set) var policyRecords = [Digest]()
 
-    init(receipt: Receipt, cp: Checkpoint, chain: [ParsedEntry]) {
+    package init(receipt: Receipt, cp: Checkpoint, chain: [ParsedEntry]) {
         (self.receipt, self.cp, self.chain) = (receipt, cp, chain)
     }
 
@@ -30,7 +31,7 @@ struct ReceiptChecker {
 
     // MARK: Genesis and anchor
 
-    mutating func genesisCheck(anchor: Digest?) -> (check: VerificationCheck, anchored: Bool, id: Digest?) {
+    package mutating func genesisCheck(anchor: Digest?) -> (check: VerificationCheck, anchored: Bool, id: Digest?) {
         guard let first = chain.first, first.index == 0, first.leaf.kind == .policy, first.leaf.policy == nil,
               let envelope = try? first.leaf.envelope(1), case .genesis(let g)? = try? Record.verified(envelope) else {
             return (VerificationCheck(Self.anchorCheckName, .fail, "the chain does not start with the genesis leaf at index 0"), false, nil)
@@ -51,7 +52,7 @@ struct ReceiptChecker {
 
     // MARK: Policy chain and sequencer key
 
-    mutating func chainCheck(genesis: Digest) -> VerificationCheck {
+    package mutating func chainCheck(genesis: Digest) -> VerificationCheck {
         var children = [VerificationCheck]()
         for i in 1..<max(1, chain.count) {
             let e = chain[i], prev = chain[i - 1]
@@ -99,7 +100,7 @@ struct ReceiptChecker {
 
     /// The sequencer key in force for a checkpoint of `size`: a set-sequencer leaf at q is the
     /// old key's last (checkpoint q + 1); a continuation at c is the new key's first.
-    func keyInForce(size: UInt64) -> (key: PublicKey, handoffs: Int)? {
+    package func keyInForce(size: UInt64) -> (key: PublicKey, handoffs: Int)? {
         guard var key = states.first?.sequencer else { return nil }
         var handoffs = 0
         for (i, e) in chain.enumerated().dropFirst() where i < states.count {
@@ -108,7 +109,7 @@ struct ReceiptChecker {
         return (key, handoffs)
     }
 
-    func checkpointCheck(last: ParsedEntry?) -> VerificationCheck {
+    package func checkpointCheck(last: ParsedEntry?) -> VerificationCheck {
         var children = [VerificationCheck]()
         guard cp.size > 0 else { return VerificationCheck("checkpoint", .fail, "a checkpoint of size 0 covers no leaf") }
         guard let (key, handoffs) = keyInForce(size: cp.size) else { return VerificationCheck("checkpoint", .fail, "no sequencer key") }
@@ -141,7 +142,7 @@ struct ReceiptChecker {
 
     /// The chain position of the policy a leaf at `index` cites, when it is the latest policy
     /// leaf before that index.
-    func citedPolicy(_ e: ParsedEntry) -> (position: Int?, check: VerificationCheck) {
+    package func citedPolicy(_ e: ParsedEntry) -> (position: Int?, check: VerificationCheck) {
         let name = "cites the latest policy leaf before it"
         guard let cite = e.leaf.policy, let k = chain.firstIndex(where: { $0.index == cite.index && $0.hash == cite.hash }),
               k < states.count else {
@@ -158,7 +159,7 @@ struct ReceiptChecker {
 
     // MARK: Intake and decision
 
-    func intakeCheck(_ e: ParsedEntry, genesis: Digest) -> VerificationCheck {
+    package func intakeCheck(_ e: ParsedEntry, genesis: Digest) -> VerificationCheck {
         var children = [included(e)]
         var problems = [String]()
         if e.leaf.kind != .intake { problems.append("leaf \(e.index) is a \(e.leaf.kind) leaf") }
@@ -187,7 +188,7 @@ struct ReceiptChecker {
         return VerificationCheck("intake", .pass, "leaf \(e.index)", children: children)
     }
 
-    func decisionCheck(_ d: ParsedEntry?, intake: ParsedEntry, genesis: Digest) -> VerificationCheck {
+    package func decisionCheck(_ d: ParsedEntry?, intake: ParsedEntry, genesis: Digest) -> VerificationCheck {
         guard let e = d else {
             return VerificationCheck("decision", .notApplicable,
                                      "no decision leaf in this receipt: undecided at its checkpoint, or left out (a receipt cannot show there is none)")
@@ -241,7 +242,7 @@ struct ReceiptChecker {
 
     // MARK: Previous checkpoint
 
-    func previousCheck() -> VerificationCheck {
+    package func previousCheck() -> VerificationCheck {
         let name = "consistent with the checkpoint it was first made for"
         guard let previous = receipt.previous else { return VerificationCheck(name, .notApplicable, "not refreshed") }
         do {

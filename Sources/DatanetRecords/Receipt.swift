@@ -1,5 +1,5 @@
 import DatanetCrypto
-import DatanetStore
+import DatanetObjects
 import Foundation
 
 /// A contribution's provenance in one file (schema/receipt.md): the exact leaf bytes that
@@ -35,11 +35,15 @@ public struct Receipt: Codable, Sendable, Equatable {
         public var leaf: String
         public var proof: [String]
         public var view: JSONValue
+        package init(index: UInt64, leaf: String, proof: [String], view: JSONValue) {
+            (self.index, self.leaf, self.proof, self.view) = (index, leaf, proof, view)
+        }
     }
 
     public struct Previous: Codable, Sendable, Equatable {
         public var checkpoint: String
         public var consistency: [String]
+        package init(checkpoint: String, consistency: [String]) { (self.checkpoint, self.consistency) = (checkpoint, consistency) }
     }
 
     /// The receipt as pretty JSON with sorted keys.
@@ -76,7 +80,7 @@ public struct Receipt: Codable, Sendable, Equatable {
         guard type == Self.typeName else { throw .malformed("type is \"\(type)\", not \"\(Self.typeName)\"") }
     }
 
-    init(datanet: String, contribution: String, checkpoint: String, chain: [Entry], last: Entry?, intake: Entry, decision: Entry?) {
+    package init(datanet: String, contribution: String, checkpoint: String, chain: [Entry], last: Entry?, intake: Entry, decision: Entry?) {
         (self.datanet, self.contribution, self.checkpoint, self.chain) = (datanet, contribution, checkpoint, chain)
         (self.last, self.intake, self.decision) = (last, intake, decision)
     }
@@ -90,62 +94,5 @@ public struct Receipt: Codable, Sendable, Equatable {
         case DecodingError.dataCorrupted(let c): "invalid JSON (\(c.debugDescription))"
         default: "\(error)"
         }
-    }
-}
-
-extension Ledger {
-    /// A receipt for a contribution in this store's log, against the newest checkpoint held.
-    public func receipt(for contribution: Digest) throws -> Receipt {
-        guard let (d, intakeIndex) = try placement(contribution) else {
-            throw LedgerRefusal.notAllowed("contribution \(contribution.hex) is not in a log here (still pending?)")
-        }
-        guard let note = try latestCheckpoint(d) else { throw LedgerRefusal.notAllowed("no checkpoint of \(d.hex) is held here") }
-        let size = try Checkpoint.unverified(note: note).size
-        let log = try MerkleLog(env: env, id: d, create: false)
-        let table = try leavesTable(d, create: false)
-        return try env.read { txn in
-            func entry(_ index: UInt64) throws -> Receipt.Entry {
-                guard let bytes = try txn.get(table, Self.u64Bytes(index)) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
-                let proof = try log.inclusionProof(txn, index: index, size: size)
-                return Receipt.Entry(index: index, leaf: Data(bytes).base64EncodedString(), proof: proof.map { Data($0.bytes).base64EncodedString() },
-                                     view: try RecordView.leaf(try Leaf(encoded: bytes)))
-            }
-            func leaf(_ index: UInt64) throws -> Leaf {
-                guard let bytes = try txn.get(table, Self.u64Bytes(index)) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
-                return try Leaf(encoded: bytes)
-            }
-            guard intakeIndex < size, try leaf(intakeIndex).kind == .intake else {
-                throw LedgerRefusal.notAllowed("record \(contribution.hex) is not a contribution taken into the log")
-            }
-            // The policy chain, walked back from the last leaf through the citations.
-            var chainIndexes = [UInt64]()
-            let lastLeaf = try leaf(size - 1)
-            var at: UInt64? = [.policy, .setSequencer, .continuation].contains(lastLeaf.kind) ? size - 1 : lastLeaf.policy?.index
-            while let i = at {
-                chainIndexes.append(i)
-                at = try leaf(i).policy?.index
-                if let next = at, next >= i { throw LedgerRefusal.notAllowed("leaf \(i) cites a later policy leaf \(next)") }
-            }
-            let decision = try self.decision(txn, contribution).flatMap { $0 < size ? $0 : nil }
-            return Receipt(datanet: d.hex, contribution: contribution.hex, checkpoint: note,
-                           chain: try chainIndexes.reversed().map(entry),
-                           last: chainIndexes.first == size - 1 ? nil : try entry(size - 1),
-                           intake: try entry(intakeIndex), decision: try decision.map(entry))
-        }
-    }
-
-    /// The receipt remade against the newest checkpoint held here, keeping the checkpoint it
-    /// was made for as `previous` with a consistency proof to the new one.
-    public func refreshed(_ old: Receipt) throws -> Receipt {
-        guard let id = Digest(hex: old.contribution) else { throw LedgerRefusal.notAllowed("receipt names no valid contribution id") }
-        var fresh = try receipt(for: id)
-        let before = try Checkpoint.unverified(note: old.checkpoint)
-        let after = try Checkpoint.unverified(note: fresh.checkpoint)
-        guard before.size <= after.size else { throw LedgerRefusal.notAllowed("the receipt's checkpoint (size \(before.size)) is newer than this store's (\(after.size))") }
-        guard before.size < after.size else { return old }
-        let log = try MerkleLog(env: env, id: Digest(hex: fresh.datanet)!, create: false)
-        let proof = try env.read { txn in try log.consistencyProof(txn, size1: before.size, size2: after.size) }
-        fresh.previous = Receipt.Previous(checkpoint: old.checkpoint, consistency: proof.map { Data($0.bytes).base64EncodedString() })
-        return fresh
     }
 }

@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 
 /// One check of a verification, with the checks it groups.
@@ -45,8 +46,8 @@ public struct HeldLog: Sendable {
 }
 
 /// A receipt leaf decoded and hashed.
-struct ParsedEntry {
-    let index: UInt64, leaf: Leaf, hash: Digest, proof: [Digest]
+package struct ParsedEntry {
+    package let index: UInt64, leaf: Leaf, hash: Digest, proof: [Digest]
 }
 
 extension Receipt {
@@ -99,7 +100,7 @@ extension Receipt {
         return result
     }
 
-    static func heldCheck(_ held: HeldLog?, cp: Checkpoint) -> VerificationCheck {
+    package static func heldCheck(_ held: HeldLog?, cp: Checkpoint) -> VerificationCheck {
         let name = "consistent with the newest checkpoint held"
         guard let held else { return VerificationCheck(name, .notApplicable, "this store holds no checkpoint of this Datanet") }
         guard let root = held.rootAtReceiptSize else {

@@ -1,3 +1,4 @@
+import DatanetObjects
 /// The media type `contribute` records when the contributor gives none (schema/records.md
 /// "Media types"): from the file name's extension, else `text/plain` for a file that is valid
 /// UTF-8, else `application/octet-stream`; a folder is `inode/directory`. A claim only: what

@@ -1,4 +1,5 @@
 import DatanetCBOR
+import DatanetObjects
 
 /// Why bytes are not a valid record, named so a user can tell a forgery from a format mistake.
 public enum RecordError: Error, Equatable, CustomStringConvertible {

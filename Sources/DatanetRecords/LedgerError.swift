@@ -1,3 +1,4 @@
+import DatanetObjects
 /// Why a ledger operation failed, worded for the person who has to act on it.
 public enum LedgerError: Error, Equatable, CustomStringConvertible {
     /// The stored log is inconsistent with itself.

@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
 
 /// What a node knows of one Datanet's log: its size and the policy in force (cached in the
 /// `state` table; derivable from the log).
@@ -13,7 +14,7 @@ public struct DatanetState: Sendable {
     public var policyRecord: Digest
     public var policy: PolicyState
 
-    var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         var b = BodyBuilder()
         b.set(0, .bytes(id.bytes))
         b.set(1, .unsigned(size))
@@ -24,12 +25,12 @@ public struct DatanetState: Sendable {
         return b.encoded
     }
 
-    init(id: Digest, size: UInt64, policyIndex: UInt64, policyLeafHash: Digest, policyRecord: Digest, policy: PolicyState) {
+    package init(id: Digest, size: UInt64, policyIndex: UInt64, policyLeafHash: Digest, policyRecord: Digest, policy: PolicyState) {
         self.id = id; self.size = size; self.policyIndex = policyIndex; self.policyLeafHash = policyLeafHash
         self.policyRecord = policyRecord; self.policy = policy
     }
 
-    init(encoded: [UInt8]) throws(RecordError) {
+    package init(encoded: [UInt8]) throws(RecordError) {
         var f = try BodyFields(encoded, kind: "state")
         id = try f.digest(0, "datanet")
         size = try f.uint(1, "size")

@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetObjects
 
 /// What a log leaf records (schema/log.md).
 public enum LeafKind: UInt64, Sendable, CustomStringConvertible {
@@ -27,7 +28,7 @@ extension LeafKind {
     /// (schema/checkpoint.md): a set-sequencer leaf is still the old key's (size index + 1), a
     /// continuation hands over at once. Nil for other kinds. Saturates: an index near 2^64
     /// (a forged one) hands over at a size no log reaches.
-    func newKeySigns(from index: UInt64) -> UInt64? {
+    package func newKeySigns(from index: UInt64) -> UInt64? {
         let step: UInt64
         switch self {
         case .setSequencer: step = 2
@@ -168,7 +169,7 @@ public struct Leaf: Sendable {
 
 extension BodyFields {
     /// An optional field: nil if absent.
-    mutating func optionalItem(_ key: UInt64) -> CBOR? {
+    package mutating func optionalItem(_ key: UInt64) -> CBOR? {
         (try? item(key, "")) ?? nil
     }
 }

@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 import Foundation
 import Glibc
 
@@ -28,15 +29,15 @@ public enum BundleError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Writes frames to a file descriptor through a buffer, hashing everything written.
-final class BundleWriter {
-    static let magic = Array("DNBUNDLE".utf8) + [1]
+package final class BundleWriter {
+    package static let magic = Array("DNBUNDLE".utf8) + [1]
     private let fd: Int32
     private var buffer = [UInt8]()
     private var hasher = SHA256.Hasher()
-    private(set) var frames: UInt64 = 0
-    private(set) var bytes: UInt64 = 0
+    package private(set) var frames: UInt64 = 0
+    package private(set) var bytes: UInt64 = 0
 
-    init(fd: Int32) throws {
+    package init(fd: Int32) throws {
         self.fd = fd
         buffer.reserveCapacity(1 << 20)
         try append(Self.magic)
@@ -49,7 +50,7 @@ final class BundleWriter {
         if buffer.count >= 1 << 20 { try flush() }
     }
 
-    func flush() throws {
+    package func flush() throws {
         try buffer.withUnsafeBytes { b in
             var off = 0
             while off < b.count {
@@ -61,7 +62,7 @@ final class BundleWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    func frame(_ type: BundleFrame, _ payload: [UInt8]) throws {
+    package func frame(_ type: BundleFrame, _ payload: [UInt8]) throws {
         guard payload.count <= BundleReader.maximumFrame else {
             throw BundleError.refused("a \(type) of \(payload.count) bytes exceeds the \(BundleReader.maximumFrame)-byte frame limit")
         }
@@ -72,9 +73,9 @@ final class BundleWriter {
     }
 
     /// Writes the end frame and flushes.
-    func finish() throws {
+    package func finish() throws {
         let digest = hasher.finalize()
-        var payload = Ledger.u64Bytes(frames)
+        var payload = BigEndian.bytes(frames)
         payload += digest.bytes
         try frame(.end, payload)
         try flush()
@@ -82,17 +83,17 @@ final class BundleWriter {
 }
 
 /// Reads frames from a file descriptor, bounding every length and checking the end frame.
-final class BundleReader {
-    static let maximumFrame = 64 << 20
+package final class BundleReader {
+    package static let maximumFrame = 64 << 20
     private let fd: Int32
     private var buffer = [UInt8]()
     private var at = 0
     private var hasher = SHA256.Hasher()
     private var frames: UInt64 = 0
-    private(set) var bytesRead: UInt64 = 0
+    package private(set) var bytesRead: UInt64 = 0
     private var ended = false
 
-    init(fd: Int32) throws {
+    package init(fd: Int32) throws {
         self.fd = fd
         guard try take(BundleWriter.magic.count) == BundleWriter.magic else { throw BundleError.malformed("not a Datanet bundle (bad magic or version)") }
         hasher.update(BundleWriter.magic)
@@ -117,7 +118,7 @@ final class BundleReader {
 
     /// The next frame, or nil after a valid end frame. Throws on truncation, on an oversized
     /// or unknown frame, on bytes after the end, and on an end frame that does not match.
-    func next() throws -> (BundleFrame, [UInt8])? {
+    package func next() throws -> (BundleFrame, [UInt8])? {
         if ended { return nil }
         let head = try take(5)
         guard head.count == 5 else { throw BundleError.truncated }
@@ -128,7 +129,7 @@ final class BundleReader {
         guard payload.count == n else { throw BundleError.truncated }
         if type == .end {
             let digest = hasher.finalize()
-            guard n == 40, Ledger.u64(payload) == frames, payload[8...].elementsEqual(digest.bytes) else { throw BundleError.tampered }
+            guard n == 40, BigEndian.u64(payload) == frames, payload[8...].elementsEqual(digest.bytes) else { throw BundleError.tampered }
             guard try take(1).isEmpty else { throw BundleError.malformed("bytes after the end frame") }
             ended = true
             return nil
@@ -139,12 +140,4 @@ final class BundleReader {
         return (type, payload)
     }
 
-}
-
-extension Ledger {
-    static func u64(_ b: [UInt8], at: Int = 0) -> UInt64 {
-        var v: UInt64 = 0
-        for i in 0..<8 { v = v << 8 | UInt64(b[at + i]) }
-        return v
-    }
 }

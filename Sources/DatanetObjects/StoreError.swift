@@ -20,7 +20,7 @@ public enum StoreError: Error, CustomStringConvertible {
     /// An id or prefix is not hexadecimal.
     case badId(String)
     /// The database refused an operation; `context` says what was being done.
-    case database(LMDBError, context: String)
+    case database(any Error, context: String)
     /// Stored bytes do not match their id or format.
     case corrupt(String)
     /// Another process holds the store where exclusive use is needed.

@@ -1,0 +1,62 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+import Foundation
+
+extension Ledger {
+    /// A receipt for a contribution in this store's log, against the newest checkpoint held.
+    public func receipt(for contribution: Digest) throws -> Receipt {
+        guard let (d, intakeIndex) = try placement(contribution) else {
+            throw LedgerRefusal.notAllowed("contribution \(contribution.hex) is not in a log here (still pending?)")
+        }
+        guard let note = try latestCheckpoint(d) else { throw LedgerRefusal.notAllowed("no checkpoint of \(d.hex) is held here") }
+        let size = try Checkpoint.unverified(note: note).size
+        let log = try MerkleLog(env: env, id: d, create: false)
+        let table = try leavesTable(d, create: false)
+        return try env.read { txn in
+            func entry(_ index: UInt64) throws -> Receipt.Entry {
+                guard let bytes = try txn.get(table, BigEndian.bytes(index)) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
+                let proof = try log.inclusionProof(txn, index: index, size: size)
+                return Receipt.Entry(index: index, leaf: Data(bytes).base64EncodedString(), proof: proof.map { Data($0.bytes).base64EncodedString() },
+                                     view: try RecordView.leaf(try Leaf(encoded: bytes)))
+            }
+            func leaf(_ index: UInt64) throws -> Leaf {
+                guard let bytes = try txn.get(table, BigEndian.bytes(index)) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
+                return try Leaf(encoded: bytes)
+            }
+            guard intakeIndex < size, try leaf(intakeIndex).kind == .intake else {
+                throw LedgerRefusal.notAllowed("record \(contribution.hex) is not a contribution taken into the log")
+            }
+            // The policy chain, walked back from the last leaf through the citations.
+            var chainIndexes = [UInt64]()
+            let lastLeaf = try leaf(size - 1)
+            var at: UInt64? = [.policy, .setSequencer, .continuation].contains(lastLeaf.kind) ? size - 1 : lastLeaf.policy?.index
+            while let i = at {
+                chainIndexes.append(i)
+                at = try leaf(i).policy?.index
+                if let next = at, next >= i { throw LedgerRefusal.notAllowed("leaf \(i) cites a later policy leaf \(next)") }
+            }
+            let decision = try self.decision(txn, contribution).flatMap { $0 < size ? $0 : nil }
+            return Receipt(datanet: d.hex, contribution: contribution.hex, checkpoint: note,
+                           chain: try chainIndexes.reversed().map(entry),
+                           last: chainIndexes.first == size - 1 ? nil : try entry(size - 1),
+                           intake: try entry(intakeIndex), decision: try decision.map(entry))
+        }
+    }
+
+    /// The receipt remade against the newest checkpoint held here, keeping the checkpoint it
+    /// was made for as `previous` with a consistency proof to the new one.
+    public func refreshed(_ old: Receipt) throws -> Receipt {
+        guard let id = Digest(hex: old.contribution) else { throw LedgerRefusal.notAllowed("receipt names no valid contribution id") }
+        var fresh = try receipt(for: id)
+        let before = try Checkpoint.unverified(note: old.checkpoint)
+        let after = try Checkpoint.unverified(note: fresh.checkpoint)
+        guard before.size <= after.size else { throw LedgerRefusal.notAllowed("the receipt's checkpoint (size \(before.size)) is newer than this store's (\(after.size))") }
+        guard before.size < after.size else { return old }
+        let log = try MerkleLog(env: env, id: Digest(hex: fresh.datanet)!, create: false)
+        let proof = try env.read { txn in try log.consistencyProof(txn, size1: before.size, size2: after.size) }
+        fresh.previous = Receipt.Previous(checkpoint: old.checkpoint, consistency: proof.map { Data($0.bytes).base64EncodedString() })
+        return fresh
+    }
+}
