@@ -60,7 +60,7 @@ extension Ledger {
     /// any index this store holds, before or after that size, moves a contribution from
     /// `items` to `withdrawn`: nothing under a tombstone is ever exported again.
     public func accepted(_ d: Digest, at size: UInt64?) throws -> AcceptedContributions {
-        let table = try leavesTable(d, create: false)
+        let table = try leafTable(d)
         return try env.read { txn in
             let note: String
             if let size {
@@ -75,8 +75,8 @@ extension Ledger {
             let end = try Checkpoint.unverified(note: note).size
             var intakes = [UInt64: (Envelope, Contribution)]()
             var accepted = [UInt64]()
-            try txn.scan(table) { k, v in
-                let i = BigEndian.u64(k)
+            try table.scan(txn) { k, v in
+                let i = k
                 guard i < end else { return false }
                 let leaf = try Leaf(encoded: Array(v))
                 if leaf.kind == .intake, case .contribution(let c) = try Record(try leaf.envelope(4)) { intakes[i] = (try leaf.envelope(4), c) }

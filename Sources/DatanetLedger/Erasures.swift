@@ -80,11 +80,11 @@ extension Ledger {
     func fillErasures() throws {
         guard erasures != nil, try !env.read({ txn in try txn.contains(meta, Self.erasuresFilled) }) else { return }
         let all = try datanets()
-        let tables = try all.map { try leavesTable($0.id, create: false) }
+        let tables = try all.map { try leafTable($0.id) }
         try env.write { txn in
             guard try !txn.contains(meta, Self.erasuresFilled) else { return }
             for (st, table) in zip(all, tables) {
-                try txn.scan(table) { _, v in
+                try table.scan(txn) { _, v in
                     if let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake, let e = try? leaf.envelope(4),
                        case .contribution(let c)? = try? Record(e) { try claimSidecar(txn, st.id, c.sidecar, e.id) }
                     return true
@@ -96,7 +96,7 @@ extension Ledger {
                     return true
                 }
                 for (intake, leafIndex) in found {
-                    guard let bytes = try txn.get(table, BigEndian.bytes(intake)), let leaf = try? Leaf(encoded: bytes),
+                    guard let bytes = try table.get(txn, intake), let leaf = try? Leaf(encoded: bytes),
                           let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e) else { continue }
                     try recordErasure(txn, st.id, e.id, c, leaf: leafIndex)
                 }

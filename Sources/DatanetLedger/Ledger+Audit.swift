@@ -24,7 +24,7 @@ extension Ledger {
     /// every signed checkpoint held against the replayed roots. Violations carry portable
     /// evidence: the leaf with an inclusion proof to the newest checkpoint, or the disagreeing note.
     public func audit(_ d: Digest, progress: ((UInt64) -> Void)? = nil) throws -> AuditReport {
-        let table = try leavesTable(d, create: false)
+        let table = try leafTable(d)
         let notes = try env.read { txn in
             var bySize = [UInt64: [String]]()
             for t in [checkpoints, observed] {
@@ -42,8 +42,8 @@ extension Ledger {
         while true {
             let batch: [(index: UInt64, bytes: [UInt8])] = try env.read { txn in
                 var out = [(index: UInt64, bytes: [UInt8])]()
-                try txn.scan(table, from: BigEndian.bytes(from)) { k, v in
-                    out.append((BigEndian.u64(k), Array(v)))
+                try table.scan(txn, from: from) { k, v in
+                    out.append((k, Array(v)))
                     return out.count < Self.auditBatch
                 }
                 return out
@@ -59,12 +59,12 @@ extension Ledger {
     }
 
     /// Attaches each leaf violation's leaf and inclusion proof to the newest checkpoint held.
-    private func withEvidence(_ violations: [AuditViolation], _ d: Digest, table: Table) throws -> [AuditViolation] {
+    private func withEvidence(_ violations: [AuditViolation], _ d: Digest, table: LeafTable) throws -> [AuditViolation] {
         guard !violations.isEmpty, let note = try latestCheckpoint(d), let cp = try? Checkpoint.unverified(note: note) else { return violations }
-        let log = try MerkleLog(env: env, id: d, create: false)
+        let log = try merkleLog(d)
         return try env.read { txn in
             try violations.map { v in
-                guard let i = v.index, i < cp.size, v.evidence == nil, let bytes = try txn.get(table, BigEndian.bytes(i)) else { return v }
+                guard let i = v.index, i < cp.size, v.evidence == nil, let bytes = try table.get(txn, i) else { return v }
                 var out = v
                 out.evidence = AuditEvidence(leaf: Data(bytes).base64EncodedString(),
                                              proof: try log.inclusionProof(txn, index: i, size: cp.size).map { Data($0.bytes).base64EncodedString() },

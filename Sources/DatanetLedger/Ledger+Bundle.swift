@@ -32,7 +32,7 @@ extension Ledger {
     /// and, unless `recordsOnly`, every chunk, blob and tree their contributions name. One read
     /// snapshot, so the bundle is consistent even while this store keeps working.
     public func exportBundle(_ d: Digest, since: UInt64 = 0, recordsOnly: Bool = false, to fd: Int32) throws -> BundleSummary {
-        let table = try leavesTable(d, create: false)
+        let table = try leafTable(d)
         return try env.read { txn in
             guard let note = try latestCheckpointNote(txn, d) else { throw LedgerRefusal.notAllowed("no checkpoint of \(d.hex) is held here") }
             let to = try Checkpoint.unverified(note: note).size
@@ -48,10 +48,10 @@ extension Ledger {
             }
             var contents = [Contribution]()
             var intakes = [Digest]()
-            try txn.scan(table, from: BigEndian.bytes(since)) { k, v in
-                guard BigEndian.u64(k) < to else { return false }
+            try table.scan(txn, from: since) { k, v in
+                guard k < to else { return false }
                 let bytes = Array(v)
-                try w.frame(.leaf, Array(k) + bytes)
+                try w.frame(.leaf, BigEndian.bytes(k) + bytes)
                 summary.leaves += 1
                 if let leaf = try? Leaf(encoded: bytes), leaf.kind == .intake, let e = try? leaf.envelope(4),
                    case .contribution(let c)? = try? Record(e) {

@@ -22,8 +22,8 @@ extension Ledger {
         else { throw BundleError.malformed("the header is not {1: Datanet, 2: from, 3: to, 4: records-only}") }
         var summary = BundleSummary(datanet: d.hex, from: from, to: to)
         return try env.write { txn in
-            let table = try txn.openTable("leaves:" + d.hex, create: true)
-            let log = try MerkleLog(txn, id: d, create: true)
+            let table = try leafTable(d)
+            let log = try merkleLog(d)
             let local = try? state(txn, d)
             let localSize = local?.size ?? 0
             guard from <= localSize else {
@@ -44,9 +44,9 @@ extension Ledger {
                 try self.indexLeaf(txn, d, leaf)
             }
             var batch = [(index: UInt64, bytes: [UInt8])]()
-            try txn.scan(table) { k, v in
-                guard BigEndian.u64(k) < localSize else { return false }
-                batch.append((BigEndian.u64(k), Array(v)))
+            try table.scan(txn) { k, v in
+                guard k < localSize else { return false }
+                batch.append((k, Array(v)))
                 if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
                 return true
             }
@@ -71,7 +71,7 @@ extension Ledger {
                     guard index == next, index < to else { throw BundleError.malformed("leaf \(index) where leaf \(next) was due (leaves must run from \(from) to \(to) once, in order)") }
                     let bytes = Array(payload[8...])
                     if index < localSize {
-                        guard try txn.get(table, BigEndian.bytes(index)) == bytes else {
+                        guard try table.get(txn, index) == bytes else {
                             throw BundleError.refused("leaf \(index) differs from this store's: the bundle's log forks from this one")
                         }
                     } else {
@@ -182,8 +182,8 @@ extension Ledger {
             let freshIDs = Set(freshObjects.map(\.1).filter { !live.objects.contains($0) })
             let freshSidecarSet = Set(freshSidecars.filter { !live.sidecars.contains($0) })
             if !freshIDs.isEmpty || !freshSidecarSet.isEmpty {
-                try txn.scan(table) { k, v in
-                    guard BigEndian.u64(k) < localSize, let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake,
+                try table.scan(txn) { k, v in
+                    guard k < localSize, let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake,
                           let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e),
                           freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) else { return true }
                     try want(txn, d, e.id, c, into: &live, required: nil)
@@ -295,7 +295,7 @@ extension Ledger {
     /// contributions, once each is found signed by the sequencer key in force at that leaf.
     /// Returns how many were kept.
     private func keepPromises(_ txn: Transaction, _ d: Digest, _ received: [IntakePromise], auditor: LogAuditor,
-                              newLeaves: [CheckedLeaf], localSize: UInt64, table: Table) throws -> Int {
+                              newLeaves: [CheckedLeaf], localSize: UInt64, table: LeafTable) throws -> Int {
         guard !received.isEmpty else { return 0 }
         let identities = IdentityStore(storeDirectory: store.directory)
         let mine = Set(identities.names().compactMap { try? identities.load($0).publicKey })
@@ -309,7 +309,7 @@ extension Ledger {
                 let c = newLeaves[Int(p.index - localSize)]
                 (leaf, hash) = (c.leaf, c.hash)
             } else {
-                let bytes = try txn.get(table, BigEndian.bytes(p.index)) ?? []
+                let bytes = try table.get(txn, p.index) ?? []
                 (leaf, hash) = (try? Leaf(encoded: bytes), Merkle.leafHash(bytes))
             }
             guard let leaf, leaf.kind == .intake, hash == p.leafHash, leaf.payload[2]?.bytesValue == p.record.bytes else {

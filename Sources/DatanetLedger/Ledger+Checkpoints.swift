@@ -25,13 +25,13 @@ extension Ledger {
         let cp: Checkpoint
         do {
             let size = try Checkpoint.unverified(note: note).size
-            let table = try leavesTable(d, create: false)
+            let table = try leafTable(d)
             let key = try env.read { txn in try sequencerKey(txn, st, leaves: table, size: size) }
             cp = try Checkpoint.verify(note: note, key: key)
         } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.notAllowed("checkpoint refused: \(error)") }
         guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
         // Tables are opened before the write transaction: opening one begins a transaction of its own.
-        let log = try MerkleLog(env: env, id: d, create: false)
+        let log = try merkleLog(d)
         return try env.write { txn in
             try txn.put(observed, BigEndian.key(d, cp.size), Array(note.utf8))
             guard cp.size <= st.size else { return .consistent(size: cp.size) }
@@ -62,10 +62,10 @@ extension Ledger {
     /// signs which size"), found by walking this log's policy chain back from leaf size − 1 to
     /// the latest handoff in force at that size (`LeafKind.newKeySigns`). Sizes beyond this log
     /// take the key in force now.
-    func sequencerKey(_ txn: Transaction, _ st: DatanetState, leaves: Table, size: UInt64) throws -> PublicKey {
+    func sequencerKey(_ txn: Transaction, _ st: DatanetState, leaves: LeafTable, size: UInt64) throws -> PublicKey {
         guard size > 0, size <= st.size else { return st.policy.sequencer }
         func leaf(_ i: UInt64) throws -> Leaf {
-            guard let b = try txn.get(leaves, BigEndian.bytes(i)) else { throw LedgerRefusal.notAllowed("leaf \(i) is missing") }
+            guard let b = try leaves.get(txn, i) else { throw LedgerRefusal.notAllowed("leaf \(i) is missing") }
             return try Leaf(encoded: b)
         }
         let last = try leaf(size - 1)
@@ -124,8 +124,8 @@ extension Ledger {
     public func applyContinuation(_ envelope: Envelope, key: SigningKey) throws -> String {
         guard case .continuation(let c) = try Record(envelope) else { throw LedgerRefusal.record(.malformed("not a continuation record")) }
         let signers = try envelope.verifiedSigners()
-        let log = try MerkleLog(env: env, id: c.datanet, create: false)
-        let leavesTable = try leavesTable(c.datanet, create: false)
+        let log = try merkleLog(c.datanet)
+        let leavesTable = try leafTable(c.datanet)
         return try env.write { txn in
             var st = try state(txn, c.datanet)
             guard signers.contains(st.policy.owner) else { throw LedgerRefusal.quorumNotMet("a continuation must be signed by the owner") }

@@ -24,7 +24,7 @@ extension Ledger {
     /// is running. One transaction; `dryRun` only counts.
     public func collectGarbage(dryRun: Bool) throws -> GarbageReport {
         let all = try datanets()
-        let tables = try all.map { try leavesTable($0.id, create: false) }
+        let tables = try all.map { try leafTable($0.id) }
         return try env.write { txn in
             var strong = [(ObjectKind, Digest)](), weak = [(ObjectKind, Digest)]()
             var dead = Set<Digest>(), liveSidecars = Set<Digest>()
@@ -33,10 +33,10 @@ extension Ledger {
             for (st, table) in zip(all, tables) {
                 var intakes = [(UInt64, Contribution)]()
                 var rejected = Set<UInt64>()
-                try txn.scan(table) { k, v in
+                try table.scan(txn) { k, v in
                     guard let leaf = try? Leaf(encoded: Array(v)) else { return true }
                     if leaf.kind == .decision, (try? leaf.unsigned(3)) == 0, let i = try? leaf.unsigned(2) { rejected.insert(i) }
-                    if leaf.kind == .intake, case .contribution(let c)? = try? Record(leaf.envelope(4)) { intakes.append((BigEndian.u64(k), c)) }
+                    if leaf.kind == .intake, case .contribution(let c)? = try? Record(leaf.envelope(4)) { intakes.append((k, c)) }
                     return true
                 }
                 for (i, c) in intakes {

@@ -31,11 +31,11 @@ extension Ledger {
     /// checkpoint has `size` leaves; nil when it holds no checkpoint of it.
     public func heldLog(_ d: Digest, receiptSize size: UInt64, contribution: Digest? = nil) throws -> HeldLog? {
         guard let note = try latestCheckpoint(d), let held = try? Checkpoint.unverified(note: note) else { return nil }
-        let log = try MerkleLog(env: env, id: d, create: false)
-        let table = try leavesTable(d, create: false)
+        let log = try merkleLog(d)
+        let table = try leafTable(d)
         return try env.read { txn in
             var tomb: (UInt64, Bool)?
-            if let c = contribution, let i = try tombstone(txn, c), let b = try txn.get(table, BigEndian.bytes(i)),
+            if let c = contribution, let i = try tombstone(txn, c), let b = try table.get(txn, i),
                case .tombstone(let t)? = try? Record(Leaf(encoded: b).envelope(1)) { tomb = (i, t.takedown) }
             let root = held.size >= size && size > 0 ? try log.root(txn, size: size) : nil
             return HeldLog(size: held.size, rootAtReceiptSize: root, tombstone: tomb)

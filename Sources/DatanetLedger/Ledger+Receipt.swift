@@ -12,17 +12,17 @@ extension Ledger {
         }
         guard let note = try latestCheckpoint(d) else { throw LedgerRefusal.notAllowed("no checkpoint of \(d.hex) is held here") }
         let size = try Checkpoint.unverified(note: note).size
-        let log = try MerkleLog(env: env, id: d, create: false)
-        let table = try leavesTable(d, create: false)
+        let log = try merkleLog(d)
+        let table = try leafTable(d)
         return try env.read { txn in
             func entry(_ index: UInt64) throws -> Receipt.Entry {
-                guard let bytes = try txn.get(table, BigEndian.bytes(index)) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
+                guard let bytes = try table.get(txn, index) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
                 let proof = try log.inclusionProof(txn, index: index, size: size)
                 return Receipt.Entry(index: index, leaf: Data(bytes).base64EncodedString(), proof: proof.map { Data($0.bytes).base64EncodedString() },
                                      view: try RecordView.leaf(try Leaf(encoded: bytes)))
             }
             func leaf(_ index: UInt64) throws -> Leaf {
-                guard let bytes = try txn.get(table, BigEndian.bytes(index)) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
+                guard let bytes = try table.get(txn, index) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
                 return try Leaf(encoded: bytes)
             }
             guard intakeIndex < size, try leaf(intakeIndex).kind == .intake else {
@@ -54,7 +54,7 @@ extension Ledger {
         let after = try Checkpoint.unverified(note: fresh.checkpoint)
         guard before.size <= after.size else { throw LedgerRefusal.notAllowed("the receipt's checkpoint (size \(before.size)) is newer than this store's (\(after.size))") }
         guard before.size < after.size else { return old }
-        let log = try MerkleLog(env: env, id: Digest(hex: fresh.datanet)!, create: false)
+        let log = try merkleLog(Digest(hex: fresh.datanet)!)
         let proof = try env.read { txn in try log.consistencyProof(txn, size1: before.size, size2: after.size) }
         fresh.previous = Receipt.Previous(checkpoint: old.checkpoint, consistency: proof.map { Data($0.bytes).base64EncodedString() })
         return fresh

@@ -32,8 +32,8 @@ extension Ledger {
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
             throw LedgerRefusal.notSequencer("another process is sequencing this Datanet (\(lockPath) is locked)")
         }
-        let run = SequenceRun(ledger: self, d: d, key: key, log: try MerkleLog(env: env, id: d, create: false),
-                              leaves: try leavesTable(d, create: false), limit: max(1, leavesPerTransaction))
+        let run = SequenceRun(ledger: self, d: d, key: key, log: try merkleLog(d),
+                              leaves: try leafTable(d), limit: max(1, leavesPerTransaction))
         // One scan of the queue, then every record sorted and decoded on every core before any write.
         let queue = try env.read { txn in try PendingQueue(self, txn, d) }
         let sorted = try SortedQueue(queue, datanet: d)
@@ -118,7 +118,7 @@ extension Ledger {
 
 /// One `sequence` run: the state carried from one bounded transaction to the next.
 final class SequenceRun {
-    let ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: Table, limit: Int
+    let ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: LeafTable, limit: Int
     var st: DatanetState?
     var report = SequenceReport()
     var handedOver = false
@@ -136,7 +136,7 @@ final class SequenceRun {
     var settledNamings = [Int32]()
     var full: Bool { appended >= limit }
 
-    init(ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: Table, limit: Int) {
+    init(ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: LeafTable, limit: Int) {
         (self.ledger, self.d, self.key, self.log, self.leaves, self.limit) = (ledger, d, key, log, leaves, limit)
     }
 

@@ -25,17 +25,18 @@ extension Ledger {
     public func create(genesis envelope: Envelope, sequencerKey: SigningKey?) throws -> Digest {
         guard case .genesis(let g) = try Record.verified(envelope) else { throw LedgerRefusal.record(.malformed("not a genesis record")) }
         let d = envelope.id
+        if let key = sequencerKey, key.publicKey != g.policy.sequencer {
+            throw LedgerRefusal.notSequencer("the key given is not the genesis's sequencer")
+        }
+        let log = try merkleLog(d)
+        let leaves = try leafTable(d)
+        // One transaction: the record, and with the sequencer's key its first leaf and checkpoint.
         try env.write { txn in
             guard try !txn.contains(state, d) else { throw LedgerRefusal.alreadyTaken("Datanet \(d.hex) already exists here") }
             try txn.put(records, d, envelope.encoded)
-        }
-        guard let key = sequencerKey else { return d }
-        guard key.publicKey == g.policy.sequencer else { throw LedgerRefusal.notSequencer("the key given is not the genesis's sequencer") }
-        let log = try MerkleLog(env: env, id: d, create: true)
-        let leavesTable = try leavesTable(d, create: true)
-        try env.write { txn in
+            guard let key = sequencerKey else { return }
             let leaf = Leaf(datanet: d, kind: .policy, policy: nil, payload: [1: .bytes(envelope.encoded)])
-            let hash = try appendLeaf(txn, leaf, at: 0, table: leavesTable, log: log)
+            let hash = try appendLeaf(txn, leaf, at: 0, table: leaves, log: log)
             try txn.put(placed, d, d.bytes + BigEndian.bytes(0))
             var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: hash, policyRecord: d, policy: g.policy)
             try sign(txn, &st, log: log, key: key)
@@ -44,7 +45,7 @@ extension Ledger {
     }
 
     /// Stores leaf `index` and appends its hash to the Merkle log; the leaf is encoded once.
-    func appendLeaf(_ txn: Transaction, _ leaf: Leaf, at index: UInt64, table: Table, log: MerkleLog) throws -> Digest {
+    func appendLeaf(_ txn: Transaction, _ leaf: Leaf, at index: UInt64, table: LeafTable, log: MerkleLog) throws -> Digest {
         let bytes = leaf.encoded
         let hash = Merkle.leafHash(bytes)
         try appendLeaves(txn, [(bytes, hash)], at: index, table: table, log: log)
@@ -52,9 +53,9 @@ extension Ledger {
     }
 
     /// Stores encoded leaves from `index` on and appends their hashes to the Merkle log.
-    func appendLeaves(_ txn: Transaction, _ leaves: [(encoded: [UInt8], hash: Digest)], at index: UInt64, table: Table, log: MerkleLog) throws {
-        for (i, leaf) in leaves.enumerated() { try txn.put(table, BigEndianUInt64(index + UInt64(i)), leaf.encoded, append: true) }
-        try log.append(txn, leafHashes: leaves.map(\.hash))
+    func appendLeaves(_ txn: Transaction, _ leaves: [(encoded: [UInt8], hash: Digest)], at index: UInt64, table: LeafTable, log: MerkleLog) throws {
+        for (i, leaf) in leaves.enumerated() { try table.put(txn, index + UInt64(i), leaf.encoded) }
+        try log.append(txn, leafHashes: leaves.map(\.hash), size: index)
     }
 
     /// Signs and stores the checkpoint for the state's size, in the caller's transaction, so a

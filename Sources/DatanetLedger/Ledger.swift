@@ -14,7 +14,8 @@ import Foundation
 /// `undecided` (Datanet ‖ intake index → contribution id ‖ size ‖ author), `decided` (Datanet ‖
 /// intake index → decision leaf index), `contents` (Datanet ‖ content id → earliest
 /// contribution id), `checkpoints` (Datanet ‖ size → signed note), `promises` (record id →
-/// intake promise); per Datanet, `leaves:<id>` (index → leaf) and `log:<id>` (Merkle nodes).
+/// intake promise), `log-leaves` (Datanet ‖ index → leaf) and `log-nodes` (Datanet ‖ position
+/// → Merkle node; MerkleLog.swift).
 /// Sequencing writes only keys that grow with the log (intake index, leaf index, pending
 /// order), so its transactions touch few pages however large the indexes are.
 public final class Ledger: @unchecked Sendable {
@@ -36,6 +37,11 @@ public final class Ledger: @unchecked Sendable {
     /// What tombstones erased, for good (Erasures.swift); nil on a read-only open of a store
     /// made before it.
     let erasures: Table?
+    /// Every Datanet's leaves and Merkle nodes; nil on a read-only open of a store made before them.
+    let sharedLog: (leaves: Table, nodes: Table)?
+    /// Datanets whose log is still in tables of their own (only on a read-only open of a store
+    /// made before the shared tables: a writable open moves them).
+    let legacyLogs: Set<Digest>
 
     /// Opens the ledger tables of a store, creating them unless `create` is false (then a
     /// store that never held a ledger throws, and nothing is written).
@@ -54,14 +60,16 @@ public final class Ledger: @unchecked Sendable {
                               : try? store.env.openTables(["minhash-bands"], create: false)[0]
         erasures = create ? try store.env.openTables(["erasures"], create: true)[0]
                           : try? store.env.openTables(["erasures"], create: false)[0]
+        let shared = create ? try store.env.openTables([LeafTable.tableName, MerkleLog.tableName], create: true)
+                            : try? store.env.openTables([LeafTable.tableName, MerkleLog.tableName], create: false)
+        sharedLog = shared.map { ($0[0], $0[1]) }
+        let legacy = try Self.legacyLogs(store.env)
+        legacyLogs = create ? [] : legacy
         if create {
+            try migrateLogTables(legacy)
             try indexMinHashBands()
             try fillErasures()
         }
-    }
-
-    func leavesTable(_ d: Digest, create: Bool) throws -> Table {
-        try env.openTables(["leaves:" + d.hex], create: create)[0]
     }
 
     // MARK: Reading
@@ -129,11 +137,11 @@ public final class Ledger: @unchecked Sendable {
 
     /// Leaves from index `from` on.
     public func leaves(_ d: Digest, from: UInt64 = 0) throws -> [(index: UInt64, leaf: Leaf)] {
-        let table = try leavesTable(d, create: false)
+        let table = try leafTable(d)
         return try env.read { txn in
             var out = [(UInt64, Leaf)]()
-            try txn.scan(table, from: BigEndian.bytes(from)) { k, v in
-                out.append((BigEndian.u64(k), try Leaf(encoded: Array(v))))
+            try table.scan(txn, from: from) { i, v in
+                out.append((i, try Leaf(encoded: Array(v))))
                 return true
             }
             return out

@@ -6,9 +6,10 @@ import DatanetStore
 /// A Datanet's append-only RFC 9162 log in LMDB: every leaf hash and every full-subtree hash,
 /// so a root or a proof at any past size costs O(log n) reads.
 ///
-/// Nodes are stored in post-order, keyed by their big-endian position, in a table of the
-/// Datanet's own: appending leaf i writes the leaf and then each subtree it completes, and
-/// those positions only grow, so every write is an MDB_APPEND. For four leaves:
+/// Nodes are stored in post-order under `datanet ‖ big-endian position` in one table shared
+/// by every Datanet (`log-nodes`; LMDB's named tables are limited, the Datanets a node follows
+/// are not): appending leaf i writes the leaf and then each subtree it completes, and those
+/// positions only grow. For four leaves:
 ///
 ///     level 2              6
 ///                       /     \
@@ -18,21 +19,29 @@ import DatanetStore
 ///
 /// The node of level h covering leaves [j·2^h, (j+1)·2^h) is at
 /// 2·(j+1)·2^h − popcount(j+1) − 1 − ctz(j+1); leaf i is at 2i − popcount(i).
+///
+/// A store written before the shared table kept each log in a table of its own (`log:<id>`,
+/// keyed by position alone); a read-only open of such a store reads it there (`legacy`).
 public struct MerkleLog {
     /// The table holding this log's nodes.
     public let table: Table
+    /// The Datanet whose log this is; nil for a legacy table of its own.
+    let datanet: Digest?
 
-    /// The table name of the log of Datanet `id`.
-    public static func tableName(_ id: Digest) -> String { "log:" + id.hex }
+    /// The shared node table.
+    public static let tableName = "log-nodes"
+    /// The table of one Datanet's log in a store not yet migrated.
+    public static func legacyTableName(_ id: Digest) -> String { "log:" + id.hex }
 
-    /// Opens (creating with `create`) the log table of Datanet `id`.
+    /// The log of Datanet `id` in the shared node table `table`.
+    public init(table: Table, id: Digest) { (self.table, self.datanet) = (table, id) }
+
+    /// A log kept in a table of its own (a store not yet migrated).
+    init(legacy table: Table) { (self.table, self.datanet) = (table, nil) }
+
+    /// Opens (creating with `create`) the shared node table and the log of Datanet `id` in it.
     public init(env: Environment, id: Digest, create: Bool) throws {
-        table = try env.openTables([Self.tableName(id)], create: create)[0]
-    }
-
-    /// The log of a Datanet, opened (or created) inside a write transaction.
-    public init(_ txn: Transaction, id: Digest, create: Bool) throws {
-        table = try txn.openTable(Self.tableName(id), create: create)
+        self.init(table: try env.openTables([Self.tableName], create: create)[0], id: id)
     }
 
     /// Post-order position of the node of `level` with `index` on that level.
@@ -46,7 +55,15 @@ public struct MerkleLog {
 
     /// The number of leaves, from the number of stored nodes.
     public func size(_ txn: Transaction) throws -> UInt64 {
-        let nodes = UInt64(try txn.count(table))
+        let nodes: UInt64
+        if let d = datanet {
+            guard let last = try txn.lastKey(table, prefix: d.bytes) else { return 0 }
+            guard last.count == 40 else { throw LedgerError.corruptLog("a node key in \(table.name) is \(last.count) bytes, not 40") }
+            nodes = BigEndian.u64(last, at: 32) &+ 1
+        } else {
+            nodes = UInt64(try txn.count(table))
+        }
+        guard nodes < 1 << 62 else { throw LedgerError.corruptLog("\(table.name) holds a node position past any log") }
         var n = nodes / 2
         while Self.nodeCount(n) < nodes { n += 1 }
         guard Self.nodeCount(n) == nodes else { throw LedgerError.corruptLog("\(nodes) nodes fit no log size") }
@@ -55,17 +72,20 @@ public struct MerkleLog {
 
     /// The node of `level` and `index`, which must be complete at the current size.
     public func node(_ txn: Transaction, level: Int, index: UInt64) throws -> Digest {
-        guard let d = try txn.withValue(table, BigEndianUInt64(Self.position(level: level, index: index)), { Digest($0) }),
-              let digest = d else {
+        let pos = Self.position(level: level, index: index)
+        let found = try datanet.map { try txn.withValue(table, DigestNumberKey($0, pos)) { Digest($0) } }
+            ?? txn.withValue(table, BigEndianUInt64(pos)) { Digest($0) }
+        guard let d = found, let digest = d else {
             throw LedgerError.corruptLog("node at level \(level) index \(index) is missing")
         }
         return digest
     }
 
-    /// Appends leaf hashes in one transaction; returns the new size.
+    /// Appends leaf hashes to a log of `size` leaves (read from the table when nil); returns
+    /// the new size.
     @discardableResult
-    public func append(_ txn: Transaction, leafHashes: [Digest]) throws -> UInt64 {
-        var size = try self.size(txn)
+    public func append(_ txn: Transaction, leafHashes: [Digest], size known: UInt64? = nil) throws -> UInt64 {
+        var size = try known ?? self.size(txn)
         var h = SHA256.Hasher()
         for leaf in leafHashes {
             try put(txn, leaf, at: Self.position(level: 0, index: size))
@@ -86,7 +106,8 @@ public struct MerkleLog {
     }
 
     private func put(_ txn: Transaction, _ hash: Digest, at pos: UInt64) throws {
-        try txn.put(table, BigEndianUInt64(pos), hash, append: true)
+        guard let d = datanet else { throw LedgerError.corruptLog("the log of a store not yet migrated is read-only") }
+        try txn.put(table, DigestNumberKey(d, pos), hash)
     }
 
     /// MTH of leaves [start, end) where [start, end) is a subtree range (start a multiple of

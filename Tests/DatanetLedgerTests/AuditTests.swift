@@ -15,11 +15,11 @@ import Testing
     /// Appends a leaf to the store's log and signs the new checkpoint, as a sequencer that
     /// ignores the rules would.
     static func appendForged(_ w: World, _ kind: LeafKind, _ payload: [UInt64: CBOR], cite: UInt64? = nil) throws {
-        let log = try MerkleLog(env: w.ledger.env, id: w.datanet, create: false)
-        let table = try w.ledger.leavesTable(w.datanet, create: false)
+        let log = try w.ledger.merkleLog(w.datanet)
+        let table = try w.ledger.leafTable(w.datanet)
         try w.ledger.env.write { txn in
             var st = try w.ledger.state(txn, w.datanet)
-            let citeHash = try cite.map { i in Merkle.leafHash(try #require(try txn.get(table, BigEndian.bytes(i)))) }
+            let citeHash = try cite.map { i in Merkle.leafHash(try #require(try table.get(txn, i))) }
             let leaf = Leaf(datanet: w.datanet, kind: kind, policy: (cite ?? st.policyIndex, citeHash ?? st.policyLeafHash), payload: payload)
             let hash = try w.ledger.appendLeaf(txn, leaf, at: st.size, table: table, log: log)
             if kind == .policy { st.policyIndex = st.size; st.policyLeafHash = hash }
@@ -153,11 +153,11 @@ import Testing
         try w.ledger.propose(try w.contribution("song A"))
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         // Flip a byte of the intake leaf in place (a disk error or an edited copy of the store).
-        let table = try w.ledger.leavesTable(w.datanet, create: false)
+        let table = try w.ledger.leafTable(w.datanet)
         try w.ledger.env.write { txn in
-            var bytes = try #require(try txn.get(table, BigEndian.bytes(1)))
+            var bytes = try #require(try table.get(txn, 1))
             bytes[bytes.count - 5] ^= 0x40
-            try txn.put(table, BigEndian.bytes(1), bytes)
+            try txn.put(table.table, BigEndian.key(w.datanet, 1), bytes)
         }
         let rules = try w.ledger.audit(w.datanet).violations.map(\.rule)
         #expect(rules.contains("every record is validly signed"))

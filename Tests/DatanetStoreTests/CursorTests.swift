@@ -50,4 +50,25 @@ import Testing
         DigestNumberKey(d, 0x0102_0304_0506_0708).withUnsafeBytes { #expect(Array($0) == d.bytes + [1, 2, 3, 4, 5, 6, 7, 8]) }
         BigEndianUInt64(258).withUnsafeBytes { #expect(Array($0) == [0, 0, 0, 0, 0, 0, 1, 2]) }
     }
+
+    /// `lastKey(prefix:)` against a sorted model, for prefixes present, absent, between others,
+    /// empty, and made of 0xff bytes (which have no "prefix plus one").
+    @Test func lastKeyWithPrefixMatchesAModel() throws {
+        let dir = TempDir()
+        let store = try makeStore(dir)
+        let table = try store.env.openTables(["last-key-test"], create: true)[0]
+        let keys: [[UInt8]] = [[0x00], [0x01, 0x00], [0x01, 0x05], [0x01, 0xff], [0x01, 0xff, 0x02], [0x02],
+                               [0xff, 0x01], [0xff, 0xff], [0xff, 0xff, 0x07]]
+        try store.env.write { txn in for k in keys { try txn.put(table, k, [1]) } }
+        let prefixes: [[UInt8]] = [[], [0x00], [0x01], [0x01, 0xff], [0x02], [0x03], [0xfe], [0xff], [0xff, 0xff], [0xff, 0xff, 0xff]]
+        try store.env.read { txn in
+            for p in prefixes {
+                let expected = keys.filter { $0.starts(with: p) }.last
+                let found = try txn.lastKey(table, prefix: p)
+                #expect(found == expected, "prefix \(p)")
+            }
+            let names = try txn.tableNames(prefix: "last-")
+            #expect(names == ["last-key-test"])
+        }
+    }
 }

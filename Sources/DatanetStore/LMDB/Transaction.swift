@@ -178,7 +178,8 @@ public final class Transaction {
         defer { mdb_cursor_close(cur) }
         var k = MDB_val(), v = MDB_val()
         var rc: Int32
-        if let from {
+        // LMDB refuses an empty key; every key is ≥ the empty one, so it means "from the first".
+        if let from, !from.isEmpty {
             rc = from.withUnsafeBytes { fb -> Int32 in
                 k = MDB_val(mv_size: fb.count, mv_data: UnsafeMutableRawPointer(mutating: fb.baseAddress))
                 return mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
@@ -218,5 +219,55 @@ extension Transaction {
         var dbi: MDB_dbi = 0
         try check(mdb_dbi_open(try liveHandle(), name, 0, &dbi))
         return Table(dbi: dbi, name: name)
+    }
+}
+
+extension Transaction {
+    /// The greatest key of `table` that starts with `prefix`, or nil if none does.
+    /// The corresponding LMDB calls are `mdb_cursor_get` with MDB_SET_RANGE, MDB_PREV and MDB_LAST.
+    public func lastKey(_ table: Table, prefix: [UInt8]) throws -> [UInt8]? {
+        var cur: OpaquePointer?
+        try check(mdb_cursor_open(try liveHandle(), table.dbi, &cur))
+        defer { mdb_cursor_close(cur) }
+        var k = MDB_val(), v = MDB_val()
+        // The first key past every key with this prefix: the prefix plus one, as a big number.
+        var bound = prefix
+        while let last = bound.last, last == 0xff { bound.removeLast() }
+        var rc: Int32
+        if bound.isEmpty {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)
+        } else {
+            bound[bound.count - 1] += 1
+            rc = bound.withUnsafeBytes { b -> Int32 in
+                k = MDB_val(mv_size: b.count, mv_data: UnsafeMutableRawPointer(mutating: b.baseAddress))
+                return mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+            }
+            rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST) : (rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : rc)
+        }
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc)
+        let key = UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)
+        return key.starts(with: prefix) ? Array(key) : nil
+    }
+
+    /// Names of the named tables that start with `prefix` (LMDB keeps them as keys of its main table).
+    public func tableNames(prefix: String) throws -> [String] {
+        var names = [String]()
+        let p = Array(prefix.utf8)
+        var main: MDB_dbi = 0
+        try check(mdb_dbi_open(try liveHandle(), nil, 0, &main))
+        try scan(Table(dbi: main, name: "main"), from: p) { k, _ in
+            guard k.starts(with: p) else { return false }
+            names.append(String(decoding: k, as: UTF8.self))
+            return true
+        }
+        return names
+    }
+
+    /// Deletes a named table and everything in it; its handle is closed.
+    /// The corresponding LMDB call is `mdb_drop` with del = 1.
+    public func drop(_ table: Table) throws {
+        try willWrite()
+        try check(mdb_drop(try liveHandle(), table.dbi, 1))
     }
 }

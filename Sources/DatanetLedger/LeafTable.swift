@@ -1,0 +1,105 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+
+/// One Datanet's leaves: in the table every Datanet shares (`log-leaves`) under
+/// `datanet ‖ big-endian index`, or, in a store not yet migrated, in a table of its own
+/// (`leaves:<id>`) under the index alone (read-only; `Ledger.migrateLogTables` moves them).
+struct LeafTable {
+    let table: Table
+    /// nil for a legacy table of the Datanet's own.
+    let datanet: Digest?
+
+    static let tableName = "log-leaves"
+    static func legacyTableName(_ d: Digest) -> String { "leaves:" + d.hex }
+
+    private func key(_ index: UInt64) -> [UInt8] { datanet.map { BigEndian.key($0, index) } ?? BigEndian.bytes(index) }
+
+    /// Leaf `index`, if stored.
+    func get(_ txn: Transaction, _ index: UInt64) throws -> [UInt8]? {
+        try txn.get(table, key(index))
+    }
+
+    /// Stores leaf `index`; a leaf already there is a damaged log (leaves are written once).
+    func put(_ txn: Transaction, _ index: UInt64, _ bytes: [UInt8]) throws {
+        guard let d = datanet else { throw LedgerError.corruptLog("the leaves of a store not yet migrated are read-only") }
+        let fresh = try txn.putNew(table, DigestNumberKey(d, index), size: bytes.count) { out in
+            bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+        }
+        guard fresh else { throw LedgerError.corruptLog("leaf \(index) of \(d.hex) is already stored") }
+    }
+
+    /// Visits leaves in index order from `from`; `body` gets each index and borrowed bytes and
+    /// returns false to stop. A key of the wrong length is a damaged table.
+    func scan(_ txn: Transaction, from: UInt64 = 0, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws {
+        let width = datanet == nil ? 8 : 40
+        try txn.scan(table, from: key(from)) { k, v in
+            if let d = datanet, !k.starts(with: d.bytes) { return false }
+            guard k.count == width else { throw LedgerError.corruptLog("a key in \(table.name) is \(k.count) bytes, not \(width)") }
+            return try body(BigEndian.u64(k, at: width - 8), v)
+        }
+    }
+}
+
+extension Ledger {
+    /// The leaves of Datanet `d`.
+    func leafTable(_ d: Digest) throws -> LeafTable {
+        if legacyLogs.contains(d) {
+            return LeafTable(table: try env.openTables([LeafTable.legacyTableName(d)], create: false)[0], datanet: nil)
+        }
+        guard let shared = sharedLog else { throw LedgerRefusal.unknownDatanet(d.hex) }
+        return LeafTable(table: shared.leaves, datanet: d)
+    }
+
+    /// The Merkle log of Datanet `d`.
+    func merkleLog(_ d: Digest) throws -> MerkleLog {
+        if legacyLogs.contains(d) {
+            return MerkleLog(legacy: try env.openTables([MerkleLog.legacyTableName(d)], create: false)[0])
+        }
+        guard let shared = sharedLog else { throw LedgerRefusal.unknownDatanet(d.hex) }
+        return MerkleLog(table: shared.nodes, id: d)
+    }
+
+    /// Datanets whose log is still in tables of their own (`leaves:<id>`, `log:<id>`).
+    static func legacyLogs(_ env: Environment) throws -> Set<Digest> {
+        try env.read { txn in
+            var out = Set<Digest>()
+            for name in try txn.tableNames(prefix: "leaves:") + txn.tableNames(prefix: "log:") {
+                if let colon = name.firstIndex(of: ":"), let d = Digest(hex: String(name[name.index(after: colon)...])) { out.insert(d) }
+            }
+            return out
+        }
+    }
+
+    /// Moves every log kept in tables of its own into the shared tables (at most 100,000
+    /// entries per transaction), then drops the old tables. Stores made before the shared tables
+    /// could hold at most about 120 Datanets (LMDB's limit of named tables). A crash part-way
+    /// leaves the old table in place, and it stays the one read until the next open copies
+    /// it again (the copy overwrites the same keys with the same bytes).
+    func migrateLogTables(_ datanets: Set<Digest>) throws {
+        guard let shared = sharedLog else { return }
+        for d in datanets.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
+            for (name, target) in [(LeafTable.legacyTableName(d), shared.leaves), (MerkleLog.legacyTableName(d), shared.nodes)] {
+                guard let old = try? env.openTables([name], create: false)[0] else { continue }
+                var from: [UInt8]?
+                repeat {
+                    let start = from
+                    from = try env.write { txn in
+                        var copied = 0
+                        var next: [UInt8]?
+                        try txn.scan(old, from: start) { k, v in
+                            guard copied < 100_000 else { next = Array(k); return false }
+                            guard k.count == 8 else { throw LedgerError.corruptLog("a key in \(name) is \(k.count) bytes, not 8") }
+                            try txn.put(target, d.bytes + Array(k), Array(v))
+                            copied += 1
+                            return true
+                        }
+                        return next
+                    }
+                } while from != nil
+                try env.write { txn in try txn.drop(old) }
+            }
+        }
+    }
+}
