@@ -52,6 +52,13 @@ extension Ledger {
         let held = try named.flatMap { try? state(of: $0) }.flatMap {
             try heldLog($0.id, receiptSize: size, contribution: Digest(hex: receipt.contribution))
         }
-        return receipt.verify(anchor: trusted, held: held, allowWithdrawn: allowWithdrawn)
+        let result = receipt.verify(anchor: trusted, held: held, allowWithdrawn: allowWithdrawn)
+        // A signed checkpoint that disagrees with this log at its size is fork evidence: kept,
+        // in a short write of its own after the check (`observe` checks the signature first).
+        if let d = named, let ours = held?.rootAtReceiptSize,
+           let theirs = try? Checkpoint.unverified(note: receipt.checkpoint), theirs.root != ours {
+            _ = try? observe(note: receipt.checkpoint, datanet: d)
+        }
+        return result
     }
 }

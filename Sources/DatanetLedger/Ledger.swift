@@ -43,13 +43,23 @@ public final class Ledger: @unchecked Sendable {
     /// made before the shared tables: a writable open moves them).
     let legacyLogs: Set<Digest>
 
-    /// Opens the ledger tables of a store, creating them unless `create` is false (then a
-    /// store that never held a ledger throws, and nothing is written).
+    /// Whether a writable open would upgrade this store's layout (only a read-only open sees it).
+    public var needsUpgrade: Bool { !legacyLogs.isEmpty || sharedLog == nil || minhashBands == nil || erasures == nil }
+
+    /// Opens the ledger tables of a store, creating them and upgrading an older layout unless
+    /// `create` is false: then nothing is written, no writer is waited for (read commands open
+    /// so), an older layout is read in place, and a store that never held a ledger throws
+    /// `LedgerRefusal.noLedger`.
     public init(store: ObjectStore, create: Bool = true) throws {
         self.store = store
-        let t = try store.env.openTables(["records", "state", "pending", "pending-index", "placed", "undecided",
+        let t: [Table]
+        do {
+            t = try store.env.openTables(["records", "state", "pending", "pending-index", "placed", "undecided",
                                           "decided", "contents", "checkpoints", "promises", "ledger-meta",
                                           "minhash", "near-duplicates", "observed", "forks", "sidecars", "pins", "tombstones"], create: create)
+        } catch LMDBError.notFound where !create {
+            throw LedgerRefusal.noLedger
+        }
         (records, state, pending, pendingIndex, placed, undecided) = (t[0], t[1], t[2], t[3], t[4], t[5])
         (decided, contents, checkpoints, promises, meta) = (t[6], t[7], t[8], t[9], t[10])
         (minhashes, nearDuplicates, observed, forks, sidecars, pins) = (t[11], t[12], t[13], t[14], t[15], t[16])

@@ -53,9 +53,12 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     case notSequencer(String)
     case overQuota(String)
     case record(RecordError)
+    /// The store has never held a ledger (a read-only open finds none of its tables).
+    case noLedger
 
     public var description: String {
         switch self {
+        case .noLedger: return "this store holds no Datanets yet (create one with `datanet create`)"
         case .unknownDatanet(let d): return "no Datanet \(d) in this store"
         case .wrongDatanet(let r, let d): return "record \(r) belongs to Datanet \(d), not this one"
         case .notAllowed(let why): return why

@@ -7,6 +7,16 @@ import Foundation
 
 func openLedger() throws -> Ledger { try Ledger(store: try openStore()) }
 
+/// The ledger for a command that only reads: no writer lock, no write transaction, no upgrade
+/// (an older store is read as it is, with a note), so it never waits for a writer.
+func openLedgerForReading() throws -> Ledger {
+    let ledger = try Ledger(store: try openStore(), create: false)
+    if ledger.needsUpgrade {
+        errLine("note: this store was written by an older datanet; it is read as it is, and the next command that writes upgrades it")
+    }
+    return ledger
+}
+
 /// A key given as 64 hex digits or as the name of a local identity.
 func resolveKey(_ text: String) throws -> PublicKey {
     if text.utf8.count == 64, let b = Hex.decode(text) {

@@ -25,7 +25,8 @@ func summary(_ e: Envelope, _ ledger: Ledger) -> String {
 }
 
 func runDatanets(_ p: Parsed) throws -> Int32 {
-    let all = try openLedger().datanets()
+    let all: [DatanetState]
+    do { all = try openLedgerForReading().datanets() } catch LedgerRefusal.noLedger { all = [] }
     if p.has("--json") {
         try printJSON(all.map { ["id": $0.id.hex, "name": $0.policy.name, "size": $0.size, "curators": $0.policy.curators.count,
                                  "quorum": $0.policy.quorum, "private": $0.policy.readers != nil] as [String: Any] })
@@ -38,7 +39,7 @@ func runDatanets(_ p: Parsed) throws -> Int32 {
 }
 
 func runPending(_ p: Parsed) throws -> Int32 {
-    let ledger = try openLedger()
+    let ledger = try openLedgerForReading()
     let st = try ledger.resolveDatanet(p.positionals[0])
     let records = try ledger.pendingRecords(st.id)
     // Contributions already taken in but not decided: what the curators still have to review.
@@ -69,7 +70,7 @@ func runPending(_ p: Parsed) throws -> Int32 {
 }
 
 func runLog(_ p: Parsed) throws -> Int32 {
-    let ledger = try openLedger()
+    let ledger = try openLedgerForReading()
     let st = try ledger.resolveDatanet(p.positionals[0])
     let from = UInt64(try integerOption(p, "--from") ?? 0)
     let leaves = try ledger.leaves(st.id, from: from)
@@ -96,7 +97,7 @@ func runLog(_ p: Parsed) throws -> Int32 {
 }
 
 func runShow(_ p: Parsed) throws -> Int32 {
-    let ledger = try openLedger()
+    let ledger = try openLedgerForReading()
     let id = try resolveRecord(ledger, p.positionals[0])
     guard let e = try ledger.record(id) else { throw StoreError.notFound(id: p.positionals[0]) }
     let placement = try ledger.placement(id)

@@ -7,7 +7,7 @@ import Foundation
 import Glibc
 
 func runReceipt(_ p: Parsed) throws -> Int32 {
-    let ledger = try openLedger()
+    let ledger = try openLedgerForReading()
     let receipt: Receipt
     if let file = p.options["--refresh"] {
         guard p.positionals.isEmpty else { throw CLIError.usage("give either an ID or --refresh FILE") }
@@ -47,7 +47,7 @@ func anchorID(_ ledger: Ledger?, _ text: String) throws -> Digest {
 
 func runVerify(_ p: Parsed) throws -> Int32 {
     // Verifying never writes: a store that never held a ledger has no pins and no logs.
-    let ledger = access(storeDir + "/data.mdb", F_OK) == 0 ? try? Ledger(store: try openStore(), create: false) : nil
+    let ledger = access(storeDir + "/data.mdb", F_OK) == 0 ? try? openLedgerForReading() : nil
     if let dir = p.options["--manifest"] {
         guard p.positionals.isEmpty else { throw CLIError.usage("give either FILE|ID or --manifest DIR") }
         let v = try DatasetExport.verify(dir: dir, ledger: ledger, contentOnly: p.has("--content-only"), allowWithdrawn: p.has("--allow-withdrawn"))
@@ -111,7 +111,7 @@ private func verifyChunkProof(_ p: Parsed, _ data: Data, path: String) throws ->
 }
 
 func runAudit(_ p: Parsed) throws -> Int32 {
-    let ledger = try openLedger()
+    let ledger = try openLedgerForReading()
     let st = try ledger.resolveDatanet(p.positionals[0])
     let bar = ProgressBar(total: st.size, label: "audit", quiet: p.has("--quiet") || p.has("--json"))
     let report = try ledger.audit(st.id) { bar.update($0) }
@@ -129,7 +129,7 @@ func runAudit(_ p: Parsed) throws -> Int32 {
 }
 
 func runBundle(_ p: Parsed) throws -> Int32 {
-    let ledger = try openLedger()
+    let ledger = p.positionals.first == "export" ? try openLedgerForReading() : try openLedger()
     let summary: BundleSummary
     switch p.positionals[0] {
     case "export":
@@ -196,7 +196,7 @@ private func mark(_ s: VerificationCheck.Status) -> String {
 }
 
 func runExport(_ p: Parsed) throws -> Int32 {
-    let ledger = try openLedger()
+    let ledger = try openLedgerForReading()
     let spec = p.positionals[0]
     let (name, size): (String, UInt64?) = if let at = spec.lastIndex(of: "@") {
         (String(spec[..<at]), UInt64(spec[spec.index(after: at)...]))

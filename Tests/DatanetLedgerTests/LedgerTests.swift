@@ -269,9 +269,13 @@ import Testing
         // A second copy of the same backup that (wrongly) sequences another record at the
         // same size, never having seen the newer checkpoint: a fork.
         let forked = try Ledger(store: try ObjectStore(directory: copy2))
-        try forked.propose(try w.contribution("other"))
+        let other = try forked.propose(try w.contribution("other"))
         _ = try forked.sequence(w.datanet, key: w.sequencer)
         let noteB = try #require(try forked.latestCheckpoint(w.datanet))
+        // Verifying a receipt from the fork fails here and keeps the two notes as evidence.
+        #expect(try w.ledger.forkEvidence(w.datanet).isEmpty)
+        #expect(try !w.ledger.verify(try forked.receipt(for: other), anchor: w.datanet).holds)
+        #expect(try w.ledger.forkEvidence(w.datanet).map(\.notes.count) == [2])
         guard case .fork(let evidence) = try w.ledger.observe(note: noteB, datanet: w.datanet) else {
             Issue.record("fork not detected"); return
         }
