@@ -21,13 +21,17 @@ struct LeafTable {
         try txn.get(table, key(index))
     }
 
-    /// Stores leaf `index`; a leaf already there is a damaged log (leaves are written once).
-    func put(_ txn: Transaction, _ index: UInt64, _ bytes: [UInt8]) throws {
+    /// Stores leaves from `index` on; a leaf already stored at or past `index` is a damaged
+    /// log (leaves are written once), checked once for the run.
+    func put(_ txn: Transaction, from index: UInt64, _ leaves: [(encoded: [UInt8], hash: Digest)]) throws {
         guard let d = datanet else { throw LedgerError.corruptLog("the leaves of a store not yet migrated are read-only") }
-        let fresh = try txn.putNew(table, DigestNumberKey(d, index), size: bytes.count) { out in
-            bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+        if let last = try txn.lastKey(table, prefix: d.bytes), last.count == 40, BigEndian.u64(last, at: 32) >= index {
+            throw LedgerError.corruptLog("leaf \(BigEndian.u64(last, at: 32)) of \(d.hex) is stored before leaf \(index) is appended")
         }
-        guard fresh else { throw LedgerError.corruptLog("leaf \(index) of \(d.hex) is already stored") }
+        // Keys ascend within this Datanet's range, so one cursor finds each next page at hand.
+        try txn.withCursor(table) { c in
+            for (i, leaf) in leaves.enumerated() { try c.put(DigestNumberKey(d, index + UInt64(i)), leaf.encoded) }
+        }
     }
 
     /// Visits leaves in index order from `from`; `body` gets each index and borrowed bytes and

@@ -54,7 +54,7 @@ extension Ledger {
 
     /// Stores encoded leaves from `index` on and appends their hashes to the Merkle log.
     func appendLeaves(_ txn: Transaction, _ leaves: [(encoded: [UInt8], hash: Digest)], at index: UInt64, table: LeafTable, log: MerkleLog) throws {
-        for (i, leaf) in leaves.enumerated() { try table.put(txn, index + UInt64(i), leaf.encoded) }
+        try table.put(txn, from: index, leaves)
         try log.append(txn, leafHashes: leaves.map(\.hash), size: index)
     }
 

@@ -85,29 +85,37 @@ public struct MerkleLog {
     /// the new size.
     @discardableResult
     public func append(_ txn: Transaction, leafHashes: [Digest], size known: UInt64? = nil) throws -> UInt64 {
+        guard let d = datanet else { throw LedgerError.corruptLog("the log of a store not yet migrated is read-only") }
         var size = try known ?? self.size(txn)
+        // The full subtrees of the log so far, largest first (one per set bit of the size): the
+        // left siblings the new leaves complete, read once here instead of once per node.
+        var peaks = [Digest]()
+        var at: UInt64 = 0
+        for level in stride(from: 63, through: 0, by: -1) where size & (1 << UInt64(level)) != 0 {
+            peaks.append(try node(txn, level: level, index: at >> UInt64(level)))
+            at += 1 << UInt64(level)
+        }
         var h = SHA256.Hasher()
-        for leaf in leafHashes {
-            try put(txn, leaf, at: Self.position(level: 0, index: size))
-            var hash = leaf
-            var index = size
-            var level = 0
-            // Each trailing one bit of the old size is a left sibling this leaf completes.
-            while index & 1 == 1 {
-                let left = try node(txn, level: level, index: index - 1)
-                hash = Merkle.nodeHash(left, hash, using: &h)
-                level += 1
-                index >>= 1
-                try put(txn, hash, at: Self.position(level: level, index: index))
+        // Keys ascend within this Datanet's range, so one cursor finds each next page at hand.
+        try txn.withCursor(table) { c in
+            for leaf in leafHashes {
+                try c.put(DigestNumberKey(d, Self.position(level: 0, index: size)), leaf)
+                var hash = leaf
+                var index = size
+                var level = 0
+                // Each trailing one bit of the old size is a left sibling this leaf completes.
+                while index & 1 == 1 {
+                    guard let left = peaks.popLast() else { throw LedgerError.corruptLog("log of size \(size) has too few subtrees") }
+                    hash = Merkle.nodeHash(left, hash, using: &h)
+                    level += 1
+                    index >>= 1
+                    try c.put(DigestNumberKey(d, Self.position(level: level, index: index)), hash)
+                }
+                peaks.append(hash)
+                size += 1
             }
-            size += 1
         }
         return size
-    }
-
-    private func put(_ txn: Transaction, _ hash: Digest, at pos: UInt64) throws {
-        guard let d = datanet else { throw LedgerError.corruptLog("the log of a store not yet migrated is read-only") }
-        try txn.put(table, DigestNumberKey(d, pos), hash)
     }
 
     /// MTH of leaves [start, end) where [start, end) is a subtree range (start a multiple of
