@@ -5,23 +5,22 @@ import DatanetCrypto
 public enum BigEndian {
     /// The 8 bytes of `n`, most significant first.
     public static func bytes(_ n: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: n >> UInt64(56 - 8 * $0)) }
+        var out = [UInt8]()
+        out.reserveCapacity(8)
+        append(n, 8, &out)
+        return out
     }
 
     /// `digest ‖ bytes(n)`: an entry of one Datanet's number-ordered index.
     public static func key(_ digest: Digest, _ n: UInt64) -> [UInt8] {
         var k = digest.bytes
         k.reserveCapacity(40)
-        for i in 0..<8 { k.append(UInt8(truncatingIfNeeded: n >> UInt64(56 - 8 * i))) }
+        append(n, 8, &k)
         return k
     }
 
     /// The number stored in the 8 bytes at `at`; the caller has checked that they exist.
-    public static func u64(_ b: UnsafeRawBufferPointer, at: Int = 0) -> UInt64 {
-        var v: UInt64 = 0
-        for i in 0..<8 { v = v << 8 | UInt64(b[at + i]) }
-        return v
-    }
+    public static func u64(_ b: UnsafeRawBufferPointer, at: Int = 0) -> UInt64 { read(b, at, 8) }
 
     /// The number stored in the 8 bytes at `at`; the caller has checked that they exist.
     public static func u64<C: RandomAccessCollection>(_ b: C, at: Int = 0) -> UInt64 where C.Element == UInt8, C.Index == Int {
