@@ -79,8 +79,8 @@ extension Ledger {
                 let i = k
                 guard i < end else { return false }
                 let leaf = try Leaf(encoded: Array(v))
-                if leaf.kind == .intake, case .contribution(let c) = try Record(try leaf.envelope(4)) { intakes[i] = (try leaf.envelope(4), c) }
-                if leaf.kind == .decision, try leaf.unsigned(3) == 1 { accepted.append(try leaf.unsigned(2)) }
+                if let intake = leaf.intake, case .contribution(let c) = try Record(intake.contribution) { intakes[i] = (intake.contribution, c) }
+                if let d = leaf.decision, d.accepted { accepted.append(d.intake) }
                 return true
             }
             var result = AcceptedContributions(note: note, items: [], withdrawn: [])

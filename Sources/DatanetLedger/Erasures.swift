@@ -85,7 +85,7 @@ extension Ledger {
             guard try !txn.contains(meta, Self.erasuresFilled) else { return }
             for (st, table) in zip(all, tables) {
                 try table.scan(txn) { _, v in
-                    if let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake, let e = try? leaf.envelope(4),
+                    if let e = (try? Leaf(encoded: Array(v)))?.intake?.contribution,
                        case .contribution(let c)? = try? Record(e) { try claimSidecar(txn, st.id, c.sidecar, e.id) }
                     return true
                 }
@@ -96,8 +96,7 @@ extension Ledger {
                     return true
                 }
                 for (intake, leafIndex) in found {
-                    guard let bytes = try table.get(txn, intake), let leaf = try? Leaf(encoded: bytes),
-                          let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e) else { continue }
+                    guard let bytes = try table.get(txn, intake), let e = (try? Leaf(encoded: bytes))?.intake?.contribution, case .contribution(let c)? = try? Record(e) else { continue }
                     try recordErasure(txn, st.id, e.id, c, leaf: leafIndex)
                 }
             }

@@ -53,7 +53,7 @@ extension Ledger {
                 let bytes = Array(v)
                 try w.frame(.leaf, BigEndian.bytes(k) + bytes)
                 summary.leaves += 1
-                if let leaf = try? Leaf(encoded: bytes), leaf.kind == .intake, let e = try? leaf.envelope(4),
+                if let e = (try? Leaf(encoded: bytes))?.intake?.contribution,
                    case .contribution(let c)? = try? Record(e) {
                     intakes.append(e.id)
                     if try tombstone(txn, e.id) == nil { contents.append(c) } // content under a tombstone is not passed on

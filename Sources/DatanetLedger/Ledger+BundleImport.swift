@@ -139,9 +139,7 @@ extension Ledger {
                 }
                 // Near-duplicate flags, once every leaf is in: content under a tombstone later in
                 // the bundle is not flagged, nor content that arrived as binary.
-                let withdrawn = Set(try checkedNew.compactMap { c -> Digest? in
-                    c.leaf?.kind == .tombstone ? try c.leaf!.digest(2) : nil
-                })
+                let withdrawn = Set(checkedNew.compactMap { $0.leaf?.tombstone?.contribution })
                 for leaf in checkedNew where leaf.leaf?.kind == .intake {
                     guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get(),
                           !withdrawn.contains(e.id), !live.isBinary(c.content) else { continue }
@@ -183,8 +181,7 @@ extension Ledger {
             let freshSidecarSet = Set(freshSidecars.filter { !live.sidecars.contains($0) })
             if !freshIDs.isEmpty || !freshSidecarSet.isEmpty {
                 try table.scan(txn) { k, v in
-                    guard k < localSize, let leaf = try? Leaf(encoded: Array(v)), leaf.kind == .intake,
-                          let e = try? leaf.envelope(4), case .contribution(let c)? = try? Record(e),
+                    guard k < localSize, let e = (try? Leaf(encoded: Array(v)))?.intake?.contribution, case .contribution(let c)? = try? Record(e),
                           freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) else { return true }
                     try want(txn, d, e.id, c, into: &live, required: nil)
                     return true
@@ -312,10 +309,10 @@ extension Ledger {
                 let bytes = try table.get(txn, p.index) ?? []
                 (leaf, hash) = (try? Leaf(encoded: bytes), Merkle.leafHash(bytes))
             }
-            guard let leaf, leaf.kind == .intake, hash == p.leafHash, leaf.payload[2]?.bytesValue == p.record.bytes else {
+            guard let intake = leaf?.intake, hash == p.leafHash, intake.record == p.record else {
                 throw BundleError.refused("the intake promise for leaf \(p.index) does not match that leaf")
             }
-            guard let a = leaf.payload[1]?.bytesValue, let author = try? PublicKey(bytes: a), mine.contains(author),
+            guard mine.contains(intake.author),
                   try !txn.contains(promises, p.record) else { continue }
             guard p.sequencer == auditor.key(forSize: p.index + 1), p.isValid else {
                 throw BundleError.refused("the intake promise for leaf \(p.index) is not signed by the sequencer key in force there")
@@ -361,7 +358,7 @@ extension Ledger {
             let bytes = b.addingReportingOverflow(c.size)
             try txn.put(meta, quotaKey, BigEndian.bytes(n &+ 1) + BigEndian.bytes(bytes.overflow ? .max : bytes.partialValue))
         case .decision:
-            guard let intake = try? leaf.unsigned(2) else { return }
+            guard let intake = leaf.decision?.intake else { return }
             try txn.put(decided, BigEndian.key(d, intake), BigEndian.bytes(i))
             // id ‖ size ‖ author as written at intake; a shorter value (a damaged store) is skipped, not read past.
             if let (size, author) = try txn.withValue(undecided, BigEndian.key(d, intake), { $0.count == 72 ? (BigEndian.u64($0, at: 32), Array($0[40...])) : nil }) ?? nil {

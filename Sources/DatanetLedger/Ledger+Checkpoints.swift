@@ -73,7 +73,8 @@ extension Ledger {
         while let i = at {
             let l = i == size - 1 ? last : try leaf(i)
             let handsOver = l.kind.newKeySigns(from: i).map { size >= $0 } ?? false
-            switch try Record(l.envelope(1)) {
+            guard let governing = l.governing else { throw LedgerError.corruptLog("leaf \(i) is cited as a policy leaf but is a \(l.kind) leaf") }
+            switch try Record(governing) {
             case .genesis(let g): return g.policy.sequencer
             case .setSequencer(let h) where handsOver: return h.sequencer
             case .continuation(let k) where handsOver: return k.sequencer
@@ -133,8 +134,7 @@ extension Ledger {
             guard c.size == st.size, try log.root(txn, size: c.size) == c.root else {
                 throw LedgerRefusal.notAllowed("the continuation names size \(c.size) and a root that are not this log's last state (size \(st.size))")
             }
-            let leaf = Leaf(datanet: c.datanet, kind: .continuation, policy: (st.policyIndex, st.policyLeafHash),
-                            payload: [1: .bytes(envelope.encoded)])
+            let leaf = Leaf(datanet: c.datanet, policy: (st.policyIndex, st.policyLeafHash), payload: .continuation(envelope))
             let hash = try appendLeaf(txn, leaf, at: st.size, table: leavesTable, log: log)
             try txn.put(records, envelope.id, envelope.encoded)
             try txn.put(placed, envelope.id, c.datanet.bytes + BigEndian.bytes(st.size))

@@ -35,8 +35,8 @@ extension Ledger {
                 var rejected = Set<UInt64>()
                 try table.scan(txn) { k, v in
                     guard let leaf = try? Leaf(encoded: Array(v)) else { return true }
-                    if leaf.kind == .decision, (try? leaf.unsigned(3)) == 0, let i = try? leaf.unsigned(2) { rejected.insert(i) }
-                    if leaf.kind == .intake, case .contribution(let c)? = try? Record(leaf.envelope(4)) { intakes.append((k, c)) }
+                    if let d = leaf.decision, !d.accepted { rejected.insert(d.intake) }
+                    if let i = leaf.intake, case .contribution(let c)? = try? Record(i.contribution) { intakes.append((k, c)) }
                     return true
                 }
                 for (i, c) in intakes {

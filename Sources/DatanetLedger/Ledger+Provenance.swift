@@ -36,7 +36,7 @@ extension Ledger {
         return try env.read { txn in
             var tomb: (UInt64, Bool)?
             if let c = contribution, let i = try tombstone(txn, c), let b = try table.get(txn, i),
-               case .tombstone(let t)? = try? Record(Leaf(encoded: b).envelope(1)) { tomb = (i, t.takedown) }
+               let e = (try? Leaf(encoded: b))?.tombstone?.record, case .tombstone(let t)? = try? Record(e) { tomb = (i, t.takedown) }
             let root = held.size >= size && size > 0 ? try log.root(txn, size: size) : nil
             return HeldLog(size: held.size, rootAtReceiptSize: root, tombstone: tomb)
         }

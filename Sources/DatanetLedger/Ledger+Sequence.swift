@@ -190,9 +190,9 @@ final class SequenceRun {
     }
 
     @discardableResult
-    func append(_ txn: Transaction, _ kind: LeafKind, _ payload: [UInt64: CBOR]) throws -> (UInt64, Digest) {
+    func append(_ txn: Transaction, _ payload: Leaf.Payload) throws -> (UInt64, Digest) {
         guard var state = st else { throw LedgerRefusal.notSequencer("sequencing outside a transaction") }
-        let leaf = Leaf(datanet: d, kind: kind, policy: (state.policyIndex, state.policyLeafHash), payload: payload)
+        let leaf = Leaf(datanet: d, policy: (state.policyIndex, state.policyLeafHash), payload: payload)
         let index = state.size
         let hash = try ledger.appendLeaf(txn, leaf, at: index, table: leaves, log: log)
         state.size += 1
@@ -207,9 +207,9 @@ final class SequenceRun {
         try ledger.removePending(txn, pendingKey)
         switch record {
         case .policy(let p):
-            try placePolicy(txn, envelope, id, previous: p.previous, kind: .policy) { $0 = p.state }
+            try placePolicy(txn, envelope, id, previous: p.previous, leaf: .policy(envelope)) { $0 = p.state }
         case .setSequencer(let h):
-            try placePolicy(txn, envelope, id, previous: h.previous, kind: .setSequencer) { $0.sequencer = h.sequencer }
+            try placePolicy(txn, envelope, id, previous: h.previous, leaf: .setSequencer(envelope)) { $0.sequencer = h.sequencer }
             if report.policies.last?.record == id { handedOver = true }
         case .contribution(let c):
             try intake(txn, envelope, id, c)
@@ -220,11 +220,11 @@ final class SequenceRun {
         }
     }
 
-    private func placePolicy(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, previous: Digest, kind: LeafKind,
+    private func placePolicy(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, previous: Digest, leaf: Leaf.Payload,
                              change: (inout PolicyState) -> Void) throws {
         do {
             try ledger.checkPolicy(envelope, previous: previous, st: st!)
-            let (index, hash) = try append(txn, kind, [1: .bytes(envelope.encoded)])
+            let (index, hash) = try append(txn, leaf)
             st!.policyIndex = index; st!.policyLeafHash = hash; st!.policyRecord = id
             change(&st!.policy)
             try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
@@ -245,7 +245,7 @@ final class SequenceRun {
             return report.refused.append((id, t.takedown ? "a takedown needs the owner's signature or a curator quorum"
                                                          : "a withdrawal must be signed by the contribution's author"))
         }
-        let (index, _) = try append(txn, .tombstone, [1: .bytes(envelope.encoded), 2: .bytes(t.contribution.bytes), 3: .unsigned(intake)])
+        let (index, _) = try append(txn, .tombstone(.init(record: envelope, contribution: t.contribution, intake: intake)))
         try ledger.applyTombstone(txn, d, intake: intake, leaf: index, contribution: c, id: t.contribution)
         try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
         report.tombstones.append((t.contribution, index))
@@ -264,8 +264,7 @@ final class SequenceRun {
             report.refused.append((id, "author \(c.author) is over quota (\(count) undecided, \(bytesUsed) bytes)"))
             return
         }
-        let (index, hash) = try append(txn, .intake, [1: .bytes(c.author.bytes), 2: .bytes(id.bytes), 3: .bytes(c.content.bytes),
-                                                      4: .bytes(envelope.encoded)])
+        let (index, hash) = try append(txn, .intake(.init(author: c.author, record: id, content: c.content, contribution: envelope)))
         try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
         try ledger.claimSidecar(txn, d, c.sidecar, id)
         let promise = try IntakePromise(datanet: d, index: index, leafHash: hash, record: id, key: key)
@@ -274,8 +273,7 @@ final class SequenceRun {
         let contentKey = d.bytes + c.content.bytes
         if let earlier = try txn.get(ledger.contents, contentKey).flatMap(Digest.init(bytes:)) {
             let reason = "duplicate of \(earlier.hex)"
-            let (di, _) = try append(txn, .decision, [1: .bytes(id.bytes), 2: .unsigned(index), 3: .unsigned(0),
-                                                      4: .string(reason), 5: .array([])])
+            let (di, _) = try append(txn, .decision(.init(contribution: id, intake: index, accepted: false, reason: reason, reviews: [])))
             try txn.put(ledger.decided, BigEndian.key(d, index), BigEndian.bytes(di))
             report.decisions.append((id, di, false, reason))
         } else {

@@ -35,7 +35,7 @@ extension Ledger {
             guard try !txn.contains(state, d) else { throw LedgerRefusal.alreadyTaken("Datanet \(d.hex) already exists here") }
             try txn.put(records, d, envelope.encoded)
             guard let key = sequencerKey else { return }
-            let leaf = Leaf(datanet: d, kind: .policy, policy: nil, payload: [1: .bytes(envelope.encoded)])
+            let leaf = Leaf(datanet: d, policy: nil, payload: .policy(envelope))
             let hash = try appendLeaf(txn, leaf, at: 0, table: leaves, log: log)
             try txn.put(placed, d, d.bytes + BigEndian.bytes(0))
             var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: hash, policyRecord: d, policy: g.policy)

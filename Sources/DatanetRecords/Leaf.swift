@@ -42,15 +42,97 @@ extension LeafKind {
 
 /// One leaf of a Datanet's log: deterministic CBOR {0: Datanet, 1: kind, 2: [index, leaf hash]
 /// of the latest policy leaf before it (absent only for leaf 0), 3: payload}.
+///
+/// This file is the leaf codec: nothing else reads a leaf's CBOR field numbers. Decoding is
+/// strict (every payload field present, of its type, and no other), so `encoded` reproduces
+/// the bytes a leaf was decoded from and its hash.
 public struct Leaf: Sendable {
     public var datanet: Digest
-    public var kind: LeafKind
     /// The policy in force, cited by the index and leaf hash of its policy leaf.
     public var policy: (index: UInt64, hash: Digest)?
-    public var payload: [UInt64: CBOR]
+    public var payload: Payload
 
-    public init(datanet: Digest, kind: LeafKind, policy: (index: UInt64, hash: Digest)?, payload: [UInt64: CBOR]) {
-        self.datanet = datanet; self.kind = kind; self.policy = policy; self.payload = payload
+    /// What a leaf records, by kind (schema/log.md "Leaves").
+    public enum Payload: Sendable {
+        case intake(Intake)
+        case decision(Decision)
+        /// The genesis (leaf 0) or a `policy` record.
+        case policy(Envelope)
+        case setSequencer(Envelope)
+        case continuation(Envelope)
+        case tombstone(Tombstone)
+
+        public var kind: LeafKind {
+            switch self {
+            case .intake: .intake; case .decision: .decision; case .policy: .policy
+            case .setSequencer: .setSequencer; case .continuation: .continuation; case .tombstone: .tombstone
+            }
+        }
+    }
+
+    /// A contribution taken in: its author, record id and content id beside the envelope.
+    public struct Intake: Sendable {
+        public var author: PublicKey
+        public var record: Digest
+        public var content: Digest
+        public var contribution: Envelope
+        public init(author: PublicKey, record: Digest, content: Digest, contribution: Envelope) {
+            self.author = author; self.record = record; self.content = content; self.contribution = contribution
+        }
+    }
+
+    /// The verdict on one contribution and the reviews that settled it (none for a duplicate).
+    public struct Decision: Sendable {
+        public var contribution: Digest
+        public var intake: UInt64
+        public var accepted: Bool
+        public var reason: String
+        /// Sorted by record id.
+        public var reviews: [Envelope]
+        public init(contribution: Digest, intake: UInt64, accepted: Bool, reason: String, reviews: [Envelope]) {
+            self.contribution = contribution; self.intake = intake; self.accepted = accepted; self.reason = reason; self.reviews = reviews
+        }
+    }
+
+    /// A contribution withdrawn or taken down.
+    public struct Tombstone: Sendable {
+        /// The signed `tombstone` record.
+        public var record: Envelope
+        public var contribution: Digest
+        public var intake: UInt64
+        public init(record: Envelope, contribution: Digest, intake: UInt64) {
+            self.record = record; self.contribution = contribution; self.intake = intake
+        }
+    }
+
+    public init(datanet: Digest, policy: (index: UInt64, hash: Digest)?, payload: Payload) {
+        self.datanet = datanet; self.policy = policy; self.payload = payload
+    }
+
+    public var kind: LeafKind { payload.kind }
+
+    /// The intake fields, if this is an intake leaf.
+    public var intake: Intake? { if case .intake(let i) = payload { i } else { nil } }
+    /// The decision fields, if this is a decision leaf.
+    public var decision: Decision? { if case .decision(let d) = payload { d } else { nil } }
+    /// The tombstone fields, if this is a tombstone leaf.
+    public var tombstone: Tombstone? { if case .tombstone(let t) = payload { t } else { nil } }
+    /// The record of a policy, set-sequencer or continuation leaf.
+    public var governing: Envelope? {
+        switch payload {
+        case .policy(let e), .setSequencer(let e), .continuation(let e): e
+        case .intake, .decision, .tombstone: nil
+        }
+    }
+
+    /// Every record the leaf carries, in field order.
+    public var records: [Envelope] {
+        switch payload {
+        case .intake(let i): [i.contribution]
+        case .decision(let d): d.reviews
+        case .policy(let e), .setSequencer(let e), .continuation(let e): [e]
+        case .tombstone(let t): [t.record]
+        }
     }
 
     public var encoded: [UInt8] {
@@ -58,13 +140,22 @@ public struct Leaf: Sendable {
         b.set(0, .bytes(datanet.bytes))
         b.set(1, .unsigned(kind.rawValue))
         if let p = policy { b.set(2, .array([.unsigned(p.index), .bytes(p.hash.bytes)])) }
-        b.set(3, .map(payload.map { .init(.unsigned($0.key), $0.value) }))
+        let fields: [(UInt64, CBOR)] = switch payload {
+        case .intake(let i):
+            [(1, .bytes(i.author.bytes)), (2, .bytes(i.record.bytes)), (3, .bytes(i.content.bytes)), (4, .bytes(i.contribution.encoded))]
+        case .decision(let d):
+            [(1, .bytes(d.contribution.bytes)), (2, .unsigned(d.intake)), (3, .unsigned(d.accepted ? 1 : 0)),
+             (4, .string(d.reason)), (5, .array(d.reviews.map { .bytes($0.encoded) }))]
+        case .policy(let e), .setSequencer(let e), .continuation(let e): [(1, .bytes(e.encoded))]
+        case .tombstone(let t): [(1, .bytes(t.record.encoded)), (2, .bytes(t.contribution.bytes)), (3, .unsigned(t.intake))]
+        }
+        b.set(3, .map(fields.map { .init(.unsigned($0.0), $0.1) }))
         return b.encoded
     }
 
     /// The encoding of a decision leaf, written directly (the sequencer's hot path): the same
-    /// bytes as `Leaf(kind: .decision, …).encoded`, without building a CBOR tree. `reviews` are
-    /// envelope bytes, already sorted by record id.
+    /// bytes as `Leaf(payload: .decision(…)).encoded`, without building a CBOR tree. `reviews`
+    /// are envelope bytes, already sorted by record id.
     public static func decisionEncoding<Reviews: Collection>(datanet: Digest, policy: (index: UInt64, hash: Digest), contribution: Digest,
                                                           intake: UInt64, accepted: Bool, reason: String, reviews: Reviews) -> [UInt8]
     where Reviews.Element: Collection<UInt8> {
@@ -88,82 +179,38 @@ public struct Leaf: Sendable {
     /// RFC 9162 leaf hash of the encoding.
     public var hash: Digest { Merkle.leafHash(encoded) }
 
+    /// Strictly decodes a leaf. A kind this build does not know is refused by number
+    /// (`RecordError.unknownLeafKind`): a newer log is never read as if it were older.
     public init(encoded: [UInt8]) throws(RecordError) {
         var f = try BodyFields(encoded, kind: "leaf")
         datanet = try f.digest(0, "datanet")
-        guard let k = LeafKind(rawValue: try f.uint(1, "kind")) else { throw .malformed("unknown leaf kind") }
-        kind = k
+        let number = try f.uint(1, "kind")
+        guard let kind = LeafKind(rawValue: number) else { throw .unknownLeafKind(number) }
         if let cite = f.optionalItem(2) {
             guard let pair = cite.arrayValue, pair.count == 2, let i = pair[0].unsignedValue,
                   let h = pair[1].bytesValue, let d = Digest(bytes: h) else { throw .malformed("leaf policy citation is not [index, hash]") }
             policy = (i, d)
         }
-        guard case .map(let entries) = try f.item(3, "payload") else { throw .malformed("leaf payload is not a map") }
-        var p = [UInt64: CBOR]()
-        for e in entries {
-            guard let key = e.key.unsignedValue else { throw .malformed("leaf payload key is not an integer") }
-            p[key] = e.value
-        }
-        payload = p
-        try f.finish()
-    }
-
-    /// The envelope bytes a payload field holds, decoded.
-    public func envelope(_ field: UInt64) throws(RecordError) -> Envelope {
-        guard let b = payload[field]?.bytesValue else { throw .malformed("\(kind) leaf lacks its record") }
-        return try Envelope(encoded: b)
-    }
-
-    /// The payload fields each kind has, exactly (schema/log.md).
-    public static func payloadFields(_ kind: LeafKind) -> Set<UInt64> {
+        var p = try BodyFields(try f.item(3, "payload"), kind: "\(kind) leaf payload")
         switch kind {
-        case .intake: [1, 2, 3, 4]
-        case .decision: [1, 2, 3, 4, 5]
-        case .policy, .setSequencer, .continuation: [1]
-        case .tombstone: [1, 2, 3]
+        case .intake:
+            payload = .intake(Intake(author: try p.publicKey(1, "author"), record: try p.digest(2, "record"),
+                                     content: try p.digest(3, "content"), contribution: try p.envelope(4, "contribution")))
+        case .decision:
+            let contribution = try p.digest(1, "contribution"), intake = try p.uint(2, "intake index")
+            let verdict = try p.uint(3, "verdict", max: 1)
+            payload = .decision(Decision(contribution: contribution, intake: intake, accepted: verdict == 1,
+                                         reason: try p.text(4, "reason", maxBytes: Envelope.maximumSize),
+                                         reviews: try p.envelopes(5, "reviews")))
+        case .policy: payload = .policy(try p.envelope(1, "record"))
+        case .setSequencer: payload = .setSequencer(try p.envelope(1, "record"))
+        case .continuation: payload = .continuation(try p.envelope(1, "record"))
+        case .tombstone:
+            payload = .tombstone(Tombstone(record: try p.envelope(1, "record"), contribution: try p.digest(2, "contribution"),
+                                           intake: try p.uint(3, "intake index")))
         }
-    }
-
-    /// Fails unless the payload has exactly its kind's fields.
-    public func checkPayloadFields() throws(RecordError) {
-        guard Set(payload.keys) == Self.payloadFields(kind) else {
-            throw .malformed("\(kind) leaf has payload fields \(payload.keys.sorted()), not \(Self.payloadFields(kind).sorted())")
-        }
-    }
-
-    /// A byte-string payload field.
-    public func bytes(_ field: UInt64) throws(RecordError) -> [UInt8] {
-        guard let b = payload[field]?.bytesValue else { throw .malformed("\(kind) leaf field \(field) is not a byte string") }
-        return b
-    }
-
-    /// A 32-byte payload field.
-    public func digest(_ field: UInt64) throws(RecordError) -> Digest {
-        guard let d = Digest(bytes: try bytes(field)) else { throw .malformed("\(kind) leaf field \(field) is not 32 bytes") }
-        return d
-    }
-
-    /// An unsigned payload field.
-    public func unsigned(_ field: UInt64) throws(RecordError) -> UInt64 {
-        guard let n = payload[field]?.unsignedValue else { throw .malformed("\(kind) leaf field \(field) is not an unsigned integer") }
-        return n
-    }
-
-    /// A text payload field.
-    public func text(_ field: UInt64) throws(RecordError) -> String {
-        guard case .text(let t) = payload[field] else { throw .malformed("\(kind) leaf field \(field) is not text") }
-        return String(decoding: t, as: UTF8.self)
-    }
-
-    /// A payload field holding a list of envelopes, decoded.
-    public func envelopes(_ field: UInt64) throws(RecordError) -> [Envelope] {
-        guard let list = payload[field]?.arrayValue else { throw .malformed("\(kind) leaf field \(field) is not a list") }
-        var out = [Envelope]()
-        for item in list {
-            guard let b = item.bytesValue else { throw .malformed("\(kind) leaf field \(field) holds a non-byte-string") }
-            out.append(try Envelope(encoded: b))
-        }
-        return out
+        try p.finish()
+        try f.finish()
     }
 }
 
@@ -171,5 +218,25 @@ extension BodyFields {
     /// An optional field: nil if absent.
     package mutating func optionalItem(_ key: UInt64) -> CBOR? {
         (try? item(key, "")) ?? nil
+    }
+}
+
+extension BodyFields {
+    /// A byte-string field holding an envelope, decoded.
+    mutating func envelope(_ key: UInt64, _ name: String) throws(RecordError) -> Envelope {
+        guard let b = try item(key, name).bytesValue else { throw .malformed("field \(key) (\(name)) is not a byte string") }
+        return try Envelope(encoded: b)
+    }
+
+    /// A list of byte strings, each an envelope, decoded.
+    mutating func envelopes(_ key: UInt64, _ name: String) throws(RecordError) -> [Envelope] {
+        guard let list = try item(key, name).arrayValue else { throw .malformed("field \(key) (\(name)) is not a list") }
+        var out = [Envelope]()
+        out.reserveCapacity(list.count)
+        for e in list {
+            guard let b = e.bytesValue else { throw .malformed("field \(key) (\(name)) holds a non-byte-string") }
+            out.append(try Envelope(encoded: b))
+        }
+        return out
     }
 }

@@ -47,13 +47,7 @@ package struct CheckedLeaf {
         var signatures = 0
         do {
             let leaf = try Leaf(encoded: bytes)
-            try leaf.checkPayloadFields()
-            let envelopes: [Envelope] = switch leaf.kind {
-            case .intake: [try leaf.envelope(4)]
-            case .decision: try leaf.envelopes(5)
-            case .policy, .setSequencer, .continuation, .tombstone: [try leaf.envelope(1)]
-            }
-            for e in envelopes {
+            for e in leaf.records {
                 signatures += e.signatures.count
                 records.append(Result { () throws(RecordError) in
                     let (record, signers) = try Record.verifiedWithSigners(e) // each signature checked once
@@ -188,7 +182,8 @@ package struct LogAuditor {
     private mutating func intake(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, Set<PublicKey>), _ st: PolicyState) {
         guard case .contribution(let c) = r.1 else { return flag(i, "an intake leaf carries a contribution", "carries \(r.0.kind.rawValue)") }
         let id = r.0.id
-        if (try? leaf.digest(2)) != id || (try? leaf.bytes(1)) != c.author.bytes || (try? leaf.digest(3)) != c.content {
+        guard let fields = leaf.intake else { return }
+        if fields.record != id || fields.author != c.author || fields.content != c.content {
             flag(i, "intake fields match the contribution", "record id, author or content differs")
         }
         if c.datanet != datanet { flag(i, "records belong to this Datanet", "contribution names \(c.datanet.hex)") }
@@ -209,19 +204,20 @@ package struct LogAuditor {
     }
 
     private mutating func decision(_ i: UInt64, _ leaf: Leaf, _ reviews: [(Envelope, Record, Set<PublicKey>)], _ st: PolicyState) {
-        guard let id = try? leaf.digest(1), let intake = intakes[id] else {
+        guard let d = leaf.decision, let intake = intakes[d.contribution] else {
             return flag(i, "a decision decides a contribution taken in earlier", "names no earlier intake")
         }
+        let id = d.contribution
         guard !intake.decided else { return flag(i, "a contribution is decided once", "\(id.hex) was decided before") }
         if let t = tombstoned[id] { return flag(i, "a contribution under a tombstone is not decided", "tombstone at leaf \(t)") }
         intakes[id]!.decided = true
-        if (try? leaf.unsigned(2)) != intake.index { flag(i, "a decision names its intake index", "names another index than \(intake.index)") }
-        let accepted = (try? leaf.unsigned(3)) == 1
+        let accepted = d.accepted
+        if d.intake != intake.index { flag(i, "a decision names its intake index", "names another index than \(intake.index)") }
         let earliest = firstWithContent[intake.content]
         let duplicate = earliest != id
         if duplicate {
             if accepted { flag(i, "an exact duplicate is rejected", "accepts a copy of \(earliest!.hex)") }
-            else if reviews.isEmpty, (try? leaf.text(4)) != "duplicate of \(earliest!.hex)" {
+            else if reviews.isEmpty, d.reason != "duplicate of \(earliest!.hex)" {
                 flag(i, "a duplicate rejection names the earliest contribution", "reason is not \"duplicate of \(earliest!.hex)\"")
             }
             return
@@ -247,8 +243,8 @@ package struct LogAuditor {
 
     private mutating func tombstone(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, Set<PublicKey>), _ st: PolicyState) {
         guard case .tombstone(let t) = r.1 else { return flag(i, "a tombstone leaf carries a tombstone", "carries \(r.0.kind.rawValue)") }
-        guard t.datanet == datanet, let intake = intakes[t.contribution], (try? leaf.digest(2)) == t.contribution,
-              (try? leaf.unsigned(3)) == intake.index else {
+        guard t.datanet == datanet, let intake = intakes[t.contribution], let fields = leaf.tombstone,
+              fields.contribution == t.contribution, fields.intake == intake.index else {
             return flag(i, "a tombstone names a contribution taken in earlier", "\(t.contribution.hex) with the wrong intake index or none")
         }
         guard tombstoned[t.contribution] == nil else { return flag(i, "a contribution is tombstoned once", "already at leaf \(tombstoned[t.contribution]!)") }

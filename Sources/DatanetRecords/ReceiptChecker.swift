@@ -33,7 +33,7 @@ package struct ReceiptChecker {
 
     package mutating func genesisCheck(anchor: Digest?) -> (check: VerificationCheck, anchored: Bool, id: Digest?) {
         guard let first = chain.first, first.index == 0, first.leaf.kind == .policy, first.leaf.policy == nil,
-              let envelope = try? first.leaf.envelope(1), case .genesis(let g)? = try? Record.verified(envelope) else {
+              let envelope = first.leaf.governing, case .genesis(let g)? = try? Record.verified(envelope) else {
             return (VerificationCheck(Self.anchorCheckName, .fail, "the chain does not start with the genesis leaf at index 0"), false, nil)
         }
         let id = envelope.id
@@ -65,7 +65,7 @@ package struct ReceiptChecker {
             var state = states.last!
             var summary = e.leaf.kind.description
             do {
-                let envelope = try e.leaf.envelope(1)
+                guard let envelope = e.leaf.governing else { throw RecordError.malformed("a \(e.leaf.kind) leaf is not a policy chain leaf") }
                 let (record, signers) = try Record.verifiedWithSigners(envelope)
                 let byOwner = signers.contains(state.owner)
                 let curators = signers.filter { state.curators.contains($0) }.count
@@ -165,12 +165,13 @@ package struct ReceiptChecker {
         if e.leaf.kind != .intake { problems.append("leaf \(e.index) is a \(e.leaf.kind) leaf") }
         if e.leaf.datanet != genesis { problems.append("leaf is for another Datanet") }
         do {
-            let envelope = try e.leaf.envelope(4)
+            guard let fields = e.leaf.intake else { throw RecordError.malformed("not an intake leaf") }
+            let envelope = fields.contribution
             guard case .contribution(let c) = try Record.verified(envelope) else { throw RecordError.malformed("not a contribution") }
             children.append(VerificationCheck("author's signature", .pass, "by \(c.author)"))
-            if envelope.id.hex != receipt.contribution || (try? e.leaf.digest(2)) != envelope.id { problems.append("record id differs from the receipt's contribution") }
-            if (try? e.leaf.bytes(1)) != c.author.bytes { problems.append("author field differs from the record's author") }
-            if (try? e.leaf.digest(3)) != c.content { problems.append("content field differs from the record's content") }
+            if envelope.id.hex != receipt.contribution || fields.record != envelope.id { problems.append("record id differs from the receipt's contribution") }
+            if fields.author != c.author { problems.append("author field differs from the record's author") }
+            if fields.content != c.content { problems.append("content field differs from the record's content") }
             if c.datanet != genesis { problems.append("contribution is for another Datanet") }
             let (k, cite) = citedPolicy(e)
             children.append(cite)
@@ -197,17 +198,15 @@ package struct ReceiptChecker {
         var problems = [String]()
         if e.leaf.kind != .decision { problems.append("leaf \(e.index) is a \(e.leaf.kind) leaf") }
         if e.leaf.datanet != genesis { problems.append("leaf is for another Datanet") }
-        if (try? e.leaf.digest(1))?.hex != receipt.contribution { problems.append("decides another contribution") }
-        if (try? e.leaf.unsigned(2)) != intake.index { problems.append("names intake index \((try? e.leaf.unsigned(2)).map(String.init) ?? "?"), not \(intake.index)") }
+        let fields = e.leaf.decision
+        if fields?.contribution.hex != receipt.contribution { problems.append("decides another contribution") }
+        if fields?.intake != intake.index { problems.append("names intake index \(fields.map { String($0.intake) } ?? "?"), not \(intake.index)") }
         if e.index <= intake.index { problems.append("comes before its intake") }
-        let accepted = (try? e.leaf.unsigned(3)) == 1
+        let accepted = fields?.accepted ?? false
         let (k, cite) = citedPolicy(e)
         children.append(cite)
-        if let k, let reviews = try? e.leaf.envelopes(5) {
-            children.append(reviewsCheck(reviews, accepted: accepted, policy: states[k], genesis: genesis,
-                                         reason: (try? e.leaf.text(4)) ?? ""))
-        } else if k != nil {
-            problems.append("reviews are not a list of records")
+        if let k, let fields {
+            children.append(reviewsCheck(fields.reviews, accepted: accepted, policy: states[k], genesis: genesis, reason: fields.reason))
         }
         children.insert(Self.check("decision leaf", problems.isEmpty, "\(accepted ? "accepted" : "rejected") at \(e.index)",
                                    problems.joined(separator: "; ")), at: 0)

@@ -63,7 +63,6 @@ extension Receipt {
             func parse(_ e: Entry) throws -> ParsedEntry {
                 guard let data = CanonicalBase64.decode(e.leaf) else { throw RecordError.malformed("leaf \(e.index) is not canonical base64") }
                 let leaf = try Leaf(encoded: Array(data))
-                try leaf.checkPayloadFields()
                 guard try RecordView.leaf(leaf) == e.view else { throw RecordError.malformed("the view of leaf \(e.index) does not match its bytes") }
                 let proof = try e.proof.map { s -> Digest in
                     guard let b = CanonicalBase64.decode(s), let d = Digest(bytes: b) else {

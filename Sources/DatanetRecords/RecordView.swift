@@ -76,24 +76,24 @@ public enum RecordView {
     public static func leaf(_ leaf: Leaf) throws -> JSONValue {
         var o: [String: JSONValue] = ["datanet": .string(leaf.datanet.hex), "kind": .string(leaf.kind.description)]
         if let p = leaf.policy { o["policy"] = .object(["index": .int(p.index), "hash": .string(p.hash.hex)]) }
-        switch leaf.kind {
-        case .intake:
-            o["author"] = .string(Hex.encode(try leaf.bytes(1)))
-            o["record"] = .string(Hex.encode(try leaf.bytes(2)))
-            o["content"] = .string(Hex.encode(try leaf.bytes(3)))
-            o["contribution"] = try record(leaf.envelope(4))
-        case .decision:
-            o["contribution"] = .string(Hex.encode(try leaf.bytes(1)))
-            o["intake_index"] = .int(try leaf.unsigned(2))
-            o["accepted"] = .bool(try leaf.unsigned(3) == 1)
-            o["reason"] = .string(try leaf.text(4))
-            o["reviews"] = .array(try leaf.envelopes(5).map(record))
-        case .policy, .setSequencer, .continuation:
-            o["record"] = try record(leaf.envelope(1))
-        case .tombstone:
-            o["record"] = try record(leaf.envelope(1))
-            o["contribution"] = .string(Hex.encode(try leaf.bytes(2)))
-            o["intake_index"] = .int(try leaf.unsigned(3))
+        switch leaf.payload {
+        case .intake(let i):
+            o["author"] = .string(Hex.encode(i.author.bytes))
+            o["record"] = .string(i.record.hex)
+            o["content"] = .string(i.content.hex)
+            o["contribution"] = try record(i.contribution)
+        case .decision(let d):
+            o["contribution"] = .string(d.contribution.hex)
+            o["intake_index"] = .int(d.intake)
+            o["accepted"] = .bool(d.accepted)
+            o["reason"] = .string(d.reason)
+            o["reviews"] = .array(try d.reviews.map(record))
+        case .policy(let e), .setSequencer(let e), .continuation(let e):
+            o["record"] = try record(e)
+        case .tombstone(let t):
+            o["record"] = try record(t.record)
+            o["contribution"] = .string(t.contribution.hex)
+            o["intake_index"] = .int(t.intake)
         }
         return .object(o)
     }

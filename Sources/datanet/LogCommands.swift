@@ -75,15 +75,11 @@ func runLog(_ p: Parsed) throws -> Int32 {
     let from = UInt64(try integerOption(p, "--from") ?? 0)
     let leaves = try ledger.leaves(st.id, from: from)
     func describe(_ leaf: Leaf) -> String {
-        switch leaf.kind {
-        case .decision:
-            let accepted = leaf.payload[3]?.unsignedValue == 1
-            let reason = leaf.payload[4].flatMap { if case .text(let t) = $0 { String(decoding: t, as: UTF8.self) } else { nil } } ?? ""
-            let id = leaf.payload[1]?.bytesValue.map(Hex.encode) ?? "?"
-            return "decision \(id.prefix(16)) \(accepted ? "accepted" : "rejected"): \(terminalSafe(reason))"
+        switch leaf.payload {
+        case .decision(let d):
+            return "decision \(d.contribution.hex.prefix(16)) \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))"
         default:
-            let field: UInt64 = leaf.kind == .intake ? 4 : 1
-            return (try? leaf.envelope(field)).map { "\(leaf.kind) \(summary($0, ledger))" } ?? "\(leaf.kind)"
+            return leaf.records.first.map { "\(leaf.kind) \(summary($0, ledger))" } ?? "\(leaf.kind)"
         }
     }
     if p.has("--json") {

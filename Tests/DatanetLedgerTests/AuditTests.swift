@@ -14,27 +14,26 @@ import Testing
 
     /// Appends a leaf to the store's log and signs the new checkpoint, as a sequencer that
     /// ignores the rules would.
-    static func appendForged(_ w: World, _ kind: LeafKind, _ payload: [UInt64: CBOR], cite: UInt64? = nil) throws {
+    static func appendForged(_ w: World, _ payload: Leaf.Payload, cite: UInt64? = nil) throws {
         let log = try w.ledger.merkleLog(w.datanet)
         let table = try w.ledger.leafTable(w.datanet)
         try w.ledger.env.write { txn in
             var st = try w.ledger.state(txn, w.datanet)
             let citeHash = try cite.map { i in Merkle.leafHash(try #require(try table.get(txn, i))) }
-            let leaf = Leaf(datanet: w.datanet, kind: kind, policy: (cite ?? st.policyIndex, citeHash ?? st.policyLeafHash), payload: payload)
+            let leaf = Leaf(datanet: w.datanet, policy: (cite ?? st.policyIndex, citeHash ?? st.policyLeafHash), payload: payload)
             let hash = try w.ledger.appendLeaf(txn, leaf, at: st.size, table: table, log: log)
-            if kind == .policy { st.policyIndex = st.size; st.policyLeafHash = hash }
+            if payload.kind == .policy { st.policyIndex = st.size; st.policyLeafHash = hash }
             st.size += 1
             try w.ledger.sign(txn, &st, log: log, key: w.sequencer)
         }
     }
 
-    static func intake(_ c: Envelope, content: String) -> [UInt64: CBOR] {
-        [1: .bytes(c.signatures[0].key.bytes), 2: .bytes(c.id.bytes), 3: .bytes(SHA256.hash(Array(content.utf8)).bytes), 4: .bytes(c.encoded)]
+    static func intake(_ c: Envelope, content: String) -> Leaf.Payload {
+        .intake(.init(author: c.signatures[0].key, record: c.id, content: SHA256.hash(Array(content.utf8)), contribution: c))
     }
 
-    static func decision(_ c: Envelope, intake: UInt64, accept: Bool, _ reviews: [Envelope]) -> [UInt64: CBOR] {
-        [1: .bytes(c.id.bytes), 2: .unsigned(intake), 3: .unsigned(accept ? 1 : 0), 4: .string("forged"),
-         5: .array(reviews.sorted { $0.id < $1.id }.map { .bytes($0.encoded) })]
+    static func decision(_ c: Envelope, intake: UInt64, accept: Bool, _ reviews: [Envelope]) -> Leaf.Payload {
+        .decision(.init(contribution: c.id, intake: intake, accepted: accept, reason: "forged", reviews: reviews.sorted { $0.id < $1.id }))
     }
 
     @Test func honestLogHolds() throws {
@@ -79,40 +78,40 @@ import Testing
         switch misdeed {
         case "decision citing a stale policy":
             try drop.sign(with: w.owner)
-            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
-            try Self.appendForged(w, .policy, [1: .bytes(drop.encoded)])
-            try Self.appendForged(w, .decision, Self.decision(a, intake: 1, accept: true, [ra, rb]), cite: 0)
+            try Self.appendForged(w, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, .policy(drop))
+            try Self.appendForged(w, Self.decision(a, intake: 1, accept: true, [ra, rb]), cite: 0)
         case "review by a removed curator counted":
             try drop.sign(with: w.owner)
-            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
-            try Self.appendForged(w, .policy, [1: .bytes(drop.encoded)])
-            try Self.appendForged(w, .decision, Self.decision(a, intake: 1, accept: true, [rb]))
+            try Self.appendForged(w, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, .policy(drop))
+            try Self.appendForged(w, Self.decision(a, intake: 1, accept: true, [rb]))
         case "duplicate accepted":
             let rc = try w.review([copy.id], accept: true, by: w.curatorA), rd = try w.review([copy.id], accept: true, by: w.curatorB)
-            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
-            try Self.appendForged(w, .intake, Self.intake(copy, content: "song A"))
-            try Self.appendForged(w, .decision, Self.decision(a, intake: 1, accept: true, [ra, rb]))
-            try Self.appendForged(w, .decision, Self.decision(copy, intake: 2, accept: true, [rc, rd]))
+            try Self.appendForged(w, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, Self.intake(copy, content: "song A"))
+            try Self.appendForged(w, Self.decision(a, intake: 1, accept: true, [ra, rb]))
+            try Self.appendForged(w, Self.decision(copy, intake: 2, accept: true, [rc, rd]))
         case "too few reviews":
-            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
-            try Self.appendForged(w, .decision, Self.decision(a, intake: 1, accept: true, [ra]))
+            try Self.appendForged(w, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, Self.decision(a, intake: 1, accept: true, [ra]))
         case "author not allowed":
             try drop.sign(with: w.owner)
-            try Self.appendForged(w, .policy, [1: .bytes(drop.encoded)])
-            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, .policy(drop))
+            try Self.appendForged(w, Self.intake(a, content: "song A"))
         case "policy without quorum":
             try drop.sign(with: w.curatorB) // one of two curators, quorum 2, not the owner
-            try Self.appendForged(w, .policy, [1: .bytes(drop.encoded)])
+            try Self.appendForged(w, .policy(drop))
         case "record taken in twice":
-            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
-            try Self.appendForged(w, .intake, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, Self.intake(a, content: "song A"))
+            try Self.appendForged(w, Self.intake(a, content: "song A"))
         case "set-sequencer record in a policy leaf":
             var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet, sequencer: w.outsider.publicKey).body)
             try h.sign(with: w.owner)
-            try Self.appendForged(w, .policy, [1: .bytes(h.encoded)])
+            try Self.appendForged(w, .policy(h))
         case "policy record in a set-sequencer leaf":
             try drop.sign(with: w.owner)
-            try Self.appendForged(w, .setSequencer, [1: .bytes(drop.encoded)])
+            try Self.appendForged(w, .setSequencer(drop))
         default: Issue.record("unknown misdeed")
         }
         let report = try w.ledger.audit(w.datanet)

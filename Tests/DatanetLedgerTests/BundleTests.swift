@@ -132,7 +132,9 @@ import Testing
             // Someone without the keys rewrites the decision to reject, and fixes the end frame.
             let i = try #require(frames.firstIndex { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 2 })
             var leaf = try Leaf(encoded: Array(frames[i][13...]))
-            leaf.payload[3] = .unsigned(0)
+            guard case .decision(var d) = leaf.payload else { Issue.record("leaf 2 is not a decision"); return }
+            d.accepted = false
+            leaf.payload = .decision(d)
             let bytes = BigEndian.bytes(2) + leaf.encoded
             let n = UInt32(bytes.count)
             frames[i] = [2, UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
@@ -161,7 +163,9 @@ import Testing
         var frames = Self.frames(try Self.export(w.ledger, w.datanet))
         let i = try #require(frames.firstIndex { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 2 })
         var leaf = try Leaf(encoded: Array(frames[i][13...]))
-        leaf.payload[4] = .string("rewritten")
+        guard case .decision(var d) = leaf.payload else { Issue.record("leaf 2 is not a decision"); return }
+        d.reason = "rewritten"
+        leaf.payload = .decision(d)
         let bytes = BigEndian.bytes(2) + leaf.encoded
         let n = UInt32(bytes.count)
         frames[i] = [2, 0, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes

@@ -133,14 +133,13 @@ import Testing
     @Test func decisionEncodingMatchesTheGenericEncoder() throws {
         for (index, intake, reasonLength, reviewSizes) in [(UInt64(0), UInt64(0), 0, [Int]()), (23, 24, 23, [1]), (255, 256, 24, [23, 24, 255]),
                                                            (65_535, 65_536, 300, [256, 70_000]), (.max, 1 << 33, 5, [0])] {
-            let reviews = reviewSizes.map { [UInt8](repeating: 0xab, count: $0) }
+            let reviews = reviewSizes.map { Envelope(kind: .review, body: CBOR.map([.init(.unsigned(0), .bytes([UInt8](repeating: 0xab, count: $0)))]).encoded) }
             let reason = String(repeating: "r", count: reasonLength)
             for accepted in [false, true] {
-                let generic = Leaf(datanet: SHA256.hash([1]), kind: .decision, policy: (index, SHA256.hash([2])), payload: [
-                    1: .bytes(SHA256.hash([3]).bytes), 2: .unsigned(intake), 3: .unsigned(accepted ? 1 : 0), 4: .string(reason),
-                    5: .array(reviews.map { .bytes($0) })]).encoded
+                let generic = Leaf(datanet: SHA256.hash([1]), policy: (index, SHA256.hash([2])), payload: .decision(.init(
+                    contribution: SHA256.hash([3]), intake: intake, accepted: accepted, reason: reason, reviews: reviews))).encoded
                 let direct = Leaf.decisionEncoding(datanet: SHA256.hash([1]), policy: (index, SHA256.hash([2])), contribution: SHA256.hash([3]),
-                                                   intake: intake, accepted: accepted, reason: reason, reviews: reviews)
+                                                   intake: intake, accepted: accepted, reason: reason, reviews: reviews.map(\.encoded))
                 #expect(direct == generic, "index \(index), intake \(intake), reason \(reasonLength), reviews \(reviewSizes)")
                 #expect(try Leaf(encoded: direct).kind == .decision)
             }

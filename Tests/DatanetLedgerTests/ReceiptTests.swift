@@ -36,8 +36,8 @@ import Testing
         func receipt(_ contribution: Digest, key: SigningKey, size: Int? = nil, chain: [Int]? = nil) throws -> Receipt {
             let n = size ?? leaves.count
             let chainIdx = chain ?? leaves.prefix(n).indices.filter { [.policy, .setSequencer, .continuation].contains(leaves[$0].kind) }
-            let intake = leaves.prefix(n).firstIndex { $0.kind == .intake && (try? $0.digest(2)) == contribution }!
-            let decision = leaves.prefix(n).firstIndex { $0.kind == .decision && (try? $0.digest(1)) == contribution }
+            let intake = leaves.prefix(n).firstIndex { $0.intake?.record == contribution }!
+            let decision = leaves.prefix(n).firstIndex { $0.decision?.contribution == contribution }
             let note = try Checkpoint(origin: Checkpoint.origin(of: datanet), size: UInt64(n),
                                       root: Merkle.root(leafHashes: leaves.prefix(n).map(\.hash))).signed(by: key)
             return Receipt(datanet: datanet.hex, contribution: contribution.hex, checkpoint: note,
@@ -47,9 +47,9 @@ import Testing
         }
 
         /// Appends a leaf citing the latest policy leaf (or `cite`).
-        mutating func append(_ kind: LeafKind, _ payload: [UInt64: CBOR], cite: Int? = nil) {
+        mutating func append(_ payload: Leaf.Payload, cite: Int? = nil) {
             let p = cite ?? leaves.indices.last { [.policy, .setSequencer, .continuation].contains(leaves[$0].kind) }!
-            leaves.append(Leaf(datanet: datanet, kind: kind, policy: (UInt64(p), leaves[p].hash), payload: payload))
+            leaves.append(Leaf(datanet: datanet, policy: (UInt64(p), leaves[p].hash), payload: payload))
         }
     }
 
@@ -184,12 +184,12 @@ import Testing
         let a = try w.contribution("song A")
         let reviewA = try w.review([a.id], accept: true, by: w.curatorA), reviewB = try w.review([a.id], accept: true, by: w.curatorB)
         var forge = try Forge(w)
-        let intake: [UInt64: CBOR] = [1: .bytes(a.signatures[0].key.bytes), 2: .bytes(a.id.bytes), 3: .bytes(SHA256.hash(Array("song A".utf8)).bytes),
-                                      4: .bytes(a.encoded)]
-        func decision(_ reviews: [Envelope]) -> [UInt64: CBOR] {
-            [1: .bytes(a.id.bytes), 2: .unsigned(1), 3: .unsigned(1), 4: .string("accepted by \(reviews.count) curator(s)"),
-             5: .array(reviews.sorted { $0.id < $1.id }.map { .bytes($0.encoded) })]
+        let intakeFields = Leaf.Intake(author: a.signatures[0].key, record: a.id, content: SHA256.hash(Array("song A".utf8)), contribution: a)
+        let intake = Leaf.Payload.intake(intakeFields)
+        func fields(_ reviews: [Envelope]) -> Leaf.Decision {
+            .init(contribution: a.id, intake: 1, accepted: true, reason: "accepted by \(reviews.count) curator(s)", reviews: reviews.sorted { $0.id < $1.id })
         }
+        func decision(_ reviews: [Envelope]) -> Leaf.Payload { .decision(fields(reviews)) }
         var policy = try w.ledger.state(of: w.datanet).policy
         policy.curators = [w.curatorA.publicKey]; policy.quorum = 1
         var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: policy, summary: "drop B").body)
@@ -197,55 +197,55 @@ import Testing
         var key = w.sequencer
         switch misdeed {
         case "decision cites a stale policy":
-            forge.append(.intake, intake)
-            forge.append(.policy, [1: .bytes(drop.encoded)])
-            forge.append(.decision, decision([reviewA, reviewB]), cite: 0)
+            forge.append(intake)
+            forge.append(.policy(drop))
+            forge.append(decision([reviewA, reviewB]), cite: 0)
         case "review by a removed curator counted":
-            forge.append(.intake, intake)
-            forge.append(.policy, [1: .bytes(drop.encoded)])
-            forge.append(.decision, decision([reviewB]))
+            forge.append(intake)
+            forge.append(.policy(drop))
+            forge.append(decision([reviewB]))
         case "accepted without quorum":
-            forge.append(.intake, intake)
-            forge.append(.decision, decision([reviewA]))
+            forge.append(intake)
+            forge.append(decision([reviewA]))
         case "author not allowed":
             var closed = try w.ledger.state(of: w.datanet).policy
             closed.contributors = [w.outsider.publicKey]
             var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: closed, summary: "closed").body)
             try p.sign(with: w.owner)
-            forge.append(.policy, [1: .bytes(p.encoded)])
-            forge.append(.intake, intake)
-            let d = forge.leaves.count
-            forge.append(.decision, decision([reviewA, reviewB]))
-            forge.leaves[d].payload[2] = .unsigned(2)
+            forge.append(.policy(p))
+            forge.append(intake)
+            var moved = fields([reviewA, reviewB])
+            moved.intake = 2
+            forge.append(.decision(moved))
         case "intake names another author":
-            var wrong = intake
-            wrong[1] = .bytes(w.outsider.publicKey.bytes)
-            forge.append(.intake, wrong)
+            var wrong = intakeFields
+            wrong.author = w.outsider.publicKey
+            forge.append(.intake(wrong))
         case "policy change without quorum":
             var weak = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: policy, summary: "drop B").body)
             try weak.sign(with: w.curatorA) // one curator of two, quorum 2, not the owner
-            forge.append(.intake, intake)
-            forge.append(.decision, decision([reviewA, reviewB]))
-            forge.append(.policy, [1: .bytes(weak.encoded)])
+            forge.append(intake)
+            forge.append(decision([reviewA, reviewB]))
+            forge.append(.policy(weak))
         case "checkpoint by the old key after a handoff":
             let next = try SigningKey()
             var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet, sequencer: next.publicKey).body)
             try h.sign(with: w.owner)
-            forge.append(.intake, intake)
-            forge.append(.setSequencer, [1: .bytes(h.encoded)])
-            forge.append(.decision, decision([reviewA, reviewB]))
+            forge.append(intake)
+            forge.append(.setSequencer(h))
+            forge.append(decision([reviewA, reviewB]))
             key = w.sequencer // should be `next` from size 4 on
         case "contribution with a forged signature":
             var bytes = a.encoded
             bytes[bytes.count - 1] ^= 1 // the last byte of the author's signature
-            var forged = intake
-            forged[4] = .bytes(bytes)
-            forge.append(.intake, forged)
+            var forged = intakeFields
+            forged.contribution = try Envelope(encoded: bytes)
+            forge.append(.intake(forged))
         case "decision naming another intake index":
-            forge.append(.intake, intake)
-            var d = decision([reviewA, reviewB])
-            d[2] = .unsigned(7)
-            forge.append(.decision, d)
+            forge.append(intake)
+            var d = fields([reviewA, reviewB])
+            d.intake = 7
+            forge.append(.decision(d))
         default: Issue.record("unknown misdeed \(misdeed)")
         }
         let r = try forge.receipt(a.id, key: key)

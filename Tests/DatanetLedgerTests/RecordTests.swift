@@ -21,6 +21,7 @@ import Testing
         case .malformed: "malformed"
         case .unsupportedVersion: "unsupportedVersion"
         case .unknownKind: "unknownKind"
+        case .unknownLeafKind: "unknownLeafKind"
         case .badSignature: "badSignature"
         case .missingSignature: "missingSignature"
         }

@@ -95,7 +95,7 @@ import Testing
         let decision = try #require(report.decisions.first)
         #expect(report.decisions.count == 1 && decision.accepted == lastOfBAccepts)
         let leaf = try #require(try w.ledger.leaves(w.datanet).last?.leaf)
-        let counted = try #require(leaf.payload[5]?.arrayValue).compactMap(\.bytesValue)
+        let counted = try #require(leaf.decision).reviews.map(\.encoded)
         let expected = (lastOfBAccepts ? [last["A"]!, last["B"]!] : [last["B"]!]).sorted { $0.id < $1.id }.map(\.encoded)
         #expect(counted == expected)
     }

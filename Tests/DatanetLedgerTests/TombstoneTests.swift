@@ -245,7 +245,7 @@ import Testing
     @Test func forgedTombstonesAreCaughtByAudit() throws {
         let (w, c, _) = try Self.world()
         let forged = try Self.tombstone(w, c, takedown: false, by: [w.outsider])
-        try AuditTests.appendForged(w, .tombstone, [1: .bytes(forged.encoded), 2: .bytes(c.id.bytes), 3: .unsigned(1)])
+        try AuditTests.appendForged(w, .tombstone(.init(record: forged, contribution: c.id, intake: 1)))
         #expect(try w.ledger.audit(w.datanet).violations.map(\.rule) == ["a withdrawal is signed by the author"])
     }
 }
