@@ -29,8 +29,7 @@ public enum Curation {
 
 /// One decision a sequencing run will append.
 struct PlannedDecision {
-    /// `author` is the author's key bytes, kept as a Digest for cheap hashing.
-    let contribution: Digest, intakeIndex: UInt64, size: UInt64, author: Digest, accepted: Bool
+    let contribution: Digest, intakeIndex: UInt64, accepted: Bool
     /// The counted reviews on the winning side, in id order: `plannedReviews[reviewStart..<reviewEnd]`
     /// of the run (indexes into its reviews).
     let reviewStart: Int, reviewEnd: Int
@@ -72,9 +71,10 @@ extension SequenceRun {
         settledNamings = [Int32](repeating: 0, count: reviews.count)
         try txn.withCursor(ledger.undecided) { undecided in
             for (intake, start, end) in candidates {
-                guard let (size, author) = try undecided.withValue(DigestNumberKey(d, intake), { v in
-                    (BigEndian.u64(v, at: 32), Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
-                }) else { continue } // decided before
+                // Present until decided; the value's shape is checked as the index reads it.
+                guard try undecided.withValue(DigestNumberKey(d, intake), { v in
+                    _ = try ledger.index.undecided(v, key: BigEndian.key(d, intake))
+                }) != nil else { continue } // decided before
                 // Each curator's latest review replaces its earlier ones: walk from the latest
                 // and count a reviewer the first time it is met.
                 let first = plannedReviews.count
@@ -104,7 +104,7 @@ extension SequenceRun {
                 plannedReviews.removeLast(plannedReviews.count - kept)
                 if kept - first > 1 { plannedReviews[first...].sort { queue.ids[reviews.entries[$0]] < queue.ids[reviews.entries[$1]] } }
                 for j in start..<end { settledNamings[pairs[j].review] += 1 }
-                plan.append(PlannedDecision(contribution: pairs[start].contribution, intakeIndex: intake, size: size, author: author,
+                plan.append(PlannedDecision(contribution: pairs[start].contribution, intakeIndex: intake,
                                             accepted: accepted, reviewStart: first, reviewEnd: plannedReviews.count))
             }
         }
@@ -147,23 +147,9 @@ extension SequenceRun {
         try ledger.appendLeaves(txn, leaves, at: first, table: self.leaves, log: log)
         st!.size += UInt64(leaves.count)
         appended += leaves.count
-        var quotas = [Digest: (count: UInt64, bytes: UInt64)]()
-        // Plan slices ascend by intake index: both index walks stay on their current page.
-        try txn.withCursor(ledger.undecided) { undecided in
-            try txn.withCursor(ledger.decided) { decided in
-                for (i, p) in plan.enumerated() {
-                    let index = first + UInt64(i)
-                    try undecided.delete(DigestNumberKey(d, p.intakeIndex))
-                    try decided.put(DigestNumberKey(d, p.intakeIndex), BigEndianUInt64(index))
-                    var q = try quotas[p.author] ?? txn.withValue(ledger.meta, d.bytes + p.author.bytes) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
-                    q.count -= min(1, q.count)
-                    q.bytes -= min(p.size, q.bytes)
-                    quotas[p.author] = q
-                    report.decisions.append((p.contribution, index, p.accepted, reasons.text(p)))
-                }
-            }
-        }
-        for (author, q) in quotas { try txn.put(ledger.meta, d.bytes + author.bytes, BigEndian.bytes(q.count) + BigEndian.bytes(q.bytes)) }
+        // Plan slices ascend by intake index: the index's walks stay on their current page.
+        try ledger.index.apply(txn, d, first: first, plan.map { .decision(intake: $0.intakeIndex, reviews: []) })
+        for (i, p) in plan.enumerated() { report.decisions.append((p.contribution, first + UInt64(i), p.accepted, reasons.text(p))) }
     }
 
     static func reason(_ p: PlannedDecision) -> String {

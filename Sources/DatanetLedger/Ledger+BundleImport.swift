@@ -323,65 +323,25 @@ extension Ledger {
         return kept
     }
 
-    /// Updates this store's indexes for a leaf received from elsewhere, as sequencing it here
-    /// would have: records, placement, pending, duplicates, undecided and decided, quotas.
+    /// Updates this store's indexes for a leaf received from elsewhere through the index's one
+    /// apply path, as sequencing it here did there; records the leaf carries leave pending here.
     private func indexLeaf(_ txn: Transaction, _ d: Digest, _ checked: CheckedLeaf) throws {
         // Indexed as the replay adds each leaf, before it has seen the rest: a leaf or record it
         // cannot use is skipped here, and the replay's violation refuses the whole import.
         guard let leaf = checked.leaf else { return }
-        let i = checked.index
-        func record(_ k: Int) -> (Envelope, Record)? {
-            guard k < checked.records.count, let (e, r, _) = try? checked.records[k].get() else { return nil }
-            return (e, r)
+        var records = [(Envelope, Record)]()
+        for r in checked.records { guard let (e, record, _) = try? r.get() else { return }; records.append((e, record)) }
+        guard let effect = LeafEffect(leaf, records: records) else { return }
+        if case .tombstone(_, let contribution, let intake) = effect {
+            // A tombstone the replay will refuse (no such intake here) must not be applied first.
+            guard let p = try index.placement(txn, contribution), p.datanet == d, p.index == intake else { return }
         }
-        func store(_ e: Envelope) throws {
-            let bytes = e.encoded
-            _ = try txn.putNew(records, e.id, size: bytes.count) { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
-        }
-        func keep(_ e: Envelope) throws {
-            try store(e)
-            if let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
-        }
-        switch leaf.kind {
-        case .intake:
-            guard let (e, r) = record(0), case .contribution(let c) = r else { return }
-            try keep(e)
-            try txn.put(placed, e.id, d.bytes + BigEndian.bytes(i))
-            try claimSidecar(txn, d, c.sidecar, e.id)
-            let contentKey = d.bytes + c.content.bytes
-            guard try !txn.contains(contents, contentKey) else { return } // a duplicate: its decision follows
-            try txn.put(contents, contentKey, e.id)
-            try txn.put(undecided, BigEndian.key(d, i), e.id.bytes + BigEndian.bytes(c.size) + c.author.bytes)
-            let quotaKey = d.bytes + c.author.bytes
-            let (n, b) = try txn.withValue(meta, quotaKey) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
-            // The replay held every author within quota, so these cannot overflow; saturate anyway.
-            let bytes = b.addingReportingOverflow(c.size)
-            try txn.put(meta, quotaKey, BigEndian.bytes(n &+ 1) + BigEndian.bytes(bytes.overflow ? .max : bytes.partialValue))
-        case .decision:
-            guard let intake = leaf.decision?.intake else { return }
-            try txn.put(decided, BigEndian.key(d, intake), BigEndian.bytes(i))
-            // id ‖ size ‖ author as written at intake; a shorter value (a damaged store) is skipped, not read past.
-            if let (size, author) = try txn.withValue(undecided, BigEndian.key(d, intake), { $0.count == 72 ? (BigEndian.u64($0, at: 32), Array($0[40...])) : nil }) ?? nil {
-                try txn.delete(undecided, BigEndian.key(d, intake))
-                let quotaKey = d.bytes + author
-                let (n, b) = try txn.withValue(meta, quotaKey) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
-                try txn.put(meta, quotaKey, BigEndian.bytes(n - min(1, n)) + BigEndian.bytes(b - min(size, b)))
-            }
-            for k in checked.records.indices {
-                guard case (let e, .review(let r))? = record(k) else { continue }
-                try store(e)
-                if try r.contributions.allSatisfy({ try decision(txn, $0) != nil }),
-                   let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) { try removePending(txn, k) }
-            }
-        case .policy, .setSequencer, .continuation:
-            guard let (e, _) = record(0) else { return }
-            try keep(e)
-            try txn.put(placed, e.id, d.bytes + BigEndian.bytes(i))
-        case .tombstone:
-            guard let (e, r) = record(0), case .tombstone(let t) = r, let (intake, c) = try tombstoneTarget(txn, d, t) else { return }
-            try keep(e)
-            try txn.put(placed, e.id, d.bytes + BigEndian.bytes(i))
-            try applyTombstone(txn, d, intake: intake, leaf: i, contribution: c, id: t.contribution)
+        try index.apply(txn, d, first: checked.index, [effect])
+        for (e, record) in records {
+            guard let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) else { continue }
+            // A review leaves pending once every contribution it names is decided here.
+            if case .review(let r) = record, try !r.contributions.allSatisfy({ try decision(txn, $0) != nil }) { continue }
+            try removePending(txn, k)
         }
     }
 }

@@ -136,8 +136,7 @@ extension Ledger {
             }
             let leaf = Leaf(datanet: c.datanet, policy: (st.policyIndex, st.policyLeafHash), payload: .continuation(envelope))
             let hash = try appendLeaf(txn, leaf, at: st.size, table: leavesTable, log: log)
-            try txn.put(records, envelope.id, envelope.encoded)
-            try txn.put(placed, envelope.id, c.datanet.bytes + BigEndian.bytes(st.size))
+            try index.apply(txn, c.datanet, first: st.size, [.governing(envelope)])
             st.policyIndex = st.size; st.policyLeafHash = hash; st.policyRecord = envelope.id
             st.policy.sequencer = key.publicKey
             st.size += 1

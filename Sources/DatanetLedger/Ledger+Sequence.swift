@@ -225,9 +225,9 @@ final class SequenceRun {
         do {
             try ledger.checkPolicy(envelope, previous: previous, st: st!)
             let (index, hash) = try append(txn, leaf)
+            try ledger.index.apply(txn, d, first: index, [.governing(envelope)])
             st!.policyIndex = index; st!.policyLeafHash = hash; st!.policyRecord = id
             change(&st!.policy)
-            try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
             report.policies.append((id, index))
         } catch let refusal as LedgerRefusal {
             report.refused.append((id, refusal.description))
@@ -246,8 +246,7 @@ final class SequenceRun {
                                                          : "a withdrawal must be signed by the contribution's author"))
         }
         let (index, _) = try append(txn, .tombstone(.init(record: envelope, contribution: t.contribution, intake: intake)))
-        try ledger.applyTombstone(txn, d, intake: intake, leaf: index, contribution: c, id: t.contribution)
-        try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
+        try ledger.index.apply(txn, d, first: index, [.tombstone(envelope, contribution: t.contribution, intake: intake)])
         report.tombstones.append((t.contribution, index))
     }
 
@@ -257,30 +256,23 @@ final class SequenceRun {
             report.refused.append((id, "author \(c.author) may not contribute under the policy in force"))
             return
         }
-        let quotaKey = d.bytes + c.author.bytes
-        let (count, bytesUsed) = try txn.withValue(ledger.meta, quotaKey) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
+        let q = try ledger.index.quota(txn, d, author: Digest(bytes: c.author.bytes)!)
+        let (count, bytesUsed) = (q.count, q.bytes)
         // The size is the author's claim: compared without an addition that could overflow.
         if count >= policy.maxPendingProposals || c.size > policy.maxPendingBytes || bytesUsed > policy.maxPendingBytes - c.size {
             report.refused.append((id, "author \(c.author) is over quota (\(count) undecided, \(bytesUsed) bytes)"))
             return
         }
         let (index, hash) = try append(txn, .intake(.init(author: c.author, record: id, content: c.content, contribution: envelope)))
-        try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
-        try ledger.claimSidecar(txn, d, c.sidecar, id)
+        let earlier = try ledger.index.apply(txn, d, first: index, [.intake(envelope, c)])[0]
         let promise = try IntakePromise(datanet: d, index: index, leafHash: hash, record: id, key: key)
         try txn.put(ledger.promises, id, promise.encoded)
         report.intakes.append((id, index, promise))
-        let contentKey = d.bytes + c.content.bytes
-        if let earlier = try txn.get(ledger.contents, contentKey).flatMap(Digest.init(bytes:)) {
+        if let earlier {
             let reason = "duplicate of \(earlier.hex)"
             let (di, _) = try append(txn, .decision(.init(contribution: id, intake: index, accepted: false, reason: reason, reviews: [])))
-            try txn.put(ledger.decided, BigEndian.key(d, index), BigEndian.bytes(di))
+            try ledger.index.apply(txn, d, first: di, [.decision(intake: index, reviews: [])])
             report.decisions.append((id, di, false, reason))
-        } else {
-            try txn.put(ledger.contents, contentKey, id)
-            // Intake index, size and author: what deciding needs, without decoding.
-            try txn.put(ledger.undecided, BigEndian.key(d, index), id.bytes + BigEndian.bytes(c.size) + c.author.bytes)
-            try txn.put(ledger.meta, quotaKey, BigEndian.bytes(count + 1) + BigEndian.bytes(bytesUsed + c.size))
         }
     }
 }

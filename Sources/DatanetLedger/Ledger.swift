@@ -192,12 +192,12 @@ public final class Ledger: @unchecked Sendable {
     }
 
     func decision(_ txn: Transaction, _ contribution: Digest) throws -> UInt64? {
-        guard let (d, intake) = try placement(txn, contribution) else { return nil }
-        return try txn.withValue(decided, BigEndian.key(d, intake)) { BigEndian.u64($0) }
+        guard let p = try index.placement(txn, contribution) else { return nil }
+        return try index.number(txn, decided, p.datanet, p.index)
     }
 
     func placement(_ txn: Transaction, _ record: Digest) throws -> (Digest, UInt64)? {
-        try txn.withValue(placed, record) { (Digest(UnsafeRawBufferPointer(rebasing: $0[0..<32]))!, BigEndian.u64($0, at: 32)) }
+        try index.placement(txn, record).map { ($0.datanet, $0.index) }
     }
 
     /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
@@ -206,22 +206,8 @@ public final class Ledger: @unchecked Sendable {
     }
 
     func tombstone(_ txn: Transaction, _ contribution: Digest) throws -> UInt64? {
-        guard let (d, intake) = try placement(txn, contribution) else { return nil }
-        return try txn.withValue(tombstones, BigEndian.key(d, intake)) { BigEndian.u64($0) }
-    }
-
-    /// Applies a tombstone leaf to the indexes: the contribution leaves `undecided` (its quota
-    /// is released), its sidecar is erased and the erasure recorded for good; gc drops its content.
-    func applyTombstone(_ txn: Transaction, _ d: Digest, intake: UInt64, leaf index: UInt64, contribution c: Contribution, id: Digest) throws {
-        try txn.put(tombstones, BigEndian.key(d, intake), BigEndian.bytes(index))
-        let ownsSidecar = try recordErasure(txn, d, id, c, leaf: index)
-        if try txn.delete(undecided, BigEndian.key(d, intake)) {
-            let quotaKey = d.bytes + c.author.bytes
-            let (n, b) = try txn.withValue(meta, quotaKey) { (BigEndian.u64($0), BigEndian.u64($0, at: 8)) } ?? (0, 0)
-            try txn.put(meta, quotaKey, BigEndian.bytes(n - min(1, n)) + BigEndian.bytes(b - min(c.size, b)))
-        }
-        // Only the owner's tombstone erases the sidecar (a copy of its hash cannot: Erasures.swift).
-        if ownsSidecar || erasures == nil { try txn.delete(sidecars, c.sidecar) }
+        guard let p = try index.placement(txn, contribution) else { return nil }
+        return try index.number(txn, tombstones, p.datanet, p.index)
     }
 
     /// The contribution a tombstone names, if it is in this Datanet's log here: (intake index, contribution).

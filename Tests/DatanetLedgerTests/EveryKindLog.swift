@@ -15,9 +15,11 @@ struct EveryKindLog {
     /// Every contribution proposed, in proposal order.
     var contributions = [Envelope]()
 
-    init() throws {
+    /// `step` runs after each sequencing run and the continuation (a peer following along).
+    init(step: (LedgerTests.World) throws -> Void = { _ in }) throws {
         let w = try LedgerTests.World(quorum: 1)
         world = w
+        func run(_ k: SigningKey) throws { _ = try w.ledger.sequence(w.datanet, key: k); try step(w) }
         var contributions = [Envelope]()
         func contribute(_ text: String, by k: SigningKey, label: String) throws -> Envelope {
             let file = w.dir + "-\(contributions.count).txt"
@@ -37,25 +39,25 @@ struct EveryKindLog {
         let copy = try contribute("a song of the dawn", by: w.outsider, label: "copy")
         let c = try contribute("a song of the night", by: w.outsider, label: "night")
         try w.ledger.propose(all: [a, b, copy, c])
-        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try run(w.sequencer)
         try w.ledger.propose(all: [try w.review([a.id, c.id], accept: true, by: w.curatorA), try w.review([b.id], accept: false, by: w.curatorB)])
-        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try run(w.sequencer)
         try w.ledger.propose(try w.policyChange("closer review", signedBy: [w.owner]) { $0.quorum = 2 })
         var withdraw = Envelope(kind: .tombstone, body: Tombstone(datanet: w.datanet, contribution: a.id, takedown: false, reason: "mine").body)
         try withdraw.sign(with: w.author)
         var takedown = Envelope(kind: .tombstone, body: Tombstone(datanet: w.datanet, contribution: c.id, takedown: true, reason: "asked").body)
         try takedown.sign(with: w.owner)
         try w.ledger.propose(all: [withdraw, takedown])
-        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try run(w.sequencer)
         // Handoff: the old key's last leaf; the new one sequences the next contribution.
         let handed = try SigningKey()
         let st = try w.ledger.state(of: w.datanet)
         var handoff = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: st.policyRecord, sequencer: handed.publicKey).body)
         try handoff.sign(with: w.owner)
         try w.ledger.propose(handoff)
-        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        try run(w.sequencer)
         try w.ledger.propose(try contribute("a song of noon", by: w.author, label: "noon"))
-        _ = try w.ledger.sequence(w.datanet, key: handed)
+        try run(handed)
         // The handed key is lost: the owner continues the log under another.
         let last = try w.ledger.state(of: w.datanet)
         let root = try Checkpoint.verify(note: try w.ledger.latestCheckpoint(w.datanet)!, key: handed.publicKey).root
@@ -63,8 +65,9 @@ struct EveryKindLog {
         var continuation = Envelope(kind: .continuation, body: Continuation(datanet: w.datanet, size: last.size, root: root, sequencer: newKey.publicKey).body)
         try continuation.sign(with: w.owner)
         _ = try w.ledger.applyContinuation(continuation, key: newKey)
+        try step(w)
         try w.ledger.propose(try contribute("a song of the rain", by: w.author, label: "rain"))
-        _ = try w.ledger.sequence(w.datanet, key: newKey)
+        try run(newKey)
         key = newKey
         self.contributions = contributions
     }

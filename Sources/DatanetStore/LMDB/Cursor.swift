@@ -37,6 +37,14 @@ public struct Cursor: ~Copyable {
         }
     }
 
+    /// Deletes `key` and returns what `body` made of its value first (one search); nil if absent.
+    public func remove<K: ContiguousKey, R>(_ key: K, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        guard let r = try withValue(key, body) else { return nil }
+        try txn.willWrite()
+        try check(mdb_cursor_del(handle, 0))
+        return r
+    }
+
     /// Deletes `key`; returns false if it was absent.
     @discardableResult
     public func delete<K: ContiguousKey>(_ key: K) throws -> Bool {
