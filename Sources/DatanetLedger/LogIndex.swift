@@ -172,6 +172,7 @@ struct LogIndex {
 
     /// Stores a record a leaf carries unless held (a held copy may carry more signatures).
     private func keep(_ txn: Transaction, _ e: Envelope) throws {
+        guard try !txn.contains(ledger.records, e.id) else { return } // the sequencer's own: stored when proposed
         let bytes = e.encoded
         _ = try txn.putNew(ledger.records, e.id, size: bytes.count) { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
     }

@@ -113,7 +113,7 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: "Trust a Datanet (64-hex id, or one this store follows) as the anchor for `verify`. Without DATANET: list pins.",
                               flags: [json, ("--remove", "unpin")], maxPositionals: 1), run: runPin),
     Command(spec: CommandSpec(name: "fsck", synopsis: "fsck",
-                              summary: "Re-hash every object and check every manifest and tree. Exit 1 if anything is damaged.",
+                              summary: "Re-hash every object and check every manifest and tree; rebuild every Datanet's index from its leaves and compare, and check the leaves against every checkpoint. Exit 1 if anything is damaged.",
                               flags: [json, quiet], maxPositionals: 0), run: runFsck),
     Command(spec: CommandSpec(name: "id", synopsis: "id new NAME | ls | show [NAME] | export NAME | backup NAME -o FILE | restore FILE",
                               summary: """

@@ -1,5 +1,7 @@
 import DatanetCrypto
 import DatanetObjects
+import DatanetLedger
+import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc
@@ -79,22 +81,36 @@ func runProve(_ p: Parsed) throws -> Int32 {
 func runFsck(_ p: Parsed) throws -> Int32 {
     let store = try openStore()
     let total = UInt64(max(0, try store.stats().uniqueBytes))
-    let bar = ProgressBar(total: total, label: "fsck", quiet: p.has("--quiet") || p.has("--json"))
+    let quiet = p.has("--quiet") || p.has("--json")
+    let bar = ProgressBar(total: total, label: "fsck", quiet: quiet)
     let r = try store.fsck { bar.update($0) }
     bar.finish()
+    // The ledger pass: every Datanet's index rebuilt from its leaves and compared.
+    var logs = [LogTableCheck]()
+    do {
+        let ledger = try Ledger(store: store, create: false)
+        let leaves = try ledger.datanets().reduce(UInt64(0)) { $0 + $1.size }
+        let logBar = ProgressBar(total: leaves, label: "fsck logs", quiet: quiet)
+        logs = try ledger.checkLogTables { logBar.update($0) }
+        logBar.finish()
+    } catch LedgerRefusal.noLedger {}
+    let logProblems = logs.flatMap { c in c.problems.map { "Datanet \(c.datanet.hex.prefix(16))…: \($0)" } }
+    let problems = r.problems + logProblems
     if p.has("--json") {
-        try printJSON(["ok": r.problems.isEmpty, "problems": r.problems, "chunks": r.chunks, "blobs": r.blobs,
+        try printJSON(["ok": problems.isEmpty, "problems": problems, "chunks": r.chunks, "blobs": r.blobs,
                        "trees": r.trees, "added": r.roots, "bytes_checked": r.bytesChecked,
                        "unreferenced": r.unreferenced.map { ["kind": $0.0.description, "id": $0.1.hex] },
-                       "stale_leases": r.staleLeases, "live_leases": r.liveLeases])
+                       "stale_leases": r.staleLeases, "live_leases": r.liveLeases,
+                       "logs": logs.map { ["datanet": $0.datanet.hex, "leaves": $0.leaves, "problems": $0.problems] as [String: Any] }])
     } else {
-        for problem in r.problems { out("✗ \(problem)") }
+        for problem in problems { out("✗ \(problem)") }
         out("checked \(r.chunks) chunks (\(humanBytes(r.bytesChecked))), \(r.blobs) blobs, \(r.trees) trees, \(r.roots) added objects")
+        if !logs.isEmpty { out("checked \(logs.count) Datanet log(s), \(logs.reduce(0) { $0 + $1.leaves }) leaves, against their indexes") }
         if !r.unreferenced.isEmpty { out("\(r.unreferenced.count) unreferenced object(s) (left by an interrupted add; not damage)") }
         if r.staleLeases > 0 { out("\(r.staleLeases) stale lease(s) from adds that did not finish") }
-        out(r.problems.isEmpty ? "store is sound" : "\(r.problems.count) problem(s) found")
+        out(problems.isEmpty ? "store is sound" : "\(problems.count) problem(s) found")
     }
-    return r.problems.isEmpty ? 0 : 1
+    return problems.isEmpty ? 0 : 1
 }
 
 func runCompact(_ p: Parsed) throws -> Int32 {

@@ -22,7 +22,7 @@ content store:
   ls                     list what was added
   stat [ID]              describe an object, or the whole store
   prove ID --chunk N     print a JSON proof that chunk N belongs to file ID
-  fsck                   check every object in the store
+  fsck                   check every object and every Datanet log's index in the store
   compact                rewrite the store without free space
   gc [--dry-run]         delete what nothing live reaches, and tombstoned content
 

@@ -44,4 +44,48 @@ import Testing
         try BundleTests.importBytes(whole.ledger, try BundleTests.export(w.ledger, w.datanet))
         Self.expectSame(here, try Self.tables(whole.ledger, w.datanet), "one bundle")
     }
+
+    /// fsck's ledger pass finds nothing in a sound store, changes nothing, and names the table
+    /// of each kind of damage.
+    @Test func fsckRebuildsTheIndexAndNamesWhatDiffers() throws {
+        let log = try EveryKindLog()
+        let w = log.world, l = w.ledger, d = w.datanet
+        let size = try l.state(of: d).size
+        let before = try Self.tables(l, d)
+        let sound = try l.checkLogTables()
+        #expect(sound.count == 1 && sound[0].leaves == size && sound[0].problems.isEmpty, "\(sound.first?.problems ?? [])")
+        Self.expectSame(before, try Self.tables(l, d), "after the check")
+        // One damage at a time, each undone before the next.
+        typealias Damage = (name: String, table: String, apply: (Transaction) throws -> Void)
+        let undecidedKey = try #require(before[.undecided]?.first?.0), decidedKey = try #require(before[.decided]?.first?.0)
+        let placedKey = try #require(before[.placed]?.first?.0), contentsKey = try #require(before[.contents]?.first?.0)
+        let damages: [Damage] = [
+            ("undecided entry dropped", "undecided", { try $0.delete(l.undecided, undecidedKey) }),
+            ("decided value changed", "decided", { try $0.put(l.decided, decidedKey, BigEndian.bytes(999)) }),
+            ("placement of another record", "placed", { try $0.put(l.placed, SHA256.hash([9]), d.bytes + BigEndian.bytes(1)) }),
+            ("contents entry dropped", "contents", { try $0.delete(l.contents, contentsKey) }),
+            ("quota changed", "quotas", { try $0.put(l.meta, d.bytes + w.author.publicKey.bytes, BigEndian.bytes(7) + BigEndian.bytes(7)) }),
+            ("tombstone dropped", "tombstones", { txn in
+                for (k, _) in before[.tombstones] ?? [] { try txn.delete(l.tombstones, k) } }),
+            ("leaf rewritten", "log-leaves", { try $0.put(l.sharedLog!.leaves, BigEndian.key(d, 2), [0xa0]) }),
+            ("node rewritten", "log-nodes", { try $0.put(l.sharedLog!.nodes, BigEndian.key(d, 1), SHA256.hash([1]).bytes) }),
+        ]
+        for damage in damages {
+            let saved = try l.env.read { txn in try l.logTables(txn, d) }
+            try l.env.write { txn in try damage.apply(txn) }
+            let found = try l.checkLogTables()[0].problems
+            #expect(found.contains { $0.hasPrefix(damage.table + ":") }, "\(damage.name): \(found)")
+            // Undo: put every saved entry back and drop what the damage added.
+            try l.env.write { txn in
+                for (t, table) in [(LogTable.undecided, l.undecided), (.decided, l.decided), (.placed, l.placed), (.contents, l.contents),
+                                   (.tombstones, l.tombstones), (.quotas, l.meta), (.leaves, l.sharedLog!.leaves), (.nodes, l.sharedLog!.nodes)] {
+                    for (k, v) in saved[t] ?? [] {
+                        try txn.put(table, t == .leaves ? BigEndian.key(d, BigEndian.u64(k)) : k, v)
+                    }
+                }
+                try txn.delete(l.placed, SHA256.hash([9]))
+            }
+            #expect(try l.checkLogTables()[0].problems.isEmpty, "after undoing \(damage.name)")
+        }
+    }
 }
