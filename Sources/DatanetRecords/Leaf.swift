@@ -214,6 +214,34 @@ public struct Leaf: Sendable {
     }
 }
 
+extension RecordView {
+    /// The view of a log leaf, with the records it carries expanded.
+    public static func leaf(_ leaf: Leaf) throws -> JSONValue {
+        var o: [String: JSONValue] = ["datanet": .string(leaf.datanet.hex), "kind": .string(leaf.kind.description)]
+        if let p = leaf.policy { o["policy"] = .object(["index": .int(p.index), "hash": .string(p.hash.hex)]) }
+        switch leaf.payload {
+        case .intake(let i):
+            o["author"] = .string(Hex.encode(i.author.bytes))
+            o["record"] = .string(i.record.hex)
+            o["content"] = .string(i.content.hex)
+            o["contribution"] = try record(i.contribution)
+        case .decision(let d):
+            o["contribution"] = .string(d.contribution.hex)
+            o["intake_index"] = .int(d.intake)
+            o["accepted"] = .bool(d.accepted)
+            o["reason"] = .string(d.reason)
+            o["reviews"] = .array(try d.reviews.map(record))
+        case .policy(let e), .setSequencer(let e), .continuation(let e):
+            o["record"] = try record(e)
+        case .tombstone(let t):
+            o["record"] = try record(t.record)
+            o["contribution"] = .string(t.contribution.hex)
+            o["intake_index"] = .int(t.intake)
+        }
+        return .object(o)
+    }
+}
+
 extension BodyFields {
     /// An optional field: nil if absent.
     package mutating func optionalItem(_ key: UInt64) -> CBOR? {
