@@ -78,7 +78,7 @@ extension Ledger {
             try table.scan(txn) { k, v in
                 let i = k
                 guard i < end else { return false }
-                let leaf = try Leaf(encoded: Array(v))
+                let leaf = try table.decode(i, Array(v))
                 if let intake = leaf.intake, case .contribution(let c) = try Record(intake.contribution) { intakes[i] = (intake.contribution, c) }
                 if let d = leaf.decision, d.accepted { accepted.append(d.intake) }
                 return true
@@ -86,7 +86,7 @@ extension Ledger {
             var result = AcceptedContributions(note: note, items: [], withdrawn: [])
             for i in accepted.sorted() {
                 guard let (e, c) = intakes[i] else { continue }
-                if let t = try txn.withValue(tombstones, BigEndian.key(d, i), { BigEndian.u64($0) }) {
+                if let t = try index.number(txn, tombstones, d, i) {
                     result.withdrawn.append((i, e, c, t))
                 } else {
                     result.items.append((i, e, c))

@@ -64,7 +64,7 @@ extension Ledger {
     /// Whether this content is erased in `d`: the earliest contribution of it there (the
     /// `contents` index) is under a tombstone.
     func isErased(_ txn: Transaction, _ d: Digest, content: Digest) throws -> Bool {
-        guard let earliest = try txn.get(contents, d.bytes + content.bytes).flatMap(Digest.init(bytes:)) else { return false }
+        guard let earliest = try index.earliest(txn, d, content: content) else { return false }
         return try isErased(txn, d, contribution: earliest)
     }
 
@@ -90,9 +90,9 @@ extension Ledger {
                     return true
                 }
                 var found = [(UInt64, UInt64)]()
-                try txn.scan(tombstones, from: st.id.bytes) { k, v in
-                    guard k.count == 40, k.starts(with: st.id.bytes), v.count == 8 else { return false }
-                    found.append((BigEndian.u64(k, at: 32), BigEndian.u64(v)))
+                try txn.scanNumbered(tombstones, st.id) { intake, v in
+                    try LogIndex.check(v, 8, tombstones.name, BigEndian.key(st.id, intake))
+                    found.append((intake, BigEndian.u64(v)))
                     return true
                 }
                 for (intake, leafIndex) in found {

@@ -21,6 +21,17 @@ struct LeafTable {
         try txn.get(table, key(index))
     }
 
+    /// Leaf `index` decoded, if stored; bytes that do not decode are damage naming the table and key.
+    func leaf(_ txn: Transaction, _ index: UInt64) throws -> Leaf? {
+        guard let bytes = try get(txn, index) else { return nil }
+        return try decode(index, bytes)
+    }
+
+    /// Stored leaf bytes decoded; a failure is damage naming the table and key.
+    func decode(_ index: UInt64, _ bytes: [UInt8]) throws -> Leaf {
+        try LogIndex.decode(table.name, key(index), bytes, Leaf.init(encoded:))
+    }
+
     /// Stores leaves from `index` on; a leaf already stored at or past `index` is a damaged
     /// log (leaves are written once), checked once for the run.
     func put(_ txn: Transaction, from index: UInt64, _ leaves: [(encoded: [UInt8], hash: Digest)]) throws {

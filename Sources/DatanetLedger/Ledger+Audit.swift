@@ -28,9 +28,8 @@ extension Ledger {
         let notes = try env.read { txn in
             var bySize = [UInt64: [String]]()
             for t in [checkpoints, observed] {
-                try txn.scan(t, from: d.bytes) { k, v in
-                    guard k.starts(with: d.bytes) else { return false }
-                    bySize[BigEndian.u64(k, at: 32), default: []].append(String(decoding: v, as: UTF8.self))
+                try txn.scanNumbered(t, d) { size, v in
+                    bySize[size, default: []].append(String(decoding: v, as: UTF8.self))
                     return true
                 }
             }

@@ -41,9 +41,9 @@ extension Ledger {
             let w = try BundleWriter(fd: fd)
             try w.frame(.header, CBOR.map([.init(.unsigned(1), .bytes(d.bytes)), .init(.unsigned(2), .unsigned(since)),
                                            .init(.unsigned(3), .unsigned(to)), .init(.unsigned(4), .bool(recordsOnly))]).encoded)
-            try txn.scan(checkpoints, from: BigEndian.key(d, since)) { k, v in
-                guard k.starts(with: d.bytes), BigEndian.u64(k, at: 32) <= to else { return false }
-                if BigEndian.u64(k, at: 32) > since || BigEndian.u64(k, at: 32) == to { try w.frame(.checkpoint, Array(v)); summary.checkpoints += 1 }
+            try txn.scanNumbered(checkpoints, d, from: since) { size, v in
+                guard size <= to else { return false }
+                if size > since || size == to { try w.frame(.checkpoint, Array(v)); summary.checkpoints += 1 }
                 return true
             }
             var contents = [Contribution]()
@@ -66,9 +66,8 @@ extension Ledger {
                 try w.frame(.promise, p)
                 summary.promises += 1
             }
-            try txn.scan(pending, from: d.bytes) { k, v in
-                guard k.starts(with: d.bytes) else { return false }
-                guard let bytes = try pendingRecord(txn, v).1 else { return true }
+            try txn.scanNumbered(pending, d) { n, v in
+                guard let bytes = try pendingRecord(txn, v, key: BigEndian.key(d, n)).1 else { return true }
                 try w.frame(.record, bytes)
                 summary.records += 1
                 if case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) { contents.append(c) }
@@ -98,12 +97,14 @@ extension Ledger {
         }
     }
 
+    /// The newest checkpoint this store holds of `d`; one that does not parse, or whose size is
+    /// not its key's, is damage naming the table and key.
     func latestCheckpointNote(_ txn: Transaction, _ d: Digest) throws -> String? {
-        var note: String?
-        try txn.scan(checkpoints, from: d.bytes) { k, v in
-            guard k.starts(with: d.bytes) else { return false }
-            note = String(decoding: v, as: UTF8.self)
-            return true
+        guard let key = try txn.lastKey(checkpoints, prefix: d.bytes), let v = try txn.get(checkpoints, key) else { return nil }
+        let note = String(decoding: v, as: UTF8.self)
+        let cp = try LogIndex.decode(checkpoints.name, key, v) { _ in try Checkpoint.unverified(note: note) }
+        guard key.count == 40, cp.size == BigEndian.u64(key, at: 32) else {
+            throw LedgerError.corruptEntry(table: checkpoints.name, key: Hex.encode(key), why: "the checkpoint is of size \(cp.size)")
         }
         return note
     }

@@ -65,8 +65,8 @@ extension Ledger {
     func sequencerKey(_ txn: Transaction, _ st: DatanetState, leaves: LeafTable, size: UInt64) throws -> PublicKey {
         guard size > 0, size <= st.size else { return st.policy.sequencer }
         func leaf(_ i: UInt64) throws -> Leaf {
-            guard let b = try leaves.get(txn, i) else { throw LedgerRefusal.notAllowed("leaf \(i) is missing") }
-            return try Leaf(encoded: b)
+            guard let leaf = try leaves.leaf(txn, i) else { throw LedgerRefusal.notAllowed("leaf \(i) is missing") }
+            return leaf
         }
         let last = try leaf(size - 1)
         var at: UInt64? = [.policy, .setSequencer, .continuation].contains(last.kind) ? size - 1 : last.policy?.index
@@ -90,9 +90,8 @@ extension Ledger {
     /// must not sequence again: it would sign a second history).
     func checkNotBehind(_ txn: Transaction, _ st: DatanetState, key: SigningKey) throws {
         var larger: UInt64?
-        try txn.scan(observed, from: BigEndian.key(st.id, st.size + 1)) { k, v in
-            guard k.starts(with: st.id.bytes) else { return false }
-            if (try? Checkpoint.verify(note: String(decoding: v, as: UTF8.self), key: key.publicKey)) != nil { larger = BigEndian.u64(k, at: 32) }
+        try txn.scanNumbered(observed, st.id, from: st.size + 1) { size, v in
+            if (try? Checkpoint.verify(note: String(decoding: v, as: UTF8.self), key: key.publicKey)) != nil { larger = size }
             return larger == nil
         }
         if let larger {

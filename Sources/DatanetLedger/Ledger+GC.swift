@@ -48,9 +48,8 @@ extension Ledger {
                         if rejected.contains(i) { weak.append((kind(c), c.content)) } else { strong.append((kind(c), c.content)) }
                     }
                 }
-                try txn.scan(pending, from: st.id.bytes) { k, v in
-                    guard k.starts(with: st.id.bytes) else { return false }
-                    if let b = try pendingRecord(txn, v).1, case .contribution(let c)? = try? Record(Envelope(encoded: b)) {
+                try txn.scanNumbered(pending, st.id) { n, v in
+                    if let b = try pendingRecord(txn, v, key: BigEndian.key(st.id, n)).1, case .contribution(let c)? = try? Record(Envelope(encoded: b)) {
                         liveSidecars.insert(c.sidecar)
                         if try isErased(txn, st.id, content: c.content) { weak.append((kind(c), c.content)) } else { strong.append((kind(c), c.content)) }
                     }

@@ -19,11 +19,11 @@ extension Ledger {
                 guard let bytes = try table.get(txn, index) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
                 let proof = try log.inclusionProof(txn, index: index, size: size)
                 return Receipt.Entry(index: index, leaf: Data(bytes).base64EncodedString(), proof: proof.map { Data($0.bytes).base64EncodedString() },
-                                     view: try RecordView.leaf(try Leaf(encoded: bytes)))
+                                     view: try RecordView.leaf(try table.decode(index, bytes)))
             }
             func leaf(_ index: UInt64) throws -> Leaf {
-                guard let bytes = try table.get(txn, index) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
-                return try Leaf(encoded: bytes)
+                guard let leaf = try table.leaf(txn, index) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
+                return leaf
             }
             guard intakeIndex < size, try leaf(intakeIndex).kind == .intake else {
                 throw LedgerRefusal.notAllowed("record \(contribution.hex) is not a contribution taken into the log")

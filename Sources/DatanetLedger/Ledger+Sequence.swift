@@ -53,7 +53,7 @@ extension Ledger {
                     let key = queue.key(d, entry)
                     // Signatures may have been added since the queue was read (a quorum
                     // collecting): the record as stored now is the one taken.
-                    guard let value = try txn.withValue(pending, key, { try pendingRecord(txn, $0).1 }), let stored = value else { continue }
+                    guard let value = try txn.withValue(pending, key, { try pendingRecord(txn, $0, key: key).1 }), let stored = value else { continue }
                     let current = stored.elementsEqual(queue.bytes[queue.range(entry)]) ? decoded : SortedQueue.decode(stored)
                     switch current {
                     case .success(let (envelope, record)):

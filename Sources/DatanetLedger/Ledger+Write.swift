@@ -142,7 +142,7 @@ extension Ledger {
 
     func nextSequence(_ txn: Transaction) throws -> UInt64 {
         let k = Array("pending-seq".utf8)
-        let n = try txn.withValue(meta, k) { BigEndian.u64($0) } ?? 0
+        let n: UInt64 = try txn.withValue(meta, k) { v -> UInt64 in try LogIndex.check(v, 8, meta.name, k); return BigEndian.u64(v) } ?? 0
         try txn.put(meta, k, BigEndian.bytes(n + 1))
         return n
     }
@@ -156,8 +156,10 @@ extension Ledger {
 
     /// A pending entry's record bytes: carried in the entry (record id ‖ envelope), or, for an
     /// entry that holds only the id, read from `records`.
-    func pendingRecord(_ txn: Transaction, _ value: UnsafeRawBufferPointer) throws -> (Digest, [UInt8]?) {
-        let id = Digest(UnsafeRawBufferPointer(rebasing: value[0..<32]))!
+    func pendingRecord(_ txn: Transaction, _ value: UnsafeRawBufferPointer, key: some Collection<UInt8>) throws -> (Digest, [UInt8]?) {
+        guard let id = Digest(UnsafeRawBufferPointer(rebasing: value.prefix(32))) else {
+            throw LedgerError.corruptEntry(table: pending.name, key: Hex.encode(Array(key)), why: "value is \(value.count) bytes, shorter than a record id")
+        }
         return (id, value.count > 32 ? Array(value[32...]) : try txn.get(records, id))
     }
 }

@@ -86,7 +86,7 @@ public final class Ledger: @unchecked Sendable {
 
     /// A record by id.
     public func record(_ id: Digest) throws -> Envelope? {
-        try env.read { txn in try txn.get(records, id).map { try Envelope(encoded: $0) } }
+        try env.read { txn in try txn.decoded(records, id.bytes, Envelope.init(encoded:)) }
     }
 
     /// The state of a Datanet this store follows.
@@ -95,15 +95,15 @@ public final class Ledger: @unchecked Sendable {
     }
 
     func state(_ txn: Transaction, _ d: Digest) throws -> DatanetState {
-        guard let b = try txn.get(state, d) else { throw LedgerRefusal.unknownDatanet(d.hex) }
-        return try DatanetState(encoded: b)
+        guard let st = try txn.decoded(state, d.bytes, DatanetState.init(encoded:)) else { throw LedgerRefusal.unknownDatanet(d.hex) }
+        return st
     }
 
     /// Every Datanet this store has a log of.
     public func datanets() throws -> [DatanetState] {
         try env.read { txn in
             var out = [DatanetState]()
-            try txn.scan(state) { _, v in out.append(try DatanetState(encoded: Array(v))); return true }
+            try txn.scan(state) { k, v in out.append(try LogIndex.decode(state.name, Array(k), Array(v), DatanetState.init(encoded:))); return true }
             return out
         }
     }
@@ -122,9 +122,9 @@ public final class Ledger: @unchecked Sendable {
     public func pendingRecords(_ d: Digest) throws -> [Envelope] {
         try env.read { txn in
             var out = [Envelope]()
-            try txn.scan(pending, from: d.bytes) { k, v in
-                guard k.starts(with: d.bytes) else { return false }
-                if let e = try pendingRecord(txn, v).1 { out.append(try Envelope(encoded: e)) }
+            try txn.scanNumbered(pending, d) { n, v in
+                let key = BigEndian.key(d, n)
+                if let e = try pendingRecord(txn, v, key: key).1 { out.append(try LogIndex.decode(pending.name, key, e, Envelope.init(encoded:))) }
                 return true
             }
             return out
@@ -136,9 +136,8 @@ public final class Ledger: @unchecked Sendable {
     public func undecidedContributions(_ d: Digest) throws -> [(intake: UInt64, id: Digest)] {
         try env.read { txn in
             var out = [(intake: UInt64, id: Digest)]()
-            try txn.scan(undecided, from: d.bytes) { k, v in
-                guard k.starts(with: d.bytes), k.count == 40, v.count >= 32 else { return false }
-                if let id = Digest(UnsafeRawBufferPointer(rebasing: v[0..<32])) { out.append((BigEndian.u64(k, at: 32), id)) }
+            try txn.scanNumbered(undecided, d) { intake, v in
+                out.append((intake, try index.undecided(v, key: BigEndian.key(d, intake)).contribution))
                 return true
             }
             return out
@@ -151,7 +150,7 @@ public final class Ledger: @unchecked Sendable {
         return try env.read { txn in
             var out = [(UInt64, Leaf)]()
             try table.scan(txn, from: from) { i, v in
-                out.append((i, try Leaf(encoded: Array(v))))
+                out.append((i, try LogIndex.decode(table.table.name, BigEndian.key(d, i), Array(v), Leaf.init(encoded:))))
                 return true
             }
             return out
@@ -167,9 +166,8 @@ public final class Ledger: @unchecked Sendable {
     public func checkpoints(_ d: Digest) throws -> [(size: UInt64, note: String)] {
         try env.read { txn in
             var out = [(UInt64, String)]()
-            try txn.scan(checkpoints, from: d.bytes) { k, v in
-                guard k.starts(with: d.bytes) else { return false }
-                out.append((BigEndian.u64(k, at: 32), String(decoding: v, as: UTF8.self)))
+            try txn.scanNumbered(checkpoints, d) { size, v in
+                out.append((size, String(decoding: v, as: UTF8.self)))
                 return true
             }
             return out
@@ -178,7 +176,7 @@ public final class Ledger: @unchecked Sendable {
 
     /// The intake promise the sequencer gave for a contribution, if any.
     public func promise(_ record: Digest) throws -> IntakePromise? {
-        try env.read { txn in try txn.get(promises, record).map { try IntakePromise(encoded: $0) } }
+        try env.read { txn in try txn.decoded(promises, record.bytes, IntakePromise.init(encoded:)) }
     }
 
     /// Where a record sits in its log: (Datanet, leaf index of its intake or policy leaf).

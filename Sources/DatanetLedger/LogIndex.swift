@@ -182,3 +182,34 @@ extension Ledger {
     /// The log-derived index tables (LogIndex).
     var index: LogIndex { LogIndex(ledger: self) }
 }
+
+extension Transaction {
+    /// Visits the entries of `table` under Datanet `d` keyed `d ‖ big-endian n`, from `from` on,
+    /// in number order; `body` returns false to stop. A key of another length under `d` is
+    /// damage (`LedgerError.corruptEntry`), never read past.
+    func scanNumbered(_ table: Table, _ d: Digest, from: UInt64 = 0,
+                      _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws {
+        try scan(table, from: BigEndian.key(d, from)) { k, v in
+            guard k.starts(with: d.bytes) else { return false }
+            guard k.count == 40 else {
+                throw LedgerError.corruptEntry(table: table.name, key: Hex.encode(k), why: "key is \(k.count) bytes, not 40")
+            }
+            return try body(BigEndian.u64(k, at: 32), v)
+        }
+    }
+
+    /// Decodes the value under `key` with `decode`; any failure is damage naming the table and key.
+    func decoded<T>(_ table: Table, _ key: [UInt8], _ decode: ([UInt8]) throws -> T) throws -> T? {
+        guard let bytes = try get(table, key) else { return nil }
+        return try LogIndex.decode(table.name, key, bytes, decode)
+    }
+}
+
+extension LogIndex {
+    /// `decode(bytes)`, with any failure reported as damage of this table entry.
+    static func decode<T>(_ table: String, _ key: [UInt8], _ bytes: [UInt8], _ decode: ([UInt8]) throws -> T) throws -> T {
+        do { return try decode(bytes) } catch {
+            throw LedgerError.corruptEntry(table: table, key: Hex.encode(key), why: "\(error)")
+        }
+    }
+}

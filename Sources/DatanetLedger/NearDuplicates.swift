@@ -62,7 +62,7 @@ extension Ledger {
     public func duplicateFlag(of id: Digest) throws -> (earlier: Digest, exact: Bool)? {
         try env.read { txn in
             guard let bytes = try txn.get(records, id), case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) else { return nil }
-            if let earliest = try txn.get(contents, c.datanet.bytes + c.content.bytes).flatMap(Digest.init(bytes:)), earliest != id {
+            if let earliest = try index.earliest(txn, c.datanet, content: c.content), earliest != id {
                 return (earliest, true)
             }
             guard let near = try txn.get(nearDuplicates, id).flatMap(Digest.init(bytes:)) else { return nil }

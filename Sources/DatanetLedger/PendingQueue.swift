@@ -31,10 +31,12 @@ struct PendingQueue {
         let entries = min(try txn.count(ledger.pending), 1 << 24)
         numbers.reserveCapacity(entries); ids.reserveCapacity(entries); ends.reserveCapacity(entries)
         bytes.reserveCapacity(min(try txn.footprint(ledger.pending), 1 << 30))
-        try txn.scan(ledger.pending, from: d.bytes) { k, v in
-            guard k.count == 40, k.starts(with: d.bytes) else { return false }
-            numbers.append(BigEndian.u64(k, at: 32))
-            ids.append(Digest(UnsafeRawBufferPointer(rebasing: v[0..<32]))!)
+        try txn.scanNumbered(ledger.pending, d) { n, v in
+            guard let id = Digest(UnsafeRawBufferPointer(rebasing: v.prefix(32))) else {
+                throw LedgerError.corruptEntry(table: ledger.pending.name, key: Hex.encode(BigEndian.key(d, n)), why: "value is \(v.count) bytes, shorter than a record id")
+            }
+            numbers.append(n)
+            ids.append(id)
             if v.count > 32 {
                 bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: v[32...]))
             } else if let stored = try txn.get(ledger.records, ids[ids.count - 1]) {

@@ -51,7 +51,10 @@ public final class ObjectStore: @unchecked Sendable {
             // Read the format before anything is created, so a newer store is left untouched.
             let existing: UInt32? = try env.read { txn in
                 guard let t = try? txn.openTable("meta") else { return nil }
-                return try txn.withValue(t, Array("format".utf8)) { $0.count == 4 ? UInt32(BigEndian.read($0, 0, 4)) : UInt32.max }
+                return try txn.withValue(t, Array("format".utf8)) { v -> UInt32 in
+                    guard v.count == 4 else { throw StoreError.corrupt("the store's format number is \(v.count) bytes, not 4 (table 'meta', key 'format')") }
+                    return UInt32(BigEndian.read(v, 0, 4))
+                }
             }
             if let existing, existing > Self.formatVersion {
                 throw StoreError.newerFormat(found: existing, supported: Self.formatVersion)

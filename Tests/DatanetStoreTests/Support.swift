@@ -50,7 +50,11 @@ let datanetBinary: String = {
     return dir + "/datanet"
 }()
 
-struct RunResult { var status: Int32; var stdout: String; var stderr: String }
+struct RunResult {
+    var status: Int32; var stdout: String; var stderr: String
+    /// Killed by a signal (a trap, an abort): never acceptable on any input.
+    var signaled = false
+}
 
 /// Runs `datanet` with arguments and environment additions; waits for it.
 @discardableResult
@@ -77,5 +81,5 @@ func runDatanet(_ args: [String], store: String? = nil, env: [String: String] = 
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                     stderr: String(decoding: e, as: UTF8.self))
+                     stderr: String(decoding: e, as: UTF8.self), signaled: p.terminationReason == .uncaughtSignal)
 }
