@@ -4,28 +4,9 @@ import DatanetObjects
 import DatanetRecords
 import DatanetStore
 
-/// How reviews decide a contribution (schema/curation.md, where each rule is a table row):
-/// - only reviews by curators in force when the decision is sequenced count;
-/// - a curator's latest review (in the order this sequencer first saw them) replaces its
-///   earlier ones;
-/// - accepted when distinct accepting curators reach the quorum;
-/// - rejected when so many reject that the quorum can no longer be reached
-///   (rejects > curators − quorum): with quorum = all curators, one reject decides;
-/// - otherwise still undecided.
-public enum Curation {
-    /// The outcome for one contribution given the counted verdicts (curator → accept?).
-    public static func outcome(verdicts: [PublicKey: Bool], curators: Int, quorum: UInt64) -> Bool? {
-        let accepts = verdicts.values.filter { $0 }.count
-        return outcome(accepts: accepts, rejects: verdicts.count - accepts, curators: curators, quorum: quorum)
-    }
-
-    /// The outcome given the numbers of distinct counted curators accepting and rejecting.
-    public static func outcome(accepts: Int, rejects: Int, curators: Int, quorum: UInt64) -> Bool? {
-        if UInt64(accepts) >= quorum { return true }
-        if rejects > curators - Int(quorum) { return false }
-        return nil
-    }
-}
+// How reviews decide a contribution (schema/curation.md): only reviews by curators in force
+// when the decision is sequenced count; a curator's latest review (in the order this sequencer
+// first saw them) replaces its earlier ones; the counts decide by `PolicyState.outcome`.
 
 /// One decision a sequencing run will append.
 struct PlannedDecision {
@@ -90,8 +71,7 @@ extension SequenceRun {
                     if reviews.accepts[r] { accepts += 1 } else { rejects += 1 }
                     plannedReviews.append(r)
                 }
-                guard let accepted = Curation.outcome(accepts: accepts, rejects: rejects, curators: policy.curators.count,
-                                                      quorum: policy.quorum) else {
+                guard let accepted = policy.outcome(accepts: accepts, rejects: rejects) else {
                     plannedReviews.removeSubrange(first...)
                     continue
                 }

@@ -128,7 +128,7 @@ extension Ledger {
         let leavesTable = try leafTable(c.datanet)
         return try env.write { txn in
             var st = try state(txn, c.datanet)
-            guard signers.contains(st.policy.owner) else { throw LedgerRefusal.quorumNotMet("a continuation must be signed by the owner") }
+            guard st.policy.authorizesContinuation(signers) else { throw LedgerRefusal.quorumNotMet("a continuation must be signed by the owner") }
             guard c.sequencer == key.publicKey else { throw LedgerRefusal.notSequencer("the continuation names another sequencer key") }
             guard c.size == st.size, try log.root(txn, size: c.size) == c.root else {
                 throw LedgerRefusal.notAllowed("the continuation names size \(c.size) and a root that are not this log's last state (size \(st.size))")

@@ -108,10 +108,8 @@ extension Ledger {
             throw LedgerRefusal.stalePolicy(names: previous.hex, inForce: st.policyRecord.hex)
         }
         let signers = try envelope.verifiedSigners()
-        if signers.contains(st.policy.owner) { return }
-        let curators = signers.filter { st.policy.curators.contains($0) }.count
-        guard curators >= st.policy.quorum else {
-            throw LedgerRefusal.quorumNotMet("policy change lacks a quorum: \(curators) curator signature(s), \(st.policy.quorum) needed, or the owner's")
+        guard st.policy.authorizesGovernance(signers) else {
+            throw LedgerRefusal.quorumNotMet("policy change lacks a quorum: \(st.policy.curatorCount(signers)) curator signature(s), \(st.policy.quorum) needed, or the owner's")
         }
     }
 }

@@ -89,7 +89,7 @@ extension Ledger {
         guard let d = record.datanet else { throw LedgerRefusal.notAllowed("a genesis is created, not proposed") }
         let id = envelope.id
         let st = try state(txn, d)
-        if case .review(let r) = record, !st.policy.curators.contains(r.reviewer) {
+        if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
             throw LedgerRefusal.notAllowed("reviewer \(r.reviewer) is not a curator of \(st.policy.name)")
         }
         if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {

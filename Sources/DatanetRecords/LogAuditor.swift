@@ -156,8 +156,8 @@ package struct LogAuditor {
             }
             if recordDatanet != datanet { flag(i, "records belong to this Datanet", "policy names \(recordDatanet.hex)") }
             if previous != policyRecord { flag(i, "a policy names the policy in force", "names \(previous.hex), in force \(policyRecord.hex)") }
-            let curators = signers.filter { st.curators.contains($0) }.count
-            if !signers.contains(st.owner) && UInt64(curators) < st.quorum {
+            let curators = st.curatorCount(signers)
+            if !st.authorizesGovernance(signers) {
                 flag(i, "a policy change has the owner's signature or a curator quorum", "\(curators) curator signature(s), quorum \(st.quorum)")
             }
             if case .policy(let p) = record { st = p.state }
@@ -165,7 +165,7 @@ package struct LogAuditor {
             policy = st; policyLeaf = (i, c.hash); policyRecord = e.id
         case .continuation:
             guard case .continuation(let k) = records[0].1 else { return flag(i, "a continuation leaf carries a continuation", "it does not") }
-            if !records[0].2.contains(st.owner) { flag(i, "a continuation is signed by the owner", "it is not") }
+            if !st.authorizesContinuation(records[0].2) { flag(i, "a continuation is signed by the owner", "it is not") }
             if k.size != i || k.root != root { flag(i, "a continuation names the log before it", "names size \(k.size) and another root") }
             st.sequencer = k.sequencer
             keys.append((LeafKind.continuation.newKeySigns(from: i)!, k.sequencer))
@@ -230,14 +230,14 @@ package struct LogAuditor {
         for (e, record, _) in reviews {
             guard case .review(let r) = record else { return flag(i, "a decision carries reviews", "carries \(e.kind.rawValue)") }
             if r.datanet != datanet || !r.contributions.contains(id) { flag(i, "a counted review is about this contribution", "review \(e.id.hex) is not") }
-            if !st.curators.contains(r.reviewer) {
+            if !st.mayReview(r.reviewer) {
                 flag(i, "only curators in force are counted", "\(r.reviewer) is not a curator under policy leaf \(policyLeaf!.index)")
             }
             if r.accept != accepted { flag(i, "counted reviews agree with the verdict", "review \(e.id.hex) disagrees") }
             if !reviewers.insert(r.reviewer).inserted { flag(i, "a curator is counted once", "\(r.reviewer) counted twice") }
         }
-        let counted = reviewers.filter { st.curators.contains($0) }.count
-        let needed = accepted ? Int(st.quorum) : st.curators.count - Int(st.quorum) + 1
+        let counted = st.curatorCount(reviewers)
+        let needed = st.reviewsNeeded(toAccept: accepted)
         if counted < needed { flag(i, "the counted reviews reach the quorum rule", "\(counted) counted, \(needed) needed to \(accepted ? "accept" : "reject")") }
     }
 

@@ -67,12 +67,10 @@ package struct ReceiptChecker {
             do {
                 guard let envelope = e.leaf.governing else { throw RecordError.malformed("a \(e.leaf.kind) leaf is not a policy chain leaf") }
                 let (record, signers) = try Record.verifiedWithSigners(envelope)
-                let byOwner = signers.contains(state.owner)
-                let curators = signers.filter { state.curators.contains($0) }.count
                 func governed(_ previous: Digest, _ datanet: Digest) {
                     if datanet != genesis { problems.append("record is for another Datanet") }
                     if previous != policyRecords.last! { problems.append("names \(previous.hex) as previous, not the policy in force") }
-                    if !byOwner && UInt64(curators) < state.quorum { problems.append("lacks the owner's signature or a curator quorum") }
+                    if !state.authorizesGovernance(signers) { problems.append("lacks the owner's signature or a curator quorum") }
                 }
                 switch (e.leaf.kind, record) {
                 case (.policy, .policy(let p)): governed(p.previous, p.datanet); state = p.state; summary = "policy: \(p.summary)"
@@ -80,7 +78,7 @@ package struct ReceiptChecker {
                     governed(h.previous, h.datanet); state.sequencer = h.sequencer; summary = "key handoff to \(h.sequencer)"
                 case (.continuation, .continuation(let c)):
                     if c.datanet != genesis { problems.append("record is for another Datanet") }
-                    if !byOwner { problems.append("a continuation must be signed by the owner") }
+                    if !state.authorizesContinuation(signers) { problems.append("a continuation must be signed by the owner") }
                     if c.size != e.index { problems.append("continuation names size \(c.size), not its own index \(e.index)") }
                     state.sequencer = c.sequencer; summary = "continuation under \(c.sequencer)"
                 default: problems.append("\(e.leaf.kind) leaf carries a \(envelope.kind.rawValue) record")
@@ -227,14 +225,14 @@ package struct ReceiptChecker {
             guard r.datanet == genesis, r.contributions.contains(where: { $0.hex == receipt.contribution }) else {
                 return VerificationCheck(name, .fail, "review \(envelope.id.hex.prefix(16))… is not about this contribution")
             }
-            guard policy.curators.contains(r.reviewer) else {
+            guard policy.mayReview(r.reviewer) else {
                 return VerificationCheck(name, .fail, "reviewer \(r.reviewer) is not a curator under the cited policy")
             }
             guard r.accept == accepted, reviewers.insert(r.reviewer).inserted else {
                 return VerificationCheck(name, .fail, "review \(envelope.id.hex.prefix(16))… disagrees with the decision or repeats a curator")
             }
         }
-        let needed = accepted ? Int(policy.quorum) : policy.curators.count - Int(policy.quorum) + 1
+        let needed = policy.reviewsNeeded(toAccept: accepted)
         return Self.check(name, reviewers.count >= needed, "\(reviewers.count) curator(s) \(accepted ? "accept" : "reject"); \(needed) needed",
                           "\(reviewers.count) curator(s) \(accepted ? "accept" : "reject"); \(needed) needed")
     }

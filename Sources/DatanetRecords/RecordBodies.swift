@@ -29,9 +29,6 @@ public struct PolicyState: Hashable, Sendable {
         self.maxPendingProposals = maxPendingProposals; self.maxPendingBytes = maxPendingBytes
     }
 
-    /// True when `author` may contribute (an open Datanet, or a key on its allow list).
-    public func mayContribute(_ author: PublicKey) -> Bool { contributors?.contains(author) ?? true }
-
     package var item: CBOR {
         var b = BodyBuilder()
         b.set(1, .string(name))

@@ -37,7 +37,6 @@ public struct Tombstone: Hashable, Sendable {
 
     /// Whether `signers` may sign this tombstone for a contribution by `author` under `policy`.
     public func isAuthorized(signers: Set<PublicKey>, author: PublicKey, policy: PolicyState) -> Bool {
-        if !takedown { return signers.contains(author) }
-        return signers.contains(policy.owner) || UInt64(signers.filter { policy.curators.contains($0) }.count) >= policy.quorum
+        policy.authorizesTombstone(signers, takedown: takedown, author: author)
     }
 }

@@ -286,8 +286,7 @@ private func sealRecipient(_ text: String, policy: PolicyState) throws -> [UInt8
         let local = try IdentityStore(storeDirectory: storeDir).load(text)
         (key, x25519) = (local.publicKey, local.agreementKey.publicKey)
     }
-    let allowed = Set((policy.readers ?? []) + policy.curators + [policy.owner, policy.sequencer])
-    if policy.readers != nil && !allowed.contains(key) {
+    if !policy.mayRead(key) {
         throw CLIError.failure("\(key) may not read \(terminalSafe(policy.name)); seal only to its readers, curators, owner or sequencer")
     }
     return x25519

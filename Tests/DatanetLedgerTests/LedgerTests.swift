@@ -219,19 +219,6 @@ import Testing
         #expect(last.leaf.policy?.index == now.policyIndex)
     }
 
-    /// Every row of the curation table in schema/curation.md.
-    @Test(arguments: [
-        // (accepts, rejects, curators, quorum, outcome)
-        (2, 0, 3, 2, true as Bool?), (1, 0, 3, 2, nil), (1, 1, 3, 2, nil), (0, 2, 3, 2, false),
-        (1, 2, 3, 2, false), (0, 1, 2, 2, false), (1, 0, 1, 1, true), (0, 1, 1, 1, false), (2, 1, 3, 2, true),
-    ])
-    func curationTable(accepts: Int, rejects: Int, curators: Int, quorum: UInt64, outcome: Bool?) throws {
-        var verdicts = [PublicKey: Bool]()
-        for _ in 0..<accepts { verdicts[try SigningKey().publicKey] = true }
-        for _ in 0..<rejects { verdicts[try SigningKey().publicKey] = false }
-        #expect(Curation.outcome(verdicts: verdicts, curators: curators, quorum: quorum) == outcome)
-    }
-
     @Test func aCuratorsLatestReviewCounts() throws {
         let w = try World(quorum: 1)
         let a = try w.contribution("song")

@@ -1,0 +1,56 @@
+import DatanetCrypto
+
+/// Every rule a policy state decides, in one place (schema/curation.md, schema/log.md): who may
+/// contribute, read and review; which signatures authorize a policy change, a key handoff, a
+/// takedown, a withdrawal or a continuation; how many counted reviews decide. The sequencer,
+/// the replay (audit, import, sync), the receipt checker and the CLI all ask these.
+extension PolicyState {
+    /// An open Datanet, or a key on its allow list.
+    public func mayContribute(_ author: PublicKey) -> Bool { contributors?.contains(author) ?? true }
+
+    /// A public Datanet: anyone. A private one: its readers, curators, owner and sequencer (what
+    /// a sealed bundle may be sealed to).
+    public func mayRead(_ key: PublicKey) -> Bool {
+        guard let readers else { return true }
+        return readers.contains(key) || curators.contains(key) || key == owner || key == sequencer
+    }
+
+    /// Only curators in force review; other keys' reviews are refused and never counted.
+    public func mayReview(_ reviewer: PublicKey) -> Bool { curators.contains(reviewer) }
+
+    /// The curators in force among `signers`.
+    public func curatorCount<S: Sequence<PublicKey>>(_ signers: S) -> Int { signers.reduce(0) { $0 + (curators.contains($1) ? 1 : 0) } }
+
+    /// A policy change, a key handoff or a takedown: the owner's signature, or a quorum of the
+    /// curators in force.
+    public func authorizesGovernance<S: Sequence<PublicKey>>(_ signers: S) -> Bool {
+        var curatorsSigning = 0
+        for s in signers {
+            if s == owner { return true }
+            if curators.contains(s) { curatorsSigning += 1 }
+        }
+        return UInt64(curatorsSigning) >= quorum
+    }
+
+    /// A continuation (replacing a lost sequencer key): the owner's signature alone.
+    public func authorizesContinuation<S: Sequence<PublicKey>>(_ signers: S) -> Bool { signers.contains(owner) }
+
+    /// A withdrawal is its author's; a takedown is governance.
+    public func authorizesTombstone<S: Sequence<PublicKey>>(_ signers: S, takedown: Bool, author: PublicKey) -> Bool {
+        takedown ? authorizesGovernance(signers) : signers.contains(author)
+    }
+
+    /// Distinct counted curators needed to accept (the quorum) or to reject (enough that the
+    /// quorum can no longer be reached: curators − quorum + 1).
+    public func reviewsNeeded(toAccept: Bool) -> Int {
+        toAccept ? Int(clamping: quorum) : curators.count - Int(clamping: quorum) + 1
+    }
+
+    /// The outcome given distinct counted curators accepting and rejecting: accepted, rejected,
+    /// or nil while undecided.
+    public func outcome(accepts: Int, rejects: Int) -> Bool? {
+        if accepts >= reviewsNeeded(toAccept: true) { return true }
+        if rejects >= reviewsNeeded(toAccept: false) { return false }
+        return nil
+    }
+}
