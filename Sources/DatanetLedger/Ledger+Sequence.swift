@@ -256,8 +256,7 @@ final class SequenceRun {
         }
         let q = try ledger.index.quota(txn, d, author: Digest(bytes: c.author.bytes)!)
         let (count, bytesUsed) = (q.count, q.bytes)
-        // The size is the author's claim: compared without an addition that could overflow.
-        if count >= policy.maxPendingProposals || c.size > policy.maxPendingBytes || bytesUsed > policy.maxPendingBytes - c.size {
+        if !policy.withinQuota(count: count, bytes: bytesUsed, adding: c.size) {
             report.refused.append((id, "author \(c.author) is over quota (\(count) undecided, \(bytesUsed) bytes)"))
             return
         }

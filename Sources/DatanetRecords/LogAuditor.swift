@@ -192,8 +192,7 @@ package struct LogAuditor {
             flag(i, "the author may contribute under the policy in force", "\(c.author) is not a contributor")
         }
         let q = undecided[c.author] ?? (0, 0)
-        // A record's size is the author's claim: compared without an addition that could overflow.
-        if q.count >= st.maxPendingProposals || c.size > st.maxPendingBytes || q.bytes > st.maxPendingBytes - c.size {
+        if !st.withinQuota(count: q.count, bytes: q.bytes, adding: c.size) {
             flag(i, "the author is within quota", "\(q.count) undecided proposals, \(q.bytes) bytes before this one")
         }
         intakes[id] = (i, c.author, c.size, c.content, false)

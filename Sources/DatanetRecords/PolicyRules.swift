@@ -15,6 +15,13 @@ extension PolicyState {
         return readers.contains(key) || curators.contains(key) || key == owner || key == sequencer
     }
 
+    /// Whether an author holding `count` undecided proposals of `bytes` claimed bytes may have
+    /// one more of `size` bytes taken in. The size is the author's claim: compared without an
+    /// addition that could overflow.
+    public func withinQuota(count: UInt64, bytes: UInt64, adding size: UInt64) -> Bool {
+        count < maxPendingProposals && size <= maxPendingBytes && bytes <= maxPendingBytes - size
+    }
+
     /// Only curators in force review; other keys' reviews are refused and never counted.
     public func mayReview(_ reviewer: PublicKey) -> Bool { curators.contains(reviewer) }
 

@@ -38,6 +38,13 @@ import Testing
         #expect(p.authorizesTombstone([a, c], takedown: true, author: outsider) && !p.authorizesTombstone([outsider], takedown: true, author: outsider))
     }
 
+    @Test func quotas() {
+        let p = policy() // at most 10 proposals and 10 bytes undecided per author
+        #expect(p.withinQuota(count: 0, bytes: 0, adding: 10) && !p.withinQuota(count: 0, bytes: 0, adding: 11))
+        #expect(p.withinQuota(count: 9, bytes: 5, adding: 5) && !p.withinQuota(count: 10, bytes: 0, adding: 0))
+        #expect(!p.withinQuota(count: 0, bytes: 6, adding: 5) && !p.withinQuota(count: 0, bytes: 0, adding: .max))
+    }
+
     /// Every row of the curation table in schema/curation.md: (accepts, rejects, curators, quorum, outcome).
     @Test(arguments: [
         (2, 0, 3, 2, true as Bool?), (1, 0, 3, 2, nil), (1, 1, 3, 2, nil), (0, 2, 3, 2, false),
