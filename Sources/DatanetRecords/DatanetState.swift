@@ -52,6 +52,18 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     case quorumNotMet(String)
     case notSequencer(String)
     case overQuota(String)
+    /// A field longer than its format allows.
+    case tooLong(field: String, bytes: Int, maximum: Int)
+    /// An author the policy in force does not allow to contribute.
+    case notAContributor(author: String, datanet: String)
+    /// A reviewer who is not a curator in force.
+    case notACurator(reviewer: String, datanet: String)
+    /// A review naming no contribution.
+    case nothingToReview
+    /// A policy change the policy in force already has.
+    case policyUnchanged(String)
+    /// A quorum outside 1…curators.
+    case badQuorum(quorum: UInt64, curators: Int)
     case record(RecordError)
     /// The store has never held a ledger (a read-only open finds none of its tables).
     case noLedger
@@ -67,6 +79,12 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
         case .quorumNotMet(let why): return why
         case .notSequencer(let why): return why
         case .overQuota(let why): return why
+        case .tooLong(let field, let bytes, let maximum): return "the \(field) takes \(bytes) bytes; at most \(maximum) are allowed"
+        case .notAContributor(let a, let d): return "author \(a) may not contribute to \(d)"
+        case .notACurator(let r, let d): return "reviewer \(r) is not a curator of \(d)"
+        case .nothingToReview: return "a review names at least one contribution"
+        case .policyUnchanged(let change): return "`\(change)` changes nothing: the policy in force already has it"
+        case .badQuorum(let q, let n): return "the change would leave quorum \(q) with \(n) curator(s)"
         case .record(let e): return "\(e)"
         }
     }

@@ -103,6 +103,8 @@ public enum ContentKind: UInt64, Sendable { case blob = 1, tree = 2 }
 
 /// `contribution`: one file or folder offered to a Datanet. Signed by its author.
 public struct Contribution: Hashable, Sendable {
+    /// Longest media type and license, in UTF-8 bytes.
+    public static let maximumMediaType = 255, maximumLicense = 256
     public var datanet: Digest
     public var author: PublicKey
     public var content: Digest
@@ -145,8 +147,8 @@ public struct Contribution: Hashable, Sendable {
         guard let k = ContentKind(rawValue: try f.uint(3, "content kind")) else { throw .malformed("content kind is not 1 (blob) or 2 (tree)") }
         contentKind = k
         size = try f.uint(4, "size")
-        mediaType = try f.text(5, "media type", maxBytes: 255)
-        license = try f.text(6, "license", maxBytes: 256)
+        mediaType = try f.text(5, "media type", maxBytes: Self.maximumMediaType)
+        license = try f.text(6, "license", maxBytes: Self.maximumLicense)
         sidecar = try f.digest(7, "sidecar")
         createdAt = try f.uint(8, "created-at")
         try f.finish()

@@ -27,6 +27,9 @@ public final class Ingest {
     let batch: WriteBatch
     /// Called with the bytes of file content processed so far.
     public var progress: ((UInt64) -> Void)?
+    /// Runs in the add's last transaction, after every path is stored and before the commit:
+    /// what it writes commits with the content or not at all (a throw rolls the add back).
+    public var beforeCommit: ((Transaction, [AddResult]) throws -> Void)?
     private var done: UInt64 = 0
     private var created: [(Table, Digest)] = []
     private let leaseKey: [UInt8]
@@ -81,6 +84,7 @@ public final class Ingest {
                 try batch.current().put(store.roots, id, obj.encodedValue)
                 results.append(AddResult(id: id, kind: kind, size: size, newBytes: newBytes - before, path: path))
             }
+            if let beforeCommit { try beforeCommit(try batch.current(), results) }
             if leaseWritten { try batch.current().delete(store.leases, leaseKey) }
             try batch.commit()
             return results

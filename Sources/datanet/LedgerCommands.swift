@@ -71,53 +71,23 @@ func runContribute(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     let st = try ledger.resolveDatanet(p.positionals[0])
     let author = try signer()
-    var meta = [String: String]()
+    var fields = ContributionFields(label: p.options["--label"], license: p.options["--license"], mediaType: p.options["--media-type"])
     for kv in p.all("--meta") {
         guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw CLIError.usage("--meta needs key=value, got '\(kv)'") }
-        meta[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
-    }
-    // Refused before anything is ingested: these fields reach other people's terminals and files.
-    for (field, option) in [("label", "--label"), ("license", "--license"), ("media type", "--media-type")] {
-        if let v = p.options[option] { try TextRules.checkSingleLine(v, field: field) }
-    }
-    for (k, v) in meta { try TextRules.checkSingleLine(k + "=" + v, field: "metadata") }
-    // The sidecar's limit, checked before anything is ingested (a file name adds at most 765
-    // bytes: 255 bytes of name, each written %XX at worst).
-    let sidecarRoom = Sidecar(label: p.options["--label"] ?? "", fileName: String(repeating: "%", count: 765), metadata: meta).encoded.count
-    guard sidecarRoom <= Sidecar.maximumSize else {
-        throw CLIError.usage("--label and --meta take \(sidecarRoom - 765) bytes; the erasable sidecar holds at most \(Sidecar.maximumSize - 765) beside the file name")
-    }
-    // Refused before anything is ingested, so a refusal leaves the store as it was.
-    guard st.policy.mayContribute(author.publicKey) else {
-        throw LedgerRefusal.notAllowed("author \(author.publicKey) may not contribute to \(terminalSafe(st.policy.name))")
+        fields.metadata[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
     }
     let plans = try Ingest.plan(bytes: Array(p.rawPositionals.dropFirst()))
     let bar = ProgressBar(total: plans.reduce(0) { $0 + $1.node.totalBytes }, label: "contribute", quiet: p.has("--quiet"))
-    let ingest = Ingest(store: ledger.store)
-    ingest.progress = { bar.update($0) }
-    let added = try ingest.add(plans: plans)
+    let made: [(envelope: Envelope, added: AddResult)]
+    do {
+        made = try ledger.contribute(to: st.id, paths: plans, fields: fields, author: author.signingKey, createdAt: nowMillis()) { bar.update($0) }
+    } catch { bar.finish(); throw error }
     bar.finish()
-    var rows = [[String: Any]]()
-    for r in added {
-        // r.path is printable (invalid UTF-8 shown as %XX); the default label also loses the
-        // control characters a file name may hold, which labels may not.
-        let name = URL(fileURLWithPath: r.path).lastPathComponent
-        let label = p.options["--label"] ?? String(String.UnicodeScalarView(name.unicodeScalars.map { TextRules.isControl($0) ? "?" : $0 }))
-        let side = Sidecar(label: label, fileName: name, metadata: meta)
-        let sidecar = side.hash
-        var e = Envelope(kind: .contribution, body: Contribution(
-            datanet: st.id, author: author.publicKey, content: r.id, contentKind: r.kind == .tree ? .tree : .blob, size: r.size,
-            mediaType: try p.options["--media-type"] ?? MediaType.guess(
-                fileName: name, isFolder: r.kind == .tree,
-                sample: r.kind == .blob ? try ledger.store.blobBytes(r.id, limit: MinHash.maximumText) : nil),
-            license: p.options["--license"] ?? "NOASSERTION", sidecar: sidecar,
-            createdAt: nowMillis()).body)
-        try e.sign(with: author.signingKey)
-        try ledger.propose(e, sidecar: side)
-        rows.append(["id": e.id.hex, "content": r.id.hex, "path": r.path, "size": r.size])
-        if !p.has("--json") { out("\(e.id.hex)  \(r.path)") }
+    if p.has("--json") {
+        try printJSON(made.map { ["id": $0.envelope.id.hex, "content": $0.added.id.hex, "path": $0.added.path, "size": $0.added.size] as [String: Any] })
+    } else {
+        for m in made { out("\(m.envelope.id.hex)  \(m.added.path)") }
     }
-    if p.has("--json") { try printJSON(rows) }
     return 0
 }
 
@@ -129,12 +99,7 @@ func runReview(_ p: Parsed) throws -> Int32 {
     }
     let ids = try p.positionals.dropFirst().dropLast().map { try resolveRecord(ledger, $0) }
     guard !ids.isEmpty else { throw CLIError.usage("`datanet review` needs at least one contribution id") }
-    try TextRules.checkSingleLine(p.options["--reason"] ?? "", field: "reason")
-    let reviewer = try signer()
-    var e = Envelope(kind: .review, body: Review(datanet: st.id, reviewer: reviewer.publicKey, contributions: ids,
-                                                 accept: verdict == "accept", reason: p.options["--reason"] ?? "").body)
-    try e.sign(with: reviewer.signingKey)
-    try ledger.propose(e)
+    let e = try ledger.review(st.id, contributions: ids, accept: verdict == "accept", reason: p.options["--reason"] ?? "", by: try signer().signingKey)
     out("\(e.id.hex)  \(verdict) \(ids.count) contribution(s)")
     return 0
 }
@@ -155,57 +120,50 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
     let op = p.positionals[1]
     guard p.positionals.count == 3 else { throw CLIError.usage("`datanet policy DATANET \(op)` takes one value") }
     let value = p.positionals[2]
-    var next = st.policy
     func keySet(_ list: [PublicKey]?, adding k: PublicKey?, removing r: PublicKey?) -> [PublicKey] {
         var s = Set(list ?? [])
         if let k { s.insert(k) }
         if let r { s.remove(r) }
         return s.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
     }
-    switch op {
-    case "add-curator": next.curators = keySet(next.curators, adding: try resolveKey(value), removing: nil)
-    case "remove-curator": next.curators = keySet(next.curators, adding: nil, removing: try resolveKey(value))
-    case "allow": next.contributors = keySet(next.contributors, adding: try resolveKey(value), removing: nil)
-    case "deny":
-        // An open Datanet has no list to take a key out of; an empty list would shut everyone out.
-        guard let allowed = next.contributors else {
-            throw CLIError.failure("\(terminalSafe(st.policy.name)) is open to every contributor: there is no allow list to deny from (`allow` a key first to close it)")
-        }
-        next.contributors = keySet(allowed, adding: nil, removing: try resolveKey(value))
-        guard next.contributors?.isEmpty == false || allowed.isEmpty else {
-            throw CLIError.failure("denying \(value) would leave nobody allowed to contribute to \(terminalSafe(st.policy.name))")
-        }
-    case "add-reader", "remove-reader":
-        // A public Datanet has no reader list; making one here would also lock the owner out.
-        guard let readers = next.readers else {
-            throw CLIError.failure("\(terminalSafe(st.policy.name)) is public: everyone may read it (`visibility private` first to keep a reader list)")
-        }
-        let k = try resolveKey(value)
-        next.readers = op == "add-reader" ? keySet(readers, adding: k, removing: nil) : keySet(readers, adding: nil, removing: k)
-    case "quorum":
-        guard let q = UInt64(value) else { throw CLIError.usage("quorum needs a number") }
-        next.quorum = q
-    case "visibility":
-        guard value == "public" || value == "private" else { throw CLIError.usage("visibility is public or private") }
-        next.readers = value == "public" ? nil : (next.readers ?? [next.owner])
-    case "set-sequencer":
-        let who = try signer()
-        var e = Envelope(kind: .setSequencer, body: SetSequencer(datanet: st.id, previous: st.policyRecord, sequencer: try resolveKey(value)).body)
-        try e.sign(with: who.signingKey)
-        try ledger.propose(e)
+    if op == "set-sequencer" {
+        let e = try ledger.proposeSequencer(st.id, key: try resolveKey(value), by: try signer().signingKey)
         out("\(e.id.hex)  set-sequencer (pending; needs the owner or a curator quorum)")
         return 0
-    default:
+    }
+    let known = ["add-curator", "remove-curator", "allow", "deny", "add-reader", "remove-reader", "quorum", "visibility"]
+    guard known.contains(op) else {
         throw CLIError.usage("unknown policy change '\(op)' (add-curator, remove-curator, allow, deny, add-reader, remove-reader, quorum, visibility, set-sequencer)")
     }
-    guard next != st.policy else { throw CLIError.failure("`\(op) \(value)` changes nothing: the policy in force already has it") }
-    guard !next.curators.isEmpty, next.quorum >= 1, next.quorum <= UInt64(next.curators.count) else {
-        throw CLIError.failure("the change would leave quorum \(next.quorum) with \(next.curators.count) curator(s)")
+    let e = try ledger.proposePolicy(st.id, summary: "\(op) \(value)", by: try signer().signingKey) { next in
+        switch op {
+        case "add-curator": next.curators = keySet(next.curators, adding: try resolveKey(value), removing: nil)
+        case "remove-curator": next.curators = keySet(next.curators, adding: nil, removing: try resolveKey(value))
+        case "allow": next.contributors = keySet(next.contributors, adding: try resolveKey(value), removing: nil)
+        case "deny":
+            // An open Datanet has no list to take a key out of; an empty list would shut everyone out.
+            guard let allowed = next.contributors else {
+                throw CLIError.failure("\(terminalSafe(st.policy.name)) is open to every contributor: there is no allow list to deny from (`allow` a key first to close it)")
+            }
+            next.contributors = keySet(allowed, adding: nil, removing: try resolveKey(value))
+            guard next.contributors?.isEmpty == false || allowed.isEmpty else {
+                throw CLIError.failure("denying \(value) would leave nobody allowed to contribute to \(terminalSafe(st.policy.name))")
+            }
+        case "add-reader", "remove-reader":
+            // A public Datanet has no reader list; making one here would also lock the owner out.
+            guard let readers = next.readers else {
+                throw CLIError.failure("\(terminalSafe(st.policy.name)) is public: everyone may read it (`visibility private` first to keep a reader list)")
+            }
+            let k = try resolveKey(value)
+            next.readers = op == "add-reader" ? keySet(readers, adding: k, removing: nil) : keySet(readers, adding: nil, removing: k)
+        case "quorum":
+            guard let q = UInt64(value) else { throw CLIError.usage("quorum needs a number") }
+            next.quorum = q
+        default: // visibility
+            guard value == "public" || value == "private" else { throw CLIError.usage("visibility is public or private") }
+            next.readers = value == "public" ? nil : (next.readers ?? [next.owner])
+        }
     }
-    let who = try signer()
-    var e = Envelope(kind: .policy, body: PolicyChange(datanet: st.id, previous: st.policyRecord, state: next, summary: "\(op) \(value)").body)
-    try e.sign(with: who.signingKey)
-    try ledger.propose(e)
     out("\(e.id.hex)  \(op) \(value) (pending)")
     return 0
 }

@@ -221,11 +221,7 @@ func runTombstone(_ p: Parsed) throws -> Int32 {
     let id = try resolveRecord(ledger, p.positionals[1])
     let takedown = p.command == "takedown"
     guard let reason = p.options["--reason"] ?? (takedown ? nil : "") else { throw CLIError.usage("takedown needs --reason TEXT") }
-    try TextRules.checkSingleLine(reason, field: "reason")
-    let me = try signer()
-    var e = Envelope(kind: .tombstone, body: Tombstone(datanet: st.id, contribution: id, takedown: takedown, reason: reason).body)
-    try e.sign(with: me.signingKey)
-    try ledger.propose(e)
+    let e = try ledger.tombstone(st.id, contribution: id, takedown: takedown, reason: reason, by: try signer().signingKey)
     out("\(e.id.hex)  \(takedown ? "takedown" : "withdrawal") of \(id.hex.prefix(16))… pending; it takes effect when sequenced")
     return 0
 }

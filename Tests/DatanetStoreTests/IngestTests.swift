@@ -86,6 +86,38 @@ import Testing
         #expect(try store.fsck().problems.isEmpty)
     }
 
+    /// What the add's last transaction writes commits with the content or not at all: a throw
+    /// from `beforeCommit` (a ledger refusing the proposal of what was just stored) rolls back
+    /// the whole add, batches already committed included.
+    @Test func beforeCommitRollsTheWholeAddBack() throws {
+        let dir = TempDir("ingest-hook")
+        let store = try makeStore(dir)
+        var rng = SplitMix64(seed: 11)
+        writeFile(dir.file("keep"), rng.bytes(100_000))
+        _ = try Ingest(store: store).add(paths: [dir.file("keep")])
+        func counts() throws -> [Int] {
+            try store.env.read { txn in try [store.chunks, store.blobs, store.roots, store.leases].map { try txn.count($0) } }
+        }
+        let before = try counts()
+        writeFile(dir.file("big"), rng.bytes(40 << 20)) // more than one 32 MiB batch
+        struct Refused: Error {}
+        let ingest = Ingest(store: store)
+        var seen = [AddResult]()
+        ingest.beforeCommit = { txn, added in
+            seen = added
+            #expect(try txn.contains(store.roots, added[0].id)) // the content is visible in the hook's transaction
+            throw Refused()
+        }
+        #expect(throws: Refused.self) { try ingest.add(paths: [dir.file("big")]) }
+        #expect(seen.count == 1 && seen[0].size == 40 << 20)
+        #expect(try counts() == before)
+        // Without a throw the same add commits, hook writes included.
+        let ok = Ingest(store: store)
+        ok.beforeCommit = { txn, added in try txn.put(store.roots, SHA256.hash([1]), try #require(try txn.get(store.roots, added[0].id))) }
+        let added = try ok.add(paths: [dir.file("big")])
+        #expect(try store.env.read { txn in try txn.contains(store.roots, SHA256.hash([1])) && txn.contains(store.roots, added[0].id) })
+    }
+
     @Test func gearTableMatchesTheReference() {
         // First values of the reference table (fastcdc-rs v2020 GEAR), derived here from MD5.
         #expect(FastCDC.gear(0) == 0x3b5d_3c7d_207e_37dc)
