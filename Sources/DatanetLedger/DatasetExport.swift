@@ -65,11 +65,11 @@ extension Ledger {
             let note: String
             if let size {
                 guard let b = try txn.get(checkpoints, BigEndian.key(d, size)) else {
-                    throw LedgerRefusal.notAllowed("no checkpoint of size \(size) is held here (`datanet log` lists the log)")
+                    throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: size)
                 }
                 note = String(decoding: b, as: UTF8.self)
             } else {
-                guard let n = try latestCheckpointNote(txn, d) else { throw LedgerRefusal.notAllowed("no checkpoint of \(d.hex) is held here") }
+                guard let n = try latestCheckpointNote(txn, d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
                 note = n
             }
             let end = try Checkpoint.unverified(note: note).size

@@ -28,7 +28,7 @@ extension Ledger {
             let table = try leafTable(d)
             let key = try env.read { txn in try sequencerKey(txn, st, leaves: table, size: size) }
             cp = try Checkpoint.verify(note: note, key: key)
-        } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.notAllowed("checkpoint refused: \(error)") }
+        } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.checkpointRefused("\(error)") }
         guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
         // Tables are opened before the write transaction: opening one begins a transaction of its own.
         let log = try merkleLog(d)
@@ -65,7 +65,7 @@ extension Ledger {
     func sequencerKey(_ txn: Transaction, _ st: DatanetState, leaves: LeafTable, size: UInt64) throws -> PublicKey {
         guard size > 0, size <= st.size else { return st.policy.sequencer }
         func leaf(_ i: UInt64) throws -> Leaf {
-            guard let leaf = try leaves.leaf(txn, i) else { throw LedgerRefusal.notAllowed("leaf \(i) is missing") }
+            guard let leaf = try leaves.leaf(txn, i) else { throw LedgerError.corruptLog("leaf \(i) is missing") }
             return leaf
         }
         let last = try leaf(size - 1)
@@ -83,7 +83,7 @@ extension Ledger {
             guard let next = l.policy?.index, next < i else { break }
             at = next
         }
-        throw LedgerRefusal.notAllowed("the policy chain of \(st.id.hex) does not reach its genesis from leaf \(size - 1)")
+        throw LedgerError.corruptLog("the policy chain of \(st.id.hex) does not reach its genesis from leaf \(size - 1)")
     }
 
     /// Refuses when a checkpoint signed by `key` is larger than our log (a restored backup
@@ -95,7 +95,7 @@ extension Ledger {
             return larger == nil
         }
         if let larger {
-            throw LedgerRefusal.notSequencer("a checkpoint signed by this sequencer key is at size \(larger), beyond this log (\(st.size)): this store is behind (restored from a backup?); refusing to sequence")
+            throw LedgerRefusal.storeBehind(signed: larger, held: st.size)
         }
     }
 }
@@ -128,10 +128,10 @@ extension Ledger {
         let leavesTable = try leafTable(c.datanet)
         return try env.write { txn in
             var st = try state(txn, c.datanet)
-            guard st.policy.authorizesContinuation(signers) else { throw LedgerRefusal.quorumNotMet("a continuation must be signed by the owner") }
-            guard c.sequencer == key.publicKey else { throw LedgerRefusal.notSequencer("the continuation names another sequencer key") }
+            guard st.policy.authorizesContinuation(signers) else { throw LedgerRefusal.unauthorized(kind: "continuation", needs: "the owner's signature") }
+            guard c.sequencer == key.publicKey else { throw LedgerRefusal.notSequencer(key: key.publicKey.description, sequencer: c.sequencer.description) }
             guard c.size == st.size, try log.root(txn, size: c.size) == c.root else {
-                throw LedgerRefusal.notAllowed("the continuation names size \(c.size) and a root that are not this log's last state (size \(st.size))")
+                throw LedgerRefusal.notLastState(size: c.size, held: st.size)
             }
             let leaf = Leaf(datanet: c.datanet, policy: (st.policyIndex, st.policyLeafHash), payload: .continuation(envelope))
             let hash = try appendLeaf(txn, leaf, at: st.size, table: leavesTable, log: log)

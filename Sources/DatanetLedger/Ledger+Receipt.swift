@@ -8,25 +8,25 @@ extension Ledger {
     /// A receipt for a contribution in this store's log, against the newest checkpoint held.
     public func receipt(for contribution: Digest) throws -> Receipt {
         guard let (d, intakeIndex) = try placement(contribution) else {
-            throw LedgerRefusal.notAllowed("contribution \(contribution.hex) is not in a log here (still pending?)")
+            throw LedgerRefusal.notInLog(record: contribution.hex)
         }
-        guard let note = try latestCheckpoint(d) else { throw LedgerRefusal.notAllowed("no checkpoint of \(d.hex) is held here") }
+        guard let note = try latestCheckpoint(d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
         let size = try Checkpoint.unverified(note: note).size
         let log = try merkleLog(d)
         let table = try leafTable(d)
         return try env.read { txn in
             func entry(_ index: UInt64) throws -> Receipt.Entry {
-                guard let bytes = try table.get(txn, index) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
+                guard let bytes = try table.get(txn, index) else { throw LedgerError.corruptLog("leaf \(index) is missing") }
                 let proof = try log.inclusionProof(txn, index: index, size: size)
                 return Receipt.Entry(index: index, leaf: Data(bytes).base64EncodedString(), proof: proof.map { Data($0.bytes).base64EncodedString() },
                                      view: try RecordView.leaf(try table.decode(index, bytes)))
             }
             func leaf(_ index: UInt64) throws -> Leaf {
-                guard let leaf = try table.leaf(txn, index) else { throw LedgerRefusal.notAllowed("leaf \(index) is missing") }
+                guard let leaf = try table.leaf(txn, index) else { throw LedgerError.corruptLog("leaf \(index) is missing") }
                 return leaf
             }
             guard intakeIndex < size, try leaf(intakeIndex).kind == .intake else {
-                throw LedgerRefusal.notAllowed("record \(contribution.hex) is not a contribution taken into the log")
+                throw LedgerRefusal.notInLog(record: contribution.hex)
             }
             // The policy chain, walked back from the last leaf through the citations.
             var chainIndexes = [UInt64]()
@@ -35,7 +35,7 @@ extension Ledger {
             while let i = at {
                 chainIndexes.append(i)
                 at = try leaf(i).policy?.index
-                if let next = at, next >= i { throw LedgerRefusal.notAllowed("leaf \(i) cites a later policy leaf \(next)") }
+                if let next = at, next >= i { throw LedgerError.corruptLog("leaf \(i) cites a later policy leaf \(next)") }
             }
             let decision = try self.decision(txn, contribution).flatMap { $0 < size ? $0 : nil }
             return Receipt(datanet: d.hex, contribution: contribution.hex, checkpoint: note,
@@ -48,11 +48,11 @@ extension Ledger {
     /// The receipt remade against the newest checkpoint held here, keeping the checkpoint it
     /// was made for as `previous` with a consistency proof to the new one.
     public func refreshed(_ old: Receipt) throws -> Receipt {
-        guard let id = Digest(hex: old.contribution) else { throw LedgerRefusal.notAllowed("receipt names no valid contribution id") }
+        guard let id = Digest(hex: old.contribution) else { throw RecordError.malformed("the receipt names no valid contribution id") }
         var fresh = try receipt(for: id)
         let before = try Checkpoint.unverified(note: old.checkpoint)
         let after = try Checkpoint.unverified(note: fresh.checkpoint)
-        guard before.size <= after.size else { throw LedgerRefusal.notAllowed("the receipt's checkpoint (size \(before.size)) is newer than this store's (\(after.size))") }
+        guard before.size <= after.size else { throw LedgerRefusal.beyondLog(size: before.size, held: after.size) }
         guard before.size < after.size else { return old }
         let log = try merkleLog(Digest(hex: fresh.datanet)!)
         let proof = try env.read { txn in try log.consistencyProof(txn, size1: before.size, size2: after.size) }

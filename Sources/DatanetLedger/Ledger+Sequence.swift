@@ -27,10 +27,10 @@ extension Ledger {
         // One sequencer process per Datanet: an exclusive lock held for the whole run.
         let lockPath = Self.sequencerLockPath(store: store.directory, datanet: d)
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lock >= 0 else { throw LedgerRefusal.notSequencer("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard lock >= 0 else { throw LedgerRefusal.sequencerBusy(path: lockPath, why: String(cString: strerror(errno))) }
         defer { close(lock) }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            throw LedgerRefusal.notSequencer("another process is sequencing this Datanet (\(lockPath) is locked)")
+            throw LedgerRefusal.sequencerBusy(path: lockPath, why: "another process is sequencing this Datanet")
         }
         let run = SequenceRun(ledger: self, d: d, key: key, log: try merkleLog(d),
                               leaves: try leafTable(d), limit: max(1, leavesPerTransaction))
@@ -60,7 +60,7 @@ extension Ledger {
                         try run.take(txn, key, queue.ids[entry], envelope, record)
                     case .failure(let error):
                         try removePending(txn, key)
-                        run.report.refused.append((queue.ids[entry], "the pending record does not decode: \(error)"))
+                        run.report.refused.append(.init(record: queue.ids[entry], refusal: .record(error)))
                     }
                 }
                 try run.commit(txn)
@@ -109,7 +109,7 @@ extension Ledger {
         }
         let signers = try envelope.verifiedSigners()
         guard st.policy.authorizesGovernance(signers) else {
-            throw LedgerRefusal.quorumNotMet("policy change lacks a quorum: \(st.policy.curatorCount(signers)) curator signature(s), \(st.policy.quorum) needed, or the owner's")
+            throw LedgerRefusal.quorumNotMet(curators: st.policy.curatorCount(signers), quorum: st.policy.quorum)
         }
     }
 }
@@ -166,11 +166,11 @@ final class SequenceRun {
         let now = try ledger.state(txn, d)
         if let st {
             guard now.size == st.size, now.policyLeafHash == st.policyLeafHash else {
-                throw LedgerRefusal.notSequencer("the log of \(now.policy.name) changed while sequencing (size \(st.size) → \(now.size))")
+                throw LedgerRefusal.logMoved(expected: st.size, found: now.size)
             }
         } else {
             guard now.policy.sequencer == key.publicKey else {
-                throw LedgerRefusal.notSequencer("this key is not the sequencer of \(now.policy.name) (that is \(now.policy.sequencer))")
+                throw LedgerRefusal.notSequencer(key: key.publicKey.description, sequencer: now.policy.sequencer.description)
             }
             try ledger.checkNotBehind(txn, now, key: key)
         }
@@ -189,7 +189,7 @@ final class SequenceRun {
 
     @discardableResult
     func append(_ txn: Transaction, _ payload: Leaf.Payload) throws -> (UInt64, Digest) {
-        guard var state = st else { throw LedgerRefusal.notSequencer("sequencing outside a transaction") }
+        guard var state = st else { throw LedgerError.corruptLog("a leaf was appended outside a sequencing transaction") }
         let leaf = Leaf(datanet: d, policy: (state.policyIndex, state.policyLeafHash), payload: payload)
         let index = state.size
         let hash = try ledger.appendLeaf(txn, leaf, at: index, table: leaves, log: log)
@@ -214,7 +214,7 @@ final class SequenceRun {
         case .tombstone(let t):
             try placeTombstone(txn, envelope, id, t)
         default:
-            report.refused.append((id, "\(envelope.kind.rawValue) records are not sequenced from pending"))
+            report.refused.append(.init(record: id, refusal: .notSequenced(kind: envelope.kind.rawValue)))
         }
     }
 
@@ -228,20 +228,21 @@ final class SequenceRun {
             change(&st!.policy)
             report.policies.append((id, index))
         } catch let refusal as LedgerRefusal {
-            report.refused.append((id, refusal.description))
+            report.refused.append(.init(record: id, refusal: refusal))
         }
     }
 
     private func placeTombstone(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, _ t: Tombstone) throws {
         guard let (intake, c) = try ledger.tombstoneTarget(txn, d, t) else {
-            return report.refused.append((id, "tombstone names \(t.contribution.hex), which is not in this log"))
+            return report.refused.append(.init(record: id, refusal: .notInLog(record: t.contribution.hex)))
         }
         guard try !txn.contains(ledger.tombstones, BigEndian.key(d, intake)) else {
-            return report.refused.append((id, "contribution \(t.contribution.hex) is already withdrawn or taken down"))
+            return report.refused.append(.init(record: id, refusal: .alreadyTombstoned(contribution: t.contribution.hex)))
         }
         guard t.isAuthorized(signers: Set(try envelope.verifiedSigners()), author: c.author, policy: st!.policy) else {
-            return report.refused.append((id, t.takedown ? "a takedown needs the owner's signature or a curator quorum"
-                                                         : "a withdrawal must be signed by the contribution's author"))
+            return report.refused.append(.init(record: id, refusal: t.takedown
+                ? .unauthorized(kind: "takedown", needs: "the owner's signature or a curator quorum")
+                : .unauthorized(kind: "withdrawal", needs: "to be signed by the contribution's author")))
         }
         let (index, _) = try append(txn, .tombstone(.init(record: envelope, contribution: t.contribution, intake: intake)))
         try ledger.index.apply(txn, d, first: index, [.tombstone(envelope, contribution: t.contribution, intake: intake)])
@@ -251,13 +252,13 @@ final class SequenceRun {
     private func intake(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, _ c: Contribution) throws {
         let policy = st!.policy
         if !policy.mayContribute(c.author) {
-            report.refused.append((id, "author \(c.author) may not contribute under the policy in force"))
+            report.refused.append(.init(record: id, refusal: .notAContributor(author: c.author.description, datanet: policy.name)))
             return
         }
         let q = try ledger.index.quota(txn, d, author: Digest(bytes: c.author.bytes)!)
         let (count, bytesUsed) = (q.count, q.bytes)
         if !policy.withinQuota(count: count, bytes: bytesUsed, adding: c.size) {
-            report.refused.append((id, "author \(c.author) is over quota (\(count) undecided, \(bytesUsed) bytes)"))
+            report.refused.append(.init(record: id, refusal: .overQuota(author: c.author.description, count: count, bytes: bytesUsed)))
             return
         }
         let (index, hash) = try append(txn, .intake(.init(author: c.author, record: id, content: c.content, contribution: envelope)))

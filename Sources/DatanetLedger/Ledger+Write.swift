@@ -13,7 +13,15 @@ public struct SequenceReport: Sendable {
     /// Contributions withdrawn or taken down, with their tombstone leaf.
     public var tombstones: [(contribution: Digest, index: UInt64)] = []
     /// Records taken out of pending without a leaf, and why.
-    public var refused: [(record: Digest, reason: String)] = []
+    public var refused: [Refused] = []
+
+    /// A record the sequencer took out of pending without a leaf.
+    public struct Refused: Sendable {
+        public let record: Digest
+        public let refusal: LedgerRefusal
+        /// The refusal in words.
+        public var reason: String { refusal.description }
+    }
     public var size: UInt64 = 0
     public var checkpoint = ""
 }
@@ -26,13 +34,13 @@ extension Ledger {
         guard case .genesis(let g) = try Record.verified(envelope) else { throw LedgerRefusal.record(.malformed("not a genesis record")) }
         let d = envelope.id
         if let key = sequencerKey, key.publicKey != g.policy.sequencer {
-            throw LedgerRefusal.notSequencer("the key given is not the genesis's sequencer")
+            throw LedgerRefusal.notSequencer(key: key.publicKey.description, sequencer: g.policy.sequencer.description)
         }
         let log = try merkleLog(d)
         let leaves = try leafTable(d)
         // One transaction: the record, and with the sequencer's key its first leaf and checkpoint.
         try env.write { txn in
-            guard try !txn.contains(state, d) else { throw LedgerRefusal.alreadyTaken("Datanet \(d.hex) already exists here") }
+            guard try !txn.contains(state, d) else { throw LedgerRefusal.datanetExists(d.hex) }
             try txn.put(records, d, envelope.encoded)
             guard let key = sequencerKey else { return }
             let leaf = Leaf(datanet: d, policy: nil, payload: .policy(envelope))
@@ -86,17 +94,17 @@ extension Ledger {
     }
 
     func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record) throws -> Digest {
-        guard let d = record.datanet else { throw LedgerRefusal.notAllowed("a genesis is created, not proposed") }
+        guard let d = record.datanet else { throw LedgerRefusal.notProposable("a genesis is created, not proposed") }
         let id = envelope.id
         let st = try state(txn, d)
         if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
-            throw LedgerRefusal.notAllowed("reviewer \(r.reviewer) is not a curator of \(st.policy.name)")
+            throw LedgerRefusal.notACurator(reviewer: r.reviewer.description, datanet: st.policy.name)
         }
         if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {
-            throw LedgerRefusal.notAllowed("author \(c.author) may not contribute to \(st.policy.name)")
+            throw LedgerRefusal.notAContributor(author: c.author.description, datanet: st.policy.name)
         }
-        if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already in the log") }
-        if try isPending(txn, id) { throw LedgerRefusal.alreadyTaken("record \(id.hex) is already pending") }
+        if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: false) }
+        if try isPending(txn, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: true) }
         // Policy records may gather signatures after they are first proposed: keep the union.
         var stored = envelope
         if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(envelope) }
@@ -118,7 +126,7 @@ extension Ledger {
         _ = try envelope.verifiedSigners()
         try env.write { txn in
             guard try mergeSignatures(txn, envelope) != nil else {
-                throw LedgerRefusal.notAllowed("record \(envelope.id.hex) is not pending here")
+                throw LedgerRefusal.notPending(record: envelope.id.hex)
             }
         }
     }

@@ -114,7 +114,7 @@ public final class Ledger: @unchecked Sendable {
         let lower = text.lowercased()
         let matches = all.filter { $0.id.hex.hasPrefix(lower) || $0.policy.name == text }
         guard !matches.isEmpty else { throw LedgerRefusal.unknownDatanet(text) }
-        guard matches.count == 1 else { throw LedgerRefusal.notAllowed("'\(text)' names \(matches.count) Datanets; give more of the id") }
+        guard matches.count == 1 else { throw LedgerRefusal.ambiguousDatanet(text, matches: matches.count) }
         return matches[0]
     }
 

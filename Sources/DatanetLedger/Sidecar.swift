@@ -68,7 +68,7 @@ extension Ledger {
     func storeSidecar(_ txn: Transaction, _ s: Sidecar) throws -> Digest {
         let bytes = s.encoded
         guard bytes.count <= Sidecar.maximumSize else {
-            throw LedgerRefusal.notAllowed("the label, file name and metadata take \(bytes.count) bytes; at most \(Sidecar.maximumSize) are kept")
+            throw LedgerRefusal.tooLong(field: "label, file name and metadata", bytes: bytes.count, maximum: Sidecar.maximumSize)
         }
         let h = SHA256.hash(bytes)
         try txn.put(sidecars, h, bytes)
@@ -81,7 +81,7 @@ extension Ledger {
     public func propose(_ envelope: Envelope, sidecar: Sidecar) throws -> Digest {
         try env.write { txn in
             guard case .contribution(let c) = try Record.verified(envelope), c.sidecar == sidecar.hash else {
-                throw LedgerRefusal.notAllowed("record \(envelope.id.hex) is not a contribution naming this sidecar")
+                throw LedgerRefusal.notProposable("record \(envelope.id.hex) is not a contribution naming this sidecar")
             }
             _ = try storeSidecar(txn, sidecar)
             return try propose(txn, envelope, .contribution(c))

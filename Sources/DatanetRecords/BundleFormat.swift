@@ -16,6 +16,8 @@ public enum BundleError: Error, CustomStringConvertible, Equatable {
     case malformed(String)
     case truncated
     case tampered
+    /// A sealed segment that does not authenticate: altered, reordered or cut.
+    case unauthentic
     case refused(String)
 
     public var description: String {
@@ -23,6 +25,7 @@ public enum BundleError: Error, CustomStringConvertible, Equatable {
         case .malformed(let why): "malformed bundle: \(why)"
         case .truncated: "bundle is truncated (no end frame)"
         case .tampered: "bundle's end frame does not match its contents (altered or reordered)"
+        case .unauthentic: "a sealed segment does not authenticate (altered, reordered or cut)"
         case .refused(let why): "bundle refused: \(why)"
         }
     }

@@ -270,7 +270,7 @@ package struct LogAuditor {
         var checked = 0
         let origin = Checkpoint.origin(of: datanet)
         for leaf in leaves {
-            guard leaf.index == size else { throw LedgerRefusal.notAllowed("leaf \(size) is missing from the log") }
+            guard leaf.index == size else { throw LedgerError.corruptLog("leaf \(size) is missing from the log") }
             add(leaf)
             try each(leaf)
             for note in notes[size] ?? [] { checkpoint(note, origin: origin, root: root); checked += 1 }

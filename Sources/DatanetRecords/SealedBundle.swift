@@ -176,7 +176,7 @@ public struct SealedBundleDecoder: ~Copyable {
                 let sealed = take(size + ChaChaPoly.tagSize)
                 guard let key = fileKey,
                       let plain = try? ChaChaPoly.open(key: key, nonce: SealedBundle.nonce(counter), sealed: sealed, aad: bound + lengthBytes) else {
-                    throw BundleError.tampered
+                    throw BundleError.unauthentic
                 }
                 counter += 1
                 if length & SealedBundle.last != 0 { stage = .ended }

@@ -16,8 +16,7 @@ public enum TextRules {
     /// Refuses `text` for `field` when it holds a control character, naming the first one.
     public static func checkSingleLine(_ text: String, field: String) throws(LedgerRefusal) {
         if let c = text.unicodeScalars.first(where: isControl) {
-            throw .notAllowed("the \(field) holds the control character U+\(String(c.value, radix: 16, uppercase: true).leftPadded(4)); "
-                              + "names, labels, licenses, media types, metadata and reasons are single-line text")
+            throw .controlCharacter(field: field, scalar: c.value)
         }
     }
 }

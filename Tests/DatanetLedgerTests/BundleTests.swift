@@ -4,6 +4,7 @@ import DatanetCrypto
 import DatanetObjects
 @testable import DatanetRecords
 import DatanetStore
+import DatanetTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -148,7 +149,20 @@ import Testing
         }
         let peer = try Peer()
         let before = peer.fingerprint
-        #expect(throws: (any Error).self) { try Self.importBytes(peer.ledger, bad) }
+        // Each damage refused by its own rule.
+        let expected: [String: (BundleError) -> Bool] = [
+            "truncated": { $0 == .truncated }, "tampered byte": { $0 == .tampered },
+            "reordered": { $0 == .malformed("leaf 2 where leaf 1 was due (leaves must run from 0 to 3 once, in order)") },
+            "duplicated": { $0 == .malformed("leaf 1 where leaf 2 was due (leaves must run from 0 to 3 once, in order)") },
+            "leaf gap": { $0 == .malformed("leaf 2 where leaf 1 was due (leaves must run from 0 to 3 once, in order)") },
+            "oversized": { $0 == .malformed("a leaf frame of 2147483647 bytes exceeds \(BundleReader.maximumFrame)") },
+            "forged leaf": { if case .refused(let why) = $0 { why.hasPrefix("leaf 2: counted reviews agree with the verdict") } else { false } },
+            "dropped checkpoint": { $0 == .refused("no signed checkpoint covers its last leaf 2") },
+            "unknown frame": { $0 == .malformed("unknown frame type 42") },
+            "trailing bytes": { $0 == .malformed("bytes after the end frame") },
+            "not a bundle": { $0 == .malformed("not a Datanet bundle (bad magic or version)") },
+        ]
+        #expect(performing: { try Self.importBytes(peer.ledger, bad) }, throws: { e in (e as? BundleError).map { expected[damage]!($0) } ?? false })
         #expect(peer.fingerprint == before, "\(damage) changed the store")
         #expect((try? peer.ledger.state(of: w.datanet)) == nil)
         // The undamaged bundle still imports into the same store afterwards.
@@ -169,7 +183,9 @@ import Testing
         let bytes = BigEndian.bytes(2) + leaf.encoded
         let n = UInt32(bytes.count)
         frames[i] = [2, 0, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
-        #expect { try Self.importBytes(peer.ledger, Self.reassemble(frames)) } throws: { "\($0)".contains("forks") }
+        #expect(throws: BundleError.refused("leaf 2 differs from this store's: the bundle's log forks from this one")) {
+            try Self.importBytes(peer.ledger, Self.reassemble(frames))
+        }
     }
 
     /// The hardening issue's defect: sidecar frames were stored whether or not a record named
@@ -190,7 +206,8 @@ import Testing
         let peer = try Peer()
         let before = peer.fingerprint
         let huge = Self.frame(.sidecar, [UInt8](repeating: 7, count: 1 << 20))
-        #expect(throws: BundleError.self) { try Self.importBytes(peer.ledger, Self.reassemble(frames + Array(repeating: huge, count: 3))) }
+        #expect(performing: { try Self.importBytes(peer.ledger, Self.reassemble(frames + Array(repeating: huge, count: 3))) },
+                throws: { isBundleError($0, "a sidecar of 1048576 bytes exceeds") })
         #expect(peer.fingerprint == before)
         // Well-formed junk: sidecars and a chunk nothing names; and the real sidecar tampered.
         let junk = (0..<60).map { i in Self.frame(.sidecar, Sidecar(label: "junk \(i)", fileName: "", metadata: [:]).encoded) }
@@ -235,13 +252,14 @@ import Testing
         let peer = try Peer()
         try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
         let before = peer.fingerprint
-        #expect(throws: BundleError.self) { try Self.importBytes(peer.ledger, Self.reassemble(base + trees + [try proposal(top, .tree)])) }
+        #expect(performing: { try Self.importBytes(peer.ledger, Self.reassemble(base + trees + [try proposal(top, .tree)])) },
+                throws: { isBundleError($0, refused: true, "the content \(top.hex) of proposal") && "\($0)".hasSuffix("is missing") })
         #expect(peer.fingerprint == before)
         // A chunk whose id a proposal claims as a blob.
         let chunk = [UInt8](repeating: 5, count: 100)
-        #expect(throws: BundleError.self) {
+        #expect(performing: {
             try Self.importBytes(peer.ledger, Self.reassemble(base + [Self.frame(.chunk, chunk), try proposal(SHA256.hash(chunk), .blob)]))
-        }
+        }, throws: { isBundleError($0, refused: true, "the content \(SHA256.hash(chunk).hex) of proposal") })
         #expect(peer.fingerprint == before)
     }
 }

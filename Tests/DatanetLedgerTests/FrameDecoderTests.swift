@@ -141,7 +141,7 @@ import Testing
         var flipped = sealed
         flipped[cuts[4] + 100] ^= 1
         let t = byByte(flipped)
-        #expect(t.error as? BundleError == .tampered && t.plain == Array(plain.prefix(SealedBundle.segment)))
+        #expect(t.error as? BundleError == .unauthentic && t.plain == Array(plain.prefix(SealedBundle.segment)))
         // Sealed to others: refused once the last recipient entry is in, before any segment.
         var stranger = SealedBundleDecoder(keys: [try X25519PrivateKey()])
         stranger.feed(sealed[0..<cuts[3]])

@@ -3,6 +3,7 @@ import DatanetCrypto
 import DatanetObjects
 @testable import DatanetRecords
 import DatanetStore
+import DatanetTestSupport
 import Foundation
 import Testing
 
@@ -35,7 +36,9 @@ import Testing
         let first = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(first.policies.map(\.index) == [2] && first.intakes.isEmpty && first.size == 3)
         #expect(try w.ledger.pendingRecords(w.datanet).map(\.id) == [after.id])
-        #expect(throws: LedgerRefusal.self) { try w.ledger.sequence(w.datanet, key: w.sequencer) }
+        #expect(throws: LedgerRefusal.notSequencer(key: w.sequencer.publicKey.description, sequencer: next.publicKey.description)) {
+            try w.ledger.sequence(w.datanet, key: w.sequencer)
+        }
         let second = try w.ledger.sequence(w.datanet, key: next)
         #expect(second.intakes.map(\.index) == [3] && second.intakes[0].promise.sequencer == next.publicKey)
         // Every stored checkpoint is signed by the key in force at its size, and observing it here is consistent.
@@ -51,7 +54,9 @@ import Testing
         let newKeyOnOldSize = try Checkpoint(origin: origin, size: 3, root: try Self.root(w, size: 3)).signed(by: next)
         let oldKeyOnNewSize = try Checkpoint(origin: origin, size: 4, root: try Self.root(w, size: 4)).signed(by: w.sequencer)
         for note in [newKeyOnOldSize, oldKeyOnNewSize] {
-            #expect(throws: LedgerRefusal.self) { try w.ledger.observe(note: note, datanet: w.datanet) }
+            #expect { try w.ledger.observe(note: note, datanet: w.datanet) } throws: { e in
+                if case .checkpointRefused? = e as? LedgerRefusal { true } else { false }
+            }
         }
         #expect(try w.ledger.audit(w.datanet).holds)
         #expect(try w.ledger.verify(try w.ledger.receipt(for: after.id), anchor: w.datanet).holds)
@@ -82,7 +87,7 @@ import Testing
         // A signature that does not verify is refused, and the copy is unchanged.
         var forged = theirs
         forged.add((w.outsider.publicKey, try w.curatorB.sign(Array("not the message".utf8))))
-        #expect(throws: (any Error).self) { try peer.ledger.addSignatures(forged) }
+        #expect(throws: RecordError.badSignature(publicKey: w.outsider.publicKey.description)) { try peer.ledger.addSignatures(forged) }
         #expect(try peer.ledger.pendingRecords(w.datanet).first?.signatures.count == 2)
     }
 
@@ -151,7 +156,7 @@ import Testing
         try IdentityStore(storeDirectory: fresh.dir).save(
             try Identity(name: "author", signingKey: w.author, agreementKey: try X25519PrivateKey(), createdAt: 1))
         let before = fresh.fingerprint
-        #expect { try BundleTests.importBytes(fresh.ledger, forged) } throws: { "\($0)".contains("not signed by the sequencer key") }
+        #expect(performing: { try BundleTests.importBytes(fresh.ledger, forged) }, throws: { isBundleError($0, refused: true, "not signed by the sequencer key") })
         #expect(fresh.fingerprint == before)
         // A valid signature by a key that is not the sequencer's at that leaf: refused too.
         var byOwner = BundleTests.frames(bundle)
@@ -179,7 +184,7 @@ import Testing
         try w.ledger.propose(all: [one, two])
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.intakes.map(\.record) == [one.id])
-        #expect(r.refused.map(\.record) == [two.id] && r.refused[0].reason.contains("100 bytes"))
+        #expect(r.refused.map(\.record) == [two.id] && r.refused[0].refusal == .overQuota(author: w.author.publicKey.description, count: 1, bytes: 100))
         #expect(try w.ledger.state(of: w.datanet).size == 2)
         // Deciding the first frees its bytes: the same proposal is then taken in.
         try w.ledger.propose(try w.review([one.id], accept: true, by: w.curatorA))
@@ -193,7 +198,7 @@ import Testing
         try huge.sign(with: w.author)
         try w.ledger.propose(huge)
         let r2 = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        #expect(r2.intakes.isEmpty && r2.refused.map(\.record) == [huge.id] && r2.refused[0].reason.contains("over quota"))
+        #expect(r2.intakes.isEmpty && r2.refused.map(\.record) == [huge.id] && r2.refused[0].refusal == .overQuota(author: w.author.publicKey.description, count: 1, bytes: 100))
         #expect(try w.ledger.audit(w.datanet).holds)
     }
 }

@@ -63,7 +63,7 @@ import Testing
         let w = try World()
         let a = try w.contribution("song A"), b = try w.contribution("song B"), dup = try w.contribution("song A", by: w.curatorA)
         for e in [a, b, dup] { try w.ledger.propose(e) }
-        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(a) } // a replay
+        #expect(throws: LedgerRefusal.alreadyTaken(record: a.id.hex, pending: true)) { try w.ledger.propose(a) } // a replay
         let first = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(first.intakes.map(\.index) == [1, 2, 3])
         #expect(first.intakes.allSatisfy { $0.promise.isValid })
@@ -72,7 +72,7 @@ import Testing
         #expect(first.decisions[0].contribution == dup.id && !first.decisions[0].accepted)
         #expect(first.decisions[0].reason == "duplicate of \(a.id.hex)")
         #expect(first.size == 5)
-        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(a) } // now in the log
+        #expect(throws: LedgerRefusal.alreadyTaken(record: a.id.hex, pending: false)) { try w.ledger.propose(a) } // now in the log
 
         // Quorum 2: one accept leaves A undecided; the second decides it. B gets one reject,
         // which (2 curators, quorum 2) makes acceptance impossible.
@@ -149,17 +149,22 @@ import Testing
     @Test func refusals() throws {
         let w = try World(quorum: 1, contributors: true, maxPending: 1)
         // A review by someone who is not a curator, and a contribution by a non-contributor.
-        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(try w.review([.zero], accept: true, by: w.outsider)) }
-        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(try w.contribution("x", by: w.outsider)) }
+        let name = try w.ledger.state(of: w.datanet).policy.name
+        #expect(throws: LedgerRefusal.notACurator(reviewer: w.outsider.publicKey.description, datanet: name)) {
+            try w.ledger.propose(try w.review([.zero], accept: true, by: w.outsider))
+        }
+        #expect(throws: LedgerRefusal.notAContributor(author: w.outsider.publicKey.description, datanet: name)) {
+            try w.ledger.propose(try w.contribution("x", by: w.outsider))
+        }
         // Forged: signed by the author, claiming another author.
         var forged = Envelope(kind: .contribution, body: Contribution(
             datanet: w.datanet, author: w.outsider.publicKey, content: .zero, contentKind: .blob, size: 1, mediaType: "",
             license: "", sidecar: .zero, createdAt: 0).body)
         try forged.sign(with: w.author)
-        #expect(throws: RecordError.self) { try w.ledger.propose(forged) }
+        #expect(throws: RecordError.missingSignature("contribution must be signed by \(w.outsider.publicKey)")) { try w.ledger.propose(forged) }
         // A record for another Datanet.
         let other = try World()
-        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(try other.contribution("elsewhere")) }
+        #expect(throws: LedgerRefusal.unknownDatanet(other.datanet.hex)) { try w.ledger.propose(try other.contribution("elsewhere")) }
         // Nothing refused so far reached the log.
         #expect(try w.ledger.state(of: w.datanet).size == 1)
         // Quota of one undecided proposal per author: the second waits out as refused.
@@ -169,15 +174,18 @@ import Testing
         #expect(report.intakes.count == 1)
         #expect(report.size == 2)
         #expect(try w.ledger.leaves(w.datanet).count == 2)
-        #expect(report.refused.count == 1 && report.refused[0].reason.contains("over quota"))
+        #expect(report.refused.count == 1 && report.refused[0].refusal == .overQuota(author: w.author.publicKey.description, count: 1, bytes: 100))
         // A second sequencer process is kept out by the lock file.
         let lock = open(Ledger.sequencerLockPath(store: w.dir, datanet: w.datanet), O_RDWR | O_CREAT, 0o600)
         #expect(flock(lock, LOCK_EX | LOCK_NB) == 0)
-        #expect { try w.ledger.sequence(w.datanet, key: w.sequencer) } throws: { "\($0)".contains("another process") }
+        #expect(throws: LedgerRefusal.sequencerBusy(path: Ledger.sequencerLockPath(store: w.dir, datanet: w.datanet),
+                                                    why: "another process is sequencing this Datanet")) { try w.ledger.sequence(w.datanet, key: w.sequencer) }
         close(lock)
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         // Only the sequencer key in force may sequence.
-        #expect(throws: LedgerRefusal.self) { try w.ledger.sequence(w.datanet, key: w.owner) }
+        #expect(throws: LedgerRefusal.notSequencer(key: w.owner.publicKey.description, sequencer: w.sequencer.publicKey.description)) {
+            try w.ledger.sequence(w.datanet, key: w.owner)
+        }
     }
 
     @Test func policyChangesNeedTheOwnerOrAQuorumAndTheLatestPolicy() throws {
@@ -194,7 +202,7 @@ import Testing
         // One curator of a quorum of two: refused at sequencing.
         try w.ledger.propose(try change(st.policyRecord, [w.curatorA]))
         var r = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        #expect(r.policies.isEmpty && r.refused.first?.reason.contains("quorum") == true)
+        #expect(r.policies.isEmpty && r.refused.first?.refusal == .quorumNotMet(curators: 1, quorum: 2))
         // Both curators: applied.
         let byQuorum = try change(st.policyRecord, [w.curatorA, w.curatorB])
         try w.ledger.propose(byQuorum)
@@ -209,9 +217,11 @@ import Testing
         try stale.sign(with: w.owner)
         try w.ledger.propose(stale)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        #expect(r.refused.first?.reason.contains("previous policy") == true)
+        #expect(r.refused.first?.refusal == .stalePolicy(names: st.policyRecord.hex, inForce: byQuorum.id.hex))
         // Reviews by the removed curator no longer count; its proposals are refused.
-        #expect(throws: LedgerRefusal.self) { try w.ledger.propose(try w.review([.zero], accept: true, by: w.curatorB)) }
+        #expect(throws: LedgerRefusal.notACurator(reviewer: w.curatorB.publicKey.description, datanet: removed.name)) {
+            try w.ledger.propose(try w.review([.zero], accept: true, by: w.curatorB))
+        }
         // Later leaves cite the new policy leaf.
         try w.ledger.propose(try w.contribution("after"))
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
@@ -250,7 +260,7 @@ import Testing
         let noteA = try #require(try w.ledger.latestCheckpoint(w.datanet))
         let restored = try Ledger(store: try ObjectStore(directory: copy))
         #expect(try restored.observe(note: noteA, datanet: w.datanet) == .consistent(size: 3))
-        #expect { try restored.sequence(w.datanet, key: w.sequencer) } throws: { "\($0)".contains("behind") }
+        #expect(throws: LedgerRefusal.storeBehind(signed: 3, held: 2)) { try restored.sequence(w.datanet, key: w.sequencer) }
 
         // A second copy of the same backup that (wrongly) sequences another record at the
         // same size, never having seen the newer checkpoint: a fork.
@@ -275,7 +285,10 @@ import Testing
         #expect(a.size == b.size && a.root != b.root)
         // A checkpoint signed by a key not in force is refused.
         let bogus = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 1, root: .zero).signed(by: w.owner)
-        #expect(throws: LedgerRefusal.self) { try w.ledger.observe(note: bogus, datanet: w.datanet) }
+        #expect { try w.ledger.observe(note: bogus, datanet: w.datanet) } throws: { e in
+            guard case .checkpointRefused(let why)? = e as? LedgerRefusal else { return false }
+            return why.contains("signature")
+        }
     }
 
     /// The owner replaces a lost sequencer key: the continuation must name the log's last
@@ -292,12 +305,23 @@ import Testing
             try e.sign(with: signer)
             return e
         }
-        #expect(throws: LedgerRefusal.self) { try w.ledger.applyContinuation(try continuation(size: st.size, root: root, signer: w.curatorA), key: newKey) }
-        #expect(throws: LedgerRefusal.self) { try w.ledger.applyContinuation(try continuation(size: st.size - 1, root: root, signer: w.owner), key: newKey) }
-        #expect(throws: LedgerRefusal.self) { try w.ledger.applyContinuation(try continuation(size: st.size, root: .zero, signer: w.owner), key: newKey) }
+        #expect(throws: LedgerRefusal.unauthorized(kind: "continuation", needs: "the owner's signature")) {
+            try w.ledger.applyContinuation(try continuation(size: st.size, root: root, signer: w.curatorA), key: newKey)
+        }
+        #expect(throws: LedgerRefusal.notLastState(size: st.size - 1, held: st.size)) {
+            try w.ledger.applyContinuation(try continuation(size: st.size - 1, root: root, signer: w.owner), key: newKey)
+        }
+        #expect(throws: LedgerRefusal.notLastState(size: st.size, held: st.size)) {
+            try w.ledger.applyContinuation(try continuation(size: st.size, root: .zero, signer: w.owner), key: newKey)
+        }
+        #expect(throws: LedgerRefusal.notSequencer(key: w.sequencer.publicKey.description, sequencer: newKey.publicKey.description)) {
+            try w.ledger.applyContinuation(try continuation(size: st.size, root: root, signer: w.owner), key: w.sequencer)
+        }
         let note = try w.ledger.applyContinuation(try continuation(size: st.size, root: root, signer: w.owner), key: newKey)
         #expect(try Checkpoint.verify(note: note, key: newKey.publicKey).size == st.size + 1)
-        #expect(throws: LedgerRefusal.self) { try w.ledger.sequence(w.datanet, key: w.sequencer) }
+        #expect(throws: LedgerRefusal.notSequencer(key: w.sequencer.publicKey.description, sequencer: newKey.publicKey.description)) {
+            try w.ledger.sequence(w.datanet, key: w.sequencer)
+        }
         try w.ledger.propose(try w.contribution("after"))
         #expect(try w.ledger.sequence(w.datanet, key: newKey).intakes.count == 1)
     }

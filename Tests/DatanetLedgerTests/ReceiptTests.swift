@@ -4,6 +4,7 @@ import DatanetCrypto
 import DatanetObjects
 @testable import DatanetRecords
 import DatanetStore
+import DatanetTestSupport
 import Foundation
 import Testing
 
@@ -265,16 +266,18 @@ import Testing
     @Test func malformedReceiptFilesAreRefused() throws {
         let (w, a, _) = try Self.world()
         let good = try w.ledger.receipt(for: a.id).json
-        #expect(throws: RecordError.self) { try Receipt(json: Data("{}".utf8)) }
-        #expect(throws: RecordError.self) { try Receipt(json: Data("[1,2".utf8)) }
-        #expect(throws: RecordError.self) { try Receipt(json: good.prefix(good.count / 2)) }
+        #expect(performing: { try Receipt(json: Data("{}".utf8)) }, throws: { isMalformed($0, "missing field 'type'") })
+        #expect(performing: { try Receipt(json: Data("[1,2".utf8)) }, throws: { isMalformed($0, "JSON: expected ']'") })
+        #expect(performing: { try Receipt(json: good.prefix(good.count / 2)) }, throws: { isMalformed($0, "JSON: unterminated") })
         var obj = try JSONSerialization.jsonObject(with: good) as! [String: Any]
         obj["type"] = "datanet/receipt/v2"
-        #expect(throws: RecordError.self) { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) }
+        #expect(performing: { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) },
+                throws: { isMalformed($0, "type is \"datanet/receipt/v2\"") })
         // Unknown fields are refused, not ignored: a misspelt "decision" must not pass as absent.
         obj["type"] = Receipt.typeName
         obj["decisions"] = obj.removeValue(forKey: "decision")
-        #expect(throws: RecordError.self) { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) }
-        #expect(throws: RecordError.self) { try Receipt(json: Data(count: Receipt.maximumSize + 1)) }
+        #expect(performing: { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) },
+                throws: { isMalformed($0, "unknown receipt field \"decisions\"") })
+        #expect(performing: { try Receipt(json: Data(count: Receipt.maximumSize + 1)) }, throws: { isMalformed($0, "exceeds \(Receipt.maximumSize)") })
     }
 }

@@ -2,6 +2,7 @@ import DatanetCrypto
 @testable import DatanetLedger
 @testable import DatanetObjects
 @testable import DatanetRecords
+import DatanetTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -45,7 +46,7 @@ import Testing
         let sealed = try Self.seal(plain, to: [alice, bob])
         #expect(try Self.unseal(sealed, with: [alice]) == plain)
         #expect(try Self.unseal(sealed, with: [eve, bob]) == plain)
-        #expect { try Self.unseal(sealed, with: [eve]) } throws: { "\($0)".contains("not to any identity") }
+        #expect(throws: BundleError.refused("this bundle is sealed, and not to any identity in this store")) { try Self.unseal(sealed, with: [eve]) }
         #expect(sealed.count > plain.count && !sealed.starts(with: Array("DNBUNDLE".utf8)))
     }
 
@@ -54,17 +55,24 @@ import Testing
         let alice = try X25519PrivateKey()
         let sealed = try Self.seal(plain, to: [alice])
         // Every region: magic, count, recipient entry, a segment length, ciphertext, a tag.
-        for at in [0, 9, 10, 50, 120, 122 + 2, 122 + 4 + 1000, 122 + 4 + (1 << 20) + 8, sealed.count - 1] {
+        let expected: [(Int, BundleError)] = [
+            (0, .malformed("not a sealed bundle")), (9, .malformed("a sealed bundle names 1 to 64 recipients")),
+            (10, .refused("this bundle is sealed, and not to any identity in this store")),
+            (50, .refused("this bundle is sealed, and not to any identity in this store")),
+            (120, .refused("this bundle is sealed, and not to any identity in this store")),
+            (122 + 2, .malformed("a sealed segment of 1048832 bytes exceeds 1048576")),
+            (122 + 4 + 1000, .unauthentic), (122 + 4 + (1 << 20) + 8, .unauthentic), (sealed.count - 1, .unauthentic)]
+        for (at, error) in expected {
             var bad = sealed
             bad[at] ^= 1
-            #expect(throws: (any Error).self, "byte \(at)") { try Self.unseal(bad, with: [alice]) }
+            #expect(throws: error, "byte \(at)") { try Self.unseal(bad, with: [alice]) }
         }
         // Truncated at a segment boundary (the last-segment flag is missing), or anywhere.
         let firstSegmentEnd = 122 + 4 + (1 << 20) + 16
         for cut in [firstSegmentEnd, firstSegmentEnd + 2, sealed.count - 1, 121] {
-            #expect(throws: (any Error).self, "cut at \(cut)") { try Self.unseal(Array(sealed.prefix(cut)), with: [alice]) }
+            #expect(throws: BundleError.truncated, "cut at \(cut)") { try Self.unseal(Array(sealed.prefix(cut)), with: [alice]) }
         }
-        #expect(throws: (any Error).self) { try Self.unseal(sealed + [0], with: [alice]) }
+        #expect(throws: BundleError.malformed("bytes after the last sealed segment")) { try Self.unseal(sealed + [0], with: [alice]) }
         // Swapping two full segments is refused (the counter is in the nonce).
         let seg = 4 + (1 << 20) + 16
         var swapped = Array(sealed.prefix(122))
@@ -72,12 +80,13 @@ import Testing
         swapped += second
         swapped += first
         swapped += Array(sealed[(122 + 2 * seg)...])
-        #expect(throws: (any Error).self) { try Self.unseal(swapped, with: [alice]) }
+        #expect(throws: BundleError.unauthentic) { try Self.unseal(swapped, with: [alice]) }
     }
 
     @Test func recipientsAreBounded() throws {
-        #expect(throws: BundleError.self) { try Self.seal([1], to: []) }
+        let bound = BundleError.refused("a sealed bundle needs 1 to \(SealedBundle.maximumRecipients) recipient X25519 keys")
+        #expect(throws: bound) { try Self.seal([1], to: []) }
         let many = try (0...SealedBundle.maximumRecipients).map { _ in try X25519PrivateKey() }
-        #expect(throws: BundleError.self) { try Self.seal([1], to: many) }
+        #expect(throws: bound) { try Self.seal([1], to: many) }
     }
 }
