@@ -121,4 +121,84 @@ extension Ledger {
         try propose(e)
         return e
     }
+
+    // MARK: Proposals (every operation above ends here)
+
+    /// Takes a signed record into this node's pending set after checking it: canonical, signed
+    /// as its kind requires, for a Datanet this store follows, not already pending or placed.
+    @discardableResult
+    public func propose(_ envelope: Envelope) throws -> Digest {
+        try env.write { txn in try propose(txn, envelope, try Record.verified(envelope)) }
+    }
+
+    /// Proposes many records in one transaction (all or none), verifying signatures first on
+    /// every core.
+    public func propose(all envelopes: [Envelope]) throws {
+        let records = try Parallel.map(envelopes, grain: 16) { try Record.verified($0) }
+        try env.write { txn in
+            for (e, r) in zip(envelopes, records) { _ = try propose(txn, e, r) }
+        }
+    }
+
+    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record) throws -> Digest {
+        guard let d = record.datanet else { throw LedgerRefusal.notProposable("a genesis is created, not proposed") }
+        let id = envelope.id
+        let st = try state(txn, d)
+        if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
+            throw LedgerRefusal.notACurator(reviewer: r.reviewer.description, datanet: st.policy.name)
+        }
+        if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {
+            throw LedgerRefusal.notAContributor(author: c.author.description, datanet: st.policy.name)
+        }
+        if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: false) }
+        if try isPending(txn, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: true) }
+        // Policy records may gather signatures after they are first proposed: keep the union.
+        var stored = envelope
+        if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(envelope) }
+        let bytes = stored.encoded
+        guard bytes.count <= Envelope.maximumSize else {
+            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
+        }
+        try txn.put(records, id, bytes)
+        if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
+        let seq = try nextSequence(txn)
+        // The record rides along in the queue, so sequencing reads it in arrival order.
+        try txn.put(pending, BigEndian.key(d, seq), id.bytes + bytes)
+        try txn.put(pendingIndex, id, BigEndian.key(d, seq))
+        return id
+    }
+
+    /// Adds signatures to a record already pending (a curator quorum collecting on a policy).
+    public func addSignatures(_ envelope: Envelope) throws {
+        _ = try envelope.verifiedSigners()
+        try env.write { txn in
+            guard try mergeSignatures(txn, envelope) != nil else {
+                throw LedgerRefusal.notPending(record: envelope.id.hex)
+            }
+        }
+    }
+
+    /// Merges the signatures of `envelope` (already verified) into the pending copy of its
+    /// record; returns how many were new, or nil when the record is not pending here.
+    func mergeSignatures(_ txn: Transaction, _ envelope: Envelope) throws -> Int? {
+        guard let old = try txn.get(records, envelope.id), try isPending(txn, envelope.id) else { return nil }
+        let held = try Envelope(encoded: old)
+        let merged = try held.merging(envelope)
+        let added = merged.signatures.count - held.signatures.count
+        guard added > 0 else { return 0 }
+        let bytes = merged.encoded
+        guard bytes.count <= Envelope.maximumSize else {
+            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
+        }
+        try txn.put(records, envelope.id, bytes)
+        if let k = try txn.get(pendingIndex, envelope.id) { try txn.put(pending, k, envelope.id.bytes + bytes) }
+        return added
+    }
+
+    func nextSequence(_ txn: Transaction) throws -> UInt64 {
+        let k = Array("pending-seq".utf8)
+        let n: UInt64 = try txn.withValue(meta, k) { v -> UInt64 in try LogIndex.check(v, 8, meta.name, k); return BigEndian.u64(v) } ?? 0
+        try txn.put(meta, k, BigEndian.bytes(n + 1))
+        return n
+    }
 }
