@@ -128,7 +128,7 @@ extension SequenceRun {
         st!.size += UInt64(leaves.count)
         appended += leaves.count
         // Plan slices ascend by intake index: the index's walks stay on their current page.
-        try ledger.index.apply(txn, d, first: first, plan.map { .decision(intake: $0.intakeIndex, reviews: []) })
+        try ledger.index.apply(txn, d, first: first, recordsHeld: true, plan.map { .decision(intake: $0.intakeIndex, reviews: []) })
         for (i, p) in plan.enumerated() { report.decisions.append((p.contribution, first + UInt64(i), p.accepted, reasons.text(p))) }
     }
 

@@ -223,7 +223,7 @@ final class SequenceRun {
         do {
             try ledger.checkPolicy(envelope, previous: previous, st: st!)
             let (index, hash) = try append(txn, leaf)
-            try ledger.index.apply(txn, d, first: index, [.governing(envelope)])
+            try ledger.index.apply(txn, d, first: index, recordsHeld: true, [.governing(envelope)])
             st!.policyIndex = index; st!.policyLeafHash = hash; st!.policyRecord = id
             change(&st!.policy)
             report.policies.append((id, index))
@@ -245,7 +245,7 @@ final class SequenceRun {
                 : .unauthorized(kind: "withdrawal", needs: "to be signed by the contribution's author")))
         }
         let (index, _) = try append(txn, .tombstone(.init(record: envelope, contribution: t.contribution, intake: intake)))
-        try ledger.index.apply(txn, d, first: index, [.tombstone(envelope, contribution: t.contribution, intake: intake)])
+        try ledger.index.apply(txn, d, first: index, recordsHeld: true, [.tombstone(envelope, contribution: t.contribution, intake: intake)])
         report.tombstones.append((t.contribution, index))
     }
 
@@ -262,14 +262,14 @@ final class SequenceRun {
             return
         }
         let (index, hash) = try append(txn, .intake(.init(author: c.author, record: id, content: c.content, contribution: envelope)))
-        let earlier = try ledger.index.apply(txn, d, first: index, [.intake(envelope, c)])[0]
+        let earlier = try ledger.index.apply(txn, d, first: index, recordsHeld: true, [.intake(envelope, c)])[0]
         let promise = try IntakePromise(datanet: d, index: index, leafHash: hash, record: id, key: key)
         try txn.put(ledger.promises, id, promise.encoded)
         report.intakes.append((id, index, promise))
         if let earlier {
             let reason = "duplicate of \(earlier.hex)"
             let (di, _) = try append(txn, .decision(.init(contribution: id, intake: index, accepted: false, reason: reason, reviews: [])))
-            try ledger.index.apply(txn, d, first: di, [.decision(intake: index, reviews: [])])
+            try ledger.index.apply(txn, d, first: di, recordsHeld: true, [.decision(intake: index, reviews: [])])
             report.decisions.append((id, di, false, reason))
         }
     }

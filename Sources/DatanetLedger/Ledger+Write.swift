@@ -45,7 +45,7 @@ extension Ledger {
             guard let key = sequencerKey else { return }
             let leaf = Leaf(datanet: d, policy: nil, payload: .policy(envelope))
             let hash = try appendLeaf(txn, leaf, at: 0, table: leaves, log: log)
-            try index.apply(txn, d, first: 0, [.governing(envelope)])
+            try index.apply(txn, d, first: 0, recordsHeld: true, [.governing(envelope)])
             var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: hash, policyRecord: d, policy: g.policy)
             try sign(txn, &st, log: log, key: key)
         }

@@ -89,9 +89,11 @@ struct LogIndex {
 
     /// Applies the effects of leaves `first`, `first + 1`, … of `d`, already appended. Returns,
     /// per intake effect, the earlier contribution with the same content if there is one (the
-    /// intake is an exact duplicate, to be rejected by the next leaf).
+    /// intake is an exact duplicate, to be rejected by the next leaf). `recordsHeld`: the
+    /// records the leaves carry are already in `records` (the sequencer's, stored when proposed).
     @discardableResult
-    func apply(_ txn: Transaction, _ d: Digest, first: UInt64, _ effects: [LeafEffect]) throws -> [Digest?] {
+    func apply(_ txn: Transaction, _ d: Digest, first: UInt64, recordsHeld: Bool = false, _ effects: [LeafEffect]) throws -> [Digest?] {
+        func keep(_ e: Envelope) throws { if !recordsHeld { try self.keep(txn, e) } }
         var duplicates = [Digest?]()
         var quotas = [Digest: Quota]()
         func adjust(_ author: Digest, by change: (inout Quota) -> Void) throws {
@@ -116,7 +118,7 @@ struct LogIndex {
                             if let u = try undecided.remove(key, { try self.undecided($0, key: BigEndian.key(d, intake)) }) {
                                 try adjust(u.author) { $0.count -= min(1, $0.count); $0.bytes -= min(u.size, $0.bytes) }
                             }
-                            for e in reviews { try keep(txn, e) }
+                            for e in reviews { try keep(e) }
                         }
                     }
                 }
@@ -124,7 +126,7 @@ struct LogIndex {
                 k = end
                 continue
             case .intake(let e, let c):
-                try keep(txn, e)
+                try keep(e)
                 try place(txn, e.id, d, index)
                 try ledger.claimSidecar(txn, d, c.sidecar, e.id)
                 let earlier = try earliest(txn, d, content: c.content)
@@ -139,11 +141,11 @@ struct LogIndex {
                 }
                 duplicates.append(earlier)
             case .governing(let e):
-                try keep(txn, e)
+                try keep(e)
                 try place(txn, e.id, d, index)
                 duplicates.append(nil)
             case .tombstone(let e, let contribution, let intake):
-                try keep(txn, e)
+                try keep(e)
                 try place(txn, e.id, d, index)
                 guard let bytes = try txn.get(ledger.records, contribution),
                       case .contribution(let c) = try Record(Envelope(encoded: bytes)) else {

@@ -127,7 +127,7 @@ extension Ledger {
             effects.append(effect)
             tick()
             if effects.count == Self.rebuildBatch {
-                try index.apply(txn, d, first: first, effects)
+                try index.apply(txn, d, first: first, recordsHeld: true, effects)
                 first += UInt64(effects.count)
                 effects.removeAll(keepingCapacity: true)
             }
@@ -135,7 +135,7 @@ extension Ledger {
         }
         check.leaves = UInt64(hashes.count)
         if let bad { check.problems.append("log-leaves: \(bad)"); return check }
-        try index.apply(txn, d, first: first, effects)
+        try index.apply(txn, d, first: first, recordsHeld: true, effects)
         let rebuilt = try logTables(txn, d)
         for t in [LogTable.placed, .undecided, .decided, .contents, .tombstones, .quotas, .erasures] {
             if let problem = Self.difference(stored[t] ?? [], rebuilt[t] ?? []) {
