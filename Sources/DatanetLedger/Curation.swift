@@ -54,7 +54,7 @@ extension SequenceRun {
             for (intake, start, end) in candidates {
                 // Present until decided; the value's shape is checked as the index reads it.
                 guard try undecided.withValue(DigestNumberKey(d, intake), { v in
-                    _ = try ledger.index.undecided(v, key: BigEndian.key(d, intake))
+                    _ = try ledger.index.undecided(v, d, intake)
                 }) != nil else { continue } // decided before
                 // Each curator's latest review replaces its earlier ones: walk from the latest
                 // and count a reviewer the first time it is met.

@@ -137,7 +137,7 @@ public final class Ledger: @unchecked Sendable {
         try env.read { txn in
             var out = [(intake: UInt64, id: Digest)]()
             try txn.scanNumbered(undecided, d) { intake, v in
-                out.append((intake, try index.undecided(v, key: BigEndian.key(d, intake)).contribution))
+                out.append((intake, try index.undecided(v, d, intake).contribution))
                 return true
             }
             return out

@@ -59,8 +59,9 @@ struct LogIndex {
         return try txn.withValue(table, key) { v in try Self.check(v, 8, table.name, key); return BigEndian.u64(v) }
     }
 
-    func undecided(_ v: UnsafeRawBufferPointer, key: [UInt8]) throws -> Undecided {
-        try Self.check(v, 72, "undecided", key)
+    /// The `undecided` value of Datanet `d`'s intake `intake` (the key is made only to report damage).
+    func undecided(_ v: UnsafeRawBufferPointer, _ d: Digest, _ intake: UInt64) throws -> Undecided {
+        if v.count != 72 { try Self.check(v, 72, "undecided", BigEndian.key(d, intake)) }
         return Undecided(contribution: Digest(UnsafeRawBufferPointer(rebasing: v[0..<32]))!, size: BigEndian.u64(v, at: 32),
                          author: Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
     }
@@ -115,7 +116,7 @@ struct LogIndex {
                             guard case .decision(let intake, let reviews) = effects[j] else { continue }
                             let key = DigestNumberKey(d, intake)
                             try decided.put(key, BigEndianUInt64(first + UInt64(j)))
-                            if let u = try undecided.remove(key, { try self.undecided($0, key: BigEndian.key(d, intake)) }) {
+                            if let u = try undecided.remove(key, { try self.undecided($0, d, intake) }) {
                                 try adjust(u.author) { $0.count -= min(1, $0.count); $0.bytes -= min(u.size, $0.bytes) }
                             }
                             for e in reviews { try keep(e) }
@@ -154,7 +155,7 @@ struct LogIndex {
                 try txn.put(ledger.tombstones, BigEndian.key(d, intake), BigEndian.bytes(index))
                 let ownsSidecar = try ledger.recordErasure(txn, d, contribution, c, leaf: index)
                 let key = BigEndian.key(d, intake)
-                if let u = try txn.withValue(ledger.undecided, key, { try undecided($0, key: key) }) {
+                if let u = try txn.withValue(ledger.undecided, key, { try undecided($0, d, intake) }) {
                     try txn.delete(ledger.undecided, key)
                     try adjust(u.author) { $0.count -= min(1, $0.count); $0.bytes -= min(u.size, $0.bytes) }
                 }

@@ -147,4 +147,24 @@ import Testing
         stranger.feed(sealed[0..<cuts[3]])
         #expect(throws: BundleError.refused("this bundle is sealed, and not to any identity in this store")) { try stranger.next() }
     }
+
+    /// Seeded mutations of a real bundle (flipped, inserted, deleted and repeated bytes, cuts),
+    /// each fed whole and in random pieces: never a trap, and the same frames and
+    /// the same error whichever way the bytes arrive.
+    @Test func mutatedBundlesDecodeAlikeInAnyPieces() throws {
+        let bytes = try Self.bundle()
+        var rng = SplitMix64(seed: 0xF4A3E)
+        var refused = 0
+        for round in 0..<1_500 {
+            var b = bytes
+            rng.mutate(&b)
+            if rng.below(4) == 0 { b = Array(b.prefix(rng.below(b.count + 1))) } // cut
+            var pieces = [ArraySlice<UInt8>](), at = 0
+            while at < b.count { let n = 1 + rng.below(64); pieces.append(b[at..<min(b.count, at + n)]); at += n }
+            let whole = Self.decode([b[...]]), split = Self.decode(pieces)
+            #expect(whole.frames == split.frames && whole.error == split.error, "round \(round)")
+            if whole.error != nil { refused += 1 }
+        }
+        #expect(refused > 1_000)
+    }
 }
