@@ -87,14 +87,10 @@ public struct MerkleLog {
     public func append(_ txn: Transaction, leafHashes: [Digest], size known: UInt64? = nil) throws -> UInt64 {
         guard let d = datanet else { throw LedgerError.corruptLog("the log of a store not yet migrated is read-only") }
         var size = try known ?? self.size(txn)
-        // The full subtrees of the log so far, largest first (one per set bit of the size): the
-        // left siblings the new leaves complete, read once here instead of once per node.
-        var peaks = [Digest]()
-        var at: UInt64 = 0
-        for level in stride(from: 63, through: 0, by: -1) where size & (1 << UInt64(level)) != 0 {
-            peaks.append(try node(txn, level: level, index: at >> UInt64(level)))
-            at += 1 << UInt64(level)
-        }
+        // The full subtrees this call completes, smallest last: the left sibling a new leaf
+        // needs is the smallest full subtree of the log, so it is the last of these when any
+        // are left, else a node already stored (read once, as a single-leaf append needs).
+        var made = [Digest]()
         var h = SHA256.Hasher()
         // Keys ascend within this Datanet's range, so one cursor finds each next page at hand.
         try txn.withCursor(table) { c in
@@ -105,13 +101,13 @@ public struct MerkleLog {
                 var level = 0
                 // Each trailing one bit of the old size is a left sibling this leaf completes.
                 while index & 1 == 1 {
-                    guard let left = peaks.popLast() else { throw LedgerError.corruptLog("log of size \(size) has too few subtrees") }
+                    let left = try made.popLast() ?? node(txn, level: level, index: index - 1)
                     hash = Merkle.nodeHash(left, hash, using: &h)
                     level += 1
                     index >>= 1
                     try c.put(DigestNumberKey(d, Self.position(level: level, index: index)), hash)
                 }
-                peaks.append(hash)
+                made.append(hash)
                 size += 1
             }
         }
