@@ -181,7 +181,7 @@ public final class Ledger: @unchecked Sendable {
 
     /// Where a record sits in its log: (Datanet, leaf index of its intake or policy leaf).
     public func placement(_ record: Digest) throws -> (Digest, UInt64)? {
-        try env.read { txn in try placement(txn, record) }
+        try env.read { txn in try index.placement(txn, record).map { ($0.datanet, $0.index) } }
     }
 
     /// The decision leaf index of a contribution, if decided.
@@ -194,9 +194,6 @@ public final class Ledger: @unchecked Sendable {
         return try index.number(txn, decided, p.datanet, p.index)
     }
 
-    func placement(_ txn: Transaction, _ record: Digest) throws -> (Digest, UInt64)? {
-        try index.placement(txn, record).map { ($0.datanet, $0.index) }
-    }
 
     /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
     public func tombstone(_ contribution: Digest) throws -> UInt64? {
@@ -210,9 +207,9 @@ public final class Ledger: @unchecked Sendable {
 
     /// The contribution a tombstone names, if it is in this Datanet's log here: (intake index, contribution).
     func tombstoneTarget(_ txn: Transaction, _ d: Digest, _ t: Tombstone) throws -> (UInt64, Contribution)? {
-        guard let (datanet, intake) = try placement(txn, t.contribution), datanet == d,
+        guard let p = try index.placement(txn, t.contribution), p.datanet == d,
               let bytes = try txn.get(records, t.contribution), case .contribution(let c) = try Record(Envelope(encoded: bytes)) else { return nil }
-        return (intake, c)
+        return (p.index, c)
     }
 
     /// Whether a record is pending here: its last pending key is still in `pending`.

@@ -155,8 +155,7 @@ struct LogIndex {
                 try txn.put(ledger.tombstones, BigEndian.key(d, intake), BigEndian.bytes(index))
                 let ownsSidecar = try ledger.recordErasure(txn, d, contribution, c, leaf: index)
                 let key = BigEndian.key(d, intake)
-                if let u = try txn.withValue(ledger.undecided, key, { try undecided($0, d, intake) }) {
-                    try txn.delete(ledger.undecided, key)
+                if let u = try txn.withCursor(ledger.undecided, { try $0.remove(key) { try undecided($0, d, intake) } }) {
                     try adjust(u.author) { $0.count -= min(1, $0.count); $0.bytes -= min(u.size, $0.bytes) }
                 }
                 // Only the owner's tombstone erases the sidecar (a copy of its hash cannot: Erasures.swift).
