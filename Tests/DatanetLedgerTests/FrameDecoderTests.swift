@@ -167,4 +167,40 @@ import Testing
         }
         #expect(refused > 1_000)
     }
+
+    /// The sealed decoder under the same seeded mutations (a one-segment bundle sealed to two
+    /// keys): never a trap, and the same plaintext and error whole and in random pieces.
+    @Test func mutatedSealedBundlesDecodeAlikeInAnyPieces() throws {
+        let (a, b) = (try X25519PrivateKey(), try X25519PrivateKey())
+        let sealed = try SealedBundleTests.seal(Array("a small plain bundle".utf8), to: [a, b])
+        var rng = SplitMix64(seed: 0x5EA1)
+        func open(_ pieces: [ArraySlice<UInt8>]) -> (plain: [UInt8], error: String?) {
+            var d = SealedBundleDecoder(keys: [b])
+            var out = [UInt8]()
+            do {
+                for piece in pieces {
+                    d.feed(piece)
+                    loop: while true {
+                        switch try d.next() {
+                        case .item(let p): out += p
+                        case .needMore, .finished: break loop
+                        }
+                    }
+                }
+                try d.finish()
+                return (out, nil)
+            } catch { return (out, "\(error)") }
+        }
+        var refused = 0
+        for round in 0..<600 {
+            var m = sealed
+            rng.mutate(&m)
+            var pieces = [ArraySlice<UInt8>](), at = 0
+            while at < m.count { let n = 1 + rng.below(40); pieces.append(m[at..<min(m.count, at + n)]); at += n }
+            let whole = open([m[...]]), split = open(pieces)
+            #expect(whole.plain == split.plain && whole.error == split.error, "round \(round)")
+            if whole.error != nil { refused += 1 }
+        }
+        #expect(refused > 500)
+    }
 }
