@@ -76,6 +76,31 @@ extension Parallel {
     }
 }
 
+extension Parallel {
+    /// Maps `items` in slices of `chunk` on worker threads, up to `ahead` slices ahead of the
+    /// calling thread, which consumes each slice's results in order: pure work overlapped with
+    /// a serial writer. When `body` or `consume` throws, the work in flight is waited for and the
+    /// first error in slice order is rethrown; `consume` sees no slice after a failing one.
+    public static func pipeline<T, R>(_ items: [T], chunk: Int, ahead: Int = cores,
+                                      _ body: @escaping (ArraySlice<T>) throws -> [R],
+                                      consume: ([R], Range<Int>) throws -> Void) throws {
+        let step = max(1, chunk)
+        let ranges = stride(from: 0, to: items.count, by: step).map { $0..<min(items.count, $0 + step) }
+        var running = [Running<[R]>]()
+        running.reserveCapacity(ranges.count)
+        func launch(_ k: Int) { running.append(start { try body(items[ranges[k]]) }) }
+        // Workers read `items` (a copy the closures hold) and write only their own results;
+        // none outlives this call.
+        defer { for r in running { _ = try? r.wait() } }
+        for k in 0..<min(max(1, ahead), ranges.count) { launch(k) }
+        for k in ranges.indices {
+            let results = try running[k].wait()
+            if running.count < ranges.count { launch(running.count) }
+            try consume(results, ranges[k])
+        }
+    }
+}
+
 /// A value handed to concurrentPerform's workers under the caller's guarantee of disjoint use.
 private struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T

@@ -9,6 +9,12 @@ import DatanetStore
 /// agreeing in ≥ 116 slots differ in at most 12, which can spoil at most 12 of the 16 bands,
 /// so they share at least 4: every pair at the threshold is found, and each candidate is then
 /// compared slot by slot. Lookups cost O(bands + candidates), not O(contributions).
+/// A text contribution's MinHash signature and the keys of its 16 bands.
+struct TextSketch: Sendable {
+    let signature: [UInt64]
+    let bandKeys: [[UInt8]]
+}
+
 extension Ledger {
     static let bands = 16
     static let bandWidth = MinHash.k / bands
@@ -20,13 +26,13 @@ extension Ledger {
     /// smallest id). Shown by
     /// `pending` and `show`; curators decide. "Earlier" is: recorded here before it, for a
     /// proposal; taken in at a lower index, for a leaf received in a bundle (`intakeIndex`).
-    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
+    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil, sketched: TextSketch? = nil) throws {
         guard c.contentKind == .blob, let bands = minhashBands,
               try !txn.contains(minhashes, c.datanet.bytes + id.bytes),
-              let text = try store.blobText(c.content, limit: MinHash.maximumText, in: txn),
-              let sig = MinHash.signature(text) else { return }
+              let sketch = try sketched ?? sketch(txn, c) else { return }
+        let sig = sketch.signature
         var candidates = Set<Digest>()
-        for key in Self.bandKeys(c.datanet, sig) {
+        for key in sketch.bandKeys {
             try txn.scan(bands, from: key) { k, _ in
                 guard k.count == key.count + 32, k.starts(with: key) else { return false }
                 candidates.insert(Digest(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
@@ -48,7 +54,17 @@ extension Ledger {
             if m > (best?.matches ?? 0) { best = (other, m) }
         }
         if let best { try txn.put(nearDuplicates, id, best.id) }
-        try record(txn, c.datanet, id, sig, bands: bands)
+        try txn.put(minhashes, c.datanet.bytes + id.bytes, sig.flatMap(BigEndian.bytes))
+        for key in sketch.bandKeys { try txn.put(bands, key + id.bytes, [UInt8]()) }
+    }
+
+    /// The sketch of a contribution's content as read in `txn`; nil when that content is not
+    /// text held in this store. Pure work but the reads: batches compute it on every core
+    /// before their write transaction.
+    func sketch(_ txn: Transaction, _ c: Contribution) throws -> TextSketch? {
+        guard c.contentKind == .blob, let text = try store.blobText(c.content, limit: MinHash.maximumText, in: txn),
+              let sig = MinHash.signature(text) else { return nil }
+        return TextSketch(signature: sig, bandKeys: Self.bandKeys(c.datanet, sig))
     }
 
     /// The earlier contribution a contribution resembles, if it was flagged.
@@ -72,11 +88,6 @@ extension Ledger {
         }
     }
 
-    private func record(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {
-        try txn.put(minhashes, d.bytes + id.bytes, sig.flatMap(BigEndian.bytes))
-        try index(txn, d, id, sig, bands: bands)
-    }
-
     private func index(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {
         for key in Self.bandKeys(d, sig) { try txn.put(bands, key + id.bytes, [UInt8]()) }
     }
@@ -84,8 +95,19 @@ extension Ledger {
     /// Datanet ‖ band number ‖ first 8 bytes of SHA-256 of the band's slots (big-endian): one
     /// prefix per band; a contribution's entries append its id.
     static func bandKeys(_ d: Digest, _ sig: [UInt64]) -> [[UInt8]] {
-        (0..<bands).map { b in
-            d.bytes + [UInt8(b)] + SHA256.hash(sig[b * bandWidth..<(b + 1) * bandWidth].flatMap(BigEndian.bytes)).bytes[0..<8]
+        var hasher = SHA256.Hasher()
+        var slots = [UInt8](repeating: 0, count: bandWidth * 8)
+        return (0..<bands).map { b in
+            slots.withUnsafeMutableBytes { out in
+                for j in 0..<bandWidth { out.storeBytes(of: sig[b * bandWidth + j].bigEndian, toByteOffset: j * 8, as: UInt64.self) }
+            }
+            hasher.update(slots)
+            var key = [UInt8]()
+            key.reserveCapacity(32 + 1 + 8 + 32)
+            d.withUnsafeBytes { key += $0 }
+            key.append(UInt8(b))
+            hasher.finalize().withUnsafeBytes { key += $0.prefix(8) }
+            return key
         }
     }
 

@@ -131,19 +131,42 @@ extension Ledger {
         try env.write { txn in try propose(txn, envelope, try Record.verified(envelope)) }
     }
 
-    /// Proposes many records in one transaction (all or none), verifying signatures first on
-    /// every core.
+    /// Proposes many records in one transaction (all or none), verifying signatures and
+    /// sketching text on the other cores while this thread writes.
     public func propose(all envelopes: [Envelope]) throws {
-        let records = try Parallel.map(envelopes, grain: 16) { try Record.verified($0) }
         try env.write { txn in
-            for (e, r) in zip(envelopes, records) { _ = try propose(txn, e, r) }
+            var states = [Digest: DatanetState]() // proposals never change a Datanet's state
+            // The pure work (signatures, and the near-duplicate sketch of text already stored,
+            // read in a snapshot of its own) runs on the other cores, slices ahead of this
+            // writer, which only looks up and writes.
+            try Parallel.pipeline(envelopes, chunk: 256, { slice in
+                try self.env.read { snapshot in
+                    try slice.map { e -> (Record, TextSketch?) in
+                        let r = try Record.verified(e)
+                        guard case .contribution(let c) = r, c.contentKind == .blob else { return (r, nil) }
+                        return (r, try self.sketch(snapshot, c))
+                    }
+                }
+            }, consume: { checked, range in
+                for (e, (r, sketch)) in zip(envelopes[range], checked) {
+                    guard let d = r.datanet else { throw LedgerRefusal.notProposable("a genesis is created, not proposed") }
+                    if states[d] == nil { states[d] = try state(txn, d) }
+                    _ = try propose(txn, e, r, in: states[d]!, sketched: sketch)
+                }
+            })
         }
     }
 
     func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record) throws -> Digest {
         guard let d = record.datanet else { throw LedgerRefusal.notProposable("a genesis is created, not proposed") }
+        return try propose(txn, envelope, record, in: try state(txn, d))
+    }
+
+    /// The one proposal path: `st` is the state of the record's Datanet in `txn`; `sketched`
+    /// is the near-duplicate sketch of its content when a batch computed it ahead.
+    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record, in st: DatanetState, sketched: TextSketch? = nil) throws -> Digest {
+        let d = st.id
         let id = envelope.id
-        let st = try state(txn, d)
         if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
             throw LedgerRefusal.notACurator(reviewer: r.reviewer.description, datanet: st.policy.name)
         }
@@ -160,7 +183,7 @@ extension Ledger {
             throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
         }
         try txn.put(records, id, bytes)
-        if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
+        if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c, sketched: sketched) }
         let seq = try nextSequence(txn)
         // The record rides along in the queue, so sequencing reads it in arrival order.
         try txn.put(pending, BigEndian.key(d, seq), id.bytes + bytes)

@@ -32,22 +32,8 @@ public enum MinHash {
     /// loop gives (an ASCII Character is a letter or digit exactly when it is [A-Za-z0-9], and
     /// lower-cases to its byte + 0x20); anything else goes through Characters.
     package static func tokens(_ text: String) -> [[UInt8]] {
-        var out = [[UInt8]](), current = [UInt8]()
-        if text.utf8.allSatisfy({ $0 < 0x80 }) {
-            for var b in text.utf8 {
-                if b >= 0x41 && b <= 0x5a { b += 0x20 }
-                if (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) {
-                    current.append(b)
-                } else if !current.isEmpty {
-                    out.append(current)
-                    current.removeAll(keepingCapacity: true)
-                }
-            }
-        } else {
-            return tokensByCharacter(text)
-        }
-        if !current.isEmpty { out.append(current) }
-        return out
+        let (bytes, spans) = wordSpans(text)
+        return spans.map { Array(bytes[$0]) }
     }
 
     /// The rule itself, for any text: Characters of the lower-cased text, letters and digits kept.
@@ -67,48 +53,109 @@ public enum MinHash {
 
     /// The signature of a text; nil when it has no words.
     ///
-    /// Hot path (every text proposal and import): shingles are hashed from one reused byte
-    /// buffer, duplicates are dropped by their hash (the minimum over a multiset is the minimum
-    /// over its set), and (aᵢ·x + bᵢ) mod (2⁶¹ − 1) is reduced by folding, not by division.
+    /// Hot path (every text proposal and import): words are kept as spans of one lower-cased
+    /// byte buffer, shingles are hashed through one reused hasher, duplicates are dropped by
+    /// their hash (the minimum over a multiset is the minimum over its set), and
+    /// (aᵢ·x + bᵢ) mod (2⁶¹ − 1) is reduced by folding, not by division, over raw buffers.
     public static func signature(_ text: String) -> [UInt64]? {
-        let w = tokens(text)
-        guard !w.isEmpty else { return nil }
-        let width = min(5, w.count)
-        let prefix = Array("datanet/v1/minhash".utf8) + [0]
-        var buffer = prefix
+        let (bytes, spans) = wordSpans(text)
+        guard !spans.isEmpty else { return nil }
+        let width = min(5, spans.count)
+        var hasher = SHA256.Hasher()
         var xs = [UInt64]()
-        xs.reserveCapacity(w.count - width + 1)
-        for start in 0...(w.count - width) {
-            buffer.removeSubrange(prefix.count...)
-            for j in start..<start + width {
-                if j > start { buffer.append(0x20) }
-                buffer += w[j]
+        xs.reserveCapacity(spans.count - width + 1)
+        // Each shingle is laid out after the prefix in one buffer and hashed in one update:
+        // libcrypto's per-call overhead, not the compression, dominates messages this short.
+        var shingle = shinglePrefix
+        shingle.reserveCapacity(shinglePrefix.count + 256)
+        bytes.withUnsafeBytes { all in
+            for start in 0...(spans.count - width) {
+                shingle.removeSubrange(shinglePrefix.count...)
+                for j in start..<start + width {
+                    if j > start { shingle.append(0x20) }
+                    shingle.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[spans[j]]))
+                }
+                shingle.withUnsafeBytes { hasher.update($0) }
+                // The first 8 bytes of the digest, big-endian.
+                let first = hasher.finalize().withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                xs.append(UInt64(bigEndian: first) % prime)
             }
-            let h = buffer.withUnsafeBytes { SHA256.hash($0) }.bytes
-            xs.append(word(h, 0) % prime)
         }
         xs.sort()
+        // Duplicates dropped in place (the minimum over a multiset is the minimum over its set).
+        var unique = 0
+        for x in xs where unique == 0 || xs[unique - 1] != x {
+            xs[unique] = x
+            unique += 1
+        }
         var sig = [UInt64](repeating: .max, count: k)
-        var previous: UInt64?
-        for x in xs where x != previous {
-            previous = x
-            for i in 0..<k {
-                let v = mulAddMod(params[i].0, x, params[i].1)
-                if v < sig[i] { sig[i] = v }
+        sig.withUnsafeMutableBufferPointer { s in
+            paramA.withUnsafeBufferPointer { a in
+                paramB.withUnsafeBufferPointer { b in
+                    // Two hashes per pass over the slots: each slot's parameters and minimum are
+                    // loaded once for both, and the two products overlap in the pipeline.
+                    var j = 0
+                    while j + 1 < unique {
+                        let x = xs[j], y = xs[j + 1]
+                        for i in 0..<k {
+                            let u = mulAddMod(a[i], x, b[i]), v = mulAddMod(a[i], y, b[i])
+                            s[i] = Swift.min(s[i], Swift.min(u, v))
+                        }
+                        j += 2
+                    }
+                    if j < unique {
+                        let x = xs[j]
+                        for i in 0..<k { s[i] = Swift.min(s[i], mulAddMod(a[i], x, b[i])) }
+                    }
+                }
             }
         }
         return sig
+    }
+
+    private static let shinglePrefix = Array("datanet/v1/minhash".utf8) + [0]
+    private static let paramA = params.map(\.0)
+    private static let paramB = params.map(\.1)
+
+    /// The words of `text` as spans of one buffer of their lower-cased UTF-8 bytes (ASCII text
+    /// is split in place; anything else through `tokensByCharacter`).
+    static func wordSpans(_ text: String) -> ([UInt8], [Range<Int>]) {
+        var spans = [Range<Int>]()
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else {
+            var bytes = [UInt8]()
+            for w in tokensByCharacter(text) {
+                spans.append(bytes.count..<bytes.count + w.count)
+                bytes += w
+            }
+            return (bytes, spans)
+        }
+        var bytes = Array(text.utf8)
+        var start = -1
+        for i in bytes.indices {
+            var b = bytes[i]
+            if b >= 0x41 && b <= 0x5a { b += 0x20; bytes[i] = b }
+            if (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) {
+                if start < 0 { start = i }
+            } else if start >= 0 {
+                spans.append(start..<i)
+                start = -1
+            }
+        }
+        if start >= 0 { spans.append(start..<bytes.count) }
+        return (bytes, spans)
     }
 
     /// (a·x + b) mod (2⁶¹ − 1) for a, x, b < 2⁶¹ − 1: 2⁶¹ ≡ 1, so the 122-bit product folds into
     /// its low 61 bits plus the rest, and one conditional subtraction after each addition suffices.
     @inline(__always)
     package static func mulAddMod(_ a: UInt64, _ x: UInt64, _ b: UInt64) -> UInt64 {
+        // Every operand is below 2⁶¹, so no sum below can overflow 64 bits: wrapping arithmetic
+        // only drops the overflow checks. (The two high parts do not overlap, so + is |.)
         let (hi, lo) = a.multipliedFullWidth(by: x)
-        var r = (lo & prime) + ((lo >> 61) | (hi << 3))
-        if r >= prime { r -= prime }
-        r += b
-        if r >= prime { r -= prime }
+        var r = (lo & prime) &+ (lo >> 61) &+ (hi << 3)
+        if r >= prime { r &-= prime }
+        r &+= b
+        if r >= prime { r &-= prime }
         return r
     }
 

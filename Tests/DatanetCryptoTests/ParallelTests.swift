@@ -22,4 +22,38 @@ import Testing
         #expect(try sum.wait() == 4_999_950_000) // a second wait returns the same result
         #expect(throws: Failure(at: 1)) { try failing.wait() }
     }
+
+    @Test func pipelineConsumesEverySliceInOrderAndStopsAtTheFirstFailure() throws {
+        let items = Array(0..<1_000)
+        for chunk in [1, 7, 256, 5_000] {
+            var seen = [Int](), ranges = [Range<Int>]()
+            try Parallel.pipeline(items, chunk: chunk, { slice in slice.map { $0 * 2 } }, consume: { r, range in
+                seen += r
+                ranges.append(range)
+            })
+            #expect(seen == items.map { $0 * 2 })
+            #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == items.count)
+            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        }
+        var none = 0
+        try Parallel.pipeline([Int](), chunk: 8, { $0.map { $0 } }, consume: { _, _ in none += 1 })
+        #expect(none == 0)
+        // A failing slice: the slices before it are consumed, none after, and its error is the one thrown.
+        var consumed = [Int]()
+        #expect(throws: Failure(at: 530)) {
+            try Parallel.pipeline(items, chunk: 100, { slice in
+                try slice.map { i -> Int in if i == 530 || i == 910 { throw Failure(at: i) }; return i }
+            }, consume: { r, _ in consumed += r })
+        }
+        #expect(consumed == Array(0..<500))
+        // The consumer's error stops the pipeline the same way.
+        var calls = 0
+        #expect(throws: Failure(at: -1)) {
+            try Parallel.pipeline(items, chunk: 100, { $0.map { $0 } }, consume: { _, range in
+                calls += 1
+                if range.lowerBound == 300 { throw Failure(at: -1) }
+            })
+        }
+        #expect(calls == 4)
+    }
 }
