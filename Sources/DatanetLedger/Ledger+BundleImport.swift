@@ -140,11 +140,13 @@ extension Ledger {
                 // Near-duplicate flags, once every leaf is in: content under a tombstone later in
                 // the bundle is not flagged, nor content that arrived as binary.
                 let withdrawn = Set(checkedNew.compactMap { $0.leaf?.tombstone?.contribution })
+                var probes = [NearDuplicateProbe]()
                 for leaf in checkedNew where leaf.leaf?.kind == .intake {
                     guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get(),
                           !withdrawn.contains(e.id), !live.isBinary(c.content) else { continue }
-                    try flagNearDuplicate(txn, e.id, c, intakeIndex: leaf.index)
+                    probes.append(NearDuplicateProbe(id: e.id, contribution: c, intakeIndex: leaf.index))
                 }
+                try flagNearDuplicates(txn, probes)
             }
             // Contributions whose content and sidecar this import may keep, content required
             // first: the new intake leaves (unless records-only), then pending proposals.

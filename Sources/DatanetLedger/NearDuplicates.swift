@@ -3,18 +3,27 @@ import DatanetObjects
 import DatanetRecords
 import DatanetStore
 
-/// Near-duplicate flags (schema/curation.md "Near-duplicates"), found through a band index of
-/// the MinHash signatures instead of a scan of all of them: the 128 slots are cut into 16 bands
-/// of 8, and each band is indexed under (Datanet, band, hash of its 8 values). Two signatures
-/// agreeing in ≥ 116 slots differ in at most 12, which can spoil at most 12 of the 16 bands,
-/// so they share at least 4: every pair at the threshold is found, and each candidate is then
-/// compared slot by slot. Lookups cost O(bands + candidates), not O(contributions).
 /// A text contribution's MinHash signature and the keys of its 16 bands.
 struct TextSketch: Sendable {
     let signature: [UInt64]
     let bandKeys: [[UInt8]]
 }
 
+/// A contribution to flag: its id, record, intake index when it arrived placed in a bundle,
+/// and its sketch when computed ahead (nil: computed from the store when flagged).
+struct NearDuplicateProbe {
+    let id: Digest
+    let contribution: Contribution
+    var intakeIndex: UInt64? = nil
+    var sketch: TextSketch? = nil
+}
+
+/// Near-duplicate flags (schema/curation.md "Near-duplicates"), found through a band index of
+/// the MinHash signatures instead of a scan of all of them: the 128 slots are cut into 16 bands
+/// of 8, and each band is indexed under (Datanet, band, hash of its 8 values). Two signatures
+/// agreeing in ≥ 116 slots differ in at most 12, which can spoil at most 12 of the 16 bands,
+/// so they share at least 4: every pair at the threshold is found, and each candidate is then
+/// compared slot by slot. Lookups cost O(bands + candidates), not O(contributions).
 extension Ledger {
     static let bands = 16
     static let bandWidth = MinHash.k / bands
@@ -23,27 +32,65 @@ extension Ledger {
     /// UTF-8, whatever media type its author claims) and is in this store: records its MinHash
     /// signature and, if an earlier contribution of the Datanet matches ≥ 116 of 128 slots,
     /// flags it as resembling that one (an exact copy first, then the most slots, then the
-    /// smallest id). Shown by
-    /// `pending` and `show`; curators decide. "Earlier" is: recorded here before it, for a
-    /// proposal; taken in at a lower index, for a leaf received in a bundle (`intakeIndex`).
-    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil, sketched: TextSketch? = nil) throws {
-        guard c.contentKind == .blob, let bands = minhashBands,
-              try !txn.contains(minhashes, c.datanet.bytes + id.bytes),
-              let sketch = try sketched ?? sketch(txn, c) else { return }
-        let sig = sketch.signature
-        var candidates = Set<Digest>()
-        for key in sketch.bandKeys {
+    /// smallest id). Shown by `pending` and `show`; curators decide. "Earlier" is: recorded
+    /// here before it, for a proposal; taken in at a lower index, for a leaf received in a
+    /// bundle (`intakeIndex`).
+    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
+        try flagNearDuplicates(txn, [NearDuplicateProbe(id: id, contribution: c, intakeIndex: intakeIndex)])
+    }
+
+    /// Flags a run of contributions in order, exactly as flagging each in turn would: each
+    /// sees the stored index and the run's earlier members. The stored index is read once per
+    /// distinct band key and written at the end, both in key order, so a run of thousands
+    /// touches each B-tree page in one pass instead of at random.
+    func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe]) throws {
+        guard let bands = minhashBands else { return }
+        var active = [(probe: NearDuplicateProbe, sketch: TextSketch)]()
+        var seen = Set<Digest>()
+        for p in run where p.contribution.contentKind == .blob && seen.insert(p.id).inserted {
+            guard try !txn.contains(minhashes, p.contribution.datanet.bytes + p.id.bytes),
+                  let sketch = try p.sketch ?? sketch(txn, p.contribution) else { continue }
+            active.append((p, sketch))
+        }
+        guard !active.isEmpty else { return }
+        var stored = [[UInt8]: [Digest]]()
+        for key in Set(active.flatMap(\.sketch.bandKeys)).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            var ids = [Digest]()
             try txn.scan(bands, from: key) { k, _ in
                 guard k.count == key.count + 32, k.starts(with: key) else { return false }
-                candidates.insert(Digest(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
+                ids.append(Digest(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
                 return true
             }
+            if !ids.isEmpty { stored[key] = ids }
         }
+        var added = [[UInt8]: [Digest]]()
+        var entries = [[UInt8]]()
+        entries.reserveCapacity(active.count * Self.bands)
+        for (p, sketch) in active {
+            var candidates = Set<Digest>()
+            for key in sketch.bandKeys {
+                candidates.formUnion(stored[key] ?? [])
+                candidates.formUnion(added[key] ?? [])
+            }
+            try flag(txn, p, sketch.signature, among: candidates)
+            for key in sketch.bandKeys {
+                added[key, default: []].append(p.id)
+                entries.append(key + p.id.bytes)
+            }
+        }
+        entries.sort { $0.lexicographicallyPrecedes($1) }
+        for e in entries { try txn.put(bands, e, [UInt8]()) }
+    }
+
+    /// Compares one contribution with its candidates slot by slot, flags the best match, and
+    /// records its signature.
+    private func flag(_ txn: Transaction, _ p: NearDuplicateProbe, _ sig: [UInt64], among candidates: Set<Digest>) throws {
+        let c = p.contribution
         var best: (id: Digest, matches: Int)?
-        for other in candidates.sorted() where other != id {
-            if let intakeIndex {
-                guard let p = try txn.get(placed, other), p.count == 40, p[0..<32].elementsEqual(c.datanet.bytes),
-                      BigEndian.u64(p, at: 32) < intakeIndex else { continue }
+        for other in candidates.sorted() where other != p.id {
+            if let intakeIndex = p.intakeIndex {
+                guard let v = try txn.get(placed, other), v.count == 40, v[0..<32].elementsEqual(c.datanet.bytes),
+                      BigEndian.u64(v, at: 32) < intakeIndex else { continue }
             }
             guard let v = try txn.get(minhashes, c.datanet.bytes + other.bytes), v.count == MinHash.k * 8 else { continue }
             var m = MinHash.matches(sig, Self.slots(v))
@@ -53,9 +100,8 @@ extension Ledger {
                o.content == c.content { m += 1 }
             if m > (best?.matches ?? 0) { best = (other, m) }
         }
-        if let best { try txn.put(nearDuplicates, id, best.id) }
-        try txn.put(minhashes, c.datanet.bytes + id.bytes, sig.flatMap(BigEndian.bytes))
-        for key in sketch.bandKeys { try txn.put(bands, key + id.bytes, [UInt8]()) }
+        if let best { try txn.put(nearDuplicates, p.id, best.id) }
+        try txn.put(minhashes, c.datanet.bytes + p.id.bytes, sig.flatMap(BigEndian.bytes))
     }
 
     /// The sketch of a contribution's content as read in `txn`; nil when that content is not

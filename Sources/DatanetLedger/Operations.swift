@@ -148,11 +148,14 @@ extension Ledger {
                     }
                 }
             }, consume: { checked, range in
+                var probes = [NearDuplicateProbe]()
                 for (e, (r, sketch)) in zip(envelopes[range], checked) {
                     guard let d = r.datanet else { throw LedgerRefusal.notProposable("a genesis is created, not proposed") }
                     if states[d] == nil { states[d] = try state(txn, d) }
-                    _ = try propose(txn, e, r, in: states[d]!, sketched: sketch)
+                    let id = try propose(txn, e, r, in: states[d]!, flagging: false)
+                    if case .contribution(let c) = r { probes.append(NearDuplicateProbe(id: id, contribution: c, sketch: sketch)) }
                 }
+                try flagNearDuplicates(txn, probes)
             })
         }
     }
@@ -162,9 +165,9 @@ extension Ledger {
         return try propose(txn, envelope, record, in: try state(txn, d))
     }
 
-    /// The one proposal path: `st` is the state of the record's Datanet in `txn`; `sketched`
-    /// is the near-duplicate sketch of its content when a batch computed it ahead.
-    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record, in st: DatanetState, sketched: TextSketch? = nil) throws -> Digest {
+    /// The one proposal path: `st` is the state of the record's Datanet in `txn`. A batch
+    /// flags near-duplicates itself, a slice at a time (`flagging: false`).
+    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record, in st: DatanetState, flagging: Bool = true) throws -> Digest {
         let d = st.id
         let id = envelope.id
         if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
@@ -183,7 +186,7 @@ extension Ledger {
             throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
         }
         try txn.put(records, id, bytes)
-        if case .contribution(let c) = record { try flagNearDuplicate(txn, id, c, sketched: sketched) }
+        if flagging, case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
         let seq = try nextSequence(txn)
         // The record rides along in the queue, so sequencing reads it in arrival order.
         try txn.put(pending, BigEndian.key(d, seq), id.bytes + bytes)

@@ -19,6 +19,13 @@ import Testing
     static func propose(_ text: String, in w: LedgerTests.World, ledger: Ledger? = nil, mediaType: String = "text/plain",
                         createdAt: UInt64 = 0) throws -> Digest {
         let ledger = ledger ?? w.ledger
+        return try ledger.propose(contribution(text, in: w, ledger: ledger, mediaType: mediaType, createdAt: createdAt))
+    }
+
+    /// Ingests `text` into the World's store and signs a contribution naming it (not proposed).
+    static func contribution(_ text: String, in w: LedgerTests.World, ledger: Ledger? = nil, mediaType: String = "text/plain",
+                             createdAt: UInt64 = 0) throws -> Envelope {
+        let ledger = ledger ?? w.ledger
         let path = w.dir + "-text-\(UInt32.random(in: 0...UInt32.max)).txt"
         defer { unlink(path) }
         FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
@@ -26,7 +33,7 @@ import Testing
         var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
             contentKind: .blob, size: blob.size, mediaType: mediaType, license: "CC0-1.0", sidecar: .zero, createdAt: createdAt).body)
         try e.sign(with: w.author)
-        return try ledger.propose(e)
+        return e
     }
 
     /// Signatures from an independent implementation of curation.md (tools/gen/minhash.py),
@@ -218,6 +225,46 @@ import Testing
         #expect(signatures == ids.count && bandEntries == Ledger.bands * ids.count)
         let late = try Self.propose(texts[0].joined(separator: " ") + " coda", in: w, ledger: reopened, createdAt: 999)
         #expect(try reopened.nearDuplicate(of: late) != nil)
+    }
+
+    /// Batches (`propose(all:)`: sketched on worker threads, flagged a slice of 256 at a time,
+    /// the band index read and written in key order) flag what the rule says, as proposing
+    /// one at a time does: near and exact copies of records earlier in the same slice, in
+    /// earlier slices and in earlier batches.
+    @Test func batchesFlagWhatSingleProposalsFlag() throws {
+        var rng = SplitMix64(seed: 4242)
+        var texts = [String]()
+        for i in 0..<700 {
+            if i > 0 && rng.next() % 3 == 0 {
+                // A copy of an earlier text, exact or with one word changed; mostly a near one.
+                var t = texts[Int(rng.next() % UInt64(texts.count))].split(separator: " ").map(String.init)
+                if rng.next() % 4 != 0 { t[Int(rng.next() % UInt64(t.count))] = "edit\(i)" }
+                texts.append(t.joined(separator: " "))
+            } else {
+                texts.append(Self.text(9_000 + UInt64(i), words: 300).joined(separator: " "))
+            }
+        }
+        // What flagging each in turn gives (curation.md): among earlier texts with ≥ 116 agreeing
+        // slots, an exact copy first, then the most slots, then the smallest id.
+        let w = try LedgerTests.World(quorum: 1)
+        let envelopes = try texts.enumerated().map { try Self.contribution($1, in: w, createdAt: UInt64($0)) }
+        let ids = envelopes.map(\.id)
+        let sigs = try texts.map { try #require(MinHash.signature($0)) }
+        var expected = [Digest?]()
+        for i in texts.indices {
+            var best: (rank: Int, id: Digest)?
+            for j in 0..<i {
+                let m = MinHash.matches(sigs[i], sigs[j])
+                guard m >= MinHash.threshold else { continue }
+                let rank = texts[i] == texts[j] ? MinHash.k + 1 : m
+                if best == nil || rank > best!.rank || (rank == best!.rank && ids[j] < best!.id) { best = (rank, ids[j]) }
+            }
+            expected.append(best?.id)
+        }
+        #expect(expected.compactMap { $0 }.count >= 150)
+        try w.ledger.propose(all: Array(envelopes[..<600]))
+        try w.ledger.propose(all: Array(envelopes[600...]))
+        #expect(try ids.map { try w.ledger.nearDuplicate(of: $0) } == expected)
     }
 
     /// A store importing a Datanet flags its near-duplicates too, for its curators.
