@@ -26,20 +26,20 @@ extension Ledger {
     /// smallest id). Shown by
     /// `pending` and `show`; curators decide. "Earlier" is: recorded here before it, for a
     /// proposal; taken in at a lower index, for a leaf received in a bundle (`intakeIndex`).
-    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil, sketched: TextSketch? = nil) throws {
+    func flagNearDuplicate(_ txn: Transaction, _ id: RecordID, _ c: Contribution, intakeIndex: UInt64? = nil, sketched: TextSketch? = nil) throws {
         guard c.contentKind == .blob, let bands = minhashBands,
               try !txn.contains(minhashes, c.datanet.bytes + id.bytes),
               let sketch = try sketched ?? sketch(txn, c) else { return }
         let sig = sketch.signature
-        var candidates = Set<Digest>()
+        var candidates = Set<RecordID>()
         for key in sketch.bandKeys {
             try txn.scan(bands, from: key) { k, _ in
                 guard k.count == key.count + 32, k.starts(with: key) else { return false }
-                candidates.insert(Digest(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
+                candidates.insert(RecordID(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
                 return true
             }
         }
-        var best: (id: Digest, matches: Int)?
+        var best: (id: RecordID, matches: Int)?
         for other in candidates.sorted() where other != id {
             if let intakeIndex {
                 guard let p = try txn.get(placed, other), p.count == 40, p[0..<32].elementsEqual(c.datanet.bytes),
@@ -68,33 +68,33 @@ extension Ledger {
     }
 
     /// The earlier contribution a contribution resembles, if it was flagged.
-    public func nearDuplicate(of id: Digest) throws -> Digest? {
-        try env.read { txn in try txn.get(nearDuplicates, id).flatMap { Digest(bytes: $0) } }
+    public func nearDuplicate(of id: RecordID) throws -> RecordID? {
+        try env.read { txn in try txn.get(nearDuplicates, id).flatMap { RecordID(bytes: $0) } }
     }
 
     /// What `pending` and `show` say of a contribution's likeness to an earlier one: an exact
     /// duplicate (the same content id as a contribution taken in earlier, or as the one its
     /// MinHash flag names; rejected at intake), or a near-duplicate (MinHash).
-    public func duplicateFlag(of id: Digest) throws -> (earlier: Digest, exact: Bool)? {
+    public func duplicateFlag(of id: RecordID) throws -> (earlier: RecordID, exact: Bool)? {
         try env.read { txn in
             guard let bytes = try txn.get(records, id), case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) else { return nil }
             if let earliest = try index.earliest(txn, c.datanet, content: c.content), earliest != id {
                 return (earliest, true)
             }
-            guard let near = try txn.get(nearDuplicates, id).flatMap(Digest.init(bytes:)) else { return nil }
+            guard let near = try txn.get(nearDuplicates, id).flatMap(RecordID.init(bytes:)) else { return nil }
             let other = try txn.get(records, near).flatMap { try? Record(Envelope(encoded: $0)) }
             if case .contribution(let o)? = other, o.content == c.content { return (near, true) }
             return (near, false)
         }
     }
 
-    private func index(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {
+    private func index(_ txn: Transaction, _ d: DatanetID, _ id: RecordID, _ sig: [UInt64], bands: Table) throws {
         for key in Self.bandKeys(d, sig) { try txn.put(bands, key + id.bytes, [UInt8]()) }
     }
 
     /// Datanet ‖ band number ‖ first 8 bytes of SHA-256 of the band's slots (big-endian): one
     /// prefix per band; a contribution's entries append its id.
-    static func bandKeys(_ d: Digest, _ sig: [UInt64]) -> [[UInt8]] {
+    static func bandKeys(_ d: DatanetID, _ sig: [UInt64]) -> [[UInt8]] {
         var hasher = SHA256.Hasher()
         var slots = [UInt8](repeating: 0, count: bandWidth * 8)
         return (0..<bands).map { b in
@@ -122,10 +122,10 @@ extension Ledger {
         guard try !env.read({ txn in try txn.contains(meta, done) }) else { return }
         try env.write { txn in
             guard try !txn.contains(meta, done) else { return }
-            var all = [(Digest, Digest, [UInt64])]()
+            var all = [(DatanetID, RecordID, [UInt64])]()
             try txn.scan(minhashes) { k, v in
                 if k.count == 64, v.count == MinHash.k * 8 {
-                    all.append((Digest(UnsafeRawBufferPointer(rebasing: k[0..<32]))!, Digest(UnsafeRawBufferPointer(rebasing: k[32...]))!, Self.slots(Array(v))))
+                    all.append((DatanetID(UnsafeRawBufferPointer(rebasing: k[0..<32]))!, RecordID(UnsafeRawBufferPointer(rebasing: k[32...]))!, Self.slots(Array(v))))
                 }
                 return true
             }
