@@ -1,4 +1,5 @@
-/// A 32-byte SHA-256 digest: the id of every content object and the node of every Merkle tree.
+/// A 32-byte SHA-256 digest: a leaf hash, a Merkle node or root, a sidecar's hash. Ids of
+/// Datanets, records and content objects are digests too, typed apart as `ID<Kind>`.
 ///
 /// Stored inline as four words in memory order, so it is `Hashable` and costs no allocation;
 /// ordering is bytewise (the order LMDB keys sort in).

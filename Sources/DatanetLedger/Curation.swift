@@ -10,7 +10,7 @@ import DatanetStore
 
 /// One decision a sequencing run will append.
 struct PlannedDecision {
-    let contribution: Digest, intakeIndex: UInt64, accepted: Bool
+    let contribution: RecordID, intakeIndex: UInt64, accepted: Bool
     /// The counted reviews on the winning side, in id order: `plannedReviews[reviewStart..<reviewEnd]`
     /// of the run (indexes into its reviews).
     let reviewStart: Int, reviewEnd: Int
@@ -25,7 +25,7 @@ extension SequenceRun {
         let curators = Set(policy.curators.map { Digest(bytes: $0.bytes)! })
         // (contribution, review) pairs for counted curators, sorted by contribution id so the
         // `placed` lookups below walk that table in key order, then by the order first seen.
-        var pairs = [(contribution: Digest, review: Int)]()
+        var pairs = [(contribution: RecordID, review: Int)]()
         pairs.reserveCapacity(reviews.contributions.count)
         for i in 0..<reviews.count where curators.contains(reviews.reviewers[i]) {
             for c in reviews.named(i) { pairs.append((c, i)) }
@@ -39,7 +39,7 @@ extension SequenceRun {
                 var end = start + 1
                 while end < pairs.count && pairs[end].contribution == c { end += 1 }
                 let intake = try placed.withValue(c) { v -> UInt64? in
-                    v.count == 40 && Digest(UnsafeRawBufferPointer(rebasing: v[0..<32])) == d ? BigEndian.u64(v, at: 32) : nil
+                    v.count == 40 && DatanetID(UnsafeRawBufferPointer(rebasing: v[0..<32])) == d ? BigEndian.u64(v, at: 32) : nil
                 }
                 if let intake = intake ?? nil { candidates.append((intake, start, end)) }
                 start = end
@@ -95,7 +95,7 @@ extension SequenceRun {
     /// What building decision leaves reads, copied out of the run so that building can go on
     /// on other threads while the run writes.
     struct LeafInputs: @unchecked Sendable {
-        let datanet: Digest, cite: (index: UInt64, hash: Digest)
+        let datanet: DatanetID, cite: (index: UInt64, hash: Digest)
         let queue: PendingQueue, reviews: PendingReviews, plannedReviews: [Int]
 
         /// The decision leaves of a slice of the plan (each with its counted reviews as

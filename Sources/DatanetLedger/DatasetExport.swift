@@ -28,7 +28,7 @@ public struct ManifestEntry: Codable, Sendable, Equatable {
 /// The accepted contributions of a Datanet at a checkpoint, written as plain files.
 public struct DatasetExport: Sendable {
     public var name: String
-    public var datanet: Digest
+    public var datanet: DatanetID
     public var checkpoint: String
     public var entries: [ManifestEntry]
 
@@ -59,7 +59,7 @@ extension Ledger {
     /// The contributions accepted at a checkpoint size (the newest when nil). A tombstone at
     /// any index this store holds, before or after that size, moves a contribution from
     /// `items` to `withdrawn`: nothing under a tombstone is ever exported again.
-    public func accepted(_ d: Digest, at size: UInt64?) throws -> AcceptedContributions {
+    public func accepted(_ d: DatanetID, at size: UInt64?) throws -> AcceptedContributions {
         let table = try leafTable(d)
         return try env.read { txn in
             let note: String
@@ -99,7 +99,7 @@ extension Ledger {
     /// Writes the accepted contributions at a checkpoint into `dir` (which must not exist):
     /// `data/<intake index>-<name>` per contribution, MANIFEST.jsonl, DATASET.md and CHECKPOINT.
     /// The folder appears complete or not at all: it is written under a temporary name and renamed.
-    public func exportDataset(_ d: Digest, at size: UInt64?, to final: String, progress: ((UInt64) -> Void)? = nil) throws -> DatasetExport {
+    public func exportDataset(_ d: DatanetID, at size: UInt64?, to final: String, progress: ((UInt64) -> Void)? = nil) throws -> DatasetExport {
         guard access(final, F_OK) != 0 else { throw StoreError.io(path: final, operation: "create", errno: EEXIST) }
         let dir = final + ".partial-\(getpid())"
         do {
@@ -112,7 +112,7 @@ extension Ledger {
         }
     }
 
-    private func exportDataset(_ d: Digest, at size: UInt64?, into dir: String, progress: ((UInt64) -> Void)?) throws -> DatasetExport {
+    private func exportDataset(_ d: DatanetID, at size: UInt64?, into dir: String, progress: ((UInt64) -> Void)?) throws -> DatasetExport {
         let st = try state(of: d)
         let set = try accepted(d, at: size)
         let (note, items) = (set.note, set.items)
@@ -146,7 +146,7 @@ extension Ledger {
     }
 
     /// Writes a blob as a file or a tree as a folder.
-    private func writeContent(_ id: Digest, kind: ObjectKind, to path: String) throws {
+    private func writeContent(_ id: ObjectID, kind: ObjectKind, to path: String) throws {
         switch kind {
         case .blob:
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)

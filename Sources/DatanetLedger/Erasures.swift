@@ -24,7 +24,7 @@ extension Ledger {
     /// Records that contribution `id` of `d` (content, sidecar) is under the tombstone at `leaf`;
     /// returns whether its sidecar is erased with it (it owns the sidecar's hash in `d`).
     @discardableResult
-    func recordErasure(_ txn: Transaction, _ d: Digest, _ id: Digest, _ c: Contribution, leaf: UInt64) throws -> Bool {
+    func recordErasure(_ txn: Transaction, _ d: DatanetID, _ id: RecordID, _ c: Contribution, leaf: UInt64) throws -> Bool {
         guard let erasures else { return false }
         try txn.put(erasures, [0x01] + d.bytes + id.bytes, c.content.bytes + c.sidecar.bytes + BigEndian.bytes(leaf))
         guard try sidecarOwner(txn, d, c.sidecar) == id else { return false }
@@ -34,17 +34,17 @@ extension Ledger {
 
     /// Makes contribution `id` the owner of its sidecar hash in `d` unless an earlier intake is
     /// (called at every intake, in log order).
-    func claimSidecar(_ txn: Transaction, _ d: Digest, _ sidecar: Digest, _ id: Digest) throws {
+    func claimSidecar(_ txn: Transaction, _ d: DatanetID, _ sidecar: Digest, _ id: RecordID) throws {
         guard let erasures else { return }
         _ = try txn.putNew(erasures, [0x04] + d.bytes + sidecar.bytes, size: 32) { out in
-            withUnsafeBytes(of: id) { out.copyMemory(from: $0) }
+            id.withUnsafeBytes { out.copyMemory(from: $0) }
         }
     }
 
     /// The contribution owning a sidecar hash in `d`: the earliest intake naming it.
-    func sidecarOwner(_ txn: Transaction, _ d: Digest, _ sidecar: Digest) throws -> Digest? {
+    func sidecarOwner(_ txn: Transaction, _ d: DatanetID, _ sidecar: Digest) throws -> RecordID? {
         guard let erasures else { return nil }
-        return try txn.withValue(erasures, [0x04] + d.bytes + sidecar.bytes) { Digest($0) } ?? nil
+        return try txn.withValue(erasures, [0x04] + d.bytes + sidecar.bytes) { RecordID($0) } ?? nil
     }
 
     /// Whether any tombstone has erased anything in this store: when none has, the lookups
@@ -56,20 +56,20 @@ extension Ledger {
     }
 
     /// Whether contribution `id` of `d` is under a tombstone.
-    func isErased(_ txn: Transaction, _ d: Digest, contribution id: Digest) throws -> Bool {
+    func isErased(_ txn: Transaction, _ d: DatanetID, contribution id: RecordID) throws -> Bool {
         guard let erasures else { return try tombstone(txn, id) != nil }
         return try txn.contains(erasures, [0x01] + d.bytes + id.bytes)
     }
 
     /// Whether this content is erased in `d`: the earliest contribution of it there (the
     /// `contents` index) is under a tombstone.
-    func isErased(_ txn: Transaction, _ d: Digest, content: Digest) throws -> Bool {
+    func isErased(_ txn: Transaction, _ d: DatanetID, content: ObjectID) throws -> Bool {
         guard let earliest = try index.earliest(txn, d, content: content) else { return false }
         return try isErased(txn, d, contribution: earliest)
     }
 
     /// Whether its owner's tombstone erased the sidecar with this hash in `d`.
-    func isErased(_ txn: Transaction, _ d: Digest, sidecar: Digest) throws -> Bool {
+    func isErased(_ txn: Transaction, _ d: DatanetID, sidecar: Digest) throws -> Bool {
         guard let erasures else { return false }
         return try txn.contains(erasures, [0x03] + d.bytes + sidecar.bytes)
     }

@@ -9,10 +9,10 @@ import DatanetStore
 struct LeafTable {
     let table: Table
     /// nil for a legacy table of the Datanet's own.
-    let datanet: Digest?
+    let datanet: DatanetID?
 
     static let tableName = "log-leaves"
-    static func legacyTableName(_ d: Digest) -> String { "leaves:" + d.hex }
+    static func legacyTableName(_ d: DatanetID) -> String { "leaves:" + d.hex }
 
     private func key(_ index: UInt64) -> [UInt8] { datanet.map { BigEndian.key($0, index) } ?? BigEndian.bytes(index) }
 
@@ -59,7 +59,7 @@ struct LeafTable {
 
 extension Ledger {
     /// The leaves of Datanet `d`.
-    func leafTable(_ d: Digest) throws -> LeafTable {
+    func leafTable(_ d: DatanetID) throws -> LeafTable {
         if legacyLogs.contains(d) {
             return LeafTable(table: try env.openTables([LeafTable.legacyTableName(d)], create: false)[0], datanet: nil)
         }
@@ -68,7 +68,7 @@ extension Ledger {
     }
 
     /// The Merkle log of Datanet `d`.
-    func merkleLog(_ d: Digest) throws -> MerkleLog {
+    func merkleLog(_ d: DatanetID) throws -> MerkleLog {
         if legacyLogs.contains(d) {
             return MerkleLog(legacy: try env.openTables([MerkleLog.legacyTableName(d)], create: false)[0])
         }
@@ -77,11 +77,11 @@ extension Ledger {
     }
 
     /// Datanets whose log is still in tables of their own (`leaves:<id>`, `log:<id>`).
-    static func legacyLogs(_ env: Environment) throws -> Set<Digest> {
+    static func legacyLogs(_ env: Environment) throws -> Set<DatanetID> {
         try env.read { txn in
-            var out = Set<Digest>()
+            var out = Set<DatanetID>()
             for name in try txn.tableNames(prefix: "leaves:") + txn.tableNames(prefix: "log:") {
-                if let colon = name.firstIndex(of: ":"), let d = Digest(hex: String(name[name.index(after: colon)...])) { out.insert(d) }
+                if let colon = name.firstIndex(of: ":"), let d = DatanetID(hex: String(name[name.index(after: colon)...])) { out.insert(d) }
             }
             return out
         }
@@ -92,7 +92,7 @@ extension Ledger {
     /// could hold at most about 120 Datanets (LMDB's limit of named tables). A crash part-way
     /// leaves the old table in place, and it stays the one read until the next open copies
     /// it again (the copy overwrites the same keys with the same bytes).
-    func migrateLogTables(_ datanets: Set<Digest>) throws {
+    func migrateLogTables(_ datanets: Set<DatanetID>) throws {
         guard let shared = sharedLog else { return }
         for d in datanets.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
             for (name, target) in [(LeafTable.legacyTableName(d), shared.leaves), (MerkleLog.legacyTableName(d), shared.nodes)] {

@@ -23,7 +23,7 @@ extension Ledger {
     /// policy transition, key handoff, intake and decision against the rules then in force, and
     /// every signed checkpoint held against the replayed roots. Violations carry portable
     /// evidence: the leaf with an inclusion proof to the newest checkpoint, or the disagreeing note.
-    public func audit(_ d: Digest, progress: ((UInt64) -> Void)? = nil) throws -> AuditReport {
+    public func audit(_ d: DatanetID, progress: ((UInt64) -> Void)? = nil) throws -> AuditReport {
         let table = try leafTable(d)
         let notes = try env.read { txn in
             var bySize = [UInt64: [String]]()
@@ -58,7 +58,7 @@ extension Ledger {
     }
 
     /// Attaches each leaf violation's leaf and inclusion proof to the newest checkpoint held.
-    private func withEvidence(_ violations: [AuditViolation], _ d: Digest, table: LeafTable) throws -> [AuditViolation] {
+    private func withEvidence(_ violations: [AuditViolation], _ d: DatanetID, table: LeafTable) throws -> [AuditViolation] {
         guard !violations.isEmpty, let note = try latestCheckpoint(d), let cp = try? Checkpoint.unverified(note: note) else { return violations }
         let log = try merkleLog(d)
         return try env.read { txn in

@@ -31,7 +31,7 @@ extension Ledger {
     /// checkpoint with the checkpoints between, the records pending here, the sidecars held
     /// and, unless `recordsOnly`, every chunk, blob and tree their contributions name. One read
     /// snapshot, so the bundle is consistent even while this store keeps working.
-    public func exportBundle(_ d: Digest, since: UInt64 = 0, recordsOnly: Bool = false, to fd: Int32) throws -> BundleSummary {
+    public func exportBundle(_ d: DatanetID, since: UInt64 = 0, recordsOnly: Bool = false, to fd: Int32) throws -> BundleSummary {
         let table = try leafTable(d)
         return try env.read { txn in
             guard let note = try latestCheckpointNote(txn, d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
@@ -47,7 +47,7 @@ extension Ledger {
                 return true
             }
             var contents = [Contribution]()
-            var intakes = [Digest]()
+            var intakes = [RecordID]()
             try table.scan(txn, from: since) { k, v in
                 guard k < to else { return false }
                 let bytes = Array(v)
@@ -73,14 +73,15 @@ extension Ledger {
                 if case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) { contents.append(c) }
                 return true
             }
-            var sent = Set<Digest>()
+            // Apart: a chunk whose bytes are a sidecar's encoding has that sidecar's hash as its id.
+            var sentSidecars = Set<Digest>(), sentObjects = Set<ObjectID>()
             for c in contents {
-                if let s = try txn.get(sidecars, c.sidecar), sent.insert(c.sidecar).inserted { try w.frame(.sidecar, s); summary.sidecars += 1 }
+                if let s = try txn.get(sidecars, c.sidecar), sentSidecars.insert(c.sidecar).inserted { try w.frame(.sidecar, s); summary.sidecars += 1 }
                 guard !recordsOnly else { continue }
                 guard let closure = try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) else {
                     throw LedgerRefusal.contentMissing(content: c.content.hex)
                 }
-                for (kind, id) in closure where sent.insert(id).inserted {
+                for (kind, id) in closure where sentObjects.insert(id).inserted {
                     let frame: BundleFrame = switch kind { case .chunk: .chunk; case .blob: .blob; case .tree: .tree }
                     try w.frame(frame, try store.objectBytes(kind, id, in: txn)!)
                     summary.objects += 1
@@ -99,7 +100,7 @@ extension Ledger {
 
     /// The newest checkpoint this store holds of `d`; one that does not parse, or whose size is
     /// not its key's, is damage naming the table and key.
-    func latestCheckpointNote(_ txn: Transaction, _ d: Digest) throws -> String? {
+    func latestCheckpointNote(_ txn: Transaction, _ d: DatanetID) throws -> String? {
         guard let key = try txn.lastKey(checkpoints, prefix: d.bytes), let v = try txn.get(checkpoints, key) else { return nil }
         let note = String(decoding: v, as: UTF8.self)
         let cp = try LogIndex.decode(checkpoints.name, key, v) { _ in try Checkpoint.unverified(note: note) }

@@ -16,7 +16,7 @@ extension Ledger {
         let reader = try BundleReader(fd: fd)
         guard let (type, headerBytes) = try reader.next(), type == .header else { throw BundleError.malformed("the first frame is not the header") }
         guard case .map(let entries) = try CBOR.decode(headerBytes), entries.count == 4,
-              let db = entries[0].value.bytesValue, let d = Digest(bytes: db), let from = entries[1].value.unsignedValue,
+              let db = entries[0].value.bytesValue, let d = DatanetID(bytes: db), let from = entries[1].value.unsignedValue,
               let to = entries[2].value.unsignedValue, case .bool(let recordsOnly) = entries[3].value, from <= to,
               entries.map(\.key) == [.unsigned(1), .unsigned(2), .unsigned(3), .unsigned(4)]
         else { throw BundleError.malformed("the header is not {1: Datanet, 2: from, 3: to, 4: records-only}") }
@@ -202,20 +202,20 @@ extension Ledger {
 
     /// What an import keeps: objects reached from live contributions, and their sidecars.
     struct LiveContent {
-        var objects = Set<Digest>()
+        var objects = Set<ObjectID>()
         var sidecars = Set<Digest>()
         /// The kind each object was first reached as: an id reached again as another kind is missing.
-        var kinds = [Digest: ObjectKind]()
+        var kinds = [ObjectID: ObjectKind]()
         /// What each object this import stored is and names, as its frame showed (read once, not back).
-        var fresh = [Digest: (ObjectKind, [(ObjectKind, Digest)])]()
+        var fresh = [ObjectID: (ObjectKind, [(ObjectKind, ObjectID)])]()
         /// Chunks that arrived and cannot start a text: their blobs need no near-duplicate check.
-        var binaryChunks = Set<Digest>()
+        var binaryChunks = Set<ObjectID>()
         /// Whether any tombstone erased anything here (looked up once, after the leaves are
         /// indexed): when none has, `want` skips its erasure lookups.
         var erasures: Bool?
 
         /// Whether a blob that arrived starts with a chunk that is not text.
-        func isBinary(_ blob: Digest) -> Bool {
+        func isBinary(_ blob: ObjectID) -> Bool {
             guard let (kind, children) = fresh[blob], kind == .blob, let first = children.first, first.0 == .chunk else { return false }
             return binaryChunks.contains(first.1)
         }
@@ -225,14 +225,14 @@ extension Ledger {
     /// large transaction touch a page per key, sorted ones fill pages in order.
     struct ObjectBatch {
         static let limit = 64 << 20
-        private var pending = [(kind: ObjectKind, id: Digest, bytes: [UInt8])]()
+        private var pending = [(kind: ObjectKind, id: ObjectID, bytes: [UInt8])]()
         private var bytes = 0
         /// Stored by this import, in the order stored.
-        private(set) var fresh = [(ObjectKind, Digest)]()
+        private(set) var fresh = [(ObjectKind, ObjectID)]()
         /// Received but already held.
-        private(set) var present = [Digest]()
+        private(set) var present = [ObjectID]()
 
-        mutating func add(_ kind: ObjectKind, _ id: Digest, _ payload: [UInt8], txn: Transaction, store: ObjectStore) throws {
+        mutating func add(_ kind: ObjectKind, _ id: ObjectID, _ payload: [UInt8], txn: Transaction, store: ObjectStore) throws {
             pending.append((kind, id, payload))
             bytes += payload.count
             if bytes >= Self.limit { try flush(txn: txn, store: store) }
@@ -251,7 +251,7 @@ extension Ledger {
     /// Marks `id` and what it reaches as live; false when something reached is missing or is
     /// not of the kind that names it. The objects this import stored are walked from memory
     /// (with an explicit stack: a bundle may nest trees arbitrarily deep), the rest through the store.
-    private func mark(_ txn: Transaction, _ kind: ObjectKind, _ id: Digest, into live: inout LiveContent) throws -> Bool {
+    private func mark(_ txn: Transaction, _ kind: ObjectKind, _ id: ObjectID, into live: inout LiveContent) throws -> Bool {
         var complete = true
         var stack = [(kind, id)]
         while let (k, i) = stack.popLast() {
@@ -274,7 +274,7 @@ extension Ledger {
     /// Marks what a contribution of `d` may keep: nothing when it is under a tombstone; its
     /// sidecar unless a tombstone erased that; its content unless a tombstone of `d` erased that
     /// content. With `required` (a description), the content must be here complete.
-    private func want(_ txn: Transaction, _ d: Digest, _ id: Digest, _ c: Contribution, into live: inout LiveContent, required: String?) throws {
+    private func want(_ txn: Transaction, _ d: DatanetID, _ id: RecordID, _ c: Contribution, into live: inout LiveContent, required: String?) throws {
         if live.erasures == nil { live.erasures = try anyErasures(txn) }
         if live.erasures == true {
             guard try !isErased(txn, d, contribution: id) else { return }
@@ -293,7 +293,7 @@ extension Ledger {
     /// Datanet by its hash and record) and keeps those answering this store's own identities'
     /// contributions, once each is found signed by the sequencer key in force at that leaf.
     /// Returns how many were kept.
-    private func keepPromises(_ txn: Transaction, _ d: Digest, _ received: [IntakePromise], auditor: LogAuditor,
+    private func keepPromises(_ txn: Transaction, _ d: DatanetID, _ received: [IntakePromise], auditor: LogAuditor,
                               newLeaves: [CheckedLeaf], localSize: UInt64, table: LeafTable) throws -> Int {
         guard !received.isEmpty else { return 0 }
         let identities = IdentityStore(storeDirectory: store.directory)
@@ -327,7 +327,7 @@ extension Ledger {
 
     /// Updates this store's indexes for a leaf received from elsewhere through the index's one
     /// apply path, as sequencing it here did there; records the leaf carries leave pending here.
-    private func indexLeaf(_ txn: Transaction, _ d: Digest, _ checked: CheckedLeaf) throws {
+    private func indexLeaf(_ txn: Transaction, _ d: DatanetID, _ checked: CheckedLeaf) throws {
         // Indexed as the replay adds each leaf, before it has seen the rest: a leaf or record it
         // cannot use is skipped here, and the replay's violation refuses the whole import.
         guard let leaf = checked.leaf else { return }

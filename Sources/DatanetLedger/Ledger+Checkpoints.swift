@@ -20,7 +20,7 @@ extension Ledger {
     /// notes are kept as portable evidence (schema/checkpoint.md) and reported. A checkpoint
     /// larger than our log signed by our own sequencer key means this store was restored from
     /// an older copy: `sequence` then refuses to run.
-    public func observe(note: String, datanet d: Digest) throws -> CheckpointObservation {
+    public func observe(note: String, datanet d: DatanetID) throws -> CheckpointObservation {
         let st = try state(of: d)
         let cp: Checkpoint
         do {
@@ -46,7 +46,7 @@ extension Ledger {
     }
 
     /// The fork evidence held for a Datanet (its own and received in bundles), by size.
-    public func forkEvidence(_ d: Digest) throws -> [ForkEvidence] {
+    public func forkEvidence(_ d: DatanetID) throws -> [ForkEvidence] {
         try env.read { txn in
             var out = [ForkEvidence]()
             try txn.scan(forks, from: d.bytes) { k, v in

@@ -26,8 +26,8 @@ extension Ledger {
         let all = try datanets()
         let tables = try all.map { try leafTable($0.id) }
         return try env.write { txn in
-            var strong = [(ObjectKind, Digest)](), weak = [(ObjectKind, Digest)]()
-            var dead = Set<Digest>(), liveSidecars = Set<Digest>()
+            var strong = [(ObjectKind, ObjectID)](), weak = [(ObjectKind, ObjectID)]()
+            var dead = Set<ObjectID>(), liveSidecars = Set<Digest>()
             var tombstoned = 0
             func kind(_ c: Contribution) -> ObjectKind { c.contentKind == .blob ? .blob : .tree }
             for (st, table) in zip(all, tables) {
@@ -59,7 +59,7 @@ extension Ledger {
             let leases = try store.clearDeadLeases(in: txn, dryRun: dryRun)
             let added = try store.addedRoots(in: txn)
             let dropRoots = Set(added.map(\.1).filter { dead.contains($0) })
-            var live = Set<Digest>()
+            var live = Set<ObjectID>()
             for (kind, id) in strong { try store.mark(id, kind: kind, in: txn, into: &live) }
             for (kind, id) in weak + added where !dead.contains(id) { try store.mark(id, kind: kind, in: txn, into: &live) }
             var sweep = try store.sweep(keeping: live, dropRoots: dropRoots, in: txn, dryRun: dryRun)

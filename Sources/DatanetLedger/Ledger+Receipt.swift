@@ -6,7 +6,7 @@ import Foundation
 
 extension Ledger {
     /// A receipt for a contribution in this store's log, against the newest checkpoint held.
-    public func receipt(for contribution: Digest) throws -> Receipt {
+    public func receipt(for contribution: RecordID) throws -> Receipt {
         guard let (d, intakeIndex) = try placement(contribution) else {
             throw LedgerRefusal.notInLog(record: contribution.hex)
         }
@@ -48,13 +48,13 @@ extension Ledger {
     /// The receipt remade against the newest checkpoint held here, keeping the checkpoint it
     /// was made for as `previous` with a consistency proof to the new one.
     public func refreshed(_ old: Receipt) throws -> Receipt {
-        guard let id = Digest(hex: old.contribution) else { throw RecordError.malformed("the receipt names no valid contribution id") }
+        guard let id = RecordID(hex: old.contribution) else { throw RecordError.malformed("the receipt names no valid contribution id") }
         var fresh = try receipt(for: id)
         let before = try Checkpoint.unverified(note: old.checkpoint)
         let after = try Checkpoint.unverified(note: fresh.checkpoint)
         guard before.size <= after.size else { throw LedgerRefusal.beyondLog(size: before.size, held: after.size) }
         guard before.size < after.size else { return old }
-        let log = try merkleLog(Digest(hex: fresh.datanet)!)
+        let log = try merkleLog(DatanetID(hex: fresh.datanet)!)
         let proof = try env.read { txn in try log.consistencyProof(txn, size1: before.size, size2: after.size) }
         fresh.previous = Receipt.Previous(checkpoint: old.checkpoint, consistency: proof.map { Data($0.bytes).base64EncodedString() })
         return fresh

@@ -23,7 +23,7 @@ extension Ledger {
     /// 4. the new root is signed by the sequencer key in force.
     /// The run commits every `leavesPerTransaction` leaves, each commit with the checkpoint of its
     /// size. Records that break a rule leave pending without a leaf and are listed in `refused`.
-    public func sequence(_ d: Digest, key: SigningKey, leavesPerTransaction: Int = Ledger.leavesPerTransaction) throws -> SequenceReport {
+    public func sequence(_ d: DatanetID, key: SigningKey, leavesPerTransaction: Int = Ledger.leavesPerTransaction) throws -> SequenceReport {
         // One sequencer process per Datanet: an exclusive lock held for the whole run.
         let lockPath = Self.sequencerLockPath(store: store.directory, datanet: d)
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -97,13 +97,13 @@ extension Ledger {
     }
 
     /// The lock file that keeps a second sequencer of a Datanet out.
-    public static func sequencerLockPath(store: String, datanet: Digest) -> String {
+    public static func sequencerLockPath(store: String, datanet: DatanetID) -> String {
         store + "/sequencer-" + datanet.hex + ".lock"
     }
 
     /// A policy record must name the policy in force and carry the owner's signature or a
     /// quorum of the curators in force.
-    func checkPolicy(_ envelope: Envelope, previous: Digest, st: DatanetState) throws {
+    func checkPolicy(_ envelope: Envelope, previous: RecordID, st: DatanetState) throws {
         guard previous == st.policyRecord else {
             throw LedgerRefusal.stalePolicy(names: previous.hex, inForce: st.policyRecord.hex)
         }
@@ -116,7 +116,7 @@ extension Ledger {
 
 /// One `sequence` run: the state carried from one bounded transaction to the next.
 final class SequenceRun {
-    let ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: LeafTable, limit: Int
+    let ledger: Ledger, d: DatanetID, key: SigningKey, log: MerkleLog, leaves: LeafTable, limit: Int
     var st: DatanetState?
     var report = SequenceReport()
     var handedOver = false
@@ -134,7 +134,7 @@ final class SequenceRun {
     var settledNamings = [Int32]()
     var full: Bool { appended >= limit }
 
-    init(ledger: Ledger, d: Digest, key: SigningKey, log: MerkleLog, leaves: LeafTable, limit: Int) {
+    init(ledger: Ledger, d: DatanetID, key: SigningKey, log: MerkleLog, leaves: LeafTable, limit: Int) {
         (self.ledger, self.d, self.key, self.log, self.leaves, self.limit) = (ledger, d, key, log, leaves, limit)
     }
 
@@ -201,7 +201,7 @@ final class SequenceRun {
 
     /// Takes one pending record other than a review: a policy, handoff, contribution or
     /// tombstone leaf, or a refusal.
-    func take(_ txn: Transaction, _ pendingKey: [UInt8], _ id: Digest, _ envelope: Envelope, _ record: Record) throws {
+    func take(_ txn: Transaction, _ pendingKey: [UInt8], _ id: RecordID, _ envelope: Envelope, _ record: Record) throws {
         try ledger.removePending(txn, pendingKey)
         switch record {
         case .policy(let p):
@@ -218,7 +218,7 @@ final class SequenceRun {
         }
     }
 
-    private func placePolicy(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, previous: Digest, leaf: Leaf.Payload,
+    private func placePolicy(_ txn: Transaction, _ envelope: Envelope, _ id: RecordID, previous: RecordID, leaf: Leaf.Payload,
                              change: (inout PolicyState) -> Void) throws {
         do {
             try ledger.checkPolicy(envelope, previous: previous, st: st!)
@@ -232,7 +232,7 @@ final class SequenceRun {
         }
     }
 
-    private func placeTombstone(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, _ t: Tombstone) throws {
+    private func placeTombstone(_ txn: Transaction, _ envelope: Envelope, _ id: RecordID, _ t: Tombstone) throws {
         guard let (intake, c) = try ledger.tombstoneTarget(txn, d, t) else {
             return report.refused.append(.init(record: id, refusal: .notInLog(record: t.contribution.hex)))
         }
@@ -249,7 +249,7 @@ final class SequenceRun {
         report.tombstones.append((t.contribution, index))
     }
 
-    private func intake(_ txn: Transaction, _ envelope: Envelope, _ id: Digest, _ c: Contribution) throws {
+    private func intake(_ txn: Transaction, _ envelope: Envelope, _ id: RecordID, _ c: Contribution) throws {
         let policy = st!.policy
         if !policy.mayContribute(c.author) {
             report.refused.append(.init(record: id, refusal: .notAContributor(author: c.author.description, datanet: policy.name)))

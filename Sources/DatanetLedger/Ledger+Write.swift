@@ -7,17 +7,17 @@ import Foundation
 
 /// What one `sequence` run did.
 public struct SequenceReport: Sendable {
-    public var intakes: [(record: Digest, index: UInt64, promise: IntakePromise)] = []
-    public var decisions: [(contribution: Digest, index: UInt64, accepted: Bool, reason: String)] = []
-    public var policies: [(record: Digest, index: UInt64)] = []
+    public var intakes: [(record: RecordID, index: UInt64, promise: IntakePromise)] = []
+    public var decisions: [(contribution: RecordID, index: UInt64, accepted: Bool, reason: String)] = []
+    public var policies: [(record: RecordID, index: UInt64)] = []
     /// Contributions withdrawn or taken down, with their tombstone leaf.
-    public var tombstones: [(contribution: Digest, index: UInt64)] = []
+    public var tombstones: [(contribution: RecordID, index: UInt64)] = []
     /// Records taken out of pending without a leaf, and why.
     public var refused: [Refused] = []
 
     /// A record the sequencer took out of pending without a leaf.
     public struct Refused: Sendable {
-        public let record: Digest
+        public let record: RecordID
         public let refusal: LedgerRefusal
         /// The refusal in words.
         public var reason: String { refusal.description }
@@ -30,9 +30,9 @@ extension Ledger {
     /// Stores a verified genesis and, when this node holds the sequencer key, starts the log:
     /// leaf 0 is the policy leaf carrying the genesis, followed by a signed checkpoint.
     @discardableResult
-    public func create(genesis envelope: Envelope, sequencerKey: SigningKey?) throws -> Digest {
+    public func create(genesis envelope: Envelope, sequencerKey: SigningKey?) throws -> DatanetID {
         guard case .genesis(let g) = try Record.verified(envelope) else { throw LedgerRefusal.record(.malformed("not a genesis record")) }
-        let d = envelope.id
+        let d = DatanetID(genesis: envelope.id)
         if let key = sequencerKey, key.publicKey != g.policy.sequencer {
             throw LedgerRefusal.notSequencer(key: key.publicKey.description, sequencer: g.policy.sequencer.description)
         }
@@ -41,12 +41,12 @@ extension Ledger {
         // One transaction: the record, and with the sequencer's key its first leaf and checkpoint.
         try env.write { txn in
             guard try !txn.contains(state, d) else { throw LedgerRefusal.datanetExists(d.hex) }
-            try txn.put(records, d, envelope.encoded)
+            try txn.put(records, envelope.id, envelope.encoded)
             guard let key = sequencerKey else { return }
             let leaf = Leaf(datanet: d, policy: nil, payload: .policy(envelope))
             let hash = try appendLeaf(txn, leaf, at: 0, table: leaves, log: log)
             try index.apply(txn, d, first: 0, recordsHeld: true, [.governing(envelope)])
-            var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: hash, policyRecord: d, policy: g.policy)
+            var st = DatanetState(id: d, size: 1, policyIndex: 0, policyLeafHash: hash, policyRecord: envelope.id, policy: g.policy)
             try sign(txn, &st, log: log, key: key)
         }
         return d
@@ -86,8 +86,8 @@ extension Ledger {
 
     /// A pending entry's record bytes: carried in the entry (record id ‖ envelope), or, for an
     /// entry that holds only the id, read from `records`.
-    func pendingRecord(_ txn: Transaction, _ value: UnsafeRawBufferPointer, key: some Collection<UInt8>) throws -> (Digest, [UInt8]?) {
-        guard let id = Digest(UnsafeRawBufferPointer(rebasing: value.prefix(32))) else {
+    func pendingRecord(_ txn: Transaction, _ value: UnsafeRawBufferPointer, key: some Collection<UInt8>) throws -> (RecordID, [UInt8]?) {
+        guard let id = RecordID(UnsafeRawBufferPointer(rebasing: value.prefix(32))) else {
             throw LedgerError.corruptEntry(table: pending.name, key: Hex.encode(Array(key)), why: "value is \(value.count) bytes, shorter than a record id")
         }
         return (id, value.count > 32 ? Array(value[32...]) : try txn.get(records, id))

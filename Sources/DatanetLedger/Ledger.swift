@@ -41,7 +41,7 @@ public final class Ledger: @unchecked Sendable {
     let sharedLog: (leaves: Table, nodes: Table)?
     /// Datanets whose log is still in tables of their own (only on a read-only open of a store
     /// made before the shared tables: a writable open moves them).
-    let legacyLogs: Set<Digest>
+    let legacyLogs: Set<DatanetID>
 
     /// Whether a writable open would upgrade this store's layout (only a read-only open sees it).
     public var needsUpgrade: Bool { !legacyLogs.isEmpty || sharedLog == nil || minhashBands == nil || erasures == nil }
@@ -85,16 +85,16 @@ public final class Ledger: @unchecked Sendable {
     // MARK: Reading
 
     /// A record by id.
-    public func record(_ id: Digest) throws -> Envelope? {
+    public func record(_ id: RecordID) throws -> Envelope? {
         try env.read { txn in try txn.decoded(records, id.bytes, Envelope.init(encoded:)) }
     }
 
     /// The state of a Datanet this store follows.
-    public func state(of d: Digest) throws -> DatanetState {
+    public func state(of d: DatanetID) throws -> DatanetState {
         try env.read { txn in try state(txn, d) }
     }
 
-    func state(_ txn: Transaction, _ d: Digest) throws -> DatanetState {
+    func state(_ txn: Transaction, _ d: DatanetID) throws -> DatanetState {
         guard let st = try txn.decoded(state, d.bytes, DatanetState.init(encoded:)) else { throw LedgerRefusal.unknownDatanet(d.hex) }
         return st
     }
@@ -119,7 +119,7 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Pending records of a Datanet, in the order this node first saw them.
-    public func pendingRecords(_ d: Digest) throws -> [Envelope] {
+    public func pendingRecords(_ d: DatanetID) throws -> [Envelope] {
         try env.read { txn in
             var out = [Envelope]()
             try txn.scanNumbered(pending, d) { n, v in
@@ -133,9 +133,9 @@ public final class Ledger: @unchecked Sendable {
 
     /// Contributions taken into the log and not yet decided (what curators have to review),
     /// in intake order.
-    public func undecidedContributions(_ d: Digest) throws -> [(intake: UInt64, id: Digest)] {
+    public func undecidedContributions(_ d: DatanetID) throws -> [(intake: UInt64, id: RecordID)] {
         try env.read { txn in
-            var out = [(intake: UInt64, id: Digest)]()
+            var out = [(intake: UInt64, id: RecordID)]()
             try txn.scanNumbered(undecided, d) { intake, v in
                 out.append((intake, try index.undecided(v, d, intake).contribution))
                 return true
@@ -145,7 +145,7 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Leaves from index `from` on.
-    public func leaves(_ d: Digest, from: UInt64 = 0) throws -> [(index: UInt64, leaf: Leaf)] {
+    public func leaves(_ d: DatanetID, from: UInt64 = 0) throws -> [(index: UInt64, leaf: Leaf)] {
         let table = try leafTable(d)
         return try env.read { txn in
             var out = [(UInt64, Leaf)]()
@@ -158,12 +158,12 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// The newest signed checkpoint of a Datanet, if any.
-    public func latestCheckpoint(_ d: Digest) throws -> String? {
+    public func latestCheckpoint(_ d: DatanetID) throws -> String? {
         try env.read { txn in try latestCheckpointNote(txn, d) }
     }
 
     /// Every checkpoint this node signed for a Datanet, oldest first.
-    public func checkpoints(_ d: Digest) throws -> [(size: UInt64, note: String)] {
+    public func checkpoints(_ d: DatanetID) throws -> [(size: UInt64, note: String)] {
         try env.read { txn in
             var out = [(UInt64, String)]()
             try txn.scanNumbered(checkpoints, d) { size, v in
@@ -175,45 +175,45 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// The intake promise the sequencer gave for a contribution, if any.
-    public func promise(_ record: Digest) throws -> IntakePromise? {
+    public func promise(_ record: RecordID) throws -> IntakePromise? {
         try env.read { txn in try txn.decoded(promises, record.bytes, IntakePromise.init(encoded:)) }
     }
 
     /// Where a record sits in its log: (Datanet, leaf index of its intake or policy leaf).
-    public func placement(_ record: Digest) throws -> (Digest, UInt64)? {
+    public func placement(_ record: RecordID) throws -> (DatanetID, UInt64)? {
         try env.read { txn in try index.placement(txn, record).map { ($0.datanet, $0.index) } }
     }
 
     /// The decision leaf index of a contribution, if decided.
-    public func decision(_ contribution: Digest) throws -> UInt64? {
+    public func decision(_ contribution: RecordID) throws -> UInt64? {
         try env.read { txn in try decision(txn, contribution) }
     }
 
-    func decision(_ txn: Transaction, _ contribution: Digest) throws -> UInt64? {
+    func decision(_ txn: Transaction, _ contribution: RecordID) throws -> UInt64? {
         guard let p = try index.placement(txn, contribution) else { return nil }
         return try index.number(txn, decided, p.datanet, p.index)
     }
 
 
     /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
-    public func tombstone(_ contribution: Digest) throws -> UInt64? {
+    public func tombstone(_ contribution: RecordID) throws -> UInt64? {
         try env.read { txn in try tombstone(txn, contribution) }
     }
 
-    func tombstone(_ txn: Transaction, _ contribution: Digest) throws -> UInt64? {
+    func tombstone(_ txn: Transaction, _ contribution: RecordID) throws -> UInt64? {
         guard let p = try index.placement(txn, contribution) else { return nil }
         return try index.number(txn, tombstones, p.datanet, p.index)
     }
 
     /// The contribution a tombstone names, if it is in this Datanet's log here: (intake index, contribution).
-    func tombstoneTarget(_ txn: Transaction, _ d: Digest, _ t: Tombstone) throws -> (UInt64, Contribution)? {
+    func tombstoneTarget(_ txn: Transaction, _ d: DatanetID, _ t: Tombstone) throws -> (UInt64, Contribution)? {
         guard let p = try index.placement(txn, t.contribution), p.datanet == d,
               let bytes = try txn.get(records, t.contribution), case .contribution(let c) = try Record(Envelope(encoded: bytes)) else { return nil }
         return (p.index, c)
     }
 
     /// Whether a record is pending here: its last pending key is still in `pending`.
-    func isPending(_ txn: Transaction, _ id: Digest) throws -> Bool {
+    func isPending(_ txn: Transaction, _ id: RecordID) throws -> Bool {
         guard let k = try txn.get(pendingIndex, id) else { return false }
         return try txn.contains(pending, k)
     }
@@ -221,17 +221,17 @@ public final class Ledger: @unchecked Sendable {
 
 extension Ledger {
     /// Ids of stored records starting with a hex prefix (at most two are returned).
-    public func recordIDs(prefix text: String) throws -> [Digest] {
+    public func recordIDs(prefix text: String) throws -> [RecordID] {
         let lower = text.lowercased()
         guard !lower.isEmpty, lower.utf8.count <= 64, lower.utf8.allSatisfy({ Hex.nibble($0) != nil }) else {
             throw StoreError.badId(text)
         }
         var start = Hex.decode(String(lower.prefix(lower.utf8.count & ~1))) ?? []
         if lower.utf8.count % 2 == 1 { start.append(Hex.nibble(lower.utf8.last!)! << 4) }
-        var out = [Digest]()
+        var out = [RecordID]()
         try env.read { txn in
             try txn.scan(records, from: start) { k, _ in
-                guard let d = Digest(k), d.hex.hasPrefix(lower) else { return false }
+                guard let d = RecordID(k), d.hex.hasPrefix(lower) else { return false }
                 out.append(d)
                 return out.count < 2
             }

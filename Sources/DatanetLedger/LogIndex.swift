@@ -13,7 +13,7 @@ enum LeafEffect {
     /// A genesis, policy, set-sequencer or continuation record.
     case governing(Envelope)
     /// A contribution withdrawn or taken down.
-    case tombstone(Envelope, contribution: Digest, intake: UInt64)
+    case tombstone(Envelope, contribution: RecordID, intake: UInt64)
 
     /// The effect of a leaf the replay decoded, with the records it carries decoded.
     init?(_ leaf: Leaf, records: [(Envelope, Record)]) {
@@ -38,35 +38,35 @@ struct LogIndex {
     let ledger: Ledger
 
     /// Where a record sits: its Datanet and the index of the leaf that placed it.
-    struct Placement: Equatable { var datanet: Digest; var index: UInt64 }
+    struct Placement: Equatable { var datanet: DatanetID; var index: UInt64 }
     /// An undecided contribution's id, claimed size and author (72 bytes).
-    struct Undecided { var contribution: Digest; var size: UInt64; var author: Digest }
+    struct Undecided { var contribution: RecordID; var size: UInt64; var author: Digest }
     /// An author's undecided, non-duplicate proposals and their claimed bytes (16 bytes).
     struct Quota: Equatable { var count: UInt64 = 0; var bytes: UInt64 = 0 }
 
     // MARK: Reading
 
-    func placement(_ txn: Transaction, _ record: Digest) throws -> Placement? {
+    func placement(_ txn: Transaction, _ record: RecordID) throws -> Placement? {
         try txn.withValue(ledger.placed, record) { v in
             try Self.check(v, 40, "placed", record.bytes)
-            return Placement(datanet: Digest(UnsafeRawBufferPointer(rebasing: v[0..<32]))!, index: BigEndian.u64(v, at: 32))
+            return Placement(datanet: DatanetID(UnsafeRawBufferPointer(rebasing: v[0..<32]))!, index: BigEndian.u64(v, at: 32))
         }
     }
 
     /// The leaf index of a number-valued entry (decided, tombstones) under Datanet ‖ intake.
-    func number(_ txn: Transaction, _ table: Table, _ d: Digest, _ intake: UInt64) throws -> UInt64? {
+    func number(_ txn: Transaction, _ table: Table, _ d: DatanetID, _ intake: UInt64) throws -> UInt64? {
         let key = BigEndian.key(d, intake)
         return try txn.withValue(table, key) { v in try Self.check(v, 8, table.name, key); return BigEndian.u64(v) }
     }
 
     /// The `undecided` value of Datanet `d`'s intake `intake` (the key is made only to report damage).
-    func undecided(_ v: UnsafeRawBufferPointer, _ d: Digest, _ intake: UInt64) throws -> Undecided {
+    func undecided(_ v: UnsafeRawBufferPointer, _ d: DatanetID, _ intake: UInt64) throws -> Undecided {
         if v.count != 72 { try Self.check(v, 72, "undecided", BigEndian.key(d, intake)) }
-        return Undecided(contribution: Digest(UnsafeRawBufferPointer(rebasing: v[0..<32]))!, size: BigEndian.u64(v, at: 32),
+        return Undecided(contribution: RecordID(UnsafeRawBufferPointer(rebasing: v[0..<32]))!, size: BigEndian.u64(v, at: 32),
                          author: Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
     }
 
-    func quota(_ txn: Transaction, _ d: Digest, author: Digest) throws -> Quota {
+    func quota(_ txn: Transaction, _ d: DatanetID, author: Digest) throws -> Quota {
         let key = d.bytes + author.bytes
         return try txn.withValue(ledger.meta, key) { v in
             try Self.check(v, 16, "ledger-meta (quota)", key)
@@ -75,9 +75,9 @@ struct LogIndex {
     }
 
     /// The earliest contribution in `d` with this content (intake order).
-    func earliest(_ txn: Transaction, _ d: Digest, content: Digest) throws -> Digest? {
+    func earliest(_ txn: Transaction, _ d: DatanetID, content: ObjectID) throws -> RecordID? {
         let key = d.bytes + content.bytes
-        return try txn.withValue(ledger.contents, key) { v in try Self.check(v, 32, "contents", key); return Digest(v)! }
+        return try txn.withValue(ledger.contents, key) { v in try Self.check(v, 32, "contents", key); return RecordID(v)! }
     }
 
     static func check(_ v: UnsafeRawBufferPointer, _ width: Int, _ table: String, _ key: [UInt8]) throws {
@@ -93,9 +93,9 @@ struct LogIndex {
     /// intake is an exact duplicate, to be rejected by the next leaf). `recordsHeld`: the
     /// records the leaves carry are already in `records` (the sequencer's, stored when proposed).
     @discardableResult
-    func apply(_ txn: Transaction, _ d: Digest, first: UInt64, recordsHeld: Bool = false, _ effects: [LeafEffect]) throws -> [Digest?] {
+    func apply(_ txn: Transaction, _ d: DatanetID, first: UInt64, recordsHeld: Bool = false, _ effects: [LeafEffect]) throws -> [RecordID?] {
         func keep(_ e: Envelope) throws { if !recordsHeld { try self.keep(txn, e) } }
-        var duplicates = [Digest?]()
+        var duplicates = [RecordID?]()
         var quotas = [Digest: Quota]()
         func adjust(_ author: Digest, by change: (inout Quota) -> Void) throws {
             var q = try quotas[author] ?? quota(txn, d, author: author)
@@ -123,7 +123,7 @@ struct LogIndex {
                         }
                     }
                 }
-                duplicates += [Digest?](repeating: nil, count: end - k)
+                duplicates += [RecordID?](repeating: nil, count: end - k)
                 k = end
                 continue
             case .intake(let e, let c):
@@ -168,7 +168,7 @@ struct LogIndex {
         return duplicates
     }
 
-    private func place(_ txn: Transaction, _ id: Digest, _ d: Digest, _ index: UInt64) throws {
+    private func place(_ txn: Transaction, _ id: RecordID, _ d: DatanetID, _ index: UInt64) throws {
         try txn.put(ledger.placed, id, d.bytes + BigEndian.bytes(index))
     }
 
@@ -189,7 +189,7 @@ extension Transaction {
     /// Visits the entries of `table` under Datanet `d` keyed `d ‖ big-endian n`, from `from` on,
     /// in number order; `body` returns false to stop. A key of another length under `d` is
     /// damage (`LedgerError.corruptEntry`), never read past.
-    func scanNumbered(_ table: Table, _ d: Digest, from: UInt64 = 0,
+    func scanNumbered(_ table: Table, _ d: DatanetID, from: UInt64 = 0,
                       _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws {
         try scan(table, from: BigEndian.key(d, from)) { k, v in
             guard k.starts(with: d.bytes) else { return false }

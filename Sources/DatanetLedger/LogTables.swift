@@ -23,7 +23,7 @@ public enum LogTable: String, CaseIterable, Sendable {
 
 extension Ledger {
     /// Every entry of Datanet `d` in each log-derived table, as (key, value) in key order.
-    package func logTables(_ txn: Transaction, _ d: Digest) throws -> [LogTable: [([UInt8], [UInt8])]] {
+    package func logTables(_ txn: Transaction, _ d: DatanetID) throws -> [LogTable: [([UInt8], [UInt8])]] {
         var out = [LogTable: [([UInt8], [UInt8])]]()
         func prefixed(_ t: Table, _ prefix: [UInt8], width: Int? = nil) throws -> [([UInt8], [UInt8])] {
             var entries = [([UInt8], [UInt8])]()
@@ -36,7 +36,7 @@ extension Ledger {
         }
         let table = try leafTable(d)
         var leaves = [([UInt8], [UInt8])]()
-        var carried = Set<Digest>()
+        var carried = Set<RecordID>()
         try table.scan(txn) { i, v in
             leaves.append((BigEndian.bytes(i), Array(v)))
             if let leaf = try? Leaf(encoded: Array(v)) { for e in leaf.records { carried.insert(e.id) } }
@@ -65,7 +65,7 @@ extension Ledger {
 
 /// What fsck's ledger pass found in one Datanet.
 public struct LogTableCheck: Sendable {
-    public let datanet: Digest
+    public let datanet: DatanetID
     public var leaves: UInt64 = 0
     /// One line per damaged table, naming it and the first key that differs.
     public var problems = [String]()
@@ -98,7 +98,7 @@ extension Ledger {
 
     private struct Rollback: Error {}
 
-    private func rebuildAndCompare(_ txn: Transaction, _ d: Digest, tick: () -> Void) throws -> LogTableCheck {
+    private func rebuildAndCompare(_ txn: Transaction, _ d: DatanetID, tick: () -> Void) throws -> LogTableCheck {
         var check = LogTableCheck(datanet: d)
         let stored = try logTables(txn, d)
         // Clear what the index derives (records stay: a placed record is never rewritten).

@@ -134,7 +134,7 @@ extension DatasetExport {
     private static func logChecks(checkpoint note: String?, entries: [ManifestEntry], ledger: Ledger?, allowWithdrawn: Bool) -> [VerificationCheck] {
         let name = "accepted at the checkpoint"
         guard let note, let cp = try? Checkpoint.unverified(note: note), cp.origin.hasPrefix("datanet/"),
-              let d = Digest(hex: String(cp.origin.dropFirst("datanet/".count))) else {
+              let d = DatanetID(hex: String(cp.origin.dropFirst("datanet/".count))) else {
             return [VerificationCheck(name, .fail, "CHECKPOINT is missing or not a Datanet checkpoint")]
         }
         guard let ledger, let held = try? ledger.accepted(d, at: cp.size) else {

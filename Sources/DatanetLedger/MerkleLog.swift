@@ -26,21 +26,21 @@ public struct MerkleLog {
     /// The table holding this log's nodes.
     public let table: Table
     /// The Datanet whose log this is; nil for a legacy table of its own.
-    let datanet: Digest?
+    let datanet: DatanetID?
 
     /// The shared node table.
     public static let tableName = "log-nodes"
     /// The table of one Datanet's log in a store not yet migrated.
-    public static func legacyTableName(_ id: Digest) -> String { "log:" + id.hex }
+    public static func legacyTableName(_ id: DatanetID) -> String { "log:" + id.hex }
 
     /// The log of Datanet `id` in the shared node table `table`.
-    public init(table: Table, id: Digest) { (self.table, self.datanet) = (table, id) }
+    public init(table: Table, id: DatanetID) { (self.table, self.datanet) = (table, id) }
 
     /// A log kept in a table of its own (a store not yet migrated).
     init(legacy table: Table) { (self.table, self.datanet) = (table, nil) }
 
     /// Opens (creating with `create`) the shared node table and the log of Datanet `id` in it.
-    public init(env: Environment, id: Digest, create: Bool) throws {
+    public init(env: Environment, id: DatanetID, create: Bool) throws {
         self.init(table: try env.openTables([Self.tableName], create: create)[0], id: id)
     }
 

@@ -12,7 +12,7 @@ struct TextSketch: Sendable {
 /// A contribution to flag: its id, record, intake index when it arrived placed in a bundle,
 /// and its sketch when computed ahead (nil: computed from the store when flagged).
 struct NearDuplicateProbe {
-    let id: Digest
+    let id: RecordID
     let contribution: Contribution
     var intakeIndex: UInt64? = nil
     var sketch: TextSketch? = nil
@@ -35,7 +35,7 @@ extension Ledger {
     /// smallest id). Shown by `pending` and `show`; curators decide. "Earlier" is: recorded
     /// here before it, for a proposal; taken in at a lower index, for a leaf received in a
     /// bundle (`intakeIndex`).
-    func flagNearDuplicate(_ txn: Transaction, _ id: Digest, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
+    func flagNearDuplicate(_ txn: Transaction, _ id: RecordID, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
         try flagNearDuplicates(txn, [NearDuplicateProbe(id: id, contribution: c, intakeIndex: intakeIndex)])
     }
 
@@ -46,28 +46,28 @@ extension Ledger {
     func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe]) throws {
         guard let bands = minhashBands else { return }
         var active = [(probe: NearDuplicateProbe, sketch: TextSketch)]()
-        var seen = Set<Digest>()
+        var seen = Set<RecordID>()
         for p in run where p.contribution.contentKind == .blob && seen.insert(p.id).inserted {
             guard try !txn.contains(minhashes, p.contribution.datanet.bytes + p.id.bytes),
                   let sketch = try p.sketch ?? sketch(txn, p.contribution) else { continue }
             active.append((p, sketch))
         }
         guard !active.isEmpty else { return }
-        var stored = [[UInt8]: [Digest]]()
+        var stored = [[UInt8]: [RecordID]]()
         for key in Set(active.flatMap(\.sketch.bandKeys)).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            var ids = [Digest]()
+            var ids = [RecordID]()
             try txn.scan(bands, from: key) { k, _ in
                 guard k.count == key.count + 32, k.starts(with: key) else { return false }
-                ids.append(Digest(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
+                ids.append(RecordID(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
                 return true
             }
             if !ids.isEmpty { stored[key] = ids }
         }
-        var added = [[UInt8]: [Digest]]()
+        var added = [[UInt8]: [RecordID]]()
         var entries = [[UInt8]]()
         entries.reserveCapacity(active.count * Self.bands)
         for (p, sketch) in active {
-            var candidates = Set<Digest>()
+            var candidates = Set<RecordID>()
             for key in sketch.bandKeys {
                 candidates.formUnion(stored[key] ?? [])
                 candidates.formUnion(added[key] ?? [])
@@ -84,9 +84,9 @@ extension Ledger {
 
     /// Compares one contribution with its candidates slot by slot, flags the best match, and
     /// records its signature.
-    private func flag(_ txn: Transaction, _ p: NearDuplicateProbe, _ sig: [UInt64], among candidates: Set<Digest>) throws {
+    private func flag(_ txn: Transaction, _ p: NearDuplicateProbe, _ sig: [UInt64], among candidates: Set<RecordID>) throws {
         let c = p.contribution
-        var best: (id: Digest, matches: Int)?
+        var best: (id: RecordID, matches: Int)?
         for other in candidates.sorted() where other != p.id {
             if let intakeIndex = p.intakeIndex {
                 guard let v = try txn.get(placed, other), v.count == 40, v[0..<32].elementsEqual(c.datanet.bytes),
@@ -114,33 +114,33 @@ extension Ledger {
     }
 
     /// The earlier contribution a contribution resembles, if it was flagged.
-    public func nearDuplicate(of id: Digest) throws -> Digest? {
-        try env.read { txn in try txn.get(nearDuplicates, id).flatMap { Digest(bytes: $0) } }
+    public func nearDuplicate(of id: RecordID) throws -> RecordID? {
+        try env.read { txn in try txn.get(nearDuplicates, id).flatMap { RecordID(bytes: $0) } }
     }
 
     /// What `pending` and `show` say of a contribution's likeness to an earlier one: an exact
     /// duplicate (the same content id as a contribution taken in earlier, or as the one its
     /// MinHash flag names; rejected at intake), or a near-duplicate (MinHash).
-    public func duplicateFlag(of id: Digest) throws -> (earlier: Digest, exact: Bool)? {
+    public func duplicateFlag(of id: RecordID) throws -> (earlier: RecordID, exact: Bool)? {
         try env.read { txn in
             guard let bytes = try txn.get(records, id), case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) else { return nil }
             if let earliest = try index.earliest(txn, c.datanet, content: c.content), earliest != id {
                 return (earliest, true)
             }
-            guard let near = try txn.get(nearDuplicates, id).flatMap(Digest.init(bytes:)) else { return nil }
+            guard let near = try txn.get(nearDuplicates, id).flatMap(RecordID.init(bytes:)) else { return nil }
             let other = try txn.get(records, near).flatMap { try? Record(Envelope(encoded: $0)) }
             if case .contribution(let o)? = other, o.content == c.content { return (near, true) }
             return (near, false)
         }
     }
 
-    private func index(_ txn: Transaction, _ d: Digest, _ id: Digest, _ sig: [UInt64], bands: Table) throws {
+    private func index(_ txn: Transaction, _ d: DatanetID, _ id: RecordID, _ sig: [UInt64], bands: Table) throws {
         for key in Self.bandKeys(d, sig) { try txn.put(bands, key + id.bytes, [UInt8]()) }
     }
 
     /// Datanet ‖ band number ‖ first 8 bytes of SHA-256 of the band's slots (big-endian): one
     /// prefix per band; a contribution's entries append its id.
-    static func bandKeys(_ d: Digest, _ sig: [UInt64]) -> [[UInt8]] {
+    static func bandKeys(_ d: DatanetID, _ sig: [UInt64]) -> [[UInt8]] {
         var hasher = SHA256.Hasher()
         var slots = [UInt8](repeating: 0, count: bandWidth * 8)
         return (0..<bands).map { b in
@@ -168,10 +168,10 @@ extension Ledger {
         guard try !env.read({ txn in try txn.contains(meta, done) }) else { return }
         try env.write { txn in
             guard try !txn.contains(meta, done) else { return }
-            var all = [(Digest, Digest, [UInt64])]()
+            var all = [(DatanetID, RecordID, [UInt64])]()
             try txn.scan(minhashes) { k, v in
                 if k.count == 64, v.count == MinHash.k * 8 {
-                    all.append((Digest(UnsafeRawBufferPointer(rebasing: k[0..<32]))!, Digest(UnsafeRawBufferPointer(rebasing: k[32...]))!, Self.slots(Array(v))))
+                    all.append((DatanetID(UnsafeRawBufferPointer(rebasing: k[0..<32]))!, RecordID(UnsafeRawBufferPointer(rebasing: k[32...]))!, Self.slots(Array(v))))
                 }
                 return true
             }

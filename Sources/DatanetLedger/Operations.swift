@@ -24,7 +24,7 @@ extension Ledger {
     /// proposals (records, sidecars, pending entries) commit in the same transaction as the last
     /// of the content, so a contribution never exists without its content nor content without
     /// its contribution (but for an interrupted add's unreferenced chunks, which gc frees).
-    public func contribute(to d: Digest, paths: [(path: String, node: SourceNode)], fields: ContributionFields, author: SigningKey,
+    public func contribute(to d: DatanetID, paths: [(path: String, node: SourceNode)], fields: ContributionFields, author: SigningKey,
                            createdAt: UInt64, progress: ((UInt64) -> Void)? = nil) throws -> [(envelope: Envelope, added: AddResult)] {
         let st = try state(of: d)
         for (field, value) in [("label", fields.label), ("license", fields.license), ("media type", fields.mediaType)] {
@@ -73,7 +73,7 @@ extension Ledger {
     }
 
     /// Proposes `reviewer`'s verdict on contributions of `d`.
-    public func review(_ d: Digest, contributions: [Digest], accept: Bool, reason: String, by reviewer: SigningKey) throws -> Envelope {
+    public func review(_ d: DatanetID, contributions: [RecordID], accept: Bool, reason: String, by reviewer: SigningKey) throws -> Envelope {
         let st = try state(of: d)
         guard !contributions.isEmpty else { throw LedgerRefusal.nothingToReview }
         try TextRules.checkSingleLine(reason, field: "reason")
@@ -88,7 +88,7 @@ extension Ledger {
     }
 
     /// Proposes a withdrawal (by the author) or a takedown (owner or curators) of a contribution.
-    public func tombstone(_ d: Digest, contribution: Digest, takedown: Bool, reason: String, by signer: SigningKey) throws -> Envelope {
+    public func tombstone(_ d: DatanetID, contribution: RecordID, takedown: Bool, reason: String, by signer: SigningKey) throws -> Envelope {
         _ = try state(of: d)
         try TextRules.checkSingleLine(reason, field: "reason")
         var e = Envelope(kind: .tombstone, body: Tombstone(datanet: d, contribution: contribution, takedown: takedown, reason: reason).body)
@@ -99,7 +99,7 @@ extension Ledger {
 
     /// Proposes a policy change on top of the policy in force, signed by `signer`; it takes
     /// force when sequenced with the owner's signature or a curator quorum.
-    public func proposePolicy(_ d: Digest, summary: String, by signer: SigningKey, _ change: (inout PolicyState) throws -> Void) throws -> Envelope {
+    public func proposePolicy(_ d: DatanetID, summary: String, by signer: SigningKey, _ change: (inout PolicyState) throws -> Void) throws -> Envelope {
         let st = try state(of: d)
         var next = st.policy
         try change(&next)
@@ -114,7 +114,7 @@ extension Ledger {
     }
 
     /// Proposes handing the sequencer role to `key`.
-    public func proposeSequencer(_ d: Digest, key: PublicKey, by signer: SigningKey) throws -> Envelope {
+    public func proposeSequencer(_ d: DatanetID, key: PublicKey, by signer: SigningKey) throws -> Envelope {
         let st = try state(of: d)
         var e = Envelope(kind: .setSequencer, body: SetSequencer(datanet: d, previous: st.policyRecord, sequencer: key).body)
         try e.sign(with: signer)
@@ -127,7 +127,7 @@ extension Ledger {
     /// Takes a signed record into this node's pending set after checking it: canonical, signed
     /// as its kind requires, for a Datanet this store follows, not already pending or placed.
     @discardableResult
-    public func propose(_ envelope: Envelope) throws -> Digest {
+    public func propose(_ envelope: Envelope) throws -> RecordID {
         try env.write { txn in try propose(txn, envelope, try Record.verified(envelope)) }
     }
 
@@ -135,7 +135,7 @@ extension Ledger {
     /// sketching text on the other cores while this thread writes.
     public func propose(all envelopes: [Envelope]) throws {
         try env.write { txn in
-            var states = [Digest: DatanetState]() // proposals never change a Datanet's state
+            var states = [DatanetID: DatanetState]() // proposals never change a Datanet's state
             // The pure work (signatures, and the near-duplicate sketch of text already stored,
             // read in a snapshot of its own) runs on the other cores, slices ahead of this
             // writer, which only looks up and writes.
@@ -160,14 +160,14 @@ extension Ledger {
         }
     }
 
-    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record) throws -> Digest {
+    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record) throws -> RecordID {
         guard let d = record.datanet else { throw LedgerRefusal.notProposable("a genesis is created, not proposed") }
         return try propose(txn, envelope, record, in: try state(txn, d))
     }
 
     /// The one proposal path: `st` is the state of the record's Datanet in `txn`. A batch
     /// flags near-duplicates itself, a slice at a time (`flagging: false`).
-    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record, in st: DatanetState, flagging: Bool = true) throws -> Digest {
+    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record, in st: DatanetState, flagging: Bool = true) throws -> RecordID {
         let d = st.id
         let id = envelope.id
         if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {

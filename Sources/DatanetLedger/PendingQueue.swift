@@ -10,7 +10,7 @@ import DatanetStore
 struct PendingQueue {
     /// Each entry's pending number (its key is Datanet id ‖ number), in queue order.
     var numbers = [UInt64]()
-    var ids = [Digest]()
+    var ids = [RecordID]()
     /// Envelopes back to back; entry i spans `ends[i-1]..<ends[i]` (empty when its record is missing).
     var bytes = [UInt8]()
     var ends = [Int]()
@@ -20,11 +20,11 @@ struct PendingQueue {
     func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
 
     /// The pending key of entry i.
-    func key(_ d: Digest, _ i: Int) -> [UInt8] { BigEndian.key(d, numbers[i]) }
+    func key(_ d: DatanetID, _ i: Int) -> [UInt8] { BigEndian.key(d, numbers[i]) }
 
     init() {}
 
-    init(_ ledger: Ledger, _ txn: Transaction, _ d: Digest) throws {
+    init(_ ledger: Ledger, _ txn: Transaction, _ d: DatanetID) throws {
         // Sized once from the table (all Datanets' entries: an upper bound, capped so a huge
         // table of other Datanets does not reserve without limit) so the buffers are not
         // regrown and copied while a million records stream in.
@@ -32,7 +32,7 @@ struct PendingQueue {
         numbers.reserveCapacity(entries); ids.reserveCapacity(entries); ends.reserveCapacity(entries)
         bytes.reserveCapacity(min(try txn.footprint(ledger.pending), 1 << 30))
         try txn.scanNumbered(ledger.pending, d) { n, v in
-            guard let id = Digest(UnsafeRawBufferPointer(rebasing: v.prefix(32))) else {
+            guard let id = RecordID(UnsafeRawBufferPointer(rebasing: v.prefix(32))) else {
                 throw LedgerError.corruptEntry(table: ledger.pending.name, key: Hex.encode(BigEndian.key(d, n)), why: "value is \(v.count) bytes, shorter than a record id")
             }
             numbers.append(n)
@@ -56,14 +56,14 @@ struct PendingReviews {
     var reviewers = [Digest]()
     var accepts = [Bool]()
     /// Contribution ids of all reviews back to back; review i names `contributions[starts(i)..<ends[i]]`.
-    var contributions = [Digest]()
+    var contributions = [RecordID]()
     var ends = [Int]()
 
     var count: Int { entries.count }
 
-    func named(_ i: Int) -> ArraySlice<Digest> { contributions[(i == 0 ? 0 : ends[i - 1])..<ends[i]] }
+    func named(_ i: Int) -> ArraySlice<RecordID> { contributions[(i == 0 ? 0 : ends[i - 1])..<ends[i]] }
 
-    mutating func append(entry: Int, reviewer: Digest, accept: Bool, contributions ids: some Sequence<Digest>) {
+    mutating func append(entry: Int, reviewer: Digest, accept: Bool, contributions ids: some Sequence<RecordID>) {
         entries.append(entry); reviewers.append(reviewer); accepts.append(accept)
         contributions.append(contentsOf: ids)
         ends.append(contributions.count)
@@ -87,7 +87,7 @@ struct PendingReviews {
     /// Returns false, reading nothing, when the envelope is another kind or any other shape
     /// than the one this build writes; the caller then decodes it in full, which names the
     /// problem if there is one. (Pending records were checked in full when proposed.)
-    mutating func appendIfPlain(entry: Int, envelope: UnsafeRawBufferPointer, datanet d: Digest) -> Bool {
+    mutating func appendIfPlain(entry: Int, envelope: UnsafeRawBufferPointer, datanet d: DatanetID) -> Bool {
         guard envelope.count <= Envelope.maximumSize else { return false }
         var s = CBOR.Scanner(envelope)
         guard (try? s.arrayCount()) == 4, (try? s.unsigned()) == Envelope.version,
@@ -99,9 +99,9 @@ struct PendingReviews {
               (try? b.unsigned()) == 1, let reviewer = try? b.bytes(), let reviewerKey = Digest(reviewer),
               (try? b.unsigned()) == 2, let n = try? b.arrayCount(), n > 0 else { return false }
         let start = contributions.count
-        var previous: Digest?
+        var previous: RecordID?
         for _ in 0..<n {
-            guard let raw = try? b.bytes(), let id = Digest(raw), previous.map({ $0 < id }) ?? true else {
+            guard let raw = try? b.bytes(), let id = RecordID(raw), previous.map({ $0 < id }) ?? true else {
                 contributions.removeSubrange(start...)
                 return false
             }
@@ -143,7 +143,7 @@ struct SortedQueue {
     /// Sorts the entries of `queue` on every core. Reviews in the shape this build writes are
     /// read without decoding; everything else is decoded in full (and a review found that way
     /// joins the reviews in its place); a record that does not decode is kept with its error.
-    init(_ queue: PendingQueue, datanet d: Digest) throws {
+    init(_ queue: PendingQueue, datanet d: DatanetID) throws {
         let blocks = stride(from: 0, to: queue.count, by: 4096).map { $0..<min(queue.count, $0 + 4096) }
         let parts = try queue.bytes.withUnsafeBytes { all in
             try Parallel.map(blocks, grain: 1) { block -> SortedQueue in

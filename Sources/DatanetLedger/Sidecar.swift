@@ -78,7 +78,7 @@ extension Ledger {
     /// Proposes a contribution and keeps its sidecar in one transaction, so `gc` can never
     /// see the sidecar without the record that names it.
     @discardableResult
-    public func propose(_ envelope: Envelope, sidecar: Sidecar) throws -> Digest {
+    public func propose(_ envelope: Envelope, sidecar: Sidecar) throws -> RecordID {
         try env.write { txn in
             guard case .contribution(let c) = try Record.verified(envelope), c.sidecar == sidecar.hash else {
                 throw LedgerRefusal.notProposable("record \(envelope.id.hex) is not a contribution naming this sidecar")

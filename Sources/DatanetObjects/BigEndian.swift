@@ -11,9 +11,10 @@ public enum BigEndian {
         return out
     }
 
-    /// `digest ‖ bytes(n)`: an entry of one Datanet's number-ordered index.
-    public static func key(_ digest: Digest, _ n: UInt64) -> [UInt8] {
-        var k = digest.bytes
+    /// `id ‖ bytes(n)`: an entry of one Datanet's number-ordered index.
+    @inlinable
+    public static func key<Kind>(_ id: ID<Kind>, _ n: UInt64) -> [UInt8] {
+        var k = id.bytes
         k.reserveCapacity(40)
         append(n, 8, &k)
         return k

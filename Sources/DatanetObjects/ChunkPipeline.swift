@@ -14,7 +14,7 @@ package final class ChunkPipeline: @unchecked Sendable {
     /// One filled slot: its buffer and the chunks cut from it.
     package struct Slot {
         package let buffer: UnsafeMutableRawBufferPointer
-        package var chunks: [(start: Int, length: Int, offset: UInt64, id: Digest)] = []
+        package var chunks: [(start: Int, length: Int, offset: UInt64, id: ObjectID)] = []
         package var error: Error?
         package var end = false
     }
@@ -108,7 +108,7 @@ package final class ChunkPipeline: @unchecked Sendable {
                     let chunk = UnsafeRawBufferPointer(rebasing: buf[start..<end])
                     let n = FastCDC.cut(chunk)
                     hasher.update(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-                    slot.chunks.append((start, n, offset, hasher.finalize()))
+                    slot.chunks.append((start, n, offset, ObjectID(hasher.finalize())))
                     start += n
                     offset += UInt64(n)
                 }

@@ -52,7 +52,7 @@ public struct ChunkProof: Codable, Equatable, Sendable {
     }
 
     /// Builds the proof for chunk `index` of a blob.
-    public init(blobID: Digest, manifest: BlobManifest, index: Int) {
+    public init(blobID: ObjectID, manifest: BlobManifest, index: Int) {
         let c = manifest.chunks[index]
         type = Self.typeTag
         blob = blobID.hex
@@ -69,9 +69,9 @@ public struct ChunkProof: Codable, Equatable, Sendable {
     /// Checks the proof on its own: the leaf is included under `root`, and (size, root) give `blob`.
     public func verify() throws(Failure) {
         guard type == Self.typeTag else { throw .wrongType(type) }
-        guard let blobID = Digest(hex: blob) else { throw .badHex(field: "blob") }
+        guard let blobID = ObjectID(hex: blob) else { throw .badHex(field: "blob") }
         guard let rootD = Digest(hex: root) else { throw .badHex(field: "root") }
-        guard let chunkID = Digest(hex: chunk) else { throw .badHex(field: "chunk") }
+        guard let chunkID = ObjectID(hex: chunk) else { throw .badHex(field: "chunk") }
         var path = [Digest]()
         for p in proof {
             guard let d = Digest(hex: p) else { throw .badHex(field: "proof") }

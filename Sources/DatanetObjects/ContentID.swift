@@ -8,19 +8,19 @@ public enum ContentID {
     /// With `exportedNames`, folder entries are named in their exported form (`ExportedName`,
     /// as `export` writes them) and decoded back to the bytes the tree holds; a name that is
     /// not such a form is refused.
-    public static func of(path: String, exportedNames: Bool = false) throws -> (kind: ObjectKind, id: Digest, size: UInt64) {
+    public static func of(path: String, exportedNames: Bool = false) throws -> (kind: ObjectKind, id: ObjectID, size: UInt64) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkReader.bufferSize, alignment: 16)
         defer { buffer.deallocate() }
         return try of(try SourceNode.plan(path), buffer, exportedNames: exportedNames)
     }
 
-    private static func of(_ node: SourceNode, _ buffer: UnsafeMutableRawBufferPointer, exportedNames: Bool) throws -> (kind: ObjectKind, id: Digest, size: UInt64) {
+    private static func of(_ node: SourceNode, _ buffer: UnsafeMutableRawBufferPointer, exportedNames: Bool) throws -> (kind: ObjectKind, id: ObjectID, size: UInt64) {
         switch node {
         case .file(let path, _):
             let reader = try ChunkReader(path: path, buffer: buffer)
             var refs = [ChunkRef]()
             while let (offset, bytes) = try reader.next() {
-                refs.append(ChunkRef(id: SHA256.hash(bytes), offset: offset, length: UInt32(bytes.count)))
+                refs.append(ChunkRef(id: ObjectID(SHA256.hash(bytes)), offset: offset, length: UInt32(bytes.count)))
             }
             let m = BlobManifest(chunks: refs)
             return (.blob, m.id, m.size)

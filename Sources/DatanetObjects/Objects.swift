@@ -18,14 +18,14 @@ public enum ObjectKind: UInt8, Sendable, CustomStringConvertible {
 /// One chunk of a blob: the Merkle leaf is `id ‖ u64 offset ‖ u32 length`, all big-endian.
 public struct ChunkRef: Hashable, Sendable {
     /// SHA-256 of the chunk's bytes.
-    public var id: Digest
+    public var id: ObjectID
     /// Where the chunk starts in the file.
     public var offset: UInt64
     /// The chunk's length in bytes.
     public var length: UInt32
 
     /// A chunk of `length` bytes with id `id` at `offset`.
-    public init(id: Digest, offset: UInt64, length: UInt32) {
+    public init(id: ObjectID, offset: UInt64, length: UInt32) {
         (self.id, self.offset, self.length) = (id, offset, length)
     }
 
@@ -65,16 +65,16 @@ public struct BlobManifest: Hashable, Sendable {
     }
 
     /// The blob id for a file of `size` bytes with Merkle root `root`.
-    public static func id(size: UInt64, root: Digest) -> Digest {
+    public static func id(size: UInt64, root: Digest) -> ObjectID {
         var data = Array("datanet/v1/blob".utf8)
         data.append(0)
         BigEndian.append(size, 8, &data)
         data.append(contentsOf: root.bytes)
-        return SHA256.hash(data)
+        return ObjectID(SHA256.hash(data))
     }
 
     /// This manifest's id.
-    public var id: Digest { BlobManifest.id(size: size, root: root) }
+    public var id: ObjectID { BlobManifest.id(size: size, root: root) }
 
     /// The stored bytes.
     public var encoded: [UInt8] {
@@ -97,7 +97,7 @@ public struct BlobManifest: Hashable, Sendable {
         chunks.reserveCapacity((b.count - 40) / 44)
         var p = 40
         while p < b.count {
-            chunks.append(ChunkRef(id: Digest(UnsafeRawBufferPointer(rebasing: b[p..<p + 32]))!,
+            chunks.append(ChunkRef(id: ObjectID(UnsafeRawBufferPointer(rebasing: b[p..<p + 32]))!,
                                    offset: BigEndian.read(b, p + 32, 8), length: UInt32(BigEndian.read(b, p + 40, 4))))
             p += 44
         }
@@ -112,11 +112,11 @@ public struct TreeEntry: Hashable, Sendable {
     /// `.blob` or `.tree`.
     public var kind: ObjectKind
     /// The object's id.
-    public var id: Digest
+    public var id: ObjectID
     /// Bytes of file content under this entry.
     public var size: UInt64
 
-    public init(name: [UInt8], kind: ObjectKind, id: Digest, size: UInt64) {
+    public init(name: [UInt8], kind: ObjectKind, id: ObjectID, size: UInt64) {
         (self.name, self.kind, self.id, self.size) = (name, kind, id, size)
     }
 }
@@ -153,11 +153,11 @@ public struct Tree: Hashable, Sendable {
     }
 
     /// The id of a tree with these stored bytes.
-    public static func id(encoded: [UInt8]) -> Digest {
+    public static func id(encoded: [UInt8]) -> ObjectID {
         var data = Array("datanet/v1/tree".utf8)
         data.append(0)
         data.append(contentsOf: encoded)
-        return SHA256.hash(data)
+        return ObjectID(SHA256.hash(data))
     }
 
     /// Strictly parses stored bytes: canonical CBOR, valid names, sorted unique names.
@@ -169,7 +169,7 @@ public struct Tree: Hashable, Sendable {
         for e in list {
             guard let f = e.arrayValue, f.count == 4, let name = f[0].bytesValue,
                   let k = f[1].unsignedValue, let idBytes = f[2].bytesValue,
-                  let id = Digest(bytes: idBytes), let size = f[3].unsignedValue,
+                  let id = ObjectID(bytes: idBytes), let size = f[3].unsignedValue,
                   k == 1 || k == 2, let kind = ObjectKind(rawValue: UInt8(k))
             else { throw StoreError.corrupt("tree entry is malformed") }
             guard Tree.isValidName(name) else {

@@ -35,6 +35,11 @@ package struct BodyFields {
         return d
     }
 
+    /// A 32-byte field read as an id of the kind the caller expects.
+    package mutating func id<Kind>(_ key: UInt64, _ name: String) throws(RecordError) -> ID<Kind> {
+        ID(try digest(key, name))
+    }
+
     package mutating func publicKey(_ key: UInt64, _ name: String) throws(RecordError) -> PublicKey {
         try Self.publicKey(try take(key, name), "\(kind) field \(key) (\(name))")
     }

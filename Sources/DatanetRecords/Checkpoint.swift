@@ -15,7 +15,7 @@ public struct Checkpoint: Hashable, Sendable {
     }
 
     /// The origin and key name of a Datanet's checkpoints.
-    public static func origin(of datanet: Digest) -> String { "datanet/" + datanet.hex }
+    public static func origin(of datanet: DatanetID) -> String { "datanet/" + datanet.hex }
 
     /// The note text that is signed: three lines, each ending in a newline.
     public var noteText: String { "\(origin)\n\(size)\n\(Data(root.bytes).base64EncodedString())\n" }

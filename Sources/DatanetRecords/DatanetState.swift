@@ -5,13 +5,13 @@ import DatanetObjects
 /// What a node knows of one Datanet's log: its size and the policy in force (cached in the
 /// `state` table; derivable from the log).
 public struct DatanetState: Sendable {
-    public var id: Digest
+    public var id: DatanetID
     public var size: UInt64
     /// Index and leaf hash of the latest policy leaf: what every new leaf cites.
     public var policyIndex: UInt64
     public var policyLeafHash: Digest
     /// Id of the genesis or policy record in force: what the next policy record must name.
-    public var policyRecord: Digest
+    public var policyRecord: RecordID
     public var policy: PolicyState
 
     package var encoded: [UInt8] {
@@ -25,18 +25,18 @@ public struct DatanetState: Sendable {
         return b.encoded
     }
 
-    package init(id: Digest, size: UInt64, policyIndex: UInt64, policyLeafHash: Digest, policyRecord: Digest, policy: PolicyState) {
+    package init(id: DatanetID, size: UInt64, policyIndex: UInt64, policyLeafHash: Digest, policyRecord: RecordID, policy: PolicyState) {
         self.id = id; self.size = size; self.policyIndex = policyIndex; self.policyLeafHash = policyLeafHash
         self.policyRecord = policyRecord; self.policy = policy
     }
 
     package init(encoded: [UInt8]) throws(RecordError) {
         var f = try BodyFields(encoded, kind: "state")
-        id = try f.digest(0, "datanet")
+        id = try f.id(0, "datanet")
         size = try f.uint(1, "size")
         policyIndex = try f.uint(2, "policy index")
         policyLeafHash = try f.digest(3, "policy leaf")
-        policyRecord = try f.digest(4, "policy record")
+        policyRecord = try f.id(4, "policy record")
         policy = try PolicyState(item: try f.item(5, "policy"))
         try f.finish()
     }

@@ -40,7 +40,7 @@ public struct Envelope: Hashable, Sendable {
     /// id = SHA-256("datanet/v1/id" ‖ 0x00 ‖ kind ‖ body). Unambiguous without a separator: the
     /// kind is ASCII and the body starts with a CBOR map head (0xa0–0xbb). Computed once, when
     /// the envelope is made or decoded: imports and sequencing ask for it several times a record.
-    public let id: Digest
+    public let id: RecordID
 
     /// Wraps a body (already canonical CBOR) with no signatures yet.
     public init(kind: RecordKind, body: [UInt8]) {
@@ -51,12 +51,12 @@ public struct Envelope: Hashable, Sendable {
     }
 
     /// The id of a record with this kind and body.
-    public static func id(kind: RecordKind, body: [UInt8]) -> Digest {
+    public static func id(kind: RecordKind, body: [UInt8]) -> RecordID {
         var h = SHA256.Hasher()
         h.update(Self.idContext)
         h.update(kind.contextBytes)
         h.update(body)
-        return h.finalize()
+        return RecordID(h.finalize())
     }
 
     private static let idContext = Array("datanet/v1/id".utf8) + [0]

@@ -7,18 +7,18 @@ import DatanetObjects
 /// checkpoint turns it into a proof. Signed over "datanet/v1/intake-promise" ‖ 0x00 ‖ Datanet ‖
 /// u64 index ‖ leaf hash (schema/contexts.md).
 public struct IntakePromise: Hashable, Sendable {
-    public var datanet: Digest
+    public var datanet: DatanetID
     public var index: UInt64
     public var leafHash: Digest
-    public var record: Digest
+    public var record: RecordID
     public var sequencer: PublicKey
     public var signature: Signature
 
-    package static func message(datanet: Digest, index: UInt64, leafHash: Digest) -> [UInt8] {
+    package static func message(datanet: DatanetID, index: UInt64, leafHash: Digest) -> [UInt8] {
         Array("datanet/v1/intake-promise".utf8) + [0] + datanet.bytes + BigEndian.bytes(index) + leafHash.bytes
     }
 
-    package init(datanet: Digest, index: UInt64, leafHash: Digest, record: Digest, key: SigningKey) throws {
+    package init(datanet: DatanetID, index: UInt64, leafHash: Digest, record: RecordID, key: SigningKey) throws {
         self.datanet = datanet; self.index = index; self.leafHash = leafHash; self.record = record
         sequencer = key.publicKey
         signature = try key.sign(Self.message(datanet: datanet, index: index, leafHash: leafHash))
@@ -38,8 +38,8 @@ public struct IntakePromise: Hashable, Sendable {
 
     package init(encoded: [UInt8]) throws {
         var f = try BodyFields(encoded, kind: "intake promise")
-        datanet = try f.digest(0, "datanet"); index = try f.uint(1, "index"); leafHash = try f.digest(2, "leaf hash")
-        record = try f.digest(3, "record"); sequencer = try f.publicKey(4, "sequencer")
+        datanet = try f.id(0, "datanet"); index = try f.uint(1, "index"); leafHash = try f.digest(2, "leaf hash")
+        record = try f.id(3, "record"); sequencer = try f.publicKey(4, "sequencer")
         guard let s = try f.item(5, "signature").bytesValue else { throw RecordError.malformed("promise signature") }
         signature = try Signature(bytes: s)
         try f.finish()

@@ -47,7 +47,7 @@ extension LeafKind {
 /// strict (every payload field present, of its type, and no other), so `encoded` reproduces
 /// the bytes a leaf was decoded from and its hash.
 public struct Leaf: Sendable {
-    public var datanet: Digest
+    public var datanet: DatanetID
     /// The policy in force, cited by the index and leaf hash of its policy leaf.
     public var policy: (index: UInt64, hash: Digest)?
     public var payload: Payload
@@ -73,23 +73,23 @@ public struct Leaf: Sendable {
     /// A contribution taken in: its author, record id and content id beside the envelope.
     public struct Intake: Sendable {
         public var author: PublicKey
-        public var record: Digest
-        public var content: Digest
+        public var record: RecordID
+        public var content: ObjectID
         public var contribution: Envelope
-        public init(author: PublicKey, record: Digest, content: Digest, contribution: Envelope) {
+        public init(author: PublicKey, record: RecordID, content: ObjectID, contribution: Envelope) {
             self.author = author; self.record = record; self.content = content; self.contribution = contribution
         }
     }
 
     /// The verdict on one contribution and the reviews that settled it (none for a duplicate).
     public struct Decision: Sendable {
-        public var contribution: Digest
+        public var contribution: RecordID
         public var intake: UInt64
         public var accepted: Bool
         public var reason: String
         /// Sorted by record id.
         public var reviews: [Envelope]
-        public init(contribution: Digest, intake: UInt64, accepted: Bool, reason: String, reviews: [Envelope]) {
+        public init(contribution: RecordID, intake: UInt64, accepted: Bool, reason: String, reviews: [Envelope]) {
             self.contribution = contribution; self.intake = intake; self.accepted = accepted; self.reason = reason; self.reviews = reviews
         }
     }
@@ -98,14 +98,14 @@ public struct Leaf: Sendable {
     public struct Tombstone: Sendable {
         /// The signed `tombstone` record.
         public var record: Envelope
-        public var contribution: Digest
+        public var contribution: RecordID
         public var intake: UInt64
-        public init(record: Envelope, contribution: Digest, intake: UInt64) {
+        public init(record: Envelope, contribution: RecordID, intake: UInt64) {
             self.record = record; self.contribution = contribution; self.intake = intake
         }
     }
 
-    public init(datanet: Digest, policy: (index: UInt64, hash: Digest)?, payload: Payload) {
+    public init(datanet: DatanetID, policy: (index: UInt64, hash: Digest)?, payload: Payload) {
         self.datanet = datanet; self.policy = policy; self.payload = payload
     }
 
@@ -156,7 +156,7 @@ public struct Leaf: Sendable {
     /// The encoding of a decision leaf, written directly (the sequencer's hot path): the same
     /// bytes as `Leaf(payload: .decision(…)).encoded`, without building a CBOR tree. `reviews`
     /// are envelope bytes, already sorted by record id.
-    public static func decisionEncoding<Reviews: Collection>(datanet: Digest, policy: (index: UInt64, hash: Digest), contribution: Digest,
+    public static func decisionEncoding<Reviews: Collection>(datanet: DatanetID, policy: (index: UInt64, hash: Digest), contribution: RecordID,
                                                           intake: UInt64, accepted: Bool, reason: String, reviews: Reviews) -> [UInt8]
     where Reviews.Element: Collection<UInt8> {
         var out = [UInt8]()
@@ -183,7 +183,7 @@ public struct Leaf: Sendable {
     /// (`RecordError.unknownLeafKind`): a newer log is never read as if it were older.
     public init(encoded: [UInt8]) throws(RecordError) {
         var f = try BodyFields(encoded, kind: "leaf")
-        datanet = try f.digest(0, "datanet")
+        datanet = try f.id(0, "datanet")
         let number = try f.uint(1, "kind")
         guard let kind = LeafKind(rawValue: number) else { throw .unknownLeafKind(number) }
         if let cite = f.optionalItem(2) {
@@ -194,10 +194,10 @@ public struct Leaf: Sendable {
         var p = try BodyFields(try f.item(3, "payload"), kind: "\(kind) leaf payload")
         switch kind {
         case .intake:
-            payload = .intake(Intake(author: try p.publicKey(1, "author"), record: try p.digest(2, "record"),
-                                     content: try p.digest(3, "content"), contribution: try p.envelope(4, "contribution")))
+            payload = .intake(Intake(author: try p.publicKey(1, "author"), record: try p.id(2, "record"),
+                                     content: try p.id(3, "content"), contribution: try p.envelope(4, "contribution")))
         case .decision:
-            let contribution = try p.digest(1, "contribution"), intake = try p.uint(2, "intake index")
+            let contribution: RecordID = try p.id(1, "contribution"), intake = try p.uint(2, "intake index")
             let verdict = try p.uint(3, "verdict", max: 1)
             payload = .decision(Decision(contribution: contribution, intake: intake, accepted: verdict == 1,
                                          reason: try p.text(4, "reason", maxBytes: Envelope.maximumSize),
@@ -206,7 +206,7 @@ public struct Leaf: Sendable {
         case .setSequencer: payload = .setSequencer(try p.envelope(1, "record"))
         case .continuation: payload = .continuation(try p.envelope(1, "record"))
         case .tombstone:
-            payload = .tombstone(Tombstone(record: try p.envelope(1, "record"), contribution: try p.digest(2, "contribution"),
+            payload = .tombstone(Tombstone(record: try p.envelope(1, "record"), contribution: try p.id(2, "contribution"),
                                            intake: try p.uint(3, "intake index")))
         }
         try p.finish()

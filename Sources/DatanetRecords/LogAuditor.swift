@@ -68,7 +68,7 @@ package struct CheckedLeaf {
 /// order, against the rules in force at each leaf (schema/log.md, curation.md). It reads only
 /// leaf bytes and signed checkpoints, never this node's indexes.
 package struct LogAuditor {
-    package let datanet: Digest
+    package let datanet: DatanetID
     package private(set) var size: UInt64 = 0
     package private(set) var violations = [AuditViolation]()
     package private(set) var signatures = 0
@@ -76,16 +76,16 @@ package struct LogAuditor {
     private var peaks = [(height: Int, hash: Digest)]()
     private var policy: PolicyState?
     private var policyLeaf: (index: UInt64, hash: Digest)?
-    private var policyRecord = Digest.zero
+    private var policyRecord = RecordID(.zero)
     /// The sequencer key from each size on: (first checkpoint size it signs, key).
     package private(set) var keys = [(from: UInt64, key: PublicKey)]()
-    private var intakes = [Digest: (index: UInt64, author: PublicKey, size: UInt64, content: Digest, decided: Bool)]()
+    private var intakes = [RecordID: (index: UInt64, author: PublicKey, size: UInt64, content: ObjectID, decided: Bool)]()
     /// Contributions under a tombstone: leaf index of the tombstone.
-    private var tombstoned = [Digest: UInt64]()
-    private var firstWithContent = [Digest: Digest]()
+    private var tombstoned = [RecordID: UInt64]()
+    private var firstWithContent = [ObjectID: RecordID]()
     private var undecided = [PublicKey: (count: UInt64, bytes: UInt64)]()
 
-    package init(datanet: Digest) { self.datanet = datanet }
+    package init(datanet: DatanetID) { self.datanet = datanet }
 
     /// The Datanet's state after the leaves replayed so far (nil before the genesis).
     package var state: DatanetState? {
@@ -125,7 +125,7 @@ package struct LogAuditor {
         if leaf.datanet != datanet { flag(i, "leaf belongs to this Datanet", "names \(leaf.datanet.hex)") }
         if i == 0 {
             guard leaf.kind == .policy, leaf.policy == nil, case .success(let r)? = c.records.first, case .genesis(let g) = r.1,
-                  r.0.id == datanet else {
+                  r.0.id == datanet.genesis else {
                 return flag(0, "leaf 0 is the genesis", "leaf 0 is not this Datanet's signed genesis")
             }
             let e = r.0
@@ -148,7 +148,7 @@ package struct LogAuditor {
         switch leaf.kind {
         case .policy, .setSequencer:
             let (e, record, signers) = records[0]
-            let (previous, recordDatanet): (Digest, Digest)
+            let (previous, recordDatanet): (RecordID, DatanetID)
             switch (leaf.kind, record) {
             case (.policy, .policy(let p)): (previous, recordDatanet) = (p.previous, p.datanet)
             case (.setSequencer, .setSequencer(let h)): (previous, recordDatanet) = (h.previous, h.datanet)

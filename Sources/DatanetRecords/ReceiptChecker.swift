@@ -9,7 +9,7 @@ package struct ReceiptChecker {
     package let receipt: Receipt, cp: Checkpoint, chain: [ParsedEntry]
     /// The policy state after each chain leaf, and the record id the next policy must name.
     package private(set) var states = [PolicyState]()
-    package private(set) var policyRecords = [Digest]()
+    package private(set) var policyRecords = [RecordID]()
 
     package init(receipt: Receipt, cp: Checkpoint, chain: [ParsedEntry]) {
         (self.receipt, self.cp, self.chain) = (receipt, cp, chain)
@@ -31,14 +31,14 @@ package struct ReceiptChecker {
 
     // MARK: Genesis and anchor
 
-    package mutating func genesisCheck(anchor: Digest?) -> (check: VerificationCheck, anchored: Bool, id: Digest?) {
+    package mutating func genesisCheck(anchor: DatanetID?) -> (check: VerificationCheck, anchored: Bool, id: DatanetID?) {
         guard let first = chain.first, first.index == 0, first.leaf.kind == .policy, first.leaf.policy == nil,
               let envelope = first.leaf.governing, case .genesis(let g)? = try? Record.verified(envelope) else {
             return (VerificationCheck(Self.anchorCheckName, .fail, "the chain does not start with the genesis leaf at index 0"), false, nil)
         }
-        let id = envelope.id
+        let id = DatanetID(genesis: envelope.id)
         states = [g.policy]
-        policyRecords = [id]
+        policyRecords = [envelope.id]
         guard first.leaf.datanet == id, receipt.datanet == id.hex else {
             return (VerificationCheck(Self.anchorCheckName, .fail, "the genesis id \(id.hex) is not the Datanet the receipt names"), false, id)
         }
@@ -52,7 +52,7 @@ package struct ReceiptChecker {
 
     // MARK: Policy chain and sequencer key
 
-    package mutating func chainCheck(genesis: Digest) -> VerificationCheck {
+    package mutating func chainCheck(genesis: DatanetID) -> VerificationCheck {
         var children = [VerificationCheck]()
         for i in 1..<max(1, chain.count) {
             let e = chain[i], prev = chain[i - 1]
@@ -67,7 +67,7 @@ package struct ReceiptChecker {
             do {
                 guard let envelope = e.leaf.governing else { throw RecordError.malformed("a \(e.leaf.kind) leaf is not a policy chain leaf") }
                 let (record, signers) = try Record.verifiedWithSigners(envelope)
-                func governed(_ previous: Digest, _ datanet: Digest) {
+                func governed(_ previous: RecordID, _ datanet: DatanetID) {
                     if datanet != genesis { problems.append("record is for another Datanet") }
                     if previous != policyRecords.last! { problems.append("names \(previous.hex) as previous, not the policy in force") }
                     if !state.authorizesGovernance(signers) { problems.append("lacks the owner's signature or a curator quorum") }
@@ -86,7 +86,7 @@ package struct ReceiptChecker {
                 policyRecords.append(envelope.id)
             } catch {
                 problems.append("\(error)")
-                policyRecords.append(.zero)
+                policyRecords.append(RecordID(.zero))
             }
             states.append(state)
             children.append(Self.check("leaf \(e.index): \(summary)", problems.isEmpty, "cites leaf \(prev.index); signed as its policy requires",
@@ -157,7 +157,7 @@ package struct ReceiptChecker {
 
     // MARK: Intake and decision
 
-    package func intakeCheck(_ e: ParsedEntry, genesis: Digest) -> VerificationCheck {
+    package func intakeCheck(_ e: ParsedEntry, genesis: DatanetID) -> VerificationCheck {
         var children = [included(e)]
         var problems = [String]()
         if e.leaf.kind != .intake { problems.append("leaf \(e.index) is a \(e.leaf.kind) leaf") }
@@ -187,7 +187,7 @@ package struct ReceiptChecker {
         return VerificationCheck("intake", .pass, "leaf \(e.index)", children: children)
     }
 
-    package func decisionCheck(_ d: ParsedEntry?, intake: ParsedEntry, genesis: Digest) -> VerificationCheck {
+    package func decisionCheck(_ d: ParsedEntry?, intake: ParsedEntry, genesis: DatanetID) -> VerificationCheck {
         guard let e = d else {
             return VerificationCheck("decision", .notApplicable,
                                      "no decision leaf in this receipt: undecided at its checkpoint, or left out (a receipt cannot show there is none)")
@@ -211,7 +211,7 @@ package struct ReceiptChecker {
         return VerificationCheck("decision", .pass, accepted ? "accepted" : "rejected", children: children)
     }
 
-    private func reviewsCheck(_ reviews: [Envelope], accepted: Bool, policy: PolicyState, genesis: Digest, reason: String) -> VerificationCheck {
+    private func reviewsCheck(_ reviews: [Envelope], accepted: Bool, policy: PolicyState, genesis: DatanetID, reason: String) -> VerificationCheck {
         let name = "reviews sufficient under the cited policy"
         if reviews.isEmpty && !accepted && reason.hasPrefix("duplicate of ") {
             return VerificationCheck(name, .pass, "rejected at intake as an exact duplicate (\(reason)); `datanet audit` checks the earlier contribution")

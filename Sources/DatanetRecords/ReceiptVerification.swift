@@ -56,7 +56,7 @@ extension Receipt {
     /// holds of that Datanet, if anything. A tombstone in that log fails the "not withdrawn"
     /// check unless `allowWithdrawn`: what was accepted then is still proven, but its content
     /// and label are erased and it earns nothing.
-    public func verify(anchor: Digest?, held: HeldLog? = nil, allowWithdrawn: Bool = false) -> ReceiptVerification {
+    public func verify(anchor: DatanetID?, held: HeldLog? = nil, allowWithdrawn: Bool = false) -> ReceiptVerification {
         var result = ReceiptVerification(anchor: anchor?.hex, anchored: false, checks: [])
         let parsed: (chain: [ParsedEntry], last: ParsedEntry?, intake: ParsedEntry, decision: ParsedEntry?, cp: Checkpoint)
         do {

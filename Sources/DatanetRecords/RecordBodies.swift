@@ -105,9 +105,9 @@ public enum ContentKind: UInt64, Sendable { case blob = 1, tree = 2 }
 public struct Contribution: Hashable, Sendable {
     /// Longest media type and license, in UTF-8 bytes.
     public static let maximumMediaType = 255, maximumLicense = 256
-    public var datanet: Digest
+    public var datanet: DatanetID
     public var author: PublicKey
-    public var content: Digest
+    public var content: ObjectID
     public var contentKind: ContentKind
     public var size: UInt64
     public var mediaType: String
@@ -118,7 +118,7 @@ public struct Contribution: Hashable, Sendable {
     /// Advisory creation time, Unix milliseconds.
     public var createdAt: UInt64
 
-    public init(datanet: Digest, author: PublicKey, content: Digest, contentKind: ContentKind, size: UInt64,
+    public init(datanet: DatanetID, author: PublicKey, content: ObjectID, contentKind: ContentKind, size: UInt64,
                 mediaType: String, license: String, sidecar: Digest, createdAt: UInt64) {
         self.datanet = datanet; self.author = author; self.content = content; self.contentKind = contentKind
         self.size = size; self.mediaType = mediaType; self.license = license
@@ -141,9 +141,9 @@ public struct Contribution: Hashable, Sendable {
 
     public init(body: [UInt8]) throws(RecordError) {
         var f = try BodyFields(body, kind: "contribution")
-        datanet = try f.digest(0, "datanet")
+        datanet = try f.id(0, "datanet")
         author = try f.publicKey(1, "author")
-        content = try f.digest(2, "content")
+        content = try f.id(2, "content")
         guard let k = ContentKind(rawValue: try f.uint(3, "content kind")) else { throw .malformed("content kind is not 1 (blob) or 2 (tree)") }
         contentKind = k
         size = try f.uint(4, "size")
@@ -157,14 +157,14 @@ public struct Contribution: Hashable, Sendable {
 
 /// `review`: a curator's verdict on one or more contributions. Signed by the reviewer.
 public struct Review: Hashable, Sendable {
-    public var datanet: Digest
+    public var datanet: DatanetID
     public var reviewer: PublicKey
     /// Contribution ids, sorted and unique.
-    public var contributions: [Digest]
+    public var contributions: [RecordID]
     public var accept: Bool
     public var reason: String
 
-    public init(datanet: Digest, reviewer: PublicKey, contributions: [Digest], accept: Bool, reason: String) {
+    public init(datanet: DatanetID, reviewer: PublicKey, contributions: [RecordID], accept: Bool, reason: String) {
         self.datanet = datanet; self.reviewer = reviewer
         self.contributions = Array(Set(contributions)).sorted(); self.accept = accept; self.reason = reason
     }
@@ -181,11 +181,11 @@ public struct Review: Hashable, Sendable {
 
     public init(body: [UInt8]) throws(RecordError) {
         var f = try BodyFields(body, kind: "review")
-        datanet = try f.digest(0, "datanet")
+        datanet = try f.id(0, "datanet")
         reviewer = try f.publicKey(1, "reviewer")
         let ids = try f.sortedSet(2, "contributions")!
         guard !ids.isEmpty else { throw .malformed("review names no contribution") }
-        contributions = ids.map { Digest(bytes: $0)! }
+        contributions = ids.map { RecordID(bytes: $0)! }
         accept = try f.uint(3, "verdict", max: 1) == 1
         reason = try f.text(4, "reason", maxBytes: 4096)
         try f.finish()
@@ -195,13 +195,13 @@ public struct Review: Hashable, Sendable {
 /// `policy`: the full policy state that follows `previous` (the id of the policy record or
 /// genesis it replaces). Signed by the owner or by a quorum of the curators in force.
 public struct PolicyChange: Hashable, Sendable {
-    public var datanet: Digest
-    public var previous: Digest
+    public var datanet: DatanetID
+    public var previous: RecordID
     public var state: PolicyState
     /// A one-line human summary ("remove curator …").
     public var summary: String
 
-    public init(datanet: Digest, previous: Digest, state: PolicyState, summary: String) {
+    public init(datanet: DatanetID, previous: RecordID, state: PolicyState, summary: String) {
         self.datanet = datanet; self.previous = previous; self.state = state; self.summary = summary
     }
 
@@ -216,8 +216,8 @@ public struct PolicyChange: Hashable, Sendable {
 
     public init(body: [UInt8]) throws(RecordError) {
         var f = try BodyFields(body, kind: "policy")
-        datanet = try f.digest(0, "datanet")
-        previous = try f.digest(1, "previous policy")
+        datanet = try f.id(0, "datanet")
+        previous = try f.id(1, "previous policy")
         state = try PolicyState(item: try f.item(2, "state"))
         summary = try f.text(3, "summary", maxBytes: 1024)
         try f.finish()
@@ -226,11 +226,11 @@ public struct PolicyChange: Hashable, Sendable {
 
 /// `set-sequencer`: hands sequencing to a new key at the next leaf. Owner or curator quorum.
 public struct SetSequencer: Hashable, Sendable {
-    public var datanet: Digest
-    public var previous: Digest
+    public var datanet: DatanetID
+    public var previous: RecordID
     public var sequencer: PublicKey
 
-    public init(datanet: Digest, previous: Digest, sequencer: PublicKey) {
+    public init(datanet: DatanetID, previous: RecordID, sequencer: PublicKey) {
         self.datanet = datanet; self.previous = previous; self.sequencer = sequencer
     }
 
@@ -244,8 +244,8 @@ public struct SetSequencer: Hashable, Sendable {
 
     public init(body: [UInt8]) throws(RecordError) {
         var f = try BodyFields(body, kind: "set-sequencer")
-        datanet = try f.digest(0, "datanet")
-        previous = try f.digest(1, "previous policy")
+        datanet = try f.id(0, "datanet")
+        previous = try f.id(1, "previous policy")
         sequencer = try f.publicKey(2, "sequencer")
         try f.finish()
     }
@@ -254,12 +254,12 @@ public struct SetSequencer: Hashable, Sendable {
 /// `continuation`: the owner names the last good (size, root) and a new sequencer key after
 /// the old one was lost.
 public struct Continuation: Hashable, Sendable {
-    public var datanet: Digest
+    public var datanet: DatanetID
     public var size: UInt64
     public var root: Digest
     public var sequencer: PublicKey
 
-    public init(datanet: Digest, size: UInt64, root: Digest, sequencer: PublicKey) {
+    public init(datanet: DatanetID, size: UInt64, root: Digest, sequencer: PublicKey) {
         self.datanet = datanet; self.size = size; self.root = root; self.sequencer = sequencer
     }
 
@@ -274,7 +274,7 @@ public struct Continuation: Hashable, Sendable {
 
     public init(body: [UInt8]) throws(RecordError) {
         var f = try BodyFields(body, kind: "continuation")
-        datanet = try f.digest(0, "datanet")
+        datanet = try f.id(0, "datanet")
         size = try f.uint(1, "size")
         root = try f.digest(2, "root")
         sequencer = try f.publicKey(3, "sequencer")
@@ -301,7 +301,7 @@ public enum Record: Sendable {
     }
 
     /// The Datanet the record belongs to; nil for a genesis, whose own id is the Datanet's.
-    public var datanet: Digest? {
+    public var datanet: DatanetID? {
         switch self {
         case .genesis: nil
         case .contribution(let c): c.datanet

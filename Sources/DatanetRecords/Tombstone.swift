@@ -6,14 +6,14 @@ import DatanetObjects
 /// quorum. Sequenced as a tombstone leaf; after it, honest replicas drop the content and the
 /// sidecar, while the contribution's id, its leaves and every proof stay valid (log.md).
 public struct Tombstone: Hashable, Sendable {
-    public var datanet: Digest
-    public var contribution: Digest
+    public var datanet: DatanetID
+    public var contribution: RecordID
     /// False: a withdrawal, signed by the contribution's author. True: a takedown, signed by
     /// the owner or a quorum of the curators in force.
     public var takedown: Bool
     public var reason: String
 
-    public init(datanet: Digest, contribution: Digest, takedown: Bool, reason: String) {
+    public init(datanet: DatanetID, contribution: RecordID, takedown: Bool, reason: String) {
         self.datanet = datanet; self.contribution = contribution; self.takedown = takedown; self.reason = reason
     }
 
@@ -28,8 +28,8 @@ public struct Tombstone: Hashable, Sendable {
 
     public init(body: [UInt8]) throws(RecordError) {
         var f = try BodyFields(body, kind: "tombstone")
-        datanet = try f.digest(0, "datanet")
-        contribution = try f.digest(1, "contribution")
+        datanet = try f.id(0, "datanet")
+        contribution = try f.id(1, "contribution")
         takedown = try f.uint(2, "takedown", max: 1) == 1
         reason = try f.text(3, "reason", maxBytes: 4096)
         try f.finish()

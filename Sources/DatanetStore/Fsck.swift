@@ -7,7 +7,7 @@ public struct FsckReport: Sendable {
     /// Damage found, each naming the object by id. Empty means the store is sound.
     public var problems: [String] = []
     /// Objects nothing added references: left by an interrupted add, not damage.
-    public var unreferenced: [(ObjectKind, Digest)] = []
+    public var unreferenced: [(ObjectKind, ObjectID)] = []
     /// Leases whose process is gone (an add that died).
     public var staleLeases = 0
     /// Leases of adds still running.
@@ -25,13 +25,13 @@ extension ObjectStore {
     public func fsck(progress: ((UInt64) -> Void)? = nil) throws -> FsckReport {
         var r = FsckReport()
         try env.read { txn in
-            var chunkSizes = [Digest: Int]()
+            var chunkSizes = [ObjectID: Int]()
             var hasher = SHA256.Hasher()
             try txn.scan(chunks) { k, v in
                 r.chunks += 1
-                guard let id = Digest(k) else { r.problems.append("chunk key \(Hex.encode(k)) is not 32 bytes"); return true }
+                guard let id = ObjectID(k) else { r.problems.append("chunk key \(Hex.encode(k)) is not 32 bytes"); return true }
                 hasher.update(v)
-                let actual = hasher.finalize()
+                let actual = ObjectID(hasher.finalize())
                 if actual != id { r.problems.append("chunk \(id): content hashes to \(actual)") }
                 chunkSizes[id] = v.count
                 r.bytesChecked += UInt64(v.count)
@@ -41,11 +41,11 @@ extension ObjectStore {
                 if r.chunks % 8 == 0 { env.dropMappedPages() }
                 return true
             }
-            var referenced = Set<Digest>()
-            var blobSizes = [Digest: UInt64]()
+            var referenced = Set<ObjectID>()
+            var blobSizes = [ObjectID: UInt64]()
             try txn.scan(blobs) { k, v in
                 r.blobs += 1
-                guard let id = Digest(k) else { r.problems.append("blob key \(Hex.encode(k)) is not 32 bytes"); return true }
+                guard let id = ObjectID(k) else { r.problems.append("blob key \(Hex.encode(k)) is not 32 bytes"); return true }
                 guard let m = try? BlobManifest(encoded: v) else { r.problems.append("blob \(id): manifest has an invalid length"); return true }
                 blobSizes[id] = m.size
                 var offset: UInt64 = 0
@@ -65,11 +65,11 @@ extension ObjectStore {
                 if BlobManifest.id(size: m.size, root: m.root) != id { r.problems.append("blob \(id): id does not match its manifest") }
                 return true
             }
-            var treeSizes = [Digest: UInt64]()
-            var treeEntries = [(Digest, [TreeEntry])]()
+            var treeSizes = [ObjectID: UInt64]()
+            var treeEntries = [(ObjectID, [TreeEntry])]()
             try txn.scan(trees) { k, v in
                 r.trees += 1
-                guard let id = Digest(k) else { r.problems.append("tree key \(Hex.encode(k)) is not 32 bytes"); return true }
+                guard let id = ObjectID(k) else { r.problems.append("tree key \(Hex.encode(k)) is not 32 bytes"); return true }
                 let bytes = Array(v)
                 if Tree.id(encoded: bytes) != id { r.problems.append("tree \(id): content hashes to another id") }
                 do {
@@ -81,7 +81,7 @@ extension ObjectStore {
                 }
                 return true
             }
-            var referencedObjects = Set<Digest>()
+            var referencedObjects = Set<ObjectID>()
             for (id, entries) in treeEntries {
                 for e in entries {
                     referencedObjects.insert(e.id)

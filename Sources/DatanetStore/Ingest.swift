@@ -6,7 +6,7 @@ import Glibc
 /// What one `add` produced.
 public struct AddResult: Sendable {
     /// Blob id for a file, tree id for a folder.
-    public var id: Digest
+    public var id: ObjectID
     public var kind: ObjectKind
     /// Bytes of file content.
     public var size: UInt64
@@ -31,7 +31,7 @@ public final class Ingest {
     /// what it writes commits with the content or not at all (a throw rolls the add back).
     public var beforeCommit: ((Transaction, [AddResult]) throws -> Void)?
     private var done: UInt64 = 0
-    private var created: [(Table, Digest)] = []
+    private var created: [(Table, ObjectID)] = []
     private let leaseKey: [UInt8]
     private var leaseWritten = false
     private var newBytes: UInt64 = 0
@@ -95,7 +95,7 @@ public final class Ingest {
         }
     }
 
-    private func ingest(_ node: SourceNode) throws -> (ObjectKind, Digest, UInt64) {
+    private func ingest(_ node: SourceNode) throws -> (ObjectKind, ObjectID, UInt64) {
         switch node {
         case .file(let path, let size):
             let m = try ingestFile(path, size: size)
@@ -139,7 +139,7 @@ public final class Ingest {
         var refs = [ChunkRef]()
         var leaves = [Digest]()
         var fileSize: UInt64 = 0
-        func put(_ bytes: UnsafeRawBufferPointer, id: Digest, offset: UInt64) throws {
+        func put(_ bytes: UnsafeRawBufferPointer, id: ObjectID, offset: UInt64) throws {
             let txn = try startBatch()
             if try txn.putNew(store.chunks, id, size: bytes.count, fill: { $0.copyMemory(from: bytes) }) {
                 created.append((store.chunks, id))
@@ -171,7 +171,7 @@ public final class Ingest {
             var hasher = SHA256.Hasher()
             while let (offset, bytes) = try reader.next() {
                 hasher.update(bytes)
-                try put(bytes, id: hasher.finalize(), offset: offset)
+                try put(bytes, id: ObjectID(hasher.finalize()), offset: offset)
             }
         }
         let manifest = BlobManifest(size: fileSize, root: Merkle.root(leafHashes: leaves), chunks: refs)

@@ -87,7 +87,7 @@ public final class ObjectStore: @unchecked Sendable {
 
     /// Resolves a full id or a unique hex prefix to (kind, id), searching blobs, trees and chunks.
     /// - Throws: `.badId`, `.notFound`, `.ambiguous`.
-    public func resolve(_ text: String) throws -> (ObjectKind, Digest) {
+    public func resolve(_ text: String) throws -> (ObjectKind, ObjectID) {
         let lower = text.lowercased()
         guard !lower.isEmpty, lower.utf8.count <= 64, lower.utf8.allSatisfy({ Hex.nibble($0) != nil }) else {
             throw StoreError.badId(text)
@@ -99,13 +99,13 @@ public final class ObjectStore: @unchecked Sendable {
         let oddNibble: UInt8? = nibbles.count % 2 == 1 ? nibbles.last : nil
         var start = lowKey
         if let n = oddNibble { start.append(n << 4) }
-        var matches = [(ObjectKind, Digest)]()
+        var matches = [(ObjectKind, ObjectID)]()
         try env.read { txn in
             for kind in [ObjectKind.blob, .tree, .chunk] {
                 try txn.scan(table(kind), from: start) { k, _ in
                     guard k.starts(with: lowKey) else { return false }
                     if let n = oddNibble, k[lowKey.count] >> 4 != n { return false }
-                    matches.append((kind, Digest(k)!))
+                    matches.append((kind, ObjectID(k)!))
                     return matches.count < 2
                 }
                 if matches.count > 1 { break }
@@ -119,29 +119,29 @@ public final class ObjectStore: @unchecked Sendable {
     }
 
     /// The manifest of a blob, or nil.
-    public func blob(_ id: Digest) throws -> BlobManifest? {
+    public func blob(_ id: ObjectID) throws -> BlobManifest? {
         try env.read { txn in try txn.withValue(blobs, id) { try BlobManifest(encoded: $0) } }
     }
 
     /// A tree, or nil.
-    public func tree(_ id: Digest) throws -> Tree? {
+    public func tree(_ id: ObjectID) throws -> Tree? {
         try env.read { txn in try txn.get(trees, id).map { try Tree(encoded: $0) } }
     }
 
     /// A copy of a chunk's bytes, or nil.
-    public func chunk(_ id: Digest) throws -> [UInt8]? {
+    public func chunk(_ id: ObjectID) throws -> [UInt8]? {
         try env.read { txn in try txn.get(chunks, id) }
     }
 
     /// Writes a blob's bytes to `fd`, checking every chunk's hash on the way out.
     /// Reads in short transactions so no snapshot is held across slow output.
-    public func writeBlob(_ id: Digest, to fd: Int32, progress: ((UInt64) -> Void)? = nil) throws {
+    public func writeBlob(_ id: ObjectID, to fd: Int32, progress: ((UInt64) -> Void)? = nil) throws {
         guard let manifest = try blob(id) else { throw StoreError.notFound(id: id.hex) }
         var done: UInt64 = 0
         for c in manifest.chunks {
             let bytes = try env.read { txn -> [UInt8] in
                 guard let b = try txn.withValue(chunks, c.id, { b -> [UInt8] in
-                    guard SHA256.hash(b) == c.id, b.count == Int(c.length) else {
+                    guard ObjectID(SHA256.hash(b)) == c.id, b.count == Int(c.length) else {
                         throw StoreError.corrupt("chunk \(c.id) does not match its id")
                     }
                     return Array(b)
@@ -158,26 +158,26 @@ public final class ObjectStore: @unchecked Sendable {
     /// A blob's bytes as text: nil when it is absent, larger than `limit` or not valid UTF-8.
     /// The first chunk's opening bytes are checked in place before anything is copied, so
     /// binary content (which fails within a few bytes) costs two lookups, not a full read.
-    public func blobText(_ id: Digest, limit: UInt64, in txn: Transaction) throws -> String? {
+    public func blobText(_ id: ObjectID, limit: UInt64, in txn: Transaction) throws -> String? {
         guard let first = try txn.withValue(blobs, id, { try BlobManifest(encoded: $0) })?.chunks.first else { return nil }
         guard try txn.withValue(chunks, first.id, { Self.mayBeText($0) }) == true, let bytes = try blobBytes(id, limit: limit, in: txn) else { return nil }
         return String(validating: bytes, as: UTF8.self)
     }
 
     /// A blob's bytes in memory, or nil if it is absent or larger than `limit`.
-    public func blobBytes(_ id: Digest, limit: UInt64) throws -> [UInt8]? {
+    public func blobBytes(_ id: ObjectID, limit: UInt64) throws -> [UInt8]? {
         try env.read { txn in try blobBytes(id, limit: limit, in: txn) }
     }
 
     /// The same read in `txn` (so a caller inside a write transaction reads through it, not
     /// beside it); each chunk is re-hashed.
-    public func blobBytes(_ id: Digest, limit: UInt64, in txn: Transaction) throws -> [UInt8]? {
+    public func blobBytes(_ id: ObjectID, limit: UInt64, in txn: Transaction) throws -> [UInt8]? {
         guard let m = try txn.withValue(blobs, id, { try BlobManifest(encoded: $0) }), m.size <= limit else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(Int(m.size))
         for c in m.chunks {
             let ok = try txn.withValue(chunks, c.id) { b -> Bool in
-                guard SHA256.hash(b) == c.id else { return false }
+                guard ObjectID(SHA256.hash(b)) == c.id else { return false }
                 out.append(contentsOf: b)
                 return true
             }
@@ -201,19 +201,19 @@ public final class ObjectStore: @unchecked Sendable {
 
 /// Something a user added: a file (blob) or a folder (tree), with the path it came from.
 public struct AddedObject: Sendable {
-    public var id: Digest
+    public var id: ObjectID
     public var kind: ObjectKind
     public var size: UInt64
     /// Seconds since 1970 when it was added.
     public var time: Int64
     public var path: String
 
-    init(id: Digest, kind: ObjectKind, size: UInt64, time: Int64, path: String) {
+    init(id: ObjectID, kind: ObjectKind, size: UInt64, time: Int64, path: String) {
         self.id = id; self.kind = kind; self.size = size; self.time = time; self.path = path
     }
 
     init?(key: UnsafeRawBufferPointer, value v: UnsafeRawBufferPointer) {
-        guard let id = Digest(key), v.count >= 17, let kind = ObjectKind(rawValue: v[0]), kind != .chunk else { return nil }
+        guard let id = ObjectID(key), v.count >= 17, let kind = ObjectKind(rawValue: v[0]), kind != .chunk else { return nil }
         self.init(id: id, kind: kind, size: BigEndian.read(v, 1, 8), time: Int64(bitPattern: BigEndian.read(v, 9, 8)),
                   path: String(decoding: UnsafeRawBufferPointer(rebasing: v[17...]), as: UTF8.self))
     }

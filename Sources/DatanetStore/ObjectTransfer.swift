@@ -12,9 +12,9 @@ extension ObjectStore {
 
     /// Every object reachable from a blob or tree, parents before children (trees, then
     /// blobs, then chunks), each once; nil when any of them is missing here.
-    public func closure(of id: Digest, kind: ObjectKind, in txn: Transaction) throws -> [(ObjectKind, Digest)]? {
-        var seen = Set<Digest>()
-        var out = [(ObjectKind, Digest)]()
+    public func closure(of id: ObjectID, kind: ObjectKind, in txn: Transaction) throws -> [(ObjectKind, ObjectID)]? {
+        var seen = Set<ObjectID>()
+        var out = [(ObjectKind, ObjectID)]()
         guard try walk(id, kind, in: txn, seen: &seen, visit: { out.append(($0, $1)) }) else { return nil }
         for (k, c) in out where k == .chunk { guard try txn.contains(chunks, c) else { return nil } }
         return out
@@ -24,11 +24,11 @@ extension ObjectStore {
     /// each one present and then for each chunk they name; ids already in `seen` are skipped
     /// and every id visited is added. Returns false when a tree or blob is missing (the walk
     /// goes on past it; chunks are not looked up).
-    private func walk(_ id: Digest, _ kind: ObjectKind, in txn: Transaction, seen: inout Set<Digest>,
-                      visit: (ObjectKind, Digest) throws -> Void) throws -> Bool {
+    private func walk(_ id: ObjectID, _ kind: ObjectKind, in txn: Transaction, seen: inout Set<ObjectID>,
+                      visit: (ObjectKind, ObjectID) throws -> Void) throws -> Bool {
         var complete = true
         var stack = [(kind, id)]
-        var chunkRefs = [Digest]()
+        var chunkRefs = [ObjectID]()
         while let (k, i) = stack.popLast() {
             guard k != .chunk else { chunkRefs.append(i); continue }
             guard seen.insert(i).inserted else { continue }
@@ -48,30 +48,30 @@ extension ObjectStore {
     }
 
     /// The stored bytes of an object.
-    public func objectBytes(_ kind: ObjectKind, _ id: Digest, in txn: Transaction) throws -> [UInt8]? {
+    public func objectBytes(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> [UInt8]? {
         try txn.get(table(kind), id)
     }
 
     /// Whether an object is here.
-    public func contains(_ kind: ObjectKind, _ id: Digest, in txn: Transaction) throws -> Bool {
+    public func contains(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> Bool {
         try txn.contains(table(kind), id)
     }
 
     /// The id of an object received from elsewhere, after checking its bytes: a chunk is
     /// named by its hash; a manifest's chunks must be contiguous and its root and id must
     /// follow from them; a tree must be canonical.
-    public static func validate(_ kind: ObjectKind, _ bytes: [UInt8]) throws -> Digest {
+    public static func validate(_ kind: ObjectKind, _ bytes: [UInt8]) throws -> ObjectID {
         try validated(kind, bytes).id
     }
 
     /// `validate`, also returning what the object names: a blob's chunks, a tree's entries
     /// (so an importer can check a closure without reading back what it just wrote).
-    public static func validated(_ kind: ObjectKind, _ bytes: [UInt8]) throws -> (id: Digest, children: [(ObjectKind, Digest)]) {
+    public static func validated(_ kind: ObjectKind, _ bytes: [UInt8]) throws -> (id: ObjectID, children: [(ObjectKind, ObjectID)]) {
         guard bytes.count <= maximumObjectSize else { throw StoreError.corrupt("\(kind) of \(bytes.count) bytes exceeds \(maximumObjectSize)") }
         switch kind {
         case .chunk:
             guard bytes.count <= FastCDC.maxSize else { throw StoreError.corrupt("chunk of \(bytes.count) bytes exceeds \(FastCDC.maxSize)") }
-            return (SHA256.hash(bytes), [])
+            return (ObjectID(SHA256.hash(bytes)), [])
         case .blob:
             let m = try bytes.withUnsafeBytes { try BlobManifest(encoded: $0) }
             var offset: UInt64 = 0
@@ -95,7 +95,7 @@ extension ObjectStore {
     /// Stores an object received from elsewhere (already validated to have `id`) unless it is
     /// here; true when this call stored it.
     @discardableResult
-    public func put(_ kind: ObjectKind, _ id: Digest, _ bytes: [UInt8], in txn: Transaction) throws -> Bool {
+    public func put(_ kind: ObjectKind, _ id: ObjectID, _ bytes: [UInt8], in txn: Transaction) throws -> Bool {
         try txn.putNew(table(kind), id, size: bytes.count) { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
     }
 
@@ -119,7 +119,7 @@ extension ObjectStore {
 
     /// Deletes an object the caller's transaction stored from elsewhere and nothing turned out
     /// to need (an import keeps only what a live record reaches). Only gc deletes otherwise.
-    public func discard(_ kind: ObjectKind, _ id: Digest, in txn: Transaction) throws {
+    public func discard(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws {
         try txn.delete(table(kind), id)
     }
 }
@@ -129,7 +129,7 @@ extension ObjectStore {
     /// (missing objects are skipped: a records-only store holds no content). Returns whether
     /// every object reached was present; objects already in `live` are not walked again.
     @discardableResult
-    public func mark(_ id: Digest, kind: ObjectKind, in txn: Transaction, into live: inout Set<Digest>) throws -> Bool {
+    public func mark(_ id: ObjectID, kind: ObjectKind, in txn: Transaction, into live: inout Set<ObjectID>) throws -> Bool {
         var chunksPresent = true
         let complete = try walk(id, kind, in: txn, seen: &live) { k, c in
             if k == .chunk, chunksPresent, try !txn.contains(chunks, c) { chunksPresent = false }
@@ -147,12 +147,12 @@ extension ObjectStore {
 
     /// Deletes every chunk, blob and tree not in `live`, and the `roots` entries in `dropRoots`,
     /// in the caller's write transaction (or only counts them when `dryRun`).
-    public func sweep(keeping live: Set<Digest>, dropRoots: Set<Digest>, in txn: Transaction, dryRun: Bool) throws -> Sweep {
+    public func sweep(keeping live: Set<ObjectID>, dropRoots: Set<ObjectID>, in txn: Transaction, dryRun: Bool) throws -> Sweep {
         var s = Sweep()
         for (kind, table) in [(ObjectKind.chunk, chunks), (.blob, blobs), (.tree, trees)] {
-            var doomed = [(Digest, Int)]()
+            var doomed = [(ObjectID, Int)]()
             try txn.scan(table) { k, v in
-                if let id = Digest(k), !live.contains(id) { doomed.append((id, v.count)) }
+                if let id = ObjectID(k), !live.contains(id) { doomed.append((id, v.count)) }
                 return true
             }
             for (id, n) in doomed {
@@ -168,8 +168,8 @@ extension ObjectStore {
     }
 
     /// Objects named by `roots` (what `add` added), with their kinds.
-    public func addedRoots(in txn: Transaction) throws -> [(ObjectKind, Digest)] {
-        var out = [(ObjectKind, Digest)]()
+    public func addedRoots(in txn: Transaction) throws -> [(ObjectKind, ObjectID)] {
+        var out = [(ObjectKind, ObjectID)]()
         try txn.scan(roots) { k, v in
             if let o = AddedObject(key: k, value: v) { out.append((o.kind, o.id)) }
             return true

@@ -43,11 +43,11 @@ extension ObjectStore {
     /// Deletes an added object's root entry and every object only it reached (a minimal gc used
     /// by the churn benchmark and tests; the full, lease-aware gc belongs to a later issue).
     /// Chunks still referenced by any other blob are kept.
-    public func remove(_ id: Digest) throws {
+    public func remove(_ id: ObjectID) throws {
         try env.write { txn in
             guard try txn.delete(roots, id) else { throw StoreError.notFound(id: id.hex) }
-            var live = Set<Digest>()
-            var liveBlobs = Set<Digest>()
+            var live = Set<ObjectID>()
+            var liveBlobs = Set<ObjectID>()
             try txn.scan(roots) { k, v in
                 if let o = AddedObject(key: k, value: v) {
                     if o.kind == .blob { liveBlobs.insert(o.id) } else { try collectBlobs(txn, o.id, into: &liveBlobs) }
@@ -59,7 +59,7 @@ extension ObjectStore {
                     for c in m.chunks { live.insert(c.id) }
                 }
             }
-            var doomed = Set<Digest>()
+            var doomed = Set<ObjectID>()
             if try txn.contains(blobs, id) { doomed.insert(id) } else { try collectBlobs(txn, id, into: &doomed) }
             var deleted = 0
             for b in doomed where !liveBlobs.contains(b) {
@@ -77,7 +77,7 @@ extension ObjectStore {
         }
     }
 
-    private func collectBlobs(_ txn: Transaction, _ treeID: Digest, into out: inout Set<Digest>) throws {
+    private func collectBlobs(_ txn: Transaction, _ treeID: ObjectID, into out: inout Set<ObjectID>) throws {
         guard let bytes = try txn.get(trees, treeID) else { return }
         for e in try Tree(encoded: bytes).entries {
             if e.kind == .blob { out.insert(e.id) } else { try collectBlobs(txn, e.id, into: &out) }

@@ -197,7 +197,7 @@ func runCat(_ p: Parsed) throws -> Int32 {
     guard fd >= 0 else { throw StoreError.io(path: dest!, operation: "create", errno: errno) }
     do {
         if kind == .chunk {
-            guard let bytes = try store.chunk(id), SHA256.hash(bytes) == id else {
+            guard let bytes = try store.chunk(id), ObjectID(SHA256.hash(bytes)) == id else {
                 throw StoreError.corrupt("chunk \(id) does not match its id")
             }
             try writeAll(fd, bytes, path: dest ?? "standard output")

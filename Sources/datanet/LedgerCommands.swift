@@ -105,8 +105,8 @@ func runReview(_ p: Parsed) throws -> Int32 {
 }
 
 /// A record id from a unique hex prefix among the records this store holds.
-func resolveRecord(_ ledger: Ledger, _ text: String) throws -> Digest {
-    if let d = Digest(hex: text) { return d }
+func resolveRecord(_ ledger: Ledger, _ text: String) throws -> RecordID {
+    if let d = RecordID(hex: text) { return d }
     let matches = try ledger.recordIDs(prefix: text)
     guard matches.count == 1 else {
         throw matches.isEmpty ? StoreError.notFound(id: text) : StoreError.ambiguous(prefix: text, matches: matches.count)

@@ -44,7 +44,7 @@ func runPending(_ p: Parsed) throws -> Int32 {
     let records = try ledger.pendingRecords(st.id)
     // Contributions already taken in but not decided: what the curators still have to review.
     let awaiting = try ledger.undecidedContributions(st.id).compactMap { u in try ledger.record(u.id).map { (u.intake, $0) } }
-    func near(_ id: Digest) throws -> String {
+    func near(_ id: RecordID) throws -> String {
         try ledger.duplicateFlag(of: id).map { "  [\($0.exact ? "exact duplicate" : "near-duplicate") of \($0.earlier.hex)]" } ?? ""
     }
     if p.has("--json") {

@@ -39,8 +39,8 @@ func runPin(_ p: Parsed) throws -> Int32 {
 }
 
 /// A Datanet id: 64 hex digits (it need not be held here), or a Datanet this store follows.
-func anchorID(_ ledger: Ledger?, _ text: String) throws -> Digest {
-    if let d = Digest(hex: text) { return d }
+func anchorID(_ ledger: Ledger?, _ text: String) throws -> DatanetID {
+    if let d = DatanetID(hex: text) { return d }
     guard let ledger else { throw CLIError.usage("--datanet needs the full 64-hex-digit Datanet id here (no store to resolve '\(text)')") }
     return try ledger.resolveDatanet(text).id
 }

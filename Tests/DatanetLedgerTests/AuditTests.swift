@@ -29,7 +29,7 @@ import Testing
     }
 
     static func intake(_ c: Envelope, content: String) -> Leaf.Payload {
-        .intake(.init(author: c.signatures[0].key, record: c.id, content: SHA256.hash(Array(content.utf8)), contribution: c))
+        .intake(.init(author: c.signatures[0].key, record: c.id, content: ObjectID(SHA256.hash(Array(content.utf8))), contribution: c))
     }
 
     static func decision(_ c: Envelope, intake: UInt64, accept: Bool, _ reviews: [Envelope]) -> Leaf.Payload {
@@ -46,7 +46,7 @@ import Testing
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         var st = try w.ledger.state(of: w.datanet).policy
         st.quorum = 1
-        var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: st, summary: "quorum 1").body)
+        var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: st, summary: "quorum 1").body)
         try p.sign(with: w.owner)
         try w.ledger.propose(p)
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
@@ -74,7 +74,7 @@ import Testing
         let ra = try w.review([a.id], accept: true, by: w.curatorA), rb = try w.review([a.id], accept: true, by: w.curatorB)
         var dropped = try w.ledger.state(of: w.datanet).policy
         dropped.curators = [w.curatorA.publicKey]; dropped.quorum = 1; dropped.contributors = [w.curatorA.publicKey]
-        var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: dropped, summary: "drop").body)
+        var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: dropped, summary: "drop").body)
         switch misdeed {
         case "decision citing a stale policy":
             try drop.sign(with: w.owner)
@@ -106,7 +106,7 @@ import Testing
             try Self.appendForged(w, Self.intake(a, content: "song A"))
             try Self.appendForged(w, Self.intake(a, content: "song A"))
         case "set-sequencer record in a policy leaf":
-            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet, sequencer: w.outsider.publicKey).body)
+            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet.genesis, sequencer: w.outsider.publicKey).body)
             try h.sign(with: w.owner)
             try Self.appendForged(w, .policy(h))
         case "policy record in a set-sequencer leaf":

@@ -23,7 +23,7 @@ import Testing
         var fingerprint: Digest? { FileManager.default.contents(atPath: dir + "/data.mdb").map { SHA256.hash($0) } }
     }
 
-    static func export(_ l: Ledger, _ d: Digest, since: UInt64 = 0, recordsOnly: Bool = false) throws -> [UInt8] {
+    static func export(_ l: Ledger, _ d: DatanetID, since: UInt64 = 0, recordsOnly: Bool = false) throws -> [UInt8] {
         let path = NSTemporaryDirectory() + "bundle-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(path) }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
@@ -218,7 +218,7 @@ import Testing
         let s = try Self.importBytes(peer.ledger, Self.reassemble(tampered + junk))
         #expect(s.skipped == 62 && s.objects == 2 && s.sidecars == 0)
         #expect(try sidecarCount(peer.ledger) == 0)
-        #expect(try peer.ledger.store.chunk(SHA256.hash([UInt8](repeating: 9, count: 5000))) == nil)
+        #expect(try peer.ledger.store.chunk(ObjectID(SHA256.hash([UInt8](repeating: 9, count: 5000)))) == nil)
         // The honest bundle then brings exactly the one sidecar its record names.
         let honest = try Self.importBytes(peer.ledger, Self.reassemble(frames))
         #expect(honest.sidecars == 1 && honest.skipped == 0 && honest.objects == 0)
@@ -233,7 +233,7 @@ import Testing
         let (w, _) = try Self.world()
         let size = try w.ledger.state(of: w.datanet).size
         let base = Self.frames(try Self.export(w.ledger, w.datanet, since: size)).filter { $0[0] == BundleFrame.header.rawValue || $0[0] == BundleFrame.checkpoint.rawValue }
-        func proposal(_ content: Digest, _ kind: ContentKind) throws -> [UInt8] {
+        func proposal(_ content: ObjectID, _ kind: ContentKind) throws -> [UInt8] {
             var e = Envelope(kind: .contribution, body: Contribution(
                 datanet: w.datanet, author: w.author.publicKey, content: content, contentKind: kind, size: 1, mediaType: "text/plain",
                 license: "CC0-1.0", sidecar: .zero, createdAt: 9).body)
@@ -242,7 +242,7 @@ import Testing
         }
         // 60,000 trees, each naming the next; the proposal names the outermost.
         var trees = [[UInt8]]()
-        var inner = try Tree(entries: [TreeEntry(name: Array("a".utf8), kind: .blob, id: SHA256.hash([1]), size: 1)])
+        var inner = try Tree(entries: [TreeEntry(name: Array("a".utf8), kind: .blob, id: ObjectID(SHA256.hash([1])), size: 1)])
         for _ in 0..<60_000 {
             let bytes = inner.encoded
             trees.append(Self.frame(.tree, bytes))
@@ -258,7 +258,7 @@ import Testing
         // A chunk whose id a proposal claims as a blob.
         let chunk = [UInt8](repeating: 5, count: 100)
         #expect(performing: {
-            try Self.importBytes(peer.ledger, Self.reassemble(base + [Self.frame(.chunk, chunk), try proposal(SHA256.hash(chunk), .blob)]))
+            try Self.importBytes(peer.ledger, Self.reassemble(base + [Self.frame(.chunk, chunk), try proposal(ObjectID(SHA256.hash(chunk)), .blob)]))
         }, throws: { isBundleError($0, refused: true, "the content \(SHA256.hash(chunk).hex) of proposal") })
         #expect(peer.fingerprint == before)
     }

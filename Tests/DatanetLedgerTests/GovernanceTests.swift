@@ -193,7 +193,7 @@ import Testing
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).intakes.map(\.record) == [two.id])
         // A claimed size near 2^64 is over quota, not an overflow that stops the sequencer.
         var huge = Envelope(kind: .contribution, body: Contribution(
-            datanet: w.datanet, author: w.author.publicKey, content: SHA256.hash([9]), contentKind: .blob, size: .max - 1,
+            datanet: w.datanet, author: w.author.publicKey, content: ObjectID(SHA256.hash([9])), contentKind: .blob, size: .max - 1,
             mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 3).body)
         try huge.sign(with: w.author)
         try w.ledger.propose(huge)

@@ -16,7 +16,7 @@ import Testing
         let dir: String
         let ledger: Ledger
         let owner, sequencer, curatorA, curatorB, author, outsider: SigningKey
-        var datanet = Digest.zero
+        var datanet = DatanetID(.zero)
 
         init(quorum: UInt64 = 2, contributors: Bool = false, maxPending: UInt64 = 100, maxPendingBytes: UInt64 = 1 << 30) throws {
             dir = NSTemporaryDirectory() + "datanet-ledger-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -36,7 +36,7 @@ import Testing
         func contribution(_ content: String, by key: SigningKey? = nil) throws -> Envelope {
             let k = key ?? author
             var e = Envelope(kind: .contribution, body: Contribution(
-                datanet: datanet, author: k.publicKey, content: SHA256.hash(Array(content.utf8)), contentKind: .blob,
+                datanet: datanet, author: k.publicKey, content: ObjectID(SHA256.hash(Array(content.utf8))), contentKind: .blob,
                 size: 100, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 2).body)
             try e.sign(with: k)
             return e
@@ -52,7 +52,7 @@ import Testing
             return e
         }
 
-        func review(_ ids: [Digest], accept: Bool, by key: SigningKey) throws -> Envelope {
+        func review(_ ids: [RecordID], accept: Bool, by key: SigningKey) throws -> Envelope {
             var e = Envelope(kind: .review, body: Review(datanet: datanet, reviewer: key.publicKey, contributions: ids, accept: accept, reason: "").body)
             try e.sign(with: key)
             return e
@@ -136,9 +136,9 @@ import Testing
             let reviews = reviewSizes.map { Envelope(kind: .review, body: CBOR.map([.init(.unsigned(0), .bytes([UInt8](repeating: 0xab, count: $0)))]).encoded) }
             let reason = String(repeating: "r", count: reasonLength)
             for accepted in [false, true] {
-                let generic = Leaf(datanet: SHA256.hash([1]), policy: (index, SHA256.hash([2])), payload: .decision(.init(
-                    contribution: SHA256.hash([3]), intake: intake, accepted: accepted, reason: reason, reviews: reviews))).encoded
-                let direct = Leaf.decisionEncoding(datanet: SHA256.hash([1]), policy: (index, SHA256.hash([2])), contribution: SHA256.hash([3]),
+                let generic = Leaf(datanet: DatanetID(SHA256.hash([1])), policy: (index, SHA256.hash([2])), payload: .decision(.init(
+                    contribution: RecordID(SHA256.hash([3])), intake: intake, accepted: accepted, reason: reason, reviews: reviews))).encoded
+                let direct = Leaf.decisionEncoding(datanet: DatanetID(SHA256.hash([1])), policy: (index, SHA256.hash([2])), contribution: RecordID(SHA256.hash([3])),
                                                    intake: intake, accepted: accepted, reason: reason, reviews: reviews.map(\.encoded))
                 #expect(direct == generic, "index \(index), intake \(intake), reason \(reasonLength), reviews \(reviewSizes)")
                 #expect(try Leaf(encoded: direct).kind == .decision)
@@ -151,14 +151,14 @@ import Testing
         // A review by someone who is not a curator, and a contribution by a non-contributor.
         let name = try w.ledger.state(of: w.datanet).policy.name
         #expect(throws: LedgerRefusal.notACurator(reviewer: w.outsider.publicKey.description, datanet: name)) {
-            try w.ledger.propose(try w.review([.zero], accept: true, by: w.outsider))
+            try w.ledger.propose(try w.review([RecordID(.zero)], accept: true, by: w.outsider))
         }
         #expect(throws: LedgerRefusal.notAContributor(author: w.outsider.publicKey.description, datanet: name)) {
             try w.ledger.propose(try w.contribution("x", by: w.outsider))
         }
         // Forged: signed by the author, claiming another author.
         var forged = Envelope(kind: .contribution, body: Contribution(
-            datanet: w.datanet, author: w.outsider.publicKey, content: .zero, contentKind: .blob, size: 1, mediaType: "",
+            datanet: w.datanet, author: w.outsider.publicKey, content: ObjectID(.zero), contentKind: .blob, size: 1, mediaType: "",
             license: "", sidecar: .zero, createdAt: 0).body)
         try forged.sign(with: w.author)
         #expect(throws: RecordError.missingSignature("contribution must be signed by \(w.outsider.publicKey)")) { try w.ledger.propose(forged) }
@@ -194,7 +194,7 @@ import Testing
         var removed = st.policy
         removed.curators = [w.curatorA.publicKey]
         removed.quorum = 1
-        func change(_ previous: Digest, _ signers: [SigningKey]) throws -> Envelope {
+        func change(_ previous: RecordID, _ signers: [SigningKey]) throws -> Envelope {
             var e = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: previous, state: removed, summary: "remove B").body)
             for s in signers { try e.sign(with: s) }
             return e
@@ -220,7 +220,7 @@ import Testing
         #expect(r.refused.first?.refusal == .stalePolicy(names: st.policyRecord.hex, inForce: byQuorum.id.hex))
         // Reviews by the removed curator no longer count; its proposals are refused.
         #expect(throws: LedgerRefusal.notACurator(reviewer: w.curatorB.publicKey.description, datanet: removed.name)) {
-            try w.ledger.propose(try w.review([.zero], accept: true, by: w.curatorB))
+            try w.ledger.propose(try w.review([RecordID(.zero)], accept: true, by: w.curatorB))
         }
         // Later leaves cite the new policy leaf.
         try w.ledger.propose(try w.contribution("after"))

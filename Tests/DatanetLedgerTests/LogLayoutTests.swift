@@ -27,9 +27,9 @@ import Testing
         return g
     }
 
-    static func contribution(_ d: Digest, _ text: String, by key: SigningKey) throws -> Envelope {
+    static func contribution(_ d: DatanetID, _ text: String, by key: SigningKey) throws -> Envelope {
         var e = Envelope(kind: .contribution, body: Contribution(
-            datanet: d, author: key.publicKey, content: SHA256.hash(Array(text.utf8)), contentKind: .blob,
+            datanet: d, author: key.publicKey, content: ObjectID(SHA256.hash(Array(text.utf8))), contentKind: .blob,
             size: 100, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 2).body)
         try e.sign(with: key)
         return e
@@ -45,7 +45,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let count = 10_000
         let owner = try SigningKey(), sequencer = try SigningKey()
-        var ids = [Digest]()
+        var ids = [DatanetID]()
         do {
             let ledger = try Ledger(store: try ObjectStore(directory: dir, create: true))
             for n in 0..<count { ids.append(try ledger.create(genesis: try Self.genesis(n, owner: owner, sequencer: sequencer), sequencerKey: sequencer)) }
@@ -79,7 +79,7 @@ import Testing
 
     /// Rewrites a store's shared log tables into the layout of stores made before them: a
     /// `leaves:<id>` and a `log:<id>` table per Datanet, keyed by index and position alone.
-    static func makeLegacy(_ dir: String, _ ids: [Digest]) throws {
+    static func makeLegacy(_ dir: String, _ ids: [DatanetID]) throws {
         let store = try ObjectStore(directory: dir)
         try store.env.write { txn in
             let leaves = try txn.openTable(LeafTable.tableName), nodes = try txn.openTable(MerkleLog.tableName)
@@ -104,7 +104,7 @@ import Testing
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let owner = try SigningKey(), sequencer = try SigningKey()
-        var ids = [Digest](), contributions = [Digest]()
+        var ids = [DatanetID](), contributions = [RecordID]()
         var before = [[UInt8]](), receipts = [Data]()
         do {
             let ledger = try Ledger(store: try ObjectStore(directory: dir, create: true))

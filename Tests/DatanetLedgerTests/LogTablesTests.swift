@@ -10,7 +10,7 @@ import Testing
 /// legitimately differ are the ones `LogTable` leaves out: pending, pending-index, promises,
 /// minhash, minhash-bands, near-duplicates, observed, forks, pins, sidecars and object roots.
 @Suite struct LogTablesTests {
-    static func tables(_ l: Ledger, _ d: Digest) throws -> [LogTable: [([UInt8], [UInt8])]] {
+    static func tables(_ l: Ledger, _ d: DatanetID) throws -> [LogTable: [([UInt8], [UInt8])]] {
         try l.env.read { txn in try l.logTables(txn, d) }
     }
 
@@ -62,7 +62,7 @@ import Testing
         let damages: [Damage] = [
             ("undecided entry dropped", "undecided", { try $0.delete(l.undecided, undecidedKey) }),
             ("decided value changed", "decided", { try $0.put(l.decided, decidedKey, BigEndian.bytes(999)) }),
-            ("placement of another record", "placed", { try $0.put(l.placed, SHA256.hash([9]), d.bytes + BigEndian.bytes(1)) }),
+            ("placement of another record", "placed", { try $0.put(l.placed, RecordID(SHA256.hash([9])), d.bytes + BigEndian.bytes(1)) }),
             ("contents entry dropped", "contents", { try $0.delete(l.contents, contentsKey) }),
             ("quota changed", "quotas", { try $0.put(l.meta, d.bytes + w.author.publicKey.bytes, BigEndian.bytes(7) + BigEndian.bytes(7)) }),
             ("tombstone dropped", "tombstones", { txn in
@@ -83,7 +83,7 @@ import Testing
                         try txn.put(table, t == .leaves ? BigEndian.key(d, BigEndian.u64(k)) : k, v)
                     }
                 }
-                try txn.delete(l.placed, SHA256.hash([9]))
+                try txn.delete(l.placed, RecordID(SHA256.hash([9])))
             }
             #expect(try l.checkLogTables()[0].problems.isEmpty, "after undoing \(damage.name)")
         }

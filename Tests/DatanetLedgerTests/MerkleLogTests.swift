@@ -20,7 +20,7 @@ import Testing
         let dir = NSTemporaryDirectory() + "datanet-log-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try ObjectStore(directory: dir, create: true)
-        let log = try MerkleLog(env: store.env, id: SHA256.hash(Array("log".utf8)), create: true)
+        let log = try MerkleLog(env: store.env, id: DatanetID(SHA256.hash(Array("log".utf8))), create: true)
         try store.env.write { txn in
             var at = 0
             while at < leaves.count {

@@ -17,7 +17,7 @@ import Testing
     /// Ingests `text` into the World's store and proposes it as a contribution of `mediaType`.
     @discardableResult
     static func propose(_ text: String, in w: LedgerTests.World, ledger: Ledger? = nil, mediaType: String = "text/plain",
-                        createdAt: UInt64 = 0) throws -> Digest {
+                        createdAt: UInt64 = 0) throws -> RecordID {
         let ledger = ledger ?? w.ledger
         return try ledger.propose(contribution(text, in: w, ledger: ledger, mediaType: mediaType, createdAt: createdAt))
     }
@@ -159,7 +159,7 @@ import Testing
     /// slots fall; keys of one band are equal exactly when its 8 slots are.
     @Test func bandsCatchEveryPairAtTheThreshold() {
         var rng = SplitMix64(seed: 9)
-        let d = SHA256.hash([4])
+        let d = DatanetID(SHA256.hash([4]))
         for trial in 0..<2_000 {
             let a = (0..<MinHash.k).map { _ in rng.next() }
             var b = a
@@ -191,14 +191,14 @@ import Testing
                 texts.append(Self.text(100 + UInt64(i), words: 300))
             }
         }
-        var ids = [Digest](), sigs = [[UInt64]]()
+        var ids = [RecordID](), sigs = [[UInt64]]()
         for (i, words) in texts.enumerated() {
             ids.append(try Self.propose(words.joined(separator: " "), in: w, mediaType: "text/markdown", createdAt: UInt64(i)))
             sigs.append(try #require(MinHash.signature(words.joined(separator: " "))))
         }
         var flagged = 0
         for i in ids.indices {
-            var best: Digest?, most = 0
+            var best: RecordID?, most = 0
             for j in 0..<i where ids[j] != ids[i] {
                 let m = MinHash.matches(sigs[i], sigs[j])
                 if m >= MinHash.threshold && (m > most || (m == most && ids[j] < best!)) { (best, most) = (ids[j], m) }
@@ -250,9 +250,9 @@ import Testing
         let envelopes = try texts.enumerated().map { try Self.contribution($1, in: w, createdAt: UInt64($0)) }
         let ids = envelopes.map(\.id)
         let sigs = try texts.map { try #require(MinHash.signature($0)) }
-        var expected = [Digest?]()
+        var expected = [RecordID?]()
         for i in texts.indices {
-            var best: (rank: Int, id: Digest)?
+            var best: (rank: Int, id: RecordID)?
             for j in 0..<i {
                 let m = MinHash.matches(sigs[i], sigs[j])
                 guard m >= MinHash.threshold else { continue }

@@ -17,7 +17,7 @@ import Testing
     @Test func mutatedReceiptsAndManifestsNeverCrashOrHoldChanged() throws {
         let golden = try Receipt(json: Data(contentsOf: ReceiptGoldenTests.dir.appendingPathComponent("good.json")))
         let fixture = try ProvenanceFixture()
-        let receipts = [try ReceiptFuzzer(good: golden, anchor: try #require(Digest(hex: golden.datanet))),
+        let receipts = [try ReceiptFuzzer(good: golden, anchor: try #require(DatanetID(hex: golden.datanet))),
                         try ReceiptFuzzer(good: fixture.receipt, anchor: fixture.datanet, held: fixture.held)]
         let manifests = [try ManifestFuzzer(dir: fixture.export, ledger: fixture.ledger), try ManifestFuzzer(dir: fixture.export, ledger: nil)]
         let r = try Parallel.map(Array(0..<2), grain: 1) { receipts[$0].run(seed: UInt64(100 + $0), count: 1_000) }.reduce(FuzzOutcome(), +)
@@ -33,7 +33,7 @@ import Testing
     /// `citedPolicy` index past the chain (SIGILL). Every index value now gives a failing check.
     @Test func editedLeafIndexesFailWithoutTrapping() throws {
         let golden = try Receipt(json: Data(contentsOf: ReceiptGoldenTests.dir.appendingPathComponent("good.json")))
-        let anchor = try #require(Digest(hex: golden.datanet))
+        let anchor = try #require(DatanetID(hex: golden.datanet))
         for value: UInt64 in [0, 1, 2, 5, 6, 7, .max] {
             var r = golden
             r.intake.index = value
@@ -52,7 +52,7 @@ import Testing
     /// bytes, proof hashes and checkpoint signatures are read only in their canonical spelling.
     @Test func nonCanonicalBase64IsRefused() throws {
         let golden = try Receipt(json: Data(contentsOf: ReceiptGoldenTests.dir.appendingPathComponent("good.json")))
-        let anchor = try #require(Digest(hex: golden.datanet))
+        let anchor = try #require(DatanetID(hex: golden.datanet))
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
         // 32 bytes end in one padding '='; the character before it carries 2 unused bits.
         var hash = Array(golden.intake.proof[0])
@@ -80,7 +80,7 @@ import Testing
     @Test func repeatedKeysAreRefused() throws {
         let golden = try Data(contentsOf: ReceiptGoldenTests.dir.appendingPathComponent("good.json"))
         var tree = try #require(JSONTree.parse(Array(golden)))
-        #expect(try Receipt(json: Data(tree.serialized)).verify(anchor: Digest(hex: try Receipt(json: golden).datanet)).holds)
+        #expect(try Receipt(json: Data(tree.serialized)).verify(anchor: DatanetID(hex: try Receipt(json: golden).datanet)).holds)
         guard case .object(var m) = tree else { Issue.record("not an object"); return }
         m.append(.init("contribution", .string(String(repeating: "b", count: 64))))
         tree = .object(m)

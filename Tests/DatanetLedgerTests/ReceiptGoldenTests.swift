@@ -27,7 +27,7 @@ import Testing
     /// the owner removes curator 2 (quorum 1), then contribution C: A's receipt has a two-leaf
     /// policy chain and a last leaf that cites its end. `keys`: owner, sequencer, curator,
     /// author, curator 2.
-    static func build(_ keys: [SigningKey], name: String) throws -> (Ledger, Digest, Digest, String) {
+    static func build(_ keys: [SigningKey], name: String) throws -> (Ledger, DatanetID, RecordID, String) {
         let (owner, sequencer, curator, author, curator2) = (keys[0], keys[1], keys[2], keys[3], keys[4])
         let dir = NSTemporaryDirectory() + "datanet-golden-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let ledger = try Ledger(store: try ObjectStore(directory: dir, create: true))
@@ -39,7 +39,7 @@ import Testing
         let d = try ledger.create(genesis: g, sequencerKey: sequencer)
         func contribution(_ text: String) throws -> Envelope {
             var e = Envelope(kind: .contribution, body: Contribution(
-                datanet: d, author: author.publicKey, content: SHA256.hash(Array(text.utf8)), contentKind: .blob, size: 1024,
+                datanet: d, author: author.publicKey, content: ObjectID(SHA256.hash(Array(text.utf8))), contentKind: .blob, size: 1024,
                 mediaType: "audio/flac", license: "CC-BY-4.0", sidecar: SHA256.hash(Array("sidecar \(text)".utf8)),
                 createdAt: 1_790_000_100_000).body)
             try e.sign(with: author)
@@ -57,7 +57,7 @@ import Testing
         _ = try ledger.sequence(d, key: sequencer)
         var next = state
         next.curators = [curator.publicKey]; next.quorum = 1
-        var p = Envelope(kind: .policy, body: PolicyChange(datanet: d, previous: d, state: next, summary: "remove curator 2").body)
+        var p = Envelope(kind: .policy, body: PolicyChange(datanet: d, previous: d.genesis, state: next, summary: "remove curator 2").body)
         try p.sign(with: owner)
         try ledger.propose(p)
         _ = try ledger.sequence(d, key: sequencer)
@@ -129,7 +129,7 @@ import Testing
         #expect(index.count == 8)
         for x in index {
             let r = try Receipt(json: try Data(contentsOf: Self.dir.appendingPathComponent(x.file)))
-            let v = r.verify(anchor: Digest(hex: x.anchor))
+            let v = r.verify(anchor: DatanetID(hex: x.anchor))
             #expect(v.holds == x.holds && v.anchored == x.anchored, "\(x.file): \(x.description)")
             #expect(ReceiptTests.failing(v) == x.failing, "\(x.file): \(ReceiptTests.failing(v))")
         }

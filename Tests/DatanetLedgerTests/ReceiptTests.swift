@@ -18,7 +18,7 @@ import Testing
     /// and make receipts of it signed by any key.
     struct Forge {
         var leaves: [Leaf]
-        let datanet: Digest
+        let datanet: DatanetID
 
         init(_ w: World) throws {
             datanet = w.datanet
@@ -34,7 +34,7 @@ import Testing
 
         /// A receipt at `size` (default: every leaf), signed by `key`, with the chain found by
         /// leaf kind unless given.
-        func receipt(_ contribution: Digest, key: SigningKey, size: Int? = nil, chain: [Int]? = nil) throws -> Receipt {
+        func receipt(_ contribution: RecordID, key: SigningKey, size: Int? = nil, chain: [Int]? = nil) throws -> Receipt {
             let n = size ?? leaves.count
             let chainIdx = chain ?? leaves.prefix(n).indices.filter { [.policy, .setSequencer, .continuation].contains(leaves[$0].kind) }
             let intake = leaves.prefix(n).firstIndex { $0.intake?.record == contribution }!
@@ -132,7 +132,7 @@ import Testing
         // A later policy change (curator B and the author removed) so the chain has two leaves.
         var st = try w.ledger.state(of: w.datanet).policy
         st.curators = [w.curatorA.publicKey]; st.quorum = 1; st.contributors = [w.curatorA.publicKey]
-        var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: st, summary: "drop B").body)
+        var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: st, summary: "drop B").body)
         try change.sign(with: w.owner)
         try w.ledger.propose(change)
         try w.ledger.propose(try w.review([b.id], accept: false, by: w.curatorA))
@@ -185,7 +185,7 @@ import Testing
         let a = try w.contribution("song A")
         let reviewA = try w.review([a.id], accept: true, by: w.curatorA), reviewB = try w.review([a.id], accept: true, by: w.curatorB)
         var forge = try Forge(w)
-        let intakeFields = Leaf.Intake(author: a.signatures[0].key, record: a.id, content: SHA256.hash(Array("song A".utf8)), contribution: a)
+        let intakeFields = Leaf.Intake(author: a.signatures[0].key, record: a.id, content: ObjectID(SHA256.hash(Array("song A".utf8))), contribution: a)
         let intake = Leaf.Payload.intake(intakeFields)
         func fields(_ reviews: [Envelope]) -> Leaf.Decision {
             .init(contribution: a.id, intake: 1, accepted: true, reason: "accepted by \(reviews.count) curator(s)", reviews: reviews.sorted { $0.id < $1.id })
@@ -193,7 +193,7 @@ import Testing
         func decision(_ reviews: [Envelope]) -> Leaf.Payload { .decision(fields(reviews)) }
         var policy = try w.ledger.state(of: w.datanet).policy
         policy.curators = [w.curatorA.publicKey]; policy.quorum = 1
-        var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: policy, summary: "drop B").body)
+        var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: policy, summary: "drop B").body)
         try drop.sign(with: w.owner)
         var key = w.sequencer
         switch misdeed {
@@ -211,7 +211,7 @@ import Testing
         case "author not allowed":
             var closed = try w.ledger.state(of: w.datanet).policy
             closed.contributors = [w.outsider.publicKey]
-            var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: closed, summary: "closed").body)
+            var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: closed, summary: "closed").body)
             try p.sign(with: w.owner)
             forge.append(.policy(p))
             forge.append(intake)
@@ -223,14 +223,14 @@ import Testing
             wrong.author = w.outsider.publicKey
             forge.append(.intake(wrong))
         case "policy change without quorum":
-            var weak = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet, state: policy, summary: "drop B").body)
+            var weak = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: policy, summary: "drop B").body)
             try weak.sign(with: w.curatorA) // one curator of two, quorum 2, not the owner
             forge.append(intake)
             forge.append(decision([reviewA, reviewB]))
             forge.append(.policy(weak))
         case "checkpoint by the old key after a handoff":
             let next = try SigningKey()
-            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet, sequencer: next.publicKey).body)
+            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet.genesis, sequencer: next.publicKey).body)
             try h.sign(with: w.owner)
             forge.append(intake)
             forge.append(.setSequencer(h))

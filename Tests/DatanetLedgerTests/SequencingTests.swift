@@ -14,7 +14,7 @@ import Testing
 @Suite struct SequencingTests {
     typealias World = LedgerTests.World
 
-    func review(_ w: World, _ ids: [Digest], accept: Bool, reason: String, by keys: [SigningKey]) throws -> Envelope {
+    func review(_ w: World, _ ids: [RecordID], accept: Bool, reason: String, by keys: [SigningKey]) throws -> Envelope {
         var e = Envelope(kind: .review, body: Review(datanet: w.datanet, reviewer: keys[0].publicKey, contributions: ids,
                                                      accept: accept, reason: reason).body)
         for k in keys { try e.sign(with: k) }
@@ -22,7 +22,7 @@ import Testing
     }
 
     /// What the plain reader takes from a review, decoded in full instead; nil if it is refused.
-    func decodedInFull(_ bytes: [UInt8], datanet: Digest) -> (reviewer: Digest, accept: Bool, ids: [Digest])? {
+    func decodedInFull(_ bytes: [UInt8], datanet: DatanetID) -> (reviewer: Digest, accept: Bool, ids: [RecordID])? {
         guard let e = try? Envelope(encoded: bytes), let r = try? Record(e), case .review(let review) = r,
               review.datanet == datanet, !e.signatures.isEmpty else { return nil }
         return (Digest(bytes: review.reviewer.bytes)!, review.accept, review.contributions)
@@ -30,7 +30,7 @@ import Testing
 
     @Test func plainReviewsAreReadAsTheDecoderReadsThem() throws {
         let w = try World()
-        let ids = (0..<40).map { SHA256.hash([UInt8($0)]) }
+        let ids = (0..<40).map { RecordID(SHA256.hash([UInt8($0)])) }
         var samples = [
             try review(w, [ids[0]], accept: true, reason: "", by: [w.curatorA]),
             try review(w, Array(ids[0..<24]), accept: false, reason: "blurry", by: [w.curatorB]),
@@ -134,7 +134,7 @@ import Testing
     /// to the full decoder (which refuses it too).
     @Test func oversizedReviewsAreRefused() throws {
         let w = try World()
-        let ids = (0..<32_000).map { SHA256.hash(withUnsafeBytes(of: UInt32($0)) { Array($0) }) }
+        let ids = (0..<32_000).map { RecordID(SHA256.hash(withUnsafeBytes(of: UInt32($0)) { Array($0) })) }
         let big = try review(w, ids, accept: true, reason: "", by: [w.curatorA])
         let bytes = big.encoded
         #expect(bytes.count > Envelope.maximumSize)
@@ -152,7 +152,7 @@ import Testing
         let w = try World()
         let before = try w.contribution("before"), after = try w.contribution("after")
         try w.ledger.propose(before)
-        let junkID = SHA256.hash([0xde, 0xad])
+        let junkID = RecordID(SHA256.hash([0xde, 0xad]))
         try w.ledger.env.write { txn in
             let seq = try w.ledger.nextSequence(txn)
             try txn.put(w.ledger.pending, BigEndian.key(w.datanet, seq), junkID.bytes + [0x84, 0x01, 0x66, 0x00])
@@ -178,7 +178,7 @@ import Testing
         let d = try ledger.create(genesis: g, sequencerKey: owner)
         let records = try (0..<3_000).map { i -> Envelope in
             var e = Envelope(kind: .contribution, body: Contribution(
-                datanet: d, author: author.publicKey, content: SHA256.hash(Array("c\(i)".utf8)), contentKind: .blob, size: 10,
+                datanet: d, author: author.publicKey, content: ObjectID(SHA256.hash(Array("c\(i)".utf8))), contentKind: .blob, size: 10,
                 mediaType: "application/octet-stream", license: "CC0-1.0", sidecar: .zero, createdAt: 0).body)
             try e.sign(with: author)
             return e

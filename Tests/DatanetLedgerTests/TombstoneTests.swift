@@ -13,7 +13,7 @@ import Testing
     typealias World = LedgerTests.World
 
     /// An accepted contribution with content and a sidecar in the store.
-    static func world() throws -> (World, Envelope, Digest) {
+    static func world() throws -> (World, Envelope, ObjectID) {
         let w = try World()
         let file = w.dir + "-song.txt"
         FileManager.default.createFile(atPath: file, contents: Data("a song of the dawn".utf8))

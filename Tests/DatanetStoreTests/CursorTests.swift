@@ -1,6 +1,7 @@
 import DatanetCrypto
 @testable import DatanetObjects
 @testable import DatanetStore
+import DatanetRecords
 import Testing
 
 /// A cursor's lookups, puts and deletes agree with a plain dictionary, for ascending runs
@@ -12,7 +13,7 @@ import Testing
         let table = try store.env.openTables(["cursor-test"], create: true)[0]
         var model = [UInt64: UInt64]()
         var rng = SplitMix64(seed: 0xC0850)
-        let d = SHA256.hash([7])
+        let d = DatanetID(SHA256.hash([7]))
         for round in 0..<6 {
             // Rounds alternate ascending runs and random order; some keys repeat, some deletes miss.
             var keys = (0..<2_000).map { _ in rng.next() % 5_000 }
@@ -46,7 +47,7 @@ import Testing
     }
 
     @Test func fixedKeysHoldTheirBytes() {
-        let d = SHA256.hash([1, 2, 3])
+        let d = DatanetID(SHA256.hash([1, 2, 3]))
         DigestNumberKey(d, 0x0102_0304_0506_0708).withUnsafeBytes { #expect(Array($0) == d.bytes + [1, 2, 3, 4, 5, 6, 7, 8]) }
         BigEndianUInt64(258).withUnsafeBytes { #expect(Array($0) == [0, 0, 0, 0, 0, 0, 1, 2]) }
     }

@@ -153,7 +153,7 @@ import Testing
         #expect(try reader.get(store.blobs, firstID) != nil)
         #expect(try reader.count(store.roots) == 1)
         reader.abort()
-        let secondID = try #require(Digest(hex: String(r.stdout.prefix(64))))
+        let secondID = try #require(ObjectID(hex: String(r.stdout.prefix(64))))
         #expect(try readBlob(store, secondID) == second)
         #expect(store.env.mapSize > small)
         // And this process can write past the old size too.

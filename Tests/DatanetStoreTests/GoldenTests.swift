@@ -59,7 +59,7 @@ import Testing
         for t in Self.vectors["trees"] as! [[String: Any]] {
             let entries = (t["entries"] as! [[String: Any]]).map {
                 TreeEntry(name: Hex.decode($0["name_hex"] as! String)!, kind: ObjectKind(rawValue: UInt8($0["kind"] as! Int))!,
-                          id: Digest(hex: $0["id"] as! String)!, size: UInt64($0["size"] as! Int))
+                          id: ObjectID(hex: $0["id"] as! String)!, size: UInt64($0["size"] as! Int))
             }
             let tree = try Tree(entries: entries)
             #expect(Hex.encode(tree.encoded) == t["cbor"] as! String, "\(t["desc"]!)")

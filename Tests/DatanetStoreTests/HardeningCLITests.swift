@@ -71,7 +71,7 @@ import Testing
         let key = try SigningKey()
         let side = try ledger.storeSidecar(Sidecar(label: "evil\u{1b}[2J\nFAKE LINE", fileName: "x\u{1b}[31m.txt", metadata: ["k\n": "\u{9b}v"]))
         var e = Envelope(kind: .contribution, body: Contribution(
-            datanet: d, author: key.publicKey, content: SHA256.hash([1]), contentKind: .blob, size: 1, mediaType: "text/plain",
+            datanet: d, author: key.publicKey, content: ObjectID(SHA256.hash([1])), contentKind: .blob, size: 1, mediaType: "text/plain",
             license: "MIT\n\u{1b}[1mFAKE", sidecar: side, createdAt: 9).body)
         try e.sign(with: key)
         let hostile = try ledger.propose(e)
@@ -95,7 +95,7 @@ import Testing
         let ids = try ["gpl.txt", "reflowed.md", "copy"].map { String(try s.ok(["--as", "alice", "contribute", "texts", s.dir.file($0)]).prefix(64)) }
         let ledger = try Ledger(store: try ObjectStore(directory: s.store), create: false)
         let types = try ids.map { id -> String in
-            guard case .contribution(let c)? = try ledger.record(try #require(Digest(hex: id))).map({ try Record($0) }) else { return "?" }
+            guard case .contribution(let c)? = try ledger.record(try #require(RecordID(hex: id))).map({ try Record($0) }) else { return "?" }
             return c.mediaType
         }
         #expect(types == ["text/plain", "text/markdown", "text/plain"])

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 @Suite struct ProofAndFsckTests {
-    func storeWithFile(_ dir: TempDir, size: Int = 2_000_000) throws -> (ObjectStore, Digest, BlobManifest) {
+    func storeWithFile(_ dir: TempDir, size: Int = 2_000_000) throws -> (ObjectStore, ObjectID, BlobManifest) {
         let store = try makeStore(dir)
         var rng = SplitMix64(seed: 77)
         writeFile(dir.file("f"), rng.bytes(size))
@@ -81,7 +81,7 @@ import Testing
         problems = try store.fsck().problems
         #expect(problems == ["blob \(id): chunk 2 (\(m.chunks[2].id)) is missing"])
         // A tree that is not canonical CBOR.
-        try store.env.write { txn in try txn.put(store.trees, Digest(bytes: [UInt8](repeating: 7, count: 32))!, [0x9f, 0xff]) }
+        try store.env.write { txn in try txn.put(store.trees, ObjectID(bytes: [UInt8](repeating: 7, count: 32))!, [0x9f, 0xff]) }
         #expect(try store.fsck().problems.contains { $0.contains("tree 0707") })
     }
 
@@ -90,7 +90,7 @@ import Testing
         let store = try makeStore(dir)
         var rng = SplitMix64(seed: 5)
         let orphan = rng.bytes(70_000)
-        let id = SHA256.hash(orphan)
+        let id = ObjectID(SHA256.hash(orphan))
         try store.env.write { txn in
             try txn.put(store.chunks, id, orphan)
             try txn.put(store.leases, [UInt8](repeating: 1, count: 16), [0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xfe] + [UInt8](repeating: 0, count: 8))

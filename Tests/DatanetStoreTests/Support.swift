@@ -23,7 +23,7 @@ func writeFile(_ path: String, _ bytes: [UInt8]) {
 }
 
 /// The bytes of a blob, read back through the store.
-func readBlob(_ store: ObjectStore, _ id: Digest) throws -> [UInt8] {
+func readBlob(_ store: ObjectStore, _ id: ObjectID) throws -> [UInt8] {
     let tmp = TempDir()
     let path = tmp.file("out")
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)

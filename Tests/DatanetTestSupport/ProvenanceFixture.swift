@@ -12,7 +12,7 @@ import Glibc
 public final class ProvenanceFixture {
     public let dir: String
     public let ledger: Ledger
-    public let datanet: Digest
+    public let datanet: DatanetID
     public let receipt: Receipt
     public let held: HeldLog?
     public let export: String
@@ -35,7 +35,7 @@ public final class ProvenanceFixture {
         let odd = Array((src + "/folder/a").utf8) + [0xff, 0]
         let fd = odd.withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o644) } }
         if fd >= 0 { _ = write(fd, "x", 1); close(fd) }
-        var ids = [Digest]()
+        var ids = [RecordID]()
         for (i, name) in ["song.txt", "folder", "bin"].enumerated() {
             let r = try Ingest(store: ledger.store).add(paths: [src + "/" + name])[0]
             let side = try ledger.storeSidecar(Sidecar(label: name, fileName: name, metadata: [:]))

@@ -28,12 +28,12 @@ public struct FuzzOutcome: Sendable {
 /// receipt that verifies must parse to the original.
 public struct ReceiptFuzzer: Sendable {
     public let good: Receipt
-    public let anchor: Digest
+    public let anchor: DatanetID
     public let held: HeldLog?
     let bytes: [UInt8]
     let tree: JSONTree
 
-    public init(good: Receipt, anchor: Digest, held: HeldLog? = nil) throws {
+    public init(good: Receipt, anchor: DatanetID, held: HeldLog? = nil) throws {
         (self.good, self.anchor, self.held) = (good, anchor, held)
         bytes = Array(try good.json)
         guard let t = JSONTree.parse(bytes) else { throw RecordError.malformed("the receipt does not parse as JSON") }

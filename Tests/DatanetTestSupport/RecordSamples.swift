@@ -34,9 +34,9 @@ public enum RecordSamples {
             return e
         }
         let genesis = add("genesis", .genesis, Genesis(policy: state, createdAt: 1_790_000_000_000, nonce: nonce).body, [owner])
-        let datanet = genesis.id
+        let datanet = DatanetID(genesis: genesis.id)
         let contribution = add("contribution", .contribution, Contribution(
-            datanet: datanet, author: author.publicKey, content: SHA256.hash(Array("recording-1.flac".utf8)),
+            datanet: datanet, author: author.publicKey, content: ObjectID(SHA256.hash(Array("recording-1.flac".utf8))),
             contentKind: .blob, size: 4_194_304, mediaType: "audio/flac", license: "CC-BY-4.0",
             sidecar: SHA256.hash(Array("sidecar".utf8)), createdAt: 1_790_000_100_000).body, [author])
         _ = add("review", .review, Review(datanet: datanet, reviewer: curator.publicKey, contributions: [contribution.id],
@@ -44,9 +44,9 @@ public enum RecordSamples {
         var next = state
         next.curators = [curator.publicKey]
         next.quorum = 1
-        _ = add("policy", .policy, PolicyChange(datanet: datanet, previous: datanet, state: next,
+        _ = add("policy", .policy, PolicyChange(datanet: datanet, previous: genesis.id, state: next,
                                                 summary: "remove curator \(curator2.publicKey)").body, [owner])
-        _ = add("set-sequencer", .setSequencer, SetSequencer(datanet: datanet, previous: datanet,
+        _ = add("set-sequencer", .setSequencer, SetSequencer(datanet: datanet, previous: genesis.id,
                                                              sequencer: curator2.publicKey).body, [curator, curator2])
         _ = add("continuation", .continuation, Continuation(datanet: datanet, size: 42, root: SHA256.hash([42]),
                                                             sequencer: author.publicKey).body, [owner])

@@ -14,16 +14,17 @@ public struct BigEndianUInt64: ContiguousKey {
     }
 }
 
-/// A 40-byte key, a digest followed by a big-endian 64-bit number (an entry of one Datanet's
+/// A 40-byte key, an id followed by a big-endian 64-bit number (an entry of one Datanet's
 /// log-ordered index), held inline.
 public struct DigestNumberKey: ContiguousKey {
     // A homogeneous tuple is laid out contiguously, so its bytes are the key.
-    var words: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    @usableFromInline var words: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
 
-    /// The key `digest ‖ big-endian n`.
-    public init(_ digest: Digest, _ n: UInt64) {
+    /// The key `id ‖ big-endian n`.
+    @inlinable
+    public init<Kind>(_ id: ID<Kind>, _ n: UInt64) {
         Swift.withUnsafeMutableBytes(of: &words) { out in
-            digest.withUnsafeBytes { out.copyMemory(from: $0) }
+            id.withUnsafeBytes { out.copyMemory(from: $0) }
             out.storeBytes(of: n.bigEndian, toByteOffset: 32, as: UInt64.self)
         }
     }

@@ -9,6 +9,7 @@ public protocol ContiguousKey {
 }
 extension Array: ContiguousKey where Element == UInt8 {}
 extension Digest: ContiguousKey {}
+extension ID: ContiguousKey {}
 
 /// An LMDB transaction, read-only or read-write. Not `Sendable`: it belongs to the thread that
 /// began it (write transactions always; read ones by our choice) and must end before any `await`

@@ -34,7 +34,7 @@ if let snapshot, FileManager.default.fileExists(atPath: snapshot + "/sequencer.s
     try copyTree(snapshot + "/store", dir)
     sync() // the copy's dirty pages would otherwise be flushed by the first timed commit
     let owner = try SigningKey(seed: Array(try Data(contentsOf: URL(fileURLWithPath: snapshot + "/sequencer.seed"))))
-    let d = Digest(hex: try String(contentsOfFile: snapshot + "/datanet", encoding: .utf8))!
+    let d = DatanetID(hex: try String(contentsOfFile: snapshot + "/datanet", encoding: .utf8))!
     let ledger = try Ledger(store: try ObjectStore(directory: dir, create: false))
     let (decided, decideT) = try time { try ledger.sequence(d, key: owner) }
     print(String(format: "sequence %d decisions (every index written, from snapshot): %.2f s = %.0f/s", decided.decisions.count, decideT, Double(decided.decisions.count) / decideT))
@@ -134,7 +134,7 @@ print(String(format: "sequence %d decisions (every index written): %.2f s = %.0f
 let rawDir = dir + "-raw"
 try? FileManager.default.removeItem(atPath: rawDir)
 let raw = try ObjectStore(directory: rawDir, create: true)
-let log = try MerkleLog(env: raw.env, id: SHA256.hash([1]), create: true)
+let log = try MerkleLog(env: raw.env, id: DatanetID(SHA256.hash([1])), create: true)
 let hashes = (0..<leavesN).map { Merkle.leafHash(Array("leaf \($0)".utf8)) }
 let (_, appendT) = try time { try raw.env.write { txn in try log.append(txn, leafHashes: hashes) } }
 print(String(format: "raw leaf appends: %d in %.2f s = %.0f/s (durable commit included)", leavesN, appendT, Double(leavesN) / appendT))

@@ -22,7 +22,7 @@ func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 func p99(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[min(s.count - 1, s.count * 99 / 100)] }
 
 /// A Datanet with one owner-sequencer, two curators (quorum 1) and two authors.
-func makeDatanet(_ dir: String) throws -> (Ledger, Digest, SigningKey, [SigningKey], SigningKey) {
+func makeDatanet(_ dir: String) throws -> (Ledger, DatanetID, SigningKey, [SigningKey], SigningKey) {
     try? FileManager.default.removeItem(atPath: dir)
     let ledger = try Ledger(store: try ObjectStore(directory: dir, create: true))
     let owner = try SigningKey(), curator = try SigningKey(), other = try SigningKey()
@@ -35,7 +35,7 @@ func makeDatanet(_ dir: String) throws -> (Ledger, Digest, SigningKey, [SigningK
 }
 
 /// Signs contributions with the two authors' keys on two threads (each key signs serially).
-func contributions(_ d: Digest, _ authors: [SigningKey], contents: [Digest], size: UInt64) throws -> [Envelope] {
+func contributions(_ d: DatanetID, _ authors: [SigningKey], contents: [ObjectID], size: UInt64) throws -> [Envelope] {
     let halves = try Parallel.map([0, 1], grain: 1) { a -> [Envelope] in
         try stride(from: a, to: contents.count, by: 2).map { i in
             var e = Envelope(kind: .contribution, body: Contribution(
@@ -60,7 +60,7 @@ switch args[1] {
 case "log":
     let n = args.count > 3 ? Int(args[3])! : 1_000_000
     let (ledger, d, owner, authors, curator) = try makeDatanet(dir)
-    let (records, signT) = try time { try contributions(d, authors, contents: (0..<n).map { SHA256.hash(Array("c\($0)".utf8)) }, size: 1024) }
+    let (records, signT) = try time { try contributions(d, authors, contents: (0..<n).map { ObjectID(SHA256.hash(Array("c\($0)".utf8))) }, size: 1024) }
     try propose(ledger, records)
     let (_, intakeT) = try time { try ledger.sequence(d, key: owner) }
     // 1,000 decisions, spread over the log.

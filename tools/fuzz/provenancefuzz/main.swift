@@ -22,7 +22,7 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 let start = Date()
 let fixture = try ProvenanceFixture()
 let golden = try Receipt(json: Data(contentsOf: root.appendingPathComponent("schema/vectors/receipts/good.json")))
-let receiptFuzzers = [try ReceiptFuzzer(good: golden, anchor: Digest(hex: golden.datanet)!),
+let receiptFuzzers = [try ReceiptFuzzer(good: golden, anchor: DatanetID(hex: golden.datanet)!),
                       try ReceiptFuzzer(good: fixture.receipt, anchor: fixture.datanet, held: fixture.held)]
 let manifestFuzzers = [try ManifestFuzzer(dir: fixture.export, ledger: fixture.ledger), try ManifestFuzzer(dir: fixture.export, ledger: nil)]
 
