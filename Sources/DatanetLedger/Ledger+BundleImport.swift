@@ -146,7 +146,8 @@ extension Ledger {
                           !withdrawn.contains(e.id), !live.isBinary(c.content) else { continue }
                     probes.append(NearDuplicateProbe(id: e.id, contribution: c, intakeIndex: leaf.index))
                 }
-                try flagNearDuplicates(txn, probes)
+                var added = BandsAdded()
+                try flagNearDuplicates(txn, probes, added: &added)
             }
             // Contributions whose content and sidecar this import may keep, content required
             // first: the new intake leaves (unless records-only), then pending proposals.

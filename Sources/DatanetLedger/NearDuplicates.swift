@@ -6,7 +6,10 @@ import DatanetStore
 /// A text contribution's MinHash signature and the keys of its 16 bands.
 struct TextSketch: Sendable {
     let signature: [UInt64]
-    let bandKeys: [[UInt8]]
+    let bandKeys: [BandKey]
+    /// The ids under its band keys in the committed snapshot it was made in, when a batch's
+    /// workers looked them up there (nil: looked up in the writer's transaction).
+    var committed: Set<RecordID>? = nil
 }
 
 /// A contribution to flag: its id, record, intake index when it arrived placed in a bundle,
@@ -16,6 +19,40 @@ struct NearDuplicateProbe {
     let contribution: Contribution
     var intakeIndex: UInt64? = nil
     var sketch: TextSketch? = nil
+}
+
+/// Band entries a write transaction has added, by band key: what a sketch made from the
+/// committed snapshot cannot see.
+struct BandsAdded {
+    var ids = [BandKey: [RecordID]]()
+}
+
+/// One band of a signature as the index keys it: Datanet ‖ band number ‖ first 8 bytes of
+/// SHA-256 of the band's slots; a contribution's entry appends its id. Hashed and ordered
+/// (as its bytes sort) from its fields, without building the bytes.
+struct BandKey: Hashable, Comparable, Sendable {
+    let datanet: DatanetID
+    let band: UInt8
+    /// The 8 bytes, read big-endian, so numeric order is byte order.
+    let hash: UInt64
+
+    static let count = 32 + 1 + 8
+
+    /// The key prefix shared by every entry of this band value.
+    var bytes: [UInt8] { entry(nil) }
+
+    /// The index entry of contribution `id` under this band value (the prefix when nil).
+    func entry(_ id: RecordID?) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(Self.count + 32)
+        datanet.withUnsafeBytes { out += $0 }
+        out.append(band)
+        withUnsafeBytes(of: hash.bigEndian) { out += $0 }
+        id?.withUnsafeBytes { out += $0 }
+        return out
+    }
+
+    static func < (a: BandKey, b: BandKey) -> Bool { (a.datanet, a.band, a.hash) < (b.datanet, b.band, b.hash) }
 }
 
 /// Near-duplicate flags (schema/curation.md "Near-duplicates"), found through a band index of
@@ -36,14 +73,15 @@ extension Ledger {
     /// here before it, for a proposal; taken in at a lower index, for a leaf received in a
     /// bundle (`intakeIndex`).
     func flagNearDuplicate(_ txn: Transaction, _ id: RecordID, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
-        try flagNearDuplicates(txn, [NearDuplicateProbe(id: id, contribution: c, intakeIndex: intakeIndex)])
+        var added = BandsAdded()
+        try flagNearDuplicates(txn, [NearDuplicateProbe(id: id, contribution: c, intakeIndex: intakeIndex)], added: &added)
     }
 
     /// Flags a run of contributions in order, exactly as flagging each in turn would: each
-    /// sees the stored index and the run's earlier members. The stored index is read once per
-    /// distinct band key and written at the end, both in key order, so a run of thousands
-    /// touches each B-tree page in one pass instead of at random.
-    func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe]) throws {
+    /// sees the stored index and the run's earlier members. `added` holds what this
+    /// transaction's earlier runs indexed (a sketch's `committed` ids do not include them).
+    /// The stored index is read with one cursor and written at the end, both in key order.
+    func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe], added: inout BandsAdded) throws {
         guard let bands = minhashBands else { return }
         var active = [(probe: NearDuplicateProbe, sketch: TextSketch)]()
         var seen = Set<RecordID>()
@@ -53,33 +91,42 @@ extension Ledger {
             active.append((p, sketch))
         }
         guard !active.isEmpty else { return }
-        var stored = [[UInt8]: [RecordID]]()
-        for key in Set(active.flatMap(\.sketch.bandKeys)).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            var ids = [RecordID]()
-            try txn.scan(bands, from: key) { k, _ in
-                guard k.count == key.count + 32, k.starts(with: key) else { return false }
-                ids.append(RecordID(UnsafeRawBufferPointer(rebasing: k[key.count...]))!)
-                return true
-            }
-            if !ids.isEmpty { stored[key] = ids }
+        var stored = [BandKey: [RecordID]]()
+        try members(txn, bands, of: active.filter { $0.sketch.committed == nil }.flatMap(\.sketch.bandKeys)) { key, id in
+            stored[key, default: []].append(id)
         }
-        var added = [[UInt8]: [RecordID]]()
-        var entries = [[UInt8]]()
+        var entries = [(key: BandKey, id: RecordID)]()
         entries.reserveCapacity(active.count * Self.bands)
         for (p, sketch) in active {
-            var candidates = Set<RecordID>()
+            var candidates = sketch.committed ?? []
             for key in sketch.bandKeys {
-                candidates.formUnion(stored[key] ?? [])
-                candidates.formUnion(added[key] ?? [])
+                if sketch.committed == nil { candidates.formUnion(stored[key] ?? []) }
+                candidates.formUnion(added.ids[key] ?? [])
             }
             try flag(txn, p, sketch.signature, among: candidates)
             for key in sketch.bandKeys {
-                added[key, default: []].append(p.id)
-                entries.append(key + p.id.bytes)
+                added.ids[key, default: []].append(p.id)
+                entries.append((key, p.id))
             }
         }
-        entries.sort { $0.lexicographicallyPrecedes($1) }
-        for e in entries { try txn.put(bands, e, [UInt8]()) }
+        entries.sort { ($0.key, $0.id) < ($1.key, $1.id) }
+        try txn.withCursor(bands) { cursor in for e in entries { try cursor.put(e.key.entry(e.id), [UInt8]()) } }
+    }
+
+    /// Calls `body` with each id indexed under each of `keys`, looked up in key order with one
+    /// cursor (LMDB then searches from the current leaf page when the next key is on it).
+    func members(_ txn: Transaction, _ bands: Table, of keys: [BandKey], _ body: (BandKey, RecordID) -> Void) throws {
+        guard !keys.isEmpty else { return }
+        try txn.withCursor(bands) { cursor in
+            for key in Set(keys).sorted() {
+                let prefix = key.bytes
+                try cursor.scan(from: prefix) { k, _ in
+                    guard k.count == BandKey.count + 32, k.starts(with: prefix) else { return false }
+                    body(key, RecordID(UnsafeRawBufferPointer(rebasing: k[BandKey.count...]))!)
+                    return true
+                }
+            }
+        }
     }
 
     /// Compares one contribution with its candidates slot by slot, flags the best match, and
@@ -107,10 +154,16 @@ extension Ledger {
     /// The sketch of a contribution's content as read in `txn`; nil when that content is not
     /// text held in this store. Pure work but the reads: batches compute it on every core
     /// before their write transaction.
-    func sketch(_ txn: Transaction, _ c: Contribution) throws -> TextSketch? {
+    func sketch(_ txn: Transaction, _ c: Contribution, withMembers: Bool = false) throws -> TextSketch? {
         guard c.contentKind == .blob, let text = try store.blobText(c.content, limit: MinHash.maximumText, in: txn),
               let sig = MinHash.signature(text) else { return nil }
-        return TextSketch(signature: sig, bandKeys: Self.bandKeys(c.datanet, sig))
+        var sketch = TextSketch(signature: sig, bandKeys: Self.bandKeys(c.datanet, sig))
+        if withMembers, let bands = minhashBands {
+            var ids = Set<RecordID>()
+            try members(txn, bands, of: sketch.bandKeys) { _, id in ids.insert(id) }
+            sketch.committed = ids
+        }
+        return sketch
     }
 
     /// The earlier contribution a contribution resembles, if it was flagged.
@@ -135,12 +188,11 @@ extension Ledger {
     }
 
     private func index(_ txn: Transaction, _ d: DatanetID, _ id: RecordID, _ sig: [UInt64], bands: Table) throws {
-        for key in Self.bandKeys(d, sig) { try txn.put(bands, key + id.bytes, [UInt8]()) }
+        for key in Self.bandKeys(d, sig) { try txn.put(bands, key.entry(id), [UInt8]()) }
     }
 
-    /// Datanet ‖ band number ‖ first 8 bytes of SHA-256 of the band's slots (big-endian): one
-    /// prefix per band; a contribution's entries append its id.
-    static func bandKeys(_ d: DatanetID, _ sig: [UInt64]) -> [[UInt8]] {
+    /// The 16 band keys of a signature.
+    static func bandKeys(_ d: DatanetID, _ sig: [UInt64]) -> [BandKey] {
         var hasher = SHA256.Hasher()
         var slots = [UInt8](repeating: 0, count: bandWidth * 8)
         return (0..<bands).map { b in
@@ -148,12 +200,8 @@ extension Ledger {
                 for j in 0..<bandWidth { out.storeBytes(of: sig[b * bandWidth + j].bigEndian, toByteOffset: j * 8, as: UInt64.self) }
             }
             hasher.update(slots)
-            var key = [UInt8]()
-            key.reserveCapacity(32 + 1 + 8 + 32)
-            d.withUnsafeBytes { key += $0 }
-            key.append(UInt8(b))
-            hasher.finalize().withUnsafeBytes { key += $0.prefix(8) }
-            return key
+            let first = hasher.finalize().withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+            return BandKey(datanet: d, band: UInt8(b), hash: UInt64(bigEndian: first))
         }
     }
 

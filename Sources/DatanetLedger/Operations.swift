@@ -136,15 +136,17 @@ extension Ledger {
     public func propose(all envelopes: [Envelope]) throws {
         try env.write { txn in
             var states = [DatanetID: DatanetState]() // proposals never change a Datanet's state
-            // The pure work (signatures, and the near-duplicate sketch of text already stored,
-            // read in a snapshot of its own) runs on the other cores, slices ahead of this
-            // writer, which only looks up and writes.
+            var added = BandsAdded()
+            // The pure work (signatures, and the near-duplicate sketch of text already stored
+            // with the band entries it shares, read in the snapshot before this transaction)
+            // runs on the other cores, slices ahead of this writer, which only looks up and
+            // writes (and adds what the snapshot could not see: `added`).
             try Parallel.pipeline(envelopes, chunk: 256, { slice in
                 try self.env.read { snapshot in
                     try slice.map { e -> (Record, TextSketch?) in
                         let r = try Record.verified(e)
                         guard case .contribution(let c) = r, c.contentKind == .blob else { return (r, nil) }
-                        return (r, try self.sketch(snapshot, c))
+                        return (r, try self.sketch(snapshot, c, withMembers: true))
                     }
                 }
             }, consume: { checked, range in
@@ -155,7 +157,7 @@ extension Ledger {
                     let id = try propose(txn, e, r, in: states[d]!, flagging: false)
                     if case .contribution(let c) = r { probes.append(NearDuplicateProbe(id: id, contribution: c, sketch: sketch)) }
                 }
-                try flagNearDuplicates(txn, probes)
+                try flagNearDuplicates(txn, probes, added: &added)
             })
         }
     }

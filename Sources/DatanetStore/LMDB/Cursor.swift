@@ -7,7 +7,7 @@ import DatanetObjects
 ///
 /// Valid only inside the `Transaction.withCursor` call that made it; values it returns are
 /// borrowed until the next write or the end of that call. The corresponding LMDB calls are
-/// `mdb_cursor_get` (MDB_SET_KEY), `mdb_cursor_put` and `mdb_cursor_del`.
+/// `mdb_cursor_get` (MDB_SET_KEY, MDB_SET_RANGE, MDB_NEXT), `mdb_cursor_put` and `mdb_cursor_del`.
 public struct Cursor: ~Copyable {
     let handle: OpaquePointer
     let txn: Transaction
@@ -22,6 +22,24 @@ public struct Cursor: ~Copyable {
         if rc == MDB_NOTFOUND { return nil }
         try check(rc)
         return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+
+    /// Calls `body` with each entry from the first key ≥ `key` on, in key order, until it
+    /// returns false or the table ends; entries are borrowed for the call only.
+    public func scan<K: ContiguousKey>(from key: K, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        var k = MDB_val(), v = MDB_val()
+        // LMDB refuses an empty key; every key is ≥ the empty one, so it means "from the first".
+        var rc = key.withUnsafeBytes { kb -> Int32 in
+            guard kb.count > 0 else { return mdb_cursor_get(handle, &k, &v, MDB_FIRST) }
+            k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
+            return mdb_cursor_get(handle, &k, &v, MDB_SET_RANGE)
+        }
+        while rc == 0 {
+            guard try body(UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
+                           UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)) else { return }
+            rc = mdb_cursor_get(handle, &k, &v, MDB_NEXT)
+        }
+        if rc != MDB_NOTFOUND { try check(rc) }
     }
 
     /// Stores `value` under `key`, replacing any old value.
