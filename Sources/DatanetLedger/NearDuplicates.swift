@@ -83,14 +83,39 @@ extension Ledger {
     /// The stored index is read with one cursor and written at the end, both in key order.
     func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe], added: inout BandsAdded) throws {
         guard let bands = minhashBands else { return }
-        var active = [(probe: NearDuplicateProbe, sketch: TextSketch)]()
+        // Probes without a sketch (a bundle's intakes, whose content this transaction wrote)
+        // have their text read here, where the transaction lives, and are sketched on every
+        // core; a part of the run holding at most 64 MiB of such text is flagged at a time.
+        var part = [(probe: NearDuplicateProbe, sketch: TextSketch?, text: String?)]()
+        var textBytes = 0
+        func flagPart() throws {
+            let sketches = try Parallel.map(part, grain: 8) { item in
+                item.sketch ?? item.text.flatMap(MinHash.signature).map {
+                    TextSketch(signature: $0, bandKeys: Self.bandKeys(item.probe.contribution.datanet, $0))
+                }
+            }
+            let sketched = zip(part, sketches).compactMap { item, sketch in sketch.map { (item.probe, $0) } }
+            if !sketched.isEmpty { try flagInOrder(txn, bands, sketched, added: &added) }
+            part.removeAll(keepingCapacity: true)
+            textBytes = 0
+        }
         var seen = Set<RecordID>()
         for p in run where p.contribution.contentKind == .blob && seen.insert(p.id).inserted {
-            guard try !txn.contains(minhashes, p.contribution.datanet.bytes + p.id.bytes),
-                  let sketch = try p.sketch ?? sketch(txn, p.contribution) else { continue }
-            active.append((p, sketch))
+            guard try !txn.contains(minhashes, p.contribution.datanet.bytes + p.id.bytes) else { continue }
+            if let sketch = p.sketch {
+                part.append((p, sketch, nil))
+            } else if let text = try store.blobText(p.contribution.content, limit: MinHash.maximumText, in: txn) {
+                part.append((p, nil, text))
+                textBytes += text.utf8.count
+                if textBytes >= 64 << 20 { try flagPart() }
+            }
         }
-        guard !active.isEmpty else { return }
+        if !part.isEmpty { try flagPart() }
+    }
+
+    /// Flags sketched contributions in their order (see `flagNearDuplicates`).
+    private func flagInOrder(_ txn: Transaction, _ bands: Table, _ active: [(probe: NearDuplicateProbe, sketch: TextSketch)],
+                             added: inout BandsAdded) throws {
         var stored = [BandKey: [RecordID]]()
         try members(txn, bands, of: active.filter { $0.sketch.committed == nil }.flatMap(\.sketch.bandKeys)) { key, id in
             stored[key, default: []].append(id)

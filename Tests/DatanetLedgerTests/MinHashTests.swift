@@ -228,9 +228,9 @@ import Testing
     }
 
     /// Batches (`propose(all:)`: sketched on worker threads, flagged a slice of 256 at a time,
-    /// the band index read and written in key order) flag what the rule says, as proposing
-    /// one at a time does: near and exact copies of records earlier in the same slice, in
-    /// earlier slices and in earlier batches.
+    /// the band index read and written in key order) and bundle imports flag what the rule
+    /// says, as proposing one at a time does: near and exact copies of records earlier in the
+    /// same slice, in earlier slices and in earlier batches.
     @Test func batchesFlagWhatSingleProposalsFlag() throws {
         var rng = SplitMix64(seed: 4242)
         var texts = [String]()
@@ -246,7 +246,7 @@ import Testing
         }
         // What flagging each in turn gives (curation.md): among earlier texts with ≥ 116 agreeing
         // slots, an exact copy first, then the most slots, then the smallest id.
-        let w = try LedgerTests.World(quorum: 1)
+        let w = try LedgerTests.World(quorum: 1, maxPending: 1_000) // every text is taken in
         let envelopes = try texts.enumerated().map { try Self.contribution($1, in: w, createdAt: UInt64($0)) }
         let ids = envelopes.map(\.id)
         let sigs = try texts.map { try #require(MinHash.signature($0)) }
@@ -265,6 +265,12 @@ import Testing
         try w.ledger.propose(all: Array(envelopes[..<600]))
         try w.ledger.propose(all: Array(envelopes[600...]))
         #expect(try ids.map { try w.ledger.nearDuplicate(of: $0) } == expected)
+        // A store importing the log flags the same (its intakes are sketched on every core
+        // inside the import's transaction; "earlier" is then the lower intake index).
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let peer = try BundleTests.Peer()
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
+        #expect(try ids.map { try peer.ledger.nearDuplicate(of: $0) } == expected)
     }
 
     /// A store importing a Datanet flags its near-duplicates too, for its curators.
