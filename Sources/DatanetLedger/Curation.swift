@@ -22,7 +22,7 @@ extension SequenceRun {
     /// The decisions the pending reviews settle under the policy now in force, in intake order.
     func decisionPlan(_ txn: Transaction) throws -> [PlannedDecision] {
         guard let policy = st?.policy else { return [] }
-        let curators = Set(policy.curators.map { Digest(bytes: $0.bytes)! })
+        let curators = Set(policy.curators.map(KeyID.init))
         // (contribution, review) pairs for counted curators, sorted by contribution id so the
         // `placed` lookups below walk that table in key order, then by the order first seen.
         var pairs = [(contribution: RecordID, review: Int)]()
@@ -60,7 +60,7 @@ extension SequenceRun {
                 // and count a reviewer the first time it is met.
                 let first = plannedReviews.count
                 var accepts = 0, rejects = 0
-                var met = Set<Digest>() // only for long lists; short ones are searched in place
+                var met = Set<KeyID>() // only for long lists; short ones are searched in place
                 for j in stride(from: end - 1, through: start, by: -1) {
                     let r = pairs[j].review
                     if end - start > 16 {

@@ -255,7 +255,7 @@ final class SequenceRun {
             report.refused.append(.init(record: id, refusal: .notAContributor(author: c.author.description, datanet: policy.name)))
             return
         }
-        let q = try ledger.index.quota(txn, d, author: Digest(bytes: c.author.bytes)!)
+        let q = try ledger.index.quota(txn, d, author: KeyID(c.author))
         let (count, bytesUsed) = (q.count, q.bytes)
         if !policy.withinQuota(count: count, bytes: bytesUsed, adding: c.size) {
             report.refused.append(.init(record: id, refusal: .overQuota(author: c.author.description, count: count, bytes: bytesUsed)))

@@ -40,7 +40,7 @@ struct LogIndex {
     /// Where a record sits: its Datanet and the index of the leaf that placed it.
     struct Placement: Equatable { var datanet: DatanetID; var index: UInt64 }
     /// An undecided contribution's id, claimed size and author (72 bytes).
-    struct Undecided { var contribution: RecordID; var size: UInt64; var author: Digest }
+    struct Undecided { var contribution: RecordID; var size: UInt64; var author: KeyID }
     /// An author's undecided, non-duplicate proposals and their claimed bytes (16 bytes).
     struct Quota: Equatable { var count: UInt64 = 0; var bytes: UInt64 = 0 }
 
@@ -63,10 +63,10 @@ struct LogIndex {
     func undecided(_ v: UnsafeRawBufferPointer, _ d: DatanetID, _ intake: UInt64) throws -> Undecided {
         if v.count != 72 { try Self.check(v, 72, "undecided", BigEndian.key(d, intake)) }
         return Undecided(contribution: RecordID(UnsafeRawBufferPointer(rebasing: v[0..<32]))!, size: BigEndian.u64(v, at: 32),
-                         author: Digest(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
+                         author: KeyID(UnsafeRawBufferPointer(rebasing: v[40..<72]))!)
     }
 
-    func quota(_ txn: Transaction, _ d: DatanetID, author: Digest) throws -> Quota {
+    func quota(_ txn: Transaction, _ d: DatanetID, author: KeyID) throws -> Quota {
         let key = d.bytes + author.bytes
         return try txn.withValue(ledger.meta, key) { v in
             try Self.check(v, 16, "ledger-meta (quota)", key)
@@ -96,8 +96,8 @@ struct LogIndex {
     func apply(_ txn: Transaction, _ d: DatanetID, first: UInt64, recordsHeld: Bool = false, _ effects: [LeafEffect]) throws -> [RecordID?] {
         func keep(_ e: Envelope) throws { if !recordsHeld { try self.keep(txn, e) } }
         var duplicates = [RecordID?]()
-        var quotas = [Digest: Quota]()
-        func adjust(_ author: Digest, by change: (inout Quota) -> Void) throws {
+        var quotas = [KeyID: Quota]()
+        func adjust(_ author: KeyID, by change: (inout Quota) -> Void) throws {
             var q = try quotas[author] ?? quota(txn, d, author: author)
             change(&q)
             quotas[author] = q
@@ -134,7 +134,7 @@ struct LogIndex {
                 if earlier == nil {
                     try txn.put(ledger.contents, d.bytes + c.content.bytes, e.id)
                     try txn.put(ledger.undecided, BigEndian.key(d, index), e.id.bytes + BigEndian.bytes(c.size) + c.author.bytes)
-                    let author = Digest(bytes: c.author.bytes)!
+                    let author = KeyID(c.author)
                     try adjust(author) { q in
                         let (sum, overflow) = q.bytes.addingReportingOverflow(c.size)
                         q.count &+= 1; q.bytes = overflow ? .max : sum

@@ -52,8 +52,8 @@ struct PendingQueue {
 struct PendingReviews {
     /// Queue entry of each review (its id, key and envelope bytes live there).
     var entries = [Int]()
-    /// Reviewer key bytes, kept as a Digest for cheap hashing and comparison.
-    var reviewers = [Digest]()
+    /// Reviewer keys, held inline for cheap hashing and comparison.
+    var reviewers = [KeyID]()
     var accepts = [Bool]()
     /// Contribution ids of all reviews back to back; review i names `contributions[starts(i)..<ends[i]]`.
     var contributions = [RecordID]()
@@ -63,7 +63,7 @@ struct PendingReviews {
 
     func named(_ i: Int) -> ArraySlice<RecordID> { contributions[(i == 0 ? 0 : ends[i - 1])..<ends[i]] }
 
-    mutating func append(entry: Int, reviewer: Digest, accept: Bool, contributions ids: some Sequence<RecordID>) {
+    mutating func append(entry: Int, reviewer: KeyID, accept: Bool, contributions ids: some Sequence<RecordID>) {
         entries.append(entry); reviewers.append(reviewer); accepts.append(accept)
         contributions.append(contentsOf: ids)
         ends.append(contributions.count)
@@ -96,7 +96,7 @@ struct PendingReviews {
         var b = CBOR.Scanner(body)
         guard (try? b.mapCount()) == 5,
               (try? b.unsigned()) == 0, let datanet = try? b.bytes(), datanet.elementsEqual(d.bytes),
-              (try? b.unsigned()) == 1, let reviewer = try? b.bytes(), let reviewerKey = Digest(reviewer),
+              (try? b.unsigned()) == 1, let reviewer = try? b.bytes(), let reviewerKey = KeyID(reviewer),
               (try? b.unsigned()) == 2, let n = try? b.arrayCount(), n > 0 else { return false }
         let start = contributions.count
         var previous: RecordID?
@@ -155,7 +155,7 @@ struct SortedQueue {
                     if part.reviews.appendIfPlain(entry: i, envelope: bytes, datanet: d) { continue }
                     let decoded = Self.decode(Array(bytes))
                     if case .success((_, .review(let review))) = decoded {
-                        part.reviews.append(entry: i, reviewer: Digest(bytes: review.reviewer.bytes)!, accept: review.accept,
+                        part.reviews.append(entry: i, reviewer: KeyID(review.reviewer), accept: review.accept,
                                             contributions: review.contributions)
                     } else {
                         part.others.append((i, decoded))

@@ -24,3 +24,16 @@ extension ID where Kind == DatanetIDTag {
     @inlinable
     public var genesis: RecordID { RecordID(digest) }
 }
+
+/// Tag of `KeyID`; never instantiated.
+public enum KeyIDTag {}
+
+/// A public key's 32 bytes held inline, for hashing and index keys (reviewers counted, quotas
+/// per author); `PublicKey` is the key itself, which every API takes.
+public typealias KeyID = ID<KeyIDTag>
+
+extension ID where Kind == KeyIDTag {
+    /// The id of `key`: its 32 bytes.
+    @inlinable
+    public init(_ key: PublicKey) { self.init(bytes: key.bytes)! }
+}

@@ -22,10 +22,10 @@ import Testing
     }
 
     /// What the plain reader takes from a review, decoded in full instead; nil if it is refused.
-    func decodedInFull(_ bytes: [UInt8], datanet: DatanetID) -> (reviewer: Digest, accept: Bool, ids: [RecordID])? {
+    func decodedInFull(_ bytes: [UInt8], datanet: DatanetID) -> (reviewer: KeyID, accept: Bool, ids: [RecordID])? {
         guard let e = try? Envelope(encoded: bytes), let r = try? Record(e), case .review(let review) = r,
               review.datanet == datanet, !e.signatures.isEmpty else { return nil }
-        return (Digest(bytes: review.reviewer.bytes)!, review.accept, review.contributions)
+        return (KeyID(review.reviewer), review.accept, review.contributions)
     }
 
     @Test func plainReviewsAreReadAsTheDecoderReadsThem() throws {
@@ -61,7 +61,7 @@ import Testing
             var b = samples[i % samples.count]
             rng.mutate(&b, maxEdits: 2)
             var reviews = PendingReviews()
-            reviews.append(entry: 0, reviewer: .zero, accept: false, contributions: [ids[5]])
+            reviews.append(entry: 0, reviewer: KeyID(.zero), accept: false, contributions: [ids[5]])
             let taken = b.withUnsafeBytes { reviews.appendIfPlain(entry: 1, envelope: $0, datanet: w.datanet) }
             guard taken else {
                 #expect(reviews.count == 1 && reviews.contributions == [ids[5]])
