@@ -175,20 +175,9 @@ import Testing
         let w = try LedgerTests.World(quorum: 1)
         let held = Sidecar(label: "collision", fileName: "a.txt", metadata: [:])
         let sidecar = try w.ledger.storeSidecar(held)
-        func contribution(_ bytes: [UInt8], sidecar: Digest, at t: UInt64) throws -> Envelope {
-            let path = w.dir + "-file-\(t)"
-            defer { unlink(path) }
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
-            let blob = try Ingest(store: w.ledger.store).add(paths: [path])[0]
-            var e = Envelope(kind: .contribution, body: Contribution(
-                datanet: w.datanet, author: w.author.publicKey, content: blob.id, contentKind: .blob, size: blob.size,
-                mediaType: "application/octet-stream", license: "CC0-1.0", sidecar: sidecar, createdAt: t).body)
-            try e.sign(with: w.author)
-            return e
-        }
         // The first names the sidecar; the second's only chunk is the sidecar's encoding.
-        let a = try contribution(Array("first".utf8), sidecar: sidecar, at: 1)
-        let b = try contribution(held.encoded, sidecar: .zero, at: 2)
+        let a = try w.stored(Array("first".utf8), mediaType: "application/octet-stream", sidecar: sidecar, createdAt: 1)
+        let b = try w.stored(held.encoded, mediaType: "application/octet-stream", createdAt: 2)
         try w.ledger.propose(all: [a, b])
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         let peer = try Peer()

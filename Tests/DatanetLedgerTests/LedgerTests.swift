@@ -42,6 +42,22 @@ import Testing
             return e
         }
 
+        /// Ingests `bytes` as a file into the World's store (or `ledger`'s) and signs a
+        /// contribution naming the blob (not proposed).
+        func stored(_ bytes: [UInt8], by key: SigningKey? = nil, ledger: Ledger? = nil, mediaType: String = "text/plain",
+                    sidecar: Digest = .zero, createdAt: UInt64 = 2) throws -> Envelope {
+            let k = key ?? author
+            let path = dir + "-file-\(UInt32.random(in: 0...UInt32.max))"
+            defer { unlink(path) }
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            let blob = try Ingest(store: (ledger ?? self.ledger).store).add(paths: [path])[0]
+            var e = Envelope(kind: .contribution, body: Contribution(
+                datanet: datanet, author: k.publicKey, content: blob.id, contentKind: .blob, size: blob.size,
+                mediaType: mediaType, license: "CC0-1.0", sidecar: sidecar, createdAt: createdAt).body)
+            try e.sign(with: k)
+            return e
+        }
+
         /// A policy record on top of the policy in force, changed by `edit`, signed by `signers`.
         func policyChange(_ summary: String, signedBy signers: [SigningKey], _ edit: (inout PolicyState) -> Void) throws -> Envelope {
             let st = try ledger.state(of: datanet)

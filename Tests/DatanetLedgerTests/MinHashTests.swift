@@ -25,15 +25,7 @@ import Testing
     /// Ingests `text` into the World's store and signs a contribution naming it (not proposed).
     static func contribution(_ text: String, in w: LedgerTests.World, ledger: Ledger? = nil, mediaType: String = "text/plain",
                              createdAt: UInt64 = 0) throws -> Envelope {
-        let ledger = ledger ?? w.ledger
-        let path = w.dir + "-text-\(UInt32.random(in: 0...UInt32.max)).txt"
-        defer { unlink(path) }
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-        let blob = try Ingest(store: ledger.store).add(paths: [path])[0]
-        var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
-            contentKind: .blob, size: blob.size, mediaType: mediaType, license: "CC0-1.0", sidecar: .zero, createdAt: createdAt).body)
-        try e.sign(with: w.author)
-        return e
+        try w.stored(Array(text.utf8), ledger: ledger, mediaType: mediaType, createdAt: createdAt)
     }
 
     /// Signatures from an independent implementation of curation.md (tools/gen/minhash.py),

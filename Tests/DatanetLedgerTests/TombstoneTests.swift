@@ -203,15 +203,7 @@ import Testing
         let (w, c, _) = try Self.world()
         let sidecar = try Contribution(body: c.body).sidecar
         func copy(_ createdAt: UInt64) throws -> Envelope {
-            let path = w.dir + "-copy-\(createdAt)"
-            defer { unlink(path) }
-            FileManager.default.createFile(atPath: path, contents: Data("copy \(createdAt)".utf8))
-            let blob = try Ingest(store: w.ledger.store).add(paths: [path])[0]
-            var e = Envelope(kind: .contribution, body: Contribution(
-                datanet: w.datanet, author: w.outsider.publicKey, content: blob.id, contentKind: .blob, size: blob.size,
-                mediaType: "text/plain", license: "CC0-1.0", sidecar: sidecar, createdAt: createdAt).body)
-            try e.sign(with: w.outsider)
-            return e
+            try w.stored(Array("copy \(createdAt)".utf8), by: w.outsider, sidecar: sidecar, createdAt: createdAt)
         }
         let thief = try copy(50)
         try w.ledger.propose(thief)
