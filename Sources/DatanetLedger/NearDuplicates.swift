@@ -10,6 +10,13 @@ struct TextSketch: Sendable {
     /// The ids under its band keys in the committed snapshot it was made in, when a batch's
     /// workers looked them up there (nil: looked up in the writer's transaction).
     var committed: Set<RecordID>? = nil
+
+    /// The sketch of `text` in Datanet `d`; nil when the text has no words.
+    init?(_ text: String, datanet d: DatanetID) {
+        guard let sig = MinHash.signature(text) else { return nil }
+        signature = sig
+        bandKeys = Ledger.bandKeys(d, sig)
+    }
 }
 
 /// A contribution to flag: its id, record, intake index when it arrived placed in a bundle,
@@ -90,9 +97,7 @@ extension Ledger {
         var textBytes = 0
         func flagPart() throws {
             let sketches = try Parallel.map(part, grain: 8) { item in
-                item.sketch ?? item.text.flatMap(MinHash.signature).map {
-                    TextSketch(signature: $0, bandKeys: Self.bandKeys(item.probe.contribution.datanet, $0))
-                }
+                item.sketch ?? item.text.flatMap { TextSketch($0, datanet: item.probe.contribution.datanet) }
             }
             let sketched = zip(part, sketches).compactMap { item, sketch in sketch.map { (item.probe, $0) } }
             if !sketched.isEmpty { try flagInOrder(txn, bands, sketched, added: &added) }
@@ -176,16 +181,16 @@ extension Ledger {
         try txn.put(minhashes, c.datanet.bytes + p.id.bytes, sig.flatMap(BigEndian.bytes))
     }
 
-    /// The sketch of a contribution's content as read in `txn`; nil when that content is not
-    /// text held in this store. Pure work but the reads: batches compute it on every core
-    /// before their write transaction.
-    func sketch(_ txn: Transaction, _ c: Contribution, withMembers: Bool = false) throws -> TextSketch? {
-        guard c.contentKind == .blob, let text = try store.blobText(c.content, limit: MinHash.maximumText, in: txn),
-              let sig = MinHash.signature(text) else { return nil }
-        var sketch = TextSketch(signature: sig, bandKeys: Self.bandKeys(c.datanet, sig))
-        if withMembers, let bands = minhashBands {
+    /// The sketch of a contribution's content as read in a committed snapshot, with the ids
+    /// already indexed under its bands there; nil when that content is not text held in this
+    /// store. Pure work but the reads: batches compute it on every core before their write
+    /// transaction.
+    func sketch(committed snapshot: Transaction, _ c: Contribution) throws -> TextSketch? {
+        guard c.contentKind == .blob, let text = try store.blobText(c.content, limit: MinHash.maximumText, in: snapshot),
+              var sketch = TextSketch(text, datanet: c.datanet) else { return nil }
+        if let bands = minhashBands {
             var ids = Set<RecordID>()
-            try members(txn, bands, of: sketch.bandKeys) { _, id in ids.insert(id) }
+            try members(snapshot, bands, of: sketch.bandKeys) { _, id in ids.insert(id) }
             sketch.committed = ids
         }
         return sketch

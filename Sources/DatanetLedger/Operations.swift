@@ -146,7 +146,7 @@ extension Ledger {
                     try slice.map { e -> (Record, TextSketch?) in
                         let r = try Record.verified(e)
                         guard case .contribution(let c) = r, c.contentKind == .blob else { return (r, nil) }
-                        return (r, try self.sketch(snapshot, c, withMembers: true))
+                        return (r, try self.sketch(committed: snapshot, c))
                     }
                 }
             }, consume: { checked, range in
