@@ -173,7 +173,28 @@ public final class Transaction {
     /// `body` returns false to stop. Both buffers are borrowed for the call only.
     public func scan(_ table: Table, from: [UInt8]? = nil,
                      _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
-        try withCursor(table) { try $0.scan(from: from ?? [], body) }
+        let h = try live()
+        var cur: OpaquePointer?
+        try check(mdb_cursor_open(h, table.dbi, &cur))
+        defer { mdb_cursor_close(cur) }
+        var k = MDB_val(), v = MDB_val()
+        var rc: Int32
+        // LMDB refuses an empty key; every key is ≥ the empty one, so it means "from the first".
+        if let from, !from.isEmpty {
+            rc = from.withUnsafeBytes { fb -> Int32 in
+                k = MDB_val(mv_size: fb.count, mv_data: UnsafeMutableRawPointer(mutating: fb.baseAddress))
+                return mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+            }
+        } else {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)
+        }
+        while rc == 0 {
+            let more = try body(UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
+                                UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+            if !more { return }
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)
+        }
+        if rc != MDB_NOTFOUND { try check(rc) }
     }
 
     /// The number of entries in a table.
