@@ -173,6 +173,9 @@ public final class Transaction {
     /// `body` returns false to stop. Both buffers are borrowed for the call only.
     public func scan(_ table: Table, from: [UInt8]? = nil,
                      _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        // Not `withCursor { $0.scan(from:) }`: specializing that through the ~Copyable cursor
+        // crashed Swift 6.3.1's optimizer ("Cannot initialize a nonCopyable type with a
+        // guaranteed value") in a clean release build.
         let h = try live()
         var cur: OpaquePointer?
         try check(mdb_cursor_open(h, table.dbi, &cur))
