@@ -48,7 +48,7 @@ extension CBOR {
                 guard buf.count - pos >= n else { throw CBORError(.truncated, at: pos) }
                 var v: UInt64 = 0
                 for _ in 0..<n { v = v << 8 | UInt64(buf[pos]); pos += 1 }
-                let minimum: UInt64 = [24, 0x100, 0x1_0000, 0x1_0000_0000][Int(info - 24)]
+                let minimum: UInt64 = info == 24 ? 24 : 1 << (8 << (info - 25))  // 24, 2^8, 2^16, 2^32
                 if major == 7 {
                     // Floats (and the two-byte simple form) are outside the subset.
                     if info == 24 { throw CBORError(.simpleValueNotAllowed, at: start) }
@@ -115,6 +115,43 @@ extension CBOR {
                 case 22: return .null
                 default: throw CBORError(.simpleValueNotAllowed, at: start)
                 }
+            }
+        }
+
+        /// Checks one item by exactly the rules of `item(depth:)` without building it: the same
+        /// input is accepted, or refused with the same error at the same offset.
+        mutating func validate(depth: Int) throws(CBORError) {
+            let start = pos
+            let (major, arg) = try head()
+            switch major {
+            case 0: return
+            case 1: guard arg <= UInt64(Int64.max) else { throw CBORError(.negativeOutOfRange, at: start) }
+            case 2, 3:
+                let n = try length(arg, at: start)
+                let body = UnsafeRawBufferPointer(rebasing: buf[pos..<pos + n])
+                pos += n
+                if major == 3, String(validating: body, as: UTF8.self) == nil { throw CBORError(.invalidUTF8, at: start) }
+            case 4, 5:
+                guard depth < Rules.maximumDepth else { throw CBORError(.tooDeep, at: start) }
+                let n = try length(arg, at: start)
+                if major == 4 {
+                    for _ in 0..<n { try validate(depth: depth + 1) }
+                    return
+                }
+                var previousKey: Range<Int>?
+                for _ in 0..<n {
+                    let keyStart = pos
+                    try validate(depth: depth + 1)
+                    if let prev = previousKey {
+                        let a = buf[prev], b = buf[keyStart..<pos]
+                        if a.elementsEqual(b) { throw CBORError(.duplicateMapKey, at: keyStart) }
+                        if !a.lexicographicallyPrecedes(b) { throw CBORError(.unsortedMapKeys, at: keyStart) }
+                    }
+                    previousKey = keyStart..<pos
+                    try validate(depth: depth + 1)
+                }
+            case 6: throw CBORError(.tagNotAllowed, at: start)
+            default: guard (20...22).contains(arg) else { throw CBORError(.simpleValueNotAllowed, at: start) }
             }
         }
     }

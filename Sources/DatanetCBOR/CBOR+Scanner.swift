@@ -61,8 +61,23 @@ extension CBOR {
         @discardableResult
         public mutating func skip() throws(CBORError) -> UnsafeRawBufferPointer {
             let start = reader.pos
-            _ = try reader.item(depth: 0)
+            try reader.validate(depth: 0)
             return UnsafeRawBufferPointer(rebasing: reader.buf[start..<reader.pos])
+        }
+
+        /// Consumes a null if one is next; false (and nothing consumed) otherwise.
+        public mutating func null() -> Bool {
+            guard reader.pos < reader.buf.count, reader.buf[reader.pos] == 0xf6 else { return false }
+            reader.pos += 1
+            return true
+        }
+
+        /// Checks that `bytes` is exactly one canonical item, by the decoder's rules and with
+        /// its errors, without building it.
+        public static func validate(_ bytes: UnsafeRawBufferPointer) throws(CBORError) {
+            var r = Reader(buf: bytes)
+            try r.validate(depth: 0)
+            guard r.pos == bytes.count else { throw CBORError(.trailingBytes, at: r.pos) }
         }
     }
 }

@@ -8,21 +8,33 @@ private let sodiumReady: Bool = sodium_init() >= 0
 ///
 /// Signatures are judged by libsodium's rule (schema/contexts.md "Ed25519"): besides RFC 8032's
 /// cofactorless equation, a key or R of small order, a non-canonical key and S ≥ L are refused.
-public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
-    /// The raw 32-byte encoding.
-    public let bytes: [UInt8]
+public struct PublicKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The 32 bytes, held inline (no allocation per key decoded, hashed as four words).
+    private let raw: Digest
 
     /// Wraps 32 raw bytes; any other length throws. The point is decoded lazily, at verify time,
     /// so a record naming an unusable key still decodes (and nothing it signs verifies).
     public init(bytes: [UInt8]) throws(CryptoError) {
-        guard bytes.count == 32 else { throw .badLength(what: "Ed25519 public key", got: bytes.count, want: 32) }
-        self.bytes = bytes
+        guard let raw = Digest(bytes: bytes) else { throw .badLength(what: "Ed25519 public key", got: bytes.count, want: 32) }
+        self.raw = raw
     }
 
-    public var description: String { Hex.encode(bytes) }
+    /// Wraps 32 raw bytes from a buffer; nil for any other length.
+    public init?(_ buffer: UnsafeRawBufferPointer) {
+        guard let raw = Digest(buffer) else { return nil }
+        self.raw = raw
+    }
 
-    /// Hashes the 32 bytes in one call: keys are looked up per record in bulk work.
-    public func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
+    /// The raw 32-byte encoding.
+    public var bytes: [UInt8] { raw.bytes }
+
+    /// Calls `body` with the key's 32 bytes.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try raw.withUnsafeBytes(body) }
+
+    public var description: String { raw.hex }
+
+    /// Bytewise order of the encodings (the order signature lists and key sets are sorted in).
+    public static func < (a: PublicKey, b: PublicKey) -> Bool { a.raw < b.raw }
 
     /// True when this key is one datanet accepts as an identity: the canonical encoding of a
     /// point of the prime-order subgroup, not of small order (`crypto_core_ed25519_is_valid_point`).
@@ -30,7 +42,7 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     /// verifies, mixed-order keys only exist when crafted) are refused wherever a key enters.
     public var isUsable: Bool {
         guard sodiumReady else { return false }
-        return bytes.withUnsafeBufferPointer { crypto_core_ed25519_is_valid_point($0.baseAddress!) == 1 }
+        return withUnsafeBytes { crypto_core_ed25519_is_valid_point($0.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 1 }
     }
 
     /// True when `signature` is a valid signature of `message` by this key under libsodium's
@@ -38,9 +50,10 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     public func isValidSignature(_ signature: Signature, for message: UnsafeRawBufferPointer) -> Bool {
         guard sodiumReady else { return false }
         let base = message.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        return signature.bytes.withUnsafeBufferPointer { sig in
-            bytes.withUnsafeBufferPointer { pk in
-                crypto_sign_verify_detached(sig.baseAddress!, base, UInt64(message.count), pk.baseAddress!) == 0
+        return signature.withUnsafeBytes { sig in
+            withUnsafeBytes { pk in
+                crypto_sign_verify_detached(sig.baseAddress!.assumingMemoryBound(to: UInt8.self), base, UInt64(message.count),
+                                            pk.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
             }
         }
     }
@@ -53,13 +66,30 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
 
 /// An Ed25519 signature: 64 raw bytes.
 public struct Signature: Hashable, Sendable {
-    /// The raw 64-byte encoding (R ‖ S).
-    public let bytes: [UInt8]
+    /// R and S, held inline.
+    private let r: Digest, s: Digest
 
     /// Wraps 64 raw bytes; any other length throws.
     public init(bytes: [UInt8]) throws(CryptoError) {
-        guard bytes.count == 64 else { throw .badLength(what: "Ed25519 signature", got: bytes.count, want: 64) }
-        self.bytes = bytes
+        guard bytes.count == 64, let r = Digest(bytes: bytes[..<32]), let s = Digest(bytes: bytes[32...]) else {
+            throw .badLength(what: "Ed25519 signature", got: bytes.count, want: 64)
+        }
+        (self.r, self.s) = (r, s)
+    }
+
+    /// Wraps 64 raw bytes from a buffer; nil for any other length.
+    public init?(_ buffer: UnsafeRawBufferPointer) {
+        guard buffer.count == 64, let r = Digest(UnsafeRawBufferPointer(rebasing: buffer[..<32])),
+              let s = Digest(UnsafeRawBufferPointer(rebasing: buffer[32...])) else { return nil }
+        (self.r, self.s) = (r, s)
+    }
+
+    /// The raw 64-byte encoding (R ‖ S).
+    public var bytes: [UInt8] { r.bytes + s.bytes }
+
+    /// Calls `body` with the signature's 64 contiguous bytes.
+    public func withUnsafeBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try Swift.withUnsafeBytes(of: (r, s)) { try body($0) }
     }
 }
 

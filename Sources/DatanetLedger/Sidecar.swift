@@ -36,8 +36,7 @@ public struct Sidecar: Sendable, Equatable {
     public init(encoded: [UInt8]) throws(RecordError) {
         guard encoded.count <= Self.maximumSize else { throw .malformed("sidecar of \(encoded.count) bytes exceeds \(Self.maximumSize)") }
         var f = try BodyFields(encoded, kind: "sidecar")
-        guard let s = try f.item(0, "salt").bytesValue, s.count == 16 else { throw .malformed("sidecar salt is not 16 bytes") }
-        salt = s
+        salt = try f.bytes(0, "salt", count: 16, wrong: "sidecar salt is not 16 bytes")
         fileName = try f.text(1, "file name", maxBytes: 4096)
         guard case .map(let entries) = try f.item(2, "metadata"), entries.count <= 256 else { throw .malformed("sidecar metadata is not a map") }
         var m = [String: String]()

@@ -4,35 +4,89 @@ import DatanetObjects
 
 /// Strict reading of a record body: a map with small unsigned-integer keys, every field of the
 /// right type, and no field the schema does not name.
+///
+/// Reads straight from the bytes, without building a CBOR tree: the whole item is first checked
+/// by the decoder's canonical rules (so a malformed body fails with the same `CBORError` as
+/// before any field is read), then fields are read in increasing key order, as canonical maps
+/// store them. A key passed over unread is unknown and refused by `finish`.
 package struct BodyFields {
-    private var fields: [UInt64: CBOR] = [:]
+    private let bytes: [UInt8]
     private let kind: String
+    /// Offset of the next entry's key, and how many entries are left.
+    private var pos: Int
+    private var remaining: Int
+    /// The first key passed over unread (the smallest unknown one).
+    private var unknown: UInt64?
 
     package init(_ body: [UInt8], kind: String) throws(RecordError) {
-        let item: CBOR
-        do { item = try CBOR.decode(body) } catch { throw .cbor(error) }
-        try self.init(item, kind: kind)
+        do { try body.withUnsafeBytes { try CBOR.Scanner.validate($0) } } catch let e as CBORError { throw .cbor(e) } catch { throw .malformed("\(error)") }
+        try self.init(validated: body, at: 0, kind: kind)
     }
 
-    package init(_ item: CBOR, kind: String) throws(RecordError) {
-        self.kind = kind
-        guard case .map(let entries) = item else { throw .malformed("\(kind) body is not a map") }
-        for e in entries {
-            guard let k = e.key.unsignedValue else { throw .malformed("\(kind) has a non-integer field key") }
-            fields[k] = e.value
+    /// A map at `offset` of bytes the decoder's rules already accepted.
+    private init(validated bytes: [UInt8], at offset: Int, kind: String) throws(RecordError) {
+        (self.bytes, self.kind) = (bytes, kind)
+        guard let head = try? Self.scan(bytes, at: offset, { s throws(CBORError) in try s.mapCount() }) else {
+            throw .malformed("\(kind) body is not a map")
+        }
+        let (count, first) = head
+        (pos, remaining) = (first, count)
+        // Every key is an integer: checked before any field, as a whole-map decode would.
+        var at = first
+        for _ in 0..<count {
+            guard let entry = try? Self.scan(bytes, at: at, { s throws(CBORError) in _ = try s.unsigned(); try s.skip() }) else {
+                throw .malformed("\(kind) has a non-integer field key")
+            }
+            at = entry.1
         }
     }
 
-    private mutating func take(_ key: UInt64, _ name: String) throws(RecordError) -> CBOR {
-        guard let v = fields.removeValue(forKey: key) else { throw .malformed("\(kind) lacks field \(key) (\(name))") }
-        return v
+    /// Runs `body` on a scanner at `offset`; returns its result and the offset it reached.
+    private static func scan<R>(_ bytes: [UInt8], at offset: Int, _ body: (inout CBOR.Scanner) throws(CBORError) -> R) throws(CBORError) -> (R, Int) {
+        let result = bytes.withUnsafeBytes { buf in
+            Result { () throws(CBORError) -> (R, Int) in
+                var s = CBOR.Scanner(UnsafeRawBufferPointer(rebasing: buf[offset...]))
+                let value = try body(&s)
+                return (value, offset + s.offset)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Moves to field `key`'s value: its offset, or nil when the map has no such field.
+    private mutating func seek(_ key: UInt64) -> Int? {
+        while remaining > 0, let entry = try? Self.scan(bytes, at: pos, { s throws(CBORError) in try s.unsigned() }) {
+            let (k, valueAt) = entry
+            if k > key { return nil }
+            remaining -= 1
+            if k == key { return valueAt }
+            unknown = unknown ?? k
+            guard let skipped = try? Self.scan(bytes, at: valueAt, { s throws(CBORError) in try s.skip() }) else { return nil }
+            pos = skipped.1
+        }
+        return nil
+    }
+
+    /// Reads field `key` with `body`; nil when absent. A value `body` refuses fails with `wrong`.
+    private mutating func read<R>(_ key: UInt64, _ name: String, optional: Bool = false, wrong: (_ kind: String) -> String,
+                                  _ body: (inout CBOR.Scanner) throws(CBORError) -> R?) throws(RecordError) -> R? {
+        guard let at = seek(key) else {
+            if optional { return nil }
+            throw .malformed("\(kind) lacks field \(key) (\(name))")
+        }
+        guard let read = try? Self.scan(bytes, at: at, body), let value = read.0 else { throw .malformed(wrong(kind)) }
+        pos = read.1
+        return value
+    }
+
+    /// A required field read with `body`; a value `body` refuses fails with `wrong`.
+    package mutating func field<R>(_ key: UInt64, _ name: String, wrong: (_ kind: String) -> String,
+                                      _ body: (inout CBOR.Scanner) throws(CBORError) -> R?) throws(RecordError) -> R {
+        try read(key, name, wrong: wrong, body)!
     }
 
     package mutating func digest(_ key: UInt64, _ name: String) throws(RecordError) -> Digest {
-        guard let b = try take(key, name).bytesValue, let d = Digest(bytes: b) else {
-            throw .malformed("\(kind) field \(key) (\(name)) is not a 32-byte hash")
-        }
-        return d
+        try field(key, name, wrong: { kind in "\(kind) field \(key) (\(name)) is not a 32-byte hash" }) { s throws(CBORError) in Digest(try s.bytes()) }
     }
 
     /// A 32-byte field read as an id of the kind the caller expects.
@@ -41,49 +95,87 @@ package struct BodyFields {
     }
 
     package mutating func publicKey(_ key: UInt64, _ name: String) throws(RecordError) -> PublicKey {
-        try Self.publicKey(try take(key, name), "\(kind) field \(key) (\(name))")
-    }
-
-    package static func publicKey(_ v: CBOR, _ what: String) throws(RecordError) -> PublicKey {
-        guard let b = v.bytesValue, let k = try? PublicKey(bytes: b) else { throw .malformed("\(what) is not a 32-byte key") }
-        return k
+        try field(key, name, wrong: { kind in "\(kind) field \(key) (\(name)) is not a 32-byte key" }) { s throws(CBORError) in
+            PublicKey(try s.bytes())
+        }
     }
 
     package mutating func uint(_ key: UInt64, _ name: String, max: UInt64 = .max) throws(RecordError) -> UInt64 {
-        guard let v = try take(key, name).unsignedValue, v <= max else {
-            throw .malformed("\(kind) field \(key) (\(name)) is not an unsigned integer ≤ \(max)")
+        try field(key, name, wrong: { kind in "\(kind) field \(key) (\(name)) is not an unsigned integer ≤ \(max)" }) { s throws(CBORError) in
+            let v = try s.unsigned()
+            return v <= max ? v : nil
         }
-        return v
     }
 
     package mutating func text(_ key: UInt64, _ name: String, maxBytes: Int) throws(RecordError) -> String {
-        guard case .text(let t) = try take(key, name), t.count <= maxBytes else {
-            throw .malformed("\(kind) field \(key) (\(name)) is not text of at most \(maxBytes) bytes")
+        try field(key, name, wrong: { kind in "\(kind) field \(key) (\(name)) is not text of at most \(maxBytes) bytes" }) { s throws(CBORError) in
+            let t = try s.text()
+            return t.count <= maxBytes ? String(decoding: t, as: UTF8.self) : nil
         }
-        return String(decoding: t, as: UTF8.self)
     }
 
-    package mutating func item(_ key: UInt64, _ name: String) throws(RecordError) -> CBOR { try take(key, name) }
+    /// A byte-string field of `count` bytes (any length when nil); `wrong` names the refusal.
+    package mutating func bytes(_ key: UInt64, _ name: String, count: Int? = nil, wrong: @autoclosure () -> String) throws(RecordError) -> [UInt8] {
+        try field(key, name, wrong: { _ in wrong() }) { s throws(CBORError) in
+            let b = try s.bytes()
+            return count == nil || b.count == count ? Array(b) : nil
+        }
+    }
+
+    /// An optional field read with `body` (nil when absent); a value `body` refuses fails with `wrong`.
+    package mutating func optional<R>(_ key: UInt64, wrong: @autoclosure () -> String,
+                                      _ body: (inout CBOR.Scanner) throws(CBORError) -> R?) throws(RecordError) -> R? {
+        try read(key, "", optional: true, wrong: { _ in wrong() }, body)
+    }
+
+    /// A field holding a nested map, read field by field as `kind`.
+    package mutating func fields(_ key: UInt64, _ name: String, kind nested: String) throws(RecordError) -> BodyFields {
+        guard let at = seek(key) else { throw .malformed("\(kind) lacks field \(key) (\(name))") }
+        let inner = try BodyFields(validated: bytes, at: at, kind: nested)
+        guard let skipped = try? Self.scan(bytes, at: at, { s throws(CBORError) in try s.skip() }) else { throw .malformed("\(kind) field \(key) is unreadable") }
+        pos = skipped.1
+        return inner
+    }
+
+    /// A field decoded whole, as a CBOR item (for free-form values such as metadata maps).
+    package mutating func item(_ key: UInt64, _ name: String) throws(RecordError) -> CBOR {
+        try field(key, name, wrong: { kind in "\(kind) field \(key) (\(name)) is unreadable" }) { s throws(CBORError) in
+            try CBOR.decode(Array(try s.skip()))
+        }
+    }
 
     /// A sorted, duplicate-free list of 32-byte values (keys or ids), or nil for CBOR null.
     package mutating func sortedSet(_ key: UInt64, _ name: String, nullable: Bool = false) throws(RecordError) -> [[UInt8]]? {
-        let v = try take(key, name)
-        if case .null = v, nullable { return nil }
-        guard let list = v.arrayValue else { throw .malformed("\(kind) field \(key) (\(name)) is not a list") }
-        var out = [[UInt8]]()
-        for e in list {
-            guard let b = e.bytesValue, b.count == 32 else { throw .malformed("\(kind) field \(key) (\(name)) holds a non-32-byte value") }
-            if let last = out.last, !last.lexicographicallyPrecedes(b) {
-                throw .malformed("\(kind) field \(key) (\(name)) is not sorted and duplicate-free")
+        enum Fault { case list, size, order }
+        var fault = Fault.list
+        let result: [[UInt8]]?? = try read(key, name, wrong: { kind in
+            switch fault {
+            case .list: "\(kind) field \(key) (\(name)) is not a list"
+            case .size: "\(kind) field \(key) (\(name)) holds a non-32-byte value"
+            case .order: "\(kind) field \(key) (\(name)) is not sorted and duplicate-free"
             }
-            out.append(b)
+        }) { s throws(CBORError) -> [[UInt8]]?? in
+            if nullable, s.null() { return .some(nil) }
+            let n = try s.arrayCount()
+            var out = [[UInt8]]()
+            out.reserveCapacity(n)
+            for _ in 0..<n {
+                fault = .size
+                let b = try s.bytes()
+                guard b.count == 32 else { return nil }
+                fault = .order
+                if let last = out.last, !last.lexicographicallyPrecedes(b) { return nil }
+                out.append(Array(b))
+            }
+            return .some(out)
         }
-        return out
+        return result!
     }
 
     /// Fails if any field was not read: unknown fields are refused, not ignored.
-    package func finish() throws(RecordError) {
-        if let k = fields.keys.min() { throw .malformed("\(kind) has unknown field \(k)") }
+    package mutating func finish() throws(RecordError) {
+        if unknown == nil, remaining > 0, let next = try? Self.scan(bytes, at: pos, { s throws(CBORError) in try s.unsigned() }) { unknown = next.0 }
+        if let k = unknown { throw .malformed("\(kind) has unknown field \(k)") }
     }
 }
 

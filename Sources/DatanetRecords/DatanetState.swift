@@ -37,7 +37,7 @@ public struct DatanetState: Sendable {
         policyIndex = try f.uint(2, "policy index")
         policyLeafHash = try f.digest(3, "policy leaf")
         policyRecord = try f.id(4, "policy record")
-        policy = try PolicyState(item: try f.item(5, "policy"))
+        policy = try PolicyState(fields: try f.fields(5, "policy", kind: "policy state"))
         try f.finish()
     }
 }

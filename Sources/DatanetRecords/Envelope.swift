@@ -73,13 +73,13 @@ public struct Envelope: Hashable, Sendable {
         let sig = try key.sign(signedMessage)
         signatures.removeAll { $0.key == key.publicKey }
         signatures.append((key.publicKey, sig))
-        signatures.sort { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+        signatures.sort { $0.key < $1.key }
     }
 
     /// Adds an existing (key, signature) pair, keeping the list sorted.
     package mutating func add(_ pair: (key: PublicKey, signature: Signature)) {
         signatures.append(pair)
-        signatures.sort { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }
+        signatures.sort { $0.key < $1.key }
     }
 
     /// The keys whose signatures verify; throws on the first that does not.
@@ -104,33 +104,39 @@ public struct Envelope: Hashable, Sendable {
     /// Signatures are parsed, not verified (`verifiedSigners`).
     public init(encoded bytes: [UInt8]) throws(RecordError) {
         guard bytes.count <= Self.maximumSize else { throw .malformed("envelope of \(bytes.count) bytes exceeds \(Self.maximumSize)") }
-        let item: CBOR
-        do { item = try CBOR.decode(bytes) } catch { throw .cbor(error) }
-        guard let parts = item.arrayValue, parts.count == 4 else { throw .malformed("envelope is not a 4-element array") }
-        guard let version = parts[0].unsignedValue else { throw .malformed("version is not an unsigned integer") }
-        guard version == Self.version else { throw .unsupportedVersion(version) }
-        guard case .text(let kindBytes) = parts[1] else { throw .malformed("kind is not a text string") }
-        let kindText = String(decoding: kindBytes, as: UTF8.self)
-        guard let kind = RecordKind(rawValue: kindText) else { throw .unknownKind(kindText) }
-        // The body's own canonical decoding is the typed layer's job (`Record(envelope)`, which
-        // every trust boundary runs through `Record.verified`); here only its head is checked,
-        // so an envelope is not decoded twice on the sequencer's hot path.
-        guard let body = parts[2].bytesValue else { throw .malformed("body is not a byte string") }
-        guard let head = body.first, (0xa0...0xbb).contains(head) else { throw .malformed("body is not a CBOR map") }
-        guard let list = parts[3].arrayValue else { throw .malformed("signatures are not an array") }
-        var sigs = [(key: PublicKey, signature: Signature)]()
-        for entry in list {
-            guard let pair = entry.arrayValue, pair.count == 2, let k = pair[0].bytesValue, let s = pair[1].bytesValue,
-                  let key = try? PublicKey(bytes: k), let sig = try? Signature(bytes: s)
-            else { throw .malformed("a signature entry is not [32-byte key, 64-byte signature]") }
-            if let last = sigs.last, !last.key.bytes.lexicographicallyPrecedes(key.bytes) {
-                throw .malformed("signatures not sorted by key, or a key signs twice")
+        // Read from the buffer without building a tree: the whole item is checked by the
+        // decoder's rules first, so a scanner error after that means an item of the wrong type.
+        let parsed = bytes.withUnsafeBytes { buf in
+            Result { () throws(RecordError) -> (RecordKind, [UInt8], [(key: PublicKey, signature: Signature)]) in
+                do throws(CBORError) { try CBOR.Scanner.validate(buf) } catch { throw .cbor(error) }
+                var s = CBOR.Scanner(buf)
+                guard (try? s.arrayCount()) == 4 else { throw .malformed("envelope is not a 4-element array") }
+                guard let version = try? s.unsigned() else { throw .malformed("version is not an unsigned integer") }
+                guard version == Self.version else { throw .unsupportedVersion(version) }
+                guard let kindBytes = try? s.text() else { throw .malformed("kind is not a text string") }
+                let kindText = String(decoding: kindBytes, as: UTF8.self)
+                guard let kind = RecordKind(rawValue: kindText) else { throw .unknownKind(kindText) }
+                // The body's own canonical decoding is the typed layer's job (`Record(envelope)`, which
+                // every trust boundary runs through `Record.verified`); here only its head is checked,
+                // so an envelope is not decoded twice on the sequencer's hot path.
+                guard let body = try? s.bytes() else { throw .malformed("body is not a byte string") }
+                guard let head = body.first, (0xa0...0xbb).contains(head) else { throw .malformed("body is not a CBOR map") }
+                guard let count = try? s.arrayCount() else { throw .malformed("signatures are not an array") }
+                var sigs = [(key: PublicKey, signature: Signature)]()
+                sigs.reserveCapacity(count)
+                for _ in 0..<count {
+                    guard (try? s.arrayCount()) == 2, let k = try? s.bytes(), let g = try? s.bytes(),
+                          let key = PublicKey(k), let sig = Signature(g)
+                    else { throw .malformed("a signature entry is not [32-byte key, 64-byte signature]") }
+                    if let last = sigs.last, !(last.key < key) {
+                        throw .malformed("signatures not sorted by key, or a key signs twice")
+                    }
+                    sigs.append((key, sig))
+                }
+                return (kind, Array(body), sigs)
             }
-            sigs.append((key, sig))
         }
-        self.kind = kind
-        self.body = body
-        signatures = sigs
+        (kind, body, signatures) = try parsed.get()
         id = Self.id(kind: kind, body: body)
     }
 

@@ -40,8 +40,7 @@ public struct IntakePromise: Hashable, Sendable {
         var f = try BodyFields(encoded, kind: "intake promise")
         datanet = try f.id(0, "datanet"); index = try f.uint(1, "index"); leafHash = try f.digest(2, "leaf hash")
         record = try f.id(3, "record"); sequencer = try f.publicKey(4, "sequencer")
-        guard let s = try f.item(5, "signature").bytesValue else { throw RecordError.malformed("promise signature") }
-        signature = try Signature(bytes: s)
+        signature = try Signature(bytes: try f.bytes(5, "signature", wrong: "promise signature"))
         try f.finish()
     }
 }

@@ -186,12 +186,12 @@ public struct Leaf: Sendable {
         datanet = try f.id(0, "datanet")
         let number = try f.uint(1, "kind")
         guard let kind = LeafKind(rawValue: number) else { throw .unknownLeafKind(number) }
-        if let cite = f.optionalItem(2) {
-            guard let pair = cite.arrayValue, pair.count == 2, let i = pair[0].unsignedValue,
-                  let h = pair[1].bytesValue, let d = Digest(bytes: h) else { throw .malformed("leaf policy citation is not [index, hash]") }
-            policy = (i, d)
+        policy = try f.optional(2, wrong: "leaf policy citation is not [index, hash]") { s throws(CBORError) -> (index: UInt64, hash: Digest)? in
+            guard try s.arrayCount() == 2 else { return nil }
+            let i = try s.unsigned()
+            return Digest(try s.bytes()).map { (i, $0) }
         }
-        var p = try BodyFields(try f.item(3, "payload"), kind: "\(kind) leaf payload")
+        var p = try f.fields(3, "payload", kind: "\(kind) leaf payload")
         switch kind {
         case .intake:
             payload = .intake(Intake(author: try p.publicKey(1, "author"), record: try p.id(2, "record"),
@@ -243,28 +243,26 @@ extension RecordView {
 }
 
 extension BodyFields {
-    /// An optional field: nil if absent.
-    package mutating func optionalItem(_ key: UInt64) -> CBOR? {
-        (try? item(key, "")) ?? nil
-    }
-}
-
-extension BodyFields {
     /// A byte-string field holding an envelope, decoded.
     mutating func envelope(_ key: UInt64, _ name: String) throws(RecordError) -> Envelope {
-        guard let b = try item(key, name).bytesValue else { throw .malformed("field \(key) (\(name)) is not a byte string") }
-        return try Envelope(encoded: b)
+        try Envelope(encoded: try bytes(key, name, wrong: "field \(key) (\(name)) is not a byte string"))
     }
 
     /// A list of byte strings, each an envelope, decoded.
     mutating func envelopes(_ key: UInt64, _ name: String) throws(RecordError) -> [Envelope] {
-        guard let list = try item(key, name).arrayValue else { throw .malformed("field \(key) (\(name)) is not a list") }
+        var isList = false
+        let list = try field(key, name, wrong: { _ in isList ? "field \(key) (\(name)) holds a non-byte-string" : "field \(key) (\(name)) is not a list" }) {
+            s throws(CBORError) -> [[UInt8]]? in
+            let n = try s.arrayCount()
+            isList = true
+            var out = [[UInt8]]()
+            out.reserveCapacity(n)
+            for _ in 0..<n { out.append(Array(try s.bytes())) }
+            return out
+        }
         var out = [Envelope]()
         out.reserveCapacity(list.count)
-        for e in list {
-            guard let b = e.bytesValue else { throw .malformed("field \(key) (\(name)) holds a non-byte-string") }
-            out.append(try Envelope(encoded: b))
-        }
+        for b in list { out.append(try Envelope(encoded: b)) }
         return out
     }
 }

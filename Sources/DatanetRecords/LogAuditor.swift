@@ -34,8 +34,8 @@ package struct CheckedLeaf {
     package let leaf: Leaf?
     package let hash: Digest
     /// The records the leaf carries (field 4 of an intake, 1 of a policy kind, 5 of a decision),
-    /// each with its valid signers, or the reason it is unusable.
-    package let records: [Result<(Envelope, Record, Set<PublicKey>), RecordError>]
+    /// each with its valid signers (distinct: an envelope holds one signature per key), or the reason it is unusable.
+    package let records: [Result<(Envelope, Record, [PublicKey]), RecordError>]
     package let error: String?
     package let signatures: Int
 
@@ -43,7 +43,7 @@ package struct CheckedLeaf {
         self.index = index
         self.bytes = bytes
         hash = Merkle.leafHash(bytes)
-        var records = [Result<(Envelope, Record, Set<PublicKey>), RecordError>]()
+        var records = [Result<(Envelope, Record, [PublicKey]), RecordError>]()
         var signatures = 0
         do {
             let leaf = try Leaf(encoded: bytes)
@@ -51,7 +51,7 @@ package struct CheckedLeaf {
                 signatures += e.signatures.count
                 records.append(Result { () throws(RecordError) in
                     let (record, signers) = try Record.verifiedWithSigners(e) // each signature checked once
-                    return (e, record, Set(signers))
+                    return (e, record, signers)
                 })
             }
             self.leaf = leaf
@@ -137,7 +137,7 @@ package struct LogAuditor {
         if leaf.policy?.index != cited.index || leaf.policy?.hash != cited.hash {
             flag(i, "a leaf cites the latest policy leaf before it", "cites \(leaf.policy.map { String($0.index) } ?? "nothing"), the latest is \(cited.index)")
         }
-        var records = [(Envelope, Record, Set<PublicKey>)]()
+        var records = [(Envelope, Record, [PublicKey])]()
         for r in c.records {
             switch r {
             case .success(let ok): records.append(ok)
@@ -179,7 +179,7 @@ package struct LogAuditor {
         }
     }
 
-    private mutating func intake(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, Set<PublicKey>), _ st: PolicyState) {
+    private mutating func intake(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, [PublicKey]), _ st: PolicyState) {
         guard case .contribution(let c) = r.1 else { return flag(i, "an intake leaf carries a contribution", "carries \(r.0.kind.rawValue)") }
         let id = r.0.id
         guard let fields = leaf.intake else { return }
@@ -202,7 +202,7 @@ package struct LogAuditor {
         }
     }
 
-    private mutating func decision(_ i: UInt64, _ leaf: Leaf, _ reviews: [(Envelope, Record, Set<PublicKey>)], _ st: PolicyState) {
+    private mutating func decision(_ i: UInt64, _ leaf: Leaf, _ reviews: [(Envelope, Record, [PublicKey])], _ st: PolicyState) {
         guard let d = leaf.decision, let intake = intakes[d.contribution] else {
             return flag(i, "a decision decides a contribution taken in earlier", "names no earlier intake")
         }
@@ -240,7 +240,7 @@ package struct LogAuditor {
         if counted < needed { flag(i, "the counted reviews reach the quorum rule", "\(counted) counted, \(needed) needed to \(accepted ? "accept" : "reject")") }
     }
 
-    private mutating func tombstone(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, Set<PublicKey>), _ st: PolicyState) {
+    private mutating func tombstone(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, [PublicKey]), _ st: PolicyState) {
         guard case .tombstone(let t) = r.1 else { return flag(i, "a tombstone leaf carries a tombstone", "carries \(r.0.kind.rawValue)") }
         guard t.datanet == datanet, let intake = intakes[t.contribution], let fields = leaf.tombstone,
               fields.contribution == t.contribution, fields.intake == intake.index else {

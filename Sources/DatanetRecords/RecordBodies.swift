@@ -43,8 +43,8 @@ public struct PolicyState: Hashable, Sendable {
         return b.item
     }
 
-    package init(item: CBOR) throws(RecordError) {
-        var f = try BodyFields(item, kind: "policy state")
+    package init(fields: BodyFields) throws(RecordError) {
+        var f = fields
         name = try f.text(1, "name", maxBytes: 256)
         owner = try f.publicKey(2, "owner")
         sequencer = try f.publicKey(3, "sequencer")
@@ -64,7 +64,7 @@ public struct PolicyState: Hashable, Sendable {
 
 extension Array where Element == PublicKey {
     package func sortedByBytes() -> [PublicKey] {
-        Array(Set(self)).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        Array(Set(self)).sorted()
     }
 }
 
@@ -90,10 +90,9 @@ public struct Genesis: Hashable, Sendable {
 
     public init(body: [UInt8]) throws(RecordError) {
         var f = try BodyFields(body, kind: "genesis")
-        policy = try PolicyState(item: try f.item(1, "policy"))
+        policy = try PolicyState(fields: try f.fields(1, "policy", kind: "policy state"))
         createdAt = try f.uint(2, "created-at")
-        guard let n = try f.item(3, "nonce").bytesValue, n.count == 16 else { throw .malformed("genesis nonce is not 16 bytes") }
-        nonce = n
+        nonce = try f.bytes(3, "nonce", count: 16, wrong: "genesis nonce is not 16 bytes")
         try f.finish()
     }
 }
@@ -218,7 +217,7 @@ public struct PolicyChange: Hashable, Sendable {
         var f = try BodyFields(body, kind: "policy")
         datanet = try f.id(0, "datanet")
         previous = try f.id(1, "previous policy")
-        state = try PolicyState(item: try f.item(2, "state"))
+        state = try PolicyState(fields: try f.fields(2, "state", kind: "policy state"))
         summary = try f.text(3, "summary", maxBytes: 1024)
         try f.finish()
     }

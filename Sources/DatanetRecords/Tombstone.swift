@@ -36,7 +36,7 @@ public struct Tombstone: Hashable, Sendable {
     }
 
     /// Whether `signers` may sign this tombstone for a contribution by `author` under `policy`.
-    public func isAuthorized(signers: Set<PublicKey>, author: PublicKey, policy: PolicyState) -> Bool {
+    public func isAuthorized<S: Sequence<PublicKey>>(signers: S, author: PublicKey, policy: PolicyState) -> Bool {
         policy.authorizesTombstone(signers, takedown: takedown, author: author)
     }
 }

@@ -124,7 +124,7 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
         var s = Set(list ?? [])
         if let k { s.insert(k) }
         if let r { s.remove(r) }
-        return s.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        return s.sorted()
     }
     if op == "set-sequencer" {
         let e = try ledger.proposeSequencer(st.id, key: try resolveKey(value), by: try signer().signingKey)

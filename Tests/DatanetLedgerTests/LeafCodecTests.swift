@@ -3,6 +3,7 @@ import DatanetCrypto
 @testable import DatanetLedger
 import DatanetObjects
 @testable import DatanetRecords
+import DatanetTestSupport
 import Testing
 
 /// The leaf codec (Leaf.swift) is the only reader of leaf field numbers: it must reproduce
@@ -75,6 +76,47 @@ import Testing
             }
         }
         #expect(tried > 200)
+    }
+
+    /// The leaf, envelope and body decoders read from the buffer without a CBOR tree: whatever
+    /// they accept is canonical CBOR that re-encodes to the same bytes, and malformed CBOR is
+    /// refused with the decoder's own error, over seeded mutations of every kind of stored leaf.
+    @Test func bufferDecodersAcceptOnlyCanonicalInput() throws {
+        let stored = try EveryKindLog().leafBytes()
+        var rng = SplitMix64(seed: 0x1EAF)
+        var (accepted, refusedAsCBOR, recordsDecoded) = (0, 0, 0)
+        for i in 0..<20_000 {
+            var b = stored[i % stored.count]
+            rng.mutate(&b, maxEdits: 2)
+            let tree = Result { () throws(CBORError) in try CBOR.decode(b) }
+            do {
+                let leaf = try Leaf(encoded: b)
+                accepted += 1
+                #expect(leaf.encoded == b, "a mutated leaf decoded but re-encodes differently")
+                for e in leaf.records {
+                    #expect(e.encoded.count > e.body.count)
+                    if let record = try? Record(e) { recordsDecoded += 1; #expect(Self.reencoded(record) == e.body) }
+                }
+            } catch {
+                if case .failure(let c) = tree {
+                    #expect(error == .cbor(c), "leaf refused with \(error), the decoder says \(c)")
+                    refusedAsCBOR += 1
+                }
+            }
+        }
+        #expect(accepted > 100 && refusedAsCBOR > 1_000 && recordsDecoded > 100)
+    }
+
+    static func reencoded(_ r: Record) -> [UInt8] {
+        switch r {
+        case .genesis(let g): g.body
+        case .contribution(let c): c.body
+        case .review(let v): v.body
+        case .policy(let p): p.body
+        case .setSequencer(let s): s.body
+        case .continuation(let c): c.body
+        case .tombstone(let t): t.body
+        }
     }
 
     static func top(_ bytes: [UInt8]) throws -> [UInt64: CBOR] {
