@@ -35,5 +35,5 @@ public typealias KeyID = ID<KeyIDTag>
 extension ID where Kind == KeyIDTag {
     /// The id of `key`: its 32 bytes.
     @inlinable
-    public init(_ key: PublicKey) { self.init(bytes: key.bytes)! }
+    public init(_ key: PublicKey) { self = key.withUnsafeBytes { ID($0)! } }
 }
