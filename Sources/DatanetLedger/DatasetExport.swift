@@ -56,45 +56,6 @@ public struct AcceptedContributions: Sendable {
 }
 
 extension Ledger {
-    /// The contributions accepted at a checkpoint size (the newest when nil). A tombstone at
-    /// any index this store holds, before or after that size, moves a contribution from
-    /// `items` to `withdrawn`: nothing under a tombstone is ever exported again.
-    public func accepted(_ d: DatanetID, at size: UInt64?) throws -> AcceptedContributions {
-        let table = try leafTable(d)
-        return try env.read { txn in
-            let note: String
-            if let size {
-                guard let b = try txn.get(checkpoints, BigEndian.key(d, size)) else {
-                    throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: size)
-                }
-                note = String(decoding: b, as: UTF8.self)
-            } else {
-                guard let n = try latestCheckpointNote(txn, d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
-                note = n
-            }
-            let end = try Checkpoint.unverified(note: note).size
-            var intakes = [UInt64: (Envelope, Contribution)]()
-            var accepted = [UInt64]()
-            try table.scan(txn) { k, v in
-                let i = k
-                guard i < end else { return false }
-                let leaf = try table.decode(i, Array(v))
-                if let intake = leaf.intake, case .contribution(let c) = try Record(intake.contribution) { intakes[i] = (intake.contribution, c) }
-                if let d = leaf.decision, d.accepted { accepted.append(d.intake) }
-                return true
-            }
-            var result = AcceptedContributions(note: note, items: [], withdrawn: [])
-            for i in accepted.sorted() {
-                guard let (e, c) = intakes[i] else { continue }
-                if let t = try index.number(txn, tombstones, d, i) {
-                    result.withdrawn.append((i, e, c, t))
-                } else {
-                    result.items.append((i, e, c))
-                }
-            }
-            return result
-        }
-    }
 
     /// Writes the accepted contributions at a checkpoint into `dir` (which must not exist):
     /// `data/<intake index>-<name>` per contribution, MANIFEST.jsonl, DATASET.md and CHECKPOINT.
@@ -113,15 +74,15 @@ extension Ledger {
     }
 
     private func exportDataset(_ d: DatanetID, at size: UInt64?, into dir: String, progress: ((UInt64) -> Void)?) throws -> DatasetExport {
-        let st = try state(of: d)
-        let set = try accepted(d, at: size)
+        let st = try reader.state(of: d)
+        let set = try reader.accepted(d, at: size)
         let (note, items) = (set.note, set.items)
         guard mkdir(dir, 0o755) == 0 else { throw StoreError.io(path: dir, operation: "create", errno: errno) }
         guard mkdir(dir + "/data", 0o755) == 0 else { throw StoreError.io(path: dir + "/data", operation: "create", errno: errno) }
         var entries = [ManifestEntry]()
         var done: UInt64 = 0
         for (index, envelope, c) in items {
-            let sidecar = try self.sidecar(of: c)
+            let sidecar = try self.reader.sidecar(of: c)
             let path = "data/" + String(format: "%08llu", index) + "-" + Self.safeName(sidecar?.fileName ?? "", fallback: c.content.hex)
             try writeContent(c.content, kind: c.contentKind == .blob ? .blob : .tree, to: dir + "/" + path)
             done = done.saturatingAdding(c.size)

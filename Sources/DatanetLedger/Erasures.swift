@@ -79,7 +79,7 @@ extension Ledger {
     /// contribution; the record gives its content and sidecar).
     func fillErasures() throws {
         guard erasures != nil, try !env.read({ txn in try txn.contains(meta, Self.erasuresFilled) }) else { return }
-        let all = try datanets()
+        let all = try reader.datanets()
         let tables = try all.map { try leafTable($0.id) }
         try env.write { txn in
             guard try !txn.contains(meta, Self.erasuresFilled) else { return }

@@ -59,7 +59,7 @@ extension Ledger {
 
     /// Attaches each leaf violation's leaf and inclusion proof to the newest checkpoint held.
     private func withEvidence(_ violations: [AuditViolation], _ d: DatanetID, table: LeafTable) throws -> [AuditViolation] {
-        guard !violations.isEmpty, let note = try latestCheckpoint(d), let cp = try? Checkpoint.unverified(note: note) else { return violations }
+        guard !violations.isEmpty, let note = try reader.latestCheckpoint(d), let cp = try? Checkpoint.unverified(note: note) else { return violations }
         let log = try merkleLog(d)
         return try env.read { txn in
             try violations.map { v in

@@ -21,7 +21,7 @@ extension Ledger {
     /// larger than our log signed by our own sequencer key means this store was restored from
     /// an older copy: `sequence` then refuses to run.
     public func observe(note: String, datanet d: DatanetID) throws -> CheckpointObservation {
-        let st = try state(of: d)
+        let st = try reader.state(of: d)
         let cp: Checkpoint
         do {
             let size = try Checkpoint.unverified(note: note).size
@@ -42,19 +42,6 @@ extension Ledger {
             let json = try JSONEncoder.canonical.encode(evidence)
             try txn.put(forks, BigEndian.key(d, cp.size), Array(json))
             return .fork(evidence: String(decoding: json, as: UTF8.self))
-        }
-    }
-
-    /// The fork evidence held for a Datanet (its own and received in bundles), by size.
-    public func forkEvidence(_ d: DatanetID) throws -> [ForkEvidence] {
-        try env.read { txn in
-            var out = [ForkEvidence]()
-            try txn.scan(forks, from: d.bytes) { k, v in
-                guard k.starts(with: d.bytes) else { return false }
-                if let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(v)) { out.append(e) }
-                return true
-            }
-            return out
         }
     }
 

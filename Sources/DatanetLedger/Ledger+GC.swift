@@ -23,7 +23,7 @@ extension Ledger {
     /// only for contributions not under a tombstone and pending proposals. Refuses while an add
     /// is running. One transaction; `dryRun` only counts.
     public func collectGarbage(dryRun: Bool) throws -> GarbageReport {
-        let all = try datanets()
+        let all = try reader.datanets()
         let tables = try all.map { try leafTable($0.id) }
         return try env.write { txn in
             var strong = [(ObjectKind, ObjectID)](), weak = [(ObjectKind, ObjectID)]()

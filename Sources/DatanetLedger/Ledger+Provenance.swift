@@ -30,7 +30,7 @@ extension Ledger {
     /// What this store holds of a Datanet, for the consistency check of a receipt whose
     /// checkpoint has `size` leaves; nil when it holds no checkpoint of it.
     public func heldLog(_ d: DatanetID, receiptSize size: UInt64, contribution: RecordID? = nil) throws -> HeldLog? {
-        guard let note = try latestCheckpoint(d), let held = try? Checkpoint.unverified(note: note) else { return nil }
+        guard let note = try reader.latestCheckpoint(d), let held = try? Checkpoint.unverified(note: note) else { return nil }
         let log = try merkleLog(d)
         let table = try leafTable(d)
         return try env.read { txn in
@@ -49,7 +49,7 @@ extension Ledger {
         let pins = try pinned()
         let trusted = anchor ?? named.flatMap { pins.contains($0) ? $0 : nil }
         let size = (try? Checkpoint.unverified(note: receipt.checkpoint))?.size ?? 0
-        let held = try named.flatMap { try? state(of: $0) }.flatMap {
+        let held = try named.flatMap { try? reader.state(of: $0) }.flatMap {
             try heldLog($0.id, receiptSize: size, contribution: RecordID(hex: receipt.contribution))
         }
         let result = receipt.verify(anchor: trusted, held: held, allowWithdrawn: allowWithdrawn)

@@ -7,10 +7,10 @@ import Foundation
 extension Ledger {
     /// A receipt for a contribution in this store's log, against the newest checkpoint held.
     public func receipt(for contribution: RecordID) throws -> Receipt {
-        guard let (d, intakeIndex) = try placement(contribution) else {
+        guard let (d, intakeIndex) = try reader.placement(contribution) else {
             throw LedgerRefusal.notInLog(record: contribution.hex)
         }
-        guard let note = try latestCheckpoint(d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
+        guard let note = try reader.latestCheckpoint(d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
         let size = try Checkpoint.unverified(note: note).size
         let log = try merkleLog(d)
         let table = try leafTable(d)

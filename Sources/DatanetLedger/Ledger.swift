@@ -84,120 +84,14 @@ public final class Ledger: @unchecked Sendable {
 
     // MARK: Reading
 
-    /// A record by id.
-    public func record(_ id: RecordID) throws -> Envelope? {
-        try env.read { txn in try txn.decoded(records, id.bytes, Envelope.init(encoded:)) }
-    }
-
-    /// The state of a Datanet this store follows.
-    public func state(of d: DatanetID) throws -> DatanetState {
-        try env.read { txn in try state(txn, d) }
-    }
-
     func state(_ txn: Transaction, _ d: DatanetID) throws -> DatanetState {
         guard let st = try txn.decoded(state, d.bytes, DatanetState.init(encoded:)) else { throw LedgerRefusal.unknownDatanet(d.hex) }
         return st
     }
 
-    /// Every Datanet this store has a log of.
-    public func datanets() throws -> [DatanetState] {
-        try env.read { txn in
-            var out = [DatanetState]()
-            try txn.scan(state) { k, v in out.append(try LogIndex.decode(state.name, Array(k), Array(v), DatanetState.init(encoded:))); return true }
-            return out
-        }
-    }
-
-    /// Resolves a Datanet by unique hex prefix of its id or by exact name.
-    public func resolveDatanet(_ text: String) throws -> DatanetState {
-        let all = try datanets()
-        let lower = text.lowercased()
-        let matches = all.filter { $0.id.hex.hasPrefix(lower) || $0.policy.name == text }
-        guard !matches.isEmpty else { throw LedgerRefusal.unknownDatanet(text) }
-        guard matches.count == 1 else { throw LedgerRefusal.ambiguousDatanet(text, matches: matches.count) }
-        return matches[0]
-    }
-
-    /// Pending records of a Datanet, in the order this node first saw them.
-    public func pendingRecords(_ d: DatanetID) throws -> [Envelope] {
-        try env.read { txn in
-            var out = [Envelope]()
-            try txn.scanNumbered(pending, d) { n, v in
-                let key = BigEndian.key(d, n)
-                if let e = try pendingRecord(txn, v, key: key).1 { out.append(try LogIndex.decode(pending.name, key, e, Envelope.init(encoded:))) }
-                return true
-            }
-            return out
-        }
-    }
-
-    /// Contributions taken into the log and not yet decided (what curators have to review),
-    /// in intake order.
-    public func undecidedContributions(_ d: DatanetID) throws -> [(intake: UInt64, id: RecordID)] {
-        try env.read { txn in
-            var out = [(intake: UInt64, id: RecordID)]()
-            try txn.scanNumbered(undecided, d) { intake, v in
-                out.append((intake, try index.undecided(v, d, intake).contribution))
-                return true
-            }
-            return out
-        }
-    }
-
-    /// Leaves from index `from` on.
-    public func leaves(_ d: DatanetID, from: UInt64 = 0) throws -> [(index: UInt64, leaf: Leaf)] {
-        let table = try leafTable(d)
-        return try env.read { txn in
-            var out = [(UInt64, Leaf)]()
-            try table.scan(txn, from: from) { i, v in
-                out.append((i, try LogIndex.decode(table.table.name, BigEndian.key(d, i), Array(v), Leaf.init(encoded:))))
-                return true
-            }
-            return out
-        }
-    }
-
-    /// The newest signed checkpoint of a Datanet, if any.
-    public func latestCheckpoint(_ d: DatanetID) throws -> String? {
-        try env.read { txn in try latestCheckpointNote(txn, d) }
-    }
-
-    /// Every checkpoint this node signed for a Datanet, oldest first.
-    public func checkpoints(_ d: DatanetID) throws -> [(size: UInt64, note: String)] {
-        try env.read { txn in
-            var out = [(UInt64, String)]()
-            try txn.scanNumbered(checkpoints, d) { size, v in
-                out.append((size, String(decoding: v, as: UTF8.self)))
-                return true
-            }
-            return out
-        }
-    }
-
-    /// The intake promise the sequencer gave for a contribution, if any.
-    public func promise(_ record: RecordID) throws -> IntakePromise? {
-        try env.read { txn in try txn.decoded(promises, record.bytes, IntakePromise.init(encoded:)) }
-    }
-
-    /// Where a record sits in its log: (Datanet, leaf index of its intake or policy leaf).
-    public func placement(_ record: RecordID) throws -> (DatanetID, UInt64)? {
-        try env.read { txn in try index.placement(txn, record).map { ($0.datanet, $0.index) } }
-    }
-
-    /// The decision leaf index of a contribution, if decided.
-    public func decision(_ contribution: RecordID) throws -> UInt64? {
-        try env.read { txn in try decision(txn, contribution) }
-    }
-
     func decision(_ txn: Transaction, _ contribution: RecordID) throws -> UInt64? {
         guard let p = try index.placement(txn, contribution) else { return nil }
         return try index.number(txn, decided, p.datanet, p.index)
-    }
-
-
-    /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
-    public func tombstone(_ contribution: RecordID) throws -> UInt64? {
-        try env.read { txn in try tombstone(txn, contribution) }
     }
 
     func tombstone(_ txn: Transaction, _ contribution: RecordID) throws -> UInt64? {
@@ -220,22 +114,4 @@ public final class Ledger: @unchecked Sendable {
 }
 
 extension Ledger {
-    /// Ids of stored records starting with a hex prefix (at most two are returned).
-    public func recordIDs(prefix text: String) throws -> [RecordID] {
-        let lower = text.lowercased()
-        guard !lower.isEmpty, lower.utf8.count <= 64, lower.utf8.allSatisfy({ Hex.nibble($0) != nil }) else {
-            throw StoreError.badId(text)
-        }
-        var start = Hex.decode(String(lower.prefix(lower.utf8.count & ~1))) ?? []
-        if lower.utf8.count % 2 == 1 { start.append(Hex.nibble(lower.utf8.last!)! << 4) }
-        var out = [RecordID]()
-        try env.read { txn in
-            try txn.scan(records, from: start) { k, _ in
-                guard let d = RecordID(k), d.hex.hasPrefix(lower) else { return false }
-                out.append(d)
-                return out.count < 2
-            }
-        }
-        return out
-    }
 }

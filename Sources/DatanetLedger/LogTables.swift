@@ -83,7 +83,7 @@ extension Ledger {
     public func checkLogTables(progress: ((UInt64) -> Void)? = nil) throws -> [LogTableCheck] {
         var checks = [LogTableCheck]()
         var done: UInt64 = 0
-        for st in try datanets() {
+        for st in try reader.datanets() {
             var check = LogTableCheck(datanet: st.id)
             do {
                 try env.write { txn in

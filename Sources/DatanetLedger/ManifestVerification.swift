@@ -137,7 +137,7 @@ extension DatasetExport {
               let d = DatanetID(hex: String(cp.origin.dropFirst("datanet/".count))) else {
             return [VerificationCheck(name, .fail, "CHECKPOINT is missing or not a Datanet checkpoint")]
         }
-        guard let ledger, let held = try? ledger.accepted(d, at: cp.size) else {
+        guard let ledger, let held = try? ledger.reader.accepted(d, at: cp.size) else {
             return [VerificationCheck(name, .fail, "cannot check acceptance: this store does not hold the log of \(d.hex) at size \(cp.size) "
                                       + "(import a bundle of it, or pass --content-only to check the files alone)")]
         }

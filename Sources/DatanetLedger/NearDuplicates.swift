@@ -196,27 +196,6 @@ extension Ledger {
         return sketch
     }
 
-    /// The earlier contribution a contribution resembles, if it was flagged.
-    public func nearDuplicate(of id: RecordID) throws -> RecordID? {
-        try env.read { txn in try txn.get(nearDuplicates, id).flatMap { RecordID(bytes: $0) } }
-    }
-
-    /// What `pending` and `show` say of a contribution's likeness to an earlier one: an exact
-    /// duplicate (the same content id as a contribution taken in earlier, or as the one its
-    /// MinHash flag names; rejected at intake), or a near-duplicate (MinHash).
-    public func duplicateFlag(of id: RecordID) throws -> (earlier: RecordID, exact: Bool)? {
-        try env.read { txn in
-            guard let bytes = try txn.get(records, id), case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) else { return nil }
-            if let earliest = try index.earliest(txn, c.datanet, content: c.content), earliest != id {
-                return (earliest, true)
-            }
-            guard let near = try txn.get(nearDuplicates, id).flatMap(RecordID.init(bytes:)) else { return nil }
-            let other = try txn.get(records, near).flatMap { try? Record(Envelope(encoded: $0)) }
-            if case .contribution(let o)? = other, o.content == c.content { return (near, true) }
-            return (near, false)
-        }
-    }
-
     private func index(_ txn: Transaction, _ d: DatanetID, _ id: RecordID, _ sig: [UInt64], bands: Table) throws {
         for key in Self.bandKeys(d, sig) { try txn.put(bands, key.entry(id), [UInt8]()) }
     }

@@ -26,7 +26,7 @@ extension Ledger {
     /// its contribution (but for an interrupted add's unreferenced chunks, which gc frees).
     public func contribute(to d: DatanetID, paths: [(path: String, node: SourceNode)], fields: ContributionFields, author: SigningKey,
                            createdAt: UInt64, progress: ((UInt64) -> Void)? = nil) throws -> [(envelope: Envelope, added: AddResult)] {
-        let st = try state(of: d)
+        let st = try reader.state(of: d)
         for (field, value) in [("label", fields.label), ("license", fields.license), ("media type", fields.mediaType)] {
             if let value { try TextRules.checkSingleLine(value, field: field) }
         }
@@ -74,7 +74,7 @@ extension Ledger {
 
     /// Proposes `reviewer`'s verdict on contributions of `d`.
     public func review(_ d: DatanetID, contributions: [RecordID], accept: Bool, reason: String, by reviewer: SigningKey) throws -> Envelope {
-        let st = try state(of: d)
+        let st = try reader.state(of: d)
         guard !contributions.isEmpty else { throw LedgerRefusal.nothingToReview }
         try TextRules.checkSingleLine(reason, field: "reason")
         guard st.policy.mayReview(reviewer.publicKey) else {
@@ -89,7 +89,7 @@ extension Ledger {
 
     /// Proposes a withdrawal (by the author) or a takedown (owner or curators) of a contribution.
     public func tombstone(_ d: DatanetID, contribution: RecordID, takedown: Bool, reason: String, by signer: SigningKey) throws -> Envelope {
-        _ = try state(of: d)
+        _ = try reader.state(of: d)
         try TextRules.checkSingleLine(reason, field: "reason")
         var e = Envelope(kind: .tombstone, body: Tombstone(datanet: d, contribution: contribution, takedown: takedown, reason: reason).body)
         try e.sign(with: signer)
@@ -100,7 +100,7 @@ extension Ledger {
     /// Proposes a policy change on top of the policy in force, signed by `signer`; it takes
     /// force when sequenced with the owner's signature or a curator quorum.
     public func proposePolicy(_ d: DatanetID, summary: String, by signer: SigningKey, _ change: (inout PolicyState) throws -> Void) throws -> Envelope {
-        let st = try state(of: d)
+        let st = try reader.state(of: d)
         var next = st.policy
         try change(&next)
         guard next != st.policy else { throw LedgerRefusal.policyUnchanged(summary) }
@@ -115,7 +115,7 @@ extension Ledger {
 
     /// Proposes handing the sequencer role to `key`.
     public func proposeSequencer(_ d: DatanetID, key: PublicKey, by signer: SigningKey) throws -> Envelope {
-        let st = try state(of: d)
+        let st = try reader.state(of: d)
         var e = Envelope(kind: .setSequencer, body: SetSequencer(datanet: d, previous: st.policyRecord, sequencer: key).body)
         try e.sign(with: signer)
         try propose(e)

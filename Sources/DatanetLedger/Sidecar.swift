@@ -54,10 +54,6 @@ public struct Sidecar: Sendable, Equatable {
 }
 
 extension Ledger {
-    /// The sidecar a contribution names, if this store holds it (not erased, not withheld).
-    public func sidecar(of c: Contribution) throws -> Sidecar? {
-        try env.read { txn in try txn.get(sidecars, c.sidecar) }.flatMap { try? Sidecar(encoded: $0) }
-    }
 
     /// Keeps a sidecar in this store (table `sidecars`, hash → bytes).
     public func storeSidecar(_ s: Sidecar) throws -> Digest {

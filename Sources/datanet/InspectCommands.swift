@@ -89,7 +89,7 @@ func runFsck(_ p: Parsed) throws -> Int32 {
     var logs = [LogTableCheck]()
     do {
         let ledger = try Ledger(store: store, create: false)
-        let leaves = try ledger.datanets().reduce(UInt64(0)) { $0 + $1.size }
+        let leaves = try ledger.reader.datanets().reduce(UInt64(0)) { $0 + $1.size }
         let logBar = ProgressBar(total: leaves, label: "fsck logs", quiet: quiet)
         logs = try ledger.checkLogTables { logBar.update($0) }
         logBar.finish()

@@ -69,7 +69,7 @@ func runCreate(_ p: Parsed) throws -> Int32 {
 
 func runContribute(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     let author = try signer()
     var fields = ContributionFields(label: p.options["--label"], license: p.options["--license"], mediaType: p.options["--media-type"])
     for kv in p.all("--meta") {
@@ -93,7 +93,7 @@ func runContribute(_ p: Parsed) throws -> Int32 {
 
 func runReview(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     guard let verdict = p.positionals.last, verdict == "accept" || verdict == "reject" else {
         throw CLIError.usage("the last argument of `datanet review` is accept or reject")
     }
@@ -107,7 +107,7 @@ func runReview(_ p: Parsed) throws -> Int32 {
 /// A record id from a unique hex prefix among the records this store holds.
 func resolveRecord(_ ledger: Ledger, _ text: String) throws -> RecordID {
     if let d = RecordID(hex: text) { return d }
-    let matches = try ledger.recordIDs(prefix: text)
+    let matches = try ledger.reader.recordIDs(prefix: text)
     guard matches.count == 1 else {
         throw matches.isEmpty ? StoreError.notFound(id: text) : StoreError.ambiguous(prefix: text, matches: matches.count)
     }
@@ -116,7 +116,7 @@ func resolveRecord(_ ledger: Ledger, _ text: String) throws -> RecordID {
 
 func runPolicy(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     let op = p.positionals[1]
     guard p.positionals.count == 3 else { throw CLIError.usage("`datanet policy DATANET \(op)` takes one value") }
     let value = p.positionals[2]
@@ -171,7 +171,7 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
 func runSign(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     let id = try resolveRecord(ledger, p.positionals[0])
-    guard var e = try ledger.record(id) else { throw StoreError.notFound(id: p.positionals[0]) }
+    guard var e = try ledger.reader.record(id) else { throw StoreError.notFound(id: p.positionals[0]) }
     try e.sign(with: try signer().signingKey)
     try ledger.addSignatures(e)
     out("\(id.hex)  now signed by \(e.signatures.count) key(s)")
@@ -180,7 +180,7 @@ func runSign(_ p: Parsed) throws -> Int32 {
 
 func runSequence(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     guard let key = localIdentity(for: st.policy.sequencer) else {
         throw CLIError.failure("this store holds no identity with the sequencer key of \(terminalSafe(st.policy.name)) (\(st.policy.sequencer))")
     }
@@ -205,7 +205,7 @@ func runSequence(_ p: Parsed) throws -> Int32 {
 
 func runContinue(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     guard let size = try integerOption(p, "--size"), let rootText = p.options["--root"], let seqText = p.options["--sequencer"] else {
         throw CLIError.usage("`datanet continue` needs --size N --root R --sequencer KEY")
     }

@@ -13,7 +13,7 @@ func summary(_ e: Envelope, _ ledger: Ledger) -> String {
     switch r {
     case .genesis(let g): return "genesis '\(terminalSafe(g.policy.name))'"
     case .contribution(let c):
-        let name = (try? ledger.sidecar(of: c))?.map { "'\(terminalSafe($0.label))'" } ?? "\(c.content.hex.prefix(12)) (sidecar not held)"
+        let name = (try? ledger.reader.sidecar(of: c))?.map { "'\(terminalSafe($0.label))'" } ?? "\(c.content.hex.prefix(12)) (sidecar not held)"
         return "contribution \(name) by \(c.author.description.prefix(12)) (\(c.size) bytes, \(terminalSafe(c.license)))"
     case .review(let v):
         return "review: \(v.accept ? "accept" : "reject") \(v.contributions.count) by \(v.reviewer.description.prefix(12))" + (v.reason.isEmpty ? "" : ": \(terminalSafe(v.reason))")
@@ -26,7 +26,7 @@ func summary(_ e: Envelope, _ ledger: Ledger) -> String {
 
 func runDatanets(_ p: Parsed) throws -> Int32 {
     let all: [DatanetState]
-    do { all = try openLedgerForReading().datanets() } catch LedgerRefusal.noLedger { all = [] }
+    do { all = try openLedgerForReading().reader.datanets() } catch LedgerRefusal.noLedger { all = [] }
     if p.has("--json") {
         try printJSON(all.map { ["id": $0.id.hex, "name": $0.policy.name, "size": $0.size, "curators": $0.policy.curators.count,
                                  "quorum": $0.policy.quorum, "private": $0.policy.readers != nil] as [String: Any] })
@@ -40,16 +40,16 @@ func runDatanets(_ p: Parsed) throws -> Int32 {
 
 func runPending(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
-    let st = try ledger.resolveDatanet(p.positionals[0])
-    let records = try ledger.pendingRecords(st.id)
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
+    let records = try ledger.reader.pendingRecords(st.id)
     // Contributions already taken in but not decided: what the curators still have to review.
-    let awaiting = try ledger.undecidedContributions(st.id).compactMap { u in try ledger.record(u.id).map { (u.intake, $0) } }
+    let awaiting = try ledger.reader.undecidedContributions(st.id).compactMap { u in try ledger.reader.record(u.id).map { (u.intake, $0) } }
     func near(_ id: RecordID) throws -> String {
-        try ledger.duplicateFlag(of: id).map { "  [\($0.exact ? "exact duplicate" : "near-duplicate") of \($0.earlier.hex)]" } ?? ""
+        try ledger.reader.duplicateFlag(of: id).map { "  [\($0.exact ? "exact duplicate" : "near-duplicate") of \($0.earlier.hex)]" } ?? ""
     }
     if p.has("--json") {
         func row(_ e: Envelope, stage: String, leaf: UInt64?) throws -> [String: Any] {
-            let flag = try ledger.duplicateFlag(of: e.id)
+            let flag = try ledger.reader.duplicateFlag(of: e.id)
             return ["id": e.id.hex, "kind": e.kind.rawValue, "stage": stage, "leaf": leaf.map { Int($0) } ?? NSNull(), "summary": summary(e, ledger),
                     "signatures": e.signatures.count, "near_duplicate_of": flag.flatMap { $0.exact ? nil : $0.earlier.hex } ?? NSNull(),
                     "exact_duplicate_of": flag.flatMap { $0.exact ? $0.earlier.hex : nil } ?? NSNull()]
@@ -71,9 +71,9 @@ func runPending(_ p: Parsed) throws -> Int32 {
 
 func runLog(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     let from = UInt64(try integerOption(p, "--from") ?? 0)
-    let leaves = try ledger.leaves(st.id, from: from)
+    let leaves = try ledger.reader.leaves(st.id, from: from)
     func describe(_ leaf: Leaf) -> String {
         switch leaf.payload {
         case .decision(let d):
@@ -87,7 +87,7 @@ func runLog(_ p: Parsed) throws -> Int32 {
                                     "policy_index": $0.leaf.policy.map { Int($0.index) } ?? -1, "summary": describe($0.leaf)] as [String: Any] })
     } else {
         for (i, leaf) in leaves { out("\(String(i).leftPad(6))  \(describe(leaf))") }
-        if let note = try ledger.latestCheckpoint(st.id) { out("checkpoint:\n" + note.split(separator: "\n").prefix(3).map { "  " + $0 }.joined(separator: "\n")) }
+        if let note = try ledger.reader.latestCheckpoint(st.id) { out("checkpoint:\n" + note.split(separator: "\n").prefix(3).map { "  " + $0 }.joined(separator: "\n")) }
     }
     return 0
 }
@@ -95,14 +95,14 @@ func runLog(_ p: Parsed) throws -> Int32 {
 func runShow(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
     let id = try resolveRecord(ledger, p.positionals[0])
-    guard let e = try ledger.record(id) else { throw StoreError.notFound(id: p.positionals[0]) }
-    let placement = try ledger.placement(id)
-    let decision = try ledger.decision(id)
-    let promise = try ledger.promise(id)
-    let near = try ledger.duplicateFlag(of: id)
+    guard let e = try ledger.reader.record(id) else { throw StoreError.notFound(id: p.positionals[0]) }
+    let placement = try ledger.reader.placement(id)
+    let decision = try ledger.reader.decision(id)
+    let promise = try ledger.reader.promise(id)
+    let near = try ledger.reader.duplicateFlag(of: id)
     // The erasable sidecar (label, file name, free metadata), when this store holds it.
     var side: Sidecar?
-    if case .contribution(let c)? = try? Record(e) { side = try ledger.sidecar(of: c) }
+    if case .contribution(let c)? = try? Record(e) { side = try ledger.reader.sidecar(of: c) }
     if p.has("--json") {
         var o: [String: Any] = ["id": id.hex, "kind": e.kind.rawValue, "summary": summary(e, ledger),
                                 "signers": e.signatures.map { $0.key.description }, "hex": Hex.encode(e.encoded)]
@@ -132,9 +132,9 @@ func runShow(_ p: Parsed) throws -> Int32 {
 
 func runCheckpoint(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     guard let file = p.options["--observe"] else {
-        guard let note = try ledger.latestCheckpoint(st.id) else { throw CLIError.failure("no checkpoint for \(terminalSafe(st.policy.name)) yet") }
+        guard let note = try ledger.reader.latestCheckpoint(st.id) else { throw CLIError.failure("no checkpoint for \(terminalSafe(st.policy.name)) yet") }
         writeFD(1, note.utf8)
         return 0
     }

@@ -42,7 +42,7 @@ func runPin(_ p: Parsed) throws -> Int32 {
 func anchorID(_ ledger: Ledger?, _ text: String) throws -> DatanetID {
     if let d = DatanetID(hex: text) { return d }
     guard let ledger else { throw CLIError.usage("--datanet needs the full 64-hex-digit Datanet id here (no store to resolve '\(text)')") }
-    return try ledger.resolveDatanet(text).id
+    return try ledger.reader.resolveDatanet(text).id
 }
 
 func runVerify(_ p: Parsed) throws -> Int32 {
@@ -112,7 +112,7 @@ private func verifyChunkProof(_ p: Parsed, _ data: Data, path: String) throws ->
 
 func runAudit(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     let bar = ProgressBar(total: st.size, label: "audit", quiet: p.has("--quiet") || p.has("--json"))
     let report = try ledger.audit(st.id) { bar.update($0) }
     bar.finish()
@@ -134,7 +134,7 @@ func runBundle(_ p: Parsed) throws -> Int32 {
     switch p.positionals[0] {
     case "export":
         guard let path = p.options["-o"] else { throw CLIError.usage("bundle export needs -o FILE") }
-        let st = try ledger.resolveDatanet(p.positionals[1])
+        let st = try ledger.reader.resolveDatanet(p.positionals[1])
         let since = try integerOption(p, "--since") ?? 0
         let recipients = try p.all("--seal-to").map { try sealRecipient($0, policy: st.policy) }
         if st.policy.readers != nil && recipients.isEmpty {
@@ -202,7 +202,7 @@ func runExport(_ p: Parsed) throws -> Int32 {
         (String(spec[..<at]), UInt64(spec[spec.index(after: at)...]))
     } else { (spec, nil) }
     if spec.contains("@") && size == nil { throw CLIError.usage("\(spec): the size after @ is not a number") }
-    let st = try ledger.resolveDatanet(name)
+    let st = try ledger.reader.resolveDatanet(name)
     let bar = ProgressBar(total: st.size, label: "export", quiet: p.has("--quiet") || p.has("--json"))
     let x = try ledger.exportDataset(st.id, at: size, to: p.positionals[1]) { bar.update($0) }
     bar.finish()
@@ -217,7 +217,7 @@ func runExport(_ p: Parsed) throws -> Int32 {
 
 func runTombstone(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
-    let st = try ledger.resolveDatanet(p.positionals[0])
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
     let id = try resolveRecord(ledger, p.positionals[1])
     let takedown = p.command == "takedown"
     guard let reason = p.options["--reason"] ?? (takedown ? nil : "") else { throw CLIError.usage("takedown needs --reason TEXT") }

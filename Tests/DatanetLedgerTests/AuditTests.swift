@@ -44,7 +44,7 @@ import Testing
         try w.ledger.propose(all: [try w.review([a.id, b.id], accept: true, by: w.curatorA), try w.review([a.id], accept: true, by: w.curatorB),
                                    try w.review([b.id], accept: false, by: w.curatorB)])
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        var st = try w.ledger.state(of: w.datanet).policy
+        var st = try w.ledger.reader.state(of: w.datanet).policy
         st.quorum = 1
         var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: st, summary: "quorum 1").body)
         try p.sign(with: w.owner)
@@ -72,7 +72,7 @@ import Testing
         let w = try World()
         let a = try w.contribution("song A"), copy = try w.contribution("song A", by: w.curatorA)
         let ra = try w.review([a.id], accept: true, by: w.curatorA), rb = try w.review([a.id], accept: true, by: w.curatorB)
-        var dropped = try w.ledger.state(of: w.datanet).policy
+        var dropped = try w.ledger.reader.state(of: w.datanet).policy
         dropped.curators = [w.curatorA.publicKey]; dropped.quorum = 1; dropped.contributors = [w.curatorA.publicKey]
         var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: dropped, summary: "drop").body)
         switch misdeed {

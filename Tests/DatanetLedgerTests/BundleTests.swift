@@ -89,27 +89,27 @@ import Testing
         let peer = try Peer()
         let summary = try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
         #expect(summary.leaves == 3 && summary.objects == 2)
-        #expect(try peer.ledger.state(of: w.datanet).size == 3)
+        #expect(try peer.ledger.reader.state(of: w.datanet).size == 3)
         #expect(try peer.ledger.audit(w.datanet).holds)
-        #expect(try peer.ledger.decision(c.id) == 2)
+        #expect(try peer.ledger.reader.decision(c.id) == 2)
         #expect(try peer.ledger.verify(try peer.ledger.receipt(for: c.id), anchor: w.datanet).holds)
         guard case .contribution(let contribution) = try Record(c) else { Issue.record("not a contribution"); return }
         #expect(try peer.ledger.store.blob(contribution.content) != nil)
         // Importing the same bundle again changes nothing.
         try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
-        #expect(try peer.ledger.state(of: w.datanet).size == 3)
+        #expect(try peer.ledger.reader.state(of: w.datanet).size == 3)
         #expect(try peer.ledger.audit(w.datanet).holds)
         // The peer proposes offline; its bundle from the current size carries only that.
         let b = try w.contribution("song B")
         try peer.ledger.propose(b)
         let back = try Self.export(peer.ledger, w.datanet, since: 3, recordsOnly: true)
         #expect(try Self.importBytes(w.ledger, back).records == 1)
-        #expect(try w.ledger.pendingRecords(w.datanet).map(\.id) == [b.id])
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).map(\.id) == [b.id])
         // Fork evidence travels: a second history signed by the sequencer, observed here, reaches the peer.
         let other = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([7])).signed(by: w.sequencer)
         guard case .fork = try w.ledger.observe(note: other, datanet: w.datanet) else { Issue.record("no fork seen"); return }
         try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet, since: 3, recordsOnly: true))
-        #expect(try peer.ledger.forkEvidence(w.datanet).first?.notes.last == other)
+        #expect(try peer.ledger.reader.forkEvidence(w.datanet).first?.notes.last == other)
         // A records-only bundle of a contribution whose content is absent is refused unless marked so.
         let peer2 = try Peer()
         #expect(try Self.importBytes(peer2.ledger, try Self.export(w.ledger, w.datanet, recordsOnly: true)).objects == 0)
@@ -164,7 +164,7 @@ import Testing
         ]
         #expect(performing: { try Self.importBytes(peer.ledger, bad) }, throws: { e in (e as? BundleError).map { expected[damage]!($0) } ?? false })
         #expect(peer.fingerprint == before, "\(damage) changed the store")
-        #expect((try? peer.ledger.state(of: w.datanet)) == nil)
+        #expect((try? peer.ledger.reader.state(of: w.datanet)) == nil)
         // The undamaged bundle still imports into the same store afterwards.
         #expect(try Self.importBytes(peer.ledger, good).leaves == 3)
     }
@@ -184,7 +184,7 @@ import Testing
         _ = try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
         let bContent = try Contribution(body: b.body).content
         #expect(try peer.ledger.store.blobBytes(bContent, limit: 1 << 20) == held.encoded)
-        #expect(try peer.ledger.sidecar(of: try Contribution(body: a.body)) == held)
+        #expect(try peer.ledger.reader.sidecar(of: try Contribution(body: a.body)) == held)
     }
 
     @Test func forkedBundleIsRefused() throws {
@@ -249,7 +249,7 @@ import Testing
     /// object of another kind than its record says, are refused without a crash.
     @Test func deepTreesAndWrongKindsAreRefused() throws {
         let (w, _) = try Self.world()
-        let size = try w.ledger.state(of: w.datanet).size
+        let size = try w.ledger.reader.state(of: w.datanet).size
         let base = Self.frames(try Self.export(w.ledger, w.datanet, since: size)).filter { $0[0] == BundleFrame.header.rawValue || $0[0] == BundleFrame.checkpoint.rawValue }
         func proposal(_ content: ObjectID, _ kind: ContentKind) throws -> [UInt8] {
             var e = Envelope(kind: .contribution, body: Contribution(

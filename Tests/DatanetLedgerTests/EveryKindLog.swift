@@ -51,7 +51,7 @@ struct EveryKindLog {
         try run(w.sequencer)
         // Handoff: the old key's last leaf; the new one sequences the next contribution.
         let handed = try SigningKey()
-        let st = try w.ledger.state(of: w.datanet)
+        let st = try w.ledger.reader.state(of: w.datanet)
         var handoff = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: st.policyRecord, sequencer: handed.publicKey).body)
         try handoff.sign(with: w.owner)
         try w.ledger.propose(handoff)
@@ -59,8 +59,8 @@ struct EveryKindLog {
         try w.ledger.propose(try contribute("a song of noon", by: w.author, label: "noon"))
         try run(handed)
         // The handed key is lost: the owner continues the log under another.
-        let last = try w.ledger.state(of: w.datanet)
-        let root = try Checkpoint.verify(note: try w.ledger.latestCheckpoint(w.datanet)!, key: handed.publicKey).root
+        let last = try w.ledger.reader.state(of: w.datanet)
+        let root = try Checkpoint.verify(note: try w.ledger.reader.latestCheckpoint(w.datanet)!, key: handed.publicKey).root
         let newKey = try SigningKey()
         var continuation = Envelope(kind: .continuation, body: Continuation(datanet: w.datanet, size: last.size, root: root, sequencer: newKey.publicKey).body)
         try continuation.sign(with: w.owner)

@@ -105,7 +105,7 @@ import Testing
         let before = w.dir + "-before", after = w.dir + "-after"
         defer { for d in [before, after] { try? FileManager.default.removeItem(atPath: d) } }
         _ = try w.ledger.exportDataset(w.datanet, at: nil, to: before)
-        let size = try w.ledger.state(of: w.datanet).size
+        let size = try w.ledger.reader.state(of: w.datanet).size
         let receipt = try w.ledger.receipt(for: c.id)
         var t = Envelope(kind: .tombstone, body: Tombstone(datanet: w.datanet, contribution: c.id, takedown: false, reason: "").body)
         try t.sign(with: w.author)

@@ -15,7 +15,7 @@ import Testing
 
     /// The root of the log's first `size` leaves.
     static func root(_ w: World, size: Int) throws -> Digest {
-        Merkle.root(leafHashes: Array(try w.ledger.leaves(w.datanet).map(\.leaf.hash)[0..<size]))
+        Merkle.root(leafHashes: Array(try w.ledger.reader.leaves(w.datanet).map(\.leaf.hash)[0..<size]))
     }
 
     /// A set-sequencer leaf at i: the checkpoint of size i + 1 is the old key's last, every
@@ -24,7 +24,7 @@ import Testing
         let w = try World(quorum: 1)
         try w.ledger.propose(try w.contribution("before"))
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        let st = try w.ledger.state(of: w.datanet)
+        let st = try w.ledger.reader.state(of: w.datanet)
         #expect(st.size == 2)
         let next = try SigningKey()
         var handoff = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: st.policyRecord, sequencer: next.publicKey).body)
@@ -35,14 +35,14 @@ import Testing
         // The old key appends the handoff (leaf 2) and signs size 3; the contribution waits.
         let first = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(first.policies.map(\.index) == [2] && first.intakes.isEmpty && first.size == 3)
-        #expect(try w.ledger.pendingRecords(w.datanet).map(\.id) == [after.id])
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).map(\.id) == [after.id])
         #expect(throws: LedgerRefusal.notSequencer(key: w.sequencer.publicKey.description, sequencer: next.publicKey.description)) {
             try w.ledger.sequence(w.datanet, key: w.sequencer)
         }
         let second = try w.ledger.sequence(w.datanet, key: next)
         #expect(second.intakes.map(\.index) == [3] && second.intakes[0].promise.sequencer == next.publicKey)
         // Every stored checkpoint is signed by the key in force at its size, and observing it here is consistent.
-        let held = try w.ledger.checkpoints(w.datanet)
+        let held = try w.ledger.reader.checkpoints(w.datanet)
         #expect(held.map(\.size) == [1, 2, 3, 4])
         for (size, note) in held {
             let key = size <= 3 ? w.sequencer : next
@@ -66,29 +66,29 @@ import Testing
     /// a bundle and joins the pending copy, which then meets the quorum.
     @Test func aQuorumIsGatheredAcrossStores() throws {
         let w = try World(quorum: 2)
-        let st = try w.ledger.state(of: w.datanet)
+        let st = try w.ledger.reader.state(of: w.datanet)
         let change = try w.policyChange("remove B", signedBy: [w.curatorA]) { $0.curators = [w.curatorA.publicKey]; $0.quorum = 1 }
         try w.ledger.propose(change)
         // Curator B follows the Datanet in its own store, receives the pending change and signs it there.
         let peer = try BundleTests.Peer()
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
-        var theirs = try #require(try peer.ledger.pendingRecords(w.datanet).first)
+        var theirs = try #require(try peer.ledger.reader.pendingRecords(w.datanet).first)
         #expect(theirs.id == change.id && theirs.signatures.count == 1)
         try theirs.sign(with: w.curatorB)
         try peer.ledger.addSignatures(theirs)
         let back = try BundleTests.export(peer.ledger, w.datanet, since: st.size, recordsOnly: true)
         let summary = try BundleTests.importBytes(w.ledger, back)
         #expect(summary.signatures == 1 && summary.records == 0)
-        #expect(try w.ledger.pendingRecords(w.datanet).first?.signatures.count == 2)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).first?.signatures.count == 2)
         #expect(try BundleTests.importBytes(w.ledger, back).signatures == 0) // twice changes nothing
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.policies.count == 1 && r.refused.isEmpty)
-        #expect(try w.ledger.state(of: w.datanet).policy.curators == [w.curatorA.publicKey])
+        #expect(try w.ledger.reader.state(of: w.datanet).policy.curators == [w.curatorA.publicKey])
         // A signature that does not verify is refused, and the copy is unchanged.
         var forged = theirs
         forged.add((w.outsider.publicKey, try w.curatorB.sign(Array("not the message".utf8))))
         #expect(throws: RecordError.badSignature(publicKey: w.outsider.publicKey.description)) { try peer.ledger.addSignatures(forged) }
-        #expect(try peer.ledger.pendingRecords(w.datanet).first?.signatures.count == 2)
+        #expect(try peer.ledger.reader.pendingRecords(w.datanet).first?.signatures.count == 2)
     }
 
     /// curation.md: a review waits in pending until its contribution is taken in; reviews by a
@@ -100,28 +100,28 @@ import Testing
         try w.ledger.propose(try w.review([c.id], accept: true, by: w.curatorB))
         var r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.decisions.isEmpty && r.refused.isEmpty)
-        #expect(try w.ledger.pendingRecords(w.datanet).count == 1)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).count == 1)
         // The owner removes curator B before the contribution is decided: B's waiting review no longer counts.
         try w.ledger.propose(try w.policyChange("remove B", signedBy: [w.owner]) { $0.curators = [w.curatorA.publicKey] })
         try w.ledger.propose(c)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.policies.count == 1 && r.intakes.map(\.record) == [c.id] && r.decisions.isEmpty)
-        #expect(try w.ledger.undecidedContributions(w.datanet).map(\.id) == [c.id])
+        #expect(try w.ledger.reader.undecidedContributions(w.datanet).map(\.id) == [c.id])
         // Curator A's accept decides it, and only A's review is in the decision leaf.
         let byA = try w.review([c.id], accept: true, by: w.curatorA)
         try w.ledger.propose(byA)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.decisions.map(\.contribution) == [c.id] && r.decisions[0].accepted)
-        let leaf = try #require(try w.ledger.leaves(w.datanet).last?.leaf)
+        let leaf = try #require(try w.ledger.reader.leaves(w.datanet).last?.leaf)
         #expect(leaf.decision?.reviews.map(\.id) == [byA.id])
-        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty && w.ledger.undecidedContributions(w.datanet).isEmpty)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty && w.ledger.reader.undecidedContributions(w.datanet).isEmpty)
         // A reject after the decision leaf: no leaf, the decision stands, the review leaves pending.
-        let size = try w.ledger.state(of: w.datanet).size
+        let size = try w.ledger.reader.state(of: w.datanet).size
         try w.ledger.propose(try w.review([c.id], accept: false, by: w.curatorA))
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.decisions.isEmpty && r.size == size)
-        #expect(try w.ledger.decision(c.id) == size - 1)
-        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        #expect(try w.ledger.reader.decision(c.id) == size - 1)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
         #expect(try w.ledger.audit(w.datanet).holds)
     }
 
@@ -142,11 +142,11 @@ import Testing
         try IdentityStore(storeDirectory: contributor.dir).save(
             try Identity(name: "author", signingKey: w.author, agreementKey: try X25519PrivateKey(), createdAt: 1))
         #expect(try BundleTests.importBytes(contributor.ledger, bundle).promises == 1)
-        let kept = try #require(try contributor.ledger.promise(c.id))
-        let original = try w.ledger.promise(c.id)
+        let kept = try #require(try contributor.ledger.reader.promise(c.id))
+        let original = try w.ledger.reader.promise(c.id)
         #expect(kept.isValid && kept.sequencer == w.sequencer.publicKey && kept == original)
         #expect(try BundleTests.importBytes(bystander.ledger, bundle).promises == 0)
-        #expect(try bystander.ledger.promise(c.id) == nil)
+        #expect(try bystander.ledger.reader.promise(c.id) == nil)
         // A promise frame with one signature byte changed: the contributor's store refuses the bundle.
         var frames = BundleTests.frames(bundle)
         let at = try #require(frames.firstIndex { $0[0] == BundleFrame.promise.rawValue })
@@ -185,7 +185,7 @@ import Testing
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.intakes.map(\.record) == [one.id])
         #expect(r.refused.map(\.record) == [two.id] && r.refused[0].refusal == .overQuota(author: w.author.publicKey.description, count: 1, bytes: 100))
-        #expect(try w.ledger.state(of: w.datanet).size == 2)
+        #expect(try w.ledger.reader.state(of: w.datanet).size == 2)
         // Deciding the first frees its bytes: the same proposal is then taken in.
         try w.ledger.propose(try w.review([one.id], accept: true, by: w.curatorA))
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [one.id])

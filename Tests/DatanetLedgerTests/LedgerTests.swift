@@ -60,7 +60,7 @@ import Testing
 
         /// A policy record on top of the policy in force, changed by `edit`, signed by `signers`.
         func policyChange(_ summary: String, signedBy signers: [SigningKey], _ edit: (inout PolicyState) -> Void) throws -> Envelope {
-            let st = try ledger.state(of: datanet)
+            let st = try ledger.reader.state(of: datanet)
             var next = st.policy
             edit(&next)
             var e = Envelope(kind: .policy, body: PolicyChange(datanet: datanet, previous: st.policyRecord, state: next, summary: summary).body)
@@ -100,17 +100,17 @@ import Testing
         try w.ledger.propose(try w.review([a.id], accept: true, by: w.curatorB))
         let third = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(third.decisions.map(\.contribution) == [a.id] && third.decisions[0].accepted)
-        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
 
         // The checkpoint verifies under the sequencer key, covers every leaf, and no other key.
-        let note = try #require(try w.ledger.latestCheckpoint(w.datanet))
+        let note = try #require(try w.ledger.reader.latestCheckpoint(w.datanet))
         let cp = try Checkpoint.verify(note: note, key: w.sequencer.publicKey)
-        let leaves = try w.ledger.leaves(w.datanet)
+        let leaves = try w.ledger.reader.leaves(w.datanet)
         #expect(cp.size == UInt64(leaves.count))
         #expect(cp.root == Merkle.root(leafHashes: leaves.map(\.leaf.hash)))
         #expect(throws: Checkpoint.Failure.noSignatureByKey) { try Checkpoint.verify(note: note, key: w.owner.publicKey) }
         #expect(leaves.dropFirst().allSatisfy { $0.leaf.policy?.index == 0 })
-        #expect(try w.ledger.decision(a.id) != nil)
+        #expect(try w.ledger.reader.decision(a.id) != nil)
     }
 
     /// A long run commits every few leaves, each commit with the signed checkpoint of its size;
@@ -122,24 +122,24 @@ import Testing
         let intake = try w.ledger.sequence(w.datanet, key: w.sequencer, leavesPerTransaction: 2)
         #expect(intake.intakes.map(\.index) == Array(1...8))
         #expect(intake.decisions.count == 1 && intake.decisions[0].index == 9) // the duplicate, at once
-        #expect(try w.ledger.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10])
+        #expect(try w.ledger.reader.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10])
         // Reviews in reverse order still decide in intake order, three leaves per transaction.
         for item in items.reversed() { try w.ledger.propose(try w.review([item.id], accept: true, by: w.curatorA)) }
         try w.ledger.propose(try w.review(items.map(\.id).sorted(), accept: true, by: w.curatorB))
         let decided = try w.ledger.sequence(w.datanet, key: w.sequencer, leavesPerTransaction: 3)
         #expect(decided.decisions.map(\.contribution) == items.map(\.id))
         #expect(decided.decisions.map(\.index) == Array(10...16))
-        #expect(try w.ledger.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10, 13, 16, 17])
-        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        #expect(try w.ledger.reader.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10, 13, 16, 17])
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
         // Every checkpoint verifies and is the root of the log's prefix of its size.
-        let hashes = try w.ledger.leaves(w.datanet).map(\.leaf.hash)
-        for (size, note) in try w.ledger.checkpoints(w.datanet) {
+        let hashes = try w.ledger.reader.leaves(w.datanet).map(\.leaf.hash)
+        for (size, note) in try w.ledger.reader.checkpoints(w.datanet) {
             let cp = try Checkpoint.verify(note: note, key: w.sequencer.publicKey)
             #expect(cp.size == size && cp.root == Merkle.root(leafHashes: Array(hashes[0..<Int(size)])))
         }
         // The decision leaves hold the reviews that decided them, and nothing is left undecided.
         for (i, item) in items.enumerated() {
-            #expect(try w.ledger.decision(item.id) == UInt64(10 + i))
+            #expect(try w.ledger.reader.decision(item.id) == UInt64(10 + i))
         }
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.isEmpty)
     }
@@ -165,7 +165,7 @@ import Testing
     @Test func refusals() throws {
         let w = try World(quorum: 1, contributors: true, maxPending: 1)
         // A review by someone who is not a curator, and a contribution by a non-contributor.
-        let name = try w.ledger.state(of: w.datanet).policy.name
+        let name = try w.ledger.reader.state(of: w.datanet).policy.name
         #expect(throws: LedgerRefusal.notACurator(reviewer: w.outsider.publicKey.description, datanet: name)) {
             try w.ledger.propose(try w.review([RecordID(.zero)], accept: true, by: w.outsider))
         }
@@ -182,14 +182,14 @@ import Testing
         let other = try World()
         #expect(throws: LedgerRefusal.unknownDatanet(other.datanet.hex)) { try w.ledger.propose(try other.contribution("elsewhere")) }
         // Nothing refused so far reached the log.
-        #expect(try w.ledger.state(of: w.datanet).size == 1)
+        #expect(try w.ledger.reader.state(of: w.datanet).size == 1)
         // Quota of one undecided proposal per author: the second waits out as refused.
         try w.ledger.propose(try w.contribution("one"))
         try w.ledger.propose(try w.contribution("two"))
         let report = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(report.intakes.count == 1)
         #expect(report.size == 2)
-        #expect(try w.ledger.leaves(w.datanet).count == 2)
+        #expect(try w.ledger.reader.leaves(w.datanet).count == 2)
         #expect(report.refused.count == 1 && report.refused[0].refusal == .overQuota(author: w.author.publicKey.description, count: 1, bytes: 100))
         // A second sequencer process is kept out by the lock file.
         let lock = open(Ledger.sequencerLockPath(store: w.dir, datanet: w.datanet), O_RDWR | O_CREAT, 0o600)
@@ -206,7 +206,7 @@ import Testing
 
     @Test func policyChangesNeedTheOwnerOrAQuorumAndTheLatestPolicy() throws {
         let w = try World(quorum: 2)
-        let st = try w.ledger.state(of: w.datanet)
+        let st = try w.ledger.reader.state(of: w.datanet)
         var removed = st.policy
         removed.curators = [w.curatorA.publicKey]
         removed.quorum = 1
@@ -224,7 +224,7 @@ import Testing
         try w.ledger.propose(byQuorum)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.policies.count == 1)
-        let now = try w.ledger.state(of: w.datanet)
+        let now = try w.ledger.reader.state(of: w.datanet)
         #expect(now.policy.curators == [w.curatorA.publicKey] && now.policyRecord == byQuorum.id)
         // A change built on the old policy is stale.
         var again = removed
@@ -241,7 +241,7 @@ import Testing
         // Later leaves cite the new policy leaf.
         try w.ledger.propose(try w.contribution("after"))
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        let last = try #require(try w.ledger.leaves(w.datanet).last)
+        let last = try #require(try w.ledger.reader.leaves(w.datanet).last)
         #expect(last.leaf.policy?.index == now.policyIndex)
     }
 
@@ -273,7 +273,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: copy); try? FileManager.default.removeItem(atPath: copy2) }
         try w.ledger.propose(try w.contribution("second"))
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        let noteA = try #require(try w.ledger.latestCheckpoint(w.datanet))
+        let noteA = try #require(try w.ledger.reader.latestCheckpoint(w.datanet))
         let restored = try Ledger(store: try ObjectStore(directory: copy))
         #expect(try restored.observe(note: noteA, datanet: w.datanet) == .consistent(size: 3))
         #expect(throws: LedgerRefusal.storeBehind(signed: 3, held: 2)) { try restored.sequence(w.datanet, key: w.sequencer) }
@@ -283,11 +283,11 @@ import Testing
         let forked = try Ledger(store: try ObjectStore(directory: copy2))
         let other = try forked.propose(try w.contribution("other"))
         _ = try forked.sequence(w.datanet, key: w.sequencer)
-        let noteB = try #require(try forked.latestCheckpoint(w.datanet))
+        let noteB = try #require(try forked.reader.latestCheckpoint(w.datanet))
         // Verifying a receipt from the fork fails here and keeps the two notes as evidence.
-        #expect(try w.ledger.forkEvidence(w.datanet).isEmpty)
+        #expect(try w.ledger.reader.forkEvidence(w.datanet).isEmpty)
         #expect(try !w.ledger.verify(try forked.receipt(for: other), anchor: w.datanet).holds)
-        #expect(try w.ledger.forkEvidence(w.datanet).map(\.notes.count) == [2])
+        #expect(try w.ledger.reader.forkEvidence(w.datanet).map(\.notes.count) == [2])
         guard case .fork(let evidence) = try w.ledger.observe(note: noteB, datanet: w.datanet) else {
             Issue.record("fork not detected"); return
         }
@@ -313,8 +313,8 @@ import Testing
         let w = try World(quorum: 1)
         try w.ledger.propose(try w.contribution("before"))
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        let st = try w.ledger.state(of: w.datanet)
-        let root = try Checkpoint.verify(note: try #require(try w.ledger.latestCheckpoint(w.datanet)), key: w.sequencer.publicKey).root
+        let st = try w.ledger.reader.state(of: w.datanet)
+        let root = try Checkpoint.verify(note: try #require(try w.ledger.reader.latestCheckpoint(w.datanet)), key: w.sequencer.publicKey).root
         let newKey = try SigningKey()
         func continuation(size: UInt64, root: Digest, signer: SigningKey) throws -> Envelope {
             var e = Envelope(kind: .continuation, body: Continuation(datanet: w.datanet, size: size, root: root, sequencer: newKey.publicKey).body)

@@ -60,7 +60,7 @@ import Testing
         }
         // A fresh open walks them all: datanets, gc, fsck, bundle export of each.
         let ledger = try Ledger(store: try ObjectStore(directory: dir))
-        let all = try ledger.datanets()
+        let all = try ledger.reader.datanets()
         #expect(all.count == count)
         #expect(Set(all.map(\.id)) == Set(ids))
         let gc = try ledger.collectGarbage(dryRun: true)
@@ -72,7 +72,7 @@ import Testing
         for st in all { leaves += try ledger.exportBundle(st.id, recordsOnly: true, to: null).leaves }
         #expect(leaves == count + 3)
         // Each log is its own: the first Datanet's leaves are its own, and a proof verifies.
-        let first = try ledger.leaves(ids[0])
+        let first = try ledger.reader.leaves(ids[0])
         #expect(first.count == 2 && first.allSatisfy { $0.leaf.datanet == ids[0] })
         #expect(try ledger.audit(ids[0]).violations.isEmpty && ledger.audit(ids[count - 1]).violations.isEmpty)
     }
@@ -114,7 +114,7 @@ import Testing
                 for i in 0...n { contributions.append(try ledger.propose(try Self.contribution(d, "item \(i) of \(n)", by: owner))) }
                 _ = try ledger.sequence(d, key: sequencer)
             }
-            for d in ids { before.append(contentsOf: try ledger.leaves(d).map(\.leaf.encoded)) }
+            for d in ids { before.append(contentsOf: try ledger.reader.leaves(d).map(\.leaf.encoded)) }
             receipts = try contributions.map { try ledger.receipt(for: $0).json }
         }
         try Self.makeLegacy(dir, ids)
@@ -124,7 +124,7 @@ import Testing
             let ledger = try Ledger(store: try ObjectStore(directory: dir), create: false)
             #expect(ledger.legacyLogs == Set(ids))
             var leaves = [[UInt8]]()
-            for d in ids { leaves.append(contentsOf: try ledger.leaves(d).map(\.leaf.encoded)) }
+            for d in ids { leaves.append(contentsOf: try ledger.reader.leaves(d).map(\.leaf.encoded)) }
             #expect(leaves == before)
             #expect(try contributions.map { try ledger.receipt(for: $0).json } == receipts)
             #expect(try ledger.audit(ids[2]).violations.isEmpty)
@@ -136,7 +136,7 @@ import Testing
         #expect(ledger.legacyLogs.isEmpty)
         #expect(try Self.tables(ledger, "leaves:").isEmpty && Self.tables(ledger, "log:").isEmpty)
         var leaves = [[UInt8]]()
-        for d in ids { leaves.append(contentsOf: try ledger.leaves(d).map(\.leaf.encoded)) }
+        for d in ids { leaves.append(contentsOf: try ledger.reader.leaves(d).map(\.leaf.encoded)) }
         #expect(leaves == before)
         #expect(try contributions.map { try ledger.receipt(for: $0).json } == receipts)
         for d in ids { #expect(try ledger.audit(d).violations.isEmpty) }

@@ -30,7 +30,7 @@ import Testing
         let steps = try BundleTests.Peer()
         var imported = 0
         let log = try EveryKindLog { w in
-            let from = (try? steps.ledger.state(of: w.datanet).size) ?? 0
+            let from = (try? steps.ledger.reader.state(of: w.datanet).size) ?? 0
             try BundleTests.importBytes(steps.ledger, try BundleTests.export(w.ledger, w.datanet, since: from))
             imported += 1
         }
@@ -50,7 +50,7 @@ import Testing
     @Test func fsckRebuildsTheIndexAndNamesWhatDiffers() throws {
         let log = try EveryKindLog()
         let w = log.world, l = w.ledger, d = w.datanet
-        let size = try l.state(of: d).size
+        let size = try l.reader.state(of: d).size
         let before = try Self.tables(l, d)
         let sound = try l.checkLogTables()
         #expect(sound.count == 1 && sound[0].leaves == size && sound[0].problems.isEmpty, "\(sound.first?.problems ?? [])")

@@ -102,9 +102,9 @@ import Testing
         var near = base
         near[700] = "different"
         let ids = try [base, near, Self.text(4, words: 1500)].map { try Self.propose($0.joined(separator: " "), in: w) }
-        #expect(try w.ledger.nearDuplicate(of: ids[0]) == nil)
-        #expect(try w.ledger.nearDuplicate(of: ids[1]) == ids[0])
-        #expect(try w.ledger.nearDuplicate(of: ids[2]) == nil)
+        #expect(try w.ledger.reader.nearDuplicate(of: ids[0]) == nil)
+        #expect(try w.ledger.reader.nearDuplicate(of: ids[1]) == ids[0])
+        #expect(try w.ledger.reader.nearDuplicate(of: ids[2]) == nil)
     }
 
     /// The hardening issue's evasion: near-copies claimed as application/octet-stream (what
@@ -118,9 +118,9 @@ import Testing
         let a = try Self.propose(base.joined(separator: " "), in: w, mediaType: "application/octet-stream")
         let b = try Self.propose(near.joined(separator: "\n"), in: w, mediaType: "application/octet-stream", createdAt: 1)
         let c = try Self.propose(base.joined(separator: " "), in: w, mediaType: "audio/flac", createdAt: 2)
-        #expect(try w.ledger.duplicateFlag(of: b).map { [$0.earlier == a, $0.exact] } == [true, false])
-        #expect(try w.ledger.duplicateFlag(of: c).map { [$0.earlier == a, $0.exact] } == [true, true])
-        #expect(try w.ledger.duplicateFlag(of: a) == nil)
+        #expect(try w.ledger.reader.duplicateFlag(of: b).map { [$0.earlier == a, $0.exact] } == [true, false])
+        #expect(try w.ledger.reader.duplicateFlag(of: c).map { [$0.earlier == a, $0.exact] } == [true, true])
+        #expect(try w.ledger.reader.duplicateFlag(of: a) == nil)
         // Bytes that are not UTF-8 are not text, whatever the claim.
         var binary = Array(base.joined(separator: " ").utf8)
         binary[10] = 0xff
@@ -131,10 +131,10 @@ import Testing
         var e = Envelope(kind: .contribution, body: Contribution(datanet: w.datanet, author: w.author.publicKey, content: blob.id,
             contentKind: .blob, size: blob.size, mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 4).body)
         try e.sign(with: w.author)
-        #expect(try w.ledger.nearDuplicate(of: try w.ledger.propose(e)) == nil)
+        #expect(try w.ledger.reader.nearDuplicate(of: try w.ledger.propose(e)) == nil)
         // After intake, the exact copy is flagged through the contents index too.
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        #expect(try w.ledger.duplicateFlag(of: c).map { $0.exact } == true)
+        #expect(try w.ledger.reader.duplicateFlag(of: c).map { $0.exact } == true)
     }
 
     @Test func mediaTypesAreGuessedFromExtensionThenContent() {
@@ -195,7 +195,7 @@ import Testing
                 let m = MinHash.matches(sigs[i], sigs[j])
                 if m >= MinHash.threshold && (m > most || (m == most && ids[j] < best!)) { (best, most) = (ids[j], m) }
             }
-            #expect(try w.ledger.nearDuplicate(of: ids[i]) == best, "contribution \(i)")
+            #expect(try w.ledger.reader.nearDuplicate(of: ids[i]) == best, "contribution \(i)")
             if best != nil { flagged += 1 }
         }
         #expect(flagged >= 10)
@@ -216,7 +216,7 @@ import Testing
         }
         #expect(signatures == ids.count && bandEntries == Ledger.bands * ids.count)
         let late = try Self.propose(texts[0].joined(separator: " ") + " coda", in: w, ledger: reopened, createdAt: 999)
-        #expect(try reopened.nearDuplicate(of: late) != nil)
+        #expect(try reopened.reader.nearDuplicate(of: late) != nil)
     }
 
     /// Batches (`propose(all:)`: sketched on worker threads, flagged a slice of 256 at a time,
@@ -256,13 +256,13 @@ import Testing
         #expect(expected.compactMap { $0 }.count >= 150)
         try w.ledger.propose(all: Array(envelopes[..<600]))
         try w.ledger.propose(all: Array(envelopes[600...]))
-        #expect(try ids.map { try w.ledger.nearDuplicate(of: $0) } == expected)
+        #expect(try ids.map { try w.ledger.reader.nearDuplicate(of: $0) } == expected)
         // A store importing the log flags the same (its intakes are sketched on every core
         // inside the import's transaction; "earlier" is then the lower intake index).
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         let peer = try BundleTests.Peer()
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
-        #expect(try ids.map { try peer.ledger.nearDuplicate(of: $0) } == expected)
+        #expect(try ids.map { try peer.ledger.reader.nearDuplicate(of: $0) } == expected)
     }
 
     /// A store importing a Datanet flags its near-duplicates too, for its curators.
@@ -275,7 +275,7 @@ import Testing
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         let peer = try BundleTests.Peer()
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
-        #expect(try peer.ledger.nearDuplicate(of: ids[1]) == ids[0])
-        #expect(try peer.ledger.nearDuplicate(of: ids[0]) == nil)
+        #expect(try peer.ledger.reader.nearDuplicate(of: ids[1]) == ids[0])
+        #expect(try peer.ledger.reader.nearDuplicate(of: ids[0]) == nil)
     }
 }

@@ -22,7 +22,7 @@ import Testing
 
         init(_ w: World) throws {
             datanet = w.datanet
-            leaves = try w.ledger.leaves(w.datanet).map(\.leaf)
+            leaves = try w.ledger.reader.leaves(w.datanet).map(\.leaf)
         }
 
         func entry(_ i: Int, size: Int) throws -> Receipt.Entry {
@@ -130,7 +130,7 @@ import Testing
     func editedReceiptFails(_ edit: String, _ check: String) throws {
         let (w, a, b) = try Self.world()
         // A later policy change (curator B and the author removed) so the chain has two leaves.
-        var st = try w.ledger.state(of: w.datanet).policy
+        var st = try w.ledger.reader.state(of: w.datanet).policy
         st.curators = [w.curatorA.publicKey]; st.quorum = 1; st.contributors = [w.curatorA.publicKey]
         var change = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: st, summary: "drop B").body)
         try change.sign(with: w.owner)
@@ -191,7 +191,7 @@ import Testing
             .init(contribution: a.id, intake: 1, accepted: true, reason: "accepted by \(reviews.count) curator(s)", reviews: reviews.sorted { $0.id < $1.id })
         }
         func decision(_ reviews: [Envelope]) -> Leaf.Payload { .decision(fields(reviews)) }
-        var policy = try w.ledger.state(of: w.datanet).policy
+        var policy = try w.ledger.reader.state(of: w.datanet).policy
         policy.curators = [w.curatorA.publicKey]; policy.quorum = 1
         var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: policy, summary: "drop B").body)
         try drop.sign(with: w.owner)
@@ -209,7 +209,7 @@ import Testing
             forge.append(intake)
             forge.append(decision([reviewA]))
         case "author not allowed":
-            var closed = try w.ledger.state(of: w.datanet).policy
+            var closed = try w.ledger.reader.state(of: w.datanet).policy
             closed.contributors = [w.outsider.publicKey]
             var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: closed, summary: "closed").body)
             try p.sign(with: w.owner)

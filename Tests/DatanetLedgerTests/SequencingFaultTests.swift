@@ -26,8 +26,8 @@ import Testing
 
     /// What a finished log shows, independent of keys: leaf kinds, and each item's verdict.
     static func outcome(_ w: World, _ items: [Envelope]) throws -> [String] {
-        try w.ledger.leaves(w.datanet).map { "\($0.leaf.kind)" }
-            + items.map { item in try w.ledger.decision(item.id).map { "decided at \($0)" } ?? "undecided" }
+        try w.ledger.reader.leaves(w.datanet).map { "\($0.leaf.kind)" }
+            + items.map { item in try w.ledger.reader.decision(item.id).map { "decided at \($0)" } ?? "undecided" }
     }
 
     @Test(arguments: [false, true])
@@ -47,15 +47,15 @@ import Testing
             completed = !plan.fired
             #expect((result != nil) == completed, "run \(n)")
             // What committed is a prefix with its own signed checkpoint, and it obeys every rule.
-            let st = try w.ledger.state(of: w.datanet)
-            let cp = try Checkpoint.verify(note: try #require(try w.ledger.latestCheckpoint(w.datanet)), key: w.sequencer.publicKey)
-            let hashes = try w.ledger.leaves(w.datanet).map(\.leaf.hash)
+            let st = try w.ledger.reader.state(of: w.datanet)
+            let cp = try Checkpoint.verify(note: try #require(try w.ledger.reader.latestCheckpoint(w.datanet)), key: w.sequencer.publicKey)
+            let hashes = try w.ledger.reader.leaves(w.datanet).map(\.leaf.hash)
             #expect(cp.size == st.size && UInt64(hashes.count) == st.size, "run \(n)")
             #expect(cp.root == Merkle.root(leafHashes: hashes), "run \(n)")
             #expect(try w.ledger.audit(w.datanet).holds, "run \(n)")
             if !completed { _ = try w.ledger.sequence(w.datanet, key: w.sequencer, leavesPerTransaction: 2) }
             #expect(try Self.outcome(w, items) == expected, "run \(n)")
-            #expect(try w.ledger.pendingRecords(w.datanet).isEmpty, "run \(n)")
+            #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty, "run \(n)")
             n += 1
         }
         #expect(n > 10)

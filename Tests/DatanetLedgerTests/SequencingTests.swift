@@ -94,7 +94,7 @@ import Testing
         let report = try w.ledger.sequence(w.datanet, key: w.sequencer)
         let decision = try #require(report.decisions.first)
         #expect(report.decisions.count == 1 && decision.accepted == lastOfBAccepts)
-        let leaf = try #require(try w.ledger.leaves(w.datanet).last?.leaf)
+        let leaf = try #require(try w.ledger.reader.leaves(w.datanet).last?.leaf)
         let counted = try #require(leaf.decision).reviews.map(\.encoded)
         let expected = (lastOfBAccepts ? [last["A"]!, last["B"]!] : [last["B"]!]).sorted { $0.id < $1.id }.map(\.encoded)
         #expect(counted == expected)
@@ -115,11 +115,11 @@ import Testing
         // stays undecided, and so does the review naming it.
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.decisions.map(\.contribution) == [first.id] && r.decisions[0].accepted)
-        #expect(try w.ledger.pendingRecords(w.datanet).map(\.id) == [waits.id])
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).map(\.id) == [waits.id])
         let accept = try review(w, [other.id], accept: true, reason: "", by: [w.curatorA])
         try w.ledger.propose(accept)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [other.id])
-        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
         // A review naming a decided and an undecided contribution stays until both are decided.
         let late = try w.contribution("late")
         try w.ledger.propose(late)
@@ -127,7 +127,7 @@ import Testing
         let half = try review(w, [first.id, late.id], accept: true, reason: "half", by: [w.curatorB])
         try w.ledger.propose(half)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [late.id])
-        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
     }
 
     /// An envelope over the size limit is refused when proposed, and the plain reader leaves one
@@ -161,7 +161,7 @@ import Testing
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.intakes.map(\.record) == [before.id, after.id])
         #expect(r.refused.count == 1 && r.refused[0].record == junkID && { if case .record(.cbor) = r.refused[0].refusal { true } else { false } }())
-        #expect(try w.ledger.pendingRecords(w.datanet).isEmpty)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
     }
 
     /// When LMDB must grow its map in the middle of a sequencing transaction, the transaction is
@@ -190,6 +190,6 @@ import Testing
         #expect(r.intakes.map(\.record) == records.map(\.id))
         #expect(r.intakes.map(\.index) == Array(1...3_000))
         #expect(r.size == 3_001 && r.refused.isEmpty)
-        #expect(try ledger.checkpoints(d).map(\.size) == [1, 3_001])
+        #expect(try ledger.reader.checkpoints(d).map(\.size) == [1, 3_001])
     }
 }

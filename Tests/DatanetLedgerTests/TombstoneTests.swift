@@ -55,7 +55,7 @@ import Testing
         try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.author]))
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.tombstones.map(\.index) == [5])
-        #expect(try w.ledger.tombstone(c.id) == 5)
+        #expect(try w.ledger.reader.tombstone(c.id) == 5)
         // The sidecar is erased at once; the content goes at gc, which a dry run only counts.
         #expect(try w.ledger.env.read { txn in try txn.get(w.ledger.sidecars, try Contribution(body: c.body).sidecar) } == nil)
         let dry = try w.ledger.collectGarbage(dryRun: true)
@@ -83,7 +83,7 @@ import Testing
     @Test func sidecarHoldsTheErasableFields() throws {
         let (w, c, _) = try Self.world()
         let contribution = try Contribution(body: c.body)
-        let s = try #require(try w.ledger.sidecar(of: contribution))
+        let s = try #require(try w.ledger.reader.sidecar(of: contribution))
         #expect(s.label == "dawn chorus" && s.fileName == "dawn.txt" && s.metadata == ["place": "Kielder"])
         #expect(try Sidecar(encoded: s.encoded) == s && s.hash == contribution.sidecar)
         #expect(!c.body.contains(Array("dawn".utf8)))
@@ -114,7 +114,7 @@ import Testing
         _ = try w.ledger.collectGarbage(dryRun: false)
         // The sequencer no longer has the content, and its bundles do not need it.
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, since: 3))
-        #expect(try peer.ledger.tombstone(c.id) == 3)
+        #expect(try peer.ledger.reader.tombstone(c.id) == 3)
         _ = try peer.ledger.collectGarbage(dryRun: false)
         #expect(try peer.ledger.store.blob(blob) == nil)
         let fresh = try BundleTests.Peer()
@@ -210,11 +210,11 @@ import Testing
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         try w.ledger.propose(try Self.tombstone(w, thief, takedown: false, by: [w.outsider]))
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).tombstones.count == 1)
-        #expect(try w.ledger.sidecar(of: try Contribution(body: c.body)) != nil)
+        #expect(try w.ledger.reader.sidecar(of: try Contribution(body: c.body)) != nil)
         // A replica importing the whole log keeps the victim's sidecar too.
         let peer = try BundleTests.Peer()
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
-        #expect(try peer.ledger.sidecar(of: try Contribution(body: c.body)) != nil)
+        #expect(try peer.ledger.reader.sidecar(of: try Contribution(body: c.body)) != nil)
         // The owner's own withdrawal erases it; a later copy does not revive it on re-import.
         let old = try BundleTests.export(w.ledger, w.datanet)
         try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.author]))
@@ -222,9 +222,9 @@ import Testing
         try w.ledger.propose(try copy(51))
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
-        #expect(try peer.ledger.sidecar(of: try Contribution(body: c.body)) == nil)
+        #expect(try peer.ledger.reader.sidecar(of: try Contribution(body: c.body)) == nil)
         try BundleTests.importBytes(peer.ledger, old)
-        #expect(try peer.ledger.sidecar(of: try Contribution(body: c.body)) == nil)
+        #expect(try peer.ledger.reader.sidecar(of: try Contribution(body: c.body)) == nil)
     }
 
     /// A sidecar no live contribution names is collected by gc.
@@ -234,7 +234,7 @@ import Testing
         let r = try w.ledger.collectGarbage(dryRun: false)
         #expect(r.sidecars == 1)
         #expect(try w.ledger.env.read { txn in try txn.get(w.ledger.sidecars, stray) } == nil)
-        #expect(try w.ledger.sidecar(of: try Contribution(body: c.body)) != nil)
+        #expect(try w.ledger.reader.sidecar(of: try Contribution(body: c.body)) != nil)
     }
 
     @Test func forgedTombstonesAreCaughtByAudit() throws {

@@ -67,7 +67,7 @@ import Testing
         // A contribution made elsewhere with a hostile label, license and file name: what the
         // commands print carries no control character and no extra line.
         let ledger = try Ledger(store: try ObjectStore(directory: s.store))
-        let d = try ledger.resolveDatanet("birds").id
+        let d = try ledger.reader.resolveDatanet("birds").id
         let key = try SigningKey()
         let side = try ledger.storeSidecar(Sidecar(label: "evil\u{1b}[2J\nFAKE LINE", fileName: "x\u{1b}[31m.txt", metadata: ["k\n": "\u{9b}v"]))
         var e = Envelope(kind: .contribution, body: Contribution(
@@ -95,7 +95,7 @@ import Testing
         let ids = try ["gpl.txt", "reflowed.md", "copy"].map { String(try s.ok(["--as", "alice", "contribute", "texts", s.dir.file($0)]).prefix(64)) }
         let ledger = try Ledger(store: try ObjectStore(directory: s.store), create: false)
         let types = try ids.map { id -> String in
-            guard case .contribution(let c)? = try ledger.record(try #require(RecordID(hex: id))).map({ try Record($0) }) else { return "?" }
+            guard case .contribution(let c)? = try ledger.reader.record(try #require(RecordID(hex: id))).map({ try Record($0) }) else { return "?" }
             return c.mediaType
         }
         #expect(types == ["text/plain", "text/markdown", "text/plain"])

@@ -71,7 +71,7 @@ case "log":
         return e
     })
     _ = try ledger.sequence(d, key: owner)
-    let size = try ledger.state(of: d).size
+    let size = try ledger.reader.state(of: d).size
     print(String(format: "setup: %d contributions signed in %.1f s, %d intakes sequenced in %.1f s; log size %llu", n, signT, n, intakeT, size))
     // Receipts: build and verify, 200 random decided contributions.
     var build = [Double](), verify = [Double]()
@@ -119,7 +119,7 @@ case "bundle":
 case "audit":
     // The audit alone, of the store a `log` run left in DIR (for profiling).
     let ledger = try Ledger(store: try ObjectStore(directory: dir, create: false), create: false)
-    let d = try ledger.datanets()[0].id
+    let d = try ledger.reader.datanets()[0].id
     let (report, auditT) = try time { try ledger.audit(d) }
     print(String(format: "audit of %llu leaves: %.1f s = %.0f leaves/s", report.leaves, auditT, Double(report.leaves) / auditT))
 case "import":
