@@ -11,10 +11,10 @@ func runReceipt(_ p: Parsed) throws -> Int32 {
     let receipt: Receipt
     if let file = p.options["--refresh"] {
         guard p.positionals.isEmpty else { throw CLIError.usage("give either an ID or --refresh FILE") }
-        receipt = try ledger.refreshed(try Receipt(json: try readInput(file)))
+        receipt = try ledger.provenance.refreshed(try Receipt(json: try readInput(file)))
     } else {
         guard let id = p.positionals.first else { throw CLIError.usage("receipt needs a contribution ID or --refresh FILE") }
-        receipt = try ledger.receipt(for: try resolveRecord(ledger, id))
+        receipt = try ledger.provenance.receipt(for: try resolveRecord(ledger, id))
     }
     try writeOutput(try receipt.json, to: p.options["-o"] ?? p.options["--refresh"])
     return 0
@@ -23,16 +23,16 @@ func runReceipt(_ p: Parsed) throws -> Int32 {
 func runPin(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     guard let text = p.positionals.first else {
-        let pins = try ledger.pinned()
+        let pins = try ledger.provenance.pinned()
         if p.has("--json") { try printJSON(pins.map(\.hex)) } else { pins.forEach { out($0.hex) } }
         return 0
     }
     let d = try anchorID(ledger, text)
     if p.has("--remove") {
-        guard try ledger.unpin(d) else { throw CLIError.failure("\(d.hex) was not pinned") }
+        guard try ledger.provenance.unpin(d) else { throw CLIError.failure("\(d.hex) was not pinned") }
         out("unpinned \(d.hex)")
     } else {
-        try ledger.pin(d)
+        try ledger.provenance.pin(d)
         out("pinned \(d.hex): `datanet verify` now anchors receipts of this Datanet")
     }
     return 0
@@ -62,11 +62,11 @@ func runVerify(_ p: Parsed) throws -> Int32 {
         receipt = try Receipt(json: data)
     } else {
         guard let ledger else { throw CLIError.failure("\(target): no such file, and no ledger at \(storeDir) to find a record in") }
-        receipt = try ledger.receipt(for: try resolveRecord(ledger, target))
+        receipt = try ledger.provenance.receipt(for: try resolveRecord(ledger, target))
     }
     let anchor = try p.options["--datanet"].map { try anchorID(ledger, $0) }
     let allow = p.has("--allow-withdrawn")
-    let result = try ledger.map { try $0.verify(receipt, anchor: anchor, allowWithdrawn: allow) } ?? receipt.verify(anchor: anchor, allowWithdrawn: allow)
+    let result = try ledger.map { try $0.provenance.verify(receipt, anchor: anchor, allowWithdrawn: allow) } ?? receipt.verify(anchor: anchor, allowWithdrawn: allow)
     let holds = result.holds || (p.has("--self-contained") && result.holdsSelfContained)
     if p.has("--json") {
         struct Report: Encodable { let valid: Bool; let kind = "receipt"; let contribution: String; let verification: ReceiptVerification }

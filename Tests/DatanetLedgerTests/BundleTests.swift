@@ -92,7 +92,7 @@ import Testing
         #expect(try peer.ledger.reader.state(of: w.datanet).size == 3)
         #expect(try peer.ledger.audit(w.datanet).holds)
         #expect(try peer.ledger.reader.decision(c.id) == 2)
-        #expect(try peer.ledger.verify(try peer.ledger.receipt(for: c.id), anchor: w.datanet).holds)
+        #expect(try peer.ledger.provenance.verify(try peer.ledger.provenance.receipt(for: c.id), anchor: w.datanet).holds)
         guard case .contribution(let contribution) = try Record(c) else { Issue.record("not a contribution"); return }
         #expect(try peer.ledger.store.blob(contribution.content) != nil)
         // Importing the same bundle again changes nothing.

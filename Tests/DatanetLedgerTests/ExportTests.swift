@@ -106,7 +106,7 @@ import Testing
         defer { for d in [before, after] { try? FileManager.default.removeItem(atPath: d) } }
         _ = try w.ledger.exportDataset(w.datanet, at: nil, to: before)
         let size = try w.ledger.reader.state(of: w.datanet).size
-        let receipt = try w.ledger.receipt(for: c.id)
+        let receipt = try w.ledger.provenance.receipt(for: c.id)
         var t = Envelope(kind: .tombstone, body: Tombstone(datanet: w.datanet, contribution: c.id, takedown: false, reason: "").body)
         try t.sign(with: w.author)
         try w.ledger.propose(t)
@@ -123,9 +123,9 @@ import Testing
         let line = try String(contentsOfFile: before + "/MANIFEST.jsonl", encoding: .utf8)
         try line.replacingOccurrences(of: "CC0-1.0", with: "MIT").write(toFile: before + "/MANIFEST.jsonl", atomically: true, encoding: .utf8)
         #expect(Self.failing(try DatasetExport.verify(dir: before, ledger: w.ledger, allowWithdrawn: true)) == ["accepted at the checkpoint"])
-        let r = try w.ledger.verify(receipt, anchor: w.datanet)
+        let r = try w.ledger.provenance.verify(receipt, anchor: w.datanet)
         #expect(!r.holds && r.checks.last?.name == "not withdrawn" && r.checks.last?.detail.hasPrefix("withdrawn at leaf 3") == true)
-        #expect(try w.ledger.verify(receipt, anchor: w.datanet, allowWithdrawn: true).holds)
+        #expect(try w.ledger.provenance.verify(receipt, anchor: w.datanet, allowWithdrawn: true).holds)
     }
 
     /// Folder entry names are bytes: two names differing only in invalid UTF-8 bytes, a name

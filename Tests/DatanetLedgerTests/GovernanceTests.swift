@@ -59,7 +59,7 @@ import Testing
             }
         }
         #expect(try w.ledger.audit(w.datanet).holds)
-        #expect(try w.ledger.verify(try w.ledger.receipt(for: after.id), anchor: w.datanet).holds)
+        #expect(try w.ledger.provenance.verify(try w.ledger.provenance.receipt(for: after.id), anchor: w.datanet).holds)
     }
 
     /// Two curators in two stores sign one policy change: the second signature travels back in

@@ -286,7 +286,7 @@ import Testing
         let noteB = try #require(try forked.reader.latestCheckpoint(w.datanet))
         // Verifying a receipt from the fork fails here and keeps the two notes as evidence.
         #expect(try w.ledger.reader.forkEvidence(w.datanet).isEmpty)
-        #expect(try !w.ledger.verify(try forked.receipt(for: other), anchor: w.datanet).holds)
+        #expect(try !w.ledger.provenance.verify(try forked.provenance.receipt(for: other), anchor: w.datanet).holds)
         #expect(try w.ledger.reader.forkEvidence(w.datanet).map(\.notes.count) == [2])
         guard case .fork(let evidence) = try w.ledger.observe(note: noteB, datanet: w.datanet) else {
             Issue.record("fork not detected"); return

@@ -115,7 +115,7 @@ import Testing
                 _ = try ledger.sequence(d, key: sequencer)
             }
             for d in ids { before.append(contentsOf: try ledger.reader.leaves(d).map(\.leaf.encoded)) }
-            receipts = try contributions.map { try ledger.receipt(for: $0).json }
+            receipts = try contributions.map { try ledger.provenance.receipt(for: $0).json }
         }
         try Self.makeLegacy(dir, ids)
 
@@ -126,7 +126,7 @@ import Testing
             var leaves = [[UInt8]]()
             for d in ids { leaves.append(contentsOf: try ledger.reader.leaves(d).map(\.leaf.encoded)) }
             #expect(leaves == before)
-            #expect(try contributions.map { try ledger.receipt(for: $0).json } == receipts)
+            #expect(try contributions.map { try ledger.provenance.receipt(for: $0).json } == receipts)
             #expect(try ledger.audit(ids[2]).violations.isEmpty)
             #expect(try Self.tables(ledger, "leaves:").count == 3)
         }
@@ -138,7 +138,7 @@ import Testing
         var leaves = [[UInt8]]()
         for d in ids { leaves.append(contentsOf: try ledger.reader.leaves(d).map(\.leaf.encoded)) }
         #expect(leaves == before)
-        #expect(try contributions.map { try ledger.receipt(for: $0).json } == receipts)
+        #expect(try contributions.map { try ledger.provenance.receipt(for: $0).json } == receipts)
         for d in ids { #expect(try ledger.audit(d).violations.isEmpty) }
         try ledger.propose(try Self.contribution(ids[1], "after the move", by: owner))
         #expect(try ledger.sequence(ids[1], key: sequencer).size == 4)

@@ -99,11 +99,11 @@ import Testing
         let keys = RecordSamples.fixedKeys()
         let (ledger, d, a, dir) = try Self.build(keys, name: "birdsong")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let good = try ledger.receipt(for: a)
+        let good = try ledger.provenance.receipt(for: a)
         // The look-alike: the same story and name under other keys (roles rotated).
         let (otherLedger, _, otherA, otherDir) = try Self.build(Array(keys[1...]) + [keys[0]], name: "birdsong")
         defer { try? FileManager.default.removeItem(atPath: otherDir) }
-        let other = try otherLedger.receipt(for: otherA)
+        let other = try otherLedger.provenance.receipt(for: otherA)
         if ProcessInfo.processInfo.environment["DATANET_WRITE_GOLDENS"] != nil {
             try FileManager.default.createDirectory(at: Self.dir, withIntermediateDirectories: true)
             try good.json.write(to: Self.dir.appendingPathComponent("good.json"))

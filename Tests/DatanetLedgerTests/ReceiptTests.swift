@@ -73,26 +73,26 @@ import Testing
 
     @Test func honestReceiptVerifiesAndRoundTrips() throws {
         let (w, a, b) = try Self.world()
-        let r = try w.ledger.receipt(for: a.id)
-        let v = try w.ledger.verify(r, anchor: w.datanet)
+        let r = try w.ledger.provenance.receipt(for: a.id)
+        let v = try w.ledger.provenance.verify(r, anchor: w.datanet)
         #expect(v.holds, "\(Self.failing(v))")
         #expect(v.anchored)
         #expect(try Receipt(json: try r.json) == r)
         // Undecided: the decision check is n/a, not ✗.
-        let undecided = try w.ledger.verify(try w.ledger.receipt(for: b.id), anchor: w.datanet)
+        let undecided = try w.ledger.provenance.verify(try w.ledger.provenance.receipt(for: b.id), anchor: w.datanet)
         #expect(undecided.holds)
         #expect(undecided.checks.first { $0.name == "decision" }?.status == .notApplicable)
         // Without an anchor: NOT ANCHORED, failing unless self-contained; a pin anchors it.
-        let bare = try w.ledger.verify(r, anchor: nil)
+        let bare = try w.ledger.provenance.verify(r, anchor: nil)
         #expect(!bare.anchored && !bare.holds && bare.holdsSelfContained)
-        try w.ledger.pin(w.datanet)
-        #expect(try w.ledger.verify(r, anchor: nil).holds)
+        try w.ledger.provenance.pin(w.datanet)
+        #expect(try w.ledger.provenance.verify(r, anchor: nil).holds)
     }
 
     @Test func lookAlikeDatanetIsNotAnchored() throws {
         let (w, _, _) = try Self.world()
         let (copy, a2, _) = try Self.world() // same name "birds", other keys
-        let r = try copy.ledger.receipt(for: a2.id)
+        let r = try copy.ledger.provenance.receipt(for: a2.id)
         let v = r.verify(anchor: w.datanet)
         #expect(!v.anchored && !v.holds)
         #expect(v.holdsSelfContained) // it is a perfectly good receipt of another Datanet
@@ -101,15 +101,15 @@ import Testing
 
     @Test func refreshAddsAConsistencyProof() throws {
         let (w, a, b) = try Self.world()
-        let old = try w.ledger.receipt(for: a.id)
+        let old = try w.ledger.provenance.receipt(for: a.id)
         try w.ledger.propose(try w.review([b.id], accept: false, by: w.curatorA))
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        let fresh = try w.ledger.refreshed(old)
+        let fresh = try w.ledger.provenance.refreshed(old)
         #expect(fresh.previous?.checkpoint == old.checkpoint)
-        #expect(try w.ledger.verify(fresh, anchor: w.datanet).holds)
+        #expect(try w.ledger.provenance.verify(fresh, anchor: w.datanet).holds)
         var bad = fresh
         bad.previous!.consistency[0] = Data(Digest.zero.bytes).base64EncodedString()
-        #expect(Self.failing(try w.ledger.verify(bad, anchor: w.datanet)) == ["consistent with the checkpoint it was first made for"])
+        #expect(Self.failing(try w.ledger.provenance.verify(bad, anchor: w.datanet)) == ["consistent with the checkpoint it was first made for"])
         // A store whose log differs at the receipt's size reports the fork.
         #expect(Receipt.heldCheck(HeldLog(size: 9, rootAtReceiptSize: .zero), cp: try Checkpoint.unverified(note: fresh.checkpoint)).status == .fail)
     }
@@ -137,8 +137,8 @@ import Testing
         try w.ledger.propose(change)
         try w.ledger.propose(try w.review([b.id], accept: false, by: w.curatorA))
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        let honest = try w.ledger.receipt(for: a.id)
-        #expect(try w.ledger.verify(honest, anchor: w.datanet).holds)
+        let honest = try w.ledger.provenance.receipt(for: a.id)
+        #expect(try w.ledger.provenance.verify(honest, anchor: w.datanet).holds)
         var r = honest
         switch edit {
         case "datanet id": r.datanet = String(repeating: "ab", count: 32)
@@ -160,10 +160,10 @@ import Testing
         case "contribution id": r.contribution = b.id.hex
         case "later policy removing the author dropped": r.chain.removeLast()
         case "last leaf dropped": r.last = nil
-        case "decision of another contribution": r.decision = try w.ledger.receipt(for: b.id).decision
+        case "decision of another contribution": r.decision = try w.ledger.provenance.receipt(for: b.id).decision
         default: Issue.record("unknown edit \(edit)")
         }
-        let v = try w.ledger.verify(r, anchor: w.datanet)
+        let v = try w.ledger.provenance.verify(r, anchor: w.datanet)
         #expect(!v.holds)
         #expect(Self.failing(v).contains(check), "\(edit): \(Self.failing(v))")
     }
@@ -265,7 +265,7 @@ import Testing
 
     @Test func malformedReceiptFilesAreRefused() throws {
         let (w, a, _) = try Self.world()
-        let good = try w.ledger.receipt(for: a.id).json
+        let good = try w.ledger.provenance.receipt(for: a.id).json
         #expect(performing: { try Receipt(json: Data("{}".utf8)) }, throws: { isMalformed($0, "missing field 'type'") })
         #expect(performing: { try Receipt(json: Data("[1,2".utf8)) }, throws: { isMalformed($0, "JSON: expected ']'") })
         #expect(performing: { try Receipt(json: good.prefix(good.count / 2)) }, throws: { isMalformed($0, "JSON: unterminated") })

@@ -47,7 +47,7 @@ import Testing
         try copy.sign(with: w.curatorA)
         try w.ledger.propose(copy)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.accepted) == [false])
-        let receipt = try w.ledger.receipt(for: c.id)
+        let receipt = try w.ledger.provenance.receipt(for: c.id)
         // Only the author may withdraw.
         try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.outsider]))
         var r = try w.ledger.sequence(w.datanet, key: w.sequencer)
@@ -67,11 +67,11 @@ import Testing
         #expect(try w.ledger.collectGarbage(dryRun: false).sweep.blobs == 0)
         // The old receipt's proofs still verify, and it says what happened since: here, where
         // the tombstone is held, it fails unless withdrawn contributions are allowed.
-        let v = try w.ledger.verify(receipt, anchor: w.datanet)
+        let v = try w.ledger.provenance.verify(receipt, anchor: w.datanet)
         #expect(!v.holds && v.checks.filter { !$0.holds }.map(\.name) == ["not withdrawn"])
         #expect(v.checks.last?.detail == "withdrawn at leaf 5 in this store's log: its content and label are erased (--allow-withdrawn accepts this)")
-        #expect(try w.ledger.verify(receipt, anchor: w.datanet, allowWithdrawn: true).holds)
-        #expect(try w.ledger.verify(try w.ledger.receipt(for: c.id), anchor: w.datanet, allowWithdrawn: true).holds)
+        #expect(try w.ledger.provenance.verify(receipt, anchor: w.datanet, allowWithdrawn: true).holds)
+        #expect(try w.ledger.provenance.verify(try w.ledger.provenance.receipt(for: c.id), anchor: w.datanet, allowWithdrawn: true).holds)
         #expect(receipt.verify(anchor: w.datanet).holds) // where no tombstone is known
         #expect(try w.ledger.audit(w.datanet).holds)
         // A second tombstone for it is refused; the dataset export leaves it out.

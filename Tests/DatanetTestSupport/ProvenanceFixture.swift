@@ -50,8 +50,8 @@ public final class ProvenanceFixture {
         try review.sign(with: curator)
         _ = try ledger.propose(review)
         _ = try ledger.sequence(datanet, key: owner)
-        receipt = try ledger.receipt(for: ids[0])
-        held = try ledger.heldLog(datanet, receiptSize: try Checkpoint.unverified(note: receipt.checkpoint).size, contribution: ids[0])
+        receipt = try ledger.provenance.receipt(for: ids[0])
+        held = try ledger.provenance.heldLog(datanet, receiptSize: try Checkpoint.unverified(note: receipt.checkpoint).size, contribution: ids[0])
         export = dir + "/export"
         _ = try ledger.exportDataset(datanet, at: nil, to: export)
     }

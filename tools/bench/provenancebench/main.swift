@@ -78,7 +78,7 @@ case "log":
     var rng = SystemRandomNumberGenerator()
     for _ in 0..<200 {
         let id = decided.randomElement(using: &rng)!
-        let (receipt, b) = try time { try ledger.receipt(for: id) }
+        let (receipt, b) = try time { try ledger.provenance.receipt(for: id) }
         let (v, t) = time { receipt.verify(anchor: d) }
         guard v.holds else { print("receipt did not verify"); exit(1) }
         build.append(b); verify.append(t)

@@ -4,17 +4,17 @@ import DatanetRecords
 import DatanetStore
 import Foundation
 
-extension Ledger {
+extension Provenance {
     /// A receipt for a contribution in this store's log, against the newest checkpoint held.
     public func receipt(for contribution: RecordID) throws -> Receipt {
-        guard let (d, intakeIndex) = try reader.placement(contribution) else {
+        guard let (d, intakeIndex) = try ledger.reader.placement(contribution) else {
             throw LedgerRefusal.notInLog(record: contribution.hex)
         }
-        guard let note = try reader.latestCheckpoint(d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
+        guard let note = try ledger.reader.latestCheckpoint(d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
         let size = try Checkpoint.unverified(note: note).size
-        let log = try merkleLog(d)
-        let table = try leafTable(d)
-        return try env.read { txn in
+        let log = try ledger.merkleLog(d)
+        let table = try ledger.leafTable(d)
+        return try ledger.env.read { txn in
             func entry(_ index: UInt64) throws -> Receipt.Entry {
                 guard let bytes = try table.get(txn, index) else { throw LedgerError.corruptLog("leaf \(index) is missing") }
                 let proof = try log.inclusionProof(txn, index: index, size: size)
@@ -37,7 +37,7 @@ extension Ledger {
                 at = try leaf(i).policy?.index
                 if let next = at, next >= i { throw LedgerError.corruptLog("leaf \(i) cites a later policy leaf \(next)") }
             }
-            let decision = try self.decision(txn, contribution).flatMap { $0 < size ? $0 : nil }
+            let decision = try ledger.decision(txn, contribution).flatMap { $0 < size ? $0 : nil }
             return Receipt(datanet: d.hex, contribution: contribution.hex, checkpoint: note,
                            chain: try chainIndexes.reversed().map(entry),
                            last: chainIndexes.first == size - 1 ? nil : try entry(size - 1),
@@ -54,8 +54,8 @@ extension Ledger {
         let after = try Checkpoint.unverified(note: fresh.checkpoint)
         guard before.size <= after.size else { throw LedgerRefusal.beyondLog(size: before.size, held: after.size) }
         guard before.size < after.size else { return old }
-        let log = try merkleLog(DatanetID(hex: fresh.datanet)!)
-        let proof = try env.read { txn in try log.consistencyProof(txn, size1: before.size, size2: after.size) }
+        let log = try ledger.merkleLog(DatanetID(hex: fresh.datanet)!)
+        let proof = try ledger.env.read { txn in try log.consistencyProof(txn, size1: before.size, size2: after.size) }
         fresh.previous = Receipt.Previous(checkpoint: old.checkpoint, consistency: proof.map { Data($0.bytes).base64EncodedString() })
         return fresh
     }

@@ -1,0 +1,222 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+import Foundation
+
+/// Read-only questions about a store's Datanet logs and their indexes: what `show`, `log`,
+/// `pending`, `status` and the other read commands print. Each answer comes from one read
+/// snapshot; none takes the writer lock or waits for a writer.
+public struct LedgerReader: Sendable {
+    let ledger: Ledger
+}
+
+extension Ledger {
+    /// The read-only questions of this ledger.
+    public var reader: LedgerReader { LedgerReader(ledger: self) }
+}
+
+extension LedgerReader {
+    /// A record by id.
+    public func record(_ id: RecordID) throws -> Envelope? {
+        try ledger.env.read { txn in try txn.decoded(ledger.records, id.bytes, Envelope.init(encoded:)) }
+    }
+
+    /// The state of a Datanet this store follows.
+    public func state(of d: DatanetID) throws -> DatanetState {
+        try ledger.env.read { txn in try ledger.state(txn, d) }
+    }
+
+    /// Every Datanet this store has a log of.
+    public func datanets() throws -> [DatanetState] {
+        try ledger.env.read { txn in
+            var out = [DatanetState]()
+            try txn.scan(ledger.state) { k, v in out.append(try LogIndex.decode(ledger.state.name, Array(k), Array(v), DatanetState.init(encoded:))); return true }
+            return out
+        }
+    }
+
+    /// Resolves a Datanet by unique hex prefix of its id or by exact name.
+    public func resolveDatanet(_ text: String) throws -> DatanetState {
+        let all = try datanets()
+        let lower = text.lowercased()
+        let matches = all.filter { $0.id.hex.hasPrefix(lower) || $0.policy.name == text }
+        guard !matches.isEmpty else { throw LedgerRefusal.unknownDatanet(text) }
+        guard matches.count == 1 else { throw LedgerRefusal.ambiguousDatanet(text, matches: matches.count) }
+        return matches[0]
+    }
+
+    /// Pending records of a Datanet, in the order this node first saw them.
+    public func pendingRecords(_ d: DatanetID) throws -> [Envelope] {
+        try ledger.env.read { txn in
+            var out = [Envelope]()
+            try txn.scanNumbered(ledger.pending, d) { n, v in
+                let key = BigEndian.key(d, n)
+                if let e = try ledger.pendingRecord(txn, v, key: key).1 { out.append(try LogIndex.decode(ledger.pending.name, key, e, Envelope.init(encoded:))) }
+                return true
+            }
+            return out
+        }
+    }
+
+    /// Contributions taken into the log and not yet decided (what curators have to review),
+    /// in intake order.
+    public func undecidedContributions(_ d: DatanetID) throws -> [(intake: UInt64, id: RecordID)] {
+        try ledger.env.read { txn in
+            var out = [(intake: UInt64, id: RecordID)]()
+            try txn.scanNumbered(ledger.undecided, d) { intake, v in
+                out.append((intake, try ledger.index.undecided(v, d, intake).contribution))
+                return true
+            }
+            return out
+        }
+    }
+
+    /// Leaves from index `from` on.
+    public func leaves(_ d: DatanetID, from: UInt64 = 0) throws -> [(index: UInt64, leaf: Leaf)] {
+        let table = try ledger.leafTable(d)
+        return try ledger.env.read { txn in
+            var out = [(UInt64, Leaf)]()
+            try table.scan(txn, from: from) { i, v in
+                out.append((i, try LogIndex.decode(table.table.name, BigEndian.key(d, i), Array(v), Leaf.init(encoded:))))
+                return true
+            }
+            return out
+        }
+    }
+
+    /// The newest signed checkpoint of a Datanet, if any.
+    public func latestCheckpoint(_ d: DatanetID) throws -> String? {
+        try ledger.env.read { txn in try ledger.latestCheckpointNote(txn, d) }
+    }
+
+    /// Every checkpoint this node signed for a Datanet, oldest first.
+    public func checkpoints(_ d: DatanetID) throws -> [(size: UInt64, note: String)] {
+        try ledger.env.read { txn in
+            var out = [(UInt64, String)]()
+            try txn.scanNumbered(ledger.checkpoints, d) { size, v in
+                out.append((size, String(decoding: v, as: UTF8.self)))
+                return true
+            }
+            return out
+        }
+    }
+
+    /// The intake promise the sequencer gave for a contribution, if any.
+    public func promise(_ record: RecordID) throws -> IntakePromise? {
+        try ledger.env.read { txn in try txn.decoded(ledger.promises, record.bytes, IntakePromise.init(encoded:)) }
+    }
+
+    /// Where a record sits in its log: (Datanet, leaf index of its intake or policy leaf).
+    public func placement(_ record: RecordID) throws -> (DatanetID, UInt64)? {
+        try ledger.env.read { txn in try ledger.index.placement(txn, record).map { ($0.datanet, $0.index) } }
+    }
+
+    /// The decision leaf index of a contribution, if decided.
+    public func decision(_ contribution: RecordID) throws -> UInt64? {
+        try ledger.env.read { txn in try ledger.decision(txn, contribution) }
+    }
+
+    /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
+    public func tombstone(_ contribution: RecordID) throws -> UInt64? {
+        try ledger.env.read { txn in try ledger.tombstone(txn, contribution) }
+    }
+
+    /// Ids of stored records starting with a hex prefix (at most two are returned).
+    public func recordIDs(prefix text: String) throws -> [RecordID] {
+        let lower = text.lowercased()
+        guard !lower.isEmpty, lower.utf8.count <= 64, lower.utf8.allSatisfy({ Hex.nibble($0) != nil }) else {
+            throw StoreError.badId(text)
+        }
+        var start = Hex.decode(String(lower.prefix(lower.utf8.count & ~1))) ?? []
+        if lower.utf8.count % 2 == 1 { start.append(Hex.nibble(lower.utf8.last!)! << 4) }
+        var out = [RecordID]()
+        try ledger.env.read { txn in
+            try txn.scan(ledger.records, from: start) { k, _ in
+                guard let d = RecordID(k), d.hex.hasPrefix(lower) else { return false }
+                out.append(d)
+                return out.count < 2
+            }
+        }
+        return out
+    }
+
+    /// The earlier contribution a contribution resembles, if it was flagged.
+    public func nearDuplicate(of id: RecordID) throws -> RecordID? {
+        try ledger.env.read { txn in try txn.get(ledger.nearDuplicates, id).flatMap { RecordID(bytes: $0) } }
+    }
+
+    /// What `pending` and `show` say of a contribution's likeness to an earlier one: an exact
+    /// duplicate (the same content id as a contribution taken in earlier, or as the one its
+    /// MinHash flag names; rejected at intake), or a near-duplicate (MinHash).
+    public func duplicateFlag(of id: RecordID) throws -> (earlier: RecordID, exact: Bool)? {
+        try ledger.env.read { txn in
+            guard let bytes = try txn.get(ledger.records, id), case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) else { return nil }
+            if let earliest = try ledger.index.earliest(txn, c.datanet, content: c.content), earliest != id {
+                return (earliest, true)
+            }
+            guard let near = try txn.get(ledger.nearDuplicates, id).flatMap(RecordID.init(bytes:)) else { return nil }
+            let other = try txn.get(ledger.records, near).flatMap { try? Record(Envelope(encoded: $0)) }
+            if case .contribution(let o)? = other, o.content == c.content { return (near, true) }
+            return (near, false)
+        }
+    }
+
+    /// The sidecar a contribution names, if this store holds it (not erased, not withheld).
+    public func sidecar(of c: Contribution) throws -> Sidecar? {
+        try ledger.env.read { txn in try txn.get(ledger.sidecars, c.sidecar) }.flatMap { try? Sidecar(encoded: $0) }
+    }
+
+    /// The fork evidence held for a Datanet (its own and received in bundles), by size.
+    public func forkEvidence(_ d: DatanetID) throws -> [ForkEvidence] {
+        try ledger.env.read { txn in
+            var out = [ForkEvidence]()
+            try txn.scan(ledger.forks, from: d.bytes) { k, v in
+                guard k.starts(with: d.bytes) else { return false }
+                if let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(v)) { out.append(e) }
+                return true
+            }
+            return out
+        }
+    }
+
+    /// The contributions accepted at a checkpoint size (the newest when nil). A tombstone at
+    /// any index this store holds, before or after that size, moves a contribution from
+    /// `items` to `withdrawn`: nothing under a tombstone is ever exported again.
+    public func accepted(_ d: DatanetID, at size: UInt64?) throws -> AcceptedContributions {
+        let table = try ledger.leafTable(d)
+        return try ledger.env.read { txn in
+            let note: String
+            if let size {
+                guard let b = try txn.get(ledger.checkpoints, BigEndian.key(d, size)) else {
+                    throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: size)
+                }
+                note = String(decoding: b, as: UTF8.self)
+            } else {
+                guard let n = try ledger.latestCheckpointNote(txn, d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
+                note = n
+            }
+            let end = try Checkpoint.unverified(note: note).size
+            var intakes = [UInt64: (Envelope, Contribution)]()
+            var accepted = [UInt64]()
+            try table.scan(txn) { k, v in
+                let i = k
+                guard i < end else { return false }
+                let leaf = try table.decode(i, Array(v))
+                if let intake = leaf.intake, case .contribution(let c) = try Record(intake.contribution) { intakes[i] = (intake.contribution, c) }
+                if let d = leaf.decision, d.accepted { accepted.append(d.intake) }
+                return true
+            }
+            var result = AcceptedContributions(note: note, items: [], withdrawn: [])
+            for i in accepted.sorted() {
+                guard let (e, c) = intakes[i] else { continue }
+                if let t = try ledger.index.number(txn, ledger.tombstones, d, i) {
+                    result.withdrawn.append((i, e, c, t))
+                } else {
+                    result.items.append((i, e, c))
+                }
+            }
+            return result
+        }
+    }
+}
