@@ -63,7 +63,7 @@ extension Ledger {
         if legacyLogs.contains(d) {
             return LeafTable(table: try env.openTables([LeafTable.legacyTableName(d)], create: false)[0], datanet: nil)
         }
-        guard let shared = sharedLog else { throw LedgerRefusal.unknownDatanet(d.hex) }
+        guard let shared = sharedLog else { throw LedgerStateError.unknownDatanet(d.hex) }
         return LeafTable(table: shared.leaves, datanet: d)
     }
 
@@ -72,7 +72,7 @@ extension Ledger {
         if legacyLogs.contains(d) {
             return MerkleLog(legacy: try env.openTables([MerkleLog.legacyTableName(d)], create: false)[0])
         }
-        guard let shared = sharedLog else { throw LedgerRefusal.unknownDatanet(d.hex) }
+        guard let shared = sharedLog else { throw LedgerStateError.unknownDatanet(d.hex) }
         return MerkleLog(table: shared.nodes, id: d)
     }
 

@@ -34,9 +34,9 @@ extension Ledger {
     public func exportBundle(_ d: DatanetID, since: UInt64 = 0, recordsOnly: Bool = false, to fd: Int32) throws -> BundleSummary {
         let table = try leafTable(d)
         return try env.read { txn in
-            guard let note = try latestCheckpointNote(txn, d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
+            guard let note = try latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
             let to = try Checkpoint.unverified(note: note).size
-            guard since <= to else { throw LedgerRefusal.beyondLog(size: since, held: to) }
+            guard since <= to else { throw LedgerStateError.beyondLog(size: since, held: to) }
             var summary = BundleSummary(datanet: d.hex, from: since, to: to)
             let w = try BundleWriter(fd: fd)
             try w.frame(.header, CBOR.map([.init(.unsigned(1), .bytes(d.bytes)), .init(.unsigned(2), .unsigned(since)),
@@ -79,7 +79,7 @@ extension Ledger {
                 if let s = try txn.get(sidecars, c.sidecar), sentSidecars.insert(c.sidecar).inserted { try w.frame(.sidecar, s); summary.sidecars += 1 }
                 guard !recordsOnly else { continue }
                 guard let closure = try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) else {
-                    throw LedgerRefusal.contentMissing(content: c.content.hex)
+                    throw LedgerStateError.contentMissing(content: c.content.hex)
                 }
                 for (kind, id) in closure where sentObjects.insert(id).inserted {
                     let frame: BundleFrame = switch kind { case .chunk: .chunk; case .blob: .blob; case .tree: .tree }

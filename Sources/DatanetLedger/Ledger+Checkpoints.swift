@@ -82,7 +82,7 @@ extension Ledger {
             return larger == nil
         }
         if let larger {
-            throw LedgerRefusal.storeBehind(signed: larger, held: st.size)
+            throw LedgerStateError.storeBehind(signed: larger, held: st.size)
         }
     }
 }
@@ -118,7 +118,7 @@ extension Ledger {
             guard st.policy.authorizesContinuation(signers) else { throw LedgerRefusal.unauthorized(kind: "continuation", needs: "the owner's signature") }
             guard c.sequencer == key.publicKey else { throw LedgerRefusal.notSequencer(key: key.publicKey.description, sequencer: c.sequencer.description) }
             guard c.size == st.size, try log.root(txn, size: c.size) == c.root else {
-                throw LedgerRefusal.notLastState(size: c.size, held: st.size)
+                throw LedgerStateError.notLastState(size: c.size, held: st.size)
             }
             let leaf = Leaf(datanet: c.datanet, policy: (st.policyIndex, st.policyLeafHash), payload: .continuation(envelope))
             let hash = try appendLeaf(txn, leaf, at: st.size, table: leavesTable, log: log)

@@ -27,10 +27,10 @@ extension Ledger {
         // One sequencer process per Datanet: an exclusive lock held for the whole run.
         let lockPath = Self.sequencerLockPath(store: store.directory, datanet: d)
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lock >= 0 else { throw LedgerRefusal.sequencerBusy(path: lockPath, why: String(cString: strerror(errno))) }
+        guard lock >= 0 else { throw LedgerStateError.sequencerBusy(path: lockPath, why: String(cString: strerror(errno))) }
         defer { close(lock) }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            throw LedgerRefusal.sequencerBusy(path: lockPath, why: "another process is sequencing this Datanet")
+            throw LedgerStateError.sequencerBusy(path: lockPath, why: "another process is sequencing this Datanet")
         }
         let run = SequenceRun(ledger: self, d: d, key: key, log: try merkleLog(d),
                               leaves: try leafTable(d), limit: max(1, leavesPerTransaction))
@@ -166,7 +166,7 @@ final class SequenceRun {
         let now = try ledger.state(txn, d)
         if let st {
             guard now.size == st.size, now.policyLeafHash == st.policyLeafHash else {
-                throw LedgerRefusal.logMoved(expected: st.size, found: now.size)
+                throw LedgerStateError.logMoved(expected: st.size, found: now.size)
             }
         } else {
             guard now.policy.sequencer == key.publicKey else {

@@ -40,7 +40,7 @@ extension Ledger {
         let leaves = try leafTable(d)
         // One transaction: the record, and with the sequencer's key its first leaf and checkpoint.
         try env.write { txn in
-            guard try !txn.contains(state, d) else { throw LedgerRefusal.datanetExists(d.hex) }
+            guard try !txn.contains(state, d) else { throw LedgerStateError.datanetExists(d.hex) }
             try txn.put(records, envelope.id, envelope.encoded)
             guard let key = sequencerKey else { return }
             let leaf = Leaf(datanet: d, policy: nil, payload: .policy(envelope))

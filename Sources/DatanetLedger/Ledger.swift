@@ -49,7 +49,7 @@ public final class Ledger: @unchecked Sendable {
     /// Opens the ledger tables of a store, creating them and upgrading an older layout unless
     /// `create` is false: then nothing is written, no writer is waited for (read commands open
     /// so), an older layout is read in place, and a store that never held a ledger throws
-    /// `LedgerRefusal.noLedger`.
+    /// `LedgerStateError.noLedger`.
     public init(store: ObjectStore, create: Bool = true) throws {
         self.store = store
         let t: [Table]
@@ -58,7 +58,7 @@ public final class Ledger: @unchecked Sendable {
                                           "decided", "contents", "checkpoints", "promises", "ledger-meta",
                                           "minhash", "near-duplicates", "observed", "forks", "sidecars", "pins", "tombstones"], create: create)
         } catch LMDBError.notFound where !create {
-            throw LedgerRefusal.noLedger
+            throw LedgerStateError.noLedger
         }
         (records, state, pending, pendingIndex, placed, undecided) = (t[0], t[1], t[2], t[3], t[4], t[5])
         (decided, contents, checkpoints, promises, meta) = (t[6], t[7], t[8], t[9], t[10])
@@ -85,7 +85,7 @@ public final class Ledger: @unchecked Sendable {
     // MARK: Reading
 
     func state(_ txn: Transaction, _ d: DatanetID) throws -> DatanetState {
-        guard let st = try txn.decoded(state, d.bytes, DatanetState.init(encoded:)) else { throw LedgerRefusal.unknownDatanet(d.hex) }
+        guard let st = try txn.decoded(state, d.bytes, DatanetState.init(encoded:)) else { throw LedgerStateError.unknownDatanet(d.hex) }
         return st
     }
 

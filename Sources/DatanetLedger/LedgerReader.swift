@@ -41,8 +41,8 @@ extension LedgerReader {
         let all = try datanets()
         let lower = text.lowercased()
         let matches = all.filter { $0.id.hex.hasPrefix(lower) || $0.policy.name == text }
-        guard !matches.isEmpty else { throw LedgerRefusal.unknownDatanet(text) }
-        guard matches.count == 1 else { throw LedgerRefusal.ambiguousDatanet(text, matches: matches.count) }
+        guard !matches.isEmpty else { throw LedgerStateError.unknownDatanet(text) }
+        guard matches.count == 1 else { throw LedgerStateError.ambiguousDatanet(text, matches: matches.count) }
         return matches[0]
     }
 
@@ -189,11 +189,11 @@ extension LedgerReader {
             let note: String
             if let size {
                 guard let b = try txn.get(ledger.checkpoints, BigEndian.key(d, size)) else {
-                    throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: size)
+                    throw LedgerStateError.noCheckpoint(datanet: d.hex, size: size)
                 }
                 note = String(decoding: b, as: UTF8.self)
             } else {
-                guard let n = try ledger.latestCheckpointNote(txn, d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
+                guard let n = try ledger.latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
                 note = n
             }
             let end = try Checkpoint.unverified(note: note).size

@@ -201,7 +201,7 @@ extension Ledger {
         _ = try envelope.verifiedSigners()
         try env.write { txn in
             guard try mergeSignatures(txn, envelope) != nil else {
-                throw LedgerRefusal.notPending(record: envelope.id.hex)
+                throw LedgerStateError.notPending(record: envelope.id.hex)
             }
         }
     }

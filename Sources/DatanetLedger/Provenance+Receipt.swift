@@ -10,7 +10,7 @@ extension Provenance {
         guard let (d, intakeIndex) = try ledger.reader.placement(contribution) else {
             throw LedgerRefusal.notInLog(record: contribution.hex)
         }
-        guard let note = try ledger.reader.latestCheckpoint(d) else { throw LedgerRefusal.noCheckpoint(datanet: d.hex, size: nil) }
+        guard let note = try ledger.reader.latestCheckpoint(d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
         let size = try Checkpoint.unverified(note: note).size
         let log = try ledger.merkleLog(d)
         let table = try ledger.leafTable(d)
@@ -52,7 +52,7 @@ extension Provenance {
         var fresh = try receipt(for: id)
         let before = try Checkpoint.unverified(note: old.checkpoint)
         let after = try Checkpoint.unverified(note: fresh.checkpoint)
-        guard before.size <= after.size else { throw LedgerRefusal.beyondLog(size: before.size, held: after.size) }
+        guard before.size <= after.size else { throw LedgerStateError.beyondLog(size: before.size, held: after.size) }
         guard before.size < after.size else { return old }
         let log = try ledger.merkleLog(DatanetID(hex: fresh.datanet)!)
         let proof = try ledger.env.read { txn in try log.consistencyProof(txn, size1: before.size, size2: after.size) }

@@ -4,7 +4,8 @@ import Glibc
 
 /// Moving content objects between stores (bundles now, sync later): each object travels as
 /// its stored bytes and is checked on arrival against its id, so a sender cannot slip in
-/// bytes under another object's name.
+/// bytes under another object's name. The primitives that take a transaction are the store's
+/// contract with the ledger layer above it (package access); the checks are public.
 extension ObjectStore {
     /// Largest object accepted from elsewhere: a chunk is at most 256 KiB (chunking.md); a blob
     /// manifest of 64 MiB describes about 1.5 million chunks (some 95 GiB at the average size).
@@ -12,7 +13,7 @@ extension ObjectStore {
 
     /// Every object reachable from a blob or tree, parents before children (trees, then
     /// blobs, then chunks), each once; nil when any of them is missing here.
-    public func closure(of id: ObjectID, kind: ObjectKind, in txn: Transaction) throws -> [(ObjectKind, ObjectID)]? {
+    package func closure(of id: ObjectID, kind: ObjectKind, in txn: Transaction) throws -> [(ObjectKind, ObjectID)]? {
         var seen = Set<ObjectID>()
         var out = [(ObjectKind, ObjectID)]()
         guard try walk(id, kind, in: txn, seen: &seen, visit: { out.append(($0, $1)) }) else { return nil }
@@ -48,12 +49,12 @@ extension ObjectStore {
     }
 
     /// The stored bytes of an object.
-    public func objectBytes(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> [UInt8]? {
+    package func objectBytes(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> [UInt8]? {
         try txn.get(table(kind), id)
     }
 
     /// Whether an object is here.
-    public func contains(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> Bool {
+    package func contains(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> Bool {
         try txn.contains(table(kind), id)
     }
 
@@ -95,7 +96,7 @@ extension ObjectStore {
     /// Stores an object received from elsewhere (already validated to have `id`) unless it is
     /// here; true when this call stored it.
     @discardableResult
-    public func put(_ kind: ObjectKind, _ id: ObjectID, _ bytes: [UInt8], in txn: Transaction) throws -> Bool {
+    package func put(_ kind: ObjectKind, _ id: ObjectID, _ bytes: [UInt8], in txn: Transaction) throws -> Bool {
         try txn.putNew(table(kind), id, size: bytes.count) { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
     }
 
@@ -119,7 +120,7 @@ extension ObjectStore {
 
     /// Deletes an object the caller's transaction stored from elsewhere and nothing turned out
     /// to need (an import keeps only what a live record reaches). Only gc deletes otherwise.
-    public func discard(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws {
+    package func discard(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws {
         try txn.delete(table(kind), id)
     }
 }
@@ -129,7 +130,7 @@ extension ObjectStore {
     /// (missing objects are skipped: a records-only store holds no content). Returns whether
     /// every object reached was present; objects already in `live` are not walked again.
     @discardableResult
-    public func mark(_ id: ObjectID, kind: ObjectKind, in txn: Transaction, into live: inout Set<ObjectID>) throws -> Bool {
+    package func mark(_ id: ObjectID, kind: ObjectKind, in txn: Transaction, into live: inout Set<ObjectID>) throws -> Bool {
         var chunksPresent = true
         let complete = try walk(id, kind, in: txn, seen: &live) { k, c in
             if k == .chunk, chunksPresent, try !txn.contains(chunks, c) { chunksPresent = false }
@@ -147,7 +148,7 @@ extension ObjectStore {
 
     /// Deletes every chunk, blob and tree not in `live`, and the `roots` entries in `dropRoots`,
     /// in the caller's write transaction (or only counts them when `dryRun`).
-    public func sweep(keeping live: Set<ObjectID>, dropRoots: Set<ObjectID>, in txn: Transaction, dryRun: Bool) throws -> Sweep {
+    package func sweep(keeping live: Set<ObjectID>, dropRoots: Set<ObjectID>, in txn: Transaction, dryRun: Bool) throws -> Sweep {
         var s = Sweep()
         for (kind, table) in [(ObjectKind.chunk, chunks), (.blob, blobs), (.tree, trees)] {
             var doomed = [(ObjectID, Int)]()
@@ -168,7 +169,7 @@ extension ObjectStore {
     }
 
     /// Objects named by `roots` (what `add` added), with their kinds.
-    public func addedRoots(in txn: Transaction) throws -> [(ObjectKind, ObjectID)] {
+    package func addedRoots(in txn: Transaction) throws -> [(ObjectKind, ObjectID)] {
         var out = [(ObjectKind, ObjectID)]()
         try txn.scan(roots) { k, v in
             if let o = AddedObject(key: k, value: v) { out.append((o.kind, o.id)) }
@@ -178,7 +179,7 @@ extension ObjectStore {
     }
 
     /// Clears leases of adds whose process is gone; throws when an add is still running.
-    public func clearDeadLeases(in txn: Transaction, dryRun: Bool) throws -> Int {
+    package func clearDeadLeases(in txn: Transaction, dryRun: Bool) throws -> Int {
         var dead = [[UInt8]]()
         try txn.scan(leases) { k, v in
             let pid = v.count >= 8 ? pid_t(truncatingIfNeeded: BigEndian.read(v, 0, 8)) : 0 // lease: pid ‖ start time

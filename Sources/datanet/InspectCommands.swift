@@ -93,7 +93,7 @@ func runFsck(_ p: Parsed) throws -> Int32 {
         let logBar = ProgressBar(total: leaves, label: "fsck logs", quiet: quiet)
         logs = try ledger.checkLogTables { logBar.update($0) }
         logBar.finish()
-    } catch LedgerRefusal.noLedger {}
+    } catch LedgerStateError.noLedger {}
     let logProblems = logs.flatMap { c in c.problems.map { "Datanet \(c.datanet.hex.prefix(16))…: \($0)" } }
     let problems = r.problems + logProblems
     if p.has("--json") {

@@ -26,7 +26,7 @@ func summary(_ e: Envelope, _ ledger: Ledger) -> String {
 
 func runDatanets(_ p: Parsed) throws -> Int32 {
     let all: [DatanetState]
-    do { all = try openLedgerForReading().reader.datanets() } catch LedgerRefusal.noLedger { all = [] }
+    do { all = try openLedgerForReading().reader.datanets() } catch LedgerStateError.noLedger { all = [] }
     if p.has("--json") {
         try printJSON(all.map { ["id": $0.id.hex, "name": $0.policy.name, "size": $0.size, "curators": $0.policy.curators.count,
                                  "quorum": $0.policy.quorum, "private": $0.policy.readers != nil] as [String: Any] })

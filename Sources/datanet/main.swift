@@ -112,6 +112,9 @@ do {
 } catch let e as LedgerRefusal {
     errLine("datanet: \(e)")
     code = 1
+} catch let e as LedgerStateError {
+    errLine("datanet: \(e)")
+    code = 1
 } catch let e as RecordError {
     errLine("datanet: \(e)")
     code = 1

@@ -47,7 +47,7 @@ import Testing
         #expect(try DatasetExport.verify(dir: dir, ledger: w.ledger).checks.contains { $0.name == "data/../../etc/passwd" && !$0.holds })
         try manifest.write(toFile: dir + "/MANIFEST.jsonl", atomically: true, encoding: .utf8)
         // A size with no checkpoint, and an existing folder, are refused.
-        #expect(throws: LedgerRefusal.noCheckpoint(datanet: w.datanet.hex, size: 7)) { try w.ledger.exportDataset(w.datanet, at: 7, to: dir + "-2") }
+        #expect(throws: LedgerStateError.noCheckpoint(datanet: w.datanet.hex, size: 7)) { try w.ledger.exportDataset(w.datanet, at: 7, to: dir + "-2") }
         #expect(throws: StoreError.self) { try w.ledger.exportDataset(w.datanet, at: nil, to: dir) }
     }
 

@@ -180,7 +180,7 @@ import Testing
         #expect(throws: RecordError.missingSignature("contribution must be signed by \(w.outsider.publicKey)")) { try w.ledger.propose(forged) }
         // A record for another Datanet.
         let other = try World()
-        #expect(throws: LedgerRefusal.unknownDatanet(other.datanet.hex)) { try w.ledger.propose(try other.contribution("elsewhere")) }
+        #expect(throws: LedgerStateError.unknownDatanet(other.datanet.hex)) { try w.ledger.propose(try other.contribution("elsewhere")) }
         // Nothing refused so far reached the log.
         #expect(try w.ledger.reader.state(of: w.datanet).size == 1)
         // Quota of one undecided proposal per author: the second waits out as refused.
@@ -194,7 +194,7 @@ import Testing
         // A second sequencer process is kept out by the lock file.
         let lock = open(Ledger.sequencerLockPath(store: w.dir, datanet: w.datanet), O_RDWR | O_CREAT, 0o600)
         #expect(flock(lock, LOCK_EX | LOCK_NB) == 0)
-        #expect(throws: LedgerRefusal.sequencerBusy(path: Ledger.sequencerLockPath(store: w.dir, datanet: w.datanet),
+        #expect(throws: LedgerStateError.sequencerBusy(path: Ledger.sequencerLockPath(store: w.dir, datanet: w.datanet),
                                                     why: "another process is sequencing this Datanet")) { try w.ledger.sequence(w.datanet, key: w.sequencer) }
         close(lock)
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
@@ -276,7 +276,7 @@ import Testing
         let noteA = try #require(try w.ledger.reader.latestCheckpoint(w.datanet))
         let restored = try Ledger(store: try ObjectStore(directory: copy))
         #expect(try restored.observe(note: noteA, datanet: w.datanet) == .consistent(size: 3))
-        #expect(throws: LedgerRefusal.storeBehind(signed: 3, held: 2)) { try restored.sequence(w.datanet, key: w.sequencer) }
+        #expect(throws: LedgerStateError.storeBehind(signed: 3, held: 2)) { try restored.sequence(w.datanet, key: w.sequencer) }
 
         // A second copy of the same backup that (wrongly) sequences another record at the
         // same size, never having seen the newer checkpoint: a fork.
@@ -324,10 +324,10 @@ import Testing
         #expect(throws: LedgerRefusal.unauthorized(kind: "continuation", needs: "the owner's signature")) {
             try w.ledger.applyContinuation(try continuation(size: st.size, root: root, signer: w.curatorA), key: newKey)
         }
-        #expect(throws: LedgerRefusal.notLastState(size: st.size - 1, held: st.size)) {
+        #expect(throws: LedgerStateError.notLastState(size: st.size - 1, held: st.size)) {
             try w.ledger.applyContinuation(try continuation(size: st.size - 1, root: root, signer: w.owner), key: newKey)
         }
-        #expect(throws: LedgerRefusal.notLastState(size: st.size, held: st.size)) {
+        #expect(throws: LedgerStateError.notLastState(size: st.size, held: st.size)) {
             try w.ledger.applyContinuation(try continuation(size: st.size, root: .zero, signer: w.owner), key: newKey)
         }
         #expect(throws: LedgerRefusal.notSequencer(key: w.sequencer.publicKey.description, sequencer: newKey.publicKey.description)) {
