@@ -97,7 +97,7 @@ extension Ledger {
     }
 
     /// The lock file that keeps a second sequencer of a Datanet out.
-    public static func sequencerLockPath(store: String, datanet: DatanetID) -> String {
+    package static func sequencerLockPath(store: String, datanet: DatanetID) -> String {
         store + "/sequencer-" + datanet.hex + ".lock"
     }
 
