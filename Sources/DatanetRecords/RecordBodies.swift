@@ -62,6 +62,21 @@ public struct PolicyState: Hashable, Sendable {
     }
 }
 
+extension PolicyState {
+    /// Refuses a state naming a key that could sign for anyone or for no one (small order,
+    /// mixed order or a non-canonical encoding: schema/contexts.md "Ed25519"). Checked where a
+    /// state enters, in genesis and policy records, not on every read of a stored state.
+    package func checkKeysUsable(_ kind: String) throws(RecordError) {
+        let roles: [(String, [PublicKey])] = [("owner", [owner]), ("sequencer", [sequencer]), ("curator", curators),
+                                               ("contributor", contributors ?? []), ("reader", readers ?? [])]
+        for (role, keys) in roles {
+            if let bad = keys.first(where: { !$0.isUsable }) {
+                throw .malformed("\(kind) names \(role) key \(bad), which is of small order or not canonical")
+            }
+        }
+    }
+}
+
 extension Array where Element == PublicKey {
     package func sortedByBytes() -> [PublicKey] {
         Array(Set(self)).sorted()
@@ -94,6 +109,7 @@ public struct Genesis: Hashable, Sendable {
         createdAt = try f.uint(2, "created-at")
         nonce = try f.bytes(3, "nonce", count: 16, wrong: "genesis nonce is not 16 bytes")
         try f.finish()
+        try policy.checkKeysUsable("genesis")
     }
 }
 
@@ -220,6 +236,7 @@ public struct PolicyChange: Hashable, Sendable {
         state = try PolicyState(fields: try f.fields(2, "state", kind: "policy state"))
         summary = try f.text(3, "summary", maxBytes: 1024)
         try f.finish()
+        try state.checkKeysUsable("policy")
     }
 }
 
@@ -247,6 +264,7 @@ public struct SetSequencer: Hashable, Sendable {
         previous = try f.id(1, "previous policy")
         sequencer = try f.publicKey(2, "sequencer")
         try f.finish()
+        guard sequencer.isUsable else { throw .malformed("set-sequencer names key \(sequencer), which is of small order or not canonical") }
     }
 }
 
@@ -278,6 +296,7 @@ public struct Continuation: Hashable, Sendable {
         root = try f.digest(2, "root")
         sequencer = try f.publicKey(3, "sequencer")
         try f.finish()
+        guard sequencer.isUsable else { throw .malformed("continuation names key \(sequencer), which is of small order or not canonical") }
     }
 }
 

@@ -170,6 +170,50 @@ import Testing
         }
     }
 
+    /// A key that could sign for anyone (small order: `01 00…00`, with R = identity and S = 0,
+    /// satisfies RFC 8032's equation for every message) or is not canonical is refused wherever
+    /// a genesis, policy, set-sequencer or continuation record names it, for every role.
+    @Test func governingRecordsRefuseUnusableKeys() throws {
+        let k = RecordSamples.fixedKeys()
+        let small = try PublicKey(bytes: [1] + [UInt8](repeating: 0, count: 31))
+        let nonCanonical = try PublicKey(bytes: [UInt8](repeating: 0xff, count: 31) + [0x7f]) // y ≥ p
+        let d = DatanetID(SHA256.hash([1]))
+        let good = PolicyState(name: "n", owner: k[0].publicKey, sequencer: k[1].publicKey, curators: [k[2].publicKey], quorum: 1,
+                               contributors: [k[3].publicKey], readers: [k[4].publicKey])
+        _ = try Genesis(body: Genesis(policy: good, createdAt: 1, nonce: [UInt8](repeating: 0, count: 16)).body)
+        for bad in [small, nonCanonical] {
+            #expect(!bad.isUsable)
+            var variants = [(String, PolicyState)]()
+            for role in ["owner", "sequencer", "curator", "contributor", "reader"] {
+                var st = good
+                switch role {
+                case "owner": st.owner = bad
+                case "sequencer": st.sequencer = bad
+                case "curator": st.curators = [bad, k[2].publicKey].sortedByBytes()
+                case "contributor": st.contributors = [bad]
+                default: st.readers = [k[4].publicKey, bad].sortedByBytes()
+                }
+                variants.append((role, st))
+            }
+            for (role, st) in variants {
+                let genesis = Genesis(policy: st, createdAt: 1, nonce: [UInt8](repeating: 0, count: 16)).body
+                #expect(throws: RecordError.malformed("genesis names \(role) key \(bad), which is of small order or not canonical")) {
+                    try Genesis(body: genesis)
+                }
+                let change = PolicyChange(datanet: d, previous: RecordID(SHA256.hash([2])), state: st, summary: "s").body
+                #expect(throws: RecordError.malformed("policy names \(role) key \(bad), which is of small order or not canonical")) {
+                    try PolicyChange(body: change)
+                }
+            }
+            #expect(throws: RecordError.malformed("set-sequencer names key \(bad), which is of small order or not canonical")) {
+                try SetSequencer(body: SetSequencer(datanet: d, previous: RecordID(SHA256.hash([2])), sequencer: bad).body)
+            }
+            #expect(throws: RecordError.malformed("continuation names key \(bad), which is of small order or not canonical")) {
+                try Continuation(body: Continuation(datanet: d, size: 1, root: SHA256.hash([3]), sequencer: bad).body)
+            }
+        }
+    }
+
     @Test func seededMutationsNeverCrashOrVerify() {
         var rng = SplitMix64(seed: 77)
         let goldens = RecordSamples.make(keys: RecordSamples.fixedKeys()).map { $0.1.encoded }
