@@ -25,9 +25,7 @@ extension Ledger {
         let cp: Checkpoint
         do {
             let size = try Checkpoint.unverified(note: note).size
-            let table = try leafTable(d)
-            let key = try env.read { txn in try sequencerKey(txn, st, leaves: table, size: size) }
-            cp = try Checkpoint.verify(note: note, key: key)
+            cp = try Checkpoint.verify(note: note, key: try sequencerKey(d, size: size))
         } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.checkpointRefused("\(error)") }
         guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
         // Tables are opened before the write transaction: opening one begins a transaction of its own.
@@ -49,6 +47,13 @@ extension Ledger {
     /// signs which size"), found by walking this log's policy chain back from leaf size − 1 to
     /// the latest handoff in force at that size (`LeafKind.newKeySigns`). Sizes beyond this log
     /// take the key in force now.
+    func sequencerKey(_ d: DatanetID, size: UInt64) throws -> PublicKey {
+        let st = try reader.state(of: d)
+        let table = try leafTable(d)
+        return try env.read { txn in try sequencerKey(txn, st, leaves: table, size: size) }
+    }
+
+    /// `sequencerKey(d, size:)` in a transaction, for the state `st`.
     func sequencerKey(_ txn: Transaction, _ st: DatanetState, leaves: LeafTable, size: UInt64) throws -> PublicKey {
         guard size > 0, size <= st.size else { return st.policy.sequencer }
         func leaf(_ i: UInt64) throws -> Leaf {

@@ -141,7 +141,14 @@ extension DatasetExport {
             return [VerificationCheck(name, .fail, "cannot check acceptance: this store does not hold the log of \(d.hex) at size \(cp.size) "
                                       + "(import a bundle of it, or pass --content-only to check the files alone)")]
         }
-        guard held.note == note else { return [VerificationCheck(name, .fail, "this store's checkpoint of size \(cp.size) differs from CHECKPOINT")] }
+        // CHECKPOINT must be signed by the key in force at its size and name the root this
+        // store's log has there; lines a relay added (cosignatures) change neither.
+        guard let key = try? ledger.sequencerKey(d, size: cp.size), (try? Checkpoint.verify(note: note, key: key)) != nil else {
+            return [VerificationCheck(name, .fail, "CHECKPOINT is not signed by the sequencer key in force at size \(cp.size)")]
+        }
+        guard (try? Checkpoint.unverified(note: held.note)) == cp else {
+            return [VerificationCheck(name, .fail, "this store's checkpoint of size \(cp.size) differs from CHECKPOINT")]
+        }
         let listedRecords = held.items.map { ($0.envelope.id.hex, ($0.intake, $0.contribution)) }
             + held.withdrawn.map { ($0.envelope.id.hex, ($0.intake, $0.contribution)) }
         let accepted = Dictionary(listedRecords, uniquingKeysWith: { a, _ in a })

@@ -58,13 +58,16 @@ public struct Checkpoint: Hashable, Sendable {
         let wantID = keyID(name: checkpoint.origin, key: key)
         var found = false
         for line in signatures.dropLast().split(separator: "\n", omittingEmptySubsequences: false) {
+            // C2SP signed-note: "— <name> <base64(key id ‖ signature)>". A line under another name
+            // or key id (a witness cosignature, 76 bytes) is skipped whatever its length.
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 3, parts[0] == "\u{2014}", let b = CanonicalBase64.decode(String(parts[2])), b.count == 68 else {
+            guard parts.count == 3, parts[0] == "\u{2014}", !parts[1].isEmpty, !parts[1].contains("+"),
+                  let b = CanonicalBase64.decode(String(parts[2])), b.count > 4 else {
                 throw .malformed("a signature line is not \"— name base64\"")
             }
             let id = UInt32(b[0]) << 24 | UInt32(b[1]) << 16 | UInt32(b[2]) << 8 | UInt32(b[3])
             guard parts[1] == checkpoint.origin, id == wantID else { continue }
-            guard let sig = try? Signature(bytes: Array(b[4...])),
+            guard b.count == 68, let sig = try? Signature(bytes: Array(b[4...])),
                   key.isValidSignature(sig, for: Array(text.utf8)) else { throw .badSignature }
             found = true
         }

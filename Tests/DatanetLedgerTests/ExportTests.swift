@@ -51,6 +51,31 @@ import Testing
         #expect(throws: StoreError.self) { try w.ledger.exportDataset(w.datanet, at: nil, to: dir) }
     }
 
+    /// CHECKPOINT is checked, not trusted: it must carry a signature by the sequencer key in
+    /// force at its size (the trust model's forged-manifest defect), while a cosignature line a
+    /// relay appends (C2SP tlog-cosignature, 76 bytes) changes nothing.
+    @Test func checkpointMustBeSignedAndMayCarryCosignatures() throws {
+        let (w, _) = try BundleTests.world()
+        let dir = w.dir + "-export"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try w.ledger.exportDataset(w.datanet, at: nil, to: dir)
+        let path = dir + "/CHECKPOINT"
+        let note = try String(contentsOfFile: path, encoding: .utf8)
+        let cp = try Checkpoint.unverified(note: note)
+        let cosigned = note + "\u{2014} witness.example/w1 \(Data((0..<76).map { UInt8($0) }).base64EncodedString())\n"
+        try cosigned.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try DatasetExport.verify(dir: dir, ledger: w.ledger).holds)
+        // The same (origin, size, root) signed by another key, and a note with only a witness line.
+        let forged = try cp.signed(by: w.owner)
+        let witnessOnly = cp.noteText + "\n\u{2014} witness.example/w1 \(Data((0..<76).map { UInt8($0) }).base64EncodedString())\n"
+        for bad in [forged, witnessOnly] {
+            try bad.write(toFile: path, atomically: true, encoding: .utf8)
+            let v = try DatasetExport.verify(dir: dir, ledger: w.ledger)
+            #expect(Self.failing(v) == ["accepted at the checkpoint"])
+            #expect(v.checks.last?.detail == "CHECKPOINT is not signed by the sequencer key in force at size \(cp.size)")
+        }
+    }
+
     /// The hardening issue's defect: a file and its manifest line altered together "held" in a
     /// store without the log. Now only --content-only passes it, and it says so; a store with
     /// the log catches it, as it catches a listed field (license, media type) that the record

@@ -109,6 +109,21 @@ import Testing
         #expect(cp.size == UInt64(leaves.count))
         #expect(cp.root == Merkle.root(leafHashes: leaves.map(\.leaf.hash)))
         #expect(throws: Checkpoint.Failure.noSignatureByKey) { try Checkpoint.verify(note: note, key: w.owner.publicKey) }
+        // C2SP signed-note: lines under other names or key ids are skipped whatever their length
+        // (a 76-byte cosignature); the sequencer's own line must be 68 bytes and verify; every
+        // line carries more than a key id.
+        func line(_ name: String, _ blob: [UInt8]) -> String { "\u{2014} \(name) \(Data(blob).base64EncodedString())\n" }
+        let cosignature = [UInt8](repeating: 9, count: 76)
+        #expect(try Checkpoint.verify(note: note + line("witness.example/w1", cosignature), key: w.sequencer.publicKey) == cp)
+        let ownID = Checkpoint.keyID(name: cp.origin, key: w.sequencer.publicKey)
+        let idBytes = withUnsafeBytes(of: ownID.bigEndian) { Array($0) }
+        #expect(try Checkpoint.verify(note: note + line(cp.origin, idBytes.map { $0 ^ 1 } + cosignature), key: w.sequencer.publicKey) == cp)
+        #expect(throws: Checkpoint.Failure.badSignature) {
+            try Checkpoint.verify(note: note + line(cp.origin, idBytes + cosignature), key: w.sequencer.publicKey)
+        }
+        #expect(throws: Checkpoint.Failure.malformed("a signature line is not \"— name base64\"")) {
+            try Checkpoint.verify(note: note + line("witness.example/w1", [1, 2, 3, 4]), key: w.sequencer.publicKey)
+        }
         #expect(leaves.dropFirst().allSatisfy { $0.leaf.policy?.index == 0 })
         #expect(try w.ledger.reader.decision(a.id) != nil)
     }
