@@ -114,9 +114,27 @@ public enum IdentityBackup {
     /// Default cost: N = 2^17, r = 8, p = 1 (128 MiB, about half a second).
     public static let defaultLog2N: UInt8 = 17
 
-    /// Seals `identity` under `passphrase`.
+    /// A passphrase to offer instead of a typed one: 125 random bits as five groups of five
+    /// lower-case letters and digits (base 32 without look-alikes).
+    public static func generatedPassphrase() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+        var rng = SystemRandomNumberGenerator()
+        let chars = (0..<25).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] }
+        return stride(from: 0, to: 25, by: 5).map { String(chars[$0..<$0 + 5]) }.joined(separator: "-")
+    }
+
+    /// Shortest passphrase a backup is sealed under, in characters.
+    public static let minimumPassphrase = 12
+    /// Largest scrypt cost a backup may ask for: N·r ≤ 2^21 (128·N·r bytes = 256 MiB of
+    /// memory) and N·r·p ≤ 2^22 (four times the cost written, N = 2^17, r = 8, p = 1).
+    static let maximumMemoryCost: UInt64 = 1 << 21, maximumWork: UInt64 = 1 << 22
+
+    /// Seals `identity` under `passphrase` (at least `minimumPassphrase` characters).
     public static func seal(_ identity: Identity, passphrase: [UInt8], log2N: UInt8 = defaultLog2N) throws -> [UInt8] {
-        guard !passphrase.isEmpty else { throw IdentityError.badBackup("the passphrase is empty") }
+        let length = String(decoding: passphrase, as: UTF8.self).count
+        guard length >= minimumPassphrase else {
+            throw IdentityError.badBackup("the passphrase has \(length) character(s); a backup needs at least \(minimumPassphrase) (or --generate-passphrase)")
+        }
         var salt = [UInt8](repeating: 0, count: 16), nonce = [UInt8](repeating: 0, count: 12)
         for i in salt.indices { salt[i] = UInt8.random(in: 0...255) }
         for i in nonce.indices { nonce[i] = UInt8.random(in: 0...255) }
@@ -133,8 +151,10 @@ public enum IdentityBackup {
         guard bytes[4] == 1 else { throw IdentityError.badBackup("backup version \(bytes[4]) is not supported") }
         let log2N = bytes[5], r = bytes[6], p = bytes[7]
         // Bounds keep a crafted file from demanding gigabytes or hours.
-        guard (10...20).contains(log2N), (1...16).contains(r), (1...4).contains(p) else {
-            throw IdentityError.badBackup("scrypt parameters out of range")
+        let n = UInt64(1) << UInt64(min(log2N, 63))
+        guard (10...20).contains(log2N), (1...16).contains(r), (1...4).contains(p),
+              n * UInt64(r) <= maximumMemoryCost, n * UInt64(r) * UInt64(p) <= maximumWork else {
+            throw IdentityError.badBackup("scrypt parameters out of range (N = 2^\(log2N), r = \(r), p = \(p): at most 256 MiB and 4× the written cost)")
         }
         let header = Array(bytes[0..<36])
         let key = try Scrypt.derive(passphrase: passphrase, salt: Array(bytes[8..<24]), n: 1 << UInt64(log2N),

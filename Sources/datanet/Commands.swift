@@ -119,9 +119,10 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: """
                               Manage identities. `new` makes an Ed25519 + X25519 key pair (key file mode 0600); `ls` and `show` \
                               list them; `export` prints the public identity as JSON; `backup` writes the keys sealed under a \
-                              passphrase (scrypt + ChaCha20-Poly1305); `restore` reads such a file back. A private key is never printed.
+                              passphrase of at least 12 characters (scrypt + ChaCha20-Poly1305), or under one it generates and \
+                              prints once (--generate-passphrase); `restore` reads such a file back. A private key is never printed.
                               """,
-                              flags: [json], options: [("-o", "backup: the file to write"),
+                              flags: [json, ("--generate-passphrase", "backup: make a random passphrase (125 bits) and print it once")], options: [("-o", "backup: the file to write"),
                                                        ("--passphrase-file", "read the passphrase from this file's first line instead of asking")],
                               minPositionals: 1, maxPositionals: 2), run: runIdentity),
     Command(spec: CommandSpec(name: "create", synopsis: "create NAME [--private] [--open | --allow KEY...] [--reader KEY...] [--curator KEY...] [--quorum K] [--sequencer KEY]",
@@ -192,9 +193,8 @@ func runCat(_ p: Parsed) throws -> Int32 {
     let (kind, id) = try store.resolve(p.positionals[0])
     if kind == .tree { throw CLIError.failure("\(id) is a folder (tree); `datanet stat \(id)` lists it") }
     let dest = p.options["-o"]
-    let tmp = dest.map { $0 + ".datanet-tmp-\(getpid())" }
-    let fd = tmp.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? 1
-    guard fd >= 0 else { throw StoreError.io(path: dest!, operation: "create", errno: errno) }
+    let temporary = try dest.map { try createTemporaryFile(beside: $0) }
+    let (fd, tmp) = (temporary?.fd ?? 1, temporary?.path)
     do {
         if kind == .chunk {
             guard let bytes = try store.chunk(id), ObjectID(SHA256.hash(bytes)) == id else {

@@ -49,14 +49,23 @@ func runIdentity(_ p: Parsed) throws -> Int32 {
     case "backup":
         let identity = try ids.load(try needsName())
         guard let dest = p.options["-o"] else { throw CLIError.usage("`datanet id backup NAME` needs -o FILE") }
-        let pass = try passphrase(p, confirm: true)
+        let generated = p.has("--generate-passphrase") ? IdentityBackup.generatedPassphrase() : nil
+        if generated != nil, p.options["--passphrase-file"] != nil {
+            throw CLIError.usage("--generate-passphrase and --passphrase-file are alternatives; give one")
+        }
+        let pass = try generated.map { Array($0.utf8) } ?? passphrase(p, confirm: true)
         let sealed = try IdentityBackup.seal(identity, passphrase: pass)
         let fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError.io(path: dest, operation: "create", errno: errno) }
         defer { close(fd) }
         try writeAll(fd, sealed, path: dest)
         guard fsync(fd) == 0 else { throw StoreError.io(path: dest, operation: "write", errno: errno) }
-        out("wrote an encrypted backup of \(identity.name) to \(dest)")
+        if p.has("--json") {
+            try printJSON(["name": identity.name, "backup": dest, "passphrase": generated as Any? ?? NSNull()] as [String: Any])
+        } else {
+            out("wrote an encrypted backup of \(identity.name) to \(dest)")
+            if let generated { out("passphrase: \(generated)\n(write it down: it is stored nowhere, and the backup cannot be opened without it)") }
+        }
     case "restore":
         let source = try needsName()
         guard let bytes = FileManager.default.contents(atPath: source) else {

@@ -105,9 +105,7 @@ func readInput(_ path: String, limit: Int = 64 << 20) throws -> Data {
 /// Writes bytes to standard output, or replaces `path` atomically (temporary file, fsync, rename).
 func writeOutput(_ data: Data, to path: String?) throws {
     guard let path else { writeFD(1, data); return }
-    let tmp = path + ".tmp-\(getpid())"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw StoreError.io(path: tmp, operation: "create", errno: errno) }
+    let (fd, tmp) = try createTemporaryFile(beside: path)
     let ok = data.withUnsafeBytes { b -> Bool in
         var off = 0
         while off < b.count {

@@ -241,9 +241,7 @@ func runGC(_ p: Parsed) throws -> Int32 {
 /// Writes a bundle to `path` atomically (temporary name, fsync, rename), sealed when
 /// recipients are given (the plain bundle then lives only in an unlinked temporary file).
 private func writeBundle(to path: String, sealedTo recipients: [[UInt8]], _ export: (Int32) throws -> BundleSummary) throws -> BundleSummary {
-    let tmp = path + ".tmp-\(getpid())"
-    let out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard out >= 0 else { throw StoreError.io(path: tmp, operation: "create", errno: errno) }
+    let (out, tmp) = try createTemporaryFile(beside: path)
     do {
         defer { close(out) }
         var summary: BundleSummary

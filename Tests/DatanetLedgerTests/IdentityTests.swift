@@ -73,5 +73,30 @@ import Testing
         #expect { try IdentityBackup.open(greedy, passphrase: pass) } throws: { e in if case .badBackup(let why)? = e as? IdentityError { why.contains("out of range") } else { false } }
         #expect(throws: IdentityError.self) { try IdentityBackup.open(Array(sealed.prefix(40)), passphrase: pass) }
         #expect(throws: IdentityError.self) { try IdentityBackup.seal(id, passphrase: []) }
+        // Costs past 256 MiB of memory or four times the written work are refused before any
+        // work (N = 2^20 with r = 16 took 2.1 GB and 14 s when it was accepted).
+        for (log2N, r, p) in [(20, 16, 1), (19, 8, 1), (18, 8, 4), (20, 2, 4)] as [(UInt8, UInt8, UInt8)] {
+            var costly = sealed
+            (costly[5], costly[6], costly[7]) = (log2N, r, p)
+            #expect { try IdentityBackup.open(costly, passphrase: pass) } throws: { e in
+                if case .badBackup(let why)? = e as? IdentityError { why.contains("out of range") } else { false }
+            }
+        }
+    }
+
+    /// A backup needs a passphrase of at least 12 characters; the generated one offered
+    /// instead has 25 random characters (125 bits) and differs every time.
+    @Test func backupPassphrasesHaveAMinimumLength() throws {
+        let id = try Identity(name: "carol")
+        #expect { try IdentityBackup.seal(id, passphrase: Array("eleven char".utf8), log2N: 10) } throws: { e in
+            if case .badBackup(let why)? = e as? IdentityError { why.contains("at least 12") } else { false }
+        }
+        _ = try IdentityBackup.seal(id, passphrase: Array("twelve chars".utf8), log2N: 10)
+        let generated = IdentityBackup.generatedPassphrase()
+        #expect(generated.count == 29 && generated.split(separator: "-").map(\.count) == [5, 5, 5, 5, 5])
+        #expect(generated != IdentityBackup.generatedPassphrase())
+        let back = try IdentityBackup.open(try IdentityBackup.seal(id, passphrase: Array(generated.utf8), log2N: 10),
+                                           passphrase: Array(generated.utf8))
+        #expect(back.publicKey == id.publicKey)
     }
 }

@@ -159,11 +159,21 @@ import Testing
         #expect(try run(["id", "backup", "alice", "-o", backup, "--passphrase-file", pw]).status == 1) // never overwrites
         let noTTY = try run(["id", "backup", "alice", "-o", dir.file("other.bak")])
         #expect(noTTY.status == 2 && noTTY.stderr.contains("--passphrase-file"))
+        // A short passphrase is refused (nothing written); a generated one is printed once and opens it.
+        writeFile(dir.file("short"), Array("hunter2\n".utf8))
+        let short = try run(["id", "backup", "alice", "-o", dir.file("short.bak"), "--passphrase-file", dir.file("short")])
+        #expect(short.status == 1 && short.stderr.contains("at least 12") && !FileManager.default.fileExists(atPath: dir.file("short.bak")))
+        let generated = try run(["id", "backup", "alice", "-o", dir.file("gen.bak"), "--generate-passphrase", "--json"])
+        let phrase = try #require((try JSONSerialization.jsonObject(with: Data(generated.stdout.utf8)) as? [String: Any])?["passphrase"] as? String)
+        writeFile(dir.file("gen"), Array((phrase + "\n").utf8))
         let keyFile = store + "/identities/alice.key"
         let keyBytes = try #require(FileManager.default.contents(atPath: keyFile))
         try FileManager.default.removeItem(atPath: keyFile)
         writeFile(dir.file("wrong"), Array("not it".utf8))
         #expect(try run(["id", "restore", backup, "--passphrase-file", dir.file("wrong")]).stderr.contains("wrong passphrase"))
+        #expect(try run(["id", "restore", dir.file("gen.bak"), "--passphrase-file", dir.file("gen")]).status == 0)
+        #expect(FileManager.default.contents(atPath: keyFile) == keyBytes)
+        try FileManager.default.removeItem(atPath: keyFile)
         #expect(try run(["id", "restore", backup, "--passphrase-file", pw]).status == 0)
         #expect(FileManager.default.contents(atPath: keyFile) == keyBytes)
         chmod(keyFile, 0o644)

@@ -20,6 +20,30 @@ import Testing
         try runDatanet([], store: s.store, env: ["DATANET": datanetBinary], shellPrefix: script + "; exit $?;")
     }
 
+    /// Temporary files for atomic replaces (bundle export, `cat -o`, `--json -o`) were named
+    /// `FILE.tmp-<pid>` and opened with O_TRUNC, following links: a symlink planted under that
+    /// name made the command overwrite its target. They are now created exclusively, under a
+    /// random name, without following links.
+    @Test func temporaryFilesNeverFollowOrTruncateWhatIsThere() throws {
+        let dir = NSTemporaryDirectory() + "datanet-tmp-\(UInt64.random(in: 0 ... .max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let victim = dir + "/victim", out = dir + "/out.bundle"
+        FileManager.default.createFile(atPath: victim, contents: Data("keep me".utf8))
+        #expect(symlink(victim, out + ".tmp-\(getpid())") == 0) // the old, predictable name
+        var made = Set<String>()
+        for _ in 0..<4 {
+            let (fd, path) = try createTemporaryFile(beside: out)
+            #expect(write(fd, "x", 1) == 1)
+            close(fd)
+            var st = stat()
+            #expect(lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && path.hasPrefix(out + ".tmp-"))
+            made.insert(path)
+        }
+        #expect(made.count == 4)
+        #expect(FileManager.default.contents(atPath: victim) == Data("keep me".utf8))
+    }
+
     @Test func pathsThatAreNotUTF8() throws {
         let s = Session()
         try s.ok(["init"])
