@@ -21,6 +21,12 @@ public struct IdentityStore: Sendable {
 
     func path(_ name: String) -> String { directory + "/" + name + ".key" }
 
+    /// Deletes an identity's key file (only to undo a `save` whose purpose failed).
+    public func remove(_ name: String) {
+        guard Identity.isValidName(name) else { return }
+        unlink(path(name))
+    }
+
     private func ensureDirectory() throws {
         var st = stat()
         if lstat(directory, &st) == 0 {

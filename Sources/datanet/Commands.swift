@@ -126,7 +126,7 @@ nonisolated(unsafe) let commands: [Command] = [
                                                        ("--passphrase-file", "read the passphrase from this file's first line instead of asking")],
                               minPositionals: 1, maxPositionals: 2), run: runIdentity),
     Command(spec: CommandSpec(name: "create", synopsis: "create NAME [--private] [--open | --allow KEY...] [--reader KEY...] [--curator KEY...] [--quorum K] [--sequencer KEY]",
-                              summary: "Create a Datanet owned by the --as identity. KEY is a public key or a local identity name; options repeat or take comma lists. Curators default to the owner, the sequencer to the owner.",
+                              summary: "Create a Datanet owned by the --as identity. KEY is a public key or a local identity name; options repeat or take comma lists. Curators default to the owner; the sequencer to a new identity made for it (a separate, hot key: the owner's stays cold), unless --sequencer names one.",
                               flags: [json, ("--private", "only readers may see it"), ("--open", "anyone may contribute (the default)")],
                               options: [("--allow", "who may contribute"), ("--reader", "who may read (with --private)"), ("--curator", "a curator"),
                                         ("--quorum", "accepting reviews needed"), ("--sequencer", "the sequencer key"),

@@ -38,6 +38,15 @@ func localIdentity(for key: PublicKey) -> Identity? {
 
 func nowMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 
+/// A name for the identity made to sequence Datanet `name`: "NAME-sequencer" when that is a
+/// valid identity name not yet taken here, else "sequencer-" and 12 random hex digits.
+func sequencerIdentityName(for name: String) -> String {
+    let taken = Set(IdentityStore(storeDirectory: storeDir).names())
+    let readable = name + "-sequencer"
+    if Identity.isValidName(readable), !taken.contains(readable) { return readable }
+    return "sequencer-" + Hex.encode((0..<6).map { _ in UInt8.random(in: 0...255) })
+}
+
 func runCreate(_ p: Parsed) throws -> Int32 {
     // Before the ledger opens: a refusal must leave even a store without ledger tables as it was.
     try TextRules.checkSingleLine(p.positionals[0], field: "Datanet name")
@@ -49,7 +58,10 @@ func runCreate(_ p: Parsed) throws -> Int32 {
     let contributors: [PublicKey]? = p.all("--allow").isEmpty ? nil : try p.all("--allow").map(resolveKey)
     let readers: [PublicKey]? = p.has("--private") ? try [owner.publicKey] + p.all("--reader").map(resolveKey) : nil
     if !p.has("--private") && !p.all("--reader").isEmpty { throw CLIError.usage("--reader needs --private") }
-    let sequencer = try p.options["--sequencer"].map(resolveKey) ?? owner.publicKey
+    // The sequencer signs checkpoints all day (a hot key); the owner can replace it (a cold
+    // key). Unless --sequencer names one, a new identity is made for it.
+    let newSequencer = p.options["--sequencer"] == nil ? try Identity(name: sequencerIdentityName(for: p.positionals[0])) : nil
+    let sequencer = try p.options["--sequencer"].map(resolveKey) ?? newSequencer!.publicKey
     let allCurators = curators.isEmpty ? [owner.publicKey] : curators
     guard quorum >= 1, quorum <= UInt64(allCurators.count) else {
         throw CLIError.usage("--quorum \(quorum) must be between 1 and the \(allCurators.count) curator(s)")
@@ -62,8 +74,23 @@ func runCreate(_ p: Parsed) throws -> Int32 {
     for i in nonce.indices { nonce[i] = UInt8.random(in: 0...255) }
     var genesis = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: nowMillis(), nonce: nonce).body)
     try genesis.sign(with: owner.signingKey)
-    let id = try ledger.create(genesis: genesis, sequencerKey: localIdentity(for: sequencer)?.signingKey)
-    if p.has("--json") { try printJSON(["id": id.hex, "name": policy.name]) } else { out("\(id.hex)  \(terminalSafe(policy.name))") }
+    let identities = IdentityStore(storeDirectory: storeDir)
+    if let newSequencer { try identities.save(newSequencer) }
+    let id: DatanetID
+    do {
+        id = try ledger.create(genesis: genesis, sequencerKey: newSequencer?.signingKey ?? localIdentity(for: sequencer)?.signingKey)
+    } catch {
+        if let newSequencer { identities.remove(newSequencer.name) } // nothing it could sign was made
+        throw error
+    }
+    if p.has("--json") {
+        try printJSON(["id": id.hex, "name": policy.name, "sequencer": sequencer.description, "sequencer_identity": newSequencer?.name as Any? ?? NSNull()])
+    } else {
+        out("\(id.hex)  \(terminalSafe(policy.name))")
+        if let newSequencer {
+            out("sequencer: new identity \(newSequencer.name) (\(sequencer)); the owner key \(owner.name) stays out of daily signing. Back both up (`datanet id backup`).")
+        }
+    }
     return 0
 }
 

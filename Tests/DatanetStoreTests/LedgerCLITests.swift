@@ -44,6 +44,30 @@ import Testing
     static let text = (0..<400).map { "w\($0 * 7919 % 1000)" }.joined(separator: " ")
     static let nearCopy = text.replacingOccurrences(of: " w919 ", with: " edited ")
 
+    /// `create` keeps the owner key cold: without --sequencer it makes a separate identity that
+    /// sequences (and says so); --sequencer keeps the choice; a refused create leaves no identity.
+    @Test func createMakesASeparateSequencerIdentity() throws {
+        let s = Session()
+        try s.ok(["init"])
+        try s.ok(["id", "new", "owner"])
+        let made = try #require(try s.json(["--as", "owner", "create", "songs"]) as? [String: Any])
+        #expect(made["sequencer_identity"] as? String == "songs-sequencer")
+        let ids = try #require(try s.json(["id", "ls"]) as? [[String: Any]])
+        let owner = ids.first { $0["name"] as? String == "owner" }?["ed25519"] as? String
+        let sequencer = ids.first { $0["name"] as? String == "songs-sequencer" }?["ed25519"] as? String
+        #expect(owner != nil && sequencer != nil && owner != sequencer && made["sequencer"] as? String == sequencer)
+        writeFile(s.dir.file("a.txt"), Array("a song".utf8))
+        try s.ok(["--as", "owner", "contribute", "songs", s.dir.file("a.txt")])
+        #expect(try s.ok(["sequence", "songs"]).contains("checkpoint size 2"))
+        #expect(try s.ok(["--as", "owner", "create", "second"]).contains("sequencer: new identity second-sequencer"))
+        // --sequencer names the key: no identity is made. A refused create makes none either.
+        let chosen = try #require(try s.json(["--as", "owner", "create", "third", "--sequencer", "owner"]) as? [String: Any])
+        #expect(chosen["sequencer_identity"] is NSNull && chosen["sequencer"] as? String == owner)
+        #expect(try s.run(["--as", "owner", "create", "fourth", "--quorum", "3"]).status == 2)
+        let after = try #require(try s.json(["id", "ls"]) as? [[String: Any]]).compactMap { $0["name"] as? String }
+        #expect(after.sorted() == ["owner", "second-sequencer", "songs-sequencer"])
+    }
+
     @Test func governanceThroughTheCommandLine() throws {
         let s = Session()
         try s.ok(["init"])
