@@ -28,7 +28,9 @@ extension Ledger {
         let lockPath = Self.sequencerLockPath(store: store.directory, datanet: d)
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw LedgerStateError.sequencerBusy(path: lockPath, why: String(cString: strerror(errno))) }
-        defer { close(lock) }
+        // Unlocked before closing: a child another thread forked in the meantime shares the open
+        // file description until it execs, and would otherwise keep the lock held after us.
+        defer { flock(lock, LOCK_UN); close(lock) }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
             throw LedgerStateError.sequencerBusy(path: lockPath, why: "another process is sequencing this Datanet")
         }

@@ -180,9 +180,10 @@ extension Ledger {
         }
         if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: false) }
         if try isPending(txn, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: true) }
-        // Policy records may gather signatures after they are first proposed: keep the union.
-        var stored = envelope
-        if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(envelope) }
+        // Only signatures that can count are kept; policy records may gather more after they
+        // are first proposed: keep the union.
+        var stored = try countable(txn, envelope, record, st.policy)
+        if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(stored) }
         let bytes = stored.encoded
         guard bytes.count <= Envelope.maximumSize else {
             throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
@@ -211,7 +212,9 @@ extension Ledger {
     func mergeSignatures(_ txn: Transaction, _ envelope: Envelope) throws -> Int? {
         guard let old = try txn.get(records, envelope.id), try isPending(txn, envelope.id) else { return nil }
         let held = try Envelope(encoded: old)
-        let merged = try held.merging(envelope)
+        let record = try Record(held)
+        guard let d = record.datanet else { return nil }
+        let merged = try held.merging(try countable(txn, envelope, record, try state(txn, d).policy))
         let added = merged.signatures.count - held.signatures.count
         guard added > 0 else { return 0 }
         let bytes = merged.encoded
@@ -221,6 +224,20 @@ extension Ledger {
         try txn.put(records, envelope.id, bytes)
         if let k = try txn.get(pendingIndex, envelope.id) { try txn.put(pending, k, envelope.id.bytes + bytes) }
         return added
+    }
+
+    /// `envelope` with only the signatures that can count for `record` under `policy`
+    /// (`PolicyState.mayCountSignature`; a tombstone's withdrawn author is looked up here).
+    /// Refused when none is left: nothing could ever authorize it.
+    func countable(_ txn: Transaction, _ envelope: Envelope, _ record: Record, _ policy: PolicyState) throws -> Envelope {
+        var author: PublicKey?
+        if case .tombstone(let t) = record, let bytes = try txn.get(records, t.contribution),
+           case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) { author = c.author }
+        let kept = envelope.keepingSignatures { policy.mayCountSignature(by: $0, on: record, author: author) }
+        guard !kept.signatures.isEmpty else {
+            throw LedgerRefusal.unauthorized(kind: envelope.kind.rawValue, needs: "a signature by a key that holds a role for it in the policy in force")
+        }
+        return kept
     }
 
     func nextSequence(_ txn: Transaction) throws -> UInt64 {

@@ -82,6 +82,13 @@ public struct Envelope: Hashable, Sendable {
         signatures.sort { $0.key < $1.key }
     }
 
+    /// The same record with only the signatures whose key `keep` accepts.
+    package func keepingSignatures(where keep: (PublicKey) -> Bool) -> Envelope {
+        var copy = self
+        copy.signatures.removeAll { !keep($0.key) }
+        return copy
+    }
+
     /// The keys whose signatures verify; throws on the first that does not.
     public func verifiedSigners() throws(RecordError) -> [PublicKey] {
         let message = signedMessage

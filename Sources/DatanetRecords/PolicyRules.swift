@@ -47,6 +47,22 @@ extension PolicyState {
         takedown ? authorizesGovernance(signers) : signers.contains(author)
     }
 
+    /// Whether a signature by `key` on `record` can count for anything under this policy: the
+    /// author of a contribution, the reviewer of a review, the owner or a curator on a policy
+    /// change, handoff or takedown, the owner on a continuation, and on a tombstone also the
+    /// withdrawn contribution's `author`. Other signatures are dropped where records enter,
+    /// so no one can pad a record others must carry (at most one signature per role holder).
+    public func mayCountSignature(by key: PublicKey, on record: Record, author: PublicKey? = nil) -> Bool {
+        switch record {
+        case .genesis(let g): key == g.policy.owner
+        case .contribution(let c): key == c.author
+        case .review(let r): key == r.reviewer
+        case .policy, .setSequencer: key == owner || curators.contains(key)
+        case .continuation: key == owner
+        case .tombstone: key == owner || curators.contains(key) || key == author
+        }
+    }
+
     /// Distinct counted curators needed to accept (the quorum) or to reject (enough that the
     /// quorum can no longer be reached: curators − quorum + 1).
     public func reviewsNeeded(toAccept: Bool) -> Int {

@@ -78,7 +78,8 @@ public final class ObjectStore: @unchecked Sendable {
         }
     }
 
-    deinit { close(lockFD) }
+    /// Unlocks before closing: a child forked meanwhile shares the lock until it execs.
+    deinit { flock(lockFD, LOCK_UN); close(lockFD) }
 
     /// The table that holds objects of `kind`.
     func table(_ kind: ObjectKind) -> Table {

@@ -91,6 +91,37 @@ import Testing
         #expect(try peer.ledger.reader.pendingRecords(w.datanet).first?.signatures.count == 2)
     }
 
+    /// Signature stuffing (trust model, item 8): valid signatures by keys with no role for a
+    /// record are dropped where it enters, by a proposal, a merge or a bundle, so no one can pad
+    /// a pending policy change or a review that leaves and receipts must carry.
+    @Test func signaturesWithoutARoleAreDropped() throws {
+        let w = try World(quorum: 2)
+        var change = try w.policyChange("remove B", signedBy: [w.curatorA]) { $0.curators = [w.curatorA.publicKey]; $0.quorum = 1 }
+        let junk = try (0..<20).map { _ in try SigningKey() }
+        for k in junk { try change.sign(with: k) }
+        try w.ledger.propose(change)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).first?.signatures.map(\.key) == [w.curatorA.publicKey])
+        var more = change
+        for k in try (0..<20).map({ _ in try SigningKey() }) { try more.sign(with: k) }
+        try w.ledger.addSignatures(more)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).first?.signatures.count == 1)
+        try more.sign(with: w.curatorB)
+        try w.ledger.addSignatures(more)
+        #expect(Set(try #require(try w.ledger.reader.pendingRecords(w.datanet).first).signatures.map(\.key)) == [w.curatorA.publicKey, w.curatorB.publicKey])
+        // A review keeps its reviewer's signature only; a record no role holder signed is refused.
+        let c = try w.contribution("a text to review")
+        try w.ledger.propose(c)
+        var review = try w.review([c.id], accept: true, by: w.curatorA)
+        for k in junk { try review.sign(with: k) }
+        try w.ledger.propose(review)
+        #expect(try w.ledger.reader.record(review.id)?.signatures.map(\.key) == [w.curatorA.publicKey])
+        var stranger = try w.policyChange("stranger", signedBy: []) { $0.quorum = 1 }
+        try stranger.sign(with: w.outsider)
+        #expect(throws: LedgerRefusal.unauthorized(kind: "policy", needs: "a signature by a key that holds a role for it in the policy in force")) {
+            try w.ledger.propose(stranger)
+        }
+    }
+
     /// curation.md: a review waits in pending until its contribution is taken in; reviews by a
     /// curator removed before the decision do not count; reviews after the decision change nothing.
     @Test func whenAReviewCounts() throws {

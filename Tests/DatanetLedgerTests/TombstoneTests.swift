@@ -48,8 +48,12 @@ import Testing
         try w.ledger.propose(copy)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.accepted) == [false])
         let receipt = try w.ledger.provenance.receipt(for: c.id)
-        // Only the author may withdraw.
-        try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.outsider]))
+        // Only the author may withdraw. A key with no role for a tombstone is not even taken in
+        // (signature stuffing: trust model, item 8); a curator's withdrawal is refused in sequencing.
+        #expect(throws: LedgerRefusal.unauthorized(kind: "tombstone", needs: "a signature by a key that holds a role for it in the policy in force")) {
+            try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.outsider]))
+        }
+        try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.curatorA]))
         var r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.tombstones.isEmpty && r.refused.first?.refusal == .unauthorized(kind: "withdrawal", needs: "to be signed by the contribution's author"))
         try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.author]))
