@@ -58,6 +58,7 @@ extension Ledger {
             var notes = [String]()
             var envelopes = [Envelope]()
             var promises = [IntakePromise]()
+            var evidence = [[UInt8]]()
             var next = from
             var frames = 0
             while let (type, payload) = try reader.next() {
@@ -101,12 +102,7 @@ extension Ledger {
                         freshSidecars.append(h)
                     }
                 case .forkEvidence:
-                    guard let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(payload)), e.datanet == d.hex,
-                          let size = e.notes.first.flatMap({ try? Checkpoint.unverified(note: $0) })?.size else {
-                        throw BundleError.malformed("fork evidence is not for this Datanet")
-                    }
-                    // Kept as `observe` keeps its own: under the size the notes disagree at.
-                    if try !txn.contains(forks, BigEndian.key(d, size)) { try txn.put(forks, BigEndian.key(d, size), payload) }
+                    evidence.append(payload) // checked once the replay knows every key in force
                 }
             }
             guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
@@ -131,6 +127,11 @@ extension Ledger {
             }
             if let v = auditor.violations.first {
                 throw BundleError.refused((v.index.map { "leaf \($0): " } ?? "") + "\(v.rule): \(v.detail)")
+            }
+            for payload in evidence {
+                // Kept as `observe` keeps its own: under the size the notes disagree at.
+                let size = try ForkEvidence.validated(payload, datanet: d) { auditor.key(forSize: $0) }
+                if try !txn.contains(forks, BigEndian.key(d, size)) { try txn.put(forks, BigEndian.key(d, size), payload) }
             }
             guard let st = auditor.state else { throw BundleError.refused("no genesis") }
             if !checkedNew.isEmpty {

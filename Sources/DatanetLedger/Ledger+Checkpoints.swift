@@ -10,6 +10,9 @@ public enum CheckpointObservation: Sendable, Equatable {
     case consistent(size: UInt64)
     /// It and another validly signed checkpoint cannot both hold; the evidence is stored.
     case fork(evidence: String)
+    /// Its root differs from this log's at its size, but this store holds no signed checkpoint
+    /// of that size to prove it to anyone else: nothing is stored as evidence.
+    case inconsistent(size: UInt64)
 }
 
 extension Ledger {
@@ -36,7 +39,8 @@ extension Ledger {
             let ours = try txn.get(checkpoints, BigEndian.key(d, cp.size)).map { String(decoding: $0, as: UTF8.self) }
             let root = try log.root(txn, size: cp.size)
             if root == cp.root { return .consistent(size: cp.size) }
-            let evidence = ForkEvidence(datanet: d.hex, notes: [ours ?? "", note].filter { !$0.isEmpty })
+            guard let ours else { return .inconsistent(size: cp.size) }
+            let evidence = ForkEvidence(datanet: d.hex, notes: [ours, note])
             let json = try JSONEncoder.canonical.encode(evidence)
             try txn.put(forks, BigEndian.key(d, cp.size), Array(json))
             return .fork(evidence: String(decoding: json, as: UTF8.self))
@@ -96,8 +100,24 @@ extension Ledger {
 public struct ForkEvidence: Codable, Sendable {
     public var type = "datanet/fork-evidence/v1"
     public var datanet: String
-    /// The signed notes, ours first when we have one.
+    /// The two signed notes, of one size, ours first when one is ours.
     public var notes: [String]
+
+    /// Evidence read from elsewhere (a bundle), kept only when it proves a fork: exactly two
+    /// notes of Datanet `d`, of one size and different roots, each signed by the key in force
+    /// at that size (`key`). Returns that size; anything else is refused, so no one can plant
+    /// junk that would block real evidence at a size.
+    static func validated(_ bytes: [UInt8], datanet d: DatanetID, key: (UInt64) -> PublicKey?) throws -> UInt64 {
+        let refuse = BundleError.malformed("fork evidence is not two notes of one size, each signed by the key in force there, that disagree")
+        try StrictJSON.check(Data(bytes))
+        guard let e = try? JSONDecoder().decode(ForkEvidence.self, from: Data(bytes)), e.type == "datanet/fork-evidence/v1",
+              e.datanet == d.hex, e.notes.count == 2,
+              let a = try? Checkpoint.unverified(note: e.notes[0]), let b = try? Checkpoint.unverified(note: e.notes[1]),
+              a.size == b.size, a.root != b.root, a.origin == Checkpoint.origin(of: d), b.origin == a.origin,
+              let k = key(a.size), (try? Checkpoint.verify(note: e.notes[0], key: k)) != nil,
+              (try? Checkpoint.verify(note: e.notes[1], key: k)) != nil else { throw refuse }
+        return a.size
+    }
 }
 
 extension JSONEncoder {

@@ -143,6 +143,9 @@ func runCheckpoint(_ p: Parsed) throws -> Int32 {
     case .consistent(let size):
         out("checkpoint at size \(size) is consistent with this log (size \(st.size))")
         return 0
+    case .inconsistent(let size):
+        err("datanet: checkpoint at size \(size) disagrees with this log, but this store holds no signed checkpoint of that size to prove a fork; it is kept as observed")
+        return 1
     case .fork(let evidence):
         err("datanet: FORK: two signed checkpoints of \(terminalSafe(st.policy.name)) disagree; evidence follows on standard output")
         writeFD(1, (evidence + "\n").utf8)

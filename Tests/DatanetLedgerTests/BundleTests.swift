@@ -187,6 +187,56 @@ import Testing
         #expect(try peer.ledger.reader.sidecar(of: try Contribution(body: a.body)) == held)
     }
 
+    /// Fork evidence in a bundle is kept only when it proves a fork (trust model, item 4): two
+    /// notes of one size and different roots, each signed by the key in force there. One note,
+    /// two that agree, a note signed by another key, or junk refuse the whole bundle.
+    @Test func forkEvidenceMustProveAFork() throws {
+        let (w, _) = try Self.world()
+        let good = try Self.export(w.ledger, w.datanet)
+        let ours = try #require(try w.ledger.reader.latestCheckpoint(w.datanet))
+        let cp = try Checkpoint.unverified(note: ours)
+        let theirs = try Checkpoint(origin: cp.origin, size: cp.size, root: SHA256.hash([7])).signed(by: w.sequencer)
+        let byOwner = try Checkpoint(origin: cp.origin, size: cp.size, root: SHA256.hash([7])).signed(by: w.owner)
+        func evidence(_ notes: [String], datanet: String? = nil) throws -> [UInt8] {
+            Array(try JSONEncoder().encode(ForkEvidence(datanet: datanet ?? w.datanet.hex, notes: notes)))
+        }
+        func with(_ payload: [UInt8]) -> [UInt8] {
+            var frames = Self.frames(good)
+            let n = UInt32(payload.count)
+            frames.insert([9, UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + payload,
+                          at: frames.count - 1)
+            return Self.reassemble(frames)
+        }
+        let bad: [(String, [UInt8])] = [
+            ("one note", try evidence([theirs])), ("notes that agree", try evidence([ours, ours])),
+            ("a note by another key", try evidence([ours, byOwner])), ("another Datanet", try evidence([ours, theirs], datanet: String(repeating: "0", count: 64))),
+            ("three notes", try evidence([ours, theirs, theirs])), ("junk", Array("{\"type\":1}".utf8)),
+        ]
+        for (what, payload) in bad {
+            let peer = try Peer()
+            let before = peer.fingerprint
+            #expect(throws: BundleError.malformed("fork evidence is not two notes of one size, each signed by the key in force there, that disagree"), "\(what)") {
+                try Self.importBytes(peer.ledger, with(payload))
+            }
+            #expect(peer.fingerprint == before, "\(what) changed the store")
+        }
+        let peer = try Peer()
+        try Self.importBytes(peer.ledger, with(try evidence([ours, theirs])))
+        #expect(try peer.ledger.reader.forkEvidence(w.datanet).map(\.notes) == [[ours, theirs]])
+    }
+
+    /// A checkpoint that disagrees with this log at a size this store holds no signed note of
+    /// is reported, but nothing is stored as evidence: one note proves nothing to anyone else.
+    @Test func disagreementWithoutANoteOfOursIsNotEvidence() throws {
+        let w = try LedgerTests.World(quorum: 1)
+        try w.ledger.propose(all: [try w.contribution("one"), try w.contribution("two")])
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(try !w.ledger.reader.checkpoints(w.datanet).map(\.size).contains(2))
+        let other = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([9])).signed(by: w.sequencer)
+        #expect(try w.ledger.observe(note: other, datanet: w.datanet) == .inconsistent(size: 2))
+        #expect(try w.ledger.reader.forkEvidence(w.datanet).isEmpty)
+    }
+
     @Test func forkedBundleIsRefused() throws {
         let (w, _) = try Self.world()
         let peer = try Peer()
