@@ -114,8 +114,8 @@ import Testing
         #expect(whole.error == nil && whole.plain == plain)
         let oneByOne = open(sealed.indices.map { sealed[$0..<$0 + 1] })
         #expect(oneByOne.error == nil && oneByOne.plain == plain)
-        // One piece per part: magic and count, each recipient entry, each segment.
-        var cuts = [0, 10, 10 + 112, 10 + 224]
+        // One piece per part: magic, version and count, each of the 4 entries, each segment.
+        var cuts = [0, 10, 90, 170, 250, 330]
         var at = cuts.last!
         while at < sealed.count {
             let length = UInt32(sealed[at]) << 24 | UInt32(sealed[at + 1]) << 16 | UInt32(sealed[at + 2]) << 8 | UInt32(sealed[at + 3])
@@ -123,28 +123,28 @@ import Testing
             at += 4 + size + ChaChaPoly.tagSize
             cuts.append(at)
         }
-        #expect(cuts.last == sealed.count && cuts.count == 4 + 3)
+        #expect(cuts.last == sealed.count && cuts.count == 6 + 3)
         let perPart = open(zip(cuts, cuts.dropFirst()).map { sealed[$0..<$1] })
         #expect(perPart.error == nil && perPart.plain == plain)
         // Refusals fed byte by byte, each at the byte that breaks the rule.
         func byByte(_ bytes: [UInt8]) -> (plain: [UInt8], error: (any Error)?, fed: Int) { open(bytes.indices.map { bytes[$0..<$0 + 1] }) }
         let notSealed = byByte(Array("DNBUNDLE".utf8))
         #expect(notSealed.error as? BundleError == .malformed("not a sealed bundle") && notSealed.fed == 3)
-        var huge = Array(sealed[0..<cuts[3]]) + [0x00, 0x20, 0x00, 0x01] + [UInt8](repeating: 0, count: 64)
+        var huge = Array(sealed[0..<cuts[5]]) + [0x00, 0x20, 0x00, 0x01] + [UInt8](repeating: 0, count: 64)
         let oversized = byByte(huge)
         #expect(oversized.error as? BundleError == .malformed("a sealed segment of \(2 * SealedBundle.segment + 1) bytes exceeds \(SealedBundle.segment)")
-                && oversized.fed == cuts[3] + 4)
+                && oversized.fed == cuts[5] + 4)
         huge[9] = 0
-        #expect(byByte(huge).error as? BundleError == .malformed("a sealed bundle names 1 to \(SealedBundle.maximumRecipients) recipients"))
+        #expect(byByte(huge).error as? BundleError == .malformed("a sealed bundle holds a power of two from 4 to \(SealedBundle.maximumRecipients) entries"))
         #expect(byByte(Array(sealed.dropLast())).error as? BundleError == .truncated)
         #expect(byByte(sealed + [0]).error as? BundleError == .malformed("bytes after the last sealed segment"))
         var flipped = sealed
-        flipped[cuts[4] + 100] ^= 1
+        flipped[cuts[6] + 100] ^= 1
         let t = byByte(flipped)
-        #expect(t.error as? BundleError == .unauthentic && t.plain == Array(plain.prefix(SealedBundle.segment)))
+        #expect(t.error as? BundleError == .unauthentic && t.plain == Array(plain.prefix(SealedBundle.segment - 8)))
         // Sealed to others: refused once the last recipient entry is in, before any segment.
         var stranger = SealedBundleDecoder(keys: [try X25519PrivateKey()])
-        stranger.feed(sealed[0..<cuts[3]])
+        stranger.feed(sealed[0..<cuts[5]])
         #expect(throws: BundleError.refused("this bundle is sealed, and not to any identity in this store")) { try stranger.next() }
     }
 
