@@ -55,8 +55,10 @@ extension Provenance {
     }
 
     /// Verifies a receipt anchored at `anchor`, or else at a pinned Datanet; a contribution
-    /// this store's log shows under a tombstone fails unless `allowWithdrawn`.
-    public func verify(_ receipt: Receipt, anchor: DatanetID?, allowWithdrawn: Bool = false) throws -> ReceiptVerification {
+    /// this store's log shows under a tombstone fails unless `allowWithdrawn`. With `strict`,
+    /// what a receipt takes on the sequencer's word must be checked too: this store must hold
+    /// the log with the receipt's root at its size, and that log must pass `audit`.
+    public func verify(_ receipt: Receipt, anchor: DatanetID?, allowWithdrawn: Bool = false, strict: Bool = false) throws -> ReceiptVerification {
         let named = DatanetID(hex: receipt.datanet)
         let pinnedIDs = try pinned()
         let trusted = anchor ?? named.flatMap { pinnedIDs.contains($0) ? $0 : nil }
@@ -64,7 +66,8 @@ extension Provenance {
         let held = try named.flatMap { try? ledger.reader.state(of: $0) }.flatMap {
             try heldLog($0.id, receiptSize: size, contribution: RecordID(hex: receipt.contribution))
         }
-        let result = receipt.verify(anchor: trusted, held: held, allowWithdrawn: allowWithdrawn)
+        var result = receipt.verify(anchor: trusted, held: held, allowWithdrawn: allowWithdrawn)
+        if strict { try confirmStatements(&result, named, size: size, held: held, cp: receipt.checkpoint) }
         // A signed checkpoint that disagrees with this log at its size is fork evidence: kept,
         // in a short write of its own after the check (`ledger.observe` checks the signature first).
         if let d = named, let ours = held?.rootAtReceiptSize,
@@ -72,5 +75,24 @@ extension Provenance {
             _ = try? ledger.observe(note: receipt.checkpoint, datanet: d)
         }
         return result
+    }
+
+    /// `verify --strict`: the sequencer's statements in `result` become checked when this store
+    /// holds the log to the receipt's checkpoint with its root and that log passes audit; else a
+    /// failing check says what is missing.
+    private func confirmStatements(_ result: inout ReceiptVerification, _ d: DatanetID?, size: UInt64, held: HeldLog?, cp note: String) throws {
+        let name = "strict: the log is held here and audited"
+        guard let d, let cp = try? Checkpoint.unverified(note: note), let root = held?.rootAtReceiptSize, root == cp.root else {
+            let what = d.map { "the log of \($0.hex.prefix(16))… up to the receipt's checkpoint (size \(size))" } ?? "the receipt's Datanet"
+            return result.checks.append(VerificationCheck(name, .fail, "this store does not hold \(what) with the receipt's root; import a bundle of it"))
+        }
+        let audit = try ledger.audit(d)
+        guard audit.holds else {
+            let first = audit.violations[0]
+            return result.checks.append(VerificationCheck(name, .fail, "audit of this store's log finds \(audit.violations.count) violation(s), first: "
+                                                          + (first.index.map { "leaf \($0): " } ?? "") + first.rule))
+        }
+        result.checks = result.checks.map { $0.confirmingStatements("checked: this store's log (\(audit.leaves) leaves) has the receipt's root and passes audit") }
+        result.checks.append(VerificationCheck(name, .pass, "\(audit.leaves) leaves replayed from the genesis, every rule holds"))
     }
 }

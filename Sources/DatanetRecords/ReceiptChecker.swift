@@ -152,7 +152,9 @@ package struct ReceiptChecker {
         if k + 1 < chain.count, chain[k + 1].index <= e.index {
             return (nil, VerificationCheck(name, .fail, "policy leaf \(chain[k + 1].index) came into force before leaf \(e.index), which cites \(cite.index)"))
         }
-        return (k, VerificationCheck(name, .pass, "policy leaf \(cite.index)"))
+        // The chain shows no later policy leaf before this one; that the log holds none outside
+        // the chain (a sequencer citing an older policy than a checkpointed change) it cannot show.
+        return (k, VerificationCheck(name, .statement, "policy leaf \(cite.index), the latest in the receipt's chain before leaf \(e.index); that the log holds no later one is checked by `datanet audit`"))
     }
 
     // MARK: Intake and decision
@@ -214,7 +216,7 @@ package struct ReceiptChecker {
     private func reviewsCheck(_ reviews: [Envelope], accepted: Bool, policy: PolicyState, genesis: DatanetID, reason: String) -> VerificationCheck {
         let name = "reviews sufficient under the cited policy"
         if reviews.isEmpty && !accepted && reason.hasPrefix("duplicate of ") {
-            return VerificationCheck(name, .pass, "rejected at intake as an exact duplicate (\(reason)); `datanet audit` checks the earlier contribution")
+            return VerificationCheck(name, .statement, "rejected at intake as an exact duplicate (\(reason)); that the earlier contribution came first with the same content is checked by `datanet audit`")
         }
         var reviewers = Set<PublicKey>()
         for (i, envelope) in reviews.enumerated() {

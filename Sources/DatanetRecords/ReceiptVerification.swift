@@ -4,7 +4,10 @@ import Foundation
 
 /// One check of a verification, with the checks it groups.
 public struct VerificationCheck: Codable, Sendable, Equatable {
-    public enum Status: String, Codable, Sendable { case pass, fail, notApplicable = "n/a" }
+    /// `statement`: what a receipt cannot prove and takes on the sequencer's word (that no
+    /// policy leaf outside the receipt's chain came first, the order of exact duplicates);
+    /// `datanet audit`, or `verify --strict` where the log is held, checks it.
+    public enum Status: String, Codable, Sendable { case pass, fail, notApplicable = "n/a", statement = "sequencer's statement" }
     public var name: String
     public var status: Status
     public var detail: String
@@ -16,6 +19,17 @@ public struct VerificationCheck: Codable, Sendable, Equatable {
 
     /// False when this check or any below it failed.
     public var holds: Bool { status != .fail && children.allSatisfy(\.holds) }
+
+    /// The names of this check and those below it taken on the sequencer's word.
+    public var statements: [String] { (status == .statement ? [name] : []) + children.flatMap(\.statements) }
+
+    /// The same checks with every sequencer's statement marked checked, saying by what.
+    package func confirmingStatements(_ how: String) -> VerificationCheck {
+        var c = self
+        if c.status == .statement { (c.status, c.detail) = (.pass, c.detail + "; " + how) }
+        c.children = children.map { $0.confirmingStatements(how) }
+        return c
+    }
 }
 
 /// What `datanet verify` concludes about a receipt.
@@ -26,6 +40,11 @@ public struct ReceiptVerification: Codable, Sendable {
     public var checks: [VerificationCheck]
     /// Every check holds (anchoring included).
     public var holds: Bool { anchored && checks.allSatisfy(\.holds) }
+    /// What holding takes on the sequencer's word (distinct check names, in order).
+    public var takenOnTrust: [String] {
+        var seen = Set<String>()
+        return checks.flatMap(\.statements).filter { seen.insert($0).inserted }
+    }
     /// Every check holds except, possibly, anchoring.
     public var holdsSelfContained: Bool {
         checks.allSatisfy { $0.name == ReceiptChecker.anchorCheckName ? $0.children.allSatisfy(\.holds) : $0.holds }

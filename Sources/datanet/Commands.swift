@@ -37,18 +37,22 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: "Print a JSON proof that chunk N (from 0) sits at its offset in blob ID.",
                               options: [("--chunk", "chunk index"), ("-o", "write the proof to FILE")],
                               minPositionals: 1, maxPositionals: 1), run: runProve),
-    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE|ID [--datanet ID] [--self-contained] [--allow-withdrawn] | verify --manifest DIR [--content-only]",
+    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE|ID [--datanet ID] [--self-contained] [--allow-withdrawn] [--strict] | verify --manifest DIR [--content-only]",
                               summary: """
                               Check a receipt (a file, or made here for contribution ID) or a chunk proof offline, printing a \
                               tree of checks. A receipt is anchored at --datanet ID or at a pinned Datanet; without an anchor it \
                               prints NOT ANCHORED and fails unless --self-contained. A contribution this store's log shows \
-                              withdrawn or taken down fails unless --allow-withdrawn. With --manifest, check an exported \
+                              withdrawn or taken down fails unless --allow-withdrawn. Checks a receipt cannot prove are marked \
+                              ~ (the sequencer's statement, checked by `datanet audit`) and named in the summary; --strict \
+                              checks them too, and fails unless this store holds the log to the receipt's checkpoint and it \
+                              passes audit. With --manifest, check an exported \
                               folder: every file against its content id, and that this store's log accepted every listed \
                               contribution at CHECKPOINT and holds no tombstone for it; where acceptance cannot be checked \
                               it fails, unless --content-only (then it prints CONTENT ONLY). Exit 0 when every check holds, 1 otherwise.
                               """,
                               flags: [json, ("--self-contained", "accept a receipt that holds on its own, without an anchor"),
                                       ("--allow-withdrawn", "accept contributions withdrawn or taken down since (receipts and manifests)"),
+                                      ("--strict", "also check what a receipt takes on the sequencer's word, against this store's audited log"),
                                       ("--content-only", "with --manifest: check the files alone, not acceptance")],
                               options: [("--datanet", "the Datanet id to anchor at (64 hex digits, or one this store follows)"),
                                         ("--manifest", "check an exported folder (see above)")],

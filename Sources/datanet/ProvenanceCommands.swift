@@ -66,11 +66,17 @@ func runVerify(_ p: Parsed) throws -> Int32 {
     }
     let anchor = try p.options["--datanet"].map { try anchorID(ledger, $0) }
     let allow = p.has("--allow-withdrawn")
-    let result = try ledger.map { try $0.provenance.verify(receipt, anchor: anchor, allowWithdrawn: allow) } ?? receipt.verify(anchor: anchor, allowWithdrawn: allow)
+    let strict = p.has("--strict")
+    if strict && ledger == nil { throw CLIError.failure("--strict needs this store to hold the receipt's log, and \(storeDir) holds no ledger") }
+    let result = try ledger.map { try $0.provenance.verify(receipt, anchor: anchor, allowWithdrawn: allow, strict: strict) }
+        ?? receipt.verify(anchor: anchor, allowWithdrawn: allow)
     let holds = result.holds || (p.has("--self-contained") && result.holdsSelfContained)
     if p.has("--json") {
-        struct Report: Encodable { let valid: Bool; let kind = "receipt"; let contribution: String; let verification: ReceiptVerification }
-        try printEncodable(Report(valid: holds, contribution: receipt.contribution, verification: result))
+        struct Report: Encodable {
+            let valid: Bool; let kind = "receipt"; let contribution: String; let takenOnTrust: [String]; let verification: ReceiptVerification
+            enum CodingKeys: String, CodingKey { case valid, kind, contribution, takenOnTrust = "taken_on_trust", verification }
+        }
+        try printEncodable(Report(valid: holds, contribution: receipt.contribution, takenOnTrust: result.takenOnTrust, verification: result))
     } else {
         out(result.anchored ? "anchored at \(result.anchor!)" : "NOT ANCHORED")
         func show(_ c: VerificationCheck, _ depth: Int) {
@@ -78,7 +84,9 @@ func runVerify(_ p: Parsed) throws -> Int32 {
             c.children.forEach { show($0, depth + 1) }
         }
         result.checks.forEach { show($0, 0) }
+        let trust = result.takenOnTrust
         out(holds ? "receipt holds" + (result.anchored ? "" : " (self-contained only: NOT ANCHORED)")
+                      + (trust.isEmpty ? "" : "; on the sequencer's word (~), which `datanet audit` or `verify --strict` checks: " + trust.joined(separator: ", "))
                   : "receipt does NOT hold")
     }
     return holds ? 0 : 1
@@ -192,7 +200,7 @@ private func report(_ p: Parsed, _ checks: [VerificationCheck], kind: String, su
 }
 
 private func mark(_ s: VerificationCheck.Status) -> String {
-    switch s { case .pass: "✓"; case .fail: "✗"; case .notApplicable: "–" }
+    switch s { case .pass: "✓"; case .fail: "✗"; case .notApplicable: "–"; case .statement: "~" }
 }
 
 func runExport(_ p: Parsed) throws -> Int32 {

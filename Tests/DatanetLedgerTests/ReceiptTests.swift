@@ -255,6 +255,42 @@ import Testing
         #expect(Self.failing(v).contains(check), "\(misdeed): \(Self.failing(v))")
     }
 
+    /// What a receipt cannot prove it says so (trust model, item 3). A sequencer alone writes a
+    /// decision citing the genesis after a policy change removed curator B, and leaves that
+    /// change out of every later citation: the receipt still holds on its own, but its citations
+    /// are marked as the sequencer's statement, not ✓, and named in `takenOnTrust`. `--strict`
+    /// turns statements into checks against this store's audited log, or fails without it.
+    @Test func whatAReceiptTakesOnTheSequencersWord() throws {
+        let w = try World()
+        let a = try w.contribution("song A")
+        let reviewA = try w.review([a.id], accept: true, by: w.curatorA), reviewB = try w.review([a.id], accept: true, by: w.curatorB)
+        var forge = try Forge(w)
+        forge.append(.intake(Leaf.Intake(author: a.signatures[0].key, record: a.id, content: ObjectID(SHA256.hash(Array("song A".utf8))), contribution: a)))
+        var policy = try w.ledger.reader.state(of: w.datanet).policy
+        policy.curators = [w.curatorA.publicKey]; policy.quorum = 1
+        var drop = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: policy, summary: "drop B").body)
+        try drop.sign(with: w.owner)
+        forge.append(.policy(drop), cite: 0)
+        forge.append(.decision(.init(contribution: a.id, intake: 1, accepted: true, reason: "accepted by 2 curator(s)",
+                                     reviews: [reviewA, reviewB].sorted { $0.id < $1.id })), cite: 0)
+        let v = try forge.receipt(a.id, key: w.sequencer, chain: [0]).verify(anchor: w.datanet)
+        #expect(v.holds)
+        #expect(v.takenOnTrust == ["cites the latest policy leaf before it"])
+        let citations = v.checks.flatMap(\.children).filter { $0.name == "cites the latest policy leaf before it" }
+        #expect(citations.count == 2 && citations.allSatisfy { $0.status == .statement })
+
+        // An honest log held here: --strict checks the statements; elsewhere it fails.
+        let (honest, accepted, _) = try Self.world()
+        let receipt = try honest.ledger.provenance.receipt(for: accepted.id)
+        let plain = try honest.ledger.provenance.verify(receipt, anchor: honest.datanet)
+        #expect(plain.holds && !plain.takenOnTrust.isEmpty)
+        let strict = try honest.ledger.provenance.verify(receipt, anchor: honest.datanet, strict: true)
+        #expect(strict.holds && strict.takenOnTrust.isEmpty && strict.checks.last?.name == "strict: the log is held here and audited")
+        let elsewhere = try World()
+        let away = try elsewhere.ledger.provenance.verify(receipt, anchor: honest.datanet, strict: true)
+        #expect(!away.holds && Self.failing(away) == ["strict: the log is held here and audited"])
+    }
+
     /// The forge itself makes receipts that hold when the log is honest, so the failures above
     /// come from the misdeeds and not from the forge.
     @Test func forgeOfAnHonestLogHolds() throws {
