@@ -109,6 +109,7 @@ extension Ledger {
         guard previous == st.policyRecord else {
             throw LedgerRefusal.stalePolicy(names: previous.hex, inForce: st.policyRecord.hex)
         }
+        if case .policy(let p)? = try? Record(envelope), !st.policy.keepsSequencer(p.state) { throw LedgerRefusal.policyChangesSequencer }
         let signers = try envelope.verifiedSigners()
         guard st.policy.authorizesGovernance(signers) else {
             throw LedgerRefusal.quorumNotMet(curators: st.policy.curatorCount(signers), quorum: st.policy.quorum)

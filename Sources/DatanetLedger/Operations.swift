@@ -175,6 +175,7 @@ extension Ledger {
         if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
             throw LedgerRefusal.notACurator(reviewer: r.reviewer.description, datanet: st.policy.name)
         }
+        if case .policy(let p) = record, !st.policy.keepsSequencer(p.state) { throw LedgerRefusal.policyChangesSequencer }
         if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {
             throw LedgerRefusal.notAContributor(author: c.author.description, datanet: st.policy.name)
         }

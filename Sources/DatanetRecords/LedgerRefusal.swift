@@ -6,6 +6,8 @@ import DatanetObjects
 /// log is not where the operation needs it (`LedgerStateError`).
 public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     case wrongDatanet(record: String, names: String)
+    /// A `policy` record that names another sequencer (only set-sequencer and continuation may).
+    case policyChangesSequencer
     /// Text that reaches terminals and files holds a control character (the scalar's value).
     case controlCharacter(field: String, scalar: UInt32)
     /// A field longer than its format allows.
@@ -46,6 +48,7 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .wrongDatanet(let r, let d): "record \(r) belongs to Datanet \(d), not this one"
+        case .policyChangesSequencer: "a policy change cannot change the sequencer; hand it over with `datanet policy D set-sequencer KEY`"
         case .controlCharacter(let field, let scalar):
             "the \(field) holds the control character U+\(String(scalar, radix: 16, uppercase: true).leftPadded(4)); "
                 + "names, labels, licenses, media types, metadata and reasons are single-line text"

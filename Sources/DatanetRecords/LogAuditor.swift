@@ -160,7 +160,12 @@ package struct LogAuditor {
             if !st.authorizesGovernance(signers) {
                 flag(i, "a policy change has the owner's signature or a curator quorum", "\(curators) curator signature(s), quorum \(st.quorum)")
             }
-            if case .policy(let p) = record { st = p.state }
+            if case .policy(let p) = record {
+                if !st.keepsSequencer(p.state) {
+                    flag(i, "a policy record keeps the sequencer", "it names \(p.state.sequencer); only set-sequencer and continuation hand over \(st.sequencer)")
+                }
+                st = p.state
+            }
             if case .setSequencer(let h) = record { st.sequencer = h.sequencer; keys.append((LeafKind.setSequencer.newKeySigns(from: i)!, h.sequencer)) }
             policy = st; policyLeaf = (i, c.hash); policyRecord = e.id
         case .continuation:

@@ -47,6 +47,10 @@ extension PolicyState {
         takedown ? authorizesGovernance(signers) : signers.contains(author)
     }
 
+    /// A `policy` record may change anything but the sequencer: only `set-sequencer` and
+    /// `continuation` hand that key over, at a leaf every verifier derives the key from.
+    public func keepsSequencer(_ next: PolicyState) -> Bool { next.sequencer == sequencer }
+
     /// Whether a signature by `key` on `record` can count for anything under this policy: the
     /// author of a contribution, the reviewer of a review, the owner or a curator on a policy
     /// change, handoff or takedown, the owner on a continuation, and on a tombstone also the

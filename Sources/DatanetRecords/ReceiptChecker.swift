@@ -73,7 +73,10 @@ package struct ReceiptChecker {
                     if !state.authorizesGovernance(signers) { problems.append("lacks the owner's signature or a curator quorum") }
                 }
                 switch (e.leaf.kind, record) {
-                case (.policy, .policy(let p)): governed(p.previous, p.datanet); state = p.state; summary = "policy: \(p.summary)"
+                case (.policy, .policy(let p)):
+                    governed(p.previous, p.datanet)
+                    if !state.keepsSequencer(p.state) { problems.append("a policy record changes the sequencer; only set-sequencer and continuation do") }
+                    state = p.state; summary = "policy: \(p.summary)"
                 case (.setSequencer, .setSequencer(let h)):
                     governed(h.previous, h.datanet); state.sequencer = h.sequencer; summary = "key handoff to \(h.sequencer)"
                 case (.continuation, .continuation(let c)):

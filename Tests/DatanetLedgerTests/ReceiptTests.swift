@@ -179,6 +179,7 @@ import Testing
         ("checkpoint by the old key after a handoff", "checkpoint signature"),
         ("contribution with a forged signature", "author's signature"),
         ("decision naming another intake index", "decision leaf"),
+        ("policy record changing the sequencer", "leaf 2: policy: move the key"),
     ])
     func misbehavingSequencerIsCaught(_ misdeed: String, _ check: String) throws {
         let w = try World()
@@ -242,6 +243,19 @@ import Testing
             var forged = intakeFields
             forged.contribution = try Envelope(encoded: bytes)
             forge.append(.intake(forged))
+        case "policy record changing the sequencer":
+            var moved = try w.ledger.reader.state(of: w.datanet).policy
+            moved.sequencer = w.outsider.publicKey
+            var p = Envelope(kind: .policy, body: PolicyChange(datanet: w.datanet, previous: w.datanet.genesis, state: moved, summary: "move the key").body)
+            try p.sign(with: w.owner)
+            forge.append(intake)
+            forge.append(.policy(p))
+            forge.append(decision([reviewA, reviewB]))
+            // The replay flags it too, at that leaf.
+            var auditor = LogAuditor(datanet: w.datanet)
+            for (i, leaf) in forge.leaves.enumerated() { auditor.add(CheckedLeaf(index: UInt64(i), bytes: leaf.encoded)) }
+            #expect(auditor.violations.map(\.rule) == ["a policy record keeps the sequencer"] && auditor.violations.first?.index == 2)
+            #expect(throws: LedgerRefusal.policyChangesSequencer) { try w.ledger.propose(p) }
         case "decision naming another intake index":
             forge.append(intake)
             var d = fields([reviewA, reviewB])
