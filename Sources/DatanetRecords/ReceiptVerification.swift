@@ -20,6 +20,9 @@ public struct VerificationCheck: Codable, Sendable, Equatable {
     /// False when this check or any below it failed.
     public var holds: Bool { status != .fail && children.allSatisfy(\.holds) }
 
+    /// The names of this check and those below it that could not be checked here (n/a).
+    public var notChecked: [String] { (status == .notApplicable ? [name] : []) + children.flatMap(\.notChecked) }
+
     /// The names of this check and those below it taken on the sequencer's word.
     public var statements: [String] { (status == .statement ? [name] : []) + children.flatMap(\.statements) }
 
@@ -40,6 +43,8 @@ public struct ReceiptVerification: Codable, Sendable {
     public var checks: [VerificationCheck]
     /// Every check holds (anchoring included).
     public var holds: Bool { anchored && checks.allSatisfy(\.holds) }
+    /// What could not be checked here (n/a): never counted as checked, always named.
+    public var notChecked: [String] { checks.flatMap(\.notChecked) }
     /// What holding takes on the sequencer's word (distinct check names, in order).
     public var takenOnTrust: [String] {
         var seen = Set<String>()

@@ -73,10 +73,12 @@ func runVerify(_ p: Parsed) throws -> Int32 {
     let holds = result.holds || (p.has("--self-contained") && result.holdsSelfContained)
     if p.has("--json") {
         struct Report: Encodable {
-            let valid: Bool; let kind = "receipt"; let contribution: String; let takenOnTrust: [String]; let verification: ReceiptVerification
-            enum CodingKeys: String, CodingKey { case valid, kind, contribution, takenOnTrust = "taken_on_trust", verification }
+            let valid: Bool; let kind = "receipt"; let contribution: String; let takenOnTrust: [String]; let notChecked: [String]
+            let verification: ReceiptVerification
+            enum CodingKeys: String, CodingKey { case valid, kind, contribution, takenOnTrust = "taken_on_trust", notChecked = "not_checked", verification }
         }
-        try printEncodable(Report(valid: holds, contribution: receipt.contribution, takenOnTrust: result.takenOnTrust, verification: result))
+        try printEncodable(Report(valid: holds, contribution: receipt.contribution, takenOnTrust: result.takenOnTrust,
+                                  notChecked: result.notChecked, verification: result))
     } else {
         out(result.anchored ? "anchored at \(result.anchor!)" : "NOT ANCHORED")
         func show(_ c: VerificationCheck, _ depth: Int) {
@@ -87,6 +89,7 @@ func runVerify(_ p: Parsed) throws -> Int32 {
         let trust = result.takenOnTrust
         out(holds ? "receipt holds" + (result.anchored ? "" : " (self-contained only: NOT ANCHORED)")
                       + (trust.isEmpty ? "" : "; on the sequencer's word (~), which `datanet audit` or `verify --strict` checks: " + trust.joined(separator: ", "))
+                      + (result.notChecked.isEmpty ? "" : "; not checked here (–): " + result.notChecked.joined(separator: ", "))
                   : "receipt does NOT hold")
     }
     return holds ? 0 : 1
