@@ -1,7 +1,8 @@
 // CBOR decoder fuzzer (run by hand; CI runs 100,000 mutations in the tests): mutates the
 // goldens and random seeds, decodes, and checks that whatever decodes re-encodes to exactly
-// its input, and that the pull reader (`CBOR.Scanner`) skips exactly the inputs the decoder
-// accepts. Any crash is a finding; a mismatch exits 1 and prints the input.
+// its input, that the pull reader (`CBOR.Scanner`) skips exactly the inputs the decoder
+// accepts, and that validation without a tree (`CBOR.Scanner.validate`, what the leaf,
+// envelope and record decoders run first) refuses with the decoder's error at its offset. Any crash is a finding; a mismatch exits 1 and prints the input.
 //   cbor-fuzz [ITERATIONS] [SEED]        (defaults: 10,000,000 and 1)
 import DatanetCBOR
 import DatanetTestSupport
@@ -22,7 +23,16 @@ let start = Date()
 for i in 0..<iterations {
     var b = seeds[i % seeds.count]
     rng.mutate(&b)
-    let item = try? CBOR.decode(b)
+    let decoded = Result { () throws(CBORError) in try CBOR.decode(b) }
+    let item = try? decoded.get()
+    let validated = b.withUnsafeBytes { buf in Result { () throws(CBORError) in try CBOR.Scanner.validate(buf) } }
+    switch (decoded, validated) {
+    case (.success, .success): break
+    case (.failure(let d), .failure(let v)) where d == v: break
+    default:
+        print("validate and decode disagree on input \(b.map { String(format: "%02x", $0) }.joined())")
+        exit(1)
+    }
     if let item {
         accepted += 1
         if item.encoded != b {
@@ -40,4 +50,4 @@ for i in 0..<iterations {
     }
     if i > 0 && i % 1_000_000 == 0 { print("\(i) inputs, \(accepted) accepted, \(Int(Date().timeIntervalSince(start))) s") }
 }
-print("cbor-fuzz: \(iterations) inputs, \(accepted) accepted and re-encoded exactly, scanner agreed on all, no crash")
+print("cbor-fuzz: \(iterations) inputs, \(accepted) accepted and re-encoded exactly, scanner and validation agreed on all, no crash")
