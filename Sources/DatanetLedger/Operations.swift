@@ -215,7 +215,9 @@ extension Ledger {
         let held = try Envelope(encoded: old)
         let record = try Record(held)
         guard let d = record.datanet else { return nil }
-        let merged = try held.merging(try countable(txn, envelope, record, try state(txn, d).policy))
+        // A copy whose signatures hold no role adds nothing (and refuses nothing: the copy
+        // held already carries what authorizes it).
+        let merged = try held.merging(try countable(txn, envelope, record, try state(txn, d).policy, refusingNone: false))
         let added = merged.signatures.count - held.signatures.count
         guard added > 0 else { return 0 }
         let bytes = merged.encoded
@@ -229,13 +231,13 @@ extension Ledger {
 
     /// `envelope` with only the signatures that can count for `record` under `policy`
     /// (`PolicyState.mayCountSignature`; a tombstone's withdrawn author is looked up here).
-    /// Refused when none is left: nothing could ever authorize it.
-    func countable(_ txn: Transaction, _ envelope: Envelope, _ record: Record, _ policy: PolicyState) throws -> Envelope {
+    /// Refused when none is left (unless `refusingNone` is false): nothing could ever authorize it.
+    func countable(_ txn: Transaction, _ envelope: Envelope, _ record: Record, _ policy: PolicyState, refusingNone: Bool = true) throws -> Envelope {
         var author: PublicKey?
         if case .tombstone(let t) = record, let bytes = try txn.get(records, t.contribution),
            case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) { author = c.author }
         let kept = envelope.keepingSignatures { policy.mayCountSignature(by: $0, on: record, author: author) }
-        guard !kept.signatures.isEmpty else {
+        guard !kept.signatures.isEmpty || !refusingNone else {
             throw LedgerRefusal.unauthorized(kind: envelope.kind.rawValue, needs: "a signature by a key that holds a role for it in the policy in force")
         }
         return kept

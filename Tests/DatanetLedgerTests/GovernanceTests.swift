@@ -105,6 +105,12 @@ import Testing
         for k in try (0..<20).map({ _ in try SigningKey() }) { try more.sign(with: k) }
         try w.ledger.addSignatures(more)
         #expect(try w.ledger.reader.pendingRecords(w.datanet).first?.signatures.count == 1)
+        // A relayed copy carrying only such signatures adds nothing and refuses nothing (a
+        // bundle bringing it still imports).
+        var onlyJunk = Envelope(kind: .policy, body: change.body)
+        for k in junk.prefix(3) { try onlyJunk.sign(with: k) }
+        try w.ledger.addSignatures(onlyJunk)
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).first?.signatures.count == 1)
         try more.sign(with: w.curatorB)
         try w.ledger.addSignatures(more)
         #expect(Set(try #require(try w.ledger.reader.pendingRecords(w.datanet).first).signatures.map(\.key)) == [w.curatorA.publicKey, w.curatorB.publicKey])
