@@ -134,7 +134,9 @@ extension Ledger {
     /// name `key` as the new sequencer. Its leaf is the new key's first; the checkpoint that
     /// covers it is signed by the new key (schema/checkpoint.md).
     public func applyContinuation(_ envelope: Envelope, key: SigningKey) throws -> String {
-        guard case .continuation(let c) = try Record(envelope) else { throw LedgerRefusal.record(.malformed("not a continuation record")) }
+        let record = try Record(envelope)
+        guard case .continuation(let c) = record else { throw LedgerRefusal.record(.malformed("not a continuation record")) }
+        try record.checkKeysUsable()
         let signers = try envelope.verifiedSigners()
         let log = try merkleLog(c.datanet)
         let leavesTable = try leafTable(c.datanet)

@@ -31,7 +31,9 @@ extension Ledger {
     /// leaf 0 is the policy leaf carrying the genesis, followed by a signed checkpoint.
     @discardableResult
     public func create(genesis envelope: Envelope, sequencerKey: SigningKey?) throws -> DatanetID {
-        guard case .genesis(let g) = try Record.verified(envelope) else { throw LedgerRefusal.record(.malformed("not a genesis record")) }
+        let record = try Record.verified(envelope)
+        guard case .genesis(let g) = record else { throw LedgerRefusal.record(.malformed("not a genesis record")) }
+        try record.checkKeysUsable()
         let d = DatanetID(genesis: envelope.id)
         if let key = sequencerKey, key.publicKey != g.policy.sequencer {
             throw LedgerRefusal.notSequencer(key: key.publicKey.description, sequencer: g.policy.sequencer.description)

@@ -176,6 +176,7 @@ extension Ledger {
             throw LedgerRefusal.notACurator(reviewer: r.reviewer.description, datanet: st.policy.name)
         }
         if case .policy(let p) = record, !st.policy.keepsSequencer(p.state) { throw LedgerRefusal.policyChangesSequencer }
+        try record.checkKeysUsable()
         if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {
             throw LedgerRefusal.notAContributor(author: c.author.description, datanet: st.policy.name)
         }

@@ -129,6 +129,7 @@ package struct LogAuditor {
                 return flag(0, "leaf 0 is the genesis", "leaf 0 is not this Datanet's signed genesis")
             }
             let e = r.0
+            do throws(RecordError) { try r.1.checkKeysUsable() } catch { flag(0, "records name only usable keys", "\(error)") }
             policy = g.policy; policyLeaf = (0, c.hash); policyRecord = e.id
             keys = [(1, g.policy.sequencer)]
             return
@@ -145,6 +146,9 @@ package struct LogAuditor {
             }
         }
         guard records.count == c.records.count else { return }
+        for (_, record, _) in records {
+            do throws(RecordError) { try record.checkKeysUsable() } catch { flag(i, "records name only usable keys", "\(error)") }
+        }
         switch leaf.kind {
         case .policy, .setSequencer:
             let (e, record, signers) = records[0]

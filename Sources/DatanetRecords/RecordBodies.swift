@@ -64,8 +64,7 @@ public struct PolicyState: Hashable, Sendable {
 
 extension PolicyState {
     /// Refuses a state naming a key that could sign for anyone or for no one (small order,
-    /// mixed order or a non-canonical encoding: schema/contexts.md "Ed25519"). Checked where a
-    /// state enters, in genesis and policy records, not on every read of a stored state.
+    /// mixed order or a non-canonical encoding: schema/contexts.md "Ed25519").
     package func checkKeysUsable(_ kind: String) throws(RecordError) {
         let roles: [(String, [PublicKey])] = [("owner", [owner]), ("sequencer", [sequencer]), ("curator", curators),
                                                ("contributor", contributors ?? []), ("reader", readers ?? [])]
@@ -109,7 +108,6 @@ public struct Genesis: Hashable, Sendable {
         createdAt = try f.uint(2, "created-at")
         nonce = try f.bytes(3, "nonce", count: 16, wrong: "genesis nonce is not 16 bytes")
         try f.finish()
-        try policy.checkKeysUsable("genesis")
     }
 }
 
@@ -236,7 +234,6 @@ public struct PolicyChange: Hashable, Sendable {
         state = try PolicyState(fields: try f.fields(2, "state", kind: "policy state"))
         summary = try f.text(3, "summary", maxBytes: 1024)
         try f.finish()
-        try state.checkKeysUsable("policy")
     }
 }
 
@@ -264,7 +261,6 @@ public struct SetSequencer: Hashable, Sendable {
         previous = try f.id(1, "previous policy")
         sequencer = try f.publicKey(2, "sequencer")
         try f.finish()
-        guard sequencer.isUsable else { throw .malformed("set-sequencer names key \(sequencer), which is of small order or not canonical") }
     }
 }
 
@@ -296,7 +292,6 @@ public struct Continuation: Hashable, Sendable {
         root = try f.digest(2, "root")
         sequencer = try f.publicKey(3, "sequencer")
         try f.finish()
-        guard sequencer.isUsable else { throw .malformed("continuation names key \(sequencer), which is of small order or not canonical") }
     }
 }
 
@@ -315,6 +310,22 @@ public enum Record: Sendable {
         case .setSequencer: self = .setSequencer(try SetSequencer(body: envelope.body))
         case .continuation: self = .continuation(try Continuation(body: envelope.body))
         case .tombstone: self = .tombstone(try Tombstone(body: envelope.body))
+        }
+    }
+
+    /// Refuses a genesis, policy, set-sequencer or continuation record that names an unusable
+    /// key for any role (`PolicyState.checkKeysUsable`). Checked where records enter a store
+    /// (creation, proposal, the replay of every import and audit), not on every decode: each
+    /// key costs a point check of about 45 µs, and receipts decode the genesis on every verify.
+    package func checkKeysUsable() throws(RecordError) {
+        switch self {
+        case .genesis(let g): try g.policy.checkKeysUsable("genesis")
+        case .policy(let p): try p.state.checkKeysUsable("policy")
+        case .setSequencer(let s):
+            guard s.sequencer.isUsable else { throw .malformed("set-sequencer names key \(s.sequencer), which is of small order or not canonical") }
+        case .continuation(let c):
+            guard c.sequencer.isUsable else { throw .malformed("continuation names key \(c.sequencer), which is of small order or not canonical") }
+        case .contribution, .review, .tombstone: break // their keys must sign them, which an unusable key never does
         }
     }
 

@@ -172,7 +172,8 @@ import Testing
 
     /// A key that could sign for anyone (small order: `01 00…00`, with R = identity and S = 0,
     /// satisfies RFC 8032's equation for every message) or is not canonical is refused wherever
-    /// a genesis, policy, set-sequencer or continuation record names it, for every role.
+    /// a genesis, policy, set-sequencer or continuation record names it, for every role; the
+    /// check runs where records enter a store (`checkKeysUsable`), not in the body decoders.
     @Test func governingRecordsRefuseUnusableKeys() throws {
         let k = RecordSamples.fixedKeys()
         let small = try PublicKey(bytes: [1] + [UInt8](repeating: 0, count: 31))
@@ -180,7 +181,7 @@ import Testing
         let d = DatanetID(SHA256.hash([1]))
         let good = PolicyState(name: "n", owner: k[0].publicKey, sequencer: k[1].publicKey, curators: [k[2].publicKey], quorum: 1,
                                contributors: [k[3].publicKey], readers: [k[4].publicKey])
-        _ = try Genesis(body: Genesis(policy: good, createdAt: 1, nonce: [UInt8](repeating: 0, count: 16)).body)
+        try Record.genesis(try Genesis(body: Genesis(policy: good, createdAt: 1, nonce: [UInt8](repeating: 0, count: 16)).body)).checkKeysUsable()
         for bad in [small, nonCanonical] {
             #expect(!bad.isUsable)
             var variants = [(String, PolicyState)]()
@@ -196,22 +197,39 @@ import Testing
                 variants.append((role, st))
             }
             for (role, st) in variants {
-                let genesis = Genesis(policy: st, createdAt: 1, nonce: [UInt8](repeating: 0, count: 16)).body
+                let genesis = try Genesis(body: Genesis(policy: st, createdAt: 1, nonce: [UInt8](repeating: 0, count: 16)).body)
                 #expect(throws: RecordError.malformed("genesis names \(role) key \(bad), which is of small order or not canonical")) {
-                    try Genesis(body: genesis)
+                    try Record.genesis(genesis).checkKeysUsable()
                 }
-                let change = PolicyChange(datanet: d, previous: RecordID(SHA256.hash([2])), state: st, summary: "s").body
+                let change = try PolicyChange(body: PolicyChange(datanet: d, previous: RecordID(SHA256.hash([2])), state: st, summary: "s").body)
                 #expect(throws: RecordError.malformed("policy names \(role) key \(bad), which is of small order or not canonical")) {
-                    try PolicyChange(body: change)
+                    try Record.policy(change).checkKeysUsable()
                 }
             }
             #expect(throws: RecordError.malformed("set-sequencer names key \(bad), which is of small order or not canonical")) {
-                try SetSequencer(body: SetSequencer(datanet: d, previous: RecordID(SHA256.hash([2])), sequencer: bad).body)
+                try Record.setSequencer(SetSequencer(datanet: d, previous: RecordID(SHA256.hash([2])), sequencer: bad)).checkKeysUsable()
             }
             #expect(throws: RecordError.malformed("continuation names key \(bad), which is of small order or not canonical")) {
-                try Continuation(body: Continuation(datanet: d, size: 1, root: SHA256.hash([3]), sequencer: bad).body)
+                try Record.continuation(Continuation(datanet: d, size: 1, root: SHA256.hash([3]), sequencer: bad)).checkKeysUsable()
             }
         }
+    }
+
+    /// Where such a record enters: a proposal is refused, and the replay of audit and import
+    /// flags a log that carries one.
+    @Test func unusableKeysAreRefusedWhereRecordsEnter() throws {
+        let w = try LedgerTests.World(quorum: 1)
+        let small = try PublicKey(bytes: [1] + [UInt8](repeating: 0, count: 31))
+        let change = try w.policyChange("add a small-order curator", signedBy: [w.owner]) { $0.curators = ($0.curators + [small]).sortedByBytes() }
+        #expect(throws: RecordError.malformed("policy names curator key \(small), which is of small order or not canonical")) {
+            try w.ledger.propose(change)
+        }
+        let leaves = try w.ledger.reader.leaves(w.datanet).map(\.leaf)
+        var auditor = LogAuditor(datanet: w.datanet)
+        for (i, leaf) in leaves.enumerated() { auditor.add(CheckedLeaf(index: UInt64(i), bytes: leaf.encoded)) }
+        let forged = Leaf(datanet: w.datanet, policy: (0, leaves[0].hash), payload: .policy(change))
+        auditor.add(CheckedLeaf(index: UInt64(leaves.count), bytes: forged.encoded))
+        #expect(auditor.violations.map(\.rule) == ["records name only usable keys"])
     }
 
     @Test func seededMutationsNeverCrashOrVerify() {
