@@ -55,7 +55,9 @@ public enum SealedBundle {
         }
         var st = stat()
         guard fstat(input, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw BundleError.refused("the plain bundle is not a regular file") }
-        let length = UInt64(st.st_size) - UInt64(lseek(input, 0, SEEK_CUR))
+        let offset = lseek(input, 0, SEEK_CUR)
+        guard offset >= 0, offset <= st.st_size else { throw BundleError.refused("the plain bundle cannot be read from its position") }
+        let length = UInt64(st.st_size - offset)
         var random = SystemRandomNumberGenerator() // the system CSPRNG (getrandom)
         let fileKey = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
         var entries = [[UInt8]]()

@@ -223,6 +223,19 @@ import Testing
         let peer = try Peer()
         try Self.importBytes(peer.ledger, with(try evidence([ours, theirs])))
         #expect(try peer.ledger.reader.forkEvidence(w.datanet).map(\.notes) == [[ours, theirs]])
+        // Seeded mutations of valid evidence: never a trap; whatever still passes names the
+        // same size (only changes that keep both notes valid, such as JSON spacing, can).
+        let valid = try evidence([ours, theirs])
+        var rng = SplitMix64(seed: 0xF02C)
+        var refused = 0
+        for _ in 0..<3_000 {
+            var b = valid
+            rng.mutate(&b, maxEdits: 3)
+            if let size = try? ForkEvidence.validated(b, datanet: w.datanet, key: { _ in w.sequencer.publicKey }) {
+                #expect(size == cp.size)
+            } else { refused += 1 }
+        }
+        #expect(refused > 2_500)
     }
 
     /// A checkpoint that disagrees with this log at a size this store holds no signed note of
