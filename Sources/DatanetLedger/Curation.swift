@@ -89,47 +89,96 @@ extension SequenceRun {
             }
         }
         report.decisions.reserveCapacity(report.decisions.count + plan.count)
+        // Reviews sequenced by an earlier run are cited where they are.
+        reviewLeaf = [UInt64](repeating: .max, count: reviews.count)
+        var looked = [Bool](repeating: false, count: reviews.count)
+        for r in plannedReviews where !looked[r] {
+            looked[r] = true
+            let id = queue.ids[reviews.entries[r]]
+            guard let p = try ledger.index.placement(txn, id) else { continue }
+            guard p.datanet == d, p.index < st!.size else {
+                throw LedgerError.corruptEntry(table: "placed", key: id.hex, why: "the review is placed at \(p.datanet.hex) leaf \(p.index), outside this log")
+            }
+            reviewLeaf[r] = p.index
+        }
         return plan
+    }
+
+    /// Splits the plan into transactions of at most `limit` leaves (at least one decision each)
+    /// and gives each counted review that no earlier run sequenced its leaf: in the transaction
+    /// of the first decision citing it, before that transaction's decisions. Returns, per
+    /// slice, its decisions and the reviews whose leaves it appends.
+    func reviewLeafPlan(_ plan: [PlannedDecision]) -> [(decisions: ArraySlice<PlannedDecision>, newReviews: [Int])] {
+        var next = st?.size ?? 0
+        var out = [(decisions: ArraySlice<PlannedDecision>, newReviews: [Int])]()
+        var start = 0
+        while start < plan.count {
+            var end = start
+            var fresh = [Int]()
+            while end < plan.count {
+                let p = plan[end]
+                var needed = [Int]()
+                for r in plannedReviews[p.reviewStart..<p.reviewEnd] where reviewLeaf[r] == .max && !needed.contains(r) { needed.append(r) }
+                guard end == start || fresh.count + needed.count + (end - start) + 1 <= limit else { break }
+                for r in needed {
+                    reviewLeaf[r] = next + UInt64(fresh.count)
+                    fresh.append(r)
+                }
+                end += 1
+            }
+            next += UInt64(fresh.count + end - start)
+            out.append((plan[start..<end], fresh))
+            start = end
+        }
+        return out
     }
 
     /// What building decision leaves reads, copied out of the run so that building can go on
     /// on other threads while the run writes.
     struct LeafInputs: @unchecked Sendable {
         let datanet: DatanetID, cite: (index: UInt64, hash: Digest)
-        let queue: PendingQueue, reviews: PendingReviews, plannedReviews: [Int]
+        let queue: PendingQueue, reviews: PendingReviews, plannedReviews: [Int], reviewLeaf: [UInt64]
 
-        /// The decision leaves of a slice of the plan (each with its counted reviews as
-        /// signed), encoded and hashed on every core.
-        func leaves(_ plan: ArraySlice<PlannedDecision>) throws -> [(encoded: [UInt8], hash: Digest)] {
-            try queue.bytes.withUnsafeBytes { all in
-                try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
-                    let counted = plannedReviews[p.reviewStart..<p.reviewEnd].lazy.map { r in
-                        UnsafeRawBufferPointer(rebasing: all[queue.range(reviews.entries[r])])
-                    }
-                    let bytes = Leaf.decisionEncoding(datanet: datanet, policy: cite, contribution: p.contribution, intake: p.intakeIndex,
-                                                      accepted: p.accepted, reason: SequenceRun.reason(p), reviews: counted)
+        /// The leaves of one slice of the plan, encoded and hashed on every core: first a review
+        /// leaf for each of `newReviews` (its envelope as stored), then the decisions, each
+        /// citing the leaves of its counted reviews.
+        func leaves(_ plan: ArraySlice<PlannedDecision>, newReviews: [Int]) throws -> [(encoded: [UInt8], hash: Digest)] {
+            let reviewLeaves = try queue.bytes.withUnsafeBytes { all in
+                try Parallel.map(newReviews) { r -> (encoded: [UInt8], hash: Digest) in
+                    let bytes = Leaf.reviewEncoding(datanet: datanet, policy: cite,
+                                                    review: UnsafeRawBufferPointer(rebasing: all[queue.range(reviews.entries[r])]))
                     return (bytes, Merkle.leafHash(bytes))
                 }
             }
+            return reviewLeaves + (try Parallel.map(Array(plan)) { p -> (encoded: [UInt8], hash: Digest) in
+                var cited = plannedReviews[p.reviewStart..<p.reviewEnd].map { reviewLeaf[$0] }
+                cited.sort()
+                let bytes = Leaf.decisionEncoding(datanet: datanet, policy: cite, contribution: p.contribution, intake: p.intakeIndex,
+                                                  accepted: p.accepted, reason: SequenceRun.reason(p), reviews: cited)
+                return (bytes, Merkle.leafHash(bytes))
+            })
         }
     }
 
-    /// The inputs of decision leaves under the policy now in force.
+    /// The inputs of decision leaves under the policy now in force (after `reviewLeafPlan`).
     var leafInputs: LeafInputs? {
-        st.map { LeafInputs(datanet: d, cite: ($0.policyIndex, $0.policyLeafHash), queue: queue, reviews: reviews, plannedReviews: plannedReviews) }
+        st.map { LeafInputs(datanet: d, cite: ($0.policyIndex, $0.policyLeafHash), queue: queue, reviews: reviews,
+                            plannedReviews: plannedReviews, reviewLeaf: reviewLeaf) }
     }
 
-    /// Appends a slice of the plan's decision leaves (built by `leaves`) and updates the
-    /// indexes and the quotas.
-    func decide(_ txn: Transaction, _ plan: ArraySlice<PlannedDecision>, leaves: [(encoded: [UInt8], hash: Digest)]) throws {
+    /// Appends a slice's leaves (built by `leaves`: its new review leaves, then its decisions)
+    /// and updates the indexes and the quotas.
+    func decide(_ txn: Transaction, _ plan: ArraySlice<PlannedDecision>, newReviews: [Int], leaves: [(encoded: [UInt8], hash: Digest)]) throws {
         guard let state = st else { return }
         let first = state.size
         try ledger.appendLeaves(txn, leaves, at: first, table: self.leaves, log: log)
         st!.size += UInt64(leaves.count)
         appended += leaves.count
+        let reviewEffects = newReviews.map { LeafEffect.review(queue.ids[reviews.entries[$0]], nil) }
         // Plan slices ascend by intake index: the index's walks stay on their current page.
-        try ledger.index.apply(txn, d, first: first, recordsHeld: true, plan.map { .decision(intake: $0.intakeIndex, reviews: []) })
-        for (i, p) in plan.enumerated() { report.decisions.append((p.contribution, first + UInt64(i), p.accepted, reasons.text(p))) }
+        try ledger.index.apply(txn, d, first: first, recordsHeld: true, reviewEffects + plan.map { .decision(intake: $0.intakeIndex, reviews: []) })
+        let firstDecision = first + UInt64(newReviews.count)
+        for (i, p) in plan.enumerated() { report.decisions.append((p.contribution, firstDecision + UInt64(i), p.accepted, reasons.text(p))) }
     }
 
     static func reason(_ p: PlannedDecision) -> String {

@@ -71,18 +71,18 @@ extension Ledger {
         // The handoff leaf is the old key's last: everything after waits for the new sequencer.
         guard !run.handedOver else { return run.report }
         let plan = try env.read { txn in try run.decisionPlan(txn) }
+        let slices = run.reviewLeafPlan(plan)
         // Each slice's leaves are built on other threads while the slice before is written.
-        let slices = stride(from: 0, to: plan.count, by: run.limit).map { plan[$0..<min(plan.count, $0 + run.limit)] }
         let inputs = run.leafInputs
-        var building = slices.first.map { slice in Parallel.start { try inputs!.leaves(slice) } }
+        var building = slices.first.map { s in Parallel.start { try inputs!.leaves(s.decisions, newReviews: s.newReviews) } }
         for (k, slice) in slices.enumerated() {
             let leaves = try building!.wait()
-            building = k + 1 < slices.count ? Parallel.start { [slice = slices[k + 1]] in try inputs!.leaves(slice) } : nil
+            building = k + 1 < slices.count ? Parallel.start { [s = slices[k + 1]] in try inputs!.leaves(s.decisions, newReviews: s.newReviews) } : nil
             let mark = run.mark()
             try env.write { txn in
                 run.rewind(to: mark)
                 try run.begin(txn)
-                try run.decide(txn, slice, leaves: leaves)
+                try run.decide(txn, slice.decisions, newReviews: slice.newReviews, leaves: leaves)
                 try run.commit(txn)
             }
         }
@@ -132,6 +132,8 @@ final class SequenceRun {
     var reviews = PendingReviews()
     /// The counted reviews of each planned decision, back to back (indexes into `reviews`).
     var plannedReviews = [Int]()
+    /// The leaf index of each review's review leaf (`.max`: none yet).
+    var reviewLeaf = [UInt64]()
     var reasons = DecisionReasons()
     /// For each review, how many of the contributions it names the plan decided.
     var settledNamings = [Int32]()
@@ -271,7 +273,7 @@ final class SequenceRun {
         report.intakes.append((id, index, promise))
         if let earlier {
             let reason = "duplicate of \(earlier.hex)"
-            let (di, _) = try append(txn, .decision(.init(contribution: id, intake: index, accepted: false, reason: reason, reviews: [])))
+            let (di, _) = try append(txn, .decision(.init(contribution: id, intake: index, accepted: false, reason: reason, reviews: .cited([]))))
             try ledger.index.apply(txn, d, first: di, recordsHeld: true, [.decision(intake: index, reviews: [])])
             report.decisions.append((id, di, false, reason))
         }

@@ -118,6 +118,22 @@ extension LedgerReader {
     }
 
     /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
+    /// The review records that decided a decision leaf of `d`: carried in it (older logs) or
+    /// in the review leaves it cites.
+    public func reviews(of decision: Leaf.Decision, in d: DatanetID) throws -> [Envelope] {
+        switch decision.reviews {
+        case .embedded(let e): return e
+        case .cited(let indexes):
+            let table = try ledger.leafTable(d)
+            return try ledger.env.read { txn in
+                try indexes.map { i in
+                    guard let e = try table.leaf(txn, i)?.review else { throw LedgerError.corruptLog("leaf \(i), cited as a review, is not a review leaf") }
+                    return e
+                }
+            }
+        }
+    }
+
     public func tombstone(_ contribution: RecordID) throws -> UInt64? {
         try ledger.env.read { txn in try ledger.tombstone(txn, contribution) }
     }

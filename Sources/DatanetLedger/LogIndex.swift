@@ -14,6 +14,8 @@ enum LeafEffect {
     case governing(Envelope)
     /// A contribution withdrawn or taken down.
     case tombstone(Envelope, contribution: RecordID, intake: UInt64)
+    /// A review sequenced once, for the decisions that cite it (the record, when not held).
+    case review(RecordID, Envelope?)
 
     /// The effect of a leaf the replay decoded, with the records it carries decoded.
     init?(_ leaf: Leaf, records: [(Envelope, Record)]) {
@@ -24,6 +26,7 @@ enum LeafEffect {
         case .decision(let d): self = .decision(intake: d.intake, reviews: records.map(\.0))
         case .policy(let e), .setSequencer(let e), .continuation(let e): self = .governing(e)
         case .tombstone(let t): self = .tombstone(t.record, contribution: t.contribution, intake: t.intake)
+        case .review(let e): self = .review(e.id, e)
         }
     }
 }
@@ -141,6 +144,10 @@ struct LogIndex {
                     }
                 }
                 duplicates.append(earlier)
+            case .review(let id, let e):
+                if let e { try keep(e) }
+                try place(txn, id, d, index)
+                duplicates.append(nil)
             case .governing(let e):
                 try keep(e)
                 try place(txn, e.id, d, index)

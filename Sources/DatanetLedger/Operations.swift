@@ -187,8 +187,8 @@ extension Ledger {
         var stored = try countable(txn, envelope, record, st.policy)
         if let old = try txn.get(records, id) { stored = try Envelope(encoded: old).merging(stored) }
         let bytes = stored.encoded
-        guard bytes.count <= Envelope.maximumSize else {
-            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
+        guard bytes.count <= Envelope.maximumSize(of: envelope.kind) else {
+            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize(of: envelope.kind))"))
         }
         try txn.put(records, id, bytes)
         if flagging, case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
@@ -222,8 +222,8 @@ extension Ledger {
         let added = merged.signatures.count - held.signatures.count
         guard added > 0 else { return 0 }
         let bytes = merged.encoded
-        guard bytes.count <= Envelope.maximumSize else {
-            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)"))
+        guard bytes.count <= Envelope.maximumSize(of: envelope.kind) else {
+            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize(of: envelope.kind))"))
         }
         try txn.put(records, envelope.id, bytes)
         if let k = try txn.get(pendingIndex, envelope.id) { try txn.put(pending, k, envelope.id.bytes + bytes) }

@@ -88,7 +88,7 @@ struct PendingReviews {
     /// than the one this build writes; the caller then decodes it in full, which names the
     /// problem if there is one. (Pending records were checked in full when proposed.)
     mutating func appendIfPlain(entry: Int, envelope: UnsafeRawBufferPointer, datanet d: DatanetID) -> Bool {
-        guard envelope.count <= Envelope.maximumSize else { return false }
+        guard envelope.count <= Envelope.maximumReviewSize else { return false }
         var s = CBOR.Scanner(envelope)
         guard (try? s.arrayCount()) == 4, (try? s.unsigned()) == Envelope.version,
               let kind = try? s.text(), kind.elementsEqual(RecordKind.review.rawValue.utf8),

@@ -38,10 +38,13 @@ extension Provenance {
                 if let next = at, next >= i { throw LedgerError.corruptLog("leaf \(i) cites a later policy leaf \(next)") }
             }
             let decision = try ledger.decision(txn, contribution).flatMap { $0 < size ? $0 : nil }
+            var cited = [UInt64]()
+            if let decision, case .cited(let indexes)? = try leaf(decision).decision?.reviews { cited = indexes }
             return Receipt(datanet: d.hex, contribution: contribution.hex, checkpoint: note,
                            chain: try chainIndexes.reversed().map(entry),
                            last: chainIndexes.first == size - 1 ? nil : try entry(size - 1),
-                           intake: try entry(intakeIndex), decision: try decision.map(entry))
+                           intake: try entry(intakeIndex), decision: try decision.map(entry),
+                           reviews: cited.isEmpty ? nil : try cited.map(entry))
         }
     }
 

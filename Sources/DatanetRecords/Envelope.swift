@@ -28,8 +28,15 @@ public enum RecordKind: String, CaseIterable, Sendable {
 public struct Envelope: Hashable, Sendable {
     /// The only version this build writes and reads.
     public static let version: UInt64 = 1
-    /// Upper bound on an encoded envelope (bodies are small; content lives in the store).
+    /// Upper bound on an encoded envelope of every kind but `review` (bodies are small;
+    /// content lives in the store).
     public static let maximumSize = 1 << 20
+    /// Upper bound on an encoded review: room for one review of 100,000 contributions (33
+    /// bytes an id), since a curator's batch review is sequenced once and cited by index.
+    public static let maximumReviewSize = 4 << 20
+
+    /// The bound on an encoded envelope of `kind`.
+    public static func maximumSize(of kind: RecordKind) -> Int { kind == .review ? maximumReviewSize : maximumSize }
 
     public let kind: RecordKind
     /// The canonical CBOR map of the body, exactly as signed.
@@ -110,7 +117,7 @@ public struct Envelope: Hashable, Sendable {
     /// kind, a body that is itself a canonical CBOR map, signatures sorted and one per key.
     /// Signatures are parsed, not verified (`verifiedSigners`).
     public init(encoded bytes: [UInt8]) throws(RecordError) {
-        guard bytes.count <= Self.maximumSize else { throw .malformed("envelope of \(bytes.count) bytes exceeds \(Self.maximumSize)") }
+        guard bytes.count <= Self.maximumReviewSize else { throw .malformed("envelope of \(bytes.count) bytes exceeds \(Self.maximumReviewSize)") }
         // Read from the buffer without building a tree: the whole item is checked by the
         // decoder's rules first, so a scanner error after that means an item of the wrong type.
         let parsed = bytes.withUnsafeBytes { buf in
@@ -123,6 +130,9 @@ public struct Envelope: Hashable, Sendable {
                 guard let kindBytes = try? s.text() else { throw .malformed("kind is not a text string") }
                 let kindText = String(decoding: kindBytes, as: UTF8.self)
                 guard let kind = RecordKind(rawValue: kindText) else { throw .unknownKind(kindText) }
+                guard bytes.count <= Self.maximumSize(of: kind) else {
+                    throw .malformed("\(kind.rawValue) envelope of \(bytes.count) bytes exceeds \(Self.maximumSize(of: kind))")
+                }
                 // The body's own canonical decoding is the typed layer's job (`Record(envelope)`, which
                 // every trust boundary runs through `Record.verified`); here only its head is checked,
                 // so an envelope is not decoded twice on the sequencer's hot path.

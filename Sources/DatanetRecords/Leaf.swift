@@ -14,11 +14,13 @@ public enum LeafKind: UInt64, Sendable, CustomStringConvertible {
     case continuation = 5
     /// A contribution withdrawn or taken down: its content and sidecar are to be dropped.
     case tombstone = 6
+    /// A curator's review, sequenced once however many decisions cite it.
+    case review = 7
 
     public var description: String {
         switch self {
         case .intake: "intake"; case .decision: "decision"; case .policy: "policy"
-        case .setSequencer: "set-sequencer"; case .continuation: "continuation"; case .tombstone: "tombstone"
+        case .setSequencer: "set-sequencer"; case .continuation: "continuation"; case .tombstone: "tombstone"; case .review: "review"
         }
     }
 }
@@ -61,11 +63,14 @@ public struct Leaf: Sendable {
         case setSequencer(Envelope)
         case continuation(Envelope)
         case tombstone(Tombstone)
+        /// A signed `review` record, cited by index from the decisions it settles.
+        case review(Envelope)
 
         public var kind: LeafKind {
             switch self {
             case .intake: .intake; case .decision: .decision; case .policy: .policy
             case .setSequencer: .setSequencer; case .continuation: .continuation; case .tombstone: .tombstone
+            case .review: .review
             }
         }
     }
@@ -87,10 +92,27 @@ public struct Leaf: Sendable {
         public var intake: UInt64
         public var accepted: Bool
         public var reason: String
-        /// Sorted by record id.
-        public var reviews: [Envelope]
-        public init(contribution: RecordID, intake: UInt64, accepted: Bool, reason: String, reviews: [Envelope]) {
+        public var reviews: Reviews
+        public init(contribution: RecordID, intake: UInt64, accepted: Bool, reason: String, reviews: Reviews) {
             self.contribution = contribution; self.intake = intake; self.accepted = accepted; self.reason = reason; self.reviews = reviews
+        }
+    }
+
+    /// How a decision leaf shows the reviews that settled it.
+    public enum Reviews: Sendable, Equatable {
+        /// The indexes of the review leaves it counts, ascending (payload field 6): what this
+        /// build writes.
+        case cited([UInt64])
+        /// The review records themselves, sorted by id (field 5): logs written before review
+        /// leaves, still read and verified under the rule they were written with.
+        case embedded([Envelope])
+
+        /// No review at all (an exact duplicate's rejection).
+        public var isEmpty: Bool {
+            switch self { case .cited(let i): i.isEmpty; case .embedded(let e): e.isEmpty }
+        }
+        public var count: Int {
+            switch self { case .cited(let i): i.count; case .embedded(let e): e.count }
         }
     }
 
@@ -117,11 +139,13 @@ public struct Leaf: Sendable {
     public var decision: Decision? { if case .decision(let d) = payload { d } else { nil } }
     /// The tombstone fields, if this is a tombstone leaf.
     public var tombstone: Tombstone? { if case .tombstone(let t) = payload { t } else { nil } }
+    /// The review record, if this is a review leaf.
+    public var review: Envelope? { if case .review(let e) = payload { e } else { nil } }
     /// The record of a policy, set-sequencer or continuation leaf.
     public var governing: Envelope? {
         switch payload {
         case .policy(let e), .setSequencer(let e), .continuation(let e): e
-        case .intake, .decision, .tombstone: nil
+        case .intake, .decision, .tombstone, .review: nil
         }
     }
 
@@ -129,8 +153,8 @@ public struct Leaf: Sendable {
     public var records: [Envelope] {
         switch payload {
         case .intake(let i): [i.contribution]
-        case .decision(let d): d.reviews
-        case .policy(let e), .setSequencer(let e), .continuation(let e): [e]
+        case .decision(let d): if case .embedded(let e) = d.reviews { e } else { [] }
+        case .policy(let e), .setSequencer(let e), .continuation(let e), .review(let e): [e]
         case .tombstone(let t): [t.record]
         }
     }
@@ -144,36 +168,56 @@ public struct Leaf: Sendable {
         case .intake(let i):
             [(1, .bytes(i.author.bytes)), (2, .bytes(i.record.bytes)), (3, .bytes(i.content.bytes)), (4, .bytes(i.contribution.encoded))]
         case .decision(let d):
-            [(1, .bytes(d.contribution.bytes)), (2, .unsigned(d.intake)), (3, .unsigned(d.accepted ? 1 : 0)),
-             (4, .string(d.reason)), (5, .array(d.reviews.map { .bytes($0.encoded) }))]
-        case .policy(let e), .setSequencer(let e), .continuation(let e): [(1, .bytes(e.encoded))]
+            [(1, .bytes(d.contribution.bytes)), (2, .unsigned(d.intake)), (3, .unsigned(d.accepted ? 1 : 0)), (4, .string(d.reason))]
+                + { switch d.reviews {
+                    case .embedded(let e): [(5, .array(e.map { .bytes($0.encoded) }))]
+                    case .cited(let i): [(6, .array(i.map { .unsigned($0) }))]
+                } }()
+        case .policy(let e), .setSequencer(let e), .continuation(let e), .review(let e): [(1, .bytes(e.encoded))]
         case .tombstone(let t): [(1, .bytes(t.record.encoded)), (2, .bytes(t.contribution.bytes)), (3, .unsigned(t.intake))]
         }
         b.set(3, .map(fields.map { .init(.unsigned($0.0), $0.1) }))
         return b.encoded
     }
 
-    /// The encoding of a decision leaf, written directly (the sequencer's hot path): the same
-    /// bytes as `Leaf(payload: .decision(…)).encoded`, without building a CBOR tree. `reviews`
-    /// are envelope bytes, already sorted by record id.
-    public static func decisionEncoding<Reviews: Collection>(datanet: DatanetID, policy: (index: UInt64, hash: Digest), contribution: RecordID,
-                                                          intake: UInt64, accepted: Bool, reason: String, reviews: Reviews) -> [UInt8]
-    where Reviews.Element: Collection<UInt8> {
+    /// The encoding of a decision leaf citing review leaves, written directly (the sequencer's
+    /// hot path): the same bytes as `Leaf(payload: .decision(…)).encoded` with `.cited(reviews)`,
+    /// without building a CBOR tree. `reviews` ascend.
+    public static func decisionEncoding(datanet: DatanetID, policy: (index: UInt64, hash: Digest), contribution: RecordID,
+                                        intake: UInt64, accepted: Bool, reason: String, reviews: some Collection<UInt64>) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(160 + reason.utf8.count + reviews.reduce(0) { $0 + $1.count + 3 })
+        out.reserveCapacity(160 + reason.utf8.count + 9 * reviews.count)
         func bytes(_ b: some Collection<UInt8>) { CBOR.appendHead(2, UInt64(b.count), to: &out); out += b }
-        out.append(0xa4)                                   // {0: Datanet, 1: kind, 2: citation, 3: payload}
-        out.append(0x00); bytes(datanet.bytes)
-        out.append(0x01); CBOR.appendHead(0, LeafKind.decision.rawValue, to: &out)
-        out.append(0x02); out.append(0x82); CBOR.appendHead(0, policy.index, to: &out); bytes(policy.hash.bytes)
-        out.append(0x03); out.append(0xa5)                 // {1: contribution, 2: intake, 3: verdict, 4: reason, 5: reviews}
+        head(&out, datanet, .decision, policy)
+        out.append(0xa5)                                   // {1: contribution, 2: intake, 3: verdict, 4: reason, 6: review leaves}
         out.append(0x01); bytes(contribution.bytes)
         out.append(0x02); CBOR.appendHead(0, intake, to: &out)
         out.append(0x03); out.append(accepted ? 0x01 : 0x00)
         out.append(0x04); CBOR.appendHead(3, UInt64(reason.utf8.count), to: &out); out += reason.utf8
-        out.append(0x05); CBOR.appendHead(4, UInt64(reviews.count), to: &out)
-        for r in reviews { bytes(r) }
+        out.append(0x06); CBOR.appendHead(4, UInt64(reviews.count), to: &out)
+        for r in reviews { CBOR.appendHead(0, r, to: &out) }
         return out
+    }
+
+    /// The encoding of a review leaf carrying `review` (envelope bytes), written directly: the
+    /// same bytes as `Leaf(payload: .review(…)).encoded`.
+    public static func reviewEncoding(datanet: DatanetID, policy: (index: UInt64, hash: Digest), review: some Collection<UInt8>) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(100 + review.count)
+        head(&out, datanet, .review, policy)
+        out.append(0xa1)                                   // {1: review}
+        out.append(0x01); CBOR.appendHead(2, UInt64(review.count), to: &out); out += review
+        return out
+    }
+
+    /// {0: Datanet, 1: kind, 2: citation, 3: — the payload map follows.
+    private static func head(_ out: inout [UInt8], _ datanet: DatanetID, _ kind: LeafKind, _ policy: (index: UInt64, hash: Digest)) {
+        out.append(0xa4)
+        out.append(0x00); CBOR.appendHead(2, 32, to: &out); out += datanet.bytes
+        out.append(0x01); CBOR.appendHead(0, kind.rawValue, to: &out)
+        out.append(0x02); out.append(0x82); CBOR.appendHead(0, policy.index, to: &out)
+        CBOR.appendHead(2, 32, to: &out); out += policy.hash.bytes
+        out.append(0x03)
     }
 
     /// RFC 9162 leaf hash of the encoding.
@@ -199,12 +243,27 @@ public struct Leaf: Sendable {
         case .decision:
             let contribution: RecordID = try p.id(1, "contribution"), intake = try p.uint(2, "intake index")
             let verdict = try p.uint(3, "verdict", max: 1)
-            payload = .decision(Decision(contribution: contribution, intake: intake, accepted: verdict == 1,
-                                         reason: try p.text(4, "reason", maxBytes: Envelope.maximumSize),
-                                         reviews: try p.envelopes(5, "reviews")))
+            let reason = try p.text(4, "reason", maxBytes: Envelope.maximumSize)
+            let embedded = try p.optional(5, wrong: "field 5 (reviews) is not a list of byte strings") { s throws(CBORError) -> [[UInt8]]? in
+                let n = try s.arrayCount()
+                var out = [[UInt8]]()
+                for _ in 0..<n { out.append(Array(try s.bytes())) }
+                return out
+            }
+            let reviews: Reviews
+            if let embedded {
+                var envelopes = [Envelope]()
+                envelopes.reserveCapacity(embedded.count)
+                for b in embedded { envelopes.append(try Envelope(encoded: b)) }
+                reviews = .embedded(envelopes)
+            } else {
+                reviews = .cited(try p.ascendingIndexes(6, "review leaves"))
+            }
+            payload = .decision(Decision(contribution: contribution, intake: intake, accepted: verdict == 1, reason: reason, reviews: reviews))
         case .policy: payload = .policy(try p.envelope(1, "record"))
         case .setSequencer: payload = .setSequencer(try p.envelope(1, "record"))
         case .continuation: payload = .continuation(try p.envelope(1, "record"))
+        case .review: payload = .review(try p.envelope(1, "record"))
         case .tombstone:
             payload = .tombstone(Tombstone(record: try p.envelope(1, "record"), contribution: try p.id(2, "contribution"),
                                            intake: try p.uint(3, "intake index")))
@@ -230,8 +289,11 @@ extension RecordView {
             o["intake_index"] = .int(d.intake)
             o["accepted"] = .bool(d.accepted)
             o["reason"] = .string(d.reason)
-            o["reviews"] = .array(try d.reviews.map(record))
-        case .policy(let e), .setSequencer(let e), .continuation(let e):
+            switch d.reviews {
+            case .embedded(let e): o["reviews"] = .array(try e.map(record))
+            case .cited(let i): o["review_leaves"] = .array(i.map { .int($0) })
+            }
+        case .policy(let e), .setSequencer(let e), .continuation(let e), .review(let e):
             o["record"] = try record(e)
         case .tombstone(let t):
             o["record"] = try record(t.record)
@@ -248,21 +310,19 @@ extension BodyFields {
         try Envelope(encoded: try bytes(key, name, wrong: "field \(key) (\(name)) is not a byte string"))
     }
 
-    /// A list of byte strings, each an envelope, decoded.
-    mutating func envelopes(_ key: UInt64, _ name: String) throws(RecordError) -> [Envelope] {
-        var isList = false
-        let list = try field(key, name, wrong: { _ in isList ? "field \(key) (\(name)) holds a non-byte-string" : "field \(key) (\(name)) is not a list" }) {
-            s throws(CBORError) -> [[UInt8]]? in
+    /// A list of unsigned integers, strictly ascending (so each appears once).
+    mutating func ascendingIndexes(_ key: UInt64, _ name: String) throws(RecordError) -> [UInt64] {
+        try field(key, name, wrong: { _ in "field \(key) (\(name)) is not a strictly ascending list of unsigned integers" }) {
+            s throws(CBORError) -> [UInt64]? in
             let n = try s.arrayCount()
-            isList = true
-            var out = [[UInt8]]()
-            out.reserveCapacity(n)
-            for _ in 0..<n { out.append(Array(try s.bytes())) }
+            var out = [UInt64]()
+            out.reserveCapacity(min(n, 1024))
+            for _ in 0..<n {
+                let i = try s.unsigned()
+                if let last = out.last, last >= i { return nil }
+                out.append(i)
+            }
             return out
         }
-        var out = [Envelope]()
-        out.reserveCapacity(list.count)
-        for b in list { out.append(try Envelope(encoded: b)) }
-        return out
     }
 }

@@ -84,6 +84,11 @@ package struct LogAuditor {
     private var tombstoned = [RecordID: UInt64]()
     private var firstWithContent = [ObjectID: RecordID]()
     private var undecided = [PublicKey: (count: UInt64, bytes: UInt64)]()
+    /// Review leaves some of whose contributions no decision has cited them for yet, by index
+    /// (a review is checked once, at its leaf; a decision then looks it up).
+    private var reviewLeaves = [UInt64: (review: Review, id: RecordID, remaining: Int)]()
+    /// Every review sequenced so far: a review leaf is appended once per review.
+    private var sequencedReviews = Set<RecordID>()
 
     package init(datanet: DatanetID) { self.datanet = datanet }
 
@@ -185,7 +190,19 @@ package struct LogAuditor {
             decision(i, leaf, records, st)
         case .tombstone:
             tombstone(i, leaf, records[0], st)
+        case .review:
+            review(i, records[0], st)
         }
+    }
+
+    private mutating func review(_ i: UInt64, _ r: (Envelope, Record, [PublicKey]), _ st: PolicyState) {
+        guard case .review(let review) = r.1 else { return flag(i, "a review leaf carries a review", "carries \(r.0.kind.rawValue)") }
+        if review.datanet != datanet { flag(i, "records belong to this Datanet", "review names \(review.datanet.hex)") }
+        guard sequencedReviews.insert(r.0.id).inserted else { return flag(i, "a review is sequenced once", "\(r.0.id.hex) has a review leaf before") }
+        if !st.mayReview(review.reviewer) {
+            flag(i, "a review leaf's reviewer is a curator in force", "\(review.reviewer) is not a curator under policy leaf \(policyLeaf!.index)")
+        }
+        reviewLeaves[i] = (review, r.0.id, review.contributions.count)
     }
 
     private mutating func intake(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, [PublicKey]), _ st: PolicyState) {
@@ -225,7 +242,7 @@ package struct LogAuditor {
         let duplicate = earliest != id
         if duplicate {
             if accepted { flag(i, "an exact duplicate is rejected", "accepts a copy of \(earliest!.hex)") }
-            else if reviews.isEmpty, d.reason != "duplicate of \(earliest!.hex)" {
+            else if d.reviews.isEmpty, d.reason != "duplicate of \(earliest!.hex)" {
                 flag(i, "a duplicate rejection names the earliest contribution", "reason is not \"duplicate of \(earliest!.hex)\"")
             }
             return
@@ -233,20 +250,38 @@ package struct LogAuditor {
         var q = undecided[intake.author] ?? (0, 0)
         q = (q.count - min(1, q.count), q.bytes - min(intake.size, q.bytes))
         undecided[intake.author] = q
-        if reviews.isEmpty { return flag(i, "a decision carries the reviews that decided it", "no reviews and not a duplicate") }
+        // The counted reviews: carried in the leaf (logs written before review leaves) or cited.
+        var counted = [(id: RecordID, review: Review)]()
+        switch d.reviews {
+        case .embedded:
+            for (e, record, _) in reviews {
+                guard case .review(let r) = record else { return flag(i, "a decision carries reviews", "carries \(e.kind.rawValue)") }
+                counted.append((e.id, r))
+            }
+        case .cited(let indexes):
+            for k in indexes {
+                guard k < i, let held = reviewLeaves[k] else {
+                    return flag(i, "a decision cites review leaves before it", "leaf \(k) is not an earlier review leaf with a contribution left to decide")
+                }
+                counted.append((held.id, held.review))
+                if held.review.contributions.binarySearch(id) {
+                    if held.remaining <= 1 { reviewLeaves[k] = nil } else { reviewLeaves[k]!.remaining -= 1 }
+                }
+            }
+        }
+        if counted.isEmpty { return flag(i, "a decision carries the reviews that decided it", "no reviews and not a duplicate") }
         var reviewers = Set<PublicKey>()
-        for (e, record, _) in reviews {
-            guard case .review(let r) = record else { return flag(i, "a decision carries reviews", "carries \(e.kind.rawValue)") }
-            if r.datanet != datanet || !r.contributions.contains(id) { flag(i, "a counted review is about this contribution", "review \(e.id.hex) is not") }
+        for (reviewID, r) in counted {
+            if r.datanet != datanet || !r.contributions.binarySearch(id) { flag(i, "a counted review is about this contribution", "review \(reviewID.hex) is not") }
             if !st.mayReview(r.reviewer) {
                 flag(i, "only curators in force are counted", "\(r.reviewer) is not a curator under policy leaf \(policyLeaf!.index)")
             }
-            if r.accept != accepted { flag(i, "counted reviews agree with the verdict", "review \(e.id.hex) disagrees") }
+            if r.accept != accepted { flag(i, "counted reviews agree with the verdict", "review \(reviewID.hex) disagrees") }
             if !reviewers.insert(r.reviewer).inserted { flag(i, "a curator is counted once", "\(r.reviewer) counted twice") }
         }
-        let counted = st.curatorCount(reviewers)
+        let curators = st.curatorCount(reviewers)
         let needed = st.reviewsNeeded(toAccept: accepted)
-        if counted < needed { flag(i, "the counted reviews reach the quorum rule", "\(counted) counted, \(needed) needed to \(accepted ? "accept" : "reject")") }
+        if curators < needed { flag(i, "the counted reviews reach the quorum rule", "\(curators) counted, \(needed) needed to \(accepted ? "accept" : "reject")") }
     }
 
     private mutating func tombstone(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, [PublicKey]), _ st: PolicyState) {
@@ -343,5 +378,17 @@ package struct AuditPipeline {
     /// Adds every batch still in flight.
     package mutating func finish(into auditor: inout LogAuditor, each: (CheckedLeaf) throws -> Void = { _ in }) throws {
         try push([], into: &auditor, each: each)
+    }
+}
+
+extension Array where Element == RecordID {
+    /// Whether a sorted array holds `id`, in O(log n).
+    package func binarySearch(_ id: RecordID) -> Bool {
+        var (lo, hi) = (0, count)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if self[mid] < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < count && self[lo] == id
     }
 }

@@ -6,7 +6,10 @@ import Foundation
 /// show who contributed it, under which rules, where it sits in the log and what was decided,
 /// with their inclusion proofs and the signed checkpoint they lead to.
 public struct Receipt: Codable, Sendable, Equatable {
-    public static let typeName = "datanet/receipt/v1"
+    /// The version this build writes: decisions cite review leaves, carried in `reviews`.
+    public static let typeName = "datanet/receipt/v2"
+    /// Receipts written before review leaves and handoff proofs: still read and verified.
+    public static let legacyTypeName = "datanet/receipt/v1"
     /// Receipts larger than this are refused before parsing.
     public static let maximumSize = 16 << 20
 
@@ -26,6 +29,12 @@ public struct Receipt: Codable, Sendable, Equatable {
     public var intake: Entry
     /// Absent while the contribution is undecided at the checkpoint.
     public var decision: Entry?
+    /// The review leaves the decision cites, in index order (v2; absent when it cites none).
+    public var reviews: [Entry]?
+    /// For each chain leaf that hands the sequencer key over naming the log it takes over
+    /// (a continuation, or a set-sequencer that binds a size and root), the consistency proof
+    /// from that size and root to the checkpoint (v2; absent when the chain has none).
+    public var handoffs: [Handoff]?
     /// An older checkpoint this receipt was first made for, with the consistency proof from it.
     public var previous: Previous?
 
@@ -38,6 +47,13 @@ public struct Receipt: Codable, Sendable, Equatable {
         package init(index: UInt64, leaf: String, proof: [String], view: JSONValue) {
             (self.index, self.leaf, self.proof, self.view) = (index, leaf, proof, view)
         }
+    }
+
+    /// A consistency proof from the (size, root) a chain leaf at `index` names to the checkpoint.
+    public struct Handoff: Codable, Sendable, Equatable {
+        public var index: UInt64
+        public var consistency: [String]
+        package init(index: UInt64, consistency: [String]) { (self.index, self.consistency) = (index, consistency) }
     }
 
     public struct Previous: Codable, Sendable, Equatable {
@@ -65,10 +81,19 @@ public struct Receipt: Codable, Sendable, Equatable {
         // Strict like the CBOR decoder: a field this version does not know is refused, not
         // ignored (a misspelt "decision" must not pass as a receipt without one).
         guard let top = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { throw .malformed("not a JSON object") }
-        let known: Set<String> = ["type", "datanet", "contribution", "checkpoint", "chain", "last", "intake", "decision", "previous"]
-        if let extra = Set(top.keys).subtracting(known).sorted().first { throw .malformed("unknown receipt field \"\(extra)\"") }
-        var entries = (top["chain"] as? [Any] ?? []) + [top["intake"] as Any]
+        guard type == Self.typeName || type == Self.legacyTypeName else {
+            throw .malformed("type is \"\(type)\", not \"\(Self.typeName)\" (or \"\(Self.legacyTypeName)\")")
+        }
+        var known: Set<String> = ["type", "datanet", "contribution", "checkpoint", "chain", "last", "intake", "decision", "previous"]
+        if type == Self.typeName { known.formUnion(["reviews", "handoffs"]) }
+        if let extra = Set(top.keys).subtracting(known).sorted().first { throw .malformed("unknown \(type) field \"\(extra)\"") }
+        var entries = (top["chain"] as? [Any] ?? []) + [top["intake"] as Any] + (top["reviews"] as? [Any] ?? [])
         for key in ["last", "decision"] where top[key] != nil { entries.append(top[key] as Any) }
+        for h in top["handoffs"] as? [Any] ?? [] {
+            guard let fields = h as? [String: Any], Set(fields.keys) == ["index", "consistency"] else {
+                throw .malformed("a handoff entry has other fields than index and consistency")
+            }
+        }
         for e in entries {
             guard let fields = e as? [String: Any], Set(fields.keys) == ["index", "leaf", "proof", "view"] else {
                 throw .malformed("a receipt leaf entry has other fields than index, leaf, proof and view")
@@ -77,12 +102,12 @@ public struct Receipt: Codable, Sendable, Equatable {
         if let p = top["previous"] as? [String: Any], Set(p.keys) != ["checkpoint", "consistency"] {
             throw .malformed("previous has other fields than checkpoint and consistency")
         }
-        guard type == Self.typeName else { throw .malformed("type is \"\(type)\", not \"\(Self.typeName)\"") }
     }
 
-    package init(datanet: String, contribution: String, checkpoint: String, chain: [Entry], last: Entry?, intake: Entry, decision: Entry?) {
+    package init(datanet: String, contribution: String, checkpoint: String, chain: [Entry], last: Entry?, intake: Entry, decision: Entry?,
+                 reviews: [Entry]? = nil, handoffs: [Handoff]? = nil) {
         (self.datanet, self.contribution, self.checkpoint, self.chain) = (datanet, contribution, checkpoint, chain)
-        (self.last, self.intake, self.decision) = (last, intake, decision)
+        (self.last, self.intake, self.decision, self.reviews, self.handoffs) = (last, intake, decision, reviews, handoffs)
     }
 
     /// A one-line account of a JSON decoding error (any Codable format, not only receipts).

@@ -192,8 +192,9 @@ package struct ReceiptChecker {
         return VerificationCheck("intake", .pass, "leaf \(e.index)", children: children)
     }
 
-    package func decisionCheck(_ d: ParsedEntry?, intake: ParsedEntry, genesis: DatanetID) -> VerificationCheck {
+    package func decisionCheck(_ d: ParsedEntry?, intake: ParsedEntry, reviews: [ParsedEntry], genesis: DatanetID) -> VerificationCheck {
         guard let e = d else {
+            if !reviews.isEmpty { return VerificationCheck("decision", .fail, "the receipt carries review leaves but no decision") }
             return VerificationCheck("decision", .notApplicable,
                                      "no decision leaf in this receipt: undecided at its checkpoint, or left out (a receipt cannot show there is none)")
         }
@@ -209,32 +210,62 @@ package struct ReceiptChecker {
         let (k, cite) = citedPolicy(e)
         children.append(cite)
         if let k, let fields {
-            children.append(reviewsCheck(fields.reviews, accepted: accepted, policy: states[k], genesis: genesis, reason: fields.reason))
+            var counted = [(id: RecordID, record: Result<Review, RecordError>)]()
+            switch fields.reviews {
+            case .embedded(let envelopes):
+                for (i, envelope) in envelopes.enumerated() {
+                    if i > 0 && !(envelopes[i - 1].id < envelope.id) { problems.append("embedded reviews are not sorted by id") }
+                    counted.append((envelope.id, Self.review(envelope)))
+                }
+                if !reviews.isEmpty { problems.append("the receipt carries review leaves its decision does not cite") }
+            case .cited(let indexes):
+                if reviews.map(\.index) != indexes {
+                    problems.append("the receipt's review leaves (\(reviews.map { String($0.index) }.joined(separator: ", "))) are not the ones the decision cites (\(indexes.map(String.init).joined(separator: ", ")))")
+                }
+                for r in reviews {
+                    children.append(included(r))
+                    guard r.leaf.datanet == genesis, r.index < e.index, let envelope = r.leaf.review else {
+                        counted.append((RecordID(.zero), .failure(.malformed("leaf \(r.index) is not a review leaf of this Datanet before the decision"))))
+                        continue
+                    }
+                    counted.append((envelope.id, Self.review(envelope)))
+                }
+            }
+            children.append(reviewsCheck(counted, accepted: accepted, policy: states[k], genesis: genesis, reason: fields.reason))
         }
         children.insert(Self.check("decision leaf", problems.isEmpty, "\(accepted ? "accepted" : "rejected") at \(e.index)",
                                    problems.joined(separator: "; ")), at: 0)
         return VerificationCheck("decision", .pass, accepted ? "accepted" : "rejected", children: children)
     }
 
-    private func reviewsCheck(_ reviews: [Envelope], accepted: Bool, policy: PolicyState, genesis: DatanetID, reason: String) -> VerificationCheck {
+    /// A review record with its signature checked.
+    private static func review(_ envelope: Envelope) -> Result<Review, RecordError> {
+        Result { () throws(RecordError) in
+            guard case .review(let r) = try Record.verified(envelope) else { throw .malformed("a \(envelope.kind.rawValue) record, not a review") }
+            return r
+        }
+    }
+
+    private func reviewsCheck(_ reviews: [(id: RecordID, record: Result<Review, RecordError>)], accepted: Bool, policy: PolicyState,
+                              genesis: DatanetID, reason: String) -> VerificationCheck {
         let name = "reviews sufficient under the cited policy"
         if reviews.isEmpty && !accepted && reason.hasPrefix("duplicate of ") {
             return VerificationCheck(name, .statement, "rejected at intake as an exact duplicate (\(reason)); that the earlier contribution came first with the same content is checked by `datanet audit`")
         }
         var reviewers = Set<PublicKey>()
-        for (i, envelope) in reviews.enumerated() {
-            guard case .review(let r)? = try? Record.verified(envelope) else {
+        let contribution = RecordID(hex: receipt.contribution)
+        for (i, (id, result)) in reviews.enumerated() {
+            guard case .success(let r) = result else {
                 return VerificationCheck(name, .fail, "review \(i) is not a validly signed review")
             }
-            if i > 0 && !(reviews[i - 1].id < envelope.id) { return VerificationCheck(name, .fail, "reviews are not sorted by id") }
-            guard r.datanet == genesis, r.contributions.contains(where: { $0.hex == receipt.contribution }) else {
-                return VerificationCheck(name, .fail, "review \(envelope.id.hex.prefix(16))… is not about this contribution")
+            guard r.datanet == genesis, let contribution, r.contributions.binarySearch(contribution) else {
+                return VerificationCheck(name, .fail, "review \(id.hex.prefix(16))… is not about this contribution")
             }
             guard policy.mayReview(r.reviewer) else {
                 return VerificationCheck(name, .fail, "reviewer \(r.reviewer) is not a curator under the cited policy")
             }
             guard r.accept == accepted, reviewers.insert(r.reviewer).inserted else {
-                return VerificationCheck(name, .fail, "review \(envelope.id.hex.prefix(16))… disagrees with the decision or repeats a curator")
+                return VerificationCheck(name, .fail, "review \(id.hex.prefix(16))… disagrees with the decision or repeats a curator")
             }
         }
         let needed = policy.reviewsNeeded(toAccept: accepted)

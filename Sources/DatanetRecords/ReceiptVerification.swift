@@ -82,7 +82,7 @@ extension Receipt {
     /// and label are erased and it earns nothing.
     public func verify(anchor: DatanetID?, held: HeldLog? = nil, allowWithdrawn: Bool = false) -> ReceiptVerification {
         var result = ReceiptVerification(anchor: anchor?.hex, anchored: false, checks: [])
-        let parsed: (chain: [ParsedEntry], last: ParsedEntry?, intake: ParsedEntry, decision: ParsedEntry?, cp: Checkpoint)
+        let parsed: (chain: [ParsedEntry], last: ParsedEntry?, intake: ParsedEntry, decision: ParsedEntry?, reviews: [ParsedEntry], cp: Checkpoint)
         do {
             func parse(_ e: Entry) throws -> ParsedEntry {
                 guard let data = CanonicalBase64.decode(e.leaf) else { throw RecordError.malformed("leaf \(e.index) is not canonical base64") }
@@ -97,7 +97,7 @@ extension Receipt {
                 return ParsedEntry(index: e.index, leaf: leaf, hash: Merkle.leafHash(Array(data)), proof: proof)
             }
             parsed = (try chain.map(parse), try last.map(parse), try parse(intake), try decision.map(parse),
-                      try Checkpoint.unverified(note: checkpoint))
+                      try (reviews ?? []).map(parse), try Checkpoint.unverified(note: checkpoint))
         } catch {
             result.checks = [VerificationCheck("receipt is well-formed", .fail, "\(error)")]
             return result
@@ -111,7 +111,7 @@ extension Receipt {
         result.checks.append(checker.chainCheck(genesis: g))
         result.checks.append(checker.checkpointCheck(last: parsed.last))
         result.checks.append(checker.intakeCheck(parsed.intake, genesis: g))
-        result.checks.append(checker.decisionCheck(parsed.decision, intake: parsed.intake, genesis: g))
+        result.checks.append(checker.decisionCheck(parsed.decision, intake: parsed.intake, reviews: parsed.reviews, genesis: g))
         result.checks.append(checker.previousCheck())
         result.checks.append(Self.heldCheck(held, cp: parsed.cp))
         if let t = held?.tombstone {

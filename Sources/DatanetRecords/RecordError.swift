@@ -24,7 +24,7 @@ public enum RecordError: Error, Equatable, CustomStringConvertible {
         case .malformed(let why): return "malformed record: \(why)"
         case .unsupportedVersion(let v): return "record version \(v) is not supported (this build reads version 1)"
         case .unknownKind(let k): return "unknown record kind '\(k)'"
-        case .unknownLeafKind(let k): return "leaf kind \(k) is unknown to this build of datanet (it reads kinds 1-6); upgrade to read this log"
+        case .unknownLeafKind(let k): return "leaf kind \(k) is unknown to this build of datanet (it reads kinds 1-7); upgrade to read this log"
         case .badSignature(let key): return "signature by \(key) does not verify"
         case .missingSignature(let why): return "record is not signed as required: \(why)"
         }

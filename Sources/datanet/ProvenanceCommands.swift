@@ -96,7 +96,8 @@ func runVerify(_ p: Parsed) throws -> Int32 {
 }
 
 private func isReceipt(_ data: Data) -> Bool {
-    (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["type"] as? String == Receipt.typeName
+    let type = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["type"] as? String
+    return type == Receipt.typeName || type == Receipt.legacyTypeName
 }
 
 private func verifyChunkProof(_ p: Parsed, _ data: Data, path: String) throws -> Int32 {

@@ -33,7 +33,7 @@ import Testing
     }
 
     static func decision(_ c: Envelope, intake: UInt64, accept: Bool, _ reviews: [Envelope]) -> Leaf.Payload {
-        .decision(.init(contribution: c.id, intake: intake, accepted: accept, reason: "forged", reviews: reviews.sorted { $0.id < $1.id }))
+        .decision(.init(contribution: c.id, intake: intake, accepted: accept, reason: "forged", reviews: .embedded(reviews.sorted { $0.id < $1.id })))
     }
 
     @Test func honestLogHolds() throws {
@@ -52,7 +52,9 @@ import Testing
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         let report = try w.ledger.audit(w.datanet)
         #expect(report.holds, "\(report.violations)")
-        #expect(report.leaves == 8 && report.checkpoints == 4)
+        // Genesis, three intakes, the copy's rejection, three review leaves (each review once,
+        // B's accept and A's batch for a, B's reject for b), two decisions, the policy.
+        #expect(report.leaves == 11 && report.checkpoints == 4)
         #expect(report.signatures == 1 + 3 + 3 + 1)
     }
 

@@ -88,27 +88,27 @@ import Testing
         let (w, c) = try Self.world()
         let peer = try Peer()
         let summary = try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
-        #expect(summary.leaves == 3 && summary.objects == 2)
-        #expect(try peer.ledger.reader.state(of: w.datanet).size == 3)
+        #expect(summary.leaves == 5 && summary.objects == 2)
+        #expect(try peer.ledger.reader.state(of: w.datanet).size == 5)
         #expect(try peer.ledger.audit(w.datanet).holds)
-        #expect(try peer.ledger.reader.decision(c.id) == 2)
+        #expect(try peer.ledger.reader.decision(c.id) == 4)
         #expect(try peer.ledger.provenance.verify(try peer.ledger.provenance.receipt(for: c.id), anchor: w.datanet).holds)
         guard case .contribution(let contribution) = try Record(c) else { Issue.record("not a contribution"); return }
         #expect(try peer.ledger.store.blob(contribution.content) != nil)
         // Importing the same bundle again changes nothing.
         try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
-        #expect(try peer.ledger.reader.state(of: w.datanet).size == 3)
+        #expect(try peer.ledger.reader.state(of: w.datanet).size == 5)
         #expect(try peer.ledger.audit(w.datanet).holds)
         // The peer proposes offline; its bundle from the current size carries only that.
         let b = try w.contribution("song B")
         try peer.ledger.propose(b)
-        let back = try Self.export(peer.ledger, w.datanet, since: 3, recordsOnly: true)
+        let back = try Self.export(peer.ledger, w.datanet, since: 5, recordsOnly: true)
         #expect(try Self.importBytes(w.ledger, back).records == 1)
         #expect(try w.ledger.reader.pendingRecords(w.datanet).map(\.id) == [b.id])
         // Fork evidence travels: a second history signed by the sequencer, observed here, reaches the peer.
         let other = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([7])).signed(by: w.sequencer)
         guard case .fork = try w.ledger.observe(note: other, datanet: w.datanet) else { Issue.record("no fork seen"); return }
-        try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet, since: 3, recordsOnly: true))
+        try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet, since: 5, recordsOnly: true))
         #expect(try peer.ledger.reader.forkEvidence(w.datanet).first?.notes.last == other)
         // A records-only bundle of a contribution whose content is absent is refused unless marked so.
         let peer2 = try Peer()
@@ -121,7 +121,7 @@ import Testing
         let (w, _) = try Self.world()
         let good = try Self.export(w.ledger, w.datanet)
         var frames = Self.frames(good)
-        let leaf0 = try #require(frames.firstIndex { $0[0] == 2 }) // leaves 0, 1, 2 follow in order
+        let leaf0 = try #require(frames.firstIndex { $0[0] == 2 }) // leaves 0 to 4 follow in order
         var bad = good
         switch damage {
         case "truncated": bad = Array(good.prefix(good.count - 30))
@@ -131,12 +131,12 @@ import Testing
         case "tampered byte": bad[good.count / 2] ^= 1
         case "forged leaf":
             // Someone without the keys rewrites the decision to reject, and fixes the end frame.
-            let i = try #require(frames.firstIndex { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 2 })
+            let i = try #require(frames.firstIndex { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 4 })
             var leaf = try Leaf(encoded: Array(frames[i][13...]))
-            guard case .decision(var d) = leaf.payload else { Issue.record("leaf 2 is not a decision"); return }
+            guard case .decision(var d) = leaf.payload else { Issue.record("leaf 4 is not a decision"); return }
             d.accepted = false
             leaf.payload = .decision(d)
-            let bytes = BigEndian.bytes(2) + leaf.encoded
+            let bytes = BigEndian.bytes(4) + leaf.encoded
             let n = UInt32(bytes.count)
             frames[i] = [2, UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
             bad = Self.reassemble(frames)
@@ -152,12 +152,12 @@ import Testing
         // Each damage refused by its own rule.
         let expected: [String: (BundleError) -> Bool] = [
             "truncated": { $0 == .truncated }, "tampered byte": { $0 == .tampered },
-            "reordered": { $0 == .malformed("leaf 2 where leaf 1 was due (leaves must run from 0 to 3 once, in order)") },
-            "duplicated": { $0 == .malformed("leaf 1 where leaf 2 was due (leaves must run from 0 to 3 once, in order)") },
-            "leaf gap": { $0 == .malformed("leaf 2 where leaf 1 was due (leaves must run from 0 to 3 once, in order)") },
+            "reordered": { $0 == .malformed("leaf 2 where leaf 1 was due (leaves must run from 0 to 5 once, in order)") },
+            "duplicated": { $0 == .malformed("leaf 1 where leaf 2 was due (leaves must run from 0 to 5 once, in order)") },
+            "leaf gap": { $0 == .malformed("leaf 2 where leaf 1 was due (leaves must run from 0 to 5 once, in order)") },
             "oversized": { $0 == .malformed("a leaf frame of 2147483647 bytes exceeds \(BundleReader.maximumFrame)") },
-            "forged leaf": { if case .refused(let why) = $0 { why.hasPrefix("leaf 2: counted reviews agree with the verdict") } else { false } },
-            "dropped checkpoint": { $0 == .refused("no signed checkpoint covers its last leaf 2") },
+            "forged leaf": { if case .refused(let why) = $0 { why.hasPrefix("leaf 4: counted reviews agree with the verdict") } else { false } },
+            "dropped checkpoint": { $0 == .refused("no signed checkpoint covers its last leaf 4") },
             "unknown frame": { $0 == .malformed("unknown frame type 42") },
             "trailing bytes": { $0 == .malformed("bytes after the end frame") },
             "not a bundle": { $0 == .malformed("not a Datanet bundle (bad magic or version)") },
@@ -166,7 +166,7 @@ import Testing
         #expect(peer.fingerprint == before, "\(damage) changed the store")
         #expect((try? peer.ledger.reader.state(of: w.datanet)) == nil)
         // The undamaged bundle still imports into the same store afterwards.
-        #expect(try Self.importBytes(peer.ledger, good).leaves == 3)
+        #expect(try Self.importBytes(peer.ledger, good).leaves == 5)
     }
 
     /// A chunk whose bytes are a sidecar's encoding has that sidecar's hash as its id; export
@@ -254,17 +254,17 @@ import Testing
         let (w, _) = try Self.world()
         let peer = try Peer()
         try Self.importBytes(peer.ledger, try Self.export(w.ledger, w.datanet))
-        // Leaf 2 rewritten (end frame fixed): a peer holding the first history refuses it as a fork.
+        // Leaf 4 rewritten (end frame fixed): a peer holding the first history refuses it as a fork.
         var frames = Self.frames(try Self.export(w.ledger, w.datanet))
-        let i = try #require(frames.firstIndex { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 2 })
+        let i = try #require(frames.firstIndex { $0[0] == 2 && BigEndian.u64(Array($0[5...])) == 4 })
         var leaf = try Leaf(encoded: Array(frames[i][13...]))
-        guard case .decision(var d) = leaf.payload else { Issue.record("leaf 2 is not a decision"); return }
+        guard case .decision(var d) = leaf.payload else { Issue.record("leaf 4 is not a decision"); return }
         d.reason = "rewritten"
         leaf.payload = .decision(d)
-        let bytes = BigEndian.bytes(2) + leaf.encoded
+        let bytes = BigEndian.bytes(4) + leaf.encoded
         let n = UInt32(bytes.count)
         frames[i] = [2, 0, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)] + bytes
-        #expect(throws: BundleError.refused("leaf 2 differs from this store's: the bundle's log forks from this one")) {
+        #expect(throws: BundleError.refused("leaf 4 differs from this store's: the bundle's log forks from this one")) {
             try Self.importBytes(peer.ledger, Self.reassemble(frames))
         }
     }

@@ -141,7 +141,7 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: after + "/data").isEmpty)
         let v = try DatasetExport.verify(dir: before, ledger: w.ledger)
         #expect(Self.failing(v) == ["not withdrawn"])
-        #expect(v.checks.first { $0.name == "not withdrawn" }?.detail.contains("withdrawn at leaf 3") == true)
+        #expect(v.checks.first { $0.name == "not withdrawn" }?.detail.contains("withdrawn at leaf 5") == true)
         #expect(try DatasetExport.verify(dir: before, ledger: w.ledger, allowWithdrawn: true).holds)
         // --allow-withdrawn relaxes the withdrawal only: a withdrawn entry listed with another
         // license (or content, or author) still fails.
@@ -149,7 +149,7 @@ import Testing
         try line.replacingOccurrences(of: "CC0-1.0", with: "MIT").write(toFile: before + "/MANIFEST.jsonl", atomically: true, encoding: .utf8)
         #expect(Self.failing(try DatasetExport.verify(dir: before, ledger: w.ledger, allowWithdrawn: true)) == ["accepted at the checkpoint"])
         let r = try w.ledger.provenance.verify(receipt, anchor: w.datanet)
-        #expect(!r.holds && r.checks.last?.name == "not withdrawn" && r.checks.last?.detail.hasPrefix("withdrawn at leaf 3") == true)
+        #expect(!r.holds && r.checks.last?.name == "not withdrawn" && r.checks.last?.detail.hasPrefix("withdrawn at leaf 5") == true)
         #expect(try w.ledger.provenance.verify(receipt, anchor: w.datanet, allowWithdrawn: true).holds)
     }
 

@@ -150,7 +150,7 @@ import Testing
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(r.decisions.map(\.contribution) == [c.id] && r.decisions[0].accepted)
         let leaf = try #require(try w.ledger.reader.leaves(w.datanet).last?.leaf)
-        #expect(leaf.decision?.reviews.map(\.id) == [byA.id])
+        #expect(try w.ledger.reader.reviews(of: #require(leaf.decision), in: w.datanet).map(\.id) == [byA.id])
         #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty && w.ledger.reader.undecidedContributions(w.datanet).isEmpty)
         // A reject after the decision leaf: no leaf, the decision stands, the review leaves pending.
         let size = try w.ledger.reader.state(of: w.datanet).size

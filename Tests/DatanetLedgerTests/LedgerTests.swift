@@ -138,13 +138,17 @@ import Testing
         #expect(intake.intakes.map(\.index) == Array(1...8))
         #expect(intake.decisions.count == 1 && intake.decisions[0].index == 9) // the duplicate, at once
         #expect(try w.ledger.reader.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10])
-        // Reviews in reverse order still decide in intake order, three leaves per transaction.
+        // Reviews in reverse order still decide in intake order, at most three leaves per
+        // transaction: a decision and the review leaves it is the first to cite together.
         for item in items.reversed() { try w.ledger.propose(try w.review([item.id], accept: true, by: w.curatorA)) }
-        try w.ledger.propose(try w.review(items.map(\.id).sorted(), accept: true, by: w.curatorB))
+        let batch = try w.review(items.map(\.id).sorted(), accept: true, by: w.curatorB)
+        try w.ledger.propose(batch)
         let decided = try w.ledger.sequence(w.datanet, key: w.sequencer, leavesPerTransaction: 3)
         #expect(decided.decisions.map(\.contribution) == items.map(\.id))
-        #expect(decided.decisions.map(\.index) == Array(10...16))
-        #expect(try w.ledger.reader.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10, 13, 16, 17])
+        // Leaf 10: A's review of item 0, 11: B's batch review, 12: item 0's decision; then A's
+        // review of each item and its decision.
+        #expect(decided.decisions.map(\.index) == [12, 14, 16, 18, 20, 22, 24])
+        #expect(try w.ledger.reader.checkpoints(w.datanet).map(\.size) == [1, 3, 5, 7, 10, 13, 15, 17, 19, 21, 23, 25])
         #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
         // Every checkpoint verifies and is the root of the log's prefix of its size.
         let hashes = try w.ledger.reader.leaves(w.datanet).map(\.leaf.hash)
@@ -154,25 +158,38 @@ import Testing
         }
         // The decision leaves hold the reviews that decided them, and nothing is left undecided.
         for (i, item) in items.enumerated() {
-            #expect(try w.ledger.reader.decision(item.id) == UInt64(10 + i))
+            #expect(try w.ledger.reader.decision(item.id) == UInt64(12 + 2 * i))
+            // Each cites B's batch review, sequenced once, and A's review of it.
+            let decision = try #require(try w.ledger.reader.leaves(w.datanet, from: UInt64(12 + 2 * i)).first?.leaf.decision)
+            let reviews = try w.ledger.reader.reviews(of: decision, in: w.datanet)
+            #expect(reviews.count == 2 && reviews.contains(batch) && decision.reviews.count == 2)
+            guard case .cited(let cited) = decision.reviews else { Issue.record("reviews are not cited"); continue }
+            #expect(cited.allSatisfy { $0 <= 11 } || (i > 0 && cited.last == UInt64(11 + 2 * i)))
         }
+        #expect(try w.ledger.audit(w.datanet).holds)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.isEmpty)
     }
 
-    /// The sequencer's direct decision-leaf encoder writes exactly the generic encoder's bytes,
-    /// across argument sizes that change CBOR head lengths.
-    @Test func decisionEncodingMatchesTheGenericEncoder() throws {
-        for (index, intake, reasonLength, reviewSizes) in [(UInt64(0), UInt64(0), 0, [Int]()), (23, 24, 23, [1]), (255, 256, 24, [23, 24, 255]),
-                                                           (65_535, 65_536, 300, [256, 70_000]), (.max, 1 << 33, 5, [0])] {
-            let reviews = reviewSizes.map { Envelope(kind: .review, body: CBOR.map([.init(.unsigned(0), .bytes([UInt8](repeating: 0xab, count: $0)))]).encoded) }
+    /// The sequencer's direct decision- and review-leaf encoders write exactly the generic
+    /// encoder's bytes, across argument sizes that change CBOR head lengths.
+    @Test func directLeafEncodingsMatchTheGenericEncoder() throws {
+        for (index, intake, reasonLength, cited) in [(UInt64(0), UInt64(0), 0, [UInt64]()), (23, 24, 23, [1]), (255, 256, 24, [23, 24, 255]),
+                                                     (65_535, 65_536, 300, [256, 70_000, 1 << 32]), (.max, 1 << 33, 5, [0, .max])] {
             let reason = String(repeating: "r", count: reasonLength)
+            let (d, cite) = (DatanetID(SHA256.hash([1])), (index, SHA256.hash([2])))
             for accepted in [false, true] {
-                let generic = Leaf(datanet: DatanetID(SHA256.hash([1])), policy: (index, SHA256.hash([2])), payload: .decision(.init(
-                    contribution: RecordID(SHA256.hash([3])), intake: intake, accepted: accepted, reason: reason, reviews: reviews))).encoded
-                let direct = Leaf.decisionEncoding(datanet: DatanetID(SHA256.hash([1])), policy: (index, SHA256.hash([2])), contribution: RecordID(SHA256.hash([3])),
-                                                   intake: intake, accepted: accepted, reason: reason, reviews: reviews.map(\.encoded))
-                #expect(direct == generic, "index \(index), intake \(intake), reason \(reasonLength), reviews \(reviewSizes)")
-                #expect(try Leaf(encoded: direct).kind == .decision)
+                let generic = Leaf(datanet: d, policy: cite, payload: .decision(.init(
+                    contribution: RecordID(SHA256.hash([3])), intake: intake, accepted: accepted, reason: reason, reviews: .cited(cited)))).encoded
+                let direct = Leaf.decisionEncoding(datanet: d, policy: cite, contribution: RecordID(SHA256.hash([3])),
+                                                   intake: intake, accepted: accepted, reason: reason, reviews: cited)
+                #expect(direct == generic, "index \(index), intake \(intake), reason \(reasonLength), reviews \(cited)")
+                #expect(try Leaf(encoded: direct).decision?.reviews == .cited(cited))
+            }
+            for size in [0, 23, 24, 255, 256, 70_000] {
+                let review = Envelope(kind: .review, body: CBOR.map([.init(.unsigned(0), .bytes([UInt8](repeating: 0xab, count: size)))]).encoded)
+                let generic = Leaf(datanet: d, policy: cite, payload: .review(review)).encoded
+                #expect(Leaf.reviewEncoding(datanet: d, policy: cite, review: review.encoded) == generic, "review body of \(size) bytes")
+                #expect(try Leaf(encoded: generic).review == review)
             }
         }
     }

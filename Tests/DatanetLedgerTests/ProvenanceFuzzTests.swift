@@ -123,8 +123,8 @@ import Testing
                 // honest one, and keep nothing the honest one would not.
                 accepted += 1
                 #expect(try peer.ledger.audit(w.datanet).holds, "round \(round)")
-                #expect(try peer.ledger.reader.state(of: w.datanet).size == 3, "round \(round)")
-                #expect(try peer.ledger.reader.decision(c.id) == 2, "round \(round)")
+                #expect(try peer.ledger.reader.state(of: w.datanet).size == 5, "round \(round)")
+                #expect(try peer.ledger.reader.decision(c.id) == 4, "round \(round)")
                 #expect(s.objects <= 2 && s.objects + s.skipped >= 2, "round \(round): \(s)")
                 peer = try BundleTests.Peer() // a fresh store for the next round
                 continue

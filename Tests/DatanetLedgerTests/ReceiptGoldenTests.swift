@@ -91,6 +91,9 @@ import Testing
             $0.contribution = String(repeating: "ab", count: 32)
         }
         edit("the decision leaf of another contribution", ["decision leaf"]) { $0.decision = $0.intake }
+        edit("one of the two review leaves the decision cites left out", ["decision leaf", "reviews sufficient under the cited policy"]) {
+            $0.reviews?.removeLast()
+        }
         out.append((other, "a receipt from a look-alike Datanet (same name, other keys)", ["anchored"]))
         return out
     }
@@ -107,7 +110,7 @@ import Testing
         if ProcessInfo.processInfo.environment["DATANET_WRITE_GOLDENS"] != nil {
             try FileManager.default.createDirectory(at: Self.dir, withIntermediateDirectories: true)
             try good.json.write(to: Self.dir.appendingPathComponent("good.json"))
-            var index = [Expectation(file: "good.json", description: "contribution A, accepted by both curators, at the checkpoint of size 6",
+            var index = [Expectation(file: "good.json", description: "contribution A, accepted by both curators, at the checkpoint of size 8",
                                      anchor: d.hex, holds: true, anchored: true, failing: [])]
             for (i, (r, description, failing)) in Self.variants(good, other: other).enumerated() {
                 let file = "bad-\(i + 1).json"
@@ -115,6 +118,10 @@ import Testing
                 index.append(Expectation(file: file, description: description, anchor: d.hex, holds: false,
                                          anchored: !failing.contains("anchored") && !failing.contains("receipt is well-formed"), failing: failing))
             }
+            // Written by the build before review leaves (kept, never rewritten): logs and
+            // receipts made then verify under the rule they were made with.
+            index.append(Expectation(file: "legacy-v1.json", description: "contribution A's receipt as written before review leaves (datanet/receipt/v1: the reviews inside the decision leaf)",
+                                     anchor: d.hex, holds: true, anchored: true, failing: []))
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try e.encode(index).write(to: Self.dir.appendingPathComponent("index.json"))
@@ -126,7 +133,7 @@ import Testing
         let example = try #require(doc.components(separatedBy: "```note\n").dropFirst().first?.components(separatedBy: "```").first)
         #expect(example == good.checkpoint, "schema/checkpoint.md's example is not the golden receipt's checkpoint")
         let index = try JSONDecoder().decode([Expectation].self, from: Data(contentsOf: Self.dir.appendingPathComponent("index.json")))
-        #expect(index.count == 8)
+        #expect(index.count == 10)
         for x in index {
             let r = try Receipt(json: try Data(contentsOf: Self.dir.appendingPathComponent(x.file)))
             let v = r.verify(anchor: DatanetID(hex: x.anchor))

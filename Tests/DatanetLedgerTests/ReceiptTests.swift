@@ -39,12 +39,15 @@ import Testing
             let chainIdx = chain ?? leaves.prefix(n).indices.filter { [.policy, .setSequencer, .continuation].contains(leaves[$0].kind) }
             let intake = leaves.prefix(n).firstIndex { $0.intake?.record == contribution }!
             let decision = leaves.prefix(n).firstIndex { $0.decision?.contribution == contribution }
+            var cited = [UInt64]()
+            if let decision, case .cited(let indexes)? = leaves[decision].decision?.reviews { cited = indexes }
             let note = try Checkpoint(origin: Checkpoint.origin(of: datanet), size: UInt64(n),
                                       root: Merkle.root(leafHashes: leaves.prefix(n).map(\.hash))).signed(by: key)
             return Receipt(datanet: datanet.hex, contribution: contribution.hex, checkpoint: note,
                            chain: try chainIdx.map { try entry($0, size: n) },
                            last: chainIdx.last == n - 1 ? nil : try entry(n - 1, size: n),
-                           intake: try entry(intake, size: n), decision: try decision.map { try entry($0, size: n) })
+                           intake: try entry(intake, size: n), decision: try decision.map { try entry($0, size: n) },
+                           reviews: cited.isEmpty ? nil : try cited.map { try entry(Int($0), size: n) })
         }
 
         /// Appends a leaf citing the latest policy leaf (or `cite`).
@@ -189,7 +192,7 @@ import Testing
         let intakeFields = Leaf.Intake(author: a.signatures[0].key, record: a.id, content: ObjectID(SHA256.hash(Array("song A".utf8))), contribution: a)
         let intake = Leaf.Payload.intake(intakeFields)
         func fields(_ reviews: [Envelope]) -> Leaf.Decision {
-            .init(contribution: a.id, intake: 1, accepted: true, reason: "accepted by \(reviews.count) curator(s)", reviews: reviews.sorted { $0.id < $1.id })
+            .init(contribution: a.id, intake: 1, accepted: true, reason: "accepted by \(reviews.count) curator(s)", reviews: .embedded(reviews.sorted { $0.id < $1.id }))
         }
         func decision(_ reviews: [Envelope]) -> Leaf.Payload { .decision(fields(reviews)) }
         var policy = try w.ledger.reader.state(of: w.datanet).policy
@@ -286,7 +289,7 @@ import Testing
         try drop.sign(with: w.owner)
         forge.append(.policy(drop), cite: 0)
         forge.append(.decision(.init(contribution: a.id, intake: 1, accepted: true, reason: "accepted by 2 curator(s)",
-                                     reviews: [reviewA, reviewB].sorted { $0.id < $1.id })), cite: 0)
+                                     reviews: .embedded([reviewA, reviewB].sorted { $0.id < $1.id }))), cite: 0)
         let v = try forge.receipt(a.id, key: w.sequencer, chain: [0]).verify(anchor: w.datanet)
         #expect(v.holds)
         #expect(v.takenOnTrust == ["cites the latest policy leaf before it"])
@@ -323,14 +326,18 @@ import Testing
         #expect(performing: { try Receipt(json: Data("[1,2".utf8)) }, throws: { isMalformed($0, "JSON: expected ']'") })
         #expect(performing: { try Receipt(json: good.prefix(good.count / 2)) }, throws: { isMalformed($0, "JSON: unterminated") })
         var obj = try JSONSerialization.jsonObject(with: good) as! [String: Any]
-        obj["type"] = "datanet/receipt/v2"
+        obj["type"] = "datanet/receipt/v3"
         #expect(performing: { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) },
-                throws: { isMalformed($0, "type is \"datanet/receipt/v2\"") })
+                throws: { isMalformed($0, "type is \"datanet/receipt/v3\"") })
+        // A v1 receipt has no review leaves: the field is not one of v1's.
+        obj["type"] = Receipt.legacyTypeName
+        #expect(performing: { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) },
+                throws: { isMalformed($0, "unknown datanet/receipt/v1 field \"reviews\"") })
         // Unknown fields are refused, not ignored: a misspelt "decision" must not pass as absent.
         obj["type"] = Receipt.typeName
         obj["decisions"] = obj.removeValue(forKey: "decision")
         #expect(performing: { try Receipt(json: try JSONSerialization.data(withJSONObject: obj)) },
-                throws: { isMalformed($0, "unknown receipt field \"decisions\"") })
+                throws: { isMalformed($0, "unknown datanet/receipt/v2 field \"decisions\"") })
         #expect(performing: { try Receipt(json: Data(count: Receipt.maximumSize + 1)) }, throws: { isMalformed($0, "exceeds \(Receipt.maximumSize)") })
     }
 }

@@ -95,7 +95,7 @@ import Testing
         let decision = try #require(report.decisions.first)
         #expect(report.decisions.count == 1 && decision.accepted == lastOfBAccepts)
         let leaf = try #require(try w.ledger.reader.leaves(w.datanet).last?.leaf)
-        let counted = try #require(leaf.decision).reviews.map(\.encoded)
+        let counted = try w.ledger.reader.reviews(of: #require(leaf.decision), in: w.datanet).map(\.encoded)
         let expected = (lastOfBAccepts ? [last["A"]!, last["B"]!] : [last["B"]!]).sorted { $0.id < $1.id }.map(\.encoded)
         #expect(counted == expected)
     }
@@ -134,12 +134,12 @@ import Testing
     /// to the full decoder (which refuses it too).
     @Test func oversizedReviewsAreRefused() throws {
         let w = try World()
-        let ids = (0..<32_000).map { RecordID(SHA256.hash(withUnsafeBytes(of: UInt32($0)) { Array($0) })) }
+        let ids = (0..<130_000).map { RecordID(SHA256.hash(withUnsafeBytes(of: UInt32($0)) { Array($0) })) }
         let big = try review(w, ids, accept: true, reason: "", by: [w.curatorA])
         let bytes = big.encoded
-        #expect(bytes.count > Envelope.maximumSize)
+        #expect(bytes.count > Envelope.maximumReviewSize)
         #expect { try w.ledger.propose(big) } throws: { e in
-            if case .record(.malformed(let why))? = e as? LedgerRefusal { why.contains("exceeds \(Envelope.maximumSize)") } else { false }
+            if case .record(.malformed(let why))? = e as? LedgerRefusal { why.contains("exceeds \(Envelope.maximumReviewSize)") } else { false }
         }
         var reviews = PendingReviews()
         #expect(!bytes.withUnsafeBytes { reviews.appendIfPlain(entry: 0, envelope: $0, datanet: w.datanet) })

@@ -39,7 +39,7 @@ import Testing
 
     @Test func withdrawalDropsContentAndKeepsProofs() throws {
         let (w, c, blob) = try Self.world()
-        // An exact copy by someone else, rejected at intake (leaves 3, 4): it must not keep
+        // An exact copy by someone else, rejected at intake (leaves 5, 6): it must not keep
         // the withdrawn content alive.
         var copy = Envelope(kind: .contribution, body: Contribution(
             datanet: w.datanet, author: w.curatorA.publicKey, content: blob, contentKind: .blob, size: 18, mediaType: "text/plain",
@@ -58,8 +58,8 @@ import Testing
         #expect(r.tombstones.isEmpty && r.refused.first?.refusal == .unauthorized(kind: "withdrawal", needs: "to be signed by the contribution's author"))
         try w.ledger.propose(try Self.tombstone(w, c, takedown: false, by: [w.author]))
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        #expect(r.tombstones.map(\.index) == [5])
-        #expect(try w.ledger.reader.tombstone(c.id) == 5)
+        #expect(r.tombstones.map(\.index) == [7])
+        #expect(try w.ledger.reader.tombstone(c.id) == 7)
         // The sidecar is erased at once; the content goes at gc, which a dry run only counts.
         #expect(try w.ledger.env.read { txn in try txn.get(w.ledger.sidecars, try Contribution(body: c.body).sidecar) } == nil)
         let dry = try w.ledger.collectGarbage(dryRun: true)
@@ -73,7 +73,7 @@ import Testing
         // the tombstone is held, it fails unless withdrawn contributions are allowed.
         let v = try w.ledger.provenance.verify(receipt, anchor: w.datanet)
         #expect(!v.holds && v.checks.filter { !$0.holds }.map(\.name) == ["not withdrawn"])
-        #expect(v.checks.last?.detail == "withdrawn at leaf 5 in this store's log: its content and label are erased (--allow-withdrawn accepts this)")
+        #expect(v.checks.last?.detail == "withdrawn at leaf 7 in this store's log: its content and label are erased (--allow-withdrawn accepts this)")
         #expect(try w.ledger.provenance.verify(receipt, anchor: w.datanet, allowWithdrawn: true).holds)
         #expect(try w.ledger.provenance.verify(try w.ledger.provenance.receipt(for: c.id), anchor: w.datanet, allowWithdrawn: true).holds)
         #expect(receipt.verify(anchor: w.datanet).holds) // where no tombstone is known
@@ -117,8 +117,8 @@ import Testing
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         _ = try w.ledger.collectGarbage(dryRun: false)
         // The sequencer no longer has the content, and its bundles do not need it.
-        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, since: 3))
-        #expect(try peer.ledger.reader.tombstone(c.id) == 3)
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, since: 5))
+        #expect(try peer.ledger.reader.tombstone(c.id) == 5)
         _ = try peer.ledger.collectGarbage(dryRun: false)
         #expect(try peer.ledger.store.blob(blob) == nil)
         let fresh = try BundleTests.Peer()

@@ -225,9 +225,9 @@ import Testing
         #expect(datanets.contains("\"curators\" : 1"))
         let log = try run(["log", "birds", "--json"])
         let leaves = try #require(try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]])
-        #expect(leaves.map { $0["kind"] as? String } == ["policy", "intake", "intake", "intake", "decision", "decision", "policy", "policy"])
+        #expect(leaves.map { $0["kind"] as? String } == ["policy", "intake", "intake", "intake", "decision", "review", "review", "decision", "policy", "policy"])
         let show = try run(["show", String(a.prefix(10)), "--json"])
-        #expect(show.stdout.contains("\"intake_promise_valid\" : true") && show.stdout.contains("\"decision_leaf\" : 5"))
+        #expect(show.stdout.contains("\"intake_promise_valid\" : true") && show.stdout.contains("\"decision_leaf\" : 7"))
         // Only a store holding the sequencer key can sequence.
         let other = dir.file("other")
         #expect(try runDatanet(["init"], store: other).status == 0)

@@ -116,7 +116,7 @@ import Testing
         let allow = String(try s.ok(["--as", "cur1", "policy", "birds", "allow", "bob"]).prefix(64))
         #expect(try s.ok(["--as", "cur2", "sign", String(allow.prefix(12))]).contains("now signed by 2 key(s)"))
         #expect(try s.pending("birds").first?["signatures"] as? Int == 2)
-        #expect(try s.ok(["sequence", "birds"]).contains("policy    5  \(allow)"))
+        #expect(try s.ok(["sequence", "birds"]).contains("policy    7  \(allow)")) // after two review leaves and two decisions
         try s.refused(["--as", "owner", "policy", "birds", "allow", "bob"], "changes nothing")
         try s.ok(["--as", "bob", "contribute", "birds", s.dir.file("bob.txt")])
         // One curator's signature alone is refused when sequenced; the owner's suffices.
