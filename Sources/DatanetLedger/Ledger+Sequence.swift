@@ -103,6 +103,14 @@ extension Ledger {
         store + "/sequencer-" + datanet.hex + ".lock"
     }
 
+    /// Why a set-sequencer may not be appended at leaf `size` of a log, or nil: it must bind
+    /// the log it takes over, a size from 1 to `size` and this log's root at that size.
+    func handoffProblem(_ txn: Transaction, _ h: SetSequencer, log: MerkleLog, size: UInt64) throws -> String? {
+        guard let (at, root) = h.takesOver else { return "it names no log to take over (size and root); propose it again with this build" }
+        guard at >= 1, at <= size else { return "it takes over at size \(at), but the log has \(size) leaves" }
+        return try log.root(txn, size: at) == root ? nil : "its root at size \(at) is not this log's: it takes over another history"
+    }
+
     /// A policy record must name the policy in force and carry the owner's signature or a
     /// quorum of the curators in force.
     func checkPolicy(_ envelope: Envelope, previous: RecordID, st: DatanetState) throws {
@@ -212,6 +220,9 @@ final class SequenceRun {
         case .policy(let p):
             try placePolicy(txn, envelope, id, previous: p.previous, leaf: .policy(envelope)) { $0 = p.state }
         case .setSequencer(let h):
+            if let why = try ledger.handoffProblem(txn, h, log: log, size: st!.size) {
+                return report.refused.append(.init(record: id, refusal: .handoffNamesAnotherLog(why)))
+            }
             try placePolicy(txn, envelope, id, previous: h.previous, leaf: .setSequencer(envelope)) { $0.sequencer = h.sequencer }
             if report.policies.last?.record == id { handedOver = true }
         case .contribution(let c):

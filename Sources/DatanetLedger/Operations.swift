@@ -113,10 +113,14 @@ extension Ledger {
         return e
     }
 
-    /// Proposes handing the sequencer role to `key`.
+    /// Proposes handing the sequencer role to `key`, binding the log as this store holds it
+    /// (its size and root): the new key takes over from there and cannot rewrite it.
     public func proposeSequencer(_ d: DatanetID, key: PublicKey, by signer: SigningKey) throws -> Envelope {
         let st = try reader.state(of: d)
-        var e = Envelope(kind: .setSequencer, body: SetSequencer(datanet: d, previous: st.policyRecord, sequencer: key).body)
+        let log = try merkleLog(d)
+        let root = try env.read { txn in try log.root(txn, size: st.size) }
+        var e = Envelope(kind: .setSequencer, body: SetSequencer(datanet: d, previous: st.policyRecord, sequencer: key,
+                                                                 takesOver: (st.size, root)).body)
         try e.sign(with: signer)
         try propose(e)
         return e
@@ -176,6 +180,12 @@ extension Ledger {
             throw LedgerRefusal.notACurator(reviewer: r.reviewer.description, datanet: st.policy.name)
         }
         if case .policy(let p) = record, !st.policy.keepsSequencer(p.state) { throw LedgerRefusal.policyChangesSequencer }
+        // A handoff must bind the log it takes over; checked here when this store holds that far
+        // (a store behind the owner's takes it, and the sequencer checks it again).
+        if case .setSequencer(let h) = record, h.takesOver.map({ $0.size <= st.size }) ?? true,
+           let why = try handoffProblem(txn, h, log: try merkleLog(d), size: st.size) {
+            throw LedgerRefusal.handoffNamesAnotherLog(why)
+        }
         try record.checkKeysUsable()
         if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {
             throw LedgerRefusal.notAContributor(author: c.author.description, datanet: st.policy.name)

@@ -40,11 +40,18 @@ extension Provenance {
             let decision = try ledger.decision(txn, contribution).flatMap { $0 < size ? $0 : nil }
             var cited = [UInt64]()
             if let decision, case .cited(let indexes)? = try leaf(decision).decision?.reviews { cited = indexes }
+            // Each handoff that names the log it takes over gets a consistency proof from there.
+            var handoffs = [Receipt.Handoff]()
+            for i in chainIndexes.reversed() {
+                guard let e = try leaf(i).governing, let from = try? Record(e).takesOver, from.size < size else { continue }
+                let proof = try log.consistencyProof(txn, size1: from.size, size2: size)
+                handoffs.append(Receipt.Handoff(index: i, consistency: proof.map { Data($0.bytes).base64EncodedString() }))
+            }
             return Receipt(datanet: d.hex, contribution: contribution.hex, checkpoint: note,
                            chain: try chainIndexes.reversed().map(entry),
                            last: chainIndexes.first == size - 1 ? nil : try entry(size - 1),
                            intake: try entry(intakeIndex), decision: try decision.map(entry),
-                           reviews: cited.isEmpty ? nil : try cited.map(entry))
+                           reviews: cited.isEmpty ? nil : try cited.map(entry), handoffs: handoffs.isEmpty ? nil : handoffs)
         }
     }
 

@@ -25,6 +25,8 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     /// A contribution not (yet) taken into a log here.
     case notInLog(record: String)
     case stalePolicy(names: String, inForce: String)
+    /// A set-sequencer naming a log (size, root) this one is not, or none at all.
+    case handoffNamesAnotherLog(String)
     /// A policy change without the owner's signature or a quorum of the curators in force.
     case quorumNotMet(curators: Int, quorum: UInt64)
     /// A record without the signatures its kind needs (a continuation, a withdrawal, a takedown).
@@ -60,6 +62,7 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
         case .alreadyTaken(let r, let pending): "record \(r) is already \(pending ? "pending" : "in the log")"
         case .notInLog(let r): "contribution \(r) is not in a log here (still pending?)"
         case .stalePolicy(let n, let f): "policy change names previous policy \(n), but \(f) is in force"
+        case .handoffNamesAnotherLog(let why): "set-sequencer refused: \(why)"
         case .quorumNotMet(let c, let q): "policy change lacks a quorum: \(c) curator signature(s), \(q) needed, or the owner's"
         case .unauthorized(let kind, let needs): "a \(kind) needs \(needs)"
         case .overQuota(let a, let n, let b): "author \(a) is over quota (\(n) undecided, \(b) bytes)"

@@ -273,6 +273,49 @@ package struct ReceiptChecker {
                           "\(reviewers.count) curator(s) \(accepted ? "accept" : "reject"); \(needed) needed")
     }
 
+    // MARK: Key handoffs
+
+    /// Each key handoff in the chain must show that the checkpoint's log extends the log it
+    /// took over: a consistency proof from the (size, root) it names to the checkpoint. Nil when
+    /// the chain has no handoff (nothing to show).
+    package func handoffsCheck() -> VerificationCheck? {
+        let name = "handoffs keep the history before them"
+        var children = [VerificationCheck]()
+        var proofs = Dictionary((receipt.handoffs ?? []).map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
+        for e in chain.dropFirst() where e.leaf.kind == .setSequencer || e.leaf.kind == .continuation {
+            let label = "leaf \(e.index): \(e.leaf.kind)"
+            guard let envelope = e.leaf.governing, let record = try? Record(envelope) else { continue } // the chain check fails it
+            guard let (size, root) = record.takesOver else {
+                children.append(VerificationCheck(label, .statement, "names no log it takes over (written before handoffs bound one): that the new key kept the history before leaf \(e.index) is its word; `datanet audit` of a log held since then checks it"))
+                continue
+            }
+            guard size >= 1, size <= e.index else {
+                children.append(VerificationCheck(label, .fail, "takes over at size \(size), not within the log before it (\(e.index) leaves)"))
+                continue
+            }
+            guard let h = proofs.removeValue(forKey: e.index) else {
+                children.append(receipt.type == Receipt.legacyTypeName
+                    ? VerificationCheck(label, .statement, "a \(Receipt.legacyTypeName) receipt carries no consistency proof from size \(size): that the checkpoint extends the log taken over is the sequencer's word")
+                    : VerificationCheck(label, .fail, "the receipt carries no consistency proof from the size it takes over (\(size)) to the checkpoint"))
+                continue
+            }
+            do {
+                let proof = try h.consistency.map { s -> Digest in
+                    guard let b = CanonicalBase64.decode(s), let d = Digest(bytes: b) else { throw RecordError.malformed("a consistency hash is not 32 bytes of canonical base64") }
+                    return d
+                }
+                try Merkle.verifyConsistency(size1: size, size2: cp.size, root1: root, root2: cp.root, proof: proof)
+                children.append(VerificationCheck(label, .pass, "the checkpoint extends the log it took over (size \(size) → \(cp.size))"))
+            } catch {
+                children.append(VerificationCheck(label, .fail, "consistency from the log it took over (size \(size)) to the checkpoint fails: \(error)"))
+            }
+        }
+        for index in proofs.keys.sorted() {
+            children.append(VerificationCheck("leaf \(index)", .fail, "the receipt carries a handoff proof for a leaf that is not a handoff in its chain"))
+        }
+        return children.isEmpty ? nil : VerificationCheck(name, .pass, "\(children.count) handoff(s)", children: children)
+    }
+
     // MARK: Previous checkpoint
 
     package func previousCheck() -> VerificationCheck {

@@ -110,6 +110,7 @@ extension Receipt {
         guard let g = genesis.id else { return result }
         result.checks.append(checker.chainCheck(genesis: g))
         result.checks.append(checker.checkpointCheck(last: parsed.last))
+        if let handoffs = checker.handoffsCheck() { result.checks.append(handoffs) }
         result.checks.append(checker.intakeCheck(parsed.intake, genesis: g))
         result.checks.append(checker.decisionCheck(parsed.decision, intake: parsed.intake, reviews: parsed.reviews, genesis: g))
         result.checks.append(checker.previousCheck())

@@ -238,13 +238,37 @@ public struct PolicyChange: Hashable, Sendable {
 }
 
 /// `set-sequencer`: hands sequencing to a new key at the next leaf. Owner or curator quorum.
+extension Record {
+    /// The (size, root) a key handoff names as the log it takes over: a continuation's, or a
+    /// set-sequencer's that binds one. Nil for other records.
+    public var takesOver: (size: UInt64, root: Digest)? {
+        switch self {
+        case .continuation(let c): (c.size, c.root)
+        case .setSequencer(let h): h.takesOver
+        default: nil
+        }
+    }
+}
+
 public struct SetSequencer: Hashable, Sendable {
     public var datanet: DatanetID
     public var previous: RecordID
     public var sequencer: PublicKey
+    /// The log the new key takes over (fields 3 and 4): a size at most the handoff leaf's index
+    /// and the root at that size, so the new key cannot rewrite what came before. Nil only in
+    /// records written before handoffs bound a root (still read, verified as taken on trust).
+    public var takesOverSize: UInt64?
+    public var takesOverRoot: Digest?
 
-    public init(datanet: DatanetID, previous: RecordID, sequencer: PublicKey) {
+    public init(datanet: DatanetID, previous: RecordID, sequencer: PublicKey, takesOver: (size: UInt64, root: Digest)?) {
         self.datanet = datanet; self.previous = previous; self.sequencer = sequencer
+        (takesOverSize, takesOverRoot) = (takesOver?.size, takesOver?.root)
+    }
+
+    /// The (size, root) the new key takes over from, if the record binds one.
+    public var takesOver: (size: UInt64, root: Digest)? {
+        guard let takesOverSize, let takesOverRoot else { return nil }
+        return (takesOverSize, takesOverRoot)
     }
 
     public var body: [UInt8] {
@@ -252,6 +276,10 @@ public struct SetSequencer: Hashable, Sendable {
         b.set(0, .bytes(datanet.bytes))
         b.set(1, .bytes(previous.bytes))
         b.set(2, .bytes(sequencer.bytes))
+        if let t = takesOver {
+            b.set(3, .unsigned(t.size))
+            b.set(4, .bytes(t.root.bytes))
+        }
         return b.encoded
     }
 
@@ -260,6 +288,12 @@ public struct SetSequencer: Hashable, Sendable {
         datanet = try f.id(0, "datanet")
         previous = try f.id(1, "previous policy")
         sequencer = try f.publicKey(2, "sequencer")
+        takesOverSize = try f.optional(3, wrong: "set-sequencer field 3 (size taken over) is not an unsigned integer") { s throws(CBORError) in try s.unsigned() }
+        if takesOverSize != nil {
+            takesOverRoot = try f.digest(4, "root taken over")
+        } else {
+            takesOverRoot = nil
+        }
         try f.finish()
     }
 }

@@ -108,7 +108,7 @@ import Testing
             try Self.appendForged(w, Self.intake(a, content: "song A"))
             try Self.appendForged(w, Self.intake(a, content: "song A"))
         case "set-sequencer record in a policy leaf":
-            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet.genesis, sequencer: w.outsider.publicKey).body)
+            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet.genesis, sequencer: w.outsider.publicKey, takesOver: nil).body)
             try h.sign(with: w.owner)
             try Self.appendForged(w, .policy(h))
         case "policy record in a set-sequencer leaf":

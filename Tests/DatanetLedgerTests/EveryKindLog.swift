@@ -51,10 +51,7 @@ struct EveryKindLog {
         try run(w.sequencer)
         // Handoff: the old key's last leaf; the new one sequences the next contribution.
         let handed = try SigningKey()
-        let st = try w.ledger.reader.state(of: w.datanet)
-        var handoff = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: st.policyRecord, sequencer: handed.publicKey).body)
-        try handoff.sign(with: w.owner)
-        try w.ledger.propose(handoff)
+        _ = try w.ledger.proposeSequencer(w.datanet, key: handed.publicKey, by: w.owner)
         try run(w.sequencer)
         try w.ledger.propose(try contribute("a song of noon", by: w.author, label: "noon"))
         try run(handed)

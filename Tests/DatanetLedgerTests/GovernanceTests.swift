@@ -27,9 +27,8 @@ import Testing
         let st = try w.ledger.reader.state(of: w.datanet)
         #expect(st.size == 2)
         let next = try SigningKey()
-        var handoff = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: st.policyRecord, sequencer: next.publicKey).body)
-        try handoff.sign(with: w.owner)
-        try w.ledger.propose(handoff)
+        let handoff = try w.ledger.proposeSequencer(w.datanet, key: next.publicKey, by: w.owner)
+        #expect(try SetSequencer(body: handoff.body).takesOver.map { $0.size } == 2)
         let after = try w.contribution("after")
         try w.ledger.propose(after)
         // The old key appends the handoff (leaf 2) and signs size 3; the contribution waits.

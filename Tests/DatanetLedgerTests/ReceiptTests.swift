@@ -234,7 +234,7 @@ import Testing
             forge.append(.policy(weak))
         case "checkpoint by the old key after a handoff":
             let next = try SigningKey()
-            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet.genesis, sequencer: next.publicKey).body)
+            var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: w.datanet.genesis, sequencer: next.publicKey, takesOver: nil).body)
             try h.sign(with: w.owner)
             forge.append(intake)
             forge.append(.setSequencer(h))

@@ -207,7 +207,7 @@ import Testing
                 }
             }
             #expect(throws: RecordError.malformed("set-sequencer names key \(bad), which is of small order or not canonical")) {
-                try Record.setSequencer(SetSequencer(datanet: d, previous: RecordID(SHA256.hash([2])), sequencer: bad)).checkKeysUsable()
+                try Record.setSequencer(SetSequencer(datanet: d, previous: RecordID(SHA256.hash([2])), sequencer: bad, takesOver: nil)).checkKeysUsable()
             }
             #expect(throws: RecordError.malformed("continuation names key \(bad), which is of small order or not canonical")) {
                 try Record.continuation(Continuation(datanet: d, size: 1, root: SHA256.hash([3]), sequencer: bad)).checkKeysUsable()

@@ -47,7 +47,7 @@ public enum RecordSamples {
         _ = add("policy", .policy, PolicyChange(datanet: datanet, previous: genesis.id, state: next,
                                                 summary: "remove curator \(curator2.publicKey)").body, [owner])
         _ = add("set-sequencer", .setSequencer, SetSequencer(datanet: datanet, previous: genesis.id,
-                                                             sequencer: curator2.publicKey).body, [curator, curator2])
+                                                             sequencer: curator2.publicKey, takesOver: nil).body, [curator, curator2])
         _ = add("continuation", .continuation, Continuation(datanet: datanet, size: 42, root: SHA256.hash([42]),
                                                             sequencer: author.publicKey).body, [owner])
         _ = add("tombstone", .tombstone, Tombstone(datanet: datanet, contribution: contribution.id, takedown: false,

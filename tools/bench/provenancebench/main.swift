@@ -4,6 +4,8 @@
 //                                       (the bundle stays at DIR/datanet.bundle)
 //   provenance-bench import DIR BUNDLE  import alone, into a fresh store at DIR (for profiling)
 //   provenance-bench audit DIR          audit alone, of the store a `log` run left in DIR
+//   provenance-bench reviews DIR N B    N contributions accepted by reviews of B contributions each:
+//                                       decide, audit, export and import (records only)
 import DatanetCrypto
 import DatanetLedger
 import DatanetObjects
@@ -122,6 +124,41 @@ case "audit":
     let d = try ledger.reader.datanets()[0].id
     let (report, auditT) = try time { try ledger.audit(d) }
     print(String(format: "audit of %llu leaves: %.1f s = %.0f leaves/s", report.leaves, auditT, Double(report.leaves) / auditT))
+case "reviews":
+    // N contributions taken in, then accepted by reviews of B each (one curator, quorum 1).
+    let n = Int(args[3])!, batch = Int(args[4])!
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let (ledger, d, owner, authors, curator) = try makeDatanet(dir + "/a")
+    let records = try contributions(d, authors, contents: (0..<n).map { ObjectID(SHA256.hash(Array("c\($0)".utf8))) }, size: 1024)
+    try propose(ledger, records)
+    _ = try ledger.sequence(d, key: owner)
+    let reviews = try Parallel.map(Array(stride(from: 0, to: n, by: batch))) { start -> Envelope in
+        var e = Envelope(kind: .review, body: Review(datanet: d, reviewer: curator.publicKey,
+                                                     contributions: records[start..<min(n, start + batch)].map(\.id), accept: true, reason: "").body)
+        try e.sign(with: curator)
+        return e
+    }
+    try propose(ledger, reviews)
+    let before = try ledger.reader.state(of: d).size
+    let (report, decideT) = try time { try ledger.sequence(d, key: owner) }
+    let size = try ledger.reader.state(of: d).size
+    guard report.decisions.count == n else { print("only \(report.decisions.count) of \(n) decided"); exit(1) }
+    let leafBytes = try ledger.reader.leaves(d, from: size - 1).first!.leaf.encoded.count
+    print(String(format: "decide: %d contributions by %d review(s) of %d: %.2f s = %.0f decisions/s; %llu leaves appended (last decision leaf %d bytes)",
+                 n, reviews.count, batch, decideT, Double(n) / decideT, size - before, leafBytes))
+    let (audit, auditT) = try time { try ledger.audit(d) }
+    guard audit.holds else { print("audit found violations: \(audit.violations.prefix(3))"); exit(1) }
+    print(String(format: "audit: %llu leaves, %d signatures in %.2f s", audit.leaves, audit.signatures, auditT))
+    let bundle = dir + "/records.bundle"
+    let out = open(bundle, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let (summary, exportT) = try time { try ledger.exportBundle(d, recordsOnly: true, to: out) }
+    fsync(out); close(out)
+    try? FileManager.default.removeItem(atPath: dir + "/b")
+    let peer = try Ledger(store: try ObjectStore(directory: dir + "/b", create: true))
+    let input = open(bundle, O_RDONLY)
+    let (_, importT) = try time { try peer.importBundle(from: input) }
+    close(input)
+    print(String(format: "bundle: %.1f MB exported in %.2f s, imported (replayed and audited) in %.2f s", Double(summary.bytes) / 1e6, exportT, importT))
 case "import":
     try? FileManager.default.removeItem(atPath: dir)
     let peer = try Ledger(store: try ObjectStore(directory: dir, create: true))
