@@ -43,11 +43,18 @@ import Testing
             if let decision, case .cited(let indexes)? = leaves[decision].decision?.reviews { cited = indexes }
             let note = try Checkpoint(origin: Checkpoint.origin(of: datanet), size: UInt64(n),
                                       root: Merkle.root(leafHashes: leaves.prefix(n).map(\.hash))).signed(by: key)
+            // Consistency from each handoff's named log to this tree (what an honest node gives).
+            let handoffs = chainIdx.compactMap { i -> Receipt.Handoff? in
+                guard let e = leaves[i].governing, let from = try? Record(e).takesOver, from.size < n else { return nil }
+                let proof = Merkle.consistencyProof(size1: Int(from.size), leafHashes: leaves.prefix(n).map(\.hash))
+                return Receipt.Handoff(index: UInt64(i), consistency: proof.map { Data($0.bytes).base64EncodedString() })
+            }
             return Receipt(datanet: datanet.hex, contribution: contribution.hex, checkpoint: note,
                            chain: try chainIdx.map { try entry($0, size: n) },
                            last: chainIdx.last == n - 1 ? nil : try entry(n - 1, size: n),
                            intake: try entry(intake, size: n), decision: try decision.map { try entry($0, size: n) },
-                           reviews: cited.isEmpty ? nil : try cited.map { try entry(Int($0), size: n) })
+                           reviews: cited.isEmpty ? nil : try cited.map { try entry(Int($0), size: n) },
+                           handoffs: handoffs.isEmpty ? nil : handoffs)
         }
 
         /// Appends a leaf citing the latest policy leaf (or `cite`).
