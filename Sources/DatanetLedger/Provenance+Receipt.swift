@@ -4,6 +4,27 @@ import DatanetRecords
 import DatanetStore
 import Foundation
 
+extension Ledger {
+    /// The indexes of the policy, set-sequencer and continuation leaves below `size`, in log
+    /// order: walked back from the last leaf through the citations.
+    func policyChain(_ txn: Transaction, _ d: DatanetID, size: UInt64, table: LeafTable) throws -> [UInt64] {
+        func leaf(_ index: UInt64) throws -> Leaf {
+            guard let leaf = try table.leaf(txn, index) else { throw LedgerError.corruptLog("leaf \(index) is missing") }
+            return leaf
+        }
+        guard size > 0 else { return [] }
+        var indexes = [UInt64]()
+        let lastLeaf = try leaf(size - 1)
+        var at: UInt64? = [.policy, .setSequencer, .continuation].contains(lastLeaf.kind) ? size - 1 : lastLeaf.policy?.index
+        while let i = at {
+            indexes.append(i)
+            at = try leaf(i).policy?.index
+            if let next = at, next >= i { throw LedgerError.corruptLog("leaf \(i) cites a later policy leaf \(next)") }
+        }
+        return indexes.reversed()
+    }
+}
+
 extension Provenance {
     /// A receipt for a contribution in this store's log, against the newest checkpoint held.
     public func receipt(for contribution: RecordID) throws -> Receipt {
@@ -28,15 +49,7 @@ extension Provenance {
             guard intakeIndex < size, try leaf(intakeIndex).kind == .intake else {
                 throw LedgerRefusal.notInLog(record: contribution.hex)
             }
-            // The policy chain, walked back from the last leaf through the citations.
-            var chainIndexes = [UInt64]()
-            let lastLeaf = try leaf(size - 1)
-            var at: UInt64? = [.policy, .setSequencer, .continuation].contains(lastLeaf.kind) ? size - 1 : lastLeaf.policy?.index
-            while let i = at {
-                chainIndexes.append(i)
-                at = try leaf(i).policy?.index
-                if let next = at, next >= i { throw LedgerError.corruptLog("leaf \(i) cites a later policy leaf \(next)") }
-            }
+            let chainIndexes = Array(try ledger.policyChain(txn, d, size: size, table: table).reversed())
             let decision = try ledger.decision(txn, contribution).flatMap { $0 < size ? $0 : nil }
             var cited = [UInt64]()
             if let decision, case .cited(let indexes)? = try leaf(decision).decision?.reviews { cited = indexes }

@@ -17,8 +17,56 @@ extension Ledger {
 
 extension Provenance {
     /// Trusts a Datanet (by genesis id) as an anchor for `verify`; it need not be held here.
-    public func pin(_ d: DatanetID) throws {
-        try ledger.env.write { txn in try txn.put(ledger.pins, d, [UInt8]()) }
+    /// When this store holds its log, the newest checkpoint held is remembered (trust on first
+    /// use: every later receipt must agree with it); a pin already made keeps what it remembers
+    /// unless the log held here is newer. Returns what is now remembered.
+    @discardableResult
+    public func pin(_ d: DatanetID) throws -> SeenCheckpoint? {
+        let held = try heldCheckpoint(d)
+        return try ledger.env.write { txn in
+            let old = try txn.get(ledger.pins, d).flatMap { $0.isEmpty ? nil : try SeenCheckpoint(encoded: $0) }
+            if let held, held.size > old?.size ?? 0 {
+                try txn.put(ledger.pins, d, held.encoded)
+                return held
+            }
+            if old == nil { try txn.put(ledger.pins, d, [UInt8]()) }
+            return old
+        }
+    }
+
+    /// The newest checkpoint this store holds of `d` with its policy chain, if it follows `d`.
+    private func heldCheckpoint(_ d: DatanetID) throws -> SeenCheckpoint? {
+        guard (try? ledger.reader.state(of: d)) != nil, let note = try ledger.reader.latestCheckpoint(d),
+              let size = try? Checkpoint.unverified(note: note).size, size > 0 else { return nil }
+        let table = try ledger.leafTable(d)
+        let links = try ledger.env.read { txn in
+            try ledger.policyChain(txn, d, size: size, table: table).map { i -> SeenCheckpoint.Link in
+                guard let b = try table.get(txn, i) else { throw LedgerError.corruptLog("leaf \(i) is missing") }
+                return SeenCheckpoint.Link(index: i, hash: Merkle.leafHash(b))
+            }
+        }
+        return try SeenCheckpoint(note: note, chain: links)
+    }
+
+    /// What this store remembers of a pinned Datanet: the newest checkpoint seen (nil when
+    /// nothing yet, or when `d` is not pinned).
+    public func seen(_ d: DatanetID) throws -> SeenCheckpoint? {
+        try ledger.env.read { txn in try txn.get(ledger.pins, d).flatMap { $0.isEmpty ? nil : try SeenCheckpoint(encoded: $0) } }
+    }
+
+    /// Remembers the receipt's checkpoint for its pinned Datanet when `verified` holds and it is
+    /// newer than what is remembered (never an older or a forked one). True when remembered.
+    @discardableResult
+    public func remember(_ receipt: Receipt, verified: ReceiptVerification) throws -> Bool {
+        guard verified.holds, let d = DatanetID(hex: receipt.datanet), try pinned().contains(d),
+              let cp = try? Checkpoint.unverified(note: receipt.checkpoint) else { return false }
+        let fresh = try SeenCheckpoint(note: receipt.checkpoint, chain: receipt.chainLinks.filter { $0.index < cp.size })
+        return try ledger.env.write { txn in
+            let old = try txn.get(ledger.pins, d).flatMap { $0.isEmpty ? nil : try SeenCheckpoint(encoded: $0) }
+            guard cp.size > old?.size ?? 0 else { return false }
+            try txn.put(ledger.pins, d, fresh.encoded)
+            return true
+        }
     }
 
     /// Stops trusting a Datanet as an anchor; false when it was not pinned.
@@ -67,6 +115,20 @@ extension Provenance {
             try heldLog($0.id, receiptSize: size, contribution: RecordID(hex: receipt.contribution))
         }
         var result = receipt.verify(anchor: trusted, held: held, allowWithdrawn: allowWithdrawn)
+        // Trust on first use: a pinned Datanet's receipts must agree with the newest checkpoint seen.
+        if let d = named, pinnedIDs.contains(d), let cp = try? Checkpoint.unverified(note: receipt.checkpoint) {
+            if let seen = try seen(d) {
+                let log = try ledger.merkleLog(d)
+                let heldSeenRoot = try held.flatMap { h in h.size >= seen.size ? try ledger.env.read { txn in try log.root(txn, size: seen.size) } : nil }
+                let previous = receipt.previous.flatMap { try? Checkpoint.unverified(note: $0.checkpoint) }
+                let proven = (held?.rootAtReceiptSize == cp.root && heldSeenRoot == seen.root)
+                    || (previous?.size == seen.size && previous?.root == seen.root)
+                result.checks.append(seen.check(cp, chain: receipt.chainLinks, proven: proven))
+            } else {
+                result.checks.append(VerificationCheck("consistent with the newest checkpoint seen", .pass,
+                                                       "no checkpoint of this pinned Datanet seen before: this one is remembered if the receipt holds (trust on first use)"))
+            }
+        }
         if strict { try confirmStatements(&result, named, size: size, held: held, cp: receipt.checkpoint) }
         // A signed checkpoint that disagrees with this log at its size is fork evidence: kept,
         // in a short write of its own after the check (`ledger.observe` checks the signature first).

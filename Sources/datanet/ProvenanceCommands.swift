@@ -32,8 +32,9 @@ func runPin(_ p: Parsed) throws -> Int32 {
         guard try ledger.provenance.unpin(d) else { throw CLIError.failure("\(d.hex) was not pinned") }
         out("unpinned \(d.hex)")
     } else {
-        try ledger.provenance.pin(d)
-        out("pinned \(d.hex): `datanet verify` now anchors receipts of this Datanet")
+        let seen = try ledger.provenance.pin(d)
+        out("pinned \(d.hex): `datanet verify` now anchors receipts of this Datanet"
+            + (seen.map { "; remembering its checkpoint of size \($0.size), which later receipts must agree with" } ?? ""))
     }
     return 0
 }
@@ -46,7 +47,8 @@ func anchorID(_ ledger: Ledger?, _ text: String) throws -> DatanetID {
 }
 
 func runVerify(_ p: Parsed) throws -> Int32 {
-    // Verifying never writes: a store that never held a ledger has no pins and no logs.
+    // Verifying writes only what a pinned Datanet remembers (its newest checkpoint seen); a
+    // store that never held a ledger has no pins and no logs, and is not created.
     let ledger = access(storeDir + "/data.mdb", F_OK) == 0 ? try? openLedgerForReading() : nil
     if let dir = p.options["--manifest"] {
         guard p.positionals.isEmpty else { throw CLIError.usage("give either FILE|ID or --manifest DIR") }
@@ -71,14 +73,23 @@ func runVerify(_ p: Parsed) throws -> Int32 {
     let result = try ledger.map { try $0.provenance.verify(receipt, anchor: anchor, allowWithdrawn: allow, strict: strict) }
         ?? receipt.verify(anchor: anchor, allowWithdrawn: allow)
     let holds = result.holds || (p.has("--self-contained") && result.holdsSelfContained)
+    // A pinned Datanet remembers the newest checkpoint a holding receipt showed (trust on first use).
+    var remembered = false
+    if let ledger, result.holds {
+        do { remembered = try ledger.provenance.remember(receipt, verified: result) } catch {
+            errLine("note: the checkpoint could not be remembered for the pin: \(error)")
+        }
+    }
     if p.has("--json") {
         struct Report: Encodable {
             let valid: Bool; let kind = "receipt"; let contribution: String; let takenOnTrust: [String]; let notChecked: [String]
-            let verification: ReceiptVerification
-            enum CodingKeys: String, CodingKey { case valid, kind, contribution, takenOnTrust = "taken_on_trust", notChecked = "not_checked", verification }
+            let remembered: Bool; let verification: ReceiptVerification
+            enum CodingKeys: String, CodingKey {
+                case valid, kind, contribution, takenOnTrust = "taken_on_trust", notChecked = "not_checked", remembered = "remembered_checkpoint", verification
+            }
         }
         try printEncodable(Report(valid: holds, contribution: receipt.contribution, takenOnTrust: result.takenOnTrust,
-                                  notChecked: result.notChecked, verification: result))
+                                  notChecked: result.notChecked, remembered: remembered, verification: result))
     } else {
         out(result.anchored ? "anchored at \(result.anchor!)" : "NOT ANCHORED")
         func show(_ c: VerificationCheck, _ depth: Int) {
@@ -91,6 +102,7 @@ func runVerify(_ p: Parsed) throws -> Int32 {
                       + (trust.isEmpty ? "" : "; on the sequencer's word (~), which `datanet audit` or `verify --strict` checks: " + trust.joined(separator: ", "))
                       + (result.notChecked.isEmpty ? "" : "; not checked here (–): " + result.notChecked.joined(separator: ", "))
                   : "receipt does NOT hold")
+        if remembered { out("remembered its checkpoint for the pin: later receipts of this Datanet must agree with it") }
     }
     return holds ? 0 : 1
 }

@@ -243,7 +243,13 @@ import Testing
         #expect(bare.status == 1 && bare.stdout.hasPrefix("NOT ANCHORED"))
         #expect(try runDatanet(["verify", receipt, "--self-contained"], store: other).status == 0)
         #expect(try runDatanet(["pin", id], store: other).status == 0)
-        #expect(try runDatanet(["verify", receipt, "--json"], store: other).stdout.contains("\"valid\" : true"))
+        // The first holding receipt of a pinned Datanet is remembered (trust on first use); the
+        // same checkpoint again agrees with it and changes nothing.
+        let firstSeen = try runDatanet(["verify", receipt, "--json"], store: other).stdout
+        #expect(firstSeen.contains("\"valid\" : true") && firstSeen.contains("\"remembered_checkpoint\" : true"), "\(firstSeen)")
+        let again = try runDatanet(["verify", receipt], store: other).stdout
+        #expect(again.contains("✓ consistent with the newest checkpoint seen") && !again.contains("remembered its checkpoint"), "\(again)")
+        #expect(try run(["pin", id]).stdout.contains("remembering its checkpoint of size"))
         // One value changed: the check guarding it fails, and the exit code says so.
         var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: receipt))) as? [String: Any])
         object["contribution"] = String(repeating: "0", count: 64)
