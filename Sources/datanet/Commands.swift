@@ -114,7 +114,7 @@ nonisolated(unsafe) let commands: [Command] = [
                               """,
                               flags: [json, ("--dry-run", "only count what would be deleted")], maxPositionals: 0), run: runGC),
     Command(spec: CommandSpec(name: "pin", synopsis: "pin [DATANET] [--remove]",
-                              summary: "Trust a Datanet (64-hex id, or one this store follows) as the anchor for `verify`. Without DATANET: list pins.",
+                              summary: "Trust a Datanet (64-hex id, or one this store follows) as the anchor for `verify`, and remember the newest checkpoint held or later verified, which every later receipt must agree with (trust on first use). Without DATANET: list pins.",
                               flags: [json, ("--remove", "unpin")], maxPositionals: 1), run: runPin),
     Command(spec: CommandSpec(name: "fsck", synopsis: "fsck",
                               summary: "Re-hash every object and check every manifest and tree; rebuild every Datanet's index from its leaves and compare, and check the leaves against every checkpoint. Exit 1 if anything is damaged.",

@@ -77,7 +77,11 @@ func runLog(_ p: Parsed) throws -> Int32 {
     func describe(_ leaf: Leaf) -> String {
         switch leaf.payload {
         case .decision(let d):
-            return "decision \(d.contribution.hex.prefix(16)) \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))"
+            var cited = ""
+            if case .cited(let leaves) = d.reviews, !leaves.isEmpty { cited = " (review leaves \(leaves.map(String.init).joined(separator: ", ")))" }
+            return "decision \(d.contribution.hex.prefix(16)) \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))\(cited)"
+        case .review(let e):
+            return summary(e, ledger) // "review: accept N by …"
         default:
             return leaf.records.first.map { "\(leaf.kind) \(summary($0, ledger))" } ?? "\(leaf.kind)"
         }
