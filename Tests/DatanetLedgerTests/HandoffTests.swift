@@ -1,3 +1,4 @@
+import DatanetCBOR
 import DatanetCrypto
 @testable import DatanetLedger
 import DatanetObjects
@@ -127,6 +128,18 @@ import Testing
         forge.leaves[1] = Leaf(datanet: w.datanet, policy: forge.leaves[1].policy, payload: AuditTests.intake(other, content: "one, rewritten"))
         let v = try forge.receipt(after.id, key: next).verify(anchor: w.datanet)
         #expect(ReceiptTests.failing(v) == ["leaf 2: set-sequencer"], "\(ReceiptTests.failing(v))")
+    }
+
+    /// The binding's fields come together: a size without a root is refused by the decoder,
+    /// and both round-trip.
+    @Test func bindingFieldsComeTogether() throws {
+        let d = DatanetID(SHA256.hash([1])), key = try SigningKey().publicKey
+        let bound = SetSequencer(datanet: d, previous: RecordID(SHA256.hash([2])), sequencer: key, takesOver: (9, SHA256.hash([9])))
+        let back = try SetSequencer(body: bound.body)
+        #expect(back == bound && back.takesOver?.size == 9)
+        var b = BodyBuilder()
+        b.set(0, .bytes(d.bytes)); b.set(1, .bytes(SHA256.hash([2]).bytes)); b.set(2, .bytes(key.bytes)); b.set(3, .unsigned(9))
+        #expect(throws: RecordError.malformed("set-sequencer lacks field 4 (root taken over)")) { try SetSequencer(body: b.encoded) }
     }
 
     /// Receipts written before handoffs carried proofs (v1), and handoffs that bind no log,

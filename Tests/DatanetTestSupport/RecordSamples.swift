@@ -52,6 +52,9 @@ public enum RecordSamples {
                                                             sequencer: author.publicKey).body, [owner])
         _ = add("tombstone", .tombstone, Tombstone(datanet: datanet, contribution: contribution.id, takedown: false,
                                                    reason: "withdrawn by its author").body, [author])
+        // A handoff as this build writes it: binding the log it takes over (size and root).
+        _ = add("set-sequencer binding a log", .setSequencer, SetSequencer(datanet: datanet, previous: genesis.id, sequencer: curator2.publicKey,
+                                                                           takesOver: (7, SHA256.hash([7]))).body, [owner])
         return out
     }
 }
