@@ -62,6 +62,11 @@ import Testing
         #expect(try w.ledger.reader.pendingRecords(w.datanet).map(\.id) == [review.id])
         // Its leaf is in the log: proposing it again is refused as taken.
         #expect(throws: LedgerRefusal.alreadyTaken(record: review.id.hex, pending: false)) { try w.ledger.propose(review) }
+        // A replica receives the review leaf and the still-pending copy in one bundle: the copy
+        // is known as placed and skipped, and later decisions citing the leaf import.
+        let peer = try BundleTests.Peer()
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, recordsOnly: true))
+        #expect(try peer.ledger.reader.placement(review.id).map { $0.1 } == 2 && peer.ledger.reader.pendingRecords(w.datanet).isEmpty)
         try w.ledger.propose(later)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer) // intake 4, decision 5
         #expect(r.decisions.map(\.index) == [5])
@@ -70,6 +75,8 @@ import Testing
         #expect(leaves[5].leaf.decision?.reviews == .cited([2]))
         #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
         #expect(try w.ledger.audit(w.datanet).holds)
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, since: 3, recordsOnly: true))
+        #expect(try peer.ledger.reader.decision(later.id) == 5 && peer.ledger.audit(w.datanet).holds)
     }
 
     /// A review of the largest size allowed (100,000 contributions fit under the review bound)
