@@ -107,9 +107,13 @@ func runShow(_ p: Parsed) throws -> Int32 {
     // The erasable sidecar (label, file name, free metadata), when this store holds it.
     var side: Sidecar?
     if case .contribution(let c)? = try? Record(e) { side = try ledger.reader.sidecar(of: c) }
+    let status = try ledger.reader.status(of: id)
     if p.has("--json") {
         var o: [String: Any] = ["id": id.hex, "kind": e.kind.rawValue, "summary": summary(e, ledger),
                                 "signers": e.signatures.map { $0.key.description }, "hex": Hex.encode(e.encoded)]
+        if let status {
+            for (k, v) in statusJSON(status, datanet: status.contribution.datanet, sidecar: side) where o[k] == nil { o[k] = v }
+        }
         if let (d, i) = placement { o["datanet"] = d.hex; o["leaf"] = i }
         if let decision { o["decision_leaf"] = decision }
         if let promise { o["intake_promise_valid"] = promise.isValid }
@@ -120,7 +124,10 @@ func runShow(_ p: Parsed) throws -> Int32 {
         out("\(e.kind.rawValue)  \(id.hex)\n\(summary(e, ledger))")
         for s in e.signatures { out("signed by \(s.key)") }
         if let (_, i) = placement { out("in the log at leaf \(i)") } else { out("not yet in a log (pending)") }
-        if let decision { out("decided at leaf \(decision)") }
+        if let status {
+            var names = KeyNames()
+            out(statusLine(status, names: &names))
+        } else if let decision { out("decided at leaf \(decision)") }
         if let promise { out("intake promise by \(promise.sequencer): \(promise.isValid ? "valid" : "INVALID")") }
         if let near {
             out(near.exact ? "exact duplicate of \(near.earlier.hex) (the same content id; rejected at intake)"

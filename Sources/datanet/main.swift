@@ -38,6 +38,7 @@ identities and Datanets:
   withdraw D ID | takedown D ID --reason T       tombstone a contribution
 
 inspecting:
+  status [D] [--mine|--to-review]        what became of each contribution, and what needs review
   datanets | pending D | log D [--from N] | show ID
   checkpoint D [--observe FILE]          print ours, or check another's (fork evidence)
 

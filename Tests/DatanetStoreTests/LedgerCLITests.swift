@@ -106,9 +106,25 @@ import Testing
         try s.ok(["--as", "cur1", "review", "birds", String(a.prefix(12)), String(near.prefix(12)), "accept", "--reason", "clear recordings"])
         #expect(try s.pending("birds").contains { ($0["summary"] as? String)?.hasSuffix("accept 2 by \(try Self.key(s, "cur1").prefix(12)): clear recordings") == true })
         #expect(try s.ok(["sequence", "birds"]).contains("checkpoint size 3"))
+        // `status`: who has reviewed and what is still needed; what needs whose review.
+        func status(_ args: [String]) throws -> [[String: Any]] { try #require(try s.json(args) as? [[String: Any]]) }
+        let half = try status(["status", "birds", "--json"])
+        #expect(half.map { $0["state"] as? String } == ["awaiting-review", "awaiting-review"] && half.map { $0["accepts_needed"] as? Int } == [1, 1])
+        #expect((half[0]["reviews"] as? [[String: Any]])?.map { $0["reason"] as? String } == ["clear recordings"])
+        #expect(half[0]["author"] as? String == (try Self.key(s, "alice")) && half[0]["files"] as? [String] == ["song.txt"])
+        #expect(try status(["--as", "cur1", "status", "birds", "--to-review", "--json"]).isEmpty)
+        #expect(try status(["--as", "cur2", "status", "birds", "--to-review", "--json"]).map { $0["id"] as? String } == [a, near])
+        #expect(try s.ok(["--as", "cur2", "status", "birds", "--to-review"]).contains("2 awaiting-review"))
+        try s.refused(["--as", "alice", "status", "birds", "--to-review"], "is not a curator of birds")
+        #expect(try s.ok(["status", "birds"]).contains("awaiting review: reviewed by cur1 ("))
         try s.ok(["--as", "cur2", "review", "birds", String(a.prefix(12)), String(near.prefix(12)), "accept"])
         #expect(try s.ok(["sequence", "birds"]).components(separatedBy: "accepted by 2 curator(s)").count == 3)
         #expect(try s.ok(["pending", "birds"]).contains("nothing pending"))
+        let done = try status(["--as", "alice", "status", "--mine", "--json"])
+        #expect(done.map { $0["state"] as? String } == ["accepted", "accepted"] && done.allSatisfy { ($0["reviews"] as? [Any])?.count == 2 })
+        let mine = try s.ok(["--as", "alice", "show", String(a.prefix(12))])
+        #expect(mine.contains("accepted at leaf") && mine.contains("cur1 (") && mine.contains("\"clear recordings\""), "\(mine)")
+        #expect(try status(["--as", "bob", "status", "--mine", "--json"]).isEmpty)
 
         // A curator quorum gathers on one policy record: cur1 proposes, cur2 signs, then it applies.
         writeFile(s.dir.file("bob.txt"), Array("bob's notes".utf8))

@@ -1,0 +1,138 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+
+/// What became of one contribution, as this store knows it (`datanet status`).
+public struct ContributionStatus: Sendable {
+    public enum State: String, Sendable {
+        case queued, awaitingReview = "awaiting-review", accepted, rejected, withdrawn, takenDown = "taken-down"
+    }
+
+    /// A curator's review as it counts: the counted ones of a decision, or each curator's
+    /// latest pending one while undecided.
+    public struct Verdict: Sendable {
+        public let reviewer: PublicKey, accept: Bool, reason: String
+    }
+
+    public let id: RecordID
+    public let contribution: Contribution
+    public internal(set) var state: State
+    /// The intake leaf, once taken in.
+    public internal(set) var intake: UInt64?
+    public internal(set) var decision: UInt64?
+    public internal(set) var tombstone: UInt64?
+    /// The decision's reason ("accepted by 2 curator(s)", "duplicate of …"), or a tombstone's.
+    public internal(set) var reason: String?
+    public internal(set) var reviews: [Verdict] = []
+    /// While awaiting review: accepts still needed for the quorum in force.
+    public internal(set) var acceptsNeeded: Int?
+}
+
+extension LedgerReader {
+    /// Every contribution of `d` this store knows, in intake order, then the ones queued here:
+    /// its state, leaves, the reviews that decided it or count so far, and the reason.
+    public func statuses(_ d: DatanetID) throws -> [ContributionStatus] {
+        let table = try ledger.leafTable(d)
+        let st = try state(of: d)
+        var rows = [ContributionStatus]()
+        var at = [RecordID: Int]()
+        var reviewLeaves = [UInt64: Review]()
+        try ledger.env.read { txn in
+            try table.scan(txn) { index, bytes in
+                let leaf = try Leaf(encoded: Array(bytes))
+                switch leaf.payload {
+                case .intake(let i):
+                    guard case .contribution(let c) = try Record(i.contribution) else { return true }
+                    at[i.record] = rows.count
+                    rows.append(ContributionStatus(id: i.record, contribution: c, state: .awaitingReview, intake: index))
+                case .review(let e):
+                    if case .review(let r) = try Record(e) { reviewLeaves[index] = r }
+                case .decision(let dec):
+                    guard let k = at[dec.contribution] else { return true }
+                    rows[k].state = dec.accepted ? .accepted : .rejected
+                    (rows[k].decision, rows[k].reason) = (index, dec.reason)
+                    let counted: [Review]
+                    switch dec.reviews {
+                    case .embedded(let es): counted = es.compactMap { if case .review(let r)? = try? Record($0) { r } else { nil } }
+                    case .cited(let leaves): counted = leaves.compactMap { reviewLeaves[$0] }
+                    }
+                    rows[k].reviews = counted.map { .init(reviewer: $0.reviewer, accept: $0.accept, reason: $0.reason) }
+                case .tombstone(let t):
+                    guard let k = at[t.contribution], case .tombstone(let rec)? = try? Record(t.record) else { return true }
+                    (rows[k].state, rows[k].tombstone, rows[k].reason) = (rec.takedown ? .takenDown : .withdrawn, index, rec.reason)
+                case .policy, .setSequencer, .continuation:
+                    break
+                }
+                return true
+            }
+        }
+        // Pending here: contributions queued, and reviews not yet counted (each curator's latest).
+        let pending = try pendingRecords(d)
+        for e in pending {
+            if at[e.id] == nil, case .contribution(let c)? = try? Record(e) {
+                at[e.id] = rows.count
+                rows.append(ContributionStatus(id: e.id, contribution: c, state: .queued))
+            }
+        }
+        let latest = Self.latestReviews(pending, policy: st.policy)
+        for k in rows.indices where rows[k].state == .awaitingReview || rows[k].state == .queued {
+            rows[k].countSoFar(latest[rows[k].id] ?? [], policy: st.policy)
+        }
+        return rows
+    }
+
+    /// One contribution's status (nil when this store knows no such contribution), without
+    /// reading the whole log.
+    public func status(of id: RecordID) throws -> ContributionStatus? {
+        guard let e = try record(id), case .contribution(let c) = try Record(e) else { return nil }
+        guard let (d, intake) = try placement(id) else {
+            let st = try state(of: c.datanet)
+            var row = ContributionStatus(id: id, contribution: c, state: .queued)
+            row.countSoFar(Self.latestReviews(try pendingRecords(c.datanet), policy: st.policy)[id] ?? [], policy: st.policy)
+            return row
+        }
+        let table = try ledger.leafTable(d)
+        var row = ContributionStatus(id: id, contribution: c, state: .awaitingReview, intake: intake)
+        try ledger.env.read { txn in
+            if let i = try ledger.decision(txn, id), let dec = try table.leaf(txn, i)?.decision {
+                row.state = dec.accepted ? .accepted : .rejected
+                (row.decision, row.reason) = (i, dec.reason)
+                let counted: [Review]
+                switch dec.reviews {
+                case .embedded(let es): counted = es.compactMap { if case .review(let r)? = try? Record($0) { r } else { nil } }
+                case .cited(let leaves):
+                    counted = try leaves.compactMap { k in try table.leaf(txn, k)?.review.flatMap { if case .review(let r)? = try? Record($0) { r } else { nil } } }
+                }
+                row.reviews = counted.map { .init(reviewer: $0.reviewer, accept: $0.accept, reason: $0.reason) }
+            }
+            if let i = try ledger.tombstone(txn, id), let t = try table.leaf(txn, i)?.tombstone, case .tombstone(let rec)? = try? Record(t.record) {
+                (row.state, row.tombstone, row.reason) = (rec.takedown ? .takenDown : .withdrawn, i, rec.reason)
+            }
+        }
+        if row.state == .awaitingReview {
+            let st = try state(of: d)
+            row.countSoFar(Self.latestReviews(try pendingRecords(d), policy: st.policy)[id] ?? [], policy: st.policy)
+        }
+        return row
+    }
+
+    /// For each contribution, the latest pending review of each curator in force (in the order
+    /// this store first saw them, as the sequencer counts them).
+    static func latestReviews(_ pending: [Envelope], policy: PolicyState) -> [RecordID: [Review]] {
+        var latest = [RecordID: [PublicKey: Review]]()
+        for e in pending {
+            guard case .review(let r)? = try? Record(e), policy.mayReview(r.reviewer) else { continue }
+            for c in r.contributions { latest[c, default: [:]][r.reviewer] = r }
+        }
+        return latest.mapValues { $0.values.sorted { $0.reviewer < $1.reviewer } }
+    }
+}
+
+extension ContributionStatus {
+    /// Records the reviews counted so far and the accepts still needed.
+    mutating func countSoFar(_ reviews: [Review], policy: PolicyState) {
+        self.reviews = reviews.map { .init(reviewer: $0.reviewer, accept: $0.accept, reason: $0.reason) }
+        acceptsNeeded = max(0, policy.reviewsNeeded(toAccept: true) - reviews.filter(\.accept).count)
+    }
+}

@@ -1,0 +1,94 @@
+import DatanetCrypto
+import DatanetLedger
+import DatanetObjects
+import DatanetRecords
+import Foundation
+
+/// Names for keys this store holds identities of (a key shown with its name beside it).
+struct KeyNames {
+    private var cache = [PublicKey: String?]()
+    mutating func name(_ key: PublicKey) -> String? {
+        if let hit = cache[key] { return hit }
+        let found = localIdentity(for: key)?.name
+        cache[key] = found
+        return found
+    }
+    /// "name (1a2b3c4d5e6f)" or the 12-digit prefix alone.
+    mutating func label(_ key: PublicKey) -> String {
+        let short = String(key.description.prefix(12))
+        return name(key).map { "\(terminalSafe($0)) (\(short))" } ?? short
+    }
+}
+
+/// A status row as JSON: the fields `status`, `show` and `pending` share.
+func statusJSON(_ s: ContributionStatus, datanet: DatanetID, sidecar: Sidecar?) -> [String: Any] {
+    var o: [String: Any] = ["id": s.id.hex, "datanet": datanet.hex, "state": s.state.rawValue, "author": s.contribution.author.description,
+                            "content": s.contribution.content.hex, "size": s.contribution.size, "license": s.contribution.license,
+                            "reason": s.reason ?? NSNull(), "intake_leaf": s.intake.map { Int($0) } ?? NSNull(),
+                            "decision_leaf": s.decision.map { Int($0) } ?? NSNull(), "tombstone_leaf": s.tombstone.map { Int($0) } ?? NSNull(),
+                            "reviews": s.reviews.map { ["reviewer": $0.reviewer.description, "accept": $0.accept, "reason": $0.reason] as [String: Any] },
+                            "accepts_needed": s.acceptsNeeded.map { $0 as Any } ?? NSNull(),
+                            "label": sidecar?.label ?? NSNull(), "files": sidecar.map { [$0.fileName] } ?? []]
+    if sidecar == nil { o["files"] = [String]() }
+    return o
+}
+
+/// One line saying where a contribution stands.
+func statusLine(_ s: ContributionStatus, names: inout KeyNames) -> String {
+    func reviews(_ accept: Bool?) -> String {
+        let picked = s.reviews.filter { accept == nil || $0.accept == accept! }
+        return picked.map { names.label($0.reviewer) + ($0.reason.isEmpty ? "" : ": \"\(terminalSafe($0.reason))\"") }.joined(separator: "; ")
+    }
+    switch s.state {
+    case .queued:
+        return "queued here, not yet taken in" + (s.reviews.isEmpty ? "" : "; reviewed by \(reviews(nil))")
+    case .awaitingReview:
+        let so = s.reviews.isEmpty ? "no review yet" : "reviewed by " + s.reviews.map { names.label($0.reviewer) + ($0.accept ? " (accept)" : " (reject)") }.joined(separator: ", ")
+        return "taken in at leaf \(s.intake!), awaiting review: \(so); \(s.acceptsNeeded ?? 0) more accept(s) needed"
+    case .accepted:
+        return "accepted at leaf \(s.decision!) by \(reviews(true))"
+    case .rejected:
+        let by = reviews(false)
+        return "rejected at leaf \(s.decision!)" + (by.isEmpty ? ": \(terminalSafe(s.reason ?? ""))" : " by \(by)")
+    case .withdrawn, .takenDown:
+        return "\(s.state == .withdrawn ? "withdrawn" : "taken down") at leaf \(s.tombstone!)" + (s.reason.map { $0.isEmpty ? "" : ": \(terminalSafe($0))" } ?? "")
+    }
+}
+
+func runStatus(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedgerForReading()
+    if p.has("--mine") && p.has("--to-review") { throw CLIError.usage("give --mine or --to-review, not both") }
+    let me = (p.has("--mine") || p.has("--to-review")) ? try signer().publicKey : nil
+    let datanets = try p.positionals.first.map { [try ledger.reader.resolveDatanet($0)] } ?? ledger.reader.datanets()
+    var names = KeyNames()
+    var json = [[String: Any]]()
+    for st in datanets {
+        var rows = try ledger.reader.statuses(st.id)
+        if p.has("--mine") { rows = rows.filter { $0.contribution.author == me } }
+        if p.has("--to-review") {
+            guard st.policy.mayReview(me!) else {
+                if p.positionals.isEmpty { continue }
+                throw CLIError.failure("\(names.label(me!)) is not a curator of \(terminalSafe(st.policy.name))")
+            }
+            rows = rows.filter { ($0.state == .queued || $0.state == .awaitingReview) && !$0.reviews.contains { $0.reviewer == me } }
+        }
+        if p.has("--json") {
+            json += try rows.map { statusJSON($0, datanet: st.id, sidecar: try ledger.reader.sidecar(of: $0.contribution)) }
+            continue
+        }
+        var counts = [ContributionStatus.State: Int]()
+        for r in rows { counts[r.state, default: 0] += 1 }
+        out("\(terminalSafe(st.policy.name)): size \(st.size), quorum \(st.policy.quorum) of \(st.policy.curators.count) curator(s)")
+        for r in rows {
+            let side = try ledger.reader.sidecar(of: r.contribution)
+            let what = side.map { "'\(terminalSafe($0.fileName.isEmpty ? $0.label : $0.fileName))'" } ?? r.contribution.content.hex.prefix(12) + "…"
+            out("  \(r.id.hex.prefix(12))  \(what)  \(humanBytes(r.contribution.size)) by \(names.label(r.contribution.author))")
+            out("      \(statusLine(r, names: &names))")
+        }
+        let order: [ContributionStatus.State] = [.queued, .awaitingReview, .accepted, .rejected, .withdrawn, .takenDown]
+        let parts = order.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }
+        out("  " + (parts.isEmpty ? (p.has("--to-review") ? "nothing needs your review" : "no contributions") : parts.joined(separator: ", ")))
+    }
+    if p.has("--json") { try printJSON(json) }
+    return 0
+}
