@@ -169,6 +169,8 @@ extension Ledger {
                     }
                     _ = try propose(txn, e, record)
                     summary.records += 1
+                } catch LedgerRefusal.alreadyDecided {
+                    continue // a review that can change nothing here: not kept
                 } catch LedgerRefusal.alreadyTaken {
                     // Already in the log, or pending here: importing twice changes nothing, but
                     // signatures gathered elsewhere (a curator quorum) join the pending copy.

@@ -80,6 +80,10 @@ extension Ledger {
         guard st.policy.mayReview(reviewer.publicKey) else {
             throw LedgerRefusal.notACurator(reviewer: reviewer.publicKey.description, datanet: st.policy.name)
         }
+        // A review you give names only what it can still change.
+        try env.read { txn in
+            for c in contributions { if let leaf = try decision(txn, c) { throw LedgerRefusal.alreadyDecided(contribution: c.hex, leaf: leaf) } }
+        }
         var e = Envelope(kind: .review, body: Review(datanet: d, reviewer: reviewer.publicKey, contributions: contributions,
                                                      accept: accept, reason: reason).body)
         try e.sign(with: reviewer)
@@ -178,6 +182,12 @@ extension Ledger {
         let id = envelope.id
         if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
             throw LedgerRefusal.notACurator(reviewer: r.reviewer.description, datanet: st.policy.name)
+        }
+        // A review all of whose contributions are decided here can change nothing: refused (a
+        // relayed one naming some still undecided is taken, as it still counts for those).
+        if case .review(let r) = record, let first = r.contributions.first, let leaf = try decision(txn, first),
+           try r.contributions.dropFirst().allSatisfy({ try decision(txn, $0) != nil }) {
+            throw LedgerRefusal.alreadyDecided(contribution: first.hex, leaf: leaf)
         }
         if case .policy(let p) = record, !st.policy.keepsSequencer(p.state) { throw LedgerRefusal.policyChangesSequencer }
         // A handoff must bind the log it takes over; checked here when this store holds that far

@@ -24,6 +24,8 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     case alreadyTaken(record: String, pending: Bool)
     /// A contribution not (yet) taken into a log here.
     case notInLog(record: String)
+    /// A review of a contribution already decided (reviews change nothing after the decision leaf).
+    case alreadyDecided(contribution: String, leaf: UInt64)
     case stalePolicy(names: String, inForce: String)
     /// A set-sequencer naming a log (size, root) this one is not, or none at all.
     case handoffNamesAnotherLog(String)
@@ -61,6 +63,7 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
         case .notProposable(let why): why
         case .alreadyTaken(let r, let pending): "record \(r) is already \(pending ? "pending" : "in the log")"
         case .notInLog(let r): "contribution \(r) is not in a log here (still pending?)"
+        case .alreadyDecided(let c, let leaf): "contribution \(c) was decided at leaf \(leaf); a review now changes nothing"
         case .stalePolicy(let n, let f): "policy change names previous policy \(n), but \(f) is in force"
         case .handoffNamesAnotherLog(let why): "set-sequencer refused: \(why)"
         case .quorumNotMet(let c, let q): "policy change lacks a quorum: \(c) curator signature(s), \(q) needed, or the owner's"

@@ -121,10 +121,25 @@ func runContribute(_ p: Parsed) throws -> Int32 {
 func runReview(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     let st = try ledger.reader.resolveDatanet(p.positionals[0])
-    guard let verdict = p.positionals.last, verdict == "accept" || verdict == "reject" else {
-        throw CLIError.usage("the last argument of `datanet review` is accept or reject")
+    // `--accept|--reject ID...`, or the older form with the verdict as the last word.
+    var words = Array(p.positionals.dropFirst())
+    let verdict: String
+    switch (p.has("--accept"), p.has("--reject")) {
+    case (true, true): throw CLIError.usage("give --accept or --reject, not both")
+    case (true, false): verdict = "accept"
+    case (false, true): verdict = "reject"
+    case (false, false):
+        guard let last = words.last, last == "accept" || last == "reject" else {
+            throw CLIError.usage("`datanet review` needs --accept or --reject (or accept|reject as the last word)")
+        }
+        verdict = last
+        words.removeLast()
     }
-    let ids = try p.positionals.dropFirst().dropLast().map { try resolveRecord(ledger, $0) }
+    if let source = p.options["--ids-from"] {
+        let data = source == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try readInput(source)
+        words += String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).map(String.init)
+    }
+    let ids = try words.map { try resolveRecord(ledger, $0) }
     guard !ids.isEmpty else { throw CLIError.usage("`datanet review` needs at least one contribution id") }
     let e = try ledger.review(st.id, contributions: ids, accept: verdict == "accept", reason: p.options["--reason"] ?? "", by: try signer().signingKey)
     out("\(e.id.hex)  \(verdict) \(ids.count) contribution(s)")

@@ -128,7 +128,7 @@ import Testing
     }
 
     /// curation.md: a review waits in pending until its contribution is taken in; reviews by a
-    /// curator removed before the decision do not count; reviews after the decision change nothing.
+    /// curator removed before the decision do not count; a review after the decision is refused.
     @Test func whenAReviewCounts() throws {
         let w = try World(quorum: 1)
         let c = try w.contribution("song")
@@ -152,10 +152,26 @@ import Testing
         #expect(try w.ledger.reader.reviews(of: #require(leaf.decision), in: w.datanet).map(\.id) == [byA.id])
         #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty && w.ledger.reader.undecidedContributions(w.datanet).isEmpty)
         // A reject after the decision leaf: no leaf, the decision stands, the review leaves pending.
+        // A review after the decision leaf is refused, naming the leaf (through the operation
+        // that gives it, and as a proposal from elsewhere); the decision stands.
         let size = try w.ledger.reader.state(of: w.datanet).size
-        try w.ledger.propose(try w.review([c.id], accept: false, by: w.curatorA))
+        let late = try w.review([c.id], accept: false, by: w.curatorA)
+        #expect(throws: LedgerRefusal.alreadyDecided(contribution: c.id.hex, leaf: size - 1)) { try w.ledger.propose(late) }
+        #expect(throws: LedgerRefusal.alreadyDecided(contribution: c.id.hex, leaf: size - 1)) {
+            try w.ledger.review(w.datanet, contributions: [c.id], accept: false, reason: "", by: w.curatorA)
+        }
+        // One naming a decided and an undecided contribution: the operation refuses it, a
+        // relayed copy is taken (it still counts for the undecided one).
+        let d2 = try w.contribution("still open")
+        try w.ledger.propose(d2)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let both = try w.review([c.id, d2.id], accept: false, by: w.curatorA)
+        #expect(throws: LedgerRefusal.alreadyDecided(contribution: c.id.hex, leaf: size - 1)) {
+            try w.ledger.review(w.datanet, contributions: [c.id, d2.id], accept: false, reason: "", by: w.curatorA)
+        }
+        try w.ledger.propose(both)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        #expect(r.decisions.isEmpty && r.size == size)
+        #expect(r.decisions.map(\.contribution) == [d2.id] && r.decisions[0].accepted == false)
         #expect(try w.ledger.reader.decision(c.id) == size - 1)
         #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
         #expect(try w.ledger.audit(w.datanet).holds)
