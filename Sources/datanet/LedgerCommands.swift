@@ -235,12 +235,15 @@ func runSequence(_ p: Parsed) throws -> Int32 {
                        "tombstones": r.tombstones.map { ["contribution": $0.contribution.hex, "index": $0.index] as [String: Any] },
                        "refused": r.refused.map { ["record": $0.record.hex, "reason": $0.reason] }])
     } else {
-        for i in r.intakes { out("intake    \(i.index)  \(i.record.hex)  (promise signed)") }
-        for pl in r.policies { out("policy    \(pl.index)  \(pl.record.hex)") }
-        for d in r.decisions { out("decision  \(d.index)  \(d.contribution.hex)  \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))") }
-        for t in r.tombstones { out("tombstone \(t.index)  \(t.contribution.hex)  (content and sidecar to be dropped: run `datanet gc`)") }
+        // One summary line by default (refusals are listed: they need someone to act); -v lists every leaf.
+        if p.has("-v") {
+            for i in r.intakes { out("intake    \(i.index)  \(i.record.hex)  (promise signed)") }
+            for pl in r.policies { out("policy    \(pl.index)  \(pl.record.hex)") }
+            for d in r.decisions { out("decision  \(d.index)  \(d.contribution.hex)  \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))") }
+            for t in r.tombstones { out("tombstone \(t.index)  \(t.contribution.hex)  (content and sidecar to be dropped: run `datanet gc`)") }
+        }
         for x in r.refused { out("refused   \(x.record.hex)  \(terminalSafe(x.reason))") }
-        out("checkpoint size \(r.size)")
+        out(sequenceSummary(r, before: st.size))
     }
     return 0
 }
@@ -264,4 +267,20 @@ func runContinue(_ p: Parsed) throws -> Int32 {
     _ = try ledger.applyContinuation(e, key: local.signingKey)
     out("\(e.id.hex)  continuation at size \(size): \(local.name) now sequences \(terminalSafe(st.policy.name))")
     return 0
+}
+
+/// "104 taken in, 10 rejected as exact duplicates, 94 decided (90 accepted, 4 rejected), …;
+/// checkpoint size 209 (leaves 0–208)": what a sequencing run did, in one line.
+func sequenceSummary(_ r: SequenceReport, before: UInt64) -> String {
+    let duplicates = r.decisions.filter { !$0.accepted && $0.reason.hasPrefix("duplicate of ") }.count
+    let decided = r.decisions.count - duplicates
+    let accepted = r.decisions.filter(\.accepted).count
+    var parts = ["\(r.intakes.count) taken in"]
+    if duplicates > 0 { parts.append("\(duplicates) rejected as exact duplicate\(duplicates == 1 ? "" : "s")") }
+    parts.append("\(decided) decided" + (decided > 0 ? " (\(accepted) accepted, \(decided - accepted) rejected)" : ""))
+    if !r.policies.isEmpty { parts.append("\(r.policies.count) policy change\(r.policies.count == 1 ? "" : "s")") }
+    if !r.tombstones.isEmpty { parts.append("\(r.tombstones.count) withdrawn or taken down") }
+    if !r.refused.isEmpty { parts.append("\(r.refused.count) refused") }
+    let range = r.size > before ? "new leaves \(before)–\(r.size - 1)" : "no new leaf"
+    return parts.joined(separator: ", ") + "; checkpoint size \(r.size) (\(range))"
 }
