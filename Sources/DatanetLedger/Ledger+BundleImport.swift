@@ -125,7 +125,6 @@ extension Ledger {
             for (note, cp) in parsedNotes where cp.size > 0 {
                 auditor.checkpoint(note, origin: origin, root: try log.root(txn, size: cp.size))
             }
-            try auditor.checkHandoffRoots { try log.root(txn, size: $0) }
             if let v = auditor.violations.first {
                 throw BundleError.refused((v.index.map { "leaf \($0): " } ?? "") + "\(v.rule): \(v.detail)")
             }

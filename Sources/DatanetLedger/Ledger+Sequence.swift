@@ -104,11 +104,17 @@ extension Ledger {
     }
 
     /// Why a set-sequencer may not be appended at leaf `size` of a log, or nil: it must bind
-    /// the log it takes over, a size from 1 to `size` and this log's root at that size.
-    func handoffProblem(_ txn: Transaction, _ h: SetSequencer, log: MerkleLog, size: UInt64) throws -> String? {
+    /// the log it takes over, exactly the log before it (its size and root), so nothing the old
+    /// key sequenced is left for the new one to rewrite. With `exact` false (a proposal checked
+    /// where the log may since have grown) a size from 1 to `size` with this log's root there is taken.
+    func handoffProblem(_ txn: Transaction, _ h: SetSequencer, log: MerkleLog, size: UInt64, exact: Bool = true) throws -> String? {
         guard let (at, root) = h.takesOver else { return "it names no log to take over (size and root); propose it again with this build" }
         guard at >= 1, at <= size else { return "it takes over at size \(at), but the log has \(size) leaves" }
-        return try log.root(txn, size: at) == root ? nil : "its root at size \(at) is not this log's: it takes over another history"
+        guard try log.root(txn, size: at) == root else { return "its root at size \(at) is not this log's: it takes over another history" }
+        guard !exact || at == size else {
+            return "it binds the log at size \(at), but \(size - at) leaf/leaves were sequenced since it was signed; propose it again (`datanet policy D set-sequencer KEY`) to bind the log as it is"
+        }
+        return nil
     }
 
     /// A policy record must name the policy in force and carry the owner's signature or a

@@ -193,7 +193,7 @@ extension Ledger {
         // A handoff must bind the log it takes over; checked here when this store holds that far
         // (a store behind the owner's takes it, and the sequencer checks it again).
         if case .setSequencer(let h) = record, h.takesOver.map({ $0.size <= st.size }) ?? true,
-           let why = try handoffProblem(txn, h, log: try merkleLog(d), size: st.size) {
+           let why = try handoffProblem(txn, h, log: try merkleLog(d), size: st.size, exact: false) {
             throw LedgerRefusal.handoffNamesAnotherLog(why)
         }
         try record.checkKeysUsable()

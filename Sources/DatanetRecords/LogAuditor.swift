@@ -89,9 +89,6 @@ package struct LogAuditor {
     private var reviewLeaves = [UInt64: (review: Review, id: RecordID, remaining: Int)]()
     /// Every review sequenced so far: a review leaf is appended once per review.
     private var sequencedReviews = Set<RecordID>()
-    /// Set-sequencer leaves that bind a size before their own index, with the root they name:
-    /// checked after the replay against the log's roots (`checkHandoffRoots`).
-    package private(set) var handoffClaims = [(leaf: UInt64, size: UInt64, root: Digest)]()
 
     package init(datanet: DatanetID) { self.datanet = datanet }
 
@@ -179,13 +176,12 @@ package struct LogAuditor {
                 st = p.state
             }
             if case .setSequencer(let h) = record {
+                // Like a continuation, it names exactly the log before it.
                 if let (at, named) = h.takesOver {
-                    if at == 0 || at > i {
-                        flag(i, "a set-sequencer names the log it takes over", "it names size \(at); the log before it has \(i) leaves")
-                    } else if at == i {
-                        if named != root { flag(i, "a set-sequencer names the log it takes over", "its root at size \(at) is not the log's") }
-                    } else {
-                        handoffClaims.append((i, at, named))
+                    if at != i {
+                        flag(i, "a set-sequencer names the log before it", "it names size \(at); the log before it has \(i) leaves")
+                    } else if named != root {
+                        flag(i, "a set-sequencer names the log before it", "its root at size \(at) is not the log's")
                     }
                 }
                 st.sequencer = h.sequencer; keys.append((LeafKind.setSequencer.newKeySigns(from: i)!, h.sequencer))
@@ -313,15 +309,6 @@ package struct LogAuditor {
             let q = undecided[intake.author] ?? (0, 0)
             undecided[intake.author] = (q.count - min(1, q.count), q.bytes - min(intake.size, q.bytes))
         }
-    }
-
-    /// Checks the (size, root) each set-sequencer binds below its own index against `rootAt`,
-    /// the replayed log's root at a size (a Merkle log's, after the replay).
-    package mutating func checkHandoffRoots(_ rootAt: (UInt64) throws -> Digest) rethrows {
-        for c in handoffClaims where try rootAt(c.size) != c.root {
-            flag(c.leaf, "a set-sequencer names the log it takes over", "its root at size \(c.size) is not the log's")
-        }
-        handoffClaims = []
     }
 
     /// Decodes a batch of leaves and checks their signatures, on every core. Pure.

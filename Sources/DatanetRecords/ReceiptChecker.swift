@@ -289,12 +289,14 @@ package struct ReceiptChecker {
                 children.append(VerificationCheck(label, .statement, "names no log it takes over (written before handoffs bound one): that the new key kept the history before leaf \(e.index) is its word; `datanet audit` of a log held since then checks it"))
                 continue
             }
-            guard size >= 1, size <= e.index else {
-                children.append(VerificationCheck(label, .fail, "takes over at size \(size), not within the log before it (\(e.index) leaves)"))
+            guard size == e.index else {
+                children.append(VerificationCheck(label, .fail, "takes over at size \(size), not the log before it (\(e.index) leaves)"))
                 continue
             }
             guard let h = proofs.removeValue(forKey: e.index) else {
-                children.append(receipt.type == Receipt.legacyTypeName
+                // Only a continuation can sit in a v1 receipt without a proof: no build that
+                // wrote v1 receipts wrote a set-sequencer binding a log.
+                children.append(receipt.type == Receipt.legacyTypeName && e.leaf.kind == .continuation
                     ? VerificationCheck(label, .statement, "a \(Receipt.legacyTypeName) receipt carries no consistency proof from size \(size): that the checkpoint extends the log taken over is the sequencer's word")
                     : VerificationCheck(label, .fail, "the receipt carries no consistency proof from the size it takes over (\(size)) to the checkpoint"))
                 continue

@@ -13,21 +13,26 @@ import Testing
 @Suite struct HandoffTests {
     typealias World = LedgerTests.World
 
-    /// A handoff signed in a store one leaf behind: sequenced after that leaf, it binds a size
-    /// below its own index, which the audit checks after the replay; receipts made under the
-    /// new key carry the consistency proof, and verify.
-    @Test func boundHandoffIsCheckedByAuditAndProvenByReceipts() throws {
+    /// A handoff binds exactly the log before its leaf: one signed before the log grew is
+    /// refused by the sequencer (nothing the old key sequenced may be left rewritable); signed
+    /// again, it is appended, the audit holds, and receipts made under the new key carry the
+    /// consistency proof and verify.
+    @Test func boundHandoffIsExactAndProvenByReceipts() throws {
         let w = try World(quorum: 1)
+        let next = try SigningKey()
+        let st0 = try w.ledger.reader.state(of: w.datanet)
+        var stale = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: st0.policyRecord, sequencer: next.publicKey,
+                                                                     takesOver: (1, try GovernanceTests.root(w, size: 1))).body)
+        try stale.sign(with: w.owner)
         try w.ledger.propose(try w.contribution("one"))
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)          // leaf 1: size 2
-        let next = try SigningKey()
-        let st = try w.ledger.reader.state(of: w.datanet)
-        let rootAt1 = try GovernanceTests.root(w, size: 1)
-        var h = Envelope(kind: .setSequencer, body: SetSequencer(datanet: w.datanet, previous: st.policyRecord, sequencer: next.publicKey,
-                                                                 takesOver: (1, rootAt1)).body)
-        try h.sign(with: w.owner)
-        try w.ledger.propose(h)
-        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)          // leaf 2: the handoff, naming size 1
+        try w.ledger.propose(stale)                                     // its root at size 1 holds: taken in
+        var r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.policies.isEmpty && r.refused.first?.refusal == .handoffNamesAnotherLog(
+            "it binds the log at size 1, but 1 leaf/leaves were sequenced since it was signed; propose it again (`datanet policy D set-sequencer KEY`) to bind the log as it is"))
+        _ = try w.ledger.proposeSequencer(w.datanet, key: next.publicKey, by: w.owner)
+        r = try w.ledger.sequence(w.datanet, key: w.sequencer)          // leaf 2: the handoff, naming size 2
+        #expect(r.policies.map(\.index) == [2])
         let after = try w.contribution("after")
         try w.ledger.propose(after)
         _ = try w.ledger.sequence(w.datanet, key: next)                 // leaf 3, under the new key
@@ -38,13 +43,18 @@ import Testing
         #expect(v.holds, "\(ReceiptTests.failing(v))")
         let check = try #require(v.checks.first { $0.name == "handoffs keep the history before them" })
         #expect(check.children.map(\.status) == [.pass] && v.takenOnTrust == ["cites the latest policy leaf before it"])
-        // The proof is what holds it: altered or left out, the check fails.
+        // The proof is what holds it: altered, left out, or the receipt relabelled v1 (no v1
+        // writer made a handoff that binds a log), the check fails.
         var altered = receipt
         altered.handoffs![0].consistency[0] = Data(Digest.zero.bytes).base64EncodedString()
         #expect(ReceiptTests.failing(altered.verify(anchor: w.datanet)) == ["leaf 2: set-sequencer"])
         var stripped = receipt
         stripped.handoffs = nil
         #expect(ReceiptTests.failing(stripped.verify(anchor: w.datanet)) == ["leaf 2: set-sequencer"])
+        var relabelled = stripped
+        relabelled.type = Receipt.legacyTypeName
+        relabelled.reviews = nil
+        #expect(ReceiptTests.failing(relabelled.verify(anchor: w.datanet)) == ["leaf 2: set-sequencer"])
         // A replica imports the log and agrees.
         let peer = try BundleTests.Peer()
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, recordsOnly: true))
@@ -83,9 +93,9 @@ import Testing
         #expect(try w.ledger.reader.state(of: w.datanet).policy.sequencer == w.sequencer.publicKey)
     }
 
-    /// A sequencer that appends a handoff naming another root (history to be rewritten) is
-    /// caught at that leaf by audit, whether it names a size before its own index (checked
-    /// after the replay) or its own index (checked at the leaf), and a fresh store refuses the log.
+    /// A sequencer that appends a handoff naming another log than the one before it (an older
+    /// size, or its own size with another root) is caught at that leaf by audit, and a fresh
+    /// store refuses the log.
     @Test(arguments: [UInt64(1), 3])
     func forgedHandoffRootIsCaught(_ at: UInt64) throws {
         let w = try World(quorum: 1)
@@ -97,12 +107,12 @@ import Testing
         try h.sign(with: w.owner)
         try AuditTests.appendForged(w, .setSequencer(h))                // leaf 3
         let report = try w.ledger.audit(w.datanet)
-        #expect(report.violations.map(\.rule) == ["a set-sequencer names the log it takes over"] && report.violations.first?.index == 3,
+        #expect(report.violations.map(\.rule) == ["a set-sequencer names the log before it"] && report.violations.first?.index == 3,
                 "size \(at): \(report.violations)")
         let peer = try BundleTests.Peer()
         let before = peer.fingerprint
         #expect { try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, recordsOnly: true)) } throws: { e in
-            if case .refused(let why)? = e as? BundleError { why.contains("a set-sequencer names the log it takes over") } else { false }
+            if case .refused(let why)? = e as? BundleError { why.contains("a set-sequencer names the log before it") } else { false }
         }
         #expect(peer.fingerprint == before)
     }
