@@ -180,6 +180,7 @@ extension Ledger {
                     }
                 }
             }
+            if to > localSize { try dropSettledReviews(txn, d) }
             // Contributions already in this log (a records-only import earlier) may take the
             // content and sidecars this bundle brought; nothing else may stay. The log is read
             // only when something arrived that no new leaf or proposal reaches.
@@ -327,6 +328,20 @@ extension Ledger {
             kept += 1
         }
         return kept
+    }
+
+    /// Takes out of pending the reviews of `d` every contribution of which is now decided: a
+    /// decision leaf cites its reviews rather than carrying them, so the leaves do not say which
+    /// pending copies they settled.
+    func dropSettledReviews(_ txn: Transaction, _ d: DatanetID) throws {
+        var settled = [[UInt8]]()
+        try txn.scanNumbered(pending, d) { n, v in
+            let key = BigEndian.key(d, n)
+            guard let bytes = try pendingRecord(txn, v, key: key).1, case .review(let r)? = try? Record(Envelope(encoded: Array(bytes))) else { return true }
+            if try r.contributions.allSatisfy({ try decision(txn, $0) != nil }) { settled.append(key) }
+            return true
+        }
+        for key in settled { try removePending(txn, key) }
     }
 
     /// Updates this store's indexes for a leaf received from elsewhere through the index's one

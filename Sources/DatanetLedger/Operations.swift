@@ -183,12 +183,6 @@ extension Ledger {
         if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
             throw LedgerRefusal.notACurator(reviewer: r.reviewer.description, datanet: st.policy.name)
         }
-        // A review all of whose contributions are decided here can change nothing: refused (a
-        // relayed one naming some still undecided is taken, as it still counts for those).
-        if case .review(let r) = record, let first = r.contributions.first, let leaf = try decision(txn, first),
-           try r.contributions.dropFirst().allSatisfy({ try decision(txn, $0) != nil }) {
-            throw LedgerRefusal.alreadyDecided(contribution: first.hex, leaf: leaf)
-        }
         if case .policy(let p) = record, !st.policy.keepsSequencer(p.state) { throw LedgerRefusal.policyChangesSequencer }
         // A handoff must bind the log it takes over; checked here when this store holds that far
         // (a store behind the owner's takes it, and the sequencer checks it again).
@@ -200,8 +194,21 @@ extension Ledger {
         if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {
             throw LedgerRefusal.notAContributor(author: c.author.description, datanet: st.policy.name)
         }
-        if try txn.contains(placed, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: false) }
+        // A record in the log is a replay, except a review still naming an undecided
+        // contribution: it still counts (cited where its leaf is), so a store that received
+        // the log from elsewhere — a new sequencer — keeps it pending.
+        if try txn.contains(placed, id) {
+            guard case .review(let r) = record, try r.contributions.contains(where: { try decision(txn, $0) == nil }) else {
+                throw LedgerRefusal.alreadyTaken(record: id.hex, pending: false)
+            }
+        }
         if try isPending(txn, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: true) }
+        // A review all of whose contributions are decided here can change nothing: refused (a
+        // relayed one naming some still undecided is taken, as it still counts for those).
+        if case .review(let r) = record, let first = r.contributions.first, let leaf = try decision(txn, first),
+           try r.contributions.dropFirst().allSatisfy({ try decision(txn, $0) != nil }) {
+            throw LedgerRefusal.alreadyDecided(contribution: first.hex, leaf: leaf)
+        }
         // Only signatures that can count are kept; policy records may gather more after they
         // are first proposed: keep the union.
         var stored = try countable(txn, envelope, record, st.policy)

@@ -60,13 +60,15 @@ import Testing
         var r = try w.ledger.sequence(w.datanet, key: w.sequencer) // review leaf 2, decision 3
         #expect(r.decisions.map(\.index) == [3])
         #expect(try w.ledger.reader.pendingRecords(w.datanet).map(\.id) == [review.id])
-        // Its leaf is in the log: proposing it again is refused as taken.
-        #expect(throws: LedgerRefusal.alreadyTaken(record: review.id.hex, pending: false)) { try w.ledger.propose(review) }
-        // A replica receives the review leaf and the still-pending copy in one bundle: the copy
-        // is known as placed and skipped, and later decisions citing the leaf import.
+        // Still pending here: proposing it again is refused as such.
+        #expect(throws: LedgerRefusal.alreadyTaken(record: review.id.hex, pending: true)) { try w.ledger.propose(review) }
+        // A replica receives the review leaf and the still-pending copy in one bundle; once the
+        // decision citing the leaf arrives, the copy leaves pending there too.
         let peer = try BundleTests.Peer()
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, recordsOnly: true))
-        #expect(try peer.ledger.reader.placement(review.id).map { $0.1 } == 2 && peer.ledger.reader.pendingRecords(w.datanet).isEmpty)
+        // The replica keeps the pending copy (it still counts for `later`, should the sequencer
+        // role move there) beside the leaf.
+        #expect(try peer.ledger.reader.placement(review.id).map { $0.1 } == 2 && peer.ledger.reader.pendingRecords(w.datanet).map(\.id) == [review.id])
         try w.ledger.propose(later)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer) // intake 4, decision 5
         #expect(r.decisions.map(\.index) == [5])
@@ -74,9 +76,12 @@ import Testing
         #expect(leaves.filter { $0.leaf.kind == .review }.map(\.index) == [2])
         #expect(leaves[5].leaf.decision?.reviews == .cited([2]))
         #expect(try w.ledger.reader.pendingRecords(w.datanet).isEmpty)
+        // Everything it names decided: a replay is refused as in the log.
+        #expect(throws: LedgerRefusal.alreadyTaken(record: review.id.hex, pending: false)) { try w.ledger.propose(review) }
         #expect(try w.ledger.audit(w.datanet).holds)
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, since: 3, recordsOnly: true))
         #expect(try peer.ledger.reader.decision(later.id) == 5 && peer.ledger.audit(w.datanet).holds)
+        #expect(try peer.ledger.reader.pendingRecords(w.datanet).isEmpty)
     }
 
     /// A review of the largest size allowed (100,000 contributions fit under the review bound)
