@@ -26,6 +26,10 @@ extension Provenance {
         return try ledger.env.write { txn in
             let old = try txn.get(ledger.pins, d).flatMap { $0.isEmpty ? nil : try SeenCheckpoint(encoded: $0) }
             if let held, held.size > old?.size ?? 0 {
+                // Moving forward only along the same history: this log must have the remembered root.
+                if let old, try ledger.merkleLog(d).root(txn, size: old.size) != old.root {
+                    throw LedgerRefusal.checkpointRefused("FORK: this store's log has another root at size \(old.size) than the checkpoint remembered for the pin; the pin is unchanged")
+                }
                 try txn.put(ledger.pins, d, held.encoded)
                 return held
             }
@@ -118,12 +122,24 @@ extension Provenance {
         // Trust on first use: a pinned Datanet's receipts must agree with the newest checkpoint seen.
         if let d = named, pinnedIDs.contains(d), let cp = try? Checkpoint.unverified(note: receipt.checkpoint) {
             if let seen = try seen(d) {
-                let log = try ledger.merkleLog(d)
-                let heldSeenRoot = try held.flatMap { h in h.size >= seen.size ? try ledger.env.read { txn in try log.root(txn, size: seen.size) } : nil }
+                let heldSeenRoot = try held.flatMap { h -> Digest? in
+                    guard h.size >= seen.size else { return nil }
+                    let log = try ledger.merkleLog(d)
+                    return try ledger.env.read { txn in try log.root(txn, size: seen.size) }
+                }
                 let previous = receipt.previous.flatMap { try? Checkpoint.unverified(note: $0.checkpoint) }
-                let proven = (held?.rootAtReceiptSize == cp.root && heldSeenRoot == seen.root)
-                    || (previous?.size == seen.size && previous?.root == seen.root)
-                result.checks.append(seen.check(cp, chain: receipt.chainLinks, proven: proven))
+                // Another root at the remembered size, in this store's log or in the receipt's
+                // own older checkpoint, is two histories: a fork, not a statement.
+                let name = "consistent with the newest checkpoint seen"
+                if let r = heldSeenRoot, r != seen.root {
+                    result.checks.append(VerificationCheck(name, .fail, "FORK: this store's log has another root at size \(seen.size) than the checkpoint remembered for the pin"))
+                } else if let p = previous, p.size == seen.size, p.root != seen.root {
+                    result.checks.append(VerificationCheck(name, .fail, "FORK: the receipt's earlier checkpoint of size \(seen.size) has another root than the one remembered for the pin"))
+                } else {
+                    let proven = (held?.rootAtReceiptSize == cp.root && heldSeenRoot == seen.root)
+                        || (previous?.size == seen.size && previous?.root == seen.root)
+                    result.checks.append(seen.check(cp, chain: receipt.chainLinks, proven: proven))
+                }
             } else {
                 result.checks.append(VerificationCheck("consistent with the newest checkpoint seen", .pass,
                                                        "no checkpoint of this pinned Datanet seen before: this one is remembered if the receipt holds (trust on first use)"))

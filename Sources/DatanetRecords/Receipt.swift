@@ -10,8 +10,10 @@ public struct Receipt: Codable, Sendable, Equatable {
     public static let typeName = "datanet/receipt/v2"
     /// Receipts written before review leaves and handoff proofs: still read and verified.
     public static let legacyTypeName = "datanet/receipt/v1"
-    /// Receipts larger than this are refused before parsing.
-    public static let maximumSize = 16 << 20
+    /// Receipts larger than this are refused before parsing: room for the review leaves of a
+    /// quorum of five batch reviews at the 4 MiB review bound (each about 12.7 MB here, its
+    /// bytes in base64 and its view listing every contribution id).
+    public static let maximumSize = 64 << 20
 
     public var type = Receipt.typeName
     /// The Datanet (its genesis record id), hex.

@@ -101,6 +101,22 @@ import Testing
         #expect(throws: RecordError.malformed("policy envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize)")) { try Envelope(encoded: bytes) }
     }
 
+    /// A receipt citing two reviews of 100,000 contributions each (quorum 2): about 25 MB,
+    /// within the receipt bound, and it verifies after a round trip through its JSON.
+    @Test func receiptCitingTwoLargestReviewsVerifies() throws {
+        let w = try World(quorum: 2)
+        let c = try w.contribution("the one")
+        try w.ledger.propose(c)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let others = (0..<99_999).map { RecordID(SHA256.hash(withUnsafeBytes(of: UInt32($0)) { Array($0) })) }
+        for k in [w.curatorA, w.curatorB] { try w.ledger.propose(try w.review(others + [c.id], accept: true, by: k)) }
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.accepted) == [true])
+        let json = try w.ledger.provenance.receipt(for: c.id).json
+        #expect(json.count > 16 << 20 && json.count <= Receipt.maximumSize, "\(json.count) bytes")
+        let v = try Receipt(json: json).verify(anchor: w.datanet)
+        #expect(v.holds, "\(ReceiptTests.failing(v))")
+    }
+
     /// Decisions that cite what they may not: each is caught at the decision leaf by its rule.
     @Test(arguments: [
         ("cites a leaf that is not a review", "a decision cites review leaves before it"),

@@ -103,6 +103,23 @@ import Testing
         #expect(held.holds && !held.takenOnTrust.contains("consistent with the newest checkpoint seen"))
     }
 
+    /// A store whose own log contradicts what its pin remembers (another root at that size)
+    /// reports a fork on verify, and `pin` refuses to move the memory forward past it.
+    @Test func heldLogContradictingThePinIsAFork() throws {
+        let (w, _, after) = try Self.handedOver()
+        // What another history's checkpoint of size 2 would leave in the pin.
+        let other = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([2])).signed(by: w.sequencer)
+        let links = try #require(try w.ledger.reader.leaves(w.datanet).prefix(1).map { SeenCheckpoint.Link(index: $0.index, hash: $0.leaf.hash) })
+        try w.ledger.provenance.pin(w.datanet)
+        try w.ledger.env.write { txn in try txn.put(w.ledger.pins, w.datanet, try SeenCheckpoint(note: other, chain: links).encoded) }
+        let v = try w.ledger.provenance.verify(try w.ledger.provenance.receipt(for: after.id), anchor: nil)
+        #expect(ReceiptTests.failing(v) == ["consistent with the newest checkpoint seen"] && v.checks.last?.detail.hasPrefix("FORK: this store's log") == true)
+        #expect { try w.ledger.provenance.pin(w.datanet) } throws: { e in
+            if case .checkpointRefused(let why)? = e as? LedgerRefusal { why.hasPrefix("FORK") } else { false }
+        }
+        #expect(try w.ledger.provenance.seen(w.datanet)?.note == other)
+    }
+
     /// The remembered value's codec: round trip, and damage named rather than trusted.
     @Test func rememberedCheckpointCodec() throws {
         let (w, _, _) = try Self.handedOver()
