@@ -78,7 +78,8 @@ func parse(_ args: [String], raw: [[UInt8]]? = nil, _ spec: CommandSpec) throws 
             guard inlineValue == nil else { throw CLIError.usage("flag \(name) takes no value") }
             p.flags.insert(name)
         } else {
-            throw CLIError.usage("unknown option \(a) for `datanet \(spec.name)` (see `datanet \(spec.name) --help`)")
+            let hint = nearest(name, in: (spec.options + spec.flags).map(\.0) + ["--help"]).map { "; did you mean \($0)?" } ?? ""
+            throw CLIError.usage("unknown option \(a) for `datanet \(spec.name)`\(hint) (see `datanet \(spec.name) --help`)")
         }
     }
     if p.has("--help") { return p }

@@ -16,6 +16,7 @@ The store is DIR, else $DATANET_DIR, else ~/.datanet. `--as NAME` picks the iden
 signs (needed when the store holds several).
 
 content store:
+  --version              print the version and the formats this build writes
   init                   create an empty store
   add PATH...            add files and folders; prints <id>  <path>
   cat ID [-o FILE]       write a file's bytes (every chunk re-hashed)
@@ -67,6 +68,7 @@ nonisolated(unsafe) var storeDir = ProcessInfo.processInfo.environment["DATANET_
 func run() throws -> Int32 {
     while let first = args.first, first.hasPrefix("-") {
         if first == "--help" || first == "-h" { out(usage); return 0 }
+        if first == "--version" { out(versionText); return 0 }
         if first == "--store" {
             guard args.count > 1 else { throw CLIError.usage("--store needs a folder") }
             storeDir = args[1]
@@ -88,7 +90,7 @@ func run() throws -> Int32 {
     guard let name = args.first else { err(usage); return 2 }
     if name == "help" { out(usage); return 0 }
     guard let command = commands.first(where: { $0.spec.name == name }) else {
-        throw CLIError.usage("unknown command '\(name)' (see `datanet --help`)")
+        throw CLIError.usage("unknown command '\(name)'\(commandHint(name)) (see `datanet --help`)")
     }
     let parsed = try parse(Array(args.dropFirst()), raw: rawArgs.count == args.count ? Array(rawArgs.dropFirst()) : nil, command.spec)
     if parsed.has("--help") { out(command.spec.help); return 0 }

@@ -64,12 +64,26 @@ import Testing
         let usage = try runDatanet(["--help"]).stdout
         for cmd in ["init", "add", "cat", "ls", "stat", "prove", "verify", "fsck", "compact", "gc", "id", "create", "contribute",
                     "review", "policy", "sign", "sequence", "continue", "withdraw", "takedown", "datanets", "pending", "log", "show",
-                    "checkpoint", "receipt", "pin", "audit", "bundle", "export"] {
+                    "checkpoint", "receipt", "pin", "audit", "bundle", "export", "status"] {
             let r = try runDatanet([cmd, "--help"], store: "/nonexistent")
             #expect(r.status == 0 && r.stdout.hasPrefix("usage: datanet"), "\(cmd)")
             // The top-level usage names every command.
             #expect(usage.contains("\n  \(cmd) ") || usage.contains("| \(cmd) ") || usage.contains("\n  \(cmd)|"), "\(cmd) missing from datanet --help")
         }
+    }
+
+    /// --version, and "did you mean" for mistyped commands and options and for git's words.
+    @Test func versionAndSuggestions() throws {
+        let v = try runDatanet(["--version"], store: "/nonexistent")
+        #expect(v.status == 0 && v.stdout.hasPrefix("datanet ") && v.stdout.contains("receipts v2"))
+        for (args, hint) in [(["stauts"], "did you mean `status`?"), (["seqence", "x"], "did you mean `sequence`?"),
+                             (["push"], "`datanet bundle export D -o FILE`"), (["rm"], "`datanet withdraw D ID`"),
+                             (["status", "--jsn"], "did you mean --json?"), (["review", "d", "--acept"], "did you mean --accept?")] {
+            let r = try runDatanet(args, store: "/nonexistent")
+            #expect(r.status == 2 && r.stderr.contains(hint) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+        let far = try runDatanet(["zzzz"], store: "/nonexistent")
+        #expect(far.status == 2 && !far.stderr.contains("did you mean"))
     }
 
     /// Each bad input: a one-line error naming the problem, the right exit code, and the store's
