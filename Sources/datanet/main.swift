@@ -31,7 +31,7 @@ identities and Datanets:
   id new|ls|show|export|backup|restore   Ed25519 signing + X25519 sealing keys
   create NAME            create a Datanet (genesis) owned by --as
   contribute D PATH...   offline: add, sign and queue contributions
-  review D ID... accept|reject           one review record for many contributions
+  review D --accept|--reject ID...       one review record for many contributions
   policy D CHANGE VALUE  propose a policy change (owner or curator quorum)
   sign ID                add your signature to a pending record
   sequence D             take pending records into the log, sign a checkpoint
