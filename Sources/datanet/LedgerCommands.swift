@@ -25,7 +25,13 @@ func resolveKey(_ text: String) throws -> PublicKey {
         return key
     }
     if Identity.isValidName(text), let id = try? IdentityStore(storeDirectory: storeDir).load(text) { return id.publicKey }
-    throw CLIError.usage("'\(text)' is neither a 64-digit public key nor a local identity name")
+    // A public identity file, as `datanet id export` writes it (its X25519 certification checked).
+    if text.contains("/") || text.hasSuffix(".json"), access(text, F_OK) == 0 {
+        do { return try JSONDecoder().decode(PublicIdentity.self, from: try readInput(text)).verified() } catch {
+            throw CLIError.usage("\(text) is not a valid public identity file (`datanet id export NAME`): \(error)")
+        }
+    }
+    throw CLIError.usage("'\(text)' is neither a 64-digit public key, a local identity name, nor a public identity file")
 }
 
 func signer() throws -> Identity { try IdentityStore(storeDirectory: storeDir).resolve(signerName) }

@@ -39,6 +39,7 @@ identities and Datanets:
   withdraw D ID | takedown D ID --reason T       tombstone a contribution
 
 inspecting:
+  info D                 the policy in force, size and newest checkpoint
   status [D] [--mine|--to-review]        what became of each contribution, and what needs review
   datanets | pending D | log D [--from N] | show ID
   checkpoint D [--observe FILE]          print ours, or check another's (fork evidence)

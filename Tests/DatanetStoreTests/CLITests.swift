@@ -64,7 +64,7 @@ import Testing
         let usage = try runDatanet(["--help"]).stdout
         for cmd in ["init", "add", "cat", "ls", "stat", "prove", "verify", "fsck", "compact", "gc", "id", "create", "contribute",
                     "review", "policy", "sign", "sequence", "continue", "withdraw", "takedown", "datanets", "pending", "log", "show",
-                    "checkpoint", "receipt", "pin", "audit", "bundle", "export", "status"] {
+                    "checkpoint", "receipt", "pin", "audit", "bundle", "export", "status", "info"] {
             let r = try runDatanet([cmd, "--help"], store: "/nonexistent")
             #expect(r.status == 0 && r.stdout.hasPrefix("usage: datanet"), "\(cmd)")
             // The top-level usage names every command.

@@ -78,8 +78,20 @@ import Testing
         try s.refused(["--as", "owner", "policy", "open", "add-reader", "bob"], "is public")
         #expect(try s.run(["--as", "owner", "create", "x", "--open", "--allow", "alice"]).status == 2)
 
-        // A closed Datanet: alice only, two curators with quorum 2, its own sequencer key.
-        try s.ok(["--as", "owner", "create", "birds", "--allow", "alice", "--curator", "cur1,cur2", "--quorum", "2", "--sequencer", "seq"])
+        // A closed Datanet: alice only, two curators with quorum 2, its own sequencer key; cur2
+        // given as the public identity file `id export` writes.
+        let cur2File = s.dir.file("cur2.json")
+        writeFile(cur2File, Array(try s.ok(["id", "export", "cur2"]).utf8))
+        try s.ok(["--as", "owner", "create", "birds", "--allow", "alice", "--curator", "cur1", "--curator", cur2File, "--quorum", "2", "--sequencer", "seq"])
+        let info = try s.ok(["info", "birds"])
+        for part in ["\ncurators:     cur", "cur1 (", "cur2 (", "quorum 2 of 2", "contribute:   alice (", "sequencer:    seq (", "read:         everyone (public)"] {
+            #expect(info.contains(part), "\(part) not in \(info)")
+        }
+        let infoJSON = try #require(try s.json(["info", "birds"]) as? [String: Any])
+        #expect((infoJSON["curators"] as? [[String: Any]])?.compactMap { $0["name"] as? String }.sorted() == ["cur1", "cur2"] && infoJSON["quorum"] as? Int == 2)
+        writeFile(s.dir.file("bad.json"), Array("{\"type\": \"datanet/identity/v1\"}".utf8))
+        let bad = try s.run(["--as", "owner", "create", "bad", "--curator", s.dir.file("bad.json")])
+        #expect(bad.status == 2 && bad.stderr.contains("is not a valid public identity file"), "\(bad.stderr)")
         writeFile(s.dir.file("song.txt"), Array(Self.text.utf8))
         writeFile(s.dir.file("near.txt"), Array(Self.nearCopy.utf8))
         try s.refused(["--as", "bob", "contribute", "birds", s.dir.file("song.txt")], "may not contribute")
