@@ -29,7 +29,6 @@ func statusJSON(_ s: ContributionStatus, datanet: DatanetID, sidecar: Sidecar?) 
                             "reviews": s.reviews.map { ["reviewer": $0.reviewer.description, "accept": $0.accept, "reason": $0.reason] as [String: Any] },
                             "accepts_needed": s.acceptsNeeded.map { $0 as Any } ?? NSNull(),
                             "label": sidecar?.label ?? NSNull(), "files": sidecar.map { [$0.fileName] } ?? []]
-    if sidecar == nil { o["files"] = [String]() }
     return o
 }
 
