@@ -47,17 +47,10 @@ extension LedgerReader {
                     at[i.record] = rows.count
                     rows.append(ContributionStatus(id: i.record, contribution: c, state: .awaitingReview, intake: index))
                 case .review(let e):
-                    if case .review(let r) = try Record(e) { reviewLeaves[index] = r }
+                    reviewLeaves[index] = ContributionStatus.review(e)
                 case .decision(let dec):
                     guard let k = at[dec.contribution] else { return true }
-                    rows[k].state = dec.accepted ? .accepted : .rejected
-                    (rows[k].decision, rows[k].reason) = (index, dec.reason)
-                    let counted: [Review]
-                    switch dec.reviews {
-                    case .embedded(let es): counted = es.compactMap { if case .review(let r)? = try? Record($0) { r } else { nil } }
-                    case .cited(let leaves): counted = leaves.compactMap { reviewLeaves[$0] }
-                    }
-                    rows[k].reviews = counted.map { .init(reviewer: $0.reviewer, accept: $0.accept, reason: $0.reason) }
+                    rows[k].decided(dec, at: index) { reviewLeaves[$0] }
                 case .tombstone(let t):
                     guard let k = at[t.contribution], case .tombstone(let rec)? = try? Record(t.record) else { return true }
                     (rows[k].state, rows[k].tombstone, rows[k].reason) = (rec.takedown ? .takenDown : .withdrawn, index, rec.reason)
@@ -96,15 +89,7 @@ extension LedgerReader {
         var row = ContributionStatus(id: id, contribution: c, state: .awaitingReview, intake: intake)
         try ledger.env.read { txn in
             if let i = try ledger.decision(txn, id), let dec = try table.leaf(txn, i)?.decision {
-                row.state = dec.accepted ? .accepted : .rejected
-                (row.decision, row.reason) = (i, dec.reason)
-                let counted: [Review]
-                switch dec.reviews {
-                case .embedded(let es): counted = es.compactMap { if case .review(let r)? = try? Record($0) { r } else { nil } }
-                case .cited(let leaves):
-                    counted = try leaves.compactMap { k in try table.leaf(txn, k)?.review.flatMap { if case .review(let r)? = try? Record($0) { r } else { nil } } }
-                }
-                row.reviews = counted.map { .init(reviewer: $0.reviewer, accept: $0.accept, reason: $0.reason) }
+                try row.decided(dec, at: i) { k in try table.leaf(txn, k)?.review.flatMap(ContributionStatus.review) }
             }
             if let i = try ledger.tombstone(txn, id), let t = try table.leaf(txn, i)?.tombstone, case .tombstone(let rec)? = try? Record(t.record) {
                 (row.state, row.tombstone, row.reason) = (rec.takedown ? .takenDown : .withdrawn, i, rec.reason)
@@ -130,9 +115,27 @@ extension LedgerReader {
 }
 
 extension ContributionStatus {
+    /// Records the decision leaf at `index` and the reviews it counted (carried in it, or in the
+    /// review leaves `reviewAt` reads).
+    mutating func decided(_ dec: Leaf.Decision, at index: UInt64, reviewAt: (UInt64) throws -> Review?) rethrows {
+        state = dec.accepted ? .accepted : .rejected
+        (decision, reason) = (index, dec.reason)
+        switch dec.reviews {
+        case .embedded(let es): reviews = es.compactMap(Self.review).map(Verdict.init)
+        case .cited(let leaves): reviews = try leaves.compactMap(reviewAt).map(Verdict.init)
+        }
+    }
+
     /// Records the reviews counted so far and the accepts still needed.
     mutating func countSoFar(_ reviews: [Review], policy: PolicyState) {
-        self.reviews = reviews.map { .init(reviewer: $0.reviewer, accept: $0.accept, reason: $0.reason) }
+        self.reviews = reviews.map(Verdict.init)
         acceptsNeeded = max(0, policy.reviewsNeeded(toAccept: true) - reviews.filter(\.accept).count)
     }
+
+    /// The review a record carries, if it is one.
+    static func review(_ e: Envelope) -> Review? { if case .review(let r)? = try? Record(e) { r } else { nil } }
+}
+
+extension ContributionStatus.Verdict {
+    init(_ r: Review) { (reviewer, accept, reason) = (r.reviewer, r.accept, r.reason) }
 }

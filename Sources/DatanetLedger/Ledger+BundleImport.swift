@@ -360,8 +360,9 @@ extension Ledger {
         try index.apply(txn, d, first: checked.index, [effect])
         for (e, record) in records {
             guard let k = try txn.get(pendingIndex, e.id), try txn.contains(pending, k) else { continue }
-            // A review leaves pending once every contribution it names is decided here.
-            if case .review(let r) = record, try !r.contributions.allSatisfy({ try decision(txn, $0) != nil }) { continue }
+            // Reviews leave pending once every contribution they name is decided here, which
+            // `dropSettledReviews` judges after the whole import.
+            if case .review = record { continue }
             try removePending(txn, k)
         }
     }
