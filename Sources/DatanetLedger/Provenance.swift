@@ -24,7 +24,7 @@ extension Provenance {
     public func pin(_ d: DatanetID) throws -> SeenCheckpoint? {
         let held = try heldCheckpoint(d)
         return try ledger.env.write { txn in
-            let old = try txn.get(ledger.pins, d).flatMap { $0.isEmpty ? nil : try SeenCheckpoint(encoded: $0) }
+            let old = try seen(txn, d)
             if let held, held.size > old?.size ?? 0 {
                 // Moving forward only along the same history: this log must have the remembered root.
                 if let old, try ledger.merkleLog(d).root(txn, size: old.size) != old.root {
@@ -55,7 +55,12 @@ extension Provenance {
     /// What this store remembers of a pinned Datanet: the newest checkpoint seen (nil when
     /// nothing yet, or when `d` is not pinned).
     public func seen(_ d: DatanetID) throws -> SeenCheckpoint? {
-        try ledger.env.read { txn in try txn.get(ledger.pins, d).flatMap { $0.isEmpty ? nil : try SeenCheckpoint(encoded: $0) } }
+        try ledger.env.read { txn in try seen(txn, d) }
+    }
+
+    /// The pin entry's memory in `txn` (an empty entry remembers nothing yet).
+    private func seen(_ txn: Transaction, _ d: DatanetID) throws -> SeenCheckpoint? {
+        try txn.get(ledger.pins, d).flatMap { $0.isEmpty ? nil : try SeenCheckpoint(encoded: $0) }
     }
 
     /// Remembers the receipt's checkpoint for its pinned Datanet when `verified` holds and it is
@@ -66,7 +71,7 @@ extension Provenance {
               let cp = try? Checkpoint.unverified(note: receipt.checkpoint) else { return false }
         let fresh = try SeenCheckpoint(note: receipt.checkpoint, chain: receipt.chainLinks.filter { $0.index < cp.size })
         return try ledger.env.write { txn in
-            let old = try txn.get(ledger.pins, d).flatMap { $0.isEmpty ? nil : try SeenCheckpoint(encoded: $0) }
+            let old = try seen(txn, d)
             guard cp.size > old?.size ?? 0 else { return false }
             try txn.put(ledger.pins, d, fresh.encoded)
             return true

@@ -273,6 +273,16 @@ package struct ReceiptChecker {
                           "\(reviewers.count) curator(s) \(accepted ? "accept" : "reject"); \(needed) needed")
     }
 
+    /// A consistency proof's hashes from their base64 text (each 32 bytes, canonical).
+    private static func consistencyHashes(_ text: [String]) throws(RecordError) -> [Digest] {
+        var out = [Digest]()
+        for s in text {
+            guard let b = CanonicalBase64.decode(s), let d = Digest(bytes: b) else { throw .malformed("a consistency hash is not 32 bytes of canonical base64") }
+            out.append(d)
+        }
+        return out
+    }
+
     // MARK: Key handoffs
 
     /// Each key handoff in the chain must show that the checkpoint's log extends the log it
@@ -302,10 +312,7 @@ package struct ReceiptChecker {
                 continue
             }
             do {
-                let proof = try h.consistency.map { s -> Digest in
-                    guard let b = CanonicalBase64.decode(s), let d = Digest(bytes: b) else { throw RecordError.malformed("a consistency hash is not 32 bytes of canonical base64") }
-                    return d
-                }
+                let proof = try Self.consistencyHashes(h.consistency)
                 try Merkle.verifyConsistency(size1: size, size2: cp.size, root1: root, root2: cp.root, proof: proof)
                 children.append(VerificationCheck(label, .pass, "the checkpoint extends the log it took over (size \(size) → \(cp.size))"))
             } catch {
@@ -328,10 +335,7 @@ package struct ReceiptChecker {
             guard let (key, _) = keyInForce(size: old.size) else { throw RecordError.malformed("no key") }
             _ = try Checkpoint.verify(note: previous.checkpoint, key: key)
             guard old.origin == cp.origin else { throw RecordError.malformed("origin differs") }
-            let proof = try previous.consistency.map { s -> Digest in
-                guard let b = CanonicalBase64.decode(s), let d = Digest(bytes: b) else { throw RecordError.malformed("a consistency hash is not 32 bytes of canonical base64") }
-                return d
-            }
+            let proof = try Self.consistencyHashes(previous.consistency)
             try Merkle.verifyConsistency(size1: old.size, size2: cp.size, root1: old.root, root2: cp.root, proof: proof)
             return VerificationCheck(name, .pass, "size \(old.size) → \(cp.size)")
         } catch {
