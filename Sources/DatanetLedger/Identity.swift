@@ -123,18 +123,30 @@ public enum IdentityError: Error, Equatable, CustomStringConvertible {
     case badKeyFile(String)
     case badBackup(String)
     case badPublicIdentity(String)
+    /// The contacts or config file is damaged (path, what is wrong).
+    case badFile(String, String)
+    /// No contact has this name.
+    case noContact(String)
+    /// A contact of this name exists (with this key).
+    case contactExists(String, key: String)
+    /// This key is already a contact, under that name.
+    case contactKeyKnown(String, as: String)
 
     public var description: String {
         switch self {
         case .badName(let n): return "'\(n)' is not a valid identity name (1-64 of a-z 0-9 . _ -, not starting with '.')"
         case .exists(let n): return "an identity named '\(n)' already exists"
         case .notFound(let n): return "no identity named '\(n)' (see `datanet id ls`)"
-        case .ambiguous(let names): return "several identities (\(names.joined(separator: ", "))); choose one with --as NAME"
+        case .ambiguous(let names): return "several identities (\(names.joined(separator: ", "))); choose one with --as NAME, or set a default with `datanet config identity NAME`"
         case .noIdentity: return "no identity in this store; create one with `datanet id new NAME`"
         case .unsafeFile(let p, let why): return "refusing key file \(p): \(why)"
         case .badKeyFile(let why): return "key file is damaged: \(why)"
         case .badBackup(let why): return "cannot restore: \(why)"
         case .badPublicIdentity(let why): return "invalid public identity: \(why)"
+        case .badFile(let p, let why): return "\(p): \(why)"
+        case .noContact(let n): return "no contact named '\(n)' (see `datanet id ls`)"
+        case .contactExists(let n, let key): return "a contact named '\(n)' already exists (\(key)); `datanet id rm \(n)` first to replace it"
+        case .contactKeyKnown(let key, let n): return "\(key) is already the contact '\(n)'"
         }
     }
 }

@@ -15,7 +15,11 @@ public struct IdentityStore: Sendable {
     public let directory: String
 
     /// The identities folder of the store at `storeDirectory`.
+    /// The store's folder.
+    public let storeDirectory: String
+
     public init(storeDirectory: String) {
+        self.storeDirectory = storeDirectory
         directory = storeDirectory + "/identities"
     }
 
@@ -101,9 +105,10 @@ public struct IdentityStore: Sendable {
         return files.filter { $0.hasSuffix(".key") }.map { String($0.dropLast(4)) }.filter(Identity.isValidName).sorted()
     }
 
-    /// The identity `--as NAME` chose, or the only one.
+    /// The identity `--as NAME` chose, else the store's default (`datanet config identity`), else the only one.
     public func resolve(_ name: String?) throws -> Identity {
         if let name { return try load(name) }
+        if let chosen = try StoreConfig(storeDirectory: storeDirectory).value("identity") { return try load(chosen) }
         let all = names()
         guard !all.isEmpty else { throw IdentityError.noIdentity }
         guard all.count == 1 else { throw IdentityError.ambiguous(all) }

@@ -119,18 +119,24 @@ nonisolated(unsafe) let commands: [Command] = [
     Command(spec: CommandSpec(name: "fsck", synopsis: "fsck",
                               summary: "Re-hash every object and check every manifest and tree; rebuild every Datanet's index from its leaves and compare, and check the leaves against every checkpoint. Exit 1 if anything is damaged.",
                               flags: [json, quiet], maxPositionals: 0), run: runFsck),
-    Command(spec: CommandSpec(name: "id", synopsis: "id new NAME | ls | show [NAME] | export NAME | backup NAME -o FILE | restore FILE",
+    Command(spec: CommandSpec(name: "id", synopsis: "id new NAME | ls | show [NAME] | export NAME | import FILE|KEY [--name NAME] | rm NAME | backup NAME -o FILE | restore FILE",
                               summary: """
-                              Manage identities. `new` makes an Ed25519 + X25519 key pair (key file mode 0600); `ls` and `show` \
-                              list them; `export` prints the public identity as JSON; `backup` writes the keys sealed under a \
+                              Manage identities and contacts. `new` makes an Ed25519 + X25519 key pair (key file mode 0600); `ls` and `show` \
+                              list them; `export` prints the public identity as JSON; `import` keeps someone else's public identity \
+                              (a file `id export` wrote, - for standard input, or a bare 64-digit key with --name) as a contact, whose \
+                              name every option taking a key then accepts; `rm` forgets a contact; `backup` writes the keys sealed under a \
                               passphrase of at least 12 characters (scrypt + ChaCha20-Poly1305), or under one it generates and \
                               prints once (--generate-passphrase); `restore` reads such a file back. A private key is never printed.
                               """,
                               flags: [json, ("--generate-passphrase", "backup: make a random passphrase (125 bits) and print it once")], options: [("-o", "backup: the file to write"),
+                                                       ("--name", "import: the contact's name (default: the name in the file)"),
                                                        ("--passphrase-file", "read the passphrase from this file's first line instead of asking")],
                               minPositionals: 1, maxPositionals: 2), run: runIdentity),
+    Command(spec: CommandSpec(name: "config", synopsis: "config [KEY [VALUE]] [--unset]",
+                              summary: "Show or change this store's settings. `identity NAME`: the identity that acts when --as is not given.",
+                              flags: [json, ("--unset", "remove the setting")], maxPositionals: 2), run: runConfig),
     Command(spec: CommandSpec(name: "create", synopsis: "create NAME [--private] [--open | --allow KEY...] [--reader KEY...] [--curator KEY...] [--quorum K] [--sequencer KEY]",
-                              summary: "Create a Datanet owned by the --as identity. KEY is a public key or a local identity name; options repeat or take comma lists. Curators default to the owner; the sequencer to a new identity made for it (a separate, hot key: the owner's stays cold), unless --sequencer names one.",
+                              summary: "Create a Datanet owned by the --as identity. KEY is a public key, a unique prefix of one, a local identity or contact name, or a public identity file; options repeat or take comma lists. Curators default to the owner; the sequencer to a new identity made for it (a separate, hot key: the owner's stays cold), unless --sequencer names one.",
                               flags: [json, ("--private", "only readers may see it"), ("--open", "anyone may contribute (the default)")],
                               options: [("--allow", "who may contribute"), ("--reader", "who may read (with --private)"), ("--curator", "a curator"),
                                         ("--quorum", "accepting reviews needed"), ("--sequencer", "the sequencer key"),

@@ -28,12 +28,25 @@ func runIdentity(_ p: Parsed) throws -> Int32 {
         for name in ids.names() {
             do { all.append(try ids.load(name)) } catch { problems.append("\(error)") }
         }
-        if p.has("--json") { try printJSON(try all.map(describe)) }
-        else if all.isEmpty && problems.isEmpty { out("no identities; create one with `datanet id new NAME`") }
-        else { for i in all { out("\(i.name)  \(i.publicKey)") } }
+        let contacts = try ContactBook(storeDirectory: storeDir).all()
+        let chosen = try StoreConfig(storeDirectory: storeDir).value("identity")
+        if p.has("--json") { try printJSON(try all.map(describe) + contacts.map(describe)) }
+        else if all.isEmpty && problems.isEmpty && contacts.isEmpty { out("no identities; create one with `datanet id new NAME`") }
+        else {
+            for i in all { out("\(i.name)  \(i.publicKey)" + (i.name == chosen ? "  (default)" : "")) }
+            for c in contacts { out("\(c.name)  \(c.ed25519)  (contact" + (c.agreementKey == nil ? ", key only)" : ")")) }
+        }
         for problem in problems { errLine("datanet: \(problem)") }
         if !problems.isEmpty { return 1 }
     case "show":
+        if let arg, let c = try contact(arg) {
+            if p.has("--json") { try printJSON(describe(c)) }
+            else {
+                out("name      \(c.name) (contact)\ned25519   \(c.ed25519)\nx25519    \(c.x25519 ?? "unknown (imported by key alone)")")
+                out("added     \(Date(timeIntervalSince1970: Double(c.addedMs) / 1000).formatted(.iso8601))")
+            }
+            return 0
+        }
         let identity = try ids.resolve(arg ?? signerName)
         if p.has("--json") { try printJSON(try describe(identity)) }
         else {
@@ -42,10 +55,45 @@ func runIdentity(_ p: Parsed) throws -> Int32 {
             out("key file  \(ids.directory)/\(identity.name).key")
         }
     case "export":
-        let identity = try ids.resolve(arg ?? signerName)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        writeFD(1, try encoder.encode(try identity.publicIdentity()) + Data("\n".utf8))
+        let exported: PublicIdentity
+        if let arg, let c = try contact(arg) {
+            guard let pub = c.publicIdentity else { throw CLIError.failure("the contact \(arg) was imported by key alone: there is no public identity file to export") }
+            exported = pub
+        } else {
+            exported = try ids.resolve(arg ?? signerName).publicIdentity()
+        }
+        try printEncodable(exported)
+    case "import":
+        let source = try needsName()
+        let name = p.options["--name"]
+        let contact: Contact
+        if source.utf8.count == 64, Hex.decode(source) != nil {
+            guard let name else { throw CLIError.usage("a bare key needs --name NAME") }
+            contact = try Contact(key: try resolveKey(source), name: name, addedMs: nowMillis())
+        } else {
+            let identity: PublicIdentity
+            do { identity = try JSONDecoder().decode(PublicIdentity.self, from: try readInput(source == "-" ? "/dev/stdin" : source)) } catch let e as CLIError {
+                throw e
+            } catch let e as StoreError {
+                throw e
+            } catch {
+                throw CLIError.failure("\(source) is not a public identity file (`datanet id export NAME` writes one)")
+            }
+            contact = try Contact(identity, name: name ?? identity.name, addedMs: nowMillis())
+        }
+        if let mine = localIdentity(for: contact.publicKey) {
+            throw CLIError.failure("\(contact.ed25519) is this store's own identity \(mine.name)")
+        }
+        try ContactBook(storeDirectory: storeDir).add(contact, identities: ids)
+        if p.has("--json") { try printJSON(describe(contact)) }
+        else { out("added contact \(contact.name): \(contact.ed25519)" + (contact.agreementKey == nil ? " (key only: bundles cannot be sealed to it)" : "")) }
+    case "rm":
+        let name = try needsName()
+        if ids.names().contains(name) {
+            throw CLIError.failure("\(name) is an identity of this store, not a contact; `datanet id rm` removes contacts only (its key file is \(ids.directory)/\(name).key)")
+        }
+        try ContactBook(storeDirectory: storeDir).remove(name)
+        out("removed contact \(name)")
     case "backup":
         let identity = try ids.load(try needsName())
         guard let dest = p.options["-o"] else { throw CLIError.usage("`datanet id backup NAME` needs -o FILE") }
@@ -75,14 +123,52 @@ func runIdentity(_ p: Parsed) throws -> Int32 {
         try ids.save(identity)
         out("restored identity \(identity.name): \(identity.publicKey)")
     default:
-        throw CLIError.usage("unknown `datanet id` subcommand '\(sub)' (new, ls, show, export, backup, restore)")
+        throw CLIError.usage("unknown `datanet id` subcommand '\(sub)' (new, ls, show, export, import, rm, backup, restore)")
     }
     return 0
 }
 
 /// Public facts about an identity, for --json.
 func describe(_ i: Identity) throws -> [String: Any] {
-    ["name": i.name, "ed25519": i.publicKey.description, "x25519": Hex.encode(i.agreementKey.publicKey), "created_ms": i.createdAt]
+    ["name": i.name, "kind": "identity", "ed25519": i.publicKey.description, "x25519": Hex.encode(i.agreementKey.publicKey), "created_ms": i.createdAt]
+}
+
+/// Public facts about a contact, for --json.
+func describe(_ c: Contact) -> [String: Any] {
+    ["name": c.name, "kind": "contact", "ed25519": c.ed25519, "x25519": c.x25519 as Any? ?? NSNull(), "added_ms": c.addedMs]
+}
+
+/// The contact named `name`, if it is one (names of local identities are never contacts).
+func contact(_ name: String) throws -> Contact? {
+    guard Identity.isValidName(name) else { return nil }
+    return try ContactBook(storeDirectory: storeDir).contact(named: name)
+}
+
+func runConfig(_ p: Parsed) throws -> Int32 {
+    _ = try openStore()
+    let config = StoreConfig(storeDirectory: storeDir)
+    guard let key = p.positionals.first else {
+        let all = try config.all()
+        if p.has("--json") { try printJSON(all) } else { for (k, v) in all.sorted(by: { $0.key < $1.key }) { out("\(k) = \(terminalSafe(v))") } }
+        return 0
+    }
+    guard StoreConfig.keys[key] != nil else {
+        throw CLIError.usage("unknown setting '\(key)' (" + StoreConfig.keys.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ") + ")")
+    }
+    if p.has("--unset") {
+        guard p.positionals.count == 1 else { throw CLIError.usage("--unset takes no value") }
+        try config.set(key, nil)
+        out("\(key) unset")
+    } else if p.positionals.count == 2 {
+        let value = p.positionals[1]
+        _ = try IdentityStore(storeDirectory: storeDir).load(value) // identity is the only key: it must name one here
+        try config.set(key, value)
+        out("\(key) = \(value)")
+    } else {
+        guard let v = try config.value(key) else { out("\(key) is not set"); return 1 }
+        out(v)
+    }
+    return 0
 }
 
 /// The passphrase from --passphrase-file (its first line), or asked on the terminal with echo off.

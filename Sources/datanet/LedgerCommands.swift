@@ -17,21 +17,40 @@ func openLedgerForReading() throws -> Ledger {
     return ledger
 }
 
-/// A key given as 64 hex digits or as the name of a local identity.
-func resolveKey(_ text: String) throws -> PublicKey {
+/// A key given as 64 hex digits, the name of a local identity or contact, a public identity
+/// file (`datanet id export`), or a unique hex prefix (at least 4 digits) of a key this store
+/// knows: its identities, its contacts, and `known` (the keys of the policy in question).
+func resolveKey(_ text: String, among known: [PublicKey] = []) throws -> PublicKey {
     if text.utf8.count == 64, let b = Hex.decode(text) {
         let key = try PublicKey(bytes: b)
         guard key.isUsable else { throw CLIError.usage("'\(text)' is not a usable Ed25519 public key (small order, mixed order or not canonical)") }
         return key
     }
-    if Identity.isValidName(text), let id = try? IdentityStore(storeDirectory: storeDir).load(text) { return id.publicKey }
+    let ids = IdentityStore(storeDirectory: storeDir)
+    let contacts = ContactBook(storeDirectory: storeDir)
+    if Identity.isValidName(text) {
+        if let id = try? ids.load(text) { return id.publicKey }
+        if let c = try contacts.contact(named: text) { return c.publicKey }
+    }
     // A public identity file, as `datanet id export` writes it (its X25519 certification checked).
     if text.contains("/") || text.hasSuffix(".json"), access(text, F_OK) == 0 {
         do { return try JSONDecoder().decode(PublicIdentity.self, from: try readInput(text)).verified() } catch {
             throw CLIError.usage("\(text) is not a valid public identity file (`datanet id export NAME`): \(error)")
         }
     }
-    throw CLIError.usage("'\(text)' is neither a 64-digit public key, a local identity name, nor a public identity file")
+    let lower = text.lowercased()
+    if (4..<64).contains(lower.utf8.count), lower.utf8.allSatisfy({ Hex.nibble($0) != nil }) {
+        let candidates = Set(ids.names().compactMap { try? ids.load($0).publicKey } + (try contacts.all()).map(\.publicKey) + known)
+        let matches = candidates.filter { $0.description.hasPrefix(lower) }
+        if matches.count == 1 { return matches.first! }
+        if matches.count > 1 { throw CLIError.usage("the key prefix '\(text)' matches \(matches.count) keys; give more digits") }
+    }
+    throw CLIError.usage("'\(text)' is neither a 64-digit public key, an identity or contact name (`datanet id ls`), a public identity file, nor a unique prefix of a key this store knows")
+}
+
+/// Every key a policy names: where a key prefix given for a change of it is looked up.
+func policyKeys(_ p: PolicyState) -> [PublicKey] {
+    [p.owner, p.sequencer] + p.curators + (p.contributors ?? []) + (p.readers ?? [])
 }
 
 func signer() throws -> Identity { try IdentityStore(storeDirectory: storeDir).resolve(signerName) }
@@ -58,16 +77,16 @@ func runCreate(_ p: Parsed) throws -> Int32 {
     try TextRules.checkSingleLine(p.positionals[0], field: "Datanet name")
     let ledger = try openLedger()
     let owner = try signer()
-    let curators = try p.all("--curator").map(resolveKey)
+    let curators = try p.all("--curator").map { try resolveKey($0) }
     let quorum = UInt64(try integerOption(p, "--quorum") ?? 1)
     if p.has("--open") && !p.all("--allow").isEmpty { throw CLIError.usage("--open and --allow exclude each other") }
-    let contributors: [PublicKey]? = p.all("--allow").isEmpty ? nil : try p.all("--allow").map(resolveKey)
-    let readers: [PublicKey]? = p.has("--private") ? try [owner.publicKey] + p.all("--reader").map(resolveKey) : nil
+    let contributors: [PublicKey]? = p.all("--allow").isEmpty ? nil : try p.all("--allow").map { try resolveKey($0) }
+    let readers: [PublicKey]? = p.has("--private") ? try [owner.publicKey] + p.all("--reader").map { try resolveKey($0) } : nil
     if !p.has("--private") && !p.all("--reader").isEmpty { throw CLIError.usage("--reader needs --private") }
     // The sequencer signs checkpoints all day (a hot key); the owner can replace it (a cold
     // key). Unless --sequencer names one, a new identity is made for it.
     let newSequencer = p.options["--sequencer"] == nil ? try Identity(name: sequencerIdentityName(for: p.positionals[0])) : nil
-    let sequencer = try p.options["--sequencer"].map(resolveKey) ?? newSequencer!.publicKey
+    let sequencer = try p.options["--sequencer"].map { try resolveKey($0) } ?? newSequencer!.publicKey
     let allCurators = curators.isEmpty ? [owner.publicKey] : curators
     guard quorum >= 1, quorum <= UInt64(allCurators.count) else {
         throw CLIError.usage("--quorum \(quorum) must be between 1 and the \(allCurators.count) curator(s)")
@@ -175,7 +194,7 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
         return s.sorted()
     }
     if op == "set-sequencer" {
-        let e = try ledger.proposeSequencer(st.id, key: try resolveKey(value), by: try signer().signingKey)
+        let e = try ledger.proposeSequencer(st.id, key: try resolveKey(value, among: policyKeys(st.policy)), by: try signer().signingKey)
         out("\(e.id.hex)  set-sequencer (pending; needs the owner or a curator quorum)")
         return 0
     }
@@ -185,15 +204,15 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
     }
     let e = try ledger.proposePolicy(st.id, summary: "\(op) \(value)", by: try signer().signingKey) { next in
         switch op {
-        case "add-curator": next.curators = keySet(next.curators, adding: try resolveKey(value), removing: nil)
-        case "remove-curator": next.curators = keySet(next.curators, adding: nil, removing: try resolveKey(value))
-        case "allow": next.contributors = keySet(next.contributors, adding: try resolveKey(value), removing: nil)
+        case "add-curator": next.curators = keySet(next.curators, adding: try resolveKey(value, among: policyKeys(st.policy)), removing: nil)
+        case "remove-curator": next.curators = keySet(next.curators, adding: nil, removing: try resolveKey(value, among: policyKeys(st.policy)))
+        case "allow": next.contributors = keySet(next.contributors, adding: try resolveKey(value, among: policyKeys(st.policy)), removing: nil)
         case "deny":
             // An open Datanet has no list to take a key out of; an empty list would shut everyone out.
             guard let allowed = next.contributors else {
                 throw CLIError.failure("\(terminalSafe(st.policy.name)) is open to every contributor: there is no allow list to deny from (`allow` a key first to close it)")
             }
-            next.contributors = keySet(allowed, adding: nil, removing: try resolveKey(value))
+            next.contributors = keySet(allowed, adding: nil, removing: try resolveKey(value, among: policyKeys(st.policy)))
             guard next.contributors?.isEmpty == false || allowed.isEmpty else {
                 throw CLIError.failure("denying \(value) would leave nobody allowed to contribute to \(terminalSafe(st.policy.name))")
             }
@@ -202,7 +221,7 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
             guard let readers = next.readers else {
                 throw CLIError.failure("\(terminalSafe(st.policy.name)) is public: everyone may read it (`visibility private` first to keep a reader list)")
             }
-            let k = try resolveKey(value)
+            let k = try resolveKey(value, among: policyKeys(st.policy))
             next.readers = op == "add-reader" ? keySet(readers, adding: k, removing: nil) : keySet(readers, adding: nil, removing: k)
         case "quorum":
             guard let q = UInt64(value) else { throw CLIError.usage("quorum needs a number") }

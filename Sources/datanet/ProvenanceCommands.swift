@@ -290,7 +290,8 @@ private func writeBundle(to path: String, sealedTo recipients: [[UInt8]], _ expo
 }
 
 /// A recipient's X25519 key: from a public identity file (`datanet id export`), certified by its
-/// Ed25519 key, or from a local identity; the Ed25519 key must be allowed to read the Datanet.
+/// Ed25519 key, a contact whose X25519 key is known, or a local identity; the Ed25519 key must be
+/// allowed to read the Datanet.
 private func sealRecipient(_ text: String, policy: PolicyState) throws -> [UInt8] {
     let (key, x25519): (PublicKey, [UInt8])
     if access(text, F_OK) == 0 {
@@ -300,6 +301,11 @@ private func sealRecipient(_ text: String, policy: PolicyState) throws -> [UInt8
         }
         key = try identity.verified()
         x25519 = Hex.decode(identity.x25519)!
+    } else if Identity.isValidName(text), let c = try ContactBook(storeDirectory: storeDir).contact(named: text) {
+        guard let x = c.agreementKey else {
+            throw CLIError.failure("the contact \(text) was imported by key alone: import their public identity file (`datanet id export` on their side) to seal to them")
+        }
+        (key, x25519) = (c.publicKey, x)
     } else {
         let local = try IdentityStore(storeDirectory: storeDir).load(text)
         (key, x25519) = (local.publicKey, local.agreementKey.publicKey)

@@ -4,12 +4,13 @@ import DatanetObjects
 import DatanetRecords
 import Foundation
 
-/// Names for keys this store holds identities of (a key shown with its name beside it).
+/// Names for keys this store holds identities or contacts of (a key shown with its name beside it).
 struct KeyNames {
     private var cache = [PublicKey: String?]()
+    private lazy var contacts = (try? ContactBook(storeDirectory: storeDir).all()) ?? []
     mutating func name(_ key: PublicKey) -> String? {
         if let hit = cache[key] { return hit }
-        let found = localIdentity(for: key)?.name
+        let found = localIdentity(for: key)?.name ?? contacts.first { $0.ed25519 == key.description }?.name
         cache[key] = found
         return found
     }

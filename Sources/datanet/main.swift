@@ -13,7 +13,8 @@ let usage = """
 usage: datanet [--store DIR] [--as NAME] COMMAND [ARGS]
 
 The store is DIR, else $DATANET_DIR, else ~/.datanet. `--as NAME` picks the identity that
-signs (needed when the store holds several).
+signs (else the store's default, `datanet config identity`, else its only one). Wherever a
+key is asked for, a contact or identity name, a unique hex prefix or an identity file will do.
 
 content store:
   --version              print the version and the formats this build writes
@@ -29,6 +30,8 @@ content store:
 
 identities and Datanets:
   id new|ls|show|export|backup|restore   Ed25519 signing + X25519 sealing keys
+  id import FILE|KEY --name NAME | id rm NAME   other people's public identities (contacts)
+  config identity NAME   the identity that acts when --as is not given
   create NAME            create a Datanet (genesis) owned by --as
   contribute D PATH...   offline: add, sign and queue contributions
   review D --accept|--reject ID...       one review record for many contributions
