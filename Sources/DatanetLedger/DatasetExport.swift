@@ -83,7 +83,7 @@ extension Ledger {
         var done: UInt64 = 0
         for (index, envelope, c) in items {
             let sidecar = try self.reader.sidecar(of: c)
-            let path = "data/" + String(format: "%08llu", index) + "-" + Self.safeName(sidecar?.fileName ?? "", fallback: c.content.hex)
+            let path = "data/" + Self.exportedName(intake: index, sidecar: sidecar, content: c.content)
             try writeContent(c.content, kind: c.contentKind == .blob ? .blob : .tree, to: dir + "/" + path)
             done = done.saturatingAdding(c.size)
             progress?(done)
@@ -126,6 +126,11 @@ extension Ledger {
 
     /// A file name from a sidecar's: no slashes, control characters (TextRules, as `verify
     /// --manifest` checks) or leading dots; at most 100 bytes.
+    /// A contribution's name under `data/`: its intake index (8 digits), `-`, its file name made safe.
+    static func exportedName(intake: UInt64, sidecar: Sidecar?, content: ObjectID) -> String {
+        String(format: "%08llu", intake) + "-" + safeName(sidecar?.fileName ?? "", fallback: content.hex)
+    }
+
     static func safeName(_ text: String, fallback: String) -> String {
         var out = String(text.unicodeScalars.map { $0 == "/" || TextRules.isControl($0) ? "_" : Character($0) })
         while out.hasPrefix(".") { out.removeFirst() }

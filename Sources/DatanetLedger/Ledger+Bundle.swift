@@ -11,6 +11,8 @@ public struct BundleSummary: Codable, Sendable, Equatable {
     public var from: UInt64
     public var to: UInt64
     public var leaves = 0
+    /// Import: leaves this store did not hold before.
+    public var newLeaves = 0
     public var checkpoints = 0
     public var records = 0
     /// Signatures added to records that were already pending here.

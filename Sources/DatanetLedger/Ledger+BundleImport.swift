@@ -110,6 +110,7 @@ extension Ledger {
             let freshObjects = objects.fresh
             for id in objects.present { live.fresh[id] = nil } // already held: walked through the store
             summary.leaves = Int(to - from)
+            summary.newLeaves = Int(to - max(from, min(to, localSize)))
             summary.checkpoints = notes.count
             try pipeline.push(batch, into: &auditor, each: keepNew)
             try pipeline.finish(into: &auditor, each: keepNew)

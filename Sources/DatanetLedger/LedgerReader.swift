@@ -74,14 +74,17 @@ extension LedgerReader {
 
     /// Leaves from index `from` on.
     public func leaves(_ d: DatanetID, from: UInt64 = 0) throws -> [(index: UInt64, leaf: Leaf)] {
+        var out = [(index: UInt64, leaf: Leaf)]()
+        try forEachLeaf(d, from: from) { out.append(($0, $1)); return true }
+        return out
+    }
+
+    /// Calls `body` with each leaf from index `from` on, in one read transaction, until it
+    /// returns false: listings stream without holding the log in memory.
+    public func forEachLeaf(_ d: DatanetID, from: UInt64 = 0, _ body: (UInt64, Leaf) throws -> Bool) throws {
         let table = try ledger.leafTable(d)
-        return try ledger.env.read { txn in
-            var out = [(UInt64, Leaf)]()
-            try table.scan(txn, from: from) { i, v in
-                out.append((i, try LogIndex.decode(table.table.name, BigEndian.key(d, i), Array(v), Leaf.init(encoded:))))
-                return true
-            }
-            return out
+        try ledger.env.read { txn in
+            try table.scan(txn, from: from) { i, v in try body(i, try table.decode(i, Array(v))) }
         }
     }
 
@@ -117,7 +120,6 @@ extension LedgerReader {
         try ledger.env.read { txn in try ledger.decision(txn, contribution) }
     }
 
-    /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
     /// The review records that decided a decision leaf of `d`: carried in it (older logs) or
     /// in the review leaves it cites.
     public func reviews(of decision: Leaf.Decision, in d: DatanetID) throws -> [Envelope] {
@@ -134,8 +136,24 @@ extension LedgerReader {
         }
     }
 
+    /// The tombstone leaf index of a contribution, if it was withdrawn or taken down.
     public func tombstone(_ contribution: RecordID) throws -> UInt64? {
         try ledger.env.read { txn in try ledger.tombstone(txn, contribution) }
+    }
+
+    /// The contributions whose content is `content`: in each Datanet, the earliest one taken
+    /// in, and those queued here.
+    public func contributions(withContent content: ObjectID) throws -> [RecordID] {
+        var out = [RecordID]()
+        for st in try datanets() {
+            if let taken = try ledger.env.read({ txn in try txn.get(ledger.contents, st.id.bytes + content.bytes).flatMap { RecordID(bytes: $0) } }) {
+                out.append(taken)
+            }
+            for e in try pendingRecords(st.id) where !out.contains(e.id) {
+                if case .contribution(let c)? = try? Record(e), c.content == content { out.append(e.id) }
+            }
+        }
+        return out
     }
 
     /// Ids of stored records starting with a hex prefix (at most two are returned).

@@ -1,5 +1,7 @@
 import DatanetCrypto
+import DatanetLedger
 import DatanetObjects
+import DatanetRecords
 import DatanetStore
 import Foundation
 import Glibc
@@ -28,8 +30,14 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: "Write a file's (or a chunk's) bytes to standard output or FILE, checking every chunk's hash.",
                               flags: [quiet], options: [("-o", "write to FILE instead (replaced atomically)")],
                               minPositionals: 1, maxPositionals: 1), run: runCat),
-    Command(spec: CommandSpec(name: "ls", synopsis: "ls", summary: "List added files and folders: id, kind, size, path.",
-                              flags: [json], maxPositionals: 0), run: runLs),
+    Command(spec: CommandSpec(name: "ls", synopsis: "ls [DATANET[@SIZE] | ID | PATH] [-l]",
+                              summary: """
+                              Without an argument: what was added or contributed here (id, kind, size, path). With a Datanet: the \
+                              files accepted at its newest checkpoint (or the one of SIZE), one path per line as `datanet export` \
+                              writes them under data/, like `git ls-files`. With a contribution id, an object id or a path added \
+                              here: the files of that folder, or the file.
+                              """,
+                              flags: [json, ("-l", "also size, content id and contribution")], maxPositionals: 1), run: runLs),
     Command(spec: CommandSpec(name: "stat", synopsis: "stat [ID]",
                               summary: "For a blob: size, Merkle root and every chunk. For a tree: its entries. Without an id: store totals.",
                               flags: [json], maxPositionals: 1), run: runStat),
@@ -144,8 +152,8 @@ nonisolated(unsafe) let commands: [Command] = [
                                         ("--max-pending-bytes", "quota: their bytes per author (1 GiB)")],
                               minPositionals: 1, maxPositionals: 1), run: runCreate),
     Command(spec: CommandSpec(name: "contribute", synopsis: "contribute DATANET PATH... [--label L] [--license SPDX] [--media-type T] [--meta k=v]...",
-                              summary: "Offline: add files or folders (one contribution each), sign as the --as identity, and queue the proposals.",
-                              flags: [json, quiet], options: [("--label", "label"), ("--license", "SPDX license expression"),
+                              summary: "Offline: add files or folders (one contribution each), sign as the --as identity, and queue the proposals. Prints each id (for up to 10, or with -v) and a summary line with exact and near-duplicates found.",
+                              flags: [json, quiet, ("-v", "list every contribution made")], options: [("--label", "label"), ("--license", "SPDX license expression"),
                                                               ("--media-type", "media type"), ("--meta", "key=value, kept in the erasable sidecar")],
                               minPositionals: 2), run: runContribute),
     Command(spec: CommandSpec(name: "review", synopsis: "review DATANET --accept|--reject ID... [--ids-from FILE|-] [--reason TEXT]",
@@ -172,8 +180,13 @@ nonisolated(unsafe) let commands: [Command] = [
                               maxPositionals: 1), run: runStatus),
     Command(spec: CommandSpec(name: "pending", synopsis: "pending DATANET", summary: "List records queued for the sequencer, then contributions taken in and awaiting review, with near-duplicate flags.", flags: [json],
                               minPositionals: 1, maxPositionals: 1), run: runPending),
-    Command(spec: CommandSpec(name: "log", synopsis: "log DATANET [--from N]", summary: "Show a Datanet's log and its latest checkpoint.", flags: [json],
-                              options: [("--from", "first leaf index")], minPositionals: 1, maxPositionals: 1), run: runLog),
+    Command(spec: CommandSpec(name: "log", synopsis: "log DATANET [-n N | --all] [--from N] [--author KEY] [--kind KIND]",
+                              summary: "Show a Datanet's log, newest 20 leaves unless -n, --all or --from says otherwise (--json lists every leaf), and its latest checkpoint. Leaves stream: a log of any size lists at once.",
+                              flags: [json, ("--all", "every leaf")],
+                              options: [("--from", "first leaf index"), ("-n", "the newest N leaves (that match)"),
+                                        ("--author", "only leaves whose record this key signed or authored"),
+                                        ("--kind", "only leaves of these kinds: intake, decision, review, policy, set-sequencer, continuation, tombstone")],
+                              minPositionals: 1, maxPositionals: 1), run: runLog),
     Command(spec: CommandSpec(name: "show", synopsis: "show ID", summary: "Show a record: kind, signers, place in the log, decision, intake promise.",
                               flags: [json], minPositionals: 1, maxPositionals: 1), run: runShow),
     Command(spec: CommandSpec(name: "continue", synopsis: "continue DATANET --size N --root R --sequencer KEY",
@@ -210,8 +223,9 @@ func runAdd(_ p: Parsed) throws -> Int32 {
 
 func runCat(_ p: Parsed) throws -> Int32 {
     let store = try openStore()
-    let (kind, id) = try store.resolve(p.positionals[0])
-    if kind == .tree { throw CLIError.failure("\(id) is a folder (tree); `datanet stat \(id)` lists it") }
+    let target = try resolveContent(ledgerIfAny(store), store, p.positionals[0])
+    let (kind, id) = (target.kind, target.id)
+    if kind == .tree { throw CLIError.failure("\(p.positionals[0]) is a folder; `datanet ls \(p.positionals[0])` lists it") }
     let dest = p.options["-o"]
     let temporary = try dest.map { try createTemporaryFile(beside: $0) }
     let (fd, tmp) = (temporary?.fd ?? 1, temporary?.path)
@@ -239,7 +253,9 @@ func runCat(_ p: Parsed) throws -> Int32 {
 }
 
 func runLs(_ p: Parsed) throws -> Int32 {
-    let objects = try openStore().addedObjects()
+    let store = try openStore()
+    if let text = p.positionals.first { return try listFiles(p, store, text) }
+    let objects = try store.addedObjects()
     if p.has("--json") {
         try printJSON(objects.map { ["id": $0.id.hex, "kind": $0.kind.description, "size": $0.size,
                                       "path": $0.path, "added": $0.time] as [String: Any] })
@@ -251,4 +267,36 @@ func runLs(_ p: Parsed) throws -> Int32 {
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+/// `ls DATANET[@SIZE]`, or `ls` of a contribution, object or path: one file per line.
+func listFiles(_ p: Parsed, _ store: ObjectStore, _ text: String) throws -> Int32 {
+    let ledger = ledgerIfAny(store)
+    var rows = [(path: String, size: UInt64, content: ObjectID, contribution: RecordID?)]()
+    if let ledger, let (st, size) = try? datanetAt(ledger, text) {
+        rows = try ledger.acceptedFiles(st.id, at: size).map { ($0.path, $0.size, $0.content, $0.contribution) }
+    } else {
+        let t = try resolveContent(ledger, store, text)
+        func walk(_ kind: ObjectKind, _ id: ObjectID, _ path: String, _ size: UInt64) throws {
+            if kind == .tree, let tree = try store.tree(id) {
+                for e in tree.entries { try walk(e.kind, e.id, path.isEmpty ? ExportedName.encode(e.name) : path + "/" + ExportedName.encode(e.name), e.size) }
+            } else {
+                rows.append((path.isEmpty ? (t.inner ?? t.root?.path ?? id.hex) : path, size, id, t.contribution))
+            }
+        }
+        let size = t.kind == .blob ? try store.blob(t.id)?.size ?? 0 : 0
+        try walk(t.kind, t.id, "", size)
+    }
+    if p.has("--json") {
+        try printJSON(rows.map { ["path": terminalSafe($0.path), "size": $0.size, "content": $0.content.hex,
+                                  "contribution": $0.contribution?.hex as Any? ?? NSNull()] as [String: Any] })
+    } else {
+        var lines = ""
+        for r in rows {
+            lines += p.has("-l") ? "\(String(r.size).leftPad(12))  \(r.content.hex.prefix(12))  \(r.contribution.map { String($0.hex.prefix(12)) } ?? "-")  \(terminalSafe(r.path))\n"
+                                 : terminalSafe(r.path) + "\n"
+        }
+        writeFD(1, lines.utf8)
+    }
+    return 0
 }

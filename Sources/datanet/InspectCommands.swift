@@ -24,7 +24,8 @@ func runStat(_ p: Parsed) throws -> Int32 {
         }
         return 0
     }
-    let (kind, id) = try store.resolve(text)
+    let target = try resolveContent(ledgerIfAny(store), store, text)
+    let (kind, id) = (target.kind, target.id)
     switch kind {
     case .blob:
         guard let m = try store.blob(id) else { throw StoreError.notFound(id: text) }

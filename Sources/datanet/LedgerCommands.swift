@@ -135,11 +135,29 @@ func runContribute(_ p: Parsed) throws -> Int32 {
         made = try ledger.contribute(to: st.id, paths: plans, fields: fields, author: author.signingKey, createdAt: nowMillis()) { bar.update($0) }
     } catch { bar.finish(); throw error }
     bar.finish()
+    let flags = try made.map { try ledger.reader.duplicateFlag(of: $0.envelope.id) }
     if p.has("--json") {
-        try printJSON(made.map { ["id": $0.envelope.id.hex, "content": $0.added.id.hex, "path": $0.added.path, "size": $0.added.size] as [String: Any] })
-    } else {
-        for m in made { out("\(m.envelope.id.hex)  \(m.added.path)") }
+        try printJSON(zip(made, flags).map { m, f in
+            ["id": m.envelope.id.hex, "content": m.added.id.hex, "path": m.added.path, "size": m.added.size,
+             "exact_duplicate_of": f.flatMap { $0.exact ? $0.earlier.hex : nil } ?? NSNull(),
+             "near_duplicate_of": f.flatMap { $0.exact ? nil : $0.earlier.hex } ?? NSNull()] as [String: Any]
+        })
+        return 0
     }
+    // Ids are listed for a few contributions (or with -v); a bulk contribution gets the summary.
+    if made.count <= 10 || p.has("-v") {
+        var lines = ""
+        for (m, f) in zip(made, flags) {
+            lines += "\(m.envelope.id.hex)  \(terminalSafe(m.added.path))" + (f.map { "  [\($0.exact ? "exact duplicate" : "near-duplicate") of \($0.earlier.hex.prefix(12))]" } ?? "") + "\n"
+        }
+        writeFD(1, lines.utf8)
+    }
+    let exact = flags.filter { $0?.exact == true }.count, near = flags.filter { $0?.exact == false }.count
+    var parts = ["\(made.count) queued for \(terminalSafe(st.policy.name))"]
+    if exact > 0 { parts.append("\(exact) exact duplicate\(exact == 1 ? "" : "s") of earlier contributions (the sequencer will reject \(exact == 1 ? "it" : "them"))") }
+    if near > 0 { parts.append("\(near) near-duplicate\(near == 1 ? "" : "s") (flagged for curators)") }
+    if made.count > 10 && !p.has("-v") { parts.append("`datanet status \(terminalSafe(st.policy.name)) --mine` lists them") }
+    out(parts.joined(separator: "; "))
     return 0
 }
 
@@ -164,7 +182,11 @@ func runReview(_ p: Parsed) throws -> Int32 {
         let data = source == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try readInput(source)
         words += String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).map(String.init)
     }
-    let ids = try words.map { try resolveRecord(ledger, $0) }
+    let ids = try words.map { w in
+        let (id, note) = try resolveContribution(ledger, w)
+        if let note { out(note) }
+        return id
+    }
     guard !ids.isEmpty else { throw CLIError.usage("`datanet review` needs at least one contribution id") }
     let e = try ledger.review(st.id, contributions: ids, accept: verdict == "accept", reason: p.options["--reason"] ?? "", by: try signer().signingKey)
     out("\(e.id.hex)  \(verdict) \(ids.count) contribution(s)")

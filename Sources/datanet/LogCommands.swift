@@ -13,8 +13,12 @@ func summary(_ e: Envelope, _ ledger: Ledger) -> String {
     switch r {
     case .genesis(let g): return "genesis '\(terminalSafe(g.policy.name))'"
     case .contribution(let c):
-        let name = (try? ledger.reader.sidecar(of: c))?.map { "'\(terminalSafe($0.label))'" } ?? "\(c.content.hex.prefix(12)) (sidecar not held)"
-        return "contribution \(name) by \(c.author.description.prefix(12)) (\(c.size) bytes, \(terminalSafe(c.license)))"
+        // The file name (the label too when it says something else), else the content id.
+        let name = (try? ledger.reader.sidecar(of: c))?.map { side in
+            let file = side.fileName.isEmpty ? side.label : side.fileName
+            return "'\(terminalSafe(file))'" + (side.label.isEmpty || side.label == file ? "" : " [\(terminalSafe(side.label))]")
+        } ?? "\(c.content.hex.prefix(12)) (sidecar not held)"
+        return "contribution \(name) by \(c.author.description.prefix(12)) (\(humanBytes(c.size)), \(terminalSafe(c.license)))"
     case .review(let v):
         return "review: \(v.accept ? "accept" : "reject") \(v.contributions.count) by \(v.reviewer.description.prefix(12))" + (v.reason.isEmpty ? "" : ": \(terminalSafe(v.reason))")
     case .policy(let p): return "policy: \(terminalSafe(p.summary))"
@@ -72,28 +76,112 @@ func runPending(_ p: Parsed) throws -> Int32 {
 func runLog(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
     let st = try ledger.reader.resolveDatanet(p.positionals[0])
-    let from = UInt64(try integerOption(p, "--from") ?? 0)
-    let leaves = try ledger.reader.leaves(st.id, from: from)
-    func describe(_ leaf: Leaf) -> String {
-        switch leaf.payload {
-        case .decision(let d):
-            var cited = ""
-            if case .cited(let leaves) = d.reviews, !leaves.isEmpty { cited = " (review leaves \(leaves.map(String.init).joined(separator: ", ")))" }
-            return "decision \(d.contribution.hex.prefix(16)) \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))\(cited)"
-        case .review(let e):
-            return summary(e, ledger) // "review: accept N by …"
-        default:
-            return leaf.records.first.map { "\(leaf.kind) \(summary($0, ledger))" } ?? "\(leaf.kind)"
+    let known = ["intake", "decision", "review", "policy", "set-sequencer", "continuation", "tombstone"]
+    let kinds = Set(p.all("--kind"))
+    if let bad = kinds.first(where: { !known.contains($0) }) {
+        throw CLIError.usage("unknown leaf kind '\(bad)' (\(known.joined(separator: ", ")))")
+    }
+    let author = try p.options["--author"].map { try resolveKey($0, among: policyKeys(st.policy)) }
+    let count = try integerOption(p, "-n")
+    if p.has("--all") && count != nil { throw CLIError.usage("give -n N or --all, not both") }
+    // Text shows the newest 20 unless asked otherwise; JSON and --from list everything.
+    let limit = p.has("--all") ? nil : count ?? (p.has("--json") || p.options["--from"] != nil ? nil : 20)
+    let filtered = !kinds.isEmpty || author != nil
+    var from = UInt64(try integerOption(p, "--from") ?? 0)
+    if let limit, !filtered { from = max(from, st.size > UInt64(limit) ? st.size - UInt64(limit) : 0) }
+    var names = KeyNames()
+    func matches(_ leaf: Leaf) -> Bool {
+        if !kinds.isEmpty && !kinds.contains(leaf.kind.description) { return false }
+        guard let author else { return true }
+        if let i = leaf.intake { return i.author == author }
+        return leaf.records.contains { $0.signatures.contains { $0.key == author } }
+    }
+    // With a filter, the newest `limit` matches: kept in a window while the log streams by.
+    var window = [(UInt64, Leaf)]()
+    var shown = 0
+    let statuses = p.has("--json") ? Dictionary(try ledger.reader.statuses(st.id).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) : [:]
+    var json = [[String: Any]]()
+    var text = ""
+    func emit(_ i: UInt64, _ leaf: Leaf) throws {
+        shown += 1
+        if p.has("--json") { json.append(try logJSON(i, leaf, ledger, st, statuses)); return }
+        text += String(i).leftPad(6) + "  " + logLine(leaf, ledger, &names) + "\n"
+        if text.utf8.count >= 1 << 16 { writeFD(1, text.utf8); text = "" }
+    }
+    try ledger.reader.forEachLeaf(st.id, from: from) { i, leaf in
+        guard matches(leaf) else { return true }
+        if filtered, let limit {
+            window.append((i, leaf))
+            if window.count > limit { window.removeFirst(window.count - limit) }
+        } else {
+            try emit(i, leaf)
         }
+        return true
     }
-    if p.has("--json") {
-        try printJSON(leaves.map { ["index": $0.index, "kind": $0.leaf.kind.description, "hash": $0.leaf.hash.hex,
-                                    "policy_index": $0.leaf.policy.map { Int($0.index) } ?? -1, "summary": describe($0.leaf)] as [String: Any] })
-    } else {
-        for (i, leaf) in leaves { out("\(String(i).leftPad(6))  \(describe(leaf))") }
-        if let note = try ledger.reader.latestCheckpoint(st.id) { out("checkpoint:\n" + note.split(separator: "\n").prefix(3).map { "  " + $0 }.joined(separator: "\n")) }
+    for (i, leaf) in window { try emit(i, leaf) }
+    if p.has("--json") { try printJSON(json); return 0 }
+    writeFD(1, text.utf8)
+    if shown == 0 { out(filtered ? "no leaf matches" : "no leaves from \(from)") }
+    if limit != nil, !p.has("--all"), (filtered ? shown == limit! : from > 0) {
+        out("(the newest \(shown)\(filtered ? " matching" : "") of \(st.size) leaves; -n N or --all for more)")
     }
+    if let note = try ledger.reader.latestCheckpoint(st.id) { out("checkpoint:\n" + note.split(separator: "\n").prefix(3).map { "  " + $0 }.joined(separator: "\n")) }
     return 0
+}
+
+/// One leaf in a line, from the leaf alone (no other lookups: `log` streams).
+func logLine(_ leaf: Leaf, _ ledger: Ledger, _ names: inout KeyNames) -> String {
+    switch leaf.payload {
+    case .intake(let i):
+        let size = (try? Contribution(body: i.contribution.body))?.size
+        return "intake     \(i.record.hex.prefix(16))  by \(names.label(i.author))" + (size.map { "  " + humanBytes($0) } ?? "")
+    case .decision(let d):
+        var cited = ""
+        if case .cited(let leaves) = d.reviews, !leaves.isEmpty { cited = " (review leaves \(ranges(leaves)))" }
+        return "decision   \(d.contribution.hex.prefix(16))  \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))\(cited)"
+    case .review(let e):
+        guard case .review(let r)? = try? Record(e) else { return "review     \(e.id.hex.prefix(16))" }
+        return "review     \(e.id.hex.prefix(16))  \(r.accept ? "accept" : "reject") \(r.contributions.count) by \(names.label(r.reviewer))"
+            + (r.reason.isEmpty ? "" : ": \(terminalSafe(r.reason))")
+    default:
+        return leaf.records.first.map { "\(leaf.kind.description.padding(toLength: 10, withPad: " ", startingAt: 0)) \(summary($0, ledger))" } ?? "\(leaf.kind)"
+    }
+}
+
+/// A leaf for `log --json`: its index, kind and hash, the record it carries (`id`, `author`),
+/// and for intakes and decisions the contribution's `state`, `reason`, `content` and `files`.
+func logJSON(_ i: UInt64, _ leaf: Leaf, _ ledger: Ledger, _ st: DatanetState, _ statuses: [RecordID: ContributionStatus]) throws -> [String: Any] {
+    var names = KeyNames()
+    var o: [String: Any] = ["index": i, "kind": leaf.kind.description, "hash": leaf.hash.hex,
+                            "policy_index": leaf.policy.map { Int($0.index) } ?? -1, "summary": logLine(leaf, ledger, &names)]
+    var contribution: RecordID?
+    switch leaf.payload {
+    case .intake(let x): (o["id"], o["author"], contribution) = (x.record.hex, x.author.description, x.record)
+    case .decision(let d): (o["id"], contribution) = (d.contribution.hex, d.contribution)
+    case .tombstone(let t): (o["id"], o["author"], contribution) = (t.record.id.hex, t.record.signatures.first?.key.description ?? NSNull(), t.contribution)
+    default:
+        if let e = leaf.records.first { (o["id"], o["author"]) = (e.id.hex, e.signatures.first?.key.description ?? NSNull()) }
+    }
+    if let contribution, let s = statuses[contribution] {
+        let row = statusJSON(s, datanet: st.id, sidecar: try ledger.reader.sidecar(of: s.contribution))
+        for k in ["state", "reason", "content", "files"] { o[k] = row[k] }
+        if leaf.kind != .intake { o["contribution_author"] = row["author"] }
+    }
+    return o
+}
+
+/// Sorted indexes as ranges: "3–7, 9".
+func ranges(_ xs: [UInt64]) -> String {
+    var parts = [String]()
+    var k = 0
+    let sorted = xs.sorted()
+    while k < sorted.count {
+        var j = k
+        while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+        parts.append(j == k ? "\(sorted[k])" : "\(sorted[k])–\(sorted[j])")
+        k = j + 1
+    }
+    return parts.joined(separator: ", ")
 }
 
 func runShow(_ p: Parsed) throws -> Int32 {

@@ -14,7 +14,7 @@ func runReceipt(_ p: Parsed) throws -> Int32 {
         receipt = try ledger.provenance.refreshed(try Receipt(json: try readInput(file)))
     } else {
         guard let id = p.positionals.first else { throw CLIError.usage("receipt needs a contribution ID or --refresh FILE") }
-        receipt = try ledger.provenance.receipt(for: try resolveRecord(ledger, id))
+        receipt = try ledger.provenance.receipt(for: try resolveContribution(ledger, id).id)
     }
     try writeOutput(try receipt.json, to: p.options["-o"] ?? p.options["--refresh"])
     return 0
@@ -189,11 +189,7 @@ func runBundle(_ p: Parsed) throws -> Int32 {
     if p.has("--json") {
         try printEncodable(summary)
     } else {
-        out("\(p.positionals[0] == "export" ? "exported" : "imported") \(summary.datanet.prefix(16))…: leaves \(summary.from)..<\(summary.to), "
-            + "\(summary.checkpoints) checkpoint(s), \(summary.records) pending record(s), "
-            + (summary.signatures > 0 ? "\(summary.signatures) signature(s) added to pending records, " : "") + "\(summary.objects) object(s), "
-            + "\(summary.sidecars) sidecar(s), \(humanBytes(summary.bytes))"
-            + (summary.skipped > 0 ? "; \(summary.skipped) object(s) and sidecar(s) no live record here reaches were left out" : ""))
+        out(bundleSummary(summary, export: p.positionals[0] == "export", name: (try? ledger.reader.resolveDatanet(summary.datanet))?.policy.name))
     }
     return 0
 }
@@ -221,12 +217,7 @@ private func mark(_ s: VerificationCheck.Status) -> String {
 
 func runExport(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
-    let spec = p.positionals[0]
-    let (name, size): (String, UInt64?) = if let at = spec.lastIndex(of: "@") {
-        (String(spec[..<at]), UInt64(spec[spec.index(after: at)...]))
-    } else { (spec, nil) }
-    if spec.contains("@") && size == nil { throw CLIError.usage("\(spec): the size after @ is not a number") }
-    let st = try ledger.reader.resolveDatanet(name)
+    let (st, size) = try datanetAt(ledger, p.positionals[0])
     let bar = ProgressBar(total: st.size, label: "export", quiet: p.has("--quiet") || p.has("--json"))
     let x = try ledger.exportDataset(st.id, at: size, to: p.positionals[1]) { bar.update($0) }
     bar.finish()
@@ -242,7 +233,8 @@ func runExport(_ p: Parsed) throws -> Int32 {
 func runTombstone(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     let st = try ledger.reader.resolveDatanet(p.positionals[0])
-    let id = try resolveRecord(ledger, p.positionals[1])
+    let (id, note) = try resolveContribution(ledger, p.positionals[1])
+    if let note { out(note) }
     let takedown = p.command == "takedown"
     guard let reason = p.options["--reason"] ?? (takedown ? nil : "") else { throw CLIError.usage("takedown needs --reason TEXT") }
     let e = try ledger.tombstone(st.id, contribution: id, takedown: takedown, reason: reason, by: try signer().signingKey)
@@ -314,4 +306,23 @@ private func sealRecipient(_ text: String, policy: PolicyState) throws -> [UInt8
         throw CLIError.failure("\(key) may not read \(terminalSafe(policy.name)); seal only to its readers, curators, owner or sequencer")
     }
     return x25519
+}
+
+/// What a bundle export or import moved, in one line; an import that brought nothing new says so.
+func bundleSummary(_ s: BundleSummary, export: Bool, name: String?) -> String {
+    let who = name.map { "\(terminalSafe($0)) (\(s.datanet.prefix(12)))" } ?? String(s.datanet.prefix(16)) + "…"
+    func n(_ k: Int, _ what: String) -> String { "\(k) \(what)\(k == 1 ? "" : "s")" }
+    if export {
+        return "exported \(who): " + (s.to > s.from ? "leaves \(s.from)–\(s.to - 1)" : "no leaf") + ", \(n(s.checkpoints, "checkpoint")), "
+            + "\(n(s.records, "pending record")), \(n(s.objects, "object")), \(n(s.sidecars, "sidecar")), \(humanBytes(s.bytes))"
+    }
+    if s.newLeaves == 0 && s.records == 0 && s.signatures == 0 && s.objects == 0 && s.sidecars == 0 {
+        return "already up to date: \(who); the bundle (" + (s.to > s.from ? "leaves \(s.from)–\(s.to - 1)" : "no leaf") + ") brought nothing new"
+    }
+    var parts = [s.newLeaves > 0 ? "\(s.newLeaves) new lea\(s.newLeaves == 1 ? "f" : "ves") (\(s.to - UInt64(s.newLeaves))–\(s.to - 1))" : "no new leaf"]
+    if s.records > 0 { parts.append(n(s.records, "pending record")) }
+    if s.signatures > 0 { parts.append("\(n(s.signatures, "signature")) added to pending records") }
+    parts.append("\(n(s.objects, "object")) and \(n(s.sidecars, "sidecar")) kept")
+    if s.skipped > 0 { parts.append("\(s.skipped) that no live record here reaches left out") }
+    return "imported \(who): " + parts.joined(separator: ", ") + "; size now \(s.to)"
 }

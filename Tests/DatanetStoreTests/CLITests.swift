@@ -108,17 +108,18 @@ import Testing
             (["add", dir.file("loop")], 1, "symbolic link loop at \(dir.file("loop/back"))"),
             (["add", dir.file("self1")], 1, "symbolic link loop at \(dir.file("self1"))"),
             (["add", dir.file("fifo")], 1, "is not a regular file or folder"),
-            (["cat", "xyz"], 2, "'xyz' is not a hex object id"),
+            (["cat", "xyz"], 1, "'xyz' is neither an id here nor a path this store added or contributed"),
             (["cat", "a"], 2, "id prefix a is ambiguous"),
             (["cat", String(repeating: "0", count: 64)], 1, "no object 0000"),
-            (["stat", file + "00"], 2, "is not a hex object id"),
+            (["stat", file + "00"], 1, "is neither an id here nor a path"),
             (["prove", file], 2, "prove needs --chunk N"),
             (["prove", file, "--chunk", "999"], 1, "out of range"),
             (["prove", file, "--chunk", "-3"], 2, "--chunk needs a non-negative integer"),
             (["verify", dir.file("garbage.json")], 1, "is neither a receipt nor a chunk proof"),
             (["verify", dir.file("wrong.json")], 1, "is neither a receipt nor a chunk proof: missing field"),
             (["verify", dir.file("nothing.json")], 1, "cannot read"),
-            (["ls", "extra"], 2, "takes at most 0 argument"),
+            (["ls", "extra"], 1, "'extra' is neither an id here nor a path"),
+            (["ls", "a", "b"], 2, "takes at most 1 argument"),
         ]
         for (args, code, message) in cases {
             let before = fileDigest(store + "/data.mdb")

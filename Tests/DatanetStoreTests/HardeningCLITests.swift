@@ -59,8 +59,9 @@ import Testing
         #expect(added.status == 0 && added.stdout.contains("b%FF.txt") && added.stdout.contains("  dir"), "\(added.stderr)")
         let contributed = try Self.shell(#"cd "$DATANET_DIR/../src" && "$DATANET" --as alice contribute names dir "$(printf 'b\377.txt')""#, s)
         #expect(contributed.status == 0, "\(contributed.stderr)")
-        let ids = contributed.stdout.split(separator: "\n").map { String($0.prefix(64)) }
-        #expect(ids.count == 2)
+        let lines = contributed.stdout.split(separator: "\n")
+        let ids = lines.dropLast().map { String($0.prefix(64)) }
+        #expect(ids.count == 2 && lines.last == "2 queued for names", "\(lines)")
         try s.ok(["sequence", "names"])
         try s.ok(["--as", "owner", "review", "names"] + ids + ["accept"])
         try s.ok(["sequence", "names"])

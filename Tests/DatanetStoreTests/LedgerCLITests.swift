@@ -105,7 +105,7 @@ import Testing
         #expect(try s.pending("birds").map { $0["stage"] as? String } == ["queued", "queued"])
         #expect(try s.pending("birds").first { $0["id"] as? String == near }?["near_duplicate_of"] as? String == a)
         let shown = try s.ok(["show", String(a.prefix(12))])
-        for part in ["'Dawn song'", "CC-BY-4.0", "file name: song.txt", "meta place = Kielder", "meta year = 2026"] {
+        for part in ["'song.txt' [Dawn song]", "CC-BY-4.0", "file name: song.txt", "meta place = Kielder", "meta year = 2026"] {
             #expect(shown.contains(part), "\(part) not in: \(shown)")
         }
         try s.ok(["sequence", "birds"])

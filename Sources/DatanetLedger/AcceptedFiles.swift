@@ -1,0 +1,36 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+
+/// A file of a Datanet's accepted content at a checkpoint (`datanet ls D[@SIZE]`).
+public struct AcceptedFile: Sendable {
+    /// The path `datanet export` writes it at, under `data/`: the contribution's exported name,
+    /// then the path inside it for a folder (names in their exported form).
+    public let path: String
+    public let size: UInt64
+    public let content: ObjectID
+    public let contribution: RecordID
+    public let intake: UInt64
+}
+
+extension Ledger {
+    /// Every file of the contributions accepted at a checkpoint (the newest when nil) and under
+    /// no tombstone, in intake order, folders walked in name order. A folder whose trees this
+    /// store does not hold (a records-only replica) is listed as itself.
+    public func acceptedFiles(_ d: DatanetID, at size: UInt64?) throws -> [AcceptedFile] {
+        var out = [AcceptedFile]()
+        for (index, envelope, c) in try reader.accepted(d, at: size).items {
+            let name = Self.exportedName(intake: index, sidecar: try reader.sidecar(of: c), content: c.content)
+            func walk(_ id: ObjectID, _ kind: ObjectKind, _ path: String, _ size: UInt64) throws {
+                if kind == .tree, let tree = try store.tree(id) {
+                    for e in tree.entries { try walk(e.id, e.kind, path + "/" + ExportedName.encode(e.name), e.size) }
+                } else {
+                    out.append(AcceptedFile(path: path, size: size, content: id, contribution: envelope.id, intake: index))
+                }
+            }
+            try walk(c.content, c.contentKind == .tree ? .tree : .blob, name, c.size)
+        }
+        return out
+    }
+}

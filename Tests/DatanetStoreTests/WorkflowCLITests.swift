@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The daily workflow of issue 13: contributions named by id prefix or by the path contributed
+/// (`cat`, `ls`, `stat`, `receipt`, `review`, `withdraw`), `ls DATANET[@SIZE]`, summaries by
+/// default (`contribute`, `bundle import`), and `log` with -n, --all, --author, --kind.
+@Suite struct WorkflowCLITests {
+    typealias Session = LedgerCLITests.Session
+
+    /// A Datanet `birds` (curator: owner) with alice's folder `songs/` (a.txt, b.txt) and file
+    /// c.txt contributed and taken in. Returns (songs id, c.txt id).
+    static func birds(_ s: Session) throws -> (songs: String, c: String) {
+        try s.ok(["init"])
+        for n in ["owner", "alice"] { try s.ok(["id", "new", n]) }
+        try s.ok(["--as", "owner", "create", "birds", "--curator", "owner"])
+        try FileManager.default.createDirectory(atPath: s.dir.file("songs"), withIntermediateDirectories: true)
+        writeFile(s.dir.file("songs/a.txt"), Array("the first song of the morning".utf8))
+        writeFile(s.dir.file("songs/b.txt"), Array("a second song, at noon".utf8))
+        writeFile(s.dir.file("c.txt"), Array("a third one for the evening".utf8))
+        let made = try #require(try s.json(["--as", "alice", "contribute", "birds", s.dir.file("songs"), s.dir.file("c.txt")]) as? [[String: Any]])
+        try s.ok(["sequence", "birds"])
+        return (made[0]["id"] as! String, made[1]["id"] as! String)
+    }
+
+    @Test func contributionsByIdAndByPath() throws {
+        let s = Session()
+        let (songs, c) = try Self.birds(s)
+        // cat: a contribution id prefix is its content; a contributed path; a path inside a folder.
+        #expect(try s.ok(["cat", String(c.prefix(10))]) == "a third one for the evening")
+        #expect(try s.ok(["cat", s.dir.file("c.txt")]) == "a third one for the evening")
+        #expect(try s.ok(["cat", s.dir.file("songs/b.txt")]) == "a second song, at noon")
+        #expect(try s.ok(["cat", s.dir.file("songs/./a.txt")]) == "the first song of the morning")
+        #expect(try s.run(["cat", s.dir.file("songs/zzz.txt")]).stderr.contains("holds no 'zzz.txt'"))
+        #expect(try s.run(["cat", String(songs.prefix(12))]).stderr.contains("is a folder"))
+        // ls and stat of the folder contribution, by id and by path.
+        #expect(try s.ok(["ls", String(songs.prefix(12))]) == "a.txt\nb.txt\n")
+        #expect(try s.ok(["ls", s.dir.file("songs")]) == "a.txt\nb.txt\n")
+        let tree = try #require(try s.json(["stat", String(songs.prefix(12))]) as? [String: Any])
+        #expect(tree["kind"] as? String == "tree" && (tree["entries"] as? [Any])?.count == 2)
+        // Nothing accepted yet at the newest checkpoint; review by paths (one inside the folder).
+        #expect(try s.ok(["ls", "birds"]) == "")
+        let reviewed = try s.ok(["--as", "owner", "review", "birds", "--accept", s.dir.file("c.txt"), s.dir.file("songs/a.txt")])
+        #expect(reviewed.contains("is inside the folder contribution") && reviewed.contains("accept 2 contribution(s)"), "\(reviewed)")
+        try s.ok(["sequence", "birds"])
+        let files = try s.ok(["ls", "birds"]).split(separator: "\n")
+        #expect(files == ["00000001-songs/a.txt", "00000001-songs/b.txt", "00000002-c.txt"], "\(files)")
+        let long = try #require(try s.json(["ls", "birds"]) as? [[String: Any]])
+        #expect(long.map { $0["contribution"] as? String } == [songs, songs, c])
+        #expect(try s.ok(["ls", "birds@3"]) == "") // the checkpoint before the decisions
+        // A receipt and a withdrawal by path; the folder's whole contribution is withdrawn.
+        try s.ok(["receipt", s.dir.file("c.txt"), "-o", s.dir.file("c.receipt")])
+        #expect(try s.ok(["verify", s.dir.file("c.receipt"), "--datanet", "birds"]).contains("receipt holds"))
+        let withdrawn = try s.ok(["--as", "alice", "withdraw", "birds", s.dir.file("songs/b.txt")])
+        #expect(withdrawn.contains("is inside the folder contribution") && withdrawn.contains("withdrawal of \(songs.prefix(16))"), "\(withdrawn)")
+        try s.ok(["sequence", "birds"])
+        #expect(try s.ok(["ls", "birds"]) == "00000002-c.txt\n")
+        // pending and status name files, with sizes.
+        writeFile(s.dir.file("d.txt"), Array("one more".utf8))
+        try s.ok(["--as", "alice", "contribute", "birds", s.dir.file("d.txt"), "--label", "late"])
+        #expect(try s.ok(["pending", "birds"]).contains("contribution 'd.txt' [late]"))
+        #expect(try s.ok(["status", "birds"]).contains("'d.txt'  8 B by alice"))
+    }
+
+    @Test func summariesAndLogListing() throws {
+        let s = Session()
+        try s.ok(["init"])
+        for n in ["owner", "alice"] { try s.ok(["id", "new", n]) }
+        try s.ok(["--as", "owner", "create", "birds", "--curator", "owner"])
+        try FileManager.default.createDirectory(atPath: s.dir.file("many"), withIntermediateDirectories: true)
+        var paths = [String]()
+        for i in 0..<24 {
+            paths.append(s.dir.file("many/\(i).txt"))
+            writeFile(paths.last!, Array("song number \(i) of a long day".utf8))
+        }
+        // A bulk contribution prints its summary, not 24 ids; a repeated file is counted.
+        let bulk = try s.ok(["--as", "alice", "contribute", "birds"] + paths)
+        #expect(bulk == "24 queued for birds; `datanet status birds --mine` lists them\n", "\(bulk)")
+        let again = try s.ok(["--as", "alice", "contribute", "birds", paths[0]])
+        #expect(again.hasSuffix("1 queued for birds; 1 exact duplicate of earlier contributions (the sequencer will reject it)\n"), "\(again)")
+        try s.ok(["sequence", "birds"])
+        let ids = try #require(try s.json(["pending", "birds"]) as? [[String: Any]]).compactMap { $0["id"] as? String }
+        try s.ok(["--as", "owner", "review", "birds", "--accept", ids[0], ids[1]])
+        try s.ok(["sequence", "birds"])
+        let size = try s.size("birds")
+        // The newest 20 by default, -n, --all, --kind, --author; every leaf in --json.
+        let newest = try s.ok(["log", "birds"]).split(separator: "\n")
+        #expect(Int(newest.first?.prefix(6).trimmingCharacters(in: .whitespaces) ?? "") == size - 20 && newest.contains { $0.contains("the newest 20 of \(size) leaves") }, "\(newest)")
+        #expect(try s.ok(["log", "birds", "-n", "3"]).split(separator: "\n").prefix(3).map { Int($0.prefix(6).trimmingCharacters(in: .whitespaces)) } == [size - 3, size - 2, size - 1])
+        #expect(try s.ok(["log", "birds", "--all"]).split(separator: "\n").filter { $0.first == " " && $0.contains("  ") }.count >= size)
+        let intakes = try s.ok(["log", "birds", "--kind", "intake", "-n", "2"]).split(separator: "\n").filter { $0.contains("intake  ") }
+        #expect(intakes.count == 2 && intakes.allSatisfy { $0.contains("by alice") })
+        let byOwner = try #require(try s.json(["log", "birds", "--author", "owner"]) as? [[String: Any]])
+        #expect(byOwner.map { $0["kind"] as? String } == ["policy", "review"], "\(byOwner)")
+        let all = try #require(try s.json(["log", "birds"]) as? [[String: Any]])
+        #expect(all.count == size)
+        let accepted = try #require(all.first { $0["kind"] as? String == "intake" && $0["id"] as? String == ids[0] })
+        #expect(accepted["state"] as? String == "accepted" && accepted["author"] is String && (accepted["files"] as? [String]) == ["0.txt"]
+            && accepted["content"] is String, "\(accepted)")
+        let duplicate = try #require(all.first { $0["kind"] as? String == "decision" && ($0["reason"] as? String)?.hasPrefix("duplicate of") == true })
+        #expect(duplicate["state"] as? String == "rejected")
+        #expect(try s.run(["log", "birds", "--kind", "intakes"]).status == 2)
+        #expect(try s.run(["log", "birds", "-n", "2", "--all"]).status == 2)
+        // A bundle imported twice: the second brings nothing new, and says so.
+        let bundle = s.dir.file("b.bundle")
+        #expect(try s.ok(["bundle", "export", "birds", "-o", bundle]).hasPrefix("exported birds ("))
+        let other = Session()
+        try other.ok(["init"])
+        #expect(try other.ok(["bundle", "import", bundle]).contains("\(size) new leaves (0–\(size - 1))"))
+        #expect(try other.ok(["bundle", "import", bundle]).hasPrefix("already up to date: birds"))
+    }
+}
