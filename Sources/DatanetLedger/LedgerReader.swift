@@ -141,6 +141,22 @@ extension LedgerReader {
         try ledger.env.read { txn in try ledger.tombstone(txn, contribution) }
     }
 
+    /// The content every contribution of every Datanet here names (taken in or queued), with
+    /// the size its record claims: what `fsck` and `stat` count besides what was added.
+    public func contributionContents() throws -> [ObjectID: UInt64] {
+        var out = [ObjectID: UInt64]()
+        for st in try datanets() {
+            try forEachLeaf(st.id) { _, leaf in
+                if let i = leaf.intake, let c = try? Contribution(body: i.contribution.body) { out[c.content] = c.size }
+                return true
+            }
+            for e in try pendingRecords(st.id) {
+                if case .contribution(let c)? = try? Record(e) { out[c.content] = c.size }
+            }
+        }
+        return out
+    }
+
     /// The contributions whose content is `content`: in each Datanet, the earliest one taken
     /// in, and those queued here.
     public func contributions(withContent content: ObjectID) throws -> [RecordID] {

@@ -58,7 +58,8 @@ nonisolated(unsafe) let commands: [Command] = [
                               contribution at CHECKPOINT and holds no tombstone for it; where acceptance cannot be checked \
                               it fails, unless --content-only (then it prints CONTENT ONLY). Exit 0 when every check holds, 1 otherwise.
                               """,
-                              flags: [json, ("--self-contained", "accept a receipt that holds on its own, without an anchor"),
+                              flags: [json, ("-v", "with --manifest: list every check, not only the failures"),
+                                      ("--self-contained", "accept a receipt that holds on its own, without an anchor"),
                                       ("--allow-withdrawn", "accept contributions withdrawn or taken down since (receipts and manifests)"),
                                       ("--strict", "also check what a receipt takes on the sequencer's word, against this store's audited log"),
                                       ("--content-only", "with --manifest: check the files alone, not acceptance")],

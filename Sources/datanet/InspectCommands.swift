@@ -11,13 +11,18 @@ func runStat(_ p: Parsed) throws -> Int32 {
     let asJSON = p.has("--json")
     guard let text = p.positionals.first else {
         let s = try store.stats()
+        // What Datanets hold besides what was added here: their contributions' content.
+        let named = (try? ledgerIfAny(store)?.reader.contributionContents()) ?? nil
+        let datanetBytes = named?.values.reduce(UInt64(0)) { $0.saturatingAdding($1) } ?? 0
         if asJSON {
             try printJSON(["chunks": s.chunks, "blobs": s.blobs, "trees": s.trees, "added": s.added,
                            "logical_bytes": s.logicalBytes, "unique_bytes": s.uniqueBytes,
-                           "disk_bytes": s.diskBytes, "dedup_ratio": (s.dedupRatio * 1000).rounded() / 1000])
+                           "disk_bytes": s.diskBytes, "dedup_ratio": (s.dedupRatio * 1000).rounded() / 1000,
+                           "contribution_contents": named?.count ?? 0, "contribution_bytes": datanetBytes])
         } else {
             out("objects:       \(s.added) added; \(s.blobs) blobs, \(s.trees) trees, \(s.chunks) chunks")
-            out("logical bytes: \(s.logicalBytes) (\(humanBytes(s.logicalBytes)))")
+            if let named { out("contributions: \(named.count) distinct contents named by Datanet records (\(humanBytes(datanetBytes)))") }
+            out("added bytes:   \(s.logicalBytes) (\(humanBytes(s.logicalBytes)))")
             out("unique bytes:  \(s.uniqueBytes) (\(humanBytes(s.uniqueBytes)))")
             out("store on disk: \(s.diskBytes) (\(humanBytes(s.diskBytes)))")
             out(String(format: "dedup ratio:   %.3f", s.dedupRatio))
@@ -84,12 +89,15 @@ func runFsck(_ p: Parsed) throws -> Int32 {
     let total = UInt64(max(0, try store.stats().uniqueBytes))
     let quiet = p.has("--quiet") || p.has("--json")
     let bar = ProgressBar(total: total, label: "fsck", quiet: quiet)
-    let r = try store.fsck { bar.update($0) }
+    var r = try store.fsck { bar.update($0) }
     bar.finish()
     // The ledger pass: every Datanet's index rebuilt from its leaves and compared.
     var logs = [LogTableCheck]()
     do {
         let ledger = try Ledger(store: store, create: false)
+        // Content that contributions name is referenced, though nothing `add`ed it (a bundle brought it).
+        let named = try ledger.reader.contributionContents()
+        r.unreferenced.removeAll { named[$0.1] != nil }
         let leaves = try ledger.reader.datanets().reduce(UInt64(0)) { $0 + $1.size }
         let logBar = ProgressBar(total: leaves, label: "fsck logs", quiet: quiet)
         logs = try ledger.checkLogTables { logBar.update($0) }

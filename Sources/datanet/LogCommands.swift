@@ -54,9 +54,15 @@ func runPending(_ p: Parsed) throws -> Int32 {
     if p.has("--json") {
         func row(_ e: Envelope, stage: String, leaf: UInt64?) throws -> [String: Any] {
             let flag = try ledger.reader.duplicateFlag(of: e.id)
-            return ["id": e.id.hex, "kind": e.kind.rawValue, "stage": stage, "leaf": leaf.map { Int($0) } ?? NSNull(), "summary": summary(e, ledger),
-                    "signatures": e.signatures.count, "near_duplicate_of": flag.flatMap { $0.exact ? nil : $0.earlier.hex } ?? NSNull(),
-                    "exact_duplicate_of": flag.flatMap { $0.exact ? $0.earlier.hex : nil } ?? NSNull()]
+            var o: [String: Any] = ["id": e.id.hex, "kind": e.kind.rawValue, "stage": stage, "leaf": leaf.map { Int($0) } ?? NSNull(), "summary": summary(e, ledger),
+                                    "signatures": e.signatures.count, "near_duplicate_of": flag.flatMap { $0.exact ? nil : $0.earlier.hex } ?? NSNull(),
+                                    "exact_duplicate_of": flag.flatMap { $0.exact ? $0.earlier.hex : nil } ?? NSNull(),
+                                    "author": e.signatures.first?.key.description ?? NSNull()]
+            // Contributions carry where they stand: state, reason, content and files, as `status --json`.
+            if let st = try ledger.reader.status(of: e.id) {
+                for (k, v) in statusJSON(st, datanet: st.contribution.datanet, sidecar: try ledger.reader.sidecar(of: st.contribution)) where o[k] == nil { o[k] = v }
+            }
+            return o
         }
         try printJSON(try records.map { try row($0, stage: "queued", leaf: nil) } + awaiting.map { try row($0.1, stage: "awaiting-review", leaf: $0.0) })
         return 0

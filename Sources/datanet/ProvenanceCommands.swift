@@ -53,7 +53,8 @@ func runVerify(_ p: Parsed) throws -> Int32 {
     if let dir = p.options["--manifest"] {
         guard p.positionals.isEmpty else { throw CLIError.usage("give either FILE|ID or --manifest DIR") }
         let v = try DatasetExport.verify(dir: dir, ledger: ledger, contentOnly: p.has("--content-only"), allowWithdrawn: p.has("--allow-withdrawn"))
-        return try report(p, v.checks, kind: "manifest", subject: dir, qualifier: v.contentOnly ? "CONTENT ONLY: acceptance not checked" : nil)
+        return try report(p, v.checks, kind: "manifest", subject: dir, qualifier: v.contentOnly ? "CONTENT ONLY: acceptance not checked" : nil,
+                          failuresOnly: !p.has("-v"))
     }
     if p.has("--content-only") { throw CLIError.usage("--content-only goes with --manifest DIR") }
     guard let target = p.positionals.first else { throw CLIError.usage("verify needs a FILE, an ID or --manifest DIR") }
@@ -196,7 +197,9 @@ func runBundle(_ p: Parsed) throws -> Int32 {
 
 /// Prints a list of checks (or JSON) and returns 0 when all hold. `qualifier` limits what
 /// "holds" means (printed beside it, and as `limited_to` in JSON).
-private func report(_ p: Parsed, _ checks: [VerificationCheck], kind: String, subject: String, qualifier: String? = nil) throws -> Int32 {
+/// With `failuresOnly`, checks that hold are counted in the last line instead of listed.
+private func report(_ p: Parsed, _ checks: [VerificationCheck], kind: String, subject: String, qualifier: String? = nil,
+                    failuresOnly: Bool = false) throws -> Int32 {
     let holds = checks.allSatisfy(\.holds)
     if p.has("--json") {
         struct Report: Encodable {
@@ -205,8 +208,11 @@ private func report(_ p: Parsed, _ checks: [VerificationCheck], kind: String, su
         }
         try printEncodable(Report(valid: holds, kind: kind, subject: subject, checks: checks, limitedTo: qualifier))
     } else {
-        for c in checks { out("\(mark(c.status)) \(terminalSafe(c.name))" + (c.detail.isEmpty ? "" : ": \(terminalSafe(c.detail))")) }
-        out((holds ? "\(kind) holds" : "\(kind) does NOT hold") + (qualifier.map { " (\($0))" } ?? ""))
+        for c in checks where !failuresOnly || !c.holds || c.status == .statement {
+            out("\(mark(c.status)) \(terminalSafe(c.name))" + (c.detail.isEmpty ? "" : ": \(terminalSafe(c.detail))"))
+        }
+        let tally = failuresOnly ? " — \(checks.filter { $0.status == .pass }.count) of \(checks.count) checks passed" + (holds ? "" : ", \(checks.filter { !$0.holds }.count) failed") + " (-v lists each)" : ""
+        out((holds ? "\(kind) holds" : "\(kind) does NOT hold") + (qualifier.map { " (\($0))" } ?? "") + tally)
     }
     return holds ? 0 : 1
 }

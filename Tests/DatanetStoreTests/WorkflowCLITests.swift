@@ -108,5 +108,14 @@ import Testing
         try other.ok(["init"])
         #expect(try other.ok(["bundle", "import", bundle]).contains("\(size) new leaves (0–\(size - 1))"))
         #expect(try other.ok(["bundle", "import", bundle]).hasPrefix("already up to date: birds"))
+        // Content a bundle brought is the Datanet's, not junk an add left behind; stat counts it.
+        let fsck = try other.ok(["fsck"])
+        #expect(fsck.contains("store is sound") && !fsck.contains("unreferenced"), "\(fsck)")
+        #expect(try other.ok(["stat"]).contains("contributions: 24 distinct contents named by Datanet records"))
+        // verify --manifest: failures and a tally by default, every check with -v.
+        try s.ok(["export", "birds", s.dir.file("x")])
+        let quiet = try s.ok(["verify", "--manifest", s.dir.file("x")]).split(separator: "\n")
+        #expect(quiet.count == 1 && quiet[0].hasPrefix("manifest holds — ") && quiet[0].hasSuffix("checks passed (-v lists each)"), "\(quiet)")
+        #expect(try s.ok(["verify", "--manifest", s.dir.file("x"), "-v"]).split(separator: "\n").count > 3)
     }
 }
