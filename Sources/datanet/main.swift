@@ -18,6 +18,7 @@ key is asked for, a contact or identity name, a unique hex prefix or an identity
 
 content store:
   --version              print the version and the formats this build writes
+  completion bash|zsh    print a shell completion script
   init                   create an empty store
   add PATH...            add files and folders; prints <id>  <path>
   cat ID [-o FILE]       write a file's bytes (every chunk re-hashed)

@@ -118,4 +118,44 @@ import Testing
         #expect(quiet.count == 1 && quiet[0].hasPrefix("manifest holds — ") && quiet[0].hasSuffix("checks passed (-v lists each)"), "\(quiet)")
         #expect(try s.ok(["verify", "--manifest", s.dir.file("x"), "-v"]).split(separator: "\n").count > 3)
     }
+
+    /// The bash script completes commands, options and subcommands from the command table;
+    /// the zsh one names every command.
+    @Test func shellCompletion() throws {
+        let s = Session()
+        let script = s.dir.file("c.bash")
+        writeFile(script, Array(try s.ok(["completion", "bash"]).utf8))
+        let probe = """
+            source "$1"
+            complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _datanet; echo "${COMPREPLY[*]}"; }
+            complete_words datanet sta
+            complete_words datanet --store x log birds --k
+            complete_words datanet id im
+            complete_words datanet review D --acc
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", probe, "probe", script]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let lines = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        p.waitUntilExit()
+        #expect(Array(lines.prefix(4)) == ["stat status", "--kind", "import", "--accept"], "\(lines)")
+        let zsh = try s.ok(["completion", "zsh"])
+        #expect(zsh.hasPrefix("#compdef datanet"))
+        // zsh parses it (tools/test installs zsh; a machine without it skips only this check).
+        if access("/usr/bin/zsh", X_OK) == 0 {
+            let file = s.dir.file("_datanet")
+            writeFile(file, Array(zsh.utf8))
+            let z = Process()
+            z.executableURL = URL(fileURLWithPath: "/usr/bin/zsh")
+            z.arguments = ["-n", file]
+            try z.run()
+            z.waitUntilExit()
+            #expect(z.terminationStatus == 0)
+        }
+        for name in ["status", "contribute", "completion", "bundle"] { #expect(zsh.contains("        \(name)) _arguments")) }
+        #expect(try s.run(["completion", "fish"]).status == 2)
+    }
 }

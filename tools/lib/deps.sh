@@ -7,6 +7,7 @@ ensure_packages() {
     [ -f /usr/include/sodium.h ] || missing+=(libsodium-dev)
     if [ "${1:-}" = "python" ]; then
         python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+        command -v zsh >/dev/null || missing+=(zsh) # the tests check the zsh completion script's syntax
     fi
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ]; then
