@@ -13,9 +13,12 @@ public struct Contact: Codable, Equatable, Sendable {
     public var x25519Signature: String?
     /// Unix milliseconds when it was imported.
     public var addedMs: UInt64
+    /// How far this contact is known to hold each Datanet (hex id → log size), learned from the
+    /// bundles imported from them (`bundle import --from`): where `bundle export --for` starts.
+    public var held: [String: UInt64]?
 
     enum CodingKeys: String, CodingKey {
-        case name, ed25519, x25519
+        case name, ed25519, x25519, held
         case x25519Signature = "x25519_signature"
         case addedMs = "added_ms"
     }
@@ -60,6 +63,9 @@ public struct Contact: Codable, Equatable, Sendable {
             }
         default:
             throw IdentityError.badPublicIdentity("contact '\(name)' has an X25519 key without its certification, or the reverse")
+        }
+        if let held, held.count > 100_000 || held.keys.contains(where: { DatanetID(hex: $0) == nil }) {
+            throw IdentityError.badPublicIdentity("contact '\(name)' holds a Datanet size under a key that is not a 64-digit Datanet id")
         }
     }
 }
@@ -124,6 +130,14 @@ public struct ContactBook: Sendable {
             }
             guard list.count < Self.maximumCount else { throw IdentityError.badFile(path, "already holds \(Self.maximumCount) contacts") }
             list.append(c)
+        }
+    }
+
+    /// Records that contact `name` holds Datanet `d` up to `size` (a larger size already known stays).
+    public func recordHeld(_ name: String, datanet d: DatanetID, size: UInt64) throws {
+        try update { list in
+            guard let i = list.firstIndex(where: { $0.name == name }) else { throw IdentityError.noContact(name) }
+            list[i].held = (list[i].held ?? [:]).merging([d.hex: size]) { max($0, $1) }
         }
     }
 

@@ -27,7 +27,7 @@ extension Ledger {
             let local = try? state(txn, d)
             let localSize = local?.size ?? 0
             guard from <= localSize else {
-                throw BundleError.refused("it starts at leaf \(from) but this store has \(localSize) leaves of \(d.hex.prefix(16))…; export with --since \(localSize) or less")
+                throw BundleError.refused("it starts at leaf \(from) but this store has \(localSize) leaves of \(d.hex.prefix(16))…: leaves \(localSize)–\(from - 1) are missing; ask the sender for `datanet bundle export D --for YOU` (or --since \(localSize))")
             }
             // The replay runs as the leaves arrive: this store's leaves first, then each batch
             // of the bundle's is decoded and signature-checked on the other threads while this

@@ -47,6 +47,25 @@ extension Ledger {
         }
     }
 
+    /// The size of a signed checkpoint of `d` received from elsewhere, once its signature holds
+    /// under the key in force at that size and, at a size this log has, its root is this log's.
+    /// Writes nothing (unlike `observe`): for choosing where a bundle starts.
+    public func agreedSize(ofNote note: String, datanet d: DatanetID) throws -> UInt64 {
+        let st = try reader.state(of: d)
+        let cp: Checkpoint
+        do {
+            let size = try Checkpoint.unverified(note: note).size
+            cp = try Checkpoint.verify(note: note, key: try sequencerKey(d, size: size))
+        } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.checkpointRefused("\(error)") }
+        guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
+        guard cp.size <= st.size else { return cp.size }
+        let log = try merkleLog(d)
+        guard try env.read({ txn in try log.root(txn, size: cp.size) }) == cp.root else {
+            throw LedgerRefusal.checkpointRefused("its root at size \(cp.size) is not this log's: the two histories fork (`datanet checkpoint D --observe FILE` keeps the evidence)")
+        }
+        return cp.size
+    }
+
     /// The sequencer key that signs the checkpoint of `size` (schema/checkpoint.md "Which key
     /// signs which size"), found by walking this log's policy chain back from leaf size − 1 to
     /// the latest handoff in force at that size (`LeafKind.newKeySigns`). Sizes beyond this log

@@ -82,7 +82,7 @@ nonisolated(unsafe) let commands: [Command] = [
                               roots. Prints each violation with its leaf index and portable evidence (--json); exit 1 on any.
                               """,
                               flags: [json, quiet], minPositionals: 1, maxPositionals: 1), run: runAudit),
-    Command(spec: CommandSpec(name: "bundle", synopsis: "bundle export DATANET [--since SIZE] [--records-only] [--seal-to WHO]... -o FILE | bundle import FILE",
+    Command(spec: CommandSpec(name: "bundle", synopsis: "bundle export DATANET [--for CONTACT | --since-checkpoint FILE | --since SIZE] [--records-only] [--seal-to WHO]... -o FILE | bundle import FILE [--from CONTACT]",
                               summary: """
                               Move a Datanet between stores in one file (schema/bundle.md): its leaves from SIZE on, checkpoints, the \
                               records \
@@ -90,10 +90,15 @@ nonisolated(unsafe) let commands: [Command] = [
                               chunks, blobs and trees they name. --seal-to encrypts it to each named recipient (a public identity \
                               file from `datanet id export`, or a local identity name); a private Datanet's bundle must be sealed, \
                               to its readers, curators, owner or sequencer. Import opens a sealed bundle with this store's \
-                              identities, checks everything as `audit` does and applies it in one transaction, or changes nothing.
+                              identities, checks everything as `audit` does and applies it in one transaction, or changes nothing. \
+                              Without bookkeeping: `import --from CONTACT` remembers how far that contact holds the Datanet, and \
+                              `export --for CONTACT` sends only what lies beyond (sealed to them when the Datanet is private).
                               """,
                               flags: [json, ("--records-only", "export: leave content objects out")],
                               options: [("--since", "export: first leaf to include (default 0)"), ("-o", "export: the bundle file to write"),
+                                        ("--for", "export: what this contact lacks, as far as bundles from them showed"),
+                                        ("--since-checkpoint", "export: from the size of this signed checkpoint note (checked against this log)"),
+                                        ("--from", "import: the contact who sent it (remembered for --for)"),
                                         ("--seal-to", "export: seal to this recipient (repeatable)")],
                               minPositionals: 2, maxPositionals: 2), run: runBundle),
     Command(spec: CommandSpec(name: "export", synopsis: "export DATANET[@SIZE] DIR",

@@ -160,13 +160,30 @@ func runBundle(_ p: Parsed) throws -> Int32 {
     case "export":
         guard let path = p.options["-o"] else { throw CLIError.usage("bundle export needs -o FILE") }
         let st = try ledger.reader.resolveDatanet(p.positionals[1])
-        let since = try integerOption(p, "--since") ?? 0
-        let recipients = try p.all("--seal-to").map { try sealRecipient($0, policy: st.policy) }
+        let starts = ["--since", "--for", "--since-checkpoint"].filter { p.options[$0] != nil }
+        guard starts.count <= 1 else { throw CLIError.usage("give one of \(starts.joined(separator: ", ")): each says where the bundle starts") }
+        var since = UInt64(try integerOption(p, "--since") ?? 0)
+        var recipients = try p.all("--seal-to").map { try sealRecipient($0, policy: st.policy) }
+        if let file = p.options["--since-checkpoint"] {
+            since = min(st.size, try ledger.agreedSize(ofNote: String(decoding: try readInput(file), as: UTF8.self), datanet: st.id))
+        }
+        if let name = p.options["--for"] {
+            // What the contact last showed it holds; a private Datanet's bundle is sealed to them.
+            guard let c = try contact(name) else { throw CLIError.usage("no contact named '\(name)' (`datanet id import` their public identity)") }
+            let held = c.held?[st.id.hex]
+            since = min(st.size, held ?? 0)
+            if st.policy.readers != nil {
+                let key = try sealRecipient(name, policy: st.policy)
+                if !recipients.contains(key) { recipients.append(key) }
+            }
+            errLine(held.map { "\(name) holds \(st.policy.name) up to size \($0) (from the last bundle imported from them): exporting from leaf \(since)" }
+                    ?? "no bundle from \(name) imported yet (`bundle import FILE --from \(name)`): exporting every leaf")
+        }
         if st.policy.readers != nil && recipients.isEmpty {
             throw CLIError.failure("\(terminalSafe(st.policy.name)) is private: seal its bundle with --seal-to (readers, curators, owner or sequencer)")
         }
         summary = try writeBundle(to: path, sealedTo: recipients) { fd in
-            try ledger.exportBundle(st.id, since: UInt64(since), recordsOnly: p.has("--records-only"), to: fd)
+            try ledger.exportBundle(st.id, since: since, recordsOnly: p.has("--records-only"), to: fd)
         }
     case "import":
         var fd = open(p.positionals[1], O_RDONLY | O_CLOEXEC)
@@ -183,7 +200,15 @@ func runBundle(_ p: Parsed) throws -> Int32 {
             fd = plain
             guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: storeDir, operation: "read", errno: errno) }
         }
+        let sender = try p.options["--from"].map { name -> String in
+            guard try contact(name) != nil else { throw CLIError.usage("no contact named '\(name)' (`datanet id import` their public identity)") }
+            return name
+        }
         summary = try ledger.importBundle(from: fd)
+        // The sender holds at least what it sent: the next `bundle export --for` them starts there.
+        if let sender, let d = DatanetID(hex: summary.datanet) {
+            try ContactBook(storeDirectory: storeDir).recordHeld(sender, datanet: d, size: summary.to)
+        }
     default:
         throw CLIError.usage("bundle takes export or import, not '\(p.positionals[0])'")
     }
