@@ -102,15 +102,18 @@ extension LedgerReader {
         return row
     }
 
-    /// For each contribution, the latest pending review of each curator in force (in the order
-    /// this store first saw them, as the sequencer counts them).
+    /// For each contribution, the latest pending review of each curator in force, as the
+    /// sequencer counts them (`Review.isLater`).
     static func latestReviews(_ pending: [Envelope], policy: PolicyState) -> [RecordID: [Review]] {
-        var latest = [RecordID: [PublicKey: Review]]()
+        var latest = [RecordID: [PublicKey: (Review, RecordID)]]()
         for e in pending {
             guard case .review(let r)? = try? Record(e), policy.mayReview(r.reviewer) else { continue }
-            for c in r.contributions { latest[c, default: [:]][r.reviewer] = r }
+            for c in r.contributions {
+                if let (held, id) = latest[c]?[r.reviewer], !Review.isLater((r.createdAt ?? 0, e.id), than: (held.createdAt ?? 0, id)) { continue }
+                latest[c, default: [:]][r.reviewer] = (r, e.id)
+            }
         }
-        return latest.mapValues { $0.values.sorted { $0.reviewer < $1.reviewer } }
+        return latest.mapValues { $0.values.map(\.0).sorted { $0.reviewer < $1.reviewer } }
     }
 }
 

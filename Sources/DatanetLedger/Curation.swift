@@ -5,8 +5,8 @@ import DatanetRecords
 import DatanetStore
 
 // How reviews decide a contribution (schema/curation.md): only reviews by curators in force
-// when the decision is sequenced count; a curator's latest review (in the order this sequencer
-// first saw them) replaces its earlier ones; the counts decide by `PolicyState.outcome`.
+// when the decision is sequenced count; of one curator's reviews the latest (`Review.isLater`:
+// created-at, then record id) replaces the others; the counts decide by `PolicyState.outcome`.
 
 /// One decision a sequencing run will append.
 struct PlannedDecision {
@@ -24,13 +24,14 @@ extension SequenceRun {
         guard let policy = st?.policy else { return [] }
         let curators = Set(policy.curators.map(KeyID.init))
         // (contribution, review) pairs for counted curators, sorted by contribution id so the
-        // `placed` lookups below walk that table in key order, then by the order first seen.
+        // `placed` lookups below walk that table in key order, then from earliest to latest review.
         var pairs = [(contribution: RecordID, review: Int)]()
         pairs.reserveCapacity(reviews.contributions.count)
         for i in 0..<reviews.count where curators.contains(reviews.reviewers[i]) {
             for c in reviews.named(i) { pairs.append((c, i)) }
         }
-        pairs.sort { $0.contribution != $1.contribution ? $0.contribution < $1.contribution : $0.review < $1.review }
+        func made(_ r: Int) -> (createdAt: UInt64, id: RecordID) { (reviews.createdAt[r], queue.ids[reviews.entries[r]]) }
+        pairs.sort { $0.contribution != $1.contribution ? $0.contribution < $1.contribution : Review.isLater(made($1.review), than: made($0.review)) }
         var candidates = [(intake: UInt64, start: Int, end: Int)]()
         try txn.withCursor(ledger.placed) { placed in
             var start = 0

@@ -72,8 +72,10 @@ extension Ledger {
         return made
     }
 
-    /// Proposes `reviewer`'s verdict on contributions of `d`.
-    public func review(_ d: DatanetID, contributions: [RecordID], accept: Bool, reason: String, by reviewer: SigningKey) throws -> Envelope {
+    /// Proposes `reviewer`'s verdict on contributions of `d`, signed as created at `createdAt`
+    /// (Unix milliseconds; the later of one curator's reviews counts).
+    public func review(_ d: DatanetID, contributions: [RecordID], accept: Bool, reason: String, createdAt: UInt64,
+                       by reviewer: SigningKey) throws -> Envelope {
         let st = try reader.state(of: d)
         guard !contributions.isEmpty else { throw LedgerRefusal.nothingToReview }
         try TextRules.checkSingleLine(reason, field: "reason")
@@ -85,7 +87,7 @@ extension Ledger {
             for c in contributions { if let leaf = try decision(txn, c) { throw LedgerRefusal.alreadyDecided(contribution: c.hex, leaf: leaf) } }
         }
         var e = Envelope(kind: .review, body: Review(datanet: d, reviewer: reviewer.publicKey, contributions: contributions,
-                                                     accept: accept, reason: reason).body)
+                                                     accept: accept, reason: reason, createdAt: createdAt).body)
         try e.sign(with: reviewer)
         try propose(e)
         return e

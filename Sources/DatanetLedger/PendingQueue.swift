@@ -55,6 +55,8 @@ struct PendingReviews {
     /// Reviewer keys, held inline for cheap hashing and comparison.
     var reviewers = [KeyID]()
     var accepts = [Bool]()
+    /// Created-at of each review (0 when it has none): with its id, which of a curator's reviews counts.
+    var createdAt = [UInt64]()
     /// Contribution ids of all reviews back to back; review i names `contributions[starts(i)..<ends[i]]`.
     var contributions = [RecordID]()
     var ends = [Int]()
@@ -63,8 +65,8 @@ struct PendingReviews {
 
     func named(_ i: Int) -> ArraySlice<RecordID> { contributions[(i == 0 ? 0 : ends[i - 1])..<ends[i]] }
 
-    mutating func append(entry: Int, reviewer: KeyID, accept: Bool, contributions ids: some Sequence<RecordID>) {
-        entries.append(entry); reviewers.append(reviewer); accepts.append(accept)
+    mutating func append(entry: Int, reviewer: KeyID, accept: Bool, createdAt: UInt64, contributions ids: some Sequence<RecordID>) {
+        entries.append(entry); reviewers.append(reviewer); accepts.append(accept); self.createdAt.append(createdAt)
         contributions.append(contentsOf: ids)
         ends.append(contributions.count)
     }
@@ -73,12 +75,13 @@ struct PendingReviews {
     mutating func reserve(_ parts: [PendingReviews]) {
         let n = count + parts.reduce(0) { $0 + $1.count }
         entries.reserveCapacity(n); reviewers.reserveCapacity(n); accepts.reserveCapacity(n); ends.reserveCapacity(n)
+        createdAt.reserveCapacity(n)
         contributions.reserveCapacity(contributions.count + parts.reduce(0) { $0 + $1.contributions.count })
     }
 
     mutating func append(_ other: PendingReviews) {
         let base = contributions.count
-        entries += other.entries; reviewers += other.reviewers; accepts += other.accepts
+        entries += other.entries; reviewers += other.reviewers; accepts += other.accepts; createdAt += other.createdAt
         contributions += other.contributions
         ends += other.ends.map { $0 + base }
     }
@@ -94,7 +97,7 @@ struct PendingReviews {
               let kind = try? s.text(), kind.elementsEqual(RecordKind.review.rawValue.utf8),
               let body = try? s.bytes(), Self.signaturesArePlain(&s), s.isAtEnd else { return false }
         var b = CBOR.Scanner(body)
-        guard (try? b.mapCount()) == 5,
+        guard let fields = try? b.mapCount(), fields == 5 || fields == 6,
               (try? b.unsigned()) == 0, let datanet = try? b.bytes(), datanet.elementsEqual(d.bytes),
               (try? b.unsigned()) == 1, let reviewer = try? b.bytes(), let reviewerKey = KeyID(reviewer),
               (try? b.unsigned()) == 2, let n = try? b.arrayCount(), n > 0 else { return false }
@@ -109,11 +112,12 @@ struct PendingReviews {
             previous = id
         }
         guard (try? b.unsigned()) == 3, let verdict = try? b.unsigned(), verdict <= 1,
-              (try? b.unsigned()) == 4, let reason = try? b.text(), reason.count <= 4096, b.isAtEnd else {
+              (try? b.unsigned()) == 4, let reason = try? b.text(), reason.count <= 4096,
+              fields == 5 || (try? b.unsigned()) == 5, let made = fields == 5 ? 0 : try? b.unsigned(), b.isAtEnd else {
             contributions.removeSubrange(start...)
             return false
         }
-        entries.append(entry); reviewers.append(reviewerKey); accepts.append(verdict == 1)
+        entries.append(entry); reviewers.append(reviewerKey); accepts.append(verdict == 1); createdAt.append(made)
         ends.append(contributions.count)
         return true
     }
@@ -155,7 +159,7 @@ struct SortedQueue {
                     if part.reviews.appendIfPlain(entry: i, envelope: bytes, datanet: d) { continue }
                     let decoded = Self.decode(Array(bytes))
                     if case .success((_, .review(let review))) = decoded {
-                        part.reviews.append(entry: i, reviewer: KeyID(review.reviewer), accept: review.accept,
+                        part.reviews.append(entry: i, reviewer: KeyID(review.reviewer), accept: review.accept, createdAt: review.createdAt ?? 0,
                                             contributions: review.contributions)
                     } else {
                         part.others.append((i, decoded))

@@ -89,6 +89,9 @@ package struct LogAuditor {
     private var reviewLeaves = [UInt64: (review: Review, id: RecordID, remaining: Int)]()
     /// Every review sequenced so far: a review leaf is appended once per review.
     private var sequencedReviews = Set<RecordID>()
+    /// For each contribution not yet decided, each curator's latest review leaf about it so far
+    /// (`Review.isLater`): a decision must count no curator's superseded review.
+    private var latestReview = [RecordID: [PublicKey: (createdAt: UInt64, id: RecordID)]]()
 
     package init(datanet: DatanetID) { self.datanet = datanet }
 
@@ -213,6 +216,11 @@ package struct LogAuditor {
             flag(i, "a review leaf's reviewer is a curator in force", "\(review.reviewer) is not a curator under policy leaf \(policyLeaf!.index)")
         }
         reviewLeaves[i] = (review, r.0.id, review.contributions.count)
+        let made = (createdAt: review.createdAt ?? 0, id: r.0.id)
+        for c in review.contributions where intakes[c]?.decided != true {
+            if let held = latestReview[c]?[review.reviewer], !Review.isLater(made, than: held) { continue }
+            latestReview[c, default: [:]][review.reviewer] = made
+        }
     }
 
     private mutating func intake(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, [PublicKey]), _ st: PolicyState) {
@@ -246,6 +254,7 @@ package struct LogAuditor {
         guard !intake.decided else { return flag(i, "a contribution is decided once", "\(id.hex) was decided before") }
         if let t = tombstoned[id] { return flag(i, "a contribution under a tombstone is not decided", "tombstone at leaf \(t)") }
         intakes[id]!.decided = true
+        let latest = latestReview.removeValue(forKey: id) ?? [:]
         let accepted = d.accepted
         if d.intake != intake.index { flag(i, "a decision names its intake index", "names another index than \(intake.index)") }
         let earliest = firstWithContent[intake.content]
@@ -282,6 +291,9 @@ package struct LogAuditor {
         if counted.isEmpty { return flag(i, "a decision carries the reviews that decided it", "no reviews and not a duplicate") }
         var reviewers = Set<PublicKey>()
         for (reviewID, r) in counted {
+            if let newer = latest[r.reviewer], Review.isLater(newer, than: (r.createdAt ?? 0, reviewID)) {
+                flag(i, "a curator's latest review counts (created-at, then record id)", "review \(reviewID.hex) is superseded by \(newer.id.hex), sequenced before this decision")
+            }
             if r.datanet != datanet || !r.contributions.binarySearch(id) { flag(i, "a counted review is about this contribution", "review \(reviewID.hex) is not") }
             if !st.mayReview(r.reviewer) {
                 flag(i, "only curators in force are counted", "\(r.reviewer) is not a curator under policy leaf \(policyLeaf!.index)")

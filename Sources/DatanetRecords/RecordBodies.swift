@@ -176,10 +176,22 @@ public struct Review: Hashable, Sendable {
     public var contributions: [RecordID]
     public var accept: Bool
     public var reason: String
+    /// Unix milliseconds when the curator signed it (field 5; absent in reviews made before it
+    /// existed, which count as created at 0). Which of one curator's reviews counts: `isLater`.
+    public var createdAt: UInt64?
 
-    public init(datanet: DatanetID, reviewer: PublicKey, contributions: [RecordID], accept: Bool, reason: String) {
+    public init(datanet: DatanetID, reviewer: PublicKey, contributions: [RecordID], accept: Bool, reason: String, createdAt: UInt64? = nil) {
         self.datanet = datanet; self.reviewer = reviewer
         self.contributions = Array(Set(contributions)).sorted(); self.accept = accept; self.reason = reason
+        self.createdAt = createdAt
+    }
+
+    /// Whether review `a` supersedes review `b` of the same curator (schema/curation.md): the
+    /// later created-at wins, and between equal ones the greater record id. Sequencer, audit and
+    /// `status` all decide by this one rule, so one curator's reviews arriving from two stores
+    /// in any order count the same everywhere.
+    public static func isLater(_ a: (createdAt: UInt64, id: RecordID), than b: (createdAt: UInt64, id: RecordID)) -> Bool {
+        a.createdAt != b.createdAt ? a.createdAt > b.createdAt : a.id > b.id
     }
 
     public var body: [UInt8] {
@@ -189,6 +201,7 @@ public struct Review: Hashable, Sendable {
         b.set(2, sortedList(contributions.map(\.bytes)))
         b.set(3, .unsigned(accept ? 1 : 0))
         b.set(4, .string(reason))
+        if let createdAt { b.set(5, .unsigned(createdAt)) }
         return b.encoded
     }
 
@@ -201,6 +214,7 @@ public struct Review: Hashable, Sendable {
         contributions = ids.map { RecordID(bytes: $0)! }
         accept = try f.uint(3, "verdict", max: 1) == 1
         reason = try f.text(4, "reason", maxBytes: 4096)
+        createdAt = try f.optional(5, wrong: "review field 5 (created-at) is not an unsigned integer") { s throws(CBORError) in try s.unsigned() }
         try f.finish()
     }
 }

@@ -188,7 +188,7 @@ func runReview(_ p: Parsed) throws -> Int32 {
         return id
     }
     guard !ids.isEmpty else { throw CLIError.usage("`datanet review` needs at least one contribution id") }
-    let e = try ledger.review(st.id, contributions: ids, accept: verdict == "accept", reason: p.options["--reason"] ?? "", by: try signer().signingKey)
+    let e = try ledger.review(st.id, contributions: ids, accept: verdict == "accept", reason: p.options["--reason"] ?? "", createdAt: nowMillis(), by: try signer().signingKey)
     out("\(e.id.hex)  \(verdict) \(ids.count) contribution(s)")
     return 0
 }

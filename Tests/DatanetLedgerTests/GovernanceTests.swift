@@ -158,7 +158,7 @@ import Testing
         let late = try w.review([c.id], accept: false, by: w.curatorA)
         #expect(throws: LedgerRefusal.alreadyDecided(contribution: c.id.hex, leaf: size - 1)) { try w.ledger.propose(late) }
         #expect(throws: LedgerRefusal.alreadyDecided(contribution: c.id.hex, leaf: size - 1)) {
-            try w.ledger.review(w.datanet, contributions: [c.id], accept: false, reason: "", by: w.curatorA)
+            try w.ledger.review(w.datanet, contributions: [c.id], accept: false, reason: "", createdAt: 1, by: w.curatorA)
         }
         // One naming a decided and an undecided contribution: the operation refuses it, a
         // relayed copy is taken (it still counts for the undecided one).
@@ -167,7 +167,7 @@ import Testing
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
         let both = try w.review([c.id, d2.id], accept: false, by: w.curatorA)
         #expect(throws: LedgerRefusal.alreadyDecided(contribution: c.id.hex, leaf: size - 1)) {
-            try w.ledger.review(w.datanet, contributions: [c.id, d2.id], accept: false, reason: "", by: w.curatorA)
+            try w.ledger.review(w.datanet, contributions: [c.id, d2.id], accept: false, reason: "", createdAt: 1, by: w.curatorA)
         }
         try w.ledger.propose(both)
         r = try w.ledger.sequence(w.datanet, key: w.sequencer)

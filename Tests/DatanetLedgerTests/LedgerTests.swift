@@ -68,8 +68,9 @@ import Testing
             return e
         }
 
-        func review(_ ids: [RecordID], accept: Bool, by key: SigningKey) throws -> Envelope {
-            var e = Envelope(kind: .review, body: Review(datanet: datanet, reviewer: key.publicKey, contributions: ids, accept: accept, reason: "").body)
+        func review(_ ids: [RecordID], accept: Bool, by key: SigningKey, createdAt: UInt64? = nil) throws -> Envelope {
+            var e = Envelope(kind: .review, body: Review(datanet: datanet, reviewer: key.publicKey, contributions: ids, accept: accept, reason: "",
+                                                         createdAt: createdAt).body)
             try e.sign(with: key)
             return e
         }
@@ -282,10 +283,10 @@ import Testing
         let a = try w.contribution("song")
         try w.ledger.propose(a)
         _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        // Not in one batch: reject then accept by the same curator → its accept counts.
-        var rejectThenAccept = try w.review([a.id], accept: false, by: w.curatorA)
+        // Not in one batch: reject then accept (created later) by the same curator → its accept counts.
+        var rejectThenAccept = try w.review([a.id], accept: false, by: w.curatorA, createdAt: 10)
         try w.ledger.propose(rejectThenAccept)
-        rejectThenAccept = try w.review([a.id], accept: true, by: w.curatorA)
+        rejectThenAccept = try w.review([a.id], accept: true, by: w.curatorA, createdAt: 11)
         // Same reviewer, different body (verdict) → a different record: allowed, and latest.
         try w.ledger.propose(rejectThenAccept)
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)

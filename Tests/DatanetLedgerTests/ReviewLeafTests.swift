@@ -126,6 +126,7 @@ import Testing
         ("review sequenced twice", "a review is sequenced once"),
         ("review leaf by a non-curator", "a review leaf's reviewer is a curator in force"),
         ("review leaf carries a contribution", "a review leaf carries a review"),
+        ("cites a superseded review", "a curator's latest review counts (created-at, then record id)"),
     ])
     func forgedCitationsAreCaught(_ misdeed: String, _ rule: String) throws {
         let w = try World(quorum: 1)
@@ -160,6 +161,14 @@ import Testing
         case "review leaf carries a contribution":
             try AuditTests.appendForged(w, .review(a))
             expected = 3
+        case "cites a superseded review":
+            // The curator changed its mind (created later) before the decision counted the first.
+            let early = try w.review([a.id], accept: true, by: w.curatorA, createdAt: 1_000)
+            let late = try w.review([a.id, b.id], accept: false, by: w.curatorA, createdAt: 2_000)
+            try AuditTests.appendForged(w, .review(early))                       // 3
+            try AuditTests.appendForged(w, .review(late))                        // 4
+            try decide(a, 1, [3])
+            expected = 5
         default: Issue.record("unknown misdeed")
         }
         let report = try w.ledger.audit(w.datanet)
@@ -198,5 +207,31 @@ import Testing
         try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, recordsOnly: true))
         #expect(try peer.ledger.audit(w.datanet).holds)
         #expect(try peer.ledger.reader.decision(a.id) == 2 && peer.ledger.reader.decision(b.id) == 5)
+    }
+
+    /// One curator's change of mind counts the same whatever order its reviews arrive in (from
+    /// two stores, say): the later created-at wins, then the greater record id; the audit agrees.
+    @Test(arguments: [false, true])
+    func theLaterReviewCountsWhateverTheArrivalOrder(_ lateArrivesFirst: Bool) throws {
+        let w = try World(quorum: 1)
+        let a = try w.contribution("song A")
+        try w.ledger.propose(a)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        // Quorum 1 of 2: one accept decides, one reject does not.
+        let early = try w.review([a.id], accept: false, by: w.curatorA, createdAt: 1_000)
+        let late = try w.review([a.id], accept: true, by: w.curatorA, createdAt: 2_000)
+        for e in lateArrivesFirst ? [late, early] : [early, late] { try w.ledger.propose(e) }
+        #expect(try w.ledger.reader.status(of: a.id)?.reviews.map(\.accept) == [true])
+        let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        #expect(r.decisions.map(\.accepted) == [true])
+        #expect(try w.ledger.audit(w.datanet).holds)
+        // Equal created-at: the greater record id wins.
+        let b = try w.contribution("song B")
+        try w.ledger.propose(b)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let x = try w.review([b.id], accept: true, by: w.curatorA, createdAt: 5), y = try w.review([b.id], accept: false, by: w.curatorA, createdAt: 5)
+        for e in lateArrivesFirst ? [x, y] : [y, x] { try w.ledger.propose(e) }
+        #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.accepted) == (x.id > y.id ? [true] : []))
+        #expect(try w.ledger.audit(w.datanet).holds)
     }
 }

@@ -14,18 +14,18 @@ import Testing
 @Suite struct SequencingTests {
     typealias World = LedgerTests.World
 
-    func review(_ w: World, _ ids: [RecordID], accept: Bool, reason: String, by keys: [SigningKey]) throws -> Envelope {
+    func review(_ w: World, _ ids: [RecordID], accept: Bool, reason: String, by keys: [SigningKey], createdAt: UInt64? = nil) throws -> Envelope {
         var e = Envelope(kind: .review, body: Review(datanet: w.datanet, reviewer: keys[0].publicKey, contributions: ids,
-                                                     accept: accept, reason: reason).body)
+                                                     accept: accept, reason: reason, createdAt: createdAt).body)
         for k in keys { try e.sign(with: k) }
         return e
     }
 
     /// What the plain reader takes from a review, decoded in full instead; nil if it is refused.
-    func decodedInFull(_ bytes: [UInt8], datanet: DatanetID) -> (reviewer: KeyID, accept: Bool, ids: [RecordID])? {
+    func decodedInFull(_ bytes: [UInt8], datanet: DatanetID) -> (reviewer: KeyID, accept: Bool, ids: [RecordID], createdAt: UInt64)? {
         guard let e = try? Envelope(encoded: bytes), let r = try? Record(e), case .review(let review) = r,
               review.datanet == datanet, !e.signatures.isEmpty else { return nil }
-        return (KeyID(review.reviewer), review.accept, review.contributions)
+        return (KeyID(review.reviewer), review.accept, review.contributions, review.createdAt ?? 0)
     }
 
     @Test func plainReviewsAreReadAsTheDecoderReadsThem() throws {
@@ -35,6 +35,7 @@ import Testing
             try review(w, [ids[0]], accept: true, reason: "", by: [w.curatorA]),
             try review(w, Array(ids[0..<24]), accept: false, reason: "blurry", by: [w.curatorB]),
             try review(w, ids, accept: true, reason: String(repeating: "é", count: 300), by: [w.curatorA, w.curatorB, w.owner]),
+            try review(w, Array(ids[3..<9]), accept: true, reason: "changed my mind", by: [w.curatorB], createdAt: 1_790_000_000_123),
         ].map(\.encoded)
         // Not reviews, or not of this Datanet: left to the full decoder.
         let contribution = try w.contribution("x").encoded
@@ -49,7 +50,7 @@ import Testing
             var reviews = PendingReviews()
             #expect(bytes.withUnsafeBytes { reviews.appendIfPlain(entry: 7, envelope: $0, datanet: w.datanet) })
             let full = try #require(decodedInFull(bytes, datanet: w.datanet))
-            #expect(reviews.entries == [7] && reviews.reviewers == [full.reviewer] && reviews.accepts == [full.accept])
+            #expect(reviews.entries == [7] && reviews.reviewers == [full.reviewer] && reviews.accepts == [full.accept] && reviews.createdAt == [full.createdAt])
             #expect(Array(reviews.named(0)) == full.ids)
         }
         // Whatever the plain reader accepts, the full decoder accepts with the same fields;
@@ -61,7 +62,7 @@ import Testing
             var b = samples[i % samples.count]
             rng.mutate(&b, maxEdits: 2)
             var reviews = PendingReviews()
-            reviews.append(entry: 0, reviewer: KeyID(.zero), accept: false, contributions: [ids[5]])
+            reviews.append(entry: 0, reviewer: KeyID(.zero), accept: false, createdAt: 0, contributions: [ids[5]])
             let taken = b.withUnsafeBytes { reviews.appendIfPlain(entry: 1, envelope: $0, datanet: w.datanet) }
             guard taken else {
                 #expect(reviews.count == 1 && reviews.contributions == [ids[5]])
@@ -69,7 +70,8 @@ import Testing
             }
             plain += 1
             let full = try #require(decodedInFull(b, datanet: w.datanet), "accepted by the plain reader only: \(b)")
-            #expect(reviews.reviewers[1] == full.reviewer && reviews.accepts[1] == full.accept && Array(reviews.named(1)) == full.ids)
+            #expect(reviews.reviewers[1] == full.reviewer && reviews.accepts[1] == full.accept && Array(reviews.named(1)) == full.ids
+                && reviews.createdAt[1] == full.createdAt)
         }
         #expect(plain > 0)
     }
@@ -86,7 +88,7 @@ import Testing
         for round in 0..<12 {
             for (name, key) in [("A", w.curatorA), ("B", w.curatorB)] {
                 let accept = round == 11 ? (name == "A" || lastOfBAccepts) : round % 2 == 0
-                let r = try review(w, [item.id], accept: accept, reason: "round \(round)", by: [key])
+                let r = try review(w, [item.id], accept: accept, reason: "round \(round)", by: [key], createdAt: UInt64(round))
                 try w.ledger.propose(r)
                 last[name] = r
             }

@@ -41,6 +41,8 @@ public enum RecordSamples {
             sidecar: SHA256.hash(Array("sidecar".utf8)), createdAt: 1_790_000_100_000).body, [author])
         _ = add("review", .review, Review(datanet: datanet, reviewer: curator.publicKey, contributions: [contribution.id],
                                           accept: true, reason: "clean recording").body, [curator])
+        _ = add("review with created-at", .review, Review(datanet: datanet, reviewer: curator.publicKey, contributions: [contribution.id],
+                                                          accept: false, reason: "on second listen: clipped", createdAt: 1_790_000_200_000).body, [curator])
         var next = state
         next.curators = [curator.publicKey]
         next.quorum = 1
