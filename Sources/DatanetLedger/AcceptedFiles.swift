@@ -19,18 +19,21 @@ extension Ledger {
     /// no tombstone, in intake order, folders walked in name order. A folder whose trees this
     /// store does not hold (a records-only replica) is listed as itself.
     public func acceptedFiles(_ d: DatanetID, at size: UInt64?) throws -> [AcceptedFile] {
+        try reader.accepted(d, at: size).items.flatMap { try files(of: $0.contribution, id: $0.envelope.id, intake: $0.intake) }
+    }
+
+    /// The files of one contribution, named as `acceptedFiles` names them.
+    func files(of c: Contribution, id: RecordID, intake: UInt64) throws -> [AcceptedFile] {
         var out = [AcceptedFile]()
-        for (index, envelope, c) in try reader.accepted(d, at: size).items {
-            let name = Self.exportedName(intake: index, sidecar: try reader.sidecar(of: c), content: c.content)
-            func walk(_ id: ObjectID, _ kind: ObjectKind, _ path: String, _ size: UInt64) throws {
-                if kind == .tree, let tree = try store.tree(id) {
-                    for e in tree.entries { try walk(e.id, e.kind, path + "/" + ExportedName.encode(e.name), e.size) }
-                } else {
-                    out.append(AcceptedFile(path: path, size: size, content: id, contribution: envelope.id, intake: index))
-                }
+        func walk(_ object: ObjectID, _ kind: ObjectKind, _ path: String, _ size: UInt64) throws {
+            if kind == .tree, let tree = try store.tree(object) {
+                for e in tree.entries { try walk(e.id, e.kind, path + "/" + ExportedName.encode(e.name), e.size) }
+            } else {
+                out.append(AcceptedFile(path: path, size: size, content: object, contribution: id, intake: intake))
             }
-            try walk(c.content, c.contentKind == .tree ? .tree : .blob, name, c.size)
         }
+        let name = Self.exportedName(intake: intake, sidecar: try reader.sidecar(of: c), content: c.content)
+        try walk(c.content, c.contentKind == .tree ? .tree : .blob, name, c.size)
         return out
     }
 }

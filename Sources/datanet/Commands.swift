@@ -202,6 +202,15 @@ nonisolated(unsafe) let commands: [Command] = [
     Command(spec: CommandSpec(name: "checkpoint", synopsis: "checkpoint DATANET [--observe FILE]",
                               summary: "Print the latest signed checkpoint, or check one received from elsewhere against this log: exit 1 and print fork evidence when they cannot both hold.",
                               options: [("--observe", "a signed checkpoint note to check and remember")], minPositionals: 1, maxPositionals: 1), run: runCheckpoint),
+    Command(spec: CommandSpec(name: "diff", synopsis: "diff DATANET@SIZE [DATANET@SIZE] [--key COLUMN] [-v]",
+                              summary: """
+                              What changed between two checkpoints (the second defaults to the newest): contributions accepted and \
+                              withdrawn, with their files and line counts; for tables (CSV files sharing a header, JSON Lines \
+                              objects) the rows added and removed, and with --key the rows changed, matched by that column.
+                              """,
+                              flags: [json, ("-v", "list every row, not the first 10 of each kind")],
+                              options: [("--key", "the column (CSV header name, JSON key) that identifies a row")],
+                              minPositionals: 1, maxPositionals: 2), run: runDiff),
     Command(spec: CommandSpec(name: "completion", synopsis: "completion bash|zsh",
                               summary: "Print a shell completion script: eval \"$(datanet completion bash)\" in ~/.bashrc, or the zsh one in ~/.zshrc.",
                               minPositionals: 1, maxPositionals: 1), run: runCompletion),

@@ -16,7 +16,6 @@ let gitWords: [String: String] = [
     "pull": "`datanet bundle import FILE`", "fetch": "`datanet bundle import FILE`", "clone": "`datanet bundle import FILE` into an empty store",
     "rm": "`datanet withdraw D ID`", "remove": "`datanet withdraw D ID`", "commit": "`datanet contribute D PATH...` then `datanet sequence D`",
     "remote": "`datanet id import FILE --name NAME` for contacts, `datanet pin` for anchors (peers come with `datanet peer`)",
-    "diff": "`datanet log D` and `datanet status D` (dataset diffs are not built yet)",
 ]
 
 /// Edit distance with adjacent transpositions (optimal string alignment), for short words:

@@ -55,6 +55,7 @@ provenance:
   audit D                replay a log from its genesis; every violation with evidence
   bundle export D -o FILE | bundle import FILE   move a Datanet between stores
   export D[@SIZE] DIR    accepted contributions as files with a checkable manifest
+  diff D@A [D@B] [--key COLUMN]   contributions, files and table rows changed between checkpoints
 
 Run `datanet COMMAND --help` for a command's options.
 """

@@ -205,4 +205,43 @@ import Testing
         try a.ok(["bundle", "export", "public", "--since", "1", "-o", a.dir.file("6.bundle")])
         try c.refused(["bundle", "import", a.dir.file("6.bundle")], "ask the sender for `datanet bundle export D --for YOU`")
     }
+
+    /// `diff` between checkpoints: contributions accepted and withdrawn with their files, table
+    /// rows added, removed and changed by --key (CSV by header, JSON Lines), malformed tables named.
+    @Test func datasetDiffs() throws {
+        let s = Session()
+        try s.ok(["init"])
+        try s.ok(["id", "new", "owner"])
+        try s.ok(["config", "identity", "owner"])
+        try s.ok(["create", "birds"])
+        func file(_ name: String, _ text: String) -> String { writeFile(s.dir.file(name), Array(text.utf8)); return s.dir.file(name) }
+        let first = [file("a.csv", "id,name,score\n1,ana,5\n2,ben,3\n"), file("t.txt", "hello\nworld\n"), file("j.jsonl", "{\"id\":1,\"w\":\"x\"}\n")]
+        try s.ok(["contribute", "birds"] + first)
+        try s.ok(["sequence", "birds"])
+        try s.ok(["review", "birds", "--accept"] + first)
+        try s.ok(["sequence", "birds"])
+        let at = try s.size("birds")
+        let second = [file("b.csv", "id,name,score\n2,ben,4\n3,cy,1\n"), file("k.jsonl", "{\"w\":\"z\",\"id\":3}\n"),
+                      file("bad.csv", "id,name\n1,\"open\n")]
+        try s.ok(["contribute", "birds"] + second)
+        try s.ok(["withdraw", "birds", first[0]])
+        try s.ok(["sequence", "birds"])
+        try s.ok(["review", "birds", "--accept"] + second)
+        try s.ok(["sequence", "birds"])
+        let text = try s.ok(["diff", "birds@\(at)", "--key", "id"])
+        for part in ["checkpoint \(at) → \(try s.size("birds")): 3 contribution(s) accepted, 1 withdrawn", "+ 00000008-b.csv  (3 lines)",
+                     "table CSV [id,name,score]: +1 row(s), -1 row(s), ~1 changed (by id)", "~ 2: 2,ben,3 → 2,ben,4", "+ 3,cy,1", "- 1,ana,5",
+                     "table JSON Lines: +1 row(s), -0 row(s)", "! 00000010-bad.csv: ", "a quoted field is not closed"] {
+            #expect(text.contains(part), "\(part) not in:\n\(text)")
+        }
+        let json = try #require(try s.json(["diff", "birds@\(at)", "birds"]) as? [String: Any])
+        let tables = try #require(json["tables"] as? [[String: Any]])
+        #expect(tables.count == 2 && (tables[0]["added"] as? [Any])?.count == 2 && (tables[0]["removed"] as? [Any])?.count == 2)
+        #expect(((json["contributions"] as? [String: Any])?["withdrawn"] as? [String])?.count == 1)
+        #expect(try s.ok(["diff", "birds@\(at)", "birds@\(at)"]).contains("0 contribution(s) accepted, 0 withdrawn"))
+        try s.ok(["create", "other"])
+        #expect(try s.run(["diff", "birds@\(at)", "other@1"]).status == 2)
+        #expect(try s.run(["diff", "birds"]).status == 2)
+        #expect(try s.run(["diff", "birds@999"]).stderr.contains("no checkpoint of size 999"))
+    }
 }
