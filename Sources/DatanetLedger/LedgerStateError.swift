@@ -26,10 +26,13 @@ public enum LedgerStateError: Error, Equatable, CustomStringConvertible {
     case beyondLog(size: UInt64, held: UInt64)
     /// A contribution's content is not in this store.
     case contentMissing(content: String)
+    /// `export --update` was pointed at a folder that is not an export of this Datanet.
+    case notAnExport(String, datanet: String)
 
     public var description: String {
         switch self {
         case .noLedger: "this store holds no Datanets yet (create one with `datanet create`)"
+        case .notAnExport(let dir, let d): "\(dir) is not an export of Datanet \(d.prefix(16))… (no MANIFEST.jsonl and CHECKPOINT of it); `datanet export` makes one"
         case .unknownDatanet(let d): "no Datanet \(d) in this store"
         case .ambiguousDatanet(let text, let n): "'\(text)' names \(n) Datanets; give more of the id"
         case .datanetExists(let d): "Datanet \(d) already exists here"

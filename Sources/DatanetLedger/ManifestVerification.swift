@@ -16,16 +16,43 @@ public struct ManifestVerification: Codable, Sendable {
 
 extension ManifestEntry {
     static let fields: Set<String> = ["path", "kind", "content", "contribution", "author", "license", "media_type", "size", "intake_index"]
+    /// Fields a v2 manifest adds: `sha256` (files) or `files` (folders), and `label` with `metadata` where a sidecar was held.
+    static let fieldsV2 = fields.union(["sha256", "files", "label", "metadata"])
 
     /// One MANIFEST.jsonl line, read strictly: valid JSON without repeated keys (StrictJSON),
-    /// exactly the manifest's fields, each of its type.
-    public init(line: Data) throws(RecordError) {
+    /// exactly the fields of its version (v1: no header line; v2: after one), each of its type.
+    public init(line: Data, version: Int = 1) throws(RecordError) {
         try StrictJSON.check(line)
         do { self = try JSONDecoder().decode(ManifestEntry.self, from: line) } catch {
             throw .malformed("not a manifest entry: \(Receipt.describe(error))")
         }
         guard let keys = (try? JSONSerialization.jsonObject(with: line) as? [String: Any])?.keys else { throw .malformed("not a JSON object") }
-        if let extra = Set(keys).subtracting(Self.fields).sorted().first { throw .malformed("unknown manifest field \"\(extra)\"") }
+        if let extra = Set(keys).subtracting(version == 1 ? Self.fields : Self.fieldsV2).sorted().first { throw .malformed("unknown manifest field \"\(extra)\"") }
+        guard version == 2 else { return }
+        guard (kind == "blob") == (sha256 != nil), (kind == "tree") == (files != nil) else {
+            throw .malformed("a v2 entry has sha256 for a file (blob) and files for a folder (tree), not otherwise")
+        }
+        if let sha256, sha256.utf8.count != 64 || Hex.decode(sha256) == nil { throw .malformed("sha256 is not 64 hex digits") }
+        if let files, files.contains(where: { $0.sha256.utf8.count != 64 || Hex.decode($0.sha256) == nil || $0.path.isEmpty }) {
+            throw .malformed("a folder's file has no path or a sha256 that is not 64 hex digits")
+        }
+        guard (label == nil) == (metadata == nil) else { throw .malformed("label and metadata come together (a sidecar held) or not at all") }
+    }
+}
+
+extension ManifestHeader {
+    /// The header line of a v2 manifest, read strictly.
+    init(line: Data) throws(RecordError) {
+        try StrictJSON.check(line)
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
+              Set(object.keys) == ["format", "datanet", "size", "layout"],
+              let header = try? JSONDecoder().decode(ManifestHeader.self, from: line) else {
+            throw .malformed("the header is not {format, datanet, size, layout}")
+        }
+        guard header.format == ManifestHeader.format, DatanetID(hex: header.datanet) != nil, ExportLayout(rawValue: header.layout) != nil else {
+            throw .malformed("the header names another format, a malformed Datanet id or an unknown layout")
+        }
+        self = header
     }
 }
 
@@ -72,10 +99,17 @@ extension DatasetExport {
     public static func verify(manifest: Data, checkpoint: String?, dir: String, ledger: Ledger?,
                               contentOnly: Bool = false, allowWithdrawn: Bool = false) -> ManifestVerification {
         var result = ManifestVerification(checks: [], contentOnly: contentOnly)
-        let entries: [ManifestEntry]
-        do { entries = try Self.entries(fromManifest: manifest) } catch {
+        let (header, entries): (ManifestHeader?, [ManifestEntry])
+        do { (header, entries) = try Self.parse(manifest: manifest) } catch {
             result.checks = [VerificationCheck("MANIFEST.jsonl", .fail, "\(error)")]
             return result
+        }
+        if let header {
+            // The header names the checkpoint CHECKPOINT holds.
+            let cp = checkpoint.flatMap { try? Checkpoint.unverified(note: $0) }
+            let ok = cp.map { $0.origin == "datanet/" + header.datanet && $0.size == header.size } ?? false
+            result.checks.append(VerificationCheck("MANIFEST.jsonl header", ok ? .pass : .fail,
+                                                   ok ? "v2, \(header.layout) layout, size \(header.size)" : "names Datanet \(header.datanet.prefix(16))… at size \(header.size), which CHECKPOINT does not hold"))
         }
         var listed = Set<[UInt8]>()
         for e in entries {
@@ -91,6 +125,9 @@ extension DatasetExport {
             do {
                 let (kind, id, size) = try ContentID.of(path: dir + "/" + e.path, exportedNames: true)
                 let ok = id.hex == e.content && kind.description == e.kind && size == e.size
+                if ok, let why = try sha256Mismatch(e, dir: dir) {
+                    result.checks.append(VerificationCheck(e.path, .fail, why)); continue
+                }
                 result.checks.append(VerificationCheck(e.path, ok ? .pass : .fail, ok ? "\(e.kind) \(e.content.prefix(16))…"
                     : "content is \(kind) \(id.hex) of \(size) bytes, manifest says \(e.kind) \(e.content) of \(e.size)"))
             } catch {
@@ -101,22 +138,59 @@ extension DatasetExport {
             result.checks.append(VerificationCheck("data/" + ExportedName.encode(name), .fail, "not listed in MANIFEST.jsonl"))
         }
         if !contentOnly {
-            result.checks.append(contentsOf: logChecks(checkpoint: checkpoint, entries: entries, ledger: ledger, allowWithdrawn: allowWithdrawn))
+            result.checks.append(contentsOf: logChecks(checkpoint: checkpoint, entries: entries, v2: header != nil, ledger: ledger, allowWithdrawn: allowWithdrawn))
         }
         return result
     }
 
     /// The entries of a MANIFEST.jsonl, read strictly: one entry per line, each line ending in
     /// a newline, no empty lines.
-    public static func entries(fromManifest manifest: Data) throws(RecordError) -> [ManifestEntry] {
+    public static func entries(fromManifest manifest: Data) throws(RecordError) -> [ManifestEntry] { try parse(manifest: manifest).entries }
+
+    /// A MANIFEST.jsonl read strictly: its v2 header (a first line with a `format`; v1 has none)
+    /// and entries, one per line, each line ending in a newline, no empty lines.
+    public static func parse(manifest: Data) throws(RecordError) -> (header: ManifestHeader?, entries: [ManifestEntry]) {
         guard manifest.isEmpty || manifest.last == UInt8(ascii: "\n") else { throw .malformed("the last line does not end with a newline") }
         var entries = [ManifestEntry]()
+        var header: ManifestHeader?
         for (n, line) in manifest.dropLast().split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() where !manifest.isEmpty {
-            do { entries.append(try ManifestEntry(line: Data(line))) } catch {
+            do {
+                // v2 begins with a header: the one line with a `format` key (entries have none).
+                if n == 0, (try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])?["format"] != nil {
+                    header = try ManifestHeader(line: Data(line))
+                } else {
+                    entries.append(try ManifestEntry(line: Data(line), version: header == nil ? 1 : 2))
+                }
+            } catch {
                 throw .malformed("line \(n + 1): \(error)")
             }
         }
-        return entries
+        return (header, entries)
+    }
+
+    /// Why a v2 entry's SHA-256 claims do not hold (nil when they do, or for a v1 entry): a
+    /// file's digest, or a folder's exact list of files with their sizes and digests.
+    private static func sha256Mismatch(_ e: ManifestEntry, dir: String) throws -> String? {
+        let path = dir + "/" + e.path
+        if let sha = e.sha256 {
+            let actual = try fileSHA256(path).hex
+            return actual == sha ? nil : "SHA-256 is \(actual), manifest says \(sha)"
+        }
+        guard let files = e.files else { return nil }
+        var onDisk = [String]()
+        if let walker = FileManager.default.enumerator(atPath: path) {
+            for case let p as String in walker where (try? FileManager.default.attributesOfItem(atPath: path + "/" + p)[.type] as? FileAttributeType) == .typeRegular {
+                onDisk.append(p)
+            }
+        }
+        guard onDisk.sorted() == files.map(\.path).sorted() else { return "the folder's files differ from the manifest's list of them" }
+        for f in files {
+            let actual = try fileSHA256(path + "/" + f.path).hex
+            if actual != f.sha256 { return "\(f.path): SHA-256 is \(actual), manifest says \(f.sha256)" }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path + "/" + f.path)[.size] as? UInt64) ?? nil
+            if size != f.size { return "\(f.path): \(size.map(String.init) ?? "?") bytes, manifest says \(f.size)" }
+        }
+        return nil
     }
 
     /// Names under data/ that the manifest does not list (as bytes: they need not be UTF-8).
@@ -131,7 +205,7 @@ extension DatasetExport {
         return out.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
-    private static func logChecks(checkpoint note: String?, entries: [ManifestEntry], ledger: Ledger?, allowWithdrawn: Bool) -> [VerificationCheck] {
+    private static func logChecks(checkpoint note: String?, entries: [ManifestEntry], v2: Bool, ledger: Ledger?, allowWithdrawn: Bool) -> [VerificationCheck] {
         let name = "accepted at the checkpoint"
         guard let note, let cp = try? Checkpoint.unverified(note: note), cp.origin.hasPrefix("datanet/"),
               let d = DatanetID(hex: String(cp.origin.dropFirst("datanet/".count))) else {
@@ -164,6 +238,13 @@ extension DatasetExport {
                   c.author.description == e.author, c.license == e.license, c.mediaType == e.mediaType, c.size == e.size,
                   e.kind == (c.contentKind == .blob ? "blob" : "tree") else {
                 return [VerificationCheck(name, .fail, "\(e.path): contribution \(e.contribution.prefix(16))… is not accepted as listed at size \(cp.size)")]
+            }
+            // v2 lists the label and metadata: those of the sidecar, where this store holds it (a
+            // withdrawal erases it; a records-only replica never had it: then nothing to compare).
+            if v2, let side = (try? ledger.reader.sidecar(of: c)) ?? nil {
+                guard e.label == side.label, e.metadata == side.metadata else {
+                    return [VerificationCheck(name, .fail, "\(e.path): label or metadata differ from contribution \(e.contribution.prefix(16))…'s sidecar held here")]
+                }
             }
         }
         var checks = [VerificationCheck(name, .pass, "\(entries.count - withdrawn.count) contribution(s) accepted in this store's log at size \(cp.size)")]

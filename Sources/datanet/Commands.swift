@@ -101,14 +101,19 @@ nonisolated(unsafe) let commands: [Command] = [
                                         ("--from", "import: the contact who sent it (remembered for --for)"),
                                         ("--seal-to", "export: seal to this recipient (repeatable)")],
                               minPositionals: 2, maxPositionals: 2), run: runBundle),
-    Command(spec: CommandSpec(name: "export", synopsis: "export DATANET[@SIZE] DIR",
+    Command(spec: CommandSpec(name: "export", synopsis: "export DATANET[@SIZE] DIR [--format files|croissant|hf] [--update]",
                               summary: """
                               Write the contributions accepted at a checkpoint (the newest, or the one of SIZE) into the new folder \
-                              DIR as plain files under data/, with MANIFEST.jsonl (path, content id, contribution, author, license, \
-                              intake index), DATASET.md (name, checkpoint, root, counts, licenses, contributors) and CHECKPOINT. \
-                              Check it anywhere with `datanet verify --manifest DIR`.
+                              DIR as plain files under data/, with MANIFEST.jsonl (a header, then per contribution: path, content id, \
+                              SHA-256 of each file, contribution, author, license, intake index, label and metadata), DATASET.md and \
+                              CHECKPOINT (schema/export.md). --format croissant adds croissant.json (Croissant 1.1: files with \
+                              SHA-256, a record set per CSV or JSON Lines file); --format hf adds README.md, a dataset card with the \
+                              configs `datasets.load_dataset(DIR)` reads. --update refreshes an existing export in place (its \
+                              layout kept unless --format says otherwise). Check it anywhere with `datanet verify --manifest DIR`.
                               """,
-                              flags: [json, quiet], minPositionals: 2, maxPositionals: 2), run: runExport),
+                              flags: [json, quiet, ("--update", "refresh the export already in DIR")],
+                              options: [("--format", "files (default), croissant or hf")],
+                              minPositionals: 2, maxPositionals: 2), run: runExport),
     Command(spec: CommandSpec(name: "withdraw", synopsis: "withdraw DATANET CONTRIBUTION [--reason TEXT]",
                               summary: """
                               Withdraw your contribution (--as its author): a signed tombstone record that, once sequenced, makes \

@@ -249,14 +249,29 @@ private func mark(_ s: VerificationCheck.Status) -> String {
 func runExport(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
     let (st, size) = try datanetAt(ledger, p.positionals[0])
+    let dir = p.positionals[1]
+    let layout = try p.options["--format"].map { f -> ExportLayout in
+        guard let l = ExportLayout(rawValue: f) else { throw CLIError.usage("--format is files, croissant or hf, not '\(f)'") }
+        return l
+    }
     let bar = ProgressBar(total: st.size, label: "export", quiet: p.has("--quiet") || p.has("--json"))
-    let x = try ledger.exportDataset(st.id, at: size, to: p.positionals[1]) { bar.update($0) }
+    let x: DatasetExport
+    var change = ""
+    if p.has("--update") {
+        let (fresh, old) = try ledger.updateExport(st.id, at: size, dir: dir, layout: layout) { bar.update($0) }
+        let (was, now) = (Set(old.map(\.contribution)), Set(fresh.entries.map(\.contribution)))
+        change = ": \(now.subtracting(was).count) contribution(s) added, \(was.subtracting(now).count) gone since the last export"
+        x = fresh
+    } else {
+        x = try ledger.exportDataset(st.id, at: size, to: dir, layout: layout ?? .files) { bar.update($0) }
+    }
     bar.finish()
+    let extra = x.layout == .croissant ? ", croissant.json" : x.layout == .hf ? ", README.md (Hugging Face card)" : ""
     if p.has("--json") {
-        try printJSON(["datanet": st.id.hex, "dir": p.positionals[1], "contributions": x.entries.count,
+        try printJSON(["datanet": st.id.hex, "dir": dir, "contributions": x.entries.count, "layout": x.layout.rawValue,
                        "bytes": x.totalBytes, "checkpoint": x.checkpoint])
     } else {
-        out("exported \(x.entries.count) accepted contribution(s) of \(x.name) to \(p.positionals[1]) (MANIFEST.jsonl, DATASET.md, CHECKPOINT)")
+        out("\(p.has("--update") ? "updated" : "exported") \(x.entries.count) accepted contribution(s) of \(terminalSafe(x.name)) in \(dir) (MANIFEST.jsonl, DATASET.md, CHECKPOINT\(extra))\(change)")
     }
     return 0
 }

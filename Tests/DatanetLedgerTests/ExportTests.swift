@@ -89,9 +89,12 @@ import Testing
         FileManager.default.createFile(atPath: path, contents: Data("a song of the dusk".utf8))
         var entry = x.entries[0]
         entry.content = try ContentID.of(path: path).id.hex
+        entry.sha256 = SHA256.hash(Array("a song of the dusk".utf8)).hex
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try (e.encode(entry) + Data("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/MANIFEST.jsonl"))
+        // The manifest's header line stays; the entry is rewritten as the attacker would.
+        let header = try #require(try Data(contentsOf: URL(fileURLWithPath: dir + "/MANIFEST.jsonl")).split(separator: 0x0a).first)
+        try (Data(header) + Data("\n".utf8) + e.encode(entry) + Data("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/MANIFEST.jsonl"))
         #expect(Self.failing(try DatasetExport.verify(dir: dir, ledger: nil)) == ["accepted at the checkpoint"])
         #expect(try DatasetExport.verify(dir: dir, ledger: nil, contentOnly: true).holds)
         #expect(Self.failing(try DatasetExport.verify(dir: dir, ledger: w.ledger)) == ["accepted at the checkpoint"])
@@ -99,7 +102,7 @@ import Testing
         for edit in [{ (m: inout ManifestEntry) in m.license = "MIT" }, { $0.mediaType = "audio/flac" }, { $0.author = String(repeating: "0", count: 64) }] {
             var m = x.entries[0]
             edit(&m)
-            try (e.encode(m) + Data("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/MANIFEST.jsonl"))
+            try (Data(header) + Data("\n".utf8) + e.encode(m) + Data("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/MANIFEST.jsonl"))
             #expect(Self.failing(try DatasetExport.verify(dir: dir, ledger: w.ledger)) == ["accepted at the checkpoint"])
         }
     }
@@ -202,7 +205,7 @@ import Testing
         try saved.write(to: URL(fileURLWithPath: dir + "/MANIFEST.jsonl"))
         unlink(dir + "/CHECKPOINT")
         #expect(symlink("/dev/zero", dir + "/CHECKPOINT") == 0)
-        #expect(Self.failing(try DatasetExport.verify(dir: dir, ledger: w.ledger)) == ["accepted at the checkpoint"])
+        #expect(Self.failing(try DatasetExport.verify(dir: dir, ledger: w.ledger)) == ["MANIFEST.jsonl header", "accepted at the checkpoint"])
         #expect(Ledger.safeName("report\u{202E}fdp.txt", fallback: "x") == "report_fdp.txt")
         #expect(Ledger.safeName("a\u{85}b", fallback: "x") == "a_b")
     }

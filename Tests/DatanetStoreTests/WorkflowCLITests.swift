@@ -244,4 +244,50 @@ import Testing
         #expect(try s.run(["diff", "birds"]).status == 2)
         #expect(try s.run(["diff", "birds@999"]).stderr.contains("no checkpoint of size 999"))
     }
+
+    /// `export --format croissant|hf` writes its metadata beside a v2 manifest that verifies;
+    /// `--update` refreshes in place (layout kept) and refuses a folder of another Datanet;
+    /// an export with a v1 manifest (no header, no SHA-256) still verifies.
+    @Test func exportLayoutsAndUpdates() throws {
+        let s = Session()
+        let (songs, c) = try Self.birds(s)
+        try s.ok(["--as", "owner", "review", "birds", "--accept", c])
+        try s.ok(["sequence", "birds"])
+        let first = try s.size("birds")
+        let dir = s.dir.file("x")
+        #expect(try s.ok(["export", "birds", dir, "--format", "croissant"]).contains("croissant.json"))
+        let croissant = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/croissant.json"))) as? [String: Any])
+        #expect(croissant["conformsTo"] as? String == "http://mlcommons.org/croissant/1.1" && (croissant["version"] as? String)?.hasPrefix("\(first).0.0+") == true)
+        #expect((croissant["distribution"] as? [[String: Any]])?.map { $0["contentUrl"] as? String } == ["data/00000002-c.txt"])
+        let lines = try String(contentsOfFile: dir + "/MANIFEST.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].contains("\"format\":\"datanet/manifest/v2\"") && lines[1].contains("\"sha256\":\""), "\(lines)")
+        #expect(try s.ok(["verify", "--manifest", dir]).hasPrefix("manifest holds"))
+        // The folder is accepted later: --update brings it in, keeping the croissant layout.
+        try s.ok(["--as", "owner", "review", "birds", "--accept", songs])
+        try s.ok(["sequence", "birds"])
+        #expect(try s.ok(["export", "birds", dir, "--update"]).contains("1 contribution(s) added, 0 gone since the last export"))
+        let updated = try String(contentsOfFile: dir + "/MANIFEST.jsonl", encoding: .utf8)
+        #expect(updated.contains("\"layout\":\"croissant\"") && updated.contains("\"files\":[{\"path\":\"a.txt\""), "\(updated)")
+        #expect(try s.ok(["verify", "--manifest", dir]).hasPrefix("manifest holds"))
+        // A label the sidecar held here does not carry is caught.
+        try updated.replacingOccurrences(of: "\"label\":\"c.txt\"", with: "\"label\":\"forged\"").write(toFile: dir + "/MANIFEST.jsonl", atomically: true, encoding: .utf8)
+        #expect(try s.run(["verify", "--manifest", dir]).stdout.contains("label or metadata differ"))
+        try updated.write(toFile: dir + "/MANIFEST.jsonl", atomically: true, encoding: .utf8)
+        try s.ok(["--as", "owner", "create", "other"])
+        #expect(try s.run(["export", "other", dir, "--update"]).stderr.contains("is not an export of Datanet"))
+        #expect(try s.run(["export", "birds", s.dir.file("nothing"), "--update"]).status == 1)
+        #expect(try s.run(["export", "birds", s.dir.file("y"), "--format", "parquet"]).status == 2)
+        // hf: a card whose configs name the text files.
+        try s.ok(["export", "birds", s.dir.file("h"), "--format", "hf"])
+        let card = try String(contentsOfFile: s.dir.file("h/README.md"), encoding: .utf8)
+        #expect(card.hasPrefix("---\npretty_name: \"birds\"\n") && card.contains("- config_name: text\n  default: true") && card.contains("\"data/00000002-c.txt\""), "\(card)")
+        // A v1 manifest: the entries alone, without the v2 fields.
+        let v1 = try updated.split(separator: "\n").dropFirst().map { line -> String in
+            var o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            for k in ["sha256", "files", "label", "metadata"] { o[k] = nil }
+            return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        }.joined(separator: "\n") + "\n"
+        try v1.write(toFile: dir + "/MANIFEST.jsonl", atomically: true, encoding: .utf8)
+        #expect(try s.ok(["verify", "--manifest", dir]).hasPrefix("manifest holds"))
+    }
 }

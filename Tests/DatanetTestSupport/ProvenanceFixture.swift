@@ -111,9 +111,14 @@ public struct ManifestFuzzer: Sendable {
             let v = DatasetExport.verify(manifest: Data(m), checkpoint: cp, dir: dir, ledger: ledger, contentOnly: ledger == nil)
             guard v.holds else { outcome.refused += 1; continue }
             outcome.held += 1
-            // Line order carries nothing; without a ledger only what the files prove is compared.
+            // Line order and the order of a folder's files carry nothing; without a ledger only
+            // what the files prove is compared.
             func key(_ e: [ManifestEntry]) -> [String] {
-                e.map { ledger == nil ? "\($0.path) \($0.kind) \($0.content) \($0.size)" : "\($0)" }.sorted()
+                e.map { entry in
+                    var m = entry
+                    m.files = m.files?.sorted { $0.path < $1.path }
+                    return ledger == nil ? "\(m.path) \(m.kind) \(m.content) \(m.size) \(m.sha256 ?? "") \(m.files.map { "\($0)" } ?? "")" : "\(m)"
+                }.sorted()
             }
             if (try? DatasetExport.entries(fromManifest: Data(m))).map(key) != key(original) || cp != checkpoint && ledger != nil {
                 outcome.failures.append("seed \(seed) round \(round): \(String(decoding: m.prefix(300), as: UTF8.self))")
