@@ -221,6 +221,14 @@ final class SequenceRun {
     /// Takes one pending record other than a review: a policy, handoff, contribution or
     /// tombstone leaf, or a refusal.
     func take(_ txn: Transaction, _ pendingKey: [UInt8], _ id: RecordID, _ envelope: Envelope, _ record: Record) throws {
+        // Over its author's quota but within it on its own: it waits in pending (deferred)
+        // until earlier contributions are decided, instead of being refused.
+        if case .contribution(let c) = record, st!.policy.mayContribute(c.author), st!.policy.withinQuota(count: 0, bytes: 0, adding: c.size) {
+            let q = try ledger.index.quota(txn, d, author: KeyID(c.author))
+            if !st!.policy.withinQuota(count: q.count, bytes: q.bytes, adding: c.size) {
+                return report.deferred.append((id, q.count, q.bytes))
+            }
+        }
         try ledger.removePending(txn, pendingKey)
         switch record {
         case .policy(let p):

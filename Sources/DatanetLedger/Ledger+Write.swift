@@ -14,6 +14,9 @@ public struct SequenceReport: Sendable {
     public var tombstones: [(contribution: RecordID, index: UInt64)] = []
     /// Records taken out of pending without a leaf, and why.
     public var refused: [Refused] = []
+    /// Contributions left pending because their author is over quota: taken in by a later run,
+    /// once earlier ones are decided (count and bytes undecided now).
+    public var deferred: [(record: RecordID, count: UInt64, bytes: UInt64)] = []
 
     /// A record the sequencer took out of pending without a leaf.
     public struct Refused: Sendable {

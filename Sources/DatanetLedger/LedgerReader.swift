@@ -157,6 +157,13 @@ extension LedgerReader {
         return out
     }
 
+    /// An author's contributions taken into `d` and not yet decided: (count, bytes), what the
+    /// per-author quota counts.
+    public func quota(_ d: DatanetID, author: PublicKey) throws -> (count: UInt64, bytes: UInt64) {
+        let q = try ledger.env.read { txn in try ledger.index.quota(txn, d, author: KeyID(author)) }
+        return (q.count, q.bytes)
+    }
+
     /// The contributions whose content is `content`: in each Datanet, the earliest one taken
     /// in, and those queued here.
     public func contributions(withContent content: ObjectID) throws -> [RecordID] {

@@ -128,7 +128,7 @@ func runContribute(_ p: Parsed) throws -> Int32 {
         guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw CLIError.usage("--meta needs key=value, got '\(kv)'") }
         fields.metadata[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
     }
-    let plans = try Ingest.plan(bytes: Array(p.rawPositionals.dropFirst()))
+    let plans = try grouped(try Ingest.plan(bytes: Array(p.rawPositionals.dropFirst())), p)
     let bar = ProgressBar(total: plans.reduce(0) { $0 + $1.node.totalBytes }, label: "contribute", quiet: p.has("--quiet"))
     let made: [(envelope: Envelope, added: AddResult)]
     do {
@@ -152,6 +152,19 @@ func runContribute(_ p: Parsed) throws -> Int32 {
         }
         writeFD(1, lines.utf8)
     }
+    // What the policy, as this store knows it, will hold back: the author's undecided
+    // contributions and those queued here count against the per-author quota.
+    let taken = try ledger.reader.quota(st.id, author: author.publicKey)
+    let queued = try ledger.reader.pendingRecords(st.id).filter { e in
+        if case .contribution(let c)? = try? Record(e) { c.author == author.publicKey } else { false }
+    }.count
+    let limit = st.policy.maxPendingProposals
+    if taken.count + UInt64(queued) > limit {
+        let waiting = min(UInt64(made.count), taken.count + UInt64(queued) - limit)
+        errLine("note: \(waiting) of these will wait in the queue: \(terminalSafe(st.policy.name)) takes in at most \(limit) undecided contributions per author "
+                + "(\(taken.count) taken in, \(queued) queued here); they are taken in as earlier ones are decided. "
+                + "`--as-one` makes one contribution of a folder; `--split-every N` groups files into folders of N.")
+    }
     let exact = flags.filter { $0?.exact == true }.count, near = flags.filter { $0?.exact == false }.count
     var parts = ["\(made.count) queued for \(terminalSafe(st.policy.name))"]
     if exact > 0 { parts.append("\(exact) exact duplicate\(exact == 1 ? "" : "s") of earlier contributions (the sequencer will reject \(exact == 1 ? "it" : "them"))") }
@@ -159,6 +172,38 @@ func runContribute(_ p: Parsed) throws -> Int32 {
     if made.count > 10 && !p.has("-v") { parts.append("`datanet status \(terminalSafe(st.policy.name)) --mine` lists them") }
     out(parts.joined(separator: "; "))
     return 0
+}
+
+/// The contributions `contribute` makes of its paths: one per path, or with `--as-one` one
+/// folder holding them all, or with `--split-every N` folders of N files each (the files of a
+/// single folder given, else the paths given), named `<name>-part-K`.
+func grouped(_ plans: [(path: String, node: SourceNode)], _ p: Parsed) throws -> [(path: String, node: SourceNode)] {
+    let split = try integerOption(p, "--split-every")
+    if split == 0 { throw CLIError.usage("--split-every needs at least 1") }
+    guard p.has("--as-one") || split != nil else { return plans }
+    if p.has("--as-one") && split != nil { throw CLIError.usage("give --as-one or --split-every, not both") }
+    func base(_ path: String) -> String { normalizedPath(path).split(separator: "/").last.map(String.init) ?? "contribution" }
+    var items: [(name: [UInt8], node: SourceNode)]
+    var name = "contribution"
+    if plans.count == 1, case .folder(_, let children) = plans[0].node {
+        if p.has("--as-one") { return plans } // a folder already is one contribution
+        (items, name) = (children, base(plans[0].path))
+    } else {
+        items = plans.map { (Array(base($0.path).utf8), $0.node) }
+        if let twice = Dictionary(grouping: items.map(\.name), by: { $0 }).first(where: { $0.value.count > 1 }) {
+            throw CLIError.usage("two paths are named '\(String(decoding: twice.key, as: UTF8.self))': one folder cannot hold both (contribute them separately)")
+        }
+        // Named after the folder the paths share, if they share one.
+        let parents = Set(plans.map { normalizedPath(absolutePath($0.path) + "/..") })
+        if plans.count == 1 { name = base(plans[0].path) } else if parents.count == 1, let only = parents.first, only != "/" { name = base(only) }
+    }
+    let size = split ?? max(1, items.count)
+    let parts = stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min(items.count, $0 + size)]) }
+    if parts.count == 1 && p.has("--as-one") { return [(name, .folder(path: [], children: parts[0]))] }
+    let width = String(parts.count).count
+    return parts.enumerated().map { k, part in
+        ("\(name)-part-" + String(repeating: "0", count: width - String(k + 1).count) + String(k + 1), .folder(path: [], children: part))
+    }
 }
 
 func runReview(_ p: Parsed) throws -> Int32 {
@@ -280,7 +325,8 @@ func runSequence(_ p: Parsed) throws -> Int32 {
                        "decisions": r.decisions.map { ["contribution": $0.contribution.hex, "index": $0.index, "accepted": $0.accepted, "reason": $0.reason] as [String: Any] },
                        "policies": r.policies.map { ["record": $0.record.hex, "index": $0.index] as [String: Any] },
                        "tombstones": r.tombstones.map { ["contribution": $0.contribution.hex, "index": $0.index] as [String: Any] },
-                       "refused": r.refused.map { ["record": $0.record.hex, "reason": $0.reason] }])
+                       "refused": r.refused.map { ["record": $0.record.hex, "reason": $0.reason] },
+                       "deferred": r.deferred.map { ["record": $0.record.hex, "undecided": $0.count, "undecided_bytes": $0.bytes] as [String: Any] }])
     } else {
         // One summary line by default (refusals are listed: they need someone to act); -v lists every leaf.
         if p.has("-v") {
@@ -328,6 +374,7 @@ func sequenceSummary(_ r: SequenceReport, before: UInt64) -> String {
     if !r.policies.isEmpty { parts.append("\(r.policies.count) policy change\(r.policies.count == 1 ? "" : "s")") }
     if !r.tombstones.isEmpty { parts.append("\(r.tombstones.count) withdrawn or taken down") }
     if !r.refused.isEmpty { parts.append("\(r.refused.count) refused") }
+    if !r.deferred.isEmpty { parts.append("\(r.deferred.count) deferred (over their author's quota: taken in once earlier ones are decided)") }
     let range = r.size > before ? "new leaves \(before)–\(r.size - 1)" : "no new leaf"
     return parts.joined(separator: ", ") + "; checkpoint size \(r.size) (\(range))"
 }

@@ -33,15 +33,15 @@ func statusJSON(_ s: ContributionStatus, datanet: DatanetID, sidecar: Sidecar?) 
     return o
 }
 
-/// One line saying where a contribution stands.
-func statusLine(_ s: ContributionStatus, names: inout KeyNames) -> String {
+/// One line saying where a contribution stands; `waits` names why a queued one waits.
+func statusLine(_ s: ContributionStatus, names: inout KeyNames, waits: String? = nil) -> String {
     func reviews(_ accept: Bool?) -> String {
         let picked = s.reviews.filter { accept == nil || $0.accept == accept! }
         return picked.map { names.label($0.reviewer) + ($0.reason.isEmpty ? "" : ": \"\(terminalSafe($0.reason))\"") }.joined(separator: "; ")
     }
     switch s.state {
     case .queued:
-        return "queued here, not yet taken in" + (s.reviews.isEmpty ? "" : "; reviewed by \(reviews(nil))")
+        return "queued here, not yet taken in" + (waits.map { " (\($0))" } ?? "") + (s.reviews.isEmpty ? "" : "; reviewed by \(reviews(nil))")
     case .awaitingReview:
         let so = s.reviews.isEmpty ? "no review yet" : "reviewed by " + s.reviews.map { names.label($0.reviewer) + ($0.accept ? " (accept)" : " (reject)") }.joined(separator: ", ")
         return "taken in at leaf \(s.intake!), awaiting review: \(so); \(s.acceptsNeeded ?? 0) more accept(s) needed"
@@ -79,11 +79,21 @@ func runStatus(_ p: Parsed) throws -> Int32 {
         var counts = [ContributionStatus.State: Int]()
         for r in rows { counts[r.state, default: 0] += 1 }
         out("\(terminalSafe(st.policy.name)): size \(st.size), quorum \(st.policy.quorum) of \(st.policy.curators.count) curator(s)")
+        // A queued contribution whose author is at the quota waits for earlier ones to be decided.
+        var quotas = [PublicKey: (count: UInt64, bytes: UInt64)]()
+        func waits(_ r: ContributionStatus) throws -> String? {
+            guard r.state == .queued else { return nil }
+            let a = r.contribution.author
+            if quotas[a] == nil { quotas[a] = try ledger.reader.quota(st.id, author: a) }
+            let q = quotas[a]!
+            return st.policy.withinQuota(count: q.count, bytes: q.bytes, adding: r.contribution.size) ? nil
+                : "waits: its author has \(q.count) undecided of the \(st.policy.maxPendingProposals) allowed; taken in as earlier ones are decided"
+        }
         for r in rows {
             let side = try ledger.reader.sidecar(of: r.contribution)
             let what = side.map { "'\(terminalSafe($0.fileName.isEmpty ? $0.label : $0.fileName))'" } ?? r.contribution.content.hex.prefix(12) + "…"
             out("  \(r.id.hex.prefix(12))  \(what)  \(humanBytes(r.contribution.size)) by \(names.label(r.contribution.author))")
-            out("      \(statusLine(r, names: &names))")
+            out("      \(statusLine(r, names: &names, waits: try waits(r)))")
         }
         let order: [ContributionStatus.State] = [.queued, .awaitingReview, .accepted, .rejected, .withdrawn, .takenDown]
         let parts = order.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }

@@ -229,19 +229,20 @@ import Testing
         }
     }
 
-    /// The per-author byte quota: a proposal that would take an author past it is refused at intake.
+    /// The per-author byte quota: a proposal that would take an author past it waits in pending
+    /// (deferred) and is taken in once earlier ones are decided; one that could never fit is refused.
     @Test func byteQuotaIsEnforced() throws {
         let w = try World(quorum: 1, maxPendingBytes: 150) // each sample contribution is 100 bytes
         let one = try w.contribution("one"), two = try w.contribution("two")
         try w.ledger.propose(all: [one, two])
         let r = try w.ledger.sequence(w.datanet, key: w.sequencer)
-        #expect(r.intakes.map(\.record) == [one.id])
-        #expect(r.refused.map(\.record) == [two.id] && r.refused[0].refusal == .overQuota(author: w.author.publicKey.description, count: 1, bytes: 100))
+        #expect(r.intakes.map(\.record) == [one.id] && r.refused.isEmpty)
+        #expect(r.deferred.map(\.record) == [two.id] && r.deferred[0].count == 1 && r.deferred[0].bytes == 100)
         #expect(try w.ledger.reader.state(of: w.datanet).size == 2)
-        // Deciding the first frees its bytes: the same proposal is then taken in.
+        #expect(try w.ledger.reader.pendingRecords(w.datanet).map(\.id) == [two.id])
+        // Deciding the first frees its bytes: the waiting proposal is then taken in, unasked.
         try w.ledger.propose(try w.review([one.id], accept: true, by: w.curatorA))
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).decisions.map(\.contribution) == [one.id])
-        try w.ledger.propose(two)
         #expect(try w.ledger.sequence(w.datanet, key: w.sequencer).intakes.map(\.record) == [two.id])
         // A claimed size near 2^64 is over quota, not an overflow that stops the sequencer.
         var huge = Envelope(kind: .contribution, body: Contribution(

@@ -216,14 +216,15 @@ import Testing
         #expect(throws: LedgerStateError.unknownDatanet(other.datanet.hex)) { try w.ledger.propose(try other.contribution("elsewhere")) }
         // Nothing refused so far reached the log.
         #expect(try w.ledger.reader.state(of: w.datanet).size == 1)
-        // Quota of one undecided proposal per author: the second waits out as refused.
+        // Quota of one undecided proposal per author: the second waits in pending (deferred).
         try w.ledger.propose(try w.contribution("one"))
-        try w.ledger.propose(try w.contribution("two"))
+        let two = try w.contribution("two")
+        try w.ledger.propose(two)
         let report = try w.ledger.sequence(w.datanet, key: w.sequencer)
         #expect(report.intakes.count == 1)
         #expect(report.size == 2)
         #expect(try w.ledger.reader.leaves(w.datanet).count == 2)
-        #expect(report.refused.count == 1 && report.refused[0].refusal == .overQuota(author: w.author.publicKey.description, count: 1, bytes: 100))
+        #expect(report.refused.isEmpty && report.deferred.map(\.record) == [two.id] && report.deferred[0].count == 1)
         // A second sequencer process is kept out by the lock file.
         let lock = open(Ledger.sequencerLockPath(store: w.dir, datanet: w.datanet), O_RDWR | O_CREAT, 0o600)
         #expect(flock(lock, LOCK_EX | LOCK_NB) == 0)

@@ -290,4 +290,34 @@ import Testing
         try v1.write(toFile: dir + "/MANIFEST.jsonl", atomically: true, encoding: .utf8)
         #expect(try s.ok(["verify", "--manifest", dir]).hasPrefix("manifest holds"))
     }
+
+    /// Bulk contributions: `contribute` warns when the quota will hold some back, over-quota
+    /// proposals wait (deferred, said by `sequence` and `status`) and are taken in once earlier
+    /// ones are decided; `--as-one` and `--split-every N` make folders of many files.
+    @Test func bulkContributionsWaitForTheirQuota() throws {
+        let s = Session()
+        try s.ok(["init"])
+        for n in ["owner", "alice"] { try s.ok(["id", "new", n]) }
+        try s.ok(["config", "identity", "owner"])
+        try s.ok(["create", "birds", "--max-pending", "3"])
+        try FileManager.default.createDirectory(atPath: s.dir.file("many"), withIntermediateDirectories: true)
+        let files = (1...10).map { i -> String in writeFile(s.dir.file("many/\(i).txt"), Array("song number \(i) of a long day".utf8)); return s.dir.file("many/\(i).txt") }
+        let five = try s.run(["--as", "alice", "contribute", "birds"] + Array(files[0..<5]))
+        #expect(five.status == 0 && five.stderr.contains("note: 2 of these will wait in the queue: birds takes in at most 3 undecided contributions per author"), "\(five.stderr)")
+        #expect(try s.ok(["sequence", "birds"]).contains("3 taken in, 0 decided, 2 deferred (over their author's quota"))
+        #expect(try s.ok(["status", "birds"]).contains("queued here, not yet taken in (waits: its author has 3 undecided of the 3 allowed"))
+        let ids = try #require(try s.json(["status", "birds"]) as? [[String: Any]]).filter { $0["state"] as? String == "awaiting-review" }.compactMap { $0["id"] as? String }
+        try s.ok(["review", "birds", "--accept"] + ids)
+        try s.ok(["sequence", "birds"]) // decides the three
+        #expect(try s.ok(["sequence", "birds"]).hasPrefix("2 taken in"))
+        // --split-every 4 of a folder of 10: three folders; --as-one of two files: one folder named after their folder.
+        let parts = try #require(try s.json(["--as", "alice", "contribute", "birds", s.dir.file("many"), "--split-every", "4"]) as? [[String: Any]])
+        #expect(parts.map { $0["path"] as? String } == ["many-part-1", "many-part-2", "many-part-3"])
+        #expect(try s.ok(["ls", parts[2]["id"] as! String]) == "8.txt\n9.txt\n") // name order: 1, 10, 2, …
+        let one = try #require(try s.json(["--as", "alice", "contribute", "birds", files[0], files[9], "--as-one"]) as? [[String: Any]])
+        let listed = try s.ok(["ls", one[0]["id"] as! String])
+        #expect(one.count == 1 && one[0]["path"] as? String == "many" && listed == "1.txt\n10.txt\n")
+        #expect(try s.run(["--as", "alice", "contribute", "birds", files[0], "--as-one", "--split-every", "2"]).status == 2)
+        #expect(try s.run(["--as", "alice", "contribute", "birds", files[0], "--split-every", "0"]).status == 2)
+    }
 }
