@@ -192,7 +192,13 @@ func ranges(_ xs: [UInt64]) -> String {
 
 func runShow(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
-    let id = try resolveRecord(ledger, p.positionals[0])
+    // Any record by id or prefix; a contribution also by the path it was contributed from.
+    let id: RecordID
+    do { id = try resolveRecord(ledger, p.positionals[0]) } catch StoreError.notFound {
+        id = try resolveContribution(ledger, p.positionals[0]).id
+    } catch StoreError.badId {
+        id = try resolveContribution(ledger, p.positionals[0]).id
+    }
     guard let e = try ledger.reader.record(id) else { throw StoreError.notFound(id: p.positionals[0]) }
     let placement = try ledger.reader.placement(id)
     let decision = try ledger.reader.decision(id)
