@@ -7,15 +7,16 @@ import Glibc
 /// Another person's or node's public identity, kept under a local name (schema/identity.md
 /// "Contacts"). Only the Ed25519 key is required; the X25519 key, when known, is certified.
 public struct Contact: Codable, Equatable, Sendable {
-    public var name: String
-    public var ed25519: String
-    public var x25519: String?
-    public var x25519Signature: String?
+    // Set only inside this module, where every contact is checked when made and when read.
+    public internal(set) var name: String
+    public internal(set) var ed25519: String
+    public internal(set) var x25519: String?
+    public internal(set) var x25519Signature: String?
     /// Unix milliseconds when it was imported.
-    public var addedMs: UInt64
+    public internal(set) var addedMs: UInt64
     /// How far this contact is known to hold each Datanet (hex id → log size), learned from the
     /// bundles imported from them (`bundle import --from`): where `bundle export --for` starts.
-    public var held: [String: UInt64]?
+    public internal(set) var held: [String: UInt64]?
 
     enum CodingKeys: String, CodingKey {
         case name, ed25519, x25519, held
@@ -25,8 +26,8 @@ public struct Contact: Codable, Equatable, Sendable {
 
     /// A contact from a public identity file (its certification checked) under `name`.
     public init(_ identity: PublicIdentity, name: String, addedMs: UInt64) throws {
-        _ = try identity.verified()
-        (self.name, ed25519, x25519, x25519Signature, self.addedMs) = (name, identity.ed25519, identity.x25519, identity.x25519Signature, addedMs)
+        let key = try identity.verified()
+        (self.name, ed25519, x25519, x25519Signature, self.addedMs) = (name, key.description, identity.x25519.lowercased(), identity.x25519Signature.lowercased(), addedMs)
         try check()
     }
 
@@ -51,13 +52,13 @@ public struct Contact: Codable, Equatable, Sendable {
     /// Checks the name, that the key is usable and, when an X25519 key is given, its certification.
     func check() throws {
         guard Identity.isValidName(name) else { throw IdentityError.badName(name) }
-        guard ed25519.utf8.count == 64, let k = Hex.decode(ed25519), let key = try? PublicKey(bytes: k), key.isUsable else {
-            throw IdentityError.badPublicIdentity("the Ed25519 key of contact '\(name)' is not a usable 64-digit key")
+        guard ed25519.utf8.count == 64, let k = Hex.decode(ed25519), let key = try? PublicKey(bytes: k), key.isUsable, ed25519 == key.description else {
+            throw IdentityError.badPublicIdentity("the Ed25519 key of contact '\(name)' is not a usable key in 64 lower-case hex digits")
         }
         switch (x25519, x25519Signature) {
         case (nil, nil): break
         case (let x?, let s?):
-            guard ed25519 == key.description, x.utf8.count == 64, let xb = Hex.decode(x), let sb = Hex.decode(s),
+            guard x.utf8.count == 64, let xb = Hex.decode(x), let sb = Hex.decode(s),
                   let sig = try? Signature(bytes: sb), key.isValidSignature(sig, for: Identity.agreementKeyMessage(xb)) else {
                 throw IdentityError.badPublicIdentity("the X25519 key of contact '\(name)' is not certified by its Ed25519 key")
             }
@@ -113,9 +114,6 @@ public struct ContactBook: Sendable {
 
     /// The contact named `name`, if any.
     public func contact(named name: String) throws -> Contact? { try all().first { $0.name == name } }
-
-    /// The contact holding `key`, if any.
-    public func contact(for key: PublicKey) throws -> Contact? { try all().first { $0.ed25519 == key.description } }
 
     /// Adds a contact; refuses a name or key already in the book, or a name of a local identity.
     public func add(_ c: Contact, identities: IdentityStore) throws {

@@ -55,6 +55,11 @@ import Testing
         try s.refused(["id", "rm", "owner"], "is an identity of this store, not a contact")
         try s.ok(["id", "rm", "dave"])
         try s.refused(["id", "rm", "dave"], "no contact named 'dave'")
+        // An identity file in upper-case hex is kept in the canonical lower case.
+        var upper = try #require(try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: dave.file)!) as? [String: Any])
+        for k in ["ed25519", "x25519", "x25519_signature"] { upper[k] = (upper[k] as! String).uppercased() }
+        writeFile(s.dir.file("DAVE.json"), Array(try JSONSerialization.data(withJSONObject: upper)))
+        #expect(try s.ok(["id", "import", s.dir.file("DAVE.json")]).contains("added contact dave: \(dave.key)"))
         // A damaged contacts file is named, one line, exit 1.
         writeFile(s.store + "/contacts.json", Array("{\"version\": 1, \"contacts\": [{\"name\": \"x\"}]}".utf8))
         let r = try s.run(["id", "ls"])
