@@ -99,4 +99,44 @@ import Testing
                                            passphrase: Array(generated.utf8))
         #expect(back.publicKey == id.publicKey)
     }
+
+    /// The contacts file is a decoder of a file anyone with the store may edit: mutated (JSON
+    /// values of every kind, raw bytes), it is read as contacts that all check out, or refused
+    /// with the file named; never a crash (every key it hands out decodes).
+    @Test func mutatedContactFilesNeverCrash() throws {
+        let dir = tempStore()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let book = ContactBook(storeDirectory: dir)
+        let ids = IdentityStore(storeDirectory: dir)
+        for name in ["carol", "dave"] {
+            try book.add(try Contact(try Identity(name: name).publicIdentity(), name: name, addedMs: 7), identities: ids)
+        }
+        try book.add(try Contact(key: try Identity(name: "x").publicKey, name: "erin", addedMs: 8), identities: ids)
+        try book.recordHeld("carol", datanet: DatanetID(SHA256.hash([1])), size: 12)
+        let original = Array(try Data(contentsOf: URL(fileURLWithPath: book.path)))
+        let tree = try #require(JSONTree.parse(original))
+        var rng = SplitMix64(seed: 0xC0_47AC7)
+        var read = 0, refused = 0
+        for round in 0..<3_000 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                var t = tree
+                for _ in 0...rng.below(3) { rng.mutate(&t) }
+                bytes = t.serialized
+            } else {
+                bytes = original
+                rng.mutate(&bytes)
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: book.path))
+            do {
+                let contacts = try book.all()
+                read += 1
+                for c in contacts { _ = c.publicKey; _ = c.publicIdentity }
+            } catch IdentityError.badFile(let path, _) {
+                #expect(path == book.path)
+                refused += 1
+            }
+        }
+        #expect(read > 0 && refused > 0)
+    }
 }
