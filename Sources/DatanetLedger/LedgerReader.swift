@@ -209,14 +209,23 @@ extension LedgerReader {
     public func duplicateFlag(of id: RecordID) throws -> (earlier: RecordID, exact: Bool)? {
         try ledger.env.read { txn in
             guard let bytes = try txn.get(ledger.records, id), case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) else { return nil }
-            if let earliest = try ledger.index.earliest(txn, c.datanet, content: c.content), earliest != id {
-                return (earliest, true)
-            }
-            guard let near = try txn.get(ledger.nearDuplicates, id).flatMap(RecordID.init(bytes:)) else { return nil }
-            let other = try txn.get(ledger.records, near).flatMap { try? Record(Envelope(encoded: $0)) }
-            if case .contribution(let o)? = other, o.content == c.content { return (near, true) }
-            return (near, false)
+            return try duplicateFlag(txn, id, c)
         }
+    }
+
+    /// `duplicateFlag` of many contributions, given with their records, in one read transaction.
+    public func duplicateFlags(_ items: [(id: RecordID, contribution: Contribution)]) throws -> [(earlier: RecordID, exact: Bool)?] {
+        try ledger.env.read { txn in try items.map { try duplicateFlag(txn, $0.id, $0.contribution) } }
+    }
+
+    private func duplicateFlag(_ txn: Transaction, _ id: RecordID, _ c: Contribution) throws -> (earlier: RecordID, exact: Bool)? {
+        if let earliest = try ledger.index.earliest(txn, c.datanet, content: c.content), earliest != id {
+            return (earliest, true)
+        }
+        guard let near = try txn.get(ledger.nearDuplicates, id).flatMap(RecordID.init(bytes:)) else { return nil }
+        let other = try txn.get(ledger.records, near).flatMap { try? Record(Envelope(encoded: $0)) }
+        if case .contribution(let o)? = other, o.content == c.content { return (near, true) }
+        return (near, false)
     }
 
     /// The sidecar a contribution names, if this store holds it (not erased, not withheld).

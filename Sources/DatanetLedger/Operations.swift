@@ -50,22 +50,47 @@ extension Ledger {
         ingest.progress = progress
         ingest.beforeCommit = { txn, added in
             made = []
-            for r in added {
-                let name = r.path.split(separator: "/").last.map(String.init) ?? r.path
-                // The default label loses the control characters a file name may hold, which labels may not.
-                let label = fields.label ?? String(String.UnicodeScalarView(name.unicodeScalars.map { TextRules.isControl($0) ? "?" : $0 }))
-                let side = Sidecar(label: label, fileName: name, metadata: fields.metadata)
-                let sample = r.kind == .blob && fields.mediaType == nil ? try self.store.blobBytes(r.id, limit: MinHash.maximumText, in: txn) : nil
-                let c = Contribution(datanet: d, author: author.publicKey, content: r.id, contentKind: r.kind == .tree ? .tree : .blob, size: r.size,
-                                     mediaType: fields.mediaType ?? MediaType.guess(fileName: name, isFolder: r.kind == .tree, sample: sample),
-                                     license: fields.license ?? "NOASSERTION", sidecar: side.hash, createdAt: createdAt)
-                var e = Envelope(kind: .contribution, body: c.body)
-                try e.sign(with: author)
-                // Decoded as any other node would decode it: what is proposed here is valid there.
-                let record = try Record.verified(e)
-                _ = try self.storeSidecar(txn, side)
-                _ = try self.propose(txn, e, record)
-                made.append((e, r))
+            let st = try self.state(txn, d)
+            var bands = BandsAdded()
+            // A slice at a time (at most 1,024 contributions or 64 MiB of text): what the
+            // transaction must read is read here, signing, the check every node makes and the
+            // near-duplicate sketch run on every core, then the writes go in order.
+            var start = 0
+            while start < added.count {
+                var drafts = [(added: AddResult, sidecar: Sidecar, contribution: Contribution, text: String?)]()
+                var textBytes = 0
+                while start < added.count && drafts.count < 1024 && textBytes < 64 << 20 {
+                    let r = added[start]
+                    start += 1
+                    let name = r.path.split(separator: "/").last.map(String.init) ?? r.path
+                    // The default label loses the control characters a file name may hold, which labels may not.
+                    let label = fields.label ?? String(String.UnicodeScalarView(name.unicodeScalars.map { TextRules.isControl($0) ? "?" : $0 }))
+                    let side = Sidecar(label: label, fileName: name, metadata: fields.metadata)
+                    let sample = r.kind == .blob && fields.mediaType == nil ? try self.store.blobBytes(r.id, limit: MinHash.maximumText, in: txn) : nil
+                    // The text the near-duplicate check reads (the bytes decide, never the media type).
+                    let text = r.kind != .blob ? nil : fields.mediaType == nil ? sample.flatMap { String(validating: $0, as: UTF8.self) }
+                        : try self.store.blobText(r.id, limit: MinHash.maximumText, in: txn)
+                    textBytes += text?.utf8.count ?? 0
+                    let c = Contribution(datanet: d, author: author.publicKey, content: r.id, contentKind: r.kind == .tree ? .tree : .blob, size: r.size,
+                                         mediaType: fields.mediaType ?? MediaType.guess(fileName: name, isFolder: r.kind == .tree, sample: sample),
+                                         license: fields.license ?? "NOASSERTION", sidecar: side.hash, createdAt: createdAt)
+                    drafts.append((r, side, c, text))
+                }
+                let signed = try Parallel.map(drafts, grain: 16) { draft -> (Envelope, Record, TextSketch?) in
+                    var e = Envelope(kind: .contribution, body: draft.contribution.body)
+                    try e.sign(with: author)
+                    // Decoded as any other node would decode it: what is proposed here is valid there.
+                    return (e, try Record.verified(e), draft.text.flatMap { TextSketch($0, datanet: d) })
+                }
+                var probes = [NearDuplicateProbe]()
+                for (draft, (e, record, sketch)) in zip(drafts, signed) {
+                    _ = try self.storeSidecar(txn, draft.sidecar)
+                    let id = try self.propose(txn, e, record, in: st, flagging: false)
+                    probes.append(NearDuplicateProbe(id: id, contribution: draft.contribution, sketch: sketch))
+                    made.append((e, draft.added))
+                }
+                // As flagging each in turn would: each sees the index and the run's earlier ones.
+                try self.flagNearDuplicates(txn, probes, added: &bands)
             }
         }
         _ = try ingest.add(plans: paths)

@@ -135,7 +135,7 @@ func runContribute(_ p: Parsed) throws -> Int32 {
         made = try ledger.contribute(to: st.id, paths: plans, fields: fields, author: author.signingKey, createdAt: nowMillis()) { bar.update($0) }
     } catch { bar.finish(); throw error }
     bar.finish()
-    let flags = try made.map { try ledger.reader.duplicateFlag(of: $0.envelope.id) }
+    let flags = try ledger.reader.duplicateFlags(try made.map { ($0.envelope.id, try Contribution(body: $0.envelope.body)) })
     if p.has("--json") {
         try printJSON(zip(made, flags).map { m, f in
             ["id": m.envelope.id.hex, "content": m.added.id.hex, "path": m.added.path, "size": m.added.size,
@@ -155,7 +155,9 @@ func runContribute(_ p: Parsed) throws -> Int32 {
     // What the policy, as this store knows it, will hold back: the author's undecided
     // contributions and those queued here count against the per-author quota.
     let taken = try ledger.reader.quota(st.id, author: author.publicKey)
-    let queued = try ledger.reader.pendingRecords(st.id).filter { e in
+    // Nothing to count when every pending record together stays within the quota.
+    let pending = try ledger.reader.pendingRecords(st.id)
+    let queued = taken.count + UInt64(pending.count) <= st.policy.maxPendingProposals ? 0 : pending.filter { e in
         if case .contribution(let c)? = try? Record(e) { c.author == author.publicKey } else { false }
     }.count
     let limit = st.policy.maxPendingProposals
