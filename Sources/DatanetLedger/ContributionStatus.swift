@@ -75,6 +75,29 @@ extension LedgerReader {
         return rows
     }
 
+    /// The contributions of `d` still open — taken in and undecided (intake order), then queued
+    /// here — with the reviews counted so far, read from the undecided index and the queue
+    /// instead of the whole log: what `status --to-review` lists, at any log length.
+    public func openStatuses(_ d: DatanetID) throws -> [ContributionStatus] {
+        let st = try state(of: d)
+        var rows = [ContributionStatus]()
+        for u in try undecidedContributions(d) {
+            guard let e = try record(u.id), case .contribution(let c)? = try? Record(e) else { continue }
+            rows.append(ContributionStatus(id: u.id, contribution: c, state: .awaitingReview, intake: u.intake))
+        }
+        var known = Set(rows.map(\.id))
+        let pending = try pendingRecords(d)
+        for e in pending where !known.contains(e.id) {
+            if case .contribution(let c)? = try? Record(e) {
+                rows.append(ContributionStatus(id: e.id, contribution: c, state: .queued))
+                known.insert(e.id)
+            }
+        }
+        let latest = Self.latestReviews(pending, policy: st.policy)
+        for k in rows.indices { rows[k].countSoFar(latest[rows[k].id] ?? [], policy: st.policy) }
+        return rows
+    }
+
     /// One contribution's status (nil when this store knows no such contribution), without
     /// reading the whole log.
     public func status(of id: RecordID) throws -> ContributionStatus? {

@@ -58,12 +58,11 @@ extension Ledger {
     /// A contribution counts as live at a size when it was accepted by then and no tombstone
     /// below that size names it; `key` matches table rows across the two (changed rows).
     public func diff(_ d: DatanetID, from a: UInt64?, to b: UInt64?, key: String?) throws -> DatasetDiff {
-        let before = try live(d, at: a), after = try live(d, at: b)
-        var diff = DatasetDiff(from: before.size, to: after.size, key: key)
-        let (beforeIDs, afterIDs) = (Set(before.items.map(\.id)), Set(after.items.map(\.id)))
+        let (from, to, accepted, withdrawn) = try changes(d, from: a, to: b)
+        var diff = DatasetDiff(from: from, to: to, key: key)
         var tables = [String: DatasetDiff.TableChange]()
         var order = [String]()
-        for (side, items) in [(false, before.items.filter { !afterIDs.contains($0.id) }), (true, after.items.filter { !beforeIDs.contains($0.id) })] {
+        for (side, items) in [(false, withdrawn), (true, accepted)] {
             for item in items {
                 for f in try files(of: item.contribution, id: item.id, intake: item.intake) {
                     let bytes = f.size <= DatasetDiff.maximumFileBytes ? try store.blobBytes(f.content, limit: DatasetDiff.maximumFileBytes) : nil
@@ -89,13 +88,47 @@ extension Ledger {
         return diff
     }
 
-    /// The contributions live at a checkpoint: accepted by then and not withdrawn below it.
-    private func live(_ d: DatanetID, at size: UInt64?) throws -> (size: UInt64, items: [(id: RecordID, intake: UInt64, contribution: Contribution)]) {
-        let set = try reader.accepted(d, at: size)
-        let end = try Checkpoint.unverified(note: set.note).size
-        let items = set.items.map { ($0.envelope.id, $0.intake, $0.contribution) }
-            + set.withdrawn.filter { $0.tombstone >= end }.map { ($0.envelope.id, $0.intake, $0.contribution) }
-        return (end, items.sorted { $0.1 < $1.1 })
+    /// What changed between the checkpoints of size `a` and `b` (nil: the newest), read from
+    /// the leaves between them only, so a diff costs what changed, not the log's length: the
+    /// contributions accepted there and not withdrawn before `b`, and those accepted before
+    /// `a` and withdrawn there. When `a` is the later checkpoint the two lists trade places.
+    private func changes(_ d: DatanetID, from a: UInt64?, to b: UInt64?) throws
+        -> (from: UInt64, to: UInt64, accepted: [(id: RecordID, intake: UInt64, contribution: Contribution)], withdrawn: [(id: RecordID, intake: UInt64, contribution: Contribution)]) {
+        let table = try leafTable(d)
+        return try env.read { txn in
+            func size(_ s: UInt64?) throws -> UInt64 {
+                if let s {
+                    guard try txn.contains(checkpoints, BigEndian.key(d, s)) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: s) }
+                    return s
+                }
+                guard let note = try latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
+                return try Checkpoint.unverified(note: note).size
+            }
+            let (x, y) = (try size(a), try size(b))
+            let (lo, hi) = (min(x, y), max(x, y))
+            var acceptedThere = [RecordID: UInt64](), order = [RecordID]()
+            var tombstoned = [(RecordID, UInt64)]()
+            try table.scan(txn, from: lo) { i, v in
+                guard i < hi else { return false }
+                let leaf = try table.decode(i, Array(v))
+                if let dec = leaf.decision, dec.accepted { acceptedThere[dec.contribution] = dec.intake; order.append(dec.contribution) }
+                if let t = leaf.tombstone { tombstoned.append((t.contribution, t.intake)) }
+                return true
+            }
+            func contribution(_ id: RecordID, _ intake: UInt64) throws -> (id: RecordID, intake: UInt64, contribution: Contribution)? {
+                guard let i = try table.leaf(txn, intake)?.intake, i.record == id else { return nil }
+                return (id, intake, try Contribution(body: i.contribution.body))
+            }
+            var withdrawn = [(id: RecordID, intake: UInt64, contribution: Contribution)]()
+            for (id, intake) in tombstoned {
+                if acceptedThere.removeValue(forKey: id) != nil { continue } // accepted and withdrawn in between: in neither
+                guard let at = try decision(txn, id), at < lo, try table.leaf(txn, at)?.decision?.accepted == true else { continue }
+                if let c = try contribution(id, intake) { withdrawn.append(c) }
+            }
+            let accepted = try order.compactMap { id in try acceptedThere[id].flatMap { try contribution(id, $0) } }.sorted { $0.intake < $1.intake }
+            withdrawn.sort { $0.intake < $1.intake }
+            return x <= y ? (x, y, accepted, withdrawn) : (x, y, withdrawn, accepted)
+        }
     }
 
     static func lineCount(_ text: String) -> Int {

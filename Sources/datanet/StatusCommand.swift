@@ -63,7 +63,7 @@ func runStatus(_ p: Parsed) throws -> Int32 {
     var names = KeyNames()
     var json = [[String: Any]]()
     for st in datanets {
-        var rows = try ledger.reader.statuses(st.id)
+        var rows = p.has("--to-review") ? try ledger.reader.openStatuses(st.id) : try ledger.reader.statuses(st.id)
         if p.has("--mine") { rows = rows.filter { $0.contribution.author == me } }
         if p.has("--to-review") {
             guard st.policy.mayReview(me!) else {
