@@ -136,6 +136,21 @@ func runContribute(_ p: Parsed) throws -> Int32 {
     } catch { bar.finish(); throw error }
     bar.finish()
     let flags = try ledger.reader.duplicateFlags(try made.map { ($0.envelope.id, try Contribution(body: $0.envelope.body)) })
+    // What the policy, as this store knows it, will hold back: the author's undecided
+    // contributions and those queued here count against the per-author quota.
+    let taken = try ledger.reader.quota(st.id, author: author.publicKey)
+    // Nothing to count when every pending record together stays within the quota.
+    let pending = try ledger.reader.pendingRecords(st.id)
+    let queued = taken.count + UInt64(pending.count) <= st.policy.maxPendingProposals ? 0 : pending.filter { e in
+        if case .contribution(let c)? = try? Record(e) { c.author == author.publicKey } else { false }
+    }.count
+    let limit = st.policy.maxPendingProposals
+    if taken.count + UInt64(queued) > limit {
+        let waiting = min(UInt64(made.count), taken.count + UInt64(queued) - limit)
+        errLine("note: \(waiting) of these will wait in the queue: \(terminalSafe(st.policy.name)) takes in at most \(limit) undecided contributions per author "
+                + "(\(taken.count) taken in, \(queued) queued here); they are taken in as earlier ones are decided. "
+                + "`--as-one` makes one contribution of a folder; `--split-every N` groups files into folders of N.")
+    }
     if p.has("--json") {
         try printJSON(zip(made, flags).map { m, f in
             ["id": m.envelope.id.hex, "content": m.added.id.hex, "path": m.added.path, "size": m.added.size,
@@ -151,21 +166,6 @@ func runContribute(_ p: Parsed) throws -> Int32 {
             lines += "\(m.envelope.id.hex)  \(terminalSafe(m.added.path))" + (f.map { "  [\($0.exact ? "exact duplicate" : "near-duplicate") of \($0.earlier.hex.prefix(12))]" } ?? "") + "\n"
         }
         writeFD(1, lines.utf8)
-    }
-    // What the policy, as this store knows it, will hold back: the author's undecided
-    // contributions and those queued here count against the per-author quota.
-    let taken = try ledger.reader.quota(st.id, author: author.publicKey)
-    // Nothing to count when every pending record together stays within the quota.
-    let pending = try ledger.reader.pendingRecords(st.id)
-    let queued = taken.count + UInt64(pending.count) <= st.policy.maxPendingProposals ? 0 : pending.filter { e in
-        if case .contribution(let c)? = try? Record(e) { c.author == author.publicKey } else { false }
-    }.count
-    let limit = st.policy.maxPendingProposals
-    if taken.count + UInt64(queued) > limit {
-        let waiting = min(UInt64(made.count), taken.count + UInt64(queued) - limit)
-        errLine("note: \(waiting) of these will wait in the queue: \(terminalSafe(st.policy.name)) takes in at most \(limit) undecided contributions per author "
-                + "(\(taken.count) taken in, \(queued) queued here); they are taken in as earlier ones are decided. "
-                + "`--as-one` makes one contribution of a folder; `--split-every N` groups files into folders of N.")
     }
     let exact = flags.filter { $0?.exact == true }.count, near = flags.filter { $0?.exact == false }.count
     var parts = ["\(made.count) queued for \(terminalSafe(st.policy.name))"]
