@@ -25,12 +25,7 @@ extension Ledger {
     /// an older copy: `sequence` then refuses to run.
     public func observe(note: String, datanet d: DatanetID) throws -> CheckpointObservation {
         let st = try reader.state(of: d)
-        let cp: Checkpoint
-        do {
-            let size = try Checkpoint.unverified(note: note).size
-            cp = try Checkpoint.verify(note: note, key: try sequencerKey(d, size: size))
-        } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.checkpointRefused("\(error)") }
-        guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
+        let cp = try verifiedCheckpoint(note, d)
         // Tables are opened before the write transaction: opening one begins a transaction of its own.
         let log = try merkleLog(d)
         return try env.write { txn in
@@ -52,18 +47,25 @@ extension Ledger {
     /// Writes nothing (unlike `observe`): for choosing where a bundle starts.
     public func agreedSize(ofNote note: String, datanet d: DatanetID) throws -> UInt64 {
         let st = try reader.state(of: d)
-        let cp: Checkpoint
-        do {
-            let size = try Checkpoint.unverified(note: note).size
-            cp = try Checkpoint.verify(note: note, key: try sequencerKey(d, size: size))
-        } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.checkpointRefused("\(error)") }
-        guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
+        let cp = try verifiedCheckpoint(note, d)
         guard cp.size <= st.size else { return cp.size }
         let log = try merkleLog(d)
         guard try env.read({ txn in try log.root(txn, size: cp.size) }) == cp.root else {
             throw LedgerRefusal.checkpointRefused("its root at size \(cp.size) is not this log's: the two histories fork (`datanet checkpoint D --observe FILE` keeps the evidence)")
         }
         return cp.size
+    }
+
+    /// A checkpoint note of `d` from elsewhere, its signature checked under the sequencer key in
+    /// force at its size; refused (`checkpointRefused`, `wrongDatanet`) otherwise.
+    private func verifiedCheckpoint(_ note: String, _ d: DatanetID) throws -> Checkpoint {
+        let cp: Checkpoint
+        do {
+            let size = try Checkpoint.unverified(note: note).size
+            cp = try Checkpoint.verify(note: note, key: try sequencerKey(d, size: size))
+        } catch let e as LedgerRefusal { throw e } catch { throw LedgerRefusal.checkpointRefused("\(error)") }
+        guard cp.origin == Checkpoint.origin(of: d) else { throw LedgerRefusal.wrongDatanet(record: "checkpoint", names: cp.origin) }
+        return cp
     }
 
     /// The sequencer key that signs the checkpoint of `size` (schema/checkpoint.md "Which key
