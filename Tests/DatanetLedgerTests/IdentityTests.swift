@@ -138,5 +138,17 @@ import Testing
             }
         }
         #expect(read > 0 && refused > 0)
+        // The settings file beside it: read as text values, or refused naming it.
+        let config = StoreConfig(storeDirectory: dir)
+        try config.set("identity", "carol")
+        let settings = Array(try Data(contentsOf: URL(fileURLWithPath: config.path)))
+        var settingsRead = 0
+        for _ in 0..<2_000 {
+            var bytes = settings
+            rng.mutate(&bytes)
+            try Data(bytes).write(to: URL(fileURLWithPath: config.path))
+            do { _ = try config.all(); settingsRead += 1 } catch IdentityError.badFile(let path, _) { #expect(path == config.path) }
+        }
+        #expect(settingsRead > 0)
     }
 }
