@@ -25,6 +25,18 @@ extension CBOR {
         return try result.get()
     }
 
+    /// Whether text bytes are UTF-8. Most text is ASCII, checked eight bytes at a time; the
+    /// rest goes through the standard library's check.
+    static func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i + 8 <= bytes.count {
+            if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
+            i += 8
+        }
+        while i < bytes.count, bytes[i] < 0x80 { i += 1 }
+        return i == bytes.count || String(validating: bytes, as: UTF8.self) != nil
+    }
+
     struct Reader {
         let buf: UnsafeRawBufferPointer
         var pos = 0
@@ -81,7 +93,7 @@ extension CBOR {
                 let bytes = Array(buf[pos..<pos + n])
                 pos += n
                 if major == 2 { return .bytes(bytes) }
-                guard String(validating: bytes, as: UTF8.self) != nil else { throw CBORError(.invalidUTF8, at: start) }
+                guard bytes.withUnsafeBytes(CBOR.isUTF8) else { throw CBORError(.invalidUTF8, at: start) }
                 return .text(bytes)
             case 4, 5:
                 guard depth < Rules.maximumDepth else { throw CBORError(.tooDeep, at: start) }
@@ -130,7 +142,7 @@ extension CBOR {
                 let n = try length(arg, at: start)
                 let body = UnsafeRawBufferPointer(rebasing: buf[pos..<pos + n])
                 pos += n
-                if major == 3, String(validating: body, as: UTF8.self) == nil { throw CBORError(.invalidUTF8, at: start) }
+                if major == 3, !CBOR.isUTF8(body) { throw CBORError(.invalidUTF8, at: start) }
             case 4, 5:
                 guard depth < Rules.maximumDepth else { throw CBORError(.tooDeep, at: start) }
                 let n = try length(arg, at: start)

@@ -52,7 +52,7 @@ extension CBOR {
             let start = reader.pos
             let n = try reader.length(try expect(3), at: start)
             let body = UnsafeRawBufferPointer(rebasing: reader.buf[reader.pos..<reader.pos + n])
-            guard String(validating: body, as: UTF8.self) != nil else { throw CBORError(.invalidUTF8, at: start) }
+            guard CBOR.isUTF8(body) else { throw CBORError(.invalidUTF8, at: start) }
             reader.pos += n
             return body
         }

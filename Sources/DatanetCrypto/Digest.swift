@@ -14,10 +14,13 @@ public struct Digest: Hashable, Comparable, Sendable, CustomStringConvertible {
     private init() {}
 
     /// Copies 32 bytes from a buffer; returns nil if it is not exactly 32 bytes long.
+    @inlinable
     public init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count == Digest.byteCount else { return nil }
-        self.init()
-        withUnsafeMutableBytes(of: &self) { $0.copyMemory(from: bytes) }
+        guard bytes.count == 32 else { return nil }
+        w0 = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        w1 = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        w2 = bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+        w3 = bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
     }
 
     /// Copies 32 bytes from a byte collection; returns nil for any other length.

@@ -19,11 +19,13 @@ extension Ledger {
     /// no tombstone, in intake order, folders walked in name order. A folder whose trees this
     /// store does not hold (a records-only replica) is listed as itself.
     public func acceptedFiles(_ d: DatanetID, at size: UInt64?) throws -> [AcceptedFile] {
-        try reader.accepted(d, at: size).items.flatMap { try files(of: $0.contribution, id: $0.envelope.id, intake: $0.intake) }
+        let items = try reader.accepted(d, at: size).items
+        let sidecars = try reader.sidecars(of: items.map(\.contribution))
+        return try zip(items, sidecars).flatMap { try files(of: $0.contribution, id: $0.id, intake: $0.intake, sidecar: $1) }
     }
 
     /// The files of one contribution, named as `acceptedFiles` names them.
-    func files(of c: Contribution, id: RecordID, intake: UInt64) throws -> [AcceptedFile] {
+    func files(of c: Contribution, id: RecordID, intake: UInt64, sidecar: Sidecar?) throws -> [AcceptedFile] {
         var out = [AcceptedFile]()
         func walk(_ object: ObjectID, _ kind: ObjectKind, _ path: String, _ size: UInt64) throws {
             if kind == .tree, let tree = try store.tree(object) {
@@ -32,7 +34,7 @@ extension Ledger {
                 out.append(AcceptedFile(path: path, size: size, content: object, contribution: id, intake: intake))
             }
         }
-        let name = Self.exportedName(intake: intake, sidecar: try reader.sidecar(of: c), content: c.content)
+        let name = Self.exportedName(intake: intake, sidecar: sidecar, content: c.content)
         try walk(c.content, c.contentKind == .tree ? .tree : .blob, name, c.size)
         return out
     }

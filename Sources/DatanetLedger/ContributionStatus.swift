@@ -11,7 +11,7 @@ public struct ContributionStatus: Sendable {
 
     /// A curator's review as it counts: the counted ones of a decision, or each curator's
     /// latest pending one while undecided.
-    public struct Verdict: Sendable {
+    public struct Verdict: Sendable, Equatable {
         public let reviewer: PublicKey, accept: Bool, reason: String
     }
 
@@ -36,25 +36,40 @@ extension LedgerReader {
         let table = try ledger.leafTable(d)
         let st = try state(of: d)
         var rows = [ContributionStatus]()
-        var at = [RecordID: Int]()
+        rows.reserveCapacity(Int(min(st.size / 2 + 16, 1 << 22)))
+        // Rows are appended in intake order, so a decision or tombstone finds its row by the
+        // intake index it names (checked against the contribution id): no table of ids.
+        func row(_ intake: UInt64, _ id: RecordID) -> Int? {
+            var (lo, hi) = (0, rows.count)
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if rows[mid].intake! < intake { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < rows.count && rows[lo].intake == intake && rows[lo].id == id ? lo : nil
+        }
         var reviewLeaves = [UInt64: Review]()
         try ledger.env.read { txn in
             try table.scan(txn) { index, bytes in
-                let leaf = try Leaf(encoded: Array(bytes))
+                let leaf: Leaf
+                switch try table.summary(index, bytes) {
+                case .intake(_, let record, let c):
+                    rows.append(ContributionStatus(id: record, contribution: c, state: .awaitingReview, intake: index))
+                    return true
+                case .decision(let dec):
+                    if let k = row(dec.intake, dec.contribution) { rows[k].decided(dec, at: index) { reviewLeaves[$0] } }
+                    return true
+                case .other(let l):
+                    leaf = l
+                }
                 switch leaf.payload {
-                case .intake(let i):
-                    guard case .contribution(let c) = try Record(i.contribution) else { return true }
-                    at[i.record] = rows.count
-                    rows.append(ContributionStatus(id: i.record, contribution: c, state: .awaitingReview, intake: index))
                 case .review(let e):
                     reviewLeaves[index] = ContributionStatus.review(e)
                 case .decision(let dec):
-                    guard let k = at[dec.contribution] else { return true }
-                    rows[k].decided(dec, at: index) { reviewLeaves[$0] }
+                    if let k = row(dec.intake, dec.contribution) { rows[k].decided(dec, at: index) { reviewLeaves[$0] } }
                 case .tombstone(let t):
-                    guard let k = at[t.contribution], case .tombstone(let rec)? = try? Record(t.record) else { return true }
+                    guard let k = row(t.intake, t.contribution), case .tombstone(let rec)? = try? Record(t.record) else { return true }
                     (rows[k].state, rows[k].tombstone, rows[k].reason) = (rec.takedown ? .takenDown : .withdrawn, index, rec.reason)
-                case .policy, .setSequencer, .continuation:
+                case .intake, .policy, .setSequencer, .continuation:
                     break
                 }
                 return true
@@ -62,9 +77,11 @@ extension LedgerReader {
         }
         // Pending here: contributions queued, and reviews not yet counted (each curator's latest).
         let pending = try pendingRecords(d)
-        for e in pending {
-            if at[e.id] == nil, case .contribution(let c)? = try? Record(e) {
-                at[e.id] = rows.count
+        var known = Set<RecordID>()
+        if pending.contains(where: { $0.kind == .contribution }) { known = Set(rows.map(\.id)) }
+        for e in pending where !known.contains(e.id) {
+            if case .contribution(let c)? = try? Record(e) {
+                known.insert(e.id)
                 rows.append(ContributionStatus(id: e.id, contribution: c, state: .queued))
             }
         }

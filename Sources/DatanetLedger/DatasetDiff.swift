@@ -64,7 +64,7 @@ extension Ledger {
         var order = [String]()
         for (side, items) in [(false, withdrawn), (true, accepted)] {
             for item in items {
-                for f in try files(of: item.contribution, id: item.id, intake: item.intake) {
+                for f in try files(of: item.contribution, id: item.id, intake: item.intake, sidecar: try reader.sidecar(of: item.contribution)) {
                     let bytes = f.size <= DatasetDiff.maximumFileBytes ? try store.blobBytes(f.content, limit: DatasetDiff.maximumFileBytes) : nil
                     let text = bytes.flatMap { String(validating: $0, as: UTF8.self) }
                     let change = DatasetDiff.FileChange(file: f, lines: text.map(Self.lineCount), erased: bytes == nil && f.size <= DatasetDiff.maximumFileBytes)

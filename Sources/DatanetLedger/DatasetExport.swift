@@ -85,9 +85,9 @@ public struct AcceptedContributions: Sendable {
     public var note: String
     /// Accepted at the checkpoint and under no tombstone anywhere in this store's log (later
     /// tombstones included), in intake order.
-    public var items: [(intake: UInt64, envelope: Envelope, contribution: Contribution)]
+    public var items: [(intake: UInt64, id: RecordID, contribution: Contribution)]
     /// Accepted at the checkpoint but withdrawn or taken down since, with the tombstone's leaf index.
-    public var withdrawn: [(intake: UInt64, envelope: Envelope, contribution: Contribution, tombstone: UInt64)]
+    public var withdrawn: [(intake: UInt64, id: RecordID, contribution: Contribution, tombstone: UInt64)]
 }
 
 extension Ledger {
@@ -148,7 +148,7 @@ extension Ledger {
         guard mkdir(dir + "/data", 0o755) == 0 else { throw StoreError.io(path: dir + "/data", operation: "create", errno: errno) }
         var entries = [ManifestEntry]()
         var done: UInt64 = 0
-        for (index, envelope, c) in items {
+        for (index, id, c) in items {
             let sidecar = try self.reader.sidecar(of: c)
             let name = Self.exportedName(intake: index, sidecar: sidecar, content: c.content)
             let path = "data/" + name
@@ -156,13 +156,13 @@ extension Ledger {
             done = done.saturatingAdding(c.size)
             progress?(done)
             var entry = ManifestEntry(path: path, kind: c.contentKind == .blob ? "blob" : "tree", content: c.content.hex,
-                                      contribution: envelope.id.hex, author: c.author.description, license: c.license,
+                                      contribution: id.hex, author: c.author.description, license: c.license,
                                       mediaType: c.mediaType, size: c.size, intakeIndex: index)
             // What tools without content ids check: each file's SHA-256, read back from the disk.
             if c.contentKind == .blob {
                 entry.sha256 = try fileSHA256(dir + "/" + path).hex
             } else {
-                entry.files = try files(of: c, id: envelope.id, intake: index).map { f in
+                entry.files = try files(of: c, id: id, intake: index, sidecar: try reader.sidecar(of: c)).map { f in
                     ManifestFile(path: String(decoding: f.path.utf8.dropFirst(name.utf8.count + 1), as: UTF8.self), size: f.size, sha256: try fileSHA256(dir + "/data/" + f.path).hex)
                 }
             }
@@ -213,10 +213,14 @@ extension Ledger {
     /// --manifest` checks) or leading dots; at most 100 bytes.
     /// A contribution's name under `data/`: its intake index (8 digits), `-`, its file name made safe.
     static func exportedName(intake: UInt64, sidecar: Sidecar?, content: ObjectID) -> String {
-        String(format: "%08llu", intake) + "-" + safeName(sidecar?.fileName ?? "", fallback: content.hex)
+        let number = String(intake)
+        return String(repeating: "0", count: max(0, 8 - number.utf8.count)) + number + "-" + safeName(sidecar?.fileName ?? "", fallback: content.hex)
     }
 
     static func safeName(_ text: String, fallback: String) -> String {
+        // Most names are short printable ASCII with no slash or leading dot: kept as they are.
+        if let first = text.utf8.first, first != UInt8(ascii: "."), text.utf8.count <= 100,
+           text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") }) { return text }
         var out = String(text.unicodeScalars.map { $0 == "/" || TextRules.isControl($0) ? "_" : Character($0) })
         while out.hasPrefix(".") { out.removeFirst() }
         while out.utf8.count > 100 { out.removeLast() }

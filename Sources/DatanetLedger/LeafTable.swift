@@ -2,6 +2,7 @@ import DatanetCrypto
 import DatanetObjects
 import DatanetRecords
 import DatanetStore
+import Glibc
 
 /// One Datanet's leaves: in the table every Datanet shares (`log-leaves`) under
 /// `datanet ‖ big-endian index`, or, in a store not yet migrated, in a table of its own
@@ -32,6 +33,13 @@ struct LeafTable {
         try LogIndex.decode(table.name, key(index), bytes, Leaf.init(encoded:))
     }
 
+    /// Stored leaf bytes read as listings read them; a failure is damage naming the table and key.
+    func summary(_ index: UInt64, _ bytes: UnsafeRawBufferPointer) throws -> LeafSummary {
+        do { return try LeafSummary(encoded: bytes) } catch {
+            throw LedgerError.corruptEntry(table: table.name, key: Hex.encode(key(index)), why: "\(error)")
+        }
+    }
+
     /// Stores leaves from `index` on; a leaf already stored at or past `index` is a damaged
     /// log (leaves are written once), checked once for the run.
     func put(_ txn: Transaction, from index: UInt64, _ leaves: [(encoded: [UInt8], hash: Digest)]) throws {
@@ -49,8 +57,9 @@ struct LeafTable {
     /// returns false to stop. A key of the wrong length is a damaged table.
     func scan(_ txn: Transaction, from: UInt64 = 0, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool) throws {
         let width = datanet == nil ? 8 : 40
+        let prefix = datanet?.bytes ?? []
         try txn.scan(table, from: key(from)) { k, v in
-            if let d = datanet, !k.starts(with: d.bytes) { return false }
+            if !prefix.isEmpty, k.count < 32 || prefix.withUnsafeBytes({ memcmp($0.baseAddress!, k.baseAddress!, 32) }) != 0 { return false }
             guard k.count == width else { throw LedgerError.corruptLog("a key in \(table.name) is \(k.count) bytes, not \(width)") }
             return try body(BigEndian.u64(k, at: width - 8), v)
         }

@@ -88,6 +88,15 @@ extension LedgerReader {
         }
     }
 
+    /// Calls `body` with each leaf from index `from` on as listings read it (`LeafSummary`: no
+    /// envelope decoded), in one read transaction, until it returns false.
+    public func forEachLeafSummary(_ d: DatanetID, from: UInt64 = 0, _ body: (UInt64, LeafSummary) throws -> Bool) throws {
+        let table = try ledger.leafTable(d)
+        try ledger.env.read { txn in
+            try table.scan(txn, from: from) { i, v in try body(i, try table.summary(i, v)) }
+        }
+    }
+
     /// The newest signed checkpoint of a Datanet, if any.
     public func latestCheckpoint(_ d: DatanetID) throws -> String? {
         try ledger.env.read { txn in try ledger.latestCheckpointNote(txn, d) }
@@ -233,6 +242,14 @@ extension LedgerReader {
         try ledger.env.read { txn in try txn.get(ledger.sidecars, c.sidecar) }.flatMap { try? Sidecar(encoded: $0) }
     }
 
+    /// The sidecars of many contributions (nil where not held), read in one transaction as
+    /// listings read them (`Sidecar.scanned`, falling back to the strict decoder).
+    public func sidecars(of cs: [Contribution]) throws -> [Sidecar?] {
+        try ledger.env.read { txn in
+            try cs.map { c in try txn.withValue(ledger.sidecars, c.sidecar) { Sidecar.scanned($0) ?? (try? Sidecar(encoded: Array($0))) } ?? nil }
+        }
+    }
+
     /// The fork evidence held for a Datanet (its own and received in bundles), by size.
     public func forkEvidence(_ d: DatanetID) throws -> [ForkEvidence] {
         try ledger.env.read { txn in
@@ -263,23 +280,34 @@ extension LedgerReader {
                 note = n
             }
             let end = try Checkpoint.unverified(note: note).size
-            var intakes = [UInt64: (Envelope, Contribution)]()
-            var accepted = [UInt64]()
-            try table.scan(txn) { k, v in
-                let i = k
+            // Intakes in log order, found again by binary search on the index their decision names.
+            var intakes = [(index: UInt64, id: RecordID, contribution: Contribution, accepted: Bool)]()
+            intakes.reserveCapacity(Int(min(end / 2 + 16, 1 << 22)))
+            func accept(_ d: Leaf.Decision) {
+                guard d.accepted else { return }
+                var (lo, hi) = (0, intakes.count)
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if intakes[mid].index < d.intake { lo = mid + 1 } else { hi = mid }
+                }
+                if lo < intakes.count, intakes[lo].index == d.intake { intakes[lo].accepted = true }
+            }
+            try table.scan(txn) { i, v in
                 guard i < end else { return false }
-                let leaf = try table.decode(i, Array(v))
-                if let intake = leaf.intake, case .contribution(let c) = try Record(intake.contribution) { intakes[i] = (intake.contribution, c) }
-                if let d = leaf.decision, d.accepted { accepted.append(d.intake) }
+                switch try table.summary(i, v) {
+                case .intake(_, let record, let c):
+                    intakes.append((i, record, c, false))
+                case .decision(let d): accept(d)
+                case .other(let leaf): if let d = leaf.decision { accept(d) }
+                }
                 return true
             }
             var result = AcceptedContributions(note: note, items: [], withdrawn: [])
-            for i in accepted.sorted() {
-                guard let (e, c) = intakes[i] else { continue }
-                if let t = try ledger.index.number(txn, ledger.tombstones, d, i) {
-                    result.withdrawn.append((i, e, c, t))
+            for x in intakes where x.accepted {
+                if let t = try ledger.index.number(txn, ledger.tombstones, d, x.index) {
+                    result.withdrawn.append((x.index, x.id, x.contribution, t))
                 } else {
-                    result.items.append((i, e, c))
+                    result.items.append((x.index, x.id, x.contribution))
                 }
             }
             return result

@@ -223,10 +223,10 @@ extension DatasetExport {
         guard (try? Checkpoint.unverified(note: held.note)) == cp else {
             return [VerificationCheck(name, .fail, "this store's checkpoint of size \(cp.size) differs from CHECKPOINT")]
         }
-        let listedRecords = held.items.map { ($0.envelope.id.hex, ($0.intake, $0.contribution)) }
-            + held.withdrawn.map { ($0.envelope.id.hex, ($0.intake, $0.contribution)) }
+        let listedRecords = held.items.map { ($0.id.hex, ($0.intake, $0.contribution)) }
+            + held.withdrawn.map { ($0.id.hex, ($0.intake, $0.contribution)) }
         let accepted = Dictionary(listedRecords, uniquingKeysWith: { a, _ in a })
-        let tombstones = Dictionary(held.withdrawn.map { ($0.envelope.id.hex, $0.tombstone) }, uniquingKeysWith: { a, _ in a })
+        let tombstones = Dictionary(held.withdrawn.map { ($0.id.hex, $0.tombstone) }, uniquingKeysWith: { a, _ in a })
         var withdrawn = [String]()
         for e in entries {
             // A withdrawn entry must still be listed exactly as accepted: --allow-withdrawn

@@ -49,6 +49,31 @@ public struct Sidecar: Sendable, Equatable {
         try f.finish()
     }
 
+    /// Reads a sidecar laid out as this build writes it straight from the buffer, without the
+    /// canonical-form check of `init(encoded:)`; nil for any other layout. For listings of
+    /// sidecars this store checked against their hash when it stored them.
+    static func scanned(_ bytes: UnsafeRawBufferPointer) -> Sidecar? {
+        var s = CBOR.Scanner(bytes)
+        func key(_ k: UInt64) -> Bool { (try? s.unsigned()) == k }
+        func text(_ max: Int) -> String? {
+            guard let t = try? s.text(), t.count <= max else { return nil }
+            return String(decoding: t, as: UTF8.self)
+        }
+        guard bytes.count <= maximumSize, (try? s.mapCount()) == 4, key(0), let salt = try? s.bytes(), salt.count == 16,
+              key(1), let fileName = text(4096), key(2), let n = try? s.mapCount(), n <= 256 else { return nil }
+        var metadata = [String: String]()
+        for _ in 0..<n {
+            guard let k = text(.max), let v = text(.max) else { return nil }
+            metadata[k] = v
+        }
+        guard key(3), let label = text(1024), s.isAtEnd else { return nil }
+        return Sidecar(salt: Array(salt), label: label, fileName: fileName, metadata: metadata)
+    }
+
+    private init(salt: [UInt8], label: String, fileName: String, metadata: [String: String]) {
+        (self.salt, self.label, self.fileName, self.metadata) = (salt, label, fileName, metadata)
+    }
+
     /// What the contribution body names.
     public var hash: Digest { SHA256.hash(encoded) }
 }

@@ -113,6 +113,15 @@ public struct Envelope: Hashable, Sendable {
         ]).encoded
     }
 
+    /// The body of an envelope of `kind`, read from its head without checking the rest (its
+    /// signatures included): nil for anything else. For listings of records already checked.
+    package static func body(of bytes: UnsafeRawBufferPointer, kind: RecordKind) -> UnsafeRawBufferPointer? {
+        var s = CBOR.Scanner(bytes)
+        guard (try? s.arrayCount()) == 4, (try? s.unsigned()) == version,
+              let k = try? s.text(), k.elementsEqual(kind.rawValue.utf8) else { return nil }
+        return try? s.bytes()
+    }
+
     /// Strictly decodes an envelope: canonical CBOR of exactly this shape, a known version and
     /// kind, a body that is itself a canonical CBOR map, signatures sorted and one per key.
     /// Signatures are parsed, not verified (`verifiedSigners`).

@@ -45,7 +45,8 @@ extension LeafKind {
 /// One leaf of a Datanet's log: deterministic CBOR {0: Datanet, 1: kind, 2: [index, leaf hash]
 /// of the latest policy leaf before it (absent only for leaf 0), 3: payload}.
 ///
-/// This file is the leaf codec: nothing else reads a leaf's CBOR field numbers. Decoding is
+/// This file is the leaf codec: nothing else reads a leaf's CBOR field numbers but its fast
+/// reader for listings, `LeafSummary`. Decoding is
 /// strict (every payload field present, of its type, and no other), so `encoded` reproduces
 /// the bytes a leaf was decoded from and its hash.
 public struct Leaf: Sendable {
@@ -106,6 +107,9 @@ public struct Leaf: Sendable {
         /// The review records themselves, sorted by id (field 5): logs written before review
         /// leaves, still read and verified under the rule they were written with.
         case embedded([Envelope])
+
+        /// Whether the reviews are embedded (a log written before review leaves).
+        public var isEmbedded: Bool { if case .embedded = self { true } else { false } }
 
         /// No review at all (an exact duplicate's rejection).
         public var isEmpty: Bool {

@@ -95,38 +95,52 @@ func runLog(_ p: Parsed) throws -> Int32 {
     let filtered = !kinds.isEmpty || author != nil
     var from = UInt64(try integerOption(p, "--from") ?? 0)
     if let limit, !filtered { from = max(from, st.size > UInt64(limit) ? st.size - UInt64(limit) : 0) }
-    var names = KeyNames()
-    func matches(_ leaf: Leaf) -> Bool {
+    func matches(_ leaf: LeafSummary) -> Bool {
         if !kinds.isEmpty && !kinds.contains(leaf.kind.description) { return false }
         guard let author else { return true }
-        if let i = leaf.intake { return i.author == author }
-        return leaf.records.contains { $0.signatures.contains { $0.key == author } }
+        switch leaf {
+        case .intake(let a, _, _): return a == author
+        case .decision: return false
+        case .other(let l): return l.records.contains { $0.signatures.contains { $0.key == author } }
+        }
+    }
+    if p.has("--json") {
+        // JSON carries each leaf's hash, so leaves are decoded in full.
+        let statuses = Dictionary(try ledger.reader.statuses(st.id).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var json = [(UInt64, [String: Any])]()
+        try ledger.reader.forEachLeaf(st.id, from: from) { i, leaf in
+            guard matches(try LeafSummary(leaf)) else { return true }
+            json.append((i, try logJSON(i, leaf, ledger, st, statuses)))
+            if filtered, let limit, json.count > limit { json.removeFirst(json.count - limit) }
+            return true
+        }
+        try printJSON(json.map(\.1))
+        return 0
     }
     // With a filter, the newest `limit` matches: kept in a window while the log streams by.
-    var window = [(UInt64, Leaf)]()
+    var window = [(UInt64, LeafSummary)]()
     var shown = 0
-    let statuses = p.has("--json") ? Dictionary(try ledger.reader.statuses(st.id).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) : [:]
-    var json = [[String: Any]]()
-    var text = ""
-    func emit(_ i: UInt64, _ leaf: Leaf) throws {
+    var lines = LogLines()
+    var w = LineWriter()
+    func emit(_ i: UInt64, _ leaf: LeafSummary) {
         shown += 1
-        if p.has("--json") { json.append(try logJSON(i, leaf, ledger, st, statuses)); return }
-        text += String(i).leftPad(6) + "  " + logLine(leaf, ledger, &names) + "\n"
-        if text.utf8.count >= 1 << 16 { writeFD(1, text.utf8); text = "" }
+        w.number(i, width: 6)
+        w.text("  ")
+        lines.write(leaf, ledger, into: &w)
+        w.newline()
     }
-    try ledger.reader.forEachLeaf(st.id, from: from) { i, leaf in
+    try ledger.reader.forEachLeafSummary(st.id, from: from) { i, leaf in
         guard matches(leaf) else { return true }
         if filtered, let limit {
             window.append((i, leaf))
-            if window.count > limit { window.removeFirst(window.count - limit) }
+            if window.count > 2 * limit + 64 { window.removeFirst(window.count - limit) }
         } else {
-            try emit(i, leaf)
+            emit(i, leaf)
         }
         return true
     }
-    for (i, leaf) in window { try emit(i, leaf) }
-    if p.has("--json") { try printJSON(json); return 0 }
-    writeFD(1, text.utf8)
+    for (i, leaf) in window.suffix(limit ?? window.count) { emit(i, leaf) }
+    w.flush()
     if shown == 0 { out(filtered ? "no leaf matches" : "no leaves from \(from)") }
     if limit != nil, !p.has("--all"), (filtered ? shown == limit! : from > 0) {
         out("(the newest \(shown)\(filtered ? " matching" : "") of \(st.size) leaves; -n N or --all for more)")
@@ -135,31 +149,54 @@ func runLog(_ p: Parsed) throws -> Int32 {
     return 0
 }
 
-/// One leaf in a line, from the leaf alone (no other lookups: `log` streams).
-func logLine(_ leaf: Leaf, _ ledger: Ledger, _ names: inout KeyNames) -> String {
-    switch leaf.payload {
-    case .intake(let i):
-        let size = (try? Contribution(body: i.contribution.body))?.size
-        return "intake     \(i.record.hex.prefix(16))  by \(names.label(i.author))" + (size.map { "  " + humanBytes($0) } ?? "")
-    case .decision(let d):
-        var cited = ""
-        if case .cited(let leaves) = d.reviews, !leaves.isEmpty { cited = " (review leaves \(ranges(leaves)))" }
-        return "decision   \(d.contribution.hex.prefix(16))  \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))\(cited)"
-    case .review(let e):
-        guard case .review(let r)? = try? Record(e) else { return "review     \(e.id.hex.prefix(16))" }
-        return "review     \(e.id.hex.prefix(16))  \(r.accept ? "accept" : "reject") \(r.contributions.count) by \(names.label(r.reviewer))"
-            + (r.reason.isEmpty ? "" : ": \(terminalSafe(r.reason))")
-    default:
-        return leaf.records.first.map { "\(leaf.kind.description.padding(toLength: 10, withPad: " ", startingAt: 0)) \(summary($0, ledger))" } ?? "\(leaf.kind)"
+/// Leaves as `log` lines, each from the leaf alone (no other lookups: `log` streams). Intake
+/// and decision lines, nearly every line of a log, are written as bytes, with the names,
+/// sizes and reasons they repeat formatted once.
+struct LogLines {
+    var names = KeyNames()
+    private var sizes = SizeTexts()
+    private var reason = (text: "", safe: "")
+    private var cited = (leaves: [UInt64](), text: "")
+
+    mutating func write(_ leaf: LeafSummary, _ ledger: Ledger, into w: inout LineWriter) {
+        switch leaf {
+        case .intake(let author, let record, let c):
+            w.text("intake     "); w.hex(record, 16); w.text("  by "); w.text(names.label(author)); w.text("  ")
+            w.text(sizes(c.size))
+        case .decision(let d):
+            if d.reason != reason.text { reason = (d.reason, terminalSafe(d.reason)) }
+            w.text("decision   "); w.hex(d.contribution, 16); w.text(d.accepted ? "  accepted: " : "  rejected: "); w.text(reason.safe)
+            if case .cited(let leaves) = d.reviews, !leaves.isEmpty {
+                if leaves != cited.leaves { cited = (leaves, " (review leaves \(ranges(leaves)))") }
+                w.text(cited.text)
+            }
+        case .other(let leaf):
+            if case .review(let e) = leaf.payload, case .review(let r)? = try? Record(e) {
+                w.text("review     "); w.hex(e.id, 16)
+                w.text("  \(r.accept ? "accept" : "reject") \(r.contributions.count) by \(names.label(r.reviewer))" + (r.reason.isEmpty ? "" : ": \(terminalSafe(r.reason))"))
+            } else if case .decision(let d) = leaf.payload {
+                w.text("decision   "); w.hex(d.contribution, 16)
+                w.text("  \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))")
+            } else {
+                w.text(leaf.records.first.map { "\(leaf.kind.description.padding(toLength: 10, withPad: " ", startingAt: 0)) \(summary($0, ledger))" } ?? "\(leaf.kind)")
+            }
+        }
+    }
+
+    /// The line as text (`log --json`'s summary).
+    mutating func text(_ leaf: LeafSummary, _ ledger: Ledger) -> String {
+        var w = LineWriter()
+        write(leaf, ledger, into: &w)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 }
 
 /// A leaf for `log --json`: its index, kind and hash, the record it carries (`id`, `author`),
 /// and for intakes and decisions the contribution's `state`, `reason`, `content` and `files`.
 func logJSON(_ i: UInt64, _ leaf: Leaf, _ ledger: Ledger, _ st: DatanetState, _ statuses: [RecordID: ContributionStatus]) throws -> [String: Any] {
-    var names = KeyNames()
+    var lines = LogLines()
     var o: [String: Any] = ["index": i, "kind": leaf.kind.description, "hash": leaf.hash.hex,
-                            "policy_index": leaf.policy.map { Int($0.index) } ?? -1, "summary": logLine(leaf, ledger, &names)]
+                            "policy_index": leaf.policy.map { Int($0.index) } ?? -1, "summary": lines.text(try LeafSummary(leaf), ledger)]
     var contribution: RecordID?
     switch leaf.payload {
     case .intake(let x): (o["id"], o["author"], contribution) = (x.record.hex, x.author.description, x.record)

@@ -1,3 +1,4 @@
+import DatanetCrypto
 import DatanetLedger
 import DatanetObjects
 import DatanetRecords
@@ -47,6 +48,17 @@ func humanBytes<I: BinaryInteger>(_ n: I) -> String {
     var u = 0
     while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
     return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
+}
+
+/// `humanBytes` remembered per size: listings print the same few sizes many times.
+struct SizeTexts {
+    private var known = [UInt64: String]()
+    mutating func callAsFunction(_ n: UInt64) -> String {
+        if let hit = known[n] { return hit }
+        let made = humanBytes(n)
+        known[n] = made
+        return made
+    }
 }
 
 /// A progress bar on standard error, drawn only when standard output is a terminal and
@@ -139,6 +151,8 @@ func printEncodable<T: Encodable>(_ value: T) throws {
 /// character (TextRules.isControl: C0, DEL, C1, bidirectional overrides) is shown as `\u{XX}`,
 /// so no field can move the cursor, recolor the terminal or fake a line of output.
 func terminalSafe(_ text: String) -> String {
+    // Printable ASCII, most text a listing prints, needs no look at its scalars.
+    if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) { return text }
     guard text.unicodeScalars.contains(where: TextRules.isControl) else { return text }
     var out = ""
     for s in text.unicodeScalars {
@@ -149,3 +163,47 @@ func terminalSafe(_ text: String) -> String {
 
 /// Writes a one-line error: every control character escaped, newlines included.
 func errLine(_ s: String) { writeFD(2, (terminalSafe(s) + "\n").utf8) }
+
+/// Standard output gathered in blocks of 64 KiB: a listing writes each line as a few appends
+/// of bytes, not as a string built per line (`log --all` of 200,000 leaves).
+struct LineWriter {
+    private(set) var bytes = [UInt8]()
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    init() { bytes.reserveCapacity(1 << 17) }
+
+    mutating func text(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    /// The first `count` hex digits of an id or key.
+    mutating func hex<Kind>(_ id: ID<Kind>, _ count: Int) { id.withUnsafeBytes { hex($0, count) } }
+    mutating func hex(_ key: PublicKey, _ count: Int) { key.withUnsafeBytes { hex($0, count) } }
+
+    private mutating func hex(_ b: UnsafeRawBufferPointer, _ count: Int) {
+        for k in 0..<min(count, 2 * b.count) { bytes.append(Self.digits[Int(k % 2 == 0 ? b[k / 2] >> 4 : b[k / 2] & 0x0f)]) }
+    }
+
+    /// A decimal number right-aligned in `width` columns.
+    mutating func number(_ v: UInt64, width: Int = 0) {
+        var n = v, count = 1
+        while n >= 10 { n /= 10; count += 1 }
+        if count < width { bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: width - count)) }
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+        n = v
+        for k in (start..<start + count).reversed() { bytes[k] = UInt8(ascii: "0") + UInt8(n % 10); n /= 10 }
+    }
+
+    /// Ends a line; writes the block out once it is full.
+    mutating func newline() {
+        bytes.append(10)
+        if bytes.count >= 1 << 16 { flush() }
+    }
+
+    mutating func flush() {
+        writeFD(1, bytes)
+        bytes.removeAll(keepingCapacity: true)
+    }
+}

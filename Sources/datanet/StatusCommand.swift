@@ -14,16 +14,31 @@ struct KeyNames {
         cache[key] = found
         return found
     }
+    private var labels = [PublicKey: String]()
     /// "name (1a2b3c4d5e6f)" or the 12-digit prefix alone.
     mutating func label(_ key: PublicKey) -> String {
+        if let hit = labels[key] { return hit }
         let short = String(key.description.prefix(12))
-        return name(key).map { "\(terminalSafe($0)) (\(short))" } ?? short
+        let made = name(key).map { "\(terminalSafe($0)) (\(short))" } ?? short
+        labels[key] = made
+        return made
+    }
+
+    private var lastReviewers = (verdicts: [ContributionStatus.Verdict](), accept: Bool?.none, text: "")
+    /// "name (1a2b3c4d5e6f): "reason"; …" for the reviews of one verdict (all when nil); the
+    /// last answer is kept, as a listing asks for the same reviewers row after row.
+    mutating func reviewers(_ verdicts: [ContributionStatus.Verdict], accept: Bool?) -> String {
+        if verdicts == lastReviewers.verdicts && accept == lastReviewers.accept { return lastReviewers.text }
+        let picked = verdicts.filter { accept == nil || $0.accept == accept! }
+        let text = picked.map { label($0.reviewer) + ($0.reason.isEmpty ? "" : ": \"\(terminalSafe($0.reason))\"") }.joined(separator: "; ")
+        lastReviewers = (verdicts, accept, text)
+        return text
     }
 }
 
 /// A status row as JSON: the fields `status`, `show` and `pending` share.
 func statusJSON(_ s: ContributionStatus, datanet: DatanetID, sidecar: Sidecar?) -> [String: Any] {
-    var o: [String: Any] = ["id": s.id.hex, "datanet": datanet.hex, "state": s.state.rawValue, "author": s.contribution.author.description,
+    let o: [String: Any] = ["id": s.id.hex, "datanet": datanet.hex, "state": s.state.rawValue, "author": s.contribution.author.description,
                             "content": s.contribution.content.hex, "size": s.contribution.size, "license": s.contribution.license,
                             "reason": s.reason ?? NSNull(), "intake_leaf": s.intake.map { Int($0) } ?? NSNull(),
                             "decision_leaf": s.decision.map { Int($0) } ?? NSNull(), "tombstone_leaf": s.tombstone.map { Int($0) } ?? NSNull(),
@@ -35,10 +50,7 @@ func statusJSON(_ s: ContributionStatus, datanet: DatanetID, sidecar: Sidecar?) 
 
 /// One line saying where a contribution stands; `waits` names why a queued one waits.
 func statusLine(_ s: ContributionStatus, names: inout KeyNames, waits: String? = nil) -> String {
-    func reviews(_ accept: Bool?) -> String {
-        let picked = s.reviews.filter { accept == nil || $0.accept == accept! }
-        return picked.map { names.label($0.reviewer) + ($0.reason.isEmpty ? "" : ": \"\(terminalSafe($0.reason))\"") }.joined(separator: "; ")
-    }
+    func reviews(_ accept: Bool?) -> String { names.reviewers(s.reviews, accept: accept) }
     switch s.state {
     case .queued:
         return "queued here, not yet taken in" + (waits.map { " (\($0))" } ?? "") + (s.reviews.isEmpty ? "" : "; reviewed by \(reviews(nil))")
@@ -89,12 +101,20 @@ func runStatus(_ p: Parsed) throws -> Int32 {
             return st.policy.withinQuota(count: q.count, bytes: q.bytes, adding: r.contribution.size) ? nil
                 : "waits: its author has \(q.count) undecided of the \(st.policy.maxPendingProposals) allowed; taken in as earlier ones are decided"
         }
-        for r in rows {
-            let side = try ledger.reader.sidecar(of: r.contribution)
-            let what = side.map { "'\(terminalSafe($0.fileName.isEmpty ? $0.label : $0.fileName))'" } ?? r.contribution.content.hex.prefix(12) + "…"
-            out("  \(r.id.hex.prefix(12))  \(what)  \(humanBytes(r.contribution.size)) by \(names.label(r.contribution.author))")
-            out("      \(statusLine(r, names: &names, waits: try waits(r)))")
+        // Two lines a contribution, written as bytes: a Datanet may have 100,000 of them.
+        var w = LineWriter()
+        var sizes = SizeTexts()
+        for (r, side) in zip(rows, try ledger.reader.sidecars(of: rows.map(\.contribution))) {
+            w.text("  "); w.hex(r.id, 12); w.text("  ")
+            if let side {
+                w.text("'"); w.text(terminalSafe(side.fileName.isEmpty ? side.label : side.fileName)); w.text("'")
+            } else {
+                w.hex(r.contribution.content, 12); w.text("…")
+            }
+            w.text("  "); w.text(sizes(r.contribution.size)); w.text(" by "); w.text(names.label(r.contribution.author)); w.newline()
+            w.text("      "); w.text(statusLine(r, names: &names, waits: try waits(r))); w.newline()
         }
+        w.flush()
         let order: [ContributionStatus.State] = [.queued, .awaitingReview, .accepted, .rejected, .withdrawn, .takenDown]
         let parts = order.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }
         out("  " + (parts.isEmpty ? (p.has("--to-review") ? "nothing needs your review" : "no contributions") : parts.joined(separator: ", ")))

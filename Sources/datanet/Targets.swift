@@ -27,7 +27,7 @@ func resolveContent(_ ledger: Ledger?, _ store: ObjectStore, _ text: String) thr
         let object: (ObjectKind, ObjectID)? = try? store.resolve(text)
         let records = try ledger.map { l in try l.reader.recordIDs(prefix: text).filter { try contribution(l, $0) != nil } } ?? []
         if records.count > 1 { throw StoreError.ambiguous(prefix: text, matches: records.count) }
-        if let object, !records.isEmpty { throw StoreError.ambiguous(prefix: text, matches: 2) }
+        if object != nil, !records.isEmpty { throw StoreError.ambiguous(prefix: text, matches: 2) }
         if let object { return ContentTarget(kind: object.0, id: object.1) }
         if let r = records.first, let ledger, let c = try contribution(ledger, r) {
             return ContentTarget(kind: c.contentKind == .tree ? .tree : .blob, id: c.content, contribution: r)

@@ -15,6 +15,24 @@ import Testing
         return try r.get()
     }
 
+    /// Text is checked eight ASCII bytes at a time, then in full from the first other byte:
+    /// a bad byte at any offset is found by the scanner, the decoder and the validator alike.
+    @Test func textIsCheckedAsUTF8AtEveryOffset() throws {
+        for prefix in 0..<20 {
+            let ascii = [UInt8](repeating: UInt8(ascii: "a"), count: prefix)
+            for (tail, valid) in [([UInt8](), true), (Array("é".utf8), true), ([0xff], false), ([0xc3], false), (Array("€".utf8) + [0x80], false)] {
+                let body = ascii + tail + ascii
+                var item: [UInt8] = []
+                CBOR.appendHead(3, UInt64(body.count), to: &item)
+                item += body
+                let scanned = (try? scan(item) { s throws(CBORError) in Array(try s.text()) }) != nil
+                let decoded = (try? CBOR.decode(item)) != nil
+                let skipped = (try? scan(item) { s throws(CBORError) in try s.skip() }) != nil
+                #expect(scanned == valid && decoded == valid && skipped == valid, "prefix \(prefix), tail \(tail)")
+            }
+        }
+    }
+
     @Test func readsFieldsOfAKnownShape() throws {
         // [1, "review", h'0102', {0: 5}]
         let bytes: [UInt8] = [0x84, 0x01, 0x66] + Array("review".utf8) + [0x42, 0x01, 0x02, 0xa1, 0x00, 0x05]
