@@ -86,6 +86,7 @@ extension Ledger {
     /// (one per record ever proposed, like `records`): deleting it would be a write at a random
     /// key for every record sequenced.
     func removePending(_ txn: Transaction, _ key: [UInt8]) throws {
+        try removeQueued(txn, key: key)
         try txn.delete(pending, key)
     }
 

@@ -42,6 +42,9 @@ public final class Ledger: @unchecked Sendable {
     /// Datanets whose log is still in tables of their own (only on a read-only open of a store
     /// made before the shared tables: a writable open moves them).
     let legacyLogs: Set<DatanetID>
+    /// The store's queue bound (QueuedBytes.swift), read once from its settings when opened:
+    /// a bad setting fails the first proposal, not a read.
+    let queueBound: Result<UInt64, any Error>
 
     /// Whether a writable open would upgrade this store's layout (only a read-only open sees it).
     public var needsUpgrade: Bool { !legacyLogs.isEmpty || sharedLog == nil || minhashBands == nil || erasures == nil }
@@ -52,6 +55,7 @@ public final class Ledger: @unchecked Sendable {
     /// `LedgerStateError.noLedger`.
     public init(store: ObjectStore, create: Bool = true) throws {
         self.store = store
+        queueBound = Result { try Self.maxQueuedBytes(storeDirectory: store.directory) }
         let t: [Table]
         do {
             t = try store.env.openTables(["records", "state", "pending", "pending-index", "placed", "undecided",

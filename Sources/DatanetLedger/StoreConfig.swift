@@ -8,7 +8,8 @@ public struct StoreConfig: Sendable {
     /// The settings file.
     public let path: String
     /// The settings this build knows, with what each means.
-    public static let keys = ["identity": "the identity that acts when --as is not given"]
+    public static let keys = ["identity": "the identity that acts when --as is not given",
+                              "max-queued-bytes": "the most content of contributions this store queues, all Datanets together (a byte count such as 16GiB, the default)"]
 
     public init(storeDirectory: String) { path = storeDirectory + "/config.json" }
 

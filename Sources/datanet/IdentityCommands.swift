@@ -161,7 +161,11 @@ func runConfig(_ p: Parsed) throws -> Int32 {
         out("\(key) unset")
     } else if p.positionals.count == 2 {
         let value = p.positionals[1]
-        _ = try IdentityStore(storeDirectory: storeDir).load(value) // identity is the only key: it must name one here
+        switch key {
+        case "identity": _ = try IdentityStore(storeDirectory: storeDir).load(value) // it must name one here
+        default:
+            guard StoreConfig.byteCount(value) != nil else { throw CLIError.usage("\(key) takes a byte count such as 500000000, 512MiB or 16GiB, not '\(terminalSafe(value))'") }
+        }
         try config.set(key, value)
         out("\(key) = \(value)")
     } else {

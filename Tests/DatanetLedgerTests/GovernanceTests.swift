@@ -249,8 +249,12 @@ import Testing
             datanet: w.datanet, author: w.author.publicKey, content: ObjectID(SHA256.hash([9])), contentKind: .blob, size: .max - 1,
             mediaType: "text/plain", license: "CC0-1.0", sidecar: .zero, createdAt: 3).body)
         try huge.sign(with: w.author)
-        try w.ledger.propose(huge)
-        let r2 = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        // The store's queue bound refuses it when proposed; a store whose bound admits it leaves it to the sequencer.
+        #expect(throws: LedgerRefusal.queueFull(queued: 0, adding: .max - 1, bound: Ledger.defaultMaxQueuedBytes)) { try w.ledger.propose(huge) }
+        try StoreConfig(storeDirectory: w.dir).set("max-queued-bytes", String(UInt64.max))
+        let boundless = try Ledger(store: w.ledger.store)
+        try boundless.propose(huge)
+        let r2 = try boundless.sequence(w.datanet, key: w.sequencer)
         #expect(r2.intakes.isEmpty && r2.refused.map(\.record) == [huge.id] && r2.refused[0].refusal == .overQuota(author: w.author.publicKey.description, count: 1, bytes: 100))
         #expect(try w.ledger.audit(w.datanet).holds)
     }

@@ -89,4 +89,23 @@ import Testing
         try s.ok(["config", "identity", "--unset"])
         #expect(try s.run(["create", "more"]).status == 2)
     }
+
+    /// `max-queued-bytes` bounds what waits in the queue: a contribution past it is refused,
+    /// the store unchanged, until the sequencer takes some in.
+    @Test func queueBoundRefusesContributionsPastIt() throws {
+        let s = Session()
+        try s.ok(["init"])
+        try s.ok(["id", "new", "owner"])
+        try s.ok(["config", "identity", "owner"])
+        try s.ok(["create", "songs"])
+        let bad = try s.run(["config", "max-queued-bytes", "lots"])
+        #expect(bad.status == 2 && bad.stderr.contains("byte count"), "\(bad.stderr)")
+        try s.ok(["config", "max-queued-bytes", "30B"])
+        #expect(try s.ok(["config", "max-queued-bytes"]) == "30B\n")
+        for name in ["a", "b"] { writeFile(s.dir.file("\(name).txt"), Array("twenty bytes of \(name)!".utf8)) }
+        try s.ok(["contribute", "songs", s.dir.file("a.txt")])
+        try s.refused(["contribute", "songs", s.dir.file("b.txt")], "max-queued-bytes")
+        try s.ok(["sequence", "songs"])
+        try s.ok(["contribute", "songs", s.dir.file("b.txt")])
+    }
 }
