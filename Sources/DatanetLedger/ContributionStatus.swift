@@ -33,7 +33,6 @@ extension LedgerReader {
     /// Every contribution of `d` this store knows, in intake order, then the ones queued here:
     /// its state, leaves, the reviews that decided it or count so far, and the reason.
     public func statuses(_ d: DatanetID) throws -> [ContributionStatus] {
-        let table = try ledger.leafTable(d)
         let st = try state(of: d)
         var rows = [ContributionStatus]()
         rows.reserveCapacity(Int(min(st.size / 2 + 16, 1 << 22)))
@@ -48,32 +47,30 @@ extension LedgerReader {
             return lo < rows.count && rows[lo].intake == intake && rows[lo].id == id ? lo : nil
         }
         var reviewLeaves = [UInt64: Review]()
-        try ledger.env.read { txn in
-            try table.scan(txn) { index, bytes in
-                let leaf: Leaf
-                switch try table.summary(index, bytes) {
-                case .intake(_, let record, let c):
-                    rows.append(ContributionStatus(id: record, contribution: c, state: .awaitingReview, intake: index))
-                    return true
-                case .decision(let dec):
-                    if let k = row(dec.intake, dec.contribution) { rows[k].decided(dec, at: index) { reviewLeaves[$0] } }
-                    return true
-                case .other(let l):
-                    leaf = l
-                }
-                switch leaf.payload {
-                case .review(let e):
-                    reviewLeaves[index] = ContributionStatus.review(e)
-                case .decision(let dec):
-                    if let k = row(dec.intake, dec.contribution) { rows[k].decided(dec, at: index) { reviewLeaves[$0] } }
-                case .tombstone(let t):
-                    guard let k = row(t.intake, t.contribution), case .tombstone(let rec)? = try? Record(t.record) else { return true }
-                    (rows[k].state, rows[k].tombstone, rows[k].reason) = (rec.takedown ? .takenDown : .withdrawn, index, rec.reason)
-                case .intake, .policy, .setSequencer, .continuation:
-                    break
-                }
+        try forEachLeafSummary(d) { index, summary in
+            let leaf: Leaf
+            switch summary {
+            case .intake(_, let record, let c):
+                rows.append(ContributionStatus(id: record, contribution: c, state: .awaitingReview, intake: index))
                 return true
+            case .decision(let dec):
+                if let k = row(dec.intake, dec.contribution) { rows[k].decided(dec, at: index) { reviewLeaves[$0] } }
+                return true
+            case .other(let l):
+                leaf = l
             }
+            switch leaf.payload {
+            case .review(let e):
+                reviewLeaves[index] = ContributionStatus.review(e)
+            case .decision(let dec):
+                if let k = row(dec.intake, dec.contribution) { rows[k].decided(dec, at: index) { reviewLeaves[$0] } }
+            case .tombstone(let t):
+                guard let k = row(t.intake, t.contribution), case .tombstone(let rec)? = try? Record(t.record) else { return true }
+                (rows[k].state, rows[k].tombstone, rows[k].reason) = (rec.takedown ? .takenDown : .withdrawn, index, rec.reason)
+            case .intake, .policy, .setSequencer, .continuation:
+                break
+            }
+            return true
         }
         // Pending here: contributions queued, and reviews not yet counted (each curator's latest).
         let pending = try pendingRecords(d)

@@ -88,15 +88,6 @@ extension LedgerReader {
         }
     }
 
-    /// Calls `body` with each leaf from index `from` on as listings read it (`LeafSummary`: no
-    /// envelope decoded), in one read transaction, until it returns false.
-    public func forEachLeafSummary(_ d: DatanetID, from: UInt64 = 0, _ body: (UInt64, LeafSummary) throws -> Bool) throws {
-        let table = try ledger.leafTable(d)
-        try ledger.env.read { txn in
-            try table.scan(txn, from: from) { i, v in try body(i, try table.summary(i, v)) }
-        }
-    }
-
     /// The newest signed checkpoint of a Datanet, if any.
     public func latestCheckpoint(_ d: DatanetID) throws -> String? {
         try ledger.env.read { txn in try ledger.latestCheckpointNote(txn, d) }
@@ -242,13 +233,6 @@ extension LedgerReader {
         try ledger.env.read { txn in try txn.get(ledger.sidecars, c.sidecar) }.flatMap { try? Sidecar(encoded: $0) }
     }
 
-    /// The sidecars of many contributions (nil where not held), read in one transaction as
-    /// listings read them (`Sidecar.scanned`, falling back to the strict decoder).
-    public func sidecars(of cs: [Contribution]) throws -> [Sidecar?] {
-        try ledger.env.read { txn in
-            try cs.map { c in try txn.withValue(ledger.sidecars, c.sidecar) { Sidecar.scanned($0) ?? (try? Sidecar(encoded: Array($0))) } ?? nil }
-        }
-    }
 
     /// The fork evidence held for a Datanet (its own and received in bundles), by size.
     public func forkEvidence(_ d: DatanetID) throws -> [ForkEvidence] {
@@ -267,41 +251,38 @@ extension LedgerReader {
     /// any index this store holds, before or after that size, moves a contribution from
     /// `items` to `withdrawn`: nothing under a tombstone is ever exported again.
     public func accepted(_ d: DatanetID, at size: UInt64?) throws -> AcceptedContributions {
-        let table = try ledger.leafTable(d)
-        return try ledger.env.read { txn in
-            let note: String
+        let note: String = try ledger.env.read { txn in
             if let size {
                 guard let b = try txn.get(ledger.checkpoints, BigEndian.key(d, size)) else {
                     throw LedgerStateError.noCheckpoint(datanet: d.hex, size: size)
                 }
-                note = String(decoding: b, as: UTF8.self)
-            } else {
-                guard let n = try ledger.latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
-                note = n
+                return String(decoding: b, as: UTF8.self)
             }
-            let end = try Checkpoint.unverified(note: note).size
-            // Intakes in log order, found again by binary search on the index their decision names.
-            var intakes = [(index: UInt64, id: RecordID, contribution: Contribution, accepted: Bool)]()
-            intakes.reserveCapacity(Int(min(end / 2 + 16, 1 << 22)))
-            func accept(_ d: Leaf.Decision) {
-                guard d.accepted else { return }
-                var (lo, hi) = (0, intakes.count)
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if intakes[mid].index < d.intake { lo = mid + 1 } else { hi = mid }
-                }
-                if lo < intakes.count, intakes[lo].index == d.intake { intakes[lo].accepted = true }
+            guard let n = try ledger.latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
+            return n
+        }
+        let end = try Checkpoint.unverified(note: note).size
+        // Intakes in log order, found again by binary search on the index their decision names.
+        var intakes = [(index: UInt64, id: RecordID, contribution: Contribution, accepted: Bool)]()
+        intakes.reserveCapacity(Int(min(end / 2 + 16, 1 << 22)))
+        func accept(_ d: Leaf.Decision) {
+            guard d.accepted else { return }
+            var (lo, hi) = (0, intakes.count)
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if intakes[mid].index < d.intake { lo = mid + 1 } else { hi = mid }
             }
-            try table.scan(txn) { i, v in
-                guard i < end else { return false }
-                switch try table.summary(i, v) {
-                case .intake(_, let record, let c):
-                    intakes.append((i, record, c, false))
-                case .decision(let d): accept(d)
-                case .other(let leaf): if let d = leaf.decision { accept(d) }
-                }
-                return true
+            if lo < intakes.count, intakes[lo].index == d.intake { intakes[lo].accepted = true }
+        }
+        try forEachLeafSummary(d, to: end) { i, summary in
+            switch summary {
+            case .intake(_, let record, let c): intakes.append((i, record, c, false))
+            case .decision(let d): accept(d)
+            case .other(let leaf): if let d = leaf.decision { accept(d) }
             }
+            return true
+        }
+        return try ledger.env.read { txn in
             var result = AcceptedContributions(note: note, items: [], withdrawn: [])
             for x in intakes where x.accepted {
                 if let t = try ledger.index.number(txn, ledger.tombstones, d, x.index) {

@@ -315,12 +315,17 @@ func listFiles(_ p: Parsed, _ store: ObjectStore, _ text: String) throws -> Int3
         try printJSON(rows.map { ["path": terminalSafe($0.path), "size": $0.size, "content": $0.content.hex,
                                   "contribution": $0.contribution?.hex as Any? ?? NSNull()] as [String: Any] })
     } else {
-        var lines = ""
+        var w = LineWriter()
         for r in rows {
-            lines += p.has("-l") ? "\(String(r.size).leftPad(12))  \(r.content.hex.prefix(12))  \(r.contribution.map { String($0.hex.prefix(12)) } ?? "-")  \(terminalSafe(r.path))\n"
-                                 : terminalSafe(r.path) + "\n"
+            if p.has("-l") {
+                w.number(r.size, width: 12); w.text("  "); w.hex(r.content, 12); w.text("  ")
+                if let c = r.contribution { w.hex(c, 12) } else { w.text("-") }
+                w.text("  ")
+            }
+            w.text(terminalSafe(r.path))
+            w.newline()
         }
-        writeFD(1, lines.utf8)
+        w.flush()
     }
     return 0
 }

@@ -1,0 +1,60 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+
+/// How listings (`log`, `status`, `ls`, export's accepted set) read a whole log: leaves as
+/// `LeafSummary` and sidecars as `Sidecar.scanned`, a block at a time on the other cores, each
+/// block in a read transaction of its own, while the caller takes them in order on its thread.
+/// Leaves below a Datanet's size are written once, so blocks read in different transactions
+/// still see one log.
+extension LedgerReader {
+    /// Leaves per block: large enough to amortize a transaction, small enough to start at once.
+    static let listingBlock = 4096
+
+    /// Calls `body` with each leaf from index `from` up to `end` (the size held when called,
+    /// when nil), as listings read it, in index order, until it returns false.
+    public func forEachLeafSummary(_ d: DatanetID, from: UInt64 = 0, to end: UInt64? = nil,
+                                   _ body: (UInt64, LeafSummary) throws -> Bool) throws {
+        let table = try ledger.leafTable(d)
+        let end = try end ?? state(of: d).size
+        guard from < end else { return }
+        let step = UInt64(Self.listingBlock)
+        let blocks = stride(from: from, to: end, by: Int(step)).map { $0..<min(end, $0 + step) }
+        let env = ledger.env
+        struct Stop: Error {}
+        do {
+            try Parallel.pipeline(blocks, chunk: 1, { slice in
+                try slice.map { range in
+                    try env.read { txn in
+                        var out = [(UInt64, LeafSummary)]()
+                        out.reserveCapacity(range.count)
+                        try table.scan(txn, from: range.lowerBound) { i, v in
+                            guard i < range.upperBound else { return false }
+                            out.append((i, try table.summary(i, v)))
+                            return true
+                        }
+                        return out
+                    }
+                }
+            }, consume: { blocks, _ in
+                for block in blocks { for (i, leaf) in block where try !body(i, leaf) { throw Stop() } }
+            })
+        } catch is Stop {}
+    }
+
+    /// The sidecars of many contributions (nil where not held), in their order.
+    public func sidecars(of cs: [Contribution]) throws -> [Sidecar?] {
+        let env = ledger.env, table = ledger.sidecars
+        var out = [Sidecar?]()
+        out.reserveCapacity(cs.count)
+        try Parallel.pipeline(cs, chunk: Self.listingBlock, { slice in
+            try env.read { txn in
+                try slice.map { c in
+                    try txn.withValue(table, c.sidecar) { Sidecar.scanned($0) ?? (try? Sidecar(encoded: Array($0))) } ?? nil
+                }
+            }
+        }, consume: { part, _ in out += part })
+        return out
+    }
+}
