@@ -13,8 +13,9 @@ extension LedgerReader {
     static let listingBlock = 4096
 
     /// Calls `body` with each leaf from index `from` up to `end` (the size held when called,
-    /// when nil), as listings read it, in index order, until it returns false.
-    public func forEachLeafSummary(_ d: DatanetID, from: UInt64 = 0, to end: UInt64? = nil,
+    /// when nil), as listings read it, in index order, until it returns false. With `kinds`,
+    /// leaves of other kinds are passed over unread (their kind is peeked).
+    public func forEachLeafSummary(_ d: DatanetID, from: UInt64 = 0, to end: UInt64? = nil, kinds: Set<LeafKind>? = nil,
                                    _ body: (UInt64, LeafSummary) throws -> Bool) throws {
         let table = try ledger.leafTable(d)
         let end = try end ?? state(of: d).size
@@ -31,6 +32,7 @@ extension LedgerReader {
                         out.reserveCapacity(range.count)
                         try table.scan(txn, from: range.lowerBound) { i, v in
                             guard i < range.upperBound else { return false }
+                            if let kinds, let kind = LeafSummary.kind(of: v), !kinds.contains(kind) { return true }
                             out.append((i, try table.summary(i, v)))
                             return true
                         }

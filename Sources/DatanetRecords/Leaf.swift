@@ -3,7 +3,7 @@ import DatanetCrypto
 import DatanetObjects
 
 /// What a log leaf records (schema/log.md).
-public enum LeafKind: UInt64, Sendable, CustomStringConvertible {
+public enum LeafKind: UInt64, Sendable, CaseIterable, CustomStringConvertible {
     /// A contribution first taken in: its place is its priority for every "earliest wins" rule.
     case intake = 1
     /// The accept or reject of one contribution, with the reviews that decided it.

@@ -49,6 +49,15 @@ public enum LeafSummary: Sendable {
         }
     }
 
+    /// A leaf's kind read from its first two fields alone (nil for any other layout): what a
+    /// listing filtered by kind reads of the leaves it leaves out.
+    public static func kind(of bytes: UnsafeRawBufferPointer) -> LeafKind? {
+        var s = CBOR.Scanner(bytes)
+        guard (try? s.mapCount()) != nil, (try? s.unsigned()) == 0, (try? s.bytes())?.count == 32, (try? s.unsigned()) == 1,
+              let k = try? s.unsigned() else { return nil }
+        return LeafKind(rawValue: k)
+    }
+
     /// The fields of an intake or cited-review decision leaf, or nil (decode it in full).
     static func scanned(_ bytes: UnsafeRawBufferPointer) -> LeafSummary? {
         var s = CBOR.Scanner(bytes)

@@ -82,7 +82,7 @@ func runPending(_ p: Parsed) throws -> Int32 {
 func runLog(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
     let st = try ledger.reader.resolveDatanet(p.positionals[0])
-    let known = ["intake", "decision", "review", "policy", "set-sequencer", "continuation", "tombstone"]
+    let known = LeafKind.allCases.map(\.description)
     let kinds = Set(p.all("--kind"))
     if let bad = kinds.first(where: { !known.contains($0) }) {
         throw CLIError.usage("unknown leaf kind '\(bad)' (\(known.joined(separator: ", ")))")
@@ -129,7 +129,9 @@ func runLog(_ p: Parsed) throws -> Int32 {
         lines.write(leaf, ledger, into: &w)
         w.newline()
     }
-    try ledger.reader.forEachLeafSummary(st.id, from: from) { i, leaf in
+    // A kind filter passes over the other leaves unread.
+    let kindSet = kinds.isEmpty ? nil : Set(LeafKind.allCases.filter { kinds.contains($0.description) })
+    try ledger.reader.forEachLeafSummary(st.id, from: from, kinds: kindSet) { i, leaf in
         guard matches(leaf) else { return true }
         if filtered, let limit {
             window.append((i, leaf))

@@ -27,6 +27,7 @@ import Testing
             let strict = try LeafSummary(try Leaf(encoded: bytes))
             let read = try bytes.withUnsafeBytes { try LeafSummary(encoded: $0) }
             #expect(Self.fields(read) == Self.fields(strict))
+            #expect(bytes.withUnsafeBytes(LeafSummary.kind) == strict.kind, "the kind a filter peeks")
             if let scanned = bytes.withUnsafeBytes(LeafSummary.scanned) {
                 #expect(Self.fields(scanned) == Self.fields(strict))
                 fast.insert(scanned.kind)
@@ -48,6 +49,7 @@ import Testing
                 guard let leaf = try? Leaf(encoded: bytes), let strict = try? LeafSummary(leaf) else { continue }
                 accepted += 1
                 #expect(read.map(Self.fields) == Self.fields(strict), "mutated leaf \(Hex.encode(bytes))")
+                #expect(bytes.withUnsafeBytes(LeafSummary.kind).map { $0 == leaf.kind } ?? true)
             }
         }
         #expect(accepted > 0)
