@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, lowest first (see docs/ARCHITECTURE.md): CLMDB/CCrypto/CSodium → DatanetCrypto, DatanetCBOR →
-// DatanetObjects → DatanetRecords (neither links LMDB) → DatanetStore → DatanetLedger → datanet.
+// DatanetObjects → DatanetRecords (neither links LMDB) → DatanetStore → DatanetLedger → DatanetSync → datanet.
 // A module imports only modules listed before it.
 let faults: [SwiftSetting] = [.define("DATANET_FAULTS", .when(configuration: .debug))]
 
@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "datanet", targets: ["datanet"]),
         .executable(name: "store-churn", targets: ["store-churn"]),
         .executable(name: "cbor-fuzz", targets: ["cbor-fuzz"]),
+        .executable(name: "noise-peer", targets: ["noise-peer"]),
         .executable(name: "provenance-fuzz", targets: ["provenance-fuzz"]),
         .executable(name: "record-samples", targets: ["record-samples"]),
         .executable(name: "ledger-bench", targets: ["ledger-bench"]),
@@ -31,18 +32,22 @@ let package = Package(
         .target(name: "DatanetStore", dependencies: ["CLMDB", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"],
                 swiftSettings: faults),
         .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
+        // Peer sync (DESIGN.md "Sync"); so far the Noise transport, which needs only the primitives.
+        .target(name: "DatanetSync", dependencies: ["DatanetCrypto"]),
         .executableTarget(name: "datanet", dependencies: ["DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore", "DatanetObjects"], path: "tools/bench/churn"),
         .executableTarget(name: "record-samples", dependencies: ["DatanetTestSupport"], path: "tools/interop/samples"),
         .executableTarget(name: "ledger-bench", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "tools/bench/ledgerbench"),
         .executableTarget(name: "provenance-bench", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "tools/bench/provenancebench"),
+        .executableTarget(name: "noise-peer", dependencies: ["DatanetSync", "DatanetCrypto"], path: "tools/interop/noisepeer"),
         .executableTarget(name: "cbor-fuzz", dependencies: ["DatanetCBOR", "DatanetTestSupport"], path: "tools/fuzz/cborfuzz"),
         .executableTarget(name: "provenance-fuzz", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetTestSupport"], path: "tools/fuzz/provenancefuzz"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],
                     resources: [.copy("Vectors")]),
         .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
+        .testTarget(name: "DatanetSyncTests", dependencies: ["DatanetSync", "DatanetCrypto"], resources: [.copy("Vectors")]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects", "DatanetTestSupport"], swiftSettings: faults),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetObjects", "DatanetRecords", "DatanetCBOR", "DatanetLedger", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),

@@ -4,3 +4,4 @@
 #include <openssl/rand.h>
 #include <openssl/kdf.h>
 #include <openssl/sha.h>
+#include <openssl/hmac.h>

@@ -21,3 +21,19 @@ public enum HKDF {
         return out
     }
 }
+
+/// HMAC-SHA256 (RFC 2104) through libcrypto's one-shot `HMAC`: the Noise handshake's HKDF
+/// is written with it, as the Noise specification defines that function.
+public enum HMAC {
+    public static func sha256(key: [UInt8], data: [UInt8]) throws(CryptoError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var n: UInt32 = 0
+        let ok = key.withUnsafeBufferPointer { k in
+            data.withUnsafeBufferPointer { d in
+                CCrypto.HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.baseAddress, d.count, &out, &n) != nil
+            }
+        }
+        guard ok, n == 32 else { throw .libcrypto(call: "HMAC") }
+        return out
+    }
+}

@@ -25,4 +25,18 @@ import Testing
         #expect(throws: CryptoError.self) { try HKDF.sha256(ikm: [1], salt: [], info: [], length: 0) }
         #expect(throws: CryptoError.self) { try HKDF.sha256(ikm: [1], salt: [], info: [], length: 255 * 32 + 1) }
     }
+
+    /// HMAC-SHA256 against RFC 4231 §4.2 (test case 1), §4.3 (case 2: a key shorter than the
+    /// block) and §4.7 (case 6: a key longer than the block, hashed first).
+    @Test(arguments: [
+        (String(repeating: "0b", count: 20), "4869205468657265", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+        ("4a656665", "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+        (String(repeating: "aa", count: 131),
+         "54657374205573696e67204c6172676572205468616e20426c6f636b2d53697a65204b6579202d2048617368204b6579204669727374",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+    ])
+    func rfc4231(_ key: String, _ data: String, _ mac: String) throws {
+        #expect(try HMAC.sha256(key: Self.hex(key), data: Self.hex(data)) == Self.hex(mac))
+    }
 }
