@@ -47,7 +47,7 @@ let package = Package(
                     resources: [.copy("Vectors")]),
         .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
-        .testTarget(name: "DatanetSyncTests", dependencies: ["DatanetSync", "DatanetCrypto"], resources: [.copy("Vectors")]),
+        .testTarget(name: "DatanetSyncTests", dependencies: ["DatanetSync", "DatanetCrypto", "DatanetTestSupport"], resources: [.copy("Vectors")]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects", "DatanetTestSupport"], swiftSettings: faults),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetObjects", "DatanetRecords", "DatanetCBOR", "DatanetLedger", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),

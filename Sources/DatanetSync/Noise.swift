@@ -15,6 +15,10 @@ public enum NoiseError: Error, Equatable, CustomStringConvertible {
     case nonceExhausted
     /// A handshake message written or read out of turn, or after the handshake ended.
     case outOfTurn
+    /// An application message past the channel's bound (SecureChannel).
+    case messageTooLarge(size: Int, bound: Int)
+    /// A transport chunk without its flag byte, or with a flag other than 0 or 1.
+    case malformedChunk
     /// libcrypto refused an operation.
     case crypto(CryptoError)
 
@@ -26,6 +30,8 @@ public enum NoiseError: Error, Equatable, CustomStringConvertible {
         case .badPublicKey: "the peer's X25519 key is of low order"
         case .nonceExhausted: "2^64 - 1 Noise messages under one key: rekey or reconnect"
         case .outOfTurn: "Noise handshake message out of turn"
+        case .messageTooLarge(let size, let bound): "message of \(size) bytes exceeds the bound of \(bound)"
+        case .malformedChunk: "transport chunk lacks a valid flag byte (0 or 1)"
         case .crypto(let e): "\(e)"
         }
     }
