@@ -19,6 +19,8 @@ public enum NoiseError: Error, Equatable, CustomStringConvertible {
     case messageTooLarge(size: Int, bound: Int)
     /// A transport chunk without its flag byte, or with a flag other than 0 or 1.
     case malformedChunk
+    /// The peer's transport certificate is malformed, mis-signed, for another key, or expired.
+    case certificate(String)
     /// libcrypto refused an operation.
     case crypto(CryptoError)
 
@@ -32,6 +34,7 @@ public enum NoiseError: Error, Equatable, CustomStringConvertible {
         case .outOfTurn: "Noise handshake message out of turn"
         case .messageTooLarge(let size, let bound): "message of \(size) bytes exceeds the bound of \(bound)"
         case .malformedChunk: "transport chunk lacks a valid flag byte (0 or 1)"
+        case .certificate(let why): why
         case .crypto(let e): "\(e)"
         }
     }
