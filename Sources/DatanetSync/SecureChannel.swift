@@ -28,6 +28,12 @@ public struct NoiseFrameReader: Sendable {
     /// Bytes held that do not yet make a whole message.
     public var pending: Int { buffer.count - start }
 
+    /// Takes the bytes held (what arrived after the last whole message).
+    public mutating func takeRemaining() -> [UInt8] {
+        defer { (buffer, start) = ([], 0) }
+        return Array(buffer[start...])
+    }
+
     /// `message` with its length in front.
     public static func frame(_ message: [UInt8]) throws(NoiseError) -> [UInt8] {
         guard message.count <= NoiseCipher.maximumMessage else { throw .tooLong(message.count) }
