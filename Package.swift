@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
         // Peer sync (DESIGN.md "Sync"); so far the Noise transport, which needs only the primitives.
         .target(name: "DatanetSync", dependencies: ["DatanetCrypto"]),
-        .executableTarget(name: "datanet", dependencies: ["DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
+        .executableTarget(name: "datanet", dependencies: ["DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore", "DatanetObjects"], path: "tools/bench/churn"),
         .executableTarget(name: "record-samples", dependencies: ["DatanetTestSupport"], path: "tools/interop/samples"),
@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
         .testTarget(name: "DatanetSyncTests", dependencies: ["DatanetSync", "DatanetCrypto", "DatanetTestSupport"], resources: [.copy("Vectors")]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects", "DatanetTestSupport"], swiftSettings: faults),
-        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetObjects", "DatanetRecords", "DatanetCBOR", "DatanetLedger", "datanet", "DatanetTestSupport"],
+        .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetObjects", "DatanetRecords", "DatanetCBOR", "DatanetLedger", "DatanetSync", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),
     ]
 )

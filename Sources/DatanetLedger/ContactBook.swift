@@ -17,9 +17,11 @@ public struct Contact: Codable, Equatable, Sendable {
     /// How far this contact is known to hold each Datanet (hex id → log size), learned from the
     /// bundles imported from them (`bundle import --from`): where `bundle export --for` starts.
     public internal(set) var held: [String: UInt64]?
+    /// Where the contact serves (`HOST:PORT`): a contact with an address is a peer (`datanet peer`).
+    public internal(set) var address: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, ed25519, x25519, held
+        case name, ed25519, x25519, held, address
         case x25519Signature = "x25519_signature"
         case addedMs = "added_ms"
     }
@@ -31,9 +33,9 @@ public struct Contact: Codable, Equatable, Sendable {
         try check()
     }
 
-    /// A contact known by its Ed25519 key alone (nothing can be sealed to it).
-    public init(key: PublicKey, name: String, addedMs: UInt64) throws {
-        (self.name, ed25519, x25519, x25519Signature, self.addedMs) = (name, key.description, nil, nil, addedMs)
+    /// A contact known by its Ed25519 key alone (nothing can be sealed to it), and where it serves.
+    public init(key: PublicKey, name: String, addedMs: UInt64, address: String? = nil) throws {
+        (self.name, ed25519, x25519, x25519Signature, self.addedMs, self.address) = (name, key.description, nil, nil, addedMs, address)
         try check()
     }
 
@@ -65,9 +67,26 @@ public struct Contact: Codable, Equatable, Sendable {
         default:
             throw IdentityError.badPublicIdentity("contact '\(name)' has an X25519 key without its certification, or the reverse")
         }
+        if let address, Self.hostAndPort(address) == nil {
+            throw IdentityError.badPublicIdentity("the address of contact '\(name)' is not HOST:PORT")
+        }
         if let held, held.count > 100_000 || held.keys.contains(where: { DatanetID(hex: $0) == nil }) {
             throw IdentityError.badPublicIdentity("contact '\(name)' holds a Datanet size under a key that is not a 64-digit Datanet id")
         }
+    }
+}
+
+extension Contact {
+    /// `HOST:PORT` split, or nil: a host of 1–253 letters, digits, dots and hyphens (a name or
+    /// a dotted IPv4 address) and a port 1–65535.
+    public static func hostAndPort(_ text: String) -> (host: String, port: UInt16)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let host = String(text[..<colon]), portText = text[text.index(after: colon)...]
+        guard (1...253).contains(host.utf8.count),
+              host.utf8.allSatisfy({ $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) }),
+              (1...5).contains(portText.count), portText.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+              let port = UInt16(portText), port > 0 else { return nil }
+        return (host, port)
     }
 }
 
@@ -136,6 +155,21 @@ public struct ContactBook: Sendable {
         try update { list in
             guard let i = list.firstIndex(where: { $0.name == name }) else { throw IdentityError.noContact(name) }
             list[i].held = (list[i].held ?? [:]).merging([d.hex: size]) { max($0, $1) }
+        }
+    }
+
+    /// Sets (or, with nil, removes) the address of contact `name`, and with `key` pins a new
+    /// key for it (the caller has the user's word for it).
+    public func setAddress(_ name: String, _ address: String?, key: PublicKey? = nil) throws {
+        if let address, Contact.hostAndPort(address) == nil { throw IdentityError.badPublicIdentity("'\(address)' is not HOST:PORT") }
+        try update { list in
+            guard let i = list.firstIndex(where: { $0.name == name }) else { throw IdentityError.noContact(name) }
+            list[i].address = address
+            if let key, key.description != list[i].ed25519 {
+                if let other = list.first(where: { $0.ed25519 == key.description }) { throw IdentityError.contactKeyKnown(key.description, as: other.name) }
+                // A new key voids what was certified and learned under the old one.
+                (list[i].ed25519, list[i].x25519, list[i].x25519Signature, list[i].held) = (key.description, nil, nil, nil)
+            }
         }
     }
 

@@ -151,6 +151,16 @@ nonisolated(unsafe) let commands: [Command] = [
                                                        ("--name", "import: the contact's name (default: the name in the file)"),
                                                        ("--passphrase-file", "read the passphrase from this file's first line instead of asking")],
                               minPositionals: 1, maxPositionals: 2), run: runIdentity),
+    Command(spec: CommandSpec(name: "peer", synopsis: "peer add NAME HOST:PORT [--key CONTACT|KEY] [--repin] | ls | rm NAME",
+                              summary: """
+                              Manage peers: contacts with an address where they serve. `add` without --key connects and pins the \
+                              Datanet key the peer proves in the handshake (trust on first use: check it with them); a peer already \
+                              pinned that presents another key is refused with both keys shown, unless --repin. `rm` forgets the \
+                              address and keeps the contact.
+                              """,
+                              flags: [json, ("--repin", "add: accept a changed key for a peer already pinned")],
+                              options: [("--key", "add: the peer's key (a contact name, key prefix or identity file) instead of asking the peer")],
+                              minPositionals: 1, maxPositionals: 3), run: runPeer),
     Command(spec: CommandSpec(name: "config", synopsis: "config [KEY [VALUE]] [--unset]",
                               summary: "Show or change this store's settings. `identity NAME`: the identity that acts when --as is not given.",
                               flags: [json, ("--unset", "remove the setting")], maxPositionals: 2), run: runConfig),

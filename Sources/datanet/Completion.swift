@@ -4,6 +4,7 @@
 /// The words a command's first argument may be.
 let subcommandWords: [String: [String]] = [
     "id": ["new", "ls", "show", "export", "import", "rm", "backup", "restore"],
+    "peer": ["add", "ls", "rm"],
     "bundle": ["export", "import"], "config": ["identity"], "completion": ["bash", "zsh"],
 ]
 

@@ -15,7 +15,7 @@ let gitWords: [String: String] = [
     "push": "`datanet bundle export D -o FILE` (peer sync comes with `datanet sync`)",
     "pull": "`datanet bundle import FILE`", "fetch": "`datanet bundle import FILE`", "clone": "`datanet bundle import FILE` into an empty store",
     "rm": "`datanet withdraw D ID`", "remove": "`datanet withdraw D ID`", "commit": "`datanet contribute D PATH...` then `datanet sequence D`",
-    "remote": "`datanet id import FILE --name NAME` for contacts, `datanet pin` for anchors (peers come with `datanet peer`)",
+    "remote": "`datanet peer add NAME HOST:PORT` (a contact with an address), `datanet id import FILE --name NAME` for contacts, `datanet pin` for anchors",
 ]
 
 /// Edit distance with adjacent transpositions (optimal string alignment), for short words:

@@ -1,0 +1,62 @@
+import DatanetCrypto
+import DatanetLedger
+import DatanetSync
+import Foundation
+
+/// `datanet peer add|ls|rm`: peers are contacts with an address (schema/identity.md
+/// "Contacts"). The first `add` of a peer without `--key` pins the key the peer proves in a
+/// handshake (trust on first use, printed); a later one that meets another key is refused with
+/// both keys shown unless `--repin`.
+func runPeer(_ p: Parsed) throws -> Int32 {
+    _ = try openStore()
+    let book = ContactBook(storeDirectory: storeDir)
+    let args = Array(p.positionals.dropFirst())
+    switch p.positionals[0] {
+    case "add":
+        guard args.count == 2 else { throw CLIError.usage("usage: datanet peer add NAME HOST:PORT [--key CONTACT|KEY] [--repin]") }
+        let (name, address) = (args[0], args[1])
+        guard let (host, port) = Contact.hostAndPort(address) else { throw CLIError.usage("'\(terminalSafe(address))' is not HOST:PORT (e.g. 127.0.0.1:7420)") }
+        let given = try p.options["--key"].map { try resolveKey($0) }
+        let key = try given ?? handshakeKey(host: host, port: port)
+        if let mine = localIdentity(for: key) { throw CLIError.failure("\(address) presents this store's own identity \(mine.name)") }
+        let existing = try book.contact(named: name)
+        if let existing {
+            if existing.publicKey != key && !p.has("--repin") {
+                throw CLIError.failure("\(name) is pinned to \(existing.ed25519), but \(given == nil ? "\(address) presented" : "--key names") \(key); if they changed keys (ask them), run again with --repin")
+            }
+            try book.setAddress(name, address, key: key)
+        } else {
+            try book.add(try Contact(key: key, name: name, addedMs: nowMillis(), address: address), identities: IdentityStore(storeDirectory: storeDir))
+        }
+        if p.has("--json") {
+            try printJSON(["name": name, "address": address, "key": key.description, "pinned_on_first_use": given == nil && existing == nil])
+        } else {
+            out("peer \(name) at \(address): \(key)" + (given == nil && existing == nil ? " (pinned on first use: check this key with them)" : ""))
+        }
+    case "ls":
+        guard args.isEmpty else { throw CLIError.usage("`datanet peer ls` takes no argument") }
+        let peers = try book.all().filter { $0.address != nil }
+        if p.has("--json") {
+            try printJSON(peers.map { ["name": $0.name, "address": $0.address!, "key": $0.ed25519] })
+        } else if peers.isEmpty {
+            out("no peers; add one with `datanet peer add NAME HOST:PORT`")
+        } else {
+            for c in peers { out("\(c.name)  \(c.address!)  \(c.ed25519)") }
+        }
+    case "rm":
+        guard args.count == 1 else { throw CLIError.usage("usage: datanet peer rm NAME") }
+        guard try book.contact(named: args[0])?.address != nil else { throw CLIError.failure("no peer named '\(terminalSafe(args[0]))' (`datanet peer ls` lists them)") }
+        try book.setAddress(args[0], nil)
+        out("\(args[0]) is no longer a peer; the contact stays (`datanet id rm \(args[0])` forgets it)")
+    default:
+        throw CLIError.usage("peer subcommands are add, ls and rm, not '\(terminalSafe(p.positionals[0]))'")
+    }
+    return 0
+}
+
+/// The Datanet identity a peer proves in a handshake, presenting this store's identity.
+func handshakeKey(host: String, port: UInt16) throws -> PublicKey {
+    let me = try signer()
+    let socket = try TCPSocket.connect(host: host, port: port, timeout: 10)
+    return try PeerConnection.open(socket, role: .initiator, identity: me.signingKey, now: UInt64(Date().timeIntervalSince1970)).peer
+}
