@@ -151,4 +151,21 @@ import Testing
         }
         #expect(settingsRead > 0)
     }
+
+    /// A peer's address is HOST:PORT and nothing else; no input traps.
+    @Test func peerAddressesAreReadStrictly() {
+        #expect(Contact.hostAndPort("127.0.0.1:7420")! == ("127.0.0.1", 7420))
+        #expect(Contact.hostAndPort("peer-1.example.org:65535")! == ("peer-1.example.org", 65535))
+        let long = String(repeating: "a", count: 254)
+        for bad in ["", ":", "a:", ":1", "a:0", "a:65536", "a:99999", "a:1x", "a:-1", "a: 1", "a b:1", "é:1", "[::1]:1", "a:1:", long + ":1",
+                    "a:000001", "a:+1", "a:1\n", "a/b:1"] {
+            #expect(Contact.hostAndPort(bad) == nil, "\(bad)")
+        }
+        var rng = SplitMix64(seed: 0xadd7)
+        for _ in 0..<20_000 {
+            var b = Array("node.example:7420".utf8)
+            rng.mutate(&b)
+            if let (host, port) = Contact.hostAndPort(String(decoding: b, as: UTF8.self)) { #expect(!host.isEmpty && port > 0) }
+        }
+    }
 }
