@@ -16,6 +16,12 @@ public enum Hex {
         }
     }
 
+    /// Appends the first `count` hex digits of `bytes` (at most all of them) to `out`:
+    /// listings write ids straight into their output buffer.
+    public static func append(_ bytes: UnsafeRawBufferPointer, digits count: Int, to out: inout [UInt8]) {
+        for k in 0..<min(count, 2 * bytes.count) { out.append(digits[Int(k % 2 == 0 ? bytes[k / 2] >> 4 : bytes[k / 2] & 0x0f)]) }
+    }
+
     /// Decodes hex (either case); returns nil on odd length or any non-hex character.
     public static func decode(_ text: String) -> [UInt8]? {
         let utf8 = Array(text.utf8)

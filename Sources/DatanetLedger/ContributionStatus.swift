@@ -39,12 +39,7 @@ extension LedgerReader {
         // Rows are appended in intake order, so a decision or tombstone finds its row by the
         // intake index it names (checked against the contribution id): no table of ids.
         func row(_ intake: UInt64, _ id: RecordID) -> Int? {
-            var (lo, hi) = (0, rows.count)
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if rows[mid].intake! < intake { lo = mid + 1 } else { hi = mid }
-            }
-            return lo < rows.count && rows[lo].intake == intake && rows[lo].id == id ? lo : nil
+            rows.position(of: intake) { $0.intake ?? 0 }.flatMap { rows[$0].id == id ? $0 : nil }
         }
         var reviewLeaves = [UInt64: Review]()
         try forEachLeafSummary(d) { index, summary in

@@ -60,3 +60,16 @@ extension LedgerReader {
         return out
     }
 }
+
+extension Array {
+    /// The position of the element whose `key` is `value`, by binary search in an array sorted
+    /// by `key` (rows kept in intake order, found again by the intake index a later leaf names).
+    func position(of value: UInt64, by key: (Element) -> UInt64) -> Int? {
+        var (lo, hi) = (0, count)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if key(self[mid]) < value { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < count && key(self[lo]) == value ? lo : nil
+    }
+}

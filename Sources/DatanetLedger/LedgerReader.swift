@@ -266,13 +266,7 @@ extension LedgerReader {
         var intakes = [(index: UInt64, id: RecordID, contribution: Contribution, accepted: Bool)]()
         intakes.reserveCapacity(Int(min(end / 2 + 16, 1 << 22)))
         func accept(_ d: Leaf.Decision) {
-            guard d.accepted else { return }
-            var (lo, hi) = (0, intakes.count)
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if intakes[mid].index < d.intake { lo = mid + 1 } else { hi = mid }
-            }
-            if lo < intakes.count, intakes[lo].index == d.intake { intakes[lo].accepted = true }
+            if d.accepted, let k = intakes.position(of: d.intake, by: \.index) { intakes[k].accepted = true }
         }
         try forEachLeafSummary(d, to: end) { i, summary in
             switch summary {

@@ -168,7 +168,6 @@ func errLine(_ s: String) { writeFD(2, (terminalSafe(s) + "\n").utf8) }
 /// of bytes, not as a string built per line (`log --all` of 200,000 leaves).
 struct LineWriter {
     private(set) var bytes = [UInt8]()
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     init() { bytes.reserveCapacity(1 << 17) }
 
@@ -178,12 +177,8 @@ struct LineWriter {
     }
 
     /// The first `count` hex digits of an id or key.
-    mutating func hex<Kind>(_ id: ID<Kind>, _ count: Int) { id.withUnsafeBytes { hex($0, count) } }
-    mutating func hex(_ key: PublicKey, _ count: Int) { key.withUnsafeBytes { hex($0, count) } }
-
-    private mutating func hex(_ b: UnsafeRawBufferPointer, _ count: Int) {
-        for k in 0..<min(count, 2 * b.count) { bytes.append(Self.digits[Int(k % 2 == 0 ? b[k / 2] >> 4 : b[k / 2] & 0x0f)]) }
-    }
+    mutating func hex<Kind>(_ id: ID<Kind>, _ count: Int) { id.withUnsafeBytes { Hex.append($0, digits: count, to: &bytes) } }
+    mutating func hex(_ key: PublicKey, _ count: Int) { key.withUnsafeBytes { Hex.append($0, digits: count, to: &bytes) } }
 
     /// A decimal number right-aligned in `width` columns.
     mutating func number(_ v: UInt64, width: Int = 0) {

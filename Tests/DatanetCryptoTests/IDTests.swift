@@ -47,4 +47,15 @@ import Testing
         let d = Self.digests(1)[0]
         #expect(ID<Pears>(ID<Apples>(d).digest).bytes == d.bytes)
     }
+
+    /// A prefix of an id's hex appended to a buffer is the prefix of `Hex.encode`, odd lengths
+    /// and more digits than the bytes hold included.
+    @Test func hexPrefixesAppendAsEncodeWrites() {
+        let bytes: [UInt8] = [0x00, 0x1f, 0xa0, 0xff]
+        for count in [0, 1, 3, 8, 100] {
+            var out: [UInt8] = [0x2a]
+            bytes.withUnsafeBytes { Hex.append($0, digits: count, to: &out) }
+            #expect(out == [0x2a] + Array(Hex.encode(bytes).utf8.prefix(count)), "\(count)")
+        }
+    }
 }
