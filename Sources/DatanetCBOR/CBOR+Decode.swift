@@ -27,7 +27,7 @@ extension CBOR {
 
     /// Whether text bytes are UTF-8. Most text is ASCII, checked eight bytes at a time; the
     /// rest goes through the standard library's check.
-    static func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    public static func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         while i + 8 <= bytes.count {
             if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }

@@ -19,6 +19,15 @@ extension Ledger {
     /// no tombstone, in intake order, folders walked in name order. A folder whose trees this
     /// store does not hold (a records-only replica) is listed as itself.
     public func acceptedFiles(_ d: DatanetID, at size: UInt64?) throws -> [AcceptedFile] {
+        let end = try reader.checkpoint(d, at: size).size
+        // Rows, sidecars and names a block at a time on the other cores.
+        var out = [AcceptedFile]()
+        let sidecarTable = self.sidecars
+        if try reader.forEachRowBlock(d, below: end, { txn, rows in
+            try rows.filter { $0.isAccepted(below: end) && $0.tombstone == nil }.flatMap { r in
+                try self.files(of: r.contribution, id: r.id, intake: r.intake, sidecar: try Ledger.sidecar(txn, sidecarTable, r.contribution.sidecar))
+            }
+        }, consume: { out += $0 }) { return out }
         let items = try reader.accepted(d, at: size).items
         let sidecars = try reader.sidecars(of: items.map(\.contribution))
         return try zip(items, sidecars).flatMap { try files(of: $0.contribution, id: $0.id, intake: $0.intake, sidecar: $1) }

@@ -27,6 +27,8 @@ public struct ContributionStatus: Sendable {
     public internal(set) var reviews: [Verdict] = []
     /// While awaiting review: accepts still needed for the quorum in force.
     public internal(set) var acceptsNeeded: Int?
+    /// Its sidecar (label, file name), when held here.
+    public internal(set) var sidecar: Sidecar?
 }
 
 extension LedgerReader {
@@ -34,15 +36,96 @@ extension LedgerReader {
     /// its state, leaves, the reviews that decided it or count so far, and the reason.
     public func statuses(_ d: DatanetID) throws -> [ContributionStatus] {
         let st = try state(of: d)
+        var rows = try statusesFromRows(d, below: st.size) ?? statusesFromLeaves(d, size: st.size)
+        // Pending here: contributions queued, and reviews not yet counted (each curator's latest).
+        let pending = try pendingRecords(d)
+        var known = Set<RecordID>()
+        if pending.contains(where: { $0.kind == .contribution }) { known = Set(rows.map(\.id)) }
+        for e in pending where !known.contains(e.id) {
+            if case .contribution(let c)? = try? Record(e) {
+                known.insert(e.id)
+                rows.append(ContributionStatus(id: e.id, contribution: c, state: .queued))
+            }
+        }
+        let latest = Self.latestReviews(pending, policy: st.policy)
+        for k in rows.indices where rows[k].state == .awaitingReview || rows[k].state == .queued {
+            rows[k].countSoFar(latest[rows[k].id] ?? [], policy: st.policy)
+        }
+        try withSidecars(&rows)
+        return rows
+    }
+
+    /// Fills in the sidecars rows read from the leaves or the queue lack.
+    private func withSidecars(_ rows: inout [ContributionStatus]) throws {
+        let missing = rows.indices.filter { rows[$0].sidecar == nil }
+        guard !missing.isEmpty else { return }
+        for (k, side) in zip(missing, try sidecars(of: missing.map { rows[$0].contribution })) { rows[k].sidecar = side }
+    }
+
+    /// The statuses of the contributions taken in, from their rows (nil in a store without
+    /// them): a block at a time on the other cores, each reading its decision and tombstone
+    /// leaves; the reviews decisions cite are read once here.
+    func statusesFromRows(_ d: DatanetID, below end: UInt64) throws -> [ContributionStatus]? {
+        let table = try ledger.leafTable(d), sidecars = ledger.sidecars
+        typealias Taken = (status: ContributionStatus, decision: Leaf.Decision?, tombstone: (UInt64, Leaf.Tombstone)?)
+        var out = [ContributionStatus]()
+        out.reserveCapacity(Int(min(end / 2 + 16, 1 << 22)))
+        var reviews = [UInt64: Review?]()
+        var last: (cited: [UInt64], verdicts: [ContributionStatus.Verdict])?
+        func review(_ i: UInt64) throws -> Review? {
+            if let r = reviews[i] { return r }
+            let r = try ledger.env.read { txn in try table.leaf(txn, i)?.review.flatMap(ContributionStatus.review) }
+            reviews[i] = r
+            return r
+        }
+        let held = try forEachRowBlock(d, below: end, { txn, rows -> [Taken] in
+            try rows.map { r in
+                var s = ContributionStatus(id: r.id, contribution: r.contribution, state: .awaitingReview, intake: r.intake)
+                s.decision = r.decision
+                s.sidecar = try Ledger.sidecar(txn, sidecars, r.contribution.sidecar)
+                var dec: Leaf.Decision?
+                if let i = r.decision {
+                    dec = try table.withSummary(txn, i)?.decision
+                    guard dec?.intake == r.intake else {
+                        throw LedgerError.corruptEntry(table: "contribution-rows", key: Hex.encode(BigEndian.key(d, r.intake)),
+                                                       why: "its decision leaf \(i) is not a decision of that intake")
+                    }
+                }
+                let t = try r.tombstone.flatMap { i in try table.leaf(txn, i)?.tombstone.map { (i, $0) } }
+                return (s, dec, t)
+            }
+        }, consume: { block in
+            for var x in block {
+                if let dec = x.decision {
+                    // Decisions made together cite the same reviews: their verdicts are made once.
+                    if case .cited(let cited) = dec.reviews, let last, last.cited == cited {
+                        x.status.decided(dec, at: x.status.decision!, verdicts: last.verdicts)
+                    } else {
+                        let verdicts = try ContributionStatus.verdicts(dec, reviewAt: review)
+                        if case .cited(let cited) = dec.reviews { last = (cited, verdicts) }
+                        x.status.decided(dec, at: x.status.decision!, verdicts: verdicts)
+                    }
+                }
+                if let (i, t) = x.tombstone, case .tombstone(let rec)? = try? Record(t.record) {
+                    (x.status.state, x.status.tombstone, x.status.reason) = (rec.takedown ? .takenDown : .withdrawn, i, rec.reason)
+                }
+                out.append(x.status)
+            }
+        })
+        return held ? out : nil
+    }
+
+    /// The statuses of the contributions taken in, from the leaves alone (a store without rows).
+    func statusesFromLeaves(_ d: DatanetID, size: UInt64) throws -> [ContributionStatus] {
         var rows = [ContributionStatus]()
-        rows.reserveCapacity(Int(min(st.size / 2 + 16, 1 << 22)))
+        rows.reserveCapacity(Int(min(size / 2 + 16, 1 << 22)))
         // Rows are appended in intake order, so a decision or tombstone finds its row by the
         // intake index it names (checked against the contribution id): no table of ids.
         func row(_ intake: UInt64, _ id: RecordID) -> Int? {
             rows.position(of: intake) { $0.intake ?? 0 }.flatMap { rows[$0].id == id ? $0 : nil }
         }
         var reviewLeaves = [UInt64: Review]()
-        try forEachLeafSummary(d) { index, summary in
+        try forEachLeafSummary(d, to: size) { index, summary in
             let leaf: Leaf
             switch summary {
             case .intake(_, let record, let c):
@@ -67,20 +150,6 @@ extension LedgerReader {
             }
             return true
         }
-        // Pending here: contributions queued, and reviews not yet counted (each curator's latest).
-        let pending = try pendingRecords(d)
-        var known = Set<RecordID>()
-        if pending.contains(where: { $0.kind == .contribution }) { known = Set(rows.map(\.id)) }
-        for e in pending where !known.contains(e.id) {
-            if case .contribution(let c)? = try? Record(e) {
-                known.insert(e.id)
-                rows.append(ContributionStatus(id: e.id, contribution: c, state: .queued))
-            }
-        }
-        let latest = Self.latestReviews(pending, policy: st.policy)
-        for k in rows.indices where rows[k].state == .awaitingReview || rows[k].state == .queued {
-            rows[k].countSoFar(latest[rows[k].id] ?? [], policy: st.policy)
-        }
         return rows
     }
 
@@ -104,6 +173,7 @@ extension LedgerReader {
         }
         let latest = Self.latestReviews(pending, policy: st.policy)
         for k in rows.indices { rows[k].countSoFar(latest[rows[k].id] ?? [], policy: st.policy) }
+        try withSidecars(&rows)
         return rows
     }
 
@@ -115,6 +185,7 @@ extension LedgerReader {
             let st = try state(of: c.datanet)
             var row = ContributionStatus(id: id, contribution: c, state: .queued)
             row.countSoFar(Self.latestReviews(try pendingRecords(c.datanet), policy: st.policy)[id] ?? [], policy: st.policy)
+            row.sidecar = try sidecar(of: c)
             return row
         }
         let table = try ledger.leafTable(d)
@@ -131,6 +202,7 @@ extension LedgerReader {
             let st = try state(of: d)
             row.countSoFar(Self.latestReviews(try pendingRecords(d), policy: st.policy)[id] ?? [], policy: st.policy)
         }
+        row.sidecar = try sidecar(of: c)
         return row
     }
 
@@ -153,11 +225,20 @@ extension ContributionStatus {
     /// Records the decision leaf at `index` and the reviews it counted (carried in it, or in the
     /// review leaves `reviewAt` reads).
     mutating func decided(_ dec: Leaf.Decision, at index: UInt64, reviewAt: (UInt64) throws -> Review?) rethrows {
+        decided(dec, at: index, verdicts: try Self.verdicts(dec, reviewAt: reviewAt))
+    }
+
+    /// Records the decision leaf at `index` with the verdicts `verdicts(_:reviewAt:)` made of it.
+    mutating func decided(_ dec: Leaf.Decision, at index: UInt64, verdicts: [Verdict]) {
         state = dec.accepted ? .accepted : .rejected
-        (decision, reason) = (index, dec.reason)
+        (decision, reason, reviews) = (index, dec.reason, verdicts)
+    }
+
+    /// The reviews a decision counted: carried in it, or in the review leaves `reviewAt` reads.
+    static func verdicts(_ dec: Leaf.Decision, reviewAt: (UInt64) throws -> Review?) rethrows -> [Verdict] {
         switch dec.reviews {
-        case .embedded(let es): reviews = es.compactMap(Self.review).map(Verdict.init)
-        case .cited(let leaves): reviews = try leaves.compactMap(reviewAt).map(Verdict.init)
+        case .embedded(let es): es.compactMap(Self.review).map(Verdict.init)
+        case .cited(let leaves): try leaves.compactMap(reviewAt).map(Verdict.init)
         }
     }
 

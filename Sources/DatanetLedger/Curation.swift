@@ -177,7 +177,7 @@ extension SequenceRun {
         appended += leaves.count
         let reviewEffects = newReviews.map { LeafEffect.review(queue.ids[reviews.entries[$0]], nil) }
         // Plan slices ascend by intake index: the index's walks stay on their current page.
-        try ledger.index.apply(txn, d, first: first, recordsHeld: true, reviewEffects + plan.map { .decision(intake: $0.intakeIndex, reviews: []) })
+        try ledger.index.apply(txn, d, first: first, recordsHeld: true, reviewEffects + plan.map { .decision(intake: $0.intakeIndex, accepted: $0.accepted, reviews: []) })
         let firstDecision = first + UInt64(newReviews.count)
         for (i, p) in plan.enumerated() { report.decisions.append((p.contribution, firstDecision + UInt64(i), p.accepted, reasons.text(p))) }
     }

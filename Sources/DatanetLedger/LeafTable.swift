@@ -33,6 +33,11 @@ struct LeafTable {
         try LogIndex.decode(table.name, key(index), bytes, Leaf.init(encoded:))
     }
 
+    /// Leaf `index` read as listings read it (`summary`), if stored.
+    func withSummary(_ txn: Transaction, _ index: UInt64) throws -> LeafSummary? {
+        try txn.withValue(table, key(index)) { try summary(index, $0) }
+    }
+
     /// Stored leaf bytes read as listings read them; a failure is damage naming the table and key.
     func summary(_ index: UInt64, _ bytes: UnsafeRawBufferPointer) throws -> LeafSummary {
         do { return try LeafSummary(encoded: bytes) } catch {

@@ -299,7 +299,7 @@ final class SequenceRun {
         if let earlier {
             let reason = "duplicate of \(earlier.hex)"
             let (di, _) = try append(txn, .decision(.init(contribution: id, intake: index, accepted: false, reason: reason, reviews: .cited([]))))
-            try ledger.index.apply(txn, d, first: di, recordsHeld: true, [.decision(intake: index, reviews: [])])
+            try ledger.index.apply(txn, d, first: di, recordsHeld: true, [.decision(intake: index, accepted: false, reviews: [])])
             report.decisions.append((id, di, false, reason))
         }
     }

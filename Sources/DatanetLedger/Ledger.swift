@@ -37,6 +37,9 @@ public final class Ledger: @unchecked Sendable {
     /// What tombstones erased, for good (Erasures.swift); nil on a read-only open of a store
     /// made before it.
     let erasures: Table?
+    /// One row per contribution taken in (ContributionRows.swift); nil on a read-only open of a
+    /// store made before it.
+    let contributionRows: Table?
     /// Every Datanet's leaves and Merkle nodes; nil on a read-only open of a store made before them.
     let sharedLog: (leaves: Table, nodes: Table)?
     /// Datanets whose log is still in tables of their own (only on a read-only open of a store
@@ -74,6 +77,8 @@ public final class Ledger: @unchecked Sendable {
                               : try? store.env.openTables(["minhash-bands"], create: false)[0]
         erasures = create ? try store.env.openTables(["erasures"], create: true)[0]
                           : try? store.env.openTables(["erasures"], create: false)[0]
+        contributionRows = create ? try store.env.openTables(["contribution-rows"], create: true)[0]
+                                  : try? store.env.openTables(["contribution-rows"], create: false)[0]
         let shared = create ? try store.env.openTables([LeafTable.tableName, MerkleLog.tableName], create: true)
                             : try? store.env.openTables([LeafTable.tableName, MerkleLog.tableName], create: false)
         sharedLog = shared.map { ($0[0], $0[1]) }
@@ -83,6 +88,7 @@ public final class Ledger: @unchecked Sendable {
             try migrateLogTables(legacy)
             try indexMinHashBands()
             try fillErasures()
+            try fillContributionRows()
         }
     }
 

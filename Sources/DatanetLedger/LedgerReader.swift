@@ -251,6 +251,18 @@ extension LedgerReader {
     /// any index this store holds, before or after that size, moves a contribution from
     /// `items` to `withdrawn`: nothing under a tombstone is ever exported again.
     public func accepted(_ d: DatanetID, at size: UInt64?) throws -> AcceptedContributions {
+        let (note, end) = try checkpoint(d, at: size)
+        guard let rows = try contributionRows(d, below: end) else { return try acceptedFromLeaves(d, note: note, end: end) }
+        var result = AcceptedContributions(note: note, items: [], withdrawn: [])
+        for r in rows where r.isAccepted(below: end) {
+            if let t = r.tombstone { result.withdrawn.append((r.intake, r.id, r.contribution, t)) }
+            else { result.items.append((r.intake, r.id, r.contribution)) }
+        }
+        return result
+    }
+
+    /// The signed note of `d`'s checkpoint at `size` (the newest when nil), and its size.
+    func checkpoint(_ d: DatanetID, at size: UInt64?) throws -> (note: String, size: UInt64) {
         let note: String = try ledger.env.read { txn in
             if let size {
                 guard let b = try txn.get(ledger.checkpoints, BigEndian.key(d, size)) else {
@@ -261,7 +273,11 @@ extension LedgerReader {
             guard let n = try ledger.latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
             return n
         }
-        let end = try Checkpoint.unverified(note: note).size
+        return (note, try Checkpoint.unverified(note: note).size)
+    }
+
+    /// `accepted` in a store without rows: from the leaves below `end`.
+    func acceptedFromLeaves(_ d: DatanetID, note: String, end: UInt64) throws -> AcceptedContributions {
         // Intakes in log order, found again by binary search on the index their decision names.
         var intakes = [(index: UInt64, id: RecordID, contribution: Contribution, accepted: Bool)]()
         intakes.reserveCapacity(Int(min(end / 2 + 16, 1 << 22)))

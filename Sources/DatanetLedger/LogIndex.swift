@@ -9,7 +9,7 @@ enum LeafEffect {
     /// A contribution taken in (a duplicate's rejection follows as a decision).
     case intake(Envelope, Contribution)
     /// A contribution decided; `reviews` are the records the leaf carries, kept if not held.
-    case decision(intake: UInt64, reviews: [Envelope])
+    case decision(intake: UInt64, accepted: Bool, reviews: [Envelope])
     /// A genesis, policy, set-sequencer or continuation record.
     case governing(Envelope)
     /// A contribution withdrawn or taken down.
@@ -23,7 +23,7 @@ enum LeafEffect {
         case .intake:
             guard case (let e, .contribution(let c))? = records.first else { return nil }
             self = .intake(e, c)
-        case .decision(let d): self = .decision(intake: d.intake, reviews: records.map(\.0))
+        case .decision(let d): self = .decision(intake: d.intake, accepted: d.accepted, reviews: records.map(\.0))
         case .policy(let e), .setSequencer(let e), .continuation(let e): self = .governing(e)
         case .tombstone(let t): self = .tombstone(t.record, contribution: t.contribution, intake: t.intake)
         case .review(let e): self = .review(e.id, e)
@@ -116,7 +116,7 @@ struct LogIndex {
                 try txn.withCursor(ledger.undecided) { undecided in
                     try txn.withCursor(ledger.decided) { decided in
                         for j in k..<end {
-                            guard case .decision(let intake, let reviews) = effects[j] else { continue }
+                            guard case .decision(let intake, _, let reviews) = effects[j] else { continue }
                             let key = DigestNumberKey(d, intake)
                             try decided.put(key, BigEndianUInt64(first + UInt64(j)))
                             if let u = try undecided.remove(key, { try self.undecided($0, d, intake) }) {
@@ -126,6 +126,7 @@ struct LogIndex {
                         }
                     }
                 }
+                try withRows(txn) { rows in for j in k..<end { try applyRow(rows, d, first + UInt64(j), effects[j]) } }
                 duplicates += [RecordID?](repeating: nil, count: end - k)
                 k = end
                 continue
@@ -143,6 +144,7 @@ struct LogIndex {
                         q.count &+= 1; q.bytes = overflow ? .max : sum
                     }
                 }
+                try withRows(txn) { try applyRow($0, d, index, effects[k]) }
                 duplicates.append(earlier)
             case .review(let id, let e):
                 if let e { try keep(e) }
@@ -165,6 +167,7 @@ struct LogIndex {
                 if let u = try txn.withCursor(ledger.undecided, { try $0.remove(key) { try undecided($0, d, intake) } }) {
                     try adjust(u.author) { $0.count -= min(1, $0.count); $0.bytes -= min(u.size, $0.bytes) }
                 }
+                try withRows(txn) { try applyRow($0, d, index, effects[k]) }
                 // Only the owner's tombstone erases the sidecar (a copy of its hash cannot: Erasures.swift).
                 if ownsSidecar || ledger.erasures == nil { try txn.delete(ledger.sidecars, c.sidecar) }
                 duplicates.append(nil)
@@ -173,6 +176,12 @@ struct LogIndex {
         }
         for (author, q) in quotas { try txn.put(ledger.meta, d.bytes + author.bytes, BigEndian.bytes(q.count) + BigEndian.bytes(q.bytes)) }
         return duplicates
+    }
+
+    /// Calls `body` with a cursor on `contribution-rows`, unless this open has no such table.
+    private func withRows(_ txn: Transaction, _ body: (borrowing Cursor) throws -> Void) throws {
+        guard let rows = ledger.contributionRows else { return }
+        try txn.withCursor(rows) { try body($0) }
     }
 
     private func place(_ txn: Transaction, _ id: RecordID, _ d: DatanetID, _ index: UInt64) throws {

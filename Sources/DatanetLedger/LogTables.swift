@@ -19,6 +19,8 @@ public enum LogTable: String, CaseIterable, Sendable {
     case erasures
     /// Every record a leaf carries, by id.
     case records
+    /// One row per contribution taken in, with its outcome (ContributionRows.swift).
+    case contributionRows = "contribution-rows"
 }
 
 extension Ledger {
@@ -58,6 +60,7 @@ extension Ledger {
         out[.tombstones] = try prefixed(tombstones, d.bytes)
         out[.quotas] = try prefixed(meta, d.bytes, width: 64)
         out[.erasures] = try erasures.map { e in try [0x01, 0x03, 0x04].flatMap { try prefixed(e, [$0] + d.bytes) } } ?? []
+        out[.contributionRows] = try contributionRows.map { try prefixed($0, d.bytes) } ?? []
         out[.records] = try carried.sorted().map { id in (id.bytes, try txn.get(records, id) ?? []) }
         return out
     }
@@ -107,6 +110,7 @@ extension Ledger {
         }
         for (k, _) in stored[.placed] ?? [] { try txn.delete(placed, k) }
         if let erasures { for (k, _) in stored[.erasures] ?? [] { try txn.delete(erasures, k) } }
+        if let contributionRows { for (k, _) in stored[.contributionRows] ?? [] { try txn.delete(contributionRows, k) } }
         // Replay every leaf through the apply path.
         let table = try leafTable(d)
         var effects = [LeafEffect]()
@@ -137,7 +141,7 @@ extension Ledger {
         if let bad { check.problems.append("log-leaves: \(bad)"); return check }
         try index.apply(txn, d, first: first, recordsHeld: true, effects)
         let rebuilt = try logTables(txn, d)
-        for t in [LogTable.placed, .undecided, .decided, .contents, .tombstones, .quotas, .erasures] {
+        for t in [LogTable.placed, .undecided, .decided, .contents, .tombstones, .quotas, .erasures, .contributionRows] {
             if let problem = Self.difference(stored[t] ?? [], rebuilt[t] ?? []) {
                 check.problems.append("\(t.rawValue): \(problem) (compared with a replay of the leaves)")
             }

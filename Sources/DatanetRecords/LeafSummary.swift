@@ -21,6 +21,15 @@ public enum LeafSummary: Sendable {
     /// Any other leaf (a decision embedding its reviews included), decoded in full.
     case other(Leaf)
 
+    /// The decision this leaf records, cited or embedded.
+    public var decision: Leaf.Decision? {
+        switch self {
+        case .decision(let d): d
+        case .other(let leaf): leaf.decision
+        case .intake: nil
+        }
+    }
+
     public init(encoded bytes: UnsafeRawBufferPointer) throws(RecordError) {
         if let read = Self.scanned(bytes) { self = read; return }
         try self.init(try Leaf(encoded: Array(bytes)))

@@ -60,7 +60,7 @@ func runPending(_ p: Parsed) throws -> Int32 {
                                     "author": e.signatures.first?.key.description ?? NSNull()]
             // Contributions carry where they stand: state, reason, content and files, as `status --json`.
             if let st = try ledger.reader.status(of: e.id) {
-                for (k, v) in statusJSON(st, datanet: st.contribution.datanet, sidecar: try ledger.reader.sidecar(of: st.contribution)) where o[k] == nil { o[k] = v }
+                for (k, v) in statusJSON(st, datanet: st.contribution.datanet) where o[k] == nil { o[k] = v }
             }
             return o
         }
@@ -208,7 +208,7 @@ func logJSON(_ i: UInt64, _ leaf: Leaf, _ ledger: Ledger, _ st: DatanetState, _ 
         if let e = leaf.records.first { (o["id"], o["author"]) = (e.id.hex, e.signatures.first?.key.description ?? NSNull()) }
     }
     if let contribution, let s = statuses[contribution] {
-        let row = statusJSON(s, datanet: st.id, sidecar: try ledger.reader.sidecar(of: s.contribution))
+        let row = statusJSON(s, datanet: st.id)
         for k in ["state", "reason", "content", "files"] { o[k] = row[k] }
         if leaf.kind != .intake { o["contribution_author"] = row["author"] }
     }
@@ -251,7 +251,7 @@ func runShow(_ p: Parsed) throws -> Int32 {
         var o: [String: Any] = ["id": id.hex, "kind": e.kind.rawValue, "summary": summary(e, ledger),
                                 "signers": e.signatures.map { $0.key.description }, "hex": Hex.encode(e.encoded)]
         if let status {
-            for (k, v) in statusJSON(status, datanet: status.contribution.datanet, sidecar: side) where o[k] == nil { o[k] = v }
+            for (k, v) in statusJSON(status, datanet: status.contribution.datanet) where o[k] == nil { o[k] = v }
         }
         if let (d, i) = placement { o["datanet"] = d.hex; o["leaf"] = i }
         if let decision { o["decision_leaf"] = decision }

@@ -37,14 +37,14 @@ struct KeyNames {
 }
 
 /// A status row as JSON: the fields `status`, `show` and `pending` share.
-func statusJSON(_ s: ContributionStatus, datanet: DatanetID, sidecar: Sidecar?) -> [String: Any] {
+func statusJSON(_ s: ContributionStatus, datanet: DatanetID) -> [String: Any] {
     let o: [String: Any] = ["id": s.id.hex, "datanet": datanet.hex, "state": s.state.rawValue, "author": s.contribution.author.description,
                             "content": s.contribution.content.hex, "size": s.contribution.size, "license": s.contribution.license,
                             "reason": s.reason ?? NSNull(), "intake_leaf": s.intake.map { Int($0) } ?? NSNull(),
                             "decision_leaf": s.decision.map { Int($0) } ?? NSNull(), "tombstone_leaf": s.tombstone.map { Int($0) } ?? NSNull(),
                             "reviews": s.reviews.map { ["reviewer": $0.reviewer.description, "accept": $0.accept, "reason": $0.reason] as [String: Any] },
                             "accepts_needed": s.acceptsNeeded.map { $0 as Any } ?? NSNull(),
-                            "label": sidecar?.label ?? NSNull(), "files": sidecar.map { [$0.fileName] } ?? []]
+                            "label": s.sidecar?.label ?? NSNull(), "files": s.sidecar.map { [$0.fileName] } ?? []]
     return o
 }
 
@@ -85,7 +85,7 @@ func runStatus(_ p: Parsed) throws -> Int32 {
             rows = rows.filter { ($0.state == .queued || $0.state == .awaitingReview) && !$0.reviews.contains { $0.reviewer == me } }
         }
         if p.has("--json") {
-            json += try rows.map { statusJSON($0, datanet: st.id, sidecar: try ledger.reader.sidecar(of: $0.contribution)) }
+            json += rows.map { statusJSON($0, datanet: st.id) }
             continue
         }
         var counts = [ContributionStatus.State: Int]()
@@ -104,9 +104,9 @@ func runStatus(_ p: Parsed) throws -> Int32 {
         // Two lines a contribution, written as bytes: a Datanet may have 100,000 of them.
         var w = LineWriter()
         var sizes = SizeTexts()
-        for (r, side) in zip(rows, try ledger.reader.sidecars(of: rows.map(\.contribution))) {
+        for r in rows {
             w.text("  "); w.hex(r.id, 12); w.text("  ")
-            if let side {
+            if let side = r.sidecar {
                 w.text("'"); w.text(terminalSafe(side.fileName.isEmpty ? side.label : side.fileName)); w.text("'")
             } else {
                 w.hex(r.contribution.content, 12); w.text("…")

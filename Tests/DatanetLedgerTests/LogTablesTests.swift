@@ -59,6 +59,7 @@ import Testing
         typealias Damage = (name: String, table: String, apply: (Transaction) throws -> Void)
         let undecidedKey = try #require(before[.undecided]?.first?.0), decidedKey = try #require(before[.decided]?.first?.0)
         let placedKey = try #require(before[.placed]?.first?.0), contentsKey = try #require(before[.contents]?.first?.0)
+        let row = try #require(before[.contributionRows]?.last)
         let damages: [Damage] = [
             ("undecided entry dropped", "undecided", { try $0.delete(l.undecided, undecidedKey) }),
             ("decided value changed", "decided", { try $0.put(l.decided, decidedKey, BigEndian.bytes(999)) }),
@@ -67,6 +68,10 @@ import Testing
             ("quota changed", "quotas", { try $0.put(l.meta, d.bytes + w.author.publicKey.bytes, BigEndian.bytes(7) + BigEndian.bytes(7)) }),
             ("tombstone dropped", "tombstones", { txn in
                 for (k, _) in before[.tombstones] ?? [] { try txn.delete(l.tombstones, k) } }),
+            ("row's outcome flipped", "contribution-rows", { txn in
+                var v = row.1
+                v[153] = v[153] == 1 ? 2 : 1
+                try txn.put(l.contributionRows!, row.0, v) }),
             ("leaf rewritten", "log-leaves", { try $0.put(l.sharedLog!.leaves, BigEndian.key(d, 2), [0xa0]) }),
             ("node rewritten", "log-nodes", { try $0.put(l.sharedLog!.nodes, BigEndian.key(d, 1), SHA256.hash([1]).bytes) }),
         ]
@@ -78,7 +83,7 @@ import Testing
             // Undo: put every saved entry back and drop what the damage added.
             try l.env.write { txn in
                 for (t, table) in [(LogTable.undecided, l.undecided), (.decided, l.decided), (.placed, l.placed), (.contents, l.contents),
-                                   (.tombstones, l.tombstones), (.quotas, l.meta), (.leaves, l.sharedLog!.leaves), (.nodes, l.sharedLog!.nodes)] {
+                                   (.tombstones, l.tombstones), (.quotas, l.meta), (.contributionRows, l.contributionRows!), (.leaves, l.sharedLog!.leaves), (.nodes, l.sharedLog!.nodes)] {
                     for (k, v) in saved[t] ?? [] {
                         try txn.put(table, t == .leaves ? BigEndian.key(d, BigEndian.u64(k)) : k, v)
                     }
