@@ -33,7 +33,7 @@ let package = Package(
                 swiftSettings: faults),
         .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
         // Peer sync (DESIGN.md "Sync"); so far the Noise transport, which needs only the primitives.
-        .target(name: "DatanetSync", dependencies: ["DatanetCrypto"]),
+        .target(name: "DatanetSync", dependencies: ["DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCBOR", "DatanetCrypto"]),
         .executableTarget(name: "datanet", dependencies: ["DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore", "DatanetObjects"], path: "tools/bench/churn"),
@@ -47,7 +47,7 @@ let package = Package(
                     resources: [.copy("Vectors")]),
         .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
-        .testTarget(name: "DatanetSyncTests", dependencies: ["DatanetSync", "DatanetCrypto", "DatanetTestSupport"], resources: [.copy("Vectors")]),
+        .testTarget(name: "DatanetSyncTests", dependencies: ["DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetTestSupport"], resources: [.copy("Vectors")]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects", "DatanetTestSupport"], swiftSettings: faults),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetObjects", "DatanetRecords", "DatanetCBOR", "DatanetLedger", "DatanetSync", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),

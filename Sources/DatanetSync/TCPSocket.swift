@@ -17,6 +17,8 @@ public struct SocketError: Error, Equatable, CustomStringConvertible {
 public final class TCPSocket: @unchecked Sendable {
     let fd: Int32
     public let address: String
+    /// Bytes written to and read from the connection (a session's bytes on the wire).
+    public private(set) var bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0
 
     init(fd: Int32, address: String, timeout: Int) {
         (self.fd, self.address) = (fd, address)
@@ -55,6 +57,7 @@ public final class TCPSocket: @unchecked Sendable {
                 throw SocketError(operation: "send to", address: address, errno: Glibc.errno)
             }
             off += n
+            bytesSent += UInt64(n)
         }
     }
 
@@ -63,7 +66,7 @@ public final class TCPSocket: @unchecked Sendable {
         var buf = [UInt8](repeating: 0, count: max)
         while true {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, max, 0) }
-            if n >= 0 { return Array(buf.prefix(n)) }
+            if n >= 0 { bytesReceived += UInt64(n); return Array(buf.prefix(n)) }
             if Glibc.errno == EINTR { continue }
             throw SocketError(operation: "receive from", address: address, errno: Glibc.errno)
         }
@@ -103,6 +106,13 @@ public final class TCPListener: @unchecked Sendable {
     deinit { close(fd) }
 
     /// The next connection (blocks until one arrives).
+    /// Waits up to `milliseconds` for a connection to accept; false on timeout or a signal (so a
+    /// server loop can look at its stop flag between waits).
+    public func waitForConnection(milliseconds: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&p, 1, milliseconds) == 1
+    }
+
     public func accept(timeout: Int = 30) throws(SocketError) -> TCPSocket {
         while true {
             var peer = sockaddr_in()

@@ -1,0 +1,103 @@
+import DatanetCrypto
+import DatanetLedger
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+import Glibc
+
+/// Moves a bundle (schema/bundle.md) over a connection as `part` messages and an `end` that
+/// states its length, through a temporary file in the store's directory: a sender exports to
+/// it then streams it, a receiver writes the parts to it and imports it once complete, so what
+/// is imported is exactly what bundle import checks (the one apply path; nothing unverified
+/// is committed, and a cut transfer leaves the store as it was).
+enum BundleTransfer {
+    /// The most a received bundle may hold unless a command says more (schema/protocol.md).
+    static let defaultMaximum: UInt64 = 64 << 30
+
+    /// A temporary file in `directory` open for reading and writing, unlinked at once (so
+    /// nothing is left behind however the process ends) and closed when `body` returns.
+    static func withTemporaryFile<R>(in directory: String, _ body: (Int32) throws -> R) throws -> R {
+        var fd: Int32 = -1
+        for _ in 0..<16 where fd < 0 {
+            let path = directory + "/sync-bundle.tmp-\(getpid())-\(String(UInt64.random(in: 0 ... .max), radix: 36))"
+            fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd >= 0 { unlink(path) } else if errno != EEXIST { throw StoreError.io(path: path, operation: "create", errno: errno) }
+        }
+        guard fd >= 0 else { throw StoreError.io(path: directory, operation: "create a temporary file in", errno: EEXIST) }
+        defer { close(fd) }
+        return try body(fd)
+    }
+
+    /// Exports `d` from `since` into a temporary file and sends it in parts, then `end`.
+    static func send(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, request: UInt64,
+                     over c: PeerConnection) throws -> UInt64 {
+        try withTemporaryFile(in: ledger.store.directory) { fd in
+            _ = try ledger.exportBundle(d, since: since, recordsOnly: recordsOnly, to: fd)
+            let length = UInt64(lseek(fd, 0, SEEK_END))
+            guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
+            var buffer = [UInt8](repeating: 0, count: SyncMessage.maximumPart)
+            var sent: UInt64 = 0
+            while sent < length {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                guard n > 0 else { throw StoreError.io(path: "sync bundle", operation: "read", errno: n < 0 ? errno : EIO) }
+                try c.send(SyncMessage(request, .part(Array(buffer[0..<n]))).encoded)
+                sent += UInt64(n)
+            }
+            try c.send(SyncMessage(request, .end(length)).encoded)
+            return length
+        }
+    }
+
+    /// Receives parts of request `request` up to `end`, then imports them; returns the import's
+    /// summary and the bundle's length. `maximum` bounds the bundle.
+    static func receive(into ledger: Ledger, request: UInt64, over c: PeerConnection,
+                        maximum: UInt64 = defaultMaximum) throws -> (BundleSummary, UInt64) {
+        try withTemporaryFile(in: ledger.store.directory) { fd in
+            var received: UInt64 = 0
+            while true {
+                let m = try SyncMessage(decoding: try c.receive())
+                guard m.request == request else { throw SyncError.unexpected("a message of request \(m.request) arrived inside the bundle of request \(request)") }
+                switch m.body {
+                case .part(let bytes):
+                    received += UInt64(bytes.count)
+                    guard received <= maximum else { throw SyncError.unexpected("the bundle passes the bound of \(maximum) bytes") }
+                    try bytes.withUnsafeBytes { buf in
+                        var at = 0
+                        while at < buf.count {
+                            let n = write(fd, buf.baseAddress! + at, buf.count - at)
+                            guard n > 0 else { throw StoreError.io(path: "sync bundle", operation: "write", errno: errno) }
+                            at += n
+                        }
+                    }
+                case .end(let length):
+                    guard length == received else { throw SyncError.unexpected("the bundle ended at \(received) bytes but says it has \(length)") }
+                    guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
+                    return (try ledger.importBundle(from: fd), received)
+                case .error(let code, let message):
+                    throw SyncError.refused(code: code, message: message)
+                default:
+                    throw SyncError.unexpected("a \(m.typeName) message arrived inside a bundle")
+                }
+            }
+        }
+    }
+}
+
+extension SyncMessage {
+    /// The message type's name, as schema/protocol.md spells it.
+    var typeName: String {
+        switch body {
+        case .hello: "hello"
+        case .list: "list"
+        case .datanets: "datanets"
+        case .pull: "pull"
+        case .push: "push"
+        case .ready: "ready"
+        case .part: "part"
+        case .end: "end"
+        case .pushed: "pushed"
+        case .error: "error"
+        case .bye: "bye"
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import DatanetCBOR
+import DatanetCrypto
+import DatanetRecords
+
+/// One message of the sync protocol (schema/protocol.md): a deterministic-CBOR map whose key 0
+/// is the message type and key 1 the request id it belongs to, fields from key 2 on. Decoding
+/// is strict: a non-canonical map, an unknown type or field, a value of the wrong type or past
+/// its bound is refused with a message naming it, before anything acts on the message.
+public struct SyncMessage: Equatable, Sendable {
+    /// Protocol versions this build speaks.
+    public static let versions: ClosedRange<UInt64> = 1...1
+    /// Bounds every decoder checks (schema/protocol.md "Bounds").
+    public static let maximumPart = 1 << 20, maximumDatanets = 10_000, maximumKinds = 64
+    public static let maximumCode = 64, maximumText = 1024, maximumName = 256
+
+    /// A Datanet as `list` shows it to a peer allowed to read it.
+    public struct Listed: Equatable, Sendable {
+        public var id: DatanetID, name: String, size: UInt64
+        public init(id: DatanetID, name: String, size: UInt64) { (self.id, self.name, self.size) = (id, name, size) }
+    }
+
+    public enum Body: Equatable, Sendable {
+        /// Versions spoken (a range) and the leaf kinds this side can replay.
+        case hello(versions: ClosedRange<UInt64>, kinds: [UInt64])
+        /// Asks for the Datanets this peer may read.
+        case list
+        case datanets([Listed])
+        /// Asks for a bundle of a Datanet's leaves from `since` on, its pending records and,
+        /// unless `recordsOnly`, the content they name.
+        case pull(DatanetID, since: UInt64, recordsOnly: Bool)
+        /// Asks to send a bundle of this Datanet; the parts follow the peer's `ready`.
+        case push(DatanetID)
+        /// Accepts a push.
+        case ready
+        /// A slice of a bundle in transit.
+        case part([UInt8])
+        /// The end of a bundle: its length in bytes, checked against the parts.
+        case end(UInt64)
+        /// What a pushed bundle brought: new leaves and pending records.
+        case pushed(leaves: UInt64, records: UInt64)
+        case error(code: String, message: String)
+        case bye
+    }
+
+    public var request: UInt64
+    public var body: Body
+
+    public init(_ request: UInt64, _ body: Body) { (self.request, self.body) = (request, body) }
+
+    var type: UInt64 {
+        switch body {
+        case .hello: 1
+        case .list: 2
+        case .datanets: 3
+        case .pull: 4
+        case .push: 5
+        case .part: 6
+        case .end: 7
+        case .pushed: 8
+        case .error: 9
+        case .bye: 10
+        case .ready: 11
+        }
+    }
+
+    public var encoded: [UInt8] {
+        var b = BodyBuilder()
+        b.set(0, .unsigned(type))
+        b.set(1, .unsigned(request))
+        switch body {
+        case .hello(let v, let kinds):
+            b.set(2, .unsigned(v.lowerBound)); b.set(3, .unsigned(v.upperBound)); b.set(4, .array(kinds.map { .unsigned($0) }))
+        case .list, .bye, .ready:
+            break
+        case .datanets(let list):
+            b.set(2, .array(list.map { .array([.bytes($0.id.bytes), .string($0.name), .unsigned($0.size)]) }))
+        case .pull(let d, let since, let recordsOnly):
+            b.set(2, .bytes(d.bytes)); b.set(3, .unsigned(since)); b.set(4, .unsigned(recordsOnly ? 1 : 0))
+        case .push(let d):
+            b.set(2, .bytes(d.bytes))
+        case .part(let bytes):
+            b.set(2, .bytes(bytes))
+        case .end(let n):
+            b.set(2, .unsigned(n))
+        case .pushed(let leaves, let records):
+            b.set(2, .unsigned(leaves)); b.set(3, .unsigned(records))
+        case .error(let code, let message):
+            b.set(2, .string(code)); b.set(3, .string(message))
+        }
+        return b.encoded
+    }
+
+    /// Decodes one message strictly; any failure is `SyncError.malformed` naming the problem.
+    public init(decoding bytes: [UInt8]) throws(SyncError) {
+        do {
+            var f = try BodyFields(bytes, kind: "sync message")
+            let type = try f.uint(0, "type")
+            request = try f.uint(1, "request id")
+            switch type {
+            case 1:
+                let low = try f.uint(2, "lowest version"), high = try f.uint(3, "highest version")
+                guard low <= high else { throw SyncError.malformed("hello's lowest version \(low) is above its highest \(high)") }
+                let kinds = try f.field(4, "leaf kinds", wrong: { _ in "hello field 4 (leaf kinds) is not a list of at most \(Self.maximumKinds) integers" }) {
+                    s throws(CBORError) -> [UInt64]? in
+                    let n = try s.arrayCount()
+                    guard n <= Self.maximumKinds else { return nil }
+                    return try (0..<n).map { _ throws(CBORError) in try s.unsigned() }
+                }
+                body = .hello(versions: low...high, kinds: kinds)
+            case 2: body = .list
+            case 3:
+                let list = try f.field(2, "datanets", wrong: { _ in
+                    "datanets field 2 is not a list of at most \(Self.maximumDatanets) [id, name, size] entries"
+                }) { s throws(CBORError) -> [Listed]? in
+                    let n = try s.arrayCount()
+                    guard n <= Self.maximumDatanets else { return nil }
+                    var out = [Listed]()
+                    for _ in 0..<n {
+                        guard try s.arrayCount() == 3, let id = DatanetID(try s.bytes()) else { return nil }
+                        let name = try s.text()
+                        guard name.count <= Self.maximumName else { return nil }
+                        out.append(Listed(id: id, name: String(decoding: name, as: UTF8.self), size: try s.unsigned()))
+                    }
+                    return out
+                }
+                body = .datanets(list)
+            case 4:
+                body = .pull(try f.id(2, "datanet"), since: try f.uint(3, "since"), recordsOnly: try f.uint(4, "records-only", max: 1) == 1)
+            case 5: body = .push(try f.id(2, "datanet"))
+            case 6:
+                let part = try f.field(2, "bytes", wrong: { _ in "part field 2 is not bytes of at most \(Self.maximumPart)" }) { s throws(CBORError) -> [UInt8]? in
+                    let b = try s.bytes()
+                    return b.count <= Self.maximumPart ? Array(b) : nil
+                }
+                body = .part(part)
+            case 7: body = .end(try f.uint(2, "length"))
+            case 8: body = .pushed(leaves: try f.uint(2, "leaves"), records: try f.uint(3, "records"))
+            case 9: body = .error(code: try f.text(2, "code", maxBytes: Self.maximumCode), message: try f.text(3, "message", maxBytes: Self.maximumText))
+            case 10: body = .bye
+            case 11: body = .ready
+            default: throw SyncError.malformed("message type \(type) is unknown to this build")
+            }
+            try f.finish()
+        } catch let e as SyncError {
+            throw e
+        } catch {
+            throw SyncError.malformed("\(error)")
+        }
+    }
+}
+
+/// Why a sync session ended or a request failed.
+public enum SyncError: Error, Equatable, CustomStringConvertible {
+    /// The peer sent bytes that are not a message of this protocol.
+    case malformed(String)
+    /// The peer sent a well-formed message out of turn.
+    case unexpected(String)
+    /// The peer answered with an error.
+    case refused(code: String, message: String)
+    /// No protocol version in common.
+    case version(ours: ClosedRange<UInt64>, theirs: ClosedRange<UInt64>)
+
+    public var description: String {
+        switch self {
+        case .malformed(let why): "the peer sent a malformed message: \(why)"
+        case .unexpected(let why): "the peer broke the protocol: \(why)"
+        case .refused(let code, let message): "the peer refused (\(code)): \(message)"
+        case .version(let ours, let theirs):
+            "no protocol version in common (this build speaks \(ours.lowerBound)–\(ours.upperBound), the peer \(theirs.lowerBound)–\(theirs.upperBound))"
+        }
+    }
+}

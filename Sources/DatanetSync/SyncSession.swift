@@ -1,0 +1,158 @@
+import DatanetCrypto
+import DatanetLedger
+import DatanetRecords
+
+/// What a node did for a peer, one line per event in `serve --json`.
+public struct SyncEvent: Sendable {
+    public var peer: PublicKey
+    /// "hello", "list", "pull", "push", "error", "bye".
+    public var kind: String
+    public var datanet: DatanetID?
+    /// Bytes of bundle sent (pull) or received (push).
+    public var bytes: UInt64 = 0
+    public var leaves: Int = 0, records: Int = 0
+    public var detail: String = ""
+}
+
+/// The serving side of one connection (`datanet serve`): answers a peer's requests from this
+/// store. A Datanet the peer may not read is answered exactly as one this node does not hold,
+/// so a private Datanet's name, id and size never reach a non-reader. A push is imported only
+/// into a Datanet this node holds, through bundle import's checks.
+public struct SyncServer: Sendable {
+    public let ledger: Ledger
+
+    public init(ledger: Ledger) { self.ledger = ledger }
+
+    /// The Datanets of this store `peer` may read.
+    func visible(to peer: PublicKey) throws -> [DatanetState] {
+        try ledger.reader.datanets().filter { $0.policy.mayRead(peer) }
+    }
+
+    /// Serves one connected peer until it says bye; a protocol error is answered with an
+    /// `error` message, reported, and ends the session (thrown).
+    public func serve(_ c: PeerConnection, report: (SyncEvent) -> Void) throws {
+        let peer = c.peer
+        do {
+            let first = try SyncMessage(decoding: try c.receive())
+            guard case .hello(let theirs, _) = first.body else { throw SyncError.unexpected("the first message is \(first.typeName), not hello") }
+            try c.send(SyncMessage(first.request, .hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
+            guard theirs.overlaps(SyncMessage.versions) else { throw SyncError.version(ours: SyncMessage.versions, theirs: theirs) }
+            report(SyncEvent(peer: peer, kind: "hello"))
+            while true {
+                let m = try SyncMessage(decoding: try c.receive())
+                switch m.body {
+                case .list:
+                    let list = try visible(to: peer).map { SyncMessage.Listed(id: $0.id, name: $0.policy.name, size: $0.size) }
+                    try c.send(SyncMessage(m.request, .datanets(list)).encoded)
+                    report(SyncEvent(peer: peer, kind: "list", records: list.count))
+                case .pull(let d, let since, let recordsOnly):
+                    guard let st = try visible(to: peer).first(where: { $0.id == d }) else {
+                        try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
+                        continue
+                    }
+                    let newest = try ledger.reader.checkpoints(d).last?.size ?? 0
+                    let bytes = try BundleTransfer.send(ledger, d, since: min(since, newest), recordsOnly: recordsOnly, request: m.request, over: c)
+                    report(SyncEvent(peer: peer, kind: "pull", datanet: st.id, bytes: bytes))
+                case .push(let d):
+                    guard try visible(to: peer).contains(where: { $0.id == d }) else {
+                        try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
+                        continue
+                    }
+                    try c.send(SyncMessage(m.request, .ready).encoded)
+                    let summary: BundleSummary, bytes: UInt64
+                    do {
+                        (summary, bytes) = try BundleTransfer.receive(into: ledger, request: m.request, over: c)
+                    } catch let e as SyncError {
+                        throw e
+                    } catch {
+                        // The bundle arrived whole but its import refused it: say why, keep serving.
+                        try refuse(c, m.request, "refused", "\(error)")
+                        report(SyncEvent(peer: peer, kind: "error", datanet: d, detail: "\(error)"))
+                        continue
+                    }
+                    try c.send(SyncMessage(m.request, .pushed(leaves: UInt64(summary.newLeaves), records: UInt64(summary.records))).encoded)
+                    report(SyncEvent(peer: peer, kind: "push", datanet: d, bytes: bytes, leaves: summary.newLeaves, records: summary.records))
+                case .bye:
+                    report(SyncEvent(peer: peer, kind: "bye"))
+                    return
+                default:
+                    throw SyncError.unexpected("a \(m.typeName) message is not a request")
+                }
+            }
+        } catch let e as SyncError {
+            if case .version = e { } else { try? refuse(c, 0, "protocol", e.description) }
+            report(SyncEvent(peer: peer, kind: "error", detail: e.description))
+            throw e
+        } catch let e as SocketError {
+            report(SyncEvent(peer: peer, kind: "error", detail: e.description))
+            throw e
+        } catch {
+            // This node's own failure (a full disk, a damaged store): said, and the session ends.
+            try? refuse(c, 0, "internal", "\(error)")
+            report(SyncEvent(peer: peer, kind: "error", detail: "\(error)"))
+            throw error
+        }
+    }
+
+    private func refuse(_ c: PeerConnection, _ request: UInt64, _ code: String, _ message: String) throws {
+        try c.send(SyncMessage(request, .error(code: code, message: String(message.utf8.prefix(SyncMessage.maximumText)) ?? code)).encoded)
+    }
+}
+
+/// The connecting side (`datanet sync`): requests in turn, each answered before the next.
+public final class SyncClient {
+    public let connection: PeerConnection
+    private var next: UInt64 = 1
+    /// Round trips made (a request and its answer), for the summary.
+    public private(set) var roundTrips = 0
+
+    public init(_ connection: PeerConnection) { self.connection = connection }
+
+    private func request(_ body: SyncMessage.Body) throws -> UInt64 {
+        let id = next
+        next += 1
+        try connection.send(SyncMessage(id, body).encoded)
+        return id
+    }
+
+    private func answer(_ id: UInt64) throws -> SyncMessage {
+        let m = try SyncMessage(decoding: try connection.receive())
+        roundTrips += 1
+        if case .error(let code, let message) = m.body { throw SyncError.refused(code: code, message: message) }
+        guard m.request == id else { throw SyncError.unexpected("an answer to request \(m.request) arrived for request \(id)") }
+        return m
+    }
+
+    /// Agrees on a protocol version.
+    public func hello() throws {
+        let id = try request(.hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue)))
+        guard case .hello(let theirs, _) = try answer(id).body else { throw SyncError.unexpected("hello was not answered with hello") }
+        guard theirs.overlaps(SyncMessage.versions) else { throw SyncError.version(ours: SyncMessage.versions, theirs: theirs) }
+    }
+
+    /// The Datanets the peer serves to this identity.
+    public func list() throws -> [SyncMessage.Listed] {
+        let id = try request(.list)
+        guard case .datanets(let list) = try answer(id).body else { throw SyncError.unexpected("list was not answered with datanets") }
+        return list
+    }
+
+    /// Fetches `d` from `since` and imports it; returns the import's summary and the bytes received.
+    public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, into ledger: Ledger) throws -> (BundleSummary, UInt64) {
+        let id = try request(.pull(d, since: since, recordsOnly: recordsOnly))
+        roundTrips += 1
+        return try BundleTransfer.receive(into: ledger, request: id, over: connection)
+    }
+
+    /// Sends `d` from `since` (leaves the peer lacks, this store's pending records); returns
+    /// what the peer took and the bytes sent.
+    public func push(_ d: DatanetID, since: UInt64, recordsOnly: Bool, from ledger: Ledger) throws -> (leaves: UInt64, records: UInt64, bytes: UInt64) {
+        let id = try request(.push(d))
+        guard case .ready = try answer(id).body else { throw SyncError.unexpected("push was not answered with ready") }
+        let bytes = try BundleTransfer.send(ledger, d, since: since, recordsOnly: recordsOnly, request: id, over: connection)
+        guard case .pushed(let leaves, let records) = try answer(id).body else { throw SyncError.unexpected("a pushed bundle was not answered with pushed") }
+        return (leaves, records, bytes)
+    }
+
+    public func bye() throws { _ = try request(.bye) }
+}

@@ -1,0 +1,180 @@
+import DatanetCrypto
+import DatanetLedger
+import DatanetRecords
+import DatanetSync
+import Foundation
+import Synchronization
+
+/// Set by SIGINT and SIGTERM: `serve` stops accepting, lets sessions in flight finish, exits.
+private let stopRequested = Atomic<Bool>(false)
+
+/// `datanet serve`: serves this store's Datanets to peers over Noise (schema/protocol.md), one
+/// thread per connection up to `--max-connections`; as a Datanet's sequencer, sequences what
+/// arrives every `--sequence-every` seconds when asked.
+func runServe(_ p: Parsed) throws -> Int32 {
+    if let name = p.options["--as"] { signerName = name }
+    let ledger = try openLedger()
+    let me = try signer()
+    let listen = p.options["--listen"] ?? "127.0.0.1:7420"
+    // Port 0 (any free port, printed) is fine to listen on, though never to connect to.
+    let any = listen.hasSuffix(":0") ? Contact.hostAndPort(listen.dropLast() + "1").map { ($0.host, UInt16(0)) } : nil
+    guard let (host, port) = any ?? Contact.hostAndPort(listen) else { throw CLIError.usage("--listen '\(terminalSafe(listen))' is not HOST:PORT (e.g. 127.0.0.1:7420)") }
+    let every = try p.options["--sequence-every"].map { text -> Double in
+        guard let s = Double(text), s > 0, s <= 86_400 else { throw CLIError.usage("--sequence-every takes seconds between 0 and 86400, not '\(terminalSafe(text))'") }
+        return s
+    }
+    let cap = try p.options["--max-connections"].map { text -> Int in
+        guard let n = Int(text), (1...1024).contains(n) else { throw CLIError.usage("--max-connections takes 1 to 1024, not '\(terminalSafe(text))'") }
+        return n
+    } ?? 64
+    let listener = try TCPListener(host: host, port: port)
+    let log = EventLog(json: p.has("--json"))
+    let event = log.emit
+    // A parent may start us with these blocked (a spawn inherits its thread's mask): unblock.
+    var mask = sigset_t()
+    sigemptyset(&mask)
+    for sig in [SIGINT, SIGTERM] {
+        sigaddset(&mask, sig)
+        signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
+    }
+    pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+    event(["event": "listening", "address": "\(host):\(listener.port)", "identity": me.publicKey.description],
+          "serving as \(me.name) (\(me.publicKey)) on \(host):\(listener.port); Ctrl-C stops")
+    let sessions = DispatchGroup()
+    let open = Atomic<Int>(0)
+    var lastSequenced = Date()
+    while !stopRequested.load(ordering: .relaxed) {
+        if let every, Date().timeIntervalSince(lastSequenced) >= every {
+            lastSequenced = Date()
+            sequenceWhatArrived(ledger) { event($0, $1) }
+        }
+        guard listener.waitForConnection(milliseconds: 250), let socket = try? listener.accept(timeout: 30) else { continue }
+        guard open.add(1, ordering: .relaxed).newValue <= cap else {
+            open.subtract(1, ordering: .relaxed)
+            event(["event": "refused", "address": socket.address, "reason": "connection cap"], "refused \(socket.address): \(cap) connections open")
+            continue
+        }
+        sessions.enter()
+        Thread.detachNewThread {
+            defer { open.subtract(1, ordering: .relaxed); sessions.leave() }
+            do {
+                let c = try PeerConnection.open(socket, role: .responder, identity: me.signingKey, now: UInt64(Date().timeIntervalSince1970))
+                try SyncServer(ledger: ledger).serve(c) { e in
+                    var f: [String: Any] = ["event": e.kind, "peer": e.peer.description]
+                    if let d = e.datanet { f["datanet"] = d.hex }
+                    if e.bytes > 0 { f["bytes"] = e.bytes }
+                    if e.kind == "push" { (f["leaves"], f["records"]) = (e.leaves, e.records) }
+                    if !e.detail.isEmpty { f["detail"] = e.detail }
+                    let short = String(e.peer.description.prefix(12))
+                    event(f, "\(short): \(e.kind)" + (e.datanet.map { " \($0.hex.prefix(12))" } ?? "") + (e.bytes > 0 ? " \(e.bytes) B" : "")
+                          + (e.detail.isEmpty ? "" : ": \(terminalSafe(e.detail))"))
+                }
+            } catch {
+                event(["event": "closed", "address": socket.address, "error": "\(error)"], "\(socket.address): \(terminalSafe("\(error)"))")
+            }
+        }
+    }
+    event(["event": "stopping", "sessions": open.load(ordering: .relaxed)], "stopping: waiting for \(open.load(ordering: .relaxed)) session(s) to finish")
+    _ = sessions.wait(timeout: .now() + 60)
+    event(["event": "stopped"], "stopped")
+    return 0
+}
+
+/// `serve`'s output: one line per event, JSON or text, whole lines from any thread.
+private final class EventLog: @unchecked Sendable {
+    let json: Bool
+    private let lock = Mutex(())
+    init(json: Bool) { self.json = json }
+
+    func emit(_ fields: [String: Any], _ text: String) {
+        lock.withLock { _ in
+            if json, let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) {
+                writeFD(1, data + [0x0a])
+            } else {
+                out(text)
+            }
+        }
+    }
+}
+
+/// Sequences each Datanet whose sequencer key this store holds that has records pending.
+private func sequenceWhatArrived(_ ledger: Ledger, event: ([String: Any], String) -> Void) {
+    guard let all = try? ledger.reader.datanets() else { return }
+    for st in all {
+        guard let key = localIdentity(for: st.policy.sequencer), let pending = try? ledger.reader.pendingRecords(st.id), !pending.isEmpty else { continue }
+        do {
+            let r = try ledger.sequence(st.id, key: key.signingKey)
+            event(["event": "sequenced", "datanet": st.id.hex, "size": r.size, "intakes": r.intakes.count, "decisions": r.decisions.count],
+                  "sequenced \(terminalSafe(st.policy.name)): \(sequenceSummary(r, before: st.size))")
+        } catch {
+            event(["event": "error", "datanet": st.id.hex, "detail": "\(error)"], "sequencing \(terminalSafe(st.policy.name)) failed: \(terminalSafe("\(error)"))")
+        }
+    }
+}
+
+/// `datanet sync PEER|HOST:PORT [DATANET...]`: pulls what the peer has that this store lacks
+/// (cloning Datanets it does not hold), then pushes what the peer lacks (leaves and pending
+/// records), each bundle checked by the receiver's import.
+func runSync(_ p: Parsed) throws -> Int32 {
+    if let name = p.options["--as"] { signerName = name }
+    if p.has("--push") && p.has("--pull") { throw CLIError.usage("give --push or --pull, not both (both ways is the default)") }
+    let me = try signer()
+    let target = p.positionals[0]
+    let book = ContactBook(storeDirectory: storeDir)
+    let contact = try book.contact(named: target)
+    let address = contact?.address ?? target
+    guard let (host, port) = Contact.hostAndPort(address) else {
+        throw CLIError.usage("'\(terminalSafe(target))' is neither a peer (`datanet peer ls`) nor HOST:PORT")
+    }
+    let socket = try TCPSocket.connect(host: host, port: port, timeout: 30)
+    let connection = try PeerConnection.open(socket, role: .initiator, identity: me.signingKey, now: UInt64(Date().timeIntervalSince1970))
+    if let contact, connection.peer != contact.publicKey {
+        throw CLIError.failure("\(contact.name) is pinned to \(contact.ed25519), but \(address) presented \(connection.peer); if they changed keys (ask them), `datanet peer add \(contact.name) \(address) --repin`")
+    }
+    // The store is opened for writing only once the peer has proved the key pinned for it.
+    let ledger = try openLedger()
+    let client = SyncClient(connection)
+    try client.hello()
+    let remote = try client.list()
+    var wanted = remote
+    if p.positionals.count > 1 {
+        wanted = try p.positionals.dropFirst().map { name in
+            if let st = try? ledger.reader.resolveDatanet(name), let r = remote.first(where: { $0.id == st.id }) { return r }
+            let matches = remote.filter { $0.name == name || $0.id.hex.hasPrefix(name.lowercased()) }
+            guard matches.count == 1 else {
+                throw CLIError.failure(matches.isEmpty ? "\(address) serves no Datanet '\(terminalSafe(name))' to \(me.name)" : "'\(terminalSafe(name))' names \(matches.count) Datanets at \(address); give more of the id")
+            }
+            return matches[0]
+        }
+    }
+    var rows = [[String: Any]]()
+    var (leavesIn, recordsIn, leavesOut, recordsOut) = (0, 0, UInt64(0), UInt64(0))
+    for r in wanted {
+        var row: [String: Any] = ["datanet": r.id.hex, "name": r.name]
+        let mine = (try? ledger.reader.state(of: r.id))?.size ?? 0
+        if !p.has("--push") {
+            let (s, bytes) = try client.pull(r.id, since: min(mine, r.size), recordsOnly: p.has("--records-only"), into: ledger)
+            (row["leaves_in"], row["records_in"], row["bytes_in"]) = (s.newLeaves, s.records, bytes)
+            leavesIn += s.newLeaves; recordsIn += s.records
+        }
+        let held = try? ledger.reader.state(of: r.id)
+        let pending = (try? ledger.reader.pendingRecords(r.id)) ?? []
+        if !p.has("--pull"), let held, held.size > r.size || !pending.isEmpty {
+            let x = try client.push(r.id, since: min(held.size, r.size), recordsOnly: p.has("--records-only"), from: ledger)
+            (row["leaves_out"], row["records_out"], row["bytes_out"]) = (x.leaves, x.records, x.bytes)
+            leavesOut += x.leaves; recordsOut += x.records
+        }
+        rows.append(row)
+    }
+    try client.bye()
+    let summary: [String: Any] = ["peer": connection.peer.description, "datanets": rows, "round_trips": client.roundTrips,
+                                  "bytes_sent": socket.bytesSent, "bytes_received": socket.bytesReceived]
+    if p.has("--json") {
+        try printJSON(summary)
+    } else {
+        let who = contact?.name ?? address
+        out("synced \(wanted.count) Datanet(s) with \(who): in \(leavesIn) leaves, \(recordsIn) records; out \(leavesOut) leaves, \(recordsOut) records; "
+            + "\(client.roundTrips) round trips, \(socket.bytesReceived) B received, \(socket.bytesSent) B sent")
+    }
+    return 0
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// `datanet serve` and `datanet sync` as separate processes on loopback: a contributor works
+/// offline then syncs, the serving sequencer takes the proposal in, a curator reviews through
+/// sync, the decision and the receipt flow back, a fresh peer clones and verifies; SIGTERM
+/// stops the server cleanly.
+@Suite struct SyncCLITests {
+    typealias Session = LedgerCLITests.Session
+
+    /// A `datanet serve --json` process on an ephemeral port of `s`'s store, writing its
+    /// events to a file (a pipe nobody drains would stall it).
+    final class Server {
+        let process = Process()
+        let log: String
+        var address = ""
+
+        init(_ s: Session, _ extra: [String] = []) throws {
+            log = s.dir.file("serve.log")
+            FileManager.default.createFile(atPath: log, contents: nil)
+            var env = ProcessInfo.processInfo.environment
+            env["DATANET_DIR"] = s.store
+            process.environment = env
+            process.executableURL = URL(fileURLWithPath: datanetBinary)
+            process.arguments = ["serve", "--listen", "127.0.0.1:0", "--json"] + extra
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<200 where address.isEmpty {
+                address = events().first { $0["event"] as? String == "listening" }?["address"] as? String ?? ""
+                if address.isEmpty { usleep(50_000) }
+            }
+            try #require(!address.isEmpty, "serve printed no address")
+        }
+
+        /// The events written so far.
+        func events() -> [[String: Any]] {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+
+        /// Sends SIGTERM; returns the exit status and every event's name.
+        func stop() -> (Int32, [String]) {
+            process.terminate()
+            process.waitUntilExit()
+            return (process.terminationStatus, events().compactMap { $0["event"] as? String })
+        }
+    }
+
+    static func identity(_ s: Session, _ name: String) throws -> String {
+        try s.ok(["init"])
+        try s.ok(["id", "new", name])
+        try s.ok(["config", "identity", name])
+        return try #require((try s.json(["id", "show", name]) as? [String: Any])?["ed25519"] as? String)
+    }
+
+    @Test func contributorsAndCuratorsWorkThroughASequencerThatServes() throws {
+        let owner = Session(), alice = Session(), curator = Session(), fresh = Session()
+        _ = try Self.identity(owner, "owner")
+        let curatorKey = try Self.identity(curator, "carol")
+        try owner.ok(["id", "import", curatorKey, "--name", "carol"])
+        try owner.ok(["create", "poems", "--curator", "carol"])
+        let server = try Server(owner, ["--sequence-every", "0.2"])
+
+        // Alice clones, contributes offline, syncs: the proposal goes out.
+        _ = try Self.identity(alice, "alice")
+        try alice.ok(["peer", "add", "hub", server.address])
+        #expect(try alice.ok(["sync", "hub"]).contains("in 1 leaves"))
+        let file = alice.dir.file("ode.txt")
+        try "an ode to the sea".write(toFile: file, atomically: true, encoding: .utf8)
+        try alice.ok(["contribute", "poems", file])
+        let pushed = try #require(try alice.json(["sync", "hub"]) as? [String: Any])
+        #expect(((pushed["datanets"] as? [[String: Any]])?.first?["records_out"] as? Int) == 1, "\(pushed)")
+        #expect((pushed["round_trips"] as? Int ?? 99) <= 5 && (pushed["bytes_sent"] as? Int ?? 0) > 0)
+
+        // The server sequences it; the curator syncs, reviews, syncs; the decision comes back.
+        func waitFor(_ s: Session, _ state: String) throws -> Bool {
+            for _ in 0..<50 {
+                try s.ok(["sync", "hub"])
+                let rows = try s.json(["status", "poems"]) as? [[String: Any]] ?? []
+                if rows.contains(where: { $0["state"] as? String == state }) { return true }
+                usleep(200_000)
+            }
+            return false
+        }
+        try curator.ok(["peer", "add", "hub", server.address])
+        #expect(try waitFor(curator, "awaiting-review"))
+        let id = try #require((try curator.json(["status", "poems"]) as? [[String: Any]])?.first?["id"] as? String)
+        try curator.ok(["review", "poems", String(id.prefix(12)), "--accept", "--reason", "lovely"])
+        #expect(try waitFor(curator, "accepted"))
+        #expect(try waitFor(alice, "accepted"))
+        try alice.ok(["receipt", String(id.prefix(12)), "-o", alice.dir.file("r.json")])
+
+        // A fresh peer clones everything and checks the receipt offline.
+        _ = try Self.identity(fresh, "dave")
+        try fresh.ok(["sync", server.address])
+        try fresh.ok(["verify", alice.dir.file("r.json"), "--datanet", "poems"])
+        #expect(try fresh.ok(["cat", String(id.prefix(12))]) == "an ode to the sea")
+
+        // A peer pinned to another key is refused before anything moves.
+        let other = Session()
+        _ = try Self.identity(other, "eve")
+        try other.ok(["peer", "add", "hub", server.address, "--key", curatorKey])
+        try other.refused(["sync", "hub"], "pinned")
+
+        let (status, events) = server.stop()
+        #expect(status == 0 && events.suffix(2) == ["stopping", "stopped"], "\(status) \(events.suffix(3))")
+        #expect(events.contains("sequenced") && events.contains("push") && events.contains("pull"))
+    }
+}
