@@ -79,7 +79,9 @@ extension Ledger {
             var sentSidecars = Set<Digest>(), sentObjects = Set<ObjectID>()
             for c in contents {
                 if let s = try txn.get(sidecars, c.sidecar), sentSidecars.insert(c.sidecar).inserted { try w.frame(.sidecar, s); summary.sidecars += 1 }
-                guard !recordsOnly else { continue }
+                // Content a tombstone erased here (an exact copy of withdrawn content included) is
+                // gone after gc and never passed on; an import does not ask for it either.
+                guard !recordsOnly, try !isErased(txn, d, content: c.content) else { continue }
                 guard let closure = try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) else {
                     throw LedgerStateError.contentMissing(content: c.content.hex)
                 }

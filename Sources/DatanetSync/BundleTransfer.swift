@@ -56,6 +56,7 @@ enum BundleTransfer {
             var received: UInt64 = 0
             while true {
                 let m = try SyncMessage(decoding: try c.receive())
+                if case .error(let code, let message) = m.body { throw SyncError.refused(code: code, message: message) }
                 guard m.request == request else { throw SyncError.unexpected("a message of request \(m.request) arrived inside the bundle of request \(request)") }
                 switch m.body {
                 case .part(let bytes):
@@ -73,8 +74,6 @@ enum BundleTransfer {
                     guard length == received else { throw SyncError.unexpected("the bundle ended at \(received) bytes but says it has \(length)") }
                     guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
                     return (try ledger.importBundle(from: fd), received)
-                case .error(let code, let message):
-                    throw SyncError.refused(code: code, message: message)
                 default:
                     throw SyncError.unexpected("a \(m.typeName) message arrived inside a bundle")
                 }

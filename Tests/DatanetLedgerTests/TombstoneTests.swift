@@ -130,6 +130,22 @@ import Testing
         #expect(try w.ledger.exportDataset(w.datanet, at: nil, to: dir).entries.isEmpty)
     }
 
+    /// An exact copy of withdrawn content (rejected at intake, under no tombstone of its own)
+    /// loses that content at gc with the original: bundles of the whole log still export (the
+    /// copy's content is left out, as an import expects) and a fresh store takes them.
+    @Test func bundlesExportAfterACopiedContentIsErased() throws {
+        let log = try EveryKindLog()
+        let w = log.world
+        _ = try w.ledger.collectGarbage(dryRun: false)
+        let copy = try #require(try w.ledger.reader.statuses(w.datanet).first { $0.reason?.hasPrefix("duplicate of") == true })
+        #expect(try w.ledger.store.blob(copy.contribution.content) == nil, "gc dropped the copy's content with the withdrawn original")
+        let fresh = try BundleTests.Peer()
+        let summary = try BundleTests.importBytes(fresh.ledger, try BundleTests.export(w.ledger, w.datanet))
+        #expect(summary.newLeaves == Int(try w.ledger.reader.state(of: w.datanet).size))
+        #expect(try fresh.ledger.audit(w.datanet).holds)
+        #expect(try fresh.ledger.store.blob(copy.contribution.content) == nil)
+    }
+
     /// The hardening issue's defect: after a tombstone and gc, re-importing a bundle from
     /// before it stored the content and erased sidecar again (`cat` served it; gc kept it).
     /// Now every later import leaves out what the tombstone erased, in this store and in a
