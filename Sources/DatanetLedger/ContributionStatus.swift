@@ -36,7 +36,10 @@ extension LedgerReader {
     /// its state, leaves, the reviews that decided it or count so far, and the reason.
     public func statuses(_ d: DatanetID) throws -> [ContributionStatus] {
         let st = try state(of: d)
-        var rows = try statusesFromRows(d, below: st.size) ?? statusesFromLeaves(d, size: st.size)
+        let fromRows = try statusesFromRows(d, below: st.size)
+        var rows = try fromRows ?? statusesFromLeaves(d, size: st.size)
+        // Rows read their sidecars in their workers: only the others are looked up below.
+        let looked = fromRows?.count ?? 0
         // Pending here: contributions queued, and reviews not yet counted (each curator's latest).
         let pending = try pendingRecords(d)
         var known = Set<RecordID>()
@@ -51,13 +54,14 @@ extension LedgerReader {
         for k in rows.indices where rows[k].state == .awaitingReview || rows[k].state == .queued {
             rows[k].countSoFar(latest[rows[k].id] ?? [], policy: st.policy)
         }
-        try withSidecars(&rows)
+        try withSidecars(&rows, from: looked)
         return rows
     }
 
-    /// Fills in the sidecars rows read from the leaves or the queue lack.
-    private func withSidecars(_ rows: inout [ContributionStatus]) throws {
-        let missing = rows.indices.filter { rows[$0].sidecar == nil }
+    /// Reads the sidecars of `rows` from position `from` on (statuses read from the leaves or
+    /// the queue).
+    private func withSidecars(_ rows: inout [ContributionStatus], from: Int = 0) throws {
+        let missing = rows.indices.dropFirst(from).filter { rows[$0].sidecar == nil }
         guard !missing.isEmpty else { return }
         for (k, side) in zip(missing, try sidecars(of: missing.map { rows[$0].contribution })) { rows[k].sidecar = side }
     }
