@@ -62,11 +62,15 @@ public struct ReceiptFuzzer: Sendable {
             let v = r.verify(anchor: anchor, held: held)
             guard v.holds else { outcome.refused += 1; continue }
             outcome.held += 1
-            // Leaving the decision out makes a weaker receipt that is still true (intake only;
-            // `verify` marks the decision n/a), so that alone is not a finding.
+            // Leaving the decision out (with the review leaves it cites, absent or an empty
+            // list) makes a weaker receipt that is still true (intake only; `verify` marks the
+            // decision n/a), so that alone is not a finding.
             var weaker = good
             weaker.decision = nil
-            if r != good && r != weaker {
+            weaker.reviews = nil
+            var weakerEmpty = weaker
+            weakerEmpty.reviews = []
+            if r != good && r != weaker && r != weakerEmpty {
                 var differ = [String]()
                 if r.datanet != good.datanet { differ.append("datanet") }
                 if r.contribution != good.contribution { differ.append("contribution") }
@@ -86,6 +90,8 @@ public struct ReceiptFuzzer: Sendable {
                 entry("intake", r.intake, good.intake)
                 if r.decision != good.decision { differ.append("decision: \(String(describing: r.decision?.view))") }
                 if r.previous != good.previous { differ.append("previous") }
+                if r.reviews != good.reviews { differ.append("reviews: \(r.reviews.map { "\($0.count) entries" } ?? "none")") }
+                if r.handoffs != good.handoffs { differ.append("handoffs: \(r.handoffs.map { "\($0.count) entries" } ?? "none")") }
                 outcome.failures.append("seed \(seed) round \(round) differs in \(differ): \(String(decoding: input.prefix(300), as: UTF8.self))")
             }
         }
