@@ -149,25 +149,28 @@ extension LogIndex {
         case .intake(let e, let c):
             try rows.put(BigEndian.key(d, index), ContributionRow.encode(e.id, c))
         case .decision(let intake, let accepted, _):
-            let key = DigestNumberKey(d, intake)
-            guard let row = try rows.withValue(key, { try checkedRow($0, d, intake) { ContributionRow.decided($0, at: index, accepted: accepted) } }) else {
-                throw LedgerError.corruptEntry(table: "contribution-rows", key: Hex.encode(BigEndian.key(d, intake)), why: "a decision names an intake with no row")
-            }
-            try rows.put(key, row)
+            try rewrite(rows, d, intake, by: "a decision") { ContributionRow.decided($0, at: index, accepted: accepted) }
         case .tombstone(_, _, let intake):
-            let key = DigestNumberKey(d, intake)
-            guard let row = try rows.withValue(key, { try checkedRow($0, d, intake) { ContributionRow.withdrawn($0, at: index) } }) else {
-                throw LedgerError.corruptEntry(table: "contribution-rows", key: Hex.encode(BigEndian.key(d, intake)), why: "a tombstone names an intake with no row")
-            }
-            try rows.put(key, row)
+            try rewrite(rows, d, intake, by: "a tombstone") { ContributionRow.withdrawn($0, at: index) }
         case .governing, .review:
             break
         }
     }
 
-    private func checkedRow(_ v: UnsafeRawBufferPointer, _ d: DatanetID, _ intake: UInt64, _ change: (UnsafeRawBufferPointer) -> [UInt8]) throws -> [UInt8] {
-        if v.count < ContributionRow.fixedWidth + 4 { _ = try ContributionRow(v, d, intake: intake) }
-        return change(v)
+    /// Replaces the row of `d`'s intake `intake` with `change` of it; a missing or short row is
+    /// damage (a leaf named by `leaf`, such as "a decision", names an intake without a row).
+    private func rewrite(_ rows: borrowing Cursor, _ d: DatanetID, _ intake: UInt64, by leaf: String,
+                         _ change: (UnsafeRawBufferPointer) -> [UInt8]) throws {
+        let key = DigestNumberKey(d, intake)
+        func damage(_ why: String) -> LedgerError {
+            .corruptEntry(table: "contribution-rows", key: Hex.encode(BigEndian.key(d, intake)), why: why)
+        }
+        let row = try rows.withValue(key) { v throws -> [UInt8] in
+            guard v.count >= ContributionRow.fixedWidth + 4 else { throw damage("value is \(v.count) bytes, shorter than a row") }
+            return change(v)
+        }
+        guard let row else { throw damage("\(leaf) names an intake with no row") }
+        try rows.put(key, row)
     }
 }
 

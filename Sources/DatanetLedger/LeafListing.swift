@@ -45,26 +45,6 @@ extension LedgerReader {
         } catch is Stop {}
     }
 
-    /// Calls `body` with the position in `indices` and the leaf at each of those indices (they
-    /// ascend), as listings read it, reading a block at a time on the other cores. A missing
-    /// leaf is damage.
-    func forEachLeafSummary(_ d: DatanetID, at indices: [UInt64], _ body: (Int, LeafSummary) throws -> Void) throws {
-        let table = try ledger.leafTable(d)
-        let env = ledger.env
-        try Parallel.pipeline(indices, chunk: Self.listingBlock, { slice in
-            try env.read { txn in
-                try slice.map { i in
-                    guard let summary = try table.withSummary(txn, i) else {
-                        throw LedgerError.corruptEntry(table: "log-leaves", key: Hex.encode(BigEndian.key(d, i)), why: "the leaf is missing")
-                    }
-                    return summary
-                }
-            }
-        }, consume: { part, range in
-            for (k, summary) in zip(range, part) { try body(k, summary) }
-        })
-    }
-
     /// The sidecars of many contributions (nil where not held), in their order.
     public func sidecars(of cs: [Contribution]) throws -> [Sidecar?] {
         let env = ledger.env, table = ledger.sidecars

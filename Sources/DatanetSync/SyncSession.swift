@@ -44,7 +44,7 @@ public struct SyncServer: Sendable {
                 case .list:
                     let list = try visible(to: peer).map { SyncMessage.Listed(id: $0.id, name: $0.policy.name, size: $0.size) }
                     try c.send(SyncMessage(m.request, .datanets(list)).encoded)
-                    report(SyncEvent(peer: peer, kind: "list", records: list.count))
+                    report(SyncEvent(peer: peer, kind: "list"))
                 case .pull(let d, let since, let recordsOnly):
                     guard let st = try visible(to: peer).first(where: { $0.id == d }) else {
                         try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
