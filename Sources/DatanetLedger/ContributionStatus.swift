@@ -2,6 +2,7 @@ import DatanetCrypto
 import DatanetObjects
 import DatanetRecords
 import DatanetStore
+import Synchronization
 
 /// What became of one contribution, as this store knows it (`datanet status`).
 public struct ContributionStatus: Sendable {
@@ -35,88 +36,101 @@ extension LedgerReader {
     /// Every contribution of `d` this store knows, in intake order, then the ones queued here:
     /// its state, leaves, the reviews that decided it or count so far, and the reason.
     public func statuses(_ d: DatanetID) throws -> [ContributionStatus] {
-        let st = try state(of: d)
-        let fromRows = try statusesFromRows(d, below: st.size)
-        var rows = try fromRows ?? statusesFromLeaves(d, size: st.size)
-        // Rows read their sidecars in their workers: only the others are looked up below.
-        let looked = fromRows?.count ?? 0
-        // Pending here: contributions queued, and reviews not yet counted (each curator's latest).
+        var rows = [ContributionStatus]()
+        try forEachStatusBlock(d, { $0 }, consume: { rows += $0 })
+        return rows + (try queuedStatuses(d))
+    }
+
+    /// The statuses of `d`'s contributions taken in, a block at a time in intake order: `make`
+    /// gets a block's statuses complete (decision, verdicts, tombstone, sidecar, the reviews
+    /// counted so far) and `consume` takes what it made, in order. From the rows, `make` runs on
+    /// the other cores inside the block's read transaction (it must not read this store);
+    /// in a store without rows, from the leaves, all on this thread.
+    public func forEachStatusBlock<R>(_ d: DatanetID, _ make: @escaping ([ContributionStatus]) throws -> R,
+                                      consume: (R) throws -> Void) throws {
+        let st = try state(of: d), policy = st.policy
+        let latest = Self.latestReviews(try pendingRecords(d), policy: policy)
+        func counted(_ rows: [ContributionStatus]) -> [ContributionStatus] {
+            var rows = rows
+            for k in rows.indices where rows[k].state == .awaitingReview { rows[k].countSoFar(latest[rows[k].id] ?? [], policy: policy) }
+            return rows
+        }
+        if try statusBlocksFromRows(d, below: st.size, { try make(counted($0)) }, consume: consume) { return }
+        var rows = try statusesFromLeaves(d, size: st.size)
+        try withSidecars(&rows)
+        rows = counted(rows)
+        for start in stride(from: 0, to: rows.count, by: Int(Self.rowBlock)) {
+            try consume(try make(Array(rows[start..<min(rows.count, start + Int(Self.rowBlock))])))
+        }
+    }
+
+    /// The contributions of `d` queued here and not yet taken in, in queue order, with the
+    /// reviews counted so far.
+    public func queuedStatuses(_ d: DatanetID) throws -> [ContributionStatus] {
         let pending = try pendingRecords(d)
-        var known = Set<RecordID>()
-        if pending.contains(where: { $0.kind == .contribution }) { known = Set(rows.map(\.id)) }
-        for e in pending where !known.contains(e.id) {
-            if case .contribution(let c)? = try? Record(e) {
-                known.insert(e.id)
-                rows.append(ContributionStatus(id: e.id, contribution: c, state: .queued))
-            }
+        var rows = [ContributionStatus](), seen = Set<RecordID>()
+        for e in pending where e.kind == .contribution && seen.insert(e.id).inserted {
+            guard try placement(e.id) == nil, case .contribution(let c)? = try? Record(e) else { continue }
+            rows.append(ContributionStatus(id: e.id, contribution: c, state: .queued))
         }
-        let latest = Self.latestReviews(pending, policy: st.policy)
-        for k in rows.indices where rows[k].state == .awaitingReview || rows[k].state == .queued {
-            rows[k].countSoFar(latest[rows[k].id] ?? [], policy: st.policy)
-        }
-        try withSidecars(&rows, from: looked)
+        guard !rows.isEmpty else { return [] }
+        let policy = try state(of: d).policy
+        let latest = Self.latestReviews(pending, policy: policy)
+        for k in rows.indices { rows[k].countSoFar(latest[rows[k].id] ?? [], policy: policy) }
+        try withSidecars(&rows)
         return rows
     }
 
-    /// Reads the sidecars of `rows` from position `from` on (statuses read from the leaves or
-    /// the queue).
-    private func withSidecars(_ rows: inout [ContributionStatus], from: Int = 0) throws {
-        let missing = rows.indices.dropFirst(from).filter { rows[$0].sidecar == nil }
+    /// Reads the sidecars of `rows` (statuses read from the leaves or the queue).
+    private func withSidecars(_ rows: inout [ContributionStatus]) throws {
+        let missing = rows.indices.filter { rows[$0].sidecar == nil }
         guard !missing.isEmpty else { return }
         for (k, side) in zip(missing, try sidecars(of: missing.map { rows[$0].contribution })) { rows[k].sidecar = side }
     }
 
-    /// The statuses of the contributions taken in, from their rows (nil in a store without
-    /// them): a block at a time on the other cores, each reading its decision and tombstone
-    /// leaves; the reviews decisions cite are read once here.
+    /// The statuses of the contributions taken in, from their rows, with their sidecars (nil in
+    /// a store without rows).
     func statusesFromRows(_ d: DatanetID, below end: UInt64) throws -> [ContributionStatus]? {
-        let table = try ledger.leafTable(d), sidecars = ledger.sidecars
-        typealias Taken = (status: ContributionStatus, decision: Leaf.Decision?, tombstone: (UInt64, Leaf.Tombstone)?)
         var out = [ContributionStatus]()
-        out.reserveCapacity(Int(min(end / 2 + 16, 1 << 22)))
-        var reviews = [UInt64: Review?]()
-        var last: (cited: [UInt64], verdicts: [ContributionStatus.Verdict])?
-        func review(_ i: UInt64) throws -> Review? {
-            if let r = reviews[i] { return r }
-            let r = try ledger.env.read { txn in try table.leaf(txn, i)?.review.flatMap(ContributionStatus.review) }
-            reviews[i] = r
-            return r
-        }
-        let held = try forEachRowBlock(d, below: end, { txn, rows -> [Taken] in
-            try rows.map { r in
+        return try statusBlocksFromRows(d, below: end, { $0 }, consume: { out += $0 }) ? out : nil
+    }
+
+    /// `forEachStatusBlock` from the rows, before the reviews counted so far: each worker reads
+    /// its block's sidecars, decision and tombstone leaves, and makes the verdicts (once per run
+    /// of decisions citing the same reviews; each review leaf decoded once for all workers).
+    /// False when this store has no rows.
+    private func statusBlocksFromRows<R>(_ d: DatanetID, below end: UInt64, _ make: @escaping ([ContributionStatus]) throws -> R,
+                                         consume: (R) throws -> Void) throws -> Bool {
+        let table = try ledger.leafTable(d), sidecars = ledger.sidecars
+        let reviews = ReviewLeaves(table)
+        return try forEachRowBlock(d, below: end, { txn, rows in try txn.withCursor(table.table) { decisions in
+            var out = [ContributionStatus]()
+            out.reserveCapacity(rows.count)
+            var last: (cited: [UInt64], verdicts: [ContributionStatus.Verdict])?
+            for r in rows {
                 var s = ContributionStatus(id: r.id, contribution: r.contribution, state: .awaitingReview, intake: r.intake)
-                s.decision = r.decision
                 s.sidecar = try Ledger.sidecar(txn, sidecars, r.contribution.sidecar)
-                var dec: Leaf.Decision?
                 if let i = r.decision {
-                    dec = try table.withSummary(txn, i)?.decision
-                    guard dec?.intake == r.intake else {
+                    // Decisions of a block's rows mostly ascend: a cursor reads them a page search each.
+                    guard let dec = try table.withSummary(decisions, i)?.decision, dec.intake == r.intake else {
                         throw LedgerError.corruptEntry(table: "contribution-rows", key: Hex.encode(BigEndian.key(d, r.intake)),
                                                        why: "its decision leaf \(i) is not a decision of that intake")
                     }
-                }
-                let t = try r.tombstone.flatMap { i in try table.leaf(txn, i)?.tombstone.map { (i, $0) } }
-                return (s, dec, t)
-            }
-        }, consume: { block in
-            for var x in block {
-                if let dec = x.decision {
-                    // Decisions made together cite the same reviews: their verdicts are made once.
                     if case .cited(let cited) = dec.reviews, let last, last.cited == cited {
-                        x.status.decided(dec, at: x.status.decision!, verdicts: last.verdicts)
+                        s.decided(dec, at: i, verdicts: last.verdicts)
                     } else {
-                        let verdicts = try ContributionStatus.verdicts(dec, reviewAt: review)
+                        let verdicts = try ContributionStatus.verdicts(dec) { try reviews.review(txn, $0) }
                         if case .cited(let cited) = dec.reviews { last = (cited, verdicts) }
-                        x.status.decided(dec, at: x.status.decision!, verdicts: verdicts)
+                        s.decided(dec, at: i, verdicts: verdicts)
                     }
                 }
-                if let (i, t) = x.tombstone, case .tombstone(let rec)? = try? Record(t.record) {
-                    (x.status.state, x.status.tombstone, x.status.reason) = (rec.takedown ? .takenDown : .withdrawn, i, rec.reason)
+                if let i = r.tombstone, let t = try table.leaf(txn, i)?.tombstone, case .tombstone(let rec)? = try? Record(t.record) {
+                    (s.state, s.tombstone, s.reason) = (rec.takedown ? .takenDown : .withdrawn, i, rec.reason)
                 }
-                out.append(x.status)
+                out.append(s)
             }
-        })
-        return held ? out : nil
+            return try make(out)
+        } }, consume: consume)
     }
 
     /// The statuses of the contributions taken in, from the leaves alone (a store without rows).
@@ -167,18 +181,10 @@ extension LedgerReader {
             guard let e = try record(u.id), case .contribution(let c)? = try? Record(e) else { continue }
             rows.append(ContributionStatus(id: u.id, contribution: c, state: .awaitingReview, intake: u.intake))
         }
-        var known = Set(rows.map(\.id))
-        let pending = try pendingRecords(d)
-        for e in pending where !known.contains(e.id) {
-            if case .contribution(let c)? = try? Record(e) {
-                rows.append(ContributionStatus(id: e.id, contribution: c, state: .queued))
-                known.insert(e.id)
-            }
-        }
-        let latest = Self.latestReviews(pending, policy: st.policy)
+        let latest = Self.latestReviews(try pendingRecords(d), policy: st.policy)
         for k in rows.indices { rows[k].countSoFar(latest[rows[k].id] ?? [], policy: st.policy) }
         try withSidecars(&rows)
-        return rows
+        return rows + (try queuedStatuses(d))
     }
 
     /// One contribution's status (nil when this store knows no such contribution), without
@@ -258,4 +264,24 @@ extension ContributionStatus {
 
 extension ContributionStatus.Verdict {
     init(_ r: Review) { (reviewer, accept, reason) = (r.reviewer, r.accept, r.reason) }
+}
+
+/// The reviews in a Datanet's review leaves, by leaf index, for the workers of one listing:
+/// decisions across every block cite the same few reviews (one may list 100,000 ids), so each
+/// is decoded once, by the first worker to need it.
+final class ReviewLeaves: Sendable {
+    private let table: LeafTable
+    private let held = Mutex([UInt64: Review?]())
+
+    init(_ table: LeafTable) { self.table = table }
+
+    /// The review at leaf `index` (nil when that leaf holds none), read in `txn` once.
+    func review(_ txn: Transaction, _ index: UInt64) throws -> Review? {
+        try held.withLock { held throws -> Review? in
+            if let r = held[index] { return r }
+            let r = try table.leaf(txn, index)?.review.flatMap(ContributionStatus.review)
+            held[index] = r
+            return r
+        }
+    }
 }

@@ -17,32 +17,40 @@ extension LedgerReader {
     /// leaves of other kinds are passed over unread (their kind is peeked).
     public func forEachLeafSummary(_ d: DatanetID, from: UInt64 = 0, to end: UInt64? = nil, kinds: Set<LeafKind>? = nil,
                                    _ body: (UInt64, LeafSummary) throws -> Bool) throws {
+        struct Stop: Error {}
+        do {
+            try forEachLeafBlock(d, from: from, to: end, kinds: kinds, start: { [(UInt64, LeafSummary)]() }, add: { $0.append(($1, $2)) },
+                                 consume: { block in for (i, leaf) in block where try !body(i, leaf) { throw Stop() } })
+        } catch is Stop {}
+    }
+
+    /// The leaves of `forEachLeafSummary` a block at a time: on the other cores, each block
+    /// starts a result with `start` and hands it every leaf with `add` as the leaf is read (no
+    /// array of leaves; `add` may read this store, which is opened without thread-bound
+    /// readers), and `consume` takes the results in index order.
+    public func forEachLeafBlock<R>(_ d: DatanetID, from: UInt64 = 0, to end: UInt64? = nil, kinds: Set<LeafKind>? = nil,
+                                    start: @escaping () -> R, add: @escaping (inout R, UInt64, LeafSummary) throws -> Void,
+                                    consume: (R) throws -> Void) throws {
         let table = try ledger.leafTable(d)
         let end = try end ?? state(of: d).size
         guard from < end else { return }
         let step = UInt64(Self.listingBlock)
         let blocks = stride(from: from, to: end, by: Int(step)).map { $0..<min(end, $0 + step) }
         let env = ledger.env
-        struct Stop: Error {}
-        do {
-            try Parallel.pipeline(blocks, chunk: 1, { slice in
-                try slice.map { range in
-                    try env.read { txn in
-                        var out = [(UInt64, LeafSummary)]()
-                        out.reserveCapacity(range.count)
-                        try table.scan(txn, from: range.lowerBound) { i, v in
-                            guard i < range.upperBound else { return false }
-                            if let kinds, let kind = LeafSummary.kind(of: v), !kinds.contains(kind) { return true }
-                            out.append((i, try table.summary(i, v)))
-                            return true
-                        }
-                        return out
+        try Parallel.pipeline(blocks, chunk: 1, { slice in
+            try slice.map { range in
+                try env.read { txn in
+                    var made = start()
+                    try table.scan(txn, from: range.lowerBound) { i, v in
+                        guard i < range.upperBound else { return false }
+                        if let kinds, let kind = LeafSummary.kind(of: v), !kinds.contains(kind) { return true }
+                        try add(&made, i, try table.summary(i, v))
+                        return true
                     }
+                    return made
                 }
-            }, consume: { blocks, _ in
-                for block in blocks { for (i, leaf) in block where try !body(i, leaf) { throw Stop() } }
-            })
-        } catch is Stop {}
+            }
+        }, consume: { made, _ in for m in made { try consume(m) } })
     }
 
     /// The sidecars of many contributions (nil where not held), in their order.

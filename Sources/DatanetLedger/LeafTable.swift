@@ -38,6 +38,13 @@ struct LeafTable {
         try txn.withValue(table, key(index)) { try summary(index, $0) }
     }
 
+    /// Leaf `index` read as listings read it, looked up with `cursor` (open on this table): a
+    /// run of ascending indexes, such as a block of rows' decisions, searches a page per leaf.
+    func withSummary(_ cursor: borrowing Cursor, _ index: UInt64) throws -> LeafSummary? {
+        guard let d = datanet else { return try cursor.withValue(BigEndian.bytes(index)) { try summary(index, $0) } }
+        return try cursor.withValue(DigestNumberKey(d, index)) { try summary(index, $0) }
+    }
+
     /// Stored leaf bytes read as listings read them; a failure is damage naming the table and key.
     func summary(_ index: UInt64, _ bytes: UnsafeRawBufferPointer) throws -> LeafSummary {
         do { return try LeafSummary(encoded: bytes) } catch {

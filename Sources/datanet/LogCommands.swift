@@ -117,32 +117,35 @@ func runLog(_ p: Parsed) throws -> Int32 {
         try printJSON(json.map(\.1))
         return 0
     }
-    // With a filter, the newest `limit` matches: kept in a window while the log streams by.
-    var window = [(UInt64, LeafSummary)]()
     var shown = 0
-    var lines = LogLines()
-    var w = LineWriter()
-    func emit(_ i: UInt64, _ leaf: LeafSummary) {
-        shown += 1
-        w.number(i, width: 6)
-        w.text("  ")
-        lines.write(leaf, ledger, into: &w)
-        w.newline()
-    }
+    var names = KeyNames()
+    names.load()
     // A kind filter passes over the other leaves unread.
     let kindSet = kinds.isEmpty ? nil : Set(LeafKind.allCases.filter { kinds.contains($0.description) })
-    try ledger.reader.forEachLeafSummary(st.id, from: from, kinds: kindSet) { i, leaf in
-        guard matches(leaf) else { return true }
-        if filtered, let limit {
+    if filtered, let limit {
+        // The newest `limit` matches: kept in a window while the log streams by.
+        var window = [(UInt64, LeafSummary)]()
+        try ledger.reader.forEachLeafSummary(st.id, from: from, kinds: kindSet) { i, leaf in
+            guard matches(leaf) else { return true }
             window.append((i, leaf))
             if window.count > 2 * limit + 64 { window.removeFirst(window.count - limit) }
-        } else {
-            emit(i, leaf)
+            return true
         }
-        return true
+        var lines = LogLines(names: names)
+        for (i, leaf) in window.suffix(limit) { lines.write(i, leaf, ledger) }
+        shown = lines.count
+        lines.flush()
+    } else {
+        // Every leaf from `from`: lines written by the block workers, each with its own names.
+        let template = LogLines(names: names)
+        try ledger.reader.forEachLeafBlock(st.id, from: from, kinds: kindSet, start: { template }, add: { lines, i, leaf in
+            if matches(leaf) { lines.write(i, leaf, ledger) }
+        }, consume: { block in
+            var block = block
+            shown += block.count
+            block.flush()
+        })
     }
-    for (i, leaf) in window.suffix(limit ?? window.count) { emit(i, leaf) }
-    w.flush()
     if shown == 0 { out(filtered ? "no leaf matches" : "no leaves from \(from)") }
     if limit != nil, !p.has("--all"), (filtered ? shown == limit! : from > 0) {
         out("(the newest \(shown)\(filtered ? " matching" : "") of \(st.size) leaves; -n N or --all for more)")
@@ -155,12 +158,33 @@ func runLog(_ p: Parsed) throws -> Int32 {
 /// and decision lines, nearly every line of a log, are written as bytes, with the names,
 /// sizes and reasons they repeat formatted once.
 struct LogLines {
-    var names = KeyNames()
+    var names: KeyNames
     private var sizes = SizeTexts()
     private var reason = (text: "", safe: "")
     private var cited = (leaves: [UInt64](), text: "")
+    private var w = LineWriter(flushing: false)
+    /// Lines written since the last flush.
+    private(set) var count = 0
 
-    mutating func write(_ leaf: LeafSummary, _ ledger: Ledger, into w: inout LineWriter) {
+    init(names: KeyNames) { self.names = names }
+
+    /// Adds the numbered line of leaf `i`.
+    mutating func write(_ i: UInt64, _ leaf: LeafSummary, _ ledger: Ledger) {
+        count += 1
+        w.number(i, width: 6)
+        w.text("  ")
+        append(leaf, ledger)
+        w.newline()
+    }
+
+    /// Writes the lines out.
+    mutating func flush() {
+        w.flush()
+        count = 0
+    }
+
+    /// Adds the line's text after its number.
+    private mutating func append(_ leaf: LeafSummary, _ ledger: Ledger) {
         switch leaf {
         case .intake(let author, let record, let c):
             w.text("intake     "); w.hex(record, 16); w.text("  by "); w.text(names.label(author)); w.text("  ")
@@ -187,8 +211,10 @@ struct LogLines {
 
     /// The line as text (`log --json`'s summary).
     mutating func text(_ leaf: LeafSummary, _ ledger: Ledger) -> String {
-        var w = LineWriter()
-        write(leaf, ledger, into: &w)
+        let held = w
+        defer { w = held }
+        w = LineWriter(flushing: false)
+        append(leaf, ledger)
         return String(decoding: w.bytes, as: UTF8.self)
     }
 }
@@ -196,7 +222,7 @@ struct LogLines {
 /// A leaf for `log --json`: its index, kind and hash, the record it carries (`id`, `author`),
 /// and for intakes and decisions the contribution's `state`, `reason`, `content` and `files`.
 func logJSON(_ i: UInt64, _ leaf: Leaf, _ ledger: Ledger, _ st: DatanetState, _ statuses: [RecordID: ContributionStatus]) throws -> [String: Any] {
-    var lines = LogLines()
+    var lines = LogLines(names: KeyNames())
     var o: [String: Any] = ["index": i, "kind": leaf.kind.description, "hash": leaf.hash.hex,
                             "policy_index": leaf.policy.map { Int($0.index) } ?? -1, "summary": lines.text(try LeafSummary(leaf), ledger)]
     var contribution: RecordID?

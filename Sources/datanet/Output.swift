@@ -168,8 +168,14 @@ func errLine(_ s: String) { writeFD(2, (terminalSafe(s) + "\n").utf8) }
 /// of bytes, not as a string built per line (`log --all` of 200,000 leaves).
 struct LineWriter {
     private(set) var bytes = [UInt8]()
+    /// Whether a full block is written out at a line's end (a block worker's writer keeps its
+    /// lines until the caller writes them in order).
+    private let flushing: Bool
 
-    init() { bytes.reserveCapacity(1 << 17) }
+    init(flushing: Bool = true) {
+        self.flushing = flushing
+        if flushing { bytes.reserveCapacity(1 << 17) }
+    }
 
     mutating func text(_ s: String) {
         var s = s
@@ -194,7 +200,7 @@ struct LineWriter {
     /// Ends a line; writes the block out once it is full.
     mutating func newline() {
         bytes.append(10)
-        if bytes.count >= 1 << 16 { flush() }
+        if flushing && bytes.count >= 1 << 16 { flush() }
     }
 
     mutating func flush() {

@@ -4,15 +4,27 @@ import DatanetObjects
 import DatanetRecords
 import Foundation
 
-/// Names for keys this store holds identities or contacts of (a key shown with its name beside it).
-struct KeyNames {
-    private var cache = [PublicKey: String?]()
-    private lazy var contacts = (try? ContactBook(storeDirectory: storeDir).all()) ?? []
+/// Names for keys this store holds identities or contacts of (a key shown with its name beside
+/// it). The names are read on first use and then held, so a copy made after `load()` is a
+/// snapshot listing workers format with, each on its own thread.
+struct KeyNames: Sendable {
+    private var known: [PublicKey: String]?
+
+    /// Reads the names of this store's identities (first by name wins) and then its contacts.
+    mutating func load() {
+        guard known == nil else { return }
+        var found = [PublicKey: String]()
+        let ids = IdentityStore(storeDirectory: storeDir)
+        for n in ids.names() { if let i = try? ids.load(n), found[i.publicKey] == nil { found[i.publicKey] = i.name } }
+        for c in (try? ContactBook(storeDirectory: storeDir).all()) ?? [] {
+            if found[c.publicKey] == nil { found[c.publicKey] = c.name }
+        }
+        known = found
+    }
+
     mutating func name(_ key: PublicKey) -> String? {
-        if let hit = cache[key] { return hit }
-        let found = localIdentity(for: key)?.name ?? contacts.first { $0.ed25519 == key.description }?.name
-        cache[key] = found
-        return found
+        load()
+        return known![key]
     }
     private var labels = [PublicKey: String]()
     /// "name (1a2b3c4d5e6f)" or the 12-digit prefix alone.
@@ -73,52 +85,101 @@ func runStatus(_ p: Parsed) throws -> Int32 {
     let me = (p.has("--mine") || p.has("--to-review")) ? try signer().publicKey : nil
     let datanets = try p.positionals.first.map { [try ledger.reader.resolveDatanet($0)] } ?? ledger.reader.datanets()
     var names = KeyNames()
+    names.load()
     var json = [[String: Any]]()
     for st in datanets {
-        var rows = p.has("--to-review") ? try ledger.reader.openStatuses(st.id) : try ledger.reader.statuses(st.id)
-        if p.has("--mine") { rows = rows.filter { $0.contribution.author == me } }
         if p.has("--to-review") {
             guard st.policy.mayReview(me!) else {
                 if p.positionals.isEmpty { continue }
                 throw CLIError.failure("\(names.label(me!)) is not a curator of \(terminalSafe(st.policy.name))")
             }
-            rows = rows.filter { ($0.state == .queued || $0.state == .awaitingReview) && !$0.reviews.contains { $0.reviewer == me } }
         }
         if p.has("--json") {
-            json += rows.map { statusJSON($0, datanet: st.id) }
+            json += try statusRows(ledger, st, mine: p.has("--mine") ? me : nil, toReview: p.has("--to-review") ? me : nil)
+                .map { statusJSON($0, datanet: st.id) }
             continue
         }
-        var counts = [ContributionStatus.State: Int]()
-        for r in rows { counts[r.state, default: 0] += 1 }
         out("\(terminalSafe(st.policy.name)): size \(st.size), quorum \(st.policy.quorum) of \(st.policy.curators.count) curator(s)")
-        // A queued contribution whose author is at the quota waits for earlier ones to be decided.
+        var lines = StatusLines(names: names)
+        var counts = [ContributionStatus.State: Int]()
         var quotas = [PublicKey: (count: UInt64, bytes: UInt64)]()
-        func waits(_ r: ContributionStatus) throws -> String? {
-            guard r.state == .queued else { return nil }
-            let a = r.contribution.author
-            if quotas[a] == nil { quotas[a] = try ledger.reader.quota(st.id, author: a) }
-            let q = quotas[a]!
-            return st.policy.withinQuota(count: q.count, bytes: q.bytes, adding: r.contribution.size) ? nil
-                : "waits: its author has \(q.count) undecided of the \(st.policy.maxPendingProposals) allowed; taken in as earlier ones are decided"
-        }
-        // Two lines a contribution, written as bytes: a Datanet may have 100,000 of them.
-        var w = LineWriter()
-        var sizes = SizeTexts()
-        for r in rows {
-            w.text("  "); w.hex(r.id, 12); w.text("  ")
-            if let side = r.sidecar {
-                w.text("'"); w.text(terminalSafe(side.fileName.isEmpty ? side.label : side.fileName)); w.text("'")
-            } else {
-                w.hex(r.contribution.content, 12); w.text("…")
+        if let reviewer = p.has("--to-review") ? me : nil {
+            for r in try statusRows(ledger, st, mine: nil, toReview: reviewer) { lines.write(r, waits: try waits(ledger, st, r, &quotas)) }
+            lines.flush(into: &counts)
+        } else {
+            // Every contribution: two lines each, written by the block workers (a Datanet may
+            // have 100,000); only the queued ones, which may wait on a quota, are written here.
+            let mine = p.has("--mine") ? me : nil
+            let template = lines
+            try ledger.reader.forEachStatusBlock(st.id, { rows in
+                var block = template
+                for r in rows where mine == nil || r.contribution.author == mine { block.write(r) }
+                return block
+            }, consume: { block in
+                var block = block
+                block.flush(into: &counts)
+            })
+            for r in try ledger.reader.queuedStatuses(st.id) where mine == nil || r.contribution.author == mine {
+                lines.write(r, waits: try waits(ledger, st, r, &quotas))
             }
-            w.text("  "); w.text(sizes(r.contribution.size)); w.text(" by "); w.text(names.label(r.contribution.author)); w.newline()
-            w.text("      "); w.text(statusLine(r, names: &names, waits: try waits(r))); w.newline()
+            lines.flush(into: &counts)
         }
-        w.flush()
         let order: [ContributionStatus.State] = [.queued, .awaitingReview, .accepted, .rejected, .withdrawn, .takenDown]
         let parts = order.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }
         out("  " + (parts.isEmpty ? (p.has("--to-review") ? "nothing needs your review" : "no contributions") : parts.joined(separator: ", ")))
     }
     if p.has("--json") { try printJSON(json) }
     return 0
+}
+
+/// The statuses `status --json` and `status --to-review` list: every contribution (`mine`: only
+/// that author's), or the open ones `toReview` has not reviewed.
+private func statusRows(_ ledger: Ledger, _ st: DatanetState, mine: PublicKey?, toReview: PublicKey?) throws -> [ContributionStatus] {
+    guard let me = toReview else {
+        let rows = try ledger.reader.statuses(st.id)
+        return mine.map { me in rows.filter { $0.contribution.author == me } } ?? rows
+    }
+    return try ledger.reader.openStatuses(st.id).filter { ($0.state == .queued || $0.state == .awaitingReview) && !$0.reviews.contains { $0.reviewer == me } }
+}
+
+/// Why a queued contribution waits: its author is at the quota, so it is taken in as earlier
+/// ones are decided.
+private func waits(_ ledger: Ledger, _ st: DatanetState, _ r: ContributionStatus,
+                   _ quotas: inout [PublicKey: (count: UInt64, bytes: UInt64)]) throws -> String? {
+    guard r.state == .queued else { return nil }
+    let a = r.contribution.author
+    if quotas[a] == nil { quotas[a] = try ledger.reader.quota(st.id, author: a) }
+    let q = quotas[a]!
+    return st.policy.withinQuota(count: q.count, bytes: q.bytes, adding: r.contribution.size) ? nil
+        : "waits: its author has \(q.count) undecided of the \(st.policy.maxPendingProposals) allowed; taken in as earlier ones are decided"
+}
+
+/// `status` lines, two a contribution, gathered as bytes with the count of each state: one per
+/// block worker (names, sizes and reviewer lists formatted once per block), written in order.
+struct StatusLines {
+    var names: KeyNames
+    private var sizes = SizeTexts()
+    private var w = LineWriter(flushing: false)
+    private var counts = [ContributionStatus.State: Int]()
+
+    init(names: KeyNames) { self.names = names }
+
+    mutating func write(_ r: ContributionStatus, waits: String? = nil) {
+        counts[r.state, default: 0] += 1
+        w.text("  "); w.hex(r.id, 12); w.text("  ")
+        if let side = r.sidecar {
+            w.text("'"); w.text(terminalSafe(side.fileName.isEmpty ? side.label : side.fileName)); w.text("'")
+        } else {
+            w.hex(r.contribution.content, 12); w.text("…")
+        }
+        w.text("  "); w.text(sizes(r.contribution.size)); w.text(" by "); w.text(names.label(r.contribution.author)); w.newline()
+        w.text("      "); w.text(statusLine(r, names: &names, waits: waits)); w.newline()
+    }
+
+    /// Writes the lines out and adds the counts to `total`.
+    mutating func flush(into total: inout [ContributionStatus.State: Int]) {
+        w.flush()
+        for (state, n) in counts { total[state, default: 0] += n }
+        counts = [:]
+    }
 }
