@@ -119,7 +119,7 @@ extension LedgerReader {
                     if case .cited(let cited) = dec.reviews, let last, last.cited == cited {
                         s.decided(dec, at: i, verdicts: last.verdicts)
                     } else {
-                        let verdicts = try ContributionStatus.verdicts(dec) { try reviews.review(txn, $0) }
+                        let verdicts = try ContributionStatus.verdicts(dec, verdictAt: { try reviews.verdict(txn, $0) })
                         if case .cited(let cited) = dec.reviews { last = (cited, verdicts) }
                         s.decided(dec, at: i, verdicts: verdicts)
                     }
@@ -246,9 +246,15 @@ extension ContributionStatus {
 
     /// The reviews a decision counted: carried in it, or in the review leaves `reviewAt` reads.
     static func verdicts(_ dec: Leaf.Decision, reviewAt: (UInt64) throws -> Review?) rethrows -> [Verdict] {
+        try verdicts(dec, verdictAt: { try reviewAt($0).map(Verdict.init) })
+    }
+
+    /// The verdicts of the reviews a decision counted: carried in it, or read by `verdictAt`
+    /// from the review leaves it cites.
+    static func verdicts(_ dec: Leaf.Decision, verdictAt: (UInt64) throws -> Verdict?) rethrows -> [Verdict] {
         switch dec.reviews {
         case .embedded(let es): es.compactMap(Self.review).map(Verdict.init)
-        case .cited(let leaves): try leaves.compactMap(reviewAt).map(Verdict.init)
+        case .cited(let leaves): try leaves.compactMap(verdictAt)
         }
     }
 
@@ -264,6 +270,7 @@ extension ContributionStatus {
 
 extension ContributionStatus.Verdict {
     init(_ r: Review) { (reviewer, accept, reason) = (r.reviewer, r.accept, r.reason) }
+    init(_ v: (reviewer: PublicKey, accept: Bool, reason: String)) { (reviewer, accept, reason) = v }
 }
 
 /// The reviews in a Datanet's review leaves, by leaf index, for the workers of one listing:
@@ -271,17 +278,21 @@ extension ContributionStatus.Verdict {
 /// is decoded once, by the first worker to need it.
 final class ReviewLeaves: Sendable {
     private let table: LeafTable
-    private let held = Mutex([UInt64: Review?]())
+    private let held = Mutex([UInt64: ContributionStatus.Verdict?]())
 
     init(_ table: LeafTable) { self.table = table }
 
-    /// The review at leaf `index` (nil when that leaf holds none), read in `txn` once.
-    func review(_ txn: Transaction, _ index: UInt64) throws -> Review? {
-        try held.withLock { held throws -> Review? in
-            if let r = held[index] { return r }
-            let r = try table.leaf(txn, index)?.review.flatMap(ContributionStatus.review)
-            held[index] = r
-            return r
+    /// The verdict of the review at leaf `index` (nil when that leaf holds none), read in `txn`
+    /// once, without its list of contribution ids where the leaf is laid out as this build
+    /// writes it.
+    func verdict(_ txn: Transaction, _ index: UInt64) throws -> ContributionStatus.Verdict? {
+        try held.withLock { held throws -> ContributionStatus.Verdict? in
+            if let v = held[index] { return v }
+            let fast = try table.withBytes(txn, index) { LeafSummary.reviewVerdict($0) }
+            let v = try fast.map { $0.map(ContributionStatus.Verdict.init) }
+                ?? table.leaf(txn, index)?.review.flatMap(ContributionStatus.review).map(ContributionStatus.Verdict.init)
+            held[index] = v
+            return v
         }
     }
 }

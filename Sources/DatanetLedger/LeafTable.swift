@@ -38,6 +38,11 @@ struct LeafTable {
         try txn.withValue(table, key(index)) { try summary(index, $0) }
     }
 
+    /// Calls `body` with leaf `index`'s stored bytes, borrowed for the call; nil if not stored.
+    func withBytes<R>(_ txn: Transaction, _ index: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try txn.withValue(table, key(index), body)
+    }
+
     /// Leaf `index` read as listings read it, looked up with `cursor` (open on this table): a
     /// run of ascending indexes, such as a block of rows' decisions, searches a page per leaf.
     func withSummary(_ cursor: borrowing Cursor, _ index: UInt64) throws -> LeafSummary? {

@@ -92,6 +92,28 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// Whether `store` holds a ledger's tables yet (a writable open of one that does not
+    /// creates them).
+    public static func exists(in store: ObjectStore) throws -> Bool {
+        do { _ = try store.env.openTables(["records"], create: false) } catch LMDBError.notFound { return false }
+        return true
+    }
+
+    /// Deletes the ledger's tables when nothing but their creation was ever written (every table
+    /// empty but the markers in `ledger-meta`): a command that made them on a fresh store and
+    /// then failed leaves that store as it found it. False, with nothing changed, otherwise.
+    public func dropIfUnused() throws -> Bool {
+        var tables = [records, state, pending, pendingIndex, placed, undecided, decided, contents, checkpoints, promises,
+                      minhashes, nearDuplicates, observed, forks, sidecars, pins, tombstones]
+        tables += [minhashBands, erasures, contributionRows].compactMap { $0 }
+        if let (leaves, nodes) = sharedLog { tables += [leaves, nodes] }
+        return try env.write { txn in
+            for t in tables where try txn.count(t) > 0 { return false }
+            for t in tables + [meta] { try txn.drop(t) }
+            return true
+        }
+    }
+
     // MARK: Reading
 
     func state(_ txn: Transaction, _ d: DatanetID) throws -> DatanetState {

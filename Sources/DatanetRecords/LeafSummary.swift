@@ -67,6 +67,29 @@ public enum LeafSummary: Sendable {
         return LeafKind(rawValue: k)
     }
 
+    /// What a review leaf's review says — its curator, verdict and reason — read without
+    /// decoding the contribution ids it lists (a batch review may list 100,000), or nil for any
+    /// other leaf or layout (decode it in full). A listing's reviewer column reads only these.
+    public static func reviewVerdict(_ bytes: UnsafeRawBufferPointer) -> (reviewer: PublicKey, accept: Bool, reason: String)? {
+        var s = CBOR.Scanner(bytes)
+        func key(_ k: UInt64) -> Bool { (try? s.unsigned()) == k }
+        // {0: Datanet, 1: kind 7, 2: [policy index, policy leaf hash], 3: {1: review envelope}}
+        guard (try? s.mapCount()) == 4, key(0), (try? s.bytes())?.count == 32, key(1), (try? s.unsigned()) == LeafKind.review.rawValue,
+              key(2), (try? s.arrayCount()) == 2, (try? s.unsigned()) != nil, (try? s.bytes())?.count == 32, key(3),
+              (try? s.mapCount()) == 1, key(1), let envelope = try? s.bytes(), s.isAtEnd,
+              let body = Envelope.body(of: envelope, kind: .review) else { return nil }
+        // {0: Datanet, 1: reviewer, 2: [contribution ids], 3: verdict, 4: reason, 5?: created-at}
+        var b = CBOR.Scanner(body)
+        guard let n = try? b.mapCount(), n == 5 || n == 6, (try? b.unsigned()) == 0, (try? b.bytes())?.count == 32,
+              (try? b.unsigned()) == 1, let reviewer = (try? b.bytes()).flatMap(PublicKey.init),
+              (try? b.unsigned()) == 2, (try? b.skip()) != nil, (try? b.unsigned()) == 3, let verdict = try? b.unsigned(), verdict <= 1,
+              (try? b.unsigned()) == 4, let reason = try? b.text(), reason.count <= 4096
+        else { return nil }
+        if n == 6 { guard (try? b.unsigned()) == 5, (try? b.unsigned()) != nil else { return nil } }
+        guard b.isAtEnd else { return nil }
+        return (reviewer, verdict == 1, String(decoding: reason, as: UTF8.self))
+    }
+
     /// The fields of an intake or cited-review decision leaf, or nil (decode it in full).
     static func scanned(_ bytes: UnsafeRawBufferPointer) -> LeafSummary? {
         var s = CBOR.Scanner(bytes)

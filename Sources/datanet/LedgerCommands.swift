@@ -5,7 +5,17 @@ import DatanetRecords
 import DatanetStore
 import Foundation
 
-func openLedger() throws -> Ledger { try Ledger(store: try openStore()) }
+func openLedger() throws -> Ledger {
+    let store = try openStore()
+    let fresh = try !Ledger.exists(in: store)
+    let ledger = try Ledger(store: store)
+    if fresh { createdLedger = ledger }
+    return ledger
+}
+
+/// The ledger tables this run created on a store that had none: dropped again when the command
+/// fails having written nothing (main.swift), so a refused command leaves the store as it was.
+nonisolated(unsafe) var createdLedger: Ledger?
 
 /// The ledger for a command that only reads: no writer lock, no write transaction, no upgrade
 /// (an older store is read as it is, with a note), so it never waits for a writer.

@@ -62,20 +62,27 @@ func statusJSON(_ s: ContributionStatus, datanet: DatanetID) -> [String: Any] {
 
 /// One line saying where a contribution stands; `waits` names why a queued one waits.
 func statusLine(_ s: ContributionStatus, names: inout KeyNames, waits: String? = nil) -> String {
+    var w = LineWriter(flushing: false)
+    writeStatusLine(s, into: &w, names: &names, waits: waits)
+    return String(decoding: w.bytes, as: UTF8.self)
+}
+
+/// Writes `statusLine` into `w` (a listing writes 100,000 of them without a string each).
+func writeStatusLine(_ s: ContributionStatus, into w: inout LineWriter, names: inout KeyNames, waits: String? = nil) {
     func reviews(_ accept: Bool?) -> String { names.reviewers(s.reviews, accept: accept) }
     switch s.state {
     case .queued:
-        return "queued here, not yet taken in" + (waits.map { " (\($0))" } ?? "") + (s.reviews.isEmpty ? "" : "; reviewed by \(reviews(nil))")
+        w.text("queued here, not yet taken in" + (waits.map { " (\($0))" } ?? "") + (s.reviews.isEmpty ? "" : "; reviewed by \(reviews(nil))"))
     case .awaitingReview:
         let so = s.reviews.isEmpty ? "no review yet" : "reviewed by " + s.reviews.map { names.label($0.reviewer) + ($0.accept ? " (accept)" : " (reject)") }.joined(separator: ", ")
-        return "taken in at leaf \(s.intake!), awaiting review: \(so); \(s.acceptsNeeded ?? 0) more accept(s) needed"
+        w.text("taken in at leaf "); w.number(s.intake!); w.text(", awaiting review: \(so); \(s.acceptsNeeded ?? 0) more accept(s) needed")
     case .accepted:
-        return "accepted at leaf \(s.decision!) by \(reviews(true))"
+        w.text("accepted at leaf "); w.number(s.decision!); w.text(" by "); w.text(reviews(true))
     case .rejected:
         let by = reviews(false)
-        return "rejected at leaf \(s.decision!)" + (by.isEmpty ? ": \(terminalSafe(s.reason ?? ""))" : " by \(by)")
+        w.text("rejected at leaf "); w.number(s.decision!); w.text(by.isEmpty ? ": \(terminalSafe(s.reason ?? ""))" : " by \(by)")
     case .withdrawn, .takenDown:
-        return "\(s.state == .withdrawn ? "withdrawn" : "taken down") at leaf \(s.tombstone!)" + (s.reason.map { $0.isEmpty ? "" : ": \(terminalSafe($0))" } ?? "")
+        w.text("\(s.state == .withdrawn ? "withdrawn" : "taken down") at leaf \(s.tombstone!)" + (s.reason.map { $0.isEmpty ? "" : ": \(terminalSafe($0))" } ?? ""))
     }
 }
 
@@ -173,7 +180,7 @@ struct StatusLines {
             w.hex(r.contribution.content, 12); w.text("…")
         }
         w.text("  "); w.text(sizes(r.contribution.size)); w.text(" by "); w.text(names.label(r.contribution.author)); w.newline()
-        w.text("      "); w.text(statusLine(r, names: &names, waits: waits)); w.newline()
+        w.text("      "); writeStatusLine(r, into: &w, names: &names, waits: waits); w.newline()
     }
 
     /// Writes the lines out and adds the counts to `total`.

@@ -137,4 +137,5 @@ do {
     errLine("datanet: \(error)")
     code = 1
 }
+if code != 0, let made = createdLedger { _ = try? made.dropIfUnused() }
 exit(code)

@@ -32,8 +32,20 @@ import Testing
                 #expect(Self.fields(scanned) == Self.fields(strict))
                 fast.insert(scanned.kind)
             }
+            let verdict = bytes.withUnsafeBytes(LeafSummary.reviewVerdict)
+            let strictVerdict = try (try Leaf(encoded: bytes)).review.map { Self.verdict(try Self.review($0)) }
+            #expect(verdict.map(Self.verdict) == strictVerdict)
+            if verdict != nil { fast.insert(.review) }
         }
-        #expect(fast == [.intake, .decision])
+        #expect(fast == [.intake, .decision, .review])
+    }
+
+    /// A review's verdict as comparable text, and the review a record is.
+    static func verdict(_ v: (reviewer: PublicKey, accept: Bool, reason: String)) -> String { "\(v.reviewer) \(v.accept) \(v.reason)" }
+    static func verdict(_ r: Review) -> String { verdict((r.reviewer, r.accept, r.reason)) }
+    static func review(_ e: Envelope) throws -> Review {
+        guard case .review(let r) = try Record(e) else { throw RecordError.malformed("not a review") }
+        return r
     }
 
     /// Mutated leaves: each is read without a trap, and wherever the strict decoder accepts
@@ -50,6 +62,9 @@ import Testing
                 accepted += 1
                 #expect(read.map(Self.fields) == Self.fields(strict), "mutated leaf \(Hex.encode(bytes))")
                 #expect(bytes.withUnsafeBytes(LeafSummary.kind).map { $0 == leaf.kind } ?? true)
+                if let fast = bytes.withUnsafeBytes(LeafSummary.reviewVerdict), let e = leaf.review, let r = try? Self.review(e) {
+                    #expect(Self.verdict(fast) == Self.verdict(r), "mutated review leaf \(Hex.encode(bytes))")
+                }
             }
         }
         #expect(accepted > 0)

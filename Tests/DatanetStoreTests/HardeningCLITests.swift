@@ -142,6 +142,29 @@ import Testing
         }
     }
 
+    /// A store that never held a ledger gets its tables on the first command that writes one;
+    /// when that command is refused (a bundle that is not one, a Datanet it does not know) the
+    /// tables are dropped again, so the store holds exactly the tables it held before. A
+    /// command that succeeds keeps them.
+    @Test func refusedCommandsLeaveAFreshStoreAsItWas() throws {
+        let s = Session()
+        try s.ok(["init"])
+        func tables() throws -> [String] {
+            let store = try ObjectStore(directory: s.store)
+            return try store.env.read { try $0.tableNames(prefix: "") }
+        }
+        let before = try tables()
+        writeFile(s.dir.file("junk"), Array("not a bundle".utf8))
+        for args in [["bundle", "import", s.dir.file("junk")], ["sequence", "nothing-here"], ["bundle", "import", s.dir.file("absent")]] {
+            let r = try s.run(args)
+            #expect(r.status != 0 && !r.signaled, "\(args): \(r.stderr)")
+            #expect(try tables() == before, "\(args) left tables behind")
+        }
+        try s.ok(["id", "new", "owner"])
+        try s.ok(["--as", "owner", "create", "kept"])
+        #expect(try tables().contains("records"))
+    }
+
     @Test func smallOnes() throws {
         let s = Session()
         try s.ok(["init"])
