@@ -30,10 +30,12 @@ public struct BundleSummary: Codable, Sendable, Equatable {
 
 extension Ledger {
     /// Writes a bundle of a Datanet (schema/bundle.md): its leaves from `since` to the newest
-    /// checkpoint with the checkpoints between, the records pending here, the sidecars held
-    /// and, unless `recordsOnly`, every chunk, blob and tree their contributions name. One read
+    /// checkpoint with the checkpoints between, the records pending here (but those `held`
+    /// marks as the receiver's already), the sidecars held and, unless `recordsOnly`, every
+    /// chunk, blob and tree their contributions name. One read
     /// snapshot, so the bundle is consistent even while this store keeps working.
-    public func exportBundle(_ d: DatanetID, since: UInt64 = 0, recordsOnly: Bool = false, to fd: Int32) throws -> BundleSummary {
+    public func exportBundle(_ d: DatanetID, since: UInt64 = 0, recordsOnly: Bool = false, leavingOut held: Set<PendingMark> = [],
+                             to fd: Int32) throws -> BundleSummary {
         let table = try leafTable(d)
         return try env.read { txn in
             guard let note = try latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
@@ -70,9 +72,12 @@ extension Ledger {
             }
             try txn.scanNumbered(pending, d) { n, v in
                 guard let bytes = try pendingRecord(txn, v, key: BigEndian.key(d, n)).1 else { return true }
+                let e = try? Envelope(encoded: bytes)
+                // A record the receiver holds with the same signers (sync's marks) is left out.
+                if !held.isEmpty, let e, held.contains(PendingMark(e)) { return true }
                 try w.frame(.record, bytes)
                 summary.records += 1
-                if case .contribution(let c)? = try? Record(Envelope(encoded: bytes)) { contents.append(c) }
+                if let e, case .contribution(let c)? = try? Record(e) { contents.append(c) }
                 return true
             }
             // Apart: a chunk whose bytes are a sidecar's encoding has that sidecar's hash as its id.

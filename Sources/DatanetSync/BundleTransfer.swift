@@ -28,11 +28,13 @@ enum BundleTransfer {
         return try body(fd)
     }
 
-    /// Exports `d` from `since` into a temporary file and sends it in parts, then `end`.
-    static func send(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, request: UInt64,
-                     over c: PeerConnection) throws -> UInt64 {
+    /// Exports `d` from `since` into a temporary file, leaving out the pending records the
+    /// receiver holds (`held`), and sends it in parts, then `end` listing `mine` (this side's
+    /// pending records, when the receiver is to learn them). Returns the bundle's length.
+    static func send(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, leavingOut held: [PendingMark] = [],
+                     telling mine: [PendingMark] = [], request: UInt64, over c: PeerConnection) throws -> UInt64 {
         try withTemporaryFile(in: ledger.store.directory) { fd in
-            _ = try ledger.exportBundle(d, since: since, recordsOnly: recordsOnly, to: fd)
+            _ = try ledger.exportBundle(d, since: since, recordsOnly: recordsOnly, leavingOut: Set(held), to: fd)
             let length = UInt64(lseek(fd, 0, SEEK_END))
             guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
             var buffer = [UInt8](repeating: 0, count: SyncMessage.maximumPart)
@@ -43,15 +45,16 @@ enum BundleTransfer {
                 try c.send(SyncMessage(request, .part(Array(buffer[0..<n]))).encoded)
                 sent += UInt64(n)
             }
-            try c.send(SyncMessage(request, .end(length)).encoded)
+            try c.send(SyncMessage(request, .end(length, held: mine)).encoded)
             return length
         }
     }
 
     /// Receives parts of request `request` up to `end`, then imports them; returns the import's
-    /// summary and the bundle's length. `maximum` bounds the bundle.
+    /// summary, the bundle's length and the pending records the sender said it holds.
+    /// `maximum` bounds the bundle.
     static func receive(into ledger: Ledger, request: UInt64, over c: PeerConnection,
-                        maximum: UInt64 = defaultMaximum) throws -> (BundleSummary, UInt64) {
+                        maximum: UInt64 = defaultMaximum) throws -> (BundleSummary, UInt64, [PendingMark]) {
         try withTemporaryFile(in: ledger.store.directory) { fd in
             var received: UInt64 = 0
             while true {
@@ -70,10 +73,10 @@ enum BundleTransfer {
                             at += n
                         }
                     }
-                case .end(let length):
+                case .end(let length, let held):
                     guard length == received else { throw SyncError.unexpected("the bundle ended at \(received) bytes but says it has \(length)") }
                     guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
-                    return (try ledger.importBundle(from: fd), received)
+                    return (try ledger.importBundle(from: fd), received, held)
                 default:
                     throw SyncError.unexpected("a \(m.typeName) message arrived inside a bundle")
                 }

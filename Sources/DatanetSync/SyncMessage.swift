@@ -1,5 +1,6 @@
 import DatanetCBOR
 import DatanetCrypto
+import DatanetLedger
 import DatanetRecords
 
 /// One message of the sync protocol (schema/protocol.md): a deterministic-CBOR map whose key 0
@@ -12,6 +13,8 @@ public struct SyncMessage: Equatable, Sendable {
     /// Bounds every decoder checks (schema/protocol.md "Bounds").
     public static let maximumPart = 1 << 20, maximumDatanets = 10_000, maximumKinds = 64
     public static let maximumCode = 64, maximumText = 1024, maximumName = 256
+    /// Pending records a side may list as held (`pull`, `ready`).
+    public static let maximumMarks = 1_000_000
 
     /// A Datanet as `list` shows it to a peer allowed to read it.
     public struct Listed: Equatable, Sendable {
@@ -25,17 +28,19 @@ public struct SyncMessage: Equatable, Sendable {
         /// Asks for the Datanets this peer may read.
         case list
         case datanets([Listed])
-        /// Asks for a bundle of a Datanet's leaves from `since` on, its pending records and,
-        /// unless `recordsOnly`, the content they name.
-        case pull(DatanetID, since: UInt64, recordsOnly: Bool)
+        /// Asks for a bundle of a Datanet's leaves from `since` on, its pending records but those
+        /// the asker holds (`held`) and, unless `recordsOnly`, the content they name.
+        case pull(DatanetID, since: UInt64, recordsOnly: Bool, held: [PendingMark])
         /// Asks to send a bundle of this Datanet; the parts follow the peer's `ready`.
         case push(DatanetID)
-        /// Accepts a push.
-        case ready
+        /// Accepts a push, listing the pending records this side holds (the pusher leaves them out).
+        case ready(held: [PendingMark])
         /// A slice of a bundle in transit.
         case part([UInt8])
-        /// The end of a bundle: its length in bytes, checked against the parts.
-        case end(UInt64)
+        /// The end of a bundle: its length in bytes, checked against the parts, and the records
+        /// the sender holds pending in that Datanet (in a pull's answer: what a push back may
+        /// leave out; empty from a pusher).
+        case end(UInt64, held: [PendingMark])
         /// What a pushed bundle brought: new leaves and pending records.
         case pushed(leaves: UInt64, records: UInt64)
         case error(code: String, message: String)
@@ -70,18 +75,20 @@ public struct SyncMessage: Equatable, Sendable {
         switch body {
         case .hello(let v, let kinds):
             b.set(2, .unsigned(v.lowerBound)); b.set(3, .unsigned(v.upperBound)); b.set(4, .array(kinds.map { .unsigned($0) }))
-        case .list, .bye, .ready:
+        case .list, .bye:
             break
+        case .ready(let held):
+            b.set(2, Self.marks(held))
         case .datanets(let list):
             b.set(2, .array(list.map { .array([.bytes($0.id.bytes), .string($0.name), .unsigned($0.size)]) }))
-        case .pull(let d, let since, let recordsOnly):
-            b.set(2, .bytes(d.bytes)); b.set(3, .unsigned(since)); b.set(4, .unsigned(recordsOnly ? 1 : 0))
+        case .pull(let d, let since, let recordsOnly, let held):
+            b.set(2, .bytes(d.bytes)); b.set(3, .unsigned(since)); b.set(4, .unsigned(recordsOnly ? 1 : 0)); b.set(5, Self.marks(held))
         case .push(let d):
             b.set(2, .bytes(d.bytes))
         case .part(let bytes):
             b.set(2, .bytes(bytes))
-        case .end(let n):
-            b.set(2, .unsigned(n))
+        case .end(let n, let held):
+            b.set(2, .unsigned(n)); b.set(3, Self.marks(held))
         case .pushed(let leaves, let records):
             b.set(2, .unsigned(leaves)); b.set(3, .unsigned(records))
         case .error(let code, let message):
@@ -125,7 +132,8 @@ public struct SyncMessage: Equatable, Sendable {
                 }
                 body = .datanets(list)
             case 4:
-                body = .pull(try f.id(2, "datanet"), since: try f.uint(3, "since"), recordsOnly: try f.uint(4, "records-only", max: 1) == 1)
+                body = .pull(try f.id(2, "datanet"), since: try f.uint(3, "since"), recordsOnly: try f.uint(4, "records-only", max: 1) == 1,
+                             held: try Self.marks(&f, 5, "pull"))
             case 5: body = .push(try f.id(2, "datanet"))
             case 6:
                 let part = try f.field(2, "bytes", wrong: { _ in "part field 2 is not bytes of at most \(Self.maximumPart)" }) { s throws(CBORError) -> [UInt8]? in
@@ -133,11 +141,11 @@ public struct SyncMessage: Equatable, Sendable {
                     return b.count <= Self.maximumPart ? Array(b) : nil
                 }
                 body = .part(part)
-            case 7: body = .end(try f.uint(2, "length"))
+            case 7: body = .end(try f.uint(2, "length"), held: try Self.marks(&f, 3, "end"))
             case 8: body = .pushed(leaves: try f.uint(2, "leaves"), records: try f.uint(3, "records"))
             case 9: body = .error(code: try f.text(2, "code", maxBytes: Self.maximumCode), message: try f.text(3, "message", maxBytes: Self.maximumText))
             case 10: body = .bye
-            case 11: body = .ready
+            case 11: body = .ready(held: try Self.marks(&f, 2, "ready"))
             default: throw SyncError.malformed("message type \(type) is unknown to this build")
             }
             try f.finish()
@@ -146,6 +154,32 @@ public struct SyncMessage: Equatable, Sendable {
         } catch {
             throw SyncError.malformed("\(error)")
         }
+    }
+}
+
+extension SyncMessage {
+    /// Marks as sent: a list of `[record id, signers]`.
+    static func marks(_ held: [PendingMark]) -> CBOR {
+        .array(held.map { .array([.bytes($0.id.bytes), .unsigned($0.signers)]) })
+    }
+
+    /// Field `key` of a `what` message as marks: at most `maximumMarks`, ids of 32 bytes, none twice.
+    static func marks(_ f: inout BodyFields, _ key: UInt64, _ what: String) throws -> [PendingMark] {
+        let held = try f.field(key, "held records", wrong: { _ in
+            "\(what) field \(key) is not a list of at most \(Self.maximumMarks) [record id, signers] entries"
+        }) { s throws(CBORError) -> [PendingMark]? in
+            let n = try s.arrayCount()
+            guard n <= Self.maximumMarks else { return nil }
+            var out = [PendingMark]()
+            out.reserveCapacity(min(n, 1 << 16))
+            for _ in 0..<n {
+                guard try s.arrayCount() == 2, let id = RecordID(try s.bytes()) else { return nil }
+                out.append(PendingMark(id: id, signers: try s.unsigned()))
+            }
+            return out
+        }
+        guard Set(held).count == held.count else { throw SyncError.malformed("\(what) lists a held record twice") }
+        return held
     }
 }
 

@@ -45,23 +45,24 @@ public struct SyncServer: Sendable {
                     let list = try visible(to: peer).map { SyncMessage.Listed(id: $0.id, name: $0.policy.name, size: $0.size) }
                     try c.send(SyncMessage(m.request, .datanets(list)).encoded)
                     report(SyncEvent(peer: peer, kind: "list"))
-                case .pull(let d, let since, let recordsOnly):
+                case .pull(let d, let since, let recordsOnly, let held):
                     guard let st = try visible(to: peer).first(where: { $0.id == d }) else {
                         try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
                         continue
                     }
                     let newest = try ledger.reader.checkpoints(d).last?.size ?? 0
-                    let bytes = try BundleTransfer.send(ledger, d, since: min(since, newest), recordsOnly: recordsOnly, request: m.request, over: c)
+                    let bytes = try BundleTransfer.send(ledger, d, since: min(since, newest), recordsOnly: recordsOnly, leavingOut: held,
+                                                        telling: try ledger.reader.pendingMarks(d), request: m.request, over: c)
                     report(SyncEvent(peer: peer, kind: "pull", datanet: st.id, bytes: bytes))
                 case .push(let d):
                     guard try visible(to: peer).contains(where: { $0.id == d }) else {
                         try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
                         continue
                     }
-                    try c.send(SyncMessage(m.request, .ready).encoded)
+                    try c.send(SyncMessage(m.request, .ready(held: try ledger.reader.pendingMarks(d))).encoded)
                     let summary: BundleSummary, bytes: UInt64
                     do {
-                        (summary, bytes) = try BundleTransfer.receive(into: ledger, request: m.request, over: c)
+                        (summary, bytes, _) = try BundleTransfer.receive(into: ledger, request: m.request, over: c)
                     } catch let e as SyncError {
                         throw e
                     } catch {
@@ -137,19 +138,23 @@ public final class SyncClient {
         return list
     }
 
-    /// Fetches `d` from `since` and imports it; returns the import's summary and the bytes received.
-    public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, into ledger: Ledger) throws -> (BundleSummary, UInt64) {
-        let id = try request(.pull(d, since: since, recordsOnly: recordsOnly))
+    /// Fetches `d` from `since`, but the pending records this store holds as the peer does,
+    /// and imports it; returns the import's summary, the bytes received and the records the
+    /// peer holds pending (what a push back leaves out).
+    public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, into ledger: Ledger) throws -> (BundleSummary, UInt64, peerHolds: [PendingMark]) {
+        let mine = (try? ledger.reader.pendingMarks(d)) ?? []
+        let id = try request(.pull(d, since: since, recordsOnly: recordsOnly, held: mine))
         roundTrips += 1
         return try BundleTransfer.receive(into: ledger, request: id, over: connection)
     }
 
-    /// Sends `d` from `since` (leaves the peer lacks, this store's pending records); returns
-    /// what the peer took and the bytes sent.
+    /// Sends `d` from `since`: leaves the peer lacks and the records pending here that the peer
+    /// does not hold as they are here (it says which in `ready`); returns what the peer took
+    /// and the bytes sent.
     public func push(_ d: DatanetID, since: UInt64, recordsOnly: Bool, from ledger: Ledger) throws -> (leaves: UInt64, records: UInt64, bytes: UInt64) {
         let id = try request(.push(d))
-        guard case .ready = try answer(id).body else { throw SyncError.unexpected("push was not answered with ready") }
-        let bytes = try BundleTransfer.send(ledger, d, since: since, recordsOnly: recordsOnly, request: id, over: connection)
+        guard case .ready(let held) = try answer(id).body else { throw SyncError.unexpected("push was not answered with ready") }
+        let bytes = try BundleTransfer.send(ledger, d, since: since, recordsOnly: recordsOnly, leavingOut: held, request: id, over: connection)
         guard case .pushed(let leaves, let records) = try answer(id).body else { throw SyncError.unexpected("a pushed bundle was not answered with pushed") }
         return (leaves, records, bytes)
     }

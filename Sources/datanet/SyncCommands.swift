@@ -152,14 +152,18 @@ func runSync(_ p: Parsed) throws -> Int32 {
     for r in wanted {
         var row: [String: Any] = ["datanet": r.id.hex, "name": r.name]
         let mine = (try? ledger.reader.state(of: r.id))?.size ?? 0
+        // After a pull, the records the peer holds pending are known: a push goes only when it
+        // lacks leaves or records this store holds (or holds them with fewer signatures).
+        var peerHolds: Set<PendingMark>?
         if !p.has("--push") {
-            let (s, bytes) = try client.pull(r.id, since: min(mine, r.size), recordsOnly: p.has("--records-only"), into: ledger)
+            let (s, bytes, theirs) = try client.pull(r.id, since: min(mine, r.size), recordsOnly: p.has("--records-only"), into: ledger)
             (row["leaves_in"], row["records_in"], row["bytes_in"]) = (s.newLeaves, s.records, bytes)
             leavesIn += s.newLeaves; recordsIn += s.records
+            peerHolds = Set(theirs)
         }
         let held = try? ledger.reader.state(of: r.id)
-        let pending = (try? ledger.reader.pendingRecords(r.id)) ?? []
-        if !p.has("--pull"), let held, held.size > r.size || !pending.isEmpty {
+        let lacking = ((try? ledger.reader.pendingMarks(r.id)) ?? []).filter { !(peerHolds?.contains($0) ?? false) }
+        if !p.has("--pull"), let held, held.size > r.size || !lacking.isEmpty {
             let x = try client.push(r.id, since: min(held.size, r.size), recordsOnly: p.has("--records-only"), from: ledger)
             (row["leaves_out"], row["records_out"], row["bytes_out"]) = (x.leaves, x.records, x.bytes)
             leavesOut += x.leaves; recordsOut += x.records

@@ -99,7 +99,7 @@ import Testing
 
         var c = try Self.connect(client, listener)
         #expect(try c.list() == [SyncMessage.Listed(id: d, name: "songs", size: 4)])
-        let (clone, _) = try c.pull(d, since: 0, recordsOnly: false, into: client.ledger)
+        let (clone, _, _) = try c.pull(d, since: 0, recordsOnly: false, into: client.ledger)
         #expect(clone.newLeaves == 4)
         Self.expectSame(try server.tables(d), try client.tables(d), "after the clone")
         for s in try client.ledger.reader.statuses(d) {
@@ -112,7 +112,7 @@ import Testing
         _ = try server.ledger.sequence(d, key: owner)
         c = try Self.connect(client, listener)
         let size = try client.ledger.reader.state(of: d).size
-        let (delta, _) = try c.pull(d, since: size, recordsOnly: false, into: client.ledger)
+        let (delta, _, _) = try c.pull(d, since: size, recordsOnly: false, into: client.ledger)
         #expect(delta.newLeaves == 2)
         Self.expectSame(try server.tables(d), try client.tables(d), "after the delta")
         try c.bye()
@@ -136,7 +136,7 @@ import Testing
         #expect(pushed.records == 1 && pushed.leaves == 0)
         #expect(try server.ledger.reader.pendingRecords(d).map(\.id) == [id])
         _ = try server.ledger.sequence(d, key: owner)
-        let (back, _) = try c.pull(d, since: try contributor.ledger.reader.state(of: d).size, recordsOnly: false, into: contributor.ledger)
+        let (back, _, _) = try c.pull(d, since: try contributor.ledger.reader.state(of: d).size, recordsOnly: false, into: contributor.ledger)
         #expect(back.newLeaves == 1)
         #expect(try contributor.ledger.reader.status(of: id)?.state == .awaitingReview)
         Self.expectSame(try server.tables(d), try contributor.tables(d), "after the round trip")
@@ -210,9 +210,9 @@ import Testing
         var forged = bundle
         forged[forged.count - 40] ^= 0x01
         try client.connection.send(SyncMessage(90, .push(d)).encoded)
-        #expect(try SyncMessage(decoding: try client.connection.receive()).body == .ready)
+        #expect(try SyncMessage(decoding: try client.connection.receive()).body == .ready(held: []))
         try client.connection.send(SyncMessage(90, .part(forged)).encoded)
-        try client.connection.send(SyncMessage(90, .end(UInt64(forged.count))).encoded)
+        try client.connection.send(SyncMessage(90, .end(UInt64(forged.count), held: [])).encoded)
         guard case .error(let refused, _) = try SyncMessage(decoding: try client.connection.receive()).body else { Issue.record("a forged bundle was taken"); return }
         #expect(refused == "refused")
         Self.expectSame(before, try server.tables(d), "after the forged push")
@@ -235,8 +235,9 @@ import Testing
         let samples: [SyncMessage] = [
             .init(1, .hello(versions: 1...1, kinds: [1, 2, 3, 4, 5, 6, 7])), .init(2, .list),
             .init(2, .datanets([.init(id: d, name: "songs", size: 9), .init(id: DatanetID(SHA256.hash([2])), name: "", size: 0)])),
-            .init(3, .pull(d, since: 7, recordsOnly: true)), .init(4, .push(d)), .init(4, .ready), .init(4, .part([1, 2, 3])),
-            .init(4, .end(3)), .init(4, .pushed(leaves: 2, records: 5)), .init(5, .error(code: "x", message: "y")), .init(6, .bye),
+            .init(3, .pull(d, since: 7, recordsOnly: true, held: [])), .init(3, .pull(d, since: 0, recordsOnly: false, held: Self.marks)),
+            .init(4, .push(d)), .init(4, .ready(held: [])), .init(4, .ready(held: Self.marks)), .init(4, .part([1, 2, 3])),
+            .init(4, .end(3, held: [])), .init(4, .end(3, held: Self.marks)), .init(4, .pushed(leaves: 2, records: 5)), .init(5, .error(code: "x", message: "y")), .init(6, .bye),
         ]
         var rng = SplitMix64(seed: 11)
         var decoded = 0, refused = 0
@@ -260,6 +261,61 @@ import Testing
         // Bounds: a part one byte too long, a list of too many kinds.
         #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .part([UInt8](repeating: 0, count: SyncMessage.maximumPart + 1))).encoded) }
         #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .hello(versions: 1...1, kinds: Array(0...64))).encoded) }
+        // A held record listed twice.
+        #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .ready(held: Self.marks + Self.marks)).encoded) }
+    }
+
+    static let marks = [PendingMark(id: RecordID(SHA256.hash([3])), signers: 9), PendingMark(id: RecordID(SHA256.hash([4])), signers: 1 << 63)]
+
+    /// Pending records travel by what each side lacks: a second sync with nothing new sends
+    /// none either way, and a record signed by different keys in two stores (a policy change
+    /// needing two curators) is sent again and its signatures merged, so the quorum gathered
+    /// across the stores reaches the sequencer.
+    @Test func pendingRecordsTravelByWhatEachSideLacksAndSignaturesMerge() throws {
+        let server = try Node(), curatorStore = try Node()
+        let owner = try SigningKey(), curatorA = try SigningKey(), curatorB = try SigningKey()
+        let policy = PolicyState(name: "two", owner: owner.publicKey, sequencer: owner.publicKey, curators: [curatorA.publicKey, curatorB.publicKey],
+                                 quorum: 2, contributors: nil, readers: nil, maxPendingProposals: 100, maxPendingBytes: 1 << 30)
+        var g = Envelope(kind: .genesis, body: Genesis(policy: policy, createdAt: 1, nonce: [UInt8](repeating: 5, count: 16)).body)
+        try g.sign(with: owner)
+        let d = try server.ledger.create(genesis: g, sequencerKey: owner)
+        for i in 0..<2 { _ = try server.contribute(d, "held \(i)", by: owner) }
+        let listener = try TCPListener(port: 0)
+        let served = Self.serve(server, listener, sessions: 2)
+
+        // The first pull brings both pending contributions; the second brings none of them.
+        var c = try Self.connect(curatorStore, listener)
+        let (first, _, theirs) = try c.pull(d, since: 0, recordsOnly: false, into: curatorStore.ledger)
+        let serverMarks = Set(try server.ledger.reader.pendingMarks(d))
+        #expect(first.records == 2 && Set(theirs) == serverMarks)
+        let (again, bytes, _) = try c.pull(d, since: try curatorStore.ledger.reader.state(of: d).size, recordsOnly: false, into: curatorStore.ledger)
+        #expect(again.records == 0 && again.newLeaves == 0, "\(again)")
+        #expect(bytes < 2_000, "an up-to-date pull is small: \(bytes) bytes")
+        try c.bye()
+
+        // A policy change signed by curator A on the server and by curator B in the other store.
+        let change = PolicyState(name: "two", owner: owner.publicKey, sequencer: owner.publicKey, curators: [curatorA.publicKey, curatorB.publicKey],
+                                 quorum: 1, contributors: nil, readers: nil, maxPendingProposals: 100, maxPendingBytes: 1 << 30)
+        let previous = try server.ledger.reader.state(of: d).policyRecord
+        let body = PolicyChange(datanet: d, previous: previous, state: change, summary: "quorum 1").body
+        var a = Envelope(kind: .policy, body: body), b = Envelope(kind: .policy, body: body)
+        try a.sign(with: curatorA)
+        try b.sign(with: curatorB)
+        _ = try server.ledger.propose(a)
+        _ = try curatorStore.ledger.propose(b)
+        c = try Self.connect(curatorStore, listener)
+        let (pulled, _, serverHolds) = try c.pull(d, since: try curatorStore.ledger.reader.state(of: d).size, recordsOnly: false, into: curatorStore.ledger)
+        #expect(pulled.records == 0 && pulled.signatures == 1, "only A's signature of the policy change comes; the contributions are held already")
+        let mine = try curatorStore.ledger.reader.pendingMarks(d)
+        #expect(mine.filter { !serverHolds.contains($0) }.count == 1, "the server lacks only B's signature")
+        let pushed = try c.push(d, since: try curatorStore.ledger.reader.state(of: d).size, recordsOnly: false, from: curatorStore.ledger)
+        #expect(pushed.records <= 1)
+        let merged = try #require(try server.ledger.reader.pendingRecords(d).first { $0.kind == .policy })
+        #expect(Set(merged.signatures.map(\.key)) == [curatorA.publicKey, curatorB.publicKey])
+        try c.bye()
+        _ = try server.ledger.sequence(d, key: owner)
+        #expect(try server.ledger.reader.state(of: d).policy.quorum == 1, "the quorum gathered across two stores took effect")
+        #expect(try served.wait() == ["bye", "bye"])
     }
 }
 
@@ -271,14 +327,16 @@ import Testing
 
     static var session: [(String, SyncMessage)] {
         let d = DatanetID(SHA256.hash(Array("datanet/v1 transcript".utf8)))
+        func mark(_ n: UInt8) -> PendingMark { PendingMark(id: RecordID(SHA256.hash([n])), signers: UInt64(n) << 56 | 0xabcdef) }
         let kinds = LeafKind.allCases.map(\.rawValue)
         return [
             ("C", .init(1, .hello(versions: 1...1, kinds: kinds))), ("S", .init(1, .hello(versions: 1...1, kinds: kinds))),
             ("C", .init(2, .list)), ("S", .init(2, .datanets([.init(id: d, name: "songs", size: 3)]))),
-            ("C", .init(3, .pull(d, since: 1, recordsOnly: false))), ("S", .init(3, .part(Array("DNB".utf8)))), ("S", .init(3, .end(3))),
-            ("C", .init(4, .push(d))), ("S", .init(4, .ready)), ("C", .init(4, .part([0x01, 0x02]))), ("C", .init(4, .end(2))),
-            ("S", .init(4, .error(code: "refused", message: "the bundle is truncated"))),
-            ("C", .init(5, .push(d))), ("S", .init(5, .ready)), ("C", .init(5, .part([]))), ("C", .init(5, .end(0))),
+            ("C", .init(3, .pull(d, since: 1, recordsOnly: false, held: [mark(1)]))), ("S", .init(3, .part(Array("DNB".utf8)))),
+            ("S", .init(3, .end(3, held: [mark(1), mark(2)]))),
+            ("C", .init(4, .push(d))), ("S", .init(4, .ready(held: [mark(1), mark(2)]))), ("C", .init(4, .part([0x01, 0x02]))),
+            ("C", .init(4, .end(2, held: []))), ("S", .init(4, .error(code: "refused", message: "the bundle is truncated"))),
+            ("C", .init(5, .push(d))), ("S", .init(5, .ready(held: []))), ("C", .init(5, .part([]))), ("C", .init(5, .end(0, held: []))),
             ("S", .init(5, .pushed(leaves: 0, records: 1))), ("C", .init(6, .bye)),
         ]
     }
