@@ -48,6 +48,8 @@ public final class Ledger: @unchecked Sendable {
     /// The store's queue bound (QueuedBytes.swift), read once from its settings when opened:
     /// a bad setting fails the first proposal, not a read.
     let queueBound: Result<UInt64, any Error>
+    /// The store's bound on queued records of any kind (QueuedBytes.swift), read once.
+    let queueRecordBound: Result<Int, any Error>
 
     /// Whether a writable open would upgrade this store's layout (only a read-only open sees it).
     public var needsUpgrade: Bool { !legacyLogs.isEmpty || sharedLog == nil || minhashBands == nil || erasures == nil }
@@ -59,6 +61,7 @@ public final class Ledger: @unchecked Sendable {
     public init(store: ObjectStore, create: Bool = true) throws {
         self.store = store
         queueBound = Result { try Self.maxQueuedBytes(storeDirectory: store.directory) }
+        queueRecordBound = Result { try Self.maxQueuedRecords(storeDirectory: store.directory) }
         let t: [Table]
         do {
             t = try store.env.openTables(["records", "state", "pending", "pending-index", "placed", "undecided",

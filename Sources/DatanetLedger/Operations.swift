@@ -244,6 +244,7 @@ extension Ledger {
         guard bytes.count <= Envelope.maximumSize(of: envelope.kind) else {
             throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize(of: envelope.kind))"))
         }
+        try checkQueuedRecords(txn)
         if case .contribution(let c) = record { try addQueued(txn, c.size) }
         try txn.put(records, id, bytes)
         if flagging, case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }

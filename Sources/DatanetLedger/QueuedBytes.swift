@@ -24,6 +24,26 @@ extension Ledger {
         return bound
     }
 
+    /// The bound on queued records when the store sets none: keys are free, so per-author quotas
+    /// do not bound how many authors queue records (nor do bytes bound records without content).
+    public static let defaultMaxQueuedRecords = 1_000_000
+
+    /// A store's bound on queued records, from its settings file.
+    public static func maxQueuedRecords(storeDirectory: String) throws -> Int {
+        guard let text = try StoreConfig(storeDirectory: storeDirectory).value("max-queued-records") else { return defaultMaxQueuedRecords }
+        guard let bound = StoreConfig.count(text) else {
+            throw IdentityError.badFile(storeDirectory + "/config.json", "max-queued-records is '\(text)', not a count from 1 to 1000000000")
+        }
+        return bound
+    }
+
+    /// Refuses one more queued record when the queue, all Datanets together, holds the bound.
+    func checkQueuedRecords(_ txn: Transaction) throws {
+        let bound = try queueRecordBound.get()
+        let held = try txn.count(pending)
+        guard held < bound else { throw LedgerRefusal.queueFullOfRecords(held: held, bound: bound) }
+    }
+
     /// The content bytes of the contributions pending in this store.
     func queuedBytes(_ txn: Transaction) throws -> UInt64 {
         if let kept = try txn.withValue(meta, Self.queuedBytesKey, { $0.count == 8 ? BigEndian.u64($0) : nil }) ?? nil { return kept }

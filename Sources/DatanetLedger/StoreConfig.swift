@@ -9,9 +9,16 @@ public struct StoreConfig: Sendable {
     public let path: String
     /// The settings this build knows, with what each means.
     public static let keys = ["identity": "the identity that acts when --as is not given",
-                              "max-queued-bytes": "the most content of contributions this store queues, all Datanets together (a byte count such as 16GiB, the default)"]
+                              "max-queued-bytes": "the most content of contributions this store queues, all Datanets together (a byte count such as 16GiB, the default)",
+                              "max-queued-records": "the most records of any kind this store queues, all Datanets together (a count such as 1000000, the default)"]
 
     public init(storeDirectory: String) { path = storeDirectory + "/config.json" }
+
+    /// A count setting: decimal digits, 1 to 1,000,000,000.
+    public static func count(_ text: String) -> Int? {
+        guard text.utf8.count <= 10, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(text), (1...1_000_000_000).contains(n) else { return nil }
+        return n
+    }
 
     /// Every setting; an absent file holds none.
     public func all() throws -> [String: String] {

@@ -40,6 +40,8 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     /// The store's queue bound (`max-queued-bytes`) would be passed: nothing more is queued
     /// until the sequencer takes some in.
     case queueFull(queued: UInt64, adding: UInt64, bound: UInt64)
+    /// The store's queue holds as many records as its bound allows.
+    case queueFullOfRecords(held: Int, bound: Int)
     /// A contribution already withdrawn or taken down.
     case alreadyTombstoned(contribution: String)
     /// A policy change the policy in force already has.
@@ -67,6 +69,8 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
         case .alreadyTaken(let r, let pending): "record \(r) is already \(pending ? "pending" : "in the log")"
         case .queueFull(let q, let a, let b):
             "this store's queue holds \(q) bytes of contributions waiting; \(a) more would pass its bound of \(b) (setting max-queued-bytes): sequence, or raise the bound"
+        case .queueFullOfRecords(let held, let bound):
+            "this store's queue already holds \(held) records waiting, its bound of \(bound) (setting max-queued-records): sequence, or raise the bound"
         case .notInLog(let r): "contribution \(r) is not in a log here (still pending?)"
         case .alreadyDecided(let c, let leaf): "contribution \(c) was decided at leaf \(leaf); a review now changes nothing"
         case .stalePolicy(let n, let f): "policy change names previous policy \(n), but \(f) is in force"

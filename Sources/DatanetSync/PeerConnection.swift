@@ -1,4 +1,6 @@
 import DatanetCrypto
+import Dispatch
+import Glibc
 
 /// An authenticated, encrypted connection to a peer over TCP: the identity-proving handshake
 /// (`PeerHandshake`), then application messages (`SecureChannel`). Blocking, one thread per
@@ -14,16 +16,24 @@ public final class PeerConnection: @unchecked Sendable {
         (self.peer, self.socket, self.channel) = (peer, socket, channel)
     }
 
-    /// Runs the handshake on `socket` as `role`, presenting `identity`.
+    /// Runs the handshake on `socket` as `role`, presenting `identity`. With `deadline`, the
+    /// whole handshake must finish within that many seconds (a server's bound on a peer that
+    /// trickles bytes to hold a handshake slot); the socket's own timeout applies after.
     public static func open(_ socket: TCPSocket, role: NoiseHandshake.Role, identity: SigningKey, now: UInt64,
-                            maximumMessage: Int = SecureChannel.defaultMaximumMessage) throws -> PeerConnection {
+                            maximumMessage: Int = SecureChannel.defaultMaximumMessage, deadline: Int? = nil) throws -> PeerConnection {
         var handshake = try PeerHandshake(role: role, identity: identity, now: now)
         var frames = NoiseFrameReader()
+        let start = DispatchTime.now().uptimeNanoseconds
+        if let deadline { socket.setTimeout(min(deadline, socket.timeout)) }
+        defer { if deadline != nil { socket.setTimeout(socket.timeout) } }
         func next() throws -> [UInt8] {
             while true {
                 if let m = frames.next() { return m }
-                let bytes = try socket.receive()
+                let bytes = try handshakeBytes(socket, deadline: deadline)
                 if bytes.isEmpty { throw SocketError(operation: "handshake with", address: socket.address, errno: 0) }
+                if let deadline, DispatchTime.now().uptimeNanoseconds - start > UInt64(deadline) * 1_000_000_000 {
+                    throw lateHandshake(socket, deadline)
+                }
                 frames.append(bytes)
             }
         }
@@ -39,6 +49,18 @@ public final class PeerConnection: @unchecked Sendable {
         // Application messages the peer sent right after its last handshake message.
         connection.inbox = try connection.channel.receive(frames.takeRemaining())
         return connection
+    }
+
+    /// The next bytes of a handshake; a read that times out under a deadline says so.
+    private static func handshakeBytes(_ socket: TCPSocket, deadline: Int?) throws -> [UInt8] {
+        do { return try socket.receive() } catch {
+            if let deadline, error.errno == ETIMEDOUT { throw lateHandshake(socket, deadline) }
+            throw error
+        }
+    }
+
+    private static func lateHandshake(_ socket: TCPSocket, _ deadline: Int) -> SocketError {
+        SocketError(operation: "finish the handshake in \(deadline) s with", address: socket.address, errno: ETIMEDOUT)
     }
 
     public func send(_ message: [UInt8]) throws {

@@ -193,12 +193,15 @@ public enum SyncError: Error, Equatable, CustomStringConvertible {
     case refused(code: String, message: String)
     /// No protocol version in common.
     case version(ours: ClosedRange<UInt64>, theirs: ClosedRange<UInt64>)
+    /// The peer went past one of this node's limits (its request rate).
+    case overLimit(String)
 
     public var description: String {
         switch self {
         case .malformed(let why): "the peer sent a malformed message: \(why)"
         case .unexpected(let why): "the peer broke the protocol: \(why)"
         case .refused(let code, let message): "the peer refused (\(code)): \(message)"
+        case .overLimit(let why): "the peer went past a limit: \(why)"
         case .version(let ours, let theirs):
             "no protocol version in common (this build speaks \(ours.lowerBound)–\(ours.upperBound), the peer \(theirs.lowerBound)–\(theirs.upperBound))"
         }

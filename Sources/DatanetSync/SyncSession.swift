@@ -1,4 +1,5 @@
 import DatanetCrypto
+import Dispatch
 import DatanetLedger
 import DatanetRecords
 
@@ -20,8 +21,13 @@ public struct SyncEvent: Sendable {
 /// into a Datanet this node holds, through bundle import's checks.
 public struct SyncServer: Sendable {
     public let ledger: Ledger
+    /// Requests a peer may make per second on average, and in one burst; past them the session
+    /// is answered `error` `rate` and ends.
+    public let requestsPerSecond: Double, burst: Double
 
-    public init(ledger: Ledger) { self.ledger = ledger }
+    public init(ledger: Ledger, requestsPerSecond: Double = 100, burst: Double = 400) {
+        (self.ledger, self.requestsPerSecond, self.burst) = (ledger, requestsPerSecond, burst)
+    }
 
     /// The Datanets of this store `peer` may read.
     func visible(to peer: PublicKey) throws -> [DatanetState] {
@@ -38,8 +44,12 @@ public struct SyncServer: Sendable {
             try c.send(SyncMessage(first.request, .hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
             guard theirs.overlaps(SyncMessage.versions) else { throw SyncError.version(ours: SyncMessage.versions, theirs: theirs) }
             report(SyncEvent(peer: peer, kind: "hello"))
+            var budget = RequestBudget(perSecond: requestsPerSecond, burst: burst)
             while true {
                 let m = try SyncMessage(decoding: try c.receive())
+                guard budget.take() else {
+                    throw SyncError.overLimit("more than \(Int(burst)) requests at once or \(Int(requestsPerSecond)) a second")
+                }
                 switch m.body {
                 case .list:
                     let list = try visible(to: peer).map { SyncMessage.Listed(id: $0.id, name: $0.policy.name, size: $0.size) }
@@ -81,7 +91,11 @@ public struct SyncServer: Sendable {
                 }
             }
         } catch let e as SyncError {
-            if case .version = e { } else { try? refuse(c, 0, "protocol", e.description) }
+            switch e {
+            case .version: break
+            case .overLimit: try? refuse(c, 0, "rate", e.description)
+            default: try? refuse(c, 0, "protocol", e.description)
+            }
             report(SyncEvent(peer: peer, kind: "error", detail: e.description))
             throw e
         } catch let e as SocketError {
@@ -97,6 +111,25 @@ public struct SyncServer: Sendable {
 
     private func refuse(_ c: PeerConnection, _ request: UInt64, _ code: String, _ message: String) throws {
         try c.send(SyncMessage(request, .error(code: code, message: String(message.utf8.prefix(SyncMessage.maximumText)) ?? code)).encoded)
+    }
+}
+
+/// A token bucket over a session's requests: `burst` at once, refilled at `perSecond`.
+struct RequestBudget {
+    let perSecond: Double, burst: Double
+    private var tokens: Double
+    private var last = DispatchTime.now().uptimeNanoseconds
+
+    init(perSecond: Double, burst: Double) { (self.perSecond, self.burst, tokens) = (perSecond, burst, burst) }
+
+    /// Spends one request; false when none is left.
+    mutating func take() -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        tokens = min(burst, tokens + Double(now - last) / 1e9 * perSecond)
+        last = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
     }
 }
 

@@ -20,11 +20,20 @@ public final class TCPSocket: @unchecked Sendable {
     /// Bytes written to and read from the connection (a session's bytes on the wire).
     public private(set) var bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0
 
+    /// Seconds each read and write may wait (`setTimeout` changes it for a phase, such as a
+    /// handshake with a shorter deadline).
+    public let timeout: Int
+
     init(fd: Int32, address: String, timeout: Int) {
-        (self.fd, self.address) = (fd, address)
+        (self.fd, self.address, self.timeout) = (fd, address, timeout)
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(4))
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
+        setTimeout(timeout)
+    }
+
+    /// Makes each read and write wait at most `seconds`.
+    public func setTimeout(_ seconds: Int) {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -54,7 +63,7 @@ public final class TCPSocket: @unchecked Sendable {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
             if n < 0 {
                 if Glibc.errno == EINTR { continue }
-                throw SocketError(operation: "send to", address: address, errno: Glibc.errno)
+                throw SocketError(operation: "send to", address: address, errno: Self.timedOut(Glibc.errno))
             }
             off += n
             bytesSent += UInt64(n)
@@ -68,9 +77,12 @@ public final class TCPSocket: @unchecked Sendable {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, max, 0) }
             if n >= 0 { bytesReceived += UInt64(n); return Array(buf.prefix(n)) }
             if Glibc.errno == EINTR { continue }
-            throw SocketError(operation: "receive from", address: address, errno: Glibc.errno)
+            throw SocketError(operation: "receive from", address: address, errno: Self.timedOut(Glibc.errno))
         }
     }
+
+    /// A read or write that waited its timeout out fails with EAGAIN: said as a timeout.
+    static func timedOut(_ e: Int32) -> Int32 { e == EAGAIN || e == EWOULDBLOCK ? ETIMEDOUT : e }
 
     /// Ends this side's writing; the peer reads the end of the stream.
     public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
@@ -121,7 +133,8 @@ public final class TCPListener: @unchecked Sendable {
             if c >= 0 {
                 var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
                 inet_ntop(AF_INET, &peer.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
-                return TCPSocket(fd: c, address: "\(String(cString: text)):\(UInt16(bigEndian: peer.sin_port))", timeout: timeout)
+                let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                return TCPSocket(fd: c, address: "\(host):\(UInt16(bigEndian: peer.sin_port))", timeout: timeout)
             }
             if Glibc.errno == EINTR { continue }
             throw SocketError(operation: "accept on", address: "\(host):\(port)", errno: Glibc.errno)

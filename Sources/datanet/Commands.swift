@@ -173,7 +173,9 @@ nonisolated(unsafe) let commands: [Command] = [
                               options: [("--listen", "address to listen on (default 127.0.0.1:7420; port 0 picks one)"),
                                         ("--as", "the identity to serve as"),
                                         ("--sequence-every", "sequence pending records every SECONDS"),
-                                        ("--max-connections", "sessions served at once (default 64)")],
+                                        ("--max-connections", "sessions served at once (default 64)"),
+                                        ("--max-handshakes", "handshakes under way at once (default 16); more connections are closed"),
+                                        ("--handshake-timeout", "seconds a peer has to finish the handshake (default 10)")],
                               maxPositionals: 0), run: runServe),
     Command(spec: CommandSpec(name: "sync", synopsis: "sync PEER|HOST:PORT [DATANET...] [--records-only] [--push|--pull] [--json]",
                               summary: """

@@ -1,3 +1,5 @@
+import DatanetLedger
+
 /// Shell completion scripts, generated from the command table that prints `--help`, so a new
 /// command or option completes as soon as it exists.
 
@@ -5,7 +7,7 @@
 let subcommandWords: [String: [String]] = [
     "id": ["new", "ls", "show", "export", "import", "rm", "backup", "restore"],
     "peer": ["add", "ls", "rm"],
-    "bundle": ["export", "import"], "config": ["identity"], "completion": ["bash", "zsh"],
+    "bundle": ["export", "import"], "config": StoreConfig.keys.keys.sorted(), "completion": ["bash", "zsh"],
 ]
 
 /// Options whose value is a file or folder (completed as paths).

@@ -163,6 +163,8 @@ func runConfig(_ p: Parsed) throws -> Int32 {
         let value = p.positionals[1]
         switch key {
         case "identity": _ = try IdentityStore(storeDirectory: storeDir).load(value) // it must name one here
+        case "max-queued-records":
+            guard StoreConfig.count(value) != nil else { throw CLIError.usage("\(key) takes a count from 1 to 1000000000, not '\(terminalSafe(value))'") }
         default:
             guard StoreConfig.byteCount(value) != nil else { throw CLIError.usage("\(key) takes a byte count such as 500000000, 512MiB or 16GiB, not '\(terminalSafe(value))'") }
         }

@@ -23,10 +23,19 @@ func runServe(_ p: Parsed) throws -> Int32 {
         guard let s = Double(text), s > 0, s <= 86_400 else { throw CLIError.usage("--sequence-every takes seconds between 0 and 86400, not '\(terminalSafe(text))'") }
         return s
     }
-    let cap = try p.options["--max-connections"].map { text -> Int in
-        guard let n = Int(text), (1...1024).contains(n) else { throw CLIError.usage("--max-connections takes 1 to 1024, not '\(terminalSafe(text))'") }
-        return n
-    } ?? 64
+    func bounded(_ option: String, _ range: ClosedRange<Int>, _ otherwise: Int) throws -> Int {
+        try p.options[option].map { text -> Int in
+            guard let n = Int(text), range.contains(n) else {
+                throw CLIError.usage("\(option) takes \(range.lowerBound) to \(range.upperBound), not '\(terminalSafe(text))'")
+            }
+            return n
+        } ?? otherwise
+    }
+    let cap = try bounded("--max-connections", 1...1024, 64)
+    // Handshakes are the work a peer can demand before proving who it is: few at once, each
+    // within a deadline, so a flood of silent or trickling connections cannot fill the cap.
+    let handshakeCap = try bounded("--max-handshakes", 1...1024, 16)
+    let handshakeDeadline = try bounded("--handshake-timeout", 1...300, 10)
     let listener = try TCPListener(host: host, port: port)
     let log = EventLog(json: p.has("--json"))
     let event = log.emit
@@ -41,7 +50,7 @@ func runServe(_ p: Parsed) throws -> Int32 {
     event(["event": "listening", "address": "\(host):\(listener.port)", "identity": me.publicKey.description],
           "serving as \(me.name) (\(me.publicKey)) on \(host):\(listener.port); Ctrl-C stops")
     let sessions = DispatchGroup()
-    let open = Atomic<Int>(0)
+    let open = Atomic<Int>(0), handshaking = Atomic<Int>(0)
     var lastSequenced = Date()
     while !stopRequested.load(ordering: .relaxed) {
         if let every, Date().timeIntervalSince(lastSequenced) >= every {
@@ -54,11 +63,22 @@ func runServe(_ p: Parsed) throws -> Int32 {
             event(["event": "refused", "address": socket.address, "reason": "connection cap"], "refused \(socket.address): \(cap) connections open")
             continue
         }
+        guard handshaking.add(1, ordering: .relaxed).newValue <= handshakeCap else {
+            handshaking.subtract(1, ordering: .relaxed)
+            open.subtract(1, ordering: .relaxed)
+            event(["event": "refused", "address": socket.address, "reason": "handshake cap"], "refused \(socket.address): \(handshakeCap) handshakes under way")
+            continue
+        }
         sessions.enter()
         Thread.detachNewThread {
             defer { open.subtract(1, ordering: .relaxed); sessions.leave() }
             do {
-                let c = try PeerConnection.open(socket, role: .responder, identity: me.signingKey, now: UInt64(Date().timeIntervalSince1970))
+                let c: PeerConnection
+                do {
+                    defer { handshaking.subtract(1, ordering: .relaxed) }
+                    c = try PeerConnection.open(socket, role: .responder, identity: me.signingKey, now: UInt64(Date().timeIntervalSince1970),
+                                                deadline: handshakeDeadline)
+                }
                 try SyncServer(ledger: ledger).serve(c) { e in
                     var f: [String: Any] = ["event": e.kind, "peer": e.peer.description]
                     if let d = e.datanet { f["datanet"] = d.hex }

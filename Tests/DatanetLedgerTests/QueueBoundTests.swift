@@ -43,6 +43,25 @@ import Testing
         #expect(try Self.counts(ledger) == (100, 100))
     }
 
+    /// Records of any kind, all Datanets together, are bounded too (`max-queued-records`):
+    /// keys are free, so many authors each within their quota, or records without content,
+    /// cannot flood the queue. A record past the bound is refused, the queue as it was.
+    @Test func recordsPastTheCountBoundAreRefused() throws {
+        let w = try LedgerTests.World(quorum: 1)
+        try StoreConfig(storeDirectory: w.dir).set("max-queued-records", "2")
+        let ledger = try Ledger(store: w.ledger.store)
+        let (a, b, c) = (try w.contribution("a"), try w.contribution("b"), try w.contribution("c"))
+        try ledger.propose(all: [a, b])
+        #expect(throws: LedgerRefusal.queueFullOfRecords(held: 2, bound: 2)) { try ledger.propose(c) }
+        #expect(throws: LedgerRefusal.queueFullOfRecords(held: 2, bound: 2)) { try ledger.propose(try w.review([a.id], accept: true, by: w.curatorA)) }
+        #expect(try ledger.reader.pendingRecords(w.datanet).map(\.id) == [a.id, b.id])
+        _ = try ledger.sequence(w.datanet, key: w.sequencer)
+        _ = try ledger.propose(c)
+        #expect(StoreConfig.count("0") == nil && StoreConfig.count("1000000001") == nil && StoreConfig.count("-1") == nil && StoreConfig.count("12") == 12)
+        try StoreConfig(storeDirectory: w.dir).set("max-queued-records", "many")
+        #expect(throws: IdentityError.self) { try Ledger(store: w.ledger.store).propose(try w.contribution("d")) }
+    }
+
     /// A store made before the count keeps none: the first proposal counts its queue.
     @Test func aStoreWithoutACountCountsItsQueueOnce() throws {
         let w = try LedgerTests.World(quorum: 1)

@@ -46,6 +46,18 @@ import Testing
         #expect(stored == model)
     }
 
+    /// A store serves many readers at once (`serve` sessions, listing workers): far more read
+    /// transactions than LMDB's default table of 126 slots may be open together.
+    @Test func manyReadersAtOnce() throws {
+        let dir = TempDir()
+        let store = try makeStore(dir)
+        #expect(store.env.maxReaders >= Environment.readerSlots)
+        var open = [Transaction]()
+        for _ in 0..<600 { open.append(try store.env.beginRead()) }
+        #expect(open.count == 600)
+        for t in open { t.abort() }
+    }
+
     @Test func fixedKeysHoldTheirBytes() {
         let d = DatanetID(SHA256.hash([1, 2, 3]))
         DigestNumberKey(d, 0x0102_0304_0506_0708).withUnsafeBytes { #expect(Array($0) == d.bytes + [1, 2, 3, 4, 5, 6, 7, 8]) }

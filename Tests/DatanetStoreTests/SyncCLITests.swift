@@ -1,3 +1,4 @@
+import DatanetSync
 import Foundation
 import Testing
 
@@ -106,5 +107,32 @@ import Testing
         let (status, events) = server.stop()
         #expect(status == 0 && events.suffix(2) == ["stopping", "stopped"], "\(status) \(events.suffix(3))")
         #expect(events.contains("sequenced") && events.contains("push") && events.contains("pull"))
+    }
+
+    /// Connections that never finish a handshake hold at most `--max-handshakes` slots, each
+    /// for at most `--handshake-timeout`: past the cap a connection is closed at once, and once
+    /// the silent one times out, a real peer is served. Bad values of both are usage errors.
+    @Test func silentConnectionsCannotHoldTheServer() throws {
+        let owner = Session(), peer = Session()
+        _ = try Self.identity(owner, "owner")
+        try owner.ok(["create", "quiet"])
+        for bad in [["--max-handshakes", "0"], ["--handshake-timeout", "301"], ["--max-handshakes", "x"]] {
+            let r = try owner.run(["serve"] + bad)
+            #expect(r.status == 2 && r.stderr.contains(bad[0]), "\(bad): \(r.stderr)")
+        }
+        let server = try Server(owner, ["--max-handshakes", "1", "--handshake-timeout", "2"])
+        _ = try Self.identity(peer, "pat")
+        let silent = try TCPSocket.connect(host: "127.0.0.1", port: UInt16(server.address.split(separator: ":").last!)!)
+        usleep(300_000)
+        let refused = try peer.run(["sync", server.address])
+        #expect(refused.status != 0, "a second handshake past the cap: \(refused.stdout)")
+        usleep(2_500_000)
+        #expect(try peer.ok(["sync", server.address]).contains("synced 1 Datanet(s)"))
+        _ = silent
+        let (status, events) = server.stop()
+        #expect(status == 0)
+        let all = server.events()
+        #expect(all.contains { $0["event"] as? String == "refused" && $0["reason"] as? String == "handshake cap" }, "\(events)")
+        #expect(all.contains { $0["event"] as? String == "closed" && ($0["error"] as? String ?? "").contains("finish the handshake in 2 s") }, "\(all)")
     }
 }

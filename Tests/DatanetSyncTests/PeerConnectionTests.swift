@@ -1,6 +1,7 @@
 import DatanetCrypto
 @testable import DatanetSync
 import DatanetTestSupport
+import Dispatch
 import Glibc
 import Testing
 
@@ -59,6 +60,30 @@ import Testing
             #expect(outcome != "opened", "behaviour \(k)")
             #expect(!outcome.isEmpty)
         }
+    }
+
+    /// A peer that trickles the handshake a byte at a time, each within the socket's read
+    /// timeout, still meets the handshake's deadline: the server ends it after about that long.
+    @Test func aTricklingHandshakeMeetsItsDeadline() throws {
+        let server = try SigningKey()
+        let listener = try TCPListener(port: 0)
+        let served = Parallel.start { () throws -> (String, UInt64) in
+            let start = DispatchTime.now().uptimeNanoseconds
+            do {
+                _ = try PeerConnection.open(try listener.accept(timeout: 5), role: .responder, identity: server, now: Self.now, deadline: 1)
+                return ("opened", 0)
+            } catch { return ("\(error)", (DispatchTime.now().uptimeNanoseconds - start) / 1_000_000) }
+        }
+        let s = try TCPSocket.connect(host: "127.0.0.1", port: listener.port)
+        // A frame of 32 bytes announced (the first handshake message), its bytes sent slowly.
+        try s.send([0x00, 0x20])
+        for _ in 0..<30 {
+            guard (try? s.send([0])) != nil else { break }
+            usleep(100_000)
+        }
+        let (outcome, millis) = try served.wait()
+        #expect(outcome.contains("finish the handshake in 1 s") || outcome.contains("timed out"), "\(outcome)")
+        #expect(millis >= 900 && millis < 2_500, "ended after \(millis) ms")
     }
 
     @Test func connectingToNothingIsAClearError() throws {

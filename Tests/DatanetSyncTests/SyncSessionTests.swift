@@ -64,13 +64,13 @@ import Testing
 
     /// Serves `sessions` connections on `listener`, one after another; returns each session's
     /// outcome ("bye" or the error that ended it).
-    static func serve(_ node: Node, _ listener: TCPListener, sessions: Int) -> Parallel.Running<[String]> {
+    static func serve(_ node: Node, _ listener: TCPListener, sessions: Int, rate: (perSecond: Double, burst: Double) = (100, 400)) -> Parallel.Running<[String]> {
         Parallel.start {
             var outcomes = [String]()
             for _ in 0..<sessions {
                 do {
                     let c = try PeerConnection.open(try listener.accept(timeout: 20), role: .responder, identity: node.identity, now: Self.now)
-                    try SyncServer(ledger: node.ledger).serve(c) { _ in }
+                    try SyncServer(ledger: node.ledger, requestsPerSecond: rate.perSecond, burst: rate.burst).serve(c) { _ in }
                     outcomes.append("bye")
                 } catch {
                     print("SERVER ERROR: \(error)")
@@ -226,6 +226,26 @@ import Testing
         try next.bye()
         let outcomes = try served.wait()
         #expect(outcomes.count == 4 && outcomes[2...] == ["bye", "bye"] && !outcomes[0].contains("bye") && !outcomes[1].contains("bye"), "\(outcomes)")
+    }
+
+    /// A peer past the request rate is told so (`error` `rate`) and the session ends; the next
+    /// peer is served.
+    @Test func aPeerPastTheRequestRateIsCutOff() throws {
+        let server = try Node()
+        let listener = try TCPListener(port: 0)
+        let served = Self.serve(server, listener, sessions: 2, rate: (perSecond: 1, burst: 5))
+        let c = try Self.connect(try Node(), listener)
+        var listed = 0, refusal = ""
+        for _ in 0..<20 {
+            do { _ = try c.list(); listed += 1 } catch { refusal = "\(error)"; break }
+        }
+        #expect(listed >= 4 && listed <= 6, "\(listed) lists answered")
+        #expect(refusal.contains("(rate)") && refusal.contains("requests"), "\(refusal)")
+        let next = try Self.connect(try Node(), listener)
+        #expect(try next.list().isEmpty)
+        try next.bye()
+        let outcomes = try served.wait()
+        #expect(outcomes.count == 2 && outcomes[0].contains("limit") && outcomes[1] == "bye", "\(outcomes)")
     }
 
     /// Every message type round-trips; thousands of mutations of each never trap, and whatever

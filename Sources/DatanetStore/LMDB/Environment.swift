@@ -35,6 +35,11 @@ public final class Environment: @unchecked Sendable {
         do {
             try check(mdb_env_set_maxdbs(handle, maxTables))
             try check(mdb_env_set_mapsize(handle, mapSize))
+            // One reader slot per read transaction open at once, in all processes: `serve`
+            // runs up to 1,024 sessions, and a listing holds a read per worker. LMDB's default
+            // of 126 would refuse readers under load; a lock file made smaller by an older
+            // build is used at its size until every process has closed it.
+            try check(mdb_env_set_maxreaders(handle, Self.readerSlots))
             // MDB_NOTLS: read transactions are not tied to a thread's slot, so a reader may be
             // handed to a worker thread; we still never share one between threads at once.
             try check(mdb_env_open(handle, directory, UInt32(MDB_NOTLS | MDB_NORDAHEAD), 0o600))
@@ -48,6 +53,16 @@ public final class Environment: @unchecked Sendable {
     }
 
     deinit { mdb_env_close(handle) }
+
+    /// Reader slots an environment asks for when it creates the lock file.
+    public static let readerSlots: UInt32 = 4096
+
+    /// Reader slots the lock file in use holds.
+    public var maxReaders: UInt32 {
+        var n: UInt32 = 0
+        mdb_env_get_maxreaders(handle, &n)
+        return n
+    }
 
     /// The current map size in bytes.
     public var mapSize: Int {
