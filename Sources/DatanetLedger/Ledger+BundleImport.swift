@@ -119,6 +119,9 @@ extension Ledger {
                 guard cp.size <= auditor.size else { throw BundleError.refused("a checkpoint is beyond the bundle's last leaf") }
                 return (note, cp)
             }
+            // Proposals queued here that the new leaves take in: this store relayed them (or made
+            // them), so it keeps their promises to pass back to whoever gave them to it.
+            let relayed = try Set(promises.map(\.record).filter { try txn.contains(pendingIndex, $0) })
             // The replay decoded and hashed every new leaf: reused here. Appended before the
             // checks below only because they need the log's roots; a refusal aborts the transaction.
             try appendLeaves(txn, checkedNew.map { ($0.bytes, $0.hash) }, at: localSize, table: table, log: log)
@@ -157,7 +160,7 @@ extension Ledger {
                 guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get() else { continue }
                 try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "contribution \(e.id.hex) (leaf \(leaf.index))")
             }
-            summary.promises = try keepPromises(txn, d, promises, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
+            summary.promises = try keepPromises(txn, d, promises, relayed: relayed, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
             if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
             for (note, cp) in parsedNotes where cp.size > 0 { try txn.put(checkpoints, BigEndian.key(d, cp.size), Array(note.utf8)) }
             for e in envelopes {
@@ -297,9 +300,10 @@ extension Ledger {
 
     /// Checks every intake promise against the replayed log (it must name an intake leaf of this
     /// Datanet by its hash and record) and keeps those answering this store's own identities'
-    /// contributions, once each is found signed by the sequencer key in force at that leaf.
-    /// Returns how many were kept.
-    private func keepPromises(_ txn: Transaction, _ d: DatanetID, _ received: [IntakePromise], auditor: LogAuditor,
+    /// contributions and those `relayed` (proposals that were queued here: a peer between a
+    /// contributor and the sequencer passes the answer back), once each is found signed by
+    /// the sequencer key in force at that leaf. Returns how many were kept.
+    private func keepPromises(_ txn: Transaction, _ d: DatanetID, _ received: [IntakePromise], relayed: Set<RecordID>, auditor: LogAuditor,
                               newLeaves: [CheckedLeaf], localSize: UInt64, table: LeafTable) throws -> Int {
         guard !received.isEmpty else { return 0 }
         let identities = IdentityStore(storeDirectory: store.directory)
@@ -320,7 +324,7 @@ extension Ledger {
             guard let intake = leaf?.intake, hash == p.leafHash, intake.record == p.record else {
                 throw BundleError.refused("the intake promise for leaf \(p.index) does not match that leaf")
             }
-            guard mine.contains(intake.author),
+            guard mine.contains(intake.author) || relayed.contains(p.record),
                   try !txn.contains(promises, p.record) else { continue }
             guard p.sequencer == auditor.key(forSize: p.index + 1), p.isValid else {
                 throw BundleError.refused("the intake promise for leaf \(p.index) is not signed by the sequencer key in force there")

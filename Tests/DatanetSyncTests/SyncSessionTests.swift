@@ -6,6 +6,7 @@ import DatanetStore
 @testable import DatanetSync
 import DatanetTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// Peers replicating over loopback TCP with `SyncServer` and `SyncClient`: a clone and a delta
@@ -14,7 +15,7 @@ import Testing
 /// changing the store or stopping the server.
 @Suite struct SyncSessionTests {
     /// A store in a temporary directory.
-    final class Node {
+    final class Node: @unchecked Sendable {  // lets only; a ledger is shared across threads
         let dir: String
         let ledger: Ledger
         let identity: SigningKey
@@ -79,6 +80,43 @@ import Testing
             }
             return outcomes
         }
+    }
+
+    /// Serves `sessions` connections on `listener` at once, a thread each (as `datanet serve`
+    /// does); returns each session's outcome once all have ended.
+    static func serveConcurrently(_ node: Node, _ listener: TCPListener, sessions: Int) -> Parallel.Running<[String]> {
+        Parallel.start {
+            let outcomes = Mutex([String]())
+            let group = DispatchGroup()
+            for _ in 0..<sessions {
+                guard let socket = try? listener.accept(timeout: 30) else { outcomes.withLock { $0.append("no connection") }; continue }
+                group.enter()
+                Thread.detachNewThread {
+                    defer { group.leave() }
+                    let outcome: String
+                    do {
+                        let c = try PeerConnection.open(socket, role: .responder, identity: node.identity, now: Self.now)
+                        try SyncServer(ledger: node.ledger).serve(c) { _ in }
+                        outcome = "bye"
+                    } catch { outcome = "\(error)" }
+                    outcomes.withLock { $0.append(outcome) }
+                }
+            }
+            group.wait()
+            return outcomes.withLock { $0 }
+        }
+    }
+
+    /// One `datanet sync` of `d`: pull, then push only what the peer's marks show it lacks.
+    static func sync(_ node: Node, _ d: DatanetID, with listener: TCPListener) throws {
+        let c = try Self.connect(node, listener)
+        let size = (try? node.ledger.reader.state(of: d))?.size ?? 0
+        let (_, _, theirs) = try c.pull(d, since: size, recordsOnly: false, into: node.ledger)
+        let held = Set(theirs)
+        if try node.ledger.reader.pendingMarks(d).contains(where: { !held.contains($0) }) {
+            _ = try c.push(d, since: try node.ledger.reader.state(of: d).size, recordsOnly: false, from: node.ledger)
+        }
+        try c.bye()
     }
 
     static func connect(_ node: Node, _ listener: TCPListener) throws -> SyncClient {
@@ -246,6 +284,92 @@ import Testing
         try next.bye()
         let outcomes = try served.wait()
         #expect(outcomes.count == 2 && outcomes[0].contains("limit") && outcomes[1] == "bye", "\(outcomes)")
+    }
+
+    /// A chain: a contributor who only ever talks to an intermediate peer gets a proposal
+    /// made offline to the sequencer through it, and the intake promise and a receipt that
+    /// verifies come back the same way; all three end with byte-identical log tables.
+    @Test func aProposalReachesTheSequencerThroughAPeerAndItsPromiseComesBack() throws {
+        let hub = try Node(), relay = try Node(), contributor = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: hub, owner: owner)
+        _ = try hub.contribute(d, "first", by: owner)
+        _ = try hub.ledger.sequence(d, key: owner)
+        let hubListener = try TCPListener(port: 0), relayListener = try TCPListener(port: 0)
+        let hubServed = Self.serveConcurrently(hub, hubListener, sessions: 3)
+        let relayServed = Self.serveConcurrently(relay, relayListener, sessions: 2)
+
+        try Self.sync(relay, d, with: hubListener)                  // the relay clones from the hub
+        try Self.sync(contributor, d, with: relayListener)          // the contributor from the relay
+        let id = try contributor.contribute(d, "made offline", by: contributor.identity)
+        try Self.sync(contributor, d, with: relayListener)          // pushed to the relay
+        #expect(try relay.ledger.reader.pendingRecords(d).map(\.id) == [id])
+        try Self.sync(relay, d, with: hubListener)                  // and on to the hub
+        #expect(try hub.ledger.reader.pendingRecords(d).map(\.id) == [id])
+        _ = try hub.ledger.sequence(d, key: owner)
+        try Self.sync(relay, d, with: hubListener)                  // the intake comes back
+        #expect(try relay.ledger.reader.promise(id) != nil, "the relay keeps the promise for what it relayed")
+
+        // The contributor reaches the relay again: a third session on it.
+        let again = Self.serveConcurrently(relay, relayListener, sessions: 1)
+        try Self.sync(contributor, d, with: relayListener)
+        let promise = try #require(try contributor.ledger.reader.promise(id), "the promise reached the contributor through the relay")
+        #expect(promise.isValid && promise.sequencer == owner.publicKey)
+        #expect(try contributor.ledger.reader.status(of: id)?.state == .awaitingReview)
+        let receipt = try contributor.ledger.provenance.receipt(for: id)
+        #expect(try Node().ledger.provenance.verify(receipt, anchor: d).holds, "a fresh store verifies the receipt offline")
+        Self.expectSame(try hub.tables(d), try relay.tables(d), "hub and relay")
+        Self.expectSame(try hub.tables(d), try contributor.tables(d), "hub and contributor")
+        #expect(try hubServed.wait() == ["bye", "bye", "bye"])
+        #expect(try relayServed.wait() == ["bye", "bye"])
+        #expect(try again.wait() == ["bye"])
+    }
+
+    /// A star: three peers each add a contribution offline and sync with the centre, which
+    /// sequences; after a second round every store holds byte-identical log tables.
+    @Test func aStarOfPeersConverges() throws {
+        let centre = try Node(), peers = [try Node(), try Node(), try Node()]
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: centre, owner: owner)
+        let listener = try TCPListener(port: 0)
+        let served = Self.serveConcurrently(centre, listener, sessions: 3 * peers.count)
+        for p in peers { try Self.sync(p, d, with: listener) }
+        for (k, p) in peers.enumerated() { _ = try p.contribute(d, "from peer \(k)", by: p.identity) }
+        for p in peers { try Self.sync(p, d, with: listener) }
+        #expect(try centre.ledger.reader.pendingRecords(d).count == 3)
+        _ = try centre.ledger.sequence(d, key: owner)
+        for p in peers { try Self.sync(p, d, with: listener) }
+        for (k, p) in peers.enumerated() {
+            Self.expectSame(try centre.tables(d), try p.tables(d), "centre and peer \(k)")
+            #expect(try p.ledger.reader.pendingRecords(d).isEmpty)
+        }
+        #expect(try served.wait() == Array(repeating: "bye", count: 9))
+    }
+
+    /// 64 clients clone from one server at once, each on its own connection and thread; all
+    /// converge to the server's tables.
+    @Test func sixtyFourClientsAtOnceConverge() throws {
+        let server = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        for i in 0..<5 { _ = try server.contribute(d, "verse \(i)", by: owner) }
+        _ = try server.ledger.sequence(d, key: owner)
+        let expected = try server.tables(d)
+        let listener = try TCPListener(port: 0)
+        let served = Self.serveConcurrently(server, listener, sessions: 64)
+        let clients = try (0..<64).map { _ in try Node() }
+        let failures = Mutex([String]())
+        DispatchQueue.concurrentPerform(iterations: clients.count) { k in
+            do {
+                try Self.sync(clients[k], d, with: listener)
+                let tables = try clients[k].tables(d)
+                for t in LogTable.allCases where (tables[t] ?? []).map({ $0.0 + $0.1 }) != (expected[t] ?? []).map({ $0.0 + $0.1 }) {
+                    failures.withLock { $0.append("client \(k): \(t.rawValue) differs") }
+                }
+            } catch { failures.withLock { $0.append("client \(k): \(error)") } }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(5))")
+        #expect(try served.wait() == Array(repeating: "bye", count: 64))
     }
 
     /// Every message type round-trips; thousands of mutations of each never trap, and whatever
