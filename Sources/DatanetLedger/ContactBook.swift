@@ -19,9 +19,14 @@ public struct Contact: Codable, Equatable, Sendable {
     public internal(set) var held: [String: UInt64]?
     /// Where the contact serves (`HOST:PORT`): a contact with an address is a peer (`datanet peer`).
     public internal(set) var address: String?
+    /// For each Datanet (hex id), this store's queue position (`LedgerReader.queuePosition`)
+    /// when the last two-way sync with this peer offered it every record queued before it:
+    /// what is queued from there on has not been offered yet (`status`, `peer ls`).
+    public internal(set) var queueSent: [String: UInt64]?
 
     enum CodingKeys: String, CodingKey {
         case name, ed25519, x25519, held, address
+        case queueSent = "queue_sent"
         case x25519Signature = "x25519_signature"
         case addedMs = "added_ms"
     }
@@ -70,8 +75,10 @@ public struct Contact: Codable, Equatable, Sendable {
         if let address, Self.hostAndPort(address) == nil {
             throw IdentityError.badPublicIdentity("the address of contact '\(name)' is not HOST:PORT")
         }
-        if let held, held.count > 100_000 || held.keys.contains(where: { DatanetID(hex: $0) == nil }) {
-            throw IdentityError.badPublicIdentity("contact '\(name)' holds a Datanet size under a key that is not a 64-digit Datanet id")
+        for (what, table) in [("size", held), ("queue position", queueSent)] {
+            if let table, table.count > 100_000 || table.keys.contains(where: { DatanetID(hex: $0) == nil }) {
+                throw IdentityError.badPublicIdentity("contact '\(name)' holds a Datanet \(what) under a key that is not a 64-digit Datanet id")
+            }
         }
     }
 }
@@ -158,6 +165,17 @@ public struct ContactBook: Sendable {
         }
     }
 
+    /// Records a sync with peer `name` of Datanet `d`: it holds the log up to `size` (a larger
+    /// size already known stays) and, when given, was offered every record this store queued
+    /// before `queueSent`.
+    public func recordSynced(_ name: String, datanet d: DatanetID, size: UInt64, queueSent: UInt64?) throws {
+        try update { list in
+            guard let i = list.firstIndex(where: { $0.name == name }) else { throw IdentityError.noContact(name) }
+            list[i].held = (list[i].held ?? [:]).merging([d.hex: size]) { max($0, $1) }
+            if let queueSent { list[i].queueSent = (list[i].queueSent ?? [:]).merging([d.hex: queueSent]) { max($0, $1) } }
+        }
+    }
+
     /// Sets (or, with nil, removes) the address of contact `name`, and with `key` pins a new
     /// key for it (the caller has the user's word for it).
     public func setAddress(_ name: String, _ address: String?, key: PublicKey? = nil) throws {
@@ -168,7 +186,7 @@ public struct ContactBook: Sendable {
             if let key, key.description != list[i].ed25519 {
                 if let other = list.first(where: { $0.ed25519 == key.description }) { throw IdentityError.contactKeyKnown(key.description, as: other.name) }
                 // A new key voids what was certified and learned under the old one.
-                (list[i].ed25519, list[i].x25519, list[i].x25519Signature, list[i].held) = (key.description, nil, nil, nil)
+                (list[i].ed25519, list[i].x25519, list[i].x25519Signature, list[i].held, list[i].queueSent) = (key.description, nil, nil, nil, nil)
             }
         }
     }

@@ -300,8 +300,10 @@ extension Ledger {
         return kept
     }
 
+    static let pendingSequenceKey = Array("pending-seq".utf8)
+
     func nextSequence(_ txn: Transaction) throws -> UInt64 {
-        let k = Array("pending-seq".utf8)
+        let k = Self.pendingSequenceKey
         let n: UInt64 = try txn.withValue(meta, k) { v -> UInt64 in try LogIndex.check(v, 8, meta.name, k); return BigEndian.u64(v) } ?? 0
         try txn.put(meta, k, BigEndian.bytes(n + 1))
         return n

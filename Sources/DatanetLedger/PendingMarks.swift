@@ -25,6 +25,26 @@ public struct PendingMark: Hashable, Sendable {
 }
 
 extension LedgerReader {
+    /// Where this store's queue stands: every record queued from now on, in any Datanet, gets
+    /// a position at or past it (the pending table's next sequence number).
+    public func queuePosition() throws -> UInt64 {
+        try ledger.env.read { txn in
+            try txn.withValue(ledger.meta, Ledger.pendingSequenceKey) { v -> UInt64 in
+                try LogIndex.check(v, 8, ledger.meta.name, Ledger.pendingSequenceKey)
+                return BigEndian.u64(v)
+            } ?? 0
+        }
+    }
+
+    /// How many of `d`'s records pending here were queued at or past `position`.
+    public func queued(_ d: DatanetID, since position: UInt64) throws -> Int {
+        try ledger.env.read { txn in
+            var n = 0
+            try txn.scanNumbered(ledger.pending, d, from: position) { _, _ in n += 1; return true }
+            return n
+        }
+    }
+
     /// The marks of `d`'s records pending here, in queue order.
     public func pendingMarks(_ d: DatanetID) throws -> [PendingMark] {
         try pendingRecords(d).map(PendingMark.init)

@@ -134,6 +134,7 @@ func runStatus(_ p: Parsed) throws -> Int32 {
         let order: [ContributionStatus.State] = [.queued, .awaitingReview, .accepted, .rejected, .withdrawn, .takenDown]
         let parts = order.compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }
         out("  " + (parts.isEmpty ? (p.has("--to-review") ? "nothing needs your review" : "no contributions") : parts.joined(separator: ", ")))
+        for line in try unsyncedLines(ledger, st) { out("  " + line) }
     }
     if p.has("--json") { try printJSON(json) }
     return 0
@@ -147,6 +148,20 @@ private func statusRows(_ ledger: Ledger, _ st: DatanetState, mine: PublicKey?, 
         return mine.map { me in rows.filter { $0.contribution.author == me } } ?? rows
     }
     return try ledger.reader.openStatuses(st.id).filter { ($0.state == .queued || $0.state == .awaitingReview) && !$0.reviews.contains { $0.reviewer == me } }
+}
+
+/// For each peer (`datanet peer`), what `datanet sync` has not yet sent it of `st`, as of the
+/// last sync with it: leaves past the size it was known to hold, and records queued here since
+/// that sync offered the queue.
+private func unsyncedLines(_ ledger: Ledger, _ st: DatanetState) throws -> [String] {
+    try ContactBook(storeDirectory: storeDir).all().filter { $0.address != nil }.map { peer in
+        guard let size = peer.held?[st.id.hex] else { return "peer \(peer.name): never synced" }
+        let leaves = st.size > size ? st.size - size : 0
+        // Never pushed to: every record queued here is unsent.
+        let records = try ledger.reader.queued(st.id, since: peer.queueSent?[st.id.hex] ?? 0)
+        let parts = (leaves > 0 ? ["\(leaves) leaf" + (leaves == 1 ? "" : "s")] : []) + (records > 0 ? ["\(records) queued record" + (records == 1 ? "" : "s")] : [])
+        return "peer \(peer.name): " + (parts.isEmpty ? "in sync as of the last sync" : parts.joined(separator: " and ") + " not yet sent")
+    }
 }
 
 /// Why a queued contribution waits: its author is at the quota, so it is taken in as earlier

@@ -182,11 +182,19 @@ func runSync(_ p: Parsed) throws -> Int32 {
             peerHolds = Set(theirs)
         }
         let held = try? ledger.reader.state(of: r.id)
+        // Where the queue stands before the marks are compared: everything queued before it is
+        // held by the peer or pushed now (what `status` counts as not yet sent starts there).
+        let position = try ledger.reader.queuePosition()
         let lacking = ((try? ledger.reader.pendingMarks(r.id)) ?? []).filter { !(peerHolds?.contains($0) ?? false) }
+        var peerSize = r.size
         if !p.has("--pull"), let held, held.size > r.size || !lacking.isEmpty {
             let x = try client.push(r.id, since: min(held.size, r.size), recordsOnly: p.has("--records-only"), from: ledger)
             (row["leaves_out"], row["records_out"], row["bytes_out"]) = (x.leaves, x.records, x.bytes)
             leavesOut += x.leaves; recordsOut += x.records
+            peerSize = max(r.size, held.size)
+        }
+        if let contact {
+            try ContactBook(storeDirectory: storeDir).recordSynced(contact.name, datanet: r.id, size: peerSize, queueSent: p.has("--pull") ? nil : position)
         }
         rows.append(row)
     }

@@ -69,8 +69,11 @@ import Testing
         #expect(try alice.ok(["sync", "hub"]).contains("in 1 leaves"))
         let file = alice.dir.file("ode.txt")
         try "an ode to the sea".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try alice.ok(["status", "poems"]).contains("peer hub: in sync as of the last sync"))
         try alice.ok(["contribute", "poems", file])
+        #expect(try alice.ok(["status", "poems"]).contains("peer hub: 1 queued record not yet sent"))
         let pushed = try #require(try alice.json(["sync", "hub"]) as? [String: Any])
+        #expect(try alice.ok(["status", "poems"]).contains("peer hub: in sync as of the last sync"))
         #expect(((pushed["datanets"] as? [[String: Any]])?.first?["records_out"] as? Int) == 1, "\(pushed)")
         #expect((pushed["round_trips"] as? Int ?? 99) <= 5 && (pushed["bytes_sent"] as? Int ?? 0) > 0)
 
