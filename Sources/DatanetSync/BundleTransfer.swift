@@ -32,18 +32,21 @@ enum BundleTransfer {
     /// receiver holds (`held`), and sends it in parts, then `end` listing `mine` (this side's
     /// pending records, when the receiver is to learn them). Returns the bundle's length.
     static func send(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, leavingOut held: [PendingMark] = [],
-                     telling mine: [PendingMark] = [], request: UInt64, over c: PeerConnection) throws -> UInt64 {
+                     telling mine: [PendingMark] = [], request: UInt64, over c: PeerConnection,
+                     progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> UInt64 {
         try withTemporaryFile(in: ledger.store.directory) { fd in
             _ = try ledger.exportBundle(d, since: since, recordsOnly: recordsOnly, leavingOut: Set(held), to: fd)
             let length = UInt64(lseek(fd, 0, SEEK_END))
             guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
             var buffer = [UInt8](repeating: 0, count: SyncMessage.maximumPart)
             var sent: UInt64 = 0
+            try c.send(SyncMessage(request, .size(length)).encoded)
             while sent < length {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 guard n > 0 else { throw StoreError.io(path: "sync bundle", operation: "read", errno: n < 0 ? errno : EIO) }
                 try c.send(SyncMessage(request, .part(Array(buffer[0..<n]))).encoded)
                 sent += UInt64(n)
+                progress?(sent, length)
             }
             try c.send(SyncMessage(request, .end(length, held: mine)).encoded)
             return length
@@ -53,10 +56,18 @@ enum BundleTransfer {
     /// Receives parts of request `request` up to `end`, then imports them; returns the import's
     /// summary, the bundle's length and the pending records the sender said it holds.
     /// `maximum` bounds the bundle.
-    static func receive(into ledger: Ledger, request: UInt64, over c: PeerConnection,
-                        maximum: UInt64 = defaultMaximum) throws -> (BundleSummary, UInt64, [PendingMark]) {
+    static func receive(into ledger: Ledger, request: UInt64, over c: PeerConnection, maximum: UInt64 = defaultMaximum,
+                        progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, [PendingMark]) {
         try withTemporaryFile(in: ledger.store.directory) { fd in
             var received: UInt64 = 0
+            // The sender states the length first: past the bound the bundle is refused before a
+            // byte of it is written, and the parts may not pass what was stated.
+            let first = try SyncMessage(decoding: try c.receive())
+            if case .error(let code, let message) = first.body { throw SyncError.refused(code: code, message: message) }
+            guard first.request == request, case .size(let total) = first.body else {
+                throw SyncError.unexpected("a bundle began with a \(first.typeName) message, not its size")
+            }
+            guard total <= maximum else { throw SyncError.unexpected("the bundle of \(total) bytes passes the bound of \(maximum)") }
             while true {
                 let m = try SyncMessage(decoding: try c.receive())
                 if case .error(let code, let message) = m.body { throw SyncError.refused(code: code, message: message) }
@@ -64,7 +75,7 @@ enum BundleTransfer {
                 switch m.body {
                 case .part(let bytes):
                     received += UInt64(bytes.count)
-                    guard received <= maximum else { throw SyncError.unexpected("the bundle passes the bound of \(maximum) bytes") }
+                    guard received <= total else { throw SyncError.unexpected("the bundle's parts pass the \(total) bytes it stated") }
                     try bytes.withUnsafeBytes { buf in
                         var at = 0
                         while at < buf.count {
@@ -73,8 +84,11 @@ enum BundleTransfer {
                             at += n
                         }
                     }
+                    progress?(received, total)
                 case .end(let length, let held):
-                    guard length == received else { throw SyncError.unexpected("the bundle ended at \(received) bytes but says it has \(length)") }
+                    guard length == received, length == total else {
+                        throw SyncError.unexpected("the bundle ended at \(received) bytes but says it has \(length) (and stated \(total))")
+                    }
                     guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
                     return (try ledger.importBundle(from: fd), received, held)
                 default:
@@ -95,6 +109,7 @@ extension SyncMessage {
         case .pull: "pull"
         case .push: "push"
         case .ready: "ready"
+        case .size: "size"
         case .part: "part"
         case .end: "end"
         case .pushed: "pushed"

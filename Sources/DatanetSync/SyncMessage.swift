@@ -35,6 +35,8 @@ public struct SyncMessage: Equatable, Sendable {
         case push(DatanetID)
         /// Accepts a push, listing the pending records this side holds (the pusher leaves them out).
         case ready(held: [PendingMark])
+        /// The length of the bundle whose parts follow (for progress; `end` must agree).
+        case size(UInt64)
         /// A slice of a bundle in transit.
         case part([UInt8])
         /// The end of a bundle: its length in bytes, checked against the parts, and the records
@@ -65,6 +67,7 @@ public struct SyncMessage: Equatable, Sendable {
         case .error: 9
         case .bye: 10
         case .ready: 11
+        case .size: 12
         }
     }
 
@@ -87,6 +90,8 @@ public struct SyncMessage: Equatable, Sendable {
             b.set(2, .bytes(d.bytes))
         case .part(let bytes):
             b.set(2, .bytes(bytes))
+        case .size(let n):
+            b.set(2, .unsigned(n))
         case .end(let n, let held):
             b.set(2, .unsigned(n)); b.set(3, Self.marks(held))
         case .pushed(let leaves, let records):
@@ -146,6 +151,7 @@ public struct SyncMessage: Equatable, Sendable {
             case 9: body = .error(code: try f.text(2, "code", maxBytes: Self.maximumCode), message: try f.text(3, "message", maxBytes: Self.maximumText))
             case 10: body = .bye
             case 11: body = .ready(held: try Self.marks(&f, 2, "ready"))
+            case 12: body = .size(try f.uint(2, "length"))
             default: throw SyncError.malformed("message type \(type) is unknown to this build")
             }
             try f.finish()

@@ -174,20 +174,24 @@ public final class SyncClient {
     /// Fetches `d` from `since`, but the pending records this store holds as the peer does,
     /// and imports it; returns the import's summary, the bytes received and the records the
     /// peer holds pending (what a push back leaves out).
-    public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, into ledger: Ledger) throws -> (BundleSummary, UInt64, peerHolds: [PendingMark]) {
+    /// `progress` is told the bytes received and the bundle's length as parts arrive.
+    public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, into ledger: Ledger,
+                     progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, peerHolds: [PendingMark]) {
         let mine = (try? ledger.reader.pendingMarks(d)) ?? []
         let id = try request(.pull(d, since: since, recordsOnly: recordsOnly, held: mine))
         roundTrips += 1
-        return try BundleTransfer.receive(into: ledger, request: id, over: connection)
+        return try BundleTransfer.receive(into: ledger, request: id, over: connection, progress: progress)
     }
 
     /// Sends `d` from `since`: leaves the peer lacks and the records pending here that the peer
     /// does not hold as they are here (it says which in `ready`); returns what the peer took
     /// and the bytes sent.
-    public func push(_ d: DatanetID, since: UInt64, recordsOnly: Bool, from ledger: Ledger) throws -> (leaves: UInt64, records: UInt64, bytes: UInt64) {
+    public func push(_ d: DatanetID, since: UInt64, recordsOnly: Bool, from ledger: Ledger,
+                     progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (leaves: UInt64, records: UInt64, bytes: UInt64) {
         let id = try request(.push(d))
         guard case .ready(let held) = try answer(id).body else { throw SyncError.unexpected("push was not answered with ready") }
-        let bytes = try BundleTransfer.send(ledger, d, since: since, recordsOnly: recordsOnly, leavingOut: held, request: id, over: connection)
+        let bytes = try BundleTransfer.send(ledger, d, since: since, recordsOnly: recordsOnly, leavingOut: held, request: id, over: connection,
+                                            progress: progress)
         guard case .pushed(let leaves, let records) = try answer(id).body else { throw SyncError.unexpected("a pushed bundle was not answered with pushed") }
         return (leaves, records, bytes)
     }

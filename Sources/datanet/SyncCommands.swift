@@ -132,6 +132,18 @@ private func sequenceWhatArrived(_ ledger: Ledger, event: ([String: Any], String
     }
 }
 
+/// A bundle's transfer on a terminal: a `ProgressBar` made once the bundle's length is known.
+private final class TransferBar {
+    private let label: String, quiet: Bool
+    private var bar: ProgressBar?
+    init(label: String, quiet: Bool) { (self.label, self.quiet) = (label, quiet) }
+    func update(_ done: UInt64, _ total: UInt64) {
+        if bar == nil { bar = ProgressBar(total: total, label: label, quiet: quiet) }
+        bar?.update(done)
+    }
+    func finish() { bar?.finish() }
+}
+
 /// `datanet sync PEER|HOST:PORT [DATANET...]`: pulls what the peer has that this store lacks
 /// (cloning Datanets it does not hold), then pushes what the peer lacks (leaves and pending
 /// records), each bundle checked by the receiver's import.
@@ -168,7 +180,7 @@ func runSync(_ p: Parsed) throws -> Int32 {
         }
     }
     var rows = [[String: Any]]()
-    var (leavesIn, recordsIn, leavesOut, recordsOut) = (0, 0, UInt64(0), UInt64(0))
+    var (leavesIn, recordsIn, objectsIn, leavesOut, recordsOut) = (0, 0, 0, UInt64(0), UInt64(0))
     for r in wanted {
         var row: [String: Any] = ["datanet": r.id.hex, "name": r.name]
         let mine = (try? ledger.reader.state(of: r.id))?.size ?? 0
@@ -176,9 +188,11 @@ func runSync(_ p: Parsed) throws -> Int32 {
         // lacks leaves or records this store holds (or holds them with fewer signatures).
         var peerHolds: Set<PendingMark>?
         if !p.has("--push") {
-            let (s, bytes, theirs) = try client.pull(r.id, since: min(mine, r.size), recordsOnly: p.has("--records-only"), into: ledger)
-            (row["leaves_in"], row["records_in"], row["bytes_in"]) = (s.newLeaves, s.records, bytes)
-            leavesIn += s.newLeaves; recordsIn += s.records
+            let bar = TransferBar(label: "pull \(terminalSafe(r.name))", quiet: p.has("--json"))
+            let (s, bytes, theirs) = try client.pull(r.id, since: min(mine, r.size), recordsOnly: p.has("--records-only"), into: ledger, progress: bar.update)
+            bar.finish()
+            (row["leaves_in"], row["records_in"], row["objects_in"], row["bytes_in"]) = (s.newLeaves, s.records, s.objects, bytes)
+            leavesIn += s.newLeaves; recordsIn += s.records; objectsIn += s.objects
             peerHolds = Set(theirs)
         }
         let held = try? ledger.reader.state(of: r.id)
@@ -188,7 +202,9 @@ func runSync(_ p: Parsed) throws -> Int32 {
         let lacking = ((try? ledger.reader.pendingMarks(r.id)) ?? []).filter { !(peerHolds?.contains($0) ?? false) }
         var peerSize = r.size
         if !p.has("--pull"), let held, held.size > r.size || !lacking.isEmpty {
-            let x = try client.push(r.id, since: min(held.size, r.size), recordsOnly: p.has("--records-only"), from: ledger)
+            let bar = TransferBar(label: "push \(terminalSafe(r.name))", quiet: p.has("--json"))
+            let x = try client.push(r.id, since: min(held.size, r.size), recordsOnly: p.has("--records-only"), from: ledger, progress: bar.update)
+            bar.finish()
             (row["leaves_out"], row["records_out"], row["bytes_out"]) = (x.leaves, x.records, x.bytes)
             leavesOut += x.leaves; recordsOut += x.records
             peerSize = max(r.size, held.size)
@@ -205,7 +221,7 @@ func runSync(_ p: Parsed) throws -> Int32 {
         try printJSON(summary)
     } else {
         let who = contact?.name ?? address
-        out("synced \(wanted.count) Datanet(s) with \(who): in \(leavesIn) leaves, \(recordsIn) records; out \(leavesOut) leaves, \(recordsOut) records; "
+        out("synced \(wanted.count) Datanet(s) with \(who): in \(leavesIn) leaves, \(recordsIn) records, \(objectsIn) objects; out \(leavesOut) leaves, \(recordsOut) records; "
             + "\(client.roundTrips) round trips, \(socket.bytesReceived) B received, \(socket.bytesSent) B sent")
     }
     return 0

@@ -249,6 +249,7 @@ import Testing
         forged[forged.count - 40] ^= 0x01
         try client.connection.send(SyncMessage(90, .push(d)).encoded)
         #expect(try SyncMessage(decoding: try client.connection.receive()).body == .ready(held: []))
+        try client.connection.send(SyncMessage(90, .size(UInt64(forged.count))).encoded)
         try client.connection.send(SyncMessage(90, .part(forged)).encoded)
         try client.connection.send(SyncMessage(90, .end(UInt64(forged.count), held: [])).encoded)
         guard case .error(let refused, _) = try SyncMessage(decoding: try client.connection.receive()).body else { Issue.record("a forged bundle was taken"); return }
@@ -256,14 +257,20 @@ import Testing
         Self.expectSame(before, try server.tables(d), "after the forged push")
         #expect(try server.ledger.reader.pendingRecords(d).isEmpty)
         #expect(try client.list().map(\.id) == [d], "the session goes on")
-        try client.bye()
+        // Parts past the size the pusher stated end the session before anything is imported.
+        try client.connection.send(SyncMessage(91, .push(d)).encoded)
+        _ = try client.connection.receive()
+        try client.connection.send(SyncMessage(91, .size(4)).encoded)
+        try client.connection.send(SyncMessage(91, .part([1, 2, 3, 4, 5])).encoded)
+        guard case .error("protocol", let past) = try SyncMessage(decoding: try client.connection.receive()).body else { Issue.record("parts past the size were taken"); return }
+        #expect(past.contains("pass the 4 bytes it stated"), "\(past)")
 
         // And another peer is served as before.
         let next = try Self.connect(try Node(), listener)
         #expect(try next.list().map(\.id) == [d])
         try next.bye()
         let outcomes = try served.wait()
-        #expect(outcomes.count == 4 && outcomes[2...] == ["bye", "bye"] && !outcomes[0].contains("bye") && !outcomes[1].contains("bye"), "\(outcomes)")
+        #expect(outcomes.count == 4 && outcomes[3] == "bye" && !outcomes[0...2].contains("bye"), "\(outcomes)")
     }
 
     /// A peer past the request rate is told so (`error` `rate`) and the session ends; the next
@@ -380,7 +387,7 @@ import Testing
             .init(1, .hello(versions: 1...1, kinds: [1, 2, 3, 4, 5, 6, 7])), .init(2, .list),
             .init(2, .datanets([.init(id: d, name: "songs", size: 9), .init(id: DatanetID(SHA256.hash([2])), name: "", size: 0)])),
             .init(3, .pull(d, since: 7, recordsOnly: true, held: [])), .init(3, .pull(d, since: 0, recordsOnly: false, held: Self.marks)),
-            .init(4, .push(d)), .init(4, .ready(held: [])), .init(4, .ready(held: Self.marks)), .init(4, .part([1, 2, 3])),
+            .init(4, .push(d)), .init(4, .ready(held: [])), .init(4, .ready(held: Self.marks)), .init(4, .size(3)), .init(4, .part([1, 2, 3])),
             .init(4, .end(3, held: [])), .init(4, .end(3, held: Self.marks)), .init(4, .pushed(leaves: 2, records: 5)), .init(5, .error(code: "x", message: "y")), .init(6, .bye),
         ]
         var rng = SplitMix64(seed: 11)
@@ -476,11 +483,11 @@ import Testing
         return [
             ("C", .init(1, .hello(versions: 1...1, kinds: kinds))), ("S", .init(1, .hello(versions: 1...1, kinds: kinds))),
             ("C", .init(2, .list)), ("S", .init(2, .datanets([.init(id: d, name: "songs", size: 3)]))),
-            ("C", .init(3, .pull(d, since: 1, recordsOnly: false, held: [mark(1)]))), ("S", .init(3, .part(Array("DNB".utf8)))),
+            ("C", .init(3, .pull(d, since: 1, recordsOnly: false, held: [mark(1)]))), ("S", .init(3, .size(3))), ("S", .init(3, .part(Array("DNB".utf8)))),
             ("S", .init(3, .end(3, held: [mark(1), mark(2)]))),
-            ("C", .init(4, .push(d))), ("S", .init(4, .ready(held: [mark(1), mark(2)]))), ("C", .init(4, .part([0x01, 0x02]))),
+            ("C", .init(4, .push(d))), ("S", .init(4, .ready(held: [mark(1), mark(2)]))), ("C", .init(4, .size(2))), ("C", .init(4, .part([0x01, 0x02]))),
             ("C", .init(4, .end(2, held: []))), ("S", .init(4, .error(code: "refused", message: "the bundle is truncated"))),
-            ("C", .init(5, .push(d))), ("S", .init(5, .ready(held: []))), ("C", .init(5, .part([]))), ("C", .init(5, .end(0, held: []))),
+            ("C", .init(5, .push(d))), ("S", .init(5, .ready(held: []))), ("C", .init(5, .size(0))), ("C", .init(5, .part([]))), ("C", .init(5, .end(0, held: []))),
             ("S", .init(5, .pushed(leaves: 0, records: 1))), ("C", .init(6, .bye)),
         ]
     }
