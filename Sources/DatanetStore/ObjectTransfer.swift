@@ -100,6 +100,14 @@ extension ObjectStore {
         try txn.putNew(table(kind), id, size: bytes.count) { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
     }
 
+    /// Stores objects received from elsewhere, each already validated to have its id, in one
+    /// write transaction (those held already are left as they are): on-demand content, where
+    /// every object is part of a contribution this store holds.
+    package func keep(_ objects: [(ObjectKind, ObjectID, [UInt8])]) throws {
+        guard !objects.isEmpty else { return }
+        try env.write { txn in for (kind, id, bytes) in objects { try put(kind, id, bytes, in: txn) } }
+    }
+
     /// False when `bytes` cannot be the start of a UTF-8 text (checked on at most the first
     /// 256 bytes, a sequence cut at the end allowed): what lets an importer skip the
     /// near-duplicate check of binary content without reading it back.

@@ -110,6 +110,8 @@ extension SyncMessage {
         case .push: "push"
         case .ready: "ready"
         case .size: "size"
+        case .fetch: "fetch"
+        case .objects: "objects"
         case .part: "part"
         case .end: "end"
         case .pushed: "pushed"

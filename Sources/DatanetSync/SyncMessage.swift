@@ -1,6 +1,7 @@
 import DatanetCBOR
 import DatanetCrypto
 import DatanetLedger
+import DatanetObjects
 import DatanetRecords
 
 /// One message of the sync protocol (schema/protocol.md): a deterministic-CBOR map whose key 0
@@ -15,6 +16,21 @@ public struct SyncMessage: Equatable, Sendable {
     public static let maximumCode = 64, maximumText = 1024, maximumName = 256
     /// Pending records a side may list as held (`pull`, `ready`).
     public static let maximumMarks = 1_000_000
+    /// Objects one `fetch` may ask for, and the bytes of objects one `objects` answer carries
+    /// (one object larger than that goes alone, up to `maximumObject`).
+    public static let maximumFetch = 256, maximumObjectsBytes = 32 << 20, maximumObject = 60 << 20
+
+    /// An object named in a `fetch`: its kind and id.
+    public struct ObjectRef: Hashable, Sendable {
+        public var kind: ObjectKind, id: ObjectID
+        public init(_ kind: ObjectKind, _ id: ObjectID) { (self.kind, self.id) = (kind, id) }
+    }
+
+    /// An object sent in answer: its kind and stored bytes (the receiver derives its id).
+    public struct SentObject: Equatable, Sendable {
+        public var kind: ObjectKind, bytes: [UInt8]
+        public init(_ kind: ObjectKind, _ bytes: [UInt8]) { (self.kind, self.bytes) = (kind, bytes) }
+    }
 
     /// A Datanet as `list` shows it to a peer allowed to read it.
     public struct Listed: Equatable, Sendable {
@@ -47,6 +63,11 @@ public struct SyncMessage: Equatable, Sendable {
         case pushed(leaves: UInt64, records: UInt64)
         case error(code: String, message: String)
         case bye
+        /// Asks for objects of one contribution's content in a Datanet.
+        case fetch(DatanetID, contribution: RecordID, wanted: [ObjectRef])
+        /// Answers a fetch: objects sent, and those refused (not held, or not in that
+        /// contribution's content). Any asked for in neither list is to be asked for again.
+        case objects(sent: [SentObject], refused: [ObjectRef])
     }
 
     public var request: UInt64
@@ -68,6 +89,8 @@ public struct SyncMessage: Equatable, Sendable {
         case .bye: 10
         case .ready: 11
         case .size: 12
+        case .fetch: 13
+        case .objects: 14
         }
     }
 
@@ -92,6 +115,10 @@ public struct SyncMessage: Equatable, Sendable {
             b.set(2, .bytes(bytes))
         case .size(let n):
             b.set(2, .unsigned(n))
+        case .fetch(let d, let contribution, let wanted):
+            b.set(2, .bytes(d.bytes)); b.set(3, .bytes(contribution.bytes)); b.set(4, Self.refs(wanted))
+        case .objects(let sent, let refused):
+            b.set(2, .array(sent.map { .array([.unsigned(UInt64($0.kind.rawValue)), .bytes($0.bytes)]) })); b.set(3, Self.refs(refused))
         case .end(let n, let held):
             b.set(2, .unsigned(n)); b.set(3, Self.marks(held))
         case .pushed(let leaves, let records):
@@ -152,6 +179,24 @@ public struct SyncMessage: Equatable, Sendable {
             case 10: body = .bye
             case 11: body = .ready(held: try Self.marks(&f, 2, "ready"))
             case 12: body = .size(try f.uint(2, "length"))
+            case 13: body = .fetch(try f.id(2, "datanet"), contribution: try f.id(3, "contribution"), wanted: try Self.refs(&f, 4, "fetch"))
+            case 14:
+                let sent = try f.field(2, "objects", wrong: { _ in
+                    "objects field 2 is not a list of at most \(Self.maximumFetch) [kind, bytes] entries within \(Self.maximumObject) bytes"
+                }) { s throws(CBORError) -> [SentObject]? in
+                    let n = try s.arrayCount()
+                    guard n <= Self.maximumFetch else { return nil }
+                    var out = [SentObject](), total = 0
+                    for _ in 0..<n {
+                        guard try s.arrayCount() == 2, let kind = ObjectKind(rawValue: UInt8(clamping: try s.unsigned())) else { return nil }
+                        let b = try s.bytes()
+                        total += b.count
+                        guard total <= Self.maximumObject else { return nil }
+                        out.append(SentObject(kind, Array(b)))
+                    }
+                    return out
+                }
+                body = .objects(sent: sent, refused: try Self.refs(&f, 3, "objects"))
             default: throw SyncError.malformed("message type \(type) is unknown to this build")
             }
             try f.finish()
@@ -164,6 +209,28 @@ public struct SyncMessage: Equatable, Sendable {
 }
 
 extension SyncMessage {
+    /// Object references as sent: a list of `[kind, id]`.
+    static func refs(_ list: [ObjectRef]) -> CBOR {
+        .array(list.map { .array([.unsigned(UInt64($0.kind.rawValue)), .bytes($0.id.bytes)]) })
+    }
+
+    /// Field `key` of a `what` message as object references: at most `maximumFetch`, none twice.
+    static func refs(_ f: inout BodyFields, _ key: UInt64, _ what: String) throws -> [ObjectRef] {
+        let list = try f.field(key, "objects", wrong: { _ in "\(what) field \(key) is not a list of at most \(Self.maximumFetch) [kind, id] entries" }) {
+            s throws(CBORError) -> [ObjectRef]? in
+            let n = try s.arrayCount()
+            guard n <= Self.maximumFetch else { return nil }
+            var out = [ObjectRef]()
+            for _ in 0..<n {
+                guard try s.arrayCount() == 2, let kind = ObjectKind(rawValue: UInt8(clamping: try s.unsigned())), let id = ObjectID(try s.bytes()) else { return nil }
+                out.append(ObjectRef(kind, id))
+            }
+            return out
+        }
+        guard Set(list).count == list.count else { throw SyncError.malformed("\(what) names an object twice") }
+        return list
+    }
+
     /// Marks as sent: a list of `[record id, signers]`.
     static func marks(_ held: [PendingMark]) -> CBOR {
         .array(held.map { .array([.bytes($0.id.bytes), .unsigned($0.signers)]) })

@@ -45,6 +45,7 @@ public struct SyncServer: Sendable {
             guard theirs.overlaps(SyncMessage.versions) else { throw SyncError.version(ours: SyncMessage.versions, theirs: theirs) }
             report(SyncEvent(peer: peer, kind: "hello"))
             var budget = RequestBudget(perSecond: requestsPerSecond, burst: burst)
+            var reach = ContentReach()
             while true {
                 let m = try SyncMessage(decoding: try c.receive())
                 guard budget.take() else {
@@ -83,6 +84,20 @@ public struct SyncServer: Sendable {
                     }
                     try c.send(SyncMessage(m.request, .pushed(leaves: UInt64(summary.newLeaves), records: UInt64(summary.records))).encoded)
                     report(SyncEvent(peer: peer, kind: "push", datanet: d, bytes: bytes, leaves: summary.newLeaves, records: summary.records))
+                case .fetch(let d, let contribution, let wanted):
+                    guard try visible(to: peer).contains(where: { $0.id == d }) else {
+                        try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
+                        continue
+                    }
+                    guard let objects = try reach.objects(ledger, d, contribution) else {
+                        try refuse(c, m.request, "unknown-contribution", "no contribution \(contribution.hex) of \(d.hex) is served here")
+                        continue
+                    }
+                    let answer = try ContentReach.answer(ledger, wanted, within: objects)
+                    try c.send(SyncMessage(m.request, answer).encoded)
+                    if case .objects(let sent, _) = answer {
+                        report(SyncEvent(peer: peer, kind: "fetch", datanet: d, bytes: UInt64(sent.reduce(0) { $0 + $1.bytes.count })))
+                    }
                 case .bye:
                     report(SyncEvent(peer: peer, kind: "bye"))
                     return
@@ -142,14 +157,14 @@ public final class SyncClient {
 
     public init(_ connection: PeerConnection) { self.connection = connection }
 
-    private func request(_ body: SyncMessage.Body) throws -> UInt64 {
+    func request(_ body: SyncMessage.Body) throws -> UInt64 {
         let id = next
         next += 1
         try connection.send(SyncMessage(id, body).encoded)
         return id
     }
 
-    private func answer(_ id: UInt64) throws -> SyncMessage {
+    func answer(_ id: UInt64) throws -> SyncMessage {
         let m = try SyncMessage(decoding: try connection.receive())
         roundTrips += 1
         if case .error(let code, let message) = m.body { throw SyncError.refused(code: code, message: message) }

@@ -14,6 +14,7 @@ struct Command {
 
 let json = ("--json", "print JSON for scripts")
 let quiet = ("--quiet", "no progress bar")
+let offline = ("--offline", "never fetch content from a peer: a lack is an error")
 
 nonisolated(unsafe) let commands: [Command] = [
     Command(spec: CommandSpec(name: "init", synopsis: "init", summary: "Create an empty store (nothing happens if one exists).",
@@ -26,9 +27,9 @@ nonisolated(unsafe) let commands: [Command] = [
     Command(spec: CommandSpec(name: "add", synopsis: "add PATH...",
                               summary: "Add files and folders. Prints `<id>  <path>` per path: a blob id for a file, a tree id for a folder.",
                               flags: [json, quiet], minPositionals: 1), run: runAdd),
-    Command(spec: CommandSpec(name: "cat", synopsis: "cat ID [-o FILE]",
-                              summary: "Write a file's (or a chunk's) bytes to standard output or FILE, checking every chunk's hash.",
-                              flags: [quiet], options: [("-o", "write to FILE instead (replaced atomically)")],
+    Command(spec: CommandSpec(name: "cat", synopsis: "cat ID [-o FILE] [--offline]",
+                              summary: "Write a file's (or a chunk's) bytes to standard output or FILE, checking every chunk's hash. A contribution whose content this store lacks (after `sync --records-only`) is fetched from a peer first, unless --offline.",
+                              flags: [quiet, offline], options: [("-o", "write to FILE instead (replaced atomically)")],
                               minPositionals: 1, maxPositionals: 1), run: runCat),
     Command(spec: CommandSpec(name: "ls", synopsis: "ls [DATANET[@SIZE] | ID | PATH] [-l]",
                               summary: """
@@ -101,7 +102,7 @@ nonisolated(unsafe) let commands: [Command] = [
                                         ("--from", "import: the contact who sent it (remembered for --for)"),
                                         ("--seal-to", "export: seal to this recipient (repeatable)")],
                               minPositionals: 2, maxPositionals: 2), run: runBundle),
-    Command(spec: CommandSpec(name: "export", synopsis: "export DATANET[@SIZE] DIR [--format files|croissant|hf] [--update]",
+    Command(spec: CommandSpec(name: "export", synopsis: "export DATANET[@SIZE] DIR [--format files|croissant|hf] [--update] [--offline]",
                               summary: """
                               Write the contributions accepted at a checkpoint (the newest, or the one of SIZE) into the new folder \
                               DIR as plain files under data/, with MANIFEST.jsonl (a header, then per contribution: path, content id, \
@@ -109,9 +110,10 @@ nonisolated(unsafe) let commands: [Command] = [
                               CHECKPOINT (schema/export.md). --format croissant adds croissant.json (Croissant 1.1: files with \
                               SHA-256, a record set per CSV or JSON Lines file); --format hf adds README.md, a dataset card with the \
                               configs `datasets.load_dataset(DIR)` reads. --update refreshes an existing export in place (its \
-                              layout kept unless --format says otherwise). Check it anywhere with `datanet verify --manifest DIR`.
+                              layout kept unless --format says otherwise). Check it anywhere with `datanet verify --manifest DIR`. \
+                              Content this store lacks (after `sync --records-only`) is fetched from a peer first, unless --offline.
                               """,
-                              flags: [json, quiet, ("--update", "refresh the export already in DIR")],
+                              flags: [json, quiet, offline, ("--update", "refresh the export already in DIR")],
                               options: [("--format", "files (default), croissant or hf")],
                               minPositionals: 2, maxPositionals: 2), run: runExport),
     Command(spec: CommandSpec(name: "withdraw", synopsis: "withdraw DATANET CONTRIBUTION [--reason TEXT]",
@@ -188,6 +190,14 @@ nonisolated(unsafe) let commands: [Command] = [
                                       ("--push", "only send"), ("--pull", "only receive")],
                               options: [("--as", "the identity to connect as")],
                               minPositionals: 1), run: runSync),
+    Command(spec: CommandSpec(name: "fetch", synopsis: "fetch DATANET [PATH-PREFIX|ID] [--from PEER] [--json]",
+                              summary: """
+                              Fetch the content of a Datanet's contributions that this store lacks (after `sync --records-only`) \
+                              from its peers: one contribution by id, the files whose names start with PATH-PREFIX, or every \
+                              contribution not withdrawn. Each object is hashed before it is kept; a fetch cut short resumes.
+                              """,
+                              flags: [json], options: [("--from", "fetch from this peer only"), ("--as", "the identity to connect as")],
+                              minPositionals: 1, maxPositionals: 2), run: runFetch),
     Command(spec: CommandSpec(name: "config", synopsis: "config [KEY [VALUE]] [--unset]",
                               summary: "Show or change this store's settings. `identity NAME`: the identity that acts when --as is not given.",
                               flags: [json, ("--unset", "remove the setting")], maxPositionals: 2), run: runConfig),
@@ -284,8 +294,13 @@ func runAdd(_ p: Parsed) throws -> Int32 {
 
 func runCat(_ p: Parsed) throws -> Int32 {
     let store = try openStore()
-    let target = try resolveContent(ledgerIfAny(store), store, p.positionals[0])
+    let ledger = try ledgerIfAny(store)
+    let target = try resolveContent(ledger, store, p.positionals[0])
     let (kind, id) = (target.kind, target.id)
+    // A contribution known here whose content is not (a records-only sync): fetched first.
+    if let r = target.contribution, let ledger, let c = try contribution(ledger, r) {
+        _ = try fetchMissing(ledger, c.datanet, [(r, c)], offline: p.has("--offline"), quiet: p.has("--quiet") || p.options["-o"] == nil)
+    }
     if kind == .tree { throw CLIError.failure("\(p.positionals[0]) is a folder; `datanet ls \(p.positionals[0])` lists it") }
     let dest = p.options["-o"]
     let temporary = try dest.map { try createTemporaryFile(beside: $0) }

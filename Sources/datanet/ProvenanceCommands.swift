@@ -254,6 +254,9 @@ func runExport(_ p: Parsed) throws -> Int32 {
         guard let l = ExportLayout(rawValue: f) else { throw CLIError.usage("--format is files, croissant or hf, not '\(f)'") }
         return l
     }
+    // Content this store lacks (a records-only sync) is fetched before anything is written.
+    let accepted = try ledger.reader.accepted(st.id, at: size).items.map { ($0.id, $0.contribution) }
+    _ = try fetchMissing(ledger, st.id, accepted, offline: p.has("--offline"), quiet: p.has("--quiet") || p.has("--json"))
     let bar = ProgressBar(total: st.size, label: "export", quiet: p.has("--quiet") || p.has("--json"))
     let x: DatasetExport
     var change = ""

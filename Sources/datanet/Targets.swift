@@ -67,7 +67,8 @@ func isHexPrefix(_ text: String) -> Bool {
     !text.isEmpty && text.utf8.count <= 64 && text.utf8.allSatisfy { Hex.nibble($0) != nil }
 }
 
-private func contribution(_ ledger: Ledger, _ id: RecordID) throws -> Contribution? {
+/// The contribution record `id` holds, if it is one held here.
+func contribution(_ ledger: Ledger, _ id: RecordID) throws -> Contribution? {
     guard let e = try ledger.reader.record(id), case .contribution(let c)? = try? Record(e) else { return nil }
     return c
 }

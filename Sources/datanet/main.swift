@@ -48,6 +48,12 @@ inspecting:
   datanets | pending D | log D [--from N] | show ID
   checkpoint D [--observe FILE]          print ours, or check another's (fork evidence)
 
+peers:
+  peer add NAME HOST:PORT | peer ls | peer rm NAME      contacts with an address, key pinned on first use
+  serve [--listen HOST:PORT]             serve this store's Datanets to peers allowed to read them
+  sync PEER [D...] [--records-only]      pull what a peer has, push what it lacks, all verified
+  fetch D [PREFIX|ID]    fetch content a records-only sync left out
+
 provenance:
   receipt ID [-o FILE] | receipt --refresh FILE  a contribution's provenance in one file
   verify FILE|ID [--datanet D] | verify --manifest DIR   check a receipt, proof or export

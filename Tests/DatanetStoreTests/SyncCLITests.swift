@@ -112,6 +112,42 @@ import Testing
         #expect(events.contains("sequenced") && events.contains("push") && events.contains("pull"))
     }
 
+    /// A store synced with --records-only holds no content: `cat --offline` says so, `cat`
+    /// fetches the one file from the peer, `export` fetches what it needs, and `fetch` the rest
+    /// (by name prefix, then all), each then "here already".
+    @Test func contentComesOnDemandAfterARecordsOnlySync() throws {
+        let owner = Session(), reader = Session()
+        _ = try Self.identity(owner, "owner")
+        try owner.ok(["create", "notes"])
+        var files = [String]()
+        for (i, text) in ["alpha notes", "beta notes", "gamma notes"].enumerated() {
+            files.append(owner.dir.file("n\(i).txt"))
+            try text.write(toFile: files[i], atomically: true, encoding: .utf8)
+        }
+        try owner.ok(["contribute", "notes"] + files)
+        try owner.ok(["sequence", "notes"])
+        let ids = try #require(try owner.json(["status", "notes"]) as? [[String: Any]]).compactMap { $0["id"] as? String }
+        try owner.ok(["review", "notes", "--accept"] + ids.map { String($0.prefix(12)) })
+        try owner.ok(["sequence", "notes"])
+        let server = try Server(owner)
+
+        _ = try Self.identity(reader, "rita")
+        try reader.ok(["peer", "add", "hub", server.address])
+        try reader.ok(["sync", "hub", "--records-only"])
+        let first = String(ids[0].prefix(12))
+        try reader.refused(["cat", first, "--offline"], "not in this store")
+        #expect(try reader.ok(["cat", first]) == "alpha notes")
+        #expect(try reader.ok(["cat", first, "--offline"]) == "alpha notes", "kept once fetched")
+        #expect(try reader.ok(["fetch", "notes", "n1"]).contains("fetched the content of 1 contribution(s)"))
+        try reader.ok(["export", "notes", reader.dir.file("out")])
+        #expect(try String(contentsOfFile: reader.dir.file("out/MANIFEST.jsonl"), encoding: .utf8).contains("n2.txt"))
+        #expect(try reader.ok(["fetch", "notes"]).contains("here already"))
+        try reader.ok(["verify", "--manifest", reader.dir.file("out")])
+        let (status, _) = server.stop()
+        #expect(status == 0)
+        #expect(try reader.run(["fetch", "notes", "zzz"]).status == 1)
+    }
+
     /// Connections that never finish a handshake hold at most `--max-handshakes` slots, each
     /// for at most `--handshake-timeout`: past the cap a connection is closed at once, and once
     /// the silent one times out, a real peer is served. Bad values of both are usage errors.

@@ -379,6 +379,87 @@ import Testing
         #expect(try served.wait() == Array(repeating: "bye", count: 64))
     }
 
+    /// After a records-only pull, content comes on demand: a large file in windows of
+    /// requests, each object hashed; a cut fetch resumes with only what is still missing; a
+    /// non-reader is told nothing of a private Datanet's content, and objects outside the
+    /// contribution asked about are refused.
+    @Test func contentComesOnDemandAfterARecordsOnlyPull() throws {
+        let server = try Node(), client = try Node(), outsider = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        let secret = try Self.datanet(on: server, owner: owner, readers: [client.identity.publicKey], name: "secret")
+        var rng = SplitMix64(seed: 77)
+        let big = rng.bytes(12 << 20)
+        let bigFile = server.dir + "-big.bin"
+        FileManager.default.createFile(atPath: bigFile, contents: Data(big))
+        defer { unlink(bigFile) }
+        let blob = try Ingest(store: server.ledger.store).add(paths: [bigFile])[0].id
+        var e = Envelope(kind: .contribution, body: Contribution(
+            datanet: d, author: owner.publicKey, content: blob, contentKind: .blob, size: UInt64(big.count),
+            mediaType: "application/octet-stream", license: "CC0-1.0", sidecar: try server.ledger.storeSidecar(Sidecar(label: "big", fileName: "big.bin", metadata: [:])),
+            createdAt: 3).body)
+        try e.sign(with: owner)
+        let bigID = try server.ledger.propose(e)
+        let small = try server.contribute(d, "a small one", by: owner)
+        let hidden = try server.contribute(secret, "hidden", by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        _ = try server.ledger.sequence(secret, key: owner)
+        let listener = try TCPListener(port: 0)
+        let served = Self.serveConcurrently(server, listener, sessions: 3)
+
+        let c = try Self.connect(client, listener)
+        _ = try c.pull(d, since: 0, recordsOnly: true, into: client.ledger)
+        let bigC = try #require(try client.ledger.reader.contribution(bigID, in: d))
+        #expect(try !client.ledger.reader.holdsContent(bigC))
+        // Half the chunks arrive, then the fetch is cut (here: they are stored by hand).
+        let manifest = try #require(try server.ledger.store.blob(blob))
+        let half = try manifest.chunks.prefix(manifest.chunks.count / 2).map { (ObjectKind.chunk, $0.id, try #require(try server.ledger.store.chunk($0.id))) }
+        try client.ledger.store.keep(half)
+        var reports = 0
+        let got = try c.fetch(d, contribution: bigID, kind: .blob, root: blob, into: client.ledger, window: 2) { _ in reports += 1 }
+        #expect(got.objects == manifest.chunks.count - half.count + 1, "only what was still missing: \(got.objects)")
+        #expect(reports >= 2)
+        #expect(try client.ledger.reader.holdsContent(bigC))
+        #expect(try client.ledger.store.blobBytes(blob, limit: 1 << 30) == big)
+        // Nothing left to fetch: no object moves.
+        #expect(try c.fetch(d, contribution: bigID, kind: .blob, root: blob, into: client.ledger).objects == 0)
+        // An object of another contribution, asked for under this one, is refused.
+        let smallC = try #require(try client.ledger.reader.contribution(small, in: d))
+        #expect(throws: SyncError.self) {
+            try c.fetch(d, contribution: bigID, kind: .blob, root: smallC.content, into: client.ledger)
+        }
+        #expect(try !client.ledger.reader.holdsContent(smallC))
+        _ = try c.fetch(d, contribution: small, kind: .blob, root: smallC.content, into: client.ledger)
+        #expect(try client.ledger.reader.holdsContent(smallC))
+        try c.bye()
+
+        // A non-reader asking for the private Datanet's content hears what it hears for any
+        // Datanet not served to it.
+        let o = try Self.connect(outsider, listener)
+        let hiddenContent = try #require(try server.ledger.reader.contribution(hidden, in: secret)).content
+        #expect(performing: { try o.fetch(secret, contribution: hidden, kind: .blob, root: hiddenContent, into: outsider.ledger) }, throws: { error in
+            "\(error)".contains("unknown-datanet")
+        })
+        #expect(performing: { try o.fetch(d, contribution: hidden, kind: .blob, root: hiddenContent, into: outsider.ledger) }, throws: { error in
+            "\(error)".contains("unknown-contribution")
+        })
+        try o.bye()
+
+        // The answer's byte bound defers what does not fit (neither sent nor refused).
+        let refs = manifest.chunks.prefix(8).map { SyncMessage.ObjectRef(.chunk, $0.id) }
+        let reach = try #require(try server.ledger.reader.servableContent(d, contribution: bigID))
+        let firstTwo = try refs.prefix(2).map { try #require(try server.ledger.store.chunk($0.id)).count }.reduce(0, +)
+        guard case .objects(let sent, let refused) = try ContentReach.answer(server.ledger, refs, within: reach, limit: firstTwo) else {
+            Issue.record("not an objects answer"); return
+        }
+        #expect(sent.count == 2 && refused.isEmpty, "\(sent.count) sent")
+        guard case .objects(let one, _) = try ContentReach.answer(server.ledger, refs, within: reach, limit: 1) else { return }
+        #expect(one.count == 1, "at least one object goes, whatever the bound")
+        let third = try Self.connect(try Node(), listener)
+        try third.bye()
+        #expect(try served.wait() == ["bye", "bye", "bye"])
+    }
+
     /// Every message type round-trips; thousands of mutations of each never trap, and whatever
     /// decodes re-encodes to the same bytes (the decoder accepts only canonical messages).
     @Test func messagesDecodeStrictly() throws {
@@ -388,7 +469,9 @@ import Testing
             .init(2, .datanets([.init(id: d, name: "songs", size: 9), .init(id: DatanetID(SHA256.hash([2])), name: "", size: 0)])),
             .init(3, .pull(d, since: 7, recordsOnly: true, held: [])), .init(3, .pull(d, since: 0, recordsOnly: false, held: Self.marks)),
             .init(4, .push(d)), .init(4, .ready(held: [])), .init(4, .ready(held: Self.marks)), .init(4, .size(3)), .init(4, .part([1, 2, 3])),
-            .init(4, .end(3, held: [])), .init(4, .end(3, held: Self.marks)), .init(4, .pushed(leaves: 2, records: 5)), .init(5, .error(code: "x", message: "y")), .init(6, .bye),
+            .init(4, .end(3, held: [])), .init(4, .end(3, held: Self.marks)), .init(4, .pushed(leaves: 2, records: 5)),
+            .init(7, .fetch(d, contribution: RecordID(SHA256.hash([5])), wanted: [.init(.blob, ObjectID(SHA256.hash([6]))), .init(.chunk, ObjectID(SHA256.hash([7])))])),
+            .init(7, .objects(sent: [.init(.chunk, [1, 2]), .init(.tree, [])], refused: [.init(.tree, ObjectID(SHA256.hash([8])))])), .init(5, .error(code: "x", message: "y")), .init(6, .bye),
         ]
         var rng = SplitMix64(seed: 11)
         var decoded = 0, refused = 0

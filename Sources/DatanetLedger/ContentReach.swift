@@ -1,0 +1,52 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+
+/// What content a store may serve a peer, and what it lacks, for on-demand content
+/// (schema/protocol.md `fetch`): objects are served only as part of one contribution's
+/// content, in a Datanet the peer may read, so a request never reaches content of another
+/// Datanet or content a tombstone erased.
+extension LedgerReader {
+    /// The objects of contribution `id`'s content held here, when it is a contribution of `d`
+    /// (taken in, or queued here) not under a tombstone; nil otherwise, with the same answer
+    /// for a contribution of another Datanet as for one never seen.
+    public func servableContent(_ d: DatanetID, contribution id: RecordID) throws -> Set<ObjectID>? {
+        try ledger.env.read { txn -> Set<ObjectID>? in
+            guard let c = try ledger.contribution(txn, id, in: d), try !ledger.isErased(txn, d, contribution: id),
+                  try !ledger.isErased(txn, d, content: c.content) else { return nil }
+            var live = Set<ObjectID>()
+            try ledger.store.mark(c.content, kind: c.contentKind == .tree ? .tree : .blob, in: txn, into: &live)
+            return live
+        }
+    }
+
+    /// The contribution `id` of `d` (taken in or queued here), if it is one.
+    public func contribution(_ id: RecordID, in d: DatanetID) throws -> Contribution? {
+        try ledger.env.read { txn in try ledger.contribution(txn, id, in: d) }
+    }
+
+    /// Whether contribution `id`'s content is erased for good in `d`: it is under a tombstone,
+    /// or it copies content whose earliest contribution there is (nothing may fetch it).
+    public func isErased(_ d: DatanetID, contribution id: RecordID, content: ObjectID) throws -> Bool {
+        try ledger.env.read { txn in try ledger.isErased(txn, d, contribution: id) || ledger.isErased(txn, d, content: content) }
+    }
+
+    /// Whether every object of this content is held here (a records-only sync holds none).
+    public func holdsContent(_ c: Contribution) throws -> Bool {
+        try ledger.env.read { txn in
+            var live = Set<ObjectID>()
+            return try ledger.store.mark(c.content, kind: c.contentKind == .tree ? .tree : .blob, in: txn, into: &live)
+        }
+    }
+}
+
+extension Ledger {
+    /// Contribution `id` when its record is here and names `d`, and it is taken into `d`'s log
+    /// or queued here.
+    func contribution(_ txn: Transaction, _ id: RecordID, in d: DatanetID) throws -> Contribution? {
+        guard let bytes = try txn.get(records, id), case .contribution(let c)? = try? Record(Envelope(encoded: bytes)), c.datanet == d else { return nil }
+        if try isPending(txn, id) { return c }
+        return try index.placement(txn, id)?.datanet == d ? c : nil
+    }
+}

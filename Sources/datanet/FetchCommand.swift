@@ -1,0 +1,109 @@
+import DatanetCrypto
+import DatanetLedger
+import DatanetObjects
+import DatanetRecords
+import DatanetSync
+import Foundation
+
+/// A connection to peer `contact` (its pinned key checked), past `hello`.
+func connectPeer(_ contact: Contact) throws -> (SyncClient, TCPSocket) {
+    guard let address = contact.address, let (host, port) = Contact.hostAndPort(address) else {
+        throw CLIError.failure("\(contact.name) has no address (`datanet peer add \(contact.name) HOST:PORT`)")
+    }
+    let me = try signer()
+    let socket = try TCPSocket.connect(host: host, port: port, timeout: 30)
+    let connection = try PeerConnection.open(socket, role: .initiator, identity: me.signingKey, now: UInt64(Date().timeIntervalSince1970))
+    guard connection.peer == contact.publicKey else {
+        throw CLIError.failure("\(contact.name) is pinned to \(contact.ed25519), but \(address) presented \(connection.peer); if they changed keys (ask them), `datanet peer add \(contact.name) \(address) --repin`")
+    }
+    let client = SyncClient(connection)
+    try client.hello()
+    return (client, socket)
+}
+
+/// What fetching brought: contributions whose content is now whole here, objects and bytes.
+struct Fetched { var contributions = 0, objects = 0, bytes: UInt64 = 0 }
+
+/// Fetches the content this store lacks of `wanted` (contributions of `d`; content a
+/// tombstone erased in `d` is skipped: it is gone for good) from the peers that serve `d`,
+/// `from` alone when given, else each peer (`datanet peer ls`) in turn. With `offline`, a
+/// lack is an error that says how to fetch instead. Throws when some content could be
+/// fetched from no peer, naming why.
+func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, contribution: Contribution)], offline: Bool,
+                  from: Contact? = nil, quiet: Bool = false) throws -> Fetched {
+    var missing = [(id: RecordID, contribution: Contribution)]()
+    for w in wanted where try !ledger.reader.isErased(d, contribution: w.id, content: w.contribution.content) && !ledger.reader.holdsContent(w.contribution) {
+        missing.append(w)
+    }
+    var done = Fetched()
+    guard !missing.isEmpty else { return done }
+    if offline {
+        throw CLIError.failure("the content of \(missing.count) contribution(s) is not in this store (synced with --records-only?); without --offline it is fetched from a peer, or run `datanet fetch`")
+    }
+    let peers = try from.map { [$0] } ?? ContactBook(storeDirectory: storeDir).all().filter { $0.address != nil }
+    guard !peers.isEmpty else {
+        throw CLIError.failure("the content of \(missing.count) contribution(s) is not in this store and no peer is known to fetch it from (`datanet peer add NAME HOST:PORT`)")
+    }
+    var why = [String]()
+    for peer in peers where !missing.isEmpty {
+        do {
+            let (client, _) = try connectPeer(peer)
+            defer { try? client.bye() }
+            guard try client.list().contains(where: { $0.id == d }) else { why.append("\(peer.name) does not serve it"); continue }
+            let bar = ProgressBar(total: missing.reduce(0) { $0 + $1.contribution.size }, label: "fetch from \(peer.name)", quiet: quiet)
+            var left = [(id: RecordID, contribution: Contribution)]()
+            for (k, m) in missing.enumerated() {
+                do {
+                    let c = m.contribution
+                    let got = try client.fetch(d, contribution: m.id, kind: c.contentKind == .tree ? .tree : .blob, root: c.content, into: ledger) { s in
+                        bar.update(missing[..<k].reduce(0) { $0 + $1.contribution.size } + min(s.bytes, c.size))
+                    }
+                    (done.contributions, done.objects, done.bytes) = (done.contributions + 1, done.objects + got.objects, done.bytes + got.bytes)
+                } catch SyncError.refused(let code, let message) {
+                    left.append(m)
+                    why.append("\(peer.name): \(code): \(message)")
+                }
+            }
+            bar.finish()
+            missing = left
+        } catch {
+            why.append("\(peer.name): \(error)")
+        }
+    }
+    guard missing.isEmpty else {
+        throw CLIError.failure("the content of \(missing.count) contribution(s) could not be fetched (\(why.prefix(3).joined(separator: "; ")))")
+    }
+    return done
+}
+
+/// `datanet fetch DATANET [PATH-PREFIX|ID] [--from PEER] [--json]`: fetches the content of a
+/// Datanet's contributions this store lacks (after `sync --records-only`): one contribution by
+/// id, the files whose names start with a prefix, or all of them.
+func runFetch(_ p: Parsed) throws -> Int32 {
+    let ledger = try openLedger()
+    let st = try ledger.reader.resolveDatanet(p.positionals[0])
+    let from = try p.options["--from"].map { name -> Contact in
+        guard let c = try ContactBook(storeDirectory: storeDir).contact(named: name), c.address != nil else {
+            throw CLIError.usage("no peer named '\(terminalSafe(name))' (`datanet peer ls` lists them)")
+        }
+        return c
+    }
+    var rows = try ledger.reader.statuses(st.id).filter { $0.state != .withdrawn && $0.state != .takenDown }
+    if let which = p.positionals.dropFirst().first {
+        let byID = isHexPrefix(which) ? rows.filter { $0.id.hex.hasPrefix(which.lowercased()) } : []
+        if byID.count == 1 {
+            rows = byID
+        } else {
+            rows = rows.filter { ($0.sidecar?.fileName ?? "").hasPrefix(which) }
+            guard !rows.isEmpty else { throw CLIError.failure("no contribution of \(terminalSafe(st.policy.name)) has the id or a file name starting '\(terminalSafe(which))'") }
+        }
+    }
+    let got = try fetchMissing(ledger, st.id, rows.map { ($0.id, $0.contribution) }, offline: false, from: from, quiet: p.has("--json"))
+    if p.has("--json") {
+        try printJSON(["datanet": st.id.hex, "contributions": rows.count, "fetched": got.contributions, "objects": got.objects, "bytes": got.bytes])
+    } else {
+        out(got.contributions == 0 ? "the content of all \(rows.count) contribution(s) is here already"
+            : "fetched the content of \(got.contributions) contribution(s): \(got.objects) objects, \(humanBytes(got.bytes))")
+    }
+    return 0
+}
