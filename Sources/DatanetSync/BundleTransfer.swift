@@ -10,9 +10,9 @@ import Glibc
 /// it then streams it, a receiver writes the parts to it and imports it once complete, so what
 /// is imported is exactly what bundle import checks (the one apply path; nothing unverified
 /// is committed, and a cut transfer leaves the store as it was).
-enum BundleTransfer {
-    /// The most a received bundle may hold unless a command says more (schema/protocol.md).
-    static let defaultMaximum: UInt64 = 64 << 30
+public enum BundleTransfer {
+    /// The most a received bundle may hold unless a command says otherwise (schema/protocol.md).
+    public static let defaultMaximum: UInt64 = 64 << 30
 
     /// A temporary file in `directory` open for reading and writing, unlinked at once (so
     /// nothing is left behind however the process ends) and closed when `body` returns.

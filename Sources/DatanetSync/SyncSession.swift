@@ -24,9 +24,11 @@ public struct SyncServer: Sendable {
     /// Requests a peer may make per second on average, and in one burst; past them the session
     /// is answered `error` `rate` and ends.
     public let requestsPerSecond: Double, burst: Double
+    /// The largest bundle a peer may push (a push stating more is refused before any part).
+    public let maximumPush: UInt64
 
-    public init(ledger: Ledger, requestsPerSecond: Double = 100, burst: Double = 400) {
-        (self.ledger, self.requestsPerSecond, self.burst) = (ledger, requestsPerSecond, burst)
+    public init(ledger: Ledger, requestsPerSecond: Double = 100, burst: Double = 400, maximumPush: UInt64 = BundleTransfer.defaultMaximum) {
+        (self.ledger, self.requestsPerSecond, self.burst, self.maximumPush) = (ledger, requestsPerSecond, burst, maximumPush)
     }
 
     /// The Datanets of this store `peer` may read.
@@ -40,9 +42,10 @@ public struct SyncServer: Sendable {
         let peer = c.peer
         do {
             let first = try SyncMessage(decoding: try c.receive())
-            guard case .hello(let theirs, _) = first.body else { throw SyncError.unexpected("the first message is \(first.typeName), not hello") }
+            guard case .hello(let theirs, let kinds) = first.body else { throw SyncError.unexpected("the first message is \(first.typeName), not hello") }
             try c.send(SyncMessage(first.request, .hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
             guard theirs.overlaps(SyncMessage.versions) else { throw SyncError.version(ours: SyncMessage.versions, theirs: theirs) }
+            let replays = Set(kinds)
             report(SyncEvent(peer: peer, kind: "hello"))
             var budget = RequestBudget(perSecond: requestsPerSecond, burst: burst)
             var reach = ContentReach()
@@ -62,6 +65,11 @@ public struct SyncServer: Sendable {
                         continue
                     }
                     let newest = try ledger.reader.checkpoints(d).last?.size ?? 0
+                    // A peer never receives a leaf it cannot replay: it is told which it lacks.
+                    if let (kind, at) = try LeafKinds.first(notIn: replays, ledger, d, from: min(since, newest), to: newest) {
+                        try refuse(c, m.request, "kinds", "leaf \(at) of \(d.hex) is a \(kind) leaf, which this peer does not replay (it replays kinds \(replays.sorted()))")
+                        continue
+                    }
                     let bytes = try BundleTransfer.send(ledger, d, since: min(since, newest), recordsOnly: recordsOnly, leavingOut: held,
                                                         telling: try ledger.reader.pendingMarks(d), request: m.request, over: c)
                     report(SyncEvent(peer: peer, kind: "pull", datanet: st.id, bytes: bytes))
@@ -73,7 +81,7 @@ public struct SyncServer: Sendable {
                     try c.send(SyncMessage(m.request, .ready(held: try ledger.reader.pendingMarks(d))).encoded)
                     let summary: BundleSummary, bytes: UInt64
                     do {
-                        (summary, bytes, _) = try BundleTransfer.receive(into: ledger, request: m.request, over: c)
+                        (summary, bytes, _) = try BundleTransfer.receive(into: ledger, request: m.request, over: c, maximum: maximumPush)
                     } catch let e as SyncError {
                         throw e
                     } catch {
@@ -129,6 +137,22 @@ public struct SyncServer: Sendable {
     }
 }
 
+/// Leaf kinds a peer replays (`hello`), checked before leaves are sent to it.
+enum LeafKinds {
+    /// The first leaf of `d` in `from..<to` whose kind is not in `replays`, or nil (the leaves
+    /// of the kinds the peer replays are passed over by their kind alone).
+    static func first(notIn replays: Set<UInt64>, _ ledger: Ledger, _ d: DatanetID, from: UInt64, to: UInt64) throws -> (LeafKind, UInt64)? {
+        let unknown = Set(LeafKind.allCases.filter { !replays.contains($0.rawValue) })
+        guard !unknown.isEmpty, from < to else { return nil }
+        var found: (LeafKind, UInt64)?
+        try ledger.reader.forEachLeafSummary(d, from: from, to: to, kinds: unknown) { i, leaf in
+            found = (leaf.kind, i)
+            return false
+        }
+        return found
+    }
+}
+
 /// A token bucket over a session's requests: `burst` at once, refilled at `perSecond`.
 struct RequestBudget {
     let perSecond: Double, burst: Double
@@ -154,6 +178,8 @@ public final class SyncClient {
     private var next: UInt64 = 1
     /// Round trips made (a request and its answer), for the summary.
     public private(set) var roundTrips = 0
+    /// The leaf kinds the peer said it replays (every kind until `hello` says otherwise).
+    private var peerReplays = Set(LeafKind.allCases.map(\.rawValue))
 
     public init(_ connection: PeerConnection) { self.connection = connection }
 
@@ -172,11 +198,12 @@ public final class SyncClient {
         return m
     }
 
-    /// Agrees on a protocol version.
+    /// Agrees on a protocol version and learns the leaf kinds the peer replays.
     public func hello() throws {
         let id = try request(.hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue)))
-        guard case .hello(let theirs, _) = try answer(id).body else { throw SyncError.unexpected("hello was not answered with hello") }
+        guard case .hello(let theirs, let kinds) = try answer(id).body else { throw SyncError.unexpected("hello was not answered with hello") }
         guard theirs.overlaps(SyncMessage.versions) else { throw SyncError.version(ours: SyncMessage.versions, theirs: theirs) }
+        peerReplays = Set(kinds)
     }
 
     /// The Datanets the peer serves to this identity.
@@ -203,6 +230,10 @@ public final class SyncClient {
     /// and the bytes sent.
     public func push(_ d: DatanetID, since: UInt64, recordsOnly: Bool, from ledger: Ledger,
                      progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (leaves: UInt64, records: UInt64, bytes: UInt64) {
+        let size = try ledger.reader.state(of: d).size
+        if let (kind, at) = try LeafKinds.first(notIn: peerReplays, ledger, d, from: min(since, size), to: size) {
+            throw SyncError.refused(code: "kinds", message: "leaf \(at) of \(d.hex) is a \(kind) leaf, which the peer does not replay (it replays kinds \(peerReplays.sorted()))")
+        }
         let id = try request(.push(d))
         guard case .ready(let held) = try answer(id).body else { throw SyncError.unexpected("push was not answered with ready") }
         let bytes = try BundleTransfer.send(ledger, d, since: since, recordsOnly: recordsOnly, leavingOut: held, request: id, over: connection,

@@ -177,7 +177,8 @@ nonisolated(unsafe) let commands: [Command] = [
                                         ("--sequence-every", "sequence pending records every SECONDS"),
                                         ("--max-connections", "sessions served at once (default 64)"),
                                         ("--max-handshakes", "handshakes under way at once (default 16); more connections are closed"),
-                                        ("--handshake-timeout", "seconds a peer has to finish the handshake (default 10)")],
+                                        ("--handshake-timeout", "seconds a peer has to finish the handshake (default 10)"),
+                                        ("--max-push", "the largest bundle a peer may push (default 64GiB)")],
                               maxPositionals: 0), run: runServe),
     Command(spec: CommandSpec(name: "sync", synopsis: "sync PEER|HOST:PORT [DATANET...] [--records-only] [--push|--pull] [--json]",
                               summary: """

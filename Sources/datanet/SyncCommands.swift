@@ -36,6 +36,10 @@ func runServe(_ p: Parsed) throws -> Int32 {
     // within a deadline, so a flood of silent or trickling connections cannot fill the cap.
     let handshakeCap = try bounded("--max-handshakes", 1...1024, 16)
     let handshakeDeadline = try bounded("--handshake-timeout", 1...300, 10)
+    let maximumPush = try p.options["--max-push"].map { text -> UInt64 in
+        guard let n = StoreConfig.byteCount(text), n > 0 else { throw CLIError.usage("--max-push takes a byte count such as 512MiB or 16GiB, not '\(terminalSafe(text))'") }
+        return n
+    } ?? BundleTransfer.defaultMaximum
     let listener = try TCPListener(host: host, port: port)
     let log = EventLog(json: p.has("--json"))
     let event = log.emit
@@ -79,7 +83,7 @@ func runServe(_ p: Parsed) throws -> Int32 {
                     c = try PeerConnection.open(socket, role: .responder, identity: me.signingKey, now: UInt64(Date().timeIntervalSince1970),
                                                 deadline: handshakeDeadline)
                 }
-                try SyncServer(ledger: ledger).serve(c) { e in
+                try SyncServer(ledger: ledger, maximumPush: maximumPush).serve(c) { e in
                     var f: [String: Any] = ["event": e.kind, "peer": e.peer.description]
                     if let d = e.datanet { f["datanet"] = d.hex }
                     if e.bytes > 0 { f["bytes"] = e.bytes }

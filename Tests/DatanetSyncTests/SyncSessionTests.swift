@@ -65,13 +65,14 @@ import Testing
 
     /// Serves `sessions` connections on `listener`, one after another; returns each session's
     /// outcome ("bye" or the error that ended it).
-    static func serve(_ node: Node, _ listener: TCPListener, sessions: Int, rate: (perSecond: Double, burst: Double) = (100, 400)) -> Parallel.Running<[String]> {
+    static func serve(_ node: Node, _ listener: TCPListener, sessions: Int, rate: (perSecond: Double, burst: Double) = (100, 400),
+                      maximumPush: UInt64 = BundleTransfer.defaultMaximum) -> Parallel.Running<[String]> {
         Parallel.start {
             var outcomes = [String]()
             for _ in 0..<sessions {
                 do {
                     let c = try PeerConnection.open(try listener.accept(timeout: 20), role: .responder, identity: node.identity, now: Self.now)
-                    try SyncServer(ledger: node.ledger, requestsPerSecond: rate.perSecond, burst: rate.burst).serve(c) { _ in }
+                    try SyncServer(ledger: node.ledger, requestsPerSecond: rate.perSecond, burst: rate.burst, maximumPush: maximumPush).serve(c) { _ in }
                     outcomes.append("bye")
                 } catch {
                     print("SERVER ERROR: \(error)")
@@ -271,6 +272,52 @@ import Testing
         try next.bye()
         let outcomes = try served.wait()
         #expect(outcomes.count == 4 && outcomes[3] == "bye" && !outcomes[0...2].contains("bye"), "\(outcomes)")
+    }
+
+    /// A peer never receives a leaf kind it cannot replay: a client whose hello lists no
+    /// review leaves is told which leaf it lacks the kind for, and given nothing; the session
+    /// goes on.
+    @Test func leavesOfKindsAPeerCannotReplayAreNotSent() throws {
+        let server = try Node(), peer = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        let id = try server.contribute(d, "reviewed", by: owner)
+        var review = Envelope(kind: .review, body: Review(datanet: d, reviewer: owner.publicKey, contributions: [id], accept: true, reason: "", createdAt: 5).body)
+        try review.sign(with: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        _ = try server.ledger.propose(review)
+        _ = try server.ledger.sequence(d, key: owner)
+        let reviewLeaf = try #require(try server.ledger.reader.forEachLeafSummaryFirst(d, kind: .review))
+        let listener = try TCPListener(port: 0)
+        let served = Self.serve(server, listener, sessions: 1)
+        let c = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: peer.identity, now: Self.now)
+        try c.send(SyncMessage(1, .hello(versions: 1...1, kinds: [1, 2, 3, 4, 5, 6])).encoded)
+        _ = try c.receive()
+        try c.send(SyncMessage(2, .pull(d, since: 0, recordsOnly: false, held: [])).encoded)
+        guard case .error("kinds", let why) = try SyncMessage(decoding: try c.receive()).body else { Issue.record("leaves of an unknown kind were sent"); return }
+        #expect(why.contains("leaf \(reviewLeaf)") && why.contains("review"), "\(why)")
+        // From past the review leaf, there is nothing it cannot replay.
+        try c.send(SyncMessage(3, .pull(d, since: reviewLeaf + 1, recordsOnly: false, held: [])).encoded)
+        guard case .size = try SyncMessage(decoding: try c.receive()).body else { Issue.record("no bundle"); return }
+        c.socket.shutdownWrite()
+        _ = try served.wait()
+    }
+
+    /// A push larger than the server's bound is refused before any of it is written; the
+    /// server's store is unchanged.
+    @Test func aPushPastTheServersBoundIsRefused() throws {
+        let server = try Node(), peer = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        let listener = try TCPListener(port: 0)
+        let served = Self.serve(server, listener, sessions: 1, maximumPush: 2_000)
+        let c = try Self.connect(peer, listener)
+        _ = try c.pull(d, since: 0, recordsOnly: false, into: peer.ledger)
+        _ = try peer.contribute(d, String(repeating: "long verse ", count: 400), by: peer.identity)
+        #expect(performing: { try c.push(d, since: 1, recordsOnly: false, from: peer.ledger) }, throws: { "\($0)".contains("passes the bound of 2000") })
+        #expect(try server.ledger.reader.pendingRecords(d).isEmpty)
+        let outcomes = try served.wait()
+        #expect(outcomes.count == 1 && outcomes[0].contains("bound"), "\(outcomes)")
     }
 
     /// A peer past the request rate is told so (`error` `rate`) and the session ends; the next
@@ -550,6 +597,15 @@ import Testing
         _ = try server.ledger.sequence(d, key: owner)
         #expect(try server.ledger.reader.state(of: d).policy.quorum == 1, "the quorum gathered across two stores took effect")
         #expect(try served.wait() == ["bye", "bye"])
+    }
+}
+
+extension LedgerReader {
+    /// The index of `d`'s first leaf of `kind`, if any.
+    func forEachLeafSummaryFirst(_ d: DatanetID, kind: LeafKind) throws -> UInt64? {
+        var found: UInt64?
+        try forEachLeafSummary(d, kinds: [kind]) { i, _ in found = i; return false }
+        return found
     }
 }
 
