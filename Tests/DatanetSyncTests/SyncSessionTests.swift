@@ -303,6 +303,72 @@ import Testing
         _ = try served.wait()
     }
 
+    /// Forwards one connection from `listener` to the server at `port`, passing only the
+    /// first `cut` bytes the server sends, then ending the client's stream (the server's bytes
+    /// are drained, so it is never left blocked).
+    static func cuttingProxy(_ listener: TCPListener, to port: UInt16, cut: Int) -> Parallel.Running<Int> {
+        Parallel.start {
+            let client = try listener.accept(timeout: 10)
+            let server = try TCPSocket.connect(host: "127.0.0.1", port: port)
+            let up = Parallel.start {
+                while let b = try? client.receive(), !b.isEmpty { guard (try? server.send(b)) != nil else { break } }
+                server.shutdownWrite()
+            }
+            var passed = 0
+            while let b = try? server.receive(), !b.isEmpty {
+                let n = min(b.count, cut - passed)
+                if n > 0 { try? client.send(Array(b.prefix(n))); passed += n }
+                if passed >= cut { client.shutdownWrite() }
+            }
+            client.shutdownWrite()
+            try up.wait()
+            return passed
+        }
+    }
+
+    /// A connection cut at random byte offsets of a clone and of a delta leaves the client's
+    /// store as it was (a bundle is imported whole or not at all); the next sync reaches the
+    /// same final state as an uncut one.
+    @Test func connectionsCutAtRandomOffsetsLeaveNothingHalfDone() throws {
+        let server = try Node(), client = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        for i in 0..<4 { _ = try server.contribute(d, "verse \(i) " + String(repeating: "la ", count: 300), by: owner) }
+        _ = try server.ledger.sequence(d, key: owner)
+        let listener = try TCPListener(port: 0), proxy = try TCPListener(port: 0)
+        var rng = SplitMix64(seed: 0xc07)
+        let cuts = 12
+        let served = Self.serveConcurrently(server, listener, sessions: 2 * cuts + 2)
+        func cutSync(_ limit: Int) throws {
+            let forwarded = Self.cuttingProxy(proxy, to: listener.port, cut: limit)
+            do {
+                let c = try Self.connect(client, proxy)
+                let size = (try? client.ledger.reader.state(of: d))?.size ?? 0
+                _ = try c.pull(d, since: size, recordsOnly: false, into: client.ledger)
+                Issue.record("a sync cut after \(limit) bytes completed")
+            } catch {}
+            _ = try forwarded.wait()
+        }
+        // A clone cut anywhere: nothing of the Datanet is kept.
+        for _ in 0..<cuts {
+            try cutSync(200 + Int(rng.next() % 9_000))
+            #expect(try client.ledger.reader.datanets().isEmpty)
+        }
+        try Self.sync(client, d, with: listener)
+        Self.expectSame(try server.tables(d), try client.tables(d), "after the clone")
+        // A delta cut anywhere: the store stays at the clone.
+        for i in 4..<8 { _ = try server.contribute(d, "verse \(i) " + String(repeating: "la ", count: 300), by: owner) }
+        _ = try server.ledger.sequence(d, key: owner)
+        let before = try client.tables(d)
+        for _ in 0..<cuts {
+            try cutSync(200 + Int(rng.next() % 8_000))
+            Self.expectSame(before, try client.tables(d), "after a cut delta")
+        }
+        try Self.sync(client, d, with: listener)
+        Self.expectSame(try server.tables(d), try client.tables(d), "after the delta")
+        #expect(try served.wait().filter { $0 == "bye" }.count == 2)
+    }
+
     /// A push larger than the server's bound is refused before any of it is written; the
     /// server's store is unchanged.
     @Test func aPushPastTheServersBoundIsRefused() throws {
