@@ -176,7 +176,7 @@ nonisolated(unsafe) let commands: [Command] = [
                                         ("--as", "the identity to serve as"),
                                         ("--sequence-every", "sequence pending records every SECONDS"),
                                         ("--max-connections", "sessions served at once (default 64)"),
-                                        ("--max-handshakes", "handshakes under way at once (default 16); more connections are closed"),
+                                        ("--max-handshakes", "handshakes under way at once (default 16); more connections wait their turn"),
                                         ("--handshake-timeout", "seconds a peer has to finish the handshake (default 10)"),
                                         ("--max-push", "the largest bundle a peer may push (default 64GiB)")],
                               maxPositionals: 0), run: runServe),
@@ -295,7 +295,7 @@ func runAdd(_ p: Parsed) throws -> Int32 {
 
 func runCat(_ p: Parsed) throws -> Int32 {
     let store = try openStore()
-    let ledger = try ledgerIfAny(store)
+    let ledger = ledgerIfAny(store)
     let target = try resolveContent(ledger, store, p.positionals[0])
     let (kind, id) = (target.kind, target.id)
     // A contribution known here whose content is not (a records-only sync): fetched first.

@@ -33,7 +33,8 @@ func runServe(_ p: Parsed) throws -> Int32 {
     }
     let cap = try bounded("--max-connections", 1...1024, 64)
     // Handshakes are the work a peer can demand before proving who it is: few at once, each
-    // within a deadline, so a flood of silent or trickling connections cannot fill the cap.
+    // within a deadline, so a flood of silent or trickling connections delays others by at
+    // most the deadline and cannot hold the server.
     let handshakeCap = try bounded("--max-handshakes", 1...1024, 16)
     let handshakeDeadline = try bounded("--handshake-timeout", 1...300, 10)
     let maximumPush = try p.options["--max-push"].map { text -> UInt64 in
@@ -61,18 +62,16 @@ func runServe(_ p: Parsed) throws -> Int32 {
             lastSequenced = Date()
             sequenceWhatArrived(ledger) { event($0, $1) }
         }
+        // At the handshake cap, new connections wait in the kernel's listen queue (each
+        // handshake under way ends within the deadline), rather than being turned away.
+        if handshaking.load(ordering: .relaxed) >= handshakeCap { usleep(5_000); continue }
         guard listener.waitForConnection(milliseconds: 250), let socket = try? listener.accept(timeout: 30) else { continue }
         guard open.add(1, ordering: .relaxed).newValue <= cap else {
             open.subtract(1, ordering: .relaxed)
             event(["event": "refused", "address": socket.address, "reason": "connection cap"], "refused \(socket.address): \(cap) connections open")
             continue
         }
-        guard handshaking.add(1, ordering: .relaxed).newValue <= handshakeCap else {
-            handshaking.subtract(1, ordering: .relaxed)
-            open.subtract(1, ordering: .relaxed)
-            event(["event": "refused", "address": socket.address, "reason": "handshake cap"], "refused \(socket.address): \(handshakeCap) handshakes under way")
-            continue
-        }
+        handshaking.add(1, ordering: .relaxed)
         sessions.enter()
         Thread.detachNewThread {
             defer { open.subtract(1, ordering: .relaxed); sessions.leave() }

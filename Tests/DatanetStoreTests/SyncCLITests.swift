@@ -149,8 +149,8 @@ import Testing
     }
 
     /// Connections that never finish a handshake hold at most `--max-handshakes` slots, each
-    /// for at most `--handshake-timeout`: past the cap a connection is closed at once, and once
-    /// the silent one times out, a real peer is served. Bad values of both are usage errors.
+    /// for at most `--handshake-timeout`: past the cap a connection waits its turn, and once
+    /// the silent one times out, the real peer is served. Bad values of both are usage errors.
     @Test func silentConnectionsCannotHoldTheServer() throws {
         let owner = Session(), peer = Session()
         _ = try Self.identity(owner, "owner")
@@ -163,15 +163,14 @@ import Testing
         _ = try Self.identity(peer, "pat")
         let silent = try TCPSocket.connect(host: "127.0.0.1", port: UInt16(server.address.split(separator: ":").last!)!)
         usleep(300_000)
-        let refused = try peer.run(["sync", server.address])
-        #expect(refused.status != 0, "a second handshake past the cap: \(refused.stdout)")
-        usleep(2_500_000)
+        let start = Date()
         #expect(try peer.ok(["sync", server.address]).contains("synced 1 Datanet(s)"))
+        let waited = Date().timeIntervalSince(start)
+        #expect(waited > 1.2 && waited < 10, "served once the silent handshake timed out, after \(waited) s")
         _ = silent
         let (status, events) = server.stop()
         #expect(status == 0)
         let all = server.events()
-        #expect(all.contains { $0["event"] as? String == "refused" && $0["reason"] as? String == "handshake cap" }, "\(events)")
         #expect(all.contains { $0["event"] as? String == "closed" && ($0["error"] as? String ?? "").contains("finish the handshake in 2 s") }, "\(all)")
     }
 }
