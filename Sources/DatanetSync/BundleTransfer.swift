@@ -40,15 +40,31 @@ public enum BundleTransfer {
             guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
             var buffer = [UInt8](repeating: 0, count: SyncMessage.maximumPart)
             var sent: UInt64 = 0
-            try c.send(SyncMessage(request, .size(length)).encoded)
+            // The receiver may refuse mid-way (a size past its bound) and close: its reason,
+            // already on the way, is read and reported instead of a broken pipe.
+            func sendOrReason(_ m: SyncMessage) throws {
+                do {
+                    if c.socket.isReadable { try refusal() }
+                    try c.send(m.encoded)
+                } catch let e as SocketError {
+                    try refusal()
+                    throw e
+                }
+            }
+            func refusal() throws {
+                guard let answer = try? SyncMessage(decoding: try c.receive()) else { return }
+                if case .error(let code, let message) = answer.body { throw SyncError.refused(code: code, message: message) }
+                throw SyncError.unexpected("a \(answer.typeName) message arrived while a bundle was being sent")
+            }
+            try sendOrReason(SyncMessage(request, .size(length)))
             while sent < length {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 guard n > 0 else { throw StoreError.io(path: "sync bundle", operation: "read", errno: n < 0 ? errno : EIO) }
-                try c.send(SyncMessage(request, .part(Array(buffer[0..<n]))).encoded)
+                try sendOrReason(SyncMessage(request, .part(Array(buffer[0..<n]))))
                 sent += UInt64(n)
                 progress?(sent, length)
             }
-            try c.send(SyncMessage(request, .end(length, held: mine)).encoded)
+            try sendOrReason(SyncMessage(request, .end(length, held: mine)))
             return length
         }
     }

@@ -119,6 +119,7 @@ public struct SyncServer: Sendable {
             case .overLimit: try? refuse(c, 0, "rate", e.description)
             default: try? refuse(c, 0, "protocol", e.description)
             }
+            Self.linger(c)
             report(SyncEvent(peer: peer, kind: "error", detail: e.description))
             throw e
         } catch let e as SocketError {
@@ -130,6 +131,16 @@ public struct SyncServer: Sendable {
             report(SyncEvent(peer: peer, kind: "error", detail: "\(error)"))
             throw error
         }
+    }
+
+    /// Ends a session gently: the answer just sent reaches the peer even while it is still
+    /// sending (closing with its bytes unread would reset the connection, and could drop the
+    /// answer), reading and dropping at most 4 MiB for at most about a second.
+    static func linger(_ c: PeerConnection) {
+        c.socket.shutdownWrite()
+        c.socket.setTimeout(1)
+        var drained = 0
+        while drained < 4 << 20, let b = try? c.socket.receive(), !b.isEmpty { drained += b.count }
     }
 
     private func refuse(_ c: PeerConnection, _ request: UInt64, _ code: String, _ message: String) throws {

@@ -81,6 +81,12 @@ public final class TCPSocket: @unchecked Sendable {
         }
     }
 
+    /// Whether bytes (or the end of the stream) can be read now without waiting.
+    public var isReadable: Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&p, 1, 0) == 1
+    }
+
     /// A read or write that waited its timeout out fails with EAGAIN: said as a timeout.
     static func timedOut(_ e: Int32) -> Int32 { e == EAGAIN || e == EWOULDBLOCK ? ETIMEDOUT : e }
 
