@@ -44,12 +44,19 @@ extension Ledger {
                 try self.indexLeaf(txn, d, leaf)
             }
             var batch = [(index: UInt64, bytes: [UInt8])]()
+            // This store's own leaves were checked when stored: replayed for the state in force,
+            // their signatures not checked again (a delta's cost is the delta's, not the log's).
             try table.scan(txn) { k, v in
                 guard k < localSize else { return false }
                 batch.append((k, Array(v)))
-                if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
+                if batch.count == Self.auditBatch {
+                    try pipeline.push(batch, into: &auditor, verify: false, each: keepNew)
+                    batch.removeAll(keepingCapacity: true)
+                }
                 return true
             }
+            if !batch.isEmpty { try pipeline.push(batch, into: &auditor, verify: false, each: keepNew) } // (an empty push drains)
+            batch.removeAll(keepingCapacity: true)
             // Objects and sidecars this import stored: kept at the end only if a live record
             // reaches them (a bundle cannot plant storage, nor bring back what a tombstone erased).
             var objects = ObjectBatch()

@@ -45,31 +45,34 @@ func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, co
         throw CLIError.failure("the content of \(missing.count) contribution(s) is not in this store and no peer is known to fetch it from (`datanet peer add NAME HOST:PORT`)")
     }
     var why = [String]()
+    let wantedCount = missing.count
     for peer in peers where !missing.isEmpty {
         do {
             let (client, _) = try connectPeer(peer)
             defer { try? client.bye() }
             guard try client.list().contains(where: { $0.id == d }) else { why.append("\(peer.name) does not serve it"); continue }
             let bar = ProgressBar(total: missing.reduce(0) { $0 + $1.contribution.size }, label: "fetch from \(peer.name)", quiet: quiet)
-            var left = [(id: RecordID, contribution: Contribution)]()
-            for (k, m) in missing.enumerated() {
+            defer { bar.finish() }
+            var before: UInt64 = 0
+            for m in missing {
+                let c = m.contribution
                 do {
-                    let c = m.contribution
                     let got = try client.fetch(d, contribution: m.id, kind: c.contentKind == .tree ? .tree : .blob, root: c.content, into: ledger) { s in
-                        bar.update(missing[..<k].reduce(0) { $0 + $1.contribution.size } + min(s.bytes, c.size))
+                        bar.update(before + min(s.bytes, c.size))
                     }
-                    (done.contributions, done.objects, done.bytes) = (done.contributions + 1, done.objects + got.objects, done.bytes + got.bytes)
+                    (done.objects, done.bytes) = (done.objects + got.objects, done.bytes + got.bytes)
                 } catch SyncError.refused(let code, let message) {
-                    left.append(m)
                     why.append("\(peer.name): \(code): \(message)")
                 }
+                before += c.size
             }
-            bar.finish()
-            missing = left
         } catch {
             why.append("\(peer.name): \(error)")
         }
+        // What this peer could not give (refused, or the connection ended) goes to the next.
+        missing = try missing.filter { try !ledger.reader.holdsContent($0.contribution) }
     }
+    done.contributions = wantedCount - missing.count
     guard missing.isEmpty else {
         throw CLIError.failure("the content of \(missing.count) contribution(s) could not be fetched (\(why.prefix(3).joined(separator: "; ")))")
     }
