@@ -287,7 +287,7 @@ import Testing
         _ = try server.ledger.sequence(d, key: owner)
         _ = try server.ledger.propose(review)
         _ = try server.ledger.sequence(d, key: owner)
-        let reviewLeaf = try #require(try server.ledger.reader.forEachLeafSummaryFirst(d, kind: .review))
+        let reviewLeaf = try #require(try server.ledger.reader.firstLeaf(d, kind: .review))
         let listener = try TCPListener(port: 0)
         let served = Self.serve(server, listener, sessions: 1)
         let c = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: peer.identity, now: Self.now)
@@ -668,7 +668,7 @@ import Testing
 
 extension LedgerReader {
     /// The index of `d`'s first leaf of `kind`, if any.
-    func forEachLeafSummaryFirst(_ d: DatanetID, kind: LeafKind) throws -> UInt64? {
+    func firstLeaf(_ d: DatanetID, kind: LeafKind) throws -> UInt64? {
         var found: UInt64?
         try forEachLeafSummary(d, kinds: [kind]) { i, _ in found = i; return false }
         return found
