@@ -573,6 +573,43 @@ import Testing
         #expect(try served.wait() == ["bye", "bye", "bye"])
     }
 
+    /// A lying server: it answers a fetch with an object nobody asked for (bytes under no
+    /// requested id), and then with a chunk whose bytes were altered. The client refuses both
+    /// and stores neither.
+    @Test func aServerThatSendsObjectsNotAskedForIsRefused() throws {
+        let client = try Node(), liar = try SigningKey()
+        let listener = try TCPListener(port: 0)
+        var rng = SplitMix64(seed: 0x11a2)
+        let real = rng.bytes(40_000), planted = rng.bytes(30_000)
+        let realID = ObjectID(SHA256.hash(real))
+        var altered = real
+        altered[7] ^= 0x20
+        let served = Parallel.start { () throws -> Int in
+            var answered = 0
+            for reply in [planted, altered] {
+                let c = try PeerConnection.open(try listener.accept(timeout: 10), role: .responder, identity: liar, now: Self.now)
+                let hello = try SyncMessage(decoding: try c.receive())
+                try c.send(SyncMessage(hello.request, .hello(versions: 1...1, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
+                let fetch = try SyncMessage(decoding: try c.receive())
+                try c.send(SyncMessage(fetch.request, .objects(sent: [.init(.chunk, reply)], refused: [])).encoded)
+                answered += 1
+                _ = try? c.receive()
+            }
+            return answered
+        }
+        let d = DatanetID(SHA256.hash([9])), r = RecordID(SHA256.hash([10]))
+        for _ in 0..<2 {
+            let c = try Self.connect(client, listener)
+            #expect(performing: { try c.fetch(d, contribution: r, kind: .chunk, root: realID, into: client.ledger) }, throws: {
+                "\($0)".contains("not asked for")
+            })
+            c.connection.socket.shutdownWrite()
+        }
+        #expect(try served.wait() == 2)
+        #expect(try client.ledger.store.chunk(realID) == nil && client.ledger.store.chunk(ObjectID(SHA256.hash(planted))) == nil)
+        #expect(try client.ledger.store.chunk(ObjectID(SHA256.hash(altered))) == nil)
+    }
+
     /// Every message type round-trips; thousands of mutations of each never trap, and whatever
     /// decodes re-encodes to the same bytes (the decoder accepts only canonical messages).
     @Test func messagesDecodeStrictly() throws {
