@@ -43,53 +43,96 @@ struct ContentReach {
     }
 }
 
+/// One contribution's content to fetch: its record id, and the kind and id of its root.
+public struct FetchItem: Sendable {
+    public var contribution: RecordID, kind: ObjectKind, root: ObjectID
+    public init(contribution: RecordID, kind: ObjectKind, root: ObjectID) { (self.contribution, self.kind, self.root) = (contribution, kind, root) }
+}
+
 /// What one fetch brought.
 public struct FetchSummary: Sendable, Equatable {
     public var objects = 0
     public var bytes: UInt64 = 0
+    /// Contributions the peer would not give the content of: the error code and message of its
+    /// refusal (a Datanet or contribution it does not serve, an object it does not hold).
+    public var failed = [RecordID: SyncError]()
 }
 
 extension SyncClient {
     /// Fetches what this store lacks of contribution `contribution`'s content (`kind` and
-    /// `root`) in `d` from the peer, `window` requests in flight. Throws when the peer refuses
-    /// an object this store needs or sends one it did not ask for; what arrived before stays.
+    /// `root`) in `d` from the peer. Throws when the peer refuses an object this store needs or
+    /// sends one it did not ask for; what arrived before stays.
     public func fetch(_ d: DatanetID, contribution: RecordID, kind: ObjectKind, root: ObjectID, into ledger: Ledger,
                       window: Int = 4, progress: ((FetchSummary) -> Void)? = nil) throws -> FetchSummary {
+        let s = try fetch(d, [FetchItem(contribution: contribution, kind: kind, root: root)], into: ledger, window: window, progress: progress)
+        if let e = s.failed[contribution] { throw e }
+        return s
+    }
+
+    /// Fetches what this store lacks of the content of `items` (contributions of `d`), up to
+    /// `window` requests in flight across them. A contribution the peer refuses is named in
+    /// `failed` and the others go on; a peer that sends an object not asked for ends the fetch
+    /// (thrown). What arrived stays: chunks at once, blobs and trees at the end (children first).
+    public func fetch(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger,
+                      window: Int = 8, progress: ((FetchSummary) -> Void)? = nil) throws -> FetchSummary {
         var summary = FetchSummary()
-        var queue = try Self.missing([SyncMessage.ObjectRef(kind, root)], in: ledger)
-        var inFlight = [(id: UInt64, wanted: Set<SyncMessage.ObjectRef>)]()
-        // Blobs and trees received, stored once what they name is here (children first).
+        // Work in order: objects to ask for under one contribution; `pending` is every object
+        // queued or in flight, so none is asked for twice.
+        var queue = [(RecordID, [SyncMessage.ObjectRef])](), head = 0
+        var pending = Set<SyncMessage.ObjectRef>()
+        for item in items {
+            let refs = try Self.missing([SyncMessage.ObjectRef(item.kind, item.root)], in: ledger).filter { pending.insert($0).inserted }
+            if !refs.isEmpty { queue.append((item.contribution, refs)) }
+        }
+        func nextBatch() -> (RecordID, [SyncMessage.ObjectRef])? {
+            while head < queue.count {
+                let (c, refs) = queue[head]
+                guard summary.failed[c] == nil else { head += 1; continue }
+                let batch = Array(refs.prefix(SyncMessage.maximumFetch))
+                if refs.count > batch.count { queue[head].1 = Array(refs.dropFirst(batch.count)) } else { head += 1 }
+                return (c, batch)
+            }
+            return nil
+        }
+        var inFlight = [(id: UInt64, contribution: RecordID, wanted: Set<SyncMessage.ObjectRef>)]()
         var parents = [(SyncMessage.ObjectRef, [UInt8])]()
-        while !queue.isEmpty || !inFlight.isEmpty {
-            while inFlight.count < max(1, window), !queue.isEmpty {
-                let batch = Array(queue.prefix(SyncMessage.maximumFetch))
-                queue.removeFirst(batch.count)
-                inFlight.append((try request(.fetch(d, contribution: contribution, wanted: batch)), Set(batch)))
+        while true {
+            while inFlight.count < max(1, window), let (c, batch) = nextBatch() {
+                inFlight.append((try request(.fetch(d, contribution: c, wanted: batch)), c, Set(batch)))
             }
-            let (id, wanted) = inFlight.removeFirst()
-            guard case .objects(let sent, let refused) = try answer(id).body else {
-                throw SyncError.unexpected("a fetch was not answered with objects")
+            guard !inFlight.isEmpty else { break }
+            let (id, c, wanted) = inFlight.removeFirst()
+            let reply: SyncMessage
+            do { reply = try answer(id) } catch let e as SyncError {
+                guard case .refused = e else { throw e }
+                summary.failed[c] = e
+                continue
             }
+            guard case .objects(let sent, let refused) = reply.body else { throw SyncError.unexpected("a fetch was not answered with objects") }
             if let r = refused.first(where: { wanted.contains($0) }) {
-                throw SyncError.refused(code: "missing", message: "the peer does not serve \(r.kind) \(r.id.hex) of contribution \(contribution.hex)")
+                summary.failed[c] = .refused(code: "missing", message: "the peer does not serve \(r.kind) \(r.id.hex) of contribution \(c.hex)")
+                continue
             }
-            var got = Set<SyncMessage.ObjectRef>(), chunks = [(ObjectID, [UInt8])](), children = [SyncMessage.ObjectRef]()
+            var got = Set<SyncMessage.ObjectRef>(), chunks = [(ObjectKind, ObjectID, [UInt8])](), children = [SyncMessage.ObjectRef]()
             for o in sent {
                 let (oid, named) = try ObjectStore.validated(o.kind, o.bytes)
                 let ref = SyncMessage.ObjectRef(o.kind, oid)
                 guard wanted.contains(ref), got.insert(ref).inserted else {
                     throw SyncError.unexpected("the peer sent \(o.kind) \(oid.hex), which was not asked for")
                 }
-                if o.kind == .chunk { chunks.append((oid, o.bytes)) } else {
+                if o.kind == .chunk { chunks.append((.chunk, oid, o.bytes)) } else {
                     parents.append((ref, o.bytes))
                     children += named.map { SyncMessage.ObjectRef($0.0, $0.1) }
                 }
                 summary.objects += 1
                 summary.bytes += UInt64(o.bytes.count)
             }
-            if !chunks.isEmpty { try ledger.store.keep(chunks.map { (.chunk, $0.0, $0.1) }) }
-            queue += wanted.subtracting(got).subtracting(refused)       // deferred by the answer's bound
-            queue += try Self.missing(children, in: ledger).filter { c in !queue.contains(c) && !inFlight.contains { $0.wanted.contains(c) } }
+            try ledger.store.keep(chunks)
+            pending.subtract(got)
+            let deferred = Array(wanted.subtracting(got))       // left out by the answer's bound
+            if !deferred.isEmpty { queue.append((c, deferred)) }
+            let more = try Self.missing(children, in: ledger).filter { pending.insert($0).inserted }
+            if !more.isEmpty { queue.append((c, more)) }
             progress?(summary)
         }
         try ledger.store.keep(parents.reversed().map { ($0.0.kind, $0.0.id, $0.1) })

@@ -257,7 +257,7 @@ extension SyncMessage {
 }
 
 /// Why a sync session ended or a request failed.
-public enum SyncError: Error, Equatable, CustomStringConvertible {
+public enum SyncError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The peer sent bytes that are not a message of this protocol.
     case malformed(String)
     /// The peer sent a well-formed message out of turn.

@@ -53,19 +53,11 @@ func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, co
             guard try client.list().contains(where: { $0.id == d }) else { why.append("\(peer.name) does not serve it"); continue }
             let bar = ProgressBar(total: missing.reduce(0) { $0 + $1.contribution.size }, label: "fetch from \(peer.name)", quiet: quiet)
             defer { bar.finish() }
-            var before: UInt64 = 0
-            for m in missing {
-                let c = m.contribution
-                do {
-                    let got = try client.fetch(d, contribution: m.id, kind: c.contentKind == .tree ? .tree : .blob, root: c.content, into: ledger) { s in
-                        bar.update(before + min(s.bytes, c.size))
-                    }
-                    (done.objects, done.bytes) = (done.objects + got.objects, done.bytes + got.bytes)
-                } catch SyncError.refused(let code, let message) {
-                    why.append("\(peer.name): \(code): \(message)")
-                }
-                before += c.size
-            }
+            // Every missing contribution at once: requests stay in flight across them.
+            let items = missing.map { FetchItem(contribution: $0.id, kind: $0.contribution.contentKind == .tree ? .tree : .blob, root: $0.contribution.content) }
+            let got = try client.fetch(d, items, into: ledger) { s in bar.update(s.bytes) }
+            (done.objects, done.bytes) = (done.objects + got.objects, done.bytes + got.bytes)
+            why += got.failed.values.prefix(3).map { "\(peer.name): \($0)" }
         } catch {
             why.append("\(peer.name): \(error)")
         }

@@ -573,6 +573,35 @@ import Testing
         #expect(try served.wait() == ["bye", "bye", "bye"])
     }
 
+    /// Many contributions' content in one fetch, requests in flight across them; one the peer
+    /// does not serve in that Datanet is named as failed while all the others arrive.
+    @Test func manyContributionsFetchTogether() throws {
+        let server = try Node(), client = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        let other = try Self.datanet(on: server, owner: owner, name: "other")
+        let ids = try (0..<30).map { try server.contribute(d, "piece \($0)", by: owner) }
+        let elsewhere = try server.contribute(other, "elsewhere", by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        _ = try server.ledger.sequence(other, key: owner)
+        let listener = try TCPListener(port: 0)
+        let served = Self.serve(server, listener, sessions: 1)
+        let c = try Self.connect(client, listener)
+        _ = try c.pull(d, since: 0, recordsOnly: true, into: client.ledger)
+        var items = try ids.map { id in
+            let k = try #require(try client.ledger.reader.contribution(id, in: d))
+            return FetchItem(contribution: id, kind: .blob, root: k.content)
+        }
+        let stray = try #require(try server.ledger.reader.contribution(elsewhere, in: other))
+        items.insert(FetchItem(contribution: elsewhere, kind: .blob, root: stray.content), at: 10)
+        let got = try c.fetch(d, items, into: client.ledger, window: 8)
+        #expect(Set(got.failed.keys) == [elsewhere] && "\(got.failed[elsewhere]!)".contains("unknown-contribution"))
+        #expect(got.objects == 60, "a blob and a chunk each: \(got.objects)")
+        for id in ids { #expect(try client.ledger.reader.holdsContent(try #require(try client.ledger.reader.contribution(id, in: d)))) }
+        try c.bye()
+        #expect(try served.wait() == ["bye"])
+    }
+
     /// A lying server: it answers a fetch with an object nobody asked for (bytes under no
     /// requested id), and then with a chunk whose bytes were altered. The client refuses both
     /// and stores neither.
