@@ -13,7 +13,7 @@ public struct SyncMessage: Equatable, Sendable {
     public static let versions: ClosedRange<UInt64> = 1...1
     /// Bounds every decoder checks (schema/protocol.md "Bounds").
     public static let maximumPart = 1 << 20, maximumDatanets = 10_000, maximumKinds = 64
-    public static let maximumCode = 64, maximumText = 1024, maximumName = 256
+    public static let maximumCode = 64, maximumText = 1024, maximumName = 256, maximumNote = 4096
     /// Pending records a side may list as held (`pull`, `ready`).
     public static let maximumMarks = 1_000_000
     /// Objects one `fetch` may ask for, and the bytes of objects one `objects` answer carries
@@ -32,10 +32,13 @@ public struct SyncMessage: Equatable, Sendable {
         public init(_ kind: ObjectKind, _ bytes: [UInt8]) { (self.kind, self.bytes) = (kind, bytes) }
     }
 
-    /// A Datanet as `list` shows it to a peer allowed to read it.
+    /// A Datanet as `list` shows it to a peer allowed to read it, with the newest checkpoint
+    /// note the server holds ("" when none): the peer checks it against its own log first.
     public struct Listed: Equatable, Sendable {
-        public var id: DatanetID, name: String, size: UInt64
-        public init(id: DatanetID, name: String, size: UInt64) { (self.id, self.name, self.size) = (id, name, size) }
+        public var id: DatanetID, name: String, size: UInt64, checkpoint: String
+        public init(id: DatanetID, name: String, size: UInt64, checkpoint: String = "") {
+            (self.id, self.name, self.size, self.checkpoint) = (id, name, size, checkpoint)
+        }
     }
 
     public enum Body: Equatable, Sendable {
@@ -106,7 +109,7 @@ public struct SyncMessage: Equatable, Sendable {
         case .ready(let held):
             b.set(2, Self.marks(held))
         case .datanets(let list):
-            b.set(2, .array(list.map { .array([.bytes($0.id.bytes), .string($0.name), .unsigned($0.size)]) }))
+            b.set(2, .array(list.map { .array([.bytes($0.id.bytes), .string($0.name), .unsigned($0.size), .string($0.checkpoint)]) }))
         case .pull(let d, let since, let recordsOnly, let held):
             b.set(2, .bytes(d.bytes)); b.set(3, .unsigned(since)); b.set(4, .unsigned(recordsOnly ? 1 : 0)); b.set(5, Self.marks(held))
         case .push(let d):
@@ -149,16 +152,19 @@ public struct SyncMessage: Equatable, Sendable {
             case 2: body = .list
             case 3:
                 let list = try f.field(2, "datanets", wrong: { _ in
-                    "datanets field 2 is not a list of at most \(Self.maximumDatanets) [id, name, size] entries"
+                    "datanets field 2 is not a list of at most \(Self.maximumDatanets) [id, name, size, checkpoint] entries"
                 }) { s throws(CBORError) -> [Listed]? in
                     let n = try s.arrayCount()
                     guard n <= Self.maximumDatanets else { return nil }
                     var out = [Listed]()
                     for _ in 0..<n {
-                        guard try s.arrayCount() == 3, let id = DatanetID(try s.bytes()) else { return nil }
+                        guard try s.arrayCount() == 4, let id = DatanetID(try s.bytes()) else { return nil }
                         let name = try s.text()
                         guard name.count <= Self.maximumName else { return nil }
-                        out.append(Listed(id: id, name: String(decoding: name, as: UTF8.self), size: try s.unsigned()))
+                        let size = try s.unsigned()
+                        let note = try s.text()
+                        guard note.count <= Self.maximumNote else { return nil }
+                        out.append(Listed(id: id, name: String(decoding: name, as: UTF8.self), size: size, checkpoint: String(decoding: note, as: UTF8.self)))
                     }
                     return out
                 }

@@ -56,7 +56,10 @@ public struct SyncServer: Sendable {
                 }
                 switch m.body {
                 case .list:
-                    let list = try visible(to: peer).map { SyncMessage.Listed(id: $0.id, name: $0.policy.name, size: $0.size) }
+                    let list = try visible(to: peer).map { st in
+                        let note = try ledger.reader.latestCheckpoint(st.id) ?? ""
+                        return SyncMessage.Listed(id: st.id, name: st.policy.name, size: st.size, checkpoint: note.utf8.count <= SyncMessage.maximumNote ? note : "")
+                    }
                     try c.send(SyncMessage(m.request, .datanets(list)).encoded)
                     report(SyncEvent(peer: peer, kind: "list"))
                 case .pull(let d, let since, let recordsOnly, let held):
@@ -254,4 +257,14 @@ public final class SyncClient {
     }
 
     public func bye() throws { _ = try request(.bye) }
+
+    /// Checks a listed Datanet's newest checkpoint against this store's log before anything
+    /// moves (`Ledger.observe`): a signed checkpoint at a size this log has with another root
+    /// is a fork, kept as evidence when this store holds its own signed checkpoint of that
+    /// size. Nil when this store does not hold the Datanet, the peer listed no checkpoint, or
+    /// its signature cannot be checked here (signed by a key handed over past this log).
+    public static func observe(_ listed: SyncMessage.Listed, in ledger: Ledger) throws -> CheckpointObservation? {
+        guard !listed.checkpoint.isEmpty, (try? ledger.reader.state(of: listed.id)) != nil else { return nil }
+        do { return try ledger.observe(note: listed.checkpoint, datanet: listed.id) } catch is LedgerRefusal { return nil }
+    }
 }

@@ -184,8 +184,25 @@ func runSync(_ p: Parsed) throws -> Int32 {
     }
     var rows = [[String: Any]]()
     var (leavesIn, recordsIn, objectsIn, leavesOut, recordsOut) = (0, 0, 0, UInt64(0), UInt64(0))
+    var disagreed = false
     for r in wanted {
         var row: [String: Any] = ["datanet": r.id.hex, "name": r.name]
+        // The peer's newest checkpoint is checked against this log before anything moves: a
+        // fork is kept as evidence and nothing of that Datanet is exchanged.
+        switch try SyncClient.observe(r, in: ledger) {
+        case .fork(let evidence)?:
+            errLine("datanet: FORK: \(r.name): the peer's signed checkpoint and this store's disagree; the evidence is kept (`datanet audit`), nothing was exchanged")
+            (row["fork"], row["evidence"], disagreed) = (true, evidence, true)
+            rows.append(row)
+            continue
+        case .inconsistent(let size)?:
+            errLine("datanet: \(r.name): the peer's checkpoint at size \(size) disagrees with this log (this store holds no signed checkpoint of that size to prove a fork; the note is kept as observed); nothing was exchanged")
+            (row["inconsistent_at"], disagreed) = (size, true)
+            rows.append(row)
+            continue
+        case .consistent?, nil:
+            break
+        }
         let mine = (try? ledger.reader.state(of: r.id))?.size ?? 0
         // After a pull, the records the peer holds pending are known: a push goes only when it
         // lacks leaves or records this store holds (or holds them with fewer signatures).
@@ -227,5 +244,5 @@ func runSync(_ p: Parsed) throws -> Int32 {
         out("synced \(wanted.count) Datanet(s) with \(who): in \(leavesIn) leaves, \(recordsIn) records, \(objectsIn) objects; out \(leavesOut) leaves, \(recordsOut) records; "
             + "\(client.roundTrips) round trips, \(socket.bytesReceived) B received, \(socket.bytesSent) B sent")
     }
-    return 0
+    return disagreed ? 1 : 0
 }

@@ -148,6 +148,36 @@ import Testing
         #expect(try reader.run(["fetch", "notes", "zzz"]).status == 1)
     }
 
+    /// The same sequencer key signing two different logs of one size (a restored backup used
+    /// in a second store): `sync` sees the fork in the peer's listed checkpoint, keeps the
+    /// evidence, exchanges nothing and exits 1; `audit` then reports the fork.
+    @Test func aForkSeenBySyncIsKeptAndReported() throws {
+        let hub = Session(), copy = Session()
+        _ = try Self.identity(hub, "owner")
+        try hub.ok(["create", "tales", "--sequencer", "owner"])
+        let pw = hub.dir.file("pw")
+        writeFile(pw, Array("a long passphrase\n".utf8))
+        try hub.ok(["id", "backup", "owner", "-o", hub.dir.file("owner.bak"), "--passphrase-file", pw])
+        try copy.ok(["init"])
+        try copy.ok(["id", "restore", hub.dir.file("owner.bak"), "--passphrase-file", pw])
+        try copy.ok(["config", "identity", "owner"])
+        let server = try Server(hub)
+        try copy.ok(["sync", server.address])
+        for (s, text) in [(hub, "the hub's tale"), (copy, "the copy's tale")] {
+            let file = s.dir.file("tale.txt")
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            try s.ok(["contribute", "tales", file])
+            try s.ok(["sequence", "tales"])
+        }
+        let before = fileDigest(copy.store + "/data.mdb")
+        let r = try copy.run(["sync", server.address])
+        #expect(r.status == 1 && r.stderr.contains("FORK") && r.stdout.contains("in 0 leaves"), "\(r.stdout) \(r.stderr)")
+        #expect(fileDigest(copy.store + "/data.mdb") != before, "the evidence was kept")
+        let audit = try copy.run(["audit", "tales"])
+        #expect(audit.status == 1 && audit.stdout.contains("✗ fork: 2 signed checkpoints"), "\(audit.stdout)")
+        _ = server.stop()
+    }
+
     /// Connections that never finish a handshake hold at most `--max-handshakes` slots, each
     /// for at most `--handshake-timeout`: past the cap a connection waits its turn, and once
     /// the silent one times out, the real peer is served. Bad values of both are usage errors.

@@ -137,7 +137,9 @@ import Testing
         let served = Self.serve(server, listener, sessions: 2)
 
         var c = try Self.connect(client, listener)
-        #expect(try c.list() == [SyncMessage.Listed(id: d, name: "songs", size: 4)])
+        let listed = try c.list()
+        #expect(listed.map(\.id) == [d] && listed[0].name == "songs" && listed[0].size == 4)
+        #expect(listed[0].checkpoint == (try server.ledger.reader.latestCheckpoint(d)), "the newest checkpoint comes with the list")
         let (clone, _, _) = try c.pull(d, since: 0, recordsOnly: false, into: client.ledger)
         #expect(clone.newLeaves == 4)
         Self.expectSame(try server.tables(d), try client.tables(d), "after the clone")
@@ -367,6 +369,34 @@ import Testing
         try Self.sync(client, d, with: listener)
         Self.expectSame(try server.tables(d), try client.tables(d), "after the delta")
         #expect(try served.wait().filter { $0 == "bye" }.count == 2)
+    }
+
+    /// Two stores whose sequencer signed different logs of one size (the key used in both): the
+    /// server's listed checkpoint is checked before anything moves, the fork is kept as evidence,
+    /// and nothing of that Datanet is pulled.
+    @Test func aForkIsKeptAsEvidenceBeforeAnythingMoves() throws {
+        let server = try Node(), client = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        _ = try server.contribute(d, "shared", by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        let listener = try TCPListener(port: 0)
+        let served = Self.serve(server, listener, sessions: 2)
+        try Self.sync(client, d, with: listener)
+        // Each store now sequences a contribution of its own under the same key: one size, two roots.
+        _ = try server.contribute(d, "server's", by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        _ = try client.contribute(d, "client's", by: owner)
+        _ = try client.ledger.sequence(d, key: owner)
+        let before = try client.tables(d)
+        let c = try Self.connect(client, listener)
+        let listed = try #require(try c.list().first)
+        guard case .fork(let evidence)? = try SyncClient.observe(listed, in: client.ledger) else { Issue.record("no fork seen"); return }
+        #expect(evidence.contains(d.hex))
+        #expect(try client.ledger.reader.forkEvidence(d).count == 1)
+        Self.expectSame(before, try client.tables(d), "nothing of the forked log was taken")
+        try c.bye()
+        _ = try served.wait()
     }
 
     /// A push larger than the server's bound is refused before any of it is written; the
@@ -645,7 +675,7 @@ import Testing
         let d = DatanetID(SHA256.hash([1]))
         let samples: [SyncMessage] = [
             .init(1, .hello(versions: 1...1, kinds: [1, 2, 3, 4, 5, 6, 7])), .init(2, .list),
-            .init(2, .datanets([.init(id: d, name: "songs", size: 9), .init(id: DatanetID(SHA256.hash([2])), name: "", size: 0)])),
+            .init(2, .datanets([.init(id: d, name: "songs", size: 9, checkpoint: "datanet/x\n9\nroot\n\n— sig\n"), .init(id: DatanetID(SHA256.hash([2])), name: "", size: 0)])),
             .init(3, .pull(d, since: 7, recordsOnly: true, held: [])), .init(3, .pull(d, since: 0, recordsOnly: false, held: Self.marks)),
             .init(4, .push(d)), .init(4, .ready(held: [])), .init(4, .ready(held: Self.marks)), .init(4, .size(3)), .init(4, .part([1, 2, 3])),
             .init(4, .end(3, held: [])), .init(4, .end(3, held: Self.marks)), .init(4, .pushed(leaves: 2, records: 5)),
