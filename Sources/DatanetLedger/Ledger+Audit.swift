@@ -12,7 +12,10 @@ public struct AuditReport: Codable, Sendable {
     /// Signed checkpoints checked against the replayed log (this node's and observed ones).
     public var checkpoints: Int
     public var violations: [AuditViolation]
-    public var holds: Bool { violations.isEmpty }
+    /// Fork evidence this store holds for the Datanet (kept by `checkpoint --observe`, bundle
+    /// import or sync): signed checkpoints of one size that disagree, whatever the replay says.
+    public var forks: [ForkEvidence]
+    public var holds: Bool { violations.isEmpty && forks.isEmpty }
 }
 
 extension Ledger {
@@ -54,7 +57,7 @@ extension Ledger {
         }
         try pipeline.finish(into: &auditor)
         return AuditReport(datanet: d.hex, leaves: auditor.size, signatures: auditor.signatures, checkpoints: pipeline.checkpointsChecked,
-                           violations: try withEvidence(auditor.violations, d, table: table))
+                           violations: try withEvidence(auditor.violations, d, table: table), forks: try reader.forkEvidence(d))
     }
 
     /// Attaches each leaf violation's leaf and inclusion proof to the newest checkpoint held.

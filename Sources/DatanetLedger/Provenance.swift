@@ -171,7 +171,9 @@ extension Provenance {
         }
         let audit = try ledger.audit(d)
         guard audit.holds else {
-            let first = audit.violations[0]
+            guard let first = audit.violations.first else {
+                return result.checks.append(VerificationCheck(name, .fail, "this store holds evidence of \(audit.forks.count) fork(s) of the log: its sequencer signed two histories"))
+            }
             return result.checks.append(VerificationCheck(name, .fail, "audit of this store's log finds \(audit.violations.count) violation(s), first: "
                                                           + (first.index.map { "leaf \($0): " } ?? "") + first.rule))
         }

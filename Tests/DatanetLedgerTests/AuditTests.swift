@@ -151,6 +151,23 @@ import Testing
         #expect(try w.ledger.audit(w.datanet).violations.map(\.rule) == ["a checkpoint is signed by the sequencer key in force"])
     }
 
+    /// Fork evidence held (received in a bundle or by sync) fails an audit whose replay holds,
+    /// and a strict receipt check that leans on audit says so instead of trapping.
+    @Test func forkEvidenceHeldFailsAnAuditThatOtherwiseHolds() throws {
+        let w = try World()
+        let a = try w.contribution("song A")
+        try w.ledger.propose(a)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let ours = try #require(try w.ledger.reader.latestCheckpoint(w.datanet))
+        let other = try Checkpoint(origin: Checkpoint.origin(of: w.datanet), size: 2, root: SHA256.hash([9])).signed(by: w.sequencer)
+        let evidence = try JSONEncoder.canonical.encode(ForkEvidence(datanet: w.datanet.hex, notes: [ours, other]))
+        try w.ledger.env.write { txn in try txn.put(w.ledger.forks, BigEndian.key(w.datanet, 2), Array(evidence)) }
+        let report = try w.ledger.audit(w.datanet)
+        #expect(report.violations.isEmpty && report.forks.count == 1 && !report.holds)
+        let strict = try w.ledger.provenance.verify(try w.ledger.provenance.receipt(for: a.id), anchor: w.datanet, strict: true)
+        #expect(!strict.holds && strict.checks.contains { $0.detail.contains("fork(s) of the log") })
+    }
+
     @Test func tamperedLeafBytesAreCaught() throws {
         let w = try World()
         try w.ledger.propose(try w.contribution("song A"))

@@ -175,6 +175,13 @@ import Testing
         #expect(fileDigest(copy.store + "/data.mdb") != before, "the evidence was kept")
         let audit = try copy.run(["audit", "tales"])
         #expect(audit.status == 1 && audit.stdout.contains("✗ fork: 2 signed checkpoints"), "\(audit.stdout)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(try copy.run(["audit", "tales", "--json"]).stdout.utf8)) as? [String: Any])
+        #expect((report["forks"] as? [[String: Any]])?.first?["notes"] as? [String] != nil, "the evidence in --json: \(report.keys)")
+        // `verify --strict` leans on audit, which also checks the peer's observed checkpoint: it fails.
+        let id = try #require((try copy.json(["status", "tales"]) as? [[String: Any]])?.first?["id"] as? String)
+        try copy.ok(["receipt", String(id.prefix(12)), "-o", copy.dir.file("r.json")])
+        let strict = try copy.run(["verify", copy.dir.file("r.json"), "--datanet", "tales", "--strict", "--json"])
+        #expect(strict.status == 1 && strict.stdout.contains("audit of this store's log finds"), "\(strict.stdout.suffix(400))")
         _ = server.stop()
     }
 
