@@ -10,15 +10,16 @@ import DatanetStore
 /// takes only objects it asked for, stores chunks as they come and each blob or tree once
 /// what it names is here, so a cut fetch resumes from what was stored.
 struct ContentReach {
-    /// The objects of the contributions asked about in this session (a few kept).
-    private var known = [RecordID: Set<ObjectID>]()
+    /// The objects of the contributions asked about in this session, with the Datanet each was
+    /// asked under (a few kept).
+    private var known = [RecordID: (DatanetID, Set<ObjectID>)]()
 
     /// The objects of `contribution`'s content this node serves in `d`, or nil.
     mutating func objects(_ ledger: Ledger, _ d: DatanetID, _ contribution: RecordID) throws -> Set<ObjectID>? {
-        if let hit = known[contribution] { return hit }
+        if let (asked, hit) = known[contribution], asked == d { return hit }
         guard let objects = try ledger.reader.servableContent(d, contribution: contribution) else { return nil }
         if known.count >= 16 { known.removeAll() }
-        known[contribution] = objects
+        known[contribution] = (d, objects)
         return objects
     }
 
