@@ -142,31 +142,23 @@ public struct SyncMessage: Equatable, Sendable {
             case 1:
                 let low = try f.uint(2, "lowest version"), high = try f.uint(3, "highest version")
                 guard low <= high else { throw SyncError.malformed("hello's lowest version \(low) is above its highest \(high)") }
-                let kinds = try f.field(4, "leaf kinds", wrong: { _ in "hello field 4 (leaf kinds) is not a list of at most \(Self.maximumKinds) integers" }) {
-                    s throws(CBORError) -> [UInt64]? in
-                    let n = try s.arrayCount()
-                    guard n <= Self.maximumKinds else { return nil }
-                    return try (0..<n).map { _ throws(CBORError) in try s.unsigned() }
+                let kinds = try Self.list(&f, 4, "leaf kinds", maximum: Self.maximumKinds,
+                                          wrong: "hello field 4 (leaf kinds) is not a list of at most \(Self.maximumKinds) integers") { s throws(CBORError) in
+                    try s.unsigned()
                 }
                 body = .hello(versions: low...high, kinds: kinds)
             case 2: body = .list
             case 3:
-                let list = try f.field(2, "datanets", wrong: { _ in
-                    "datanets field 2 is not a list of at most \(Self.maximumDatanets) [id, name, size, checkpoint] entries"
-                }) { s throws(CBORError) -> [Listed]? in
-                    let n = try s.arrayCount()
-                    guard n <= Self.maximumDatanets else { return nil }
-                    var out = [Listed]()
-                    for _ in 0..<n {
-                        guard try s.arrayCount() == 4, let id = DatanetID(try s.bytes()) else { return nil }
-                        let name = try s.text()
-                        guard name.count <= Self.maximumName else { return nil }
-                        let size = try s.unsigned()
-                        let note = try s.text()
-                        guard note.count <= Self.maximumNote else { return nil }
-                        out.append(Listed(id: id, name: String(decoding: name, as: UTF8.self), size: size, checkpoint: String(decoding: note, as: UTF8.self)))
-                    }
-                    return out
+                let list = try Self.list(&f, 2, "datanets", maximum: Self.maximumDatanets,
+                                         wrong: "datanets field 2 is not a list of at most \(Self.maximumDatanets) [id, name, size, checkpoint] entries") {
+                    s throws(CBORError) -> Listed? in
+                    guard try s.arrayCount() == 4, let id = DatanetID(try s.bytes()) else { return nil }
+                    let name = try s.text()
+                    guard name.count <= Self.maximumName else { return nil }
+                    let size = try s.unsigned()
+                    let note = try s.text()
+                    guard note.count <= Self.maximumNote else { return nil }
+                    return Listed(id: id, name: String(decoding: name, as: UTF8.self), size: size, checkpoint: String(decoding: note, as: UTF8.self))
                 }
                 body = .datanets(list)
             case 4:
@@ -187,20 +179,14 @@ public struct SyncMessage: Equatable, Sendable {
             case 12: body = .size(try f.uint(2, "length"))
             case 13: body = .fetch(try f.id(2, "datanet"), contribution: try f.id(3, "contribution"), wanted: try Self.refs(&f, 4, "fetch"))
             case 14:
-                let sent = try f.field(2, "objects", wrong: { _ in
-                    "objects field 2 is not a list of at most \(Self.maximumFetch) [kind, bytes] entries within \(Self.maximumObject) bytes"
-                }) { s throws(CBORError) -> [SentObject]? in
-                    let n = try s.arrayCount()
-                    guard n <= Self.maximumFetch else { return nil }
-                    var out = [SentObject](), total = 0
-                    for _ in 0..<n {
-                        guard try s.arrayCount() == 2, let kind = ObjectKind(rawValue: UInt8(clamping: try s.unsigned())) else { return nil }
-                        let b = try s.bytes()
-                        total += b.count
-                        guard total <= Self.maximumObject else { return nil }
-                        out.append(SentObject(kind, Array(b)))
-                    }
-                    return out
+                var total = 0
+                let sent = try Self.list(&f, 2, "objects", maximum: Self.maximumFetch,
+                                         wrong: "objects field 2 is not a list of at most \(Self.maximumFetch) [kind, bytes] entries within \(Self.maximumObject) bytes") {
+                    s throws(CBORError) -> SentObject? in
+                    guard try s.arrayCount() == 2, let kind = ObjectKind(rawValue: UInt8(clamping: try s.unsigned())) else { return nil }
+                    let b = try s.bytes()
+                    total += b.count
+                    return total <= Self.maximumObject ? SentObject(kind, Array(b)) : nil
                 }
                 body = .objects(sent: sent, refused: try Self.refs(&f, 3, "objects"))
             default: throw SyncError.malformed("message type \(type) is unknown to this build")
@@ -215,6 +201,23 @@ public struct SyncMessage: Equatable, Sendable {
 }
 
 extension SyncMessage {
+    /// Field `key` as a list of at most `maximum` entries, each read by `entry` (nil: not one);
+    /// any other value fails with `wrong`. The one reader of every list a message carries.
+    static func list<T>(_ f: inout BodyFields, _ key: UInt64, _ name: String, maximum: Int, wrong: String,
+                        _ entry: (inout CBOR.Scanner) throws(CBORError) -> T?) throws -> [T] {
+        try f.field(key, name, wrong: { _ in wrong }) { s throws(CBORError) -> [T]? in
+            let n = try s.arrayCount()
+            guard n <= maximum else { return nil }
+            var out = [T]()
+            out.reserveCapacity(min(n, 1 << 16))
+            for _ in 0..<n {
+                guard let e = try entry(&s) else { return nil }
+                out.append(e)
+            }
+            return out
+        }
+    }
+
     /// Object references as sent: a list of `[kind, id]`.
     static func refs(_ list: [ObjectRef]) -> CBOR {
         .array(list.map { .array([.unsigned(UInt64($0.kind.rawValue)), .bytes($0.id.bytes)]) })
@@ -222,16 +225,10 @@ extension SyncMessage {
 
     /// Field `key` of a `what` message as object references: at most `maximumFetch`, none twice.
     static func refs(_ f: inout BodyFields, _ key: UInt64, _ what: String) throws -> [ObjectRef] {
-        let list = try f.field(key, "objects", wrong: { _ in "\(what) field \(key) is not a list of at most \(Self.maximumFetch) [kind, id] entries" }) {
-            s throws(CBORError) -> [ObjectRef]? in
-            let n = try s.arrayCount()
-            guard n <= Self.maximumFetch else { return nil }
-            var out = [ObjectRef]()
-            for _ in 0..<n {
-                guard try s.arrayCount() == 2, let kind = ObjectKind(rawValue: UInt8(clamping: try s.unsigned())), let id = ObjectID(try s.bytes()) else { return nil }
-                out.append(ObjectRef(kind, id))
-            }
-            return out
+        let list = try Self.list(&f, key, "objects", maximum: Self.maximumFetch,
+                                 wrong: "\(what) field \(key) is not a list of at most \(Self.maximumFetch) [kind, id] entries") { s throws(CBORError) -> ObjectRef? in
+            guard try s.arrayCount() == 2, let kind = ObjectKind(rawValue: UInt8(clamping: try s.unsigned())), let id = ObjectID(try s.bytes()) else { return nil }
+            return ObjectRef(kind, id)
         }
         guard Set(list).count == list.count else { throw SyncError.malformed("\(what) names an object twice") }
         return list
@@ -244,18 +241,10 @@ extension SyncMessage {
 
     /// Field `key` of a `what` message as marks: at most `maximumMarks`, ids of 32 bytes, none twice.
     static func marks(_ f: inout BodyFields, _ key: UInt64, _ what: String) throws -> [PendingMark] {
-        let held = try f.field(key, "held records", wrong: { _ in
-            "\(what) field \(key) is not a list of at most \(Self.maximumMarks) [record id, signers] entries"
-        }) { s throws(CBORError) -> [PendingMark]? in
-            let n = try s.arrayCount()
-            guard n <= Self.maximumMarks else { return nil }
-            var out = [PendingMark]()
-            out.reserveCapacity(min(n, 1 << 16))
-            for _ in 0..<n {
-                guard try s.arrayCount() == 2, let id = RecordID(try s.bytes()) else { return nil }
-                out.append(PendingMark(id: id, signers: try s.unsigned()))
-            }
-            return out
+        let held = try Self.list(&f, key, "held records", maximum: Self.maximumMarks,
+                                 wrong: "\(what) field \(key) is not a list of at most \(Self.maximumMarks) [record id, signers] entries") { s throws(CBORError) -> PendingMark? in
+            guard try s.arrayCount() == 2, let id = RecordID(try s.bytes()) else { return nil }
+            return PendingMark(id: id, signers: try s.unsigned())
         }
         guard Set(held).count == held.count else { throw SyncError.malformed("\(what) lists a held record twice") }
         return held
