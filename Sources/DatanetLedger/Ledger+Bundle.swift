@@ -34,13 +34,16 @@ extension Ledger {
     /// marks as the receiver's already), the sidecars held and, unless `recordsOnly`, every
     /// chunk, blob and tree their contributions name. One read
     /// snapshot, so the bundle is consistent even while this store keeps working.
-    public func exportBundle(_ d: DatanetID, since: UInt64 = 0, recordsOnly: Bool = false, leavingOut held: Set<PendingMark> = [],
-                             to fd: Int32) throws -> BundleSummary {
+    /// With `end`, a batch (schema/protocol.md): leaves [since, end) only, with the checkpoints
+    /// among them and their intakes' promises and content, but no pending records.
+    public func exportBundle(_ d: DatanetID, since: UInt64 = 0, end: UInt64? = nil, recordsOnly: Bool = false,
+                             leavingOut held: Set<PendingMark> = [], to fd: Int32) throws -> BundleSummary {
         let table = try leafTable(d)
         return try env.read { txn in
             guard let note = try latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
-            let to = try Checkpoint.unverified(note: note).size
-            guard since <= to else { throw LedgerStateError.beyondLog(size: since, held: to) }
+            let newest = try Checkpoint.unverified(note: note).size
+            let to = end ?? newest
+            guard since <= to, to <= newest else { throw LedgerStateError.beyondLog(size: max(since, to), held: newest) }
             var summary = BundleSummary(datanet: d.hex, from: since, to: to)
             let w = try BundleWriter(fd: fd)
             try w.frame(.header, CBOR.map([.init(.unsigned(1), .bytes(d.bytes)), .init(.unsigned(2), .unsigned(since)),
@@ -71,6 +74,7 @@ extension Ledger {
                 summary.promises += 1
             }
             try txn.scanNumbered(pending, d) { n, v in
+                guard end == nil else { return false }
                 guard let bytes = try pendingRecord(txn, v, key: BigEndian.key(d, n)).1 else { return true }
                 let e = try? Envelope(encoded: bytes)
                 // A record the receiver holds with the same signers (sync's marks) is left out.
@@ -97,7 +101,7 @@ extension Ledger {
                 }
             }
             try txn.scan(forks, from: d.bytes) { k, v in
-                guard k.starts(with: d.bytes) else { return false }
+                guard end == nil, k.starts(with: d.bytes) else { return false }
                 try w.frame(.forkEvidence, Array(v))
                 return true
             }

@@ -13,6 +13,21 @@ extension Ledger {
     /// id and every contribution's content must arrive (unless the bundle is records-only).
     /// Pending records join this store's pending set. Any failure changes nothing.
     public func importBundle(from fd: Int32) throws -> BundleSummary {
+        try env.write { txn in
+            var replay: LogAuditor?
+            return try importBundle(txn, fd, of: nil, replay: &replay, proof: nil).summary
+        }
+    }
+
+    /// Imports one bundle in `txn`. `replay` is the replay of this store's log as it stands in
+    /// `txn` when a caller carries it from an earlier bundle (else the log is replayed here,
+    /// without signatures); it leaves holding the replay through this bundle. With `proof` the
+    /// bundle is a batch: its leaves must be the subtree the proof places in the checkpoint it
+    /// names, which need not cover them; `verified` then tells whether that checkpoint's
+    /// signature checked out under the key in force so far (a batch before a key handoff the
+    /// checkpoint is past cannot know its key yet: it is committed only with a later one).
+    /// With `expected`, the bundle must be of that Datanet.
+    func importBundle(_ txn: Transaction, _ fd: Int32, of expected: DatanetID?, replay: inout LogAuditor?, proof: BatchProof?) throws -> (summary: BundleSummary, verified: Bool) {
         let reader = try BundleReader(fd: fd)
         guard let (type, headerBytes) = try reader.next(), type == .header else { throw BundleError.malformed("the first frame is not the header") }
         guard case .map(let entries) = try CBOR.decode(headerBytes), entries.count == 4,
@@ -20,8 +35,13 @@ extension Ledger {
               let to = entries[2].value.unsignedValue, case .bool(let recordsOnly) = entries[3].value, from <= to,
               entries.map(\.key) == [.unsigned(1), .unsigned(2), .unsigned(3), .unsigned(4)]
         else { throw BundleError.malformed("the header is not {1: Datanet, 2: from, 3: to, 4: records-only}") }
+        if let expected, expected != d { throw BundleError.refused("it is a bundle of \(d.hex), not of \(expected.hex)") }
+        if let proof, proof.start != from || proof.end != to {
+            throw BundleError.malformed("the batch of leaves \(proof.start)–\(proof.end) came as a bundle of leaves \(from)–\(to)")
+        }
         var summary = BundleSummary(datanet: d.hex, from: from, to: to)
-        return try env.write { txn in
+        var verified = proof == nil
+        do {
             let table = try leafTable(d)
             let log = try merkleLog(d)
             let local = try? state(txn, d)
@@ -33,7 +53,9 @@ extension Ledger {
             // of the bundle's is decoded and signature-checked on the other threads while this
             // one reads and stores the frames after it (objects, records). Checkpoints are
             // checked after the replay, against the log's roots at their sizes.
-            var auditor = LogAuditor(datanet: d)
+            if proof != nil, from == to { throw BundleError.malformed("a batch of no leaves") }
+            let carried = replay.flatMap { $0.size == localSize && local != nil ? $0 : nil }
+            var auditor = carried ?? LogAuditor(datanet: d)
             var pipeline = AuditPipeline(notes: [:], depth: 16)
             var checkedNew = [CheckedLeaf]()
             // A new leaf is indexed as soon as the replay has added it, while later batches are
@@ -45,9 +67,10 @@ extension Ledger {
             }
             var batch = [(index: UInt64, bytes: [UInt8])]()
             // This store's own leaves were checked when stored: replayed for the state in force,
-            // their signatures not checked again (a delta's cost is the delta's, not the log's).
+            // their signatures not checked again (a delta's cost is the delta's, not the log's),
+            // unless a caller carries that replay from the bundle before.
             try table.scan(txn) { k, v in
-                guard k < localSize else { return false }
+                guard carried == nil, k < localSize else { return false }
                 batch.append((k, Array(v)))
                 if batch.count == Self.auditBatch {
                     try pipeline.push(batch, into: &auditor, verify: false, each: keepNew)
@@ -145,8 +168,13 @@ extension Ledger {
                 if try !txn.contains(forks, BigEndian.key(d, size)) { try txn.put(forks, BigEndian.key(d, size), payload) }
             }
             guard let st = auditor.state else { throw BundleError.refused("no genesis") }
+            if let proof {
+                // Leaves of the batch this store held already were found equal to its own above.
+                let held = try (from..<min(to, localSize)).map { try log.node(txn, level: 0, index: $0) }
+                verified = try proof.check(leaves: held + checkedNew.map(\.hash), from: from, origin: origin, key: auditor.key(forSize:))
+            }
             if !checkedNew.isEmpty {
-                guard parsedNotes.contains(where: { $0.1.size == to }) else {
+                guard proof != nil || parsedNotes.contains(where: { $0.1.size == to }) else {
                     throw BundleError.refused("no signed checkpoint covers its last leaf \(to - 1)")
                 }
                 // Near-duplicate flags, once every leaf is in: content under a tombstone later in
@@ -212,7 +240,8 @@ extension Ledger {
                 if live.sidecars.contains(h) { summary.sidecars += 1 } else { try txn.delete(sidecars, h); summary.skipped += 1 }
             }
             summary.bytes = reader.bytesRead
-            return summary
+            replay = auditor
+            return (summary, verified)
         }
     }
 

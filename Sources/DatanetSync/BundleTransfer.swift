@@ -5,11 +5,13 @@ import DatanetRecords
 import DatanetStore
 import Glibc
 
-/// Moves a bundle (schema/bundle.md) over a connection as `part` messages and an `end` that
-/// states its length, through a temporary file in the store's directory: a sender exports to
-/// it then streams it, a receiver writes the parts to it and imports it once complete, so what
-/// is imported is exactly what bundle import checks (the one apply path; nothing unverified
-/// is committed, and a cut transfer leaves the store as it was).
+/// Moves a Datanet's leaves and records over a connection as a run of bundles (schema/bundle.md),
+/// each as `size`, `part` messages and an `end`, through a temporary file in the store's
+/// directory: a sender exports each to it then streams it, a receiver writes the parts to it
+/// and imports each once complete, so what is imported is exactly what bundle import checks
+/// (the one apply path). Leaves travel in batches proven against a checkpoint, each committed
+/// once proven and replayed: nothing unverified is committed, and a cut transfer keeps the
+/// batches committed before it.
 public enum BundleTransfer {
     /// The most a received bundle may hold unless a command says otherwise (schema/protocol.md).
     public static let defaultMaximum: UInt64 = 64 << 30
@@ -28,88 +30,161 @@ public enum BundleTransfer {
         return try body(fd)
     }
 
-    /// Exports `d` from `since` into a temporary file, leaving out the pending records the
-    /// receiver holds (`held`), and sends it in parts, then `end` listing `mine` (this side's
-    /// pending records, when the receiver is to learn them). Returns the bundle's length.
-    static func send(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, leavingOut held: [PendingMark] = [],
+    /// Sends `d` from `since` as a run of bundles (schema/protocol.md "Leaves in proven
+    /// batches"): the leaves up to the newest checkpoint in aligned batches, each announced by
+    /// a `batch` message with its subtree proof, then the last bundle (leaves the log gained
+    /// meanwhile, checkpoints, the pending records the receiver does not hold as `held` says,
+    /// and `end` telling `mine`). Returns the bytes of bundle sent.
+    static func sendRun(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, leavingOut held: [PendingMark] = [],
+                        telling mine: [PendingMark] = [], request: UInt64, over c: PeerConnection,
+                        progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> UInt64 {
+        var sent: UInt64 = 0
+        var last = since
+        if let note = try ledger.reader.latestCheckpoint(d), note.utf8.count <= SyncMessage.maximumNote,
+           let size = try? Checkpoint.unverified(note: note).size, size > since {
+            for (start, end) in BatchProof.batches(from: since, to: size) {
+                let proof = try ledger.subtreeProof(d, start: start, end: end, size: size)
+                try sendOrReason(SyncMessage(request, .batch(start: start, end: end, checkpoint: note, proof: proof)), over: c)
+                let base = sent
+                sent += try send(ledger, d, since: start, end: end, recordsOnly: recordsOnly, request: request, over: c) {
+                    progress?(base + $0, base + $1)
+                }
+            }
+            last = size
+        }
+        let base = sent
+        return sent + (try send(ledger, d, since: last, recordsOnly: recordsOnly, leavingOut: held, telling: mine, request: request, over: c) {
+            progress?(base + $0, base + $1)
+        })
+    }
+
+    /// Exports `d` from `since` (to `end`, for a batch) into a temporary file, leaving out the
+    /// pending records the receiver holds (`held`), and sends it in parts, then `end` listing
+    /// `mine`. Returns the bundle's length.
+    static func send(_ ledger: Ledger, _ d: DatanetID, since: UInt64, end: UInt64? = nil, recordsOnly: Bool, leavingOut held: [PendingMark] = [],
                      telling mine: [PendingMark] = [], request: UInt64, over c: PeerConnection,
                      progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> UInt64 {
         try withTemporaryFile(in: ledger.store.directory) { fd in
-            _ = try ledger.exportBundle(d, since: since, recordsOnly: recordsOnly, leavingOut: Set(held), to: fd)
+            _ = try ledger.exportBundle(d, since: since, end: end, recordsOnly: recordsOnly, leavingOut: Set(held), to: fd)
             let length = UInt64(lseek(fd, 0, SEEK_END))
             guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
             var buffer = [UInt8](repeating: 0, count: SyncMessage.maximumPart)
             var sent: UInt64 = 0
-            // The receiver may refuse mid-way (a size past its bound) and close: its reason,
-            // already on the way, is read and reported instead of a broken pipe.
-            func sendOrReason(_ m: SyncMessage) throws {
-                do {
-                    if c.socket.isReadable { try refusal() }
-                    try c.send(m.encoded)
-                } catch let e as SocketError {
-                    try refusal()
-                    throw e
-                }
-            }
-            func refusal() throws {
-                guard let answer = try? SyncMessage(decoding: try c.receive()) else { return }
-                if case .error(let code, let message) = answer.body { throw SyncError.refused(code: code, message: message) }
-                throw SyncError.unexpected("a \(answer.typeName) message arrived while a bundle was being sent")
-            }
-            try sendOrReason(SyncMessage(request, .size(length)))
+            try sendOrReason(SyncMessage(request, .size(length)), over: c)
             while sent < length {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 guard n > 0 else { throw StoreError.io(path: "sync bundle", operation: "read", errno: n < 0 ? errno : EIO) }
-                try sendOrReason(SyncMessage(request, .part(Array(buffer[0..<n]))))
+                try sendOrReason(SyncMessage(request, .part(Array(buffer[0..<n]))), over: c)
                 sent += UInt64(n)
                 progress?(sent, length)
             }
-            try sendOrReason(SyncMessage(request, .end(length, held: mine)))
+            try sendOrReason(SyncMessage(request, .end(length, held: mine)), over: c)
             return length
         }
     }
 
-    /// Receives parts of request `request` up to `end`, then imports them; returns the import's
-    /// summary, the bundle's length and the pending records the sender said it holds.
-    /// `maximum` bounds the bundle.
-    static func receive(into ledger: Ledger, request: UInt64, over c: PeerConnection, maximum: UInt64 = defaultMaximum,
-                        progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, [PendingMark]) {
-        try withTemporaryFile(in: ledger.store.directory) { fd in
+    /// Sends `m`; the receiver may refuse mid-way (a size past its bound, a batch it cannot
+    /// use) and close: its reason, already on the way, is read and thrown instead of a broken pipe.
+    static func sendOrReason(_ m: SyncMessage, over c: PeerConnection) throws {
+        func refusal() throws {
+            guard let answer = try? SyncMessage(decoding: try c.receive()) else { return }
+            if case .error(let code, let message) = answer.body { throw SyncError.refused(code: code, message: message) }
+            throw SyncError.unexpected("a \(answer.typeName) message arrived while a bundle was being sent")
+        }
+        do {
+            if c.socket.isReadable { try refusal() }
+            try c.send(m.encoded)
+        } catch let e as SocketError {
+            try refusal()
+            throw e
+        }
+    }
+
+    /// Receives the run of bundles of `d` answering request `request` (`sendRun`) and imports
+    /// each as it arrives (`Ledger.importBundles`: a batch is committed once proven and
+    /// replayed); returns the summary, the bytes received and the pending records the sender
+    /// said it holds. `maximum` bounds the bytes of the whole run. `ended` tells, when it
+    /// throws, whether the run had arrived to its end (the connection is then still in step).
+    static func receiveRun(into ledger: Ledger, _ d: DatanetID, request: UInt64, over c: PeerConnection, maximum: UInt64 = defaultMaximum,
+                           ended: inout Bool,
+                           progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, [PendingMark]) {
+        ended = false
+        return try withTemporaryFile(in: ledger.store.directory) { fd in
             var received: UInt64 = 0
-            // The sender states the length first: past the bound the bundle is refused before a
-            // byte of it is written, and the parts may not pass what was stated.
-            let first = try SyncMessage(decoding: try c.receive())
-            if case .error(let code, let message) = first.body { throw SyncError.refused(code: code, message: message) }
-            guard first.request == request, case .size(let total) = first.body else {
-                throw SyncError.unexpected("a bundle began with a \(first.typeName) message, not its size")
-            }
-            guard total <= maximum else { throw SyncError.unexpected("the bundle of \(total) bytes passes the bound of \(maximum)") }
-            while true {
+            var held = [PendingMark]()
+            // For progress: the leaves the batches cover, and how many of them have arrived.
+            var leaves: (first: UInt64, last: UInt64, through: UInt64)?
+            let summary = try ledger.importBundles(d, through: fd) { fd in
                 let m = try SyncMessage(decoding: try c.receive())
                 if case .error(let code, let message) = m.body { throw SyncError.refused(code: code, message: message) }
-                guard m.request == request else { throw SyncError.unexpected("a message of request \(m.request) arrived inside the bundle of request \(request)") }
-                switch m.body {
-                case .part(let bytes):
-                    received += UInt64(bytes.count)
-                    guard received <= total else { throw SyncError.unexpected("the bundle's parts pass the \(total) bytes it stated") }
-                    try bytes.withUnsafeBytes { buf in
-                        var at = 0
-                        while at < buf.count {
-                            let n = write(fd, buf.baseAddress! + at, buf.count - at)
-                            guard n > 0 else { throw StoreError.io(path: "sync bundle", operation: "write", errno: errno) }
-                            at += n
-                        }
-                    }
-                    progress?(received, total)
-                case .end(let length, let held):
-                    guard length == received, length == total else {
-                        throw SyncError.unexpected("the bundle ended at \(received) bytes but says it has \(length) (and stated \(total))")
-                    }
-                    guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
-                    return (try ledger.importBundle(from: fd), received, held)
-                default:
-                    throw SyncError.unexpected("a \(m.typeName) message arrived inside a bundle")
+                guard m.request == request else { throw SyncError.unexpected("a message of request \(m.request) arrived in the answer to request \(request)") }
+                // Bytes so far, scaled by the share of leaves they carried: an estimate of the run.
+                let report = { (done: UInt64, total: UInt64) in
+                    guard let progress else { return }
+                    guard let l = leaves, l.through > l.first else { return progress(received + done, received + total) }
+                    let whole = Double(received + total) * Double(l.last - l.first) / Double(l.through - l.first)
+                    progress(received + done, max(received + total, UInt64(whole)))
                 }
+                switch m.body {
+                case .batch(let start, let end, let note, let proof):
+                    let size = (try? Checkpoint.unverified(note: note).size) ?? end
+                    leaves = (leaves?.first ?? start, max(size, end), end)
+                    received += try receiveParts(into: fd, request: request, over: c, maximum: maximum - received, progress: report).length
+                    return .batch(BatchProof(start: start, end: end, note: note, path: proof))
+                case .size(let total):
+                    let (length, h) = try receiveParts(into: fd, request: request, over: c, stated: total, maximum: maximum - received, progress: report)
+                    (received, held, ended) = (received + length, h, true)
+                    return .last
+                default:
+                    throw SyncError.unexpected("a \(m.typeName) message arrived where a batch or a bundle was due")
+                }
+            }
+            return (summary, received, held)
+        }
+    }
+
+    /// Receives one bundle's parts up to its `end` into `fd`: its `size` first (unless already
+    /// read: `stated`), refused past `maximum` before a byte of it is written; the parts may not
+    /// pass what was stated. Returns its length and the records `end` says the sender holds.
+    static func receiveParts(into fd: Int32, request: UInt64, over c: PeerConnection, stated: UInt64? = nil, maximum: UInt64,
+                             progress: (_ done: UInt64, _ total: UInt64) -> Void) throws -> (length: UInt64, held: [PendingMark]) {
+        let total: UInt64
+        if let stated {
+            total = stated
+        } else {
+            let first = try SyncMessage(decoding: try c.receive())
+            if case .error(let code, let message) = first.body { throw SyncError.refused(code: code, message: message) }
+            guard first.request == request, case .size(let n) = first.body else {
+                throw SyncError.unexpected("a bundle began with a \(first.typeName) message, not its size")
+            }
+            total = n
+        }
+        guard total <= maximum else { throw SyncError.unexpected("the bundle of \(total) bytes passes the bound of \(maximum) bytes left") }
+        var received: UInt64 = 0
+        while true {
+            let m = try SyncMessage(decoding: try c.receive())
+            if case .error(let code, let message) = m.body { throw SyncError.refused(code: code, message: message) }
+            guard m.request == request else { throw SyncError.unexpected("a message of request \(m.request) arrived inside the bundle of request \(request)") }
+            switch m.body {
+            case .part(let bytes):
+                received += UInt64(bytes.count)
+                guard received <= total else { throw SyncError.unexpected("the bundle's parts pass the \(total) bytes it stated") }
+                try bytes.withUnsafeBytes { buf in
+                    var at = 0
+                    while at < buf.count {
+                        let n = write(fd, buf.baseAddress! + at, buf.count - at)
+                        guard n > 0 else { throw StoreError.io(path: "sync bundle", operation: "write", errno: errno) }
+                        at += n
+                    }
+                }
+                progress(received, total)
+            case .end(let length, let held):
+                guard length == received, length == total else {
+                    throw SyncError.unexpected("the bundle ended at \(received) bytes but says it has \(length) (and stated \(total))")
+                }
+                return (length, held)
+            default:
+                throw SyncError.unexpected("a \(m.typeName) message arrived inside a bundle")
             }
         }
     }
@@ -133,6 +208,7 @@ extension SyncMessage {
         case .pushed: "pushed"
         case .error: "error"
         case .bye: "bye"
+        case .batch: "batch"
         }
     }
 }

@@ -19,6 +19,8 @@ public struct SyncMessage: Equatable, Sendable {
     /// Objects one `fetch` may ask for, and the bytes of objects one `objects` answer carries
     /// (one object larger than that goes alone, up to `maximumObject`).
     public static let maximumFetch = 256, maximumObjectsBytes = 32 << 20, maximumObject = 60 << 20
+    /// Hashes in a batch's proof: at most two a level of a 64-bit tree.
+    public static let maximumProof = 128
 
     /// An object named in a `fetch`: its kind and id.
     public struct ObjectRef: Hashable, Sendable {
@@ -71,6 +73,9 @@ public struct SyncMessage: Equatable, Sendable {
         /// Answers a fetch: objects sent, and those refused (not held, or not in that
         /// contribution's content). Any asked for in neither list is to be asked for again.
         case objects(sent: [SentObject], refused: [ObjectRef])
+        /// Announces the bundle that follows as the batch of leaves [start, end), with the
+        /// checkpoint note it is proven against and the subtree consistency proof.
+        case batch(start: UInt64, end: UInt64, checkpoint: String, proof: [Digest])
     }
 
     public var request: UInt64
@@ -94,6 +99,7 @@ public struct SyncMessage: Equatable, Sendable {
         case .size: 12
         case .fetch: 13
         case .objects: 14
+        case .batch: 15
         }
     }
 
@@ -126,6 +132,8 @@ public struct SyncMessage: Equatable, Sendable {
             b.set(2, .unsigned(n)); b.set(3, Self.marks(held))
         case .pushed(let leaves, let records):
             b.set(2, .unsigned(leaves)); b.set(3, .unsigned(records))
+        case .batch(let start, let end, let note, let proof):
+            b.set(2, .unsigned(start)); b.set(3, .unsigned(end)); b.set(4, .string(note)); b.set(5, .array(proof.map { .bytes($0.bytes) }))
         case .error(let code, let message):
             b.set(2, .string(code)); b.set(3, .string(message))
         }
@@ -189,6 +197,15 @@ public struct SyncMessage: Equatable, Sendable {
                     return total <= Self.maximumObject ? SentObject(kind, Array(b)) : nil
                 }
                 body = .objects(sent: sent, refused: try Self.refs(&f, 3, "objects"))
+            case 15:
+                let start = try f.uint(2, "start"), end = try f.uint(3, "end")
+                guard start < end else { throw SyncError.malformed("batch [\(start), \(end)) holds no leaf") }
+                let note = try f.text(4, "checkpoint", maxBytes: Self.maximumNote)
+                let proof = try Self.list(&f, 5, "proof", maximum: Self.maximumProof,
+                                          wrong: "batch field 5 is not a list of at most \(Self.maximumProof) hashes of 32 bytes") { s throws(CBORError) in
+                    Digest(try s.bytes())
+                }
+                body = .batch(start: start, end: end, checkpoint: note, proof: proof)
             default: throw SyncError.malformed("message type \(type) is unknown to this build")
             }
             try f.finish()

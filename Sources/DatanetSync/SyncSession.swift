@@ -73,7 +73,7 @@ public struct SyncServer: Sendable {
                         try refuse(c, m.request, "kinds", "leaf \(at) of \(d.hex) is a \(kind) leaf, which this peer does not replay (it replays kinds \(replays.sorted()))")
                         continue
                     }
-                    let bytes = try BundleTransfer.send(ledger, d, since: min(since, newest), recordsOnly: recordsOnly, leavingOut: held,
+                    let bytes = try BundleTransfer.sendRun(ledger, d, since: min(since, newest), recordsOnly: recordsOnly, leavingOut: held,
                                                         telling: try ledger.reader.pendingMarks(d), request: m.request, over: c)
                     report(SyncEvent(peer: peer, kind: "pull", datanet: st.id, bytes: bytes))
                 case .push(let d):
@@ -83,15 +83,20 @@ public struct SyncServer: Sendable {
                     }
                     try c.send(SyncMessage(m.request, .ready(held: try ledger.reader.pendingMarks(d))).encoded)
                     let summary: BundleSummary, bytes: UInt64
+                    var ended = false
                     do {
-                        (summary, bytes, _) = try BundleTransfer.receive(into: ledger, request: m.request, over: c, maximum: maximumPush)
+                        (summary, bytes, _) = try BundleTransfer.receiveRun(into: ledger, d, request: m.request, over: c, maximum: maximumPush, ended: &ended)
                     } catch let e as SyncError {
                         throw e
-                    } catch {
-                        // The bundle arrived whole but its import refused it: say why, keep serving.
-                        try refuse(c, m.request, "refused", "\(error)")
-                        report(SyncEvent(peer: peer, kind: "error", datanet: d, detail: "\(error)"))
-                        continue
+                    } catch let e as BundleError {
+                        // Its import refused a bundle of the run (batches before it stay committed):
+                        // say why; the session goes on if the run had ended, else the sender is
+                        // mid-run and it ends.
+                        try refuse(c, m.request, "refused", "\(e)")
+                        report(SyncEvent(peer: peer, kind: "error", datanet: d, detail: "\(e)"))
+                        if ended { continue }
+                        Self.linger(c)
+                        throw e
                     }
                     try c.send(SyncMessage(m.request, .pushed(leaves: UInt64(summary.newLeaves), records: UInt64(summary.records))).encoded)
                     report(SyncEvent(peer: peer, kind: "push", datanet: d, bytes: bytes, leaves: summary.newLeaves, records: summary.records))
@@ -236,7 +241,8 @@ public final class SyncClient {
         let mine = (try? ledger.reader.pendingMarks(d)) ?? []
         let id = try request(.pull(d, since: since, recordsOnly: recordsOnly, held: mine))
         roundTrips += 1
-        return try BundleTransfer.receive(into: ledger, request: id, over: connection, progress: progress)
+        var ended = false
+        return try BundleTransfer.receiveRun(into: ledger, d, request: id, over: connection, ended: &ended, progress: progress)
     }
 
     /// Sends `d` from `since`: leaves the peer lacks and the records pending here that the peer
@@ -250,7 +256,7 @@ public final class SyncClient {
         }
         let id = try request(.push(d))
         guard case .ready(let held) = try answer(id).body else { throw SyncError.unexpected("push was not answered with ready") }
-        let bytes = try BundleTransfer.send(ledger, d, since: since, recordsOnly: recordsOnly, leavingOut: held, request: id, over: connection,
+        let bytes = try BundleTransfer.sendRun(ledger, d, since: since, recordsOnly: recordsOnly, leavingOut: held, request: id, over: connection,
                                             progress: progress)
         guard case .pushed(let leaves, let records) = try answer(id).body else { throw SyncError.unexpected("a pushed bundle was not answered with pushed") }
         return (leaves, records, bytes)

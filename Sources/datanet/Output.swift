@@ -64,7 +64,7 @@ struct SizeTexts {
 /// A progress bar on standard error, drawn only when standard output is a terminal and
 /// `--quiet` was not given; at most ten redraws a second.
 final class ProgressBar {
-    private let total: UInt64
+    private var total: UInt64
     private let label: String
     private let enabled: Bool
     private let start = ContinuousClock.now
@@ -77,8 +77,10 @@ final class ProgressBar {
         enabled = !quiet && isatty(1) == 1
     }
 
-    func update(_ done: UInt64) {
+    /// Draws `done` of the total, which `total` replaces when given (an estimate that firms up).
+    func update(_ done: UInt64, total newTotal: UInt64? = nil) {
         guard enabled else { return }
+        if let newTotal { total = newTotal }
         let now = ContinuousClock.now
         guard now - lastDraw >= .milliseconds(100) || done == total else { return }
         lastDraw = now

@@ -159,7 +159,7 @@ private func unsyncedLines(_ ledger: Ledger, _ st: DatanetState) throws -> [Stri
         let leaves = st.size > size ? st.size - size : 0
         // Never pushed to: every record queued here is unsent.
         let records = try ledger.reader.queued(st.id, since: peer.queueSent?[st.id.hex] ?? 0)
-        let parts = (leaves > 0 ? ["\(leaves) leaf" + (leaves == 1 ? "" : "s")] : []) + (records > 0 ? ["\(records) queued record" + (records == 1 ? "" : "s")] : [])
+        let parts = (leaves > 0 ? [leaves == 1 ? "1 leaf" : "\(leaves) leaves"] : []) + (records > 0 ? ["\(records) queued record" + (records == 1 ? "" : "s")] : [])
         return "peer \(peer.name): " + (parts.isEmpty ? "in sync as of the last sync" : parts.joined(separator: " and ") + " not yet sent")
     }
 }

@@ -142,7 +142,7 @@ private final class TransferBar {
     init(label: String, quiet: Bool) { (self.label, self.quiet) = (label, quiet) }
     func update(_ done: UInt64, _ total: UInt64) {
         if bar == nil { bar = ProgressBar(total: total, label: label, quiet: quiet) }
-        bar?.update(done)
+        bar?.update(done, total: total)
     }
     func finish() { bar?.finish() }
 }

@@ -53,6 +53,45 @@ import Testing
         }
     }
 
+    /// Every batch `BatchProof.batches` cuts, for every start and size up to 70 (blocks of at
+    /// most 2^3 leaves), is a full aligned subtree whose proof from the stored log satisfies
+    /// the C2SP subtree verifier (itself driven by the published probes), and fails when a
+    /// hash of the proof or of the batch is altered.
+    @Test func batchSubtreeProofsUpTo70() throws {
+        let all = Self.leaves(70, seed: 5)
+        try withLog(all) { (env: Environment, log: MerkleLog) throws in
+            try env.read { (txn: Transaction) throws in
+                for size in 1...70 {
+                    let root = Merkle.root(leafHashes: Array(all.prefix(size)))
+                    for from in 0..<size {
+                        let batches = BatchProof.batches(from: UInt64(from), to: UInt64(size), maximumLevel: 3)
+                        #expect(batches.first?.start == UInt64(from) && batches.last?.end == UInt64(size))
+                        #expect(zip(batches, batches.dropFirst()).allSatisfy { $0.end == $1.start })
+                        for (start, end) in batches {
+                            let width = end - start
+                            #expect(width.nonzeroBitCount == 1 && width <= 8 && start % width == 0)
+                            let proof = try log.subtreeProof(txn, start: start, end: end, size: UInt64(size))
+                            let sub = Merkle.root(leafHashes: Array(all[Int(start)..<Int(end)]))
+                            try Merkle.verifySubtreeConsistency(start: start, end: end, size: UInt64(size), subtreeRoot: sub, root: root, proof: proof)
+                            for i in proof.indices {
+                                var bad = proof
+                                bad[i] = SHA256.hash(bad[i].bytes)
+                                #expect(throws: Merkle.ProofError.self) {
+                                    try Merkle.verifySubtreeConsistency(start: start, end: end, size: UInt64(size), subtreeRoot: sub, root: root, proof: bad)
+                                }
+                            }
+                            #expect(throws: Merkle.ProofError.self) {
+                                try Merkle.verifySubtreeConsistency(start: start, end: end, size: UInt64(size), subtreeRoot: SHA256.hash(sub.bytes), root: root, proof: proof)
+                            }
+                        }
+                    }
+                }
+                #expect(throws: LedgerError.self) { try log.subtreeProof(txn, start: 2, end: 5, size: 8) }
+                #expect(throws: LedgerError.self) { try log.subtreeProof(txn, start: 64, end: 128, size: 70) }
+            }
+        }
+    }
+
     @Test func allProofPairsUpTo64() throws {
         let all = Self.leaves(64, seed: 2)
         try withLog(all) { (env: Environment, log: MerkleLog) throws in

@@ -300,7 +300,10 @@ import Testing
         #expect(why.contains("leaf \(reviewLeaf)") && why.contains("review"), "\(why)")
         // From past the review leaf, there is nothing it cannot replay.
         try c.send(SyncMessage(3, .pull(d, since: reviewLeaf + 1, recordsOnly: false, held: [])).encoded)
-        guard case .size = try SyncMessage(decoding: try c.receive()).body else { Issue.record("no bundle"); return }
+        switch try SyncMessage(decoding: try c.receive()).body {
+        case .size, .batch: break
+        default: Issue.record("no bundle")
+        }
         c.socket.shutdownWrite()
         _ = try served.wait()
     }
@@ -328,47 +331,63 @@ import Testing
         }
     }
 
-    /// A connection cut at random byte offsets of a clone and of a delta leaves the client's
-    /// store as it was (a bundle is imported whole or not at all); the next sync reaches the
-    /// same final state as an uncut one.
-    @Test func connectionsCutAtRandomOffsetsLeaveNothingHalfDone() throws {
-        let server = try Node(), client = try Node()
+    /// A connection cut at random byte offsets of a clone or of a delta leaves the client
+    /// holding a prefix of the server's log, every batch of it proven and replayed (its audit
+    /// holds); the next sync resumes from there and reaches the same final state as an uncut one.
+    @Test func connectionsCutAtRandomOffsetsResumeFromTheLastCommittedBatch() throws {
+        let server = try Node()
         let owner = try SigningKey()
         let d = try Self.datanet(on: server, owner: owner)
-        for i in 0..<4 { _ = try server.contribute(d, "verse \(i) " + String(repeating: "la ", count: 300), by: owner) }
+        for i in 0..<12 { _ = try server.contribute(d, "verse \(i) " + String(repeating: "la ", count: 300), by: owner) }
         _ = try server.ledger.sequence(d, key: owner)
         let listener = try TCPListener(port: 0), proxy = try TCPListener(port: 0)
         var rng = SplitMix64(seed: 0xc07)
-        let cuts = 12
-        let served = Self.serveConcurrently(server, listener, sessions: 2 * cuts + 2)
-        func cutSync(_ limit: Int) throws {
+        let cuts = 10
+        let served = Self.serveConcurrently(server, listener, sessions: 3 * cuts + 1)
+        func leaves(_ node: Node) throws -> [[UInt8]] {
+            guard (try? node.ledger.reader.state(of: d)) != nil else { return [] }
+            let table = try node.ledger.leafTable(d)
+            return try node.ledger.env.read { txn in
+                var out = [[UInt8]]()
+                try table.scan(txn) { _, v in out.append(Array(v)); return true }
+                return out
+            }
+        }
+        // Cuts fall anywhere in the run of bundles (about as long as the whole bundle).
+        let length = try BundleTransfer.withTemporaryFile(in: server.dir) { fd in try server.ledger.exportBundle(d, to: fd).bytes }
+        func cutSync(_ client: Node, _ limit: Int) throws -> Int {
             let forwarded = Self.cuttingProxy(proxy, to: listener.port, cut: limit)
+            let before = try leaves(client).count
             do {
                 let c = try Self.connect(client, proxy)
                 let size = (try? client.ledger.reader.state(of: d))?.size ?? 0
                 _ = try c.pull(d, since: size, recordsOnly: false, into: client.ledger)
-                Issue.record("a sync cut after \(limit) bytes completed")
             } catch {}
             _ = try forwarded.wait()
+            let held = try leaves(client), all = try leaves(server)
+            #expect(held.count >= before && held.count <= all.count && Array(all.prefix(held.count)) == held, "cut after \(limit) bytes")
+            if !held.isEmpty { #expect(try client.ledger.audit(d).holds) }
+            return held.count
         }
-        // A clone cut anywhere: nothing of the Datanet is kept.
+        var partial = 0
         for _ in 0..<cuts {
-            try cutSync(200 + Int(rng.next() % 9_000))
-            #expect(try client.ledger.reader.datanets().isEmpty)
+            let client = try Node()
+            let size = try cutSync(client, 200 + Int(rng.next() % UInt64(length)))
+            let whole = try leaves(server).count
+            if size > 0 && size < whole { partial += 1 }
+            try Self.sync(client, d, with: listener)
+            Self.expectSame(try server.tables(d), try client.tables(d), "after a clone resumed from \(size) leaves")
         }
+        #expect(partial > 0, "no cut fell after a committed batch")
+        // Deltas cut anywhere on one store, then finished.
+        let client = try Node()
         try Self.sync(client, d, with: listener)
-        Self.expectSame(try server.tables(d), try client.tables(d), "after the clone")
-        // A delta cut anywhere: the store stays at the clone.
-        for i in 4..<8 { _ = try server.contribute(d, "verse \(i) " + String(repeating: "la ", count: 300), by: owner) }
+        for i in 12..<20 { _ = try server.contribute(d, "verse \(i) " + String(repeating: "la ", count: 300), by: owner) }
         _ = try server.ledger.sequence(d, key: owner)
-        let before = try client.tables(d)
-        for _ in 0..<cuts {
-            try cutSync(200 + Int(rng.next() % 8_000))
-            Self.expectSame(before, try client.tables(d), "after a cut delta")
-        }
+        for _ in 0..<(cuts - 1) { _ = try cutSync(client, 200 + Int(rng.next() % UInt64(length / 2))) }
         try Self.sync(client, d, with: listener)
         Self.expectSame(try server.tables(d), try client.tables(d), "after the delta")
-        #expect(try served.wait().filter { $0 == "bye" }.count == 2)
+        #expect(try served.wait().filter { $0 == "bye" }.count == cuts + 2)
     }
 
     /// Two stores whose sequencer signed different logs of one size (the key used in both): the
@@ -784,7 +803,11 @@ extension LedgerReader {
         return [
             ("C", .init(1, .hello(versions: 1...1, kinds: kinds))), ("S", .init(1, .hello(versions: 1...1, kinds: kinds))),
             ("C", .init(2, .list)), ("S", .init(2, .datanets([.init(id: d, name: "songs", size: 3)]))),
-            ("C", .init(3, .pull(d, since: 1, recordsOnly: false, held: [mark(1)]))), ("S", .init(3, .size(3))), ("S", .init(3, .part(Array("DNB".utf8)))),
+            ("C", .init(3, .pull(d, since: 1, recordsOnly: false, held: [mark(1)]))),
+            ("S", .init(3, .batch(start: 1, end: 2, checkpoint: "datanet/\(d.hex)\n3\n" + Data(SHA256.hash([3]).bytes).base64EncodedString() + "\n\n— sig\n",
+                                  proof: [SHA256.hash([4]), SHA256.hash([5])]))),
+            ("S", .init(3, .size(2))), ("S", .init(3, .part(Array("DN".utf8)))), ("S", .init(3, .end(2, held: []))),
+            ("S", .init(3, .size(3))), ("S", .init(3, .part(Array("DNB".utf8)))),
             ("S", .init(3, .end(3, held: [mark(1), mark(2)]))),
             ("C", .init(4, .push(d))), ("S", .init(4, .ready(held: [mark(1), mark(2)]))), ("C", .init(4, .size(2))), ("C", .init(4, .part([0x01, 0x02]))),
             ("C", .init(4, .end(2, held: []))), ("S", .init(4, .error(code: "refused", message: "the bundle is truncated"))),

@@ -1,0 +1,151 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+import Glibc
+
+/// What places a batch of leaves in a Datanet's log (schema/protocol.md "Leaves in proven
+/// batches"): a signed checkpoint and the subtree consistency proof (C2SP tlog subtree proofs,
+/// as `Merkle.verifySubtreeConsistency` checks them) of the batch's leaves in that checkpoint's tree.
+public struct BatchProof: Sendable, Equatable {
+    /// The leaves of the batch: [start, end) (the bundle's header must say the same).
+    public var start: UInt64, end: UInt64
+    /// The signed checkpoint note the batch is proven against (it may lie beyond the batch).
+    public var note: String
+    /// The subtree consistency proof of leaves [start, end) in the tree of the note's size.
+    public var path: [Digest]
+
+    public init(start: UInt64, end: UInt64, note: String, path: [Digest]) { (self.start, self.end, self.note, self.path) = (start, end, note, path) }
+
+    /// Checks that `leaves` (leaf hashes from index `from` on) are the subtree of the note's
+    /// log the path says, for this Datanet's origin. Returns whether the note's signature
+    /// holds under the sequencer key `key` gives for its size as far as the replay knows.
+    func check(leaves: [Digest], from: UInt64, origin: String, key: (UInt64) -> PublicKey?) throws -> Bool {
+        guard let cp = try? Checkpoint.unverified(note: note), cp.origin == origin else {
+            throw BundleError.refused("the checkpoint a batch is proven against does not parse or is of another log")
+        }
+        let end = from + UInt64(leaves.count)
+        do {
+            try Merkle.verifySubtreeConsistency(start: from, end: end, size: cp.size, subtreeRoot: Merkle.root(leafHashes: leaves),
+                                                root: cp.root, proof: path)
+        } catch {
+            throw BundleError.refused("leaves \(from)–\(end - 1) are not in the log of the checkpoint of size \(cp.size): \(error)")
+        }
+        guard let k = key(cp.size) else { return false }
+        return (try? Checkpoint.verify(note: note, key: k)) != nil
+    }
+
+    /// The batches [start, end) that carry leaves `from..<to`: each the largest aligned block
+    /// of at most 2^`maximumLevel` leaves that starts where the last ended and fits (so each
+    /// is a full subtree of any tree of size ≥ its end).
+    public static func batches(from: UInt64, to: UInt64, maximumLevel: Int = 12) -> [(start: UInt64, end: UInt64)] {
+        var out = [(start: UInt64, end: UInt64)]()
+        var at = from
+        while at < to {
+            var level = min(maximumLevel, at == 0 ? 63 : at.trailingZeroBitCount)
+            while level > 0 && (1 << UInt64(level)) > to - at { level -= 1 }
+            out.append((at, at + (1 << UInt64(level))))
+            at += 1 << UInt64(level)
+        }
+        return out
+    }
+}
+
+/// A bundle that arrives in a run of them (`Ledger.importBundles`).
+public enum IncomingBundle {
+    /// A batch of leaves placed by a proof; more bundles follow.
+    case batch(BatchProof)
+    /// The last bundle: leaves (if any) covered by its own checkpoints, and pending records.
+    case last
+}
+
+extension MerkleLog {
+    /// The subtree consistency proof of the full aligned block [start, end) (a power of two
+    /// of leaves, `start` a multiple of it) in the tree of `size`: the audit path of that
+    /// block's node among the nodes of its level.
+    public func subtreeProof(_ txn: Transaction, start: UInt64, end: UInt64, size: UInt64) throws -> [Digest] {
+        let width = end &- start
+        guard start < end, width.nonzeroBitCount == 1, start % width == 0, end <= size, size <= (try self.size(txn)) else {
+            throw LedgerError.proofRange("no subtree proof of [\(start), \(end)) in a log of size \(size)")
+        }
+        let level = UInt64(width.trailingZeroBitCount)
+        let index = start >> level
+        var (lo, hi) = (UInt64(0), ((size - 1) >> level) + 1)
+        var siblings = [(UInt64, UInt64)]()
+        while hi - lo > 1 {
+            let k = Merkle.largestPowerOfTwo(below: hi - lo)
+            if index < lo + k { siblings.append((lo + k, hi)); hi = lo + k } else { siblings.append((lo, lo + k)); lo += k }
+        }
+        return try siblings.reversed().map { try rangeHash(txn, start: $0.0 << level, end: min($0.1 << level, size)) }
+    }
+}
+
+extension BundleSummary {
+    /// Adds what another bundle of the same run held or brought.
+    public mutating func add(_ o: BundleSummary) {
+        (from, to) = (min(from, o.from), max(to, o.to))
+        leaves += o.leaves; newLeaves += o.newLeaves; checkpoints += o.checkpoints; records += o.records
+        signatures += o.signatures; promises += o.promises; objects += o.objects; sidecars += o.sidecars
+        skipped += o.skipped; bytes += o.bytes
+    }
+}
+
+extension Ledger {
+    /// The subtree proof of leaves [start, end) of `d` in its tree of `size` (`MerkleLog.subtreeProof`).
+    public func subtreeProof(_ d: DatanetID, start: UInt64, end: UInt64, size: UInt64) throws -> [Digest] {
+        let log = try merkleLog(d)
+        return try env.read { txn in try log.subtreeProof(txn, start: start, end: end, size: size) }
+    }
+
+    /// Imports a run of bundles of one Datanet as they arrive: `next` writes the next bundle
+    /// into `fd` (emptied and rewound for it) and says what it is. Each batch is checked
+    /// against its proof and replayed, then committed with the batches before it that waited
+    /// for a checkpoint key (nothing unverified is committed: a cut run keeps what was
+    /// committed, and the next run resumes from it); the last bundle is imported as
+    /// `importBundle` does. This store's log is replayed once, not once a bundle.
+    public func importBundles(_ d: DatanetID, through fd: Int32, next: (Int32) throws -> IncomingBundle) throws -> BundleSummary {
+        var replay: LogAuditor?
+        var total: BundleSummary?
+        var finished = false
+        while !finished {
+            let (part, after) = try env.write { txn -> (BundleSummary, LogAuditor?) in
+                var working = replay
+                var run: BundleSummary?
+                // The checkpoint of batches imported in this transaction whose key was not yet known.
+                var waiting: String?
+                while true {
+                    guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
+                        throw StoreError.io(path: "sync bundle", operation: "empty", errno: errno)
+                    }
+                    let incoming = try next(fd)
+                    guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
+                    var proof: BatchProof?
+                    if case .batch(let p) = incoming { proof = p }
+                    if let p = proof, let w = waiting, w != p.note {
+                        throw BundleError.refused("the batches of one run are proven against different checkpoints")
+                    }
+                    let (summary, verified) = try importBundle(txn, fd, of: d, replay: &working, proof: proof)
+                    if run == nil { run = summary } else { run!.add(summary) }
+                    if proof == nil {
+                        finished = true
+                        // Batches still waiting are committed only if their checkpoint now checks
+                        // out in full: signed by the key in force at its size, with this log's root.
+                        if let w = waiting { try checkWaiting(txn, d, note: w, replay: working) }
+                    }
+                    if verified { return (run!, working) }
+                    waiting = proof?.note
+                }
+            }
+            replay = after
+            if total == nil { total = part } else { total!.add(part) }
+        }
+        return total!
+    }
+
+    private func checkWaiting(_ txn: Transaction, _ d: DatanetID, note: String, replay: LogAuditor?) throws {
+        guard let cp = try? Checkpoint.unverified(note: note), let auditor = replay, cp.size <= auditor.size,
+              let key = auditor.key(forSize: cp.size), (try? Checkpoint.verify(note: note, key: key)) != nil,
+              try merkleLog(d).root(txn, size: cp.size) == cp.root
+        else { throw BundleError.refused("the checkpoint the batches were proven against is not signed by the sequencer key in force at its size") }
+    }
+}
