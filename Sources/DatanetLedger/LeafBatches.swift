@@ -14,15 +14,30 @@ public struct BatchProof: Sendable, Equatable {
     public var note: String
     /// The subtree consistency proof of leaves [start, end) in the tree of the note's size.
     public var path: [Digest]
+    /// The first batch of a run that starts past leaf 0: the RFC 9162 consistency proof from
+    /// `start` to the note's size, which places the receiver's log before the batch (empty otherwise).
+    public var consistency: [Digest]
 
-    public init(start: UInt64, end: UInt64, note: String, path: [Digest]) { (self.start, self.end, self.note, self.path) = (start, end, note, path) }
+    public init(start: UInt64, end: UInt64, note: String, path: [Digest], consistency: [Digest] = []) {
+        (self.start, self.end, self.note, self.path, self.consistency) = (start, end, note, path, consistency)
+    }
+
+    /// The most leaves a batch holds.
+    public static let maximumLeaves: UInt64 = 1 << 12
 
     /// Checks that `leaves` (leaf hashes from index `from` on) are the subtree of the note's
-    /// log the path says, for this Datanet's origin. Returns whether the note's signature
-    /// holds under the sequencer key `key` gives for its size as far as the replay knows.
-    func check(leaves: [Digest], from: UInt64, origin: String, key: (UInt64) -> PublicKey?) throws -> Bool {
+    /// log the path says, for this Datanet's origin, and with a consistency proof, that this
+    /// log's first `from` leaves (root `prefix`) are the note's log's.
+    func place(leaves: [Digest], from: UInt64, prefix: () throws -> Digest, origin: String) throws {
         guard let cp = try? Checkpoint.unverified(note: note), cp.origin == origin else {
             throw BundleError.refused("the checkpoint a batch is proven against does not parse or is of another log")
+        }
+        if !consistency.isEmpty {
+            do {
+                try Merkle.verifyConsistency(size1: from, size2: cp.size, root1: try prefix(), root2: cp.root, proof: consistency)
+            } catch let e as Merkle.ProofError {
+                throw BundleError.refused("the peer's checkpoint of size \(cp.size) is not consistent with this log at size \(from) (\(e)): the two histories fork, or the peer lies; nothing of it was kept")
+            }
         }
         let end = from + UInt64(leaves.count)
         do {
@@ -31,14 +46,19 @@ public struct BatchProof: Sendable, Equatable {
         } catch {
             throw BundleError.refused("leaves \(from)–\(end - 1) are not in the log of the checkpoint of size \(cp.size): \(error)")
         }
-        guard let k = key(cp.size) else { return false }
+    }
+
+    /// Whether the note's signature holds under the sequencer key `key` gives for its size
+    /// (as far as the replay knows it).
+    func isSigned(key: (UInt64) -> PublicKey?) -> Bool {
+        guard let size = try? Checkpoint.unverified(note: note).size, let k = key(size) else { return false }
         return (try? Checkpoint.verify(note: note, key: k)) != nil
     }
 
     /// The batches [start, end) that carry leaves `from..<to`: each the largest aligned block
     /// of at most 2^`maximumLevel` leaves that starts where the last ended and fits (so each
     /// is a full subtree of any tree of size ≥ its end).
-    public static func batches(from: UInt64, to: UInt64, maximumLevel: Int = 12) -> [(start: UInt64, end: UInt64)] {
+    public static func batches(from: UInt64, to: UInt64, maximumLevel: Int = maximumLeaves.trailingZeroBitCount) -> [(start: UInt64, end: UInt64)] {
         var out = [(start: UInt64, end: UInt64)]()
         var at = from
         while at < to {
@@ -97,6 +117,12 @@ extension Ledger {
         return try env.read { txn in try log.subtreeProof(txn, start: start, end: end, size: size) }
     }
 
+    /// The RFC 9162 consistency proof of `d`'s log from `size1` to `size2`.
+    public func consistencyProof(_ d: DatanetID, from size1: UInt64, to size2: UInt64) throws -> [Digest] {
+        let log = try merkleLog(d)
+        return try env.read { txn in try log.consistencyProof(txn, size1: size1, size2: size2) }
+    }
+
     /// Imports a run of bundles of one Datanet as they arrive: `next` writes the next bundle
     /// into `fd` (emptied and rewound for it) and says what it is. Each batch is checked
     /// against its proof and replayed, then committed with the batches before it that waited
@@ -107,6 +133,7 @@ extension Ledger {
         var replay: LogAuditor?
         var total: BundleSummary?
         var finished = false
+        var first = true
         while !finished {
             let (part, after) = try env.write { txn -> (BundleSummary, LogAuditor?) in
                 var working = replay
@@ -124,6 +151,11 @@ extension Ledger {
                     if let p = proof, let w = waiting, w != p.note {
                         throw BundleError.refused("the batches of one run are proven against different checkpoints")
                     }
+                    // The run's first batch places this log's leaves before it in the checkpoint's log.
+                    if let p = proof, first, p.start > 0, p.consistency.isEmpty {
+                        throw BundleError.refused("the first batch starts at leaf \(p.start) without a consistency proof from there")
+                    }
+                    first = false
                     let (summary, verified) = try importBundle(txn, fd, of: d, replay: &working, proof: proof)
                     if run == nil { run = summary } else { run!.add(summary) }
                     if proof == nil {

@@ -53,7 +53,9 @@ extension Ledger {
             // of the bundle's is decoded and signature-checked on the other threads while this
             // one reads and stores the frames after it (objects, records). Checkpoints are
             // checked after the replay, against the log's roots at their sizes.
-            if proof != nil, from == to { throw BundleError.malformed("a batch of no leaves") }
+            if proof != nil, from == to || to - from > BatchProof.maximumLeaves {
+                throw BundleError.malformed("a batch of \(to - from) leaves (1 to \(BatchProof.maximumLeaves))")
+            }
             let carried = replay.flatMap { $0.size == localSize && local != nil ? $0 : nil }
             var auditor = carried ?? LogAuditor(datanet: d)
             var pipeline = AuditPipeline(notes: [:], depth: 16)
@@ -142,8 +144,18 @@ extension Ledger {
             summary.leaves = Int(to - from)
             summary.newLeaves = Int(to - max(from, min(to, localSize)))
             summary.checkpoints = notes.count
+            if let proof {
+                // A batch is placed in the checkpoint's log by its proofs before the replay
+                // judges its last leaves (all of them: a batch is smaller than a replay batch).
+                // Leaves of it this store held already were found equal to its own above.
+                let held = try (from..<min(to, localSize)).map { try log.node(txn, level: 0, index: $0) }
+                try proof.place(leaves: held + batch.map { Merkle.leafHash($0.bytes) }, from: from,
+                                prefix: { try log.root(txn, size: from) }, origin: Checkpoint.origin(of: d))
+            }
             try pipeline.push(batch, into: &auditor, each: keepNew)
             try pipeline.finish(into: &auditor, each: keepNew)
+            let origin = Checkpoint.origin(of: d)
+            if let proof { verified = proof.isSigned(key: auditor.key(forSize:)) }
             let parsedNotes = try notes.map { note -> (String, Checkpoint) in
                 guard let cp = try? Checkpoint.unverified(note: note) else { throw BundleError.malformed("a checkpoint note does not parse") }
                 guard cp.size <= auditor.size else { throw BundleError.refused("a checkpoint is beyond the bundle's last leaf") }
@@ -155,7 +167,6 @@ extension Ledger {
             // The replay decoded and hashed every new leaf: reused here. Appended before the
             // checks below only because they need the log's roots; a refusal aborts the transaction.
             try appendLeaves(txn, checkedNew.map { ($0.bytes, $0.hash) }, at: localSize, table: table, log: log)
-            let origin = Checkpoint.origin(of: d)
             for (note, cp) in parsedNotes where cp.size > 0 {
                 auditor.checkpoint(note, origin: origin, root: try log.root(txn, size: cp.size))
             }
@@ -168,11 +179,6 @@ extension Ledger {
                 if try !txn.contains(forks, BigEndian.key(d, size)) { try txn.put(forks, BigEndian.key(d, size), payload) }
             }
             guard let st = auditor.state else { throw BundleError.refused("no genesis") }
-            if let proof {
-                // Leaves of the batch this store held already were found equal to its own above.
-                let held = try (from..<min(to, localSize)).map { try log.node(txn, level: 0, index: $0) }
-                verified = try proof.check(leaves: held + checkedNew.map(\.hash), from: from, origin: origin, key: auditor.key(forSize:))
-            }
             if !checkedNew.isEmpty {
                 guard proof != nil || parsedNotes.contains(where: { $0.1.size == to }) else {
                     throw BundleError.refused("no signed checkpoint covers its last leaf \(to - 1)")

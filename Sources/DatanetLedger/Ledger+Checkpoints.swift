@@ -103,6 +103,47 @@ extension Ledger {
         throw LedgerError.corruptLog("the policy chain of \(st.id.hex) does not reach its genesis from leaf \(size - 1)")
     }
 
+    /// The sequencer keys of `d` in the order its log made them, each with the leaf that did
+    /// (the genesis, then each set-sequencer or continuation leaf).
+    public func sequencerKeys(_ d: DatanetID) throws -> [(key: PublicKey, leaf: UInt64)] {
+        let st = try reader.state(of: d)
+        let leaves = try leafTable(d)
+        return try env.read { txn in
+            var out = [(key: PublicKey, leaf: UInt64)]()
+            guard st.size > 0 else { return [(st.policy.sequencer, 0)] }
+            let last = st.size - 1
+            guard let tip = try leaves.leaf(txn, last) else { throw LedgerError.corruptLog("leaf \(last) of \(d.hex) is missing") }
+            var at: UInt64? = [.policy, .setSequencer, .continuation].contains(tip.kind) ? last : tip.policy?.index
+            while let i = at {
+                guard let l = i == last ? tip : try leaves.leaf(txn, i), let governing = l.governing else {
+                    throw LedgerError.corruptLog("leaf \(i) is cited as a policy leaf but is missing or not one")
+                }
+                switch try Record(governing) {
+                case .genesis(let g): return [(g.policy.sequencer, i)] + out.reversed()
+                case .setSequencer(let h): out.append((h.sequencer, i))
+                case .continuation(let k): out.append((k.sequencer, i))
+                default: break
+                }
+                guard let next = l.policy?.index, next < i else { break }
+                at = next
+            }
+            throw LedgerError.corruptLog("the policy chain of \(d.hex) does not reach its genesis")
+        }
+    }
+
+    /// A Datanet held here whose log hands its sequencer over from `old` to `new` (directly or
+    /// through keys between), with the leaf that made `new` its sequencer; nil when none does.
+    /// What lets a peer pinned to `old` present `new` (schema/identity.md "Contacts").
+    public func sequencerHandoff(from old: PublicKey, to new: PublicKey) throws -> (datanet: DatanetID, leaf: UInt64)? {
+        for st in try reader.datanets() {
+            let keys = try sequencerKeys(st.id)
+            if let i = keys.firstIndex(where: { $0.key == old }), let j = keys.lastIndex(where: { $0.key == new }), j > i {
+                return (st.id, keys[j].leaf)
+            }
+        }
+        return nil
+    }
+
     /// Refuses when a checkpoint signed by `key` is larger than our log (a restored backup
     /// must not sequence again: it would sign a second history).
     func checkNotBehind(_ txn: Transaction, _ st: DatanetState, key: SigningKey) throws {

@@ -44,7 +44,8 @@ public enum BundleTransfer {
            let size = try? Checkpoint.unverified(note: note).size, size > since {
             for (start, end) in BatchProof.batches(from: since, to: size) {
                 let proof = try ledger.subtreeProof(d, start: start, end: end, size: size)
-                try sendOrReason(SyncMessage(request, .batch(start: start, end: end, checkpoint: note, proof: proof)), over: c)
+                let consistency = start == since && since > 0 ? try ledger.consistencyProof(d, from: since, to: size) : []
+                try sendOrReason(SyncMessage(request, .batch(start: start, end: end, checkpoint: note, proof: proof, consistency: consistency)), over: c)
                 let base = sent
                 sent += try send(ledger, d, since: start, end: end, recordsOnly: recordsOnly, request: request, over: c) {
                     progress?(base + $0, base + $1)
@@ -126,11 +127,11 @@ public enum BundleTransfer {
                     progress(received + done, max(received + total, UInt64(whole)))
                 }
                 switch m.body {
-                case .batch(let start, let end, let note, let proof):
+                case .batch(let start, let end, let note, let proof, let consistency):
                     let size = (try? Checkpoint.unverified(note: note).size) ?? end
                     leaves = (leaves?.first ?? start, max(size, end), end)
                     received += try receiveParts(into: fd, request: request, over: c, maximum: maximum - received, progress: report).length
-                    return .batch(BatchProof(start: start, end: end, note: note, path: proof))
+                    return .batch(BatchProof(start: start, end: end, note: note, path: proof, consistency: consistency))
                 case .size(let total):
                     let (length, h) = try receiveParts(into: fd, request: request, over: c, stated: total, maximum: maximum - received, progress: report)
                     (received, held, ended) = (received + length, h, true)

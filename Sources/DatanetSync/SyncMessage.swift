@@ -75,7 +75,8 @@ public struct SyncMessage: Equatable, Sendable {
         case objects(sent: [SentObject], refused: [ObjectRef])
         /// Announces the bundle that follows as the batch of leaves [start, end), with the
         /// checkpoint note it is proven against and the subtree consistency proof.
-        case batch(start: UInt64, end: UInt64, checkpoint: String, proof: [Digest])
+        /// The first batch of a run past leaf 0 adds the consistency proof from `start`.
+        case batch(start: UInt64, end: UInt64, checkpoint: String, proof: [Digest], consistency: [Digest])
     }
 
     public var request: UInt64
@@ -132,8 +133,8 @@ public struct SyncMessage: Equatable, Sendable {
             b.set(2, .unsigned(n)); b.set(3, Self.marks(held))
         case .pushed(let leaves, let records):
             b.set(2, .unsigned(leaves)); b.set(3, .unsigned(records))
-        case .batch(let start, let end, let note, let proof):
-            b.set(2, .unsigned(start)); b.set(3, .unsigned(end)); b.set(4, .string(note)); b.set(5, .array(proof.map { .bytes($0.bytes) }))
+        case .batch(let start, let end, let note, let proof, let consistency):
+            b.set(2, .unsigned(start)); b.set(3, .unsigned(end)); b.set(4, .string(note)); b.set(5, Self.hashes(proof)); b.set(6, Self.hashes(consistency))
         case .error(let code, let message):
             b.set(2, .string(code)); b.set(3, .string(message))
         }
@@ -201,11 +202,8 @@ public struct SyncMessage: Equatable, Sendable {
                 let start = try f.uint(2, "start"), end = try f.uint(3, "end")
                 guard start < end else { throw SyncError.malformed("batch [\(start), \(end)) holds no leaf") }
                 let note = try f.text(4, "checkpoint", maxBytes: Self.maximumNote)
-                let proof = try Self.list(&f, 5, "proof", maximum: Self.maximumProof,
-                                          wrong: "batch field 5 is not a list of at most \(Self.maximumProof) hashes of 32 bytes") { s throws(CBORError) in
-                    Digest(try s.bytes())
-                }
-                body = .batch(start: start, end: end, checkpoint: note, proof: proof)
+                body = .batch(start: start, end: end, checkpoint: note, proof: try Self.hashes(&f, 5, "proof"),
+                              consistency: try Self.hashes(&f, 6, "consistency proof"))
             default: throw SyncError.malformed("message type \(type) is unknown to this build")
             }
             try f.finish()
@@ -249,6 +247,17 @@ extension SyncMessage {
         }
         guard Set(list).count == list.count else { throw SyncError.malformed("\(what) names an object twice") }
         return list
+    }
+
+    /// Proof hashes as sent: a list of 32-byte strings.
+    static func hashes(_ list: [Digest]) -> CBOR { .array(list.map { .bytes($0.bytes) }) }
+
+    /// Field `key` of a `batch` as proof hashes: at most `maximumProof` of 32 bytes.
+    static func hashes(_ f: inout BodyFields, _ key: UInt64, _ what: String) throws -> [Digest] {
+        try Self.list(&f, key, what, maximum: Self.maximumProof,
+                      wrong: "batch field \(key) (\(what)) is not a list of at most \(Self.maximumProof) hashes of 32 bytes") { s throws(CBORError) in
+            Digest(try s.bytes())
+        }
     }
 
     /// Marks as sent: a list of `[record id, signers]`.

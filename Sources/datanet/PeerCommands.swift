@@ -21,7 +21,9 @@ func runPeer(_ p: Parsed) throws -> Int32 {
         if let mine = localIdentity(for: key) { throw CLIError.failure("\(address) presents this store's own identity \(mine.name)") }
         let existing = try book.contact(named: name)
         if let existing {
-            if existing.publicKey != key && !p.has("--repin") {
+            let handoff = existing.publicKey == key || p.has("--repin") ? nil : handoffNote(name, from: existing.publicKey, to: key)
+            if let handoff { errLine(handoff) }
+            if existing.publicKey != key && !p.has("--repin") && handoff == nil {
                 throw CLIError.failure("\(name) is pinned to \(existing.ed25519), but \(given == nil ? "\(address) presented" : "--key names") \(key); if they changed keys (ask them), run again with --repin")
             }
             try book.setAddress(name, address, key: key)
@@ -52,6 +54,15 @@ func runPeer(_ p: Parsed) throws -> Int32 {
         throw CLIError.usage("peer subcommands are add, ls and rm, not '\(terminalSafe(p.positionals[0]))'")
     }
     return 0
+}
+
+/// When peer `name`, pinned to `pinned`, presents `presented`: a line saying which Datanet's
+/// log (held here) hands its sequencer over from the one key to the other, which is what lets
+/// the pin move without `--repin`; nil when no log here proves it.
+func handoffNote(_ name: String, from pinned: PublicKey, to presented: PublicKey) -> String? {
+    guard let ledger = try? openLedgerForReading(), let (d, leaf) = try? ledger.sequencerHandoff(from: pinned, to: presented) else { return nil }
+    let datanet = (try? ledger.reader.state(of: d))?.policy.name ?? d.hex
+    return "note: \(name) now presents \(presented), not the pinned \(pinned): leaf \(leaf) of \(terminalSafe(datanet))'s log hands its sequencer over to that key; re-pinned"
 }
 
 /// The Datanet identity a peer proves in a handshake, presenting this store's identity.

@@ -164,7 +164,11 @@ func runSync(_ p: Parsed) throws -> Int32 {
     let socket = try TCPSocket.connect(host: host, port: port, timeout: 30)
     let connection = try PeerConnection.open(socket, role: .initiator, identity: me.signingKey, now: UInt64(Date().timeIntervalSince1970))
     if let contact, connection.peer != contact.publicKey {
-        throw CLIError.failure("\(contact.name) is pinned to \(contact.ed25519), but \(address) presented \(connection.peer); if they changed keys (ask them), `datanet peer add \(contact.name) \(address) --repin`")
+        guard let note = handoffNote(contact.name, from: contact.publicKey, to: connection.peer) else {
+            throw CLIError.failure("\(contact.name) is pinned to \(contact.ed25519), but \(address) presented \(connection.peer); if they changed keys (ask them), `datanet peer add \(contact.name) \(address) --repin`")
+        }
+        try book.setAddress(contact.name, address, key: connection.peer)
+        errLine(note)
     }
     // The store is opened for writing only once the peer has proved the key pinned for it.
     let ledger = try openLedger()

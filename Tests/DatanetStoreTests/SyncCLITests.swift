@@ -16,14 +16,14 @@ import Testing
         let log: String
         var address = ""
 
-        init(_ s: Session, _ extra: [String] = []) throws {
+        init(_ s: Session, _ extra: [String] = [], listen: String = "127.0.0.1:0") throws {
             log = s.dir.file("serve.log")
             FileManager.default.createFile(atPath: log, contents: nil)
             var env = ProcessInfo.processInfo.environment
             env["DATANET_DIR"] = s.store
             process.environment = env
             process.executableURL = URL(fileURLWithPath: datanetBinary)
-            process.arguments = ["serve", "--listen", "127.0.0.1:0", "--json"] + extra
+            process.arguments = ["serve", "--listen", listen, "--json"] + extra
             process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -182,6 +182,40 @@ import Testing
         try copy.ok(["receipt", String(id.prefix(12)), "-o", copy.dir.file("r.json")])
         let strict = try copy.run(["verify", copy.dir.file("r.json"), "--datanet", "tales", "--strict", "--json"])
         #expect(strict.status == 1 && strict.stdout.contains("audit of this store's log finds"), "\(strict.stdout.suffix(400))")
+        _ = server.stop()
+    }
+
+    /// A peer pinned to a sequencer's key that comes back presenting the key the Datanet's log
+    /// handed the sequencer over to is re-pinned (said on stderr); a key no log here hands over
+    /// to is still refused with both keys shown.
+    @Test func aPeerPresentingAHandedOverSequencerKeyIsRepinned() throws {
+        let hub = Session(), ana = Session()
+        _ = try Self.identity(hub, "owner")
+        try hub.ok(["id", "new", "next"])
+        try hub.ok(["id", "new", "stranger"])
+        try hub.ok(["create", "tales", "--sequencer", "owner"])
+        var server = try Server(hub)
+        let address = server.address
+        _ = try Self.identity(ana, "ana")
+        try ana.ok(["peer", "add", "hub", address])
+        try ana.ok(["sync", "hub"])
+        // The owner hands the sequencer over to `next`; Ana's sync brings that leaf.
+        try hub.ok(["policy", "tales", "set-sequencer", "next"])
+        try hub.ok(["sequence", "tales"])
+        try ana.ok(["sync", "hub"])
+        _ = server.stop()
+        // The hub now presents `next`: the pin moves, said once, and the sync goes on.
+        server = try Server(hub, ["--as", "next"], listen: address)
+        let r = try ana.run(["sync", "hub"])
+        #expect(r.status == 0 && r.stderr.contains("hands its sequencer over to that key; re-pinned"), "\(r.stdout) \(r.stderr)")
+        let nextKey = try #require((try hub.json(["id", "show", "next"]) as? [String: Any])?["ed25519"] as? String)
+        #expect(try ana.ok(["peer", "ls"]).contains(nextKey))
+        #expect(try ana.run(["sync", "hub"]).stderr.isEmpty)
+        _ = server.stop()
+        // A key no log hands over to is refused, both keys shown.
+        server = try Server(hub, ["--as", "stranger"], listen: address)
+        let refused = try ana.run(["sync", "hub"])
+        #expect(refused.status != 0 && refused.stderr.contains(nextKey) && refused.stderr.contains("--repin"), "\(refused.stderr)")
         _ = server.stop()
     }
 

@@ -23,12 +23,16 @@ import Testing
         let note = try #require(try server.ledger.reader.latestCheckpoint(d))
         let size = try Checkpoint.unverified(note: note).size
         var rest = steps[...]
+        var first = true
         return try BundleTransfer.withTemporaryFile(in: client.dir) { fd in
             try client.ledger.importBundles(d, through: fd) { fd in
                 switch rest.popFirst() {
                 case .batch(let start, let end)?:
                     _ = try server.ledger.exportBundle(d, since: start, end: end, to: fd)
-                    var proof = BatchProof(start: start, end: end, note: note, path: try server.ledger.subtreeProof(d, start: start, end: end, size: size))
+                    let consistency = start > 0 && first ? try server.ledger.consistencyProof(d, from: start, to: size) : []
+                    first = false
+                    var proof = BatchProof(start: start, end: end, note: note, path: try server.ledger.subtreeProof(d, start: start, end: end, size: size),
+                                           consistency: consistency)
                     try alter(&proof)
                     return .batch(proof)
                 case .cut?:
@@ -86,5 +90,33 @@ import Testing
             }
         }
         #expect(try other.ledger.reader.datanets().isEmpty)
+    }
+
+    /// A peer whose checkpoint lies past this log but is not consistent with it (the two forked
+    /// under one sequencer key, then the peer's grew): its first batch's consistency proof fails,
+    /// and nothing is taken. A first batch past leaf 0 without one is refused too.
+    @Test func aCheckpointInconsistentWithThisLogIsRefusedAcrossSizes() throws {
+        let server = try Node(), client = try Node()
+        let owner = try SigningKey()
+        let d = try SyncSessionTests.datanet(on: server, owner: owner)
+        _ = try server.contribute(d, "shared", by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        let shared = try server.ledger.reader.state(of: d).size
+        _ = try Self.run(BatchProof.batches(from: 0, to: shared).map { Step.batch($0.start, $0.end) } + [.last], d, from: server, into: client)
+        _ = try server.contribute(d, "the server's", by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        _ = try server.contribute(d, "and more", by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        _ = try client.contribute(d, "the client's", by: owner)
+        _ = try client.ledger.sequence(d, key: owner)
+        let mine = try client.ledger.reader.state(of: d).size, theirs = try server.ledger.reader.state(of: d).size
+        #expect(mine < theirs)
+        let before = try client.tables(d)
+        let steps = BatchProof.batches(from: mine, to: theirs).map { Step.batch($0.start, $0.end) } + [.last]
+        #expect { try Self.run(steps, d, from: server, into: client) } throws: { "\($0)".contains("not consistent with this log at size \(mine)") }
+        SyncSessionTests.expectSame(before, try client.tables(d), "after an inconsistent run")
+        // Without the consistency proof the first batch is not taken either.
+        #expect { try Self.run(steps, d, from: server, into: client) { $0.consistency = [] } } throws: { "\($0)".contains("without a consistency proof") }
+        SyncSessionTests.expectSame(before, try client.tables(d), "after a run without a consistency proof")
     }
 }

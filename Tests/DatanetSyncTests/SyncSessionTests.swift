@@ -805,7 +805,7 @@ extension LedgerReader {
             ("C", .init(2, .list)), ("S", .init(2, .datanets([.init(id: d, name: "songs", size: 3)]))),
             ("C", .init(3, .pull(d, since: 1, recordsOnly: false, held: [mark(1)]))),
             ("S", .init(3, .batch(start: 1, end: 2, checkpoint: "datanet/\(d.hex)\n3\n" + Data(SHA256.hash([3]).bytes).base64EncodedString() + "\n\n— sig\n",
-                                  proof: [SHA256.hash([4]), SHA256.hash([5])]))),
+                                  proof: [SHA256.hash([4]), SHA256.hash([5])], consistency: [SHA256.hash([6])]))),
             ("S", .init(3, .size(2))), ("S", .init(3, .part(Array("DN".utf8)))), ("S", .init(3, .end(2, held: []))),
             ("S", .init(3, .size(3))), ("S", .init(3, .part(Array("DNB".utf8)))),
             ("S", .init(3, .end(3, held: [mark(1), mark(2)]))),
