@@ -72,7 +72,7 @@ public struct BatchProof: Sendable, Equatable {
 }
 
 /// A bundle that arrives in a run of them (`Ledger.importBundles`).
-public enum IncomingBundle {
+public enum IncomingBundle: Sendable {
     /// A batch of leaves placed by a proof; more bundles follow.
     case batch(BatchProof)
     /// The last bundle: leaves (if any) covered by its own checkpoints, and pending records.
@@ -123,29 +123,28 @@ extension Ledger {
         return try env.read { txn in try log.consistencyProof(txn, size1: size1, size2: size2) }
     }
 
-    /// Imports a run of bundles of one Datanet as they arrive: `next` writes the next bundle
-    /// into `fd` (emptied and rewound for it) and says what it is. Each batch is checked
-    /// against its proof and replayed, then committed with the batches before it that waited
-    /// for a checkpoint key (nothing unverified is committed: a cut run keeps what was
-    /// committed, and the next run resumes from it); the last bundle is imported as
-    /// `importBundle` does. This store's log is replayed once, not once a bundle.
-    public func importBundles(_ d: DatanetID, through fd: Int32, next: (Int32) throws -> IncomingBundle) throws -> BundleSummary {
+    /// Imports a run of bundles of one Datanet as they arrive: `next` gives the next bundle,
+    /// a file open at its start, and says what it is. Each batch is checked against its proof
+    /// and replayed; batches that prove out are committed together at least every
+    /// `commitEvery` (with any before them that waited for a checkpoint key), so nothing
+    /// unverified is committed and a cut run keeps what was committed, for the next run to
+    /// resume from; the last bundle is imported as `importBundle` does, and commits the rest.
+    /// This store's log is replayed once, not once a bundle.
+    public func importBundles(_ d: DatanetID, commitEvery: Duration = .milliseconds(500),
+                              next: () throws -> (fd: Int32, bundle: IncomingBundle)) throws -> BundleSummary {
         var replay: LogAuditor?
         var total: BundleSummary?
         var finished = false
         var first = true
         while !finished {
             let (part, after) = try env.write { txn -> (BundleSummary, LogAuditor?) in
+                let opened = ContinuousClock.now
                 var working = replay
                 var run: BundleSummary?
                 // The checkpoint of batches imported in this transaction whose key was not yet known.
                 var waiting: String?
                 while true {
-                    guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
-                        throw StoreError.io(path: "sync bundle", operation: "empty", errno: errno)
-                    }
-                    let incoming = try next(fd)
-                    guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
+                    let (fd, incoming) = try next()
                     var proof: BatchProof?
                     if case .batch(let p) = incoming { proof = p }
                     if let p = proof, let w = waiting, w != p.note {
@@ -163,9 +162,10 @@ extension Ledger {
                         // Batches still waiting are committed only if their checkpoint now checks
                         // out in full: signed by the key in force at its size, with this log's root.
                         if let w = waiting { try checkWaiting(txn, d, note: w, replay: working) }
+                        return (run!, working)
                     }
-                    if verified { return (run!, working) }
-                    waiting = proof?.note
+                    waiting = verified ? nil : proof?.note
+                    if verified && ContinuousClock.now - opened >= commitEvery { return (run!, working) }
                 }
             }
             replay = after

@@ -19,15 +19,21 @@ public enum BundleTransfer {
     /// A temporary file in `directory` open for reading and writing, unlinked at once (so
     /// nothing is left behind however the process ends) and closed when `body` returns.
     static func withTemporaryFile<R>(in directory: String, _ body: (Int32) throws -> R) throws -> R {
-        var fd: Int32 = -1
-        for _ in 0..<16 where fd < 0 {
-            let path = directory + "/sync-bundle.tmp-\(getpid())-\(String(UInt64.random(in: 0 ... .max), radix: 36))"
-            fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            if fd >= 0 { unlink(path) } else if errno != EEXIST { throw StoreError.io(path: path, operation: "create", errno: errno) }
-        }
-        guard fd >= 0 else { throw StoreError.io(path: directory, operation: "create a temporary file in", errno: EEXIST) }
+        let fd = try temporaryFile(in: directory)
         defer { close(fd) }
         return try body(fd)
+    }
+
+    /// A temporary file in `directory` open for reading and writing, unlinked at once; the
+    /// caller closes it.
+    static func temporaryFile(in directory: String) throws -> Int32 {
+        for _ in 0..<16 {
+            let path = directory + "/sync-bundle.tmp-\(getpid())-\(String(UInt64.random(in: 0 ... .max), radix: 36))"
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd >= 0 { unlink(path); return fd }
+            if errno != EEXIST { throw StoreError.io(path: path, operation: "create", errno: errno) }
+        }
+        throw StoreError.io(path: directory, operation: "create a temporary file in", errno: EEXIST)
     }
 
     /// Sends `d` from `since` as a run of bundles (schema/protocol.md "Leaves in proven
@@ -102,45 +108,25 @@ public enum BundleTransfer {
     }
 
     /// Receives the run of bundles of `d` answering request `request` (`sendRun`) and imports
-    /// each as it arrives (`Ledger.importBundles`: a batch is committed once proven and
-    /// replayed); returns the summary, the bytes received and the pending records the sender
-    /// said it holds. `maximum` bounds the bytes of the whole run. `ended` tells, when it
-    /// throws, whether the run had arrived to its end (the connection is then still in step).
+    /// each as it arrives (`Ledger.importBundles`: batches are committed once proven and
+    /// replayed), the next bundles arriving meanwhile (`RunReader`); returns the summary, the
+    /// bytes received and the pending records the sender said it holds. `maximum` bounds the
+    /// bytes of the whole run. `ended` tells, when it throws, whether the run had arrived to its
+    /// end (the connection is then still in step).
     static func receiveRun(into ledger: Ledger, _ d: DatanetID, request: UInt64, over c: PeerConnection, maximum: UInt64 = defaultMaximum,
-                           ended: inout Bool,
-                           progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, [PendingMark]) {
-        ended = false
-        return try withTemporaryFile(in: ledger.store.directory) { fd in
-            var received: UInt64 = 0
-            var held = [PendingMark]()
-            // For progress: the leaves the batches cover, and how many of them have arrived.
-            var leaves: (first: UInt64, last: UInt64, through: UInt64)?
-            let summary = try ledger.importBundles(d, through: fd) { fd in
-                let m = try SyncMessage(decoding: try c.receive())
-                if case .error(let code, let message) = m.body { throw SyncError.refused(code: code, message: message) }
-                guard m.request == request else { throw SyncError.unexpected("a message of request \(m.request) arrived in the answer to request \(request)") }
-                // Bytes so far, scaled by the share of leaves they carried: an estimate of the run.
-                let report = { (done: UInt64, total: UInt64) in
-                    guard let progress else { return }
-                    guard let l = leaves, l.through > l.first else { return progress(received + done, received + total) }
-                    let whole = Double(received + total) * Double(l.last - l.first) / Double(l.through - l.first)
-                    progress(received + done, max(received + total, UInt64(whole)))
-                }
-                switch m.body {
-                case .batch(let start, let end, let note, let proof, let consistency):
-                    let size = (try? Checkpoint.unverified(note: note).size) ?? end
-                    leaves = (leaves?.first ?? start, max(size, end), end)
-                    received += try receiveParts(into: fd, request: request, over: c, maximum: maximum - received, progress: report).length
-                    return .batch(BatchProof(start: start, end: end, note: note, path: proof, consistency: consistency))
-                case .size(let total):
-                    let (length, h) = try receiveParts(into: fd, request: request, over: c, stated: total, maximum: maximum - received, progress: report)
-                    (received, held, ended) = (received + length, h, true)
-                    return .last
-                default:
-                    throw SyncError.unexpected("a \(m.typeName) message arrived where a batch or a bundle was due")
-                }
-            }
-            return (summary, received, held)
+                           commitEvery: Duration = .milliseconds(500), ended: inout Bool,
+                           progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, [PendingMark]) {
+        let reader = try RunReader(c, request: request, maximum: maximum, in: ledger.store.directory, progress: progress)
+        defer { reader.stop() }
+        do {
+            let summary = try ledger.importBundles(d, commitEvery: commitEvery, next: reader.next)
+            let outcome = reader.outcome
+            ended = outcome.reachedEnd
+            return (summary, outcome.received, outcome.held)
+        } catch {
+            reader.stop()
+            ended = reader.outcome.reachedEnd
+            throw error
         }
     }
 

@@ -237,12 +237,13 @@ public final class SyncClient {
     /// peer holds pending (what a push back leaves out).
     /// `progress` is told the bytes received and the bundle's length as parts arrive.
     public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, into ledger: Ledger,
-                     progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, peerHolds: [PendingMark]) {
+                     commitEvery: Duration = .milliseconds(500),
+                     progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, peerHolds: [PendingMark]) {
         let mine = (try? ledger.reader.pendingMarks(d)) ?? []
         let id = try request(.pull(d, since: since, recordsOnly: recordsOnly, held: mine))
         roundTrips += 1
         var ended = false
-        return try BundleTransfer.receiveRun(into: ledger, d, request: id, over: connection, ended: &ended, progress: progress)
+        return try BundleTransfer.receiveRun(into: ledger, d, request: id, over: connection, commitEvery: commitEvery, ended: &ended, progress: progress)
     }
 
     /// Sends `d` from `since`: leaves the peer lacks and the records pending here that the peer

@@ -136,7 +136,8 @@ private func sequenceWhatArrived(_ ledger: Ledger, event: ([String: Any], String
 }
 
 /// A bundle's transfer on a terminal: a `ProgressBar` made once the bundle's length is known.
-private final class TransferBar {
+/// Updated from the thread that receives a run (one thread at a time).
+private final class TransferBar: @unchecked Sendable {
     private let label: String, quiet: Bool
     private var bar: ProgressBar?
     init(label: String, quiet: Bool) { (self.label, self.quiet) = (label, quiet) }

@@ -25,7 +25,10 @@ import Testing
         var rest = steps[...]
         var first = true
         return try BundleTransfer.withTemporaryFile(in: client.dir) { fd in
-            try client.ledger.importBundles(d, through: fd) { fd in
+            // Each batch is committed as soon as it proves out.
+            try client.ledger.importBundles(d, commitEvery: .zero) { () throws -> (fd: Int32, bundle: IncomingBundle) in
+                guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw Cut() }
+                defer { lseek(fd, 0, SEEK_SET) }
                 switch rest.popFirst() {
                 case .batch(let start, let end)?:
                     _ = try server.ledger.exportBundle(d, since: start, end: end, to: fd)
@@ -34,12 +37,12 @@ import Testing
                     var proof = BatchProof(start: start, end: end, note: note, path: try server.ledger.subtreeProof(d, start: start, end: end, size: size),
                                            consistency: consistency)
                     try alter(&proof)
-                    return .batch(proof)
+                    return (fd, .batch(proof))
                 case .cut?:
                     throw Cut()
                 case .last?, nil:
                     _ = try server.ledger.exportBundle(d, since: size, to: fd)
-                    return .last
+                    return (fd, .last)
                 }
             }
         }

@@ -361,7 +361,7 @@ import Testing
             do {
                 let c = try Self.connect(client, proxy)
                 let size = (try? client.ledger.reader.state(of: d))?.size ?? 0
-                _ = try c.pull(d, since: size, recordsOnly: false, into: client.ledger)
+                _ = try c.pull(d, since: size, recordsOnly: false, into: client.ledger, commitEvery: .zero)
             } catch {}
             _ = try forwarded.wait()
             let held = try leaves(client), all = try leaves(server)
