@@ -41,6 +41,7 @@ let package = Package(
         .executableTarget(name: "ledger-bench", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "tools/bench/ledgerbench"),
         .executableTarget(name: "provenance-bench", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "tools/bench/provenancebench"),
         .executableTarget(name: "noise-peer", dependencies: ["DatanetSync", "DatanetCrypto"], path: "tools/interop/noisepeer"),
+        .executableTarget(name: "negentropy-bench", dependencies: ["DatanetSync", "DatanetStore", "DatanetObjects", "DatanetCrypto"], path: "tools/bench/negentropybench"),
         .executableTarget(name: "cbor-fuzz", dependencies: ["DatanetCBOR", "DatanetTestSupport"], path: "tools/fuzz/cborfuzz"),
         .executableTarget(name: "provenance-fuzz", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetTestSupport"], path: "tools/fuzz/provenancefuzz"),
         .testTarget(name: "DatanetCryptoTests", dependencies: ["DatanetCrypto"],

@@ -4,21 +4,22 @@ import DatanetCrypto
 /// as the reference implementation (hoytech/negentropy) writes it: the client `initiate`s,
 /// each side answers with `reconcile` until the client has nothing more to say; the client
 /// learns the ids only it has and those only the server has. schema/negentropy.md.
-public struct Negentropy {
-    public static let protocolVersion: UInt8 = 0x61
-    static let idSize = 32, fingerprintSize = 16
+public struct Negentropy<Storage: NegentropyStorage> {
+    public static var protocolVersion: UInt8 { 0x61 }
+    static var idSize: Int { 32 }
+    static var fingerprintSize: Int { 16 }
     /// Ranges of fewer than twice this many items are sent as id lists, larger ones split in this many.
-    static let buckets = 16
+    static var buckets: Int { 16 }
 
     enum Mode: UInt64 { case skip = 0, fingerprint = 1, idList = 2 }
 
-    public let items: NegentropyItems
+    public let items: Storage
     /// The most bytes a message may take (0: no limit); at least 4,096.
     public let frameSizeLimit: Int
     public private(set) var isInitiator = false
     private var lastTimestampIn: UInt64 = 0, lastTimestampOut: UInt64 = 0
 
-    public init(_ items: NegentropyItems, frameSizeLimit: Int = 0) throws(NegentropyError) {
+    public init(_ items: Storage, frameSizeLimit: Int = 0) throws(NegentropyError) {
         guard frameSizeLimit == 0 || frameSizeLimit >= 4096 else { throw .frameSizeLimit(frameSizeLimit) }
         (self.items, self.frameSizeLimit) = (items, frameSizeLimit)
     }
@@ -29,7 +30,7 @@ public struct Negentropy {
         isInitiator = true
         lastTimestampOut = 0
         var out: [UInt8] = [Self.protocolVersion]
-        splitRange(0, items.count, .infinity, into: &out)
+        try splitRange(0, try read { try items.itemCount() }, .infinity, into: &out)
         return out
     }
 
@@ -46,7 +47,7 @@ public struct Negentropy {
             if isInitiator { throw .version(version) }
             return full // a server answers a version it does not speak with its own
         }
-        let storageSize = items.count
+        let storageSize = try read { try items.itemCount() }
         var prevBound = NegentropyBound(timestamp: 0)
         var prevIndex = 0
         var skip = false
@@ -56,7 +57,7 @@ public struct Negentropy {
             guard currBound >= prevBound else { throw .malformed("a range's upper bound is below the one before it") }
             guard let mode = Mode(rawValue: try query.varint()) else { throw .malformed("a range's mode is not 0, 1 or 2") }
             let lower = prevIndex
-            var upper = max(lower, items.lowerBound(currBound))
+            var upper = max(lower, try read { try items.rank(below: currBound.key) })
             func doSkip(_ o: inout [UInt8]) {
                 guard skip else { return }
                 skip = false
@@ -68,9 +69,9 @@ public struct Negentropy {
                 skip = true
             case .fingerprint:
                 let theirs = try query.bytes(Self.fingerprintSize)
-                if theirs != items.fingerprint(lower, upper) {
+                if theirs != (try read { try items.fingerprint(lower, upper) }) {
                     doSkip(&o)
-                    splitRange(lower, upper, currBound, into: &o)
+                    try splitRange(lower, upper, currBound, into: &o)
                 } else {
                     skip = true
                 }
@@ -84,9 +85,11 @@ public struct Negentropy {
                 }
                 if isInitiator {
                     skip = true
-                    items.forEach(lower, upper) { item, _ in
-                        if theirs.remove(item.id) == nil { have.append(item.id) }
-                        return true
+                    try read {
+                        try items.forEach(lower, upper) { item, _ in
+                            if theirs.remove(item.id) == nil { have.append(item.id) }
+                            return true
+                        }
                     }
                     need += theirs.sorted()
                 } else {
@@ -94,15 +97,18 @@ public struct Negentropy {
                     var ids = [UInt8]()
                     var count: UInt64 = 0
                     var endBound = currBound
-                    items.forEach(lower, upper) { item, index in
-                        if exceeded(full.count + ids.count) {
-                            endBound = NegentropyBound(item)
-                            upper = index // the rest of the range is left to the closing fingerprint
-                            return false
+                    let sent = full.count
+                    try read {
+                        try items.forEach(lower, upper) { item, index in
+                            if frameSizeLimit != 0 && sent + ids.count > frameSizeLimit - 200 {
+                                endBound = NegentropyBound(item)
+                                upper = index // the rest of the range is left to the closing fingerprint
+                                return false
+                            }
+                            item.id.withUnsafeBytes { ids += $0 }
+                            count += 1
+                            return true
                         }
-                        item.id.withUnsafeBytes { ids += $0 }
-                        count += 1
-                        return true
                     }
                     encodeBound(endBound, into: &o)
                     o += NegentropyVarint.encode(Mode.idList.rawValue)
@@ -116,7 +122,7 @@ public struct Negentropy {
                 // Past the frame limit: the rest of the set goes back as one fingerprint.
                 encodeBound(.infinity, into: &full)
                 full += NegentropyVarint.encode(Mode.fingerprint.rawValue)
-                full += items.fingerprint(upper, storageSize)
+                full += try read { try items.fingerprint(upper, storageSize) }
                 break
             }
             full += o
@@ -128,28 +134,38 @@ public struct Negentropy {
 
     private func exceeded(_ n: Int) -> Bool { frameSizeLimit != 0 && n > frameSizeLimit - 200 }
 
+    /// A read of the item set; its failure (a damaged store) is said as this side's own.
+    private func read<T>(_ body: () throws -> T) throws(NegentropyError) -> T {
+        do { return try body() } catch { throw .storage("\(error)") }
+    }
+
     /// Describes items `lower ..< upper` up to `upperBound`: their ids when fewer than 32,
     /// else 16 fingerprints of near-equal buckets, each ending at the shortest bound between
     /// its last item and the next.
-    private mutating func splitRange(_ lower: Int, _ upper: Int, _ upperBound: NegentropyBound, into o: inout [UInt8]) {
+    private mutating func splitRange(_ lower: Int, _ upper: Int, _ upperBound: NegentropyBound, into o: inout [UInt8]) throws(NegentropyError) {
         let n = upper - lower
         if n < Self.buckets * 2 {
             encodeBound(upperBound, into: &o)
             o += NegentropyVarint.encode(Mode.idList.rawValue)
             o += NegentropyVarint.encode(UInt64(n))
-            items.forEach(lower, upper) { item, _ in
-                item.id.withUnsafeBytes { o += $0 }
-                return true
+            var ids = [UInt8]()
+            try read {
+                try items.forEach(lower, upper) { item, _ in
+                    item.id.withUnsafeBytes { ids += $0 }
+                    return true
+                }
             }
+            o += ids
             return
         }
         let per = n / Self.buckets, extra = n % Self.buckets
         var curr = lower
         for i in 0..<Self.buckets {
             let size = per + (i < extra ? 1 : 0)
-            let fingerprint = items.fingerprint(curr, curr + size)
+            let fingerprint = try read { try items.fingerprint(curr, curr + size) }
             curr += size
-            let next = curr == upper ? upperBound : NegentropyBound.minimal(between: items.item(at: curr - 1), and: items.item(at: curr))
+            let next = curr == upper ? upperBound
+                : NegentropyBound.minimal(between: try read { try items.item(at: curr - 1) }, and: try read { try items.item(at: curr) })
             encodeBound(next, into: &o)
             o += NegentropyVarint.encode(Mode.fingerprint.rawValue)
             o += fingerprint
@@ -204,6 +220,9 @@ struct NegentropyBound: Comparable {
 
     init(_ item: NegentropyItem) { (timestamp, prefix, padded) = (item.timestamp, item.id.bytes, item.id) }
 
+    /// The item this bound stands for: items below it are exactly those that sort below this.
+    var key: NegentropyItem { NegentropyItem(timestamp: timestamp, id: padded) }
+
     /// The shortest bound above `a` and at or below `b` (a < b, neighbours in the set).
     static func minimal(between a: NegentropyItem, and b: NegentropyItem) -> NegentropyBound {
         guard a.timestamp == b.timestamp else { return NegentropyBound(timestamp: b.timestamp) }
@@ -212,9 +231,6 @@ struct NegentropyBound: Comparable {
         while shared < 32 && x[shared] == y[shared] { shared += 1 }
         return NegentropyBound(timestamp: b.timestamp, prefix: Array(y[0..<min(32, shared + 1)]))
     }
-
-    /// Whether `item` sorts below this bound.
-    func isAbove(_ item: NegentropyItem) -> Bool { (item.timestamp, item.id) < (timestamp, padded) }
 
     static func < (a: Self, b: Self) -> Bool { (a.timestamp, a.padded) < (b.timestamp, b.padded) }
     static func == (a: Self, b: Self) -> Bool { a.timestamp == b.timestamp && a.padded == b.padded }
@@ -275,6 +291,8 @@ public enum NegentropyError: Error, Equatable, Sendable, CustomStringConvertible
     case version(UInt8)
     case frameSizeLimit(Int)
     case alreadyInitiated
+    /// This side's item set could not be read.
+    case storage(String)
 
     public var description: String {
         switch self {
@@ -282,6 +300,7 @@ public enum NegentropyError: Error, Equatable, Sendable, CustomStringConvertible
         case .version(let v): "the peer reconciles in protocol version \(Int(v) - 0x60), this build in version 1"
         case .frameSizeLimit(let n): "a frame size limit of \(n) bytes is below the 4,096 the protocol allows"
         case .alreadyInitiated: "reconciliation was already initiated"
+        case .storage(let why): "the set to reconcile could not be read: \(why)"
         }
     }
 }

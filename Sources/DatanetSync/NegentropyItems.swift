@@ -1,69 +1,30 @@
 import DatanetCrypto
+import DatanetStore
 
 /// An item of a reconciled set (Negentropy V1): a timestamp and a 32-byte id, ordered by
 /// timestamp then by the id's bytes.
-public struct NegentropyItem: Hashable, Comparable, Sendable {
-    public var timestamp: UInt64
-    public var id: Digest
+public typealias NegentropyItem = TimestampedID
 
-    public init(timestamp: UInt64, id: Digest) { (self.timestamp, self.id) = (timestamp, id) }
-
-    public static func < (a: Self, b: Self) -> Bool { (a.timestamp, a.id) < (b.timestamp, b.id) }
-}
-
-/// The sum of ids mod 2^256, each id read as a little-endian 256-bit integer: the part of a
-/// Negentropy fingerprint that ranges add up (its length and hash are taken at the end).
-struct IDSum: Equatable, Sendable {
-    var limbs: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-
-    static func == (a: Self, b: Self) -> Bool { a.limbs == b.limbs }
-
-    init() {}
-
-    init(_ id: Digest) {
-        limbs = id.withUnsafeBytes { b in
-            (UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-             UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-             UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-             UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
-        }
-    }
-
-    static func + (a: Self, b: Self) -> Self {
-        var r = IDSum()
-        var carry: UInt64 = 0
-        func add(_ x: UInt64, _ y: UInt64) -> UInt64 {
-            let (s1, o1) = x.addingReportingOverflow(y)
-            let (s2, o2) = s1.addingReportingOverflow(carry)
-            carry = (o1 ? 1 : 0) + (o2 ? 1 : 0)
-            return s2
-        }
-        r.limbs = (add(a.limbs.0, b.limbs.0), add(a.limbs.1, b.limbs.1), add(a.limbs.2, b.limbs.2), add(a.limbs.3, b.limbs.3))
-        return r
-    }
-
-    static func - (a: Self, b: Self) -> Self {
-        var r = IDSum()
-        var borrow: UInt64 = 0
-        func sub(_ x: UInt64, _ y: UInt64) -> UInt64 {
-            let (d1, o1) = x.subtractingReportingOverflow(y)
-            let (d2, o2) = d1.subtractingReportingOverflow(borrow)
-            borrow = (o1 ? 1 : 0) + (o2 ? 1 : 0)
-            return d2
-        }
-        r.limbs = (sub(a.limbs.0, b.limbs.0), sub(a.limbs.1, b.limbs.1), sub(a.limbs.2, b.limbs.2), sub(a.limbs.3, b.limbs.3))
-        return r
-    }
-
-    /// The fingerprint of `count` ids summing to this: the first 16 bytes of
+extension DigestSum {
+    /// The Negentropy fingerprint of `count` ids summing to this: the first 16 bytes of
     /// SHA-256(sum as 32 little-endian bytes ‖ varint(count)).
     func fingerprint(count: Int) -> [UInt8] {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(42)
-        for limb in [limbs.0, limbs.1, limbs.2, limbs.3] { withUnsafeBytes(of: limb.littleEndian) { bytes += $0 } }
-        bytes += NegentropyVarint.encode(UInt64(count))
-        return Array(SHA256.hash(bytes).bytes.prefix(16))
+        Array(SHA256.hash(bytes + NegentropyVarint.encode(UInt64(count))).bytes.prefix(16))
     }
+}
+
+/// What Negentropy reconciles: a sorted set of items read by index (`NegentropyItems` in
+/// memory, `StoredNegentropyItems` in LMDB).
+public protocol NegentropyStorage {
+    func itemCount() throws -> Int
+    /// The item at `index` (0 ..< count).
+    func item(at index: Int) throws -> NegentropyItem
+    /// How many items sort below `key`.
+    func rank(below key: NegentropyItem) throws -> Int
+    /// The fingerprint of the items at `lower ..< upper`.
+    func fingerprint(_ lower: Int, _ upper: Int) throws -> [UInt8]
+    /// Calls `body` with the items at `lower ..< upper` and their indices until it returns false.
+    func forEach(_ lower: Int, _ upper: Int, _ body: (NegentropyItem, Int) throws -> Bool) throws
 }
 
 /// A set of Negentropy items kept sorted in a treap whose nodes hold their subtree's size and
@@ -71,12 +32,12 @@ struct IDSum: Equatable, Sendable {
 /// index range each cost O(log n) — never a scan of the range — and adding or removing an
 /// item costs O(log n) expected. Nodes live in arrays (indices, no references), with
 /// priorities from a fixed-seed generator, so the same insertions build the same tree.
-public struct NegentropyItems: Sendable {
+public struct NegentropyItems: NegentropyStorage, Sendable {
     private var items = [NegentropyItem]()
     private var left = [Int32](), right = [Int32]()
     private var priority = [UInt64]()
     private var size = [Int32]()
-    private var sums = [IDSum]()
+    private var sums = [DigestSum]()
     private var free = [Int32]()
     private var root: Int32 = -1
     private var seed: UInt64 = 0x6e65_6765_6e74_7279
@@ -114,6 +75,8 @@ public struct NegentropyItems: Sendable {
     /// The number of items.
     public var count: Int { root < 0 ? 0 : Int(size[Int(root)]) }
 
+    public func itemCount() -> Int { count }
+
     private mutating func nextPriority() -> UInt64 {
         seed &+= 0x9e37_79b9_7f4a_7c15
         var z = seed
@@ -126,17 +89,17 @@ public struct NegentropyItems: Sendable {
         let p = nextPriority()
         if let n = free.popLast() {
             let i = Int(n)
-            (items[i], left[i], right[i], priority[i], size[i], sums[i]) = (item, -1, -1, p, 1, IDSum(item.id))
+            (items[i], left[i], right[i], priority[i], size[i], sums[i]) = (item, -1, -1, p, 1, DigestSum(item.id))
             return n
         }
-        items.append(item); left.append(-1); right.append(-1); priority.append(p); size.append(1); sums.append(IDSum(item.id))
+        items.append(item); left.append(-1); right.append(-1); priority.append(p); size.append(1); sums.append(DigestSum(item.id))
         return Int32(items.count - 1)
     }
 
     private mutating func update(_ n: Int32) {
         let i = Int(n)
         var s: Int32 = 1
-        var sum = IDSum(items[i].id)
+        var sum = DigestSum(items[i].id)
         if left[i] >= 0 { s += size[Int(left[i])]; sum = sums[Int(left[i])] + sum }
         if right[i] >= 0 { s += size[Int(right[i])]; sum = sum + sums[Int(right[i])] }
         size[i] = s
@@ -208,7 +171,7 @@ public struct NegentropyItems: Sendable {
             left[Int(parent)] = rest
             // Sizes and sums on the path from `r` down to `parent` shrink by the item.
             var u = r
-            let gone = IDSum(item.id)
+            let gone = DigestSum(item.id)
             while u != rest && u >= 0 {
                 size[Int(u)] -= 1
                 sums[Int(u)] = sums[Int(u)] - gone
@@ -230,12 +193,12 @@ public struct NegentropyItems: Sendable {
         }
     }
 
-    /// The number of items below `bound`: the index of the first item at or above it.
-    func lowerBound(_ bound: NegentropyBound) -> Int {
+    /// How many items sort below `key`: the index of the first item at or above it.
+    public func rank(below key: NegentropyItem) -> Int {
         var t = root, below: Int32 = 0
         while t >= 0 {
             let i = Int(t)
-            if bound.isAbove(items[i]) {
+            if items[i] < key {
                 below += (left[i] >= 0 ? size[Int(left[i])] : 0) + 1
                 t = right[i]
             } else {
@@ -246,13 +209,13 @@ public struct NegentropyItems: Sendable {
     }
 
     /// The id sum of the first `k` items.
-    private func prefixSum(_ k: Int) -> IDSum {
-        var t = root, k = Int32(k), sum = IDSum()
+    private func prefixSum(_ k: Int) -> DigestSum {
+        var t = root, k = Int32(k), sum = DigestSum()
         while t >= 0 && k > 0 {
             let i = Int(t), l = left[i], ls = l >= 0 ? size[Int(l)] : 0
             if k <= ls { t = l; continue }
             if l >= 0 { sum = sum + sums[Int(l)] }
-            sum = sum + IDSum(items[i].id)
+            sum = sum + DigestSum(items[i].id)
             k -= ls + 1
             t = right[i]
         }
@@ -282,5 +245,26 @@ public struct NegentropyItems: Sendable {
             var c = right[Int(n)]
             while c >= 0 { stack.append(c); c = left[Int(c)] }
         }
+    }
+}
+
+/// A Negentropy item set kept in LMDB (`SumTree`), read in one transaction: what a node
+/// reconciles for a set that outlives the process.
+public struct StoredNegentropyItems: NegentropyStorage {
+    public let tree: SumTree
+    public let txn: Transaction
+
+    public init(_ tree: SumTree, in txn: Transaction) { (self.tree, self.txn) = (tree, txn) }
+
+    public func itemCount() throws -> Int { try tree.count(txn) }
+    public func item(at index: Int) throws -> NegentropyItem { try tree.item(txn, at: index) }
+    public func rank(below key: NegentropyItem) throws -> Int { try tree.rank(txn, below: key) }
+
+    public func fingerprint(_ lower: Int, _ upper: Int) throws -> [UInt8] {
+        (try tree.prefixSum(txn, upper) - tree.prefixSum(txn, lower)).fingerprint(count: upper - lower)
+    }
+
+    public func forEach(_ lower: Int, _ upper: Int, _ body: (NegentropyItem, Int) throws -> Bool) throws {
+        try tree.forEach(txn, lower, upper, body)
     }
 }

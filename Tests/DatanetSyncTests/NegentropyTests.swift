@@ -152,14 +152,14 @@ import Testing
                 #expect(set.item(at: i) == model[i])
                 let a = Int(rng.next() % UInt64(model.count + 1)), b = Int(rng.next() % UInt64(model.count + 1))
                 let (lo, hi) = (min(a, b), max(a, b))
-                var sum = IDSum()
-                for item in model[lo..<hi] { sum = sum + IDSum(item.id) }
+                var sum = DigestSum()
+                for item in model[lo..<hi] { sum = sum + DigestSum(item.id) }
                 #expect(set.fingerprint(lo, hi) == sum.fingerprint(count: hi - lo))
                 var seen = [NegentropyItem]()
                 set.forEach(lo, hi) { item, index in seen.append(item); return index - lo < 5 }
                 #expect(seen == Array(model[lo..<min(hi, lo + 6)]))
                 let probe = Self.randomItem(&rng)
-                #expect(set.lowerBound(NegentropyBound(probe)) == model.firstIndex { $0 >= probe } ?? model.count)
+                #expect(set.rank(below: probe) == model.firstIndex { $0 >= probe } ?? model.count)
             }
         }
         for round in 0..<40 {

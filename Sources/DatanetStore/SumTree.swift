@@ -1,0 +1,339 @@
+import DatanetCrypto
+import DatanetObjects
+
+/// A sorted set of timestamped ids kept in LMDB as a B+tree whose inner entries hold each
+/// child's item count, id sum (`DigestSum`) and first item, so that the item at an index,
+/// the index of a key and the id sum of the first k items each read one node a level —
+/// never a range — and adding or removing an item rewrites one node a level. Many trees
+/// share one table, each under its own key prefix (schema/negentropy.md "Kept in LMDB").
+///
+/// Node values: a leaf is `0x00 ‖ u16 n ‖ n × (u64 timestamp ‖ id)`, an inner node
+/// `0x01 ‖ u16 n ‖ n × (u64 child ‖ u64 count ‖ sum (32, little-endian) ‖ u64 timestamp ‖ id)`,
+/// integers big-endian but the sum; keyed `prefix ‖ u64 node`, with `prefix ‖ ff×8` holding
+/// the root's node and the next free node number. Nodes stay under LMDB's in-page value size.
+public struct SumTree {
+    public static let tableName = "sum-trees"
+    static let leafCapacity = 32, innerCapacity = 20
+    public let table: Table
+    public let prefix: [UInt8]
+
+    /// The tree stored under `prefix` (at most 64 bytes) in `table`.
+    public init(table: Table, prefix: [UInt8]) { (self.table, self.prefix) = (table, prefix) }
+
+    struct Child {
+        var node: UInt64, count: UInt64, sum: DigestSum, first: TimestampedID
+    }
+
+    struct Node {
+        var items = [TimestampedID]()
+        var children = [Child]()
+        var isLeaf: Bool
+    }
+
+    // MARK: storage
+
+    private var metaKey: [UInt8] { prefix + [UInt8](repeating: 0xff, count: 8) }
+    private func key(_ node: UInt64) -> [UInt8] { prefix + BigEndian.bytes(node) }
+
+    private func meta(_ txn: Transaction) throws -> (root: UInt64, next: UInt64)? {
+        guard let v = try txn.get(table, metaKey) else { return nil }
+        guard v.count == 16 else { throw StoreError.corrupt("a sum tree's root entry is \(v.count) bytes, not 16") }
+        return (BigEndian.u64(v, at: 0), BigEndian.u64(v, at: 8))
+    }
+
+    private func setMeta(_ txn: Transaction, _ m: (root: UInt64, next: UInt64)?) throws {
+        if let m { try txn.put(table, metaKey, BigEndian.bytes(m.root) + BigEndian.bytes(m.next)) } else { _ = try txn.delete(table, metaKey) }
+    }
+
+    func read(_ txn: Transaction, _ node: UInt64) throws -> Node {
+        guard let v = try txn.get(table, key(node)), v.count >= 3 else { throw StoreError.corrupt("sum tree node \(node) is missing") }
+        let n = Int(v[1]) << 8 | Int(v[2])
+        func item(_ at: Int) -> TimestampedID {
+            TimestampedID(timestamp: BigEndian.u64(v, at: at), id: v.withUnsafeBytes { Digest(UnsafeRawBufferPointer(rebasing: $0[at + 8 ..< at + 40]))! })
+        }
+        switch v[0] {
+        case 0 where v.count == 3 + 40 * n:
+            return Node(items: (0..<n).map { item(3 + 40 * $0) }, isLeaf: true)
+        case 1 where v.count == 3 + 88 * n && n > 0:
+            return Node(children: (0..<n).map { i in
+                let at = 3 + 88 * i
+                return Child(node: BigEndian.u64(v, at: at), count: BigEndian.u64(v, at: at + 8),
+                             sum: v.withUnsafeBytes { DigestSum(bytes: UnsafeRawBufferPointer(rebasing: $0[at + 16 ..< at + 48]))! }, first: item(at + 48))
+            }, isLeaf: false)
+        default:
+            throw StoreError.corrupt("sum tree node \(node) does not decode")
+        }
+    }
+
+    /// Writes `node` as `id` — split in two, the second half under a new number, when past
+    /// its capacity — and returns the entries that describe what was written.
+    private func write(_ txn: Transaction, _ id: UInt64, _ node: Node, next: inout UInt64) throws -> [Child] {
+        let capacity = node.isLeaf ? Self.leafCapacity : Self.innerCapacity
+        let n = node.isLeaf ? node.items.count : node.children.count
+        guard n <= capacity else {
+            let half = n / 2
+            var left = node, right = node
+            if node.isLeaf { (left.items, right.items) = (Array(node.items[..<half]), Array(node.items[half...])) } else {
+                (left.children, right.children) = (Array(node.children[..<half]), Array(node.children[half...]))
+            }
+            let fresh = next
+            next += 1
+            return try write(txn, id, left, next: &next) + write(txn, fresh, right, next: &next)
+        }
+        var v: [UInt8] = [node.isLeaf ? 0 : 1, UInt8(n >> 8), UInt8(n & 0xff)]
+        var count: UInt64 = 0, sum = DigestSum()
+        func append(_ item: TimestampedID) { v += BigEndian.bytes(item.timestamp); item.id.withUnsafeBytes { v += $0 } }
+        if node.isLeaf {
+            v.reserveCapacity(3 + 40 * n)
+            for item in node.items { append(item); sum = sum + DigestSum(item.id) }
+            count = UInt64(n)
+        } else {
+            v.reserveCapacity(3 + 88 * n)
+            for c in node.children {
+                v += BigEndian.bytes(c.node) + BigEndian.bytes(c.count) + c.sum.bytes
+                append(c.first)
+                count += c.count
+                sum = sum + c.sum
+            }
+        }
+        try txn.put(table, key(id), v)
+        return [Child(node: id, count: count, sum: sum, first: node.isLeaf ? node.items[0] : node.children[0].first)]
+    }
+
+    /// The path from the root to the leaf where `item` belongs: each node and the child taken.
+    private func descend(_ txn: Transaction, to item: TimestampedID, root: UInt64) throws -> [(id: UInt64, node: Node, child: Int)] {
+        var path = [(id: UInt64, node: Node, child: Int)]()
+        var id = root
+        while true {
+            let node = try read(txn, id)
+            if node.isLeaf { path.append((id, node, 0)); return path }
+            let i = (node.children.lastIndex { $0.first <= item }) ?? 0
+            path.append((id, node, i))
+            id = node.children[i].node
+        }
+    }
+
+    // MARK: changes
+
+    /// Adds `item`; false when it was already there.
+    @discardableResult
+    public func insert(_ txn: Transaction, _ item: TimestampedID) throws -> Bool {
+        guard var m = try meta(txn) else {
+            var next: UInt64 = 1
+            _ = try write(txn, 0, Node(items: [item], isLeaf: true), next: &next)
+            try setMeta(txn, (0, next))
+            return true
+        }
+        let before = m
+        var path = try descend(txn, to: item, root: m.root)
+        let (id, found, _) = path.removeLast()
+        var leaf = found
+        let at = Self.insertionIndex(leaf.items, item)
+        if at < leaf.items.count && leaf.items[at] == item { return false }
+        leaf.items.insert(item, at: at)
+        var entries = try write(txn, id, leaf, next: &m.next)
+        while let step = path.popLast() {
+            var parent = step.node
+            parent.children.replaceSubrange(step.child...step.child, with: entries)
+            entries = try write(txn, step.id, parent, next: &m.next)
+        }
+        if entries.count > 1 {
+            // The root split: a new root above the halves.
+            let root = m.next
+            m.next += 1
+            _ = try write(txn, root, Node(children: entries, isLeaf: false), next: &m.next)
+            m.root = root
+        }
+        if m != before { try setMeta(txn, m) } // (most insertions split nothing)
+        return true
+    }
+
+    /// Removes `item`; false when it was not there. Emptied nodes leave their parent; a root
+    /// with one child hands over to it.
+    @discardableResult
+    public func remove(_ txn: Transaction, _ item: TimestampedID) throws -> Bool {
+        guard var m = try meta(txn) else { return false }
+        var path = try descend(txn, to: item, root: m.root)
+        let (id, found, _) = path.removeLast()
+        var leaf = found
+        let at = Self.insertionIndex(leaf.items, item)
+        guard at < leaf.items.count && leaf.items[at] == item else { return false }
+        leaf.items.remove(at: at)
+        var entries = leaf.items.isEmpty ? [] : try write(txn, id, leaf, next: &m.next)
+        if leaf.items.isEmpty { _ = try txn.delete(table, key(id)) }
+        while let step = path.popLast() {
+            var parent = step.node
+            parent.children.replaceSubrange(step.child...step.child, with: entries)
+            if parent.children.isEmpty {
+                _ = try txn.delete(table, key(step.id))
+                entries = []
+            } else {
+                entries = try write(txn, step.id, parent, next: &m.next)
+            }
+        }
+        guard let top = entries.first else {
+            try setMeta(txn, nil)
+            return true
+        }
+        m.root = top.node
+        while case let node = try read(txn, m.root), !node.isLeaf, node.children.count == 1 {
+            _ = try txn.delete(table, key(m.root))
+            m.root = node.children[0].node
+        }
+        try setMeta(txn, m)
+        return true
+    }
+
+    /// Builds the tree of `sorted` (ascending, no item twice) where there is none, leaves full.
+    public func load(_ txn: Transaction, sorted: [TimestampedID]) throws {
+        guard try meta(txn) == nil, !sorted.isEmpty else { throw StoreError.corrupt("a sum tree is loaded only when empty, from items") }
+        var next: UInt64 = 0
+        var level = [Child]()
+        for start in stride(from: 0, to: sorted.count, by: Self.leafCapacity) {
+            let id = next
+            next += 1
+            level += try write(txn, id, Node(items: Array(sorted[start ..< min(sorted.count, start + Self.leafCapacity)]), isLeaf: true), next: &next)
+        }
+        while level.count > 1 {
+            var up = [Child]()
+            for start in stride(from: 0, to: level.count, by: Self.innerCapacity) {
+                let id = next
+                next += 1
+                up += try write(txn, id, Node(children: Array(level[start ..< min(level.count, start + Self.innerCapacity)]), isLeaf: false), next: &next)
+            }
+            level = up
+        }
+        try setMeta(txn, (level[0].node, next))
+    }
+
+    // MARK: queries
+
+    /// A node read in place, its length checked against its count.
+    struct RawNode {
+        let bytes: UnsafeRawBufferPointer
+        let count: Int
+
+        init?(_ b: UnsafeRawBufferPointer) {
+            guard b.count >= 3 else { return nil }
+            count = Int(b[1]) << 8 | Int(b[2])
+            guard (b[0] == 0 && b.count == 3 + 40 * count) || (b[0] == 1 && count > 0 && b.count == 3 + 88 * count) else { return nil }
+            bytes = b
+        }
+
+        var isLeaf: Bool { bytes[0] == 0 }
+        private func u64(_ at: Int) -> UInt64 { UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        private func timestamped(_ at: Int) -> TimestampedID {
+            TimestampedID(timestamp: u64(at), id: Digest(UnsafeRawBufferPointer(rebasing: bytes[at + 8 ..< at + 40]))!)
+        }
+        func item(_ i: Int) -> TimestampedID { timestamped(3 + 40 * i) }
+        func child(_ i: Int) -> UInt64 { u64(3 + 88 * i) }
+        func childCount(_ i: Int) -> UInt64 { u64(3 + 88 * i + 8) }
+        func childSum(_ i: Int) -> DigestSum { DigestSum(bytes: UnsafeRawBufferPointer(rebasing: bytes[3 + 88 * i + 16 ..< 3 + 88 * i + 48]))! }
+        func childFirst(_ i: Int) -> TimestampedID { timestamped(3 + 88 * i + 48) }
+    }
+
+    /// Calls `body` with node `node` read in place.
+    private func withNode<R>(_ txn: Transaction, _ node: UInt64, _ body: (RawNode) throws -> R) throws -> R {
+        let r = try txn.withValue(table, key(node)) { b -> R? in try RawNode(b).map(body) }
+        guard let r, let value = r else { throw StoreError.corrupt("sum tree node \(node) is missing or does not decode") }
+        return value
+    }
+
+    /// The number of items.
+    public func count(_ txn: Transaction) throws -> Int {
+        guard let m = try meta(txn) else { return 0 }
+        return try withNode(txn, m.root) { raw in raw.isLeaf ? raw.count : Int((0..<raw.count).reduce(0) { $0 + raw.childCount($1) }) }
+    }
+
+    /// The item at `index` (which must be below `count`).
+    public func item(_ txn: Transaction, at index: Int) throws -> TimestampedID {
+        try leaf(txn, holding: index) { raw, at in raw.item(at) }
+    }
+
+    /// Calls `body` with the leaf holding the item at `index` and the item's place in it.
+    private func leaf<R>(_ txn: Transaction, holding index: Int, _ body: (RawNode, Int) throws -> R) throws -> R {
+        guard let m = try meta(txn) else { throw StoreError.corrupt("no item \(index) in an empty sum tree") }
+        var node = m.root, k = UInt64(index)
+        while true {
+            let next: UInt64? = try withNode(txn, node) { raw in
+                guard !raw.isLeaf else { return nil }
+                var i = 0
+                while i < raw.count - 1 && k >= raw.childCount(i) { k -= raw.childCount(i); i += 1 }
+                return raw.child(i)
+            }
+            guard let next else { break }
+            node = next
+        }
+        return try withNode(txn, node) { raw in
+            guard k < raw.count else { throw StoreError.corrupt("sum tree counts do not reach item \(index)") }
+            return try body(raw, Int(k))
+        }
+    }
+
+    /// How many items sort below `key`.
+    public func rank(_ txn: Transaction, below key: TimestampedID) throws -> Int {
+        guard let m = try meta(txn) else { return 0 }
+        var node: UInt64? = m.root, below = 0
+        while let id = node {
+            node = try withNode(txn, id) { raw in
+                if raw.isLeaf {
+                    var (lo, hi) = (0, raw.count)
+                    while lo < hi { let mid = (lo + hi) / 2; if raw.item(mid) < key { lo = mid + 1 } else { hi = mid } }
+                    below += lo
+                    return nil
+                }
+                guard let i = (0..<raw.count).last(where: { raw.childFirst($0) < key }) else { return nil }
+                for j in 0..<i { below += Int(raw.childCount(j)) }
+                return raw.child(i)
+            }
+        }
+        return below
+    }
+
+    /// The sum of the ids of the first `k` items.
+    public func prefixSum(_ txn: Transaction, _ k: Int) throws -> DigestSum {
+        guard k > 0, let m = try meta(txn) else { return DigestSum() }
+        var node: UInt64? = m.root, left = UInt64(k), sum = DigestSum()
+        while let id = node, left > 0 {
+            node = try withNode(txn, id) { raw in
+                if raw.isLeaf {
+                    for i in 0..<min(raw.count, Int(left)) { sum = sum + DigestSum(raw.item(i).id) }
+                    return nil
+                }
+                for i in 0..<raw.count {
+                    let c = raw.childCount(i)
+                    guard left >= c else { return raw.child(i) }
+                    sum = sum + raw.childSum(i)
+                    left -= c
+                    if left == 0 { return nil }
+                }
+                return nil
+            }
+        }
+        return sum
+    }
+
+    /// Calls `body` with the items at `lower ..< upper` and their indices, in order, until it
+    /// returns false; one descent a leaf.
+    public func forEach(_ txn: Transaction, _ lower: Int, _ upper: Int, _ body: (TimestampedID, Int) throws -> Bool) throws {
+        var index = lower
+        while index < upper {
+            let items = try leaf(txn, holding: index) { raw, at in (at..<raw.count).map(raw.item) }
+            for item in items {
+                guard index < upper else { return }
+                guard try body(item, index) else { return }
+                index += 1
+            }
+        }
+    }
+
+    /// The index of the first item of `items` (sorted) not below `key`.
+    static func insertionIndex(_ items: [TimestampedID], _ key: TimestampedID) -> Int {
+        var (lo, hi) = (0, items.count)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if items[mid] < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+}

@@ -1,0 +1,111 @@
+import DatanetCrypto
+import DatanetObjects
+import DatanetStore
+@testable import DatanetSync
+import DatanetTestSupport
+import Foundation
+import Testing
+
+/// The item set kept in LMDB (`SumTree`) against the in-memory one and a sorted array:
+/// counts, items at indices, ranks and fingerprints through random insertions and removals,
+/// the same after the store is reopened and when loaded at once; and the reference
+/// transcripts replayed with the server's set read from LMDB.
+@Suite struct StoredNegentropyItemsTests {
+    final class Store {
+        let dir = NSTemporaryDirectory() + "datanet-sumtree-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var store: ObjectStore
+        var table: Table
+        init() throws {
+            store = try ObjectStore(directory: dir, create: true)
+            table = try store.env.openTables([SumTree.tableName], create: true)[0]
+        }
+        func reopen() throws {
+            store = try ObjectStore(directory: dir, create: false)
+            table = try store.env.openTables([SumTree.tableName], create: false)[0]
+        }
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+        func tree(_ name: String) -> SumTree { SumTree(table: table, prefix: Array(name.utf8)) }
+    }
+
+    /// Every answer of the stored set equals the sorted array's (random probes, every bucket edge).
+    static func agree(_ s: Store, _ tree: SumTree, _ model: [NegentropyItem], _ rng: inout SplitMix64) throws {
+        let memory = NegentropyItems(model)
+        try s.store.env.read { txn in
+            let stored = StoredNegentropyItems(tree, in: txn)
+            #expect(try stored.itemCount() == model.count)
+            guard !model.isEmpty else { return }
+            for _ in 0..<25 {
+                let i = Int(rng.next() % UInt64(model.count))
+                #expect(try stored.item(at: i) == model[i])
+                let a = Int(rng.next() % UInt64(model.count + 1)), b = Int(rng.next() % UInt64(model.count + 1))
+                let (lo, hi) = (min(a, b), max(a, b))
+                #expect(try stored.fingerprint(lo, hi) == memory.fingerprint(lo, hi))
+                var seen = [NegentropyItem]()
+                try stored.forEach(lo, hi) { item, index in seen.append(item); return index - lo < 40 }
+                #expect(seen == Array(model[lo..<min(hi, lo + 41)]))
+                let probe = NegentropyTests.randomItem(&rng)
+                #expect(try stored.rank(below: probe) == memory.rank(below: probe))
+                #expect(try stored.rank(below: model[i]) == i)
+            }
+        }
+    }
+
+    @Test func storedItemsAgreeThroughChangesAndReopening() throws {
+        let s = try Store()
+        var rng = SplitMix64(seed: 0x5eed)
+        var model = [NegentropyItem]()
+        let tree = s.tree("songs")
+        for round in 0..<12 {
+            try s.store.env.write { txn in
+                for _ in 0..<300 {
+                    if rng.next() % 3 == 0, !model.isEmpty {
+                        let victim = model.remove(at: Int(rng.next() % UInt64(model.count)))
+                        let (first, again) = (try tree.remove(txn, victim), try tree.remove(txn, victim))
+                        #expect(first && !again)
+                    } else {
+                        let item = NegentropyTests.randomItem(&rng)
+                        let (first, again) = (try tree.insert(txn, item), try tree.insert(txn, item))
+                        #expect(first && !again)
+                        model.insert(item, at: model.firstIndex { $0 > item } ?? model.count)
+                    }
+                }
+            }
+            if round % 3 == 0 { try Self.agree(s, tree, model, &rng) }
+        }
+        // Another tree in the same table is apart.
+        let other = s.tree("poems")
+        try s.store.env.write { txn in _ = try other.insert(txn, model[0]) }
+        try s.reopen()
+        try Self.agree(s, s.tree("songs"), model, &rng)
+        #expect(try s.store.env.read { txn in try s.tree("poems").count(txn) } == 1)
+        // Emptied, then loaded at once: the same answers as built one by one.
+        let removedAll = try s.store.env.write { txn in try model.allSatisfy { try s.tree("songs").remove(txn, $0) } }
+        #expect(removedAll)
+        #expect(try s.store.env.read { txn in try s.tree("songs").count(txn) } == 0)
+        try s.store.env.write { txn in try s.tree("songs").load(txn, sorted: model) }
+        try Self.agree(s, s.tree("songs"), model, &rng)
+    }
+
+    @Test(arguments: ["random_1000_10pct_each_side", "frame_limit_server_only_4096", "small_overlap_20", "empty_both"])
+    func transcriptsReplayWithTheServersSetInLMDB(_ name: String) throws {
+        let scenario = try #require(NegentropyTests.file.scenarios.first { $0.name == name })
+        let s = try Store()
+        let tree = s.tree(name)
+        let sorted = scenario.server.map { NegentropyItem(timestamp: $0.timestamp, id: Digest(hex: $0.id)!) }.sorted()
+        if !sorted.isEmpty { try s.store.env.write { txn in try tree.load(txn, sorted: sorted) } }
+        var client = try Negentropy(NegentropyTests.items(scenario.client), frameSizeLimit: scenario.frameSizeLimitClient)
+        var message = try client.initiate()
+        for round in scenario.rounds {
+            #expect(Hex.encode(message) == round.client_to_server)
+            let answer = try s.store.env.read { txn in
+                var server = try Negentropy(StoredNegentropyItems(tree, in: txn), frameSizeLimit: scenario.frameSizeLimitServer)
+                var (h, n) = ([Digest](), [Digest]())
+                return try #require(try server.reconcile(message, have: &h, need: &n))
+            }
+            #expect(Hex.encode(answer) == round.server_to_client)
+            var (h, n) = ([Digest](), [Digest]())
+            guard let next = try client.reconcile(answer, have: &h, need: &n) else { break }
+            message = next
+        }
+    }
+}
