@@ -41,214 +41,212 @@ extension Ledger {
         }
         var summary = BundleSummary(datanet: d.hex, from: from, to: to)
         var verified = proof == nil
-        do {
-            let table = try leafTable(d)
-            let log = try merkleLog(d)
-            let local = try? state(txn, d)
-            let localSize = local?.size ?? 0
-            guard from <= localSize else {
-                throw BundleError.refused("it starts at leaf \(from) but this store has \(localSize) leaves of \(d.hex.prefix(16))…: leaves \(localSize)–\(from - 1) are missing; ask the sender for `datanet bundle export D --for YOU` (or --since \(localSize))")
+        let table = try leafTable(d)
+        let log = try merkleLog(d)
+        let local = try? state(txn, d)
+        let localSize = local?.size ?? 0
+        guard from <= localSize else {
+            throw BundleError.refused("it starts at leaf \(from) but this store has \(localSize) leaves of \(d.hex.prefix(16))…: leaves \(localSize)–\(from - 1) are missing; ask the sender for `datanet bundle export D --for YOU` (or --since \(localSize))")
+        }
+        // The replay runs as the leaves arrive: this store's leaves first, then each batch
+        // of the bundle's is decoded and signature-checked on the other threads while this
+        // one reads and stores the frames after it (objects, records). Checkpoints are
+        // checked after the replay, against the log's roots at their sizes.
+        if proof != nil, from == to || to - from > BatchProof.maximumLeaves {
+            throw BundleError.malformed("a batch of \(to - from) leaves (1 to \(BatchProof.maximumLeaves))")
+        }
+        let carried = replay.flatMap { $0.size == localSize && local != nil ? $0 : nil }
+        var auditor = carried ?? LogAuditor(datanet: d)
+        var pipeline = AuditPipeline(notes: [:], depth: 16)
+        var checkedNew = [CheckedLeaf]()
+        // A new leaf is indexed as soon as the replay has added it, while later batches are
+        // still being checked: a refusal later aborts the transaction with the rest.
+        let keepNew = { (leaf: CheckedLeaf) throws in
+            guard leaf.index >= localSize else { return }
+            checkedNew.append(leaf)
+            try self.indexLeaf(txn, d, leaf)
+        }
+        var batch = [(index: UInt64, bytes: [UInt8])]()
+        // This store's own leaves were checked when stored: replayed for the state in force,
+        // their signatures not checked again (a delta's cost is the delta's, not the log's),
+        // unless a caller carries that replay from the bundle before.
+        try table.scan(txn) { k, v in
+            guard carried == nil, k < localSize else { return false }
+            batch.append((k, Array(v)))
+            if batch.count == Self.auditBatch {
+                try pipeline.push(batch, into: &auditor, verify: false, each: keepNew)
+                batch.removeAll(keepingCapacity: true)
             }
-            // The replay runs as the leaves arrive: this store's leaves first, then each batch
-            // of the bundle's is decoded and signature-checked on the other threads while this
-            // one reads and stores the frames after it (objects, records). Checkpoints are
-            // checked after the replay, against the log's roots at their sizes.
-            if proof != nil, from == to || to - from > BatchProof.maximumLeaves {
-                throw BundleError.malformed("a batch of \(to - from) leaves (1 to \(BatchProof.maximumLeaves))")
-            }
-            let carried = replay.flatMap { $0.size == localSize && local != nil ? $0 : nil }
-            var auditor = carried ?? LogAuditor(datanet: d)
-            var pipeline = AuditPipeline(notes: [:], depth: 16)
-            var checkedNew = [CheckedLeaf]()
-            // A new leaf is indexed as soon as the replay has added it, while later batches are
-            // still being checked: a refusal later aborts the transaction with the rest.
-            let keepNew = { (leaf: CheckedLeaf) throws in
-                guard leaf.index >= localSize else { return }
-                checkedNew.append(leaf)
-                try self.indexLeaf(txn, d, leaf)
-            }
-            var batch = [(index: UInt64, bytes: [UInt8])]()
-            // This store's own leaves were checked when stored: replayed for the state in force,
-            // their signatures not checked again (a delta's cost is the delta's, not the log's),
-            // unless a caller carries that replay from the bundle before.
-            try table.scan(txn) { k, v in
-                guard carried == nil, k < localSize else { return false }
-                batch.append((k, Array(v)))
-                if batch.count == Self.auditBatch {
-                    try pipeline.push(batch, into: &auditor, verify: false, each: keepNew)
-                    batch.removeAll(keepingCapacity: true)
+            return true
+        }
+        if !batch.isEmpty { try pipeline.push(batch, into: &auditor, verify: false, each: keepNew) } // (an empty push drains)
+        batch.removeAll(keepingCapacity: true)
+        // Objects and sidecars this import stored: kept at the end only if a live record
+        // reaches them (a bundle cannot plant storage, nor bring back what a tombstone erased).
+        var objects = ObjectBatch()
+        var freshSidecars = [Digest]()
+        var live = LiveContent()
+        var notes = [String]()
+        var envelopes = [Envelope]()
+        var promises = [IntakePromise]()
+        var evidence = [[UInt8]]()
+        var next = from
+        var frames = 0
+        while let (type, payload) = try reader.next() {
+            frames += 1
+            if frames % 512 == 0 { try pipeline.poll(into: &auditor, each: keepNew) }
+            switch type {
+            case .header, .end: throw BundleError.malformed("a second \(type) frame")
+            case .leaf:
+                guard payload.count > 8 else { throw BundleError.malformed("a leaf frame without a leaf") }
+                let index = BigEndian.u64(payload)
+                guard index == next, index < to else { throw BundleError.malformed("leaf \(index) where leaf \(next) was due (leaves must run from \(from) to \(to) once, in order)") }
+                let bytes = Array(payload[8...])
+                if index < localSize {
+                    guard try table.get(txn, index) == bytes else {
+                        throw BundleError.refused("leaf \(index) differs from this store's: the bundle's log forks from this one")
+                    }
+                } else {
+                    batch.append((index, bytes))
+                    if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
                 }
+                next += 1
+            case .checkpoint: notes.append(String(decoding: payload, as: UTF8.self))
+            case .record: envelopes.append(try Envelope(encoded: payload))
+            case .promise:
+                do { promises.append(try IntakePromise(encoded: payload)) } catch {
+                    throw BundleError.malformed("an intake promise does not decode: \(error)")
+                }
+            case .chunk, .blob, .tree:
+                let kind: ObjectKind = type == .chunk ? .chunk : type == .blob ? .blob : .tree
+                let (id, children) = try ObjectStore.validated(kind, payload)
+                live.fresh[id] = (kind, children)
+                if kind == .chunk, !ObjectStore.mayBeText(payload) { live.binaryChunks.insert(id) }
+                try objects.add(kind, id, payload, txn: txn, store: store)
+            case .sidecar:
+                guard payload.count <= Sidecar.maximumSize else {
+                    throw BundleError.malformed("a sidecar of \(payload.count) bytes exceeds \(Sidecar.maximumSize)")
+                }
+                let h = SHA256.hash(payload)
+                if try !txn.contains(sidecars, h) {
+                    try txn.put(sidecars, h, payload)
+                    freshSidecars.append(h)
+                }
+            case .forkEvidence:
+                evidence.append(payload) // checked once the replay knows every key in force
+            }
+        }
+        guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
+        try objects.flush(txn: txn, store: store)
+        let freshObjects = objects.fresh
+        for id in objects.present { live.fresh[id] = nil } // already held: walked through the store
+        summary.leaves = Int(to - from)
+        summary.newLeaves = Int(to - max(from, min(to, localSize)))
+        summary.checkpoints = notes.count
+        if let proof {
+            // A batch is placed in the checkpoint's log by its proofs before the replay
+            // judges its last leaves (all of them: a batch is smaller than a replay batch).
+            // Leaves of it this store held already were found equal to its own above.
+            let held = try (from..<min(to, localSize)).map { try log.node(txn, level: 0, index: $0) }
+            try proof.place(leaves: held + batch.map { Merkle.leafHash($0.bytes) }, from: from,
+                            prefix: { try log.root(txn, size: from) }, origin: Checkpoint.origin(of: d))
+        }
+        try pipeline.push(batch, into: &auditor, each: keepNew)
+        try pipeline.finish(into: &auditor, each: keepNew)
+        let origin = Checkpoint.origin(of: d)
+        if let proof { verified = proof.isSigned(key: auditor.key(forSize:)) }
+        let parsedNotes = try notes.map { note -> (String, Checkpoint) in
+            guard let cp = try? Checkpoint.unverified(note: note) else { throw BundleError.malformed("a checkpoint note does not parse") }
+            guard cp.size <= auditor.size else { throw BundleError.refused("a checkpoint is beyond the bundle's last leaf") }
+            return (note, cp)
+        }
+        // Proposals queued here that the new leaves take in: this store relayed them (or made
+        // them), so it keeps their promises to pass back to whoever gave them to it.
+        let relayed = try Set(promises.map(\.record).filter { try txn.contains(pendingIndex, $0) })
+        // The replay decoded and hashed every new leaf: reused here. Appended before the
+        // checks below only because they need the log's roots; a refusal aborts the transaction.
+        try appendLeaves(txn, checkedNew.map { ($0.bytes, $0.hash) }, at: localSize, table: table, log: log)
+        for (note, cp) in parsedNotes where cp.size > 0 {
+            auditor.checkpoint(note, origin: origin, root: try log.root(txn, size: cp.size))
+        }
+        if let v = auditor.violations.first {
+            throw BundleError.refused((v.index.map { "leaf \($0): " } ?? "") + "\(v.rule): \(v.detail)")
+        }
+        for payload in evidence {
+            // Kept as `observe` keeps its own: under the size the notes disagree at.
+            let size = try ForkEvidence.validated(payload, datanet: d) { auditor.key(forSize: $0) }
+            if try !txn.contains(forks, BigEndian.key(d, size)) { try txn.put(forks, BigEndian.key(d, size), payload) }
+        }
+        guard let st = auditor.state else { throw BundleError.refused("no genesis") }
+        if !checkedNew.isEmpty {
+            guard proof != nil || parsedNotes.contains(where: { $0.1.size == to }) else {
+                throw BundleError.refused("no signed checkpoint covers its last leaf \(to - 1)")
+            }
+            // Near-duplicate flags, once every leaf is in: content under a tombstone later in
+            // the bundle is not flagged, nor content that arrived as binary.
+            let withdrawn = Set(checkedNew.compactMap { $0.leaf?.tombstone?.contribution })
+            var probes = [NearDuplicateProbe]()
+            for leaf in checkedNew where leaf.leaf?.kind == .intake {
+                guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get(),
+                      !withdrawn.contains(e.id), !live.isBinary(c.content) else { continue }
+                probes.append(NearDuplicateProbe(id: e.id, contribution: c, intakeIndex: leaf.index))
+            }
+            var added = BandsAdded()
+            try flagNearDuplicates(txn, probes, added: &added)
+        }
+        // Contributions whose content and sidecar this import may keep, content required
+        // first: the new intake leaves (unless records-only), then pending proposals.
+        for leaf in checkedNew where leaf.leaf?.kind == .intake {
+            guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get() else { continue }
+            try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "contribution \(e.id.hex) (leaf \(leaf.index))")
+        }
+        summary.promises = try keepPromises(txn, d, promises, relayed: relayed, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
+        if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
+        for (note, cp) in parsedNotes where cp.size > 0 { try txn.put(checkpoints, BigEndian.key(d, cp.size), Array(note.utf8)) }
+        for e in envelopes {
+            do {
+                let record = try Record.verified(e)
+                guard record.datanet == d else { throw BundleError.refused("record \(e.id.hex) is for another Datanet") }
+                if case .contribution(let c) = record {
+                    try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "proposal \(e.id.hex)")
+                }
+                _ = try propose(txn, e, record)
+                summary.records += 1
+            } catch LedgerRefusal.alreadyDecided {
+                continue // a review that can change nothing here: not kept
+            } catch LedgerRefusal.alreadyTaken {
+                // Already in the log, or pending here: importing twice changes nothing, but
+                // signatures gathered elsewhere (a curator quorum) join the pending copy.
+                do {
+                    if let added = try mergeSignatures(txn, e), added > 0 { summary.signatures += added }
+                } catch LedgerRefusal.record {
+                    continue // the union would exceed the envelope limit: keep the copy held
+                }
+            }
+        }
+        if to > localSize { try dropSettledReviews(txn, d) }
+        // Contributions already in this log (a records-only import earlier) may take the
+        // content and sidecars this bundle brought; nothing else may stay. The log is read
+        // only when something arrived that no new leaf or proposal reaches.
+        let freshIDs = Set(freshObjects.map(\.1).filter { !live.objects.contains($0) })
+        let freshSidecarSet = Set(freshSidecars.filter { !live.sidecars.contains($0) })
+        if !freshIDs.isEmpty || !freshSidecarSet.isEmpty {
+            try table.scan(txn) { k, v in
+                guard k < localSize, let e = (try? Leaf(encoded: Array(v)))?.intake?.contribution, case .contribution(let c)? = try? Record(e),
+                      freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) else { return true }
+                try want(txn, d, e.id, c, into: &live, required: nil)
                 return true
             }
-            if !batch.isEmpty { try pipeline.push(batch, into: &auditor, verify: false, each: keepNew) } // (an empty push drains)
-            batch.removeAll(keepingCapacity: true)
-            // Objects and sidecars this import stored: kept at the end only if a live record
-            // reaches them (a bundle cannot plant storage, nor bring back what a tombstone erased).
-            var objects = ObjectBatch()
-            var freshSidecars = [Digest]()
-            var live = LiveContent()
-            var notes = [String]()
-            var envelopes = [Envelope]()
-            var promises = [IntakePromise]()
-            var evidence = [[UInt8]]()
-            var next = from
-            var frames = 0
-            while let (type, payload) = try reader.next() {
-                frames += 1
-                if frames % 512 == 0 { try pipeline.poll(into: &auditor, each: keepNew) }
-                switch type {
-                case .header, .end: throw BundleError.malformed("a second \(type) frame")
-                case .leaf:
-                    guard payload.count > 8 else { throw BundleError.malformed("a leaf frame without a leaf") }
-                    let index = BigEndian.u64(payload)
-                    guard index == next, index < to else { throw BundleError.malformed("leaf \(index) where leaf \(next) was due (leaves must run from \(from) to \(to) once, in order)") }
-                    let bytes = Array(payload[8...])
-                    if index < localSize {
-                        guard try table.get(txn, index) == bytes else {
-                            throw BundleError.refused("leaf \(index) differs from this store's: the bundle's log forks from this one")
-                        }
-                    } else {
-                        batch.append((index, bytes))
-                        if batch.count == Self.auditBatch { try pipeline.push(batch, into: &auditor, each: keepNew); batch.removeAll(keepingCapacity: true) }
-                    }
-                    next += 1
-                case .checkpoint: notes.append(String(decoding: payload, as: UTF8.self))
-                case .record: envelopes.append(try Envelope(encoded: payload))
-                case .promise:
-                    do { promises.append(try IntakePromise(encoded: payload)) } catch {
-                        throw BundleError.malformed("an intake promise does not decode: \(error)")
-                    }
-                case .chunk, .blob, .tree:
-                    let kind: ObjectKind = type == .chunk ? .chunk : type == .blob ? .blob : .tree
-                    let (id, children) = try ObjectStore.validated(kind, payload)
-                    live.fresh[id] = (kind, children)
-                    if kind == .chunk, !ObjectStore.mayBeText(payload) { live.binaryChunks.insert(id) }
-                    try objects.add(kind, id, payload, txn: txn, store: store)
-                case .sidecar:
-                    guard payload.count <= Sidecar.maximumSize else {
-                        throw BundleError.malformed("a sidecar of \(payload.count) bytes exceeds \(Sidecar.maximumSize)")
-                    }
-                    let h = SHA256.hash(payload)
-                    if try !txn.contains(sidecars, h) {
-                        try txn.put(sidecars, h, payload)
-                        freshSidecars.append(h)
-                    }
-                case .forkEvidence:
-                    evidence.append(payload) // checked once the replay knows every key in force
-                }
-            }
-            guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
-            try objects.flush(txn: txn, store: store)
-            let freshObjects = objects.fresh
-            for id in objects.present { live.fresh[id] = nil } // already held: walked through the store
-            summary.leaves = Int(to - from)
-            summary.newLeaves = Int(to - max(from, min(to, localSize)))
-            summary.checkpoints = notes.count
-            if let proof {
-                // A batch is placed in the checkpoint's log by its proofs before the replay
-                // judges its last leaves (all of them: a batch is smaller than a replay batch).
-                // Leaves of it this store held already were found equal to its own above.
-                let held = try (from..<min(to, localSize)).map { try log.node(txn, level: 0, index: $0) }
-                try proof.place(leaves: held + batch.map { Merkle.leafHash($0.bytes) }, from: from,
-                                prefix: { try log.root(txn, size: from) }, origin: Checkpoint.origin(of: d))
-            }
-            try pipeline.push(batch, into: &auditor, each: keepNew)
-            try pipeline.finish(into: &auditor, each: keepNew)
-            let origin = Checkpoint.origin(of: d)
-            if let proof { verified = proof.isSigned(key: auditor.key(forSize:)) }
-            let parsedNotes = try notes.map { note -> (String, Checkpoint) in
-                guard let cp = try? Checkpoint.unverified(note: note) else { throw BundleError.malformed("a checkpoint note does not parse") }
-                guard cp.size <= auditor.size else { throw BundleError.refused("a checkpoint is beyond the bundle's last leaf") }
-                return (note, cp)
-            }
-            // Proposals queued here that the new leaves take in: this store relayed them (or made
-            // them), so it keeps their promises to pass back to whoever gave them to it.
-            let relayed = try Set(promises.map(\.record).filter { try txn.contains(pendingIndex, $0) })
-            // The replay decoded and hashed every new leaf: reused here. Appended before the
-            // checks below only because they need the log's roots; a refusal aborts the transaction.
-            try appendLeaves(txn, checkedNew.map { ($0.bytes, $0.hash) }, at: localSize, table: table, log: log)
-            for (note, cp) in parsedNotes where cp.size > 0 {
-                auditor.checkpoint(note, origin: origin, root: try log.root(txn, size: cp.size))
-            }
-            if let v = auditor.violations.first {
-                throw BundleError.refused((v.index.map { "leaf \($0): " } ?? "") + "\(v.rule): \(v.detail)")
-            }
-            for payload in evidence {
-                // Kept as `observe` keeps its own: under the size the notes disagree at.
-                let size = try ForkEvidence.validated(payload, datanet: d) { auditor.key(forSize: $0) }
-                if try !txn.contains(forks, BigEndian.key(d, size)) { try txn.put(forks, BigEndian.key(d, size), payload) }
-            }
-            guard let st = auditor.state else { throw BundleError.refused("no genesis") }
-            if !checkedNew.isEmpty {
-                guard proof != nil || parsedNotes.contains(where: { $0.1.size == to }) else {
-                    throw BundleError.refused("no signed checkpoint covers its last leaf \(to - 1)")
-                }
-                // Near-duplicate flags, once every leaf is in: content under a tombstone later in
-                // the bundle is not flagged, nor content that arrived as binary.
-                let withdrawn = Set(checkedNew.compactMap { $0.leaf?.tombstone?.contribution })
-                var probes = [NearDuplicateProbe]()
-                for leaf in checkedNew where leaf.leaf?.kind == .intake {
-                    guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get(),
-                          !withdrawn.contains(e.id), !live.isBinary(c.content) else { continue }
-                    probes.append(NearDuplicateProbe(id: e.id, contribution: c, intakeIndex: leaf.index))
-                }
-                var added = BandsAdded()
-                try flagNearDuplicates(txn, probes, added: &added)
-            }
-            // Contributions whose content and sidecar this import may keep, content required
-            // first: the new intake leaves (unless records-only), then pending proposals.
-            for leaf in checkedNew where leaf.leaf?.kind == .intake {
-                guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get() else { continue }
-                try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "contribution \(e.id.hex) (leaf \(leaf.index))")
-            }
-            summary.promises = try keepPromises(txn, d, promises, relayed: relayed, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
-            if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
-            for (note, cp) in parsedNotes where cp.size > 0 { try txn.put(checkpoints, BigEndian.key(d, cp.size), Array(note.utf8)) }
-            for e in envelopes {
-                do {
-                    let record = try Record.verified(e)
-                    guard record.datanet == d else { throw BundleError.refused("record \(e.id.hex) is for another Datanet") }
-                    if case .contribution(let c) = record {
-                        try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "proposal \(e.id.hex)")
-                    }
-                    _ = try propose(txn, e, record)
-                    summary.records += 1
-                } catch LedgerRefusal.alreadyDecided {
-                    continue // a review that can change nothing here: not kept
-                } catch LedgerRefusal.alreadyTaken {
-                    // Already in the log, or pending here: importing twice changes nothing, but
-                    // signatures gathered elsewhere (a curator quorum) join the pending copy.
-                    do {
-                        if let added = try mergeSignatures(txn, e), added > 0 { summary.signatures += added }
-                    } catch LedgerRefusal.record {
-                        continue // the union would exceed the envelope limit: keep the copy held
-                    }
-                }
-            }
-            if to > localSize { try dropSettledReviews(txn, d) }
-            // Contributions already in this log (a records-only import earlier) may take the
-            // content and sidecars this bundle brought; nothing else may stay. The log is read
-            // only when something arrived that no new leaf or proposal reaches.
-            let freshIDs = Set(freshObjects.map(\.1).filter { !live.objects.contains($0) })
-            let freshSidecarSet = Set(freshSidecars.filter { !live.sidecars.contains($0) })
-            if !freshIDs.isEmpty || !freshSidecarSet.isEmpty {
-                try table.scan(txn) { k, v in
-                    guard k < localSize, let e = (try? Leaf(encoded: Array(v)))?.intake?.contribution, case .contribution(let c)? = try? Record(e),
-                          freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) else { return true }
-                    try want(txn, d, e.id, c, into: &live, required: nil)
-                    return true
-                }
-            }
-            for (kind, id) in freshObjects {
-                if live.objects.contains(id) { summary.objects += 1 } else { try store.discard(kind, id, in: txn); summary.skipped += 1 }
-            }
-            for h in freshSidecars {
-                if live.sidecars.contains(h) { summary.sidecars += 1 } else { try txn.delete(sidecars, h); summary.skipped += 1 }
-            }
-            summary.bytes = reader.bytesRead
-            replay = auditor
-            return (summary, verified)
         }
+        for (kind, id) in freshObjects {
+            if live.objects.contains(id) { summary.objects += 1 } else { try store.discard(kind, id, in: txn); summary.skipped += 1 }
+        }
+        for h in freshSidecars {
+            if live.sidecars.contains(h) { summary.sidecars += 1 } else { try txn.delete(sidecars, h); summary.skipped += 1 }
+        }
+        summary.bytes = reader.bytesRead
+        replay = auditor
+        return (summary, verified)
     }
 
     /// What an import keeps: objects reached from live contributions, and their sidecars.
