@@ -5,20 +5,21 @@ import DatanetObjects
 /// child's item count, id sum (`DigestSum`) and first item, so that the item at an index,
 /// the index of a key and the id sum of the first k items each read one node a level —
 /// never a range — and adding or removing an item rewrites one node a level. Many trees
-/// share one table, each under its own key prefix (schema/negentropy.md "Kept in LMDB").
+/// share one table, each under its own 32-byte id (schema/negentropy.md "Kept in LMDB").
 ///
 /// Node values: a leaf is `0x00 ‖ u16 n ‖ n × (u64 timestamp ‖ id)`, an inner node
 /// `0x01 ‖ u16 n ‖ n × (u64 child ‖ u64 count ‖ sum (32, little-endian) ‖ u64 timestamp ‖ id)`,
-/// integers big-endian but the sum; keyed `prefix ‖ u64 node`, with `prefix ‖ ff×8` holding
-/// the root's node and the next free node number. Nodes stay under LMDB's in-page value size.
+/// integers big-endian but the sum; keyed `id ‖ u64 node`, with `id ‖ ff×8` holding the
+/// root's node and the next free node number. Nodes stay under LMDB's in-page value size.
 public struct SumTree {
     public static let tableName = "sum-trees"
     static let leafCapacity = 32, innerCapacity = 20
     public let table: Table
-    public let prefix: [UInt8]
+    /// The tree's name: its keys begin with it.
+    public let id: Digest
 
-    /// The tree stored under `prefix` (at most 64 bytes) in `table`.
-    public init(table: Table, prefix: [UInt8]) { (self.table, self.prefix) = (table, prefix) }
+    /// The tree named `id` in `table`.
+    public init(table: Table, id: Digest) { (self.table, self.id) = (table, id) }
 
     struct Child {
         var node: UInt64, count: UInt64, sum: DigestSum, first: TimestampedID
@@ -32,8 +33,8 @@ public struct SumTree {
 
     // MARK: storage
 
-    private var metaKey: [UInt8] { prefix + [UInt8](repeating: 0xff, count: 8) }
-    private func key(_ node: UInt64) -> [UInt8] { prefix + BigEndian.bytes(node) }
+    private var metaKey: DigestNumberKey { DigestNumberKey(id, .max) }
+    private func key(_ node: UInt64) -> DigestNumberKey { DigestNumberKey(id, node) }
 
     private func meta(_ txn: Transaction) throws -> (root: UInt64, next: UInt64)? {
         guard let v = try txn.get(table, metaKey) else { return nil }

@@ -24,7 +24,7 @@ import Testing
             table = try store.env.openTables([SumTree.tableName], create: false)[0]
         }
         deinit { try? FileManager.default.removeItem(atPath: dir) }
-        func tree(_ name: String) -> SumTree { SumTree(table: table, prefix: Array(name.utf8)) }
+        func tree(_ name: String) -> SumTree { SumTree(table: table, id: SHA256.hash(Array(name.utf8))) }
     }
 
     /// Every answer of the stored set equals the sorted array's (random probes, every bucket edge).

@@ -29,6 +29,15 @@ public struct DigestNumberKey: ContiguousKey {
         }
     }
 
+    /// The key `digest ‖ big-endian n`.
+    @inlinable
+    public init(_ digest: Digest, _ n: UInt64) {
+        Swift.withUnsafeMutableBytes(of: &words) { out in
+            digest.withUnsafeBytes { out.copyMemory(from: $0) }
+            out.storeBytes(of: n.bigEndian, toByteOffset: 32, as: UInt64.self)
+        }
+    }
+
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try Swift.withUnsafeBytes(of: words, body)
     }

@@ -96,7 +96,7 @@ if !right { exit(1) }
 try? FileManager.default.removeItem(atPath: dir)
 let store = try ObjectStore(directory: dir, create: true)
 let table = try store.env.openTables([SumTree.tableName], create: true)[0]
-let tree = SumTree(table: table, prefix: Array("bench".utf8))
+let tree = SumTree(table: table, id: SHA256.hash(Array("bench".utf8)))
 var w = wall()
 try store.env.write { txn in try tree.load(txn, sorted: (shared + theirs).sorted()) }
 let loadTime = wall() - w
