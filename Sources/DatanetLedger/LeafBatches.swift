@@ -123,53 +123,66 @@ extension Ledger {
         return try env.read { txn in try log.consistencyProof(txn, size1: size1, size2: size2) }
     }
 
-    /// Imports a run of bundles of one Datanet as they arrive: `next` gives the next bundle,
-    /// a file open at its start, and says what it is. Each batch is checked against its proof
-    /// and replayed; batches that prove out are committed together at least every
-    /// `commitEvery` (with any before them that waited for a checkpoint key), so nothing
-    /// unverified is committed and a cut run keeps what was committed, for the next run to
-    /// resume from; the last bundle is imported as `importBundle` does, and commits the rest.
-    /// This store's log is replayed once, not once a bundle.
-    public func importBundles(_ d: DatanetID, commitEvery: Duration = .milliseconds(500),
-                              next: () throws -> (fd: Int32, bundle: IncomingBundle)) throws -> BundleSummary {
+    /// Imports a run of bundles of one Datanet as they arrive: `next` gives the next bundle (a
+    /// file open at its start) and says what it is, blocking until it is here; `arrives` says
+    /// whether the next is here within a time, without taking it. Each batch is checked against
+    /// its proof and replayed; batches that prove out are committed together (the transaction
+    /// is opened only once a bundle is here, and committed as soon as none is waiting or
+    /// `commitEvery` has passed), so nothing unverified is committed, the store's write lock is
+    /// never held waiting on a peer, and a cut run keeps what was committed for the next to
+    /// resume from. A batch that waits for a checkpoint key keeps the transaction open for the
+    /// next one for at most `waitFor`. All batches of a run name one checkpoint and follow each
+    /// other. The last bundle is imported as `importBundle` does. This store's log is replayed
+    /// once, not once a bundle.
+    public func importBundles(_ d: DatanetID, commitEvery: Duration = .milliseconds(500), waitFor: Duration = .seconds(30),
+                              next: () throws -> (fd: Int32, bundle: IncomingBundle),
+                              arrives: (Duration) -> Bool) throws -> BundleSummary {
         var replay: LogAuditor?
         var total: BundleSummary?
-        var finished = false
-        var first = true
-        while !finished {
-            let (part, after) = try env.write { txn -> (BundleSummary, LogAuditor?) in
+        var runNote: String?
+        var previousEnd: UInt64?
+        var upcoming: (fd: Int32, bundle: IncomingBundle)? = try next() // waited for outside any transaction
+        while let start = upcoming {
+            upcoming = nil
+            let (part, after, finished) = try env.writeOnce { txn -> (BundleSummary, LogAuditor?, Bool) in
                 let opened = ContinuousClock.now
                 var working = replay
                 var run: BundleSummary?
-                // The checkpoint of batches imported in this transaction whose key was not yet known.
-                var waiting: String?
+                // Whether the last batch imported in this transaction waits for its checkpoint's key.
+                var waiting = false
+                var current = start
                 while true {
-                    let (fd, incoming) = try next()
                     var proof: BatchProof?
-                    if case .batch(let p) = incoming { proof = p }
-                    if let p = proof, let w = waiting, w != p.note {
-                        throw BundleError.refused("the batches of one run are proven against different checkpoints")
+                    if case .batch(let p) = current.bundle { proof = p }
+                    if let p = proof {
+                        if let n = runNote, n != p.note { throw BundleError.refused("the batches of one run are proven against different checkpoints") }
+                        if let e = previousEnd, p.start != e { throw BundleError.refused("a batch starts at leaf \(p.start), not where the one before ended (\(e))") }
+                        // The run's first batch places this log's leaves before it in the checkpoint's log.
+                        if previousEnd == nil, p.start > 0, p.consistency.isEmpty {
+                            throw BundleError.refused("the first batch starts at leaf \(p.start) without a consistency proof from there")
+                        }
+                        (runNote, previousEnd) = (p.note, p.end)
                     }
-                    // The run's first batch places this log's leaves before it in the checkpoint's log.
-                    if let p = proof, first, p.start > 0, p.consistency.isEmpty {
-                        throw BundleError.refused("the first batch starts at leaf \(p.start) without a consistency proof from there")
-                    }
-                    first = false
-                    let (summary, verified) = try importBundle(txn, fd, of: d, replay: &working, proof: proof)
+                    let (summary, verified) = try importBundle(txn, current.fd, of: d, replay: &working, proof: proof)
                     if run == nil { run = summary } else { run!.add(summary) }
                     if proof == nil {
-                        finished = true
                         // Batches still waiting are committed only if their checkpoint now checks
                         // out in full: signed by the key in force at its size, with this log's root.
-                        if let w = waiting { try checkWaiting(txn, d, note: w, replay: working) }
-                        return (run!, working)
+                        if waiting, let n = runNote { try checkWaiting(txn, d, note: n, replay: working) }
+                        return (run!, working, true)
                     }
-                    waiting = verified ? nil : proof?.note
-                    if verified && ContinuousClock.now - opened >= commitEvery { return (run!, working) }
+                    waiting = !verified
+                    if verified {
+                        if ContinuousClock.now - opened >= commitEvery || !arrives(.zero) { return (run!, working, false) }
+                    } else if !arrives(waitFor) {
+                        throw BundleError.refused("batches waited more than \(waitFor) for the next (their checkpoint's key is not known yet)")
+                    }
+                    current = try next()
                 }
             }
             replay = after
             if total == nil { total = part } else { total!.add(part) }
+            if !finished { upcoming = try next() }
         }
         return total!
     }

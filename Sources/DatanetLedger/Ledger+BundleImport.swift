@@ -13,7 +13,10 @@ extension Ledger {
     /// id and every contribution's content must arrive (unless the bundle is records-only).
     /// Pending records join this store's pending set. Any failure changes nothing.
     public func importBundle(from fd: Int32) throws -> BundleSummary {
-        try env.write { txn in
+        // The transaction runs again from the start when the map grows: so does the file.
+        let start = lseek(fd, 0, SEEK_CUR)
+        return try env.write { txn in
+            if start >= 0 { lseek(fd, start, SEEK_SET) }
             var replay: LogAuditor?
             return try importBundle(txn, fd, of: nil, replay: &replay, proof: nil).summary
         }

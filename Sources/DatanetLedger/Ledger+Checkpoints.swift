@@ -131,15 +131,19 @@ extension Ledger {
         }
     }
 
-    /// A Datanet held here whose log hands its sequencer over from `old` to `new` (directly or
-    /// through keys between), with the leaf that made `new` its sequencer; nil when none does.
-    /// What lets a peer pinned to `old` present `new` (schema/identity.md "Contacts").
-    public func sequencerHandoff(from old: PublicKey, to new: PublicKey) throws -> (datanet: DatanetID, leaf: UInt64)? {
-        for st in try reader.datanets() {
+    /// One of `among` (Datanets the peer is known to serve) held here whose log hands its
+    /// sequencer over from `old` to `new` (directly or through keys between) after `old` had
+    /// really sequenced it — this store holds a checkpoint of it that `old` signed — with the
+    /// leaf that made `new` its sequencer; nil when none does. What lets a peer pinned to `old`
+    /// present `new` (schema/identity.md "Contacts"): a genesis may name anyone's key as its
+    /// sequencer, so a log that `old` never signed proves nothing about `old`.
+    public func sequencerHandoff(from old: PublicKey, to new: PublicKey, among: Set<DatanetID>) throws -> (datanet: DatanetID, leaf: UInt64)? {
+        for st in try reader.datanets() where among.contains(st.id) {
             let keys = try sequencerKeys(st.id)
-            if let i = keys.firstIndex(where: { $0.key == old }), let j = keys.lastIndex(where: { $0.key == new }), j > i {
-                return (st.id, keys[j].leaf)
-            }
+            guard let i = keys.firstIndex(where: { $0.key == old }), let j = keys.lastIndex(where: { $0.key == new }), j > i,
+                  try reader.checkpoints(st.id).contains(where: { (try? Checkpoint.verify(note: $0.note, key: old)) != nil })
+            else { continue }
+            return (st.id, keys[j].leaf)
         }
         return nil
     }

@@ -112,18 +112,20 @@ public enum BundleTransfer {
     /// replayed), the next bundles arriving meanwhile (`RunReader`); returns the summary, the
     /// bytes received and the pending records the sender said it holds. `maximum` bounds the
     /// bytes of the whole run. `ended` tells, when it throws, whether the run had arrived to its
-    /// end (the connection is then still in step).
+    /// end (the connection is then still in step). `refuse` is told an import's refusal while
+    /// the connection is still whole, before the reader's side of it is shut.
     static func receiveRun(into ledger: Ledger, _ d: DatanetID, request: UInt64, over c: PeerConnection, maximum: UInt64 = defaultMaximum,
-                           commitEvery: Duration = .milliseconds(500), ended: inout Bool,
+                           commitEvery: Duration = .milliseconds(500), ended: inout Bool, refuse: ((any Error) -> Void)? = nil,
                            progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, [PendingMark]) {
         let reader = try RunReader(c, request: request, maximum: maximum, in: ledger.store.directory, progress: progress)
         defer { reader.stop() }
         do {
-            let summary = try ledger.importBundles(d, commitEvery: commitEvery, next: reader.next)
+            let summary = try ledger.importBundles(d, commitEvery: commitEvery, next: reader.next, arrives: reader.arrives(within:))
             let outcome = reader.outcome
             ended = outcome.reachedEnd
             return (summary, outcome.received, outcome.held)
         } catch {
+            if !(error is SyncError) && !(error is SocketError) { refuse?(error) }
             reader.stop()
             ended = reader.outcome.reachedEnd
             throw error

@@ -4,6 +4,7 @@ import DatanetObjects
 import DatanetRecords
 import DatanetStore
 import Dispatch
+import Foundation
 import Glibc
 import Synchronization
 
@@ -34,14 +35,21 @@ final class RunReader: @unchecked Sendable {
         var leaves: (first: UInt64, last: UInt64, through: UInt64)?
     }
     private let shared = Mutex(Shared())
-    private var thread: Parallel.Running<Void>?
+    /// Signalled once when the reader's thread ends.
+    private let exited = DispatchSemaphore(value: 0)
     private var handedOut = false
 
     init(_ c: PeerConnection, request: UInt64, maximum: UInt64, in directory: String,
          progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)?) throws {
         (connection, self.request, self.maximum, self.progress) = (c, request, maximum, progress)
         for _ in 0..<3 { files.append(try BundleTransfer.temporaryFile(in: directory)) }
-        thread = Parallel.start { [self] in self.run() }
+        // A thread of its own, not a pooled worker: it blocks on the peer for as long as the
+        // socket's timeout allows, and the import's own workers must not wait behind it.
+        let thread = Thread { [self] in
+            self.run()
+            self.exited.signal()
+        }
+        thread.start()
     }
 
     deinit { for fd in files { close(fd) } }
@@ -54,10 +62,26 @@ final class RunReader: @unchecked Sendable {
 
     /// The next bundle, its file open at its start; the file of the one before is free again.
     func next() throws -> (fd: Int32, bundle: IncomingBundle) {
-        if handedOut { free.signal() }
-        handedOut = true
+        release()
         ready.wait()
+        handedOut = true
         return try shared.withLock { $0.queue.removeFirst() }.result.get()
+    }
+
+    /// Whether the next bundle (or the error that ends the run) is here within `limit`,
+    /// without taking it; the file of the one before is free again.
+    func arrives(within limit: Duration) -> Bool {
+        release()
+        let (seconds, attoseconds) = limit.components
+        let nanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        guard ready.wait(timeout: .now() + .nanoseconds(Int(min(nanoseconds, UInt64(Int.max))))) == .success else { return false }
+        ready.signal() // put back for `next`
+        return true
+    }
+
+    private func release() {
+        if handedOut { free.signal() }
+        handedOut = false
     }
 
     /// Stops the reader (ending the connection's reading if it is still mid-run) and waits for it.
@@ -68,8 +92,13 @@ final class RunReader: @unchecked Sendable {
         }
         free.signal()
         if running { shutdown(connection.socket.fd, Int32(SHUT_RD)) }
-        _ = try? thread?.wait()
+        if !joined {
+            exited.wait()
+            joined = true
+        }
     }
+
+    private var joined = false
 
     private func run() {
         var slot = 0
@@ -106,7 +135,8 @@ final class RunReader: @unchecked Sendable {
         // Bytes so far, scaled by the share of the leaves they carried: the run's size, estimated.
         let report = { (done: UInt64, total: UInt64) in
             guard let l = leaves, l.through > l.first else { return self.progress?(base + done, base + total) ?? () }
-            let whole = Double(base + total) * Double(l.last - l.first) / Double(l.through - l.first)
+            // (The note's size is the peer's word, unchecked here: the estimate is bounded.)
+            let whole = min(Double(base + total) * Double(l.last - l.first) / Double(l.through - l.first), Double(1 << 62))
             self.progress?(base + done, max(base + total, UInt64(whole)))
         }
         let bundle: IncomingBundle

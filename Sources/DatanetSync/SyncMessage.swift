@@ -289,6 +289,8 @@ public enum SyncError: Error, Equatable, Sendable, CustomStringConvertible {
     case version(ours: ClosedRange<UInt64>, theirs: ClosedRange<UInt64>)
     /// The peer went past one of this node's limits (its request rate).
     case overLimit(String)
+    /// This side ended the session after telling the peer why.
+    case ended(String)
 
     public var description: String {
         switch self {
@@ -296,6 +298,7 @@ public enum SyncError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unexpected(let why): "the peer broke the protocol: \(why)"
         case .refused(let code, let message): "the peer refused (\(code)): \(message)"
         case .overLimit(let why): "the peer went past a limit: \(why)"
+        case .ended(let why): "the session ended: \(why)"
         case .version(let ours, let theirs):
             "no protocol version in common (this build speaks \(ours.lowerBound)–\(ours.upperBound), the peer \(theirs.lowerBound)–\(theirs.upperBound))"
         }

@@ -85,18 +85,19 @@ public struct SyncServer: Sendable {
                     let summary: BundleSummary, bytes: UInt64
                     var ended = false
                     do {
-                        (summary, bytes, _) = try BundleTransfer.receiveRun(into: ledger, d, request: m.request, over: c, maximum: maximumPush, ended: &ended)
+                        // An import's refusal is said before the reader stops reading.
+                        (summary, bytes, _) = try BundleTransfer.receiveRun(into: ledger, d, request: m.request, over: c, maximum: maximumPush, ended: &ended,
+                                                                            refuse: { e in try? refuse(c, m.request, "refused", "\(e)") })
                     } catch let e as SyncError {
                         throw e
-                    } catch let e as BundleError {
-                        // Its import refused a bundle of the run (batches before it stay committed):
-                        // say why; the session goes on if the run had ended, else the sender is
-                        // mid-run and it ends.
-                        try refuse(c, m.request, "refused", "\(e)")
-                        report(SyncEvent(peer: peer, kind: "error", datanet: d, detail: "\(e)"))
-                        if ended { continue }
-                        Self.linger(c)
+                    } catch let e as SocketError {
                         throw e
+                    } catch {
+                        // A bundle of the run was refused (batches before it stay committed): the
+                        // session goes on if the run had ended, else the sender is mid-run and it ends.
+                        report(SyncEvent(peer: peer, kind: "error", datanet: d, detail: "\(error)"))
+                        if ended { continue }
+                        throw SyncError.ended("a pushed run was refused mid-way: \(error)")
                     }
                     try c.send(SyncMessage(m.request, .pushed(leaves: UInt64(summary.newLeaves), records: UInt64(summary.records))).encoded)
                     report(SyncEvent(peer: peer, kind: "push", datanet: d, bytes: bytes, leaves: summary.newLeaves, records: summary.records))
@@ -123,7 +124,7 @@ public struct SyncServer: Sendable {
             }
         } catch let e as SyncError {
             switch e {
-            case .version: break
+            case .version, .ended: break
             case .overLimit: try? refuse(c, 0, "rate", e.description)
             default: try? refuse(c, 0, "protocol", e.description)
             }

@@ -1,5 +1,6 @@
 import DatanetCrypto
 import DatanetLedger
+import DatanetRecords
 import DatanetSync
 import Foundation
 
@@ -57,10 +58,13 @@ func runPeer(_ p: Parsed) throws -> Int32 {
 }
 
 /// When peer `name`, pinned to `pinned`, presents `presented`: a line saying which Datanet's
-/// log (held here) hands its sequencer over from the one key to the other, which is what lets
-/// the pin move without `--repin`; nil when no log here proves it.
+/// log hands its sequencer over from the one key to the other — a Datanet held here, synced
+/// from that peer, with a checkpoint the pinned key signed — which is what lets the pin move
+/// without `--repin`; nil when no log here proves it.
 func handoffNote(_ name: String, from pinned: PublicKey, to presented: PublicKey) -> String? {
-    guard let ledger = try? openLedgerForReading(), let (d, leaf) = try? ledger.sequencerHandoff(from: pinned, to: presented) else { return nil }
+    let served = Set(((try? ContactBook(storeDirectory: storeDir).contact(named: name))??.held ?? [:]).keys.compactMap { DatanetID(hex: $0) })
+    guard !served.isEmpty, let ledger = try? openLedgerForReading(),
+          let (d, leaf) = try? ledger.sequencerHandoff(from: pinned, to: presented, among: served) else { return nil }
     let datanet = (try? ledger.reader.state(of: d))?.policy.name ?? d.hex
     return "note: \(name) now presents \(presented), not the pinned \(pinned): leaf \(leaf) of \(terminalSafe(datanet))'s log hands its sequencer over to that key; re-pinned"
 }

@@ -18,15 +18,15 @@ import Testing
     struct Cut: Error {}
 
     /// Imports `steps` from `server` into `client` as `importBundles` receives a run.
-    static func run(_ steps: [Step], _ d: DatanetID, from server: Node, into client: Node,
+    static func run(_ steps: [Step], _ d: DatanetID, from server: Node, into client: Node, arrives: Bool = true,
                     alter: (inout BatchProof) throws -> Void = { _ in }) throws -> BundleSummary {
         let note = try #require(try server.ledger.reader.latestCheckpoint(d))
         let size = try Checkpoint.unverified(note: note).size
         var rest = steps[...]
         var first = true
         return try BundleTransfer.withTemporaryFile(in: client.dir) { fd in
-            // Each batch is committed as soon as it proves out.
-            try client.ledger.importBundles(d, commitEvery: .zero) { () throws -> (fd: Int32, bundle: IncomingBundle) in
+            // Each batch is committed as soon as it proves out; the next is always at hand.
+            try client.ledger.importBundles(d, commitEvery: .zero, next: { () throws -> (fd: Int32, bundle: IncomingBundle) in
                 guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw Cut() }
                 defer { lseek(fd, 0, SEEK_SET) }
                 switch rest.popFirst() {
@@ -44,7 +44,7 @@ import Testing
                     _ = try server.ledger.exportBundle(d, since: size, to: fd)
                     return (fd, .last)
                 }
-            }
+            }, arrives: { _ in arrives })
         }
     }
 
@@ -70,6 +70,26 @@ import Testing
         #expect(throws: BundleError.self) { try Self.run([.batch(8, 12)], d, from: server, into: client) { p in p.end = 16 } }
         #expect(throws: BundleError.self) { try Self.run([.batch(12, 16)], d, from: server, into: client) }
         #expect(try client.ledger.reader.state(of: d).size == 8)
+        // Batches must follow each other under one checkpoint: none repeated, skipped or re-proven
+        // against another note; a batch waiting for its key past the time allowed is refused.
+        let fresh = try Node()
+        #expect { try Self.run([.batch(0, 4), .batch(0, 4)], d, from: server, into: fresh) } throws: { "\($0)".contains("not where the one before ended") }
+        #expect { try Self.run([.batch(0, 4), .batch(8, 12)], d, from: server, into: fresh) } throws: { "\($0)".contains("not where the one before ended") }
+        var count = 0
+        #expect {
+            try Self.run([.batch(0, 4), .batch(4, 8)], d, from: server, into: fresh) { p in
+                count += 1
+                if count == 2 { p.note = p.note.replacingOccurrences(of: "\n\n", with: "\n\n\n") }
+            }
+        } throws: { "\($0)".contains("different checkpoints") }
+        let stranger = try SigningKey()
+        #expect {
+            try Self.run([.batch(0, 4), .batch(4, 8)], d, from: server, into: fresh, arrives: false) { p in
+                let cp = try Checkpoint.unverified(note: p.note)
+                p.note = try Checkpoint(origin: cp.origin, size: cp.size, root: cp.root).signed(by: stranger)
+            }
+        } throws: { "\($0)".contains("waited more than") }
+        #expect(try fresh.ledger.reader.datanets().isEmpty || fresh.ledger.reader.state(of: d).size <= 4)
         // A run cut after a batch keeps it; a batch that starts below the log's end (the sender's
         // view was older) is checked against the leaves held and brings the rest.
         let third = try Node()

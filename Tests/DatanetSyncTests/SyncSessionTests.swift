@@ -276,6 +276,43 @@ import Testing
         #expect(outcomes.count == 4 && outcomes[3] == "bye" && !outcomes[0...2].contains("bye"), "\(outcomes)")
     }
 
+    /// A handoff moves a peer's pin only when the log proves it for a Datanet that peer serves
+    /// and that the pinned key really sequenced (a checkpoint it signed is held here).
+    @Test func aHandoffProvesAKeyChangeOnlyForWhatThePinnedKeySequenced() throws {
+        let node = try Node()
+        let owner = try SigningKey(), next = try SigningKey(), stranger = try SigningKey()
+        let d = try Self.datanet(on: node, owner: owner)
+        _ = try node.ledger.proposeSequencer(d, key: next.publicKey, by: owner)
+        _ = try node.ledger.sequence(d, key: owner)
+        let handoff = try #require(try node.ledger.sequencerHandoff(from: owner.publicKey, to: next.publicKey, among: [d]))
+        #expect(handoff.datanet == d && handoff.leaf > 0)
+        #expect(try node.ledger.sequencerKeys(d).map(\.key) == [owner.publicKey, next.publicKey])
+        #expect(try node.ledger.sequencerHandoff(from: owner.publicKey, to: next.publicKey, among: []) == nil, "a Datanet the peer does not serve")
+        #expect(try node.ledger.sequencerHandoff(from: next.publicKey, to: owner.publicKey, among: [d]) == nil, "backwards")
+        #expect(try node.ledger.sequencerHandoff(from: stranger.publicKey, to: next.publicKey, among: [d]) == nil, "a key that never sequenced it")
+    }
+
+    /// A pusher that stalls before its first bundle holds no write lock on the server's store:
+    /// other writes go through meanwhile (the transaction opens only once a bundle is here).
+    @Test func aStalledPushHoldsNoWriteLock() throws {
+        let server = try Node(), peer = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        let listener = try TCPListener(port: 0)
+        let served = Self.serve(server, listener, sessions: 1)
+        let c = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: peer.identity, now: Self.now)
+        try c.send(SyncMessage(1, .hello(versions: 1...1, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
+        _ = try c.receive()
+        try c.send(SyncMessage(2, .push(d)).encoded)
+        guard case .ready = try SyncMessage(decoding: try c.receive()).body else { Issue.record("no ready"); return }
+        usleep(200_000)
+        let start = ContinuousClock.now
+        _ = try server.contribute(d, "written while a push stalls", by: owner)
+        #expect(ContinuousClock.now - start < .seconds(2), "a write waited for the stalled push")
+        c.socket.shutdownWrite()
+        _ = try served.wait()
+    }
+
     /// A peer never receives a leaf kind it cannot replay: a client whose hello lists no
     /// review leaves is told which leaf it lacks the kind for, and given nothing; the session
     /// goes on.

@@ -176,6 +176,25 @@ public final class Environment: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` once in a write transaction and commits it durably; aborts if `body` throws.
+    /// For a body that consumes input and so cannot run again: on MDB_MAP_FULL the map is
+    /// grown and the error rethrown, for the caller to start over.
+    public func writeOnce<R>(_ body: (Transaction) throws -> R) throws -> R {
+        let txn = try beginWrite()
+        do {
+            let r = try body(txn)
+            try txn.commit()
+            return r
+        } catch LMDBError.mapFull {
+            txn.abort()
+            try growMap()
+            throw LMDBError.mapFull
+        } catch {
+            txn.abort()
+            throw error
+        }
+    }
+
     /// Opens named tables in one transaction (a write one only when `create`); the handles stay
     /// valid for the environment's life. Without `create`, a missing table throws `.notFound`.
     /// The corresponding LMDB call is `mdb_dbi_open`.
