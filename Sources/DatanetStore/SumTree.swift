@@ -93,7 +93,7 @@ public struct SumTree {
             for c in node.children {
                 v += BigEndian.bytes(c.node) + BigEndian.bytes(c.count) + c.sum.bytes
                 append(c.first)
-                count += c.count
+                count &+= c.count // (wrapping: a damaged count must not trap)
                 sum = sum + c.sum
             }
         }
@@ -106,6 +106,7 @@ public struct SumTree {
         var path = [(id: UInt64, node: Node, child: Int)]()
         var id = root
         while true {
+            try Self.checkDepth(path.count)
             let node = try read(txn, id)
             if node.isLeaf { path.append((id, node, 0)); return path }
             let i = (node.children.lastIndex { $0.first <= item }) ?? 0
@@ -177,7 +178,10 @@ public struct SumTree {
             return true
         }
         m.root = top.node
+        var depth = 0
         while case let node = try read(txn, m.root), !node.isLeaf, node.children.count == 1 {
+            try Self.checkDepth(depth)
+            depth += 1
             _ = try txn.delete(table, key(m.root))
             m.root = node.children[0].node
         }
@@ -243,7 +247,7 @@ public struct SumTree {
     /// The number of items.
     public func count(_ txn: Transaction) throws -> Int {
         guard let m = try meta(txn) else { return 0 }
-        return try withNode(txn, m.root) { raw in raw.isLeaf ? raw.count : Int((0..<raw.count).reduce(0) { $0 + raw.childCount($1) }) }
+        return try withNode(txn, m.root) { raw in raw.isLeaf ? raw.count : Int(clamping: (0..<raw.count).reduce(UInt64(0)) { $0 &+ raw.childCount($1) }) }
     }
 
     /// The item at `index` (which must be below `count`).
@@ -254,8 +258,10 @@ public struct SumTree {
     /// Calls `body` with the leaf holding the item at `index` and the item's place in it.
     private func leaf<R>(_ txn: Transaction, holding index: Int, _ body: (RawNode, Int) throws -> R) throws -> R {
         guard let m = try meta(txn) else { throw StoreError.corrupt("no item \(index) in an empty sum tree") }
-        var node = m.root, k = UInt64(index)
+        var node = m.root, k = UInt64(index), depth = 0
         while true {
+            try Self.checkDepth(depth)
+            depth += 1
             let next: UInt64? = try withNode(txn, node) { raw in
                 guard !raw.isLeaf else { return nil }
                 var i = 0
@@ -274,8 +280,10 @@ public struct SumTree {
     /// How many items sort below `key`.
     public func rank(_ txn: Transaction, below key: TimestampedID) throws -> Int {
         guard let m = try meta(txn) else { return 0 }
-        var node: UInt64? = m.root, below = 0
+        var node: UInt64? = m.root, below = 0, depth = 0
         while let id = node {
+            try Self.checkDepth(depth)
+            depth += 1
             node = try withNode(txn, id) { raw in
                 if raw.isLeaf {
                     var (lo, hi) = (0, raw.count)
@@ -284,7 +292,7 @@ public struct SumTree {
                     return nil
                 }
                 guard let i = (0..<raw.count).last(where: { raw.childFirst($0) < key }) else { return nil }
-                for j in 0..<i { below += Int(raw.childCount(j)) }
+                for j in 0..<i { below &+= Int(clamping: raw.childCount(j)) }
                 return raw.child(i)
             }
         }
@@ -294,8 +302,10 @@ public struct SumTree {
     /// The sum of the ids of the first `k` items.
     public func prefixSum(_ txn: Transaction, _ k: Int) throws -> DigestSum {
         guard k > 0, let m = try meta(txn) else { return DigestSum() }
-        var node: UInt64? = m.root, left = UInt64(k), sum = DigestSum()
+        var node: UInt64? = m.root, left = UInt64(k), sum = DigestSum(), depth = 0
         while let id = node, left > 0 {
+            try Self.checkDepth(depth)
+            depth += 1
             node = try withNode(txn, id) { raw in
                 if raw.isLeaf {
                     for i in 0..<min(raw.count, Int(left)) { sum = sum + DigestSum(raw.item(i).id) }
@@ -326,6 +336,12 @@ public struct SumTree {
                 index += 1
             }
         }
+    }
+
+    /// A descent past any depth a tree of 2^64 items could reach has met a damaged node that
+    /// points back up: said, not followed forever.
+    static func checkDepth(_ depth: Int) throws {
+        guard depth < 64 else { throw StoreError.corrupt("a sum tree's nodes point back up (deeper than 64 levels)") }
     }
 
     /// The index of the first item of `items` (sorted) not below `key`.

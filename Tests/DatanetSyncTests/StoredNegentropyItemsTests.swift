@@ -86,6 +86,63 @@ import Testing
         try Self.agree(s, s.tree("songs"), model, &rng)
     }
 
+    /// Damaged node values (cut, kinds and counts changed, bytes flipped) make reads throw,
+    /// never trap; the reconciler says so as its own storage error.
+    @Test func damagedNodesFailCleanly() throws {
+        let s = try Store()
+        var rng = SplitMix64(seed: 0xda6a)
+        let tree = s.tree("damaged")
+        let items = (0..<700).map { _ in NegentropyTests.randomItem(&rng) }.sorted()
+        try s.store.env.write { txn in try tree.load(txn, sorted: Array(Set(items)).sorted()) }
+        var keys = [[UInt8]]()
+        try s.store.env.read { txn in try txn.scan(s.table) { k, _ in keys.append(Array(k)); return true } }
+        var failures = 0
+        for round in 0..<400 {
+            let txn = try s.store.env.beginWrite()
+            defer { txn.abort() }
+            let key = keys[Int(rng.next() % UInt64(keys.count))]
+            var v = try #require(try txn.get(s.table, key))
+            switch round % 4 {
+            case 0: v = Array(v.prefix(Int(rng.next() % UInt64(v.count))))
+            case 1: v[0] ^= UInt8(1 + rng.next() % 255)
+            case 2: if v.count > 3 { v[1 + Int(rng.next() % 2)] ^= UInt8(1 + rng.next() % 255) }
+            default: for _ in 0..<4 { v[Int(rng.next() % UInt64(v.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            try txn.put(s.table, key, v)
+            let stored = StoredNegentropyItems(tree, in: txn)
+            do {
+                let n = try stored.itemCount()
+                _ = try stored.rank(below: NegentropyTests.randomItem(&rng))
+                if n > 0 {
+                    _ = try stored.item(at: Int(rng.next() % UInt64(min(n, 700))))
+                    _ = try stored.fingerprint(0, min(n, 700))
+                    try stored.forEach(0, min(n, 700)) { _, _ in true }
+                }
+                var server = try Negentropy(stored)
+                var (h, nd) = ([Digest](), [Digest]())
+                var client = try Negentropy(NegentropyItems(items.prefix(300)))
+                _ = try server.reconcile(try client.initiate(), have: &h, need: &nd)
+            } catch {
+                failures += 1
+            }
+        }
+        #expect(failures > 100)
+        // A root whose first child is the root itself: every descent stops with an error.
+        let txn = try s.store.env.beginWrite()
+        defer { txn.abort() }
+        let metaKey = try #require(keys.last) // id ‖ ff×8 sorts last
+        let meta = try #require(try txn.get(s.table, metaKey))
+        let rootKey = Array(metaKey.prefix(32)) + Array(meta.prefix(8))
+        var root = try #require(try txn.get(s.table, rootKey))
+        try #require(root[0] == 1)
+        root.replaceSubrange(3..<11, with: meta.prefix(8))
+        try txn.put(s.table, rootKey, root)
+        let stored = StoredNegentropyItems(tree, in: txn)
+        #expect(throws: (any Error).self) { try stored.item(at: 0) }
+        #expect(throws: (any Error).self) { try stored.rank(below: items[500]) }
+        #expect(throws: (any Error).self) { try stored.fingerprint(0, 5) }
+    }
+
     @Test(arguments: ["random_1000_10pct_each_side", "frame_limit_server_only_4096", "small_overlap_20", "empty_both"])
     func transcriptsReplayWithTheServersSetInLMDB(_ name: String) throws {
         let scenario = try #require(NegentropyTests.file.scenarios.first { $0.name == name })

@@ -737,6 +737,8 @@ import Testing
             .init(4, .end(3, held: [])), .init(4, .end(3, held: Self.marks)), .init(4, .pushed(leaves: 2, records: 5)),
             .init(7, .fetch(d, contribution: RecordID(SHA256.hash([5])), wanted: [.init(.blob, ObjectID(SHA256.hash([6]))), .init(.chunk, ObjectID(SHA256.hash([7])))])),
             .init(7, .objects(sent: [.init(.chunk, [1, 2]), .init(.tree, [])], refused: [.init(.tree, ObjectID(SHA256.hash([8])))])), .init(5, .error(code: "x", message: "y")), .init(6, .bye),
+            .init(8, .batch(start: 4, end: 8, checkpoint: "datanet/x\n9\nroot\n\n— sig\n", proof: [SHA256.hash([9]), SHA256.hash([10])], consistency: [])),
+            .init(8, .batch(start: 0, end: 1, checkpoint: "", proof: [], consistency: [SHA256.hash([11])])),
         ]
         var rng = SplitMix64(seed: 11)
         var decoded = 0, refused = 0
@@ -760,6 +762,11 @@ import Testing
         // Bounds: a part one byte too long, a list of too many kinds.
         #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .part([UInt8](repeating: 0, count: SyncMessage.maximumPart + 1))).encoded) }
         #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .hello(versions: 1...1, kinds: Array(0...64))).encoded) }
+        // A batch of no leaves; a proof past its bound.
+        #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .batch(start: 3, end: 3, checkpoint: "", proof: [], consistency: [])).encoded) }
+        #expect(throws: SyncError.self) {
+            try SyncMessage(decoding: SyncMessage(1, .batch(start: 0, end: 1, checkpoint: "", proof: Array(repeating: SHA256.hash([1]), count: SyncMessage.maximumProof + 1), consistency: [])).encoded)
+        }
         // A held record listed twice.
         #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .ready(held: Self.marks + Self.marks)).encoded) }
     }
