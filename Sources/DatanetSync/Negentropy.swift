@@ -100,7 +100,7 @@ public struct Negentropy<Storage: NegentropyStorage> {
                     let sent = full.count
                     try read {
                         try items.forEach(lower, upper) { item, index in
-                            if frameSizeLimit != 0 && sent + ids.count > frameSizeLimit - 200 {
+                            if Self.exceeds(sent + ids.count, frameSizeLimit) {
                                 endBound = NegentropyBound(item)
                                 upper = index // the rest of the range is left to the closing fingerprint
                                 return false
@@ -118,7 +118,7 @@ public struct Negentropy<Storage: NegentropyStorage> {
                     o.removeAll()
                 }
             }
-            if exceeded(full.count + o.count) {
+            if Self.exceeds(full.count + o.count, frameSizeLimit) {
                 // Past the frame limit: the rest of the set goes back as one fingerprint.
                 encodeBound(.infinity, into: &full)
                 full += NegentropyVarint.encode(Mode.fingerprint.rawValue)
@@ -132,7 +132,9 @@ public struct Negentropy<Storage: NegentropyStorage> {
         return full.count == 1 && isInitiator ? nil : full
     }
 
-    private func exceeded(_ n: Int) -> Bool { frameSizeLimit != 0 && n > frameSizeLimit - 200 }
+    /// Whether a message of `n` bytes so far is past the frame `limit` (0: none), less the 200
+    /// bytes the reference keeps for what closes it.
+    private static func exceeds(_ n: Int, _ limit: Int) -> Bool { limit != 0 && n > limit - 200 }
 
     /// A read of the item set; its failure (a damaged store) is said as this side's own.
     private func read<T>(_ body: () throws -> T) throws(NegentropyError) -> T {

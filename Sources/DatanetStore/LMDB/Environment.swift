@@ -161,18 +161,7 @@ public final class Environment: @unchecked Sendable {
     /// transaction, so `body` must only touch the database.
     public func write<R>(_ body: (Transaction) throws -> R) throws -> R {
         while true {
-            let txn = try beginWrite()
-            do {
-                let r = try body(txn)
-                try txn.commit()
-                return r
-            } catch LMDBError.mapFull {
-                txn.abort()
-                try growMap()
-            } catch {
-                txn.abort()
-                throw error
-            }
+            do { return try writeOnce(body) } catch LMDBError.mapFull { continue } // the map has grown
         }
     }
 
