@@ -86,6 +86,37 @@ import Testing
         try Self.agree(s, s.tree("songs"), model, &rng)
     }
 
+    /// Batches of additions and removals at once (`SumTree.change`: clustered and scattered,
+    /// items already there or absent, a batch emptying the tree) leave what the model holds.
+    @Test func batchedChangesAgreeWithTheModel() throws {
+        let s = try Store()
+        var rng = SplitMix64(seed: 0xba7c)
+        var model = Set<NegentropyItem>()
+        let tree = s.tree("batches")
+        for round in 0..<14 {
+            var adds = Set<NegentropyItem>(), removes = Set<NegentropyItem>()
+            let clustered = round % 2 == 0
+            let base = rng.next() % 1000
+            for k in 0..<Int(rng.next() % 900) {
+                var item = NegentropyTests.randomItem(&rng)
+                if clustered { item = NegentropyItem(timestamp: base + UInt64(k / 7), id: item.id) }
+                adds.insert(item)
+            }
+            // Some of what is held, some of what is not, some added twice.
+            for item in model where rng.next() % 3 == 0 { removes.insert(item) }
+            for _ in 0..<20 { removes.insert(NegentropyTests.randomItem(&rng)) }
+            if let again = model.first { adds.insert(again) }
+            adds.subtract(removes)
+            if round == 9 { removes = model; adds = [] } // everything at once
+            let expected = (added: adds.subtracting(model).count, removed: removes.intersection(model).count)
+            let got = try s.store.env.write { txn in try tree.change(txn, adding: adds.sorted(), removing: removes.sorted()) }
+            #expect(got.added == expected.added && got.removed == expected.removed)
+            model.subtract(removes)
+            model.formUnion(adds)
+            try Self.agree(s, tree, model.sorted(), &rng)
+        }
+    }
+
     /// Damaged node values (cut, kinds and counts changed, bytes flipped) make reads throw,
     /// never trap; the reconciler says so as its own storage error.
     @Test func damagedNodesFailCleanly() throws {
