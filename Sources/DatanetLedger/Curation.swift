@@ -186,18 +186,18 @@ extension SequenceRun {
         p.accepted ? "accepted by \(p.reviewCount) curator(s)" : "rejected by \(p.reviewCount) curator(s)"
     }
 
-    /// The pending numbers of reviews whose contributions are now all decided: they leave
+    /// The queue entries of reviews whose contributions are now all decided: they leave
     /// pending. Run after the decisions are committed; a review whose every contribution the
     /// plan decided is known settled without a lookup.
-    func settledReviews(_ txn: Transaction) throws -> [UInt64] {
-        var numbers = [UInt64]()
+    func settledReviews(_ txn: Transaction) throws -> [Int] {
+        var entries = [Int]()
         for i in 0..<reviews.count {
             let named = reviews.named(i)
             if try Int(settledNamings[i]) == named.count || named.allSatisfy({ try ledger.decision(txn, $0) != nil }) {
-                numbers.append(queue.numbers[reviews.entries[i]])
+                entries.append(reviews.entries[i])
             }
         }
-        return numbers
+        return entries
     }
 }
 

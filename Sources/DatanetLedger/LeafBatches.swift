@@ -133,8 +133,9 @@ extension Ledger {
     /// resume from. A batch that waits for a checkpoint key keeps the transaction open for the
     /// next one for at most `waitFor`. All batches of a run name one checkpoint and follow each
     /// other. The last bundle is imported as `importBundle` does. This store's log is replayed
-    /// once, not once a bundle.
-    public func importBundles(_ d: DatanetID, commitEvery: Duration = .milliseconds(500), waitFor: Duration = .seconds(30),
+    /// once, not once a bundle. With `onlyBy`, the run may carry nothing but pending records
+    /// that key signed (`importBundle`).
+    public func importBundles(_ d: DatanetID, commitEvery: Duration = .milliseconds(500), waitFor: Duration = .seconds(30), onlyBy: PublicKey? = nil,
                               next: () throws -> (fd: Int32, bundle: IncomingBundle),
                               arrives: (Duration) -> Bool) throws -> BundleSummary {
         var replay: LogAuditor?
@@ -163,7 +164,8 @@ extension Ledger {
                         }
                         (runNote, previousEnd) = (p.note, p.end)
                     }
-                    let (summary, verified) = try importBundle(txn, current.fd, of: d, replay: &working, proof: proof)
+                    if onlyBy != nil, proof != nil { throw BundleError.refused("this peer may send only its own pending records, not leaves") }
+                    let (summary, verified) = try importBundle(txn, current.fd, of: d, replay: &working, proof: proof, onlyBy: onlyBy)
                     if run == nil { run = summary } else { run!.add(summary) }
                     if proof == nil {
                         // Batches still waiting are committed only if their checkpoint now checks

@@ -30,14 +30,18 @@ public struct BundleSummary: Codable, Sendable, Equatable {
 
 extension Ledger {
     /// Writes a bundle of a Datanet (schema/bundle.md): its leaves from `since` to the newest
-    /// checkpoint with the checkpoints between, the records pending here (but those `held`
-    /// marks as the receiver's already), the sidecars held and, unless `recordsOnly`, every
+    /// checkpoint with the checkpoints between, the records pending here (those `selection`
+    /// includes, when given: sync's), the sidecars held and, unless `recordsOnly`, every
     /// chunk, blob and tree their contributions name. One read
     /// snapshot, so the bundle is consistent even while this store keeps working.
     /// With `end`, a batch (schema/protocol.md): leaves [since, end) only, with the checkpoints
     /// among them and their intakes' promises and content, but no pending records.
+    /// With `signer`, pending records only (no leaves, checkpoints or evidence: `since` and
+    /// `end` are 0) and only those `signer` signed: what a contributor who may not read a
+    /// private Datanet sends it.
     public func exportBundle(_ d: DatanetID, since: UInt64 = 0, end: UInt64? = nil, recordsOnly: Bool = false,
-                             leavingOut held: Set<PendingMark> = [], to fd: Int32) throws -> BundleSummary {
+                             selection: PendingSelection? = nil, signer: PublicKey? = nil, to fd: Int32) throws -> BundleSummary {
+        let (since, end) = signer == nil ? (since, end) : (0, 0)
         let table = try leafTable(d)
         return try env.read { txn in
             guard let note = try latestCheckpointNote(txn, d) else { throw LedgerStateError.noCheckpoint(datanet: d.hex, size: nil) }
@@ -74,11 +78,11 @@ extension Ledger {
                 summary.promises += 1
             }
             try txn.scanNumbered(pending, d) { n, v in
-                guard end == nil else { return false }
+                guard end == nil || signer != nil else { return false }
                 guard let bytes = try pendingRecord(txn, v, key: BigEndian.key(d, n)).1 else { return true }
                 let e = try? Envelope(encoded: bytes)
-                // A record the receiver holds with the same signers (sync's marks) is left out.
-                if !held.isEmpty, let e, held.contains(PendingMark(e)) { return true }
+                if let selection, !(e.map(selection.includes) ?? false) { return true }
+                if let signer, !(e?.signatures.contains { $0.key == signer } ?? false) { return true }
                 try w.frame(.record, bytes)
                 summary.records += 1
                 if let e, case .contribution(let c)? = try? Record(e) { contents.append(c) }
@@ -101,7 +105,7 @@ extension Ledger {
                 }
             }
             try txn.scan(forks, from: d.bytes) { k, v in
-                guard end == nil, k.starts(with: d.bytes) else { return false }
+                guard end == nil, signer == nil, k.starts(with: d.bytes) else { return false }
                 try w.frame(.forkEvidence, Array(v))
                 return true
             }

@@ -30,7 +30,11 @@ extension Ledger {
     /// signature checked out under the key in force so far (a batch before a key handoff the
     /// checkpoint is past cannot know its key yet: it is committed only with a later one).
     /// With `expected`, the bundle must be of that Datanet.
-    func importBundle(_ txn: Transaction, _ fd: Int32, of expected: DatanetID?, replay: inout LogAuditor?, proof: BatchProof?) throws -> (summary: BundleSummary, verified: Bool) {
+    /// With `onlyBy` (a contributor who may not read the Datanet), the bundle may hold nothing
+    /// but pending records signed by that key, their sidecars and content (no leaves,
+    /// checkpoints, promises or evidence).
+    func importBundle(_ txn: Transaction, _ fd: Int32, of expected: DatanetID?, replay: inout LogAuditor?, proof: BatchProof?,
+                      onlyBy: PublicKey? = nil) throws -> (summary: BundleSummary, verified: Bool) {
         let reader = try BundleReader(fd: fd)
         guard let (type, headerBytes) = try reader.next(), type == .header else { throw BundleError.malformed("the first frame is not the header") }
         guard case .map(let entries) = try CBOR.decode(headerBytes), entries.count == 4,
@@ -39,6 +43,7 @@ extension Ledger {
               entries.map(\.key) == [.unsigned(1), .unsigned(2), .unsigned(3), .unsigned(4)]
         else { throw BundleError.malformed("the header is not {1: Datanet, 2: from, 3: to, 4: records-only}") }
         if let expected, expected != d { throw BundleError.refused("it is a bundle of \(d.hex), not of \(expected.hex)") }
+        if onlyBy != nil, from != 0 || to != 0 { throw BundleError.refused("this peer may send only its own pending records, not leaves") }
         if let proof, proof.start != from || proof.end != to {
             throw BundleError.malformed("the batch of leaves \(proof.start)–\(proof.end) came as a bundle of leaves \(from)–\(to)")
         }
@@ -97,6 +102,9 @@ extension Ledger {
         var frames = 0
         while let (type, payload) = try reader.next() {
             frames += 1
+            if onlyBy != nil, type != .record, type != .chunk, type != .blob, type != .tree, type != .sidecar {
+                throw BundleError.refused("this peer may send only its own pending records and their content, not a \(type) frame")
+            }
             if frames % 512 == 0 { try pipeline.poll(into: &auditor, each: keepNew) }
             switch type {
             case .header, .end: throw BundleError.malformed("a second \(type) frame")
@@ -115,7 +123,12 @@ extension Ledger {
                 }
                 next += 1
             case .checkpoint: notes.append(String(decoding: payload, as: UTF8.self))
-            case .record: envelopes.append(try Envelope(encoded: payload))
+            case .record:
+                let e = try Envelope(encoded: payload)
+                if let key = onlyBy, !e.signatures.contains(where: { $0.key == key }) {
+                    throw BundleError.refused("this peer may send only pending records it signed; record \(e.id.hex) is not one")
+                }
+                envelopes.append(e)
             case .promise:
                 do { promises.append(try IntakePromise(encoded: payload)) } catch {
                     throw BundleError.malformed("an intake promise does not decode: \(error)")
@@ -217,6 +230,8 @@ extension Ledger {
                 summary.records += 1
             } catch LedgerRefusal.alreadyDecided {
                 continue // a review that can change nothing here: not kept
+            } catch LedgerRefusal.expired {
+                continue // refused here for good: passed over
             } catch LedgerRefusal.alreadyTaken {
                 // Already in the log, or pending here: importing twice changes nothing, but
                 // signatures gathered elsewhere (a curator quorum) join the pending copy.

@@ -90,9 +90,12 @@ extension Ledger {
         let settled = try env.read { txn in try run.settledReviews(txn) }
         for batch in stride(from: 0, to: settled.count, by: 4 * run.limit) {
             try env.write { txn in
+                let slice = settled[batch..<min(settled.count, batch + 4 * run.limit)]
                 try txn.withCursor(pending) { cursor in
-                    for n in settled[batch..<min(settled.count, batch + 4 * run.limit)] { try cursor.delete(DigestNumberKey(d, n)) }
+                    for e in slice { try cursor.delete(DigestNumberKey(d, queue.numbers[e])) }
                 }
+                // Reviews reconcile with timestamp 0 (PendingItems.swift).
+                try dropPendingItems(txn, d, slice.map { TimestampedID(timestamp: 0, id: queue.ids[$0].digest) })
             }
         }
         return run.report
@@ -152,6 +155,9 @@ final class SequenceRun {
     /// For each review, how many of the contributions it names the plan decided.
     var settledNamings = [Int32]()
     var full: Bool { appended >= limit }
+    /// Items of the records taken out of pending in the open transaction, taken out of the
+    /// Datanet's item tree at once when it commits.
+    var leaving = [TimestampedID]()
 
     init(ledger: Ledger, d: DatanetID, key: SigningKey, log: MerkleLog, leaves: LeafTable, limit: Int) {
         (self.ledger, self.d, self.key, self.log, self.leaves, self.limit) = (ledger, d, key, log, leaves, limit)
@@ -195,10 +201,13 @@ final class SequenceRun {
         }
         st = now
         appended = 0
+        leaving.removeAll(keepingCapacity: true)
     }
 
     /// Signs the checkpoint of the transaction's size; a run that appends nothing still signs once.
     func commit(_ txn: Transaction) throws {
+        try ledger.dropPendingItems(txn, d, leaving)
+        leaving.removeAll(keepingCapacity: true)
         guard appended > 0 || !committed, var state = st else { return }
         report.checkpoint = try ledger.sign(txn, &state, log: log, key: key)
         report.size = state.size
@@ -229,7 +238,7 @@ final class SequenceRun {
                 return report.deferred.append((id, q.count, q.bytes))
             }
         }
-        try ledger.removePending(txn, pendingKey)
+        if let item = try ledger.takePending(txn, pendingKey) { leaving.append(item) }
         switch record {
         case .policy(let p):
             try placePolicy(txn, envelope, id, previous: p.previous, leaf: .policy(envelope)) { $0 = p.state }

@@ -82,14 +82,6 @@ extension Ledger {
         return note
     }
 
-    /// Takes a record out of pending, given its pending key. Its `pending-index` entry stays
-    /// (one per record ever proposed, like `records`): deleting it would be a write at a random
-    /// key for every record sequenced.
-    func removePending(_ txn: Transaction, _ key: [UInt8]) throws {
-        try removeQueued(txn, key: key)
-        try txn.delete(pending, key)
-    }
-
     /// A pending entry's record bytes: carried in the entry (record id ‖ envelope), or, for an
     /// entry that holds only the id, read from `records`.
     func pendingRecord(_ txn: Transaction, _ value: UnsafeRawBufferPointer, key: some Collection<UInt8>) throws -> (RecordID, [UInt8]?) {

@@ -40,6 +40,9 @@ public final class Ledger: @unchecked Sendable {
     /// One row per contribution taken in (ContributionRows.swift); nil on a read-only open of a
     /// store made before it.
     let contributionRows: Table?
+    /// Each Datanet's pending records as reconciled (PendingItems.swift), and the records this
+    /// node refused for good (PendingExpiry.swift); nil on a read-only open of a store made before them.
+    let pendingItems: Table?, refused: Table?
     /// Every Datanet's leaves and Merkle nodes; nil on a read-only open of a store made before them.
     let sharedLog: (leaves: Table, nodes: Table)?
     /// Datanets whose log is still in tables of their own (only on a read-only open of a store
@@ -52,7 +55,7 @@ public final class Ledger: @unchecked Sendable {
     let queueRecordBound: Result<Int, any Error>
 
     /// Whether a writable open would upgrade this store's layout (only a read-only open sees it).
-    public var needsUpgrade: Bool { !legacyLogs.isEmpty || sharedLog == nil || minhashBands == nil || erasures == nil }
+    public var needsUpgrade: Bool { !legacyLogs.isEmpty || sharedLog == nil || minhashBands == nil || erasures == nil || pendingItems == nil }
 
     /// Opens the ledger tables of a store, creating them and upgrading an older layout unless
     /// `create` is false: then nothing is written, no writer is waited for (read commands open
@@ -82,6 +85,9 @@ public final class Ledger: @unchecked Sendable {
                           : try? store.env.openTables(["erasures"], create: false)[0]
         contributionRows = create ? try store.env.openTables(["contribution-rows"], create: true)[0]
                                   : try? store.env.openTables(["contribution-rows"], create: false)[0]
+        let sets = create ? try store.env.openTables([SumTree.tableName, "refused"], create: true)
+                          : try? store.env.openTables([SumTree.tableName, "refused"], create: false)
+        (pendingItems, refused) = (sets?[0], sets?[1])
         let shared = create ? try store.env.openTables([LeafTable.tableName, MerkleLog.tableName], create: true)
                             : try? store.env.openTables([LeafTable.tableName, MerkleLog.tableName], create: false)
         sharedLog = shared.map { ($0[0], $0[1]) }
@@ -92,6 +98,7 @@ public final class Ledger: @unchecked Sendable {
             try indexMinHashBands()
             try fillErasures()
             try fillContributionRows()
+            try fillPendingItems()
         }
     }
 
@@ -108,7 +115,7 @@ public final class Ledger: @unchecked Sendable {
     public func dropIfUnused() throws -> Bool {
         var tables = [records, state, pending, pendingIndex, placed, undecided, decided, contents, checkpoints, promises,
                       minhashes, nearDuplicates, observed, forks, sidecars, pins, tombstones]
-        tables += [minhashBands, erasures, contributionRows].compactMap { $0 }
+        tables += [minhashBands, erasures, contributionRows, pendingItems, refused].compactMap { $0 }
         if let (leaves, nodes) = sharedLog { tables += [leaves, nodes] }
         return try env.write { txn in
             for t in tables where try txn.count(t) > 0 { return false }

@@ -230,6 +230,7 @@ extension Ledger {
             }
         }
         if try isPending(txn, id) { throw LedgerRefusal.alreadyTaken(record: id.hex, pending: true) }
+        if let refused, try txn.contains(refused, id) { throw LedgerRefusal.expired(record: id.hex) }
         // A review all of whose contributions are decided here can change nothing: refused (a
         // relayed one naming some still undecided is taken, as it still counts for those).
         if case .review(let r) = record, let first = r.contributions.first, let leaf = try decision(txn, first),
@@ -252,6 +253,7 @@ extension Ledger {
         // The record rides along in the queue, so sequencing reads it in arrival order.
         try txn.put(pending, BigEndian.key(d, seq), id.bytes + bytes)
         try txn.put(pendingIndex, id, BigEndian.key(d, seq))
+        try bytes.withUnsafeBytes { try addPendingItem(txn, d, Self.pendingItem(id, envelope: $0)) }
         return id
     }
 

@@ -24,6 +24,28 @@ public struct PendingMark: Hashable, Sendable {
     }
 }
 
+extension RecordKind {
+    /// Whether a pending record of this kind may gather signatures from several keys (a
+    /// curator quorum on a policy change, a handoff, a continuation or a takedown): sync
+    /// compares these by mark, since reconciliation compares ids only.
+    public var gathersSignatures: Bool { self != .contribution && self != .review }
+}
+
+/// Which pending records a bundle carries (sync, schema/protocol.md): those named in `wanted`,
+/// and those that gather signatures unless the receiver holds them as `held` marks them.
+/// With `all`, every pending record (for a receiver that holds none).
+public struct PendingSelection: Sendable {
+    public var wanted: Set<RecordID>
+    public var held: Set<PendingMark>
+    public var all: Bool
+
+    public init(wanted: Set<RecordID> = [], held: Set<PendingMark> = [], all: Bool = false) { (self.wanted, self.held, self.all) = (wanted, held, all) }
+
+    func includes(_ e: Envelope) -> Bool {
+        all || wanted.contains(e.id) || (e.kind.gathersSignatures && !held.contains(PendingMark(e)))
+    }
+}
+
 extension LedgerReader {
     /// Where this store's queue stands: every record queued from now on, in any Datanet, gets
     /// a position at or past it (the pending table's next sequence number).
@@ -45,8 +67,8 @@ extension LedgerReader {
         }
     }
 
-    /// The marks of `d`'s records pending here, in queue order.
-    public func pendingMarks(_ d: DatanetID) throws -> [PendingMark] {
-        try pendingRecords(d).map(PendingMark.init)
+    /// The marks of `d`'s records pending here that gather signatures, in queue order.
+    public func gatheringMarks(_ d: DatanetID) throws -> [PendingMark] {
+        try pendingRecords(d).filter(\.kind.gathersSignatures).map(PendingMark.init)
     }
 }

@@ -52,6 +52,8 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     case notSequencer(key: String, sequencer: String)
     /// A checkpoint from elsewhere that is not signed by the key in force or does not parse.
     case checkpointRefused(String)
+    /// The record is in this store's refused set (a contribution that expired here).
+    case expired(record: String)
     case record(RecordError)
 
     public var description: String {
@@ -84,6 +86,7 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
         case .badQuorum(let q, let n): "the change would leave quorum \(q) with \(n) curator(s)"
         case .notSequencer(let key, let sequencer): "key \(key) is not the sequencer (that is \(sequencer))"
         case .checkpointRefused(let why): "checkpoint refused: \(why)"
+        case .expired(let r): "record \(r) expired here (past the node's --proposal-max-age) and is not taken again"
         case .record(let e): "\(e)"
         }
     }

@@ -39,14 +39,15 @@ public enum BundleTransfer {
     /// Sends `d` from `since` as a run of bundles (schema/protocol.md "Leaves in proven
     /// batches"): the leaves up to the newest checkpoint in aligned batches, each announced by
     /// a `batch` message with its subtree proof, then the last bundle (leaves the log gained
-    /// meanwhile, checkpoints, the pending records the receiver does not hold as `held` says,
-    /// and `end` telling `mine`). Returns the bytes of bundle sent.
-    static func sendRun(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, leavingOut held: [PendingMark] = [],
+    /// meanwhile, checkpoints, the pending records `selection` includes, and `end` telling
+    /// `mine`). With `signer`, one bundle of the pending records that key signed and nothing
+    /// else (a contributor who may not read `d`). Returns the bytes of bundle sent.
+    static func sendRun(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, selection: PendingSelection, signer: PublicKey? = nil,
                         telling mine: [PendingMark] = [], request: UInt64, over c: PeerConnection,
                         progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> UInt64 {
         var sent: UInt64 = 0
         var last = since
-        if let note = try ledger.reader.latestCheckpoint(d), note.utf8.count <= SyncMessage.maximumNote,
+        if signer == nil, let note = try ledger.reader.latestCheckpoint(d), note.utf8.count <= SyncMessage.maximumNote,
            let size = try? Checkpoint.unverified(note: note).size, size > since {
             for (start, end) in BatchProof.batches(from: since, to: size) {
                 let proof = try ledger.subtreeProof(d, start: start, end: end, size: size)
@@ -60,19 +61,19 @@ public enum BundleTransfer {
             last = size
         }
         let base = sent
-        return sent + (try send(ledger, d, since: last, recordsOnly: recordsOnly, leavingOut: held, telling: mine, request: request, over: c) {
+        return sent + (try send(ledger, d, since: last, recordsOnly: recordsOnly, selection: selection, signer: signer, telling: mine, request: request, over: c) {
             progress?(base + $0, base + $1)
         })
     }
 
-    /// Exports `d` from `since` (to `end`, for a batch) into a temporary file, leaving out the
-    /// pending records the receiver holds (`held`), and sends it in parts, then `end` listing
+    /// Exports `d` from `since` (to `end`, for a batch) into a temporary file, with the pending
+    /// records `selection` includes (`exportBundle`), and sends it in parts, then `end` listing
     /// `mine`. Returns the bundle's length.
-    static func send(_ ledger: Ledger, _ d: DatanetID, since: UInt64, end: UInt64? = nil, recordsOnly: Bool, leavingOut held: [PendingMark] = [],
-                     telling mine: [PendingMark] = [], request: UInt64, over c: PeerConnection,
+    static func send(_ ledger: Ledger, _ d: DatanetID, since: UInt64, end: UInt64? = nil, recordsOnly: Bool, selection: PendingSelection? = nil,
+                     signer: PublicKey? = nil, telling mine: [PendingMark] = [], request: UInt64, over c: PeerConnection,
                      progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> UInt64 {
         try withTemporaryFile(in: ledger.store.directory) { fd in
-            _ = try ledger.exportBundle(d, since: since, end: end, recordsOnly: recordsOnly, leavingOut: Set(held), to: fd)
+            _ = try ledger.exportBundle(d, since: since, end: end, recordsOnly: recordsOnly, selection: selection, signer: signer, to: fd)
             let length = UInt64(lseek(fd, 0, SEEK_END))
             guard lseek(fd, 0, SEEK_SET) == 0 else { throw StoreError.io(path: "sync bundle", operation: "rewind", errno: errno) }
             var buffer = [UInt8](repeating: 0, count: SyncMessage.maximumPart)
@@ -115,12 +116,12 @@ public enum BundleTransfer {
     /// end (the connection is then still in step). `refuse` is told an import's refusal while
     /// the connection is still whole, before the reader's side of it is shut.
     static func receiveRun(into ledger: Ledger, _ d: DatanetID, request: UInt64, over c: PeerConnection, maximum: UInt64 = defaultMaximum,
-                           commitEvery: Duration = .milliseconds(500), ended: inout Bool, refuse: ((any Error) -> Void)? = nil,
+                           commitEvery: Duration = .milliseconds(500), onlyBy: PublicKey? = nil, ended: inout Bool, refuse: ((any Error) -> Void)? = nil,
                            progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, [PendingMark]) {
         let reader = try RunReader(c, request: request, maximum: maximum, in: ledger.store.directory, progress: progress)
         defer { reader.stop() }
         do {
-            let summary = try ledger.importBundles(d, commitEvery: commitEvery, next: reader.next, arrives: reader.arrives(within:))
+            let summary = try ledger.importBundles(d, commitEvery: commitEvery, onlyBy: onlyBy, next: reader.next, arrives: reader.arrives(within:))
             let outcome = reader.outcome
             ended = outcome.reachedEnd
             return (summary, outcome.received, outcome.held)
@@ -198,6 +199,7 @@ extension SyncMessage {
         case .error: "error"
         case .bye: "bye"
         case .batch: "batch"
+        case .reconcile: "reconcile"
         }
     }
 }

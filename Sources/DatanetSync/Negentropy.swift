@@ -13,7 +13,9 @@ public struct Negentropy<Storage: NegentropyStorage> {
 
     enum Mode: UInt64 { case skip = 0, fingerprint = 1, idList = 2 }
 
-    public let items: Storage
+    /// The items reconciled; a client may hand in a fresh snapshot of the same set between
+    /// rounds (a stored set is read in one transaction a round, not across the network).
+    public var items: Storage
     /// The most bytes a message may take (0: no limit); at least 4,096.
     public let frameSizeLimit: Int
     public private(set) var isInitiator = false

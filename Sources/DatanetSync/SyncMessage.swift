@@ -14,8 +14,12 @@ public struct SyncMessage: Equatable, Sendable {
     /// Bounds every decoder checks (schema/protocol.md "Bounds").
     public static let maximumPart = 1 << 20, maximumDatanets = 10_000, maximumKinds = 64
     public static let maximumCode = 64, maximumText = 1024, maximumName = 256, maximumNote = 4096
-    /// Pending records a side may list as held (`pull`, `ready`).
+    /// Pending records a side may list as held (`pull`, `ready`, `end`: those that gather signatures).
     public static let maximumMarks = 1_000_000
+    /// Pending records one `pull` may ask for by id (more go in further pulls).
+    public static let maximumWanted = 100_000
+    /// The bytes of one Negentropy message in `reconcile` (a side's frame-size limit is below it).
+    public static let maximumReconcile = 1 << 20
     /// Objects one `fetch` may ask for, and the bytes of objects one `objects` answer carries
     /// (one object larger than that goes alone, up to `maximumObject`).
     public static let maximumFetch = 256, maximumObjectsBytes = 32 << 20, maximumObject = 60 << 20
@@ -49,20 +53,23 @@ public struct SyncMessage: Equatable, Sendable {
         /// Asks for the Datanets this peer may read.
         case list
         case datanets([Listed])
-        /// Asks for a bundle of a Datanet's leaves from `since` on, its pending records but those
-        /// the asker holds (`held`) and, unless `recordsOnly`, the content they name.
-        case pull(DatanetID, since: UInt64, recordsOnly: Bool, held: [PendingMark])
+        /// Asks for a bundle of a Datanet's leaves from `since` on, the pending records named in
+        /// `wanted` (what reconciliation found the asker lacks), those that gather signatures
+        /// which the asker does not hold as `held` marks them (every pending record, with
+        /// `allPending`: an asker that holds none) and, unless `recordsOnly`, the content they name.
+        case pull(DatanetID, since: UInt64, recordsOnly: Bool, held: [PendingMark], wanted: [RecordID], allPending: Bool)
         /// Asks to send a bundle of this Datanet; the parts follow the peer's `ready`.
         case push(DatanetID)
-        /// Accepts a push, listing the pending records this side holds (the pusher leaves them out).
+        /// Accepts a push, marking the pending records that gather signatures this side holds
+        /// (the pusher leaves out those it holds alike).
         case ready(held: [PendingMark])
         /// The length of the bundle whose parts follow (for progress; `end` must agree).
         case size(UInt64)
         /// A slice of a bundle in transit.
         case part([UInt8])
-        /// The end of a bundle: its length in bytes, checked against the parts, and the records
-        /// the sender holds pending in that Datanet (in a pull's answer: what a push back may
-        /// leave out; empty from a pusher).
+        /// The end of a bundle: its length in bytes, checked against the parts, and the marks of
+        /// the records that gather signatures the sender holds pending in that Datanet (in a
+        /// pull's answer: whether a push back has any to add; empty from a pusher).
         case end(UInt64, held: [PendingMark])
         /// What a pushed bundle brought: new leaves and pending records.
         case pushed(leaves: UInt64, records: UInt64)
@@ -77,6 +84,9 @@ public struct SyncMessage: Equatable, Sendable {
         /// checkpoint note it is proven against and the subtree consistency proof.
         /// The first batch of a run past leaf 0 adds the consistency proof from `start`.
         case batch(start: UInt64, end: UInt64, checkpoint: String, proof: [Digest], consistency: [Digest])
+        /// One Negentropy V1 message reconciling the pending records of a Datanet
+        /// (schema/negentropy.md); the client's, and the server's answer to it.
+        case reconcile(DatanetID, [UInt8])
     }
 
     public var request: UInt64
@@ -101,6 +111,7 @@ public struct SyncMessage: Equatable, Sendable {
         case .fetch: 13
         case .objects: 14
         case .batch: 15
+        case .reconcile: 16
         }
     }
 
@@ -117,8 +128,11 @@ public struct SyncMessage: Equatable, Sendable {
             b.set(2, Self.marks(held))
         case .datanets(let list):
             b.set(2, .array(list.map { .array([.bytes($0.id.bytes), .string($0.name), .unsigned($0.size), .string($0.checkpoint)]) }))
-        case .pull(let d, let since, let recordsOnly, let held):
+        case .pull(let d, let since, let recordsOnly, let held, let wanted, let all):
             b.set(2, .bytes(d.bytes)); b.set(3, .unsigned(since)); b.set(4, .unsigned(recordsOnly ? 1 : 0)); b.set(5, Self.marks(held))
+            b.set(6, .array(wanted.map { .bytes($0.bytes) })); b.set(7, .unsigned(all ? 1 : 0))
+        case .reconcile(let d, let message):
+            b.set(2, .bytes(d.bytes)); b.set(3, .bytes(message))
         case .push(let d):
             b.set(2, .bytes(d.bytes))
         case .part(let bytes):
@@ -172,7 +186,7 @@ public struct SyncMessage: Equatable, Sendable {
                 body = .datanets(list)
             case 4:
                 body = .pull(try f.id(2, "datanet"), since: try f.uint(3, "since"), recordsOnly: try f.uint(4, "records-only", max: 1) == 1,
-                             held: try Self.marks(&f, 5, "pull"))
+                             held: try Self.marks(&f, 5, "pull"), wanted: try Self.wanted(&f, 6), allPending: try f.uint(7, "all-pending", max: 1) == 1)
             case 5: body = .push(try f.id(2, "datanet"))
             case 6:
                 let part = try f.field(2, "bytes", wrong: { _ in "part field 2 is not bytes of at most \(Self.maximumPart)" }) { s throws(CBORError) -> [UInt8]? in
@@ -204,6 +218,13 @@ public struct SyncMessage: Equatable, Sendable {
                 let note = try f.text(4, "checkpoint", maxBytes: Self.maximumNote)
                 body = .batch(start: start, end: end, checkpoint: note, proof: try Self.hashes(&f, 5, "proof"),
                               consistency: try Self.hashes(&f, 6, "consistency proof"))
+            case 16:
+                let d: DatanetID = try f.id(2, "datanet")
+                let message = try f.field(3, "message", wrong: { _ in "reconcile field 3 is not bytes of at most \(Self.maximumReconcile)" }) { s throws(CBORError) -> [UInt8]? in
+                    let b = try s.bytes()
+                    return b.count <= Self.maximumReconcile ? Array(b) : nil
+                }
+                body = .reconcile(d, message)
             default: throw SyncError.malformed("message type \(type) is unknown to this build")
             }
             try f.finish()
@@ -258,6 +279,16 @@ extension SyncMessage {
                       wrong: "batch field \(key) (\(what)) is not a list of at most \(Self.maximumProof) hashes of 32 bytes") { s throws(CBORError) in
             Digest(try s.bytes())
         }
+    }
+
+    /// Field `key` of a `pull` as the record ids it asks for: at most `maximumWanted`, none twice.
+    static func wanted(_ f: inout BodyFields, _ key: UInt64) throws -> [RecordID] {
+        let ids = try Self.list(&f, key, "wanted records", maximum: Self.maximumWanted,
+                                wrong: "pull field \(key) is not a list of at most \(Self.maximumWanted) record ids") { s throws(CBORError) in
+            RecordID(try s.bytes())
+        }
+        guard Set(ids).count == ids.count else { throw SyncError.malformed("pull asks for a record twice") }
+        return ids
     }
 
     /// Marks as sent: a list of `[record id, signers]`.

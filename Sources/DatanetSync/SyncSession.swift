@@ -6,7 +6,7 @@ import DatanetRecords
 /// What a node did for a peer, one line per event in `serve --json`.
 public struct SyncEvent: Sendable {
     public var peer: PublicKey
-    /// "hello", "list", "pull", "push", "error", "bye".
+    /// "hello", "list", "reconcile", "pull", "push", "fetch", "error", "bye".
     public var kind: String
     public var datanet: DatanetID?
     /// Bytes of bundle sent (pull) or received (push).
@@ -62,7 +62,18 @@ public struct SyncServer: Sendable {
                     }
                     try c.send(SyncMessage(m.request, .datanets(list)).encoded)
                     report(SyncEvent(peer: peer, kind: "list"))
-                case .pull(let d, let since, let recordsOnly, let held):
+                case .reconcile(let d, let message):
+                    guard let scope = try Reconciliation.scope(ledger, d, for: peer) else {
+                        try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
+                        continue
+                    }
+                    let reply: [UInt8]
+                    do { reply = try Reconciliation.answer(ledger, d, message, scope: scope) } catch let e as NegentropyError {
+                        throw SyncError.malformed("reconcile: \(e)")
+                    }
+                    try c.send(SyncMessage(m.request, .reconcile(d, reply)).encoded)
+                    report(SyncEvent(peer: peer, kind: "reconcile", datanet: d, bytes: UInt64(reply.count)))
+                case .pull(let d, let since, let recordsOnly, let held, let wanted, let all):
                     guard let st = try visible(to: peer).first(where: { $0.id == d }) else {
                         try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
                         continue
@@ -73,20 +84,23 @@ public struct SyncServer: Sendable {
                         try refuse(c, m.request, "kinds", "leaf \(at) of \(d.hex) is a \(kind) leaf, which this peer does not replay (it replays kinds \(replays.sorted()))")
                         continue
                     }
-                    let bytes = try BundleTransfer.sendRun(ledger, d, since: min(since, newest), recordsOnly: recordsOnly, leavingOut: held,
-                                                        telling: try ledger.reader.pendingMarks(d), request: m.request, over: c)
+                    let bytes = try BundleTransfer.sendRun(ledger, d, since: min(since, newest), recordsOnly: recordsOnly,
+                                                        selection: PendingSelection(wanted: Set(wanted), held: Set(held), all: all),
+                                                        telling: try ledger.reader.gatheringMarks(d), request: m.request, over: c)
                     report(SyncEvent(peer: peer, kind: "pull", datanet: st.id, bytes: bytes))
                 case .push(let d):
-                    guard try visible(to: peer).contains(where: { $0.id == d }) else {
+                    // A contributor who may not read `d` may push its own pending records only.
+                    guard let scope = try Reconciliation.scope(ledger, d, for: peer) else {
                         try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
                         continue
                     }
-                    try c.send(SyncMessage(m.request, .ready(held: try ledger.reader.pendingMarks(d))).encoded)
+                    let onlyBy: PublicKey? = scope == .all ? nil : peer
+                    try c.send(SyncMessage(m.request, .ready(held: onlyBy == nil ? try ledger.reader.gatheringMarks(d) : [])).encoded)
                     let summary: BundleSummary, bytes: UInt64
                     var ended = false
                     do {
                         // An import's refusal is said before the reader stops reading.
-                        (summary, bytes, _) = try BundleTransfer.receiveRun(into: ledger, d, request: m.request, over: c, maximum: maximumPush, ended: &ended,
+                        (summary, bytes, _) = try BundleTransfer.receiveRun(into: ledger, d, request: m.request, over: c, maximum: maximumPush, onlyBy: onlyBy, ended: &ended,
                                                                             refuse: { e in try? refuse(c, m.request, "refused", "\(e)") })
                     } catch let e as SyncError {
                         throw e
@@ -233,33 +247,47 @@ public final class SyncClient {
         return list
     }
 
-    /// Fetches `d` from `since`, but the pending records this store holds as the peer does,
-    /// and imports it; returns the import's summary, the bytes received and the records the
-    /// peer holds pending (what a push back leaves out).
+    /// Fetches `d` from `since` with the pending records named in `wanted` (reconciliation's
+    /// `need`; or all of them, with `allPending`, for a store that holds none of `d`'s
+    /// pending; more than one pull carries go in further pulls, each from where the log then
+    /// stands) and those gathering signatures this store does not hold alike, and imports it;
+    /// returns the import's summary, the bytes received and the marks of the records gathering
+    /// signatures the peer holds pending (whether a push back has signatures to add).
     /// `progress` is told the bytes received and the bundle's length as parts arrive.
-    public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, into ledger: Ledger,
+    public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, wanted: [RecordID] = [], allPending: Bool = false, into ledger: Ledger,
                      commitEvery: Duration = .milliseconds(500),
                      progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, peerHolds: [PendingMark]) {
-        let mine = (try? ledger.reader.pendingMarks(d)) ?? []
-        let id = try request(.pull(d, since: since, recordsOnly: recordsOnly, held: mine))
-        roundTrips += 1
-        var ended = false
-        return try BundleTransfer.receiveRun(into: ledger, d, request: id, over: connection, commitEvery: commitEvery, ended: &ended, progress: progress)
+        let mine = (try? ledger.reader.gatheringMarks(d)) ?? []
+        var total: (BundleSummary, UInt64, [PendingMark])?
+        var from = since
+        for start in stride(from: 0, through: wanted.count, by: SyncMessage.maximumWanted) {
+            if start == wanted.count, start > 0 { break }
+            let slice = Array(wanted[start ..< min(wanted.count, start + SyncMessage.maximumWanted)])
+            let id = try request(.pull(d, since: from, recordsOnly: recordsOnly, held: mine, wanted: slice, allPending: allPending && start == 0))
+            roundTrips += 1
+            var ended = false
+            let got = try BundleTransfer.receiveRun(into: ledger, d, request: id, over: connection, commitEvery: commitEvery, ended: &ended, progress: progress)
+            if total == nil { total = got } else { total!.0.add(got.0); total!.1 += got.1; total!.2 = got.2 }
+            from = try ledger.reader.state(of: d).size
+        }
+        return total!
     }
 
-    /// Sends `d` from `since`: leaves the peer lacks and the records pending here that the peer
-    /// does not hold as they are here (it says which in `ready`); returns what the peer took
-    /// and the bytes sent.
-    public func push(_ d: DatanetID, since: UInt64, recordsOnly: Bool, from ledger: Ledger,
+    /// Sends `d` from `since`: leaves the peer lacks, the pending records named in `have`
+    /// (reconciliation's) and those gathering signatures the peer does not hold alike (it
+    /// marks its own in `ready`); with `signer`, only the pending records that key signed (a
+    /// Datanet this identity may contribute to but not read). Returns what the peer took and
+    /// the bytes sent.
+    public func push(_ d: DatanetID, since: UInt64, recordsOnly: Bool, have: [RecordID] = [], signer: PublicKey? = nil, from ledger: Ledger,
                      progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (leaves: UInt64, records: UInt64, bytes: UInt64) {
         let size = try ledger.reader.state(of: d).size
-        if let (kind, at) = try LeafKinds.first(notIn: peerReplays, ledger, d, from: min(since, size), to: size) {
+        if signer == nil, let (kind, at) = try LeafKinds.first(notIn: peerReplays, ledger, d, from: min(since, size), to: size) {
             throw SyncError.refused(code: "kinds", message: "leaf \(at) of \(d.hex) is a \(kind) leaf, which the peer does not replay (it replays kinds \(peerReplays.sorted()))")
         }
         let id = try request(.push(d))
         guard case .ready(let held) = try answer(id).body else { throw SyncError.unexpected("push was not answered with ready") }
-        let bytes = try BundleTransfer.sendRun(ledger, d, since: since, recordsOnly: recordsOnly, leavingOut: held, request: id, over: connection,
-                                            progress: progress)
+        let bytes = try BundleTransfer.sendRun(ledger, d, since: since, recordsOnly: recordsOnly, selection: PendingSelection(wanted: Set(have), held: Set(held)),
+                                            signer: signer, request: id, over: connection, progress: progress)
         guard case .pushed(let leaves, let records) = try answer(id).body else { throw SyncError.unexpected("a pushed bundle was not answered with pushed") }
         return (leaves, records, bytes)
     }

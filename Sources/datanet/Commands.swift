@@ -163,33 +163,41 @@ nonisolated(unsafe) let commands: [Command] = [
                               flags: [json, ("--repin", "add: accept a changed key for a peer already pinned")],
                               options: [("--key", "add: the peer's key (a contact name, key prefix or identity file) instead of asking the peer")],
                               minPositionals: 1, maxPositionals: 3), run: runPeer),
-    Command(spec: CommandSpec(name: "serve", synopsis: "serve [--listen HOST:PORT] [--as NAME] [--sequence-every SECONDS] [--json]",
+    Command(spec: CommandSpec(name: "serve", synopsis: "serve [--listen HOST:PORT] [--as NAME] [--sequence-every SECONDS] [--proposal-max-age AGE] [--json]",
                               summary: """
                               Serve this store's Datanets to peers over an authenticated, encrypted connection (Noise XX; the \
                               identity --as or the configured one is the key peers see). A peer sees, pulls and pushes only the \
                               Datanets its key may read; what it pushes is checked as a bundle import is, and kept only for \
                               Datanets held here. With --sequence-every, Datanets whose sequencer key this store holds are sequenced that often \
-                              when records are pending. Ctrl-C (or SIGTERM) stops accepting and lets sessions finish.
+                              when records are pending. Pending contributions older than --proposal-max-age are dropped (and not \
+                              taken again) every minute, with reviews, policy proposals and tombstones they leave moot. Ctrl-C (or \
+                              SIGTERM) stops accepting and lets sessions finish.
                               """,
                               flags: [(json.0, "one JSON event per line")],
                               options: [("--listen", "address to listen on (default 127.0.0.1:7420; port 0 picks one)"),
                                         ("--as", "the identity to serve as"),
                                         ("--sequence-every", "sequence pending records every SECONDS"),
+                                        ("--proposal-max-age", "drop pending contributions older than this (default 30d; s, m, h, d)"),
                                         ("--max-connections", "sessions served at once (default 64)"),
                                         ("--max-handshakes", "handshakes under way at once (default 16); more connections wait their turn"),
                                         ("--handshake-timeout", "seconds a peer has to finish the handshake (default 10)"),
                                         ("--max-push", "the largest bundle a peer may push (default 64GiB)")],
                               maxPositionals: 0), run: runServe),
-    Command(spec: CommandSpec(name: "sync", synopsis: "sync PEER|HOST:PORT [DATANET...] [--records-only] [--push|--pull] [--json]",
+    Command(spec: CommandSpec(name: "sync", synopsis: "sync PEER|HOST:PORT [DATANET...] [--records-only] [--push|--pull] [--proposal-max-age AGE] [--json]",
                               summary: """
                               Replicate Datanets with a peer: pull what it has and this store lacks (cloning Datanets not held \
                               here), then push what it lacks (leaves and pending records: proposals, reviews, policy proposals). \
-                              Everything received is verified before it is kept. A peer added with `datanet peer add` must present \
-                              the key pinned for it. Prints one summary line: what moved each way, round trips, bytes on the wire.
+                              Pending records are compared by set reconciliation (Negentropy), so the traffic grows with the \
+                              difference, not the set. To a Datanet this identity may contribute to but not read, only its own \
+                              pending records go. Everything received is verified before it is kept. A peer added with \
+                              `datanet peer add` must present the key pinned for it. Pending contributions older than \
+                              --proposal-max-age are dropped here first (and not taken again). Prints one summary line: what moved \
+                              each way, round trips, bytes on the wire.
                               """,
                               flags: [json, ("--records-only", "move records and leaves, not content"),
                                       ("--push", "only send"), ("--pull", "only receive")],
-                              options: [("--as", "the identity to connect as")],
+                              options: [("--as", "the identity to connect as"),
+                                        ("--proposal-max-age", "drop pending contributions older than this first (default 30d; s, m, h, d)")],
                               minPositionals: 1), run: runSync),
     Command(spec: CommandSpec(name: "fetch", synopsis: "fetch DATANET [PATH-PREFIX|ID] [--from PEER] [--json]",
                               summary: """

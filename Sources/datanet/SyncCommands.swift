@@ -41,6 +41,7 @@ func runServe(_ p: Parsed) throws -> Int32 {
         guard let n = StoreConfig.byteCount(text), n > 0 else { throw CLIError.usage("--max-push takes a byte count such as 512MiB or 16GiB, not '\(terminalSafe(text))'") }
         return n
     } ?? BundleTransfer.defaultMaximum
+    let maxAge = try proposalMaxAge(p)
     let listener = try TCPListener(host: host, port: port)
     let log = EventLog(json: p.has("--json"))
     let event = log.emit
@@ -56,11 +57,15 @@ func runServe(_ p: Parsed) throws -> Int32 {
           "serving as \(me.name) (\(me.publicKey)) on \(host):\(listener.port); Ctrl-C stops")
     let sessions = DispatchGroup()
     let open = Atomic<Int>(0), handshaking = Atomic<Int>(0)
-    var lastSequenced = Date()
+    var lastSequenced = Date(), lastExpired = Date.distantPast
     while !stopRequested.load(ordering: .relaxed) {
         if let every, Date().timeIntervalSince(lastSequenced) >= every {
             lastSequenced = Date()
             sequenceWhatArrived(ledger) { event($0, $1) }
+        }
+        if Date().timeIntervalSince(lastExpired) >= 60 {
+            lastExpired = Date()
+            expireWhatAged(ledger, maxAge: maxAge) { event($0, $1) }
         }
         // At the handshake cap, new connections wait in the kernel's listen queue (each
         // handshake under way ends within the deadline), rather than being turned away.
@@ -101,6 +106,21 @@ func runServe(_ p: Parsed) throws -> Int32 {
     _ = sessions.wait(timeout: .now() + 60)
     event(["event": "stopped"], "stopped")
     return 0
+}
+
+/// Drops what expired or became moot in each Datanet's pending records (`serve`, each minute).
+private func expireWhatAged(_ ledger: Ledger, maxAge: UInt64, event: ([String: Any], String) -> Void) {
+    guard let all = try? ledger.reader.datanets() else { return }
+    for st in all {
+        do {
+            let r = try ledger.expirePending(st.id, maxAge: maxAge, now: UInt64(Date().timeIntervalSince1970))
+            guard r.total > 0 else { continue }
+            event(["event": "expired", "datanet": st.id.hex, "contributions": r.contributions, "reviews": r.reviews, "policies": r.policies, "tombstones": r.tombstones],
+                  "expired in \(terminalSafe(st.policy.name)): \(r.contributions) contribution(s) past the maximum age, \(r.reviews + r.policies + r.tombstones) record(s) made moot")
+        } catch {
+            event(["event": "error", "datanet": st.id.hex, "detail": "\(error)"], "expiring in \(terminalSafe(st.policy.name)) failed: \(terminalSafe("\(error)"))")
+        }
+    }
 }
 
 /// `serve`'s output: one line per event, JSON or text, whole lines from any thread.
@@ -176,19 +196,34 @@ func runSync(_ p: Parsed) throws -> Int32 {
     let client = SyncClient(connection)
     try client.hello()
     let remote = try client.list()
+    let maxAge = try proposalMaxAge(p)
     var wanted = remote
+    // Datanets held here that this identity may contribute to but not read: the peer does not
+    // list them; only this identity's own pending records go to it.
+    var ownOnly = try ledger.reader.datanets().filter { st in
+        !st.policy.mayRead(me.publicKey) && st.policy.mayContribute(me.publicKey) && !remote.contains { $0.id == st.id }
+    }
     if p.positionals.count > 1 {
-        wanted = try p.positionals.dropFirst().map { name in
+        var named = [DatanetState]()
+        wanted = try p.positionals.dropFirst().compactMap { name in
             if let st = try? ledger.reader.resolveDatanet(name), let r = remote.first(where: { $0.id == st.id }) { return r }
+            if let st = try? ledger.reader.resolveDatanet(name), ownOnly.contains(where: { $0.id == st.id }) { named.append(st); return nil }
             let matches = remote.filter { $0.name == name || $0.id.hex.hasPrefix(name.lowercased()) }
             guard matches.count == 1 else {
                 throw CLIError.failure(matches.isEmpty ? "\(address) serves no Datanet '\(terminalSafe(name))' to \(me.name)" : "'\(terminalSafe(name))' names \(matches.count) Datanets at \(address); give more of the id")
             }
             return matches[0]
         }
+        ownOnly = named
     }
     var rows = [[String: Any]]()
     var (leavesIn, recordsIn, objectsIn, leavesOut, recordsOut) = (0, 0, 0, UInt64(0), UInt64(0))
+    var expired = 0
+    var reconciled = Reconciliation.Outcome()
+    func note(_ r: Reconciliation.Outcome, into row: inout [String: Any]) {
+        (row["reconcile_rounds"], row["reconcile_bytes_sent"], row["reconcile_bytes_received"]) = (r.rounds, r.bytesSent, r.bytesReceived)
+        reconciled.rounds += r.rounds; reconciled.bytesSent += r.bytesSent; reconciled.bytesReceived += r.bytesReceived
+    }
     var disagreed = false
     for r in wanted {
         var row: [String: Any] = ["datanet": r.id.hex, "name": r.name]
@@ -208,46 +243,74 @@ func runSync(_ p: Parsed) throws -> Int32 {
         case .consistent?, nil:
             break
         }
-        let mine = (try? ledger.reader.state(of: r.id))?.size ?? 0
-        // After a pull, the records the peer holds pending are known: a push goes only when it
-        // lacks leaves or records this store holds (or holds them with fewer signatures).
-        var peerHolds: Set<PendingMark>?
-        if !p.has("--push") {
-            let bar = TransferBar(label: "pull \(terminalSafe(r.name))", quiet: p.has("--json"))
-            let (s, bytes, theirs) = try client.pull(r.id, since: min(mine, r.size), recordsOnly: p.has("--records-only"), into: ledger, progress: bar.update)
-            bar.finish()
+        let holds = (try? ledger.reader.state(of: r.id)) != nil
+        if holds { expired += try ledger.expirePending(r.id, maxAge: maxAge, now: UInt64(Date().timeIntervalSince1970)).total }
+        // Where the queue stands before reconciling: everything queued before it is held by
+        // the peer or pushed now (what `status` counts as not yet sent starts there).
+        let position = try ledger.reader.queuePosition()
+        let pullBar = TransferBar(label: "pull \(terminalSafe(r.name))", quiet: p.has("--json"))
+        let pushBar = TransferBar(label: "push \(terminalSafe(r.name))", quiet: p.has("--json"))
+        let x = try client.exchange(r.id, peerSize: r.size, in: ledger, pull: !p.has("--push"), push: !p.has("--pull"), recordsOnly: p.has("--records-only"),
+                                    pullProgress: pullBar.update, pushProgress: pushBar.update)
+        pullBar.finish(); pushBar.finish()
+        note(x.reconciled, into: &row)
+        if let (s, bytes) = x.pulled {
             (row["leaves_in"], row["records_in"], row["objects_in"], row["bytes_in"]) = (s.newLeaves, s.records, s.objects, bytes)
             leavesIn += s.newLeaves; recordsIn += s.records; objectsIn += s.objects
-            peerHolds = Set(theirs)
         }
-        let held = try? ledger.reader.state(of: r.id)
-        // Where the queue stands before the marks are compared: everything queued before it is
-        // held by the peer or pushed now (what `status` counts as not yet sent starts there).
-        let position = try ledger.reader.queuePosition()
-        let lacking = ((try? ledger.reader.pendingMarks(r.id)) ?? []).filter { !(peerHolds?.contains($0) ?? false) }
         var peerSize = r.size
-        if !p.has("--pull"), let held, held.size > r.size || !lacking.isEmpty {
-            let bar = TransferBar(label: "push \(terminalSafe(r.name))", quiet: p.has("--json"))
-            let x = try client.push(r.id, since: min(held.size, r.size), recordsOnly: p.has("--records-only"), from: ledger, progress: bar.update)
-            bar.finish()
-            (row["leaves_out"], row["records_out"], row["bytes_out"]) = (x.leaves, x.records, x.bytes)
-            leavesOut += x.leaves; recordsOut += x.records
-            peerSize = max(r.size, held.size)
+        if let pushed = x.pushed {
+            (row["leaves_out"], row["records_out"], row["bytes_out"]) = (pushed.leaves, pushed.records, pushed.bytes)
+            leavesOut += pushed.leaves; recordsOut += pushed.records
+            peerSize = max(r.size, (try? ledger.reader.state(of: r.id))?.size ?? 0)
         }
         if let contact {
             try ContactBook(storeDirectory: storeDir).recordSynced(contact.name, datanet: r.id, size: peerSize, queueSent: p.has("--pull") ? nil : position)
         }
         rows.append(row)
     }
+    // Datanets this identity may contribute to but not read: its own pending records only.
+    for st in ownOnly where !p.has("--pull") {
+        expired += try ledger.expirePending(st.id, maxAge: maxAge, now: UInt64(Date().timeIntervalSince1970)).total
+        var row: [String: Any] = ["datanet": st.id.hex, "name": st.policy.name, "own_records_only": true]
+        guard try !ledger.pendingItems(st.id, signedBy: me.publicKey).isEmpty else { continue }
+        let sets: Reconciliation.Outcome
+        do { sets = try client.reconcile(st.id, in: ledger, signedBy: me.publicKey) } catch SyncError.refused(code: "unknown-datanet", _) {
+            continue // the peer does not hold it (or will not take this identity's records)
+        }
+        note(sets, into: &row)
+        if !sets.have.isEmpty {
+            let x = try client.push(st.id, since: 0, recordsOnly: p.has("--records-only"), have: sets.have, signer: me.publicKey, from: ledger)
+            (row["records_out"], row["bytes_out"]) = (x.records, x.bytes)
+            recordsOut += x.records
+        }
+        rows.append(row)
+    }
     try client.bye()
     let summary: [String: Any] = ["peer": connection.peer.description, "datanets": rows, "round_trips": client.roundTrips,
-                                  "bytes_sent": socket.bytesSent, "bytes_received": socket.bytesReceived]
+                                  "bytes_sent": socket.bytesSent, "bytes_received": socket.bytesReceived,
+                                  "reconcile_rounds": reconciled.rounds, "reconcile_bytes_sent": reconciled.bytesSent,
+                                  "reconcile_bytes_received": reconciled.bytesReceived, "expired": expired]
     if p.has("--json") {
         try printJSON(summary)
     } else {
         let who = contact?.name ?? address
         out("synced \(wanted.count) Datanet(s) with \(who): in \(leavesIn) leaves, \(recordsIn) records, \(objectsIn) objects; out \(leavesOut) leaves, \(recordsOut) records; "
-            + "\(client.roundTrips) round trips, \(socket.bytesReceived) B received, \(socket.bytesSent) B sent")
+            + "\(client.roundTrips) round trips (\(reconciled.rounds) reconciling pending records, \(reconciled.bytesSent + reconciled.bytesReceived) B), "
+            + "\(socket.bytesReceived) B received, \(socket.bytesSent) B sent" + (expired > 0 ? "; \(expired) expired pending record(s) dropped" : ""))
     }
     return disagreed ? 1 : 0
+}
+
+/// `--proposal-max-age`: how old a pending contribution may grow here before it is dropped
+/// (schema/negentropy.md "Expiry"): seconds, or a number with s, m, h or d; default 30 days.
+func proposalMaxAge(_ p: Parsed) throws -> UInt64 {
+    guard let text = p.options["--proposal-max-age"] else { return Ledger.defaultProposalMaxAge }
+    let units: [Character: UInt64] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+    var digits = Substring(text), unit: UInt64 = 1
+    if let last = text.last, let u = units[last] { (digits, unit) = (text.dropLast(), u) }
+    guard let n = UInt64(digits), n > 0, n <= 36_500 * 86_400 / unit else {
+        throw CLIError.usage("--proposal-max-age takes a duration such as 30d, 12h or 3600 (seconds), up to 100 years, not '\(terminalSafe(text))'")
+    }
+    return n * unit
 }

@@ -75,7 +75,9 @@ import Testing
         let pushed = try #require(try alice.json(["sync", "hub"]) as? [String: Any])
         #expect(try alice.ok(["status", "poems"]).contains("peer hub: in sync as of the last sync"))
         #expect(((pushed["datanets"] as? [[String: Any]])?.first?["records_out"] as? Int) == 1, "\(pushed)")
-        #expect((pushed["round_trips"] as? Int ?? 99) <= 5 && (pushed["bytes_sent"] as? Int ?? 0) > 0)
+        // hello, list, one reconciliation round, pull, push (ready, pushed).
+        #expect((pushed["round_trips"] as? Int ?? 99) <= 6 && (pushed["bytes_sent"] as? Int ?? 0) > 0, "\(pushed)")
+        #expect((pushed["reconcile_rounds"] as? Int) == 1 && (pushed["reconcile_bytes_sent"] as? Int ?? 0) > 0, "\(pushed)")
 
         // The server sequences it; the curator syncs, reviews, syncs; the decision comes back.
         func waitFor(_ s: Session, _ state: String) throws -> Bool {
@@ -108,7 +110,8 @@ import Testing
         try other.refused(["sync", "hub"], "pinned")
 
         let (status, events) = server.stop()
-        #expect(status == 0 && events.suffix(2) == ["stopping", "stopped"], "\(status) \(events.suffix(3))")
+        // (A session still closing — eve's, refused on her side — may log after "stopping".)
+        #expect(status == 0 && events.last == "stopped" && events.contains("stopping"), "\(status) \(events.suffix(3))")
         #expect(events.contains("sequenced") && events.contains("push") && events.contains("pull"))
     }
 
