@@ -108,6 +108,10 @@ import Testing
         _ = try Self.identity(other, "eve")
         try other.ok(["peer", "add", "hub", server.address, "--key", curatorKey])
         try other.refused(["sync", "hub"], "pinned")
+        for bad in ["soon", "0", "-5d", "99999999d"] {
+            let r = try alice.run(["sync", "hub", "--proposal-max-age", bad])
+            #expect(r.status == 2 && r.stderr.contains("--proposal-max-age takes a duration"), "\(bad): \(r.stderr)")
+        }
 
         let (status, events) = server.stop()
         // (A session still closing — eve's, refused on her side — may log after "stopping".)
