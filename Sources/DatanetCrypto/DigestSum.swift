@@ -42,8 +42,15 @@ public struct DigestSum: Equatable, Sendable {
     public var bytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(32)
-        for limb in [limbs.0, limbs.1, limbs.2, limbs.3] { withUnsafeBytes(of: limb.littleEndian) { out += $0 } }
+        append(to: &out)
         return out
+    }
+
+    /// Appends the sum's 32 little-endian bytes to `out` (no array of its own).
+    public func append(to out: inout [UInt8]) {
+        withUnsafeBytes(of: limbs) { raw in
+            for i in 0..<4 { withUnsafeBytes(of: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian) { out.append(contentsOf: $0) } }
+        }
     }
 
     public static func + (a: Self, b: Self) -> Self {

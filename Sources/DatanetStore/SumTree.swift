@@ -81,17 +81,19 @@ public struct SumTree {
             next += 1
             return try write(txn, id, left, next: &next) + write(txn, fresh, right, next: &next)
         }
-        var v: [UInt8] = [node.isLeaf ? 0 : 1, UInt8(n >> 8), UInt8(n & 0xff)]
+        // Encoded straight into one buffer: a node write is on every change's path.
+        var v = [UInt8]()
+        v.reserveCapacity(node.isLeaf ? 3 + 40 * n : 3 + 88 * n)
+        v += [node.isLeaf ? 0 : 1, UInt8(n >> 8), UInt8(n & 0xff)]
         var count: UInt64 = 0, sum = DigestSum()
-        func append(_ item: TimestampedID) { v += BigEndian.bytes(item.timestamp); item.id.withUnsafeBytes { v += $0 } }
+        func u64(_ x: UInt64) { withUnsafeBytes(of: x.bigEndian) { v.append(contentsOf: $0) } }
+        func append(_ item: TimestampedID) { u64(item.timestamp); item.id.withUnsafeBytes { v.append(contentsOf: $0) } }
         if node.isLeaf {
-            v.reserveCapacity(3 + 40 * n)
             for item in node.items { append(item); sum = sum + DigestSum(item.id) }
             count = UInt64(n)
         } else {
-            v.reserveCapacity(3 + 88 * n)
             for c in node.children {
-                v += BigEndian.bytes(c.node) + BigEndian.bytes(c.count) + c.sum.bytes
+                u64(c.node); u64(c.count); c.sum.append(to: &v)
                 append(c.first)
                 count &+= c.count // (wrapping: a damaged count must not trap)
                 sum = sum + c.sum
@@ -106,13 +108,83 @@ public struct SumTree {
     /// Adds `item`; false when it was already there.
     @discardableResult
     public func insert(_ txn: Transaction, _ item: TimestampedID) throws -> Bool {
-        try change(txn, adding: [item], removing: []).added == 1
+        if let done = try patch(txn, item, adding: true) { return done }
+        return try change(txn, adding: [item], removing: []).added == 1
     }
 
     /// Removes `item`; false when it was not there.
     @discardableResult
     public func remove(_ txn: Transaction, _ item: TimestampedID) throws -> Bool {
-        try change(txn, adding: [], removing: [item]).removed == 1
+        if let done = try patch(txn, item, adding: false) { return done }
+        return try change(txn, adding: [], removing: [item]).removed == 1
+    }
+
+    /// One item added or removed in place, when no node splits or empties: the leaf's bytes
+    /// spliced and, on the path up, each entry for it patched (count, sum, first item), with no
+    /// node decoded — every proposal queued pays this. Returns whether the set changed, or nil
+    /// when the general path (`change`) must run.
+    private func patch(_ txn: Transaction, _ item: TimestampedID, adding: Bool) throws -> Bool? {
+        guard let m = try meta(txn) else { return nil }
+        var path = [(node: UInt64, child: Int)]()
+        var node = m.root
+        while true {
+            try Self.checkDepth(path.count)
+            let next: UInt64? = try withNode(txn, node) { raw in
+                guard !raw.isLeaf else { return nil }
+                var i = 0
+                while i + 1 < raw.count && raw.childFirst(i + 1) <= item { i += 1 }
+                path.append((node, i))
+                return raw.child(i)
+            }
+            guard let next else { break }
+            node = next
+        }
+        var first: TimestampedID? // the leaf's new first item, when it changes
+        let spliced: [UInt8]? = try withNode(txn, node) { raw -> [UInt8]? in
+            var (lo, hi) = (0, raw.count)
+            while lo < hi { let mid = (lo + hi) / 2; if raw.item(mid) < item { lo = mid + 1 } else { hi = mid } }
+            let found = lo < raw.count && raw.item(lo) == item
+            guard found != adding else { return [] } // nothing to do
+            let n = raw.count + (adding ? 1 : -1)
+            guard n >= 1, n <= Self.leafCapacity else { return nil }
+            var v = [UInt8]()
+            v.reserveCapacity(3 + 40 * n)
+            v += [0, UInt8(n >> 8), UInt8(n & 0xff)]
+            v.append(contentsOf: raw.bytes[3 ..< 3 + 40 * lo])
+            if adding {
+                withUnsafeBytes(of: item.timestamp.bigEndian) { v.append(contentsOf: $0) }
+                item.id.withUnsafeBytes { v.append(contentsOf: $0) }
+                v.append(contentsOf: raw.bytes[(3 + 40 * lo)...])
+            } else {
+                v.append(contentsOf: raw.bytes[(3 + 40 * (lo + 1))...])
+            }
+            if lo == 0 { first = adding ? item : raw.item(1) }
+            return v
+        }
+        guard let spliced else { return nil }
+        if spliced.isEmpty { return false }
+        try txn.put(table, key(node), spliced)
+        let delta = DigestSum(item.id)
+        for (parent, child) in path.reversed() {
+            let patched = try withNode(txn, parent) { raw -> [UInt8] in
+                var v = Array(raw.bytes)
+                let at = 3 + 88 * child
+                let count = raw.childCount(child), sum = raw.childSum(child)
+                guard adding || count > 0 else { throw StoreError.corrupt("sum tree node \(parent) counts no item where one was found") }
+                withUnsafeBytes(of: (adding ? count &+ 1 : count - 1).bigEndian) { v.replaceSubrange(at + 8 ..< at + 16, with: $0) }
+                var sumBytes = [UInt8]()
+                (adding ? sum + delta : sum - delta).append(to: &sumBytes)
+                v.replaceSubrange(at + 16 ..< at + 48, with: sumBytes)
+                if let f = first {
+                    withUnsafeBytes(of: f.timestamp.bigEndian) { v.replaceSubrange(at + 48 ..< at + 56, with: $0) }
+                    f.id.withUnsafeBytes { v.replaceSubrange(at + 56 ..< at + 88, with: $0) }
+                }
+                return v
+            }
+            try txn.put(table, key(parent), patched)
+            if child != 0 { first = nil } // this node's first item is its first child's
+        }
+        return true
     }
 
     /// Removes the items of `removing` that are here, then adds those of `adding` that are not
@@ -205,15 +277,17 @@ public struct SumTree {
         return try write(txn, id, node, next: &next)
     }
 
-    /// Builds the tree of `sorted` (ascending, no item twice) where there is none, leaves full.
+    /// Builds the tree of `sorted` (ascending, no item twice) where there is none.
     public func load(_ txn: Transaction, sorted: [TimestampedID]) throws {
         guard try meta(txn) == nil, !sorted.isEmpty else { throw StoreError.corrupt("a sum tree is loaded only when empty, from items") }
         var next: UInt64 = 0
         var level = [Child]()
-        for start in stride(from: 0, to: sorted.count, by: Self.leafCapacity) {
+        // Leaves three-quarters full: the additions that follow mostly fit in place (`patch`).
+        let fill = Self.leafCapacity * 3 / 4
+        for start in stride(from: 0, to: sorted.count, by: fill) {
             let id = next
             next += 1
-            level += try write(txn, id, Node(items: Array(sorted[start ..< min(sorted.count, start + Self.leafCapacity)]), isLeaf: true), next: &next)
+            level += try write(txn, id, Node(items: Array(sorted[start ..< min(sorted.count, start + fill)]), isLeaf: true), next: &next)
         }
         while level.count > 1 {
             var up = [Child]()

@@ -170,7 +170,7 @@ import Testing
         try txn.put(s.table, rootKey, root)
         let stored = StoredNegentropyItems(tree, in: txn)
         #expect(throws: (any Error).self) { try stored.item(at: 0) }
-        #expect(throws: (any Error).self) { try stored.rank(below: items[500]) }
+        #expect(throws: (any Error).self) { try stored.rank(below: items[100]) } // (under the first child)
         #expect(throws: (any Error).self) { try stored.fingerprint(0, 5) }
     }
 
