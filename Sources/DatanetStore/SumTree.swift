@@ -197,6 +197,9 @@ public struct SumTree {
         guard !adding.isEmpty || !removing.isEmpty else { return (0, 0) }
         var counts = (added: 0, removed: 0)
         let before = try meta(txn)
+        if before != nil, removing.count >= 1024, case let n = try count(txn), removing.count * 2 >= n {
+            return try rebuild(txn, count: n, adding: adding, removing: removing)
+        }
         var m = before ?? (root: 0, next: 0)
         var entries: [Child]
         if before == nil {
@@ -232,6 +235,38 @@ public struct SumTree {
         }
         if before.map({ $0 != m }) ?? true { try setMeta(txn, m) } // (most changes split nothing)
         return counts
+    }
+
+    /// The tree rebuilt from the items that stay (read in place, leaf by leaf) and those added,
+    /// its old nodes deleted: cheaper than rewriting node by node when most items go (a
+    /// sequencing run taking the whole queue).
+    private func rebuild(_ txn: Transaction, count n: Int, adding: [TimestampedID], removing: [TimestampedID]) throws -> (added: Int, removed: Int) {
+        var kept = [TimestampedID]()
+        var r = 0
+        try forEach(txn, 0, n) { item, _ in
+            while r < removing.count && removing[r] < item { r += 1 }
+            if r < removing.count && removing[r] == item { r += 1 } else { kept.append(item) }
+            return true
+        }
+        let removed = n - kept.count
+        var merged = [TimestampedID]()
+        merged.reserveCapacity(kept.count + adding.count)
+        var (k, a, added) = (0, 0, 0)
+        while k < kept.count || a < adding.count {
+            if a == adding.count || (k < kept.count && kept[k] < adding[a]) { merged.append(kept[k]); k += 1; continue }
+            if k < kept.count && kept[k] == adding[a] { a += 1; continue }
+            merged.append(adding[a]); a += 1; added += 1
+        }
+        var keys = [[UInt8]]()
+        let prefix = id.bytes
+        try txn.scan(table, from: prefix) { key, _ in
+            guard key.starts(with: prefix) else { return false }
+            keys.append(Array(key))
+            return true
+        }
+        for key in keys { _ = try txn.delete(table, key) }
+        if !merged.isEmpty { try load(txn, sorted: merged) }
+        return (added, removed)
     }
 
     /// Applies the changes that fall in node `id`'s range and rewrites it; returns the entries

@@ -39,8 +39,10 @@ public enum Reconciliation {
     }
 
     /// The server's answer to one message: read from the stored item tree in one transaction,
-    /// or, for a scope of one signer's records, from those records alone.
-    static func answer(_ ledger: Ledger, _ d: DatanetID, _ message: [UInt8], scope: Scope) throws -> [UInt8] {
+    /// or, for a scope of one signer's records, from those records alone — gathered by a scan
+    /// of the queue once a session (`scoped` keeps them for the session's later rounds).
+    static func answer(_ ledger: Ledger, _ d: DatanetID, _ message: [UInt8], scope: Scope,
+                       scoped: inout [DatanetID: NegentropyItems]) throws -> [UInt8] {
         var have = [Digest](), need = [Digest]()
         switch scope {
         case .all:
@@ -53,7 +55,8 @@ public enum Reconciliation {
             var n = try Negentropy(NegentropyItems(try ledger.pendingItems(d, signedBy: nil)), frameSizeLimit: frameSizeLimit)
             return try n.reconcile(message, have: &have, need: &need) ?? []
         case .signedBy(let key):
-            var n = try Negentropy(NegentropyItems(try ledger.pendingItems(d, signedBy: key)), frameSizeLimit: frameSizeLimit)
+            if scoped[d] == nil { scoped[d] = NegentropyItems(try ledger.pendingItems(d, signedBy: key)) }
+            var n = try Negentropy(scoped[d]!, frameSizeLimit: frameSizeLimit)
             return try n.reconcile(message, have: &have, need: &need) ?? []
         }
     }

@@ -49,6 +49,7 @@ public struct SyncServer: Sendable {
             report(SyncEvent(peer: peer, kind: "hello"))
             var budget = RequestBudget(perSecond: requestsPerSecond, burst: burst)
             var reach = ContentReach()
+            var scoped = [DatanetID: NegentropyItems]() // a non-reader's own records, once a session
             while true {
                 let m = try SyncMessage(decoding: try c.receive())
                 guard budget.take() else {
@@ -68,7 +69,7 @@ public struct SyncServer: Sendable {
                         continue
                     }
                     let reply: [UInt8]
-                    do { reply = try Reconciliation.answer(ledger, d, message, scope: scope) } catch let e as NegentropyError {
+                    do { reply = try Reconciliation.answer(ledger, d, message, scope: scope, scoped: &scoped) } catch let e as NegentropyError {
                         throw SyncError.malformed("reconcile: \(e)")
                     }
                     try c.send(SyncMessage(m.request, .reconcile(d, reply)).encoded)
@@ -95,6 +96,7 @@ public struct SyncServer: Sendable {
                         continue
                     }
                     let onlyBy: PublicKey? = scope == .all ? nil : peer
+                    scoped[d] = nil // what the push brings is in the next reconciliation
                     try c.send(SyncMessage(m.request, .ready(held: onlyBy == nil ? try ledger.reader.gatheringMarks(d) : [])).encoded)
                     let summary: BundleSummary, bytes: UInt64
                     var ended = false
