@@ -34,7 +34,9 @@ let package = Package(
         .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
         // Peer sync (DESIGN.md "Sync"); so far the Noise transport, which needs only the primitives.
         .target(name: "DatanetSync", dependencies: ["DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCBOR", "DatanetCrypto"]),
-        .executableTarget(name: "datanet", dependencies: ["DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
+        // Model Factory and valuation (DESIGN.md "Attribution and rewards"): no LMDB; the CLI hands it content.
+        .target(name: "DatanetAttribution", dependencies: ["DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
+        .executableTarget(name: "datanet", dependencies: ["DatanetAttribution", "DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore", "DatanetObjects"], path: "tools/bench/churn"),
         .executableTarget(name: "record-samples", dependencies: ["DatanetTestSupport"], path: "tools/interop/samples"),
@@ -49,6 +51,7 @@ let package = Package(
         .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
         .testTarget(name: "DatanetSyncTests", dependencies: ["DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetTestSupport"], resources: [.copy("Vectors")]),
+        .testTarget(name: "DatanetAttributionTests", dependencies: ["DatanetAttribution", "DatanetRecords", "DatanetTestSupport"]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects", "DatanetTestSupport"], swiftSettings: faults),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetObjects", "DatanetRecords", "DatanetCBOR", "DatanetLedger", "DatanetSync", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),

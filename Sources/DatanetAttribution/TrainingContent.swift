@@ -1,0 +1,150 @@
+import DatanetRecords
+import Foundation
+
+/// Where an example came from: its contribution (by position in the training set's intake
+/// order), the file within that contribution's content, and the line or row in that file.
+public struct ExampleSource: Hashable, Sendable {
+    public var contribution: Int
+    public var file: String
+    /// 1-based line of a JSON Lines record or CSV row; 0 for a whole-file document.
+    public var line: Int
+    public init(contribution: Int, file: String, line: Int) { (self.contribution, self.file, self.line) = (contribution, file, line) }
+}
+
+/// What one file of a contribution holds for training (schema/training.md "Formats").
+public enum TrainingContent: Equatable, Sendable {
+    /// `.txt` or `.md`: one unlabeled document, the file's text.
+    case document(String)
+    /// `.jsonl`: labeled text, one example per line, with its line.
+    case labeledText([(line: Int, text: String, label: String)])
+    /// `.csv`: numeric examples: the feature names (header order, `label` left out) and each
+    /// row's features and label, with its line.
+    case numeric(features: [String], rows: [(line: Int, values: [Double], label: String)])
+    /// Any other file: not training content (left out, counted).
+    case other
+
+    public static func == (a: Self, b: Self) -> Bool {
+        switch (a, b) {
+        case (.document(let x), .document(let y)): x == y
+        case (.labeledText(let x), .labeledText(let y)): x.map(\.line) == y.map(\.line) && x.map(\.text) == y.map(\.text) && x.map(\.label) == y.map(\.label)
+        case (.numeric(let f, let x), .numeric(let g, let y)):
+            f == g && x.map(\.line) == y.map(\.line) && x.map(\.label) == y.map(\.label) && x.map(\.values) == y.map(\.values)
+        case (.other, .other): true
+        default: false
+        }
+    }
+
+    /// Reads `bytes` as the format its name's extension says; a file that breaks its format's
+    /// rules throws `TrainingError.malformed` naming the file and line.
+    public static func read(name: String, bytes: [UInt8]) throws(TrainingError) -> TrainingContent {
+        let ext = name.split(separator: ".").last.map { $0.lowercased() } ?? ""
+        guard name.contains(".") else { return .other }
+        switch ext {
+        case "txt", "md":
+            guard let text = String(validating: bytes, as: UTF8.self) else { throw .malformed(file: name, line: 0, "the text is not valid UTF-8") }
+            return .document(text)
+        case "jsonl":
+            return .labeledText(try labeledLines(name, bytes))
+        case "csv":
+            return try numericRows(name, bytes)
+        default:
+            return .other
+        }
+    }
+
+    /// JSON Lines: each non-empty line one object with a string `text` and a `label` that is
+    /// a string or an integer (kept as its decimal string). Other keys are allowed and ignored.
+    static func labeledLines(_ name: String, _ bytes: [UInt8]) throws(TrainingError) -> [(line: Int, text: String, label: String)] {
+        var out = [(line: Int, text: String, label: String)]()
+        var line = 0
+        for raw in bytes.split(separator: 0x0a, omittingEmptySubsequences: false) {
+            line += 1
+            var slice = raw
+            if slice.last == 0x0d { slice = slice.dropLast() }
+            if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            let data = Data(slice)
+            do { try StrictJSON.check(data) } catch { throw .malformed(file: name, line: line, "\(error)") }
+            guard let example = try? JSONDecoder().decode(LabeledLine.self, from: data) else {
+                throw .malformed(file: name, line: line, "not an object with a string `text` and a `label` that is a string or an integer")
+            }
+            out.append((line, example.text, example.label.text))
+        }
+        return out
+    }
+
+    /// One JSON Lines record as decoded: other keys are ignored.
+    private struct LabeledLine: Decodable {
+        let text: String
+        let label: Label
+        /// A string label, or an integer one kept as its decimal string.
+        struct Label: Decodable {
+            let text: String
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.singleValueContainer()
+                if let s = try? c.decode(String.self) { text = s } else { text = String(try c.decode(Int64.self)) }
+            }
+        }
+    }
+
+    /// CSV (RFC 4180) with a header row holding a `label` column; every other cell a finite
+    /// number read as an IEEE double (no NaN, infinity or empty cell).
+    static func numericRows(_ name: String, _ bytes: [UInt8]) throws(TrainingError) -> TrainingContent {
+        let table: CSVTable
+        do { table = try CSVTable(bytes) } catch { throw .malformed(file: name, line: 0, "\(error)") }
+        guard let labelAt = table.header.firstIndex(of: "label") else { throw .malformed(file: name, line: 1, "the header has no `label` column") }
+        guard table.header.filter({ $0 == "label" }).count == 1 else { throw .malformed(file: name, line: 1, "the header names `label` twice") }
+        let features = table.header.enumerated().filter { $0.offset != labelAt }.map(\.element)
+        var rows = [(line: Int, values: [Double], label: String)]()
+        rows.reserveCapacity(table.rows.count)
+        for r in table.rows {
+            var values = [Double]()
+            values.reserveCapacity(features.count)
+            for (j, cell) in r.fields.enumerated() where j != labelAt {
+                guard let v = Self.number(cell) else {
+                    throw .malformed(file: name, line: r.line, "column `\(table.header[j])` holds '\(cell.prefix(40))', not a finite number")
+                }
+                values.append(v)
+            }
+            rows.append((r.line, values, r.fields[labelAt]))
+        }
+        return .numeric(features: features, rows: rows)
+    }
+
+    /// A finite decimal number as RFC 8259 writes one (optional minus, digits, fraction,
+    /// exponent), read as the nearest double; anything else (empty, NaN, inf, hex, spaces) is nil.
+    static func number(_ cell: String) -> Double? {
+        let b = Array(cell.utf8)
+        var i = 0
+        if i < b.count && b[i] == 0x2d { i += 1 }
+        let intStart = i
+        while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+        guard i > intStart else { return nil }
+        if i < b.count && b[i] == 0x2e {
+            i += 1
+            let f = i
+            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+            guard i > f else { return nil }
+        }
+        if i < b.count && (b[i] == 0x65 || b[i] == 0x45) {
+            i += 1
+            if i < b.count && (b[i] == 0x2b || b[i] == 0x2d) { i += 1 }
+            let e = i
+            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+            guard i > e else { return nil }
+        }
+        guard i == b.count, let v = Double(cell), v.isFinite else { return nil }
+        return v
+    }
+}
+
+/// Why training content was left out.
+public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A file breaks its format's rules: its name, the line (0: the whole file), the problem.
+    case malformed(file: String, line: Int, String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let file, let line, let why): line > 0 ? "\(file), line \(line): \(why)" : "\(file): \(why)"
+        }
+    }
+}
