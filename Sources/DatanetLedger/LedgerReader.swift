@@ -262,7 +262,7 @@ extension LedgerReader {
     }
 
     /// The signed note of `d`'s checkpoint at `size` (the newest when nil), and its size.
-    func checkpoint(_ d: DatanetID, at size: UInt64?) throws -> (note: String, size: UInt64) {
+    public func checkpoint(_ d: DatanetID, at size: UInt64?) throws -> (note: String, size: UInt64) {
         let note: String = try ledger.env.read { txn in
             if let size {
                 guard let b = try txn.get(ledger.checkpoints, BigEndian.key(d, size)) else {

@@ -273,6 +273,16 @@ nonisolated(unsafe) let commands: [Command] = [
                               flags: [json, ("-v", "list every row, not the first 10 of each kind")],
                               options: [("--key", "the column (CSV header name, JSON key) that identifies a row")],
                               minPositionals: 1, maxPositionals: 2), run: runDiff),
+    Command(spec: CommandSpec(name: "dataset", synopsis: "dataset DATANET[@SIZE] [--licenses SPDX,...] [--json]",
+                              summary: """
+                              The training set of a checkpoint (the newest by default; schema/training.md): its accepted \
+                              contributions under no tombstone, in intake order, read as documents (.txt, .md), labeled text \
+                              (.jsonl) and numeric examples (.csv). Prints the contributions, documents, examples, bytes, labels and \
+                              licenses, and each contribution left out and why (malformed content with its file and line, a \
+                              license outside --licenses, content this store does not hold).
+                              """,
+                              flags: [json], options: [("--licenses", "only content under these SPDX licenses (comma-separated)")],
+                              minPositionals: 1, maxPositionals: 1), run: runDataset),
     Command(spec: CommandSpec(name: "completion", synopsis: "completion bash|zsh",
                               summary: "Print a shell completion script: eval \"$(datanet completion bash)\" in ~/.bashrc, or the zsh one in ~/.zshrc.",
                               minPositionals: 1, maxPositionals: 1), run: runCompletion),
