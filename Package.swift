@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers, lowest first (see docs/ARCHITECTURE.md): CLMDB/CCrypto/CSodium → DatanetCrypto, DatanetCBOR →
-// DatanetObjects → DatanetRecords (neither links LMDB) → DatanetStore → DatanetLedger → DatanetSync → datanet.
+// DatanetObjects → DatanetRecords (neither links LMDB) → DatanetAttribution (no LMDB either), DatanetStore →
+// DatanetLedger → DatanetSync → datanet.
 // A module imports only modules listed before it.
 let faults: [SwiftSetting] = [.define("DATANET_FAULTS", .when(configuration: .debug))]
 
@@ -32,7 +33,7 @@ let package = Package(
         .target(name: "DatanetStore", dependencies: ["CLMDB", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"],
                 swiftSettings: faults),
         .target(name: "DatanetLedger", dependencies: ["DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
-        // Peer sync (DESIGN.md "Sync"); so far the Noise transport, which needs only the primitives.
+        // Peer sync (DESIGN.md "Sync"): Noise transport, protocol, runs of bundles, reconciliation.
         .target(name: "DatanetSync", dependencies: ["DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCBOR", "DatanetCrypto"]),
         // Model Factory and valuation (DESIGN.md "Attribution and rewards"): no LMDB; the CLI hands it content.
         .target(name: "DatanetAttribution", dependencies: ["DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
