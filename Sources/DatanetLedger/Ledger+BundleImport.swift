@@ -223,6 +223,8 @@ extension Ledger {
             do {
                 let record = try Record.verified(e)
                 guard record.datanet == d else { throw BundleError.refused("record \(e.id.hex) is for another Datanet") }
+                // Refused here for good (expiry): passed over before its content is kept.
+                if let refused, try txn.contains(refused, e.id) { continue }
                 if case .contribution(let c) = record {
                     try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "proposal \(e.id.hex)")
                 }

@@ -90,12 +90,13 @@ extension Ledger {
         let settled = try env.read { txn in try run.settledReviews(txn) }
         for batch in stride(from: 0, to: settled.count, by: 4 * run.limit) {
             try env.write { txn in
-                let slice = settled[batch..<min(settled.count, batch + 4 * run.limit)]
+                var gone = [TimestampedID]()
                 try txn.withCursor(pending) { cursor in
-                    for e in slice { try cursor.delete(DigestNumberKey(d, queue.numbers[e])) }
+                    for e in settled[batch..<min(settled.count, batch + 4 * run.limit)] where try cursor.delete(DigestNumberKey(d, queue.numbers[e])) {
+                        gone.append(TimestampedID(timestamp: 0, id: queue.ids[e].digest)) // reviews reconcile at timestamp 0
+                    }
                 }
-                // Reviews reconcile with timestamp 0 (PendingItems.swift).
-                try dropPendingItems(txn, d, slice.map { TimestampedID(timestamp: 0, id: queue.ids[$0].digest) })
+                try dropPendingItems(txn, d, gone)
             }
         }
         return run.report

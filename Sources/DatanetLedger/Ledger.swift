@@ -85,8 +85,11 @@ public final class Ledger: @unchecked Sendable {
                           : try? store.env.openTables(["erasures"], create: false)[0]
         contributionRows = create ? try store.env.openTables(["contribution-rows"], create: true)[0]
                                   : try? store.env.openTables(["contribution-rows"], create: false)[0]
-        let sets = create ? try store.env.openTables([SumTree.tableName, "refused"], create: true)
+        var sets = create ? try store.env.openTables([SumTree.tableName, "refused"], create: true)
                           : try? store.env.openTables([SumTree.tableName, "refused"], create: false)
+        // A read-only open of a store whose trees were never filled (an upgrade cut short) reads
+        // the queue instead of an empty tree.
+        if !create, try !store.env.read({ txn in try txn.contains(t[10], Self.pendingItemsFilled) }) { sets = nil }
         (pendingItems, refused) = (sets?[0], sets?[1])
         let shared = create ? try store.env.openTables([LeafTable.tableName, MerkleLog.tableName], create: true)
                             : try? store.env.openTables([LeafTable.tableName, MerkleLog.tableName], create: false)

@@ -4,15 +4,16 @@ import DatanetRecords
 import DatanetStore
 
 /// Node-local expiry of pending records (schema/negentropy.md "Expiry"): a contribution whose
-/// signed created-at is older than the node's maximum age is dropped and its id kept in the
-/// `refused` table, so reconciliation never asks for it again and an import passes it over;
-/// reviews, policy proposals and tombstones leave when made moot.
+/// signed created-at is older than the node's maximum age is dropped, and so are reviews,
+/// policy proposals and tombstones made moot; their ids are kept in the `refused` table, so
+/// reconciliation never asks for them again and an import passes them over.
 extension Ledger {
     /// How old a pending contribution may grow before it is dropped, unless a command says
-    /// otherwise (`--proposal-max-age`): 30 days.
-    public static let defaultProposalMaxAge: UInt64 = 30 * 86_400
-    /// Clock skew allowed between the contributor who signed a created-at and this node.
-    public static let clockSkew: UInt64 = 600
+    /// otherwise (`--proposal-max-age`): 30 days, in milliseconds (created-at is Unix ms).
+    public static let defaultProposalMaxAge: UInt64 = 30 * 86_400_000
+    /// Clock skew allowed between the contributor who signed a created-at and this node: 10
+    /// minutes, in milliseconds.
+    public static let clockSkew: UInt64 = 600_000
 
     /// What an expiry pass took out of pending.
     public struct ExpiryReport: Sendable, Equatable {
@@ -29,21 +30,23 @@ extension Ledger {
     }
 
     /// Whether a contribution created at `createdAt` is past `maxAge` at `now` (with the
-    /// allowed clock skew; no sum overflows).
+    /// allowed clock skew; no sum overflows). A created-at more than `maxAge` ahead of `now`
+    /// counts as expired too: it could otherwise never expire.
     public static func isExpired(createdAt: UInt64, maxAge: UInt64, now: UInt64) -> Bool {
-        guard now > createdAt else { return false }
+        guard now > createdAt else { return createdAt - now > maxAge && createdAt - now - maxAge > clockSkew }
         let age = now - createdAt
         return age > maxAge && age - maxAge > clockSkew
     }
 
-    /// Takes out of `d`'s pending what is expired or moot at `now` (seconds since 1970): judged
+    /// Takes out of `d`'s pending what is expired or moot at `now` (Unix milliseconds, as
+    /// created-at is): judged
     /// in a read transaction, then taken out in one write transaction only when there is any.
     @discardableResult
     public func expirePending(_ d: DatanetID, maxAge: UInt64 = defaultProposalMaxAge, now: UInt64) throws -> ExpiryReport {
         var report = ExpiryReport()
-        let (expired, moot) = try env.read { txn -> ([(key: [UInt8], id: RecordID)], [[UInt8]]) in
+        let (expired, moot) = try env.read { txn -> ([(key: [UInt8], id: RecordID)], [(key: [UInt8], id: RecordID)]) in
             let st = try state(txn, d)
-            var expired = [(key: [UInt8], id: RecordID)](), others = [(key: [UInt8], record: Record)]()
+            var expired = [(key: [UInt8], id: RecordID)](), others = [(key: [UInt8], id: RecordID, record: Record)]()
             try txn.scanNumbered(pending, d) { n, v in
                 let key = BigEndian.key(d, n)
                 let (id, bytes) = try pendingRecord(txn, v, key: key)
@@ -51,15 +54,15 @@ extension Ledger {
                 if case .contribution(let c) = record {
                     if Self.isExpired(createdAt: c.createdAt, maxAge: maxAge, now: now) { expired.append((key, id)) }
                 } else {
-                    others.append((key, record))
+                    others.append((key, id, record))
                 }
                 return true
             }
             // Judged as if the contributions above were already refused.
             let leaving = Set(expired.map(\.id))
             let refusedHere = { (id: RecordID) throws -> Bool in try leaving.contains(id) || self.refused.map { try txn.contains($0, id) } ?? false }
-            var moot = [[UInt8]]()
-            for (key, record) in others {
+            var moot = [(key: [UInt8], id: RecordID)]()
+            for (key, id, record) in others {
                 switch record {
                 case .review(let r) where try r.contributions.allSatisfy({ try decision(txn, $0) != nil || refusedHere($0) }):
                     report.reviews += 1
@@ -72,19 +75,21 @@ extension Ledger {
                 default:
                     continue
                 }
-                moot.append(key)
+                moot.append((key, id))
             }
             report.contributions = expired.count
             return (expired, moot)
         }
         guard report.total > 0 else { return report }
+        // Judged in the read above; taken out (and refused, so no peer hands them back) only if
+        // still pending now. Counts are of what was judged.
         try env.write { txn in
             var leaving = [TimestampedID]()
-            for (key, id) in expired {
-                if let item = try takePending(txn, key) { leaving.append(item) }
+            for (key, id) in expired + moot {
+                guard let item = try takePending(txn, key) else { continue }
+                leaving.append(item)
                 if let refused { try txn.put(refused, id, BigEndian.bytes(now)) }
             }
-            for key in moot { if let item = try takePending(txn, key) { leaving.append(item) } }
             try dropPendingItems(txn, d, leaving)
         }
         return report

@@ -23,13 +23,15 @@ extension Ledger {
     static let pendingItemsFilled = Array("pending-items-v1".utf8)
 
     /// The item a pending record reconciles as: its id, with its signed created-at for a
-    /// contribution and 0 for every other kind.
+    /// contribution (at most 2^64 − 2: Negentropy reserves 2^64 − 1 for its bound "infinity")
+    /// and 0 for every other kind.
     package static func pendingItem(_ id: RecordID, envelope: UnsafeRawBufferPointer) -> TimestampedID {
-        guard let body = Envelope.body(of: envelope, kind: .contribution) else { return TimestampedID(timestamp: 0, id: id.digest) }
-        if let c = Contribution.scanned(body) { return TimestampedID(timestamp: c.createdAt, id: id.digest) }
+        func item(_ createdAt: UInt64) -> TimestampedID { TimestampedID(timestamp: min(createdAt, .max - 1), id: id.digest) }
+        guard let body = Envelope.body(of: envelope, kind: .contribution) else { return item(0) }
+        if let c = Contribution.scanned(body) { return item(c.createdAt) }
         // A contribution in another shape than this build writes: decoded in full.
-        if case .contribution(let c)? = try? Record(Envelope(encoded: Array(envelope))) { return TimestampedID(timestamp: c.createdAt, id: id.digest) }
-        return TimestampedID(timestamp: 0, id: id.digest)
+        if case .contribution(let c)? = try? Record(Envelope(encoded: Array(envelope))) { return item(c.createdAt) }
+        return item(0)
     }
 
     /// The tree of `d`'s pending items, or nil on a read-only open of a store made before them.

@@ -276,14 +276,20 @@ public struct SumTree {
         try Self.checkDepth(depth)
         var node = try read(txn, id)
         if node.isLeaf {
-            var kept = [TimestampedID]()
-            kept.reserveCapacity(node.items.count + adds.count)
-            var a = adds.startIndex, r = removes.startIndex
+            // Removals first, then additions (an item in both lists ends up here).
+            var left = [TimestampedID]()
+            left.reserveCapacity(node.items.count)
+            var r = removes.startIndex
             for item in node.items {
+                while r < removes.endIndex && removes[r] < item { r += 1 }
+                if r < removes.endIndex && removes[r] == item { r += 1; counts.removed += 1 } else { left.append(item) }
+            }
+            var kept = [TimestampedID]()
+            kept.reserveCapacity(left.count + adds.count)
+            var a = adds.startIndex
+            for item in left {
                 while a < adds.endIndex && adds[a] < item { kept.append(adds[a]); a += 1; counts.added += 1 }
                 if a < adds.endIndex && adds[a] == item { a += 1 }
-                while r < removes.endIndex && removes[r] < item { r += 1 }
-                if r < removes.endIndex && removes[r] == item { r += 1; counts.removed += 1; continue }
                 kept.append(item)
             }
             counts.added += adds.endIndex - a

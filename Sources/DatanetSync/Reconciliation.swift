@@ -10,6 +10,9 @@ import DatanetStore
 public enum Reconciliation {
     /// The frame-size limit each side's messages keep to (the protocol's 60 KiB default).
     public static let frameSizeLimit = 60 << 10
+    /// Rounds a client runs before it gives up on a server that never converges (10,000,000
+    /// items a side 1,000 apart take about 20).
+    public static let maximumRounds = 1_000
 
     /// Which of a Datanet's pending records a side reconciles with a peer.
     public enum Scope: Equatable, Sendable {
@@ -71,6 +74,9 @@ extension SyncClient {
         var outcome = Reconciliation.Outcome()
         var have = [Digest](), need = [Digest]()
         func exchange(_ message: [UInt8]) throws -> [UInt8] {
+            guard outcome.rounds < Reconciliation.maximumRounds else {
+                throw SyncError.unexpected("reconciling \(d.hex) did not end within \(Reconciliation.maximumRounds) rounds")
+            }
             let id = try request(.reconcile(d, message))
             guard case .reconcile(let echoed, let reply) = try answer(id).body, echoed == d else {
                 throw SyncError.unexpected("reconcile was not answered with reconcile of the same Datanet")
@@ -99,9 +105,12 @@ extension SyncClient {
             var message: [UInt8]? = try n.initiate()
             while let m = message { message = try n.reconcile(try exchange(m), have: &have, need: &need) }
         }
-        outcome.have = have.map(RecordID.init)
-        let refused = try ledger.reader.refusedRecords(among: need.map(RecordID.init))
-        outcome.need = need.map(RecordID.init).filter { !refused.contains($0) }
+        // Each id once, in the order found (a lying server could repeat them).
+        var seen = Set<Digest>()
+        outcome.have = have.filter { seen.insert($0).inserted }.map(RecordID.init)
+        let needed = need.filter { seen.insert($0).inserted }.map(RecordID.init)
+        let refused = try ledger.reader.refusedRecords(among: needed)
+        outcome.need = needed.filter { !refused.contains($0) }
         return outcome
     }
 }

@@ -9,8 +9,9 @@ import DatanetRecords
 /// is strict: a non-canonical map, an unknown type or field, a value of the wrong type or past
 /// its bound is refused with a message naming it, before anything acts on the message.
 public struct SyncMessage: Equatable, Sendable {
-    /// Protocol versions this build speaks.
-    public static let versions: ClosedRange<UInt64> = 1...1
+    /// Protocol versions this build speaks: 2 (pending records reconciled; version 1 listed
+    /// them by marks, and its `pull` had no fields 6 and 7).
+    public static let versions: ClosedRange<UInt64> = 2...2
     /// Bounds every decoder checks (schema/protocol.md "Bounds").
     public static let maximumPart = 1 << 20, maximumDatanets = 10_000, maximumKinds = 64
     public static let maximumCode = 64, maximumText = 1024, maximumName = 256, maximumNote = 4096

@@ -96,7 +96,6 @@ public struct SyncServer: Sendable {
                         continue
                     }
                     let onlyBy: PublicKey? = scope == .all ? nil : peer
-                    scoped[d] = nil // what the push brings is in the next reconciliation
                     try c.send(SyncMessage(m.request, .ready(held: onlyBy == nil ? try ledger.reader.gatheringMarks(d) : [])).encoded)
                     let summary: BundleSummary, bytes: UInt64
                     var ended = false
@@ -115,6 +114,7 @@ public struct SyncServer: Sendable {
                         if ended { continue }
                         throw SyncError.ended("a pushed run was refused mid-way: \(error)")
                     }
+                    if summary.records > 0 { scoped[d] = nil } // what the push brought is in the next reconciliation
                     try c.send(SyncMessage(m.request, .pushed(leaves: UInt64(summary.newLeaves), records: UInt64(summary.records))).encoded)
                     report(SyncEvent(peer: peer, kind: "push", datanet: d, bytes: bytes, leaves: summary.newLeaves, records: summary.records))
                 case .fetch(let d, let contribution, let wanted):

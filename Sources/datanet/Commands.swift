@@ -167,8 +167,8 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: """
                               Serve this store's Datanets to peers over an authenticated, encrypted connection (Noise XX; the \
                               identity --as or the configured one is the key peers see). A peer sees, pulls and pushes only the \
-                              Datanets its key may read; what it pushes is checked as a bundle import is, and kept only for \
-                              Datanets held here. With --sequence-every, Datanets whose sequencer key this store holds are sequenced that often \
+                              Datanets its key may read (to one it may contribute to but not read, it may push only its own \
+                              pending records); what it pushes is checked as a bundle import is, and kept only for Datanets held here. With --sequence-every, Datanets whose sequencer key this store holds are sequenced that often \
                               when records are pending. Pending contributions older than --proposal-max-age are dropped (and not \
                               taken again) every minute, with reviews, policy proposals and tombstones they leave moot. Ctrl-C (or \
                               SIGTERM) stops accepting and lets sessions finish.

@@ -58,14 +58,21 @@ func runServe(_ p: Parsed) throws -> Int32 {
     let sessions = DispatchGroup()
     let open = Atomic<Int>(0), handshaking = Atomic<Int>(0)
     var lastSequenced = Date(), lastExpired = Date.distantPast
+    let expiring = Atomic<Bool>(false)
     while !stopRequested.load(ordering: .relaxed) {
         if let every, Date().timeIntervalSince(lastSequenced) >= every {
             lastSequenced = Date()
             sequenceWhatArrived(ledger) { event($0, $1) }
         }
-        if Date().timeIntervalSince(lastExpired) >= 60 {
+        // Expiry reads every pending record: on a thread of its own, one pass at a time, so
+        // connections are accepted meanwhile.
+        if Date().timeIntervalSince(lastExpired) >= 60, !expiring.exchange(true, ordering: .acquiring) {
             lastExpired = Date()
-            expireWhatAged(ledger, maxAge: maxAge) { event($0, $1) }
+            sessions.enter()
+            Thread.detachNewThread {
+                defer { expiring.store(false, ordering: .releasing); sessions.leave() }
+                expireWhatAged(ledger, maxAge: maxAge) { event($0, $1) }
+            }
         }
         // At the handshake cap, new connections wait in the kernel's listen queue (each
         // handshake under way ends within the deadline), rather than being turned away.
@@ -113,7 +120,7 @@ private func expireWhatAged(_ ledger: Ledger, maxAge: UInt64, event: ([String: A
     guard let all = try? ledger.reader.datanets() else { return }
     for st in all {
         do {
-            let r = try ledger.expirePending(st.id, maxAge: maxAge, now: UInt64(Date().timeIntervalSince1970))
+            let r = try ledger.expirePending(st.id, maxAge: maxAge, now: nowMillis())
             guard r.total > 0 else { continue }
             event(["event": "expired", "datanet": st.id.hex, "contributions": r.contributions, "reviews": r.reviews, "policies": r.policies, "tombstones": r.tombstones],
                   "expired in \(terminalSafe(st.policy.name)): \(r.contributions) contribution(s) past the maximum age, \(r.reviews + r.policies + r.tombstones) record(s) made moot")
@@ -244,7 +251,7 @@ func runSync(_ p: Parsed) throws -> Int32 {
             break
         }
         let holds = (try? ledger.reader.state(of: r.id)) != nil
-        if holds { expired += try ledger.expirePending(r.id, maxAge: maxAge, now: UInt64(Date().timeIntervalSince1970)).total }
+        if holds { expired += try ledger.expirePending(r.id, maxAge: maxAge, now: nowMillis()).total }
         // Where the queue stands before reconciling: everything queued before it is held by
         // the peer or pushed now (what `status` counts as not yet sent starts there).
         let position = try ledger.reader.queuePosition()
@@ -271,7 +278,7 @@ func runSync(_ p: Parsed) throws -> Int32 {
     }
     // Datanets this identity may contribute to but not read: its own pending records only.
     for st in ownOnly where !p.has("--pull") {
-        expired += try ledger.expirePending(st.id, maxAge: maxAge, now: UInt64(Date().timeIntervalSince1970)).total
+        expired += try ledger.expirePending(st.id, maxAge: maxAge, now: nowMillis()).total
         var row: [String: Any] = ["datanet": st.id.hex, "name": st.policy.name, "own_records_only": true]
         guard try !ledger.pendingItems(st.id, signedBy: me.publicKey).isEmpty else { continue }
         let sets: Reconciliation.Outcome
@@ -304,6 +311,7 @@ func runSync(_ p: Parsed) throws -> Int32 {
 
 /// `--proposal-max-age`: how old a pending contribution may grow here before it is dropped
 /// (schema/negentropy.md "Expiry"): seconds, or a number with s, m, h or d; default 30 days.
+/// Returned in milliseconds, the unit of created-at.
 func proposalMaxAge(_ p: Parsed) throws -> UInt64 {
     guard let text = p.options["--proposal-max-age"] else { return Ledger.defaultProposalMaxAge }
     let units: [Character: UInt64] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
@@ -312,5 +320,5 @@ func proposalMaxAge(_ p: Parsed) throws -> UInt64 {
     guard let n = UInt64(digits), n > 0, n <= 36_500 * 86_400 / unit else {
         throw CLIError.usage("--proposal-max-age takes a duration such as 30d, 12h or 3600 (seconds), up to 100 years, not '\(terminalSafe(text))'")
     }
-    return n * unit
+    return n * unit * 1_000
 }

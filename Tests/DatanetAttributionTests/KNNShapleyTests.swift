@@ -55,12 +55,12 @@ import Testing
         }
     }
 
-    @Test func aLoneMatchingPointTakesAllAndTheMeanIsOverTestPoints() {
+    @Test func aLoneMatchingPointTakesAllAndTheMeanIsOverTestPoints() throws {
         // One point, K = 3: it alone decides; U({x}) = 1/3 when it matches.
         #expect(KNNShapley.values(order: [0], k: 3) { _ in true } == [1.0 / 3])
         #expect(KNNShapley.values(order: [], k: 3) { _ in true } == [])
         // Two test points: the first matched by point 0 only, the second by point 1 only.
-        let mean = KNNShapley.meanValues(count: 2, tests: 2, k: 1, distances: { t in t == 0 ? [0, 1] : [1, 0] }, matches: { t, i in t == i })
+        let mean = try KNNShapley.meanValues(count: 2, tests: 2, k: 1, distances: { t in t == 0 ? [0, 1] : [1, 0] }, matches: { t, i in t == i })
         #expect(mean == [0.5, 0.5])
     }
 }

@@ -11,16 +11,18 @@ import Testing
 /// leave when made moot; the item tree follows.
 @Suite struct PendingExpiryTests {
     typealias World = LedgerTests.World
-    static let day: UInt64 = 86_400
+    static let day: UInt64 = 86_400_000 // created-at is Unix ms
 
     @Test func theAgeRuleAllowsTheClockSkewAndNeverOverflows() {
         let day = Self.day, now: UInt64 = 100 * Self.day
         #expect(!Ledger.isExpired(createdAt: now - 30 * day, maxAge: 30 * day, now: now))
-        #expect(!Ledger.isExpired(createdAt: now - 30 * day - 600, maxAge: 30 * day, now: now))
-        #expect(Ledger.isExpired(createdAt: now - 30 * day - 601, maxAge: 30 * day, now: now))
-        #expect(!Ledger.isExpired(createdAt: now + 5_000, maxAge: 1, now: now), "a created-at in the future is not old")
+        #expect(!Ledger.isExpired(createdAt: now - 30 * day - 600_000, maxAge: 30 * day, now: now))
+        #expect(Ledger.isExpired(createdAt: now - 30 * day - 600_001, maxAge: 30 * day, now: now))
+        #expect(!Ledger.isExpired(createdAt: now + 5_000, maxAge: 30 * day, now: now), "a created-at a little ahead is not old")
+        #expect(Ledger.isExpired(createdAt: now + 30 * day + 600_001, maxAge: 30 * day, now: now), "one further ahead than the maximum age could never expire: it does now")
+        #expect(Ledger.isExpired(createdAt: .max, maxAge: 30 * day, now: now))
         #expect(!Ledger.isExpired(createdAt: 0, maxAge: .max, now: .max))
-        #expect(Ledger.isExpired(createdAt: 0, maxAge: .max - 601, now: .max))
+        #expect(Ledger.isExpired(createdAt: 0, maxAge: .max - 600_001, now: .max))
     }
 
     @Test func expiredAndMootRecordsLeavePending() throws {
@@ -51,7 +53,8 @@ import Testing
         let after = Set(try w.ledger.reader.pendingRecords(w.datanet).map(\.id))
         #expect(after == pendingBefore.subtracting([old.id, ofOld.id, staleSigned.id]))
         try PendingItemsTests.agree(w.ledger, w.datanet)
-        #expect(try w.ledger.reader.refusedRecords(among: [old.id, fresh.id]) == [old.id])
+        #expect(try w.ledger.reader.refusedRecords(among: [old.id, fresh.id, ofOld.id, ofBoth.id, staleSigned.id]) == [old.id, ofOld.id, staleSigned.id],
+                "what expired or became moot is refused, so no peer hands it back")
         // Refused for good: proposed again or carried by a bundle, it is passed over.
         #expect(throws: LedgerRefusal.expired(record: old.id.hex)) { try w.ledger.propose(old) }
         let peer = try BundleTests.Peer()

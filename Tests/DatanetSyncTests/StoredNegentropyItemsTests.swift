@@ -117,6 +117,26 @@ import Testing
         }
     }
 
+    /// An item both removed and added in one batch ends up held, by the node-by-node path and
+    /// by the rebuild a large removal takes.
+    @Test func anItemInBothListsEndsUpHeld() throws {
+        let s = try Store()
+        var rng = SplitMix64(seed: 0xb07)
+        let items = Array(Set((0..<3_000).map { _ in NegentropyTests.randomItem(&rng) })).sorted()
+        let small = s.tree("small"), large = s.tree("large")
+        try s.store.env.write { txn in try small.load(txn, sorted: items); try large.load(txn, sorted: items) }
+        let x = items[17]
+        let few = try s.store.env.write { txn in try small.change(txn, adding: [x], removing: [x, items[18]]) }
+        let most = try s.store.env.write { txn in try large.change(txn, adding: [x], removing: Array(items[..<2_000])) }
+        #expect(few.removed == 2 && few.added == 1 && most.removed == 2_000 && most.added == 1)
+        try s.store.env.read { txn in
+            let (rank, smallCount) = (try StoredNegentropyItems(small, in: txn).rank(below: items[19]), try small.count(txn))
+            let (largeCount, first) = (try large.count(txn), try large.item(txn, at: 0))
+            #expect(rank == 18 && smallCount == items.count - 1)
+            #expect(largeCount == 1_001 && first == x)
+        }
+    }
+
     /// Damaged node values (cut, kinds and counts changed, bytes flipped) make reads throw,
     /// never trap; the reconciler says so as its own storage error.
     @Test func damagedNodesFailCleanly() throws {

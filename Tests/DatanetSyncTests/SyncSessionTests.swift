@@ -309,7 +309,7 @@ import Testing
         guard case .error("protocol", let why) = try SyncMessage(decoding: try c.receive()).body else { Issue.record("garbage was not refused"); return }
         #expect(why.contains("malformed"), "\(why)")
         c = try raw()
-        try c.send(SyncMessage(1, .hello(versions: 1...1, kinds: [1])).encoded)
+        try c.send(SyncMessage(1, .hello(versions: 2...2, kinds: [1])).encoded)
         _ = try c.receive()
         try c.send([0xa2, 0x00, 0x18, 0x63, 0x01, 0x02])
         let answer = try SyncMessage(decoding: try c.receive())
@@ -378,7 +378,7 @@ import Testing
         let listener = try TCPListener(port: 0)
         let served = Self.serve(server, listener, sessions: 1)
         let c = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: peer.identity, now: Self.now)
-        try c.send(SyncMessage(1, .hello(versions: 1...1, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
+        try c.send(SyncMessage(1, .hello(versions: 2...2, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
         _ = try c.receive()
         try c.send(SyncMessage(2, .push(d)).encoded)
         guard case .ready = try SyncMessage(decoding: try c.receive()).body else { Issue.record("no ready"); return }
@@ -407,7 +407,7 @@ import Testing
         let listener = try TCPListener(port: 0)
         let served = Self.serve(server, listener, sessions: 1)
         let c = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: peer.identity, now: Self.now)
-        try c.send(SyncMessage(1, .hello(versions: 1...1, kinds: [1, 2, 3, 4, 5, 6])).encoded)
+        try c.send(SyncMessage(1, .hello(versions: 2...2, kinds: [1, 2, 3, 4, 5, 6])).encoded)
         _ = try c.receive()
         try c.send(SyncMessage(2, .pull(d, since: 0, recordsOnly: false, held: [], wanted: [], allPending: false)).encoded)
         guard case .error("kinds", let why) = try SyncMessage(decoding: try c.receive()).body else { Issue.record("leaves of an unknown kind were sent"); return }
@@ -781,7 +781,7 @@ import Testing
             for reply in [planted, altered] {
                 let c = try PeerConnection.open(try listener.accept(timeout: 10), role: .responder, identity: liar, now: Self.now)
                 let hello = try SyncMessage(decoding: try c.receive())
-                try c.send(SyncMessage(hello.request, .hello(versions: 1...1, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
+                try c.send(SyncMessage(hello.request, .hello(versions: 2...2, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
                 let fetch = try SyncMessage(decoding: try c.receive())
                 try c.send(SyncMessage(fetch.request, .objects(sent: [.init(.chunk, reply)], refused: [])).encoded)
                 answered += 1
@@ -807,7 +807,7 @@ import Testing
     @Test func messagesDecodeStrictly() throws {
         let d = DatanetID(SHA256.hash([1]))
         let samples: [SyncMessage] = [
-            .init(1, .hello(versions: 1...1, kinds: [1, 2, 3, 4, 5, 6, 7])), .init(2, .list),
+            .init(1, .hello(versions: 2...2, kinds: [1, 2, 3, 4, 5, 6, 7])), .init(2, .list),
             .init(2, .datanets([.init(id: d, name: "songs", size: 9, checkpoint: "datanet/x\n9\nroot\n\n— sig\n"), .init(id: DatanetID(SHA256.hash([2])), name: "", size: 0)])),
             .init(3, .pull(d, since: 7, recordsOnly: true, held: [], wanted: [], allPending: true)),
             .init(3, .pull(d, since: 0, recordsOnly: false, held: Self.marks, wanted: Self.marks.map(\.id), allPending: false)),
@@ -840,7 +840,7 @@ import Testing
         #expect(decoded > 0 && refused > 0)
         // Bounds: a part one byte too long, a list of too many kinds.
         #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .part([UInt8](repeating: 0, count: SyncMessage.maximumPart + 1))).encoded) }
-        #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .hello(versions: 1...1, kinds: Array(0...64))).encoded) }
+        #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .hello(versions: 2...2, kinds: Array(0...64))).encoded) }
         // A batch of no leaves; a proof past its bound.
         #expect(throws: SyncError.self) { try SyncMessage(decoding: SyncMessage(1, .batch(start: 3, end: 3, checkpoint: "", proof: [], consistency: [])).encoded) }
         #expect(throws: SyncError.self) {
@@ -936,7 +936,7 @@ extension LedgerReader {
         func mark(_ n: UInt8) -> PendingMark { PendingMark(id: RecordID(SHA256.hash([n])), signers: UInt64(n) << 56 | 0xabcdef) }
         let kinds = LeafKind.allCases.map(\.rawValue)
         return [
-            ("C", .init(1, .hello(versions: 1...1, kinds: kinds))), ("S", .init(1, .hello(versions: 1...1, kinds: kinds))),
+            ("C", .init(1, .hello(versions: 2...2, kinds: kinds))), ("S", .init(1, .hello(versions: 2...2, kinds: kinds))),
             ("C", .init(2, .list)), ("S", .init(2, .datanets([.init(id: d, name: "songs", size: 3)]))),
             ("C", .init(3, .reconcile(d, ask))), ("S", .init(3, .reconcile(d, reply))),
             ("C", .init(4, .pull(d, since: 1, recordsOnly: false, held: [mark(1)], wanted: [RecordID(b.id)], allPending: false))),
