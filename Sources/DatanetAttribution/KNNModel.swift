@@ -25,15 +25,16 @@ public struct KNNModel: Sendable {
     private let defaultIDF: Double
     private let norms: [Double]
     private let mean: [Double], deviation: [Double]
-    /// Numeric rows standardized: (x − mean) / deviation, feature by feature.
-    private let scaled: [[Double]]
+    /// Numeric rows standardized: (x − mean) / deviation, feature by feature, row after row in
+    /// one buffer.
+    private let scaled: [Double]
 
     public var count: Int { labels.count }
 
     public init(k: Int, features: Features, labels: [String], sources: [ExampleSource]) {
         (self.k, self.features, self.labels, self.sources) = (k, features, labels, sources)
         var postings = [UInt32: [(doc: Int32, weight: Double)]](), idf = [UInt32: Double](), norms = [Double]()
-        var mean = [Double](), deviation = [Double](), scaled = [[Double]]()
+        var mean = [Double](), deviation = [Double](), scaled = [Double]()
         var defaultIDF = 1.0
         switch features {
         case .text(let documents):
@@ -69,7 +70,8 @@ public struct KNNModel: Sendable {
                     deviation[j] = sd > 0 ? sd : 1 // a constant feature is left unscaled
                 }
             }
-            scaled = rows.map { r in r.indices.map { (r[$0] - mean[$0]) / deviation[$0] } }
+            scaled.reserveCapacity(rows.count * width)
+            for r in rows { for j in 0..<width { scaled.append((r[j] - mean[j]) / deviation[j]) } }
         }
         (self.postings, self.idf, self.defaultIDF, self.norms) = (postings, idf, defaultIDF, norms)
         (self.mean, self.deviation, self.scaled) = (mean, deviation, scaled)
@@ -98,21 +100,29 @@ public struct KNNModel: Sendable {
                 let denominator = qn * norms[i]
                 return denominator > 0 ? 1 - dots[i] / denominator : 1
             }
-        case (.numeric, .numeric(let values)):
-            guard values.count == mean.count || scaled.isEmpty else {
-                throw .query("the model's examples have \(mean.count) features; the query has \(values.count)")
+        case (.numeric(let rows, _), .numeric(let values)):
+            let width = mean.count
+            guard values.count == width || rows.isEmpty else {
+                throw .query("the model's examples have \(width) features; the query has \(values.count)")
             }
-            let z = values.indices.map { (values[$0] - (mean.isEmpty ? 0 : mean[$0])) / (deviation.isEmpty ? 1 : deviation[$0]) }
+            let z = values.indices.map { (values[$0] - mean[$0]) / deviation[$0] }
             // Summed in feature order, each square rounded before it is added (no fused multiply-add).
-            return scaled.map { r in
-                var sum = 0.0
-                for j in z.indices {
-                    let d = r[j] - z[j]
-                    let sq = d * d
-                    sum = sum + sq
+            var out = [Double](repeating: 0, count: rows.count)
+            scaled.withUnsafeBufferPointer { s in
+                z.withUnsafeBufferPointer { q in
+                    for i in 0..<rows.count {
+                        var sum = 0.0
+                        let base = i * width
+                        for j in 0..<width {
+                            let d = s[base + j] - q[j]
+                            let sq = d * d
+                            sum = sum + sq
+                        }
+                        out[i] = sum
+                    }
                 }
-                return sum
             }
+            return out
         case (.text, .numeric):
             throw .query("a text model takes text, not numbers")
         case (.numeric, .text):

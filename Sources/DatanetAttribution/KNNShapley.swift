@@ -37,12 +37,48 @@ public enum KNNShapley {
         return Double(ranked.prefix(k).filter(matches).count) / Double(k)
     }
 
-    /// Training indices sorted nearest first: by distance, ties by training index.
+    /// Training indices sorted nearest first: by distance, ties by training index. A stable
+    /// radix sort of the distances' order-preserving bit patterns (eight passes of a byte, a
+    /// pass skipped where every key has the same byte): the order a comparison sort on
+    /// (distance, index) gives, in linear time.
     public static func ranking(_ distances: [Double]) -> [Int] {
-        struct Ranked { let distance: Double, index: Int }
-        var r = distances.enumerated().map { Ranked(distance: $0.element, index: $0.offset) }
-        r.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.index < $1.index }
-        return r.map(\.index)
+        let n = distances.count
+        var keys = distances.map { d -> UInt64 in
+            let b = d == 0 ? 0 : d.bitPattern // −0 ties with +0, as it compares
+            return b & (1 << 63) == 0 ? b | (1 << 63) : ~b // negative below positive, in order
+        }
+        var index = Array(0..<n)
+        guard n > 1 else { return index }
+        var keys2 = [UInt64](repeating: 0, count: n), index2 = [Int](repeating: 0, count: n)
+        var counts = [Int](repeating: 0, count: 256)
+        for pass in 0..<8 {
+            let shift = UInt64(8 * pass)
+            let moved = keys.withUnsafeMutableBufferPointer { k in
+                index.withUnsafeMutableBufferPointer { x in
+                    keys2.withUnsafeMutableBufferPointer { k2 in
+                        index2.withUnsafeMutableBufferPointer { x2 in
+                            counts.withUnsafeMutableBufferPointer { c -> Bool in
+                                for i in 0..<256 { c[i] = 0 }
+                                for i in 0..<n { c[Int(truncatingIfNeeded: k[i] >> shift) & 0xff] += 1 }
+                                if c[Int(truncatingIfNeeded: k[0] >> shift) & 0xff] == n { return false } // every key alike here
+                                var total = 0
+                                for i in 0..<256 { let v = c[i]; c[i] = total; total += v }
+                                for i in 0..<n {
+                                    let b = Int(truncatingIfNeeded: k[i] >> shift) & 0xff
+                                    let at = c[b]
+                                    c[b] = at + 1
+                                    k2[at] = k[i]
+                                    x2[at] = x[i]
+                                }
+                                return true
+                            }
+                        }
+                    }
+                }
+            }
+            if moved { swap(&keys, &keys2); swap(&index, &index2) }
+        }
+        return index
     }
 
     /// Test points a block: the unit of work on the other cores, and of summation.
@@ -50,17 +86,38 @@ public enum KNNShapley {
 
     /// Mean values over test points: each block of `block` test points summed in test order,
     /// the blocks' sums added in block order, then divided by the number of test points (the
-    /// same on any number of cores). Blocks run on every core.
-    public static func meanValues(count n: Int, tests: Int, k: Int, distances: @escaping @Sendable (Int) throws -> [Double],
-                                  matches: @escaping @Sendable (_ test: Int, _ train: Int) -> Bool) throws -> [Double] {
+    /// same on any number of cores). Blocks run on every core. Labels are given as numbers
+    /// (equal labels, equal numbers); `distances(t)` gives test point t's distance to each
+    /// training point.
+    public static func meanValues(trainLabels: [Int32], testLabels: [Int32], k: Int,
+                                  distances: @escaping @Sendable (Int) throws -> [Double]) throws -> [Double] {
+        let n = trainLabels.count, tests = testLabels.count
         var total = [Double](repeating: 0, count: n)
         guard tests > 0 else { return total }
         let blocks = stride(from: 0, to: tests, by: block).map { $0..<min(tests, $0 + block) }
         let sums = try Parallel.map(blocks, grain: 1) { range -> [Double] in
             var sum = [Double](repeating: 0, count: n)
             for t in range {
-                let v = values(order: ranking(try distances(t)), k: k) { matches(t, $0) }
-                for i in 0..<n { sum[i] += v[i] }
+                // The recursion of `values`, each value added where it lands (one addition per
+                // training point per test point, in test order: the same sums).
+                let order = ranking(try distances(t))
+                guard n > 0, k > 0 else { continue }
+                let label = testLabels[t]
+                sum.withUnsafeMutableBufferPointer { s in
+                    trainLabels.withUnsafeBufferPointer { y in
+                        var next = Double(y[order[n - 1]] == label ? 1 : 0)
+                        var value = next / Double(n >= k ? n : k)
+                        s[order[n - 1]] += value
+                        var i = n - 1
+                        while i >= 1 {
+                            let here = Double(y[order[i - 1]] == label ? 1 : 0)
+                            value = value + (here - next) / Double(max(k, i))
+                            s[order[i - 1]] += value
+                            next = here
+                            i -= 1
+                        }
+                    }
+                }
             }
             return sum
         }

@@ -113,27 +113,25 @@ public enum TrainingContent: Equatable, Sendable {
     /// A finite decimal number as RFC 8259 writes one (optional minus, digits, fraction,
     /// exponent), read as the nearest double; anything else (empty, NaN, inf, hex, spaces) is nil.
     static func number(_ cell: String) -> Double? {
-        let b = Array(cell.utf8)
-        var i = 0
-        if i < b.count && b[i] == 0x2d { i += 1 }
-        let intStart = i
-        while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
-        guard i > intStart else { return nil }
-        if i < b.count && b[i] == 0x2e {
-            i += 1
-            let f = i
-            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
-            guard i > f else { return nil }
+        var cell = cell
+        return cell.withUTF8 { b -> Double? in
+            var i = 0
+            func digits() -> Bool {
+                let start = i
+                while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+                return i > start
+            }
+            if i < b.count && b[i] == 0x2d { i += 1 }
+            guard digits() else { return nil }
+            if i < b.count && b[i] == 0x2e { i += 1; guard digits() else { return nil } }
+            if i < b.count && (b[i] == 0x65 || b[i] == 0x45) {
+                i += 1
+                if i < b.count && (b[i] == 0x2b || b[i] == 0x2d) { i += 1 }
+                guard digits() else { return nil }
+            }
+            guard i == b.count, let v = Double(Substring(decoding: b, as: UTF8.self)), v.isFinite else { return nil }
+            return v
         }
-        if i < b.count && (b[i] == 0x65 || b[i] == 0x45) {
-            i += 1
-            if i < b.count && (b[i] == 0x2b || b[i] == 0x2d) { i += 1 }
-            let e = i
-            while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
-            guard i > e else { return nil }
-        }
-        guard i == b.count, let v = Double(cell), v.isFinite else { return nil }
-        return v
     }
 }
 

@@ -55,13 +55,42 @@ import Testing
         }
     }
 
+    /// The radix ranking is the comparison sort's order: by distance, ties by index, negative
+    /// distances (a cosine rounding below 0) first, over random distances with many ties.
+    @Test func theRankingIsByDistanceThenIndex() {
+        var rng = SplitMix64(seed: 0x4a4b)
+        for trial in 0..<200 {
+            let n = rng.below(300)
+            let d = (0..<n).map { _ -> Double in
+                switch rng.below(5) {
+                case 0: -Double(rng.below(3)) * 1e-17
+                case 1: Double(rng.below(4))
+                default: Double(rng.next() % 1000) / Double(1 + rng.below(7))
+                }
+            }
+            let expected = d.indices.sorted { d[$0] != d[$1] ? d[$0] < d[$1] : $0 < $1 }
+            #expect(KNNShapley.ranking(d) == expected, "trial \(trial)")
+        }
+    }
+
     @Test func aLoneMatchingPointTakesAllAndTheMeanIsOverTestPoints() throws {
         // One point, K = 3: it alone decides; U({x}) = 1/3 when it matches.
         #expect(KNNShapley.values(order: [0], k: 3) { _ in true } == [1.0 / 3])
         #expect(KNNShapley.values(order: [], k: 3) { _ in true } == [])
         // Two test points: the first matched by point 0 only, the second by point 1 only.
-        let mean = try KNNShapley.meanValues(count: 2, tests: 2, k: 1, distances: { t in t == 0 ? [0, 1] : [1, 0] }, matches: { t, i in t == i })
+        let mean = try KNNShapley.meanValues(trainLabels: [0, 1], testLabels: [0, 1], k: 1, distances: { t in t == 0 ? [0, 1] : [1, 0] })
         #expect(mean == [0.5, 0.5])
+        // The blocked, in-place sums equal the per-test values averaged, on random data.
+        var rng = SplitMix64(seed: 0x77)
+        let train = (0..<300).map { _ in Int32(rng.below(4)) }, test = (0..<150).map { _ in Int32(rng.below(4)) }
+        let d = (0..<150).map { _ in (0..<300).map { _ in Double(rng.below(50)) } }
+        let fast = try KNNShapley.meanValues(trainLabels: train, testLabels: test, k: 5, distances: { d[$0] })
+        var slow = [Double](repeating: 0, count: 300)
+        for t in 0..<150 {
+            let v = KNNShapley.values(order: KNNShapley.ranking(d[t]), k: 5) { train[$0] == test[t] }
+            for i in 0..<300 { slow[i] += v[i] }
+        }
+        for i in 0..<300 { #expect(abs(fast[i] - slow[i] / 150) < 1e-15) }
     }
 }
 

@@ -19,10 +19,11 @@ guard args.count == 4, let k = Int(args[3]), k > 0 else {
 do {
     let train = try rows(args[1]), test = try rows(args[2])
     let model = KNNModel(k: k, features: .numeric(rows: train.map(\.values), scale: .none), labels: train.map(\.label), sources: [])
-    let labels = train.map(\.label)
-    let values = try KNNShapley.meanValues(count: train.count, tests: test.count, k: k,
-                                           distances: { t in try model.distances(to: .numeric(test[t].values)) },
-                                           matches: { t, i in labels[i] == test[t].label })
+    var numbers = [String: Int32]()
+    func number(_ label: String) -> Int32 { if let n = numbers[label] { return n }; numbers[label] = Int32(numbers.count); return numbers[label]! }
+    let trainLabels = train.map { number($0.label) }, testLabels = test.map { number($0.label) }
+    let values = try KNNShapley.meanValues(trainLabels: trainLabels, testLabels: testLabels, k: k,
+                                           distances: { t in try model.distances(to: .numeric(test[t].values)) })
     var out = ""
     for v in values { out += String(format: "%.17g\n", v) }
     FileHandle.standardOutput.write(Data(out.utf8))

@@ -1,0 +1,57 @@
+// attribution-bench (run by tools/bench/attribution; not a test): KNN-Shapley of every training
+// example of a numeric kNN model against a labeled test set (schema/valuation.md), and
+// attributed inference latency on a text model.
+//   attribution-bench value TRAIN.csv TEST.csv K OUT   values written to OUT, one a line; timings on stdout
+//   attribution-bench infer N                          N synthetic labeled texts; median and p99 of 200 queries
+import DatanetAttribution
+import Foundation
+
+func wall() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func rows(_ path: String) throws -> [(values: [Double], label: String)] {
+    guard let data = FileManager.default.contents(atPath: path),
+          case .numeric(_, let rows) = try TrainingContent.read(name: path, bytes: Array(data)) else { throw AttributionError.query("cannot read \(path)") }
+    return rows.map { ($0.values, $0.label) }
+}
+
+let args = CommandLine.arguments
+switch args.count > 1 ? args[1] : "" {
+case "value" where args.count == 6:
+    var t = wall()
+    let train = try rows(args[2]), test = try rows(args[3])
+    let read = wall() - t
+    let k = Int(args[4])!
+    t = wall()
+    let model = KNNModel(k: k, features: .numeric(rows: train.map(\.values), scale: .none), labels: train.map(\.label), sources: [])
+    let build = wall() - t
+    var numbers = [String: Int32]()
+    func number(_ label: String) -> Int32 { if let n = numbers[label] { return n }; numbers[label] = Int32(numbers.count); return numbers[label]! }
+    let trainLabels = train.map { number($0.label) }, testLabels = test.map { number($0.label) }
+    t = wall()
+    let values = try KNNShapley.meanValues(trainLabels: trainLabels, testLabels: testLabels, k: k,
+                                           distances: { i in try model.distances(to: .numeric(test[i].values)) })
+    let value = wall() - t
+    try values.map { String(format: "%.17g", $0) }.joined(separator: "\n").write(toFile: args[5], atomically: true, encoding: .utf8)
+    print(String(format: "datanet: read %.2f s, train %.3f s, value %.2f s (%d training, %d test, K %d)", read, build, value, train.count, test.count, k))
+case "infer" where args.count == 3:
+    let n = Int(args[2])!
+    var rng = SystemRandomNumberGenerator()
+    let vocabulary = (0..<20_000).map { "w\($0)" }
+    func text() -> String { (0..<120).map { _ in vocabulary[Int.random(in: 0..<vocabulary.count, using: &rng)] }.joined(separator: " ") }
+    var t = wall()
+    let docs = (0..<n).map { _ in TextFeatures.counts(text()) }
+    let model = KNNModel(k: 5, features: .text(documents: docs), labels: (0..<n).map { "c\($0 % 10)" }, sources: [])
+    print(String(format: "text model of %d examples built in %.2f s", n, wall() - t))
+    var times = [Double]()
+    for _ in 0..<200 {
+        let q = text()
+        t = wall()
+        _ = try model.predict(.text(q))
+        times.append(wall() - t)
+    }
+    times.sort()
+    print(String(format: "infer: median %.2f ms, p99 %.2f ms over 200 queries (in process)", times[100] * 1000, times[197] * 1000))
+default:
+    print("usage: attribution-bench value TRAIN.csv TEST.csv K OUT | attribution-bench infer N")
+    exit(2)
+}
