@@ -38,7 +38,7 @@ let package = Package(
         // Peer sync (DESIGN.md "Sync"): Noise transport, protocol, runs of bundles, reconciliation.
         .target(name: "DatanetSync", dependencies: ["DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCBOR", "DatanetCrypto"]),
         // Model Factory and valuation (DESIGN.md "Attribution and rewards"): no LMDB; the CLI hands it content.
-        .target(name: "DatanetAttribution", dependencies: ["DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
+        .target(name: "DatanetAttribution", dependencies: ["DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
         .executableTarget(name: "datanet", dependencies: ["DatanetAttribution", "DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore", "DatanetObjects"], path: "tools/bench/churn"),
@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "DatanetTestSupport", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects"], path: "Tests/DatanetTestSupport"),
         .testTarget(name: "DatanetCBORTests", dependencies: ["DatanetCBOR", "DatanetTestSupport"]),
         .testTarget(name: "DatanetSyncTests", dependencies: ["DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetTestSupport"], resources: [.copy("Vectors")]),
-        .testTarget(name: "DatanetAttributionTests", dependencies: ["DatanetAttribution", "DatanetRecords", "DatanetTestSupport"]),
+        .testTarget(name: "DatanetAttributionTests", dependencies: ["DatanetAttribution", "DatanetRecords", "DatanetCrypto", "DatanetTestSupport"]),
         .testTarget(name: "DatanetLedgerTests", dependencies: ["DatanetLedger", "DatanetRecords", "DatanetObjects", "DatanetTestSupport"], swiftSettings: faults),
         .testTarget(name: "DatanetStoreTests", dependencies: ["DatanetStore", "DatanetObjects", "DatanetRecords", "DatanetCBOR", "DatanetLedger", "DatanetSync", "datanet", "DatanetTestSupport"],
                     swiftSettings: faults),

@@ -67,6 +67,9 @@ public enum TrainingContent: Equatable, Sendable {
             guard let example = try? JSONDecoder().decode(LabeledLine.self, from: data) else {
                 throw .malformed(file: name, line: line, "not an object with a string `text` and a `label` that is a string or an integer")
             }
+            guard example.label.text.utf8.count <= KNNArtifact.maximumText else {
+                throw .malformed(file: name, line: line, "`label` is longer than \(KNNArtifact.maximumText) bytes")
+            }
             out.append((line, example.text, example.label.text))
         }
         return out
@@ -94,6 +97,9 @@ public enum TrainingContent: Equatable, Sendable {
         guard let labelAt = table.header.firstIndex(of: "label") else { throw .malformed(file: name, line: 1, "the header has no `label` column") }
         guard table.header.filter({ $0 == "label" }).count == 1 else { throw .malformed(file: name, line: 1, "the header names `label` twice") }
         let features = table.header.enumerated().filter { $0.offset != labelAt }.map(\.element)
+        guard features.count <= KNNArtifact.maximumFeatures, features.allSatisfy({ $0.utf8.count <= KNNArtifact.maximumText }) else {
+            throw .malformed(file: name, line: 1, "more than \(KNNArtifact.maximumFeatures) columns, or a column name longer than \(KNNArtifact.maximumText) bytes")
+        }
         var rows = [(line: Int, values: [Double], label: String)]()
         rows.reserveCapacity(table.rows.count)
         for r in table.rows {
@@ -104,6 +110,9 @@ public enum TrainingContent: Equatable, Sendable {
                     throw .malformed(file: name, line: r.line, "column `\(table.header[j])` holds '\(cell.prefix(40))', not a finite number")
                 }
                 values.append(v)
+            }
+            guard r.fields[labelAt].utf8.count <= KNNArtifact.maximumText else {
+                throw .malformed(file: name, line: r.line, "`label` is longer than \(KNNArtifact.maximumText) bytes")
             }
             rows.append((r.line, values, r.fields[labelAt]))
         }

@@ -1,10 +1,13 @@
+import DatanetCrypto
+import DatanetRecords
+
 /// One contribution's content as a training set takes it (schema/training.md "The training set
 /// of a checkpoint"): its id, author and license, and its files in tree order, each with its
 /// bytes (nil when this store does not hold them: a records-only replica).
 public struct TrainingInput: Sendable {
-    public var id: String, author: String, license: String
+    public var id: RecordID, author: PublicKey, license: String
     public var files: [(path: String, bytes: [UInt8]?)]
-    public init(id: String, author: String, license: String, files: [(path: String, bytes: [UInt8]?)]) {
+    public init(id: RecordID, author: PublicKey, license: String, files: [(path: String, bytes: [UInt8]?)]) {
         (self.id, self.author, self.license, self.files) = (id, author, license, files)
     }
 }
@@ -39,7 +42,7 @@ public struct TrainingSet: Sendable {
     public var summary = TrainingSummary()
     /// The contributions included, by position: their id and author (an example's source
     /// names its contribution by this position).
-    public var contributions = [(id: String, author: String)]()
+    public var contributions = [(id: RecordID, author: PublicKey)]()
 
     /// Reads `inputs` (in intake order) into examples. A contribution whose license is not in
     /// `licenses` (when given), whose content is not held, or any of whose files breaks its
@@ -48,7 +51,7 @@ public struct TrainingSet: Sendable {
         summary.contributions = inputs.count
         for input in inputs {
             if let licenses, !licenses.contains(input.license) {
-                summary.leftOut.append(LeftOut(contribution: input.id, reason: "license \(input.license) is not among --licenses"))
+                summary.leftOut.append(LeftOut(contribution: input.id.hex, reason: "license \(input.license) is not among --licenses"))
                 continue
             }
             let at = contributions.count
@@ -78,7 +81,7 @@ public struct TrainingSet: Sendable {
                 if problem != nil { break }
             }
             if let problem {
-                summary.leftOut.append(LeftOut(contribution: input.id, reason: problem))
+                summary.leftOut.append(LeftOut(contribution: input.id.hex, reason: problem))
                 continue
             }
             contributions.append((input.id, input.author))

@@ -15,7 +15,7 @@ func trainingSet(_ ledger: Ledger, _ st: DatanetState, at size: UInt64?, license
                 throw CLIError.failure("contribution \(f.contribution.hex) of an accepted file is not in this store")
             }
             index[f.contribution] = inputs.count
-            inputs.append(TrainingInput(id: f.contribution.hex, author: c.author.description, license: c.license, files: []))
+            inputs.append(TrainingInput(id: f.contribution, author: c.author, license: c.license, files: []))
         }
         // Each file's bytes, every chunk re-hashed; a file this store does not hold is nil.
         let bytes = try ledger.store.blobBytes(f.content, limit: 1 << 31)
