@@ -283,6 +283,37 @@ nonisolated(unsafe) let commands: [Command] = [
                               """,
                               flags: [json], options: [("--licenses", "only content under these SPDX licenses (comma-separated)")],
                               minPositionals: 1, maxPositionals: 1), run: runDataset),
+    Command(spec: CommandSpec(name: "model", synopsis: "model train DATANET[@SIZE] --kind knn [--features text|numeric] [--k K] [--scale standard|none] [--licenses SPDX,...] [--name NAME] [--json]",
+                              summary: """
+                              Train a model on the training set of a checkpoint (`datanet dataset`; schema/training.md): a \
+                              deterministic k-nearest-neighbour classifier over labeled text (TF-IDF cosine) or numeric examples \
+                              (standardized squared Euclidean). Its artifact (schema/model.md) is stored as a blob; the same \
+                              checkpoint and configuration give the same artifact id on every machine. Signed model records bound \
+                              to the checkpoint are still to come.
+                              """,
+                              flags: [json],
+                              options: [("--kind", "the trainer: knn"), ("--features", "text or numeric, when the set holds both"),
+                                        ("--k", "neighbours that vote (default 5)"), ("--scale", "numeric features: standard (default) or none"),
+                                        ("--checkpoint", "the checkpoint's size (or DATANET@SIZE)"), ("--licenses", "only content under these SPDX licenses"),
+                                        ("--name", "a name for the stored artifact file")],
+                              minPositionals: 2, maxPositionals: 2), run: runModel),
+    Command(spec: CommandSpec(name: "infer", synopsis: "infer ARTIFACT --input TEXT|--file F [--json]",
+                              summary: """
+                              Predict with a trained model (the artifact id `model train` printed) and show the K training \
+                              examples that decided it: contribution, contributor, file and line, distance, and weight in parts per \
+                              10^9 (shared by those carrying the predicted label). A numeric model takes comma-separated numbers.
+                              """,
+                              flags: [json], options: [("--input", "the text (or numbers) to classify"), ("--file", "read the input from a file")],
+                              minPositionals: 1, maxPositionals: 1), run: runInfer),
+    Command(spec: CommandSpec(name: "value", synopsis: "value ARTIFACT --test FILE [--per-example] [--json]",
+                              summary: """
+                              The exact KNN-Shapley value (schema/valuation.md) of every training example of a kNN model against \
+                              a labeled test file in the training format (.jsonl for text models, .csv for numeric), summed per \
+                              contribution and per contributor. --per-example prints each example's value in training order.
+                              """,
+                              flags: [json, ("--per-example", "every training example's value, in training order, round-trip precision")],
+                              options: [("--test", "the labeled test examples")],
+                              minPositionals: 1, maxPositionals: 1), run: runValue),
     Command(spec: CommandSpec(name: "completion", synopsis: "completion bash|zsh",
                               summary: "Print a shell completion script: eval \"$(datanet completion bash)\" in ~/.bashrc, or the zsh one in ~/.zshrc.",
                               minPositionals: 1, maxPositionals: 1), run: runCompletion),

@@ -55,5 +55,33 @@ import Testing
         #expect(first["contributions"] as? Int == 0 && first["checkpoint"] as? Int == 6, "\(first)")
         #expect(try s.run(["dataset", "films", "--licenses", ","]).status == 2)
         try s.refused(["dataset", "films@3"], "checkpoint")
+
+        // A kNN model of the labeled text: the same artifact id twice; inference names the
+        // neighbours, their contributions and weights summing to 10^9.
+        #expect(try s.run(["model", "train", "films", "--kind", "knn"]).status == 2, "text and numbers: --features is needed")
+        let text = try #require(try s.json(["model", "train", "films", "--kind", "knn", "--features", "text", "--k", "3"]) as? [String: Any])
+        let again = try #require(try s.json(["model", "train", "films", "--kind", "knn", "--features", "text", "--k", "3"]) as? [String: Any])
+        let art = try #require(text["artifact"] as? String)
+        #expect(art == again["artifact"] as? String && text["examples"] as? Int == 4, "\(text)")
+        let inferred = try #require(try s.json(["infer", art, "--input", "a fine film"]) as? [String: Any])
+        let near = try #require(inferred["neighbours"] as? [[String: Any]])
+        #expect(inferred["label"] as? String == "pos" && near.count == 3, "\(inferred)")
+        #expect(near.compactMap { $0["weight"] as? Int }.reduce(0, +) == 1_000_000_000)
+        #expect(near.allSatisfy { ids.contains($0["contribution"] as? String ?? "") && ($0["file"] as? String ?? "").hasSuffix(".jsonl") })
+        // Numbers: a row of the two features; a bad row is refused.
+        let numeric = try #require(try s.json(["model", "train", "films", "--kind", "knn", "--features", "numeric", "--k", "1"]) as? [String: Any])
+        let num = try #require(numeric["artifact"] as? String)
+        #expect((try s.json(["infer", num, "--input", "118, 2003"]) as? [String: Any])?["label"] as? String == "neg")
+        #expect(try s.run(["infer", num, "--input", "x,1"]).status == 2)
+        // Values against a labeled test file: per contribution, and one per training example.
+        writeFile(s.dir.file("test.jsonl"), Array("{\"text\": \"fine film\", \"label\": \"pos\"}\n{\"text\": \"dull\", \"label\": \"neg\"}\n".utf8))
+        let valued = try #require(try s.json(["value", art, "--test", s.dir.file("test.jsonl")]) as? [String: Any])
+        let perContribution = try #require(valued["contributions"] as? [[String: Any]])
+        let total = perContribution.compactMap { $0["value"] as? Double }.reduce(0, +)
+        #expect(perContribution.count == 4 && total > 0 && total <= 1, "\(valued)") // (the CSV-only contribution holds no text: 0)
+        let lines = try s.ok(["value", art, "--test", s.dir.file("test.jsonl"), "--per-example"]).split(separator: "\n")
+        #expect(lines.count == 4 && abs(lines.compactMap { Double($0) }.reduce(0, +) - total) < 1e-12)
+        #expect(try s.run(["value", art, "--test", s.dir.file("scores.csv")]).status == 2, "a text model takes a .jsonl test file")
+        try s.refused(["infer", "ffff", "--input", "x"], "ffff")
     }
 }

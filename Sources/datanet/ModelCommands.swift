@@ -1,0 +1,160 @@
+import DatanetAttribution
+import DatanetCrypto
+import DatanetLedger
+import DatanetObjects
+import DatanetRecords
+import DatanetStore
+import Foundation
+
+/// `datanet model train D[@SIZE] --kind knn`: the training set of a checkpoint made into a kNN
+/// artifact (schema/model.md), stored as a blob; prints its id. Training the same checkpoint
+/// with the same configuration gives the same id on every machine.
+func runModel(_ p: Parsed) throws -> Int32 {
+    guard p.positionals.first == "train", p.positionals.count == 2 else {
+        throw CLIError.usage("model takes `train DATANET[@SIZE] --kind knn` (model records, `ls` and `show` are still to come)")
+    }
+    guard p.options["--kind"] == "knn" else { throw CLIError.usage("--kind knn is the trainer this build has") }
+    let k = try p.options["--k"].map { text -> Int in
+        guard let k = Int(text), k >= 1, k <= 10_000 else { throw CLIError.usage("--k takes 1 to 10000, not '\(terminalSafe(text))'") }
+        return k
+    } ?? 5
+    let scale = try p.options["--scale"].map { text -> KNNModel.Scale in
+        guard let s = KNNModel.Scale(rawValue: text) else { throw CLIError.usage("--scale takes standard or none, not '\(terminalSafe(text))'") }
+        return s
+    } ?? .standard
+    let ledger = try openLedger()
+    var (st, size) = try datanetAt(ledger, p.positionals[1])
+    if let c = p.options["--checkpoint"] {
+        guard size == nil, let n = UInt64(c) else { throw CLIError.usage("--checkpoint takes a size (or give DATANET@SIZE), not '\(terminalSafe(c))'") }
+        size = n
+    }
+    let checkpoint = try ledger.reader.checkpoint(st.id, at: size).size
+    let set = try trainingSet(ledger, st, at: checkpoint, licenses: try licenseFilter(p))
+    for l in set.summary.leftOut { errLine("datanet: left out \(l.contribution.prefix(16)): \(terminalSafe(l.reason))") }
+    let kind: KNNArtifact.Kind
+    switch p.options["--features"] {
+    case "text": kind = .text
+    case "numeric": kind = .numeric
+    case nil:
+        guard set.labeledTexts.isEmpty || set.numericRows.isEmpty else {
+            throw CLIError.usage("the training set holds labeled text and numeric examples: choose one with --features text|numeric")
+        }
+        kind = set.numericRows.isEmpty ? .text : .numeric
+    case let other?: throw CLIError.usage("--features takes text or numeric, not '\(terminalSafe(other))'")
+    }
+    let count = kind == .text ? set.labeledTexts.count : set.numericRows.count
+    guard count > 0 else { throw CLIError.failure("the training set of \(st.policy.name) at \(checkpoint) has no \(kind == .text ? "labeled text" : "numeric") examples (`datanet dataset` shows what it holds)") }
+    let artifact = KNNArtifact(set, kind: kind, k: k, scale: scale)
+    let bytes = artifact.encoded
+    // Stored as an added file (kept by gc like any other), from a file in the store's folder.
+    let name = (p.options["--name"] ?? "\(st.policy.name)-\(checkpoint)-knn").replacingOccurrences(of: "/", with: "_")
+    let path = storeDir + "/" + name + ".knn"
+    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw CLIError.failure("cannot write \(path)") }
+    defer { unlink(path) }
+    let added = try Ingest(store: ledger.store).add(paths: [path])[0]
+    let summary: [String: Any] = ["artifact": added.id.hex, "bytes": bytes.count, "datanet": st.id.hex, "checkpoint": checkpoint,
+                                  "features": kind == .text ? "text" : "numeric", "k": k, "scale": kind == .text ? "none" : scale.rawValue,
+                                  "examples": count, "contributions": set.contributions.count, "left_out": set.summary.leftOut.count]
+    if p.has("--json") { try printJSON(summary) } else {
+        out("trained knn on \(terminalSafe(st.policy.name)) at checkpoint \(checkpoint): \(count) \(kind == .text ? "labeled text" : "numeric") example(s) from \(set.contributions.count) contribution(s), K \(k)")
+        out("artifact \(added.id.hex) (\(bytes.count) bytes)")
+    }
+    return 0
+}
+
+/// A stored kNN artifact, by id, id prefix or added path; every chunk re-hashed as it is read.
+func loadArtifact(_ store: ObjectStore, _ text: String) throws -> KNNArtifact {
+    let t = try resolveContent(nil, store, text)
+    guard t.kind == .blob, let bytes = try store.blobBytes(t.id, limit: 1 << 34) else { throw CLIError.failure("'\(terminalSafe(text))' is not a stored model artifact") }
+    do { return try KNNArtifact(encoded: bytes) } catch { throw CLIError.failure("'\(terminalSafe(text))': \(error)") }
+}
+
+/// `datanet infer ARTIFACT --input TEXT|--file F`: the predicted label and the K neighbours that
+/// decided it, with their contributions, contributors, distances and weights (parts per 10^9,
+/// shared equally by the neighbours carrying the predicted label; schema/valuation.md "Weights").
+func runInfer(_ p: Parsed) throws -> Int32 {
+    let store = try openStore()
+    let artifact = try loadArtifact(store, p.positionals[0])
+    let input: String
+    switch (p.options["--input"], p.options["--file"]) {
+    case (let t?, nil): input = t
+    case (nil, let f?):
+        guard let d = FileManager.default.contents(atPath: f), let s = String(data: d, encoding: .utf8) else { throw CLIError.failure("cannot read \(f) as UTF-8 text") }
+        input = s
+    default: throw CLIError.usage("give the input with --input TEXT or --file F (one of them)")
+    }
+    let query: KNNModel.Query
+    if artifact.kind == .text { query = .text(input) } else {
+        let cells = input.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",", omittingEmptySubsequences: false)
+        let values = cells.compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }.filter(\.isFinite)
+        guard values.count == cells.count else { throw CLIError.usage("a numeric model takes its input as comma-separated finite numbers") }
+        query = .numeric(values)
+    }
+    let model = artifact.model
+    let (label, near): (String, [(index: Int, distance: Double)])
+    do { (label, near) = try model.predict(query) } catch { throw CLIError.failure("\(error)") }
+    let weights = Weights.split(integers: near.map { model.labels[$0.index] == label ? 1 : 0 })
+    let rows: [[String: Any]] = zip(near, weights).map { n, w in
+        let e = artifact.examples[n.index], c = artifact.contributions[e.contribution]
+        return ["contribution": c.id.hex, "contributor": c.author.description, "file": e.file, "line": e.line,
+                "label": e.label, "distance": n.distance, "weight": w]
+    }
+    if p.has("--json") {
+        try printJSON(["label": label, "neighbours": rows] as [String: Any])
+    } else {
+        out("label: \(terminalSafe(label))")
+        for r in rows {
+            out("  \((r["contribution"] as! String).prefix(16))  \(terminalSafe(r["file"] as! String)):\(r["line"] as! Int)  \(terminalSafe(r["label"] as! String))  distance \(String(format: "%.6g", r["distance"] as! Double))  weight \(r["weight"] as! UInt64)")
+        }
+    }
+    return 0
+}
+
+/// `datanet value ARTIFACT --test FILE`: the KNN-Shapley value of every training example
+/// against a labeled test file in the training format (schema/valuation.md), summed per
+/// contribution and per contributor.
+func runValue(_ p: Parsed) throws -> Int32 {
+    let store = try openStore()
+    let artifact = try loadArtifact(store, p.positionals[0])
+    guard let testPath = p.options["--test"] else { throw CLIError.usage("give the labeled test examples with --test FILE (.jsonl or .csv)") }
+    guard let data = FileManager.default.contents(atPath: testPath) else { throw CLIError.failure("cannot read \(testPath)") }
+    let tests: [(query: KNNModel.Query, label: String)]
+    do {
+        switch try TrainingContent.read(name: testPath, bytes: Array(data)) {
+        case .labeledText(let lines) where artifact.kind == .text: tests = lines.map { (.text($0.text), $0.label) }
+        case .numeric(let names, let rows) where artifact.kind == .numeric:
+            guard names == artifact.features else { throw CLIError.failure("\(testPath): its columns are not the model's (\(artifact.features.joined(separator: ", ")))") }
+            tests = rows.map { (.numeric($0.values), $0.label) }
+        default:
+            throw CLIError.usage("\(testPath): a \(artifact.kind == .text ? "text" : "numeric") model takes a test file of \(artifact.kind == .text ? ".jsonl labeled text" : ".csv numeric examples")")
+        }
+    } catch let e as TrainingError { throw CLIError.failure("\(e)") }
+    guard !tests.isEmpty else { throw CLIError.failure("\(testPath) holds no test examples") }
+    let model = artifact.model
+    var numbers = [String: Int32]()
+    func number(_ label: String) -> Int32 { if let n = numbers[label] { return n }; numbers[label] = Int32(numbers.count); return numbers[label]! }
+    let trainLabels = model.labels.map(number), testLabels = tests.map { number($0.label) }
+    let queries = tests.map(\.query)
+    let values = try KNNShapley.meanValues(trainLabels: trainLabels, testLabels: testLabels, k: model.k) { t in try model.distances(to: queries[t]) }
+    var perContribution = [Double](repeating: 0, count: artifact.contributions.count)
+    for (i, e) in artifact.examples.enumerated() { perContribution[e.contribution] += values[i] }
+    var perContributor = [String: Double]()
+    for (i, c) in artifact.contributions.enumerated() { perContributor[c.author.description, default: 0] += perContribution[i] }
+    if p.has("--json") {
+        var object: [String: Any] = ["test_examples": tests.count, "k": model.k,
+            "contributions": artifact.contributions.enumerated().map { ["contribution": $0.element.id.hex, "contributor": $0.element.author.description, "value": perContribution[$0.offset]] as [String: Any] },
+            "contributors": perContributor.sorted { $0.key < $1.key }.map { ["contributor": $0.key, "value": $0.value] as [String: Any] }]
+        if p.has("--per-example") { object["examples"] = values }
+        try printJSON(object)
+        return 0
+    }
+    if p.has("--per-example") {
+        var w = ""
+        for v in values { w += String(format: "%.17g\n", v) }
+        writeFD(1, w.utf8)
+        return 0
+    }
+    out("KNN-Shapley of \(values.count) training example(s) against \(tests.count) test example(s), K \(model.k):")
+    for (i, c) in artifact.contributions.enumerated() { out("  \(c.id.hex.prefix(16))  \(String(format: "%+.9f", perContribution[i]))  by \(c.author.description.prefix(16))") }
+    return 0
+}
