@@ -98,7 +98,7 @@ public struct KNNArtifact: Equatable, Sendable {
                   let raw = pair[1].bytesValue, let author = try? PublicKey(bytes: raw) else { throw .malformed("a contribution is not [record id, author key]") }
             return (id, author)
         }
-        guard let rows = m[6].value.arrayValue, rows.count <= Self.maximumExamples else { throw .malformed("examples are not a list") }
+        guard let rows = m[6].value.arrayValue, !rows.isEmpty, rows.count <= Self.maximumExamples else { throw .malformed("examples are not a list of 1 to \(Self.maximumExamples)") }
         var examples = [Example]()
         examples.reserveCapacity(rows.count)
         for r in rows {

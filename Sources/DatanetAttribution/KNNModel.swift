@@ -102,7 +102,7 @@ public struct KNNModel: Sendable {
             }
         case (.numeric(let rows, _), .numeric(let values)):
             let width = mean.count
-            guard values.count == width || rows.isEmpty else {
+            guard values.count == width, !rows.isEmpty else {
                 throw .query("the model's examples have \(width) features; the query has \(values.count)")
             }
             let z = values.indices.map { (values[$0] - mean[$0]) / deviation[$0] }
@@ -147,7 +147,7 @@ public struct KNNModel: Sendable {
     static func nearest(_ d: [Double], _ k: Int) -> [Int] {
         guard k > 0 else { return [] }
         var best = [Int]()
-        best.reserveCapacity(k + 1)
+        best.reserveCapacity(min(k, d.count) + 1)
         func before(_ a: Int, _ b: Int) -> Bool { d[a] != d[b] ? d[a] < d[b] : a < b }
         for i in d.indices {
             if best.count == k, !before(i, best[k - 1]) { continue }

@@ -50,6 +50,7 @@ public enum TextFeatures {
         if let f = foldingExceptions[s.value] { return Unicode.Scalar(f)! }
         if (0xAB70...0xABBF).contains(s.value) { return Unicode.Scalar(s.value - 0xAB70 + 0x13A0)! } // Cherokee small → capital
         if (0x13F8...0x13FD).contains(s.value) { return Unicode.Scalar(s.value - 8)! }
+        if (0x13A0...0x13F5).contains(s.value) { return s } // Cherokee capitals fold to themselves (their lowercase is the small letters)
         let lower = s.properties.lowercaseMapping.unicodeScalars
         return lower.count == 1 ? lower.first! : s
     }

@@ -37,8 +37,10 @@ public enum TrainingContent: Equatable, Sendable {
     /// Reads `bytes` as the format its name's extension says; a file that breaks its format's
     /// rules throws `TrainingError.malformed` naming the file and line.
     public static func read(name: String, bytes: [UInt8]) throws(TrainingError) -> TrainingContent {
-        let ext = name.split(separator: ".").last.map { $0.lowercased() } ?? ""
-        guard name.contains(".") else { return .other }
+        // The text after the last dot of the last path component (none: not training content).
+        let file = name.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
+        guard let dot = file.lastIndex(of: "."), file.index(after: dot) < file.endIndex else { return .other }
+        let ext = file[file.index(after: dot)...].lowercased()
         switch ext {
         case "txt", "md":
             guard let text = String(validating: bytes, as: UTF8.self) else { throw .malformed(file: name, line: 0, "the text is not valid UTF-8") }
@@ -64,29 +66,26 @@ public enum TrainingContent: Equatable, Sendable {
             if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             let data = Data(slice)
             do { try StrictJSON.check(data) } catch { throw .malformed(file: name, line: line, "\(error)") }
-            guard let example = try? JSONDecoder().decode(LabeledLine.self, from: data) else {
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let text = object["text"] as? String,
+                  !(object["text"] is NSNumber), let label = Self.label(object["label"]) else {
                 throw .malformed(file: name, line: line, "not an object with a string `text` and a `label` that is a string or an integer")
             }
-            guard example.label.text.utf8.count <= KNNArtifact.maximumText else {
-                throw .malformed(file: name, line: line, "`label` is longer than \(KNNArtifact.maximumText) bytes")
-            }
-            out.append((line, example.text, example.label.text))
+            out.append((line, text, label))
         }
         return out
     }
 
-    /// One JSON Lines record as decoded: other keys are ignored.
-    private struct LabeledLine: Decodable {
-        let text: String
-        let label: Label
-        /// A string label, or an integer one kept as its decimal string.
-        struct Label: Decodable {
-            let text: String
-            init(from decoder: any Decoder) throws {
-                let c = try decoder.singleValueContainer()
-                if let s = try? c.decode(String.self) { text = s } else { text = String(try c.decode(Int64.self)) }
-            }
+    /// A JSON label as kept: a string as it is, an integer (in the signed 64-bit range) as its
+    /// decimal string; nil for anything else (a boolean, a fraction — even 1.0 or 1e2 — null, …).
+    static func label(_ value: Any?) -> String? {
+        if let n = value as? NSNumber {
+            // JSONSerialization keeps how the number was written: booleans and fractions have
+            // their own types; only an integer token counts.
+            let type = String(cString: n.objCType)
+            guard String(describing: Swift.type(of: n)) != "__NSCFBoolean", !["c", "d", "f", "Q", "L"].contains(type) else { return nil }
+            return String(n.int64Value)
         }
+        return value as? String
     }
 
     /// CSV (RFC 4180) with a header row holding a `label` column; every other cell a finite
@@ -97,6 +96,7 @@ public enum TrainingContent: Equatable, Sendable {
         guard let labelAt = table.header.firstIndex(of: "label") else { throw .malformed(file: name, line: 1, "the header has no `label` column") }
         guard table.header.filter({ $0 == "label" }).count == 1 else { throw .malformed(file: name, line: 1, "the header names `label` twice") }
         let features = table.header.enumerated().filter { $0.offset != labelAt }.map(\.element)
+        guard !features.isEmpty else { throw .malformed(file: name, line: 1, "the header has no feature column besides `label`") }
         guard features.count <= KNNArtifact.maximumFeatures, features.allSatisfy({ $0.utf8.count <= KNNArtifact.maximumText }) else {
             throw .malformed(file: name, line: 1, "more than \(KNNArtifact.maximumFeatures) columns, or a column name longer than \(KNNArtifact.maximumText) bytes")
         }
@@ -119,9 +119,10 @@ public enum TrainingContent: Equatable, Sendable {
         return .numeric(features: features, rows: rows)
     }
 
-    /// A finite decimal number as RFC 8259 writes one (optional minus, digits, fraction,
-    /// exponent), read as the nearest double; anything else (empty, NaN, inf, hex, spaces) is nil.
-    static func number(_ cell: String) -> Double? {
+    /// A decimal number as RFC 8259 writes one (optional minus, digits without a leading zero,
+    /// fraction, exponent) of magnitude at most 1e150, read as the nearest double; anything
+    /// else (empty, NaN, inf, hex, spaces, 007, 1e200) is nil.
+    public static func number(_ cell: String) -> Double? {
         var cell = cell
         return cell.withUTF8 { b -> Double? in
             var i = 0
@@ -131,14 +132,16 @@ public enum TrainingContent: Equatable, Sendable {
                 return i > start
             }
             if i < b.count && b[i] == 0x2d { i += 1 }
-            guard digits() else { return nil }
+            let first = i
+            guard digits(), b[first] != 0x30 || i == first + 1 else { return nil } // no leading zero
             if i < b.count && b[i] == 0x2e { i += 1; guard digits() else { return nil } }
             if i < b.count && (b[i] == 0x65 || b[i] == 0x45) {
                 i += 1
                 if i < b.count && (b[i] == 0x2b || b[i] == 0x2d) { i += 1 }
                 guard digits() else { return nil }
             }
-            guard i == b.count, let v = Double(Substring(decoding: b, as: UTF8.self)), v.isFinite else { return nil }
+            // Magnitudes past 1e150 are refused: squares and sums of squares then stay finite.
+            guard i == b.count, let v = Double(Substring(decoding: b, as: UTF8.self)), v.isFinite, abs(v) <= 1e150 else { return nil }
             return v
         }
     }

@@ -57,7 +57,9 @@ public struct TrainingSet: Sendable {
             let at = contributions.count
             var docs = [(source: ExampleSource, text: String)](), texts = [(source: ExampleSource, text: String, label: String)]()
             var rows = [(source: ExampleSource, values: [Double], label: String)]()
-            var features = summary.features, bytes: UInt64 = 0, other = 0
+            // The training set's features: the first CSV's columns (nil until one is read).
+            var features: [String]? = summary.features.isEmpty ? nil : summary.features
+            var bytes: UInt64 = 0, other = 0
             var problem: String?
             for (path, content) in input.files {
                 guard let content else { problem = "\(path): content not in this store (`datanet fetch` it first)"; break }
@@ -67,9 +69,9 @@ public struct TrainingSet: Sendable {
                     case .document(let text): docs.append((ExampleSource(contribution: at, file: path, line: 0), text))
                     case .labeledText(let lines): texts += lines.map { (ExampleSource(contribution: at, file: path, line: $0.line), $0.text, $0.label) }
                     case .numeric(let names, let found):
-                        if features.isEmpty { features = names }
+                        if features == nil { features = names }
                         guard names == features else {
-                            problem = "\(path): its columns (\(names.joined(separator: ", "))) are not the training set's (\(features.joined(separator: ", ")))"
+                            problem = "\(path): its columns (\(names.joined(separator: ", "))) are not the training set's (\(features!.joined(separator: ", ")))"
                             break
                         }
                         rows += found.map { (ExampleSource(contribution: at, file: path, line: $0.line), $0.values, $0.label) }
@@ -86,7 +88,7 @@ public struct TrainingSet: Sendable {
             }
             contributions.append((input.id, input.author))
             documents += docs; labeledTexts += texts; numericRows += rows
-            summary.features = features
+            summary.features = features ?? []
             summary.included += 1
             summary.bytes += bytes
             summary.otherFiles += other

@@ -8,7 +8,7 @@ public enum Weights {
     /// share is ⌊whole·score/total⌋, and the parts left over go one each to the largest
     /// remainders, ties to the earlier entry. All zero (or no entries): all shares zero.
     public static func split(_ scores: [Double], whole: UInt64 = whole) -> [UInt64] {
-        let total = scores.reduce(0, +)
+        let total = scores.reduce(0) { $0 + max(0, $1) } // a negative score earns nothing
         guard total > 0, total.isFinite else { return scores.map { _ in 0 } }
         var shares = [UInt64](), remainders = [Double]()
         for s in scores {
@@ -28,9 +28,9 @@ public enum Weights {
         // Rounding can overshoot by a part when scores are extreme: taken back from the smallest
         // remainders, latest first.
         var j = order.count - 1
-        while left < 0, j >= 0 {
+        while left < 0 {
             if shares[order[j]] > 0 { shares[order[j]] -= 1; left += 1 }
-            j -= 1
+            j = j == 0 ? order.count - 1 : j - 1
         }
         return shares
     }

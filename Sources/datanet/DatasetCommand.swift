@@ -18,6 +18,9 @@ func trainingSet(_ ledger: Ledger, _ st: DatanetState, at size: UInt64?, license
             inputs.append(TrainingInput(id: f.contribution, author: c.author, license: c.license, files: []))
         }
         // Each file's bytes, every chunk re-hashed; a file this store does not hold is nil.
+        if let size = try ledger.store.blob(f.content)?.size, size > 1 << 31 {
+            throw CLIError.failure("\(f.path) holds \(size) bytes; training reads files of at most 2 GiB")
+        }
         let bytes = try ledger.store.blobBytes(f.content, limit: 1 << 31)
         inputs[index[f.contribution]!].files.append((f.path, bytes))
     }
@@ -37,7 +40,7 @@ func runDataset(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedgerForReading()
     let (st, size) = try datanetAt(ledger, p.positionals[0])
     let checkpoint = try ledger.reader.checkpoint(st.id, at: size).size
-    let set = try trainingSet(ledger, st, at: size, licenses: try licenseFilter(p))
+    let set = try trainingSet(ledger, st, at: checkpoint, licenses: try licenseFilter(p))
     let s = set.summary
     if p.has("--json") {
         let data = try JSONEncoder().encode(s)

@@ -44,17 +44,28 @@ func runModel(_ p: Parsed) throws -> Int32 {
     }
     let count = kind == .text ? set.labeledTexts.count : set.numericRows.count
     guard count > 0 else { throw CLIError.failure("the training set of \(st.policy.name) at \(checkpoint) has no \(kind == .text ? "labeled text" : "numeric") examples (`datanet dataset` shows what it holds)") }
+    guard count <= KNNArtifact.maximumExamples else { throw CLIError.failure("\(count) examples: a kNN model holds at most \(KNNArtifact.maximumExamples)") }
     let artifact = KNNArtifact(set, kind: kind, k: k, scale: scale)
     let bytes = artifact.encoded
-    // Stored as an added file (kept by gc like any other), from a file in the store's folder.
+    // Nothing is stored that the decoder would refuse (a file name past its bound, …).
+    do { _ = try KNNArtifact(encoded: bytes) } catch { throw CLIError.failure("the model cannot be stored: \(error)") }
+    // Stored as an added file (kept by gc like any other), from a file of its own in the store's folder.
     let name = (p.options["--name"] ?? "\(st.policy.name)-\(checkpoint)-knn").replacingOccurrences(of: "/", with: "_")
-    let path = storeDir + "/" + name + ".knn"
-    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw CLIError.failure("cannot write \(path)") }
+    let path = storeDir + "/" + name + "-\(getpid())-\(UInt32.random(in: 0 ... .max)).knn"
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw CLIError.failure("cannot create \(path)") }
     defer { unlink(path) }
+    do {
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+    } catch { throw CLIError.failure("cannot write \(path): \(error)") }
     let added = try Ingest(store: ledger.store).add(paths: [path])[0]
+    guard added.size == UInt64(bytes.count) else { throw CLIError.failure("the stored artifact is \(added.size) bytes, not \(bytes.count)") }
     let summary: [String: Any] = ["artifact": added.id.hex, "bytes": bytes.count, "datanet": st.id.hex, "checkpoint": checkpoint,
                                   "features": kind == .text ? "text" : "numeric", "k": k, "scale": kind == .text ? "none" : scale.rawValue,
-                                  "examples": count, "contributions": set.contributions.count, "left_out": set.summary.leftOut.count]
+                                  "examples": count, "contributions": set.contributions.count,
+                                  "left_out": set.summary.leftOut.map { ["contribution": $0.contribution, "reason": $0.reason] }]
     if p.has("--json") { try printJSON(summary) } else {
         out("trained knn on \(terminalSafe(st.policy.name)) at checkpoint \(checkpoint): \(count) \(kind == .text ? "labeled text" : "numeric") example(s) from \(set.contributions.count) contribution(s), K \(k)")
         out("artifact \(added.id.hex) (\(bytes.count) bytes)")
@@ -86,8 +97,8 @@ func runInfer(_ p: Parsed) throws -> Int32 {
     let query: KNNModel.Query
     if artifact.kind == .text { query = .text(input) } else {
         let cells = input.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",", omittingEmptySubsequences: false)
-        let values = cells.compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }.filter(\.isFinite)
-        guard values.count == cells.count else { throw CLIError.usage("a numeric model takes its input as comma-separated finite numbers") }
+        let values = cells.compactMap { TrainingContent.number($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.count == cells.count else { throw CLIError.usage("a numeric model takes its input as comma-separated numbers as the training CSV writes them") }
         query = .numeric(values)
     }
     let model = artifact.model

@@ -14,10 +14,14 @@ import Testing
         #expect(try read("notes.md", "") == .document(""))
         #expect(try read("data.bin", "x") == .other)
         #expect(try read("README", "x") == .other)
+        #expect(try read("data.csv.", "x") == .other && read("dir.csv/notes", "x") == .other)
+        #expect(try read("dir.v2/a.md", "x") == .document("x"))
+        #expect(try read("l.jsonl", "{\"text\": \"t\", \"label\": -7}") == .labeledText([(1, "t", "-7")]))
         let jl = try read("l.jsonl", "{\"text\": \"good film\", \"label\": \"pos\", \"id\": 7}\n\n{\"label\": 3, \"text\": \"meh\"}\r\n")
         #expect(jl == .labeledText([(1, "good film", "pos"), (3, "meh", "3")]))
         let csv = try read("n.csv", "a,label,b\n1.5,x,-2e3\n0,y,7\n")
         #expect(csv == .numeric(features: ["a", "b"], rows: [(2, [1.5, -2000], "x"), (3, [0, 7], "y")]))
+        #expect(TrainingContent.number("0.5") == 0.5 && TrainingContent.number("-0") == 0 && TrainingContent.number("1e150") == 1e150)
     }
 
     @Test(arguments: [
@@ -36,6 +40,12 @@ import Testing
         ("n.csv", "a,label\n1e999,x\n", 2, "finite"),
         ("n.csv", "a,label\n 1,x\n", 2, "finite"),
         ("n.csv", "a,label\n0x10,x\n", 2, "finite"),
+        ("n.csv", "a,label\n007,x\n", 2, "finite"),
+        ("n.csv", "a,label\n1e151,x\n", 2, "finite"),
+        ("n.csv", "label\nx\n", 1, "feature column"),
+        ("l.jsonl", "{\"text\": \"a\", \"label\": 1.0}", 1, "label"),
+        ("l.jsonl", "{\"text\": \"a\", \"label\": 1e2}", 1, "label"),
+        ("l.jsonl", "{\"text\": \"a\", \"label\": 18446744073709551615}", 1, "label"),
         ("n.csv", "a,label\n1,x,3\n", 0, "line 2"),
         ("n.csv", "label,a,label\n1,2,3\n", 1, "twice"),
     ])
@@ -63,7 +73,7 @@ import Testing
         #expect(TextFeatures.tokens("ΣΟΦΊΑ σοφίας") == ["σοφία", "σοφίασ"], "final sigma folds to σ")
         #expect(TextFeatures.tokens("ſtraße STRASSE ẞ") == ["straße", "strasse", "ß"], "ſ → s; ẞ → ß (simple, not full, folding)")
         #expect(TextFeatures.tokens("İstanbul µm") == ["İstanbul", "μm"], "İ has no simple folding; the micro sign folds to μ")
-        #expect(TextFeatures.tokens("ꭰꮿ ᏸ") == ["ᎠᏯ", "Ᏸ"], "Cherokee small letters fold to capitals")
+        #expect(TextFeatures.tokens("ꭰꮿ ᏸ ᎠᏯ") == ["ᎠᏯ", "Ᏸ", "ᎠᏯ"], "Cherokee small letters fold to capitals, capitals stay")
         #expect(TextFeatures.tokens("٣٤ ½ 二十") == ["٣٤", "二十"], "decimal digits count, other numbers do not")
         #expect(TextFeatures.tokens("") == [])
     }
