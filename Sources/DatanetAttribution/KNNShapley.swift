@@ -94,14 +94,13 @@ public enum KNNShapley {
         let n = trainLabels.count, tests = testLabels.count
         var total = [Double](repeating: 0, count: n)
         guard tests > 0 else { return total }
-        let blocks = stride(from: 0, to: tests, by: block).map { $0..<min(tests, $0 + block) }
-        let sums = try Parallel.map(blocks, grain: 1) { range -> [Double] in
+        // One block's sum: the recursion of `values` for each test point, each value added
+        // where it lands (one addition per training point per test point, in test order).
+        func blockSum(_ range: Range<Int>) throws -> [Double] {
             var sum = [Double](repeating: 0, count: n)
+            guard n > 0, k > 0 else { return sum }
             for t in range {
-                // The recursion of `values`, each value added where it lands (one addition per
-                // training point per test point, in test order: the same sums).
                 let order = ranking(try distances(t))
-                guard n > 0, k > 0 else { continue }
                 let label = testLabels[t]
                 sum.withUnsafeMutableBufferPointer { s in
                     trainLabels.withUnsafeBufferPointer { y in
@@ -121,7 +120,14 @@ public enum KNNShapley {
             }
             return sum
         }
-        for s in sums { for i in 0..<n { total[i] += s[i] } }
+        let blocks = stride(from: 0, to: tests, by: block).map { $0..<min(tests, $0 + block) }
+        // In waves of 8 blocks, each wave's sums added in block order as it ends: memory stays
+        // at 8 sums of n, and the result is the one of all blocks at once.
+        for wave in stride(from: 0, to: blocks.count, by: 8) {
+            for s in try Parallel.map(Array(blocks[wave..<min(blocks.count, wave + 8)]), grain: 1, blockSum) {
+                for i in 0..<n { total[i] += s[i] }
+            }
+        }
         return total.map { $0 / Double(tests) }
     }
 }
