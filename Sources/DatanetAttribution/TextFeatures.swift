@@ -30,9 +30,10 @@ public enum TextFeatures {
 
     /// The text's bucket counts, ascending by bucket.
     public static func counts(_ text: String) -> [BucketCount] {
-        var tally = [UInt32: UInt32]()
+        var tally = [UInt32: Int]()
         for t in tokens(text) { tally[bucket(t), default: 0] += 1 }
-        return tally.sorted { $0.key < $1.key }.map { BucketCount(bucket: $0.key, count: $0.value) }
+        // (A count past 2^32 − 1 — a text of more than 4 GiB of one token — saturates.)
+        return tally.sorted { $0.key < $1.key }.map { BucketCount(bucket: $0.key, count: UInt32(clamping: $0.value)) }
     }
 
     static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
