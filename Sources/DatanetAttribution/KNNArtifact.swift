@@ -8,6 +8,8 @@ import DatanetRecords
 /// every machine. Decoding is strict: anything but the exact encoding this writes is refused.
 public struct KNNArtifact: Equatable, Sendable {
     public static let version: UInt64 = 1
+    /// The trainer name a `model` record of this artifact carries (its version is `version`).
+    public static let trainerName = "datanet-knn"
     /// Bounds a decoder checks: examples, features, the length of a file name or label.
     public static let maximumExamples = 50_000_000, maximumFeatures = 4_096, maximumText = 4_096
 

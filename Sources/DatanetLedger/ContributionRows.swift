@@ -152,7 +152,7 @@ extension LogIndex {
             try rewrite(rows, d, intake, by: "a decision") { ContributionRow.decided($0, at: index, accepted: accepted) }
         case .tombstone(_, _, let intake):
             try rewrite(rows, d, intake, by: "a tombstone") { ContributionRow.withdrawn($0, at: index) }
-        case .governing, .review:
+        case .governing, .review, .model:
             break
         }
     }

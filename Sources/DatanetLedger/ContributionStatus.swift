@@ -163,7 +163,7 @@ extension LedgerReader {
             case .tombstone(let t):
                 guard let k = row(t.intake, t.contribution), case .tombstone(let rec)? = try? Record(t.record) else { return true }
                 (rows[k].state, rows[k].tombstone, rows[k].reason) = (rec.takedown ? .takenDown : .withdrawn, index, rec.reason)
-            case .intake, .policy, .setSequencer, .continuation:
+            case .intake, .policy, .setSequencer, .continuation, .model:
                 break
             }
             return true

@@ -33,7 +33,8 @@ extension Ledger {
     /// checkpoint with the checkpoints between, the records pending here (those `selection`
     /// includes, when given: sync's), the sidecars held and, unless `recordsOnly`, every
     /// chunk, blob and tree their contributions name. One read
-    /// snapshot, so the bundle is consistent even while this store keeps working.
+    /// snapshot, so the bundle is consistent even while this store keeps working. The artifacts
+    /// of its models (registered or pending) travel as content does, when held.
     /// With `end`, a batch (schema/protocol.md): leaves [since, end) only, with the checkpoints
     /// among them and their intakes' promises and content, but no pending records.
     /// With `signer`, pending records only (no leaves, checkpoints or evidence: `since` and
@@ -59,15 +60,18 @@ extension Ledger {
             }
             var contents = [Contribution]()
             var intakes = [RecordID]()
+            var artifacts = [ObjectID]()
             try table.scan(txn, from: since) { k, v in
                 guard k < to else { return false }
                 let bytes = Array(v)
                 try w.frame(.leaf, BigEndian.bytes(k) + bytes)
                 summary.leaves += 1
-                if let e = (try? Leaf(encoded: bytes))?.intake?.contribution,
-                   case .contribution(let c)? = try? Record(e) {
+                let leaf = try? Leaf(encoded: bytes)
+                if let e = leaf?.intake?.contribution, case .contribution(let c)? = try? Record(e) {
                     intakes.append(e.id)
                     if try tombstone(txn, e.id) == nil { contents.append(c) } // content under a tombstone is not passed on
+                } else if let m = leaf?.model?.record, case .model(let r)? = try? Record(m) {
+                    artifacts.append(r.artifact)
                 }
                 return true
             }
@@ -85,11 +89,22 @@ extension Ledger {
                 if let signer, !(e?.signatures.contains { $0.key == signer } ?? false) { return true }
                 try w.frame(.record, bytes)
                 summary.records += 1
-                if let e, case .contribution(let c)? = try? Record(e) { contents.append(c) }
+                switch e.flatMap({ try? Record($0) }) {
+                case .contribution(let c)?: contents.append(c)
+                case .model(let m)?: artifacts.append(m.artifact)
+                default: break
+                }
                 return true
             }
             // Apart: a chunk whose bytes are a sidecar's encoding has that sidecar's hash as its id.
             var sentSidecars = Set<Digest>(), sentObjects = Set<ObjectID>()
+            func send(_ closure: [(ObjectKind, ObjectID)]) throws {
+                for (kind, id) in closure where sentObjects.insert(id).inserted {
+                    let frame: BundleFrame = switch kind { case .chunk: .chunk; case .blob: .blob; case .tree: .tree }
+                    try w.frame(frame, try store.objectBytes(kind, id, in: txn)!)
+                    summary.objects += 1
+                }
+            }
             for c in contents {
                 if let s = try txn.get(sidecars, c.sidecar), sentSidecars.insert(c.sidecar).inserted { try w.frame(.sidecar, s); summary.sidecars += 1 }
                 // Content a tombstone erased here (an exact copy of withdrawn content included) is
@@ -98,11 +113,11 @@ extension Ledger {
                 guard let closure = try store.closure(of: c.content, kind: c.contentKind == .blob ? .blob : .tree, in: txn) else {
                     throw LedgerStateError.contentMissing(content: c.content.hex)
                 }
-                for (kind, id) in closure where sentObjects.insert(id).inserted {
-                    let frame: BundleFrame = switch kind { case .chunk: .chunk; case .blob: .blob; case .tree: .tree }
-                    try w.frame(frame, try store.objectBytes(kind, id, in: txn)!)
-                    summary.objects += 1
-                }
+                try send(closure)
+            }
+            // A model's artifact when held here (its builder's store holds it; others may not).
+            for a in artifacts where !recordsOnly {
+                if let closure = try store.closure(of: a, kind: .blob, in: txn) { try send(closure) }
             }
             try txn.scan(forks, from: d.bytes) { k, v in
                 guard end == nil, signer == nil, k.starts(with: d.bytes) else { return false }

@@ -212,9 +212,14 @@ extension Ledger {
         }
         // Contributions whose content and sidecar this import may keep, content required
         // first: the new intake leaves (unless records-only), then pending proposals.
-        for leaf in checkedNew where leaf.leaf?.kind == .intake {
-            guard case (let e, .contribution(let c), _)? = try? leaf.records.first?.get() else { continue }
-            try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "contribution \(e.id.hex) (leaf \(leaf.index))")
+        for leaf in checkedNew {
+            switch try? leaf.records.first?.get() {
+            case (let e, .contribution(let c), _)? where leaf.leaf?.kind == .intake:
+                try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "contribution \(e.id.hex) (leaf \(leaf.index))")
+            case (_, .model(let m), _)? where leaf.leaf?.kind == .model:
+                _ = try mark(txn, .blob, m.artifact, into: &live) // kept when it came; a model's artifact is not required
+            default: continue
+            }
         }
         summary.promises = try keepPromises(txn, d, promises, relayed: relayed, auditor: auditor, newLeaves: checkedNew, localSize: localSize, table: table)
         if to > localSize || local == nil { try txn.put(state, d, st.encoded) }
@@ -228,6 +233,7 @@ extension Ledger {
                 if case .contribution(let c) = record {
                     try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "proposal \(e.id.hex)")
                 }
+                if case .model(let m) = record { _ = try mark(txn, .blob, m.artifact, into: &live) }
                 _ = try propose(txn, e, record)
                 summary.records += 1
             } catch LedgerRefusal.alreadyDecided {
@@ -252,9 +258,13 @@ extension Ledger {
         let freshSidecarSet = Set(freshSidecars.filter { !live.sidecars.contains($0) })
         if !freshIDs.isEmpty || !freshSidecarSet.isEmpty {
             try table.scan(txn) { k, v in
-                guard k < localSize, let e = (try? Leaf(encoded: Array(v)))?.intake?.contribution, case .contribution(let c)? = try? Record(e),
-                      freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) else { return true }
-                try want(txn, d, e.id, c, into: &live, required: nil)
+                guard k < localSize, let leaf = try? Leaf(encoded: Array(v)) else { return k < localSize }
+                if let e = leaf.intake?.contribution, case .contribution(let c)? = try? Record(e),
+                   freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) {
+                    try want(txn, d, e.id, c, into: &live, required: nil)
+                } else if let m = leaf.model?.record, case .model(let r)? = try? Record(m), freshIDs.contains(r.artifact) {
+                    _ = try mark(txn, .blob, r.artifact, into: &live)
+                }
                 return true
             }
         }

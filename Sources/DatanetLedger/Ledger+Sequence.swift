@@ -167,12 +167,12 @@ final class SequenceRun {
     /// What a transaction's body changes in the run, taken before it.
     struct Mark {
         let st: DatanetState?, handedOver: Bool, committed: Bool, checkpoint: String, size: UInt64
-        let counts: (intakes: Int, decisions: Int, policies: Int, tombstones: Int, refused: Int)
+        let counts: (intakes: Int, decisions: Int, policies: Int, tombstones: Int, models: Int, refused: Int)
     }
 
     func mark() -> Mark {
         Mark(st: st, handedOver: handedOver, committed: committed, checkpoint: report.checkpoint, size: report.size,
-             counts: (report.intakes.count, report.decisions.count, report.policies.count, report.tombstones.count, report.refused.count))
+             counts: (report.intakes.count, report.decisions.count, report.policies.count, report.tombstones.count, report.models.count, report.refused.count))
     }
 
     /// Undoes what an aborted transaction's body did to the run (reports are cut back, not
@@ -183,6 +183,7 @@ final class SequenceRun {
         report.decisions.removeLast(report.decisions.count - m.counts.decisions)
         report.policies.removeLast(report.policies.count - m.counts.policies)
         report.tombstones.removeLast(report.tombstones.count - m.counts.tombstones)
+        report.models.removeLast(report.models.count - m.counts.models)
         report.refused.removeLast(report.refused.count - m.counts.refused)
     }
 
@@ -253,6 +254,8 @@ final class SequenceRun {
             try intake(txn, envelope, id, c)
         case .tombstone(let t):
             try placeTombstone(txn, envelope, id, t)
+        case .model(let m):
+            try placeModel(txn, envelope, id, m)
         default:
             report.refused.append(.init(record: id, refusal: .notSequenced(kind: envelope.kind.rawValue)))
         }
@@ -287,6 +290,24 @@ final class SequenceRun {
         let (index, _) = try append(txn, .tombstone(.init(record: envelope, contribution: t.contribution, intake: intake)))
         try ledger.index.apply(txn, d, first: index, recordsHeld: true, [.tombstone(envelope, contribution: t.contribution, intake: intake)])
         report.tombstones.append((t.contribution, index))
+    }
+
+    /// A model leaf, with the consistency proof from the checkpoint it names to the log before
+    /// it; refused when its builder holds no role for it or the checkpoint is not of this log.
+    private func placeModel(_ txn: Transaction, _ envelope: Envelope, _ id: RecordID, _ m: ModelRecord) throws {
+        let policy = st!.policy, size = st!.size
+        guard policy.mayBuild(m.builder) else {
+            return report.refused.append(.init(record: id, refusal: .notABuilder(key: m.builder.description, datanet: policy.name)))
+        }
+        guard m.checkpointSize <= size, try log.root(txn, size: m.checkpointSize) == m.checkpointRoot else {
+            return report.refused.append(.init(record: id, refusal: .modelNamesAnotherLog(
+                m.checkpointSize > size ? "it names size \(m.checkpointSize); the log has \(size) leaves"
+                                        : "its root at size \(m.checkpointSize) is not the log's")))
+        }
+        let proof = try log.consistencyProof(txn, size1: m.checkpointSize, size2: size)
+        let (index, _) = try append(txn, .model(.init(record: envelope, proof: proof)))
+        try ledger.index.apply(txn, d, first: index, recordsHeld: true, [.model(envelope)])
+        report.models.append((id, index))
     }
 
     private func intake(_ txn: Transaction, _ envelope: Envelope, _ id: RecordID, _ c: Contribution) throws {

@@ -12,6 +12,8 @@ public struct SequenceReport: Sendable {
     public var policies: [(record: RecordID, index: UInt64)] = []
     /// Contributions withdrawn or taken down, with their tombstone leaf.
     public var tombstones: [(contribution: RecordID, index: UInt64)] = []
+    /// Models registered, with their model leaf.
+    public var models: [(record: RecordID, index: UInt64)] = []
     /// Records taken out of pending without a leaf, and why.
     public var refused: [Refused] = []
     /// Contributions left pending because their author is over quota: taken in by a later run,

@@ -16,6 +16,8 @@ enum LeafEffect {
     case tombstone(Envelope, contribution: RecordID, intake: UInt64)
     /// A review sequenced once, for the decisions that cite it (the record, when not held).
     case review(RecordID, Envelope?)
+    /// A model registered (the record, kept if not held).
+    case model(Envelope)
 
     /// The effect of a leaf the replay decoded, with the records it carries decoded.
     init?(_ leaf: Leaf, records: [(Envelope, Record)]) {
@@ -27,6 +29,7 @@ enum LeafEffect {
         case .policy(let e), .setSequencer(let e), .continuation(let e): self = .governing(e)
         case .tombstone(let t): self = .tombstone(t.record, contribution: t.contribution, intake: t.intake)
         case .review(let e): self = .review(e.id, e)
+        case .model(let m): self = .model(m.record)
         }
     }
 }
@@ -150,7 +153,7 @@ struct LogIndex {
                 if let e { try keep(e) }
                 try place(txn, id, d, index)
                 duplicates.append(nil)
-            case .governing(let e):
+            case .governing(let e), .model(let e):
                 try keep(e)
                 try place(txn, e.id, d, index)
                 duplicates.append(nil)

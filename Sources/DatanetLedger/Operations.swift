@@ -128,6 +128,17 @@ extension Ledger {
         return e
     }
 
+    /// Proposes registering a model (`record`, its builder's key signing it): it is sequenced as a
+    /// model leaf of the record's Datanet.
+    public func registerModel(_ record: ModelRecord, by builder: SigningKey) throws -> Envelope {
+        _ = try reader.state(of: record.datanet)
+        try TextRules.checkSingleLine(record.name, field: "model name")
+        var e = Envelope(kind: .model, body: record.body)
+        try e.sign(with: builder)
+        try propose(e)
+        return e
+    }
+
     /// Proposes a policy change on top of the policy in force, signed by `signer`; it takes
     /// force when sequenced with the owner's signature or a curator quorum.
     public func proposePolicy(_ d: DatanetID, summary: String, by signer: SigningKey, _ change: (inout PolicyState) throws -> Void) throws -> Envelope {
@@ -216,6 +227,13 @@ extension Ledger {
         if case .setSequencer(let h) = record, h.takesOver.map({ $0.size <= st.size }) ?? true,
            let why = try handoffProblem(txn, h, log: try merkleLog(d), size: st.size, exact: false) {
             throw LedgerRefusal.handoffNamesAnotherLog(why)
+        }
+        if case .model(let m) = record {
+            guard st.policy.mayBuild(m.builder) else { throw LedgerRefusal.notABuilder(key: m.builder.description, datanet: st.policy.name) }
+            // Checked here when this store holds that far; the sequencer checks it again.
+            if m.checkpointSize <= st.size, try merkleLog(d).root(txn, size: m.checkpointSize) != m.checkpointRoot {
+                throw LedgerRefusal.modelNamesAnotherLog("its root at size \(m.checkpointSize) is not the log's")
+            }
         }
         try record.checkKeysUsable()
         if case .contribution(let c) = record, !st.policy.mayContribute(c.author) {

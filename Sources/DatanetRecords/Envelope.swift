@@ -9,6 +9,7 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case setSequencer = "set-sequencer"
     case continuation
     case tombstone
+    case model
 
     /// The kind's bytes, as hashed into ids (made once per kind, not per record).
     package var contextBytes: [UInt8] { Self.contexts[self]!.id }

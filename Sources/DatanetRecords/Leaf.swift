@@ -16,11 +16,15 @@ public enum LeafKind: UInt64, Sendable, CaseIterable, CustomStringConvertible {
     case tombstone = 6
     /// A curator's review, sequenced once however many decisions cite it.
     case review = 7
+    /// A model bound to a checkpoint of this log (`model` record), with a consistency proof
+    /// from that checkpoint to the log before the leaf.
+    case model = 8
 
     public var description: String {
         switch self {
         case .intake: "intake"; case .decision: "decision"; case .policy: "policy"
         case .setSequencer: "set-sequencer"; case .continuation: "continuation"; case .tombstone: "tombstone"; case .review: "review"
+        case .model: "model"
         }
     }
 }
@@ -66,12 +70,13 @@ public struct Leaf: Sendable {
         case tombstone(Tombstone)
         /// A signed `review` record, cited by index from the decisions it settles.
         case review(Envelope)
+        case model(Model)
 
         public var kind: LeafKind {
             switch self {
             case .intake: .intake; case .decision: .decision; case .policy: .policy
             case .setSequencer: .setSequencer; case .continuation: .continuation; case .tombstone: .tombstone
-            case .review: .review
+            case .review: .review; case .model: .model
             }
         }
     }
@@ -131,6 +136,14 @@ public struct Leaf: Sendable {
         }
     }
 
+    /// A model registered: its signed `model` record and the consistency proof from the
+    /// checkpoint it names to the log before this leaf (RFC 9162 §2.1.4; empty when they are one).
+    public struct Model: Sendable {
+        public var record: Envelope
+        public var proof: [Digest]
+        public init(record: Envelope, proof: [Digest]) { (self.record, self.proof) = (record, proof) }
+    }
+
     public init(datanet: DatanetID, policy: (index: UInt64, hash: Digest)?, payload: Payload) {
         self.datanet = datanet; self.policy = policy; self.payload = payload
     }
@@ -145,11 +158,13 @@ public struct Leaf: Sendable {
     public var tombstone: Tombstone? { if case .tombstone(let t) = payload { t } else { nil } }
     /// The review record, if this is a review leaf.
     public var review: Envelope? { if case .review(let e) = payload { e } else { nil } }
+    /// The model fields, if this is a model leaf.
+    public var model: Model? { if case .model(let m) = payload { m } else { nil } }
     /// The record of a policy, set-sequencer or continuation leaf.
     public var governing: Envelope? {
         switch payload {
         case .policy(let e), .setSequencer(let e), .continuation(let e): e
-        case .intake, .decision, .tombstone, .review: nil
+        case .intake, .decision, .tombstone, .review, .model: nil
         }
     }
 
@@ -160,6 +175,7 @@ public struct Leaf: Sendable {
         case .decision(let d): if case .embedded(let e) = d.reviews { e } else { [] }
         case .policy(let e), .setSequencer(let e), .continuation(let e), .review(let e): [e]
         case .tombstone(let t): [t.record]
+        case .model(let m): [m.record]
         }
     }
 
@@ -179,6 +195,7 @@ public struct Leaf: Sendable {
                 } }()
         case .policy(let e), .setSequencer(let e), .continuation(let e), .review(let e): [(1, .bytes(e.encoded))]
         case .tombstone(let t): [(1, .bytes(t.record.encoded)), (2, .bytes(t.contribution.bytes)), (3, .unsigned(t.intake))]
+        case .model(let m): [(1, .bytes(m.record.encoded)), (2, .array(m.proof.map { .bytes($0.bytes) }))]
         }
         b.set(3, .map(fields.map { .init(.unsigned($0.0), $0.1) }))
         return b.encoded
@@ -271,6 +288,17 @@ public struct Leaf: Sendable {
         case .tombstone:
             payload = .tombstone(Tombstone(record: try p.envelope(1, "record"), contribution: try p.id(2, "contribution"),
                                            intake: try p.uint(3, "intake index")))
+        case .model:
+            let record = try p.envelope(1, "record")
+            let proof = try p.field(2, "consistency proof", wrong: { _ in "field 2 (consistency proof) is not a list of at most 128 32-byte hashes" }) {
+                s throws(CBORError) -> [Digest]? in
+                let n = try s.arrayCount()
+                guard n <= 128 else { return nil }
+                var out = [Digest]()
+                for _ in 0..<n { guard let d = Digest(try s.bytes()) else { return nil }; out.append(d) }
+                return out
+            }
+            payload = .model(Model(record: record, proof: proof))
         }
         try p.finish()
         try f.finish()
@@ -303,6 +331,9 @@ extension RecordView {
             o["record"] = try record(t.record)
             o["contribution"] = .string(t.contribution.hex)
             o["intake_index"] = .int(t.intake)
+        case .model(let m):
+            o["record"] = try record(m.record)
+            o["consistency_proof"] = .array(m.proof.map { .string($0.hex) })
         }
         return .object(o)
     }

@@ -54,6 +54,10 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
     case checkpointRefused(String)
     /// The record is in this store's refused set (a contribution that expired here).
     case expired(record: String)
+    /// A model record signed by a key that may not register models.
+    case notABuilder(key: String, datanet: String)
+    /// A model record naming a checkpoint that is not of this log (or not yet held here).
+    case modelNamesAnotherLog(String)
     case record(RecordError)
 
     public var description: String {
@@ -87,6 +91,8 @@ public enum LedgerRefusal: Error, Equatable, CustomStringConvertible {
         case .notSequencer(let key, let sequencer): "key \(key) is not the sequencer (that is \(sequencer))"
         case .checkpointRefused(let why): "checkpoint refused: \(why)"
         case .expired(let r): "record \(r) expired here (past the node's --proposal-max-age) and is not taken again"
+        case .notABuilder(let k, let d): "key \(k) may not register models in \(d): only the owner, a curator or a builder (`datanet policy D add-builder KEY`)"
+        case .modelNamesAnotherLog(let why): "model refused: \(why)"
         case .record(let e): "\(e)"
         }
     }

@@ -100,6 +100,8 @@ package struct LogAuditor {
     /// For each contribution not yet decided, each curator's latest review leaf about it so far
     /// (`Review.isLater`): a decision must count no curator's superseded review.
     private var latestReview = [RecordID: [PublicKey: (createdAt: UInt64, id: RecordID)]]()
+    /// Every model registered so far: a model leaf is appended once per model record.
+    private var models = Set<RecordID>()
 
     package init(datanet: DatanetID) { self.datanet = datanet }
 
@@ -213,6 +215,22 @@ package struct LogAuditor {
             tombstone(i, leaf, records[0], st)
         case .review:
             review(i, records[0], st)
+        case .model:
+            model(i, leaf, records[0], st)
+        }
+    }
+
+    private mutating func model(_ i: UInt64, _ leaf: Leaf, _ r: (Envelope, Record, [PublicKey]), _ st: PolicyState) {
+        guard case .model(let m) = r.1, let proof = leaf.model?.proof else { return flag(i, "a model leaf carries a model", "carries \(r.0.kind.rawValue)") }
+        if m.datanet != datanet { flag(i, "records belong to this Datanet", "model names \(m.datanet.hex)") }
+        guard models.insert(r.0.id).inserted else { return flag(i, "a model is registered once", "\(r.0.id.hex) has a model leaf before") }
+        if !st.mayBuild(m.builder) {
+            flag(i, "a model's builder is the owner, a curator or a builder in force", "\(m.builder) is none under policy leaf \(policyLeaf!.index)")
+        }
+        do {
+            try Merkle.verifyConsistency(size1: m.checkpointSize, size2: i, root1: m.checkpointRoot, root2: root, proof: proof)
+        } catch {
+            flag(i, "a model names a checkpoint of the log before it", "size \(m.checkpointSize) with root \(m.checkpointRoot.hex) is not: \(error)")
         }
     }
 

@@ -25,6 +25,9 @@ extension PolicyState {
     /// Only curators in force review; other keys' reviews are refused and never counted.
     public func mayReview(_ reviewer: PublicKey) -> Bool { curators.contains(reviewer) }
 
+    /// Who may register a model: the owner, a curator or a builder in force.
+    public func mayBuild(_ key: PublicKey) -> Bool { key == owner || curators.contains(key) || builders.contains(key) }
+
     /// The curators in force among `signers`.
     public func curatorCount<S: Sequence<PublicKey>>(_ signers: S) -> Int { signers.reduce(0) { $0 + (curators.contains($1) ? 1 : 0) } }
 
@@ -64,6 +67,7 @@ extension PolicyState {
         case .policy, .setSequencer: key == owner || curators.contains(key)
         case .continuation: key == owner
         case .tombstone: key == owner || curators.contains(key) || key == author
+        case .model(let m): key == m.builder
         }
     }
 

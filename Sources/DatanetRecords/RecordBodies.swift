@@ -19,10 +19,14 @@ public struct PolicyState: Hashable, Sendable {
     /// Per-author limits on pending proposals and their bytes.
     public var maxPendingProposals: UInt64
     public var maxPendingBytes: UInt64
+    /// Who may register models besides the owner and the curators, sorted (field 10, absent
+    /// when empty, so states made before it keep their bytes).
+    public var builders: [PublicKey]
 
     public init(name: String, owner: PublicKey, sequencer: PublicKey, curators: [PublicKey], quorum: UInt64,
                 contributors: [PublicKey]?, readers: [PublicKey]?, maxPendingProposals: UInt64 = 100,
-                maxPendingBytes: UInt64 = 1 << 30) {
+                maxPendingBytes: UInt64 = 1 << 30, builders: [PublicKey] = []) {
+        self.builders = builders.sortedByBytes()
         self.name = name; self.owner = owner; self.sequencer = sequencer
         self.curators = curators.sortedByBytes(); self.quorum = quorum
         self.contributors = contributors?.sortedByBytes(); self.readers = readers?.sortedByBytes()
@@ -40,6 +44,7 @@ public struct PolicyState: Hashable, Sendable {
         b.set(7, readers.map { sortedList($0.map(\.bytes)) } ?? .null)
         b.set(8, .unsigned(maxPendingProposals))
         b.set(9, .unsigned(maxPendingBytes))
+        if !builders.isEmpty { b.set(10, sortedList(builders.map(\.bytes))) }
         return b.item
     }
 
@@ -54,6 +59,18 @@ public struct PolicyState: Hashable, Sendable {
         readers = try f.sortedSet(7, "readers", nullable: true)?.map { try! PublicKey(bytes: $0) }
         maxPendingProposals = try f.uint(8, "max pending proposals")
         maxPendingBytes = try f.uint(9, "max pending bytes")
+        let named = try f.optional(10, wrong: "policy state field 10 (builders) is not a non-empty sorted, duplicate-free list of 32-byte keys") {
+            s throws(CBORError) -> [PublicKey]? in
+            let n = try s.arrayCount()
+            var out = [PublicKey]()
+            for _ in 0..<n {
+                let b = try s.bytes()
+                guard let k = PublicKey(b), out.last.map({ $0.bytes.lexicographicallyPrecedes(k.bytes) }) ?? true else { return nil }
+                out.append(k)
+            }
+            return out.isEmpty ? nil : out // an empty list is written by leaving the field out
+        }
+        builders = named ?? []
         try f.finish()
         guard !name.isEmpty else { throw .malformed("policy state has an empty name") }
         guard !curators.isEmpty, quorum >= 1, quorum <= UInt64(curators.count) else {
@@ -67,7 +84,7 @@ extension PolicyState {
     /// mixed order or a non-canonical encoding: schema/contexts.md "Ed25519").
     package func checkKeysUsable(_ kind: String) throws(RecordError) {
         let roles: [(String, [PublicKey])] = [("owner", [owner]), ("sequencer", [sequencer]), ("curator", curators),
-                                               ("contributor", contributors ?? []), ("reader", readers ?? [])]
+                                               ("contributor", contributors ?? []), ("reader", readers ?? []), ("builder", builders)]
         for (role, keys) in roles {
             if let bad = keys.first(where: { !$0.isUsable }) {
                 throw .malformed("\(kind) names \(role) key \(bad), which is of small order or not canonical")
@@ -289,7 +306,7 @@ public struct Continuation: Hashable, Sendable {
 /// A decoded record: the envelope and its typed body.
 public enum Record: Sendable {
     case genesis(Genesis), contribution(Contribution), review(Review), policy(PolicyChange)
-    case setSequencer(SetSequencer), continuation(Continuation), tombstone(Tombstone)
+    case setSequencer(SetSequencer), continuation(Continuation), tombstone(Tombstone), model(ModelRecord)
 
     /// Decodes the body of `envelope` by its kind.
     public init(_ envelope: Envelope) throws(RecordError) {
@@ -301,6 +318,7 @@ public enum Record: Sendable {
         case .setSequencer: self = .setSequencer(try SetSequencer(body: envelope.body))
         case .continuation: self = .continuation(try Continuation(body: envelope.body))
         case .tombstone: self = .tombstone(try Tombstone(body: envelope.body))
+        case .model: self = .model(try ModelRecord(body: envelope.body))
         }
     }
 
@@ -316,7 +334,7 @@ public enum Record: Sendable {
             guard s.sequencer.isUsable else { throw .malformed("set-sequencer names key \(s.sequencer), which is of small order or not canonical") }
         case .continuation(let c):
             guard c.sequencer.isUsable else { throw .malformed("continuation names key \(c.sequencer), which is of small order or not canonical") }
-        case .contribution, .review, .tombstone: break // their keys must sign them, which an unusable key never does
+        case .contribution, .review, .tombstone, .model: break // their keys must sign them, which an unusable key never does
         }
     }
 
@@ -330,6 +348,7 @@ public enum Record: Sendable {
         case .setSequencer(let s): s.datanet
         case .continuation(let c): c.datanet
         case .tombstone(let t): t.datanet
+        case .model(let m): m.datanet
         }
     }
 }
@@ -342,6 +361,7 @@ extension Record {
         case .genesis(let g): g.policy.owner
         case .contribution(let c): c.author
         case .review(let r): r.reviewer
+        case .model(let m): m.builder
         case .policy, .setSequencer, .continuation, .tombstone: nil
         }
     }

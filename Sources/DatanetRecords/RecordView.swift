@@ -38,10 +38,13 @@ public enum RecordView {
 
     /// The view of a policy state.
     public static func policy(_ p: PolicyState) -> JSONValue {
-        .object(["name": .string(p.name), "owner": .string(p.owner.description), "sequencer": .string(p.sequencer.description),
-                 "curators": keys(p.curators), "quorum": .int(p.quorum), "contributors": keys(p.contributors),
-                 "readers": keys(p.readers), "max_pending_proposals": .int(p.maxPendingProposals),
-                 "max_pending_bytes": .int(p.maxPendingBytes)])
+        var o: [String: JSONValue] = ["name": .string(p.name), "owner": .string(p.owner.description), "sequencer": .string(p.sequencer.description),
+                                      "curators": keys(p.curators), "quorum": .int(p.quorum), "contributors": keys(p.contributors),
+                                      "readers": keys(p.readers), "max_pending_proposals": .int(p.maxPendingProposals),
+                                      "max_pending_bytes": .int(p.maxPendingBytes)]
+        // Only when named, as the encoding has field 10 only then (views of older states unchanged).
+        if !p.builders.isEmpty { o["builders"] = keys(p.builders) }
+        return .object(o)
     }
 
     /// The view of a signed record: id, kind, signers and its typed body.
@@ -67,6 +70,16 @@ public enum RecordView {
         case .tombstone(let t):
             body = ["datanet": .string(t.datanet.hex), "contribution": .string(t.contribution.hex), "takedown": .bool(t.takedown),
                     "reason": .string(t.reason)]
+        case .model(let m):
+            body = ["datanet": .string(m.datanet.hex), "builder": .string(m.builder.description), "name": .string(m.name),
+                    "checkpoint": .object(["size": .int(m.checkpointSize), "root": .string(m.checkpointRoot.hex)]),
+                    "trainer": .string(m.trainer), "trainer_version": .string(m.trainerVersion),
+                    "configuration": .object(Dictionary(m.configuration.map { ($0.key, JSONValue.string($0.value)) }, uniquingKeysWith: { a, _ in a })),
+                    "artifact": .object(["blob": .string(m.artifact.hex), "size": .int(m.artifactSize)]),
+                    "training": .object(["contributions": .int(m.training.contributions), "examples": .int(m.training.examples),
+                                         "bytes": .int(m.training.bytes), "licenses": .array(m.training.licenses.map { .string($0) }),
+                                         "tombstones_before": .int(m.training.tombstonesBefore)]),
+                    "created_at": .int(m.createdAt), "base": m.base.map { .string($0.hex) } ?? .null]
         }
         return .object(["id": .string(e.id.hex), "kind": .string(e.kind.rawValue), "signers": keys(e.signatures.map(\.key)),
                         "body": .object(body)])

@@ -156,6 +156,25 @@ public final class ObjectStore: @unchecked Sendable {
         }
     }
 
+    /// Checks blob `id` against its bytes: every chunk re-hashed and the blob id recomputed from
+    /// the chunks' sizes and hashes (a manifest under the wrong id fails). Returns its size;
+    /// `StoreError.notFound` when it is not held. Reads a chunk a transaction.
+    public func verifiedBlobSize(_ id: ObjectID) throws -> UInt64 {
+        guard let manifest = try blob(id) else { throw StoreError.notFound(id: id.hex) }
+        var offset: UInt64 = 0
+        for c in manifest.chunks {
+            guard c.offset == offset else { throw StoreError.corrupt("blob \(id) lists chunk \(c.id) at offset \(c.offset), not \(offset)") }
+            let ok = try env.read { txn in
+                try txn.withValue(chunks, c.id) { b in ObjectID(SHA256.hash(b)) == c.id && b.count == Int(c.length) }
+            }
+            guard ok == true else { throw StoreError.corrupt("chunk \(c.id) of blob \(id) is missing or damaged") }
+            offset += UInt64(c.length)
+        }
+        let rebuilt = BlobManifest(chunks: manifest.chunks)
+        guard rebuilt.id == id, rebuilt.size == manifest.size else { throw StoreError.corrupt("blob \(id)'s chunks make blob \(rebuilt.id)") }
+        return rebuilt.size
+    }
+
     /// A blob's bytes as text: nil when it is absent, larger than `limit` or not valid UTF-8.
     /// The first chunk's opening bytes are checked in place before anything is copied, so
     /// binary content (which fails within a few bytes) costs two lookups, not a full read.

@@ -46,7 +46,7 @@ nonisolated(unsafe) let commands: [Command] = [
                               summary: "Print a JSON proof that chunk N (from 0) sits at its offset in blob ID.",
                               options: [("--chunk", "chunk index"), ("-o", "write the proof to FILE")],
                               minPositionals: 1, maxPositionals: 1), run: runProve),
-    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE|ID [--datanet ID] [--self-contained] [--allow-withdrawn] [--strict] | verify --manifest DIR [--content-only]",
+    Command(spec: CommandSpec(name: "verify", synopsis: "verify FILE|ID [--datanet ID] [--self-contained] [--allow-withdrawn] [--strict] | verify MODEL [--allow-withdrawn] | verify --manifest DIR [--content-only]",
                               summary: """
                               Check a receipt (a file, or made here for contribution ID) or a chunk proof offline, printing a \
                               tree of checks. A receipt is anchored at --datanet ID or at a pinned Datanet; without an anchor it \
@@ -57,11 +57,14 @@ nonisolated(unsafe) let commands: [Command] = [
                               passes audit. With --manifest, check an exported \
                               folder: every file against its content id, and that this store's log accepted every listed \
                               contribution at CHECKPOINT and holds no tombstone for it; where acceptance cannot be checked \
-                              it fails, unless --content-only (then it prints CONTENT ONLY). Exit 0 when every check holds, 1 otherwise.
+                              it fails, unless --content-only (then it prints CONTENT ONLY). A MODEL (name or record id): its \
+                              record and builder, its leaf's inclusion in the newest signed checkpoint, the checkpoint it was trained \
+                              on, the artifact's bytes against the bound blob, and content it was trained on withdrawn since ("trained \
+                              on content withdrawn at leaf i"; fails unless --allow-withdrawn). Exit 0 when every check holds, 1 otherwise.
                               """,
                               flags: [json, ("-v", "with --manifest: list every check, not only the failures"),
                                       ("--self-contained", "accept a receipt that holds on its own, without an anchor"),
-                                      ("--allow-withdrawn", "accept contributions withdrawn or taken down since (receipts and manifests)"),
+                                      ("--allow-withdrawn", "accept contributions withdrawn or taken down since (receipts, manifests, models)"),
                                       ("--strict", "also check what a receipt takes on the sequencer's word, against this store's audited log"),
                                       ("--content-only", "with --manifest: check the files alone, not acceptance")],
                               options: [("--datanet", "the Datanet id to anchor at (64 hex digits, or one this store follows)"),
@@ -199,11 +202,12 @@ nonisolated(unsafe) let commands: [Command] = [
                               options: [("--as", "the identity to connect as"),
                                         ("--proposal-max-age", "drop pending contributions older than this first (default 30d; s, m, h, d)")],
                               minPositionals: 1), run: runSync),
-    Command(spec: CommandSpec(name: "fetch", synopsis: "fetch DATANET [PATH-PREFIX|ID] [--from PEER] [--json]",
+    Command(spec: CommandSpec(name: "fetch", synopsis: "fetch DATANET [PATH-PREFIX|ID|MODEL] [--from PEER] [--json]",
                               summary: """
                               Fetch the content of a Datanet's contributions that this store lacks (after `sync --records-only`) \
                               from its peers: one contribution by id, the files whose names start with PATH-PREFIX, or every \
-                              contribution not withdrawn. Each object is hashed before it is kept; a fetch cut short resumes.
+                              contribution not withdrawn; or a model's artifact (MODEL: its name or record id). Each object is \
+                              hashed before it is kept; a fetch cut short resumes.
                               """,
                               flags: [json], options: [("--from", "fetch from this peer only"), ("--as", "the identity to connect as")],
                               minPositionals: 1, maxPositionals: 2), run: runFetch),
@@ -229,7 +233,7 @@ nonisolated(unsafe) let commands: [Command] = [
                               flags: [("--accept", "accept them"), ("--reject", "reject them")],
                               options: [("--reason", "why"), ("--ids-from", "read more ids, separated by white space, from FILE (- for standard input)")],
                               minPositionals: 1), run: runReview),
-    Command(spec: CommandSpec(name: "policy", synopsis: "policy DATANET add-curator|remove-curator|allow|deny|add-reader|remove-reader|quorum|visibility|set-sequencer VALUE",
+    Command(spec: CommandSpec(name: "policy", synopsis: "policy DATANET add-curator|remove-curator|allow|deny|add-reader|remove-reader|add-builder|remove-builder|quorum|visibility|set-sequencer VALUE",
                               summary: "Propose a policy change on top of the policy in force, signed by --as. It applies when sequenced with the owner's signature or a curator quorum (collect signatures with `datanet sign`).",
                               minPositionals: 3, maxPositionals: 3), run: runPolicy),
     Command(spec: CommandSpec(name: "sign", synopsis: "sign ID", summary: "Add the --as identity's signature to a pending record (a curator quorum on a policy change).",
@@ -283,35 +287,44 @@ nonisolated(unsafe) let commands: [Command] = [
                               """,
                               flags: [json], options: [("--licenses", "only content under these SPDX licenses (comma-separated)")],
                               minPositionals: 1, maxPositionals: 1), run: runDataset),
-    Command(spec: CommandSpec(name: "model", synopsis: "model train DATANET[@SIZE] --kind knn [--features text|numeric] [--k K] [--scale standard|none] [--licenses SPDX,...] [--name NAME] [--json]",
+    Command(spec: CommandSpec(name: "model", synopsis: "model train DATANET[@SIZE] --kind knn [--features text|numeric] [--k K] [--scale standard|none] [--licenses SPDX,...] [--name NAME] [--json] | model import FILE --datanet D --checkpoint SIZE --name NAME [--base MODEL] [--trainer NAME] [--trainer-version V] | model ls [DATANET] | model show MODEL",
                               summary: """
-                              Train a model on the training set of a checkpoint (`datanet dataset`; schema/training.md): a \
+                              train: train a model on the training set of a checkpoint (`datanet dataset`; schema/training.md): a \
                               deterministic k-nearest-neighbour classifier over labeled text (TF-IDF cosine) or numeric examples \
-                              (standardized squared Euclidean). Its artifact (schema/model.md) is stored as a blob; the same \
-                              checkpoint and configuration give the same artifact id on every machine. Signed model records bound \
-                              to the checkpoint are still to come.
+                              (standardized squared Euclidean). Its artifact (schema/model.md) is stored as a blob (the same \
+                              checkpoint and configuration give the same artifact id on every machine) and bound to the checkpoint \
+                              by a signed `model` record, registered as a model leaf when the sequencer sequences it. Signing takes \
+                              the owner, a curator or a builder (`datanet policy D add-builder KEY`). \
+                              import: register a model trained elsewhere (an LLM's weights, say) on a checkpoint; the file is stored \
+                              chunked, so a variant of a stored model costs only its changed chunks (reported). \
+                              ls: the models held here, registered or pending. show: one model (by record id, prefix or name; a \
+                              name means the newest of that name). `datanet verify MODEL` checks one.
                               """,
                               flags: [json],
                               options: [("--kind", "the trainer: knn"), ("--features", "text or numeric, when the set holds both"),
                                         ("--k", "neighbours that vote (default 5)"), ("--scale", "numeric features: standard (default) or none"),
                                         ("--checkpoint", "the checkpoint's size (or DATANET@SIZE)"), ("--licenses", "only content under these SPDX licenses"),
-                                        ("--name", "a name for the stored artifact file")],
-                              minPositionals: 2, maxPositionals: 2), run: runModel),
-    Command(spec: CommandSpec(name: "infer", synopsis: "infer ARTIFACT --input TEXT|--file F [--json]",
+                                        ("--name", "the model's name (default DATANET-SIZE-knn)"), ("--datanet", "import: the Datanet it was trained on"),
+                                        ("--base", "import: the model it was derived from"), ("--trainer", "import: the trainer's name (default imported)"),
+                                        ("--trainer-version", "import: the trainer's version")],
+                              minPositionals: 1, maxPositionals: 2), run: runModel),
+    Command(spec: CommandSpec(name: "infer", synopsis: "infer MODEL --input TEXT|--file F [--json]",
                               summary: """
-                              Predict with a trained model (the artifact id `model train` printed) and show the K training \
+                              Predict with a trained model (its name, record id or artifact id) and show the K training \
                               examples that decided it: contribution, contributor, file and line, distance, and weight in parts per \
                               10^9 (shared by those carrying the predicted label). A numeric model takes comma-separated numbers.
                               """,
-                              flags: [json], options: [("--input", "the text (or numbers) to classify"), ("--file", "read the input from a file")],
+                              flags: [json, ("--offline", "refuse instead of fetching a model's artifact from peers")],
+                              options: [("--input", "the text (or numbers) to classify"), ("--file", "read the input from a file")],
                               minPositionals: 1, maxPositionals: 1), run: runInfer),
-    Command(spec: CommandSpec(name: "value", synopsis: "value ARTIFACT --test FILE [--per-example] [--json]",
+    Command(spec: CommandSpec(name: "value", synopsis: "value MODEL --test FILE [--per-example] [--json]",
                               summary: """
                               The exact KNN-Shapley value (schema/valuation.md) of every training example of a kNN model against \
                               a labeled test file in the training format (.jsonl for text models, .csv for numeric), summed per \
                               contribution and per contributor. --per-example prints each example's value in training order.
                               """,
-                              flags: [json, ("--per-example", "every training example's value, in training order, round-trip precision")],
+                              flags: [json, ("--per-example", "every training example's value, in training order, round-trip precision"),
+                                      ("--offline", "refuse instead of fetching a model's artifact from peers")],
                               options: [("--test", "the labeled test examples")],
                               minPositionals: 1, maxPositionals: 1), run: runValue),
     Command(spec: CommandSpec(name: "completion", synopsis: "completion bash|zsh",

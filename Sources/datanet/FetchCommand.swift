@@ -31,18 +31,24 @@ struct Fetched { var contributions = 0, objects = 0, bytes: UInt64 = 0 }
 /// fetched from no peer, naming why.
 func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, contribution: Contribution)], offline: Bool,
                   from: Contact? = nil, quiet: Bool = false) throws -> Fetched {
-    var missing = [(id: RecordID, contribution: Contribution)]()
-    for w in wanted where try !ledger.reader.isErased(d, contribution: w.id, content: w.contribution.content) && !ledger.reader.holdsContent(w.contribution) {
-        missing.append(w)
-    }
+    let live = try wanted.filter { try !ledger.reader.isErased(d, contribution: $0.id, content: $0.contribution.content) }
+    let items = live.map { (FetchItem(contribution: $0.id, kind: $0.contribution.contentKind == .tree ? .tree : .blob, root: $0.contribution.content), $0.contribution.size) }
+    return try fetchMissing(ledger, d, items, what: "contribution(s)", offline: offline, from: from, quiet: quiet)
+}
+
+/// `fetchMissing` for any records' content (contributions' or models' artifacts), each with
+/// its size for the progress bar; `what` names them in messages.
+func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(item: FetchItem, size: UInt64)], what: String, offline: Bool,
+                  from: Contact? = nil, quiet: Bool = false) throws -> Fetched {
+    var missing = try wanted.filter { try !ledger.reader.holdsObject($0.item.root, kind: $0.item.kind) }
     var done = Fetched()
     guard !missing.isEmpty else { return done }
     if offline {
-        throw CLIError.failure("the content of \(missing.count) contribution(s) is not in this store (synced with --records-only?); without --offline it is fetched from a peer, or run `datanet fetch`")
+        throw CLIError.failure("the content of \(missing.count) \(what) is not in this store (synced with --records-only?); without --offline it is fetched from a peer, or run `datanet fetch`")
     }
     let peers = try from.map { [$0] } ?? ContactBook(storeDirectory: storeDir).all().filter { $0.address != nil }
     guard !peers.isEmpty else {
-        throw CLIError.failure("the content of \(missing.count) contribution(s) is not in this store and no peer is known to fetch it from (`datanet peer add NAME HOST:PORT`)")
+        throw CLIError.failure("the content of \(missing.count) \(what) is not in this store and no peer is known to fetch it from (`datanet peer add NAME HOST:PORT`)")
     }
     var why = [String]()
     let wantedCount = missing.count
@@ -51,22 +57,21 @@ func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, co
             let (client, _) = try connectPeer(peer)
             defer { try? client.bye() }
             guard try client.list().contains(where: { $0.id == d }) else { why.append("\(peer.name) does not serve it"); continue }
-            let bar = ProgressBar(total: missing.reduce(0) { $0 + $1.contribution.size }, label: "fetch from \(peer.name)", quiet: quiet)
+            let bar = ProgressBar(total: missing.reduce(0) { $0 + $1.size }, label: "fetch from \(peer.name)", quiet: quiet)
             defer { bar.finish() }
-            // Every missing contribution at once: requests stay in flight across them.
-            let items = missing.map { FetchItem(contribution: $0.id, kind: $0.contribution.contentKind == .tree ? .tree : .blob, root: $0.contribution.content) }
-            let got = try client.fetch(d, items, into: ledger) { s in bar.update(s.bytes) }
+            // Every missing item at once: requests stay in flight across them.
+            let got = try client.fetch(d, missing.map(\.item), into: ledger) { s in bar.update(s.bytes) }
             (done.objects, done.bytes) = (done.objects + got.objects, done.bytes + got.bytes)
             why += got.failed.values.prefix(3).map { "\(peer.name): \($0)" }
         } catch {
             why.append("\(peer.name): \(error)")
         }
         // What this peer could not give (refused, or the connection ended) goes to the next.
-        missing = try missing.filter { try !ledger.reader.holdsContent($0.contribution) }
+        missing = try missing.filter { try !ledger.reader.holdsObject($0.item.root, kind: $0.item.kind) }
     }
     done.contributions = wantedCount - missing.count
     guard missing.isEmpty else {
-        throw CLIError.failure("the content of \(missing.count) contribution(s) could not be fetched (\(why.prefix(3).joined(separator: "; ")))")
+        throw CLIError.failure("the content of \(missing.count) \(what) could not be fetched (\(why.prefix(3).joined(separator: "; ")))")
     }
     return done
 }
@@ -82,6 +87,18 @@ func runFetch(_ p: Parsed) throws -> Int32 {
             throw CLIError.usage("no peer named '\(terminalSafe(name))' (`datanet peer ls` lists them)")
         }
         return c
+    }
+    // A model of this Datanet: its artifact.
+    if let which = p.positionals.dropFirst().first, let m = try findModel(ledger, which), m.record.datanet == st.id {
+        let got = try fetchMissing(ledger, st.id, [(FetchItem(contribution: m.id, kind: .blob, root: m.record.artifact), m.record.artifactSize)],
+                                   what: "model artifact", offline: false, from: from, quiet: p.has("--json"))
+        if p.has("--json") {
+            try printJSON(["datanet": st.id.hex, "model": m.id.hex, "fetched": got.contributions, "objects": got.objects, "bytes": got.bytes])
+        } else {
+            out(got.contributions == 0 ? "the artifact of model \(m.id.hex.prefix(16)) is here already"
+                : "fetched the artifact of model \(m.id.hex.prefix(16)): \(got.objects) objects, \(humanBytes(got.bytes))")
+        }
+        return 0
     }
     var rows = try ledger.reader.statuses(st.id).filter { $0.state != .withdrawn && $0.state != .takenDown }
     if let which = p.positionals.dropFirst().first {

@@ -16,7 +16,7 @@ func runInfo(_ p: Parsed) throws -> Int32 {
         func key(_ k: PublicKey) -> [String: Any] { ["key": k.description, "name": names.name(k) ?? NSNull()] }
         try printJSON(["id": st.id.hex, "name": policy.name, "owner": key(policy.owner), "sequencer": key(policy.sequencer),
                        "curators": policy.curators.map(key), "quorum": policy.quorum,
-                       "contributors": policy.contributors.map { $0.map(key) } ?? NSNull(), "readers": policy.readers.map { $0.map(key) } ?? NSNull(),
+                       "contributors": policy.contributors.map { $0.map(key) } ?? NSNull(), "readers": policy.readers.map { $0.map(key) } ?? NSNull(), "builders": policy.builders.map(key),
                        "max_pending_proposals": policy.maxPendingProposals, "max_pending_bytes": policy.maxPendingBytes,
                        "size": st.size, "policy_record": st.policyRecord.hex, "policy_leaf": st.policyIndex,
                        "checkpoint": cp.map { ["size": $0.size, "root": $0.root.hex] as [String: Any] } ?? NSNull(), "pinned": pinned])
@@ -31,6 +31,7 @@ func runInfo(_ p: Parsed) throws -> Int32 {
     out("curators:     \(list(policy.curators, "none")) — quorum \(policy.quorum) of \(policy.curators.count)")
     out("contribute:   \(list(policy.contributors, "anyone (open)"))")
     out("read:         \(list(policy.readers, "everyone (public)"))")
+    out("build models: the owner and curators" + (policy.builders.isEmpty ? "" : ", and \(list(policy.builders, ""))"))
     out("quotas:       \(policy.maxPendingProposals) undecided proposals and \(humanBytes(policy.maxPendingBytes)) per author")
     out("policy:       record \(st.policyRecord.hex.prefix(16))… at leaf \(st.policyIndex)")
     out("log:          \(st.size) leaves" + (cp.map { ", newest checkpoint size \($0.size), root \($0.root.hex.prefix(16))…" } ?? ", no checkpoint held"))

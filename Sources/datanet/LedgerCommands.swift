@@ -60,7 +60,7 @@ func resolveKey(_ text: String, among known: [PublicKey] = []) throws -> PublicK
 
 /// Every key a policy names: where a key prefix given for a change of it is looked up.
 func policyKeys(_ p: PolicyState) -> [PublicKey] {
-    [p.owner, p.sequencer] + p.curators + (p.contributors ?? []) + (p.readers ?? [])
+    [p.owner, p.sequencer] + p.curators + (p.contributors ?? []) + (p.readers ?? []) + p.builders
 }
 
 func signer() throws -> Identity { try IdentityStore(storeDirectory: storeDir).resolve(signerName) }
@@ -277,14 +277,16 @@ func runPolicy(_ p: Parsed) throws -> Int32 {
         out("\(e.id.hex)  set-sequencer (pending; needs the owner or a curator quorum)")
         return 0
     }
-    let known = ["add-curator", "remove-curator", "allow", "deny", "add-reader", "remove-reader", "quorum", "visibility"]
+    let known = ["add-curator", "remove-curator", "allow", "deny", "add-reader", "remove-reader", "add-builder", "remove-builder", "quorum", "visibility"]
     guard known.contains(op) else {
-        throw CLIError.usage("unknown policy change '\(op)' (add-curator, remove-curator, allow, deny, add-reader, remove-reader, quorum, visibility, set-sequencer)")
+        throw CLIError.usage("unknown policy change '\(op)' (add-curator, remove-curator, allow, deny, add-reader, remove-reader, add-builder, remove-builder, quorum, visibility, set-sequencer)")
     }
     let e = try ledger.proposePolicy(st.id, summary: "\(op) \(value)", by: try signer().signingKey) { next in
         switch op {
         case "add-curator": next.curators = keySet(next.curators, adding: try resolveKey(value, among: policyKeys(st.policy)), removing: nil)
         case "remove-curator": next.curators = keySet(next.curators, adding: nil, removing: try resolveKey(value, among: policyKeys(st.policy)))
+        case "add-builder": next.builders = keySet(next.builders, adding: try resolveKey(value, among: policyKeys(st.policy)), removing: nil)
+        case "remove-builder": next.builders = keySet(next.builders, adding: nil, removing: try resolveKey(value, among: policyKeys(st.policy)))
         case "allow": next.contributors = keySet(next.contributors, adding: try resolveKey(value, among: policyKeys(st.policy)), removing: nil)
         case "deny":
             // An open Datanet has no list to take a key out of; an empty list would shut everyone out.
@@ -337,6 +339,7 @@ func runSequence(_ p: Parsed) throws -> Int32 {
                        "decisions": r.decisions.map { ["contribution": $0.contribution.hex, "index": $0.index, "accepted": $0.accepted, "reason": $0.reason] as [String: Any] },
                        "policies": r.policies.map { ["record": $0.record.hex, "index": $0.index] as [String: Any] },
                        "tombstones": r.tombstones.map { ["contribution": $0.contribution.hex, "index": $0.index] as [String: Any] },
+                       "models": r.models.map { ["record": $0.record.hex, "index": $0.index] as [String: Any] },
                        "refused": r.refused.map { ["record": $0.record.hex, "reason": $0.reason] },
                        "deferred": r.deferred.map { ["record": $0.record.hex, "undecided": $0.count, "undecided_bytes": $0.bytes] as [String: Any] }])
     } else {
@@ -346,6 +349,7 @@ func runSequence(_ p: Parsed) throws -> Int32 {
             for pl in r.policies { out("policy    \(pl.index)  \(pl.record.hex)") }
             for d in r.decisions { out("decision  \(d.index)  \(d.contribution.hex)  \(d.accepted ? "accepted" : "rejected"): \(terminalSafe(d.reason))") }
             for t in r.tombstones { out("tombstone \(t.index)  \(t.contribution.hex)  (content and sidecar to be dropped: run `datanet gc`)") }
+            for m in r.models { out("model     \(m.index)  \(m.record.hex)") }
         }
         for x in r.refused { out("refused   \(x.record.hex)  \(terminalSafe(x.reason))") }
         out(sequenceSummary(r, before: st.size))
@@ -385,6 +389,7 @@ func sequenceSummary(_ r: SequenceReport, before: UInt64) -> String {
     parts.append("\(decided) decided" + (decided > 0 ? " (\(accepted) accepted, \(decided - accepted) rejected)" : ""))
     if !r.policies.isEmpty { parts.append("\(r.policies.count) policy change\(r.policies.count == 1 ? "" : "s")") }
     if !r.tombstones.isEmpty { parts.append("\(r.tombstones.count) withdrawn or taken down") }
+    if !r.models.isEmpty { parts.append("\(r.models.count) model\(r.models.count == 1 ? "" : "s") registered") }
     if !r.refused.isEmpty { parts.append("\(r.refused.count) refused") }
     if !r.deferred.isEmpty { parts.append("\(r.deferred.count) deferred (over their author's quota: taken in once earlier ones are decided)") }
     let range = r.size > before ? "new leaves \(before)–\(r.size - 1)" : "no new leaf"

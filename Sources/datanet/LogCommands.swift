@@ -25,6 +25,8 @@ func summary(_ e: Envelope, _ ledger: Ledger) -> String {
     case .setSequencer(let s): return "set-sequencer \(s.sequencer.description.prefix(12))"
     case .continuation(let c): return "continuation at size \(c.size)"
     case .tombstone(let t): return "\(t.takedown ? "takedown" : "withdrawal") of \(t.contribution.hex.prefix(16))…: \(terminalSafe(t.reason))"
+    case .model(let m):
+        return "model '\(terminalSafe(m.name))' by \(m.builder.description.prefix(12)): \(terminalSafe(m.trainer)) \(terminalSafe(m.trainerVersion)) on checkpoint \(m.checkpointSize), artifact \(m.artifact.hex.prefix(12)) (\(humanBytes(m.artifactSize)))"
     }
 }
 

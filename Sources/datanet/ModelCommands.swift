@@ -4,15 +4,27 @@ import DatanetLedger
 import DatanetObjects
 import DatanetRecords
 import DatanetStore
+import DatanetSync
 import Foundation
 
-/// `datanet model train D[@SIZE] --kind knn`: the training set of a checkpoint made into a kNN
-/// artifact (schema/model.md), stored as a blob; prints its id. Training the same checkpoint
-/// with the same configuration gives the same id on every machine.
+/// `datanet model train|import|ls|show`.
 func runModel(_ p: Parsed) throws -> Int32 {
-    guard p.positionals.first == "train", p.positionals.count == 2 else {
-        throw CLIError.usage("model takes `train DATANET[@SIZE] --kind knn` (model records, `ls` and `show` are still to come)")
+    switch p.positionals.first {
+    case "train":
+        guard p.positionals.count == 2 else { throw CLIError.usage("model train takes one DATANET[@SIZE]") }
+        return try runModelTrain(p)
+    case "import": return try runModelImport(p)
+    case "ls": return try runModelList(p)
+    case "show": return try runModelShow(p)
+    default: throw CLIError.usage("model takes train, import, ls or show (`datanet model --help`)")
     }
+}
+
+/// `datanet model train D[@SIZE] --kind knn`: the training set of a checkpoint made into a kNN
+/// artifact (schema/model.md), stored as a blob and registered by a signed `model` record
+/// (pending until sequenced). Training the same checkpoint with the same configuration gives
+/// the same artifact id on every machine.
+func runModelTrain(_ p: Parsed) throws -> Int32 {
     guard p.options["--kind"] == "knn" else { throw CLIError.usage("--kind knn is the trainer this build has") }
     let k = try p.options["--k"].map { text -> Int in
         guard let k = Int(text), k >= 1, k <= 10_000 else { throw CLIError.usage("--k takes 1 to 10000, not '\(terminalSafe(text))'") }
@@ -28,7 +40,9 @@ func runModel(_ p: Parsed) throws -> Int32 {
         guard size == nil, let n = UInt64(c) else { throw CLIError.usage("--checkpoint takes a size (or give DATANET@SIZE), not '\(terminalSafe(c))'") }
         size = n
     }
-    let checkpoint = try ledger.reader.checkpoint(st.id, at: size).size
+    let me = try modelBuilder(st)
+    let bound = try checkpointBinding(ledger, st.id, at: size)
+    let checkpoint = bound.size
     let set = try trainingSet(ledger, st, at: checkpoint, licenses: try licenseFilter(p))
     for l in set.summary.leftOut { errLine("datanet: left out \(l.contribution.prefix(16)): \(terminalSafe(l.reason))") }
     let kind: KNNArtifact.Kind
@@ -50,8 +64,9 @@ func runModel(_ p: Parsed) throws -> Int32 {
     // Nothing is stored that the decoder would refuse (a file name past its bound, …).
     do { _ = try KNNArtifact(encoded: bytes) } catch { throw CLIError.failure("the model cannot be stored: \(error)") }
     // Stored as an added file (kept by gc like any other), from a file of its own in the store's folder.
-    let name = (p.options["--name"] ?? "\(st.policy.name)-\(checkpoint)-knn").replacingOccurrences(of: "/", with: "_")
-    let path = storeDir + "/" + name + "-\(getpid())-\(UInt32.random(in: 0 ... .max)).knn"
+    let name = p.options["--name"] ?? "\(st.policy.name)-\(checkpoint)-knn"
+    try TextRules.checkSingleLine(name, field: "model name")
+    let path = storeDir + "/" + name.replacingOccurrences(of: "/", with: "_").prefix(64) + "-\(getpid())-\(UInt32.random(in: 0 ... .max)).knn"
     let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw CLIError.failure("cannot create \(path)") }
     defer { unlink(path) }
@@ -62,21 +77,48 @@ func runModel(_ p: Parsed) throws -> Int32 {
     } catch { throw CLIError.failure("cannot write \(path): \(error)") }
     let added = try Ingest(store: ledger.store).add(paths: [path])[0]
     guard added.size == UInt64(bytes.count) else { throw CLIError.failure("the stored artifact is \(added.size) bytes, not \(bytes.count)") }
-    let summary: [String: Any] = ["artifact": added.id.hex, "bytes": bytes.count, "datanet": st.id.hex, "checkpoint": checkpoint,
+    var configuration: [(key: String, value: String)] = [("features", kind == .text ? "text" : "numeric"), ("k", "\(k)"),
+                                                          ("kind", "knn"), ("scale", kind == .text ? "none" : scale.rawValue)]
+    if let l = p.options["--licenses"] { configuration.append(("licenses", l)) }
+    let record = ModelRecord(datanet: st.id, builder: me.publicKey, name: name, checkpointSize: checkpoint, checkpointRoot: bound.root,
+                             trainer: KNNArtifact.trainerName, trainerVersion: "\(KNNArtifact.version)", configuration: configuration,
+                             artifact: added.id, artifactSize: added.size, training: trainingCounts(set, examples: count, logSize: st.size),
+                             createdAt: nowMillis())
+    let e = try ledger.registerModel(record, by: me.signingKey)
+    let summary: [String: Any] = ["model": e.id.hex, "name": name, "status": "pending", "artifact": added.id.hex, "bytes": bytes.count, "datanet": st.id.hex, "checkpoint": checkpoint,
                                   "features": kind == .text ? "text" : "numeric", "k": k, "scale": kind == .text ? "none" : scale.rawValue,
                                   "examples": count, "contributions": set.contributions.count,
                                   "left_out": set.summary.leftOut.map { ["contribution": $0.contribution, "reason": $0.reason] }]
     if p.has("--json") { try printJSON(summary) } else {
         out("trained knn on \(terminalSafe(st.policy.name)) at checkpoint \(checkpoint): \(count) \(kind == .text ? "labeled text" : "numeric") example(s) from \(set.contributions.count) contribution(s), K \(k)")
         out("artifact \(added.id.hex) (\(bytes.count) bytes)")
+        out("model \(e.id.hex) '\(terminalSafe(name))' pending (run `datanet sequence \(terminalSafe(st.policy.name))` as its sequencer to register it)")
     }
     return 0
 }
 
-/// A stored kNN artifact, by id, id prefix or added path; every chunk re-hashed as it is read.
-func loadArtifact(_ store: ObjectStore, _ text: String) throws -> KNNArtifact {
-    let t = try resolveContent(nil, store, text)
-    guard t.kind == .blob, let bytes = try store.blobBytes(t.id, limit: 1 << 34) else { throw CLIError.failure("'\(terminalSafe(text))' is not a stored model artifact") }
+/// A kNN artifact named by a model held here (record id, prefix or name), or stored by artifact
+/// id, id prefix or added path; every chunk re-hashed as it is read. A model's artifact this
+/// store lacks is fetched from the peers serving its Datanet, unless `offline`.
+func loadArtifact(_ text: String, offline: Bool) throws -> KNNArtifact {
+    var ledger = try openLedgerForReading()
+    let id: ObjectID
+    if let m = try findModel(ledger, text) {
+        guard m.record.trainer == KNNArtifact.trainerName else {
+            throw CLIError.failure("model '\(terminalSafe(text))' was made by \(terminalSafe(m.record.trainer)), not a kNN trainer this command runs")
+        }
+        id = m.record.artifact
+        if try !ledger.reader.holdsObject(id, kind: .blob) {
+            if !offline { ledger = try openLedger() }
+            _ = try fetchMissing(ledger, m.record.datanet, [(FetchItem(contribution: m.id, kind: .blob, root: id), m.record.artifactSize)],
+                                 what: "model artifact", offline: offline)
+        }
+    } else {
+        let t = try resolveContent(nil, ledger.store, text)
+        guard t.kind == .blob else { throw CLIError.failure("'\(terminalSafe(text))' is not a stored model artifact") }
+        id = t.id
+    }
+    guard let bytes = try ledger.store.blobBytes(id, limit: 1 << 34) else { throw CLIError.failure("the artifact of '\(terminalSafe(text))' (\(id.hex)) is not in this store") }
     do { return try KNNArtifact(encoded: bytes) } catch { throw CLIError.failure("'\(terminalSafe(text))': \(error)") }
 }
 
@@ -84,8 +126,7 @@ func loadArtifact(_ store: ObjectStore, _ text: String) throws -> KNNArtifact {
 /// decided it, with their contributions, contributors, distances and weights (parts per 10^9,
 /// shared equally by the neighbours carrying the predicted label; schema/valuation.md "Weights").
 func runInfer(_ p: Parsed) throws -> Int32 {
-    let store = try openStore()
-    let artifact = try loadArtifact(store, p.positionals[0])
+    let artifact = try loadArtifact(p.positionals[0], offline: p.has("--offline"))
     let input: String
     switch (p.options["--input"], p.options["--file"]) {
     case (let t?, nil): input = t
@@ -125,8 +166,7 @@ func runInfer(_ p: Parsed) throws -> Int32 {
 /// against a labeled test file in the training format (schema/valuation.md), summed per
 /// contribution and per contributor.
 func runValue(_ p: Parsed) throws -> Int32 {
-    let store = try openStore()
-    let artifact = try loadArtifact(store, p.positionals[0])
+    let artifact = try loadArtifact(p.positionals[0], offline: p.has("--offline"))
     guard let testPath = p.options["--test"] else { throw CLIError.usage("give the labeled test examples with --test FILE (.jsonl or .csv)") }
     guard let data = FileManager.default.contents(atPath: testPath) else { throw CLIError.failure("cannot read \(testPath)") }
     let tests: [(query: KNNModel.Query, label: String)]

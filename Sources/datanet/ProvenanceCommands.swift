@@ -58,6 +58,10 @@ func runVerify(_ p: Parsed) throws -> Int32 {
     }
     if p.has("--content-only") { throw CLIError.usage("--content-only goes with --manifest DIR") }
     guard let target = p.positionals.first else { throw CLIError.usage("verify needs a FILE, an ID or --manifest DIR") }
+    if access(target, F_OK) != 0, let ledger, let model = try findModel(ledger, target) {
+        let checks = try ledger.verifyModel(model, allowWithdrawn: p.has("--allow-withdrawn")).checks
+        return try report(p, checks, kind: "model", subject: model.id.hex)
+    }
     let receipt: Receipt
     if access(target, F_OK) == 0 || !target.utf8.allSatisfy({ Hex.nibble($0) != nil }) {
         let data = try readInput(target)

@@ -6,8 +6,9 @@ import DatanetStore
 import Foundation
 
 /// A log that uses every leaf kind: intakes with content and sidecars, an exact duplicate,
-/// decisions both ways, a policy change, a withdrawal and a takedown, a key handoff and a
-/// continuation. Shared by the leaf codec and the apply-path tests.
+/// decisions both ways, two models (one naming the newest checkpoint, one an earlier size), a
+/// policy change, a withdrawal and a takedown, a key handoff and a continuation. Shared by the
+/// leaf codec and the apply-path tests.
 struct EveryKindLog {
     let world: LedgerTests.World
     /// The sequencer key in force at the end (after the handoff and the continuation).
@@ -41,6 +42,20 @@ struct EveryKindLog {
         try w.ledger.propose(all: [a, b, copy, c])
         try run(w.sequencer)
         try w.ledger.propose(all: [try w.review([a.id, c.id], accept: true, by: w.curatorA), try w.review([b.id], accept: false, by: w.curatorB)])
+        try run(w.sequencer)
+        let artifactFile = w.dir + "-artifact.bin"
+        FileManager.default.createFile(atPath: artifactFile, contents: Data("weights".utf8))
+        defer { unlink(artifactFile) }
+        let artifact = try Ingest(store: w.ledger.store).add(paths: [artifactFile])[0]
+        let size = try w.ledger.reader.state(of: w.datanet).size
+        let log = try w.ledger.merkleLog(w.datanet)
+        for (at, name) in [(size, "newest"), (size - 3, "earlier")] {
+            let root = try w.ledger.env.read { txn in try log.root(txn, size: at) }
+            _ = try w.ledger.registerModel(ModelRecord(
+                datanet: w.datanet, builder: w.owner.publicKey, name: name, checkpointSize: at, checkpointRoot: root, trainer: "test",
+                trainerVersion: "1", configuration: [("k", "3")], artifact: artifact.id, artifactSize: artifact.size,
+                training: .init(contributions: 2, examples: 2, bytes: 36, licenses: ["CC0-1.0"], tombstonesBefore: size), createdAt: 3), by: w.owner)
+        }
         try run(w.sequencer)
         try w.ledger.propose(try w.policyChange("closer review", signedBy: [w.owner]) { $0.quorum = 2 })
         var withdraw = Envelope(kind: .tombstone, body: Tombstone(datanet: w.datanet, contribution: a.id, takedown: false, reason: "mine").body)

@@ -58,9 +58,9 @@ import Testing
 
         // A kNN model of the labeled text: the same artifact id twice; inference names the
         // neighbours, their contributions and weights summing to 10^9.
-        #expect(try s.run(["model", "train", "films", "--kind", "knn"]).status == 2, "text and numbers: --features is needed")
-        let text = try #require(try s.json(["model", "train", "films", "--kind", "knn", "--features", "text", "--k", "3"]) as? [String: Any])
-        let again = try #require(try s.json(["model", "train", "films", "--kind", "knn", "--features", "text", "--k", "3"]) as? [String: Any])
+        #expect(try s.run(["--as", "owner", "model", "train", "films", "--kind", "knn"]).status == 2, "text and numbers: --features is needed")
+        let text = try #require(try s.json(["--as", "owner", "model", "train", "films", "--kind", "knn", "--features", "text", "--k", "3"]) as? [String: Any])
+        let again = try #require(try s.json(["--as", "owner", "model", "train", "films", "--kind", "knn", "--features", "text", "--k", "3"]) as? [String: Any])
         let art = try #require(text["artifact"] as? String)
         #expect(art == again["artifact"] as? String && text["examples"] as? Int == 4, "\(text)")
         let inferred = try #require(try s.json(["infer", art, "--input", "a fine film"]) as? [String: Any])
@@ -69,7 +69,7 @@ import Testing
         #expect(near.compactMap { $0["weight"] as? Int }.reduce(0, +) == 1_000_000_000)
         #expect(near.allSatisfy { ids.contains($0["contribution"] as? String ?? "") && ($0["file"] as? String ?? "").hasSuffix(".jsonl") })
         // Numbers: a row of the two features; a bad row is refused.
-        let numeric = try #require(try s.json(["model", "train", "films", "--kind", "knn", "--features", "numeric", "--k", "1"]) as? [String: Any])
+        let numeric = try #require(try s.json(["--as", "owner", "model", "train", "films", "--kind", "knn", "--features", "numeric", "--k", "1"]) as? [String: Any])
         let num = try #require(numeric["artifact"] as? String)
         #expect((try s.json(["infer", num, "--input", "118, 2003"]) as? [String: Any])?["label"] as? String == "neg")
         #expect(try s.run(["infer", num, "--input", "x,1"]).status == 2)
@@ -83,5 +83,89 @@ import Testing
         #expect(lines.count == 4 && abs(lines.compactMap { Double($0) }.reduce(0, +) - total) < 1e-12)
         #expect(try s.run(["value", art, "--test", s.dir.file("scores.csv")]).status == 2, "a text model takes a .jsonl test file")
         try s.refused(["infer", "ffff", "--input", "x"], "ffff")
+    }
+
+    /// A model record end to end: only the owner, a curator or a builder may register one;
+    /// `model train` leaves it pending, the sequencer registers it as a model leaf, it is found
+    /// by name, verifies, and a withdrawal of content it was trained on is reported by
+    /// `verify MODEL` (a failure unless --allow-withdrawn). An import stores a variant for the
+    /// chunks it changed. Audit replays the model leaves.
+    @Test func modelsAreRegisteredVerifiedAndReportWithdrawnContent() throws {
+        let s = Session()
+        try s.ok(["init"])
+        for n in ["owner", "cur", "ann", "bob"] { try s.ok(["id", "new", n]) }
+        try s.ok(["--as", "owner", "create", "films", "--curator", "cur"])
+        func file(_ name: String, _ text: String) -> String { writeFile(s.dir.file(name), Array(text.utf8)); return s.dir.file(name) }
+        let a = file("a.jsonl", "{\"text\": \"a fine film\", \"label\": \"pos\"}\n{\"text\": \"dull\", \"label\": \"neg\"}\n")
+        let b = file("b.jsonl", "{\"text\": \"a great film\", \"label\": \"pos\"}\n")
+        try s.ok(["--as", "ann", "contribute", "films", a])
+        try s.ok(["--as", "bob", "contribute", "films", b])
+        try s.ok(["sequence", "films"])
+        try s.ok(["--as", "cur", "review", "films", a, "--accept"])
+        try s.ok(["--as", "cur", "review", "films", b, "--accept"])
+        try s.ok(["sequence", "films"])
+        // ann holds no role for models: refused before anything is stored.
+        let before = try s.ok(["ls"])
+        try s.refused(["--as", "ann", "model", "train", "films", "--kind", "knn", "--name", "m"], "may not register models")
+        #expect(try s.ok(["ls"]) == before)
+        // The owner trains: pending until sequenced.
+        let trained = try #require(try s.json(["--as", "owner", "model", "train", "films", "--kind", "knn", "--k", "1", "--name", "critic"]) as? [String: Any])
+        let model = try #require(trained["model"] as? String)
+        #expect(trained["status"] as? String == "pending")
+        let pending = try #require(try s.json(["model", "ls", "--json"]) as? [[String: Any]])
+        #expect(pending.count == 1 && pending[0]["status"] as? String == "pending" && pending[0]["id"] as? String == model)
+        let unregistered = try s.run(["verify", "critic"])
+        #expect(unregistered.status == 1 && unregistered.stdout.contains("it is pending"), "\(unregistered.stdout)")
+        let seq = try #require(try s.json(["sequence", "films", "--json"]) as? [String: Any])
+        let placed = try #require(seq["models"] as? [[String: Any]])
+        #expect(placed.count == 1 && placed[0]["record"] as? String == model, "\(seq)")
+        let shown = try #require(try s.json(["model", "show", "critic", "--json"]) as? [String: Any])
+        #expect(shown["status"] as? String == "registered" && shown["leaf"] as? Int == placed[0]["index"] as? Int && shown["artifact_held"] as? Bool == true)
+        #expect((shown["training"] as? [String: Any])?["contributions"] as? Int == 2 && shown["trainer"] as? String == "datanet-knn")
+        #expect((shown["configuration"] as? [String: String]) == ["features": "text", "k": "1", "kind": "knn", "scale": "none"])
+        // By name, by id prefix: the same model.
+        #expect((try s.json(["infer", "critic", "--input", "a great film"]) as? [String: Any])?["label"] as? String == "pos")
+        #expect((try s.json(["infer", String(model.prefix(12)), "--input", "dull"]) as? [String: Any])?["label"] as? String == "neg")
+        let verified = try #require(try s.json(["verify", "critic", "--json"]) as? [String: Any])
+        #expect(verified["valid"] as? Bool == true && verified["kind"] as? String == "model", "\(verified)")
+        #expect(try s.run(["audit", "films"]).status == 0)
+
+        // bob withdraws what the model was trained on: verify names the leaf.
+        try s.ok(["--as", "bob", "withdraw", "films", b, "--reason", "changed my mind"])
+        let seq2 = try #require(try s.json(["sequence", "films", "--json"]) as? [String: Any])
+        let leaf = try #require((seq2["tombstones"] as? [[String: Any]])?.first?["index"] as? Int)
+        let r = try s.run(["verify", "critic"])
+        #expect(r.status == 1 && r.stdout.contains("trained on content withdrawn at leaf \(leaf)"), "\(r.stdout)")
+        #expect(try s.run(["verify", "critic", "--allow-withdrawn"]).status == 0)
+        // A model trained now leaves it out, and its verify holds.
+        try s.ok(["--as", "owner", "model", "train", "films", "--kind", "knn", "--k", "1", "--name", "critic"])
+        try s.ok(["sequence", "films"])
+        #expect(try s.run(["verify", "critic"]).status == 0, "the newest 'critic' is trained without the withdrawn content")
+
+        // A builder added by policy imports weights; a variant costs only its changed chunks.
+        try s.ok(["--as", "owner", "policy", "films", "add-builder", "ann"])
+        try s.ok(["sequence", "films"])
+        var weights = [UInt8](repeating: 0, count: 3 << 20)
+        var x: UInt64 = 7
+        for i in weights.indices { x = x &* 6364136223846793005 &+ 1442695040888963407; weights[i] = UInt8(truncatingIfNeeded: x >> 33) }
+        writeFile(s.dir.file("llm.bin"), weights)
+        let first = try #require(try s.json(["--as", "ann", "model", "import", s.dir.file("llm.bin"), "--datanet", "films", "--checkpoint", "7",
+                                             "--name", "llm", "--json"]) as? [String: Any])
+        #expect(first["new_bytes"] as? Int == 3 << 20, "\(first)")
+        weights[1 << 20] ^= 0xff
+        writeFile(s.dir.file("llm-tuned.bin"), weights)
+        let variant = try #require(try s.json(["--as", "ann", "model", "import", s.dir.file("llm-tuned.bin"), "--datanet", "films", "--checkpoint", "7",
+                                               "--name", "llm-tuned", "--base", "llm", "--json"]) as? [String: Any])
+        let newBytes = try #require(variant["new_bytes"] as? Int)
+        #expect(newBytes > 0 && newBytes < 1 << 20, "a one-byte change costs its chunk, not the file: \(variant)")
+        try s.ok(["sequence", "films"])
+        let tuned = try #require(try s.json(["model", "show", "llm-tuned", "--json"]) as? [String: Any])
+        #expect(tuned["base"] as? String == first["model"] as? String && tuned["status"] as? String == "registered")
+        #expect(try s.run(["verify", "llm-tuned", "--allow-withdrawn"]).status == 0)
+        try s.refused(["infer", "llm-tuned", "--input", "x"], "not a kNN trainer")
+        try s.refused(["--as", "ann", "model", "import", s.dir.file("llm.bin"), "--datanet", "films", "--checkpoint", "999", "--name", "x"], "checkpoint")
+        #expect(try s.run(["audit", "films"]).status == 0)
+        let all = try #require(try s.json(["model", "ls", "films", "--json"]) as? [[String: Any]])
+        #expect(all.count == 4 && all.allSatisfy { $0["status"] as? String == "registered" })
     }
 }

@@ -57,6 +57,20 @@ public enum RecordSamples {
         // A handoff as this build writes it: binding the log it takes over (size and root).
         _ = add("set-sequencer binding a log", .setSequencer, SetSequencer(datanet: datanet, previous: genesis.id, sequencer: curator2.publicKey,
                                                                            takesOver: (7, SHA256.hash([7]))).body, [owner])
+        let training = ModelRecord.TrainingCounts(contributions: 12, examples: 480, bytes: 96_000, licenses: ["CC0-1.0", "CC-BY-4.0"], tombstonesBefore: 31)
+        let model = add("model", .model, ModelRecord(
+            datanet: datanet, builder: owner.publicKey, name: "birdsong-calls", checkpointSize: 30, checkpointRoot: SHA256.hash([30]),
+            trainer: "datanet-knn", trainerVersion: "1", configuration: [("kind", "knn"), ("features", "text"), ("k", "5"), ("scale", "none")],
+            artifact: ObjectID(SHA256.hash(Array("artifact".utf8))), artifactSize: 123_456, training: training, createdAt: 1_790_000_300_000).body, [owner])
+        // A builder's import of a variant trained elsewhere, naming the model it derives from.
+        _ = add("model with a base", .model, ModelRecord(
+            datanet: datanet, builder: author.publicKey, name: "birdsong-llm", checkpointSize: 30, checkpointRoot: SHA256.hash([30]),
+            trainer: "imported", trainerVersion: "unknown", configuration: [], artifact: ObjectID(SHA256.hash(Array("weights".utf8))),
+            artifactSize: 7 << 30, training: training, createdAt: 1_790_000_400_000, base: model.id).body, [author])
+        var withBuilder = state
+        withBuilder.builders = [author.publicKey]
+        _ = add("policy adding a builder", .policy, PolicyChange(datanet: datanet, previous: genesis.id, state: withBuilder,
+                                                                 summary: "add-builder \(author.publicKey)").body, [owner])
         return out
     }
 }
