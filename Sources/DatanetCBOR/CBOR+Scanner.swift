@@ -27,6 +27,17 @@ extension CBOR {
         /// An unsigned integer.
         public mutating func unsigned() throws(CBORError) -> UInt64 { try expect(0) }
 
+        /// An integer of either sign that fits in Int64 (nil for one that does not).
+        public mutating func int64() throws(CBORError) -> Int64? {
+            let start = reader.pos
+            let (m, arg) = try reader.head()
+            switch m {
+            case 0: return arg <= UInt64(Int64.max) ? Int64(arg) : nil
+            case 1: return arg <= UInt64(Int64.max) ? -1 - Int64(arg) : nil
+            default: throw CBORError(.unexpectedType, at: start)
+            }
+        }
+
         /// The head of an array; returns its element count (bounded by the bytes left).
         public mutating func arrayCount() throws(CBORError) -> Int {
             let start = reader.pos

@@ -139,6 +139,23 @@ extension Ledger {
         return e
     }
 
+    /// Keeps a signed attribution or valuation record in this store (they are results, not
+    /// sequenced): verified, for a Datanet held here, within the envelope bound. Keeping one
+    /// already held changes nothing.
+    public func keep(result envelope: Envelope) throws {
+        let record = try Record.verified(envelope)
+        switch record {
+        case .attribution, .valuation: break
+        default: throw LedgerRefusal.notProposable("only attribution and valuation records are kept this way")
+        }
+        _ = try reader.state(of: record.datanet!)
+        let bytes = envelope.encoded
+        guard bytes.count <= Envelope.maximumSize(of: envelope.kind) else {
+            throw LedgerRefusal.record(.malformed("envelope of \(bytes.count) bytes exceeds \(Envelope.maximumSize(of: envelope.kind))"))
+        }
+        try env.write { txn in if try !txn.contains(records, envelope.id) { try txn.put(records, envelope.id, bytes) } }
+    }
+
     /// Proposes a policy change on top of the policy in force, signed by `signer`; it takes
     /// force when sequenced with the owner's signature or a curator quorum.
     public func proposePolicy(_ d: DatanetID, summary: String, by signer: SigningKey, _ change: (inout PolicyState) throws -> Void) throws -> Envelope {
@@ -227,6 +244,10 @@ extension Ledger {
         if case .setSequencer(let h) = record, h.takesOver.map({ $0.size <= st.size }) ?? true,
            let why = try handoffProblem(txn, h, log: try merkleLog(d), size: st.size, exact: false) {
             throw LedgerRefusal.handoffNamesAnotherLog(why)
+        }
+        switch record {
+        case .attribution, .valuation: throw LedgerRefusal.notProposable("\(envelope.kind.rawValue) records are kept where they are made (`keep`), not sequenced")
+        default: break
         }
         if case .model(let m) = record {
             guard st.policy.mayBuild(m.builder) else { throw LedgerRefusal.notABuilder(key: m.builder.description, datanet: st.policy.name) }

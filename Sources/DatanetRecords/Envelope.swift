@@ -10,6 +10,8 @@ public enum RecordKind: String, CaseIterable, Sendable {
     case continuation
     case tombstone
     case model
+    case attribution
+    case valuation
 
     /// The kind's bytes, as hashed into ids (made once per kind, not per record).
     package var contextBytes: [UInt8] { Self.contexts[self]!.id }

@@ -49,7 +49,7 @@ public struct ModelRecord: Hashable, Sendable {
     }
 
     /// Bounds on the free-form fields (each checked on decode, so a record stays small).
-    public static let maximumName = 256, maximumTrainer = 64, maximumPairs = 64, maximumPairBytes = 256, maximumLicenses = 256
+    public static let maximumName = 256, maximumTrainer = 64, maximumLicenses = 256
 
     public init(datanet: DatanetID, builder: PublicKey, name: String, checkpointSize: UInt64, checkpointRoot: Digest,
                 trainer: String, trainerVersion: String, configuration: [(key: String, value: String)],
@@ -76,7 +76,7 @@ public struct ModelRecord: Hashable, Sendable {
         b.set(3, .array([.unsigned(checkpointSize), .bytes(checkpointRoot.bytes)]))
         b.set(4, .string(trainer))
         b.set(5, .string(trainerVersion))
-        b.set(6, .array(configuration.map { .array([.string($0.key), .string($0.value)]) }))
+        b.set(6, textPairs(configuration))
         b.set(7, .array([.bytes(artifact.bytes), .unsigned(artifactSize)]))
         var t = BodyBuilder()
         t.set(1, .unsigned(training.contributions))
@@ -103,23 +103,7 @@ public struct ModelRecord: Hashable, Sendable {
         }
         trainer = try f.text(4, "trainer", maxBytes: Self.maximumTrainer)
         trainerVersion = try f.text(5, "trainer version", maxBytes: Self.maximumTrainer)
-        configuration = try f.field(6, "configuration", wrong: { k in
-            "\(k) field 6 (configuration) is not at most \(Self.maximumPairs) [key, value] text pairs of at most \(Self.maximumPairBytes) bytes, keys strictly ascending"
-        }) { s throws(CBORError) -> [(key: String, value: String)]? in
-            let n = try s.arrayCount()
-            guard n <= Self.maximumPairs else { return nil }
-            var out = [(key: String, value: String)]()
-            var last: [UInt8]?
-            for _ in 0..<n {
-                guard try s.arrayCount() == 2 else { return nil }
-                let k = Array(try s.text()), v = Array(try s.text())
-                guard !k.isEmpty, k.count <= Self.maximumPairBytes, v.count <= Self.maximumPairBytes else { return nil }
-                if let last, !last.lexicographicallyPrecedes(k) { return nil }
-                last = k
-                out.append((String(decoding: k, as: UTF8.self), String(decoding: v, as: UTF8.self)))
-            }
-            return out
-        }
+        configuration = try f.textPairs(6, "configuration")
         (artifact, artifactSize) = try f.field(7, "artifact", wrong: { k in "\(k) field 7 (artifact) is not [32-byte blob id, size]" }) {
             s throws(CBORError) -> (ObjectID, UInt64)? in
             guard try s.arrayCount() == 2, let id = Digest(try s.bytes()) else { return nil }
@@ -134,7 +118,7 @@ public struct ModelRecord: Hashable, Sendable {
             var out = [[UInt8]]()
             for _ in 0..<n {
                 let l = Array(try s.text())
-                guard !l.isEmpty, l.count <= Self.maximumPairBytes else { return nil }
+                guard !l.isEmpty, l.count <= BodyFields.maximumPairBytes else { return nil }
                 if let last = out.last, !last.lexicographicallyPrecedes(l) { return nil }
                 out.append(l)
             }

@@ -68,6 +68,8 @@ extension PolicyState {
         case .continuation: key == owner
         case .tombstone: key == owner || curators.contains(key) || key == author
         case .model(let m): key == m.builder
+        case .attribution(let a): key == a.signer
+        case .valuation(let v): key == v.signer
         }
     }
 

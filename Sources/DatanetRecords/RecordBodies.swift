@@ -307,6 +307,7 @@ public struct Continuation: Hashable, Sendable {
 public enum Record: Sendable {
     case genesis(Genesis), contribution(Contribution), review(Review), policy(PolicyChange)
     case setSequencer(SetSequencer), continuation(Continuation), tombstone(Tombstone), model(ModelRecord)
+    case attribution(AttributionRecord), valuation(ValuationRecord)
 
     /// Decodes the body of `envelope` by its kind.
     public init(_ envelope: Envelope) throws(RecordError) {
@@ -319,6 +320,8 @@ public enum Record: Sendable {
         case .continuation: self = .continuation(try Continuation(body: envelope.body))
         case .tombstone: self = .tombstone(try Tombstone(body: envelope.body))
         case .model: self = .model(try ModelRecord(body: envelope.body))
+        case .attribution: self = .attribution(try AttributionRecord(body: envelope.body))
+        case .valuation: self = .valuation(try ValuationRecord(body: envelope.body))
         }
     }
 
@@ -334,7 +337,7 @@ public enum Record: Sendable {
             guard s.sequencer.isUsable else { throw .malformed("set-sequencer names key \(s.sequencer), which is of small order or not canonical") }
         case .continuation(let c):
             guard c.sequencer.isUsable else { throw .malformed("continuation names key \(c.sequencer), which is of small order or not canonical") }
-        case .contribution, .review, .tombstone, .model: break // their keys must sign them, which an unusable key never does
+        case .contribution, .review, .tombstone, .model, .attribution, .valuation: break // their keys must sign them, which an unusable key never does
         }
     }
 
@@ -349,6 +352,8 @@ public enum Record: Sendable {
         case .continuation(let c): c.datanet
         case .tombstone(let t): t.datanet
         case .model(let m): m.datanet
+        case .attribution(let a): a.datanet
+        case .valuation(let v): v.datanet
         }
     }
 }
@@ -362,6 +367,8 @@ extension Record {
         case .contribution(let c): c.author
         case .review(let r): r.reviewer
         case .model(let m): m.builder
+        case .attribution(let a): a.signer
+        case .valuation(let v): v.signer
         case .policy, .setSequencer, .continuation, .tombstone: nil
         }
     }

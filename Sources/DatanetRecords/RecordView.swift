@@ -7,12 +7,18 @@ import Foundation
 /// compared as values (so key order and spacing do not matter, every value does).
 public indirect enum JSONValue: Codable, Equatable, Sendable {
     case null, bool(Bool), int(UInt64), string(String), array([JSONValue]), object([String: JSONValue])
+    /// A negative integer (a valuation's fixed-point value); non-negative ones are `int`.
+    case negative(Int64)
+
+    /// An integer of either sign, as the cases above hold it.
+    public static func signed(_ n: Int64) -> JSONValue { n >= 0 ? .int(UInt64(n)) : .negative(n) }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let n = try? c.decode(UInt64.self) { self = .int(n) }
+        else if let n = try? c.decode(Int64.self) { self = .negative(n) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
         else { self = .object(try c.decode([String: JSONValue].self)) }
@@ -24,6 +30,7 @@ public indirect enum JSONValue: Codable, Equatable, Sendable {
         case .null: try c.encodeNil()
         case .bool(let b): try c.encode(b)
         case .int(let n): try c.encode(n)
+        case .negative(let n): try c.encode(n)
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)
@@ -45,6 +52,18 @@ public enum RecordView {
         // Only when named, as the encoding has field 10 only then (views of older states unchanged).
         if !p.builders.isEmpty { o["builders"] = keys(p.builders) }
         return .object(o)
+    }
+
+    static func pairs(_ p: [(key: String, value: String)]) -> JSONValue {
+        .object(Dictionary(p.map { ($0.key, JSONValue.string($0.value)) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Credits held inline as `[{contribution, amount}]`; in a blob as `{blob, count}`.
+    static func credits(_ c: Credits) -> JSONValue {
+        switch c {
+        case .inline(let l): .array(l.entries.map { .object(["contribution": .string($0.contribution.hex), "amount": .signed($0.amount)]) })
+        case .blob(let id, let n): .object(["blob": .string(id.hex), "count": .int(n)])
+        }
     }
 
     /// The view of a signed record: id, kind, signers and its typed body.
@@ -74,12 +93,20 @@ public enum RecordView {
             body = ["datanet": .string(m.datanet.hex), "builder": .string(m.builder.description), "name": .string(m.name),
                     "checkpoint": .object(["size": .int(m.checkpointSize), "root": .string(m.checkpointRoot.hex)]),
                     "trainer": .string(m.trainer), "trainer_version": .string(m.trainerVersion),
-                    "configuration": .object(Dictionary(m.configuration.map { ($0.key, JSONValue.string($0.value)) }, uniquingKeysWith: { a, _ in a })),
+                    "configuration": pairs(m.configuration),
                     "artifact": .object(["blob": .string(m.artifact.hex), "size": .int(m.artifactSize)]),
                     "training": .object(["contributions": .int(m.training.contributions), "examples": .int(m.training.examples),
                                          "bytes": .int(m.training.bytes), "licenses": .array(m.training.licenses.map { .string($0) }),
                                          "tombstones_before": .int(m.training.tombstonesBefore)]),
                     "created_at": .int(m.createdAt), "base": m.base.map { .string($0.hex) } ?? .null]
+        case .attribution(let a):
+            body = ["datanet": .string(a.datanet.hex), "signer": .string(a.signer.description), "method": .string(a.method),
+                    "parameters": pairs(a.parameters), "input": .string(a.input.hex), "output": .string(a.output.hex),
+                    "model": a.model.map { .string($0.hex) } ?? .null, "credits": credits(a.credits), "created_at": .int(a.createdAt)]
+        case .valuation(let v):
+            body = ["datanet": .string(v.datanet.hex), "signer": .string(v.signer.description), "model": .string(v.model.hex),
+                    "method": .string(v.method), "parameters": pairs(v.parameters), "test_set": .string(v.testSet.hex),
+                    "values": credits(v.values), "created_at": .int(v.createdAt)]
         }
         return .object(["id": .string(e.id.hex), "kind": .string(e.kind.rawValue), "signers": keys(e.signatures.map(\.key)),
                         "body": .object(body)])

@@ -314,7 +314,8 @@ nonisolated(unsafe) let commands: [Command] = [
                               examples that decided it: contribution, contributor, file and line, distance, and weight in parts per \
                               10^9 (shared by those carrying the predicted label). A numeric model takes comma-separated numbers.
                               """,
-                              flags: [json, ("--offline", "refuse instead of fetching a model's artifact from peers")],
+                              flags: [json, ("--offline", "refuse instead of fetching a model's artifact from peers"),
+                                      ("--record", "keep a signed attribution record of it here (method knn; schema/valuation.md)")],
                               options: [("--input", "the text (or numbers) to classify"), ("--file", "read the input from a file")],
                               minPositionals: 1, maxPositionals: 1), run: runInfer),
     Command(spec: CommandSpec(name: "value", synopsis: "value MODEL --test FILE [--per-example] [--json]",
@@ -324,7 +325,8 @@ nonisolated(unsafe) let commands: [Command] = [
                               contribution and per contributor. --per-example prints each example's value in training order.
                               """,
                               flags: [json, ("--per-example", "every training example's value, in training order, round-trip precision"),
-                                      ("--offline", "refuse instead of fetching a model's artifact from peers")],
+                                      ("--offline", "refuse instead of fetching a model's artifact from peers"),
+                                      ("--record", "keep a signed valuation record of the per-contribution values here")],
                               options: [("--test", "the labeled test examples")],
                               minPositionals: 1, maxPositionals: 1), run: runValue),
     Command(spec: CommandSpec(name: "completion", synopsis: "completion bash|zsh",

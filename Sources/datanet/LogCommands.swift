@@ -25,6 +25,12 @@ func summary(_ e: Envelope, _ ledger: Ledger) -> String {
     case .setSequencer(let s): return "set-sequencer \(s.sequencer.description.prefix(12))"
     case .continuation(let c): return "continuation at size \(c.size)"
     case .tombstone(let t): return "\(t.takedown ? "takedown" : "withdrawal") of \(t.contribution.hex.prefix(16))…: \(terminalSafe(t.reason))"
+    case .attribution(let a):
+        let n: String = switch a.credits { case .inline(let l): "\(l.entries.count)"; case .blob(_, let c): "\(c)" }
+        return "attribution (\(terminalSafe(a.method))) by \(a.signer.description.prefix(12)): \(n) contribution(s) credited"
+    case .valuation(let v):
+        let n: String = switch v.values { case .inline(let l): "\(l.entries.count)"; case .blob(_, let c): "\(c)" }
+        return "valuation (\(terminalSafe(v.method))) of model \(v.model.hex.prefix(12)) by \(v.signer.description.prefix(12)): \(n) contribution(s)"
     case .model(let m):
         return "model '\(terminalSafe(m.name))' by \(m.builder.description.prefix(12)): \(terminalSafe(m.trainer)) \(terminalSafe(m.trainerVersion)) on checkpoint \(m.checkpointSize), artifact \(m.artifact.hex.prefix(12)) (\(humanBytes(m.artifactSize)))"
     }
@@ -286,11 +292,16 @@ func runShow(_ p: Parsed) throws -> Int32 {
         if let promise { o["intake_promise_valid"] = promise.isValid }
         if let near { o[near.exact ? "exact_duplicate_of" : "near_duplicate_of"] = near.earlier.hex }
         if let side { o["sidecar"] = ["label": side.label, "file_name": side.fileName, "metadata": side.metadata] as [String: Any] }
+        // The typed body of the kinds no other field shows (results and models).
+        if [.attribution, .valuation, .model].contains(e.kind) {
+            o["record"] = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(try RecordView.record(e)))
+        }
         try printJSON(o)
     } else {
         out("\(e.kind.rawValue)  \(id.hex)\n\(summary(e, ledger))")
         for s in e.signatures { out("signed by \(s.key)") }
-        if let (_, i) = placement { out("in the log at leaf \(i)") } else { out("not yet in a log (pending)") }
+        let isResult = e.kind == .attribution || e.kind == .valuation
+        if let (_, i) = placement { out("in the log at leaf \(i)") } else { out(isResult ? "kept in this store (results are not sequenced)" : "not yet in a log (pending)") }
         if let status {
             var names = KeyNames()
             out(statusLine(status, names: &names))

@@ -63,20 +63,9 @@ func runModelTrain(_ p: Parsed) throws -> Int32 {
     let bytes = artifact.encoded
     // Nothing is stored that the decoder would refuse (a file name past its bound, …).
     do { _ = try KNNArtifact(encoded: bytes) } catch { throw CLIError.failure("the model cannot be stored: \(error)") }
-    // Stored as an added file (kept by gc like any other), from a file of its own in the store's folder.
     let name = p.options["--name"] ?? "\(st.policy.name)-\(checkpoint)-knn"
     try TextRules.checkSingleLine(name, field: "model name")
-    let path = storeDir + "/" + name.replacingOccurrences(of: "/", with: "_").prefix(64) + "-\(getpid())-\(UInt32.random(in: 0 ... .max)).knn"
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw CLIError.failure("cannot create \(path)") }
-    defer { unlink(path) }
-    do {
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        try handle.write(contentsOf: bytes)
-        try handle.close()
-    } catch { throw CLIError.failure("cannot write \(path): \(error)") }
-    let added = try Ingest(store: ledger.store).add(paths: [path])[0]
-    guard added.size == UInt64(bytes.count) else { throw CLIError.failure("the stored artifact is \(added.size) bytes, not \(bytes.count)") }
+    let added = try storeBlob(ledger, bytes, named: name + ".knn")
     var configuration: [(key: String, value: String)] = [("features", kind == .text ? "text" : "numeric"), ("k", "\(k)"),
                                                           ("kind", "knn"), ("scale", kind == .text ? "none" : scale.rawValue)]
     if let l = p.options["--licenses"] { configuration.append(("licenses", l)) }
@@ -97,13 +86,31 @@ func runModelTrain(_ p: Parsed) throws -> Int32 {
     return 0
 }
 
+/// Stores `bytes` as an added file (kept by gc like any other), written first to a file of its
+/// own in the store's folder; returns what was added.
+func storeBlob(_ ledger: Ledger, _ bytes: [UInt8], named name: String) throws -> AddResult {
+    let path = storeDir + "/" + name.replacingOccurrences(of: "/", with: "_").prefix(64) + "-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw CLIError.failure("cannot create \(path)") }
+    defer { unlink(path) }
+    do {
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+    } catch { throw CLIError.failure("cannot write \(path): \(error)") }
+    let added = try Ingest(store: ledger.store).add(paths: [path])[0]
+    guard added.size == UInt64(bytes.count) else { throw CLIError.failure("the stored blob is \(added.size) bytes, not \(bytes.count)") }
+    return added
+}
+
 /// A kNN artifact named by a model held here (record id, prefix or name), or stored by artifact
 /// id, id prefix or added path; every chunk re-hashed as it is read. A model's artifact this
 /// store lacks is fetched from the peers serving its Datanet, unless `offline`.
-func loadArtifact(_ text: String, offline: Bool) throws -> KNNArtifact {
+func loadArtifact(_ text: String, offline: Bool) throws -> (artifact: KNNArtifact, model: HeldModel?) {
     var ledger = try openLedgerForReading()
     let id: ObjectID
-    if let m = try findModel(ledger, text) {
+    let model = try findModel(ledger, text)
+    if let m = model {
         guard m.record.trainer == KNNArtifact.trainerName else {
             throw CLIError.failure("model '\(terminalSafe(text))' was made by \(terminalSafe(m.record.trainer)), not a kNN trainer this command runs")
         }
@@ -119,14 +126,15 @@ func loadArtifact(_ text: String, offline: Bool) throws -> KNNArtifact {
         id = t.id
     }
     guard let bytes = try ledger.store.blobBytes(id, limit: 1 << 34) else { throw CLIError.failure("the artifact of '\(terminalSafe(text))' (\(id.hex)) is not in this store") }
-    do { return try KNNArtifact(encoded: bytes) } catch { throw CLIError.failure("'\(terminalSafe(text))': \(error)") }
+    do { return (try KNNArtifact(encoded: bytes), model) } catch { throw CLIError.failure("'\(terminalSafe(text))': \(error)") }
 }
 
 /// `datanet infer ARTIFACT --input TEXT|--file F`: the predicted label and the K neighbours that
 /// decided it, with their contributions, contributors, distances and weights (parts per 10^9,
 /// shared equally by the neighbours carrying the predicted label; schema/valuation.md "Weights").
 func runInfer(_ p: Parsed) throws -> Int32 {
-    let artifact = try loadArtifact(p.positionals[0], offline: p.has("--offline"))
+    let (artifact, held) = try loadArtifact(p.positionals[0], offline: p.has("--offline"))
+    let recording = try p.has("--record") ? recordingModel(held, p.positionals[0]) : nil
     let input: String
     switch (p.options["--input"], p.options["--file"]) {
     case (let t?, nil): input = t
@@ -151,13 +159,21 @@ func runInfer(_ p: Parsed) throws -> Int32 {
         return ["contribution": c.id.hex, "contributor": c.author.description, "file": e.file, "line": e.line,
                 "label": e.label, "distance": n.distance, "weight": w]
     }
+    let record = try recording.map { m in
+        try recordInference(m, contributions: artifact.contributions.map(\.id),
+                            credited: near.filter { model.labels[$0.index] == label }.map { artifact.examples[$0.index].contribution },
+                            input: input, label: label, k: model.k, features: artifact.kind == .text ? "text" : "numeric")
+    }
     if p.has("--json") {
-        try printJSON(["label": label, "neighbours": rows] as [String: Any])
+        var object: [String: Any] = ["label": label, "neighbours": rows]
+        if let record { object["record"] = record.id.hex }
+        try printJSON(object)
     } else {
         out("label: \(terminalSafe(label))")
         for r in rows {
             out("  \((r["contribution"] as! String).prefix(16))  \(terminalSafe(r["file"] as! String)):\(r["line"] as! Int)  \(terminalSafe(r["label"] as! String))  distance \(String(format: "%.6g", r["distance"] as! Double))  weight \(r["weight"] as! UInt64)")
         }
+        if let record { out("attribution record \(record.id.hex)") }
     }
     return 0
 }
@@ -166,7 +182,8 @@ func runInfer(_ p: Parsed) throws -> Int32 {
 /// against a labeled test file in the training format (schema/valuation.md), summed per
 /// contribution and per contributor.
 func runValue(_ p: Parsed) throws -> Int32 {
-    let artifact = try loadArtifact(p.positionals[0], offline: p.has("--offline"))
+    let (artifact, held) = try loadArtifact(p.positionals[0], offline: p.has("--offline"))
+    let recording = try p.has("--record") ? recordingModel(held, p.positionals[0]) : nil
     guard let testPath = p.options["--test"] else { throw CLIError.usage("give the labeled test examples with --test FILE (.jsonl or .csv)") }
     guard let data = FileManager.default.contents(atPath: testPath) else { throw CLIError.failure("cannot read \(testPath)") }
     let tests: [(query: KNNModel.Query, label: String)]
@@ -191,8 +208,11 @@ func runValue(_ p: Parsed) throws -> Int32 {
     for (i, e) in artifact.examples.enumerated() { perContribution[e.contribution] += values[i] }
     var perContributor = [String: Double]()
     for (i, c) in artifact.contributions.enumerated() { perContributor[c.author.description, default: 0] += perContribution[i] }
+    let record = try recording.map { m in
+        try recordValuation(m, contributions: artifact.contributions.map(\.id), values: perContribution, test: Array(data), tests: tests.count, k: model.k)
+    }
     if p.has("--json") {
-        var object: [String: Any] = ["test_examples": tests.count, "k": model.k,
+        var object: [String: Any] = ["test_examples": tests.count, "k": model.k, "record": record?.id.hex ?? NSNull(),
             "contributions": artifact.contributions.enumerated().map { ["contribution": $0.element.id.hex, "contributor": $0.element.author.description, "value": perContribution[$0.offset]] as [String: Any] },
             "contributors": perContributor.sorted { $0.key < $1.key }.map { ["contributor": $0.key, "value": $0.value] as [String: Any] }]
         if p.has("--per-example") { object["examples"] = values }
@@ -203,9 +223,11 @@ func runValue(_ p: Parsed) throws -> Int32 {
         var w = ""
         for v in values { w += String(format: "%.17g\n", v) }
         writeFD(1, w.utf8)
+        if let record { errLine("valuation record \(record.id.hex)") }
         return 0
     }
     out("KNN-Shapley of \(values.count) training example(s) against \(tests.count) test example(s), K \(model.k):")
     for (i, c) in artifact.contributions.enumerated() { out("  \(c.id.hex.prefix(16))  \(String(format: "%+.9f", perContribution[i]))  by \(c.author.description.prefix(16))") }
+    if let record { out("valuation record \(record.id.hex)") }
     return 0
 }

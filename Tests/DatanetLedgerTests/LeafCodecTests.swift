@@ -117,6 +117,8 @@ import Testing
         case .continuation(let c): c.body
         case .tombstone(let t): t.body
         case .model(let m): m.body
+        case .attribution(let a): a.body
+        case .valuation(let v): v.body
         }
     }
 

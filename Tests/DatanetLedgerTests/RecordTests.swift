@@ -109,8 +109,9 @@ import Testing
         let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.goldenURL)) as! [String: Any]
         let goldValid = golden["valid"] as! [[String: Any]]
         // Every kind once, the set-sequencer again in the form that binds a log, the review
-        // again with its created-at, a model with a base and a policy naming a builder.
-        #expect(goldValid.count == RecordKind.allCases.count + 4)
+        // again with its created-at, a model with a base, a policy naming a builder, and
+        // attributions with their credits in a blob and with none.
+        #expect(goldValid.count == RecordKind.allCases.count + 6)
         #expect(Set(goldValid.compactMap { $0["kind"] as? String }) == Set(RecordKind.allCases.map(\.rawValue)))
         for (g, (name, e)) in zip(goldValid, valid) {
             #expect(g["name"] as? String == name)

@@ -129,6 +129,26 @@ import Testing
         let verified = try #require(try s.json(["verify", "critic", "--json"]) as? [String: Any])
         #expect(verified["valid"] as? Bool == true && verified["kind"] as? String == "model", "\(verified)")
         #expect(try s.run(["audit", "films"]).status == 0)
+        // Results recorded: an attribution (shares summing to 10^9) and a valuation (fixed point).
+        let inferred = try #require(try s.json(["--as", "cur", "infer", "critic", "--input", "a great film", "--record"]) as? [String: Any])
+        let attributionID = try #require(inferred["record"] as? String)
+        let attribution = try #require(try s.json(["show", attributionID, "--json"]) as? [String: Any])
+        let body = try #require((attribution["record"] as? [String: Any])?["body"] as? [String: Any])
+        let credits = try #require(body["credits"] as? [[String: Any]])
+        #expect(body["model"] as? String == model && body["method"] as? String == "knn" && attribution["kind"] as? String == "attribution")
+        #expect(credits.compactMap { $0["amount"] as? Int }.reduce(0, +) == 1_000_000_000, "\(body)")
+        writeFile(s.dir.file("test.jsonl"), Array("{\"text\": \"great film\", \"label\": \"pos\"}\n{\"text\": \"dull\", \"label\": \"neg\"}\n".utf8))
+        let valued = try #require(try s.json(["--as", "cur", "value", "critic", "--test", s.dir.file("test.jsonl"), "--record", "--json"]) as? [String: Any])
+        let valuationID = try #require(valued["record"] as? String)
+        let valuation = try #require(try s.json(["show", valuationID, "--json"]) as? [String: Any])
+        let values = try #require(((valuation["record"] as? [String: Any])?["body"] as? [String: Any])?["values"] as? [[String: Any]])
+        let exact = try #require(valued["contributions"] as? [[String: Any]]).compactMap { $0["value"] as? Double }
+        #expect(values.count == 2 && zip(values.compactMap { $0["amount"] as? Int }, exact).allSatisfy { Double($0) == ($1 * 1e12).rounded(.toNearestOrEven) },
+                "\(values) \(exact)")
+        #expect(try s.run(["pending", "films", "--json"]).stdout.contains("valuation") == false, "results are kept, not proposed")
+        let art = try #require(trained["artifact"] as? String)
+        let bare = try s.run(["infer", art, "--input", "x", "--record"])
+        #expect(bare.status == 2 && bare.stderr.contains("--record needs a model"), "\(bare.stderr)")
 
         // bob withdraws what the model was trained on: verify names the leaf.
         try s.ok(["--as", "bob", "withdraw", "films", b, "--reason", "changed my mind"])

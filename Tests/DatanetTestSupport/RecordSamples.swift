@@ -71,6 +71,23 @@ public enum RecordSamples {
         withBuilder.builders = [author.publicKey]
         _ = add("policy adding a builder", .policy, PolicyChange(datanet: datanet, previous: genesis.id, state: withBuilder,
                                                                  summary: "add-builder \(author.publicKey)").body, [owner])
+        let second = RecordID(SHA256.hash(Array("contribution-2".utf8)))
+        _ = add("attribution", .attribution, AttributionRecord(
+            datanet: datanet, signer: curator.publicKey, method: "knn", parameters: [("k", "5"), ("features", "text")],
+            input: SHA256.hash(Array("a deep hoot".utf8)), output: SHA256.hash(Array("owl".utf8)), model: model.id,
+            credits: .inline(CreditList([(contribution.id, 666_666_667), (second, 333_333_333)])), createdAt: 1_790_000_500_000).body, [curator])
+        // A long list kept as a blob the record names; and no credit at all (an empty list).
+        _ = add("attribution with its credits in a blob", .attribution, AttributionRecord(
+            datanet: datanet, signer: author.publicKey, method: "spans", parameters: [("min_span", "20")],
+            input: SHA256.hash(Array("text".utf8)), output: SHA256.hash(Array("text".utf8)), model: nil,
+            credits: .blob(ObjectID(SHA256.hash(Array("credits".utf8))), count: 25_000), createdAt: 1_790_000_600_000).body, [author])
+        _ = add("attribution crediting nothing", .attribution, AttributionRecord(
+            datanet: datanet, signer: author.publicKey, method: "knn", parameters: [], input: SHA256.hash([1]), output: SHA256.hash([2]),
+            model: model.id, credits: .inline(CreditList([])), createdAt: 1_790_000_700_000).body, [author])
+        _ = add("valuation", .valuation, ValuationRecord(
+            datanet: datanet, signer: owner.publicKey, model: model.id, method: "knn-shapley", parameters: [("k", "5"), ("test_examples", "200")],
+            testSet: SHA256.hash(Array("test.jsonl".utf8)), values: .inline(CreditList([(contribution.id, 412_500_000_000), (second, -37_500_000_000)])),
+            createdAt: 1_790_000_800_000).body, [owner])
         return out
     }
 }
