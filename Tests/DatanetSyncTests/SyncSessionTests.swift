@@ -738,6 +738,57 @@ import Testing
 
     /// Many contributions' content in one fetch, requests in flight across them; one the peer
     /// does not serve in that Datanet is named as failed while all the others arrive.
+    /// A model leaf replicates like any leaf (a peer that replays only kinds 1–7 is told, not
+    /// sent it); its artifact comes on demand by `fetch` naming the model record, only under
+    /// its Datanet, and the model then verifies on the peer.
+    @Test func aModelReplicatesAndItsArtifactComesOnDemand() throws {
+        let server = try Node(), client = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        _ = try server.contribute(d, "a song", by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        var rng = SplitMix64(seed: 8)
+        let weights = rng.bytes(3 << 20)
+        let file = server.dir + "-weights.bin"
+        FileManager.default.createFile(atPath: file, contents: Data(weights))
+        defer { unlink(file) }
+        let artifact = try Ingest(store: server.ledger.store).add(paths: [file])[0]
+        let st = try server.ledger.reader.state(of: d)
+        let root = try Checkpoint.unverified(note: try #require(try server.ledger.reader.latestCheckpoint(d))).root
+        let model = try server.ledger.registerModel(ModelRecord(
+            datanet: d, builder: owner.publicKey, name: "weights", checkpointSize: st.size, checkpointRoot: root, trainer: "imported",
+            trainerVersion: "1", configuration: [], artifact: artifact.id, artifactSize: artifact.size,
+            training: .init(contributions: 1, examples: 1, bytes: 6, licenses: ["CC0-1.0"], tombstonesBefore: st.size), createdAt: 9), by: owner)
+        _ = try server.ledger.sequence(d, key: owner)
+        let modelLeaf = try #require(try server.ledger.reader.firstLeaf(d, kind: .model))
+        let listener = try TCPListener(port: 0)
+        let served = Self.serveConcurrently(server, listener, sessions: 2)
+        // A build that replays kinds 1–7 only is told which leaf it cannot take.
+        let old = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: client.identity, now: Self.now)
+        try old.send(SyncMessage(1, .hello(versions: 2...2, kinds: [1, 2, 3, 4, 5, 6, 7])).encoded)
+        _ = try old.receive()
+        try old.send(SyncMessage(2, .pull(d, since: 0, recordsOnly: true, held: [], wanted: [], allPending: false)).encoded)
+        guard case .error("kinds", let why) = try SyncMessage(decoding: try old.receive()).body else { Issue.record("a model leaf was sent"); return }
+        #expect(why.contains("leaf \(modelLeaf)") && why.contains("model"), "\(why)")
+        old.socket.shutdownWrite()
+        // This build: the leaf comes with a records-only pull; the artifact does not.
+        let c = try Self.connect(client, listener)
+        _ = try c.pull(d, since: 0, recordsOnly: true, into: client.ledger)
+        let held = try #require(try client.ledger.reader.model(model.id))
+        let heldBefore = try client.ledger.reader.holdsObject(artifact.id, kind: .blob)
+        #expect(held.leaf == modelLeaf && !heldBefore)
+        // Asked under another Datanet, refused as unknown; under its own, it comes whole.
+        let other = try Self.datanet(on: client, owner: owner, name: "other")
+        #expect(throws: (any Error).self) { try c.fetch(other, contribution: model.id, kind: .blob, root: artifact.id, into: client.ledger) }
+        let got = try c.fetch(d, contribution: model.id, kind: .blob, root: artifact.id, into: client.ledger)
+        let bytes = try client.ledger.store.blobBytes(artifact.id, limit: 1 << 30)
+        #expect(got.objects > 1 && bytes == weights)
+        #expect(try client.ledger.verifyModel(held).checks.allSatisfy(\.holds))
+        #expect(try client.ledger.audit(d).holds)
+        try c.bye()
+        _ = try served.wait()
+    }
+
     @Test func manyContributionsFetchTogether() throws {
         let server = try Node(), client = try Node()
         let owner = try SigningKey()
