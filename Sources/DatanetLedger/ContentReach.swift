@@ -15,6 +15,8 @@ extension LedgerReader {
     public func servableContent(_ d: DatanetID, contribution id: RecordID) throws -> Set<ObjectID>? {
         try ledger.env.read { txn -> Set<ObjectID>? in
             if let artifact = try ledger.modelArtifact(txn, id, in: d) {
+                // An artifact whose bytes a tombstone erased here (a copy of withdrawn content) is not served.
+                guard try !ledger.isErased(txn, d, content: artifact) else { return nil }
                 var live = Set<ObjectID>()
                 try ledger.store.mark(artifact, kind: .blob, in: txn, into: &live)
                 return live

@@ -116,7 +116,7 @@ extension Ledger {
                 try send(closure)
             }
             // A model's artifact when held here (its builder's store holds it; others may not).
-            for a in artifacts where !recordsOnly {
+            for a in artifacts where try !recordsOnly && !isErased(txn, d, content: a) {
                 if let closure = try store.closure(of: a, kind: .blob, in: txn) { try send(closure) }
             }
             try txn.scan(forks, from: d.bytes) { k, v in

@@ -217,7 +217,7 @@ extension Ledger {
             case (let e, .contribution(let c), _)? where leaf.leaf?.kind == .intake:
                 try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "contribution \(e.id.hex) (leaf \(leaf.index))")
             case (_, .model(let m), _)? where leaf.leaf?.kind == .model:
-                _ = try mark(txn, .blob, m.artifact, into: &live) // kept when it came; a model's artifact is not required
+                try wantArtifact(txn, d, m.artifact, into: &live)
             default: continue
             }
         }
@@ -233,7 +233,7 @@ extension Ledger {
                 if case .contribution(let c) = record {
                     try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "proposal \(e.id.hex)")
                 }
-                if case .model(let m) = record { _ = try mark(txn, .blob, m.artifact, into: &live) }
+                if case .model(let m) = record { try wantArtifact(txn, d, m.artifact, into: &live) }
                 _ = try propose(txn, e, record)
                 summary.records += 1
             } catch LedgerRefusal.alreadyDecided {
@@ -263,7 +263,7 @@ extension Ledger {
                    freshIDs.contains(c.content) || freshSidecarSet.contains(c.sidecar) {
                     try want(txn, d, e.id, c, into: &live, required: nil)
                 } else if let m = leaf.model?.record, case .model(let r)? = try? Record(m), freshIDs.contains(r.artifact) {
-                    _ = try mark(txn, .blob, r.artifact, into: &live)
+                    try wantArtifact(txn, d, r.artifact, into: &live)
                 }
                 return true
             }
@@ -366,6 +366,13 @@ extension Ledger {
         if let required, !complete {
             throw BundleError.refused("the content \(c.content.hex) of \(required) is missing")
         }
+    }
+
+    /// Marks a model's artifact as kept when it came (it is not required), unless a tombstone
+    /// erased that content in `d`.
+    private func wantArtifact(_ txn: Transaction, _ d: DatanetID, _ artifact: ObjectID, into live: inout LiveContent) throws {
+        guard try !isErased(txn, d, content: artifact) else { return }
+        _ = try mark(txn, .blob, artifact, into: &live)
     }
 
     /// Checks every intake promise against the replayed log (it must name an intake leaf of this

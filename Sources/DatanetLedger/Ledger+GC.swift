@@ -20,8 +20,9 @@ extension Ledger {
     /// earliest contribution of that content in its Datanet is under a tombstone). Content
     /// that only rejected contributions or `add` name is kept too, unless a tombstone names it:
     /// a takedown removes those copies (an added root's entry goes with it). Sidecars are kept
-    /// only for contributions not under a tombstone and pending proposals. Refuses while an add
-    /// is running. One transaction; `dryRun` only counts.
+    /// only for contributions not under a tombstone and pending proposals. A model's artifact
+    /// (registered or pending) is kept like an accepted contribution's content, unless a
+    /// tombstone erased that content in its Datanet. Refuses while an add is running. One transaction; `dryRun` only counts.
     public func collectGarbage(dryRun: Bool) throws -> GarbageReport {
         let all = try reader.datanets()
         let tables = try all.map { try leafTable($0.id) }
@@ -33,9 +34,11 @@ extension Ledger {
             for (st, table) in zip(all, tables) {
                 var intakes = [(UInt64, Contribution)]()
                 var rejected = Set<UInt64>()
+                var artifacts = [ObjectID]()
                 try table.scan(txn) { k, v in
                     guard let leaf = try? Leaf(encoded: Array(v)) else { return true }
                     if let d = leaf.decision, !d.accepted { rejected.insert(d.intake) }
+                    if let m = leaf.model?.record, case .model(let r)? = try? Record(m) { artifacts.append(r.artifact) }
                     if let i = leaf.intake, case .contribution(let c)? = try? Record(i.contribution) { intakes.append((k, c)) }
                     return true
                 }
@@ -49,12 +52,17 @@ extension Ledger {
                     }
                 }
                 try txn.scanNumbered(pending, st.id) { n, v in
-                    if let b = try pendingRecord(txn, v, key: BigEndian.key(st.id, n)).1, case .contribution(let c)? = try? Record(Envelope(encoded: b)) {
+                    guard let b = try pendingRecord(txn, v, key: BigEndian.key(st.id, n)).1 else { return true }
+                    switch try? Record(Envelope(encoded: b)) {
+                    case .contribution(let c)?:
                         liveSidecars.insert(c.sidecar)
                         if try isErased(txn, st.id, content: c.content) { weak.append((kind(c), c.content)) } else { strong.append((kind(c), c.content)) }
+                    case .model(let r)?: artifacts.append(r.artifact)
+                    default: break
                     }
                     return true
                 }
+                for a in artifacts where try !isErased(txn, st.id, content: a) { strong.append((.blob, a)) }
             }
             let leases = try store.clearDeadLeases(in: txn, dryRun: dryRun)
             let added = try store.addedRoots(in: txn)

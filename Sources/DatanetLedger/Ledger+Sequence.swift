@@ -111,6 +111,25 @@ extension Ledger {
     /// the log it takes over, exactly the log before it (its size and root), so nothing the old
     /// key sequenced is left for the new one to rewrite. With `exact` false (a proposal checked
     /// where the log may since have grown) a size from 1 to `size` with this log's root there is taken.
+    /// Why a model record cannot be registered at leaf `size` of this log, or nil: the
+    /// checkpoint it names must be this log's (root) and one this store holds signed, its
+    /// tombstone horizon no later than its leaf, and its artifact not content a tombstone erased
+    /// here. With `exact` false (a proposal, where the log may be behind the builder's) only
+    /// what this store holds is checked.
+    func modelProblem(_ txn: Transaction, _ m: ModelRecord, log: MerkleLog, size: UInt64, exact: Bool = true) throws -> String? {
+        if try isErased(txn, m.datanet, content: m.artifact) { return "its artifact is content a tombstone erased in this Datanet" }
+        guard m.checkpointSize <= size else { return exact ? "it names size \(m.checkpointSize); the log has \(size) leaves" : nil }
+        guard try log.root(txn, size: m.checkpointSize) == m.checkpointRoot else { return "its root at size \(m.checkpointSize) is not the log's" }
+        guard exact else { return nil }
+        guard try txn.contains(checkpoints, BigEndian.key(m.datanet, m.checkpointSize)) else {
+            return "no signed checkpoint of size \(m.checkpointSize) is held: a model names a checkpoint"
+        }
+        guard m.training.tombstonesBefore <= size else {
+            return "its tombstone horizon \(m.training.tombstonesBefore) is past its leaf \(size)"
+        }
+        return nil
+    }
+
     func handoffProblem(_ txn: Transaction, _ h: SetSequencer, log: MerkleLog, size: UInt64, exact: Bool = true) throws -> String? {
         guard let (at, root) = h.takesOver else { return "it names no log to take over (size and root); propose it again with this build" }
         guard at >= 1, at <= size else { return "it takes over at size \(at), but the log has \(size) leaves" }
@@ -299,10 +318,8 @@ final class SequenceRun {
         guard policy.mayBuild(m.builder) else {
             return report.refused.append(.init(record: id, refusal: .notABuilder(key: m.builder.description, datanet: policy.name)))
         }
-        guard m.checkpointSize <= size, try log.root(txn, size: m.checkpointSize) == m.checkpointRoot else {
-            return report.refused.append(.init(record: id, refusal: .modelNamesAnotherLog(
-                m.checkpointSize > size ? "it names size \(m.checkpointSize); the log has \(size) leaves"
-                                        : "its root at size \(m.checkpointSize) is not the log's")))
+        if let why = try ledger.modelProblem(txn, m, log: log, size: size) {
+            return report.refused.append(.init(record: id, refusal: .modelNamesAnotherLog(why)))
         }
         let proof = try log.consistencyProof(txn, size1: m.checkpointSize, size2: size)
         let (index, _) = try append(txn, .model(.init(record: envelope, proof: proof)))

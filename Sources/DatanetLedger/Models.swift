@@ -40,10 +40,12 @@ extension LedgerReader {
         return HeldModel(envelope: e, record: r, leaf: index)
     }
 
-    /// The models named `name`, newest created-at first (ties: the greater record id first).
+    /// The models named `name`: registered ones before pending ones (a pending record is only
+    /// its builder's word), each newest created-at first (ties: the greater record id first).
     public func models(named name: String) throws -> [HeldModel] {
         try models().filter { $0.record.name == name }.sorted {
-            $0.record.createdAt != $1.record.createdAt ? $0.record.createdAt > $1.record.createdAt : $0.id > $1.id
+            if ($0.leaf == nil) != ($1.leaf == nil) { return $0.leaf != nil }
+            return $0.record.createdAt != $1.record.createdAt ? $0.record.createdAt > $1.record.createdAt : $0.id > $1.id
         }
     }
 }
@@ -73,13 +75,15 @@ extension Ledger {
             let leaf = try bytes.map { try leaves.decode(index, $0) }
             let proof = index < newestSize ? try log.inclusionProof(txn, index: index, size: newestSize) : []
             let bound = r.checkpointSize <= st.size ? try log.root(txn, size: r.checkpointSize) : nil
-            // The policy the leaf cites: the one in force when it was registered.
+            // The policy in force at the leaf: the latest genesis or policy record along the
+            // chain of citations (handoff leaves change only the sequencer, never `builders`).
             var policy: PolicyState?
-            if let cited = leaf?.policy, let g = try leaves.leaf(txn, cited.index)?.governing {
-                switch try Record(g) {
-                case .genesis(let x): policy = x.policy
-                case .policy(let p): policy = p.state
-                default: policy = nil
+            var at = leaf?.policy?.index
+            while let i = at, policy == nil, let cited = try leaves.leaf(txn, i) {
+                switch cited.governing.flatMap({ try? Record($0) }) {
+                case .genesis(let x)?: policy = x.policy
+                case .policy(let p)?: policy = p.state
+                default: at = cited.policy.map(\.index).flatMap { $0 < i ? $0 : nil }
                 }
             }
             return (leaf, bytes.map(Merkle.leafHash), proof, bound, policy)
@@ -91,7 +95,9 @@ extension Ledger {
         checks.append(.init("the model is registered in its Datanet's log", .pass, "model leaf \(index) of \(st.policy.name)"))
         if let policy = facts.policy {
             checks.append(.init("its builder may register models", policy.mayBuild(r.builder) ? .pass : .fail,
-                                policy.mayBuild(r.builder) ? "owner, curator or builder under the policy its leaf cites" : "\(r.builder) holds no such role"))
+                                policy.mayBuild(r.builder) ? "owner, curator or builder under the policy in force at its leaf" : "\(r.builder) holds no such role"))
+        } else {
+            checks.append(.init("its builder may register models", .fail, "the policy chain from leaf \(index) does not reach a genesis or policy record"))
         }
         do {
             let cp = try Checkpoint.verify(note: newest, key: try sequencerKey(r.datanet, size: newestSize))
@@ -114,11 +120,19 @@ extension Ledger {
         } catch StoreError.notFound {
             checks.append(.init("the artifact's bytes hash to the bound blob", .notApplicable, "blob \(r.artifact.hex) is not in this store"))
         } catch { checks.append(.init("the artifact's bytes hash to the bound blob", .fail, "\(error)")) }
-        // Content trained on and withdrawn since: tombstones the training set did not yet see.
-        let licenses = r.setting("licenses").map { Set($0.split(separator: ",").map(String.init)) }
-        let withdrawn = try reader.accepted(r.datanet, at: r.checkpointSize).withdrawn
-            .filter { $0.tombstone >= r.training.tombstonesBefore && (licenses?.contains($0.contribution.license) ?? true) }
-            .map { (contribution: $0.id, leaf: $0.tombstone) }
+        // Content trained on and withdrawn since: tombstones the training set did not yet see
+        // (a horizon past the model's leaf, which the replay refuses, is taken as the leaf).
+        let licenses = r.setting("licenses").map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
+        let horizon = min(r.training.tombstonesBefore, index)
+        let withdrawn: [(contribution: RecordID, leaf: UInt64)]
+        do {
+            withdrawn = try reader.accepted(r.datanet, at: r.checkpointSize).withdrawn
+                .filter { $0.tombstone >= horizon && (licenses?.contains($0.contribution.license) ?? true) }
+                .map { (contribution: $0.id, leaf: $0.tombstone) }
+        } catch {
+            checks.append(.init("no content it was trained on has been withdrawn", .fail, "its training set cannot be read here: \(error)"))
+            return (checks, [])
+        }
         checks.append(.init("no content it was trained on has been withdrawn", withdrawn.isEmpty || allowWithdrawn ? .pass : .fail,
                             withdrawn.map { "trained on content withdrawn at leaf \($0.leaf) (\($0.contribution.hex))" }.joined(separator: "; ")))
         return (checks, withdrawn)

@@ -251,9 +251,9 @@ extension Ledger {
         }
         if case .model(let m) = record {
             guard st.policy.mayBuild(m.builder) else { throw LedgerRefusal.notABuilder(key: m.builder.description, datanet: st.policy.name) }
-            // Checked here when this store holds that far; the sequencer checks it again.
-            if m.checkpointSize <= st.size, try merkleLog(d).root(txn, size: m.checkpointSize) != m.checkpointRoot {
-                throw LedgerRefusal.modelNamesAnotherLog("its root at size \(m.checkpointSize) is not the log's")
+            // Checked here when this store holds that far; the sequencer checks it again, exactly.
+            if let why = try modelProblem(txn, m, log: try merkleLog(d), size: st.size, exact: false) {
+                throw LedgerRefusal.modelNamesAnotherLog(why)
             }
         }
         try record.checkKeysUsable()

@@ -232,6 +232,9 @@ package struct LogAuditor {
         } catch {
             flag(i, "a model names a checkpoint of the log before it", "size \(m.checkpointSize) with root \(m.checkpointRoot.hex) is not: \(error)")
         }
+        if m.training.tombstonesBefore > i {
+            flag(i, "a model's tombstone horizon is no later than its leaf", "\(m.training.tombstonesBefore) > \(i)")
+        }
     }
 
     private mutating func review(_ i: UInt64, _ r: (Envelope, Record, [PublicKey]), _ st: PolicyState) {

@@ -63,16 +63,17 @@ func runModelTrain(_ p: Parsed) throws -> Int32 {
     let bytes = artifact.encoded
     // Nothing is stored that the decoder would refuse (a file name past its bound, …).
     do { _ = try KNNArtifact(encoded: bytes) } catch { throw CLIError.failure("the model cannot be stored: \(error)") }
-    let name = p.options["--name"] ?? "\(st.policy.name)-\(checkpoint)-knn"
-    try TextRules.checkSingleLine(name, field: "model name")
-    let added = try storeBlob(ledger, bytes, named: name + ".knn")
+    let name = p.options["--name"] ?? "\(st.policy.name.prefix(200))-\(checkpoint)-knn"
     var configuration: [(key: String, value: String)] = [("features", kind == .text ? "text" : "numeric"), ("k", "\(k)"),
                                                           ("kind", "knn"), ("scale", kind == .text ? "none" : scale.rawValue)]
-    if let l = p.options["--licenses"] { configuration.append(("licenses", l)) }
-    let record = ModelRecord(datanet: st.id, builder: me.publicKey, name: name, checkpointSize: checkpoint, checkpointRoot: bound.root,
+    if let l = try licenseSetting(p) { configuration.append(("licenses", l)) }
+    var record = ModelRecord(datanet: st.id, builder: me.publicKey, name: name, checkpointSize: checkpoint, checkpointRoot: bound.root,
                              trainer: KNNArtifact.trainerName, trainerVersion: "\(KNNArtifact.version)", configuration: configuration,
-                             artifact: added.id, artifactSize: added.size, training: trainingCounts(set, examples: count, logSize: st.size),
+                             artifact: ObjectID(Digest.zero), artifactSize: 0, training: trainingCounts(set, examples: count, logSize: st.size),
                              createdAt: nowMillis())
+    try checkRegistrable(record)
+    let added = try storeBlob(ledger, bytes, named: name + ".knn")
+    (record.artifact, record.artifactSize) = (added.id, added.size)
     let e = try ledger.registerModel(record, by: me.signingKey)
     let summary: [String: Any] = ["model": e.id.hex, "name": name, "status": "pending", "artifact": added.id.hex, "bytes": bytes.count, "datanet": st.id.hex, "checkpoint": checkpoint,
                                   "features": kind == .text ? "text" : "numeric", "k": k, "scale": kind == .text ? "none" : scale.rawValue,

@@ -6,12 +6,13 @@ import DatanetRecords
 import DatanetStore
 import Foundation
 
-/// A model held here named by record id, id prefix or name (the newest of that name by
-/// created-at); nil when the text names none.
+/// A model held here named by record id, id prefix or name (registered before pending, then
+/// the newest of that name by created-at); nil when the text names none. A full 64-digit id
+/// is never read as a name (no log is scanned for it).
 func findModel(_ ledger: Ledger, _ text: String) throws -> HeldModel? {
-    if text.count >= 4, text.utf8.allSatisfy({ Hex.nibble($0) != nil }) {
-        let ids = try RecordID(hex: text).map { [$0] } ?? ledger.reader.recordIDs(prefix: text)
-        let models = try ids.compactMap { try ledger.reader.model($0) }
+    if text.count >= 4, isHexPrefix(text) {
+        if let id = RecordID(hex: text) { return try ledger.reader.model(id) }
+        let models = try ledger.reader.recordIDs(prefix: text).compactMap { try ledger.reader.model($0) }
         if models.count > 1 { throw StoreError.ambiguous(prefix: text, matches: models.count) }
         if let m = models.first { return m }
     }
@@ -32,6 +33,22 @@ func modelBuilder(_ st: DatanetState) throws -> Identity {
         throw LedgerRefusal.notABuilder(key: me.publicKey.description, datanet: st.policy.name)
     }
     return me
+}
+
+/// Refuses, before anything is stored, a model record its decoder or the text rules would
+/// refuse (a name, trainer or setting past its bound or with a control character, an empty
+/// license among the training set's, more than 256 licenses).
+func checkRegistrable(_ r: ModelRecord) throws {
+    try TextRules.checkSingleLine(r.name, field: "model name")
+    try TextRules.checkSingleLine(r.trainer, field: "trainer")
+    try TextRules.checkSingleLine(r.trainerVersion, field: "trainer version")
+    for c in r.configuration { try TextRules.checkSingleLine(c.value, field: c.key) }
+    do { _ = try ModelRecord(body: r.body) } catch { throw CLIError.failure("the model record cannot be made: \(error)") }
+}
+
+/// `--licenses` as a model's `licenses` setting: the SPDX ids trimmed, sorted, comma-joined.
+func licenseSetting(_ p: Parsed) throws -> String? {
+    try licenseFilter(p).map { $0.sorted().joined(separator: ",") }
 }
 
 /// The training counts a model record carries for `set`, read from a log of `logSize` leaves.
@@ -116,13 +133,15 @@ func runModelImport(_ p: Parsed) throws -> Int32 {
     let set = try trainingSet(ledger, st, at: bound.size, licenses: try licenseFilter(p))
     let trainer = p.options["--trainer"] ?? "imported", version = p.options["--trainer-version"] ?? "unknown"
     var configuration = [(key: String, value: String)]()
-    if let l = p.options["--licenses"] { configuration.append(("licenses", l)) }
-    let added = try Ingest(store: ledger.store).add(paths: [path])[0]
-    guard added.kind == .blob else { throw CLIError.failure("\(path) is not a file") }
-    let record = ModelRecord(datanet: st.id, builder: me.publicKey, name: name, checkpointSize: bound.size, checkpointRoot: bound.root,
-                             trainer: trainer, trainerVersion: version, configuration: configuration, artifact: added.id, artifactSize: added.size,
+    if let l = try licenseSetting(p) { configuration.append(("licenses", l)) }
+    var record = ModelRecord(datanet: st.id, builder: me.publicKey, name: name, checkpointSize: bound.size, checkpointRoot: bound.root,
+                             trainer: trainer, trainerVersion: version, configuration: configuration, artifact: ObjectID(Digest.zero), artifactSize: 0,
                              training: trainingCounts(set, examples: set.documents.count + set.labeledTexts.count + set.numericRows.count, logSize: st.size),
                              createdAt: nowMillis(), base: base)
+    try checkRegistrable(record)
+    let added = try Ingest(store: ledger.store).add(paths: [path])[0]
+    guard added.kind == .blob else { throw CLIError.failure("\(path) is not a file") }
+    (record.artifact, record.artifactSize) = (added.id, added.size)
     let e = try ledger.registerModel(record, by: me.signingKey)
     if p.has("--json") {
         try printJSON(["model": e.id.hex, "artifact": added.id.hex, "bytes": added.size, "new_bytes": added.newBytes,

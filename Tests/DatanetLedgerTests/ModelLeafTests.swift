@@ -30,12 +30,13 @@ import Testing
     /// A model of `w`'s Datanet naming the log at `size` (its root there unless `root` is given).
     static func model(_ w: World, _ artifact: AddResult, builder: SigningKey, size: UInt64? = nil, root: Digest? = nil,
                       name: String = "m") throws -> ModelRecord {
-        let at = try size ?? w.ledger.reader.state(of: w.datanet).size
+        let now = try w.ledger.reader.state(of: w.datanet).size
+        let at = size ?? now
         let log = try w.ledger.merkleLog(w.datanet)
         let r = try root ?? w.ledger.env.read { txn in try log.root(txn, size: min(at, try log.size(txn))) }
         return ModelRecord(datanet: w.datanet, builder: builder.publicKey, name: name, checkpointSize: at, checkpointRoot: r,
                            trainer: "test", trainerVersion: "1", configuration: [("k", "1")], artifact: artifact.id, artifactSize: artifact.size,
-                           training: .init(contributions: 1, examples: 1, bytes: 34, licenses: ["CC0-1.0"], tombstonesBefore: at),
+                           training: .init(contributions: 1, examples: 1, bytes: 34, licenses: ["CC0-1.0"], tombstonesBefore: min(at, now)),
                            createdAt: 5)
     }
 
@@ -85,6 +86,40 @@ import Testing
         #expect(try peer.ledger.reader.model(e.id)?.leaf == nil)
     }
 
+    /// Review fixes: withdrawn content cannot come back as a model's artifact; gc keeps the
+    /// artifacts of models a store received; the builder check survives a key handoff.
+    @Test func artifactsRespectTombstonesAndGCAndHandoffs() throws {
+        let (w, artifact) = try Self.world()
+        let c = try w.stored(Array("withdrawn words".utf8))
+        try w.ledger.propose(c)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        var withdraw = Envelope(kind: .tombstone, body: Tombstone(datanet: w.datanet, contribution: c.id, takedown: false, reason: "mine").body)
+        try withdraw.sign(with: w.author)
+        try w.ledger.propose(withdraw)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        guard case .contribution(let withdrawn) = try Record(c) else { Issue.record("not a contribution"); return }
+        var copy = try Self.model(w, artifact, builder: w.owner, name: "copy")
+        (copy.artifact, copy.artifactSize) = (withdrawn.content, withdrawn.size)
+        #expect(throws: LedgerRefusal.modelNamesAnotherLog("its artifact is content a tombstone erased in this Datanet")) {
+            try w.ledger.registerModel(copy, by: w.owner)
+        }
+        // A handoff, then a model under the new key: verify still checks the builder's role.
+        let next = try SigningKey()
+        _ = try w.ledger.proposeSequencer(w.datanet, key: next.publicKey, by: w.owner)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let e = try w.ledger.registerModel(try Self.model(w, artifact, builder: w.curatorA), by: w.curatorA)
+        #expect(try w.ledger.sequence(w.datanet, key: next).models.map(\.record) == [e.id])
+        let checks = try w.ledger.verifyModel(try #require(try w.ledger.reader.model(e.id))).checks
+        #expect(checks.first { $0.name == "its builder may register models" }?.status == .pass, "\(checks)")
+        #expect(checks.allSatisfy { $0.holds })
+        // A peer that received the model by bundle keeps its artifact through gc.
+        let peer = try BundleTests.Peer()
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
+        _ = try peer.ledger.collectGarbage(dryRun: false)
+        #expect(try peer.ledger.reader.holdsObject(artifact.id, kind: .blob))
+        #expect(try peer.ledger.verifyModel(try #require(try peer.ledger.reader.model(e.id))).checks.allSatisfy(\.holds))
+    }
+
     @Test func onlyBuildersRegisterModelsOfThisLog() throws {
         let (w, artifact) = try Self.world()
         let st = try w.ledger.reader.state(of: w.datanet)
@@ -120,8 +155,8 @@ import Testing
     }
 
     /// A replay flags model leaves the sequencer should never have written: a builder without
-    /// the role, a checkpoint of another log (a wrong proof), a model registered twice, a record
-    /// of another Datanet.
+    /// the role, a checkpoint of another log (a wrong proof, a wrong root, a size ahead), a model
+    /// registered twice, a tombstone horizon past its leaf, another kind of record.
     @Test func theReplayFlagsForgedModelLeaves() throws {
         let (w, artifact) = try Self.world()
         let leaves = try w.ledger.reader.leaves(w.datanet).map(\.leaf)
@@ -148,6 +183,9 @@ import Testing
                                           proof: proofFrom2))], "a model names a checkpoint of the log before it"),
             ("ahead of the log", [.model(.init(record: try signed(try Self.model(w, artifact, builder: w.owner, size: size + 1, root: SHA256.hash([4])), by: w.owner),
                                                 proof: []))], "a model names a checkpoint of the log before it"),
+            ("a horizon past its leaf", [.model(.init(record: try signed({ var m = try Self.model(w, artifact, builder: w.owner, size: 2)
+                                                                             m.training.tombstonesBefore = size + 1; return m }(), by: w.owner), proof: proofFrom2))],
+             "a model's tombstone horizon is no later than its leaf"),
             ("a review in a model leaf", [.model(.init(record: try w.review([RecordID(SHA256.hash([5]))], accept: true, by: w.curatorA), proof: []))],
              "a model leaf carries a model"),
         ]
@@ -163,10 +201,14 @@ import Testing
             }
             #expect(a.violations.map(\.rule) == [rule], "\(what): \(a.violations)")
         }
-        // The good one alone holds.
+        // The good one alone holds; so does one naming the log right before it (an empty proof).
         var a = auditor()
         a.add(CheckedLeaf(index: size, bytes: Leaf(datanet: w.datanet, policy: policy, payload: .model(.init(record: good, proof: proofFrom2))).encoded))
         #expect(a.violations.isEmpty)
+        let atLeaf = try signed(try Self.model(w, artifact, builder: w.owner, size: size), by: w.owner)
+        var b = auditor()
+        b.add(CheckedLeaf(index: size, bytes: Leaf(datanet: w.datanet, policy: policy, payload: .model(.init(record: atLeaf, proof: []))).encoded))
+        #expect(b.violations.isEmpty)
     }
 
     /// The RFC 9162 consistency proof from `from` to all of `leaves` (encoded), from an

@@ -108,6 +108,12 @@ import Testing
         let before = try s.ok(["ls"])
         try s.refused(["--as", "ann", "model", "train", "films", "--kind", "knn", "--name", "m"], "may not register models")
         #expect(try s.ok(["ls"]) == before)
+        // A record its decoder or the text rules would refuse is refused before the artifact is stored.
+        for bad in [["--name", "two\tparts"], ["--name", String(repeating: "n", count: 300)]] {
+            let r = try s.run(["--as", "owner", "model", "train", "films", "--kind", "knn"] + bad)
+            #expect(r.status != 0, "\(bad)")
+        }
+        #expect(try s.ok(["ls"]) == before)
         // The owner trains: pending until sequenced.
         let trained = try #require(try s.json(["--as", "owner", "model", "train", "films", "--kind", "knn", "--k", "1", "--name", "critic"]) as? [String: Any])
         let model = try #require(trained["model"] as? String)
