@@ -144,11 +144,12 @@ package struct BodyFields {
         }
     }
 
-    /// A sorted, duplicate-free list of 32-byte values (keys or ids), or nil for CBOR null.
-    package mutating func sortedSet(_ key: UInt64, _ name: String, nullable: Bool = false) throws(RecordError) -> [[UInt8]]? {
+    /// A sorted, duplicate-free list of 32-byte values (keys or ids), or nil for CBOR null (or,
+    /// when `optional`, for an absent field).
+    package mutating func sortedSet(_ key: UInt64, _ name: String, nullable: Bool = false, optional: Bool = false) throws(RecordError) -> [[UInt8]]? {
         enum Fault { case list, size, order }
         var fault = Fault.list
-        let result: [[UInt8]]?? = try read(key, name, wrong: { kind in
+        let result: [[UInt8]]?? = try read(key, name, optional: optional, wrong: { kind in
             switch fault {
             case .list: "\(kind) field \(key) (\(name)) is not a list"
             case .size: "\(kind) field \(key) (\(name)) holds a non-32-byte value"
@@ -169,7 +170,7 @@ package struct BodyFields {
             }
             return .some(out)
         }
-        return result!
+        return result ?? nil
     }
 
     /// Fails if any field was not read: unknown fields are refused, not ignored.

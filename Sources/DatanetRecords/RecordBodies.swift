@@ -59,18 +59,10 @@ public struct PolicyState: Hashable, Sendable {
         readers = try f.sortedSet(7, "readers", nullable: true)?.map { try! PublicKey(bytes: $0) }
         maxPendingProposals = try f.uint(8, "max pending proposals")
         maxPendingBytes = try f.uint(9, "max pending bytes")
-        let named = try f.optional(10, wrong: "policy state field 10 (builders) is not a non-empty sorted, duplicate-free list of 32-byte keys") {
-            s throws(CBORError) -> [PublicKey]? in
-            let n = try s.arrayCount()
-            var out = [PublicKey]()
-            for _ in 0..<n {
-                let b = try s.bytes()
-                guard let k = PublicKey(b), out.last.map({ $0.bytes.lexicographicallyPrecedes(k.bytes) }) ?? true else { return nil }
-                out.append(k)
-            }
-            return out.isEmpty ? nil : out // an empty list is written by leaving the field out
-        }
-        builders = named ?? []
+        let named = try f.sortedSet(10, "builders", optional: true)
+        // An empty list is written by leaving the field out: one encoding per state.
+        guard named?.isEmpty != true else { throw .malformed("policy state field 10 (builders) is an empty list; none is written by leaving it out") }
+        builders = (named ?? []).map { try! PublicKey(bytes: $0) }
         try f.finish()
         guard !name.isEmpty else { throw .malformed("policy state has an empty name") }
         guard !curators.isEmpty, quorum >= 1, quorum <= UInt64(curators.count) else {

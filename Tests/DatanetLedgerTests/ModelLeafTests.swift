@@ -1,3 +1,4 @@
+import DatanetCBOR
 import DatanetCrypto
 @testable import DatanetLedger
 import DatanetObjects
@@ -118,6 +119,29 @@ import Testing
         _ = try peer.ledger.collectGarbage(dryRun: false)
         #expect(try peer.ledger.reader.holdsObject(artifact.id, kind: .blob))
         #expect(try peer.ledger.verifyModel(try #require(try peer.ledger.reader.model(e.id))).checks.allSatisfy(\.holds))
+    }
+
+    /// Policy-state field 10: absent without builders (old states keep their bytes), a sorted
+    /// non-empty key list otherwise; an empty or unsorted list is refused.
+    @Test func buildersFieldIsCanonical() throws {
+        let k = [try SigningKey(), try SigningKey(), try SigningKey()].map(\.publicKey).sorted()
+        let plain = PolicyState(name: "n", owner: k[0], sequencer: k[0], curators: [k[0]], quorum: 1, contributors: nil, readers: nil)
+        let d = DatanetID(SHA256.hash([1]))
+        func body(_ st: PolicyState) -> [UInt8] { PolicyChange(datanet: d, previous: RecordID(SHA256.hash([2])), state: st, summary: "s").body }
+        var named = plain
+        named.builders = [k[2], k[1]]
+        #expect(try PolicyChange(body: body(named)).state.builders == [k[1], k[2]])
+        #expect(try PolicyChange(body: body(plain)).state.builders.isEmpty)
+        #expect(body(plain).count < body(named).count)
+        func withField10(_ value: CBOR) throws -> [UInt8] {
+            guard case .map(var top) = try CBOR.decode(body(plain)), case .map(var st) = top[2].value else { throw RecordError.malformed("shape") }
+            st.append(.init(.unsigned(10), value))
+            top[2] = .init(top[2].key, .map(st))
+            return CBOR.map(top).encoded
+        }
+        #expect(throws: RecordError.self) { try PolicyChange(body: try withField10(.array([]))) }
+        #expect(throws: RecordError.self) { try PolicyChange(body: try withField10(.array([.bytes(k[2].bytes), .bytes(k[1].bytes)]))) }
+        #expect(try PolicyChange(body: try withField10(.array([.bytes(k[1].bytes)]))).state.builders == [k[1]])
     }
 
     @Test func onlyBuildersRegisterModelsOfThisLog() throws {
