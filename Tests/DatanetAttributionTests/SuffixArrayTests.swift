@@ -55,3 +55,25 @@ import Testing
         #expect(SuffixArray([]).count([1]) == 0 && SuffixArray([]).count([]) == 0)
     }
 }
+
+/// SA-IS on texts too large for a naive sort: the result is a permutation and every adjacent
+/// pair of suffixes is in order (repetitive text drives the recursion several levels deep).
+@Suite struct SuffixSorterTests {
+    @Test func largeTextsComeOutSorted() {
+        var rng = SplitMix64(seed: 0x5011)
+        let words = ["alpha ", "beta ", "gamma ", "delta\n", "a", "ab"]
+        var texts: [[UInt8]] = [Array(repeating: 7, count: 1_500), (0..<1_500).map { UInt8($0 % 3) }]
+        texts.append(Array((0..<8_000).map { _ in words[Int(rng.next() % 6)] }.joined().utf8))
+        var repeated = [UInt8]()
+        let doc = (0..<300).map { _ in UInt8(97 + rng.next() % 4) }
+        for _ in 0..<20 { repeated += doc + [0xFF] }
+        texts.append(repeated)
+        texts.append((0..<20_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        for t in texts {
+            let p = SuffixArray(t).positions
+            #expect(Set(p).count == t.count && p.allSatisfy { $0 >= 0 && $0 < t.count })
+            let ordered = zip(p, p.dropFirst()).allSatisfy { a, b in t[a...].lexicographicallyPrecedes(t[b...]) }
+            #expect(ordered, "text of \(t.count) bytes")
+        }
+    }
+}

@@ -51,6 +51,18 @@ case "infer" where args.count == 3:
     }
     times.sort()
     print(String(format: "infer: median %.2f ms, p99 %.2f ms over 200 queries (in process)", times[100] * 1000, times[197] * 1000))
+case "sais" where args.count == 3:
+    // The suffix array of a file's bytes (documents joined with 0xFF by the caller).
+    let text = Array(FileManager.default.contents(atPath: args[2])!)
+    let t = wall()
+    var sa = [Int32](repeating: 0, count: text.count)
+    text.withUnsafeBufferPointer { b in sa.withUnsafeMutableBufferPointer { SuffixSorter.sort(b, into: $0) } }
+    let seconds = wall() - t
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    print(String(format: "datanet sa-is: %d bytes in %.2f s, %.1f MB/s, peak RSS %.0f MiB (%.2f bytes per input byte), checksum %d",
+                 text.count, seconds, Double(text.count) / seconds / 1e6, Double(usage.ru_maxrss) / 1024, Double(usage.ru_maxrss) * 1024 / Double(max(1, text.count)),
+                 sa.prefix(1000).reduce(0) { $0 &+ Int($1) }))
 default:
     print("usage: attribution-bench value TRAIN.csv TEST.csv K OUT | attribution-bench infer N")
     exit(2)

@@ -1,0 +1,226 @@
+/// SA-IS (Nong, Zhang and Chan, "Two Efficient Algorithms for Linear Time Suffix Array
+/// Construction", 2011) on raw buffers, in the memory the result needs: the text, one Int32 per
+/// byte for the array, a bit per symbol for the types, and buckets. The reduced problem and its
+/// buckets live in the array's own unused space (as Yuta Mori's sais-lite does), so a shard's
+/// build peaks near 5 bytes per text byte (schema/spans.md "Building").
+///
+/// The end of the text is a virtual sentinel smaller than every symbol: no byte is reserved.
+public enum SuffixSorter {
+    /// The largest text this sorter takes: positions and the empty mark fit an Int32.
+    static let maximumLength = Int(Int32.max) - 1
+
+    /// Sorts the suffixes of `text` into `sa` (of the same count): sa[r] is the start of the
+    /// suffix of rank r, ordered by unsigned byte, a proper prefix first.
+    public static func sort(_ text: UnsafeBufferPointer<UInt8>, into sa: UnsafeMutableBufferPointer<Int32>) {
+        precondition(sa.count == text.count && text.count <= maximumLength)
+        guard let t = text.baseAddress, let out = sa.baseAddress else { return }
+        sais(Bytes(p: t), n: text.count, k: 256, sa: out, spare: UnsafeMutableBufferPointer(start: nil, count: 0))
+    }
+
+    struct Bytes: Symbols { let p: UnsafePointer<UInt8>; @inline(__always) subscript(i: Int) -> Int { Int(p[i]) } }
+    struct Names: Symbols { let p: UnsafePointer<Int32>; @inline(__always) subscript(i: Int) -> Int { Int(p[i]) } }
+
+    /// One bit per position: set for an S-type suffix (smaller than the suffix after it).
+    struct Types {
+        let words: UnsafeMutablePointer<UInt64>
+        init(_ n: Int) {
+            let count = (n + 63) / 64
+            words = .allocate(capacity: max(1, count))
+            words.initialize(repeating: 0, count: max(1, count))
+        }
+        @inline(__always) subscript(i: Int) -> Bool { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+        @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }
+        @inline(__always) func isLMS(_ i: Int) -> Bool { i > 0 && self[i] && !self[i - 1] }
+    }
+
+    /// Sorts the suffixes of `s` (n symbols below k) into sa[0..<n]. `spare` is unused space the
+    /// buckets may take when it is large enough.
+    static func sais<S: Symbols>(_ s: S, n: Int, k: Int, sa: UnsafeMutablePointer<Int32>, spare: UnsafeMutableBufferPointer<Int32>) {
+        if n == 0 { return }
+        if n == 1 { sa[0] = 0; return }
+        let types = Types(n)
+        defer { types.words.deallocate() }
+        // The last suffix is L-type: it is larger than the virtual sentinel after it.
+        var i = n - 2
+        while i >= 0 {
+            let a = s[i], b = s[i + 1]
+            if a < b || (a == b && types[i + 1]) { types.set(i) }
+            i -= 1
+        }
+        let ownsBuckets = spare.count < k
+        let buckets = ownsBuckets ? UnsafeMutablePointer<Int32>.allocate(capacity: k) : spare.baseAddress!
+        defer { if ownsBuckets { buckets.deallocate() } }
+        // Counts kept when that costs little; otherwise recounted for each pass (sais-lite does too).
+        let counts: UnsafeMutablePointer<Int32>? = k <= 1 << 16 ? .allocate(capacity: k) : nil
+        defer { counts?.deallocate() }
+        if let counts {
+            counts.initialize(repeating: 0, count: k)
+            for i in 0..<n { counts[s[i]] += 1 }
+        }
+        /// Fills `buckets` with each symbol's first slot (or one past its last, `ends`).
+        func fill(ends: Bool) {
+            if let counts { buckets.update(from: counts, count: k) } else {
+                buckets.initialize(repeating: 0, count: k)
+                for i in 0..<n { buckets[s[i]] += 1 }
+            }
+            var sum: Int32 = 0
+            for c in 0..<k {
+                sum += buckets[c]
+                buckets[c] = ends ? sum : sum - buckets[c]
+            }
+        }
+        /// From LMS suffixes placed at bucket ends (0 marks an empty slot): the L-type suffixes
+        /// left to right (the one before the sentinel first), then the S-type right to left.
+        /// As sais-lite does, each entry placed says by its sign whether the suffix before it
+        /// is to be induced in this scan, read from the two bytes at hand, so no type is looked
+        /// up; each scan flips the signs of what it passes.
+        func induce() {
+            fill(ends: false)
+            var c1 = s[n - 1]
+            var b = Int(buckets[c1])
+            sa[b] = n > 1 && s[n - 2] < c1 ? ~Int32(n - 1) : Int32(n - 1)
+            b += 1
+            for r in 0..<n {
+                let p = Int(sa[r])
+                sa[r] = ~sa[r]
+                if p > 0 {
+                    let j = p - 1, c0 = s[j]
+                    if c0 != c1 { buckets[c1] = Int32(b); c1 = c0; b = Int(buckets[c1]) }
+                    sa[b] = j > 0 && s[j - 1] < c1 ? ~Int32(j) : Int32(j)
+                    b += 1
+                }
+            }
+            fill(ends: true)
+            c1 = 0
+            b = Int(buckets[0])
+            var r = n - 1
+            while r >= 0 {
+                let p = Int(sa[r])
+                if p > 0 {
+                    let j = p - 1, c0 = s[j]
+                    if c0 != c1 { buckets[c1] = Int32(b); c1 = c0; b = Int(buckets[c1]) }
+                    b -= 1
+                    sa[b] = j == 0 || s[j - 1] > c1 ? ~Int32(j) : Int32(j)
+                } else {
+                    sa[r] = ~sa[r]
+                }
+                r -= 1
+            }
+        }
+
+        /// Stage 1's induction (sais-lite's LMSsort): as `induce`, but each entry is cleared once
+        /// it has induced its predecessor, and an LMS suffix the S-type scan places is left
+        /// negative, so they alone remain, sorted by their substrings, read off in one pass.
+        func induceSubstrings() {
+            fill(ends: false)
+            var c1 = s[n - 1]
+            var b = Int(buckets[c1])
+            sa[b] = n > 1 && s[n - 2] < c1 ? ~Int32(n - 1) : Int32(n - 1)
+            b += 1
+            for r in 0..<n {
+                let p = Int(sa[r])
+                if p > 0 {
+                    let j = p - 1, c0 = s[j]
+                    if c0 != c1 { buckets[c1] = Int32(b); c1 = c0; b = Int(buckets[c1]) }
+                    sa[b] = j > 0 && s[j - 1] < c1 ? ~Int32(j) : Int32(j)
+                    b += 1
+                    sa[r] = 0
+                } else if p < 0 {
+                    sa[r] = ~sa[r]
+                }
+            }
+            fill(ends: true)
+            c1 = 0
+            b = Int(buckets[0])
+            var r = n - 1
+            while r >= 0 {
+                let p = Int(sa[r])
+                if p > 0 {
+                    let j = p - 1, c0 = s[j]
+                    if c0 != c1 { buckets[c1] = Int32(b); c1 = c0; b = Int(buckets[c1]) }
+                    b -= 1
+                    sa[b] = j > 0 && s[j - 1] > c1 ? ~Int32(j) : Int32(j)
+                    sa[r] = 0
+                }
+                r -= 1
+            }
+        }
+
+        // Stage 1: sort the LMS substrings.
+        sa.update(repeating: 0, count: n)
+        fill(ends: true)
+        var placed = 0
+        for p in 1..<n where types.isLMS(p) {
+            let c = s[p]
+            buckets[c] -= 1
+            sa[Int(buckets[c])] = Int32(p)
+            placed += 1
+        }
+        // No LMS suffix: inducing from the sentinel alone sorts every suffix.
+        guard placed > 0 else { induce(); return }
+        induceSubstrings()
+        // The LMS suffixes, by their substrings' order, are the negative entries left.
+        var m = 0
+        for r in 0..<n where sa[r] < 0 { sa[m] = ~sa[r]; m += 1 }
+        // Name each LMS substring by rank (equal substrings share a name), at sa[m + p/2]: LMS
+        // positions are at least two apart, so the slots are distinct and fit in sa[m..<n].
+        // Each slot first holds its substring's length (to the next LMS position, inclusive),
+        // so substrings of different lengths differ without reading the text; equal lengths
+        // and bytes mean equal types too. The last one runs into the sentinel: unique.
+        (sa + m).update(repeating: -1, count: n - m)
+        var last = -1
+        for p in 1..<n where types.isLMS(p) {
+            if last >= 0 { sa[m + last / 2] = Int32(p - last + 1) }
+            last = p
+        }
+        sa[m + last / 2] = Int32(n - last)
+        var name = -1, previous = -1, previousLength = 0
+        for r in 0..<m {
+            let p = Int(sa[r]), length = Int(sa[m + p / 2])
+            var same = previous >= 0 && length == previousLength && p != last && previous != last
+            if same {
+                var d = 0
+                while d < length, s[p + d] == s[previous + d] { d += 1 }
+                same = d == length
+            }
+            if !same { name += 1 }
+            sa[m + p / 2] = Int32(name)
+            (previous, previousLength) = (p, length)
+        }
+        // The reduced string (names in text order) moves to sa[n-m..<n].
+        var j = n - 1
+        var r = n - 1
+        while r >= m {
+            if sa[r] >= 0 { sa[j] = sa[r]; j -= 1 }
+            r -= 1
+        }
+        let reduced = sa + (n - m)
+        if name + 1 < m {
+            sais(Names(p: UnsafePointer(reduced)), n: m, k: name + 1, sa: sa,
+                 spare: UnsafeMutableBufferPointer(start: sa + m, count: n - 2 * m))
+        } else {
+            for r in 0..<m { sa[Int(reduced[r])] = Int32(r) }
+        }
+        // The reduced suffixes' order back to text positions: the LMS positions, in text order,
+        // overwrite the reduced string.
+        j = 0
+        for p in 1..<n where types.isLMS(p) { reduced[j] = Int32(p); j += 1 }
+        for r in 0..<m { sa[r] = reduced[Int(sa[r])] }
+        // Stage 2: the sorted LMS suffixes at their bucket ends, then induce the rest.
+        (sa + m).update(repeating: 0, count: n - m)
+        fill(ends: true)
+        r = m - 1
+        while r >= 0 {
+            let p = Int(sa[r])
+            sa[r] = 0
+            let c = s[p]
+            buckets[c] -= 1
+            sa[Int(buckets[c])] = Int32(p)
+            r -= 1
+        }
+        induce()
+    }
+}
+
+/// A string of non-negative symbols SA-IS sorts: the text's bytes, or names at a deeper level.
+protocol Symbols { subscript(i: Int) -> Int { get } }
