@@ -85,3 +85,14 @@ public struct SpanAttribution: Sendable {
         "you", "your", "yours", "yourself", "yourselves",
     ]
 }
+
+import DatanetCBOR
+import DatanetCrypto
+
+extension SpanAttribution {
+    /// What an `attribution` record (method `spans`) names as its output: SHA-256 of the
+    /// deterministic CBOR `[* [start, end]]` of the spans found, in order.
+    public var outputDigest: Digest {
+        SHA256.hash(CBOR.array(spans.map { .array([.unsigned(UInt64($0.start)), .unsigned(UInt64($0.end))]) }).encoded)
+    }
+}

@@ -22,8 +22,10 @@ extension Ledger {
     /// a takedown removes those copies (an added root's entry goes with it). Sidecars are kept
     /// only for contributions not under a tombstone and pending proposals. A model's artifact
     /// (registered or pending) is kept like an accepted contribution's content, unless a
-    /// tombstone erased that content in its Datanet. Refuses while an add is running. One transaction; `dryRun` only counts.
-    public func collectGarbage(dryRun: Bool) throws -> GarbageReport {
+    /// tombstone erased that content in its Datanet. Added roots in `releasing` (span shards replaced:
+    /// schema/spans.md) lose their entry and are kept only if something else reaches them.
+    /// Refuses while an add is running. One transaction; `dryRun` only counts.
+    public func collectGarbage(dryRun: Bool, releasing: Set<ObjectID> = []) throws -> GarbageReport {
         let all = try reader.datanets()
         let tables = try all.map { try leafTable($0.id) }
         return try env.write { txn in
@@ -66,10 +68,10 @@ extension Ledger {
             }
             let leases = try store.clearDeadLeases(in: txn, dryRun: dryRun)
             let added = try store.addedRoots(in: txn)
-            let dropRoots = Set(added.map(\.1).filter { dead.contains($0) })
+            let dropRoots = Set(added.map(\.1).filter { dead.contains($0) || releasing.contains($0) })
             var live = Set<ObjectID>()
             for (kind, id) in strong { try store.mark(id, kind: kind, in: txn, into: &live) }
-            for (kind, id) in weak + added where !dead.contains(id) { try store.mark(id, kind: kind, in: txn, into: &live) }
+            for (kind, id) in weak + added where !dead.contains(id) && !releasing.contains(id) { try store.mark(id, kind: kind, in: txn, into: &live) }
             var sweep = try store.sweep(keeping: live, dropRoots: dropRoots, in: txn, dryRun: dryRun)
             sweep.deadLeases = leases
             var doomedSidecars = [Digest]()

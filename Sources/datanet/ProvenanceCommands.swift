@@ -301,7 +301,7 @@ func runTombstone(_ p: Parsed) throws -> Int32 {
 }
 
 func runGC(_ p: Parsed) throws -> Int32 {
-    let r = try openLedger().collectGarbage(dryRun: p.has("--dry-run"))
+    let r = try collectGarbage(openLedger(), dryRun: p.has("--dry-run"))
     if p.has("--json") {
         try printEncodable(r)
     } else {

@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+
+/// `datanet attribute` (schema/spans.md) on a real store: counts equal naive counting over the
+/// training set's documents; a copied span is credited to the earliest contribution; a new
+/// checkpoint adds a shard and answers as a fresh index does; a withdrawn contribution
+/// disappears at once and its text leaves the index at `gc`; bad input is refused.
+@Suite struct SpanCLITests {
+    typealias Session = LedgerCLITests.Session
+
+    static let phrase = "the lighthouse keeper counted ninety seven gulls at dawn"
+
+    /// A Datanet of an original text, a later copy of its phrase inside other text, and 250
+    /// filler records (so a span in two documents is under 1% of them), all accepted.
+    static func setUp(_ s: Session) throws -> (original: String, copy: String, documents: [String]) {
+        try s.ok(["init"])
+        try s.ok(["id", "new", "owner"])
+        try s.ok(["--as", "owner", "create", "sea", "--curator", "owner"])
+        try s.ok(["config", "identity", "owner"])
+        let original = "Log of the zebra-only-in-one station. " + phrase + ", and again at noon."
+        let copy = "Quoted elsewhere, much later: " + phrase + " -- as the old log said, word for word."
+        let filler = (0..<250).map { "record \($0): tide \($0 * 37 % 101) cm, wind \($0 % 9) knots from the \(["north", "east", "south", "west"][$0 % 4])" }
+        writeFile(s.dir.file("original.txt"), Array(original.utf8))
+        writeFile(s.dir.file("copy.md"), Array(copy.utf8))
+        writeFile(s.dir.file("filler.jsonl"), Array(filler.map { "{\"text\": \"\($0)\", \"label\": \"tide\"}\n" }.joined().utf8))
+        for f in ["original.txt", "filler.jsonl", "copy.md"] {
+            try s.ok(["--as", "owner", "contribute", "sea", s.dir.file(f)])
+            try s.ok(["sequence", "sea"])
+        }
+        try accept(s)
+        return (original, copy, [original] + filler + [copy])
+    }
+
+    static func accept(_ s: Session) throws {
+        let ids = try #require(try s.json(["status", "sea", "--to-review"]) as? [[String: Any]]).compactMap { $0["id"] as? String }
+        if ids.isEmpty { return }
+        try s.ok(["--as", "owner", "review", "sea", "--accept"] + ids)
+        try s.ok(["sequence", "sea"])
+    }
+
+    static func naiveCount(_ pattern: String, _ docs: [String]) -> Int {
+        let p = Array(pattern.utf8)
+        return docs.map { d in
+            let b = Array(d.utf8)
+            guard b.count >= p.count else { return 0 }
+            return (0...(b.count - p.count)).filter { b[$0..<$0 + p.count].elementsEqual(p) }.count
+        }.reduce(0, +)
+    }
+
+    @Test func countsSpansCreditAndWithdrawal() throws {
+        let s = Session()
+        let (_, _, docs) = try Self.setUp(s)
+        for pattern in ["keeper", "e", " cm, wind 3", "tide 1", "zebra", "nowhere at all", "\u{2713}"] {
+            let c = try #require(try s.json(["attribute", "count", "sea", pattern]) as? [String: Any])
+            #expect(c["count"] as? Int == Self.naiveCount(pattern, docs), "\(pattern): \(c["count"] ?? "")")
+            let perContribution = (c["contributions"] as? [[String: Any]] ?? []).compactMap { $0["count"] as? Int }
+            #expect(perContribution.reduce(0, +) == c["count"] as? Int)
+            let locations = try #require(c["locations"] as? [[String: Any]])
+            #expect(locations.count == min(50, c["count"] as? Int ?? 0) && c["documents"] as? Int == docs.count)
+        }
+        let text = "Yesterday " + Self.phrase + ". Then nothing."
+        let a = try #require(try s.json(["attribute", "sea", "--text", text, "--record"]) as? [String: Any])
+        let spans = try #require(a["spans"] as? [[String: Any]])
+        let credited = try #require(spans.first { $0["credited"] is String })
+        let holders = try #require(credited["contributions"] as? [String])
+        #expect(holders.count == 2 && credited["credited"] as? String == holders[0] && credited["documents"] as? Int == 2, "\(credited)")
+        #expect((credited["text"] as? String ?? "").contains(Self.phrase))
+        let weights = try #require(a["weights"] as? [[String: Any]])
+        #expect(weights.count == 1 && weights[0]["contribution"] as? String == holders[0] && weights[0]["weight"] as? Int == 1_000_000_000)
+        // The record: method spans, no model, the same credit.
+        let record = try #require(a["record"] as? String)
+        let shown = try #require(try s.json(["show", record]) as? [String: Any])
+        #expect("\(shown)".contains("spans") && "\(shown)".contains(holders[0]), "\(shown)")
+
+        // A new contribution after indexing: a second shard, answering as a fresh index does.
+        let sizeBefore = try s.size("sea")
+        writeFile(s.dir.file("later.txt"), Array(("A later note: " + Self.phrase + " (copied again)").utf8))
+        try s.ok(["--as", "owner", "contribute", "sea", s.dir.file("later.txt")])
+        try s.ok(["sequence", "sea"])
+        try Self.accept(s)
+        let sharded = try s.ok(["attribute", "sea", "--text", text, "--json"])
+        let manifest = try #require(FileManager.default.contentsOfDirectory(atPath: s.store + "/spans").first { $0.hasSuffix(".json") })
+        let entries = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.store + "/spans/" + manifest))) as? [String: Any])?["shards"] as? [Any])
+        #expect(entries.count == 2)
+        try FileManager.default.removeItem(atPath: s.store + "/spans")
+        #expect(try s.ok(["attribute", "sea", "--text", text, "--json"]).replacingOccurrences(of: "\"record\" : null", with: "") ==
+                sharded.replacingOccurrences(of: "\"record\" : null", with: ""))
+        // At the earlier checkpoint the later note is not in the training set.
+        let before = try #require(try s.json(["attribute", "count", "sea@\(sizeBefore)", Self.phrase]) as? [String: Any])
+        let now = try #require(try s.json(["attribute", "count", "sea", Self.phrase]) as? [String: Any])
+        #expect(before["count"] as? Int == 2 && now["count"] as? Int == 3, "\(before["count"] ?? "") \(now["count"] ?? "")")
+
+        // The original withdrawn: gone from every answer at once; credit moves to the copy; gc
+        // rebuilds the shard so its text leaves the index.
+        try s.ok(["--as", "owner", "withdraw", "sea", holders[0]])
+        try s.ok(["sequence", "sea"])
+        let gone = try #require(try s.json(["attribute", "count", "sea", "zebra"]) as? [String: Any])
+        #expect(gone["count"] as? Int == 0 && (gone["contributions"] as? [Any])?.isEmpty == true)
+        let after = try #require(try s.json(["attribute", "sea", "--text", text]) as? [String: Any])
+        let moved = try #require((after["spans"] as? [[String: Any]])?.first { $0["credited"] is String })
+        #expect(moved["credited"] as? String == holders[1] && !"\(after)".contains(holders[0]))
+        func indexHolds(_ needle: String) throws -> Bool {
+            try FileManager.default.contentsOfDirectory(atPath: s.store + "/spans/cache").contains {
+                (try? Data(contentsOf: URL(fileURLWithPath: s.store + "/spans/cache/" + $0)))?.range(of: Data(needle.utf8)) != nil
+            }
+        }
+        #expect(try indexHolds("zebra-only-in-one"))
+        try s.ok(["gc"])
+        #expect(try !indexHolds("zebra-only-in-one"))
+        #expect((try s.json(["attribute", "count", "sea", "keeper"]) as? [String: Any])?["count"] as? Int == 2)
+    }
+
+    @Test func badInputIsRefused() throws {
+        let s = Session()
+        _ = try Self.setUp(s)
+        for args in [["attribute", "count", "sea", ""], ["attribute", "sea"], ["attribute", "sea", "--text", "a", "--file", "b"],
+                     ["attribute", "sea", "--text", "a", "--min-span", "0"], ["attribute", "count", "sea"],
+                     ["attribute", "count", "sea", "x", "--record"], ["attribute", "sea@x", "--text", "a"]] {
+            #expect(try s.run(args).status == 2, "\(args)")
+        }
+        try s.refused(["attribute", "count", "nosuch", "x"], "nosuch")
+        try s.refused(["attribute", "count", "sea@999", "x"], "checkpoint")
+        try s.refused(["attribute", "sea", "--file", s.dir.file("missing.txt")], "missing.txt")
+    }
+}
