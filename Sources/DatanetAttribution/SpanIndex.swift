@@ -11,6 +11,8 @@ public struct SpanIndex: Sendable {
     let included: [[Bool]?]
     /// Documents in the answers (D of the scoring rules).
     public let documentCount: Int
+    /// The contributions left out of the answers.
+    public let excluded: Set<RecordID>
 
     public static let separator: UInt8 = 0xFF
 
@@ -24,7 +26,7 @@ public struct SpanIndex: Sendable {
             included.append(keep.allSatisfy { $0 } ? nil : keep)
             for k in 0..<s.documentCount where keep[s.contribution(ofDocument: k)] { documents += 1 }
         }
-        (self.included, documentCount) = (included, documents)
+        (self.included, documentCount, self.excluded) = (included, documents, excluding)
     }
 
     /// An occurrence: its shard, document (in that shard) and byte offset in the document.

@@ -42,7 +42,11 @@ public final class SpanShard: @unchecked Sendable {
     public let documentCount: Int
     /// Text bytes (documents and their separators) and the suffix array's entry width.
     public let textCount: Int, width: Int
-    let base: UnsafeRawPointer, length: Int
+    let base: UnsafeRawPointer
+    /// The shard's size in bytes.
+    public let length: Int
+    /// The shard's bytes (valid while the shard lives).
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
     let documents: UnsafeRawPointer, strings: UnsafeRawPointer, stringCount: Int
     public let text: UnsafePointer<UInt8>
     let entries: UnsafeRawPointer

@@ -30,11 +30,13 @@ nonisolated(unsafe) let attributionCommands: [Command] = [
                               the owner, a curator or a builder (`datanet policy D add-builder KEY`). \
                               import: register a model trained elsewhere (an LLM's weights, say) on a checkpoint; the file is stored \
                               chunked, so a variant of a stored model costs only its changed chunks (reported). \
+                              --kind ngram: an ∞-gram language model (schema/spans.md): the span index of the training set's \
+                              documents, longest-suffix backoff at byte level; `datanet generate` samples from it. \
                               ls: the models held here, registered or pending. show: one model (by record id, prefix or name; a \
                               name means the newest of that name). `datanet verify MODEL` checks one.
                               """,
                               flags: [json],
-                              options: [("--kind", "the trainer: knn"), ("--features", "text or numeric, when the set holds both"),
+                              options: [("--kind", "the trainer: knn or ngram"), ("--features", "text or numeric, when the set holds both"),
                                         ("--k", "neighbours that vote (default 5)"), ("--scale", "numeric features: standard (default) or none"),
                                         ("--checkpoint", "the checkpoint's size (or DATANET@SIZE)"), ("--licenses", "only content under these SPDX licenses"),
                                         ("--name", "the model's name (default DATANET-SIZE-knn)"), ("--datanet", "import: the Datanet it was trained on"),
@@ -62,6 +64,18 @@ nonisolated(unsafe) let attributionCommands: [Command] = [
                                       ("--record", "keep a signed valuation record of the per-contribution values here")],
                               options: [("--test", "the labeled test examples")],
                               minPositionals: 1, maxPositionals: 1), run: runValue),
+    Command(spec: CommandSpec(name: "generate", synopsis: "generate MODEL --prompt TEXT [--max-bytes N] [--seed S] [--json]",
+                              summary: """
+                              Generate text with an ∞-gram model (`model train --kind ngram`), byte by byte: each byte drawn from \
+                              the counts of the bytes that follow the longest suffix of the text so far found in the training set \
+                              (seeded, so the same model, prompt and seed give the same bytes), shown with the suffix length \
+                              matched and the contributions holding that continuation. Invalid UTF-8 is printed replaced; --json \
+                              gives the exact bytes (base64) and every step.
+                              """,
+                              flags: [json, ("--offline", "refuse instead of fetching the model's artifact from peers")],
+                              options: [("--prompt", "the text to continue"), ("--max-bytes", "bytes to generate (default 200)"),
+                                        ("--seed", "the sampler's seed (default 0)")],
+                              minPositionals: 1, maxPositionals: 1), run: runGenerate),
     Command(spec: CommandSpec(name: "attribute", synopsis: "attribute count DATANET[@SIZE] TEXT [--json] | attribute DATANET[@SIZE] --text TEXT|--file F [--min-span N] [--record] [--json]",
                               summary: """
                               Exact span attribution over the training set of a checkpoint (schema/spans.md): a suffix-array index \

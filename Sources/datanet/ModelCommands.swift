@@ -25,7 +25,8 @@ func runModel(_ p: Parsed) throws -> Int32 {
 /// (pending until sequenced). Training the same checkpoint with the same configuration gives
 /// the same artifact id on every machine.
 func runModelTrain(_ p: Parsed) throws -> Int32 {
-    guard p.options["--kind"] == "knn" else { throw CLIError.usage("--kind knn is the trainer this build has") }
+    if p.options["--kind"] == "ngram" { return try runNgramTrain(p) }
+    guard p.options["--kind"] == "knn" else { throw CLIError.usage("--kind takes knn or ngram, the trainers this build has") }
     let k = try p.options["--k"].map { text -> Int in
         guard let k = Int(text), k >= 1, k <= 10_000 else { throw CLIError.usage("--k takes 1 to 10000, not '\(terminalSafe(text))'") }
         return k

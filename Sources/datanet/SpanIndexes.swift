@@ -197,15 +197,7 @@ struct SpanIndexes {
         guard fd >= 0 else { throw CLIError.failure("cannot create \(tmp)") }
         do {
             defer { close(fd) }
-            try builder.write { chunk in
-                var at = 0
-                while at < chunk.count {
-                    let n = write(fd, chunk.baseAddress! + at, chunk.count - at)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw CLIError.failure("cannot write \(tmp): \(String(cString: strerror(errno)))") }
-                    at += n
-                }
-            }
+            try builder.write { try writeRaw(fd, $0, path: tmp) }
             let added = try Ingest(store: ledger.store).add(paths: [tmp])[0]
             let path = SpanManifest.cache(added.id.hex)
             guard rename(tmp, path) == 0 else { throw CLIError.failure("cannot move the shard to \(path)") }
@@ -272,5 +264,16 @@ func collectGarbage(_ ledger: Ledger, dryRun: Bool) throws -> GarbageReport {
             try x.manifest.save(x.datanet.id)
         }
         return report
+    }
+}
+
+/// Writes all of `bytes` to `fd`, retrying on EINTR and short writes.
+func writeRaw(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    var at = 0
+    while at < bytes.count {
+        let n = write(fd, bytes.baseAddress! + at, bytes.count - at)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { throw CLIError.failure("cannot write \(path): \(String(cString: strerror(errno)))") }
+        at += n
     }
 }

@@ -63,6 +63,14 @@ provenance:
   export D[@SIZE] DIR    accepted contributions as files with a checkable manifest
   diff D@A [D@B] [--key COLUMN]   contributions, files and table rows changed between checkpoints
 
+models and attribution:
+  dataset D[@SIZE]       the training set of a checkpoint
+  model train D --kind knn|ngram | model import FILE | model ls | model show MODEL
+  infer MODEL --input T  | value MODEL --test FILE      kNN prediction and KNN-Shapley values
+  attribute count D[@SIZE] TEXT           exact occurrences in the training set, per contribution
+  attribute D[@SIZE] --text T|--file F    maximal spans found, credited to the earliest contribution
+  generate MODEL --prompt T               ∞-gram text, each byte with the contributions it came from
+
 Run `datanet COMMAND --help` for a command's options.
 """
 

@@ -110,6 +110,24 @@ import Testing
         #expect((try s.json(["attribute", "count", "sea", "keeper"]) as? [String: Any])?["count"] as? Int == 2)
     }
 
+    @Test func anNgramModelGeneratesWithItsSources() throws {
+        let s = Session()
+        _ = try Self.setUp(s)
+        let trained = try #require(try s.json(["model", "train", "sea", "--kind", "ngram", "--name", "sea-ngram"]) as? [String: Any])
+        #expect(trained["documents"] as? Int == 252 && trained["contributions"] as? Int == 3, "\(trained)")
+        try s.ok(["sequence", "sea"])
+        try s.ok(["verify", "sea-ngram"])
+        let one = try #require(try s.json(["generate", "sea-ngram", "--prompt", "the lighthouse", "--max-bytes", "60", "--seed", "7"]) as? [String: Any])
+        let two = try #require(try s.json(["generate", "sea-ngram", "--prompt", "the lighthouse", "--max-bytes", "60", "--seed", "7"]) as? [String: Any])
+        #expect(one["bytes_base64"] as? String == two["bytes_base64"] as? String)
+        let steps = try #require(one["steps"] as? [[String: Any]])
+        #expect(steps.count == 60 && (one["text"] as? String ?? "").hasPrefix(" keeper counted"), "\(one["text"] ?? "")")
+        // The first bytes continue the phrase: a suffix of the prompt, held by the original and the copy.
+        #expect(steps[0]["suffix"] as? Int == 14 && (steps[0]["contributions"] as? [String])?.count == 2, "\(steps[0])")
+        #expect(try s.run(["generate", "sea-ngram", "--prompt", "x", "--max-bytes", "0"]).status == 2)
+        try s.refused(["generate", "nosuch", "--prompt", "x"], "nosuch")
+    }
+
     @Test func badInputIsRefused() throws {
         let s = Session()
         _ = try Self.setUp(s)
