@@ -63,6 +63,31 @@ case "sais" where args.count == 3:
     print(String(format: "datanet sa-is: %d bytes in %.2f s, %.1f MB/s, peak RSS %.0f MiB (%.2f bytes per input byte), checksum %d",
                  text.count, seconds, Double(text.count) / seconds / 1e6, Double(usage.ru_maxrss) / 1024, Double(usage.ru_maxrss) * 1024 / Double(max(1, text.count)),
                  sa.prefix(1000).reduce(0) { $0 &+ Int($1) }))
+case "count" where args.count >= 4:
+    // count latency in process over mapped shards: attribution-bench count QUERIES SHARD...
+    let queries = String(decoding: FileManager.default.contents(atPath: args[2])!, as: UTF8.self).split(separator: "\n").map { Array($0.utf8) }
+    let index = SpanIndex(shards: try args[3...].map { try SpanShard(mapping: $0) })
+    var times = [Double](), total = 0
+    for q in queries { _ = index.count(q) } // pages in, as a warm server's would be
+    for q in queries {
+        let t = wall()
+        total &+= index.count(q)
+        times.append((wall() - t) * 1e6)
+    }
+    times.sort()
+    print(String(format: "datanet count: %d queries, median %.2f µs, p99 %.2f µs (sum of counts %d)", times.count, times[times.count / 2], times[times.count * 99 / 100], total))
+case "attribute" where args.count >= 4:
+    // attribution latency in process: attribution-bench attribute TEXTFILE SHARD...
+    let text = Array(FileManager.default.contents(atPath: args[2])!)
+    let index = SpanIndex(shards: try args[3...].map { try SpanShard(mapping: $0) })
+    var times = [Double](), spans = 0
+    for _ in 0..<30 {
+        let t = wall()
+        spans = SpanAttribution(index, text: text, minimum: 20).spans.count
+        times.append((wall() - t) * 1e3)
+    }
+    times.sort()
+    print(String(format: "datanet attribute: %d bytes, %d spans, median %.2f ms, p90 %.2f ms over 30 runs", text.count, spans, times[15], times[27]))
 default:
     print("usage: attribution-bench value TRAIN.csv TEST.csv K OUT | attribution-bench infer N")
     exit(2)
