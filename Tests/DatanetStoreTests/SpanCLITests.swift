@@ -128,6 +128,50 @@ import Testing
         try s.refused(["generate", "nosuch", "--prompt", "x"], "nosuch")
     }
 
+    /// Ten checkpoints, each adding a contribution and a shard: past 8 shards the two smallest
+    /// adjacent ones are merged after the answer; the answers equal a fresh index's.
+    @Test func shardsAreMergedAboveEight() throws {
+        let s = Session()
+        _ = try Self.setUp(s)
+        for i in 0..<10 {
+            writeFile(s.dir.file("note\(i).txt"), Array("note \(i): \(Self.phrase) and a \(i)th reading of the tide".utf8))
+            try s.ok(["--as", "owner", "contribute", "sea", s.dir.file("note\(i).txt")])
+            try s.ok(["sequence", "sea"])
+            try Self.accept(s)
+            try s.ok(["attribute", "count", "sea", "tide"])
+        }
+        let manifest = try #require(FileManager.default.contentsOfDirectory(atPath: s.store + "/spans").first { $0.hasSuffix(".json") })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.store + "/spans/" + manifest))) as? [String: Any])
+        let shards = try #require(object["shards"] as? [[String: Any]])
+        #expect(shards.count <= 8 && !(object["retired"] as? [Any] ?? []).isEmpty, "\(object)")
+        let merged = try s.ok(["attribute", "sea", "--text", "Yesterday " + Self.phrase + ". Then a 7th reading of the tide.", "--json"])
+        let count = try s.ok(["attribute", "count", "sea", "reading", "--json"])
+        try FileManager.default.removeItem(atPath: s.store + "/spans")
+        #expect(try s.ok(["attribute", "sea", "--text", "Yesterday " + Self.phrase + ". Then a 7th reading of the tide.", "--json"]) == merged)
+        #expect(try s.ok(["attribute", "count", "sea", "reading", "--json"]) == count)
+        // gc releases the retired shards: the store holds only the current ones' blobs.
+        try s.ok(["gc"])
+        #expect(try s.ok(["attribute", "count", "sea", "reading", "--json"]) == count)
+    }
+
+    /// Offsets are bytes of the input; a span cut inside a character is given as text with
+    /// U+FFFD and its exact bytes in base64.
+    @Test func spansOfInvalidUTF8AreGivenInBase64() throws {
+        let s = Session()
+        _ = try Self.setUp(s)
+        writeFile(s.dir.file("café.txt"), Array("a café au lait at the harbour wall, every single morning".utf8))
+        try s.ok(["--as", "owner", "contribute", "sea", s.dir.file("café.txt")])
+        try s.ok(["sequence", "sea"])
+        try Self.accept(s)
+        // 0xE2 0xA9 is not UTF-8; "\u{A9} au lait…" (é's second byte onwards) occurs.
+        writeFile(s.dir.file("query.bin"), [0x78, 0xE2, 0xA9] + Array(" au lait at the harbour wall".utf8))
+        let a = try #require(try s.json(["attribute", "sea", "--file", s.dir.file("query.bin"), "--min-span", "10"]) as? [String: Any])
+        let span = try #require((a["spans"] as? [[String: Any]])?.first)
+        #expect(span["start"] as? Int == 2 && span["end"] as? Int == 31, "\(span)")
+        #expect(span["text_base64"] as? String == Data([0xA9] + Array(" au lait at the harbour wall".utf8)).base64EncodedString())
+        #expect((span["text"] as? String)?.hasPrefix("\u{FFFD}") == true)
+    }
+
     @Test func badInputIsRefused() throws {
         let s = Session()
         _ = try Self.setUp(s)
