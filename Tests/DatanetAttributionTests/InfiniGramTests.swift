@@ -57,5 +57,18 @@ import Testing
         cut[16] ^= 0xFF // the header array's initial byte
         #expect(throws: SpanError.self) { try cut.withUnsafeBytes { _ = try InfiniGramArtifact(prefix: $0, length: UInt64(cut.count)) } }
         #expect(throws: SpanError.self) { try bytes.withUnsafeBytes { _ = try InfiniGramArtifact(prefix: $0, length: UInt64(bytes.count - 8)) } }
+        // Seeded mutations of the header and truncations: refused, or every shard inside the bytes.
+        var rng = SplitMix64(seed: 0xA27)
+        let headerEnd = 16 + Int(UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }))
+        var refused = 0
+        for round in 0..<3_000 {
+            var m = bytes
+            if round % 10 == 0 { m = Array(m.prefix(Int(rng.next() % UInt64(headerEnd + 1)))) } else {
+                for _ in 0..<Int(1 + rng.next() % 3) { m[Int(rng.next() % UInt64(headerEnd))] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            guard let a = try? m.withUnsafeBytes({ try InfiniGramArtifact(prefix: $0, length: UInt64(m.count)) }) else { refused += 1; continue }
+            for s in a.shards { #expect(s.offset <= UInt64(m.count) && s.length <= UInt64(m.count) - s.offset) }
+        }
+        #expect(refused > 1_000)
     }
 }
