@@ -9,6 +9,9 @@ public struct InfiniGramArtifact: Sendable {
     public static let trainerName = "datanet-infini-gram"
     public static let version: UInt64 = 1
     static let magic = Array("DNNGRAM1".utf8)
+    /// Bounds on what an artifact's header may list (a hostile one must not exhaust memory or
+    /// the file and mapping limits): its bytes and its shards.
+    public static let maximumHeader = 16 << 20, maximumShards = 4_096
 
     public var datanet: DatanetID
     public var checkpointSize: UInt64
@@ -58,11 +61,12 @@ public struct InfiniGramArtifact: Sendable {
     public init(prefix bytes: UnsafeRawBufferPointer, length: UInt64) throws(SpanError) {
         guard bytes.count >= 16, bytes.prefix(8).elementsEqual(Self.magic) else { throw .malformed("not an ∞-gram artifact (no DNNGRAM1 magic)") }
         let h = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard h <= UInt64(Self.maximumHeader) else { throw .malformed("an ∞-gram artifact's header is over \(Self.maximumHeader) bytes") }
         guard h <= UInt64(bytes.count - 16) else { throw .malformed("an ∞-gram artifact's header is cut short") }
         let raw = Array(bytes[16..<(16 + Int(h))])
         guard let item = try? CBOR.decode(raw), item.encoded == raw, let f = item.arrayValue, f.count == 6, f[0].unsignedValue == Self.version,
               let d = f[1].bytesValue.flatMap(Digest.init(bytes:)), let size = f[2].unsignedValue, let root = f[3].bytesValue.flatMap(Digest.init(bytes:)),
-              let ex = f[4].arrayValue, let sh = f[5].arrayValue else {
+              let ex = f[4].arrayValue, let sh = f[5].arrayValue, sh.count <= Self.maximumShards else {
             throw .malformed("an ∞-gram artifact's header is not [1, datanet, size, root, [ids], [[from, to, offset, length]]]")
         }
         var excluded = [RecordID]()
@@ -134,7 +138,8 @@ public struct InfiniGram: Sendable {
     /// Generates up to `maxBytes` bytes after `prompt` (fewer when no byte can follow the empty
     /// context: an empty index). Draws with SplitMix64 seeded by `seed`.
     public func generate(prompt: [UInt8], maxBytes: Int, seed: UInt64) -> [Step] {
-        var context = prompt, steps = [Step](), state = seed
+        // 0xFF ends a document: no match reaches back past it.
+        var context = Array(prompt.split(separator: SpanIndex.separator, omittingEmptySubsequences: false).last ?? []), steps = [Step](), state = seed
         func next() -> UInt64 {
             state &+= 0x9E37_79B9_7F4A_7C15
             var z = state

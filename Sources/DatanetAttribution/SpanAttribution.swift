@@ -54,7 +54,8 @@ public struct SpanAttribution: Sendable {
             } else if let first = contributions.first {
                 span.credited = first
                 span.score = UInt64(range.count) * UInt64(max(1, documentCount / max(1, d)))
-                totals[first.intake, default: (first, 0)].1 += span.score
+                let (sum, over) = totals[first.intake, default: (first, 0)].1.addingReportingOverflow(span.score)
+                totals[first.intake, default: (first, 0)].1 = over ? .max : sum
             }
             spans.append(span)
         }

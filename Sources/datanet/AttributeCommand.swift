@@ -34,11 +34,14 @@ func runAttribute(_ p: Parsed) throws -> Int32 {
     let ledger = try openLedger()
     let (st, size) = try datanetAt(ledger, p.positionals[counting ? 1 : 0])
     let quiet = p.has("--quiet") || p.has("--json")
-    var indexes = SpanIndexes(ledger, st, quiet: quiet)
-    let (index, checkpoint) = try withSpanLock { try indexes.index(at: size) }
+    let (index, checkpoint, shards) = try withSpanLock {
+        var indexes = SpanIndexes(ledger, st, quiet: quiet)
+        let (index, checkpoint) = try indexes.index(at: size)
+        return (index, checkpoint, indexes.manifest.shards.count)
+    }
     let code = try counting ? printCount(p, st, checkpoint, index, text) : printAttribution(p, ledger, st, checkpoint, index, text, minimum)
     // Too many shards: merged now, after the answer is out.
-    if indexes.manifest.shards.count > 8 { try withSpanLock { try indexes.merge() } }
+    if shards > 8 { try withSpanLock { var indexes = SpanIndexes(ledger, st, quiet: true); try indexes.merge() } }
     return code
 }
 

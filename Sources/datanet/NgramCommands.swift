@@ -22,8 +22,12 @@ func runNgramTrain(_ p: Parsed) throws -> Int32 {
         size = n
     }
     let me = try modelBuilder(st)
+    // Under the lock throughout: shards holding withdrawn text are rebuilt first (the artifact
+    // copies the shards' bytes), and gc leaves the artifact being written alone.
+    return try withSpanLock {
     var indexes = SpanIndexes(ledger, st, quiet: p.has("--json"))
-    let (index, checkpoint) = try withSpanLock { try indexes.index(at: size) }
+    try indexes.dropWithdrawn()
+    let (index, checkpoint) = try indexes.index(at: size)
     guard index.documentCount > 0 else {
         throw CLIError.failure("the training set of \(st.policy.name) at \(checkpoint) has no documents (.txt, .md, .jsonl text; `datanet dataset` shows what it holds)")
     }
@@ -65,6 +69,7 @@ func runNgramTrain(_ p: Parsed) throws -> Int32 {
         out("model \(e.id.hex) '\(terminalSafe(name))' pending (run `datanet sequence \(terminalSafe(st.policy.name))` as its sequencer to register it)")
     }
     return 0
+    }
 }
 
 /// The shards of an ∞-gram artifact, from cache files `spans/cache/<artifact>-<k>.shard` or
@@ -89,6 +94,10 @@ func ngramShards(_ ledger: Ledger, _ artifact: ObjectID) throws -> (InfiniGramAr
         let a: InfiniGramArtifact
         do { a = try InfiniGramArtifact(prefix: all, length: UInt64(size)) } catch { throw CLIError.failure("artifact \(artifact.hex): \(error)") }
         var shards = [SpanShard]()
+        var placed = [String]()
+        // A failure leaves no part of this artifact in the cache.
+        var done = false
+        defer { if !done { for f in placed { unlink(f) } } }
         for (k, s) in a.shards.enumerated() {
             let path = base + "-\(k).shard"
             let part = path + ".tmp-\(getpid())"
@@ -102,6 +111,7 @@ func ngramShards(_ ledger: Ledger, _ artifact: ObjectID) throws -> (InfiniGramAr
                     throw SpanError.malformed("shard \(k) is bound to another Datanet or range than the artifact says")
                 }
                 guard rename(part, path) == 0 else { throw CLIError.failure("cannot move \(part)") }
+                placed.append(path)
                 shards.append(shard)
             } catch {
                 unlink(part)
@@ -109,7 +119,8 @@ func ngramShards(_ ledger: Ledger, _ artifact: ObjectID) throws -> (InfiniGramAr
             }
         }
         let headerBytes = Array(all.prefix(16 + Int(UInt64(littleEndian: all.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))))
-        FileManager.default.createFile(atPath: base + ".header", contents: Data(headerBytes))
+        guard FileManager.default.createFile(atPath: base + ".header", contents: Data(headerBytes)) else { throw CLIError.failure("cannot write \(base).header") }
+        done = true
         return (a, shards)
     }
 }
@@ -137,8 +148,11 @@ func runGenerate(_ p: Parsed) throws -> Int32 {
                              what: "model artifact", offline: p.has("--offline"))
     }
     let (artifact, shards) = try ngramShards(ledger, m.record.artifact)
+    guard artifact.datanet == m.record.datanet, artifact.checkpointSize == m.record.checkpointSize, artifact.checkpointRoot == m.record.checkpointRoot else {
+        throw CLIError.failure("the artifact of '\(terminalSafe(p.positionals[0]))' is bound to another checkpoint than its model record")
+    }
     // Content withdrawn since training is left out at once, like the index's.
-    let withdrawn = (try? ledger.reader.accepted(artifact.datanet, at: artifact.checkpointSize).withdrawn.map(\.id)) ?? []
+    let withdrawn = try ledger.reader.accepted(m.record.datanet, at: nil).withdrawn.map(\.id)
     let index = SpanIndex(shards: shards, excluding: Set(artifact.excluded).union(withdrawn))
     let steps = InfiniGram(index).generate(prompt: Array(prompt.utf8), maxBytes: maxBytes, seed: seed)
     let generated = steps.map(\.byte)

@@ -11,7 +11,11 @@ import Glibc
 /// (`spans/<datanet>.json`), each shard a blob in the store, materialized (every chunk
 /// re-hashed, every entry checked) as a mapped file `spans/cache/<blob>.shard`.
 struct SpanManifest: Codable {
-    struct Entry: Codable, Equatable { var blob: String, from: UInt64, to: UInt64, bytes: UInt64 }
+    struct Entry: Codable, Equatable {
+        var blob: String, from: UInt64, to: UInt64, bytes: UInt64
+        /// Bytes of text (documents and separators): what a merge would hold.
+        var text: UInt64?
+    }
     var version = 1
     /// Shards in intake order, covering [0, last `to`) without a gap.
     var shards = [Entry]()
@@ -28,14 +32,18 @@ struct SpanManifest: Codable {
             return SpanManifest()
         }
         m.shards.sort { $0.from < $1.from }
-        // A gap or overlap ends what is trusted: the rest is rebuilt.
+        // A gap or overlap ends what is trusted: the rest is rebuilt, and retired.
         var end: UInt64 = 0
-        m.shards = Array(m.shards.prefix { e in defer { end = e.to }; return e.from == end && e.to > e.from && ObjectID(hex: e.blob) != nil })
+        let trusted = Array(m.shards.prefix { e in defer { end = e.to }; return e.from == end && e.to > e.from && ObjectID(hex: e.blob) != nil })
+        m.retired += m.shards.dropFirst(trusted.count).map(\.blob).filter { ObjectID(hex: $0) != nil }
+        m.shards = trusted
         return m
     }
 
     func save(_ d: DatanetID) throws {
-        let data = try JSONEncoder().encode(self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = try encoder.encode(self)
         let tmp = Self.path(d) + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: tmp, contents: data), rename(tmp, Self.path(d)) == 0 else {
             unlink(tmp)
@@ -63,6 +71,8 @@ struct SpanIndexes {
     var built = 0
     let quiet: Bool
 
+    /// Loads the manifest: construct it under `withSpanLock`, so no other process changes the
+    /// manifest between this load and the save.
     init(_ ledger: Ledger, _ st: DatanetState, quiet: Bool) {
         (self.ledger, datanet, self.quiet) = (ledger, st, quiet)
         manifest = SpanManifest.load(st.id)
@@ -136,10 +146,12 @@ struct SpanIndexes {
     /// contributions. Each is stored as a blob and cached.
     mutating func build(_ range: Range<UInt64>, at: (size: UInt64, root: Digest)?) throws -> [(entry: SpanManifest.Entry, shard: SpanShard)] {
         let at = try at ?? checkpointBinding(ledger, datanet.id, at: nil)
-        let files = try ledger.acceptedFiles(datanet.id, at: at.size).filter { range.contains($0.intake) }
-        var groups = [[AcceptedFile]]()
-        for f in files { if groups.last?.first?.contribution == f.contribution { groups[groups.count - 1].append(f) } else { groups.append([f]) } }
-        let total = files.reduce(0) { $0 + Int(min($1.size, 1 << 31)) + 1 }
+        // Every accepted contribution in the range is listed (one without files too), so the
+        // shard is not taken for stale.
+        let contributions = try ledger.reader.accepted(datanet.id, at: at.size).items.filter { range.contains($0.intake) }
+        var filesOf = [RecordID: [AcceptedFile]]()
+        for f in try ledger.acceptedFiles(datanet.id, at: at.size) where range.contains(f.intake) { filesOf[f.contribution, default: []].append(f) }
+        let total = filesOf.values.joined().reduce(0) { $0 + Int(min($1.size, 1 << 31)) + 1 }
         let bar = ProgressBar(total: UInt64(total), label: "index \(datanet.policy.name)", quiet: quiet)
         defer { bar.finish() }
         var out = [(entry: SpanManifest.Entry, shard: SpanShard)]()
@@ -148,22 +160,23 @@ struct SpanIndexes {
         }
         var builder = SpanShardBuilder(binding(range.lowerBound, range.upperBound), reserving: min(total, SpanShard.maximumText))
         var done = 0
-        for group in groups {
-            let documents = try readDocuments(group)
+        for c in contributions {
+            let files = filesOf[c.id] ?? []
+            let documents = try readDocuments(files)
             let bytes = documents.1.reduce(0) { $0 + $1.bytes.count + 1 }
             if builder.textCount > 0, builder.textCount + bytes > SpanShard.maximumText {
-                builder.binding.to = group[0].intake
+                builder.binding.to = c.intake
                 out.append(try store(builder))
-                builder = SpanShardBuilder(binding(group[0].intake, range.upperBound), reserving: min(total - done, SpanShard.maximumText))
+                builder = SpanShardBuilder(binding(c.intake, range.upperBound), reserving: min(max(0, total - done), SpanShard.maximumText))
             }
             let fits = bytes <= SpanShard.maximumText
-            let c = builder.add(.init(id: group[0].contribution, intake: group[0].intake, state: fits ? documents.0 : .malformed))
+            let index = builder.add(.init(id: c.id, intake: c.intake, state: fits ? documents.0 : .malformed))
             if fits {
                 for d in documents.1 {
-                    do { try builder.append(d.bytes, contribution: c, path: d.path, line: d.line) } catch { throw CLIError.failure("\(error)") }
+                    do { try builder.append(d.bytes, contribution: index, path: d.path, line: d.line) } catch { throw CLIError.failure("\(error)") }
                 }
             }
-            done += group.reduce(0) { $0 + Int(min($1.size, 1 << 31)) + 1 }
+            done += files.reduce(0) { $0 + Int(min($1.size, 1 << 31)) + 1 }
             bar.update(UInt64(done))
         }
         out.append(try store(builder))
@@ -177,7 +190,7 @@ struct SpanIndexes {
     func readDocuments(_ files: [AcceptedFile]) throws -> (SpanShard.Contribution.State, [(path: String, line: Int, bytes: [UInt8])]) {
         var out = [(path: String, line: Int, bytes: [UInt8])]()
         for f in files {
-            guard let blob = try ledger.store.blob(f.content) else { return (.notHeld, []) }
+            guard let blob = try ledger.store.blob(f.content), try ledger.reader.holdsObject(f.content, kind: .blob) else { return (.notHeld, []) }
             guard blob.size <= 1 << 31, let bytes = try ledger.store.blobBytes(f.content, limit: 1 << 31) else { return (.malformed, []) }
             switch try? TrainingContent.read(name: f.path, bytes: bytes) {
             case .document(let text)?: out.append((f.path, 0, Array(text.utf8)))
@@ -201,8 +214,8 @@ struct SpanIndexes {
             let added = try Ingest(store: ledger.store).add(paths: [tmp])[0]
             let path = SpanManifest.cache(added.id.hex)
             guard rename(tmp, path) == 0 else { throw CLIError.failure("cannot move the shard to \(path)") }
-            let shard = try SpanShard(mapping: path)
-            return (.init(blob: added.id.hex, from: builder.binding.from, to: builder.binding.to, bytes: added.size), shard)
+            guard let shard = try? SpanShard(mapping: path) else { unlink(path); throw CLIError.failure("the shard written to \(path) does not read back") }
+            return (.init(blob: added.id.hex, from: builder.binding.from, to: builder.binding.to, bytes: added.size, text: UInt64(builder.textCount)), shard)
         } catch {
             unlink(tmp)
             throw error
@@ -228,40 +241,60 @@ struct SpanIndexes {
         try manifest.save(datanet.id)
     }
 
-    /// Merges the two adjacent shards of fewest bytes while there are more than `limit`
-    /// (rebuilt from the training set at the newest checkpoint); the old ones are retired.
+    /// Merges the two adjacent shards of fewest bytes that fit one shard, while there are more
+    /// than `limit` (rebuilt as one from the newest checkpoint's training set); the old ones are
+    /// retired. Reloads the manifest first (call under `withSpanLock`).
     mutating func merge(above limit: Int = 8) throws {
+        manifest = SpanManifest.load(datanet.id)
         while manifest.shards.count > limit {
-            let pairs = manifest.shards.indices.dropLast()
-            let i = pairs.min { manifest.shards[$0].bytes + manifest.shards[$0 + 1].bytes < manifest.shards[$1].bytes + manifest.shards[$1 + 1].bytes }!
-            let (a, b) = (manifest.shards[i], manifest.shards[i + 1])
-            let fresh = try build(a.from..<b.to, at: nil)
-            manifest.retired += [a.blob, b.blob]
+            let s = manifest.shards
+            // Text bytes (or, for an entry from before they were kept, a fifth of the shard's bytes).
+            func text(_ e: SpanManifest.Entry) -> UInt64 { e.text ?? e.bytes / 5 }
+            let pairs = s.indices.dropLast().filter { text(s[$0]) + text(s[$0 + 1]) <= UInt64(SpanShard.maximumText) }
+            guard let i = pairs.min(by: { text(s[$0]) + text(s[$0 + 1]) < text(s[$1]) + text(s[$1 + 1]) }) else { break }
+            let fresh = try build(s[i].from..<s[i + 1].to, at: nil)
+            manifest.retired += [s[i].blob, s[i + 1].blob]
             manifest.shards.replaceSubrange(i...(i + 1), with: fresh.map(\.entry))
-            if fresh.count > 1 { break } // the pair holds more than one shard's worth of text
+            if fresh.count > 1 { break } // more text than the manifest said: leave it
         }
         try manifest.save(datanet.id)
     }
 }
 
-/// `datanet gc`'s part in span indexes: shards holding withdrawn content rebuilt, then the
-/// retired shards' blobs released to the sweep and their cache files removed.
+/// `datanet gc`'s part in span indexes: shards holding withdrawn content rebuilt; then the
+/// blobs of retired shards, and of any shard or ∞-gram artifact stored by an index build that no
+/// manifest lists (a crash, a lost manifest), released to the sweep (a model's artifact stays
+/// while its model is held); their cache files, and files a crash left, removed.
 func collectGarbage(_ ledger: Ledger, dryRun: Bool) throws -> GarbageReport {
     guard !dryRun, FileManager.default.fileExists(atPath: SpanManifest.directory) else { return try ledger.collectGarbage(dryRun: dryRun) }
     return try withSpanLock {
         var indexes = [SpanIndexes]()
         for st in try ledger.reader.datanets() where FileManager.default.fileExists(atPath: SpanManifest.path(st.id)) {
             var x = SpanIndexes(ledger, st, quiet: true)
-            try x.dropWithdrawn()
+            do { try x.dropWithdrawn() } catch {
+                errLine("datanet: the span index of \(st.policy.name) keeps its shards: \(error)")
+            }
             indexes.append(x)
         }
         let current = Set(indexes.flatMap { $0.manifest.shards.map(\.blob) })
-        let retired = Set(indexes.flatMap(\.manifest.retired)).subtracting(current)
-        let report = try ledger.collectGarbage(dryRun: false, releasing: Set(retired.compactMap { ObjectID(hex: $0) }))
+        var released = Set(indexes.flatMap(\.manifest.retired).compactMap { ObjectID(hex: $0) })
+        let cache = SpanManifest.directory + "/cache/"
+        for a in try ledger.store.addedObjects() where a.path.hasPrefix(cache + "build-") || a.path.hasPrefix(cache + "ngram-") { released.insert(a.id) }
+        released = released.filter { !current.contains($0.hex) }
+        let report = try ledger.collectGarbage(dryRun: false, releasing: released)
         for var x in indexes {
-            for b in x.manifest.retired where !current.contains(b) { unlink(SpanManifest.cache(b)) }
             x.manifest.retired = []
             try x.manifest.save(x.datanet.id)
+        }
+        // Cache files of shards no manifest lists, of artifacts the store no longer holds, and
+        // what an interrupted build left (no build runs while the lock is held).
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [] {
+            let blob = String(name.prefix(64))
+            let keep: Bool
+            if name.hasSuffix(".shard"), name.count == 70 { keep = current.contains(blob) }
+            else if name.hasSuffix(".header") || name.hasSuffix(".shard"), let id = ObjectID(hex: blob) { keep = try ledger.store.blob(id) != nil && !name.contains(".tmp-") }
+            else { keep = false }
+            if !keep { unlink(cache + name) }
         }
         return report
     }

@@ -172,6 +172,43 @@ import Testing
         #expect((span["text"] as? String)?.hasPrefix("\u{FFFD}") == true)
     }
 
+    /// A contribution with no documents (an empty folder) is listed in its shard, so the shard
+    /// is not rebuilt on every query.
+    @Test func aContributionWithoutDocumentsKeepsItsShardCurrent() throws {
+        let s = Session()
+        _ = try Self.setUp(s)
+        try FileManager.default.createDirectory(atPath: s.dir.file("empty"), withIntermediateDirectories: true)
+        try s.ok(["--as", "owner", "contribute", "sea", s.dir.file("empty")])
+        try s.ok(["sequence", "sea"])
+        try Self.accept(s)
+        func manifest() throws -> String {
+            let name = try #require(FileManager.default.contentsOfDirectory(atPath: s.store + "/spans").first { $0.hasSuffix(".json") })
+            return try String(contentsOfFile: s.store + "/spans/" + name, encoding: .utf8)
+        }
+        try s.ok(["attribute", "count", "sea", "tide"])
+        let first = try manifest()
+        try s.ok(["attribute", "count", "sea", "tide"])
+        #expect(try manifest() == first && first.contains("\"retired\":[]"), "\(first)")
+    }
+
+    /// Withdrawn text stays out of a model trained after the withdrawal (before any gc), and out
+    /// of what a model trained before it generates.
+    @Test func withdrawnTextStaysOutOfModels() throws {
+        let s = Session()
+        _ = try Self.setUp(s)
+        let before = try #require(try s.json(["model", "train", "sea", "--kind", "ngram", "--name", "before"]) as? [String: Any])
+        let original = try #require((try s.json(["attribute", "count", "sea", "zebra-only"]) as? [String: Any])?["contributions"] as? [[String: Any]]).first?["contribution"] as? String
+        try s.ok(["--as", "owner", "withdraw", "sea", try #require(original)])
+        try s.ok(["sequence", "sea"])
+        let after = try #require(try s.json(["model", "train", "sea", "--kind", "ngram", "--name", "after"]) as? [String: Any])
+        let artifact = try #require(after["artifact"] as? String)
+        let bytes = try s.run(["cat", artifact])
+        #expect(bytes.status == 0 && !bytes.stdout.contains("zebra-only-in-one") && bytes.stdout.contains("lighthouse keeper"))
+        #expect(try s.run(["cat", try #require(before["artifact"] as? String)]).stdout.contains("zebra-only-in-one"))
+        let g = try #require(try s.json(["generate", "before", "--prompt", "Log of the zebra", "--max-bytes", "30"]) as? [String: Any])
+        #expect(!"\(g)".contains(try #require(original)))
+    }
+
     @Test func badInputIsRefused() throws {
         let s = Session()
         _ = try Self.setUp(s)
