@@ -127,7 +127,7 @@ public struct InfiniGram: Sendable {
                 let run = SpanIndex.narrow(shard, r..<range.upperBound, depth: context.count, byte: c)
                 if c != SpanIndex.separator {
                     counts[Int(c)] += index.included[s] == nil ? run.count
-                        : run.filter { index.includes(s, document: shard.document(at: shard.entry($0))) }.count
+                        : run.reduce(0) { $0 + (index.excludes(s, position: shard.entry($1)) ? 0 : 1) }
                 }
                 r = max(run.upperBound, r + 1)
             }

@@ -9,6 +9,9 @@ public struct SpanIndex: Sendable {
     public let shards: [SpanShard]
     /// Per shard, per contribution: whether its documents are in the answers (nil: all are).
     let included: [[Bool]?]
+    /// Per shard, the text left out, as sorted disjoint ranges: a contribution's documents are
+    /// contiguous, so there is one range per excluded contribution at most.
+    let gaps: [[Range<Int>]]
     /// Documents in the answers (D of the scoring rules).
     public let documentCount: Int
     /// The contributions left out of the answers.
@@ -20,13 +23,20 @@ public struct SpanIndex: Sendable {
     /// those in `excluding`.
     public init(shards: [SpanShard], excluding: Set<RecordID> = []) {
         self.shards = shards
-        var included = [[Bool]?](), documents = 0
+        var included = [[Bool]?](), gaps = [[Range<Int>]](), documents = 0
         for s in shards {
             let keep = s.contributions.map { !excluding.contains($0.id) }
             included.append(keep.allSatisfy { $0 } ? nil : keep)
-            for k in 0..<s.documentCount where keep[s.contribution(ofDocument: k)] { documents += 1 }
+            var out = [Range<Int>]()
+            for k in 0..<s.documentCount {
+                let c = s.contribution(ofDocument: k)
+                if keep[c] { documents += 1; continue }
+                let span = s.start(k)..<(s.end(k) + 1)
+                if let last = out.last, last.upperBound == span.lowerBound { out[out.count - 1] = last.lowerBound..<span.upperBound } else { out.append(span) }
+            }
+            gaps.append(out)
         }
-        (self.included, documentCount, self.excluded) = (included, documents, excluding)
+        (self.included, self.gaps, documentCount, self.excluded) = (included, gaps, documents, excluding)
     }
 
     /// An occurrence: its shard, document (in that shard) and byte offset in the document.
@@ -46,6 +56,16 @@ public struct SpanIndex: Sendable {
     @inline(__always) func includes(_ s: Int, document k: Int) -> Bool {
         guard let keep = included[s] else { return true }
         return keep[shards[s].contribution(ofDocument: k)]
+    }
+
+    /// Whether text position p of shard s lies in a document left out (binary search over the
+    /// shard's few gaps, not its documents).
+    @inline(__always) func excludes(_ s: Int, position p: Int) -> Bool {
+        let g = gaps[s]
+        guard !g.isEmpty else { return false }
+        var (lo, hi) = (0, g.count)
+        while lo < hi { let mid = (lo + hi) / 2; if g[mid].upperBound <= p { lo = mid + 1 } else { hi = mid } }
+        return lo < g.count && g[lo].contains(p)
     }
 
     /// The ranks of shard s whose suffixes start with `pattern` (binary search, comparing the
@@ -87,7 +107,7 @@ public struct SpanIndex: Sendable {
     func anyIncluded(_ s: Int, _ range: Range<Int>) -> Bool {
         guard included[s] != nil else { return !range.isEmpty }
         let shard = shards[s]
-        return range.contains { includes(s, document: shard.document(at: shard.entry($0))) }
+        return range.contains { !excludes(s, position: shard.entry($0)) }
     }
 
     /// Exact occurrences of `pattern` (overlapping ones counted; 0 for an empty pattern or one
@@ -99,7 +119,7 @@ public struct SpanIndex: Sendable {
                 let r = Self.range(shards[s], p)
                 guard included[s] != nil else { return total + r.count }
                 let shard = shards[s]
-                return total + r.filter { includes(s, document: shard.document(at: shard.entry($0))) }.count
+                return total + r.reduce(0) { $0 + (excludes(s, position: shard.entry($1)) ? 0 : 1) }
             }
         }
     }
