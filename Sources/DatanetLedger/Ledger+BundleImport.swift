@@ -100,6 +100,20 @@ extension Ledger {
         var evidence = [[UInt8]]()
         var next = from
         var frames = 0
+        // Chunks are hashed a batch at a time on every core (their ids and whether they may start
+        // a text), then stored in arrival order as one at a time would be; all before the commit.
+        var unhashed = [[UInt8]](), unhashedBytes = 0
+        func hashChunks() throws {
+            guard !unhashed.isEmpty else { return }
+            let checked = try Parallel.map(unhashed, grain: 8) { (try ObjectStore.validated(.chunk, $0).id, ObjectStore.mayBeText($0)) }
+            for (payload, (id, text)) in zip(unhashed, checked) {
+                live.fresh[id] = (.chunk, [])
+                if !text { live.binaryChunks.insert(id) }
+                try objects.add(.chunk, id, payload, txn: txn, store: store)
+            }
+            unhashed.removeAll(keepingCapacity: true)
+            unhashedBytes = 0
+        }
         while let (type, payload) = try reader.next() {
             frames += 1
             if onlyBy != nil, type != .record, type != .chunk, type != .blob, type != .tree, type != .sidecar {
@@ -133,11 +147,14 @@ extension Ledger {
                 do { promises.append(try IntakePromise(encoded: payload)) } catch {
                     throw BundleError.malformed("an intake promise does not decode: \(error)")
                 }
-            case .chunk, .blob, .tree:
-                let kind: ObjectKind = type == .chunk ? .chunk : type == .blob ? .blob : .tree
+            case .chunk:
+                unhashed.append(payload)
+                unhashedBytes += payload.count
+                if unhashedBytes >= 16 << 20 || unhashed.count >= 1_024 { try hashChunks() }
+            case .blob, .tree:
+                let kind: ObjectKind = type == .blob ? .blob : .tree
                 let (id, children) = try ObjectStore.validated(kind, payload)
                 live.fresh[id] = (kind, children)
-                if kind == .chunk, !ObjectStore.mayBeText(payload) { live.binaryChunks.insert(id) }
                 try objects.add(kind, id, payload, txn: txn, store: store)
             case .sidecar:
                 guard payload.count <= Sidecar.maximumSize else {
@@ -152,6 +169,7 @@ extension Ledger {
                 evidence.append(payload) // checked once the replay knows every key in force
             }
         }
+        try hashChunks()
         guard next == to else { throw BundleError.malformed("the bundle ends at leaf \(next), its header says \(to)") }
         try objects.flush(txn: txn, store: store)
         let freshObjects = objects.fresh
