@@ -81,7 +81,7 @@ nonisolated(unsafe) let attributionCommands: [Command] = [
                               Exact span attribution over the training set of a checkpoint (schema/spans.md): a suffix-array index \
                               of its documents (text and Markdown files, JSON Lines `text` fields), built on first use and extended \
                               by a shard per new checkpoint. count: the exact occurrences of TEXT's bytes (overlapping, never across \
-                              documents), per contribution, with the first 50 locations. Otherwise: every maximal span of the text \
+                              documents), per contribution, with the first 50 locations (a TEXT that starts with - goes after --). Otherwise: every maximal span of the text \
                               (from any model) found in the training set, at least --min-span bytes, with its occurrences and the \
                               contributions holding it; credit to the earliest contribution; spans of stop words only or in more \
                               than 1% of documents earn nothing; each contribution's weight in parts per 10^9.
