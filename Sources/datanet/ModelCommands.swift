@@ -35,13 +35,7 @@ func runModelTrain(_ p: Parsed) throws -> Int32 {
         guard let s = KNNModel.Scale(rawValue: text) else { throw CLIError.usage("--scale takes standard or none, not '\(terminalSafe(text))'") }
         return s
     } ?? .standard
-    let ledger = try openLedger()
-    var (st, size) = try datanetAt(ledger, p.positionals[1])
-    if let c = p.options["--checkpoint"] {
-        guard size == nil, let n = UInt64(c) else { throw CLIError.usage("--checkpoint takes a size (or give DATANET@SIZE), not '\(terminalSafe(c))'") }
-        size = n
-    }
-    let me = try modelBuilder(st)
+    let (ledger, st, size, me) = try trainingTarget(p)
     let bound = try checkpointBinding(ledger, st.id, at: size)
     let checkpoint = bound.size
     let set = try trainingSet(ledger, st, at: checkpoint, licenses: try licenseFilter(p))

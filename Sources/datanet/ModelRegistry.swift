@@ -19,6 +19,18 @@ func findModel(_ ledger: Ledger, _ text: String) throws -> HeldModel? {
     return try ledger.reader.models(named: text).first
 }
 
+/// What `model train` trains on: the ledger, the Datanet of DATANET[@SIZE] (or --checkpoint
+/// SIZE), the size asked for (nil: the newest), and the identity allowed to register the model.
+func trainingTarget(_ p: Parsed) throws -> (Ledger, DatanetState, UInt64?, Identity) {
+    let ledger = try openLedger()
+    var (st, size) = try datanetAt(ledger, p.positionals[1])
+    if let c = p.options["--checkpoint"] {
+        guard size == nil, let n = UInt64(c) else { throw CLIError.usage("--checkpoint takes a size (or give DATANET@SIZE), not '\(terminalSafe(c))'") }
+        size = n
+    }
+    return (ledger, st, size, try modelBuilder(st))
+}
+
 /// The checkpoint (size, root) of `d` at `size` (the newest when nil), from its signed note.
 func checkpointBinding(_ ledger: Ledger, _ d: DatanetID, at size: UInt64?) throws -> (size: UInt64, root: Digest) {
     let (note, n) = try ledger.reader.checkpoint(d, at: size)

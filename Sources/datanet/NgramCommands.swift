@@ -15,13 +15,7 @@ func runNgramTrain(_ p: Parsed) throws -> Int32 {
     for o in ["--licenses", "--features", "--k", "--scale"] where p.options[o] != nil {
         throw CLIError.usage("an ngram model reads the whole training set's documents: \(o) does not apply")
     }
-    let ledger = try openLedger()
-    var (st, size) = try datanetAt(ledger, p.positionals[1])
-    if let c = p.options["--checkpoint"] {
-        guard size == nil, let n = UInt64(c) else { throw CLIError.usage("--checkpoint takes a size (or give DATANET@SIZE), not '\(terminalSafe(c))'") }
-        size = n
-    }
-    let me = try modelBuilder(st)
+    let (ledger, st, size, me) = try trainingTarget(p)
     // Under the lock throughout: shards holding withdrawn text are rebuilt first (the artifact
     // copies the shards' bytes), and gc leaves the artifact being written alone.
     return try withSpanLock {
