@@ -16,7 +16,6 @@ public struct SpanShardBuilder {
 
     /// Bytes of text so far (documents and their separators).
     public var textCount: Int { text.count }
-    public var documentCount: Int { documents.count }
 
     /// Adds a contribution the build considered (in intake order); returns its index.
     public mutating func add(_ c: SpanShard.Contribution) -> Int {

@@ -67,9 +67,10 @@ struct SpanIndexes {
     let ledger: Ledger
     let datanet: DatanetState
     var manifest: SpanManifest
-    /// Shards built by this process (for the summary).
-    var built = 0
     let quiet: Bool
+    /// The accepted contributions and files of the last checkpoint a build read: rebuilding
+    /// several shards (withdrawal, merges) reads the log once.
+    private var listed: (size: UInt64, contributions: [(intake: UInt64, id: RecordID, contribution: Contribution)], files: [AcceptedFile])?
 
     /// Loads the manifest: construct it under `withSpanLock`, so no other process changes the
     /// manifest between this load and the save.
@@ -148,9 +149,12 @@ struct SpanIndexes {
         let at = try at ?? checkpointBinding(ledger, datanet.id, at: nil)
         // Every accepted contribution in the range is listed (one without files too), so the
         // shard is not taken for stale.
-        let contributions = try ledger.reader.accepted(datanet.id, at: at.size).items.filter { range.contains($0.intake) }
+        if listed?.size != at.size {
+            listed = (at.size, try ledger.reader.accepted(datanet.id, at: at.size).items, try ledger.acceptedFiles(datanet.id, at: at.size))
+        }
+        let contributions = listed!.contributions.filter { range.contains($0.intake) }
         var filesOf = [RecordID: [AcceptedFile]]()
-        for f in try ledger.acceptedFiles(datanet.id, at: at.size) where range.contains(f.intake) { filesOf[f.contribution, default: []].append(f) }
+        for f in listed!.files where range.contains(f.intake) { filesOf[f.contribution, default: []].append(f) }
         let total = filesOf.values.joined().reduce(0) { $0 + Int(min($1.size, 1 << 31)) + 1 }
         let bar = ProgressBar(total: UInt64(total), label: "index \(datanet.policy.name)", quiet: quiet)
         defer { bar.finish() }
@@ -180,7 +184,6 @@ struct SpanIndexes {
             bar.update(UInt64(done))
         }
         out.append(try store(builder))
-        built += out.count
         return out
     }
 
@@ -190,8 +193,10 @@ struct SpanIndexes {
     func readDocuments(_ files: [AcceptedFile]) throws -> (SpanShard.Contribution.State, [(path: String, line: Int, bytes: [UInt8])]) {
         var out = [(path: String, line: Int, bytes: [UInt8])]()
         for f in files {
-            guard let blob = try ledger.store.blob(f.content), try ledger.reader.holdsObject(f.content, kind: .blob) else { return (.notHeld, []) }
-            guard blob.size <= 1 << 31, let bytes = try ledger.store.blobBytes(f.content, limit: 1 << 31) else { return (.malformed, []) }
+            guard let blob = try ledger.store.blob(f.content) else { return (.notHeld, []) }
+            guard blob.size <= 1 << 31 else { return (.malformed, []) }
+            // Every chunk re-hashed as it is read: one missing or damaged is content not held.
+            guard let bytes = try? ledger.store.blobBytes(f.content, limit: 1 << 31) else { return (.notHeld, []) }
             switch try? TrainingContent.read(name: f.path, bytes: bytes) {
             case .document(let text)?: out.append((f.path, 0, Array(text.utf8)))
             case .labeledText(let lines)?: out += lines.map { (f.path, $0.line, Array($0.text.utf8)) }
@@ -249,7 +254,8 @@ struct SpanIndexes {
         while manifest.shards.count > limit {
             let s = manifest.shards
             // Text bytes (or, for an entry from before they were kept, a fifth of the shard's bytes).
-            func text(_ e: SpanManifest.Entry) -> UInt64 { e.text ?? e.bytes / 5 }
+            // (Clamped: a damaged manifest's numbers must not overflow the sums below.)
+            func text(_ e: SpanManifest.Entry) -> UInt64 { min(e.text ?? e.bytes / 5, UInt64(SpanShard.maximumText) + 1) }
             let pairs = s.indices.dropLast().filter { text(s[$0]) + text(s[$0 + 1]) <= UInt64(SpanShard.maximumText) }
             guard let i = pairs.min(by: { text(s[$0]) + text(s[$0 + 1]) < text(s[$1]) + text(s[$1 + 1]) }) else { break }
             let fresh = try build(s[i].from..<s[i + 1].to, at: nil)

@@ -209,6 +209,27 @@ import Testing
         #expect(!"\(g)".contains(try #require(original)))
     }
 
+    /// The manifest is a cache: damaged ones (not JSON, huge numbers, a gap, a shard blob this
+    /// store lacks) are rebuilt from, and the answers stay exact.
+    @Test func aDamagedManifestIsRebuilt() throws {
+        let s = Session()
+        let (_, _, docs) = try Self.setUp(s)
+        let expected = Self.naiveCount("tide", docs)
+        #expect((try s.json(["attribute", "count", "sea", "tide"]) as? [String: Any])?["count"] as? Int == expected)
+        let name = try #require(FileManager.default.contentsOfDirectory(atPath: s.store + "/spans").first { $0.hasSuffix(".json") })
+        let max = UInt64.max, zero = String(repeating: "0", count: 64)
+        let damaged = ["not json", "{\"version\":1,\"shards\":[{\"blob\":\"\(zero)\",\"from\":0,\"to\":\(max),\"bytes\":\(max),\"text\":\(max)}],\"retired\":[]}",
+                       "{\"version\":1,\"shards\":[{\"blob\":\"\(zero)\",\"from\":5,\"to\":9,\"bytes\":1}],\"retired\":[\"zz\"]}",
+                       "{\"version\":2,\"shards\":[],\"retired\":[]}"]
+        for text in damaged {
+            writeFile(s.store + "/spans/" + name, Array(text.utf8))
+            let c = try #require(try s.json(["attribute", "count", "sea", "tide"]) as? [String: Any])
+            #expect(c["count"] as? Int == expected, "\(text)")
+        }
+        try s.ok(["gc"])
+        #expect((try s.json(["attribute", "count", "sea", "tide"]) as? [String: Any])?["count"] as? Int == expected)
+    }
+
     @Test func badInputIsRefused() throws {
         let s = Session()
         _ = try Self.setUp(s)
