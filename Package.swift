@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Ed25519 only (about twice libcrypto's verification rate here); libcrypto does the rest.
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // The compiler's prefetch hint, which Swift does not expose: a header only, no library.
+        .systemLibrary(name: "CIntrinsics"),
         .target(name: "DatanetCrypto", dependencies: ["CCrypto", "CSodium"]),
         .target(name: "DatanetCBOR"),
         .target(name: "DatanetObjects", dependencies: ["DatanetCrypto", "DatanetCBOR"]),
@@ -37,7 +39,7 @@ let package = Package(
         // Peer sync (DESIGN.md "Sync"): Noise transport, protocol, runs of bundles, reconciliation.
         .target(name: "DatanetSync", dependencies: ["DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCBOR", "DatanetCrypto"]),
         // Model Factory and valuation (DESIGN.md "Attribution and rewards"): no LMDB; the CLI hands it content.
-        .target(name: "DatanetAttribution", dependencies: ["DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
+        .target(name: "DatanetAttribution", dependencies: ["CIntrinsics", "DatanetRecords", "DatanetObjects", "DatanetCrypto", "DatanetCBOR"]),
         .executableTarget(name: "datanet", dependencies: ["DatanetAttribution", "DatanetSync", "DatanetLedger", "DatanetStore", "DatanetRecords", "DatanetObjects", "DatanetCrypto"]),
         // Benchmarks live in tools/ (not tests): run by hand, results in BENCHMARKS.md.
         .executableTarget(name: "store-churn", dependencies: ["DatanetStore", "DatanetObjects"], path: "tools/bench/churn"),

@@ -1,3 +1,6 @@
+import CIntrinsics
+import DatanetCrypto
+
 /// SA-IS (Nong, Zhang and Chan, "Two Efficient Algorithms for Linear Time Suffix Array
 /// Construction", 2011) on raw buffers, in the memory the result needs: the text, one Int32 per
 /// byte for the array, a bit per symbol for the types, and buckets. The reduced problem and its
@@ -17,20 +20,49 @@ public enum SuffixSorter {
         sais(Bytes(p: t), n: text.count, k: 256, sa: out, spare: UnsafeMutableBufferPointer(start: nil, count: 0))
     }
 
-    struct Bytes: Symbols { let p: UnsafePointer<UInt8>; @inline(__always) subscript(i: Int) -> Int { Int(p[i]) } }
-    struct Names: Symbols { let p: UnsafePointer<Int32>; @inline(__always) subscript(i: Int) -> Int { Int(p[i]) } }
+    struct Bytes: Symbols {
+        let p: UnsafePointer<UInt8>
+        @inline(__always) subscript(i: Int) -> Int { Int(p[i]) }
+        @inline(__always) func prefetch(_ i: Int) { datanet_prefetch(p + i) }
+    }
+    struct Names: Symbols {
+        let p: UnsafePointer<Int32>
+        @inline(__always) subscript(i: Int) -> Int { Int(p[i]) }
+        @inline(__always) func prefetch(_ i: Int) { datanet_prefetch(p + i) }
+    }
+
+    /// How many entries ahead a scan asks for the text it will read: the reads are random, and
+    /// a hint issued this early lets the next few dozen cache misses overlap.
+    static let ahead = 64
+
+    /// The position an entry names, whatever its sign mark (a hint's address only).
+    @inline(__always) static func position(_ entry: Int32) -> Int { let e = Int(entry); return e ^ (e >> 63) }
 
     /// One bit per position: set for an S-type suffix (smaller than the suffix after it).
     struct Types {
         let words: UnsafeMutablePointer<UInt64>
+        let count: Int
         init(_ n: Int) {
-            let count = (n + 63) / 64
-            words = .allocate(capacity: max(1, count))
-            words.initialize(repeating: 0, count: max(1, count))
+            count = max(1, (n + 63) / 64)
+            words = .allocate(capacity: count)
+            words.initialize(repeating: 0, count: count)
         }
         @inline(__always) subscript(i: Int) -> Bool { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
         @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }
-        @inline(__always) func isLMS(_ i: Int) -> Bool { i > 0 && self[i] && !self[i - 1] }
+        /// Calls `body` with each LMS position (S-type after L-type) in increasing order, a word
+        /// of types at a time: position 0 never counts, and bits past the end are L-type.
+        @inline(__always) func forEachLMS(_ body: (Int) -> Void) {
+            var carry: UInt64 = 1
+            for w in 0..<count {
+                let t = words[w]
+                var lms = t & ~(t << 1 | carry)
+                carry = t >> 63
+                while lms != 0 {
+                    body(w << 6 | lms.trailingZeroBitCount)
+                    lms &= lms - 1
+                }
+            }
+        }
     }
 
     /// Sorts the suffixes of `s` (n symbols below k) into sa[0..<n]. `spare` is unused space the
@@ -50,9 +82,12 @@ public enum SuffixSorter {
         let ownsBuckets = spare.count < k
         let buckets = ownsBuckets ? UnsafeMutablePointer<Int32>.allocate(capacity: k) : spare.baseAddress!
         defer { if ownsBuckets { buckets.deallocate() } }
-        // Counts kept when that costs little; otherwise recounted for each pass (sais-lite does too).
-        let counts: UnsafeMutablePointer<Int32>? = k <= 1 << 16 ? .allocate(capacity: k) : nil
-        defer { counts?.deallocate() }
+        // Counts kept when that costs little or fits in the spare space after the buckets;
+        // otherwise recounted for each pass (as sais-lite always does).
+        let countsInSpare = !ownsBuckets && spare.count >= 2 * k
+        let ownsCounts = !countsInSpare && k <= 1 << 16
+        let counts: UnsafeMutablePointer<Int32>? = countsInSpare ? spare.baseAddress! + k : ownsCounts ? .allocate(capacity: k) : nil
+        defer { if ownsCounts { counts?.deallocate() } }
         if let counts {
             counts.initialize(repeating: 0, count: k)
             for i in 0..<n { counts[s[i]] += 1 }
@@ -71,88 +106,34 @@ public enum SuffixSorter {
         }
         /// From LMS suffixes placed at bucket ends (0 marks an empty slot): the L-type suffixes
         /// left to right (the one before the sentinel first), then the S-type right to left.
-        /// As sais-lite does, each entry placed says by its sign whether the suffix before it
-        /// is to be induced in this scan, read from the two bytes at hand, so no type is looked
-        /// up; each scan flips the signs of what it passes.
+        /// Each scan flips the signs of what it passes.
         func induce() {
             fill(ends: false)
-            var c1 = s[n - 1]
-            var b = Int(buckets[c1])
-            sa[b] = n > 1 && s[n - 2] < c1 ? ~Int32(n - 1) : Int32(n - 1)
-            b += 1
-            for r in 0..<n {
-                let p = Int(sa[r])
-                sa[r] = ~sa[r]
-                if p > 0 {
-                    let j = p - 1, c0 = s[j]
-                    if c0 != c1 { buckets[c1] = Int32(b); c1 = c0; b = Int(buckets[c1]) }
-                    sa[b] = j > 0 && s[j - 1] < c1 ? ~Int32(j) : Int32(j)
-                    b += 1
-                }
-            }
+            let c1 = s[n - 1]
+            sa[Int(buckets[c1])] = n > 1 && s[n - 2] < c1 ? ~Int32(n - 1) : Int32(n - 1)
+            buckets[c1] += 1
+            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, SortL.self)
             fill(ends: true)
-            c1 = 0
-            b = Int(buckets[0])
-            var r = n - 1
-            while r >= 0 {
-                let p = Int(sa[r])
-                if p > 0 {
-                    let j = p - 1, c0 = s[j]
-                    if c0 != c1 { buckets[c1] = Int32(b); c1 = c0; b = Int(buckets[c1]) }
-                    b -= 1
-                    sa[b] = j == 0 || s[j - 1] > c1 ? ~Int32(j) : Int32(j)
-                } else {
-                    sa[r] = ~sa[r]
-                }
-                r -= 1
-            }
+            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, SortS.self)
         }
-
         /// Stage 1's induction (sais-lite's LMSsort): as `induce`, but each entry is cleared once
         /// it has induced its predecessor, and an LMS suffix the S-type scan places is left
         /// negative, so they alone remain, sorted by their substrings, read off in one pass.
-        /// Kept apart from `induce` on purpose: one function taking a flag measured 7% slower
-        /// over the whole sort of 100 MB (three alternating pairs, 2026-12-04).
         func induceSubstrings() {
             fill(ends: false)
-            var c1 = s[n - 1]
-            var b = Int(buckets[c1])
-            sa[b] = n > 1 && s[n - 2] < c1 ? ~Int32(n - 1) : Int32(n - 1)
-            b += 1
-            for r in 0..<n {
-                let p = Int(sa[r])
-                if p > 0 {
-                    let j = p - 1, c0 = s[j]
-                    if c0 != c1 { buckets[c1] = Int32(b); c1 = c0; b = Int(buckets[c1]) }
-                    sa[b] = j > 0 && s[j - 1] < c1 ? ~Int32(j) : Int32(j)
-                    b += 1
-                    sa[r] = 0
-                } else if p < 0 {
-                    sa[r] = ~sa[r]
-                }
-            }
+            let c1 = s[n - 1]
+            sa[Int(buckets[c1])] = n > 1 && s[n - 2] < c1 ? ~Int32(n - 1) : Int32(n - 1)
+            buckets[c1] += 1
+            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, SubstringsL.self)
             fill(ends: true)
-            c1 = 0
-            b = Int(buckets[0])
-            var r = n - 1
-            while r >= 0 {
-                let p = Int(sa[r])
-                if p > 0 {
-                    let j = p - 1, c0 = s[j]
-                    if c0 != c1 { buckets[c1] = Int32(b); c1 = c0; b = Int(buckets[c1]) }
-                    b -= 1
-                    sa[b] = j > 0 && s[j - 1] > c1 ? ~Int32(j) : Int32(j)
-                    sa[r] = 0
-                }
-                r -= 1
-            }
+            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, SubstringsS.self)
         }
 
         // Stage 1: sort the LMS substrings.
         sa.update(repeating: 0, count: n)
         fill(ends: true)
         var placed = 0
-        for p in 1..<n where types.isLMS(p) {
+        types.forEachLMS { p in
             let c = s[p]
             buckets[c] -= 1
             sa[Int(buckets[c])] = Int32(p)
@@ -171,24 +152,12 @@ public enum SuffixSorter {
         // and bytes mean equal types too. The last one runs into the sentinel: unique.
         (sa + m).update(repeating: -1, count: n - m)
         var last = -1
-        for p in 1..<n where types.isLMS(p) {
+        types.forEachLMS { p in
             if last >= 0 { sa[m + last / 2] = Int32(p - last + 1) }
             last = p
         }
         sa[m + last / 2] = Int32(n - last)
-        var name = -1, previous = -1, previousLength = 0
-        for r in 0..<m {
-            let p = Int(sa[r]), length = Int(sa[m + p / 2])
-            var same = previous >= 0 && length == previousLength && p != last && previous != last
-            if same {
-                var d = 0
-                while d < length, s[p + d] == s[previous + d] { d += 1 }
-                same = d == length
-            }
-            if !same { name += 1 }
-            sa[m + p / 2] = Int32(name)
-            (previous, previousLength) = (p, length)
-        }
+        let name = SuffixSorter.nameSubstrings(s, sa: sa, m: m, last: last) - 1
         // The reduced string (names in text order) moves to sa[n-m..<n].
         var j = n - 1
         var r = n - 1
@@ -206,13 +175,19 @@ public enum SuffixSorter {
         // The reduced suffixes' order back to text positions: the LMS positions, in text order,
         // overwrite the reduced string.
         j = 0
-        for p in 1..<n where types.isLMS(p) { reduced[j] = Int32(p); j += 1 }
-        for r in 0..<m { sa[r] = reduced[Int(sa[r])] }
+        types.forEachLMS { p in reduced[j] = Int32(p); j += 1 }
+        Parallel.forEachPart(of: m, grain: inductionBlock) { part in
+            for r in part {
+                datanet_prefetch(reduced + Int(sa[min(r + ahead, part.upperBound - 1)]))
+                sa[r] = reduced[Int(sa[r])]
+            }
+        }
         // Stage 2: the sorted LMS suffixes at their bucket ends, then induce the rest.
         (sa + m).update(repeating: 0, count: n - m)
         fill(ends: true)
         r = m - 1
         while r >= 0 {
+            s.prefetch(Int(sa[max(r - ahead, 0)]))
             let p = Int(sa[r])
             sa[r] = 0
             let c = s[p]
@@ -225,4 +200,8 @@ public enum SuffixSorter {
 }
 
 /// A string of non-negative symbols SA-IS sorts: the text's bytes, or names at a deeper level.
-protocol Symbols { subscript(i: Int) -> Int { get } }
+protocol Symbols {
+    subscript(i: Int) -> Int { get }
+    /// Asks the cache for symbol i ahead of its read; never faults, whatever i.
+    func prefetch(_ i: Int)
+}

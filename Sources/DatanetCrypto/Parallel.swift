@@ -101,6 +101,22 @@ extension Parallel {
     }
 }
 
+extension Parallel {
+    /// Runs `body` on contiguous parts of 0..<count, one a thread on up to `cores` threads, and
+    /// waits: for pure work whose parts touch disjoint memory. Below `grain` a thread, inline.
+    public static func forEachPart(of count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+        let threads = min(cores, count / max(1, grain))
+        guard threads > 1 else { body(0..<count); return }
+        let per = (count + threads - 1) / threads
+        withoutActuallyEscaping(body) { body in
+            let shared = UnsafeSendable(body)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                shared.value((t * per)..<min(count, (t + 1) * per))
+            }
+        }
+    }
+}
+
 /// A value handed to concurrentPerform's workers under the caller's guarantee of disjoint use.
 private struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T

@@ -76,4 +76,45 @@ import Testing
             #expect(ordered, "text of \(t.count) bytes")
         }
     }
+
+    /// Whether `sa` is the suffix array of `t`, in linear time (Burkhardt and Kärkkäinen's
+    /// check): a permutation, adjacent suffixes ordered by first byte, and on a tie by the
+    /// ranks of the suffixes one byte on (the end of the text ranking lowest).
+    static func isSuffixArray(_ sa: [Int], of t: [UInt8]) -> Bool {
+        let n = t.count
+        guard sa.count == n else { return false }
+        var rank = [Int](repeating: -1, count: n + 1)
+        for (r, p) in sa.enumerated() {
+            guard p >= 0, p < n, rank[p] < 0 else { return false }
+            rank[p] = r
+        }
+        rank[n] = -1
+        for i in 0..<max(0, n - 1) {
+            let a = sa[i], b = sa[i + 1]
+            if t[a] > t[b] || (t[a] == t[b] && rank[a + 1] > rank[b + 1]) { return false }
+        }
+        return true
+    }
+
+    /// Texts past the sizes at which the induction gathers a block on both cores (64 Ki
+    /// entries) and the naming and mapping split (128 Ki LMS substrings), so the parallel
+    /// passes and block edges are exercised; each checked exactly.
+    @Test func textsPastTheParallelThresholdsComeOutSorted() {
+        var rng = SplitMix64(seed: 0xB10C)
+        let words = ["alpha ", "beta ", "gamma ", "delta\n", "a", "ab", "ba", "abc "]
+        var texts: [[UInt8]] = [Array(repeating: 7, count: 200_000), (0..<300_000).map { UInt8($0 % 3) }]
+        texts.append(Array((0..<120_000).map { _ in words[Int(rng.next() % 8)] }.joined().utf8))
+        let docs = (0..<40).map { _ in (0..<Int(500 + rng.next() % 3_000)).map { _ in UInt8(97 + rng.next() % 4) } }
+        var repeated = [UInt8]()
+        while repeated.count < 700_000 { repeated += docs[Int(rng.next() % 40)] + [0xFF] }
+        texts.append(repeated)
+        texts.append((0..<300_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        for t in texts {
+            let sorted = Self.isSuffixArray(SuffixArray(t).positions, of: t) // a Bool, so a failure prints no array
+            #expect(sorted, "text of \(t.count) bytes")
+        }
+        // The check itself rejects a wrong order.
+        let t = Array("banana".utf8)
+        #expect(Self.isSuffixArray([5, 3, 1, 0, 4, 2], of: t) && !Self.isSuffixArray([5, 1, 3, 0, 4, 2], of: t))
+    }
 }
