@@ -1,4 +1,5 @@
 import CIntrinsics
+import Glibc
 import DatanetCrypto
 
 /// SA-IS (Nong, Zhang and Chan, "Two Efficient Algorithms for Linear Time Suffix Array
@@ -185,17 +186,48 @@ public enum SuffixSorter {
         // Stage 2: the sorted LMS suffixes at their bucket ends, then induce the rest.
         (sa + m).update(repeating: 0, count: n - m)
         fill(ends: true)
-        r = m - 1
-        while r >= 0 {
-            s.prefetch(Int(sa[max(r - ahead, 0)]))
-            let p = Int(sa[r])
-            sa[r] = 0
-            let c = s[p]
-            buckets[c] -= 1
-            sa[Int(buckets[c])] = Int32(p)
-            r -= 1
+        if k <= 1 << 12 {
+            placeRuns(s, sa: sa, m: m, k: k, ends: buckets)
+        } else {
+            r = m - 1
+            while r >= 0 {
+                s.prefetch(Int(sa[max(r - ahead, 0)]))
+                let p = Int(sa[r])
+                sa[r] = 0
+                let c = s[p]
+                buckets[c] -= 1
+                sa[Int(buckets[c])] = Int32(p)
+                r -= 1
+            }
         }
         induce()
+    }
+}
+
+extension SuffixSorter {
+    /// Moves the m sorted LMS suffixes in sa[0..<m] to the ends of their buckets (`ends`, one
+    /// past each symbol's last slot), zeroing every other slot of sa[0..<m]. Sorted, they form
+    /// one run per first symbol: a binary search finds each run's start (a few dozen text reads
+    /// a symbol, for a small alphabet), and the run moves whole, highest symbol first, instead
+    /// of one random text read per suffix.
+    static func placeRuns<S: Symbols>(_ s: S, sa: UnsafeMutablePointer<Int32>, m: Int, k: Int, ends: UnsafePointer<Int32>) {
+        var end = m, c = k - 1
+        while c >= 0 && end > 0 {
+            var low = 0, high = end
+            while low < high {
+                let middle = (low + high) / 2
+                if s[Int(sa[middle])] < c { low = middle + 1 } else { high = middle }
+            }
+            let count = end - low, destination = Int(ends[c]) - count
+            // Runs of higher symbols already sit at or past `end`, and a run never moves left:
+            // at least as many suffixes as LMS suffixes start below each symbol.
+            if count > 0 && destination != low {
+                memmove(sa + destination, sa + low, count * MemoryLayout<Int32>.stride)
+                (sa + low).update(repeating: 0, count: min(end, destination) - low)
+            }
+            end = low
+            c -= 1
+        }
     }
 }
 
