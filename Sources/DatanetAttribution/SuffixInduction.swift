@@ -67,7 +67,7 @@ extension SuffixSorter {
             Parallel.forEachPart(of: end - start, grain: inductionBlock / 2) { part in
                 let last = start + part.upperBound - 1
                 for r in (start + part.lowerBound)...last {
-                    s.prefetch(position(sa[min(r + ahead, last)]) - 1)
+                    s.prefetch(max(0, position(sa[min(r + ahead, last)]) - 1))
                     cache[r - start] = gathered(s, sa[r], K.self)
                 }
             }

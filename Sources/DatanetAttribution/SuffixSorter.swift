@@ -107,7 +107,7 @@ public enum SuffixSorter {
         }
         /// From LMS suffixes placed at bucket ends (0 marks an empty slot): the L-type suffixes
         /// left to right (the one before the sentinel first), then the S-type right to left.
-        /// Each scan flips the signs of what it passes.
+        /// The L scan flips the sign of every entry it passes; the S scan flips the negative back.
         func induce() {
             fill(ends: false)
             let c1 = s[n - 1]

@@ -13,7 +13,6 @@ public enum Parallel {
     public static func map<T, R>(_ items: [T], grain: Int = 64, _ body: (T) throws -> R) throws -> [R] {
         let threads = min(cores, items.count / max(1, grain))
         guard threads > 1 else { return try items.map(body) }
-        let per = (items.count + threads - 1) / threads
         var slices = [Result<[R], any Error>?](repeating: nil, count: threads)
         slices.withUnsafeMutableBufferPointer { out in
             items.withUnsafeBufferPointer { input in
@@ -23,7 +22,8 @@ public enum Parallel {
                     let shared = UnsafeSendable((out, input, body))
                     DispatchQueue.concurrentPerform(iterations: threads) { t in
                         let (out, input, body) = shared.value
-                        let range = (t * per)..<min(input.count, (t + 1) * per)
+                        // Even parts by integer division: never empty or reversed.
+                        let range = (input.count * t / threads)..<(input.count * (t + 1) / threads)
                         out[t] = Result { try input[range].map(body) }
                     }
                 }
@@ -107,11 +107,11 @@ extension Parallel {
     public static func forEachPart(of count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         let threads = min(cores, count / max(1, grain))
         guard threads > 1 else { body(0..<count); return }
-        let per = (count + threads - 1) / threads
         withoutActuallyEscaping(body) { body in
             let shared = UnsafeSendable(body)
             DispatchQueue.concurrentPerform(iterations: threads) { t in
-                shared.value((t * per)..<min(count, (t + 1) * per))
+                // Parts as even as integer division makes them: never empty or reversed.
+                shared.value((count * t / threads)..<(count * (t + 1) / threads))
             }
         }
     }

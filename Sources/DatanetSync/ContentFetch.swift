@@ -4,9 +4,9 @@ import DatanetObjects
 import DatanetRecords
 import DatanetStore
 
-/// On-demand content (schema/protocol.md `fetch`, `objects`): a peer asks for the objects of
-/// one contribution's content, a window of requests in flight; the server answers only with
-/// objects of that content, in a Datanet the peer may read; the receiver hashes every object,
+/// On-demand content (schema/protocol.md `fetch`, `objects`): a peer asks for objects of the
+/// content of one or more contributions, a window of requests in flight; the server answers
+/// only with objects of the content each is asked under, in a Datanet the peer may read; the receiver hashes every object,
 /// takes only objects it asked for, stores chunks as they come and each blob or tree once
 /// what it names is here, so a cut fetch resumes from what was stored.
 struct ContentReach {
@@ -23,13 +23,14 @@ struct ContentReach {
         return objects
     }
 
-    /// The answer to a fetch of `wanted` among `objects`: what is held, within the answer's
-    /// byte bound (at least one object); refused, what is not held or not among them.
-    static func answer(_ ledger: Ledger, _ wanted: [SyncMessage.ObjectRef], within objects: Set<ObjectID>,
+    /// The answer to a fetch of `wanted`, each object among the content it is asked under:
+    /// what is held, within the answer's byte bound (at least one object); refused, what is
+    /// not held or not in that content.
+    static func answer(_ ledger: Ledger, _ wanted: [(SyncMessage.ObjectRef, Set<ObjectID>)],
                        limit: Int = SyncMessage.maximumObjectsBytes) throws -> SyncMessage.Body {
         var sent = [SyncMessage.SentObject](), refused = [SyncMessage.ObjectRef](), bytes = 0
         try ledger.store.env.read { txn in
-            for w in wanted {
+            for (w, objects) in wanted {
                 guard objects.contains(w.id), let b = try ledger.store.objectBytes(w.kind, w.id, in: txn), b.count <= SyncMessage.maximumObject else {
                     refused.append(w)
                     continue
@@ -71,69 +72,87 @@ extension SyncClient {
     }
 
     /// Fetches what this store lacks of the content of `items` (contributions of `d`), up to
-    /// `window` requests in flight across them. A contribution the peer refuses is named in
-    /// `failed` and the others go on; a peer that sends an object not asked for ends the fetch
-    /// (thrown). What arrived stays: chunks at once, blobs and trees at the end (children first).
+    /// `window` requests in flight, each asking for up to `maximumFetch` objects across
+    /// contributions (so many small contributions cost few requests). A contribution the peer
+    /// refuses is named in `failed` and the others go on; a peer that sends an object not asked
+    /// for ends the fetch (thrown). What arrived stays: chunks at once, blobs and trees at the
+    /// end (children first).
     public func fetch(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger,
                       window: Int = 8, progress: ((FetchSummary) -> Void)? = nil) throws -> FetchSummary {
         var summary = FetchSummary()
-        // Work in order: objects to ask for under one contribution; `pending` is every object
-        // queued or in flight, so none is asked for twice.
-        var queue = [(RecordID, [SyncMessage.ObjectRef])](), head = 0
+        // Work in order: objects to ask for under one contribution (`alone`: in a request of its
+        // own, after a request of several was refused, so the refusal names the one at fault);
+        // `pending` is every object queued or in flight, so none is asked for twice.
+        var queue = [(contribution: RecordID, refs: [SyncMessage.ObjectRef], alone: Bool)](), head = 0
         var pending = Set<SyncMessage.ObjectRef>()
         for item in items {
             let refs = try Self.missing([SyncMessage.ObjectRef(item.kind, item.root)], in: ledger).filter { pending.insert($0).inserted }
-            if !refs.isEmpty { queue.append((item.contribution, refs)) }
+            if !refs.isEmpty { queue.append((item.contribution, refs, false)) }
         }
-        func nextBatch() -> (RecordID, [SyncMessage.ObjectRef])? {
-            while head < queue.count {
-                let (c, refs) = queue[head]
-                guard summary.failed[c] == nil else { head += 1; continue }
-                let batch = Array(refs.prefix(SyncMessage.maximumFetch))
-                if refs.count > batch.count { queue[head].1 = Array(refs.dropFirst(batch.count)) } else { head += 1 }
-                return (c, batch)
+        func nextRequest() -> [SyncMessage.FetchPart] {
+            var parts = [SyncMessage.FetchPart](), total = 0
+            while head < queue.count, total < SyncMessage.maximumFetch {
+                let (c, refs, alone) = queue[head]
+                if summary.failed[c] != nil { head += 1; continue }
+                if !parts.isEmpty && (alone || parts.contains { $0.contribution == c }) { break }
+                let take = Array(refs.prefix(SyncMessage.maximumFetch - total))
+                if refs.count > take.count { queue[head].refs = Array(refs.dropFirst(take.count)) } else { head += 1 }
+                parts.append(SyncMessage.FetchPart(c, take))
+                total += take.count
+                if alone { break }
             }
-            return nil
+            return parts
         }
-        var inFlight = [(id: UInt64, contribution: RecordID, wanted: Set<SyncMessage.ObjectRef>)]()
+        var inFlight = [(id: UInt64, parts: [SyncMessage.FetchPart])]()
         var parents = [(SyncMessage.ObjectRef, [UInt8])]()
         while true {
-            while inFlight.count < max(1, window), let (c, batch) = nextBatch() {
-                inFlight.append((try request(.fetch(d, contribution: c, wanted: batch)), c, Set(batch)))
+            while inFlight.count < max(1, window) {
+                let parts = nextRequest()
+                if parts.isEmpty { break }
+                inFlight.append((try request(.fetch(d, parts: parts)), parts))
             }
             guard !inFlight.isEmpty else { break }
-            let (id, c, wanted) = inFlight.removeFirst()
+            let (id, parts) = inFlight.removeFirst()
+            var owner = [SyncMessage.ObjectRef: RecordID]()
+            for p in parts { for r in p.wanted { owner[r] = p.contribution } }
             let reply: SyncMessage
             do { reply = try answer(id) } catch let e as SyncError {
                 guard case .refused = e else { throw e }
-                summary.failed[c] = e
+                if parts.count == 1 { summary.failed[parts[0].contribution] = e } else {
+                    queue += parts.map { ($0.contribution, $0.wanted, true) }
+                }
                 continue
             }
             guard case .objects(let sent, let refused) = reply.body else { throw SyncError.unexpected("a fetch was not answered with objects") }
-            if let r = refused.first(where: { wanted.contains($0) }) {
-                summary.failed[c] = .refused(code: "missing", message: "the peer does not serve \(r.kind) \(r.id.hex) of contribution \(c.hex)")
-                continue
+            for r in refused {
+                guard let c = owner[r] else { continue }
+                if summary.failed[c] == nil {
+                    summary.failed[c] = .refused(code: "missing", message: "the peer does not serve \(r.kind) \(r.id.hex) of contribution \(c.hex)")
+                }
             }
-            var got = Set<SyncMessage.ObjectRef>(), chunks = [(ObjectKind, ObjectID, [UInt8])](), children = [SyncMessage.ObjectRef]()
+            var got = Set<SyncMessage.ObjectRef>(), chunks = [(ObjectKind, ObjectID, [UInt8])](), children = [RecordID: [SyncMessage.ObjectRef]]()
             for o in sent {
                 let (oid, named) = try ObjectStore.validated(o.kind, o.bytes)
                 let ref = SyncMessage.ObjectRef(o.kind, oid)
-                guard wanted.contains(ref), got.insert(ref).inserted else {
+                guard let c = owner[ref], got.insert(ref).inserted else {
                     throw SyncError.unexpected("the peer sent \(o.kind) \(oid.hex), which was not asked for")
                 }
                 if o.kind == .chunk { chunks.append((.chunk, oid, o.bytes)) } else {
                     parents.append((ref, o.bytes))
-                    children += named.map { SyncMessage.ObjectRef($0.0, $0.1) }
+                    children[c, default: []] += named.map { SyncMessage.ObjectRef($0.0, $0.1) }
                 }
                 summary.objects += 1
                 summary.bytes += UInt64(o.bytes.count)
             }
             try ledger.store.keep(chunks)
             pending.subtract(got)
-            let deferred = Array(wanted.subtracting(got))       // left out by the answer's bound
-            if !deferred.isEmpty { queue.append((c, deferred)) }
-            let more = try Self.missing(children, in: ledger).filter { pending.insert($0).inserted }
-            if !more.isEmpty { queue.append((c, more)) }
+            for p in parts where summary.failed[p.contribution] == nil {
+                // Left out by the answer's bound: asked for again.
+                let deferred = p.wanted.filter { !got.contains($0) }
+                if !deferred.isEmpty { queue.append((p.contribution, deferred, false)) }
+                let more = try Self.missing(children[p.contribution] ?? [], in: ledger).filter { pending.insert($0).inserted }
+                if !more.isEmpty { queue.append((p.contribution, more, false)) }
+            }
             progress?(summary)
         }
         try ledger.store.keep(parents.reversed().map { ($0.0.kind, $0.0.id, $0.1) })

@@ -9,9 +9,10 @@ import DatanetRecords
 /// is strict: a non-canonical map, an unknown type or field, a value of the wrong type or past
 /// its bound is refused with a message naming it, before anything acts on the message.
 public struct SyncMessage: Equatable, Sendable {
-    /// Protocol versions this build speaks: 2 (pending records reconciled; version 1 listed
-    /// them by marks, and its `pull` had no fields 6 and 7).
-    public static let versions: ClosedRange<UInt64> = 2...2
+    /// Protocol versions this build speaks: 3 (a `fetch` may name several contributions;
+    /// version 2 named one, and version 1 listed pending records by marks, its `pull` without
+    /// fields 6 and 7).
+    public static let versions: ClosedRange<UInt64> = 3...3
     /// Bounds every decoder checks (schema/protocol.md "Bounds").
     public static let maximumPart = 1 << 20, maximumDatanets = 10_000, maximumKinds = 64
     public static let maximumCode = 64, maximumText = 1024, maximumName = 256, maximumNote = 4096
@@ -31,6 +32,12 @@ public struct SyncMessage: Equatable, Sendable {
     public struct ObjectRef: Hashable, Sendable {
         public var kind: ObjectKind, id: ObjectID
         public init(_ kind: ObjectKind, _ id: ObjectID) { (self.kind, self.id) = (kind, id) }
+    }
+
+    /// The objects a `fetch` asks for under one contribution's content.
+    public struct FetchPart: Equatable, Sendable {
+        public var contribution: RecordID, wanted: [ObjectRef]
+        public init(_ contribution: RecordID, _ wanted: [ObjectRef]) { (self.contribution, self.wanted) = (contribution, wanted) }
     }
 
     /// An object sent in answer: its kind and stored bytes (the receiver derives its id).
@@ -76,8 +83,9 @@ public struct SyncMessage: Equatable, Sendable {
         case pushed(leaves: UInt64, records: UInt64)
         case error(code: String, message: String)
         case bye
-        /// Asks for objects of one contribution's content in a Datanet.
-        case fetch(DatanetID, contribution: RecordID, wanted: [ObjectRef])
+        /// Asks for objects of the content of one or more contributions of a Datanet (at least
+        /// one part; `maximumFetch` objects in all, none twice, no contribution twice).
+        case fetch(DatanetID, parts: [FetchPart])
         /// Answers a fetch: objects sent, and those refused (not held, or not in that
         /// contribution's content). Any asked for in neither list is to be asked for again.
         case objects(sent: [SentObject], refused: [ObjectRef])
@@ -140,8 +148,11 @@ public struct SyncMessage: Equatable, Sendable {
             b.set(2, .bytes(bytes))
         case .size(let n):
             b.set(2, .unsigned(n))
-        case .fetch(let d, let contribution, let wanted):
-            b.set(2, .bytes(d.bytes)); b.set(3, .bytes(contribution.bytes)); b.set(4, Self.refs(wanted))
+        case .fetch(let d, let parts):
+            // The first part in fields 3 and 4 (a one-contribution fetch is just those), the
+            // rest in field 5 as [contribution, objects] pairs.
+            b.set(2, .bytes(d.bytes)); b.set(3, .bytes(parts[0].contribution.bytes)); b.set(4, Self.refs(parts[0].wanted))
+            if parts.count > 1 { b.set(5, .array(parts.dropFirst().map { .array([.bytes($0.contribution.bytes), Self.refs($0.wanted)]) })) }
         case .objects(let sent, let refused):
             b.set(2, .array(sent.map { .array([.unsigned(UInt64($0.kind.rawValue)), .bytes($0.bytes)]) })); b.set(3, Self.refs(refused))
         case .end(let n, let held):
@@ -201,7 +212,7 @@ public struct SyncMessage: Equatable, Sendable {
             case 10: body = .bye
             case 11: body = .ready(held: try Self.marks(&f, 2, "ready"))
             case 12: body = .size(try f.uint(2, "length"))
-            case 13: body = .fetch(try f.id(2, "datanet"), contribution: try f.id(3, "contribution"), wanted: try Self.refs(&f, 4, "fetch"))
+            case 13: body = .fetch(try f.id(2, "datanet"), parts: try Self.fetchParts(&f))
             case 14:
                 var total = 0
                 let sent = try Self.list(&f, 2, "objects", maximum: Self.maximumFetch,
@@ -260,15 +271,51 @@ extension SyncMessage {
         .array(list.map { .array([.unsigned(UInt64($0.kind.rawValue)), .bytes($0.id.bytes)]) })
     }
 
+    /// One object reference, `[kind, id]`; nil when it is not one.
+    static func ref(_ s: inout CBOR.Scanner) throws(CBORError) -> ObjectRef? {
+        guard try s.arrayCount() == 2, let kind = ObjectKind(rawValue: UInt8(clamping: try s.unsigned())), let id = ObjectID(try s.bytes()) else { return nil }
+        return ObjectRef(kind, id)
+    }
+
     /// Field `key` of a `what` message as object references: at most `maximumFetch`, none twice.
     static func refs(_ f: inout BodyFields, _ key: UInt64, _ what: String) throws -> [ObjectRef] {
         let list = try Self.list(&f, key, "objects", maximum: Self.maximumFetch,
-                                 wrong: "\(what) field \(key) is not a list of at most \(Self.maximumFetch) [kind, id] entries") { s throws(CBORError) -> ObjectRef? in
-            guard try s.arrayCount() == 2, let kind = ObjectKind(rawValue: UInt8(clamping: try s.unsigned())), let id = ObjectID(try s.bytes()) else { return nil }
-            return ObjectRef(kind, id)
+                                 wrong: "\(what) field \(key) is not a list of at most \(Self.maximumFetch) [kind, id] entries") { s throws(CBORError) in
+            try Self.ref(&s)
         }
         guard Set(list).count == list.count else { throw SyncError.malformed("\(what) names an object twice") }
         return list
+    }
+
+    /// A `fetch`'s parts: fields 3 and 4, then field 5's further [contribution, objects] pairs
+    /// (each naming at least one object); `maximumFetch` objects in all, none and no
+    /// contribution twice.
+    static func fetchParts(_ f: inout BodyFields) throws -> [FetchPart] {
+        var parts = [FetchPart(try f.id(3, "contribution"), try Self.refs(&f, 4, "fetch"))]
+        let wrong = "fetch field 5 is not a list of [contribution, objects] pairs naming at most \(Self.maximumFetch) objects in all"
+        let more = try f.optional(5, wrong: wrong) { s throws(CBORError) -> [FetchPart]? in
+            let n = try s.arrayCount()
+            guard n >= 1, n <= Self.maximumFetch else { return nil }
+            var out = [FetchPart]()
+            for _ in 0..<n {
+                guard try s.arrayCount() == 2, let c = RecordID(try s.bytes()) else { return nil }
+                let k = try s.arrayCount()
+                guard k >= 1, k <= Self.maximumFetch else { return nil }
+                var refs = [ObjectRef]()
+                for _ in 0..<k {
+                    guard let r = try Self.ref(&s) else { return nil }
+                    refs.append(r)
+                }
+                out.append(FetchPart(c, refs))
+            }
+            return out
+        }
+        parts += more ?? []
+        let refs = parts.flatMap(\.wanted)
+        guard refs.count <= Self.maximumFetch else { throw SyncError.malformed(wrong) }
+        guard Set(refs).count == refs.count else { throw SyncError.malformed("fetch names an object twice") }
+        guard Set(parts.map(\.contribution)).count == parts.count else { throw SyncError.malformed("fetch names a contribution twice") }
+        return parts
     }
 
     /// Proof hashes as sent: a list of 32-byte strings.

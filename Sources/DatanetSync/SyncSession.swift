@@ -1,6 +1,7 @@
 import DatanetCrypto
 import Dispatch
 import DatanetLedger
+import DatanetObjects
 import DatanetRecords
 
 /// What a node did for a peer, one line per event in `serve --json`.
@@ -117,16 +118,23 @@ public struct SyncServer: Sendable {
                     if summary.records > 0 { scoped[d] = nil } // what the push brought is in the next reconciliation
                     try c.send(SyncMessage(m.request, .pushed(leaves: UInt64(summary.newLeaves), records: UInt64(summary.records))).encoded)
                     report(SyncEvent(peer: peer, kind: "push", datanet: d, bytes: bytes, leaves: summary.newLeaves, records: summary.records))
-                case .fetch(let d, let contribution, let wanted):
+                case .fetch(let d, let parts):
                     guard try visible(to: peer).contains(where: { $0.id == d }) else {
                         try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
                         continue
                     }
-                    guard let objects = try reach.objects(ledger, d, contribution) else {
-                        try refuse(c, m.request, "unknown-contribution", "no contribution \(contribution.hex) of \(d.hex) is served here")
+                    // Each part's objects only from its own contribution's content.
+                    var scoped = [(SyncMessage.ObjectRef, Set<ObjectID>)]()
+                    var unknown: RecordID?
+                    for part in parts {
+                        guard let objects = try reach.objects(ledger, d, part.contribution) else { unknown = part.contribution; break }
+                        scoped += part.wanted.map { ($0, objects) }
+                    }
+                    if let unknown {
+                        try refuse(c, m.request, "unknown-contribution", "no contribution \(unknown.hex) of \(d.hex) is served here")
                         continue
                     }
-                    let answer = try ContentReach.answer(ledger, wanted, within: objects)
+                    let answer = try ContentReach.answer(ledger, scoped)
                     try c.send(SyncMessage(m.request, answer).encoded)
                     if case .objects(let sent, _) = answer {
                         report(SyncEvent(peer: peer, kind: "fetch", datanet: d, bytes: UInt64(sent.reduce(0) { $0 + $1.bytes.count })))

@@ -96,9 +96,10 @@ import Testing
         return true
     }
 
-    /// Texts past the sizes at which the induction gathers a block on both cores (64 Ki
-    /// entries) and the naming and mapping split (128 Ki LMS substrings), so the parallel
-    /// passes and block edges are exercised; each checked exactly.
+    /// Texts past the size at which the induction gathers a block on both cores (64 Ki
+    /// entries), one of them (the repeated documents, about 204 K LMS substrings) past the one
+    /// at which the naming and mapping split (128 Ki), so the parallel passes and block edges
+    /// are exercised on a machine of two or more cores; each checked exactly.
     @Test func textsPastTheParallelThresholdsComeOutSorted() {
         var rng = SplitMix64(seed: 0xB10C)
         let words = ["alpha ", "beta ", "gamma ", "delta\n", "a", "ab", "ba", "abc "]

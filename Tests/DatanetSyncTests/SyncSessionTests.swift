@@ -309,7 +309,7 @@ import Testing
         guard case .error("protocol", let why) = try SyncMessage(decoding: try c.receive()).body else { Issue.record("garbage was not refused"); return }
         #expect(why.contains("malformed"), "\(why)")
         c = try raw()
-        try c.send(SyncMessage(1, .hello(versions: 2...2, kinds: [1])).encoded)
+        try c.send(SyncMessage(1, .hello(versions: SyncMessage.versions, kinds: [1])).encoded)
         _ = try c.receive()
         try c.send([0xa2, 0x00, 0x18, 0x63, 0x01, 0x02])
         let answer = try SyncMessage(decoding: try c.receive())
@@ -378,7 +378,7 @@ import Testing
         let listener = try TCPListener(port: 0)
         let served = Self.serve(server, listener, sessions: 1)
         let c = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: peer.identity, now: Self.now)
-        try c.send(SyncMessage(1, .hello(versions: 2...2, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
+        try c.send(SyncMessage(1, .hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
         _ = try c.receive()
         try c.send(SyncMessage(2, .push(d)).encoded)
         guard case .ready = try SyncMessage(decoding: try c.receive()).body else { Issue.record("no ready"); return }
@@ -407,7 +407,7 @@ import Testing
         let listener = try TCPListener(port: 0)
         let served = Self.serve(server, listener, sessions: 1)
         let c = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: peer.identity, now: Self.now)
-        try c.send(SyncMessage(1, .hello(versions: 2...2, kinds: [1, 2, 3, 4, 5, 6])).encoded)
+        try c.send(SyncMessage(1, .hello(versions: SyncMessage.versions, kinds: [1, 2, 3, 4, 5, 6])).encoded)
         _ = try c.receive()
         try c.send(SyncMessage(2, .pull(d, since: 0, recordsOnly: false, held: [], wanted: [], allPending: false)).encoded)
         guard case .error("kinds", let why) = try SyncMessage(decoding: try c.receive()).body else { Issue.record("leaves of an unknown kind were sent"); return }
@@ -725,11 +725,11 @@ import Testing
         let refs = manifest.chunks.prefix(8).map { SyncMessage.ObjectRef(.chunk, $0.id) }
         let reach = try #require(try server.ledger.reader.servableContent(d, contribution: bigID))
         let firstTwo = try refs.prefix(2).map { try #require(try server.ledger.store.chunk($0.id)).count }.reduce(0, +)
-        guard case .objects(let sent, let refused) = try ContentReach.answer(server.ledger, refs, within: reach, limit: firstTwo) else {
+        guard case .objects(let sent, let refused) = try ContentReach.answer(server.ledger, refs.map { ($0, reach) }, limit: firstTwo) else {
             Issue.record("not an objects answer"); return
         }
         #expect(sent.count == 2 && refused.isEmpty, "\(sent.count) sent")
-        guard case .objects(let one, _) = try ContentReach.answer(server.ledger, refs, within: reach, limit: 1) else { return }
+        guard case .objects(let one, _) = try ContentReach.answer(server.ledger, refs.map { ($0, reach) }, limit: 1) else { return }
         #expect(one.count == 1, "at least one object goes, whatever the bound")
         let third = try Self.connect(try Node(), listener)
         try third.bye()
@@ -765,7 +765,7 @@ import Testing
         let served = Self.serveConcurrently(server, listener, sessions: 2)
         // A build that replays kinds 1–7 only is told which leaf it cannot take.
         let old = try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator, identity: client.identity, now: Self.now)
-        try old.send(SyncMessage(1, .hello(versions: 2...2, kinds: [1, 2, 3, 4, 5, 6, 7])).encoded)
+        try old.send(SyncMessage(1, .hello(versions: SyncMessage.versions, kinds: [1, 2, 3, 4, 5, 6, 7])).encoded)
         _ = try old.receive()
         try old.send(SyncMessage(2, .pull(d, since: 0, recordsOnly: true, held: [], wanted: [], allPending: false)).encoded)
         guard case .error("kinds", let why) = try SyncMessage(decoding: try old.receive()).body else { Issue.record("a model leaf was sent"); return }
@@ -816,6 +816,49 @@ import Testing
         #expect(try served.wait() == ["bye"])
     }
 
+    /// Many small contributions fetch in few requests, each naming up to 256 objects across
+    /// contributions: 60 of them (a blob and a chunk each) fit one request, so a server that
+    /// allows 10 requests at once and 5 a second serves them all (one request per contribution
+    /// went past that limit and was cut off). The wire form of such a fetch round-trips.
+    @Test func smallContributionsFetchInFewRequests() throws {
+        let server = try Node(), client = try Node()
+        let owner = try SigningKey()
+        let d = try Self.datanet(on: server, owner: owner)
+        let ids = try (0..<60).map { try server.contribute(d, "small piece \($0)", by: owner) }
+        _ = try server.ledger.sequence(d, key: owner)
+        let listener = try TCPListener(port: 0)
+        let served = Self.serve(server, listener, sessions: 1, rate: (perSecond: 5, burst: 10))
+        let c = try Self.connect(client, listener)
+        _ = try c.pull(d, since: 0, recordsOnly: true, into: client.ledger)
+        let items = try ids.map { id in
+            FetchItem(contribution: id, kind: .blob, root: try #require(try client.ledger.reader.contribution(id, in: d)).content)
+        }
+        let got = try c.fetch(d, items, into: client.ledger)
+        #expect(got.failed.isEmpty && got.objects == 120, "\(got.objects) objects, \(got.failed.count) failed")
+        for id in ids { #expect(try client.ledger.reader.holdsContent(try #require(try client.ledger.reader.contribution(id, in: d)))) }
+        try c.bye()
+        #expect(try served.wait() == ["bye"])
+    }
+
+    /// A fetch of several contributions: bounds on its objects in all, and on naming an object
+    /// or a contribution twice.
+    @Test func aFetchOfSeveralContributionsIsBounded() throws {
+        let d = DatanetID(SHA256.hash([1]))
+        func refs(_ n: Int, from: Int) -> [SyncMessage.ObjectRef] { (from..<from + n).map { .init(.chunk, ObjectID(SHA256.hash(Array("\($0)".utf8)))) } }
+        func part(_ c: UInt8, _ r: [SyncMessage.ObjectRef]) -> SyncMessage.FetchPart { .init(RecordID(SHA256.hash([c])), r) }
+        let fine = SyncMessage(3, .fetch(d, parts: [part(1, refs(200, from: 0)), part(2, refs(56, from: 200))]))
+        #expect(try SyncMessage(decoding: fine.encoded) == fine)
+        let cases: [(SyncMessage, String)] = [
+            (SyncMessage(3, .fetch(d, parts: [part(1, refs(200, from: 0)), part(2, refs(57, from: 200))])), "objects in all"),
+            (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(2, refs(2, from: 1))])), "object twice"),
+            (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(1, refs(2, from: 5))])), "contribution twice"),
+            (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(2, [])])), "objects in all"),
+        ]
+        for (m, why) in cases {
+            #expect(performing: { try SyncMessage(decoding: m.encoded) }, throws: { "\($0)".contains(why) })
+        }
+    }
+
     /// A lying server: it answers a fetch with an object nobody asked for (bytes under no
     /// requested id), and then with a chunk whose bytes were altered. The client refuses both
     /// and stores neither.
@@ -832,7 +875,7 @@ import Testing
             for reply in [planted, altered] {
                 let c = try PeerConnection.open(try listener.accept(timeout: 10), role: .responder, identity: liar, now: Self.now)
                 let hello = try SyncMessage(decoding: try c.receive())
-                try c.send(SyncMessage(hello.request, .hello(versions: 2...2, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
+                try c.send(SyncMessage(hello.request, .hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
                 let fetch = try SyncMessage(decoding: try c.receive())
                 try c.send(SyncMessage(fetch.request, .objects(sent: [.init(.chunk, reply)], refused: [])).encoded)
                 answered += 1
@@ -865,7 +908,9 @@ import Testing
             .init(9, .reconcile(d, [0x61, 0x00, 0x02, 0x00])),
             .init(4, .push(d)), .init(4, .ready(held: [])), .init(4, .ready(held: Self.marks)), .init(4, .size(3)), .init(4, .part([1, 2, 3])),
             .init(4, .end(3, held: [])), .init(4, .end(3, held: Self.marks)), .init(4, .pushed(leaves: 2, records: 5)),
-            .init(7, .fetch(d, contribution: RecordID(SHA256.hash([5])), wanted: [.init(.blob, ObjectID(SHA256.hash([6]))), .init(.chunk, ObjectID(SHA256.hash([7])))])),
+            .init(7, .fetch(d, parts: [.init(RecordID(SHA256.hash([5])), [.init(.blob, ObjectID(SHA256.hash([6]))), .init(.chunk, ObjectID(SHA256.hash([7])))])])),
+            .init(7, .fetch(d, parts: [.init(RecordID(SHA256.hash([5])), [.init(.blob, ObjectID(SHA256.hash([6])))]),
+                                       .init(RecordID(SHA256.hash([9])), [.init(.chunk, ObjectID(SHA256.hash([7]))), .init(.tree, ObjectID(SHA256.hash([10])))])])),
             .init(7, .objects(sent: [.init(.chunk, [1, 2]), .init(.tree, [])], refused: [.init(.tree, ObjectID(SHA256.hash([8])))])), .init(5, .error(code: "x", message: "y")), .init(6, .bye),
             .init(8, .batch(start: 4, end: 8, checkpoint: "datanet/x\n9\nroot\n\n— sig\n", proof: [SHA256.hash([9]), SHA256.hash([10])], consistency: [])),
             .init(8, .batch(start: 0, end: 1, checkpoint: "", proof: [], consistency: [SHA256.hash([11])])),
@@ -987,7 +1032,7 @@ extension LedgerReader {
         func mark(_ n: UInt8) -> PendingMark { PendingMark(id: RecordID(SHA256.hash([n])), signers: UInt64(n) << 56 | 0xabcdef) }
         let kinds = LeafKind.allCases.map(\.rawValue)
         return [
-            ("C", .init(1, .hello(versions: 2...2, kinds: kinds))), ("S", .init(1, .hello(versions: 2...2, kinds: kinds))),
+            ("C", .init(1, .hello(versions: 3...3, kinds: kinds))), ("S", .init(1, .hello(versions: 3...3, kinds: kinds))),
             ("C", .init(2, .list)), ("S", .init(2, .datanets([.init(id: d, name: "songs", size: 3)]))),
             ("C", .init(3, .reconcile(d, ask))), ("S", .init(3, .reconcile(d, reply))),
             ("C", .init(4, .pull(d, since: 1, recordsOnly: false, held: [mark(1)], wanted: [RecordID(b.id)], allPending: false))),
@@ -999,7 +1044,12 @@ extension LedgerReader {
             ("C", .init(5, .push(d))), ("S", .init(5, .ready(held: [mark(1), mark(2)]))), ("C", .init(5, .size(2))), ("C", .init(5, .part([0x01, 0x02]))),
             ("C", .init(5, .end(2, held: []))), ("S", .init(5, .error(code: "refused", message: "the bundle is truncated"))),
             ("C", .init(6, .push(d))), ("S", .init(6, .ready(held: []))), ("C", .init(6, .size(0))), ("C", .init(6, .part([]))), ("C", .init(6, .end(0, held: []))),
-            ("S", .init(6, .pushed(leaves: 0, records: 1))), ("C", .init(7, .bye)),
+            ("S", .init(6, .pushed(leaves: 0, records: 1))),
+            // A fetch naming two contributions; one object sent, one refused, one left for later.
+            ("C", .init(7, .fetch(d, parts: [.init(RecordID(SHA256.hash([9])), [.init(.blob, ObjectID(SHA256.hash([10])))]),
+                                            .init(RecordID(SHA256.hash([11])), [.init(.chunk, ObjectID(SHA256.hash(Array("DN".utf8)))), .init(.chunk, ObjectID(SHA256.hash([12])))])]))),
+            ("S", .init(7, .objects(sent: [.init(.chunk, Array("DN".utf8))], refused: [.init(.blob, ObjectID(SHA256.hash([10])))]))),
+            ("C", .init(8, .bye)),
         ]
     }
 
