@@ -6,9 +6,10 @@ import DatanetStore
 
 /// On-demand content (schema/protocol.md `fetch`, `objects`): a peer asks for objects of the
 /// content of one or more contributions, a window of requests in flight; the server answers
-/// only with objects of the content each is asked under, in a Datanet the peer may read; the receiver hashes every object,
-/// takes only objects it asked for, stores chunks as they come and each blob or tree once
-/// what it names is here, so a cut fetch resumes from what was stored.
+/// only with objects of the content each is asked under, in a Datanet the peer may read; the
+/// receiver hashes every object, takes only objects it asked for (kept even when others of the
+/// same answer were refused), stores chunks as they come and blobs and trees at the end,
+/// children first, so a cut fetch resumes from what was stored.
 struct ContentReach {
     /// The objects of the contributions asked about in this session, with the Datanet each was
     /// asked under (a few kept).
@@ -23,15 +24,15 @@ struct ContentReach {
         return objects
     }
 
-    /// The answer to a fetch of `wanted`, each object among the content it is asked under:
-    /// what is held, within the answer's byte bound (at least one object); refused, what is
-    /// not held or not in that content.
-    static func answer(_ ledger: Ledger, _ wanted: [(SyncMessage.ObjectRef, Set<ObjectID>)],
+    /// The answer to a fetch of `wanted`, each allowed or not (in the content it is asked
+    /// under): what is held, within the answer's byte bound (at least one object); refused,
+    /// what is not held or not allowed.
+    static func answer(_ ledger: Ledger, _ wanted: [(SyncMessage.ObjectRef, allowed: Bool)],
                        limit: Int = SyncMessage.maximumObjectsBytes) throws -> SyncMessage.Body {
         var sent = [SyncMessage.SentObject](), refused = [SyncMessage.ObjectRef](), bytes = 0
         try ledger.store.env.read { txn in
-            for (w, objects) in wanted {
-                guard objects.contains(w.id), let b = try ledger.store.objectBytes(w.kind, w.id, in: txn), b.count <= SyncMessage.maximumObject else {
+            for (w, allowed) in wanted {
+                guard allowed, let b = try ledger.store.objectBytes(w.kind, w.id, in: txn), b.count <= SyncMessage.maximumObject else {
                     refused.append(w)
                     continue
                 }
@@ -80,26 +81,24 @@ extension SyncClient {
     public func fetch(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger,
                       window: Int = 8, progress: ((FetchSummary) -> Void)? = nil) throws -> FetchSummary {
         var summary = FetchSummary()
-        // Work in order: objects to ask for under one contribution (`alone`: in a request of its
-        // own, after a request of several was refused, so the refusal names the one at fault);
-        // `pending` is every object queued or in flight, so none is asked for twice.
-        var queue = [(contribution: RecordID, refs: [SyncMessage.ObjectRef], alone: Bool)](), head = 0
+        // Work in order: objects to ask for under one contribution; `pending` is every object
+        // queued or in flight, so none is asked for twice.
+        var queue = [(contribution: RecordID, refs: [SyncMessage.ObjectRef])](), head = 0
         var pending = Set<SyncMessage.ObjectRef>()
         for item in items {
             let refs = try Self.missing([SyncMessage.ObjectRef(item.kind, item.root)], in: ledger).filter { pending.insert($0).inserted }
-            if !refs.isEmpty { queue.append((item.contribution, refs, false)) }
+            if !refs.isEmpty { queue.append((item.contribution, refs)) }
         }
         func nextRequest() -> [SyncMessage.FetchPart] {
             var parts = [SyncMessage.FetchPart](), total = 0
             while head < queue.count, total < SyncMessage.maximumFetch {
-                let (c, refs, alone) = queue[head]
+                let (c, refs) = queue[head]
                 if summary.failed[c] != nil { head += 1; continue }
-                if !parts.isEmpty && (alone || parts.contains { $0.contribution == c }) { break }
+                if parts.contains(where: { $0.contribution == c }) { break }
                 let take = Array(refs.prefix(SyncMessage.maximumFetch - total))
                 if refs.count > take.count { queue[head].refs = Array(refs.dropFirst(take.count)) } else { head += 1 }
                 parts.append(SyncMessage.FetchPart(c, take))
                 total += take.count
-                if alone { break }
             }
             return parts
         }
@@ -117,13 +116,18 @@ extension SyncClient {
             for p in parts { for r in p.wanted { owner[r] = p.contribution } }
             let reply: SyncMessage
             do { reply = try answer(id) } catch let e as SyncError {
+                // A request is refused whole only when it names one contribution, or a Datanet
+                // not served: each contribution it names has failed.
                 guard case .refused = e else { throw e }
-                if parts.count == 1 { summary.failed[parts[0].contribution] = e } else {
-                    queue += parts.map { ($0.contribution, $0.wanted, true) }
-                }
+                for p in parts { summary.failed[p.contribution] = e }
                 continue
             }
             guard case .objects(let sent, let refused) = reply.body else { throw SyncError.unexpected("a fetch was not answered with objects") }
+            // A server always sends or refuses at least one object asked for: an answer that
+            // settles none would have the same request asked again forever.
+            guard !sent.isEmpty || refused.contains(where: { owner[$0] != nil }) else {
+                throw SyncError.unexpected("the peer answered a fetch with no object and no refusal")
+            }
             for r in refused {
                 guard let c = owner[r] else { continue }
                 if summary.failed[c] == nil {
@@ -149,9 +153,9 @@ extension SyncClient {
             for p in parts where summary.failed[p.contribution] == nil {
                 // Left out by the answer's bound: asked for again.
                 let deferred = p.wanted.filter { !got.contains($0) }
-                if !deferred.isEmpty { queue.append((p.contribution, deferred, false)) }
+                if !deferred.isEmpty { queue.append((p.contribution, deferred)) }
                 let more = try Self.missing(children[p.contribution] ?? [], in: ledger).filter { pending.insert($0).inserted }
-                if !more.isEmpty { queue.append((p.contribution, more, false)) }
+                if !more.isEmpty { queue.append((p.contribution, more)) }
             }
             progress?(summary)
         }

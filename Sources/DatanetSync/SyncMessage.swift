@@ -150,7 +150,8 @@ public struct SyncMessage: Equatable, Sendable {
             b.set(2, .unsigned(n))
         case .fetch(let d, let parts):
             // The first part in fields 3 and 4 (a one-contribution fetch is just those), the
-            // rest in field 5 as [contribution, objects] pairs.
+            // rest in field 5 as [contribution, objects] pairs. At least one part, by contract.
+            precondition(!parts.isEmpty, "a fetch names at least one contribution")
             b.set(2, .bytes(d.bytes)); b.set(3, .bytes(parts[0].contribution.bytes)); b.set(4, Self.refs(parts[0].wanted))
             if parts.count > 1 { b.set(5, .array(parts.dropFirst().map { .array([.bytes($0.contribution.bytes), Self.refs($0.wanted)]) })) }
         case .objects(let sent, let refused):
@@ -288,10 +289,11 @@ extension SyncMessage {
     }
 
     /// A `fetch`'s parts: fields 3 and 4, then field 5's further [contribution, objects] pairs
-    /// (each naming at least one object); `maximumFetch` objects in all, none and no
-    /// contribution twice.
+    /// (present only when there are any; every part names at least one object);
+    /// `maximumFetch` objects in all, none and no contribution twice.
     static func fetchParts(_ f: inout BodyFields) throws -> [FetchPart] {
         var parts = [FetchPart(try f.id(3, "contribution"), try Self.refs(&f, 4, "fetch"))]
+        guard !parts[0].wanted.isEmpty else { throw SyncError.malformed("fetch field 4 names no object") }
         let wrong = "fetch field 5 is not a list of [contribution, objects] pairs naming at most \(Self.maximumFetch) objects in all"
         let more = try f.optional(5, wrong: wrong) { s throws(CBORError) -> [FetchPart]? in
             let n = try s.arrayCount()

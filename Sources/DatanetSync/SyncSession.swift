@@ -123,14 +123,18 @@ public struct SyncServer: Sendable {
                         try refuse(c, m.request, "unknown-datanet", "no Datanet \(d.hex) is served here to \(peer)")
                         continue
                     }
-                    // Each part's objects only from its own contribution's content.
-                    var scoped = [(SyncMessage.ObjectRef, Set<ObjectID>)]()
+                    // Each part's objects only from its own contribution's content, decided at
+                    // once (no content set is kept past its part). A contribution not served is
+                    // refused whole when it is the only one asked about; among several, its
+                    // objects are refused and the others answered.
+                    var scoped = [(SyncMessage.ObjectRef, allowed: Bool)]()
                     var unknown: RecordID?
                     for part in parts {
-                        guard let objects = try reach.objects(ledger, d, part.contribution) else { unknown = part.contribution; break }
-                        scoped += part.wanted.map { ($0, objects) }
+                        let objects = try reach.objects(ledger, d, part.contribution)
+                        if objects == nil { unknown = unknown ?? part.contribution }
+                        scoped += part.wanted.map { ($0, objects?.contains($0.id) ?? false) }
                     }
-                    if let unknown {
+                    if parts.count == 1, let unknown {
                         try refuse(c, m.request, "unknown-contribution", "no contribution \(unknown.hex) of \(d.hex) is served here")
                         continue
                     }

@@ -725,11 +725,11 @@ import Testing
         let refs = manifest.chunks.prefix(8).map { SyncMessage.ObjectRef(.chunk, $0.id) }
         let reach = try #require(try server.ledger.reader.servableContent(d, contribution: bigID))
         let firstTwo = try refs.prefix(2).map { try #require(try server.ledger.store.chunk($0.id)).count }.reduce(0, +)
-        guard case .objects(let sent, let refused) = try ContentReach.answer(server.ledger, refs.map { ($0, reach) }, limit: firstTwo) else {
+        guard case .objects(let sent, let refused) = try ContentReach.answer(server.ledger, refs.map { ($0, reach.contains($0.id)) }, limit: firstTwo) else {
             Issue.record("not an objects answer"); return
         }
         #expect(sent.count == 2 && refused.isEmpty, "\(sent.count) sent")
-        guard case .objects(let one, _) = try ContentReach.answer(server.ledger, refs.map { ($0, reach) }, limit: 1) else { return }
+        guard case .objects(let one, _) = try ContentReach.answer(server.ledger, refs.map { ($0, reach.contains($0.id)) }, limit: 1) else { return }
         #expect(one.count == 1, "at least one object goes, whatever the bound")
         let third = try Self.connect(try Node(), listener)
         try third.bye()
@@ -809,7 +809,8 @@ import Testing
         let stray = try #require(try server.ledger.reader.contribution(elsewhere, in: other))
         items.insert(FetchItem(contribution: elsewhere, kind: .blob, root: stray.content), at: 10)
         let got = try c.fetch(d, items, into: client.ledger, window: 8)
-        #expect(Set(got.failed.keys) == [elsewhere] && "\(got.failed[elsewhere]!)".contains("unknown-contribution"))
+        // Asked about among others, a contribution not served here has its objects refused.
+        #expect(Set(got.failed.keys) == [elsewhere] && "\(got.failed[elsewhere]!)".contains("does not serve"))
         #expect(got.objects == 60, "a blob and a chunk each: \(got.objects)")
         for id in ids { #expect(try client.ledger.reader.holdsContent(try #require(try client.ledger.reader.contribution(id, in: d)))) }
         try c.bye()
@@ -853,6 +854,7 @@ import Testing
             (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(2, refs(2, from: 1))])), "object twice"),
             (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(1, refs(2, from: 5))])), "contribution twice"),
             (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(2, [])])), "objects in all"),
+            (SyncMessage(3, .fetch(d, parts: [part(1, []), part(2, refs(2, from: 0))])), "names no object"),
         ]
         for (m, why) in cases {
             #expect(performing: { try SyncMessage(decoding: m.encoded) }, throws: { "\($0)".contains(why) })
@@ -860,8 +862,8 @@ import Testing
     }
 
     /// A lying server: it answers a fetch with an object nobody asked for (bytes under no
-    /// requested id), and then with a chunk whose bytes were altered. The client refuses both
-    /// and stores neither.
+    /// requested id), then with a chunk whose bytes were altered, then with nothing at all (no
+    /// object, no refusal: asked again, forever). The client refuses each and stores nothing.
     @Test func aServerThatSendsObjectsNotAskedForIsRefused() throws {
         let client = try Node(), liar = try SigningKey()
         let listener = try TCPListener(port: 0)
@@ -872,26 +874,26 @@ import Testing
         altered[7] ^= 0x20
         let served = Parallel.start { () throws -> Int in
             var answered = 0
-            for reply in [planted, altered] {
+            for reply in [[planted], [altered], []] {
                 let c = try PeerConnection.open(try listener.accept(timeout: 10), role: .responder, identity: liar, now: Self.now)
                 let hello = try SyncMessage(decoding: try c.receive())
                 try c.send(SyncMessage(hello.request, .hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
                 let fetch = try SyncMessage(decoding: try c.receive())
-                try c.send(SyncMessage(fetch.request, .objects(sent: [.init(.chunk, reply)], refused: [])).encoded)
+                try c.send(SyncMessage(fetch.request, .objects(sent: reply.map { .init(.chunk, $0) }, refused: [])).encoded)
                 answered += 1
                 _ = try? c.receive()
             }
             return answered
         }
         let d = DatanetID(SHA256.hash([9])), r = RecordID(SHA256.hash([10]))
-        for _ in 0..<2 {
+        for why in ["not asked for", "not asked for", "no object and no refusal"] {
             let c = try Self.connect(client, listener)
             #expect(performing: { try c.fetch(d, contribution: r, kind: .chunk, root: realID, into: client.ledger) }, throws: {
-                "\($0)".contains("not asked for")
+                "\($0)".contains(why)
             })
             c.connection.socket.shutdownWrite()
         }
-        #expect(try served.wait() == 2)
+        #expect(try served.wait() == 3)
         #expect(try client.ledger.store.chunk(realID) == nil && client.ledger.store.chunk(ObjectID(SHA256.hash(planted))) == nil)
         #expect(try client.ledger.store.chunk(ObjectID(SHA256.hash(altered))) == nil)
     }
