@@ -81,6 +81,23 @@ extension SyncClient {
     public func fetch(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger,
                       window: Int = 8, progress: ((FetchSummary) -> Void)? = nil) throws -> FetchSummary {
         var summary = FetchSummary()
+        try fetchRound(d, items, into: ledger, window: window, summary: &summary, progress: progress)
+        // An object two contributions share is asked for under the first that needs it; if
+        // that one failed, the others ask again under their own (one more round).
+        if !summary.failed.isEmpty {
+            let failed = summary.failed
+            let again = try items.filter { item in
+                guard failed[item.contribution] == nil else { return false }
+                return try !Self.missing([SyncMessage.ObjectRef(item.kind, item.root)], in: ledger).isEmpty
+            }
+            if !again.isEmpty { try fetchRound(d, again, into: ledger, window: window, summary: &summary, progress: progress) }
+        }
+        return summary
+    }
+
+    /// One pass of `fetch` over `items`, adding to `summary`.
+    func fetchRound(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger, window: Int,
+                    summary: inout FetchSummary, progress: ((FetchSummary) -> Void)?) throws {
         // Work in order: objects to ask for under one contribution; `pending` is every object
         // queued or in flight, so none is asked for twice.
         var queue = [(contribution: RecordID, refs: [SyncMessage.ObjectRef])](), head = 0
@@ -160,7 +177,6 @@ extension SyncClient {
             progress?(summary)
         }
         try ledger.store.keep(parents.reversed().map { ($0.0.kind, $0.0.id, $0.1) })
-        return summary
     }
 
     /// Of `refs`, the objects this store lacks, and below blobs and trees it holds, what they
