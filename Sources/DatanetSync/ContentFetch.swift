@@ -99,7 +99,7 @@ extension SyncClient {
     func fetchRound(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger, window: Int,
                     summary: inout FetchSummary, progress: ((FetchSummary) -> Void)?) throws {
         // Work in order: objects to ask for under one contribution; `pending` is every object
-        // queued or in flight, so none is asked for twice.
+        // queued, in flight or received, so none is asked for twice.
         var queue = [(contribution: RecordID, refs: [SyncMessage.ObjectRef])](), head = 0
         var pending = Set<SyncMessage.ObjectRef>()
         for item in items {
@@ -166,13 +166,13 @@ extension SyncClient {
                 summary.bytes += UInt64(o.bytes.count)
             }
             try ledger.store.keep(chunks)
-            pending.subtract(got)
             for p in parts where summary.failed[p.contribution] == nil {
-                // Left out by the answer's bound: asked for again.
+                // What the answer's bound left out, asked for again, and what the blobs and
+                // trees received name that is not here; an object received stays in `pending`
+                // (a blob or tree is stored only at the end), so none is fetched twice.
                 let deferred = p.wanted.filter { !got.contains($0) }
-                if !deferred.isEmpty { queue.append((p.contribution, deferred)) }
                 let more = try Self.missing(children[p.contribution] ?? [], in: ledger).filter { pending.insert($0).inserted }
-                if !more.isEmpty { queue.append((p.contribution, more)) }
+                if !deferred.isEmpty || !more.isEmpty { queue.append((p.contribution, deferred + more)) }
             }
             progress?(summary)
         }
