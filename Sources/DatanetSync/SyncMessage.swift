@@ -294,7 +294,7 @@ extension SyncMessage {
     static func fetchParts(_ f: inout BodyFields) throws -> [FetchPart] {
         var parts = [FetchPart(try f.id(3, "contribution"), try Self.refs(&f, 4, "fetch"))]
         guard !parts[0].wanted.isEmpty else { throw SyncError.malformed("fetch field 4 names no object") }
-        let wrong = "fetch field 5 is not a list of [contribution, objects] pairs naming at most \(Self.maximumFetch) objects in all"
+        let wrong = "fetch field 5 is not a non-empty list of [contribution, objects] pairs, each naming 1 to \(Self.maximumFetch) objects"
         let more = try f.optional(5, wrong: wrong) { s throws(CBORError) -> [FetchPart]? in
             let n = try s.arrayCount()
             guard n >= 1, n <= Self.maximumFetch else { return nil }
@@ -314,7 +314,7 @@ extension SyncMessage {
         }
         parts += more ?? []
         let refs = parts.flatMap(\.wanted)
-        guard refs.count <= Self.maximumFetch else { throw SyncError.malformed(wrong) }
+        guard refs.count <= Self.maximumFetch else { throw SyncError.malformed("fetch names \(refs.count) objects in all, more than \(Self.maximumFetch)") }
         guard Set(refs).count == refs.count else { throw SyncError.malformed("fetch names an object twice") }
         guard Set(parts.map(\.contribution)).count == parts.count else { throw SyncError.malformed("fetch names a contribution twice") }
         return parts

@@ -245,7 +245,7 @@ extension SyncSessionTests {
             (SyncMessage(3, .fetch(d, parts: [part(1, refs(200, from: 0)), part(2, refs(57, from: 200))])), "objects in all"),
             (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(2, refs(2, from: 1))])), "object twice"),
             (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(1, refs(2, from: 5))])), "contribution twice"),
-            (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(2, [])])), "objects in all"),
+            (SyncMessage(3, .fetch(d, parts: [part(1, refs(2, from: 0)), part(2, [])])), "each naming 1 to 256 objects"),
             (SyncMessage(3, .fetch(d, parts: [part(1, []), part(2, refs(2, from: 0))])), "names no object"),
         ]
         for (m, why) in cases {
