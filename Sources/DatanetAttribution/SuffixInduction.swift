@@ -26,10 +26,11 @@ extension SuffixSorter {
         @inline(__always) static func entry<S: Symbols>(_ s: S, _ j: Int, _ c0: Int) -> Int32 { j == 0 || s[j - 1] > c0 ? ~Int32(j) : Int32(j) }
         @inline(__always) static func leave(_ p: Int32) -> Int32 { p > 0 ? p : ~p }
     }
-    /// Stage 1's L scan (sais-lite's LMSsort): an entry that has induced is cleared.
+    /// Stage 1's L scan (sais-lite's LMSsort): entries as the final L scan's; an entry that has
+    /// induced is cleared.
     enum SubstringsL: InductionScan {
         static var forward: Bool { true }
-        @inline(__always) static func entry<S: Symbols>(_ s: S, _ j: Int, _ c0: Int) -> Int32 { j > 0 && s[j - 1] < c0 ? ~Int32(j) : Int32(j) }
+        @inline(__always) static func entry<S: Symbols>(_ s: S, _ j: Int, _ c0: Int) -> Int32 { SortL.entry(s, j, c0) }
         @inline(__always) static func leave(_ p: Int32) -> Int32 { p >= 0 ? 0 : ~p }
     }
     /// Stage 1's S scan: what it places for an LMS suffix stays negative, so the LMS suffixes

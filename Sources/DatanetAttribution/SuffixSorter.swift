@@ -106,28 +106,17 @@ public enum SuffixSorter {
             }
         }
         /// From LMS suffixes placed at bucket ends (0 marks an empty slot): the L-type suffixes
-        /// left to right (the one before the sentinel first), then the S-type right to left.
-        /// The L scan flips the sign of every entry it passes; the S scan flips the negative back.
-        func induce() {
+        /// left to right (the one before the sentinel first), then the S-type right to left, by
+        /// scans `L` and `R`: stage 1's (`Substrings`), which leave the LMS suffixes alone
+        /// negative, sorted by their substrings, or the final ones (`Sort`).
+        func induce<L: InductionScan, R: InductionScan>(_: L.Type, _: R.Type) {
             fill(ends: false)
             let c1 = s[n - 1]
-            sa[Int(buckets[c1])] = n > 1 && s[n - 2] < c1 ? ~Int32(n - 1) : Int32(n - 1)
+            sa[Int(buckets[c1])] = L.entry(s, n - 1, c1)
             buckets[c1] += 1
-            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, SortL.self)
+            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, L.self)
             fill(ends: true)
-            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, SortS.self)
-        }
-        /// Stage 1's induction (sais-lite's LMSsort): as `induce`, but each entry is cleared once
-        /// it has induced its predecessor, and an LMS suffix the S-type scan places is left
-        /// negative, so they alone remain, sorted by their substrings, read off in one pass.
-        func induceSubstrings() {
-            fill(ends: false)
-            let c1 = s[n - 1]
-            sa[Int(buckets[c1])] = n > 1 && s[n - 2] < c1 ? ~Int32(n - 1) : Int32(n - 1)
-            buckets[c1] += 1
-            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, SubstringsL.self)
-            fill(ends: true)
-            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, SubstringsS.self)
+            SuffixSorter.induce(s, n: n, sa: sa, buckets: buckets, R.self)
         }
 
         // Stage 1: sort the LMS substrings.
@@ -141,8 +130,8 @@ public enum SuffixSorter {
             placed += 1
         }
         // No LMS suffix: inducing from the sentinel alone sorts every suffix.
-        guard placed > 0 else { induce(); return }
-        induceSubstrings()
+        guard placed > 0 else { induce(SortL.self, SortS.self); return }
+        induce(SubstringsL.self, SubstringsS.self)
         // The LMS suffixes, by their substrings' order, are the negative entries left.
         var m = 0
         for r in 0..<n where sa[r] < 0 { sa[m] = ~sa[r]; m += 1 }
@@ -200,7 +189,7 @@ public enum SuffixSorter {
                 r -= 1
             }
         }
-        induce()
+        induce(SortL.self, SortS.self)
     }
 }
 
