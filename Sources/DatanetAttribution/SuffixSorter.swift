@@ -194,6 +194,25 @@ public enum SuffixSorter {
 }
 
 extension SuffixSorter {
+    /// Whether `sa` is the suffix array of `text`, in linear time (Burkhardt and Kärkkäinen's
+    /// check): a permutation of the positions, adjacent suffixes ordered by first byte, and on
+    /// a tie by the ranks of the suffixes one byte on (the end of the text ranking lowest).
+    public static func isSuffixArray<A: RandomAccessCollection>(_ sa: A, of text: [UInt8]) -> Bool where A.Element: BinaryInteger, A.Index == Int {
+        let n = text.count
+        guard sa.count == n, n <= maximumLength else { return false }
+        var rank = [Int32](repeating: -1, count: n + 1)
+        for (r, entry) in zip(0..., sa) {
+            guard entry >= 0, entry < n, rank[Int(entry)] < 0 else { return false }
+            rank[Int(entry)] = Int32(r)
+        }
+        let first = sa.startIndex
+        for i in 0..<max(0, n - 1) {
+            let a = Int(sa[first + i]), b = Int(sa[first + i + 1])
+            guard text[a] < text[b] || (text[a] == text[b] && rank[a + 1] < rank[b + 1]) else { return false }
+        }
+        return true
+    }
+
     /// Moves the m sorted LMS suffixes in sa[0..<m] to the ends of their buckets (`ends`, one
     /// past each symbol's last slot), zeroing every other slot of sa[0..<m]. Sorted, they form
     /// one run per first symbol: a binary search finds each run's start (a few dozen text reads

@@ -77,25 +77,6 @@ import Testing
         }
     }
 
-    /// Whether `sa` is the suffix array of `t`, in linear time (Burkhardt and Kärkkäinen's
-    /// check): a permutation, adjacent suffixes ordered by first byte, and on a tie by the
-    /// ranks of the suffixes one byte on (the end of the text ranking lowest).
-    static func isSuffixArray(_ sa: [Int], of t: [UInt8]) -> Bool {
-        let n = t.count
-        guard sa.count == n else { return false }
-        var rank = [Int](repeating: -1, count: n + 1)
-        for (r, p) in sa.enumerated() {
-            guard p >= 0, p < n, rank[p] < 0 else { return false }
-            rank[p] = r
-        }
-        rank[n] = -1
-        for i in 0..<max(0, n - 1) {
-            let a = sa[i], b = sa[i + 1]
-            if t[a] > t[b] || (t[a] == t[b] && rank[a + 1] > rank[b + 1]) { return false }
-        }
-        return true
-    }
-
     /// Texts past the size at which the induction gathers a block on both cores (64 Ki
     /// entries), one of them (the repeated documents, about 204 K LMS substrings) past the one
     /// at which the naming and mapping split (128 Ki), so the parallel passes and block edges
@@ -111,11 +92,11 @@ import Testing
         texts.append(repeated)
         texts.append((0..<300_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
         for t in texts {
-            let sorted = Self.isSuffixArray(SuffixArray(t).positions, of: t) // a Bool, so a failure prints no array
+            let sorted = SuffixSorter.isSuffixArray(SuffixArray(t).positions, of: t) // a Bool, so a failure prints no array
             #expect(sorted, "text of \(t.count) bytes")
         }
         // The check itself rejects a wrong order.
         let t = Array("banana".utf8)
-        #expect(Self.isSuffixArray([5, 3, 1, 0, 4, 2], of: t) && !Self.isSuffixArray([5, 1, 3, 0, 4, 2], of: t))
+        #expect(SuffixSorter.isSuffixArray([5, 3, 1, 0, 4, 2], of: t) && !SuffixSorter.isSuffixArray([5, 1, 3, 0, 4, 2], of: t))
     }
 }

@@ -62,18 +62,8 @@ case "sais" where args.count == 3:
     let seconds = wall() - t
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
-    // Checked exactly after the peak is read (Burkhardt and Kärkkäinen's linear check: the
-    // ranks of the suffixes one byte on order every tie of first bytes).
-    var rank = [Int32](repeating: -1, count: text.count + 1)
-    var valid = true
-    for (r, p) in sa.enumerated() where valid {
-        valid = p >= 0 && Int(p) < text.count && rank[Int(p)] < 0
-        if valid { rank[Int(p)] = Int32(r) }
-    }
-    for i in 0..<max(0, text.count - 1) where valid {
-        let a = Int(sa[i]), b = Int(sa[i + 1])
-        valid = text[a] < text[b] || (text[a] == text[b] && rank[a + 1] < rank[b + 1])
-    }
+    // Checked exactly (in linear time) after the peak is read.
+    let valid = SuffixSorter.isSuffixArray(sa, of: text)
     print(String(format: "datanet sa-is: %d bytes in %.2f s, %.1f MB/s, peak RSS %.0f MiB (%.2f bytes per input byte), %@",
                  text.count, seconds, Double(text.count) / seconds / 1e6, Double(usage.ru_maxrss) / 1024, Double(usage.ru_maxrss) * 1024 / Double(max(1, text.count)),
                  valid ? "checked: the suffix array is correct" : "CHECK FAILED: not the suffix array"))
