@@ -94,8 +94,6 @@ extension SyncSessionTests {
         #expect(try served.wait() == ["bye", "bye", "bye"])
     }
 
-    /// Many contributions' content in one fetch, requests in flight across them; one the peer
-    /// does not serve in that Datanet is named as failed while all the others arrive.
     /// A model leaf replicates like any leaf (a peer that replays only kinds 1–7 is told, not
     /// sent it); its artifact comes on demand by `fetch` naming the model record, only under
     /// its Datanet, and the model then verifies on the peer.
@@ -147,6 +145,8 @@ extension SyncSessionTests {
         _ = try served.wait()
     }
 
+    /// Many contributions' content in one fetch, requests in flight across them; one the peer
+    /// does not serve in that Datanet is named as failed while all the others arrive.
     @Test func manyContributionsFetchTogether() throws {
         let server = try Node(), client = try Node()
         let owner = try SigningKey()
