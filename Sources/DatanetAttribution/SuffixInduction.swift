@@ -68,7 +68,8 @@ extension SuffixSorter {
             Parallel.forEachPart(of: end - start, grain: inductionBlock / 2) { part in
                 let last = start + part.upperBound - 1
                 for r in (start + part.lowerBound)...last {
-                    s.prefetch(max(0, position(sa[min(r + ahead, last)]) - 1))
+                    let q = Int(sa[min(r + ahead, last)])
+                    s.prefetch(q > 0 ? q - 1 : 0)
                     cache[r - start] = gathered(s, sa[r], K.self)
                 }
             }

@@ -36,9 +36,6 @@ public enum SuffixSorter {
     /// a hint issued this early lets the next few dozen cache misses overlap.
     static let ahead = 64
 
-    /// The position an entry names, whatever its sign mark (a hint's address only).
-    @inline(__always) static func position(_ entry: Int32) -> Int { let e = Int(entry); return e ^ (e >> 63) }
-
     /// One bit per position: set for an S-type suffix (smaller than the suffix after it).
     struct Types {
         let words: UnsafeMutablePointer<UInt64>
@@ -52,9 +49,11 @@ public enum SuffixSorter {
         @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }
         /// Calls `body` with each LMS position (S-type after L-type) in increasing order, a word
         /// of types at a time: position 0 never counts, and bits past the end are L-type.
-        @inline(__always) func forEachLMS(_ body: (Int) -> Void) {
-            var carry: UInt64 = 1
-            for w in 0..<count {
+        @inline(__always) func forEachLMS(words range: Range<Int>? = nil, _ body: (Int) -> Void) {
+            let range = range ?? 0..<count
+            // The word before a part ends in its last position's type (none before position 0).
+            var carry: UInt64 = range.lowerBound > 0 ? words[range.lowerBound - 1] >> 63 : 1
+            for w in range {
                 let t = words[w]
                 var lms = t & ~(t << 1 | carry)
                 carry = t >> 63
@@ -73,13 +72,6 @@ public enum SuffixSorter {
         if n == 1 { sa[0] = 0; return }
         let types = Types(n)
         defer { types.words.deallocate() }
-        // The last suffix is L-type: it is larger than the virtual sentinel after it.
-        var i = n - 2
-        while i >= 0 {
-            let a = s[i], b = s[i + 1]
-            if a < b || (a == b && types[i + 1]) { types.set(i) }
-            i -= 1
-        }
         let ownsBuckets = spare.count < k
         let buckets = ownsBuckets ? UnsafeMutablePointer<Int32>.allocate(capacity: k) : spare.baseAddress!
         defer { if ownsBuckets { buckets.deallocate() } }
@@ -89,10 +81,7 @@ public enum SuffixSorter {
         let ownsCounts = !countsInSpare && k <= 1 << 16
         let counts: UnsafeMutablePointer<Int32>? = countsInSpare ? spare.baseAddress! + k : ownsCounts ? .allocate(capacity: k) : nil
         defer { if ownsCounts { counts?.deallocate() } }
-        if let counts {
-            counts.initialize(repeating: 0, count: k)
-            for i in 0..<n { counts[s[i]] += 1 }
-        }
+        classify(s, n: n, types: types, counts: counts, k: k)
         /// Fills `buckets` with each symbol's first slot (or one past its last, `ends`).
         func fill(ends: Bool) {
             if let counts { buckets.update(from: counts, count: k) } else {
@@ -120,21 +109,14 @@ public enum SuffixSorter {
         }
 
         // Stage 1: sort the LMS substrings.
-        sa.update(repeating: 0, count: n)
+        Parallel.forEachPart(of: n, grain: inductionBlock) { part in (sa + part.lowerBound).update(repeating: 0, count: part.count) }
         fill(ends: true)
-        var placed = 0
-        types.forEachLMS { p in
-            let c = s[p]
-            buckets[c] -= 1
-            sa[Int(buckets[c])] = Int32(p)
-            placed += 1
-        }
+        let placed = placeLMS(s, types: types, k: k, sa: sa, ends: buckets)
         // No LMS suffix: inducing from the sentinel alone sorts every suffix.
         guard placed > 0 else { induce(SortL.self, SortS.self); return }
         induce(SubstringsL.self, SubstringsS.self)
         // The LMS suffixes, by their substrings' order, are the negative entries left.
-        var m = 0
-        for r in 0..<n where sa[r] < 0 { sa[m] = ~sa[r]; m += 1 }
+        let m = compact(sa, count: n, keep: { $0 < 0 }, map: { ~$0 })
         // Name each LMS substring by rank (equal substrings share a name), at sa[m + p/2]: LMS
         // positions are at least two apart, so the slots are distinct and fit in sa[m..<n].
         // Each slot first holds its substring's length (to the next LMS position, inclusive),
@@ -149,12 +131,8 @@ public enum SuffixSorter {
         sa[m + last / 2] = Int32(n - last)
         let name = SuffixSorter.nameSubstrings(s, sa: sa, m: m, last: last) - 1
         // The reduced string (names in text order) moves to sa[n-m..<n].
-        var j = n - 1
-        var r = n - 1
-        while r >= m {
-            if sa[r] >= 0 { sa[j] = sa[r]; j -= 1 }
-            r -= 1
-        }
+        _ = compact(sa + m, count: n - m, keep: { $0 >= 0 }, map: { $0 })
+        memmove(sa + (n - m), sa + m, m * MemoryLayout<Int32>.stride)
         let reduced = sa + (n - m)
         if name + 1 < m {
             sais(Names(p: UnsafePointer(reduced)), n: m, k: name + 1, sa: sa,
@@ -164,7 +142,7 @@ public enum SuffixSorter {
         }
         // The reduced suffixes' order back to text positions: the LMS positions, in text order,
         // overwrite the reduced string.
-        j = 0
+        var j = 0
         types.forEachLMS { p in reduced[j] = Int32(p); j += 1 }
         Parallel.forEachPart(of: m, grain: inductionBlock) { part in
             for r in part {
@@ -178,7 +156,7 @@ public enum SuffixSorter {
         if k <= 1 << 12 {
             placeRuns(s, sa: sa, m: m, k: k, ends: buckets)
         } else {
-            r = m - 1
+            var r = m - 1
             while r >= 0 {
                 s.prefetch(Int(sa[max(r - ahead, 0)]))
                 let p = Int(sa[r])
