@@ -131,7 +131,8 @@ public enum SuffixSorter {
         sa[m + last / 2] = Int32(n - last)
         let name = SuffixSorter.nameSubstrings(s, sa: sa, m: m, last: last) - 1
         // The reduced string (names in text order) moves to sa[n-m..<n].
-        _ = compact(sa + m, count: n - m, keep: { $0 >= 0 }, map: { $0 })
+        let names = compact(sa + m, count: n - m, keep: { $0 >= 0 }, map: { $0 })
+        assert(names == m, "one name a LMS substring")
         memmove(sa + (n - m), sa + m, m * MemoryLayout<Int32>.stride)
         let reduced = sa + (n - m)
         if name + 1 < m {

@@ -16,6 +16,7 @@ extension SuffixSorter {
             for t in lanes {
                 let words = (types.count * t / threads)..<(types.count * (t + 1) / threads)
                 let lo = words.lowerBound * 64, hi = min(n, words.upperBound * 64)
+                if partCounts { (local + t * k).initialize(repeating: 0, count: k) }
                 guard lo < hi else { continue }
                 var j = hi
                 while j + 1 < n && s[j] == s[j + 1] { j += 1 }
@@ -36,7 +37,6 @@ extension SuffixSorter {
                 }
                 if partCounts {
                     let mine = local + t * k
-                    mine.initialize(repeating: 0, count: k)
                     for i in lo..<hi { mine[s[i]] += 1 }
                 }
             }

@@ -82,11 +82,12 @@ import Testing
     /// (the repeated documents, about 204 K LMS substrings) past the one at which the naming and
     /// mapping split (128 Ki), so the parallel passes and block edges are exercised on a machine
     /// of two or more cores; each checked exactly. Two are runs of one byte across a part's
-    /// edge, ending in the text's end (L-type) and in a larger byte (S-type).
+    /// edge, ending in the text's end (L-type) and in a larger byte (S-type), the second
+    /// followed by an LMS suffix.
     @Test func textsPastTheParallelThresholdsComeOutSorted() {
         var rng = SplitMix64(seed: 0xB10C)
         let words = ["alpha ", "beta ", "gamma ", "delta\n", "a", "ab", "ba", "abc "]
-        var texts: [[UInt8]] = [Array(repeating: 7, count: 200_000), Array(repeating: 5, count: 180_000) + [9, 1],
+        var texts: [[UInt8]] = [Array(repeating: 7, count: 200_000), Array(repeating: 5, count: 180_000) + [9, 1, 5, 9, 1],
                                 (0..<300_000).map { UInt8($0 % 3) }]
         texts.append(Array((0..<120_000).map { _ in words[Int(rng.next() % 8)] }.joined().utf8))
         let docs = (0..<40).map { _ in (0..<Int(500 + rng.next() % 3_000)).map { _ in UInt8(97 + rng.next() % 4) } }
