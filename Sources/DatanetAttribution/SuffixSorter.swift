@@ -45,8 +45,6 @@ public enum SuffixSorter {
             words = .allocate(capacity: count)
             words.initialize(repeating: 0, count: count)
         }
-        @inline(__always) subscript(i: Int) -> Bool { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
-        @inline(__always) func set(_ i: Int) { words[i >> 6] |= 1 << UInt64(i & 63) }
         /// Calls `body` with each LMS position (S-type after L-type) in increasing order, a word
         /// of types at a time: position 0 never counts, and bits past the end are L-type.
         @inline(__always) func forEachLMS(words range: Range<Int>? = nil, _ body: (Int) -> Void) {
