@@ -65,7 +65,7 @@ extension SuffixSorter {
         for step in 0..<blocks {
             let start = (K.forward ? step : blocks - 1 - step) * inductionBlock, end = min(n, start + inductionBlock)
             // Gather: disjoint slices of the block and of the cache; the text only read.
-            Parallel.forEachPart(of: end - start, grain: inductionBlock / 2) { part in
+            Parallel.forEachChunk(of: end - start, chunk: inductionBlock / 8) { part in
                 let last = start + part.upperBound - 1
                 for r in (start + part.lowerBound)...last {
                     let q = Int(sa[min(r + ahead, last)])

@@ -117,6 +117,22 @@ extension Parallel {
     }
 }
 
+extension Parallel {
+    /// Runs `body` on consecutive chunks of 0..<count of at most `chunk` each, claimed by the
+    /// cores as they come free, and waits: for pure work on disjoint memory where a core slowed
+    /// by another process should not hold the other back. One chunk runs inline.
+    public static func forEachChunk(of count: Int, chunk: Int, _ body: (Range<Int>) -> Void) {
+        let size = max(1, chunk), chunks = (count + size - 1) / size
+        guard chunks > 1 && cores > 1 else { body(0..<count); return }
+        withoutActuallyEscaping(body) { body in
+            let shared = UnsafeSendable(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                shared.value((c * size)..<min(count, (c + 1) * size))
+            }
+        }
+    }
+}
+
 /// A value handed to concurrentPerform's workers under the caller's guarantee of disjoint use.
 private struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T

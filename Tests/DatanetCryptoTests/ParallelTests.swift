@@ -56,4 +56,23 @@ import Testing
         }
         #expect(calls == 4)
     }
+
+    /// Every index is visited once, in chunks of at most `chunk` that tile the range.
+    @Test func chunksCoverTheRangeOnce() {
+        for (count, chunk) in [(0, 8), (1, 8), (8, 8), (9, 8), (10_000, 64), (10_000, 1), (7, 100)] {
+            let visits = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(1, count))
+            defer { visits.deallocate() }
+            visits.initialize(repeating: 0)
+            let sizes = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(1, count))
+            defer { sizes.deallocate() }
+            sizes.initialize(repeating: -1)
+            Parallel.forEachChunk(of: count, chunk: chunk) { part in
+                sizes[part.lowerBound] = part.count // each chunk's own slot: no two chunks share one
+                for i in part { visits[i] += 1 }
+            }
+            #expect(visits.prefix(count).allSatisfy { $0 == 1 }, "\(count) in chunks of \(chunk)")
+            let starts = (0..<count).filter { sizes[$0] >= 0 }
+            #expect(starts.allSatisfy { sizes[$0] <= chunk && sizes[$0] > 0 } && starts.count == (count + chunk - 1) / chunk)
+        }
+    }
 }
