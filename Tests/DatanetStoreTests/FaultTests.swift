@@ -157,7 +157,7 @@ import Testing
         #expect(try readBlob(store, secondID) == second)
         #expect(store.env.mapSize > small)
         // And this process can write past the old size too.
-        try Ingest(store: store).add(paths: [dir.file("second"), dir.file("first")])
+        _ = try Ingest(store: store).add(paths: [dir.file("second"), dir.file("first")])
         #expect(try store.fsck().problems.isEmpty)
     }
 }

@@ -18,7 +18,7 @@ import Testing
 
         init(_ s: Session, _ extra: [String] = [], listen: String = "127.0.0.1:0") throws {
             log = s.dir.file("serve.log")
-            FileManager.default.createFile(atPath: log, contents: nil)
+            #expect(FileManager.default.createFile(atPath: log, contents: nil))
             var env = ProcessInfo.processInfo.environment
             env["DATANET_DIR"] = s.store
             process.environment = env
@@ -246,7 +246,7 @@ import Testing
         let waited = Date().timeIntervalSince(start)
         #expect(waited > 1.2 && waited < 10, "served once the silent handshake timed out, after \(waited) s")
         _ = silent
-        let (status, events) = server.stop()
+        let (status, _) = server.stop()
         #expect(status == 0)
         let all = server.events()
         #expect(all.contains { $0["event"] as? String == "closed" && ($0["error"] as? String ?? "").contains("finish the handshake in 2 s") }, "\(all)")

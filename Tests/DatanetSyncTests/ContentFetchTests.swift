@@ -25,7 +25,7 @@ extension SyncSessionTests {
         var rng = SplitMix64(seed: 77)
         let big = rng.bytes(12 << 20)
         let bigFile = server.dir + "-big.bin"
-        FileManager.default.createFile(atPath: bigFile, contents: Data(big))
+        #expect(FileManager.default.createFile(atPath: bigFile, contents: Data(big)))
         defer { unlink(bigFile) }
         let blob = try Ingest(store: server.ledger.store).add(paths: [bigFile])[0].id
         var e = Envelope(kind: .contribution, body: Contribution(
@@ -106,7 +106,7 @@ extension SyncSessionTests {
         var rng = SplitMix64(seed: 8)
         let weights = rng.bytes(3 << 20)
         let file = server.dir + "-weights.bin"
-        FileManager.default.createFile(atPath: file, contents: Data(weights))
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(weights)))
         defer { unlink(file) }
         let artifact = try Ingest(store: server.ledger.store).add(paths: [file])[0]
         let st = try server.ledger.reader.state(of: d)

@@ -29,7 +29,7 @@ import Testing
         /// Signs and queues a contribution of `text` by `key` (its content and sidecar stored here).
         func contribute(_ d: DatanetID, _ text: String, by key: SigningKey, label: String? = nil) throws -> RecordID {
             let file = dir + "-\(UInt32.random(in: 0...UInt32.max)).txt"
-            FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
+            #expect(FileManager.default.createFile(atPath: file, contents: Data(text.utf8)))
             defer { unlink(file) }
             let blob = try Ingest(store: ledger.store).add(paths: [file])[0].id
             let sidecar = try ledger.storeSidecar(Sidecar(label: label ?? text, fileName: "\(label ?? text).txt", metadata: [:]))
