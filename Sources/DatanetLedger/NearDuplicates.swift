@@ -161,7 +161,7 @@ extension Ledger {
 
     /// Compares one contribution with its candidates slot by slot, flags the best match, and
     /// records its signature.
-    private func flag(_ txn: Transaction, _ p: NearDuplicateProbe, _ sig: [UInt64], among candidates: Set<RecordID>) throws {
+    func flag(_ txn: Transaction, _ p: NearDuplicateProbe, _ sig: [UInt64], among candidates: Set<RecordID>) throws {
         let c = p.contribution
         var best: (id: RecordID, matches: Int)?
         for other in candidates.sorted() where other != p.id {

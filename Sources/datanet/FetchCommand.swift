@@ -33,7 +33,10 @@ func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, co
                   from: Contact? = nil, quiet: Bool = false) throws -> Fetched {
     let live = try wanted.filter { try !ledger.reader.isErased(d, contribution: $0.id, content: $0.contribution.content) }
     let items = live.map { (FetchItem(contribution: $0.id, kind: $0.contribution.contentKind == .tree ? .tree : .blob, root: $0.contribution.content), $0.contribution.size) }
-    return try fetchMissing(ledger, d, items, what: "contribution(s)", offline: offline, from: from, quiet: quiet)
+    let fetched = Result { try fetchMissing(ledger, d, items, what: "contribution(s)", offline: offline, from: from, quiet: quiet) }
+    // What arrived is flagged as a clone would have flagged it, even when the rest failed.
+    if (try? fetched.get().contributions) != 0 { try ledger.flagFetched(d, live.map(\.id)) }
+    return try fetched.get()
 }
 
 /// `fetchMissing` for any records' content (contributions' or models' artifacts), each with
