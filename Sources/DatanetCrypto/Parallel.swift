@@ -123,7 +123,11 @@ extension Parallel {
     /// by another process should not hold the other back. One chunk runs inline.
     public static func forEachChunk(of count: Int, chunk: Int, _ body: (Range<Int>) -> Void) {
         let size = max(1, chunk), chunks = (count + size - 1) / size
-        guard chunks > 1 && cores > 1 else { body(0..<count); return }
+        guard chunks > 1 else { body(0..<count); return }
+        guard cores > 1 else {
+            for c in 0..<chunks { body((c * size)..<min(count, (c + 1) * size)) }
+            return
+        }
         withoutActuallyEscaping(body) { body in
             let shared = UnsafeSendable(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { c in

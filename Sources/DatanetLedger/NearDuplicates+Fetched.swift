@@ -5,38 +5,61 @@ import DatanetStore
 
 extension Ledger {
     /// Flags near-duplicates among the contributions `ids` of `d` whose content came after
-    /// their records (`fetch`, after `sync --records-only`), so the flags end as a clone that
-    /// brought every content with its record would have left them (schema/curation.md
-    /// "Near-duplicates"). Those held and not yet sketched are sketched in intake order, each
-    /// against the earlier ones held; since content may arrive in any order, each later intake
-    /// sketched before this call is then flagged again among all the earlier ones now held.
-    /// Contributions whose content is still missing are left for a later call.
+    /// their records (`fetch`, after `sync --records-only`), so an intake's flag ends as a clone
+    /// that brought every content with its record would have left it (schema/curation.md
+    /// "Near-duplicates"). Those held and not yet sketched are sketched in intake order (pending
+    /// ones after, by id), each against the earlier ones held; since content may arrive in any
+    /// order, every later intake sketched before this call that can resemble one of them is
+    /// then flagged again among all the earlier ones now held. Contributions whose content is
+    /// still missing are left for a later call; calling again with nothing new costs a few
+    /// reads an id. Pending contributions are flagged when their content arrives, against what
+    /// is held then, and not again.
     public func flagFetched(_ d: DatanetID, _ ids: [RecordID]) throws {
+        try flagFetched(d, ids, scanningAbove: 1_024)
+    }
+
+    /// `flagFetched`, finding the later intakes by their bands when at most `scanningAbove`
+    /// were sketched, else by one pass over the Datanet's signatures (tests take both ways).
+    func flagFetched(_ d: DatanetID, _ ids: [RecordID], scanningAbove: Int) throws {
         guard let bands = minhashBands, !ids.isEmpty else { return }
         try env.write { txn in
             var probes = [NearDuplicateProbe]()
             for id in Set(ids) {
                 guard try !txn.contains(minhashes, d.bytes + id.bytes),
                       case .contribution(let c)? = try txn.get(records, id).flatMap({ try? Record(Envelope(encoded: $0)) }),
-                      c.datanet == d else { continue }
+                      c.datanet == d, c.contentKind == .blob else { continue }
                 probes.append(NearDuplicateProbe(id: id, contribution: c, intakeIndex: try intake(txn, d, id)))
             }
-            // Pending ones (no intake yet) after every intake, as they would arrive after them.
             probes.sort { ($0.intakeIndex ?? .max, $0.id) < ($1.intakeIndex ?? .max, $1.id) }
-            guard let first = probes.first?.intakeIndex else {
-                var added = BandsAdded()
-                return try flagNearDuplicates(txn, probes, added: &added)
-            }
-            // The later intakes sketched before this call: only they can have missed one of these.
-            var earlier = [(id: RecordID, intakeIndex: UInt64)]()
-            try txn.scan(minhashes, from: d.bytes) { k, _ in
-                guard k.count == 64, k.starts(with: d.bytes), let id = RecordID(UnsafeRawBufferPointer(rebasing: k[32...])) else { return false }
-                if let at = try intake(txn, d, id), at > first { earlier.append((id, at)) }
-                return true
-            }
             var added = BandsAdded()
             try flagNearDuplicates(txn, probes, added: &added)
-            for (id, at) in earlier { try reflag(txn, bands, d, id, intakeIndex: at) }
+            // The intakes sketched just now (content not text, or still missing, is not).
+            var sketched = [(id: RecordID, intakeIndex: UInt64, signature: [UInt64])]()
+            for p in probes {
+                guard let at = p.intakeIndex, let v = try txn.get(minhashes, d.bytes + p.id.bytes), v.count == MinHash.k * 8 else { continue }
+                sketched.append((p.id, at, Self.slots(v)))
+            }
+            guard let first = sketched.first?.intakeIndex else { return }
+            let new = Set(sketched.map(\.id))
+            var later = Set<RecordID>()
+            if sketched.count <= scanningAbove {
+                // Few new: the later intakes that share a band with one of them.
+                for s in sketched {
+                    var shared = Set<RecordID>()
+                    try members(txn, bands, of: Self.bandKeys(d, s.signature)) { _, other in
+                        if !new.contains(other) && !later.contains(other) { shared.insert(other) }
+                    }
+                    for c in shared where try (intake(txn, d, c) ?? 0) > s.intakeIndex { later.insert(c) }
+                }
+            } else {
+                // Many new (a whole Datanet fetched): one pass over the signatures held before.
+                try txn.scan(minhashes, from: d.bytes) { k, _ in
+                    guard k.count == 64, k.starts(with: d.bytes), let id = RecordID(UnsafeRawBufferPointer(rebasing: k[32...])) else { return false }
+                    if !new.contains(id), let at = try intake(txn, d, id), at > first { later.insert(id) }
+                    return true
+                }
+            }
+            for id in later.sorted() { try reflag(txn, bands, d, id) }
         }
     }
 
@@ -46,15 +69,14 @@ extension Ledger {
         return BigEndian.u64(v, at: 32)
     }
 
-    /// Flags the sketched contribution `id`, taken in at `intakeIndex`, afresh among every
-    /// contribution sketched now that shares a band with it (`flag` keeps the earlier ones and
-    /// ranks them).
-    private func reflag(_ txn: Transaction, _ bands: Table, _ d: DatanetID, _ id: RecordID, intakeIndex: UInt64) throws {
-        guard let v = try txn.get(minhashes, d.bytes + id.bytes), v.count == MinHash.k * 8,
+    /// Flags the sketched intake `id` afresh among every contribution sketched now that shares
+    /// a band with it (`flag` keeps the earlier intakes and ranks them).
+    private func reflag(_ txn: Transaction, _ bands: Table, _ d: DatanetID, _ id: RecordID) throws {
+        guard let at = try intake(txn, d, id), let v = try txn.get(minhashes, d.bytes + id.bytes), v.count == MinHash.k * 8,
               case .contribution(let c)? = try txn.get(records, id).flatMap({ try? Record(Envelope(encoded: $0)) }) else { return }
         let sig = Self.slots(v)
         var candidates = Set<RecordID>()
         try members(txn, bands, of: Self.bandKeys(d, sig)) { _, other in candidates.insert(other) }
-        try flag(txn, NearDuplicateProbe(id: id, contribution: c, intakeIndex: intakeIndex), sig, among: candidates)
+        try flag(txn, NearDuplicateProbe(id: id, contribution: c, intakeIndex: at), sig, among: candidates, recording: false)
     }
 }

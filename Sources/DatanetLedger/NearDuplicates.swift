@@ -160,8 +160,8 @@ extension Ledger {
     }
 
     /// Compares one contribution with its candidates slot by slot, flags the best match, and
-    /// records its signature.
-    func flag(_ txn: Transaction, _ p: NearDuplicateProbe, _ sig: [UInt64], among candidates: Set<RecordID>) throws {
+    /// records its signature (unless `recording` is false: it is recorded already).
+    func flag(_ txn: Transaction, _ p: NearDuplicateProbe, _ sig: [UInt64], among candidates: Set<RecordID>, recording: Bool = true) throws {
         let c = p.contribution
         var best: (id: RecordID, matches: Int)?
         for other in candidates.sorted() where other != p.id {
@@ -178,7 +178,7 @@ extension Ledger {
             if m > (best?.matches ?? 0) { best = (other, m) }
         }
         if let best { try txn.put(nearDuplicates, p.id, best.id) }
-        try txn.put(minhashes, c.datanet.bytes + p.id.bytes, sig.flatMap(BigEndian.bytes))
+        if recording { try txn.put(minhashes, c.datanet.bytes + p.id.bytes, sig.flatMap(BigEndian.bytes)) }
     }
 
     /// The sketch of a contribution's content as read in a committed snapshot, with the ids

@@ -34,8 +34,9 @@ func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, co
     let live = try wanted.filter { try !ledger.reader.isErased(d, contribution: $0.id, content: $0.contribution.content) }
     let items = live.map { (FetchItem(contribution: $0.id, kind: $0.contribution.contentKind == .tree ? .tree : .blob, root: $0.contribution.content), $0.contribution.size) }
     let fetched = Result { try fetchMissing(ledger, d, items, what: "contribution(s)", offline: offline, from: from, quiet: quiet) }
-    // What arrived is flagged as a clone would have flagged it, even when the rest failed.
-    if (try? fetched.get().contributions) != 0 { try ledger.flagFetched(d, live.map(\.id)) }
+    // What is held (fetched now or before) is flagged as a clone would have flagged it, even
+    // when the rest failed; the fetch's own error is the one reported.
+    do { try ledger.flagFetched(d, live.map(\.id)) } catch { if case .success = fetched { throw error } }
     return try fetched.get()
 }
 

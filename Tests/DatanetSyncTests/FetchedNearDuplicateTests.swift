@@ -25,7 +25,7 @@ extension SyncSessionTests {
                    try server.contribute(d, c.joined(separator: " "), by: owner, label: "c")]
         _ = try server.ledger.sequence(d, key: owner)
         let listener = try TCPListener(port: 0)
-        let served = Self.serveConcurrently(server, listener, sessions: 3)
+        let served = Self.serveConcurrently(server, listener, sessions: 6)
 
         let k = try Self.connect(clone, listener)
         _ = try k.pull(d, since: 0, recordsOnly: false, into: clone.ledger)
@@ -33,24 +33,33 @@ extension SyncSessionTests {
         let cloned = try ids.map { try clone.ledger.reader.nearDuplicate(of: $0) }
         #expect(cloned == [nil, ids[0], ids[1]], "the clone flags B as like A, and C as like B (one word apart)")
 
-        /// The flags after each fetch, in `order` (indexes into ids), into a fresh store.
-        func fetched(in order: [Int]) throws -> [[RecordID?]] {
+        /// The flags after each fetch, in `order` (groups of indexes into ids, flagged together),
+        /// into a fresh store.
+        func fetched(in order: [[Int]], scanningAbove: Int = 1_024) throws -> [[RecordID?]] {
             let late = try Node()
             let l = try Self.connect(late, listener)
             defer { try? l.bye() }
             _ = try l.pull(d, since: 0, recordsOnly: true, into: late.ledger)
             #expect(try ids.allSatisfy { try late.ledger.reader.nearDuplicate(of: $0) == nil })
-            return try order.map { i in
-                let content = try #require(try late.ledger.reader.contribution(ids[i], in: d)).content
-                _ = try l.fetch(d, contribution: ids[i], kind: .blob, root: content, into: late.ledger)
-                try late.ledger.flagFetched(d, ids)
+            return try order.map { group in
+                for i in group {
+                    let content = try #require(try late.ledger.reader.contribution(ids[i], in: d)).content
+                    _ = try l.fetch(d, contribution: ids[i], kind: .blob, root: content, into: late.ledger)
+                }
+                try late.ledger.flagFetched(d, ids, scanningAbove: scanningAbove)
                 return try ids.map { try late.ledger.reader.nearDuplicate(of: $0) }
             }
         }
         // C, B, A: B is offered to C; A to B, and C keeps B, which ranks higher for it.
-        #expect(try fetched(in: [2, 1, 0]) == [[nil, nil, nil], [nil, nil, ids[1]], cloned])
+        #expect(try fetched(in: [[2], [1], [0]]) == [[nil, nil, nil], [nil, nil, ids[1]], cloned])
         // C, A, B: A is offered to C; then B outranks A for C and takes its place.
-        #expect(try fetched(in: [2, 0, 1]) == [[nil, nil, nil], [nil, nil, ids[0]], cloned])
-        #expect(try served.wait() == ["bye", "bye", "bye"])
+        #expect(try fetched(in: [[2], [0], [1]]) == [[nil, nil, nil], [nil, nil, ids[0]], cloned])
+        // C, then B and A in one call: sketched in intake order, then C flagged again.
+        #expect(try fetched(in: [[2], [1, 0]]) == [[nil, nil, nil], cloned])
+        // The same, finding the later intakes by a pass over the signatures instead of bands.
+        #expect(try fetched(in: [[2], [0], [1]], scanningAbove: 0) == [[nil, nil, nil], [nil, nil, ids[0]], cloned])
+        // Nothing new: a second call changes nothing.
+        #expect(try fetched(in: [[0, 1, 2], []]) == [cloned, cloned])
+        #expect(try served.wait() == Array(repeating: "bye", count: 6))
     }
 }
