@@ -84,11 +84,34 @@ public struct SpanIndex: Sendable {
             }
             return limit == pattern.count ? 0 : -1
         }
+        // One search until a match, then the two bounds on either side of it (equal_range): the
+        // steps before the first match, each a random read of the mapped shard, are shared.
         var (lo, hi) = (0, n)
-        while lo < hi { let mid = (lo + hi) / 2; if compare(shard.entry(mid)) < 0 { lo = mid + 1 } else { hi = mid } }
-        var (end, top) = (lo, n)
-        while end < top { let mid = (end + top) / 2; if compare(shard.entry(mid)) <= 0 { end = mid + 1 } else { top = mid } }
-        return lo..<end
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            // Either half comes next: ask for both middles' entries while this one compares.
+            shard.prefetchEntry((lo + mid) / 2)
+            shard.prefetchEntry((mid + 1 + hi) / 2)
+            let c = compare(shard.entry(mid))
+            if c < 0 { lo = mid + 1 } else if c > 0 { hi = mid } else {
+                var (first, below) = (lo, mid)
+                while first < below {
+                    let m = (first + below) / 2
+                    shard.prefetchEntry((first + m) / 2)
+                    shard.prefetchEntry((m + 1 + below) / 2)
+                    if compare(shard.entry(m)) < 0 { first = m + 1 } else { below = m }
+                }
+                var (end, top) = (mid + 1, hi)
+                while end < top {
+                    let m = (end + top) / 2
+                    shard.prefetchEntry((end + m) / 2)
+                    shard.prefetchEntry((m + 1 + top) / 2)
+                    if compare(shard.entry(m)) <= 0 { end = m + 1 } else { top = m }
+                }
+                return first..<end
+            }
+        }
+        return lo..<lo
     }
 
     /// Of `range` (suffixes sharing their first `depth` bytes), the ranks whose next byte is `c`.
