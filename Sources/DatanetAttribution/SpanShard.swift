@@ -137,10 +137,10 @@ public final class SpanShard: @unchecked Sendable {
         return lo
     }
 
-    /// The suffix array's entry at rank r: the start of the r-th smallest suffix.
     /// Asks the cache for entry r ahead of its read (a hint: never faults, whatever r).
     @inline(__always) func prefetchEntry(_ r: Int) { datanet_prefetch(entries + r * width) }
 
+    /// The suffix array's entry at rank r: the start of the r-th smallest suffix.
     @inline(__always) public func entry(_ r: Int) -> Int {
         let at = entries + r * width
         switch width {

@@ -22,6 +22,9 @@ extension Ledger {
     /// were sketched, else by one pass over the Datanet's signatures (tests take both ways).
     func flagFetched(_ d: DatanetID, _ ids: [RecordID], scanningAbove: Int) throws {
         guard let bands = minhashBands, !ids.isEmpty else { return }
+        // Nothing to sketch (the usual case once a Datanet's content is here): no write at all.
+        let unsketched = try env.read { txn in try ids.contains { try !txn.contains(minhashes, d.bytes + $0.bytes) } }
+        guard unsketched else { return }
         try env.write { txn in
             var probes = [NearDuplicateProbe]()
             for id in Set(ids) {

@@ -35,8 +35,11 @@ func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, co
     let items = live.map { (FetchItem(contribution: $0.id, kind: $0.contribution.contentKind == .tree ? .tree : .blob, root: $0.contribution.content), $0.contribution.size) }
     let fetched = Result { try fetchMissing(ledger, d, items, what: "contribution(s)", offline: offline, from: from, quiet: quiet) }
     // What is held (fetched now or before) is flagged as a clone would have flagged it, even
-    // when the rest failed; the fetch's own error is the one reported.
-    do { try ledger.flagFetched(d, live.map(\.id)) } catch { if case .success = fetched { throw error } }
+    // when the rest failed; the fetch's own error is the one reported. When nothing came, a
+    // store that cannot be written (flags are derived) still answers, as it did before.
+    do { try ledger.flagFetched(d, live.map(\.id)) } catch {
+        if case .success(let got) = fetched, got.contributions > 0 { throw error }
+    }
     return try fetched.get()
 }
 
