@@ -37,22 +37,19 @@ extension Ledger {
             var added = BandsAdded()
             try flagNearDuplicates(txn, probes, added: &added)
             // The intakes sketched just now (content not text, or still missing, is not).
-            var sketched = [(id: RecordID, intakeIndex: UInt64, signature: [UInt64])]()
-            for p in probes {
-                guard let at = p.intakeIndex, let v = try txn.get(minhashes, d.bytes + p.id.bytes), v.count == MinHash.k * 8 else { continue }
-                sketched.append((p.id, at, Self.slots(v)))
-            }
+            let sketched = try probes.filter { p in try p.intakeIndex != nil && txn.contains(minhashes, d.bytes + p.id.bytes) }
             guard let first = sketched.first?.intakeIndex else { return }
             let new = Set(sketched.map(\.id))
             var later = Set<RecordID>()
             if sketched.count <= scanningAbove {
                 // Few new: the later intakes that share a band with one of them.
-                for s in sketched {
+                for p in sketched {
+                    guard let at = p.intakeIndex, let v = try txn.get(minhashes, d.bytes + p.id.bytes), v.count == MinHash.k * 8 else { continue }
                     var shared = Set<RecordID>()
-                    try members(txn, bands, of: Self.bandKeys(d, s.signature)) { _, other in
+                    try members(txn, bands, of: Self.bandKeys(d, Self.slots(v))) { _, other in
                         if !new.contains(other) && !later.contains(other) { shared.insert(other) }
                     }
-                    for c in shared where try (intake(txn, d, c) ?? 0) > s.intakeIndex { later.insert(c) }
+                    for c in shared where try (intake(txn, d, c) ?? 0) > at { later.insert(c) }
                 }
             } else {
                 // Many new (a whole Datanet fetched): one pass over the signatures held before.
@@ -67,9 +64,9 @@ extension Ledger {
     }
 
     /// The intake index of contribution `id` in `d`, nil when it is not taken in there.
-    private func intake(_ txn: Transaction, _ d: DatanetID, _ id: RecordID) throws -> UInt64? {
-        guard let v = try txn.get(placed, id), v.count == 40, v[0..<32].elementsEqual(d.bytes) else { return nil }
-        return BigEndian.u64(v, at: 32)
+    func intake(_ txn: Transaction, _ d: DatanetID, _ id: RecordID) throws -> UInt64? {
+        guard let p = try index.placement(txn, id), p.datanet == d else { return nil }
+        return p.index
     }
 
     /// Flags the sketched intake `id` afresh among every contribution sketched now that shares

@@ -166,8 +166,7 @@ extension Ledger {
         var best: (id: RecordID, matches: Int)?
         for other in candidates.sorted() where other != p.id {
             if let intakeIndex = p.intakeIndex {
-                guard let v = try txn.get(placed, other), v.count == 40, v[0..<32].elementsEqual(c.datanet.bytes),
-                      BigEndian.u64(v, at: 32) < intakeIndex else { continue }
+                guard let at = try intake(txn, c.datanet, other), at < intakeIndex else { continue }
             }
             guard let v = try txn.get(minhashes, c.datanet.bytes + other.bytes), v.count == MinHash.k * 8 else { continue }
             var m = MinHash.matches(sig, Self.slots(v))
