@@ -142,12 +142,16 @@ extension Ledger {
         var total: BundleSummary?
         var runNote: String?
         var previousEnd: UInt64?
+        let memo = BandMemo(datanet: d)
         var upcoming: (fd: Int32, bundle: IncomingBundle)? = try next() // waited for outside any transaction
         while let start = upcoming {
             upcoming = nil
             let (part, after, finished) = try env.writeOnce { txn -> (BundleSummary, LogAuditor?, Bool) in
                 let opened = ContinuousClock.now
+                // Moved, not copied: its tables change below without a copy of them (a failed
+                // transaction ends the run, and with it the replay).
                 var working = replay
+                replay = nil
                 var run: BundleSummary?
                 // Whether the last batch imported in this transaction waits for its checkpoint's key.
                 var waiting = false
@@ -165,7 +169,7 @@ extension Ledger {
                         (runNote, previousEnd) = (p.note, p.end)
                     }
                     if onlyBy != nil, proof != nil { throw BundleError.refused("this peer may send only its own pending records, not leaves") }
-                    let (summary, verified) = try importBundle(txn, current.fd, of: d, replay: &working, proof: proof, onlyBy: onlyBy)
+                    let (summary, verified) = try importBundle(txn, current.fd, of: d, replay: &working, proof: proof, onlyBy: onlyBy, memo: memo)
                     if run == nil { run = summary } else { run!.add(summary) }
                     if proof == nil {
                         // Batches still waiting are committed only if their checkpoint now checks

@@ -32,9 +32,10 @@ extension Ledger {
     /// With `expected`, the bundle must be of that Datanet.
     /// With `onlyBy` (a contributor who may not read the Datanet), the bundle may hold nothing
     /// but pending records signed by that key, their sidecars and content (no leaves,
-    /// checkpoints, promises or evidence).
+    /// checkpoints, promises or evidence). `memo` carries a run's near-duplicate band entries
+    /// from one bundle to the next (`BandMemo`).
     func importBundle(_ txn: Transaction, _ fd: Int32, of expected: DatanetID?, replay: inout LogAuditor?, proof: BatchProof?,
-                      onlyBy: PublicKey? = nil) throws -> (summary: BundleSummary, verified: Bool) {
+                      onlyBy: PublicKey? = nil, memo: BandMemo? = nil) throws -> (summary: BundleSummary, verified: Bool) {
         let reader = try BundleReader(fd: fd)
         guard let (type, headerBytes) = try reader.next(), type == .header else { throw BundleError.malformed("the first frame is not the header") }
         guard case .map(let entries) = try CBOR.decode(headerBytes), entries.count == 4,
@@ -47,6 +48,8 @@ extension Ledger {
         if let proof, proof.start != from || proof.end != to {
             throw BundleError.malformed("the batch of leaves \(proof.start)–\(proof.end) came as a bundle of leaves \(from)–\(to)")
         }
+        // Checked in every transaction of a run, whether or not it flags anything (see `BandMemo`).
+        if let memo, memo.datanet == d, let bands = minhashBands { _ = try memo.isActive(txn, bands) }
         var summary = BundleSummary(datanet: d.hex, from: from, to: to)
         var verified = proof == nil
         let table = try leafTable(d)
@@ -63,8 +66,9 @@ extension Ledger {
         if proof != nil, from == to || to - from > BatchProof.maximumLeaves {
             throw BundleError.malformed("a batch of \(to - from) leaves (1 to \(BatchProof.maximumLeaves))")
         }
-        let carried = replay.flatMap { $0.size == localSize && local != nil ? $0 : nil }
-        var auditor = carried ?? LogAuditor(datanet: d)
+        let carried = replay.map { $0.size == localSize && local != nil } ?? false
+        var auditor = carried ? replay! : LogAuditor(datanet: d)
+        replay = nil // moved: the auditor's tables grow below without a copy (a throw ends the caller's run)
         var pipeline = AuditPipeline(notes: [:], depth: 16)
         var checkedNew = [CheckedLeaf]()
         // A new leaf is indexed as soon as the replay has added it, while later batches are
@@ -79,7 +83,7 @@ extension Ledger {
         // their signatures not checked again (a delta's cost is the delta's, not the log's),
         // unless a caller carries that replay from the bundle before.
         try table.scan(txn) { k, v in
-            guard carried == nil, k < localSize else { return false }
+            guard !carried, k < localSize else { return false }
             batch.append((k, Array(v)))
             if batch.count == Self.auditBatch {
                 try pipeline.push(batch, into: &auditor, verify: false, each: keepNew)
@@ -226,7 +230,7 @@ extension Ledger {
                 probes.append(NearDuplicateProbe(id: e.id, contribution: c, intakeIndex: leaf.index))
             }
             var added = BandsAdded()
-            try flagNearDuplicates(txn, probes, added: &added)
+            try flagNearDuplicates(txn, probes, added: &added, memo: memo)
         }
         // Contributions whose content and sidecar this import may keep, content required
         // first: the new intake leaves (unless records-only), then pending proposals.

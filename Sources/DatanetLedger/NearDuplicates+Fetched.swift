@@ -19,23 +19,51 @@ extension Ledger {
     }
 
     /// `flagFetched`, finding the later intakes by their bands when at most `scanningAbove`
-    /// were sketched, else by one pass over the Datanet's signatures (tests take both ways).
-    func flagFetched(_ d: DatanetID, _ ids: [RecordID], scanningAbove: Int) throws {
+    /// were sketched, else by one pass over the Datanet's signatures, and flagging a first fetch
+    /// `slice` contributions a transaction (tests take every way).
+    func flagFetched(_ d: DatanetID, _ ids: [RecordID], scanningAbove: Int, slice: Int = 8_192) throws {
         guard let bands = minhashBands, !ids.isEmpty else { return }
         // Nothing to sketch (the usual case once a Datanet's content is here): no write at all.
         let unsketched = try env.read { txn in try ids.contains { try !txn.contains(minhashes, d.bytes + $0.bytes) } }
         guard unsketched else { return }
+        // The first content of a Datanet to be sketched here (a whole Datanet fetched after a
+        // records-only sync): no intake sketched before can be later than these, so they are
+        // flagged in intake order a slice a transaction, each slice's flags final when it
+        // commits (a cut call leaves the earliest sketched, and the next call goes on from
+        // there), against an index of the band entries kept in memory.
+        let memo = BandMemo(datanet: d)
+        let slices = try env.read { txn -> [[RecordID]]? in
+            guard try txn.lastKey(minhashes, prefix: d.bytes) == nil else { return nil }
+            let order = try probes(txn, d, ids).map(\.id)
+            return stride(from: 0, to: order.count, by: slice).map { Array(order[$0 ..< min(order.count, $0 + slice)]) }
+        }
+        for slice in slices ?? [ids] {
+            try flagFetchedSlice(d, slice, bands: bands, memo: slices == nil ? nil : memo, scanningAbove: scanningAbove)
+        }
+    }
+
+    /// The contributions of `d` among `ids` whose content is a blob and that are not sketched,
+    /// in intake order (pending ones after, by id).
+    private func probes(_ txn: Transaction, _ d: DatanetID, _ ids: [RecordID]) throws -> [NearDuplicateProbe] {
+        var probes = [NearDuplicateProbe]()
+        for id in Set(ids) {
+            guard try !txn.contains(minhashes, d.bytes + id.bytes),
+                  case .contribution(let c)? = try txn.get(records, id).flatMap({ try? Record(Envelope(encoded: $0)) }),
+                  c.datanet == d, c.contentKind == .blob else { continue }
+            probes.append(NearDuplicateProbe(id: id, contribution: c, intakeIndex: try intake(txn, d, id)))
+        }
+        return probes.sorted { ($0.intakeIndex ?? .max, $0.id) < ($1.intakeIndex ?? .max, $1.id) }
+    }
+
+    /// `flagFetched` for `ids` in one transaction.
+    private func flagFetchedSlice(_ d: DatanetID, _ ids: [RecordID], bands: Table, memo: BandMemo?, scanningAbove: Int) throws {
         try env.write { txn in
-            var probes = [NearDuplicateProbe]()
-            for id in Set(ids) {
-                guard try !txn.contains(minhashes, d.bytes + id.bytes),
-                      case .contribution(let c)? = try txn.get(records, id).flatMap({ try? Record(Envelope(encoded: $0)) }),
-                      c.datanet == d, c.contentKind == .blob else { continue }
-                probes.append(NearDuplicateProbe(id: id, contribution: c, intakeIndex: try intake(txn, d, id)))
-            }
-            probes.sort { ($0.intakeIndex ?? .max, $0.id) < ($1.intakeIndex ?? .max, $1.id) }
+            let probes = try probes(txn, d, ids)
             var added = BandsAdded()
-            try flagNearDuplicates(txn, probes, added: &added)
+            try flagNearDuplicates(txn, probes, added: &added, memo: memo)
+            // Slices of a first fetch, while no other writer has committed: no later intake
+            // was sketched before these.
+            if let memo, try memo.isActive(txn, bands) { return }
             // The intakes sketched just now (content not text, or still missing, is not).
             let sketched = try probes.filter { p in try p.intakeIndex != nil && txn.contains(minhashes, d.bytes + p.id.bytes) }
             guard let first = sketched.first?.intakeIndex else { return }

@@ -59,6 +59,16 @@ struct BandKey: Hashable, Comparable, Sendable {
         return out
     }
 
+    /// Writes the index entry of contribution `id` into `out` (of `count` + 32 bytes) in place.
+    func write(_ id: RecordID, into out: inout [UInt8]) {
+        out.withUnsafeMutableBytes { b in
+            datanet.withUnsafeBytes { b.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 32) }
+            b[32] = band
+            b.storeBytes(of: hash.bigEndian, toByteOffset: 33, as: UInt64.self)
+            id.withUnsafeBytes { (b.baseAddress! + Self.count).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+        }
+    }
+
     static func < (a: BandKey, b: BandKey) -> Bool { (a.datanet, a.band, a.hash) < (b.datanet, b.band, b.hash) }
 }
 
@@ -88,7 +98,9 @@ extension Ledger {
     /// sees the stored index and the run's earlier members. `added` holds what this
     /// transaction's earlier runs indexed (a sketch's `committed` ids do not include them).
     /// The stored index is read with one cursor and written at the end, both in key order.
-    func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe], added: inout BandsAdded) throws {
+    /// With `memo` (a bulk flagging of one Datanet), candidates come from it while it is
+    /// active in `txn` instead of from the table.
+    func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe], added: inout BandsAdded, memo: BandMemo? = nil) throws {
         guard let bands = minhashBands else { return }
         // Probes without a sketch (a bundle's intakes, whose content this transaction wrote)
         // have their text read here, where the transaction lives, and are sketched on every
@@ -100,7 +112,7 @@ extension Ledger {
                 item.sketch ?? item.text.flatMap { TextSketch($0, datanet: item.probe.contribution.datanet) }
             }
             let sketched = zip(part, sketches).compactMap { item, sketch in sketch.map { (item.probe, $0) } }
-            if !sketched.isEmpty { try flagInOrder(txn, bands, sketched, added: &added) }
+            if !sketched.isEmpty { try flagInOrder(txn, bands, sketched, added: &added, memo: memo) }
             part.removeAll(keepingCapacity: true)
             textBytes = 0
         }
@@ -120,27 +132,53 @@ extension Ledger {
 
     /// Flags sketched contributions in their order (see `flagNearDuplicates`).
     private func flagInOrder(_ txn: Transaction, _ bands: Table, _ active: [(probe: NearDuplicateProbe, sketch: TextSketch)],
-                             added: inout BandsAdded) throws {
-        var stored = [BandKey: [RecordID]]()
-        try members(txn, bands, of: active.filter { $0.sketch.committed == nil }.flatMap(\.sketch.bandKeys)) { key, id in
-            stored[key, default: []].append(id)
-        }
+                             added: inout BandsAdded, memo: BandMemo?) throws {
         var entries = [(key: BandKey, id: RecordID)]()
         entries.reserveCapacity(active.count * Self.bands)
-        for (p, sketch) in active {
-            var candidates = sketch.committed ?? []
-            for key in sketch.bandKeys {
-                if sketch.committed == nil { candidates.formUnion(stored[key] ?? []) }
-                candidates.formUnion(added.ids[key] ?? [])
+        var throughMemo: BandMemo?
+        if let memo, active.allSatisfy({ $0.probe.contribution.datanet == memo.datanet && $0.sketch.committed == nil }),
+           try memo.isActive(txn, bands) {
+            throughMemo = memo
+            // The memo is this Datanet's whole index: no lookups, and `added` is not needed
+            // (what this transaction writes is in the memo and, for a later lookup, the table).
+            for (p, sketch) in active {
+                try flag(txn, p, sketch.signature, among: memo.candidates(sketch.bandKeys))
+                memo.add(p.id, sketch.bandKeys)
+                for key in sketch.bandKeys { entries.append((key, p.id)) }
             }
-            try flag(txn, p, sketch.signature, among: candidates)
-            for key in sketch.bandKeys {
-                added.ids[key, default: []].append(p.id)
-                entries.append((key, p.id))
+        } else {
+            var stored = [BandKey: [RecordID]]()
+            try members(txn, bands, of: active.filter { $0.sketch.committed == nil }.flatMap(\.sketch.bandKeys)) { key, id in
+                stored[key, default: []].append(id)
+            }
+            for (p, sketch) in active {
+                var candidates = sketch.committed ?? []
+                for key in sketch.bandKeys {
+                    if sketch.committed == nil { candidates.formUnion(stored[key] ?? []) }
+                    candidates.formUnion(added.ids[key] ?? [])
+                }
+                try flag(txn, p, sketch.signature, among: candidates)
+                for key in sketch.bandKeys {
+                    added.ids[key, default: []].append(p.id)
+                    entries.append((key, p.id))
+                }
             }
         }
-        entries.sort { ($0.key, $0.id) < ($1.key, $1.id) }
-        try txn.withCursor(bands) { cursor in for e in entries { try cursor.put(e.key.entry(e.id), [UInt8]()) } }
+        // Written in the table's order when they share a Datanet (band and value first: cheaper
+        // to compare, and any order stores the same entries).
+        entries.sort { a, b in
+            (a.key.band, a.key.hash) != (b.key.band, b.key.hash) ? (a.key.band, a.key.hash) < (b.key.band, b.key.hash)
+                : a.key.datanet != b.key.datanet ? a.key.datanet < b.key.datanet : a.id < b.id
+        }
+        var key = [UInt8](repeating: 0, count: BandKey.count + 32)
+        let none = [UInt8]()
+        try txn.withCursor(bands) { cursor in
+            for e in entries {
+                e.key.write(e.id, into: &key)
+                try cursor.put(key, none)
+            }
+        }
+        try throughMemo?.wrote(txn, bands)
     }
 
     /// Calls `body` with each id indexed under each of `keys`, looked up in key order with one
@@ -177,7 +215,7 @@ extension Ledger {
             if m > (best?.matches ?? 0) { best = (other, m) }
         }
         if let best { try txn.put(nearDuplicates, p.id, best.id) }
-        if recording { try txn.put(minhashes, c.datanet.bytes + p.id.bytes, sig.flatMap(BigEndian.bytes)) }
+        if recording { try txn.put(minhashes, c.datanet.bytes + p.id.bytes, Self.signatureBytes(sig)) }
     }
 
     /// The sketch of a contribution's content as read in a committed snapshot, with the ids
@@ -211,6 +249,15 @@ extension Ledger {
             let first = hasher.finalize().withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
             return BandKey(datanet: d, band: UInt8(b), hash: UInt64(bigEndian: first))
         }
+    }
+
+    /// A signature as stored: its slots, each 8 bytes big-endian.
+    static func signatureBytes(_ sig: [UInt64]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: sig.count * 8)
+        out.withUnsafeMutableBytes { b in
+            for (i, s) in sig.enumerated() { b.storeBytes(of: s.bigEndian, toByteOffset: i * 8, as: UInt64.self) }
+        }
+        return out
     }
 
     static func slots(_ v: [UInt8]) -> [UInt64] {

@@ -121,6 +121,16 @@ extension SyncClient {
         }
         var inFlight = [(id: UInt64, parts: [SyncMessage.FetchPart])]()
         var parents = [(SyncMessage.ObjectRef, [UInt8])]()
+        // Chunks received (each checked against its id) are stored a transaction at a time:
+        // large answers each at once, small ones gathered for up to 200 ms, so a fetch of many
+        // small contributions does not pay a durable commit an answer. What arrived is kept
+        // even when the connection then fails.
+        var unkept = [(ObjectKind, ObjectID, [UInt8])](), unkeptBytes = 0, lastKept = ContinuousClock.now
+        func keepChunks() throws {
+            try ledger.store.keep(unkept)
+            (unkept, unkeptBytes, lastKept) = ([], 0, ContinuousClock.now)
+        }
+        defer { try? keepChunks() }
         while true {
             while inFlight.count < max(1, window) {
                 let parts = nextRequest()
@@ -165,7 +175,9 @@ extension SyncClient {
                 summary.objects += 1
                 summary.bytes += UInt64(o.bytes.count)
             }
-            try ledger.store.keep(chunks)
+            unkept += chunks
+            unkeptBytes += chunks.reduce(0) { $0 + $1.2.count }
+            if unkeptBytes >= 8 << 20 || ContinuousClock.now - lastKept >= .milliseconds(200) { try keepChunks() }
             for p in parts where summary.failed[p.contribution] == nil {
                 // What the answer's bound left out, asked for again, and what the blobs and
                 // trees received name that is not here; an object received stays in `pending`
@@ -176,6 +188,7 @@ extension SyncClient {
             }
             progress?(summary)
         }
+        try keepChunks()
         try ledger.store.keep(parents.reversed().map { ($0.0.kind, $0.0.id, $0.1) })
     }
 

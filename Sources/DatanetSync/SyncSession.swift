@@ -28,7 +28,7 @@ public struct SyncServer: Sendable {
     /// The largest bundle a peer may push (a push stating more is refused before any part).
     public let maximumPush: UInt64
 
-    public init(ledger: Ledger, requestsPerSecond: Double = 100, burst: Double = 400, maximumPush: UInt64 = BundleTransfer.defaultMaximum) {
+    public init(ledger: Ledger, requestsPerSecond: Double = 1_000, burst: Double = 2_000, maximumPush: UInt64 = BundleTransfer.defaultMaximum) {
         (self.ledger, self.requestsPerSecond, self.burst, self.maximumPush) = (ledger, requestsPerSecond, burst, maximumPush)
     }
 
@@ -269,7 +269,7 @@ public final class SyncClient {
     /// signatures the peer holds pending (whether a push back has signatures to add).
     /// `progress` is told the bytes received and the bundle's length as parts arrive.
     public func pull(_ d: DatanetID, since: UInt64, recordsOnly: Bool, wanted: [RecordID] = [], allPending: Bool = false, into ledger: Ledger,
-                     commitEvery: Duration = .milliseconds(500),
+                     commitEvery: Duration = .seconds(2),
                      progress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> (BundleSummary, UInt64, peerHolds: [PendingMark]) {
         let mine = (try? ledger.reader.gatheringMarks(d)) ?? []
         var total: (BundleSummary, UInt64, [PendingMark])?

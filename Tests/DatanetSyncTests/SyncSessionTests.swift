@@ -65,7 +65,7 @@ import Testing
 
     /// Serves `sessions` connections on `listener`, one after another; returns each session's
     /// outcome ("bye" or the error that ended it).
-    static func serve(_ node: Node, _ listener: TCPListener, sessions: Int, rate: (perSecond: Double, burst: Double) = (100, 400),
+    static func serve(_ node: Node, _ listener: TCPListener, sessions: Int, rate: (perSecond: Double, burst: Double) = (1_000, 2_000),
                       maximumPush: UInt64 = BundleTransfer.defaultMaximum) -> Parallel.Running<[String]> {
         Parallel.start {
             var outcomes = [String]()
