@@ -48,8 +48,6 @@ extension Ledger {
         if let proof, proof.start != from || proof.end != to {
             throw BundleError.malformed("the batch of leaves \(proof.start)–\(proof.end) came as a bundle of leaves \(from)–\(to)")
         }
-        // Checked in every transaction of a run, whether or not it flags anything (see `BandMemo`).
-        if let memo, memo.datanet == d, let bands = minhashBands { _ = try memo.isActive(txn, bands) }
         var summary = BundleSummary(datanet: d.hex, from: from, to: to)
         var verified = proof == nil
         let table = try leafTable(d)

@@ -14,14 +14,16 @@ extension Ledger {
     /// still missing are left for a later call; calling again with nothing new costs a few
     /// reads an id. Pending contributions are flagged when their content arrives, against what
     /// is held then, and not again.
-    public func flagFetched(_ d: DatanetID, _ ids: [RecordID]) throws {
-        try flagFetched(d, ids, scanningAbove: 1_024)
+    /// `sketches` are those of contents made as they arrived (the sketch of the text the
+    /// content is, in `d`); the others are read back from the store.
+    public func flagFetched(_ d: DatanetID, _ ids: [RecordID], sketches: [RecordID: TextSketch] = [:]) throws {
+        try flagFetched(d, ids, scanningAbove: 1_024, sketches: sketches)
     }
 
     /// `flagFetched`, finding the later intakes by their bands when at most `scanningAbove`
     /// were sketched, else by one pass over the Datanet's signatures, and flagging a first fetch
     /// `slice` contributions a transaction (tests take every way).
-    func flagFetched(_ d: DatanetID, _ ids: [RecordID], scanningAbove: Int, slice: Int = 8_192) throws {
+    func flagFetched(_ d: DatanetID, _ ids: [RecordID], scanningAbove: Int, slice: Int = 8_192, sketches: [RecordID: TextSketch] = [:]) throws {
         guard let bands = minhashBands, !ids.isEmpty else { return }
         // Nothing to sketch (the usual case once a Datanet's content is here): no write at all.
         let unsketched = try env.read { txn in try ids.contains { try !txn.contains(minhashes, d.bytes + $0.bytes) } }
@@ -34,31 +36,37 @@ extension Ledger {
         let memo = BandMemo(datanet: d)
         let slices = try env.read { txn -> [[RecordID]]? in
             guard try txn.lastKey(minhashes, prefix: d.bytes) == nil else { return nil }
-            let order = try probes(txn, d, ids).map(\.id)
+            let order = try probes(txn, d, ids, sketches: [:]).map(\.id)
             return stride(from: 0, to: order.count, by: slice).map { Array(order[$0 ..< min(order.count, $0 + slice)]) }
         }
         for slice in slices ?? [ids] {
-            try flagFetchedSlice(d, slice, bands: bands, memo: slices == nil ? nil : memo, scanningAbove: scanningAbove)
+            try flagFetchedSlice(d, slice, bands: bands, memo: slices == nil ? nil : memo, scanningAbove: scanningAbove, sketches: sketches)
         }
     }
 
     /// The contributions of `d` among `ids` whose content is a blob and that are not sketched,
-    /// in intake order (pending ones after, by id).
-    private func probes(_ txn: Transaction, _ d: DatanetID, _ ids: [RecordID]) throws -> [NearDuplicateProbe] {
+    /// in intake order (pending ones after, by id), with the sketches made ahead.
+    private func probes(_ txn: Transaction, _ d: DatanetID, _ ids: [RecordID], sketches: [RecordID: TextSketch]) throws -> [NearDuplicateProbe] {
         var probes = [NearDuplicateProbe]()
         for id in Set(ids) {
             guard try !txn.contains(minhashes, d.bytes + id.bytes),
                   case .contribution(let c)? = try txn.get(records, id).flatMap({ try? Record(Envelope(encoded: $0)) }),
                   c.datanet == d, c.contentKind == .blob else { continue }
-            probes.append(NearDuplicateProbe(id: id, contribution: c, intakeIndex: try intake(txn, d, id)))
+            probes.append(NearDuplicateProbe(id: id, contribution: c, intakeIndex: try intake(txn, d, id), sketch: sketches[id]))
         }
         return probes.sorted { ($0.intakeIndex ?? .max, $0.id) < ($1.intakeIndex ?? .max, $1.id) }
     }
 
     /// `flagFetched` for `ids` in one transaction.
-    private func flagFetchedSlice(_ d: DatanetID, _ ids: [RecordID], bands: Table, memo: BandMemo?, scanningAbove: Int) throws {
+    private func flagFetchedSlice(_ d: DatanetID, _ ids: [RecordID], bands: Table, memo: BandMemo?, scanningAbove: Int,
+                                  sketches: [RecordID: TextSketch]) throws {
+        var attempts = 0
         try env.write { txn in
-            let probes = try probes(txn, d, ids)
+            // Run again after the map grew: what the aborted attempt added to the memo may be
+            // matched in count by another writer's entries meanwhile.
+            attempts += 1
+            if attempts > 1 { memo?.turnOff() }
+            let probes = try probes(txn, d, ids, sketches: sketches)
             var added = BandsAdded()
             try flagNearDuplicates(txn, probes, added: &added, memo: memo)
             // Slices of a first fetch, while no other writer has committed: no later intake

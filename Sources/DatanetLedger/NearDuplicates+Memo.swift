@@ -9,10 +9,14 @@ import DatanetStore
 /// It is used only while it is the whole of that Datanet's part of the table: it starts in a
 /// transaction where the table holds none of the Datanet's entries, and goes off for good when
 /// a transaction finds the table holding another number of entries than the memo's last write
-/// left (another writer added some it does not hold; nothing deletes band entries). A
-/// transaction that wrote through it and then aborted leaves the table short of its count, so
-/// it goes off then too.
+/// left (another writer added some it does not hold; only dropping an empty store's tables
+/// deletes band entries). A transaction that wrote through it and then aborted leaves the table
+/// short of its count, so it goes off then too, unless another writer made up the difference
+/// meanwhile: a caller that runs a transaction's body again turns it off (`turnOff`). It also
+/// goes off past `limit` entries, so its memory stays bounded; the table then answers.
 final class BandMemo {
+    /// The most entries it keeps (by default 2^23: about 500,000 text contributions, some 200 MB).
+    let limit: Int
     let datanet: DatanetID
     private enum State { case unchecked, active(entries: Int), off }
     private var state = State.unchecked
@@ -22,7 +26,7 @@ final class BandMemo {
     private var previous = [Int32](), owner = [Int32]()
     private var ids = [RecordID]()
 
-    init(datanet: DatanetID) { self.datanet = datanet }
+    init(datanet: DatanetID, limit: Int = 1 << 23) { (self.datanet, self.limit) = (datanet, limit) }
 
     /// Whether the memo stands for the table's entries of its Datanet in `txn`.
     func isActive(_ txn: Transaction, _ bands: Table) throws -> Bool {
@@ -35,14 +39,21 @@ final class BandMemo {
             if try txn.count(bands) != entries { state = .off }
         }
         guard case .active = state else {
-            (newest, previous, owner, ids) = ([:], [], [], [])
+            turnOff()
             return false
         }
         return true
     }
 
+    /// Off for good, its entries dropped.
+    func turnOff() {
+        state = .off
+        (newest, previous, owner, ids) = ([:], [], [], [])
+    }
+
     /// Called once the entries `add` recorded are written in `txn`.
     func wrote(_ txn: Transaction, _ bands: Table) throws {
+        if owner.count > limit { turnOff() }
         if case .active = state { state = .active(entries: try txn.count(bands)) }
     }
 

@@ -4,7 +4,7 @@ import DatanetRecords
 import DatanetStore
 
 /// A text contribution's MinHash signature and the keys of its 16 bands.
-struct TextSketch: Sendable {
+public struct TextSketch: Sendable, Equatable {
     let signature: [UInt64]
     let bandKeys: [BandKey]
     /// The ids under its band keys in the committed snapshot it was made in, when a batch's
@@ -12,7 +12,7 @@ struct TextSketch: Sendable {
     var committed: Set<RecordID>? = nil
 
     /// The sketch of `text` in Datanet `d`; nil when the text has no words.
-    init?(_ text: String, datanet d: DatanetID) {
+    public init?(_ text: String, datanet d: DatanetID) {
         guard let sig = MinHash.signature(text) else { return nil }
         signature = sig
         bandKeys = Ledger.bandKeys(d, sig)
@@ -97,7 +97,8 @@ extension Ledger {
     /// Flags a run of contributions in order, exactly as flagging each in turn would: each
     /// sees the stored index and the run's earlier members. `added` holds what this
     /// transaction's earlier runs indexed (a sketch's `committed` ids do not include them).
-    /// The stored index is read with one cursor and written at the end, both in key order.
+    /// The stored index is read with one cursor in key order and written at the end (in key
+    /// order when the run is of one Datanet).
     /// With `memo` (a bulk flagging of one Datanet), candidates come from it while it is
     /// active in `txn` instead of from the table.
     func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe], added: inout BandsAdded, memo: BandMemo? = nil) throws {

@@ -3,6 +3,8 @@ import DatanetLedger
 import DatanetObjects
 import DatanetRecords
 import DatanetStore
+import Dispatch
+import Synchronization
 
 /// On-demand content (schema/protocol.md `fetch`, `objects`): a peer asks for objects of the
 /// content of one or more contributions, a window of requests in flight; the server answers
@@ -59,6 +61,9 @@ public struct FetchSummary: Sendable, Equatable {
     /// Contributions the peer would not give the content of: the error code and message of its
     /// refusal (a Datanet or contribution it does not serve, an object it does not hold).
     public var failed = [RecordID: SyncError]()
+    /// The near-duplicate sketches of contributions whose content is a blob of one chunk that
+    /// arrived here as text, made as it arrived (`Ledger.flagFetched` takes them).
+    public var sketches = [RecordID: TextSketch]()
 }
 
 extension SyncClient {
@@ -76,8 +81,8 @@ extension SyncClient {
     /// `window` requests in flight, each asking for up to `maximumFetch` objects across
     /// contributions (so many small contributions cost few requests). A contribution the peer
     /// refuses is named in `failed` and the others go on; a peer that sends an object not asked
-    /// for ends the fetch (thrown). What arrived stays: chunks at once, blobs and trees at the
-    /// end (children first).
+    /// for ends the fetch (thrown). What arrived stays: chunks as answers come (8 MiB or 200 ms
+    /// of them a transaction), blobs and trees at the end (children first).
     public func fetch(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger,
                       window: Int = 8, progress: ((FetchSummary) -> Void)? = nil) throws -> FetchSummary {
         var summary = FetchSummary()
@@ -102,6 +107,16 @@ extension SyncClient {
         // queued, in flight or received, so none is asked for twice.
         var queue = [(contribution: RecordID, refs: [SyncMessage.ObjectRef])](), head = 0
         var pending = Set<SyncMessage.ObjectRef>()
+        // A contribution whose content is a blob of one chunk: that chunk's bytes are its text,
+        // sketched (on every core) as it arrives rather than read back to be flagged.
+        var withRoot = [ObjectID: [RecordID]](), sketchFor = [ObjectID: [RecordID]]()
+        let sketching = DispatchGroup(), sketched = Mutex([RecordID: TextSketch]())
+        // Sketched on other threads while answers keep arriving; all done before this returns.
+        defer {
+            sketching.wait()
+            summary.sketches.merge(sketched.withLock { $0 }) { a, _ in a }
+        }
+        for item in items where item.kind == .blob { withRoot[item.root, default: []].append(item.contribution) }
         for item in items {
             let refs = try Self.missing([SyncMessage.ObjectRef(item.kind, item.root)], in: ledger).filter { pending.insert($0).inserted }
             if !refs.isEmpty { queue.append((item.contribution, refs)) }
@@ -122,9 +137,10 @@ extension SyncClient {
         var inFlight = [(id: UInt64, parts: [SyncMessage.FetchPart])]()
         var parents = [(SyncMessage.ObjectRef, [UInt8])]()
         // Chunks received (each checked against its id) are stored a transaction at a time:
-        // large answers each at once, small ones gathered for up to 200 ms, so a fetch of many
-        // small contributions does not pay a durable commit an answer. What arrived is kept
-        // even when the connection then fails.
+        // once 8 MiB have gathered or, when an answer comes, 200 ms have passed since the last
+        // store, so a fetch of many small contributions does not pay a durable commit an
+        // answer. What arrived is kept even when the connection then fails (or stalls until
+        // its read deadline).
         var unkept = [(ObjectKind, ObjectID, [UInt8])](), unkeptBytes = 0, lastKept = ContinuousClock.now
         func keepChunks() throws {
             try ledger.store.keep(unkept)
@@ -162,18 +178,33 @@ extension SyncClient {
                 }
             }
             var got = Set<SyncMessage.ObjectRef>(), chunks = [(ObjectKind, ObjectID, [UInt8])](), children = [RecordID: [SyncMessage.ObjectRef]]()
+            var texts = [(bytes: [UInt8], contributions: [RecordID])]()
             for o in sent {
                 let (oid, named) = try ObjectStore.validated(o.kind, o.bytes)
                 let ref = SyncMessage.ObjectRef(o.kind, oid)
                 guard let c = owner[ref], got.insert(ref).inserted else {
                     throw SyncError.unexpected("the peer sent \(o.kind) \(oid.hex), which was not asked for")
                 }
-                if o.kind == .chunk { chunks.append((.chunk, oid, o.bytes)) } else {
+                if o.kind == .chunk {
+                    chunks.append((.chunk, oid, o.bytes))
+                    if let cs = sketchFor.removeValue(forKey: oid) { texts.append((o.bytes, cs)) }
+                } else {
                     parents.append((ref, o.bytes))
                     children[c, default: []] += named.map { SyncMessage.ObjectRef($0.0, $0.1) }
+                    if o.kind == .blob, let cs = withRoot[oid], named.count == 1, named[0].0 == .chunk { sketchFor[named[0].1, default: []] += cs }
                 }
                 summary.objects += 1
                 summary.bytes += UInt64(o.bytes.count)
+            }
+            if !texts.isEmpty {
+                DispatchQueue.global().async(group: sketching) { [texts] in
+                    var made = [(RecordID, TextSketch)]()
+                    for t in texts where t.bytes.count <= MinHash.maximumText {
+                        guard let text = String(validating: t.bytes, as: UTF8.self), let sketch = TextSketch(text, datanet: d) else { continue }
+                        made += t.contributions.map { ($0, sketch) }
+                    }
+                    sketched.withLock { all in for (c, sketch) in made { all[c] = sketch } }
+                }
             }
             unkept += chunks
             unkeptBytes += chunks.reduce(0) { $0 + $1.2.count }

@@ -22,7 +22,11 @@ func connectPeer(_ contact: Contact) throws -> (SyncClient, TCPSocket) {
 }
 
 /// What fetching brought: contributions whose content is now whole here, objects and bytes.
-struct Fetched { var contributions = 0, objects = 0, bytes: UInt64 = 0 }
+struct Fetched {
+    var contributions = 0, objects = 0, bytes: UInt64 = 0
+    /// Sketches of text contents made as they arrived, for their near-duplicate flags.
+    var sketches = [RecordID: TextSketch]()
+}
 
 /// Fetches the content this store lacks of `wanted` (contributions of `d`; content a
 /// tombstone erased in `d` is skipped: it is gone for good) from the peers that serve `d`,
@@ -37,7 +41,7 @@ func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, co
     // What is held (fetched now or before) is flagged as a clone would have flagged it, even
     // when the rest failed; the fetch's own error is the one reported. When nothing came, a
     // store that cannot be written (flags are derived) still answers, as it did before.
-    do { try ledger.flagFetched(d, live.map(\.id)) } catch {
+    do { try ledger.flagFetched(d, live.map(\.id), sketches: (try? fetched.get())?.sketches ?? [:]) } catch {
         if case .success(let got) = fetched, got.contributions > 0 { throw error }
     }
     return try fetched.get()
@@ -69,6 +73,7 @@ func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(item: FetchItem,
             // Every missing item at once: requests stay in flight across them.
             let got = try client.fetch(d, missing.map(\.item), into: ledger) { s in bar.update(s.bytes) }
             (done.objects, done.bytes) = (done.objects + got.objects, done.bytes + got.bytes)
+            done.sketches.merge(got.sketches) { a, _ in a }
             why += got.failed.values.prefix(3).map { "\(peer.name): \($0)" }
         } catch {
             why.append("\(peer.name): \(error)")

@@ -37,8 +37,7 @@ private func lines(_ s: String) -> String {
 
 /// Prints a JSON value with sorted keys and unescaped slashes: stable output for scripts.
 func printJSON(_ value: Any) throws {
-    let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-    writeFD(1, data + Data("\n".utf8))
+    writeFD(1, try JSONText.pretty(value) + [0x0a])
 }
 
 /// Bytes in binary units, e.g. "1.5 GiB".

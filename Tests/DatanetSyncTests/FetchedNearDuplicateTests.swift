@@ -131,11 +131,22 @@ extension SyncSessionTests {
             let content = try #require(try late.ledger.reader.contribution(id, in: d)).content
             _ = try l.fetch(d, contribution: id, kind: .blob, root: content, into: late.ledger)
         }
-        try l.bye()
         try late.ledger.flagFetched(d, ids, scanningAbove: 1_024, slice: 7)
         let fetched = try ids.map { try late.ledger.reader.nearDuplicate(of: $0) }
         let fetchedByRule = fetched == rule
         #expect(fetchedByRule)
+
+        // All at once, each text sketched as it arrives (its blob is one chunk) and flagged
+        // from those sketches.
+        let third = try Node()
+        _ = try l.pull(d, since: 0, recordsOnly: true, into: third.ledger)
+        let items = try ids.map { FetchItem(contribution: $0, kind: .blob, root: try #require(try third.ledger.reader.contribution($0, in: d)).content) }
+        let got = try l.fetch(d, items, into: third.ledger)
+        try l.bye()
+        #expect(got.sketches.count == ids.count && got.failed.isEmpty)
+        try third.ledger.flagFetched(d, ids, sketches: got.sketches)
+        let sketchedOnArrival = try ids.map { try third.ledger.reader.nearDuplicate(of: $0) } == rule
+        #expect(sketchedOnArrival)
         #expect(try served.wait() == ["bye", "bye"])
     }
 
@@ -185,6 +196,15 @@ extension SyncSessionTests {
             }
         }
         #expect(try !env.write { txn in try again.isActive(txn, bands) })
+        // Past its limit of entries: off (the table answers instead).
+        let small = BandMemo(datanet: DatanetID(SHA256.hash([5])), limit: 20)
+        try env.write { txn in
+            #expect(try small.isActive(txn, bands))
+            try write(a, Ledger.bandKeys(small.datanet, (0..<MinHash.k).map { UInt64($0) }), txn, to: small)
+            #expect(try small.isActive(txn, bands))
+            try write(b, Ledger.bandKeys(small.datanet, (0..<MinHash.k).map { UInt64($0 + 1) }), txn, to: small)
+            #expect(try !small.isActive(txn, bands))
+        }
         // A table that holds an entry of the Datanet already: never active; one of another Datanet only: active.
         #expect(try !env.write { txn in try BandMemo(datanet: d).isActive(txn, bands) })
         #expect(try env.write { txn in try BandMemo(datanet: other).isActive(txn, bands) })
