@@ -106,11 +106,26 @@ extension BundleSummary {
         (from, to) = (min(from, o.from), max(to, o.to))
         leaves += o.leaves; newLeaves += o.newLeaves; checkpoints += o.checkpoints; records += o.records
         signatures += o.signatures; promises += o.promises; objects += o.objects; sidecars += o.sidecars
-        skipped += o.skipped; bytes += o.bytes
+        skipped += o.skipped; bytes += o.bytes; leavesWithoutContent += o.leavesWithoutContent
     }
 }
 
 extension Ledger {
+    /// The bytes of content the leaves [start, end) of `d` name: their contributions' content
+    /// and their models' artifacts, as their records state them.
+    public func contentBytes(_ d: DatanetID, from start: UInt64, to end: UInt64) throws -> UInt64 {
+        var total: UInt64 = 0
+        try reader.forEachLeafSummary(d, from: start, to: end, kinds: [.intake, .model]) { _, leaf in
+            switch leaf {
+            case .intake(_, _, let c): total &+= c.size
+            case .other(let l): if let m = l.model, case .model(let r) = try Record(m.record) { total &+= r.artifactSize }
+            case .decision: break
+            }
+            return true
+        }
+        return total
+    }
+
     /// The subtree proof of leaves [start, end) of `d` in its tree of `size` (`MerkleLog.subtreeProof`).
     public func subtreeProof(_ d: DatanetID, start: UInt64, end: UInt64, size: UInt64) throws -> [Digest] {
         let log = try merkleLog(d)

@@ -26,6 +26,13 @@ public struct BundleSummary: Codable, Sendable, Equatable {
     /// or what a tombstone erased), left out.
     public var skipped = 0
     public var bytes: UInt64 = 0
+    /// Import: leaves that came in bundles without content (records-only ones), whose content
+    /// this store may lack. Not written out.
+    public var leavesWithoutContent = 0
+
+    private enum CodingKeys: String, CodingKey {
+        case datanet, from, to, leaves, newLeaves, checkpoints, records, signatures, promises, objects, sidecars, skipped, bytes
+    }
 }
 
 extension Ledger {

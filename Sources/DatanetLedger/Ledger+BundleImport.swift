@@ -178,6 +178,7 @@ extension Ledger {
         for id in objects.present { live.fresh[id] = nil } // already held: walked through the store
         summary.leaves = Int(to - from)
         summary.newLeaves = Int(to - max(from, min(to, localSize)))
+        if recordsOnly { summary.leavesWithoutContent = summary.newLeaves }
         summary.checkpoints = notes.count
         if let proof {
             // A batch is placed in the checkpoint's log by its proofs before the replay

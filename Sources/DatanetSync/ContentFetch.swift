@@ -64,6 +64,8 @@ public struct FetchSummary: Sendable, Equatable {
     /// The near-duplicate sketches of contributions whose content is a blob of one chunk that
     /// arrived here as text, made as it arrived (`Ledger.flagFetched` takes them).
     public var sketches = [RecordID: TextSketch]()
+
+    public init() {}
 }
 
 extension SyncClient {

@@ -122,6 +122,8 @@ public struct DatanetExchange: Sendable {
     public var pulled: (summary: BundleSummary, bytes: UInt64)?
     /// What the peer took of the push (nil: nothing needed pushing, or no push).
     public var pushed: (leaves: UInt64, records: UInt64, bytes: UInt64)?
+    /// The content fetched after the pull, which its records-only batches left out (nil: none).
+    public var fetched: FetchSummary?
 }
 
 extension SyncClient {
@@ -130,8 +132,11 @@ extension SyncClient {
     /// past this log and the records it lacks, then pushes what the peer lacks — leaves, the
     /// records only this side holds, and those gathering signatures the peer holds otherwise —
     /// only when there is any.
+    /// A pull that asked for content but got batches without it (version 4: the server leaves
+    /// large content to windows) fetches that content before the push.
     public func exchange(_ d: DatanetID, peerSize: UInt64, in ledger: Ledger, pull: Bool = true, push: Bool = true, recordsOnly: Bool = false,
                          pullProgress: (@Sendable (_ done: UInt64, _ total: UInt64) -> Void)? = nil,
+                         fetchProgress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil,
                          pushProgress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> DatanetExchange {
         var out = DatanetExchange()
         let holds = (try? ledger.reader.state(of: d)) != nil
@@ -144,6 +149,7 @@ extension SyncClient {
                                                          allPending: pendingHere == 0, into: ledger, progress: pullProgress)
             out.pulled = (summary, bytes)
             peerHolds = Set(theirs)
+            if !recordsOnly, summary.leavesWithoutContent > 0 { out.fetched = try fetchLeftOut(d, into: ledger, progress: fetchProgress) }
         }
         guard push, let held = try? ledger.reader.state(of: d) else { return out }
         let unlike = try ledger.reader.gatheringMarks(d).contains { !(peerHolds?.contains($0) ?? false) }
@@ -152,5 +158,29 @@ extension SyncClient {
                                        progress: pushProgress)
         }
         return out
+    }
+}
+
+extension SyncClient {
+    /// Fetches the content of `d` this store lacks (its live contributions' content and its
+    /// registered models' artifacts) in windows, and flags near-duplicates among what arrived
+    /// as a clone would have; throws the first refusal when some could not be fetched.
+    func fetchLeftOut(_ d: DatanetID, into ledger: Ledger, progress: ((_ done: UInt64, _ total: UInt64) -> Void)?) throws -> FetchSummary {
+        var items = [(item: FetchItem, size: UInt64)]()
+        for s in try ledger.reader.statuses(d) where s.state != .withdrawn && s.state != .takenDown {
+            let c = s.contribution
+            guard try !ledger.reader.isErased(d, contribution: s.id, content: c.content) else { continue }
+            items.append((FetchItem(contribution: s.id, kind: c.contentKind == .tree ? .tree : .blob, root: c.content), c.size))
+        }
+        for m in try ledger.reader.models(of: d) where m.leaf != nil {
+            items.append((FetchItem(contribution: m.id, kind: .blob, root: m.record.artifact), m.record.artifactSize))
+        }
+        let missing = try items.filter { try !ledger.reader.holdsObject($0.item.root, kind: $0.item.kind) }
+        guard !missing.isEmpty else { return FetchSummary() }
+        let total = missing.reduce(UInt64(0)) { $0 &+ $1.size }
+        let got = try fetch(d, missing.map(\.item), into: ledger) { progress?($0.bytes, max(total, $0.bytes)) }
+        try ledger.flagFetched(d, missing.map(\.item.contribution), sketches: got.sketches)
+        if let (c, e) = got.failed.min(by: { $0.key < $1.key }) { throw SyncError.refused(code: "missing", message: "the content of \(c.hex) could not be fetched: \(e)") }
+        return got
     }
 }

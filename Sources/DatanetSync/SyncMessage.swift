@@ -11,8 +11,9 @@ import DatanetRecords
 public struct SyncMessage: Equatable, Sendable {
     /// Protocol versions this build speaks: 3 (a `fetch` may name several contributions;
     /// version 2 named one, and version 1 listed pending records by marks, its `pull` without
-    /// fields 6 and 7).
-    public static let versions: ClosedRange<UInt64> = 3...3
+    /// fields 6 and 7) and 4 (the same messages; a pull's batches whose content is large may
+    /// come records-only, that content then fetched).
+    public static let versions: ClosedRange<UInt64> = 3...4
     /// Bounds every decoder checks (schema/protocol.md "Bounds").
     public static let maximumPart = 1 << 20, maximumDatanets = 10_000, maximumKinds = 64
     public static let maximumCode = 64, maximumText = 1024, maximumName = 256, maximumNote = 4096

@@ -27,9 +27,14 @@ public struct SyncServer: Sendable {
     public let requestsPerSecond: Double, burst: Double
     /// The largest bundle a peer may push (a push stating more is refused before any part).
     public let maximumPush: UInt64
+    /// A batch of a pull whose content passes this many bytes goes records-only to a peer that
+    /// speaks version 4, which fetches that content in windows after the run.
+    public let inlineContent: UInt64
 
-    public init(ledger: Ledger, requestsPerSecond: Double = 1_000, burst: Double = 2_000, maximumPush: UInt64 = BundleTransfer.defaultMaximum) {
+    public init(ledger: Ledger, requestsPerSecond: Double = 1_000, burst: Double = 2_000, maximumPush: UInt64 = BundleTransfer.defaultMaximum,
+                inlineContent: UInt64 = 16 << 20) {
         (self.ledger, self.requestsPerSecond, self.burst, self.maximumPush) = (ledger, requestsPerSecond, burst, maximumPush)
+        self.inlineContent = inlineContent
     }
 
     /// The Datanets of this store `peer` may read.
@@ -46,6 +51,7 @@ public struct SyncServer: Sendable {
             guard case .hello(let theirs, let kinds) = first.body else { throw SyncError.unexpected("the first message is \(first.typeName), not hello") }
             try c.send(SyncMessage(first.request, .hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
             guard theirs.overlaps(SyncMessage.versions) else { throw SyncError.version(ours: SyncMessage.versions, theirs: theirs) }
+            let version = min(theirs.upperBound, SyncMessage.versions.upperBound)
             let replays = Set(kinds)
             report(SyncEvent(peer: peer, kind: "hello"))
             var budget = RequestBudget(perSecond: requestsPerSecond, burst: burst)
@@ -88,7 +94,8 @@ public struct SyncServer: Sendable {
                     }
                     let bytes = try BundleTransfer.sendRun(ledger, d, since: min(since, newest), recordsOnly: recordsOnly,
                                                         selection: PendingSelection(wanted: Set(wanted), held: Set(held), all: all),
-                                                        telling: try ledger.reader.gatheringMarks(d), request: m.request, over: c)
+                                                        telling: try ledger.reader.gatheringMarks(d), inlineContent: version >= 4 ? inlineContent : nil,
+                                                        request: m.request, over: c)
                     report(SyncEvent(peer: peer, kind: "pull", datanet: st.id, bytes: bytes))
                 case .push(let d):
                     // A contributor who may not read `d` may push its own pending records only.
@@ -228,6 +235,10 @@ public final class SyncClient {
     public private(set) var roundTrips = 0
     /// The leaf kinds the peer said it replays (every kind until `hello` says otherwise).
     private var peerReplays = Set(LeafKind.allCases.map(\.rawValue))
+    /// The highest protocol version both sides speak (`hello`).
+    public private(set) var version = SyncMessage.versions.lowerBound
+    /// The versions this client offers in `hello` (tests offer fewer).
+    var offered = SyncMessage.versions
 
     public init(_ connection: PeerConnection) { self.connection = connection }
 
@@ -248,9 +259,10 @@ public final class SyncClient {
 
     /// Agrees on a protocol version and learns the leaf kinds the peer replays.
     public func hello() throws {
-        let id = try request(.hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue)))
+        let id = try request(.hello(versions: offered, kinds: LeafKind.allCases.map(\.rawValue)))
         guard case .hello(let theirs, let kinds) = try answer(id).body else { throw SyncError.unexpected("hello was not answered with hello") }
-        guard theirs.overlaps(SyncMessage.versions) else { throw SyncError.version(ours: SyncMessage.versions, theirs: theirs) }
+        guard theirs.overlaps(offered) else { throw SyncError.version(ours: offered, theirs: theirs) }
+        version = min(theirs.upperBound, offered.upperBound)
         peerReplays = Set(kinds)
     }
 

@@ -257,13 +257,16 @@ func runSync(_ p: Parsed) throws -> Int32 {
         let position = try ledger.reader.queuePosition()
         let pullBar = TransferBar(label: "pull \(terminalSafe(r.name))", quiet: p.has("--json"))
         let pushBar = TransferBar(label: "push \(terminalSafe(r.name))", quiet: p.has("--json"))
+        // Large content a version-4 peer left out of the pull's batches, fetched in windows.
+        let fetchBar = TransferBar(label: "fetch \(terminalSafe(r.name))", quiet: p.has("--json"))
         let x = try client.exchange(r.id, peerSize: r.size, in: ledger, pull: !p.has("--push"), push: !p.has("--pull"), recordsOnly: p.has("--records-only"),
-                                    pullProgress: pullBar.update, pushProgress: pushBar.update)
-        pullBar.finish(); pushBar.finish()
+                                    pullProgress: pullBar.update, fetchProgress: fetchBar.update, pushProgress: pushBar.update)
+        pullBar.finish(); fetchBar.finish(); pushBar.finish()
         note(x.reconciled, into: &row)
         if let (s, bytes) = x.pulled {
-            (row["leaves_in"], row["records_in"], row["objects_in"], row["bytes_in"]) = (s.newLeaves, s.records, s.objects, bytes)
-            leavesIn += s.newLeaves; recordsIn += s.records; objectsIn += s.objects
+            let fetched = x.fetched ?? FetchSummary()
+            (row["leaves_in"], row["records_in"], row["objects_in"], row["bytes_in"]) = (s.newLeaves, s.records, s.objects + fetched.objects, bytes + fetched.bytes)
+            leavesIn += s.newLeaves; recordsIn += s.records; objectsIn += s.objects + fetched.objects
         }
         var peerSize = r.size
         if let pushed = x.pushed {

@@ -66,13 +66,14 @@ import Testing
     /// Serves `sessions` connections on `listener`, one after another; returns each session's
     /// outcome ("bye" or the error that ended it).
     static func serve(_ node: Node, _ listener: TCPListener, sessions: Int, rate: (perSecond: Double, burst: Double) = (1_000, 2_000),
-                      maximumPush: UInt64 = BundleTransfer.defaultMaximum) -> Parallel.Running<[String]> {
+                      maximumPush: UInt64 = BundleTransfer.defaultMaximum, inlineContent: UInt64 = 64 << 20) -> Parallel.Running<[String]> {
         Parallel.start {
             var outcomes = [String]()
             for _ in 0..<sessions {
                 do {
                     let c = try PeerConnection.open(try listener.accept(timeout: 20), role: .responder, identity: node.identity, now: Self.now)
-                    try SyncServer(ledger: node.ledger, requestsPerSecond: rate.perSecond, burst: rate.burst, maximumPush: maximumPush).serve(c) { _ in }
+                    try SyncServer(ledger: node.ledger, requestsPerSecond: rate.perSecond, burst: rate.burst, maximumPush: maximumPush,
+                                   inlineContent: inlineContent).serve(c) { _ in }
                     outcomes.append("bye")
                 } catch {
                     print("SERVER ERROR: \(error)")
@@ -118,9 +119,10 @@ import Testing
         return x
     }
 
-    static func connect(_ node: Node, _ listener: TCPListener) throws -> SyncClient {
+    static func connect(_ node: Node, _ listener: TCPListener, offering versions: ClosedRange<UInt64> = SyncMessage.versions) throws -> SyncClient {
         let c = SyncClient(try PeerConnection.open(try TCPSocket.connect(host: "127.0.0.1", port: listener.port), role: .initiator,
                                                    identity: node.identity, now: Self.now))
+        c.offered = versions
         try c.hello()
         return c
     }
@@ -791,7 +793,7 @@ extension LedgerReader {
         func mark(_ n: UInt8) -> PendingMark { PendingMark(id: RecordID(SHA256.hash([n])), signers: UInt64(n) << 56 | 0xabcdef) }
         let kinds = LeafKind.allCases.map(\.rawValue)
         return [
-            ("C", .init(1, .hello(versions: 3...3, kinds: kinds))), ("S", .init(1, .hello(versions: 3...3, kinds: kinds))),
+            ("C", .init(1, .hello(versions: 3...4, kinds: kinds))), ("S", .init(1, .hello(versions: 3...4, kinds: kinds))),
             ("C", .init(2, .list)), ("S", .init(2, .datanets([.init(id: d, name: "songs", size: 3)]))),
             ("C", .init(3, .reconcile(d, ask))), ("S", .init(3, .reconcile(d, reply))),
             ("C", .init(4, .pull(d, since: 1, recordsOnly: false, held: [mark(1)], wanted: [RecordID(b.id)], allPending: false))),
