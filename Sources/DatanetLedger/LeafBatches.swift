@@ -106,24 +106,20 @@ extension BundleSummary {
         (from, to) = (min(from, o.from), max(to, o.to))
         leaves += o.leaves; newLeaves += o.newLeaves; checkpoints += o.checkpoints; records += o.records
         signatures += o.signatures; promises += o.promises; objects += o.objects; sidecars += o.sidecars
-        skipped += o.skipped; bytes += o.bytes; leavesWithoutContent += o.leavesWithoutContent
+        skipped += o.skipped; bytes += o.bytes; withoutContent += o.withoutContent
     }
 }
 
 extension Ledger {
-    /// The bytes of content the leaves [start, end) of `d` name: their contributions' content
-    /// and their models' artifacts, as their records state them.
-    public func contentBytes(_ d: DatanetID, from start: UInt64, to end: UInt64) throws -> UInt64 {
+    /// Whether the content the intake leaves [start, end) of `d` name, as their records state
+    /// its size, passes `limit` bytes (read only until it does).
+    public func contentPasses(_ limit: UInt64, _ d: DatanetID, from start: UInt64, to end: UInt64) throws -> Bool {
         var total: UInt64 = 0
-        try reader.forEachLeafSummary(d, from: start, to: end, kinds: [.intake, .model]) { _, leaf in
-            switch leaf {
-            case .intake(_, _, let c): total &+= c.size
-            case .other(let l): if let m = l.model, case .model(let r) = try Record(m.record) { total &+= r.artifactSize }
-            case .decision: break
-            }
-            return true
+        try reader.forEachLeafSummary(d, from: start, to: end, kinds: [.intake]) { _, leaf in
+            if case .intake(_, _, let c) = leaf { total = total.addingReportingOverflow(c.size).overflow ? .max : total + c.size }
+            return total <= limit
         }
-        return total
+        return total > limit
     }
 
     /// The subtree proof of leaves [start, end) of `d` in its tree of `size` (`MerkleLog.subtreeProof`).

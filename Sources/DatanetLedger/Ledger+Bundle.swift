@@ -26,9 +26,9 @@ public struct BundleSummary: Codable, Sendable, Equatable {
     /// or what a tombstone erased), left out.
     public var skipped = 0
     public var bytes: UInt64 = 0
-    /// Import: leaves that came in bundles without content (records-only ones), whose content
-    /// this store may lack. Not written out.
-    public var leavesWithoutContent = 0
+    /// Import: the ranges of leaves that came in bundles without content (records-only ones),
+    /// the last bundle's whole range included, whose content this store may lack. Not written out.
+    public var withoutContent = [Range<UInt64>]()
 
     private enum CodingKeys: String, CodingKey {
         case datanet, from, to, leaves, newLeaves, checkpoints, records, signatures, promises, objects, sidecars, skipped, bytes

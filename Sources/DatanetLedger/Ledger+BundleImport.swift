@@ -178,7 +178,7 @@ extension Ledger {
         for id in objects.present { live.fresh[id] = nil } // already held: walked through the store
         summary.leaves = Int(to - from)
         summary.newLeaves = Int(to - max(from, min(to, localSize)))
-        if recordsOnly { summary.leavesWithoutContent = summary.newLeaves }
+        if recordsOnly { summary.withoutContent = [from..<to] }
         summary.checkpoints = notes.count
         if let proof {
             // A batch is placed in the checkpoint's log by its proofs before the replay

@@ -41,9 +41,9 @@ public enum BundleTransfer {
     /// a `batch` message with its subtree proof, then the last bundle (leaves the log gained
     /// meanwhile, checkpoints, the pending records `selection` includes, and `end` telling
     /// `mine`). With `signer`, one bundle of the pending records that key signed and nothing
-    /// else (a contributor who may not read `d`). With `inlineContent`, a batch whose content
-    /// passes that many bytes goes records-only, its content left for the receiver to fetch
-    /// (protocol version 4). Returns the bytes of bundle sent.
+    /// else (a contributor who may not read `d`). With `inlineContent`, a batch whose intakes'
+    /// content passes that many bytes goes records-only, its content left for the receiver to
+    /// fetch (protocol version 4). Returns the bytes of bundle sent.
     static func sendRun(_ ledger: Ledger, _ d: DatanetID, since: UInt64, recordsOnly: Bool, selection: PendingSelection, signer: PublicKey? = nil,
                         telling mine: [PendingMark] = [], inlineContent: UInt64? = nil, request: UInt64, over c: PeerConnection,
                         progress: ((_ done: UInt64, _ total: UInt64) -> Void)? = nil) throws -> UInt64 {
@@ -57,7 +57,7 @@ public enum BundleTransfer {
                 try sendOrReason(SyncMessage(request, .batch(start: start, end: end, checkpoint: note, proof: proof, consistency: consistency)), over: c)
                 let base = sent
                 var withoutContent = recordsOnly
-                if !recordsOnly, let limit = inlineContent { withoutContent = try ledger.contentBytes(d, from: start, to: end) > limit }
+                if !recordsOnly, let limit = inlineContent { withoutContent = try ledger.contentPasses(limit, d, from: start, to: end) }
                 sent += try send(ledger, d, since: start, end: end, recordsOnly: withoutContent, request: request, over: c) {
                     progress?(base + $0, base + $1)
                 }

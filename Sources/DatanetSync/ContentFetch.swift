@@ -102,6 +102,10 @@ extension SyncClient {
         return summary
     }
 
+    /// The most sketches one fetch makes as texts arrive (about 2 KB each); texts past them are
+    /// read back when flagged.
+    static let sketchesKept = 1 << 16
+
     /// One pass of `fetch` over `items`, adding to `summary`.
     func fetchRound(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger, window: Int,
                     summary: inout FetchSummary, progress: ((FetchSummary) -> Void)?) throws {
@@ -112,7 +116,8 @@ extension SyncClient {
         // A contribution whose content is a blob of one chunk: that chunk's bytes are its text,
         // sketched (on every core) as it arrives rather than read back to be flagged.
         var withRoot = [ObjectID: [RecordID]](), sketchFor = [ObjectID: [RecordID]]()
-        let sketching = DispatchGroup(), sketched = Mutex([RecordID: TextSketch]())
+        let sketching = DispatchGroup(), sketched = Mutex([RecordID: TextSketch]()), sketchingRoom = DispatchSemaphore(value: 4)
+        var queuedSketches = 0
         // Sketched on other threads while answers keep arriving; all done before this returns.
         defer {
             sketching.wait()
@@ -198,8 +203,12 @@ extension SyncClient {
                 summary.objects += 1
                 summary.bytes += UInt64(o.bytes.count)
             }
-            if !texts.isEmpty {
+            if !texts.isEmpty, queuedSketches < Self.sketchesKept {
+                // At most a few answers' texts wait to be sketched: past them this loop waits.
+                queuedSketches += texts.count
+                sketchingRoom.wait()
                 DispatchQueue.global().async(group: sketching) { [texts] in
+                    defer { sketchingRoom.signal() }
                     var made = [(RecordID, TextSketch)]()
                     for t in texts where t.bytes.count <= MinHash.maximumText {
                         guard let text = String(validating: t.bytes, as: UTF8.self), let sketch = TextSketch(text, datanet: d) else { continue }

@@ -124,6 +124,8 @@ public struct DatanetExchange: Sendable {
     public var pushed: (leaves: UInt64, records: UInt64, bytes: UInt64)?
     /// The content fetched after the pull, which its records-only batches left out (nil: none).
     public var fetched: FetchSummary?
+    /// Why some of that content could not be fetched (the rest stays; `datanet fetch` tries again).
+    public var fetchError: String?
 }
 
 extension SyncClient {
@@ -149,7 +151,20 @@ extension SyncClient {
                                                          allPending: pendingHere == 0, into: ledger, progress: pullProgress)
             out.pulled = (summary, bytes)
             peerHolds = Set(theirs)
-            if !recordsOnly, summary.leavesWithoutContent > 0 { out.fetched = try fetchLeftOut(d, into: ledger, progress: fetchProgress) }
+            if !recordsOnly, !summary.withoutContent.isEmpty {
+                // A failure here is reported, and the push goes on: what did arrive stays.
+                do {
+                    let got = try fetchLeftOut(d, ranges: summary.withoutContent, into: ledger, progress: fetchProgress)
+                    out.fetched = got.summary
+                    if let (c, e) = got.failed.first {
+                        out.fetchError = "the content of \(got.failed.count) contribution(s) could not be fetched (\(c.hex.prefix(16)): \(e))"
+                    }
+                } catch let e as SocketError {
+                    throw e
+                } catch {
+                    out.fetchError = "\(error)"
+                }
+            }
         }
         guard push, let held = try? ledger.reader.state(of: d) else { return out }
         let unlike = try ledger.reader.gatheringMarks(d).contains { !(peerHolds?.contains($0) ?? false) }
@@ -162,25 +177,51 @@ extension SyncClient {
 }
 
 extension SyncClient {
-    /// Fetches the content of `d` this store lacks (its live contributions' content and its
-    /// registered models' artifacts) in windows, and flags near-duplicates among what arrived
-    /// as a clone would have; throws the first refusal when some could not be fetched.
-    func fetchLeftOut(_ d: DatanetID, into ledger: Ledger, progress: ((_ done: UInt64, _ total: UInt64) -> Void)?) throws -> FetchSummary {
-        var items = [(item: FetchItem, size: UInt64)]()
-        for s in try ledger.reader.statuses(d) where s.state != .withdrawn && s.state != .takenDown {
-            let c = s.contribution
-            guard try !ledger.reader.isErased(d, contribution: s.id, content: c.content) else { continue }
-            items.append((FetchItem(contribution: s.id, kind: c.contentKind == .tree ? .tree : .blob, root: c.content), c.size))
+    /// Fetches the content a pull's records-only bundles left out (`ranges`): that of their
+    /// intakes and of the pending contributions (an honest server sends their bundle with
+    /// content; a lying one may not), unless held or erased, and the artifacts of their models
+    /// when the peer holds them (as a bundle carries them). Near-duplicates among what arrived
+    /// are flagged as a clone would have flagged them, also when the fetch ends early. Returns
+    /// the summary and the contributions (not models) whose content the peer would not give.
+    func fetchLeftOut(_ d: DatanetID, ranges: [Range<UInt64>], into ledger: Ledger,
+                      progress: ((_ done: UInt64, _ total: UInt64) -> Void)?) throws -> (summary: FetchSummary, failed: [(RecordID, SyncError)]) {
+        var items = [(item: FetchItem, size: UInt64)](), models = Set<RecordID>(), seen = Set<RecordID>()
+        for r in ranges where !r.isEmpty {
+            try ledger.reader.forEachLeafSummary(d, from: r.lowerBound, to: r.upperBound, kinds: [.intake, .model]) { _, leaf in
+                switch leaf {
+                case .intake(_, let id, let c) where seen.insert(id).inserted:
+                    items.append((FetchItem(contribution: id, kind: c.contentKind == .tree ? .tree : .blob, root: c.content), c.size))
+                case .other(let l):
+                    if let m = l.model, case .model(let r) = try Record(m.record), seen.insert(m.record.id).inserted {
+                        items.append((FetchItem(contribution: m.record.id, kind: .blob, root: r.artifact), r.artifactSize))
+                        models.insert(m.record.id)
+                    }
+                default: break
+                }
+                return true
+            }
         }
-        for m in try ledger.reader.models(of: d) where m.leaf != nil {
-            items.append((FetchItem(contribution: m.id, kind: .blob, root: m.record.artifact), m.record.artifactSize))
+        for e in try ledger.reader.pendingRecords(d) where e.kind == .contribution && seen.insert(e.id).inserted {
+            if case .contribution(let c) = try Record(e) {
+                items.append((FetchItem(contribution: e.id, kind: c.contentKind == .tree ? .tree : .blob, root: c.content), c.size))
+            }
         }
-        let missing = try items.filter { try !ledger.reader.holdsObject($0.item.root, kind: $0.item.kind) }
-        guard !missing.isEmpty else { return FetchSummary() }
-        let total = missing.reduce(UInt64(0)) { $0 &+ $1.size }
-        let got = try fetch(d, missing.map(\.item), into: ledger) { progress?($0.bytes, max(total, $0.bytes)) }
-        try ledger.flagFetched(d, missing.map(\.item.contribution), sketches: got.sketches)
-        if let (c, e) = got.failed.min(by: { $0.key < $1.key }) { throw SyncError.refused(code: "missing", message: "the content of \(c.hex) could not be fetched: \(e)") }
-        return got
+        let missing = try items.filter { x in
+            try !ledger.reader.holdsObject(x.item.root, kind: x.item.kind)
+                && (models.contains(x.item.contribution) || !ledger.reader.isErased(d, contribution: x.item.contribution, content: x.item.root))
+        }
+        guard !missing.isEmpty else { return (FetchSummary(), []) }
+        let total = missing.reduce(UInt64(0)) { $0.addingReportingOverflow($1.size).overflow ? .max : $0 + $1.size }
+        let ids = missing.map(\.item.contribution).filter { !models.contains($0) }
+        let got: FetchSummary
+        do {
+            got = try fetch(d, missing.map(\.item), into: ledger) { progress?($0.bytes, max(total, $0.bytes)) }
+        } catch {
+            try? ledger.flagFetched(d, ids)
+            throw error
+        }
+        try ledger.flagFetched(d, ids, sketches: got.sketches)
+        let failed = got.failed.filter { !models.contains($0.key) }.sorted { $0.key < $1.key }
+        return (got, failed)
     }
 }

@@ -1,10 +1,13 @@
 import Foundation
 
 /// The `--json` output of every command: the layout Foundation's `JSONSerialization` writes with
-/// `.prettyPrinted`, `.sortedKeys` and `.withoutEscapingSlashes` (two-space indent, `"key" : value`),
-/// written directly. Foundation on Linux compares sorted keys through a locale created per
-/// comparison, which took 16 s for the 100,000 rows of `status --json`; keys here are sorted by
-/// their Unicode scalars (the same order for the ASCII keys commands write).
+/// `.prettyPrinted`, `.sortedKeys` and `.withoutEscapingSlashes` (two-space indent, `"key" : value`,
+/// its escapes and numbers), written directly. Foundation on Linux compares sorted keys through a
+/// locale created per comparison, which took 16 s for the 100,000 rows of `status --json`. Keys
+/// here are sorted by their Unicode scalars: the same order as Foundation's for the lower-case
+/// keys commands name, but not always for keys that are data (labels, metadata), which Foundation
+/// orders case-insensitively with digits by value (`class9` before `class10`); JSON objects are
+/// unordered, so readers are unaffected.
 enum JSONText {
     /// An output value that is not JSON (a command's own mistake, never input's).
     struct Unwritable: Error, CustomStringConvertible {
@@ -82,8 +85,10 @@ enum JSONText {
 
     private static func number(_ d: Double, into out: inout [UInt8]) throws {
         guard d.isFinite else { throw Unwritable(type: "non-finite number") }
-        // Whole numbers are written without a fraction, as Foundation writes them.
-        if d == d.rounded(), abs(d) < 1e15 { out += Array(String(Int64(d)).utf8) } else { out += Array("\(d)".utf8) }
+        // As Foundation writes it: Swift's shortest form, without a trailing ".0".
+        var text = "\(d)"
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        out += Array(text.utf8)
     }
 
     /// A JSON string: `"` and `\` escaped, control characters as `\n`-style or `\u00XX` escapes,

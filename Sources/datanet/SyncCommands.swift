@@ -231,7 +231,7 @@ func runSync(_ p: Parsed) throws -> Int32 {
         (row["reconcile_rounds"], row["reconcile_bytes_sent"], row["reconcile_bytes_received"]) = (r.rounds, r.bytesSent, r.bytesReceived)
         reconciled.rounds += r.rounds; reconciled.bytesSent += r.bytesSent; reconciled.bytesReceived += r.bytesReceived
     }
-    var disagreed = false
+    var disagreed = false, incomplete = false
     for r in wanted {
         var row: [String: Any] = ["datanet": r.id.hex, "name": r.name]
         // The peer's newest checkpoint is checked against this log before anything moves: a
@@ -263,6 +263,10 @@ func runSync(_ p: Parsed) throws -> Int32 {
                                     pullProgress: pullBar.update, fetchProgress: fetchBar.update, pushProgress: pushBar.update)
         pullBar.finish(); fetchBar.finish(); pushBar.finish()
         note(x.reconciled, into: &row)
+        if let e = x.fetchError {
+            errLine("datanet: \(terminalSafe(r.name)): \(terminalSafe(e)); what arrived is kept, and `datanet fetch \(r.id.hex.prefix(16))` fetches the rest")
+            (row["fetch_error"], incomplete) = (e, true)
+        }
         if let (s, bytes) = x.pulled {
             let fetched = x.fetched ?? FetchSummary()
             (row["leaves_in"], row["records_in"], row["objects_in"], row["bytes_in"]) = (s.newLeaves, s.records, s.objects + fetched.objects, bytes + fetched.bytes)
@@ -309,7 +313,7 @@ func runSync(_ p: Parsed) throws -> Int32 {
             + "\(client.roundTrips) round trips (\(reconciled.rounds) reconciling pending records, \(reconciled.bytesSent + reconciled.bytesReceived) B), "
             + "\(socket.bytesReceived) B received, \(socket.bytesSent) B sent" + (expired > 0 ? "; \(expired) expired pending record(s) dropped" : ""))
     }
-    return disagreed ? 1 : 0
+    return disagreed || incomplete ? 1 : 0
 }
 
 /// `--proposal-max-age`: how old a pending contribution may grow here before it is dropped
