@@ -114,7 +114,7 @@ extension SyncClient {
         var queue = [(contribution: RecordID, refs: [SyncMessage.ObjectRef])](), head = 0
         var pending = Set<SyncMessage.ObjectRef>()
         // A contribution whose content is a blob of one chunk: that chunk's bytes are its text,
-        // sketched (on every core) as it arrives rather than read back to be flagged.
+        // sketched on another thread as it arrives rather than read back to be flagged.
         var withRoot = [ObjectID: [RecordID]](), sketchFor = [ObjectID: [RecordID]]()
         let sketching = DispatchGroup(), sketched = Mutex([RecordID: TextSketch]()), sketchingRoom = DispatchSemaphore(value: 4)
         var queuedSketches = 0

@@ -152,17 +152,12 @@ extension SyncClient {
             out.pulled = (summary, bytes)
             peerHolds = Set(theirs)
             if !recordsOnly, !summary.withoutContent.isEmpty {
-                // A failure here is reported, and the push goes on: what did arrive stays.
-                do {
-                    let got = try fetchLeftOut(d, ranges: summary.withoutContent, into: ledger, progress: fetchProgress)
-                    out.fetched = got.summary
-                    if let (c, e) = got.failed.first {
-                        out.fetchError = "the content of \(got.failed.count) contribution(s) could not be fetched (\(c.hex.prefix(16)): \(e))"
-                    }
-                } catch let e as SocketError {
-                    throw e
-                } catch {
-                    out.fetchError = "\(error)"
+                // Content the peer would not give is reported, and the push goes on (what did
+                // arrive stays); an error that leaves the session out of step ends it, as any does.
+                let got = try fetchLeftOut(d, ranges: summary.withoutContent, into: ledger, progress: fetchProgress)
+                out.fetched = got.summary
+                if let (c, e) = got.failed.first {
+                    out.fetchError = "the content of \(got.failed.count) contribution(s) could not be fetched (\(c.hex.prefix(16)): \(e))"
                 }
             }
         }
