@@ -7,6 +7,7 @@ import Glibc
 
 // A closed peer must give EPIPE, not kill us with buffered output lost (SWIFT-NOTES §6).
 signal(SIGPIPE, SIG_IGN)
+keepLargeBuffersInTheHeap()
 
 
 let usage = """
