@@ -44,7 +44,7 @@ extension Ledger {
             }
         }
         let name = Self.exportedName(intake: intake, sidecar: sidecar, content: c.content)
-        try walk(c.content, c.contentKind == .tree ? .tree : .blob, name, c.size)
+        try walk(c.content, c.contentKind.object, name, c.size)
         return out
     }
 }

@@ -24,7 +24,7 @@ extension LedgerReader {
             guard let c = try ledger.contribution(txn, id, in: d), try !ledger.isErased(txn, d, contribution: id),
                   try !ledger.isErased(txn, d, content: c.content) else { return nil }
             var live = Set<ObjectID>()
-            try ledger.store.mark(c.content, kind: c.contentKind == .tree ? .tree : .blob, in: txn, into: &live)
+            try ledger.store.mark(c.content, kind: c.contentKind.object, in: txn, into: &live)
             return live
         }
     }
@@ -42,7 +42,7 @@ extension LedgerReader {
 
     /// Whether every object of this content is held here (a records-only sync holds none).
     public func holdsContent(_ c: Contribution) throws -> Bool {
-        try holdsObject(c.content, kind: c.contentKind == .tree ? .tree : .blob)
+        try holdsObject(c.content, kind: c.contentKind.object)
     }
 
     /// Whether blob or tree `id` is held here whole, every object it names included.

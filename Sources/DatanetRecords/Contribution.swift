@@ -3,7 +3,12 @@ import DatanetCrypto
 import DatanetObjects
 
 /// The kind of content a contribution names.
-public enum ContentKind: UInt64, Sendable { case blob = 1, tree = 2 }
+public enum ContentKind: UInt64, Sendable {
+    case blob = 1, tree = 2
+
+    /// The kind of object the content's root is in the store.
+    public var object: ObjectKind { self == .tree ? .tree : .blob }
+}
 
 /// `contribution`: one file or folder offered to a Datanet. Signed by its author.
 public struct Contribution: Hashable, Sendable {

@@ -52,6 +52,8 @@ struct ContentReach {
 public struct FetchItem: Sendable {
     public var contribution: RecordID, kind: ObjectKind, root: ObjectID
     public init(contribution: RecordID, kind: ObjectKind, root: ObjectID) { (self.contribution, self.kind, self.root) = (contribution, kind, root) }
+    /// The content of contribution `id`, whose record is `c`.
+    public init(_ id: RecordID, _ c: Contribution) { self.init(contribution: id, kind: c.contentKind.object, root: c.content) }
 }
 
 /// What one fetch brought.
@@ -251,5 +253,55 @@ extension SyncClient {
             }
         }
         return out
+    }
+}
+
+extension SyncClient {
+    /// Fetches the content a pull's records-only bundles left out (`ranges`): that of their
+    /// intakes and of the pending contributions (an honest server sends their bundle with
+    /// content; a lying one may not), unless held or erased, and the artifacts of their models
+    /// when the peer holds them (as a bundle carries them). Near-duplicates among what arrived
+    /// are flagged as a clone would have flagged them, also when the fetch ends early. Returns
+    /// the summary and the contributions (not models) whose content the peer would not give.
+    func fetchLeftOut(_ d: DatanetID, ranges: [Range<UInt64>], into ledger: Ledger,
+                      progress: ((_ done: UInt64, _ total: UInt64) -> Void)?) throws -> (summary: FetchSummary, failed: [(RecordID, SyncError)]) {
+        var items = [(item: FetchItem, size: UInt64)](), models = Set<RecordID>(), seen = Set<RecordID>()
+        for r in ranges where !r.isEmpty {
+            try ledger.reader.forEachLeafSummary(d, from: r.lowerBound, to: r.upperBound, kinds: [.intake, .model]) { _, leaf in
+                switch leaf {
+                case .intake(_, let id, let c) where seen.insert(id).inserted:
+                    items.append((FetchItem(id, c), c.size))
+                case .other(let l):
+                    if let m = l.model, case .model(let r) = try Record(m.record), seen.insert(m.record.id).inserted {
+                        items.append((FetchItem(contribution: m.record.id, kind: .blob, root: r.artifact), r.artifactSize))
+                        models.insert(m.record.id)
+                    }
+                default: break
+                }
+                return true
+            }
+        }
+        for e in try ledger.reader.pendingRecords(d) where e.kind == .contribution && seen.insert(e.id).inserted {
+            if case .contribution(let c) = try Record(e) {
+                items.append((FetchItem(e.id, c), c.size))
+            }
+        }
+        let missing = try items.filter { x in
+            try !ledger.reader.holdsObject(x.item.root, kind: x.item.kind)
+                && (models.contains(x.item.contribution) || !ledger.reader.isErased(d, contribution: x.item.contribution, content: x.item.root))
+        }
+        guard !missing.isEmpty else { return (FetchSummary(), []) }
+        let total = missing.reduce(UInt64(0)) { $0.addingReportingOverflow($1.size).overflow ? .max : $0 + $1.size }
+        let ids = missing.map(\.item.contribution).filter { !models.contains($0) }
+        let got: FetchSummary
+        do {
+            got = try fetch(d, missing.map(\.item), into: ledger) { progress?($0.bytes, max(total, $0.bytes)) }
+        } catch {
+            try? ledger.flagFetched(d, ids)
+            throw error
+        }
+        try ledger.flagFetched(d, ids, sketches: got.sketches)
+        let failed = got.failed.filter { !models.contains($0.key) }.sorted { $0.key < $1.key }
+        return (got, failed)
     }
 }

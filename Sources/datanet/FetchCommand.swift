@@ -36,7 +36,7 @@ struct Fetched {
 func fetchMissing(_ ledger: Ledger, _ d: DatanetID, _ wanted: [(id: RecordID, contribution: Contribution)], offline: Bool,
                   from: Contact? = nil, quiet: Bool = false) throws -> Fetched {
     let live = try wanted.filter { try !ledger.reader.isErased(d, contribution: $0.id, content: $0.contribution.content) }
-    let items = live.map { (FetchItem(contribution: $0.id, kind: $0.contribution.contentKind == .tree ? .tree : .blob, root: $0.contribution.content), $0.contribution.size) }
+    let items = live.map { (FetchItem($0.id, $0.contribution), $0.contribution.size) }
     let fetched = Result { try fetchMissing(ledger, d, items, what: "contribution(s)", offline: offline, from: from, quiet: quiet) }
     // What is held (fetched now or before) is flagged as a clone would have flagged it, even
     // when the rest failed; the fetch's own error is the one reported. When nothing came, a

@@ -30,7 +30,7 @@ func resolveContent(_ ledger: Ledger?, _ store: ObjectStore, _ text: String) thr
         if object != nil, !records.isEmpty { throw StoreError.ambiguous(prefix: text, matches: 2) }
         if let object { return ContentTarget(kind: object.0, id: object.1) }
         if let r = records.first, let ledger, let c = try contribution(ledger, r) {
-            return ContentTarget(kind: c.contentKind == .tree ? .tree : .blob, id: c.content, contribution: r)
+            return ContentTarget(kind: c.contentKind.object, id: c.content, contribution: r)
         }
         // A prefix that names nothing may still be a file name made of hex digits.
         if let found = try resolvePath(store, text) { return found }
