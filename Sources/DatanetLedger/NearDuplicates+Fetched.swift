@@ -33,15 +33,32 @@ extension Ledger {
         // flagged in intake order a slice a transaction, each slice's flags final when it
         // commits (a cut call leaves the earliest sketched, and the next call goes on from
         // there), against an index of the band entries kept in memory.
-        let memo = BandMemo(datanet: d)
-        let slices = try env.read { txn -> [[RecordID]]? in
+        // Records are read and decoded once, here; each slice's transaction only checks that
+        // its contributions are still unsketched and where they are taken in now.
+        let slices = try env.read { txn -> [[NearDuplicateProbe]]? in
             guard try txn.lastKey(minhashes, prefix: d.bytes) == nil else { return nil }
-            let order = try probes(txn, d, ids, sketches: [:]).map(\.id)
+            let order = try probes(txn, d, ids, sketches: sketches)
             return stride(from: 0, to: order.count, by: slice).map { Array(order[$0 ..< min(order.count, $0 + slice)]) }
         }
-        for slice in slices ?? [ids] {
-            try flagFetchedSlice(d, slice, bands: bands, memo: slices == nil ? nil : memo, scanningAbove: scanningAbove, sketches: sketches)
+        guard let slices else {
+            return try flagFetchedSlice(d, bands: bands, memo: nil, scanningAbove: scanningAbove) { txn in try probes(txn, d, ids, sketches: sketches) }
         }
+        let memo = BandMemo(datanet: d)
+        for slice in slices {
+            try flagFetchedSlice(d, bands: bands, memo: memo, scanningAbove: scanningAbove) { txn in
+                try Self.inIntakeOrder(slice.compactMap { p in
+                    guard try !txn.contains(minhashes, d.bytes + p.id.bytes) else { return nil }
+                    var now = p
+                    now.intakeIndex = try intake(txn, d, p.id)
+                    return now
+                })
+            }
+        }
+    }
+
+    /// Intakes by index, then pending contributions by id.
+    private static func inIntakeOrder(_ probes: [NearDuplicateProbe]) -> [NearDuplicateProbe] {
+        probes.sorted { ($0.intakeIndex ?? .max, $0.id) < ($1.intakeIndex ?? .max, $1.id) }
     }
 
     /// The contributions of `d` among `ids` whose content is a blob and that are not sketched,
@@ -49,24 +66,23 @@ extension Ledger {
     private func probes(_ txn: Transaction, _ d: DatanetID, _ ids: [RecordID], sketches: [RecordID: TextSketch]) throws -> [NearDuplicateProbe] {
         var probes = [NearDuplicateProbe]()
         for id in Set(ids) {
-            guard try !txn.contains(minhashes, d.bytes + id.bytes),
-                  case .contribution(let c)? = try txn.get(records, id).flatMap({ try? Record(Envelope(encoded: $0)) }),
+            guard try !txn.contains(minhashes, d.bytes + id.bytes), let c = try contributionRecord(txn, id),
                   c.datanet == d, c.contentKind == .blob else { continue }
             probes.append(NearDuplicateProbe(id: id, contribution: c, intakeIndex: try intake(txn, d, id), sketch: sketches[id]))
         }
-        return probes.sorted { ($0.intakeIndex ?? .max, $0.id) < ($1.intakeIndex ?? .max, $1.id) }
+        return Self.inIntakeOrder(probes)
     }
 
-    /// `flagFetched` for `ids` in one transaction.
-    private func flagFetchedSlice(_ d: DatanetID, _ ids: [RecordID], bands: Table, memo: BandMemo?, scanningAbove: Int,
-                                  sketches: [RecordID: TextSketch]) throws {
+    /// `flagFetched` for the contributions `probes` gives in one transaction.
+    private func flagFetchedSlice(_ d: DatanetID, bands: Table, memo: BandMemo?, scanningAbove: Int,
+                                  probes: (Transaction) throws -> [NearDuplicateProbe]) throws {
         var attempts = 0
         try env.write { txn in
             // Run again after the map grew: what the aborted attempt added to the memo may be
             // matched in count by another writer's entries meanwhile.
             attempts += 1
             if attempts > 1 { memo?.turnOff() }
-            let probes = try probes(txn, d, ids, sketches: sketches)
+            let probes = try probes(txn)
             var added = BandsAdded()
             try flagNearDuplicates(txn, probes, added: &added, memo: memo)
             // Slices of a first fetch, while no other writer has committed: no later intake
@@ -109,7 +125,7 @@ extension Ledger {
     /// a band with it (`flag` keeps the earlier intakes and ranks them).
     private func reflag(_ txn: Transaction, _ bands: Table, _ d: DatanetID, _ id: RecordID) throws {
         guard let at = try intake(txn, d, id), let v = try txn.get(minhashes, d.bytes + id.bytes), v.count == MinHash.k * 8,
-              case .contribution(let c)? = try txn.get(records, id).flatMap({ try? Record(Envelope(encoded: $0)) }) else { return }
+              let c = try contributionRecord(txn, id) else { return }
         let sig = Self.slots(v)
         var candidates = Set<RecordID>()
         try members(txn, bands, of: Self.bandKeys(d, sig)) { _, other in candidates.insert(other) }

@@ -50,22 +50,19 @@ struct BandKey: Hashable, Comparable, Sendable {
 
     /// The index entry of contribution `id` under this band value (the prefix when nil).
     func entry(_ id: RecordID?) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(Self.count + 32)
-        datanet.withUnsafeBytes { out += $0 }
-        out.append(band)
-        withUnsafeBytes(of: hash.bigEndian) { out += $0 }
-        id?.withUnsafeBytes { out += $0 }
+        var out = [UInt8](repeating: 0, count: Self.count + (id == nil ? 0 : 32))
+        write(id, into: &out)
         return out
     }
 
-    /// Writes the index entry of contribution `id` into `out` (of `count` + 32 bytes) in place.
-    func write(_ id: RecordID, into out: inout [UInt8]) {
+    /// Writes `entry(id)` into `out`, which holds exactly as many bytes, in place (one buffer
+    /// for a run of entries).
+    func write(_ id: RecordID?, into out: inout [UInt8]) {
         out.withUnsafeMutableBytes { b in
             datanet.withUnsafeBytes { b.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 32) }
             b[32] = band
             b.storeBytes(of: hash.bigEndian, toByteOffset: 33, as: UInt64.self)
-            id.withUnsafeBytes { (b.baseAddress! + Self.count).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+            id?.withUnsafeBytes { (b.baseAddress! + Self.count).copyMemory(from: $0.baseAddress!, byteCount: 32) }
         }
     }
 
@@ -211,8 +208,7 @@ extension Ledger {
             var m = MinHash.matches(sig, Self.slots(v))
             guard m >= MinHash.threshold else { continue }
             // An exact copy outranks any near copy, even one whose slots all agree by chance.
-            if m == MinHash.k, case .contribution(let o)? = try txn.get(records, other).flatMap({ try? Record(Envelope(encoded: $0)) }),
-               o.content == c.content { m += 1 }
+            if m == MinHash.k, let o = try contributionRecord(txn, other), o.content == c.content { m += 1 }
             if m > (best?.matches ?? 0) { best = (other, m) }
         }
         if let best { try txn.put(nearDuplicates, p.id, best.id) }
@@ -250,6 +246,12 @@ extension Ledger {
             let first = hasher.finalize().withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
             return BandKey(datanet: d, band: UInt8(b), hash: UInt64(bigEndian: first))
         }
+    }
+
+    /// The contribution whose record this store holds under `id` (nil: none, or another kind).
+    func contributionRecord(_ txn: Transaction, _ id: RecordID) throws -> Contribution? {
+        guard case .contribution(let c)? = try txn.get(records, id).flatMap({ try? Record(Envelope(encoded: $0)) }) else { return nil }
+        return c
     }
 
     /// A signature as stored: its slots, each 8 bytes big-endian.
