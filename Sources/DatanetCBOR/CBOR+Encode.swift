@@ -3,8 +3,34 @@ extension CBOR {
     /// their encodings. These are the only bytes Datanet ever hashes or signs.
     public var encoded: [UInt8] {
         var out = [UInt8]()
+        // Sized first: a large value (a sync message of many objects) is written once, not
+        // copied each time its buffer regrows.
+        out.reserveCapacity(encodedCount)
         encode(into: &out)
         return out
+    }
+
+    /// The number of bytes `encode(into:)` appends.
+    public var encodedCount: Int {
+        switch self {
+        case .unsigned(let v), .negative(let v): return CBOR.headCount(v)
+        case .bytes(let b): return CBOR.headCount(UInt64(b.count)) + b.count
+        case .text(let t): return CBOR.headCount(UInt64(t.count)) + t.count
+        case .array(let items): return items.reduce(CBOR.headCount(UInt64(items.count))) { $0 + $1.encodedCount }
+        case .map(let entries): return entries.reduce(CBOR.headCount(UInt64(entries.count))) { $0 + $1.key.encodedCount + $1.value.encodedCount }
+        case .bool, .null: return 1
+        }
+    }
+
+    /// The length of a head carrying `value` in its shortest form (`appendHead`).
+    static func headCount(_ value: UInt64) -> Int {
+        switch value {
+        case 0..<24: 1
+        case 24...0xff: 2
+        case 0x100...0xffff: 3
+        case 0x1_0000...0xffff_ffff: 5
+        default: 9
+        }
     }
 
     /// Appends the deterministic encoding to `out`.

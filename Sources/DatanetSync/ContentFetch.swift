@@ -145,51 +145,33 @@ extension SyncClient {
         }
         var inFlight = [(id: UInt64, parts: [SyncMessage.FetchPart])]()
         var parents = [(SyncMessage.ObjectRef, [UInt8])]()
-        // Chunks received (each checked against its id) are stored a transaction at a time:
-        // once 8 MiB have gathered or, when an answer comes, 200 ms have passed since the last
-        // store, so a fetch of many small contributions does not pay a durable commit an
-        // answer. What arrived is kept even when the connection then fails (or stalls until
-        // its read deadline).
+        // Chunks received (each checked against its id) are stored a transaction at a time on
+        // the keeper's thread: once 8 MiB have gathered or, when an answer comes, 200 ms have
+        // passed since the last batch, and the keeper is free (else up to 32 MiB gather), so a
+        // fetch of many small contributions does not pay a durable commit an answer and a large
+        // one does not wait for the disk. What arrived is kept even when the connection then
+        // fails (or stalls until its read deadline).
+        let keeper = ChunkKeeper(ledger.store)
         var unkept = [(ObjectKind, ObjectID, [UInt8])](), unkeptBytes = 0, lastKept = ContinuousClock.now
         func keepChunks() throws {
-            try ledger.store.keep(unkept)
+            try keeper.keep(unkept)
             (unkept, unkeptBytes, lastKept) = ([], 0, ContinuousClock.now)
         }
-        defer { try? keepChunks() }
-        while true {
-            while inFlight.count < max(1, window) {
-                let parts = nextRequest()
-                if parts.isEmpty { break }
-                inFlight.append((try request(.fetch(d, parts: parts)), parts))
-            }
-            guard !inFlight.isEmpty else { break }
-            let (id, parts) = inFlight.removeFirst()
-            var owner = [SyncMessage.ObjectRef: RecordID]()
-            for p in parts { for r in p.wanted { owner[r] = p.contribution } }
-            let reply: SyncMessage
-            do { reply = try answer(id) } catch let e as SyncError {
-                // A request is refused whole only when it names one contribution, or a Datanet
-                // not served: each contribution it names has failed.
-                guard case .refused = e else { throw e }
-                for p in parts { summary.failed[p.contribution] = e }
-                continue
-            }
-            guard case .objects(let sent, let refused) = reply.body else { throw SyncError.unexpected("a fetch was not answered with objects") }
-            // A server always sends or refuses at least one object asked for: an answer that
-            // settles none would have the same request asked again forever.
-            guard !sent.isEmpty || refused.contains(where: { owner[$0] != nil }) else {
-                throw SyncError.unexpected("the peer answered a fetch with no object and no refusal")
-            }
-            for r in refused {
-                guard let c = owner[r] else { continue }
-                if summary.failed[c] == nil {
-                    summary.failed[c] = .refused(code: "missing", message: "the peer does not serve \(r.kind) \(r.id.hex) of contribution \(c.hex)")
-                }
-            }
+        defer {
+            try? keepChunks()
+            try? keeper.finish()
+        }
+        // An answer's objects are checked against their bytes on other threads while the next
+        // answer is received; it is settled (taken in, its chunks handed to the keeper, what it
+        // left out asked again) once that one has arrived, or when none is in flight.
+        typealias Checks = [(id: ObjectID, children: [(ObjectKind, ObjectID)])]
+        var arrived: (parts: [SyncMessage.FetchPart], owner: [SyncMessage.ObjectRef: RecordID], sent: [SyncMessage.SentObject],
+                      checks: Parallel.Running<Checks>)?
+        defer { _ = try? arrived?.checks.wait() }
+        func settle(_ parts: [SyncMessage.FetchPart], _ owner: [SyncMessage.ObjectRef: RecordID], _ sent: [SyncMessage.SentObject], _ checked: Checks) throws {
             var got = Set<SyncMessage.ObjectRef>(), chunks = [(ObjectKind, ObjectID, [UInt8])](), children = [RecordID: [SyncMessage.ObjectRef]]()
             var texts = [(bytes: [UInt8], contributions: [RecordID])]()
-            for o in sent {
-                let (oid, named) = try ObjectStore.validated(o.kind, o.bytes)
+            for (o, (oid, named)) in zip(sent, checked) {
                 let ref = SyncMessage.ObjectRef(o.kind, oid)
                 guard let c = owner[ref], got.insert(ref).inserted else {
                     throw SyncError.unexpected("the peer sent \(o.kind) \(oid.hex), which was not asked for")
@@ -221,7 +203,9 @@ extension SyncClient {
             }
             unkept += chunks
             unkeptBytes += chunks.reduce(0) { $0 + $1.2.count }
-            if unkeptBytes >= 8 << 20 || ContinuousClock.now - lastKept >= .milliseconds(200) { try keepChunks() }
+            if unkeptBytes >= 32 << 20 || (unkeptBytes >= 8 << 20 || ContinuousClock.now - lastKept >= .milliseconds(200)) && keeper.isIdle {
+                try keepChunks()
+            }
             for p in parts where summary.failed[p.contribution] == nil {
                 // What the answer's bound left out, asked for again, and what the blobs and
                 // trees received name that is not here; an object received stays in `pending`
@@ -232,7 +216,55 @@ extension SyncClient {
             }
             progress?(summary)
         }
+        func settleArrived() throws {
+            guard let a = arrived else { return }
+            arrived = nil
+            try settle(a.parts, a.owner, a.sent, try a.checks.wait())
+        }
+        while true {
+            while inFlight.count < max(1, window) {
+                let parts = nextRequest()
+                if parts.isEmpty { break }
+                inFlight.append((try request(.fetch(d, parts: parts)), parts))
+            }
+            guard !inFlight.isEmpty else {
+                if arrived == nil { break }
+                try settleArrived()
+                continue
+            }
+            let (id, parts) = inFlight.removeFirst()
+            var owner = [SyncMessage.ObjectRef: RecordID]()
+            for p in parts { for r in p.wanted { owner[r] = p.contribution } }
+            let reply: SyncMessage
+            do { reply = try answer(id) } catch let e as SyncError {
+                // A request is refused whole only when it names one contribution, or a Datanet
+                // not served: each contribution it names has failed.
+                guard case .refused = e else { throw e }
+                for p in parts { summary.failed[p.contribution] = e }
+                continue
+            }
+            guard case .objects(let sent, let refused) = reply.body else { throw SyncError.unexpected("a fetch was not answered with objects") }
+            // A server always sends or refuses at least one object asked for: an answer that
+            // settles none would have the same request asked again forever.
+            guard !sent.isEmpty || refused.contains(where: { owner[$0] != nil }) else {
+                throw SyncError.unexpected("the peer answered a fetch with no object and no refusal")
+            }
+            for r in refused {
+                guard let c = owner[r] else { continue }
+                if summary.failed[c] == nil {
+                    summary.failed[c] = .refused(code: "missing", message: "the peer does not serve \(r.kind) \(r.id.hex) of contribution \(c.hex)")
+                }
+            }
+            // Checked on every core for a large answer (a blob's chunks), else on one.
+            let grain = sent.reduce(0) { $0 + $1.bytes.count } >= 1 << 20 ? 1 : Int.max
+            let checks = Parallel.start { () throws -> Checks in
+                try Parallel.map(sent, grain: grain) { o in try ObjectStore.validated(o.kind, o.bytes) }.map { ($0.id, $0.children) }
+            }
+            try settleArrived()
+            arrived = (parts, owner, sent, checks)
+        }
         try keepChunks()
+        try keeper.finish()
         try ledger.store.keep(parents.reversed().map { ($0.0.kind, $0.0.id, $0.1) })
     }
 

@@ -53,26 +53,61 @@ public struct NoiseCipher: Sendable {
 
     /// Encrypts `plaintext` with associated data `ad` (plaintext passes through before a key).
     public mutating func encrypt(_ plaintext: [UInt8], ad: [UInt8] = []) throws(NoiseError) -> [UInt8] {
-        guard let key else { return plaintext }
+        guard key != nil else { return plaintext }
+        var out = plaintext + [UInt8](repeating: 0, count: ChaChaPoly.tagSize)
+        var failure: NoiseError?
+        out.withUnsafeMutableBytes { b in
+            ad.withUnsafeBytes { a in
+                do throws(NoiseError) { try encrypt(inPlace: b, count: plaintext.count, ad: a) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+        return out
+    }
+
+    /// Encrypts the first `count` bytes of `buffer` in place with associated data `ad`, the tag
+    /// in the 16 bytes after them. Only for a keyed cipher (every transport cipher is).
+    mutating func encrypt(inPlace buffer: UnsafeMutableRawBufferPointer, count: Int, ad: UnsafeRawBufferPointer) throws(NoiseError) {
+        guard let key else { preconditionFailure("a transport cipher has a key") }
         guard nonce < .max else { throw .nonceExhausted }
-        guard plaintext.count + ChaChaPoly.tagSize <= Self.maximumMessage else { throw .tooLong(plaintext.count + ChaChaPoly.tagSize) }
-        do {
-            let out = try ChaChaPoly.seal(key: key, nonce: Self.nonceBytes(nonce), plaintext: plaintext, aad: ad)
-            nonce += 1
-            return out
-        } catch { throw .crypto(.libcrypto(call: "\(error)")) }
+        guard count + ChaChaPoly.tagSize <= Self.maximumMessage else { throw .tooLong(count + ChaChaPoly.tagSize) }
+        do { try ChaChaPoly.sealInPlace(key: key, nonce: Self.nonceBytes(nonce), buffer, count: count, aad: ad) } catch {
+            throw .crypto(.libcrypto(call: "\(error)"))
+        }
+        nonce += 1
     }
 
     /// Decrypts and authenticates `ciphertext`; the nonce advances only when it verifies.
     public mutating func decrypt(_ ciphertext: [UInt8], ad: [UInt8] = []) throws(NoiseError) -> [UInt8] {
-        guard let key else { return ciphertext }
+        guard key != nil else { return ciphertext }
+        guard ciphertext.count >= ChaChaPoly.tagSize else { throw .decryptionFailed }
+        var failure: NoiseError?
+        // At least one byte of room, so the buffer has an address even for an empty plaintext.
+        let out = [UInt8](unsafeUninitializedCapacity: max(1, ciphertext.count - ChaChaPoly.tagSize)) { b, n in
+            n = 0
+            ciphertext.withUnsafeBytes { c in
+                ad.withUnsafeBytes { a in
+                    do throws(NoiseError) { n = try decrypt(c, ad: a, into: b.baseAddress!) } catch { failure = error }
+                }
+            }
+        }
+        if let failure { throw failure }
+        return out
+    }
+
+    /// Decrypts and authenticates `ciphertext` with associated data `ad` into `out` (room for
+    /// ciphertext.count − 16 bytes); returns the plaintext's length. The nonce advances only when
+    /// it verifies; when it throws, `out` holds nothing to use. Only for a keyed cipher.
+    mutating func decrypt(_ ciphertext: UnsafeRawBufferPointer, ad: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) throws(NoiseError) -> Int {
+        guard let key else { preconditionFailure("a transport cipher has a key") }
         guard nonce < .max else { throw .nonceExhausted }
         guard ciphertext.count <= Self.maximumMessage else { throw .tooLong(ciphertext.count) }
-        do {
-            let out = try ChaChaPoly.open(key: key, nonce: Self.nonceBytes(nonce), sealed: ciphertext, aad: ad)
-            nonce += 1
-            return out
-        } catch .authenticationFailed { throw .decryptionFailed } catch { throw .crypto(.libcrypto(call: "\(error)")) }
+        let n: Int
+        do { n = try ChaChaPoly.open(key: key, nonce: Self.nonceBytes(nonce), sealed: ciphertext, aad: ad, into: out) } catch .authenticationFailed {
+            throw .decryptionFailed
+        } catch { throw .crypto(.libcrypto(call: "\(error)")) }
+        nonce += 1
+        return n
     }
 }
 

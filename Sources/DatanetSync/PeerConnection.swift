@@ -70,9 +70,8 @@ public final class PeerConnection: @unchecked Sendable {
     /// The next application message; the end of the stream before one is an error.
     public func receive() throws -> [UInt8] {
         while inbox.isEmpty {
-            let bytes = try socket.receive()
-            if bytes.isEmpty { throw SocketError(operation: "receive from", address: socket.address, errno: 0) }
-            inbox = try channel.receive(bytes)
+            guard let messages = try channel.receive(from: socket) else { throw SocketError(operation: "receive from", address: socket.address, errno: 0) }
+            inbox = messages
         }
         return inbox.removeFirst()
     }

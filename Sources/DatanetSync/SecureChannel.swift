@@ -1,37 +1,67 @@
+import DatanetCrypto
+
 /// Noise messages on a byte stream, framed as the Noise specification does on TCP (§13: a
 /// 2-byte big-endian length, then the message). Bytes go in as they arrive, in buffers of
 /// any size; whole messages come out.
 public struct NoiseFrameReader: Sendable {
+    /// The bytes held are buffer[start..<end]; buffer[end...] is room to read into.
     private var buffer = [UInt8]()
-    private var start = 0
+    private var start = 0, end = 0
 
     public init() {}
 
     public mutating func append(_ bytes: some Collection<UInt8>) {
-        // Consumed bytes are dropped once they are most of the buffer: amortized O(1) a byte.
-        if start > 0 && start >= buffer.count / 2 {
-            buffer.removeFirst(start)
-            start = 0
+        makeRoom(bytes.count)
+        buffer.replaceSubrange(end..<(end + bytes.count), with: bytes)
+        end += bytes.count
+    }
+
+    /// Reads straight into the buffer (no copy): `read` gets room for up to `count` bytes and
+    /// returns how many it wrote there.
+    mutating func append(upTo count: Int, _ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        makeRoom(count)
+        let n = buffer.withUnsafeMutableBytes { b in read(UnsafeMutableRawBufferPointer(rebasing: b[end..<(end + count)])) }
+        end += max(0, min(n, count))
+        return n
+    }
+
+    /// Makes room for `count` more bytes: consumed bytes are dropped once they are most of
+    /// what is held (amortized O(1) a byte), and the buffer grows when still short.
+    private mutating func makeRoom(_ count: Int) {
+        if start > 0 && start >= end / 2 {
+            buffer.withUnsafeMutableBytes { b in
+                if end > start { b.baseAddress!.copyMemory(from: b.baseAddress! + start, byteCount: end - start) }
+            }
+            (start, end) = (0, end - start)
         }
-        buffer.append(contentsOf: bytes)
+        if buffer.count - end < count { buffer += repeatElement(0, count: max(count - (buffer.count - end), buffer.count)) }
     }
 
     /// The next whole message, or nil until more bytes arrive.
     public mutating func next() -> [UInt8]? {
-        guard buffer.count - start >= 2 else { return nil }
-        let n = Int(buffer[start]) << 8 | Int(buffer[start + 1])
-        guard buffer.count - start - 2 >= n else { return nil }
-        defer { start += 2 + n }
-        return Array(buffer[(start + 2)..<(start + 2 + n)])
+        nextRange().map { Array(buffer[$0]) }
     }
 
+    /// Where the next whole message lies in `held` (until the next `append`), or nil until more
+    /// bytes arrive: a message read in place, without a copy.
+    mutating func nextRange() -> Range<Int>? {
+        guard end - start >= 2 else { return nil }
+        let n = Int(buffer[start]) << 8 | Int(buffer[start + 1])
+        guard end - start - 2 >= n else { return nil }
+        defer { start += 2 + n }
+        return (start + 2)..<(start + 2 + n)
+    }
+
+    /// The bytes held, in which `nextRange` places messages.
+    var held: [UInt8] { buffer }
+
     /// Bytes held that do not yet make a whole message.
-    public var pending: Int { buffer.count - start }
+    public var pending: Int { end - start }
 
     /// Takes the bytes held (what arrived after the last whole message).
     public mutating func takeRemaining() -> [UInt8] {
-        defer { (buffer, start) = ([], 0) }
-        return Array(buffer[start...])
+        defer { (buffer, start, end) = ([], 0, 0) }
+        return Array(buffer[start..<end])
     }
 
     /// `message` with its length in front.
@@ -56,6 +86,10 @@ public struct SecureChannel: Sendable {
     public let maximumMessage: Int
     private var frames = NoiseFrameReader()
     private var partial = [UInt8]()
+    /// Where each transport message is decrypted before its chunk joins `partial`.
+    private var plain = [UInt8](repeating: 0, count: NoiseCipher.maximumMessage)
+    /// The size of the last application message received: room reserved for the next.
+    private var lastReceived = 0
 
     /// The channel of a completed handshake.
     public init(_ handshake: NoiseHandshake, maximumMessage: Int = SecureChannel.defaultMaximumMessage) throws(NoiseError) {
@@ -63,17 +97,34 @@ public struct SecureChannel: Sendable {
         self.maximumMessage = maximumMessage
     }
 
-    /// The bytes to write that carry `message`.
+    /// The bytes to write that carry `message`: each chunk is copied once into place behind its
+    /// length and flag, then encrypted there.
     public mutating func seal(_ message: [UInt8]) throws(NoiseError) -> [UInt8] {
         guard message.count <= maximumMessage else { throw .messageTooLarge(size: message.count, bound: maximumMessage) }
-        var out = [UInt8]()
-        out.reserveCapacity(message.count + (message.count / Self.chunkSize + 1) * 19)
-        var at = 0
-        repeat {
-            let end = min(message.count, at + Self.chunkSize)
-            out += try sealChunk(flag: end == message.count ? 1 : 0, message[at..<end])
-            at = end
-        } while at < message.count
+        let chunks = max(1, (message.count + Self.chunkSize - 1) / Self.chunkSize)
+        let total = message.count + chunks * (2 + 1 + ChaChaPoly.tagSize)
+        var failure: NoiseError?
+        let out = [UInt8](unsafeUninitializedCapacity: total) { o, written in
+            written = 0
+            message.withUnsafeBytes { m in
+                do throws(NoiseError) {
+                    let o = UnsafeMutableRawBufferPointer(o)
+                    var at = 0
+                    repeat {
+                        let end = min(m.count, at + Self.chunkSize), sealed = 1 + end - at + ChaChaPoly.tagSize
+                        o[written] = UInt8(sealed >> 8)
+                        o[written + 1] = UInt8(sealed & 0xff)
+                        o[written + 2] = end == m.count ? 1 : 0
+                        if end > at { (o.baseAddress! + written + 3).copyMemory(from: m.baseAddress! + at, byteCount: end - at) }
+                        try sender.encrypt(inPlace: UnsafeMutableRawBufferPointer(rebasing: o[(written + 2)..<(written + 2 + sealed)]),
+                                           count: sealed - ChaChaPoly.tagSize, ad: UnsafeRawBufferPointer(start: nil, count: 0))
+                        written += 2 + sealed
+                        at = end
+                    } while at < m.count
+                } catch { (failure, written) = (error, 0) }
+            }
+        }
+        if let failure { throw failure }
         return out
     }
 
@@ -86,15 +137,44 @@ public struct SecureChannel: Sendable {
     /// Any error ends the session: the channel is not usable after it.
     public mutating func receive(_ bytes: some Collection<UInt8>) throws(NoiseError) -> [[UInt8]] {
         frames.append(bytes)
+        return try completed()
+    }
+
+    /// Reads what `socket` has (waiting up to its timeout) straight into the frame buffer;
+    /// returns the application messages it completes, or nil at the end of the stream.
+    mutating func receive(from socket: TCPSocket) throws -> [[UInt8]]? {
+        var failure: SocketError?
+        let n = frames.append(upTo: 1 << 16) { room in
+            do throws(SocketError) { return try socket.receive(into: room) } catch { failure = error; return 0 }
+        }
+        if let failure { throw failure }
+        return n == 0 ? nil : try completed()
+    }
+
+    /// The application messages the whole transport messages held complete.
+    private mutating func completed() throws(NoiseError) -> [[UInt8]] {
         var done = [[UInt8]]()
-        while let sealed = frames.next() {
-            let chunk = try receiver.decrypt(sealed)
-            guard let flag = chunk.first, flag <= 1 else { throw .malformedChunk }
-            guard partial.count + chunk.count - 1 <= maximumMessage else {
-                throw .messageTooLarge(size: partial.count + chunk.count - 1, bound: maximumMessage)
+        while let at = frames.nextRange() {
+            // Decrypted in place from the frame buffer into `plain`, then the chunk's data (after
+            // its flag) joins the message: one copy.
+            let held = frames.held
+            var n = 0, failure: NoiseError?
+            held.withUnsafeBytes { h in
+                plain.withUnsafeMutableBufferPointer { p in
+                    do throws(NoiseError) {
+                        n = try receiver.decrypt(UnsafeRawBufferPointer(rebasing: h[at]), ad: UnsafeRawBufferPointer(start: nil, count: 0), into: p.baseAddress!)
+                    } catch { failure = error }
+                }
             }
-            partial += chunk.dropFirst()
-            if flag == 1 {
+            if let failure { throw failure }
+            guard n >= 1, plain[0] <= 1 else { throw .malformedChunk }
+            guard partial.count + n - 1 <= maximumMessage else {
+                throw .messageTooLarge(size: partial.count + n - 1, bound: maximumMessage)
+            }
+            if partial.isEmpty && plain[0] == 0 { partial.reserveCapacity(min(maximumMessage, max(lastReceived, 2 * Self.chunkSize))) }
+            partial.append(contentsOf: plain[1..<n])
+            if plain[0] == 1 {
+                lastReceived = partial.count
                 done.append(partial)
                 partial = []
             }

@@ -72,10 +72,26 @@ public final class TCPSocket: @unchecked Sendable {
 
     /// Up to `max` bytes as they arrive; empty when the peer closed the connection.
     public func receive(max: Int = 1 << 16) throws(SocketError) -> [UInt8] {
-        var buf = [UInt8](repeating: 0, count: max)
+        var failure: SocketError?
+        // Received straight into the array's storage: neither zeroed first nor copied after.
+        let bytes = [UInt8](unsafeUninitializedCapacity: Swift.max(1, max)) { b, count in
+            do throws(SocketError) { count = try receive(into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(b)[0..<max])) } catch {
+                (failure, count) = (error, 0)
+            }
+        }
+        if let failure { throw failure }
+        return bytes
+    }
+
+    /// Receives up to `room.count` bytes into `room` as they arrive; returns how many, 0 when
+    /// the peer closed the connection.
+    public func receive(into room: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
         while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, max, 0) }
-            if n >= 0 { bytesReceived += UInt64(n); return Array(buf.prefix(n)) }
+            let n = recv(fd, room.baseAddress, room.count, 0)
+            if n >= 0 {
+                bytesReceived += UInt64(n)
+                return n
+            }
             if Glibc.errno == EINTR { continue }
             throw SocketError(operation: "receive from", address: address, errno: Self.timedOut(Glibc.errno))
         }

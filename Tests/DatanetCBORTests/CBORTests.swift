@@ -24,6 +24,7 @@ import Testing
     @Test func goldensRoundTrip() throws {
         for (item, bytes) in Self.goldens {
             #expect(item.encoded == bytes)
+            #expect(item.encodedCount == bytes.count)
             let decoded = try CBOR.decode(bytes)
             #expect(decoded.encoded == bytes)
         }
@@ -86,7 +87,8 @@ import Testing
         rejects([UInt8](repeating: 0x81, count: 33) + [0x00], .tooDeep)
     }
 
-    /// 100,000 seeded mutations of the goldens: no crash, and whatever decodes re-encodes to itself.
+    /// 100,000 seeded mutations of the goldens: no crash, and whatever decodes re-encodes to
+    /// itself, in as many bytes as `encodedCount` says.
     @Test func seededMutationsNeverCrash() {
         var rng = SplitMix64(seed: 0x0DA7A)
         let seeds = Self.goldens.map(\.1)
@@ -97,6 +99,7 @@ import Testing
             if let item = try? CBOR.decode(b) {
                 accepted += 1
                 #expect(item.encoded == b)
+                #expect(item.encodedCount == b.count)
             }
         }
         #expect(accepted > 0)

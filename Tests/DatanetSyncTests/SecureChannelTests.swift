@@ -47,6 +47,25 @@ import Testing
         }
     }
 
+    /// `seal` writes each chunk in place; the bytes are those of sealing the chunks one by one
+    /// (length, then flag and data encrypted) from the same state, for every size.
+    @Test func sealIsChunkByChunkSealing() throws {
+        var rng = SplitMix64(seed: 11)
+        var (a, _) = try Self.channels()
+        for size in Self.sizes {
+            let m = rng.bytes(size)
+            var twin = a
+            var expected = [UInt8](), at = 0
+            repeat {
+                let end = min(m.count, at + SecureChannel.chunkSize)
+                expected += try twin.sealChunk(flag: end == m.count ? 1 : 0, m[at..<end])
+                at = end
+            } while at < m.count
+            let sealed = try a.seal(m)
+            #expect(sealed == expected, "\(size) bytes")
+        }
+    }
+
     /// Both directions at once, each with its own nonce.
     @Test func bothDirectionsAreIndependent() throws {
         var (a, b) = try Self.channels()
