@@ -53,6 +53,12 @@ extension ObjectStore {
         try txn.get(table(kind), id)
     }
 
+    /// An object's bytes in place in the map, or nil: valid only while `txn` lives (a server
+    /// copies them once, straight into the message that carries them).
+    package func borrowedObject(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> UnsafeRawBufferPointer? {
+        try txn.withValue(table(kind), id) { $0 }
+    }
+
     /// Whether an object is here.
     package func contains(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> Bool {
         try txn.contains(table(kind), id)

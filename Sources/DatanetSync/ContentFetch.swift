@@ -6,48 +6,6 @@ import DatanetStore
 import Dispatch
 import Synchronization
 
-/// On-demand content (schema/protocol.md `fetch`, `objects`): a peer asks for objects of the
-/// content of one or more contributions, a window of requests in flight; the server answers
-/// only with objects of the content each is asked under, in a Datanet the peer may read; the
-/// receiver hashes every object, takes only objects it asked for (kept even when others of the
-/// same answer were refused), stores chunks as they come and blobs and trees at the end,
-/// children first, so a cut fetch resumes from what was stored.
-struct ContentReach {
-    /// The objects of the contributions asked about in this session, with the Datanet each was
-    /// asked under (a few kept).
-    private var known = [RecordID: (DatanetID, Set<ObjectID>)]()
-
-    /// The objects of `contribution`'s content this node serves in `d`, or nil.
-    mutating func objects(_ ledger: Ledger, _ d: DatanetID, _ contribution: RecordID) throws -> Set<ObjectID>? {
-        if let (asked, hit) = known[contribution], asked == d { return hit }
-        guard let objects = try ledger.reader.servableContent(d, contribution: contribution) else { return nil }
-        if known.count >= 16 { known.removeAll() }
-        known[contribution] = (d, objects)
-        return objects
-    }
-
-    /// The answer to a fetch of `wanted`, each allowed or not (in the content it is asked
-    /// under): what is held, within the answer's byte bound (at least one object); refused,
-    /// what is not held or not allowed.
-    static func answer(_ ledger: Ledger, _ wanted: [(SyncMessage.ObjectRef, allowed: Bool)],
-                       limit: Int = SyncMessage.maximumObjectsBytes) throws -> SyncMessage.Body {
-        var sent = [SyncMessage.SentObject](), refused = [SyncMessage.ObjectRef](), bytes = 0
-        try ledger.store.env.read { txn in
-            for (w, allowed) in wanted {
-                guard allowed, let b = try ledger.store.objectBytes(w.kind, w.id, in: txn), b.count <= SyncMessage.maximumObject else {
-                    refused.append(w)
-                    continue
-                }
-                // Past the answer's bound: neither sent nor refused, so asked for again.
-                if !sent.isEmpty && bytes + b.count > limit { continue }
-                sent.append(SyncMessage.SentObject(w.kind, b))
-                bytes += b.count
-            }
-        }
-        return .objects(sent: sent, refused: refused)
-    }
-}
-
 /// One contribution's content to fetch: its record id, and the kind and id of its root.
 public struct FetchItem: Sendable {
     public var contribution: RecordID, kind: ObjectKind, root: ObjectID

@@ -67,6 +67,18 @@ public final class PeerConnection: @unchecked Sendable {
         try socket.send(try channel.seal(message))
     }
 
+    /// The bytes that carry a message of `count` bytes written in place by `write`
+    /// (`SecureChannel.seal(count:_:)`); send them with `sendSealed` before sealing or sending
+    /// any other message.
+    public func seal(count: Int, _ write: (inout SecureChannel.MessageWriter) -> Void) throws -> [UInt8] {
+        try channel.seal(count: count, write)
+    }
+
+    /// Sends the bytes `seal(count:_:)` gave.
+    public func sendSealed(_ sealed: [UInt8]) throws {
+        try socket.send(sealed)
+    }
+
     /// The next application message; the end of the stream before one is an error.
     public func receive() throws -> [UInt8] {
         while inbox.isEmpty {

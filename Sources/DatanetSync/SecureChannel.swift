@@ -97,32 +97,67 @@ public struct SecureChannel: Sendable {
         self.maximumMessage = maximumMessage
     }
 
-    /// The bytes to write that carry `message`: each chunk is copied once into place behind its
-    /// length and flag, then encrypted there.
+    /// The bytes to write that carry `message`.
     public mutating func seal(_ message: [UInt8]) throws(NoiseError) -> [UInt8] {
-        guard message.count <= maximumMessage else { throw .messageTooLarge(size: message.count, bound: maximumMessage) }
-        let chunks = max(1, (message.count + Self.chunkSize - 1) / Self.chunkSize)
-        let total = message.count + chunks * (2 + 1 + ChaChaPoly.tagSize)
-        var failure: NoiseError?
-        let out = [UInt8](unsafeUninitializedCapacity: total) { o, written in
-            written = 0
-            message.withUnsafeBytes { m in
-                do throws(NoiseError) {
-                    let o = UnsafeMutableRawBufferPointer(o)
-                    var at = 0
-                    repeat {
-                        let end = min(m.count, at + Self.chunkSize), sealed = 1 + end - at + ChaChaPoly.tagSize
-                        o[written] = UInt8(sealed >> 8)
-                        o[written + 1] = UInt8(sealed & 0xff)
-                        o[written + 2] = end == m.count ? 1 : 0
-                        if end > at { (o.baseAddress! + written + 3).copyMemory(from: m.baseAddress! + at, byteCount: end - at) }
-                        try sender.encrypt(inPlace: UnsafeMutableRawBufferPointer(rebasing: o[(written + 2)..<(written + 2 + sealed)]),
-                                           count: sealed - ChaChaPoly.tagSize, ad: UnsafeRawBufferPointer(start: nil, count: 0))
-                        written += 2 + sealed
-                        at = end
-                    } while at < m.count
-                } catch { (failure, written) = (error, 0) }
+        try seal(count: message.count) { $0.append(message) }
+    }
+
+    /// Bytes a transport message adds to its chunk: length, flag and tag.
+    static let chunkOverhead = 2 + 1 + ChaChaPoly.tagSize
+
+    /// Where a message being sealed is written, in order: its bytes go straight into place
+    /// between the chunks' lengths and flags and their tags, so a large message (objects read
+    /// from the store) is copied once.
+    public struct MessageWriter: ~Copyable {
+        fileprivate let out: UnsafeMutableRawBufferPointer
+        /// The message's size, declared before it is written.
+        public let count: Int
+        /// The bytes written so far.
+        public private(set) var written = 0
+
+        fileprivate init(out: UnsafeMutableRawBufferPointer, count: Int) { (self.out, self.count) = (out, count) }
+
+        /// Appends `bytes`; writing past the declared size is a programming error.
+        public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            precondition(written + bytes.count <= count, "a message is written past its declared size")
+            var from = 0
+            while from < bytes.count {
+                let (chunk, within) = written.quotientAndRemainder(dividingBy: SecureChannel.chunkSize)
+                let n = min(bytes.count - from, SecureChannel.chunkSize - within)
+                (out.baseAddress! + chunk * (SecureChannel.chunkSize + SecureChannel.chunkOverhead) + 3 + within)
+                    .copyMemory(from: bytes.baseAddress! + from, byteCount: n)
+                from += n
+                written += n
             }
+        }
+
+        public mutating func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
+    }
+
+    /// The bytes to write that carry a message of `count` bytes, which `write` writes in order
+    /// (all of them: fewer is a programming error); each chunk is then encrypted in place.
+    public mutating func seal(count: Int, _ write: (inout MessageWriter) -> Void) throws(NoiseError) -> [UInt8] {
+        guard count <= maximumMessage else { throw .messageTooLarge(size: count, bound: maximumMessage) }
+        let chunks = max(1, (count + Self.chunkSize - 1) / Self.chunkSize)
+        let total = count + chunks * Self.chunkOverhead
+        var failure: NoiseError?
+        let out = [UInt8](unsafeUninitializedCapacity: total) { o, initialized in
+            let o = UnsafeMutableRawBufferPointer(o)
+            var writer = MessageWriter(out: o, count: count)
+            write(&writer)
+            precondition(writer.written == count, "a message is written short of its declared size")
+            do throws(NoiseError) {
+                for i in 0..<chunks {
+                    let at = i * (Self.chunkSize + Self.chunkOverhead)
+                    let data = min(Self.chunkSize, count - i * Self.chunkSize), sealed = 1 + data + ChaChaPoly.tagSize
+                    o[at] = UInt8(sealed >> 8)
+                    o[at + 1] = UInt8(sealed & 0xff)
+                    o[at + 2] = i == chunks - 1 ? 1 : 0
+                    try sender.encrypt(inPlace: UnsafeMutableRawBufferPointer(rebasing: o[(at + 2)..<(at + 2 + sealed)]),
+                                       count: 1 + data, ad: UnsafeRawBufferPointer(start: nil, count: 0))
+                }
+                initialized = total
+            } catch { (failure, initialized) = (error, 0) }
         }
         if let failure { throw failure }
         return out

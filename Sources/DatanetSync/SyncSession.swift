@@ -145,11 +145,9 @@ public struct SyncServer: Sendable {
                         try refuse(c, m.request, "unknown-contribution", "no contribution \(unknown.hex) of \(d.hex) is served here")
                         continue
                     }
-                    let answer = try ContentReach.answer(ledger, scoped)
-                    try c.send(SyncMessage(m.request, answer).encoded)
-                    if case .objects(let sent, _) = answer {
-                        report(SyncEvent(peer: peer, kind: "fetch", datanet: d, bytes: UInt64(sent.reduce(0) { $0 + $1.bytes.count })))
-                    }
+                    let answer = try ContentReach.sealedAnswer(ledger, scoped, request: m.request, on: c)
+                    try c.sendSealed(answer.sealed)
+                    report(SyncEvent(peer: peer, kind: "fetch", datanet: d, bytes: UInt64(answer.bytes)))
                 case .bye:
                     report(SyncEvent(peer: peer, kind: "bye"))
                     return

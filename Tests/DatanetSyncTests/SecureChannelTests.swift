@@ -1,4 +1,5 @@
 import DatanetCrypto
+import DatanetObjects
 @testable import DatanetSync
 import DatanetTestSupport
 import Testing
@@ -66,6 +67,29 @@ import Testing
         }
     }
 
+    /// An `objects` message written in place (a server's answer, copied from the store straight
+    /// into the sealed message) arrives as the bytes `SyncMessage.encoded` gives for it: no
+    /// object, one, and objects that cross chunk boundaries, with and without refusals.
+    @Test func objectsWrittenInPlaceAreTheEncodedMessage() throws {
+        var rng = SplitMix64(seed: 23)
+        let cases: [(sizes: [Int], refused: Int)] = [([], 1), ([0], 0), ([1000], 2), ([SecureChannel.chunkSize - 9, 5], 0),
+                                                     ([70_000, 3, 200_000], 3), ([SecureChannel.chunkSize * 2], 0)]
+        for (sizes, refusedCount) in cases {
+            let objects = sizes.map { rng.bytes($0) }
+            let refused = (0..<refusedCount).map { _ in SyncMessage.ObjectRef(.chunk, ObjectID(bytes: rng.bytes(32))!) }
+            let request = rng.next() >> UInt64(rng.next() % 64)
+            var (a, b) = try Self.channels()
+            var sealed = [UInt8]()
+            try objects.withBorrowed { borrowed in
+                let message = SyncMessage.ObjectsWriter(request: request, sent: borrowed.map { (.chunk, $0) }, refused: refused)
+                sealed = try a.seal(count: message.count, message.write)
+            }
+            let expected = SyncMessage(request, .objects(sent: objects.map { .init(.chunk, $0) }, refused: refused)).encoded
+            let got = try b.receive(sealed)
+            #expect(got.count == 1 && got[0] == expected, "\(sizes) with \(refusedCount) refused")
+        }
+    }
+
     /// Both directions at once, each with its own nonce.
     @Test func bothDirectionsAreIndependent() throws {
         var (a, b) = try Self.channels()
@@ -108,5 +132,16 @@ import Testing
         var stream = try c.seal(Array("hello".utf8))
         stream[stream.count - 1] ^= 1
         #expect(throws: NoiseError.decryptionFailed) { _ = try d.receive(stream) }
+    }
+}
+
+extension Array where Element == [UInt8] {
+    /// Calls `body` with each array's bytes in place (as a server borrows them from its map).
+    func withBorrowed<R>(_ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        func nest(_ i: Int, _ done: [UnsafeRawBufferPointer]) throws -> R {
+            guard i < count else { return try body(done) }
+            return try self[i].withUnsafeBytes { try nest(i + 1, done + [$0]) }
+        }
+        return try nest(0, [])
     }
 }
