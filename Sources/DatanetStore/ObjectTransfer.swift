@@ -53,10 +53,12 @@ extension ObjectStore {
         try txn.get(table(kind), id)
     }
 
-    /// An object's bytes in place in the map, or nil: valid only while `txn` lives (a server
-    /// copies them once, straight into the message that carries them).
+    /// An object's bytes in place in the map, or nil: valid until the read transaction `txn`
+    /// ends (LMDB keeps a read snapshot's pages in place; a server copies them once, straight
+    /// into the message that carries them). Only for read transactions: a write would move them.
     package func borrowedObject(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> UnsafeRawBufferPointer? {
-        try txn.withValue(table(kind), id) { $0 }
+        precondition(txn.readOnly, "bytes borrowed past their closure only from a read transaction")
+        return try txn.withValue(table(kind), id) { $0 }
     }
 
     /// Whether an object is here.

@@ -125,7 +125,6 @@ extension SyncClient {
         typealias Checks = [(id: ObjectID, children: [(ObjectKind, ObjectID)])]
         var arrived: (parts: [SyncMessage.FetchPart], owner: [SyncMessage.ObjectRef: RecordID], sent: [SyncMessage.SentObject],
                       checks: Parallel.Running<Checks>)?
-        defer { _ = try? arrived?.checks.wait() }
         func settle(_ parts: [SyncMessage.FetchPart], _ owner: [SyncMessage.ObjectRef: RecordID], _ sent: [SyncMessage.SentObject], _ checked: Checks) throws {
             var got = Set<SyncMessage.ObjectRef>(), chunks = [(ObjectKind, ObjectID, [UInt8])](), children = [RecordID: [SyncMessage.ObjectRef]]()
             var texts = [(bytes: [UInt8], contributions: [RecordID])]()
@@ -179,6 +178,9 @@ extension SyncClient {
             arrived = nil
             try settle(a.parts, a.owner, a.sent, try a.checks.wait())
         }
+        // An answer that arrived whole is taken in even when the next one never comes (a cut or
+        // stalled connection): its checked chunks reach the keeper before it finishes.
+        defer { try? settleArrived() }
         while true {
             while inFlight.count < max(1, window) {
                 let parts = nextRequest()
@@ -218,7 +220,10 @@ extension SyncClient {
             let checks = Parallel.start { () throws -> Checks in
                 try Parallel.map(sent, grain: grain) { o in try ObjectStore.validated(o.kind, o.bytes) }.map { ($0.id, $0.children) }
             }
-            try settleArrived()
+            do { try settleArrived() } catch {
+                _ = try? checks.wait()
+                throw error
+            }
             arrived = (parts, owner, sent, checks)
         }
         try keepChunks()

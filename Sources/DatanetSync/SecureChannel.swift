@@ -190,8 +190,8 @@ public struct SecureChannel: Sendable {
     private mutating func completed() throws(NoiseError) -> [[UInt8]] {
         var done = [[UInt8]]()
         while let at = frames.nextRange() {
-            // Decrypted in place from the frame buffer into `plain`, then the chunk's data (after
-            // its flag) joins the message: one copy.
+            // Decrypted straight from the frame buffer into `plain` (the scratch buffer), then
+            // the chunk's data (after its flag) joins the message: one copy.
             let held = frames.held
             var n = 0, failure: NoiseError?
             held.withUnsafeBytes { h in
@@ -210,7 +210,17 @@ public struct SecureChannel: Sendable {
             partial.append(contentsOf: plain[1..<n])
             if plain[0] == 1 {
                 lastReceived = partial.count
-                done.append(partial)
+                // Room reserved for a message as large as the last one leaves with a smaller
+                // message only as an exact copy: small messages after a large one (or a peer's
+                // many tiny two-chunk ones) never each hold the larger room.
+                if partial.capacity > 2 * (partial.count + Self.chunkSize) {
+                    var exact = [UInt8]()
+                    exact.reserveCapacity(partial.count)
+                    exact += partial
+                    done.append(exact)
+                } else {
+                    done.append(partial)
+                }
                 partial = []
             }
         }

@@ -289,4 +289,37 @@ extension SyncSessionTests {
         #expect(try client.ledger.store.chunk(realID) == nil && client.ledger.store.chunk(ObjectID(SHA256.hash(planted))) == nil)
         #expect(try client.ledger.store.chunk(ObjectID(SHA256.hash(altered))) == nil)
     }
+
+    /// A server that answers the first of two requests in flight, then hangs up: the chunks of
+    /// the answer that arrived whole are checked and kept (a fetch resumes after them), those
+    /// of the unanswered request are not there, and the fetch ends with the connection's error.
+    @Test func whatArrivedWholeBeforeACutIsKept() throws {
+        let client = try Node(), server = try SigningKey()
+        let listener = try TCPListener(port: 0)
+        var rng = SplitMix64(seed: 0xc07)
+        // One chunk a contribution: 300 of them are two requests (256 objects, then 44).
+        let chunks = (0..<300).map { _ in rng.bytes(200) }
+        let byID = Dictionary(uniqueKeysWithValues: chunks.map { (ObjectID(SHA256.hash($0)), $0) })
+        let items = chunks.enumerated().map { i, b in
+            FetchItem(contribution: RecordID(SHA256.hash(Array("c\(i)".utf8))), kind: .chunk, root: ObjectID(SHA256.hash(b)))
+        }
+        let served = Parallel.start { () throws -> [ObjectID] in
+            let c = try PeerConnection.open(try listener.accept(timeout: 10), role: .responder, identity: server, now: Self.now)
+            let hello = try SyncMessage(decoding: try c.receive())
+            try c.send(SyncMessage(hello.request, .hello(versions: SyncMessage.versions, kinds: LeafKind.allCases.map(\.rawValue))).encoded)
+            let first = try SyncMessage(decoding: try c.receive()), second = try SyncMessage(decoding: try c.receive())
+            guard case .fetch(_, let parts) = first.body, case .fetch = second.body else { return [] }
+            let asked = parts.flatMap(\.wanted).map(\.id)
+            try c.send(SyncMessage(first.request, .objects(sent: asked.map { .init(.chunk, byID[$0]!) }, refused: [])).encoded)
+            c.socket.shutdownWrite()
+            return asked
+        }
+        let c = try Self.connect(client, listener)
+        #expect(throws: (any Error).self) { try c.fetch(DatanetID(SHA256.hash([1])), items, into: client.ledger) }
+        let answered = try served.wait()
+        #expect(answered.count == SyncMessage.maximumFetch)
+        let kept = try items.filter { try client.ledger.store.chunk($0.root) != nil }.map(\.root)
+        let keptAreAnswered = Set(kept) == Set(answered)
+        #expect(keptAreAnswered, "\(kept.count) kept of \(answered.count) answered")
+    }
 }

@@ -90,6 +90,19 @@ import Testing
         }
     }
 
+    /// Room kept for a message as large as the last does not leave with smaller ones: after a
+    /// 4 MiB message, each two-chunk message delivered holds about its own size, not 4 MiB (a
+    /// peer's many tiny messages would otherwise each pin the larger room).
+    @Test func smallMessagesAfterALargeOneHoldTheirOwnSize() throws {
+        var (a, b) = try Self.channels()
+        var stream = try a.seal([UInt8](repeating: 1, count: 4 << 20))
+        for _ in 0..<50 { stream += try a.seal([UInt8](repeating: 2, count: SecureChannel.chunkSize + 1)) }
+        let got = try b.receive(stream)
+        let small = got.dropFirst()
+        let largest = small.map(\.capacity).max() ?? 0
+        #expect(got.count == 51 && got[0].count == 4 << 20 && largest < 4 * SecureChannel.chunkSize, "capacity \(largest)")
+    }
+
     /// Both directions at once, each with its own nonce.
     @Test func bothDirectionsAreIndependent() throws {
         var (a, b) = try Self.channels()

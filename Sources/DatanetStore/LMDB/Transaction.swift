@@ -13,7 +13,8 @@ extension ID: ContiguousKey {}
 
 /// An LMDB transaction, read-only or read-write. Not `Sendable`: it belongs to the thread that
 /// began it (write transactions always; read ones by our choice) and must end before any `await`
-/// or network I/O. Bytes borrowed from it are valid only inside the closure that received them.
+/// or network I/O. Bytes borrowed from it are valid only inside the closure that received them
+/// (from a read transaction, LMDB keeps them in place until it ends: `borrowedObject` relies on it).
 public final class Transaction {
     var handle: OpaquePointer?
     unowned let env: Environment
