@@ -105,14 +105,26 @@ extension Ledger {
         // Chunks are hashed a batch at a time on every core (their ids and whether they may start
         // a text), then stored in arrival order as one at a time would be; all before the commit.
         var unhashed = [[UInt8]](), unhashedBytes = 0
+        // The text of a blob of one chunk is sketched on other threads as the chunk arrives (a
+        // bundle sends a blob before the chunks it names), while this thread replays; the
+        // near-duplicate flags take these sketches instead of reading each text back.
+        let sketches = ArrivingSketches<ObjectID>(datanet: d)
+        var soleChunkOf = [ObjectID: ObjectID](), arrivedSketches: [ObjectID: TextSketch]?
+        func arrived() -> [ObjectID: TextSketch] {
+            if arrivedSketches == nil { arrivedSketches = sketches.taken() }
+            return arrivedSketches!
+        }
         func hashChunks() throws {
             guard !unhashed.isEmpty else { return }
             let checked = try Parallel.map(unhashed, grain: 8) { (try ObjectStore.validated(.chunk, $0).id, ObjectStore.mayBeText($0)) }
+            var texts = [(keys: [ObjectID], bytes: [UInt8])]()
             for (payload, (id, text)) in zip(unhashed, checked) {
                 live.fresh[id] = (.chunk, [])
                 if !text { live.binaryChunks.insert(id) }
                 try objects.add(.chunk, id, payload, txn: txn, store: store)
+                if text, let blob = soleChunkOf.removeValue(forKey: id) { texts.append(([blob], payload)) }
             }
+            sketches.add(texts)
             unhashed.removeAll(keepingCapacity: true)
             unhashedBytes = 0
         }
@@ -157,6 +169,7 @@ extension Ledger {
                 let kind: ObjectKind = type == .blob ? .blob : .tree
                 let (id, children) = try ObjectStore.validated(kind, payload)
                 live.fresh[id] = (kind, children)
+                if kind == .blob, children.count == 1, children[0].0 == .chunk, !recordsOnly { soleChunkOf[children[0].1] = id }
                 try objects.add(kind, id, payload, txn: txn, store: store)
             case .sidecar:
                 guard payload.count <= Sidecar.maximumSize else {
@@ -228,6 +241,8 @@ extension Ledger {
                       !withdrawn.contains(e.id), !live.isBinary(c.content) else { continue }
                 probes.append(NearDuplicateProbe(id: e.id, contribution: c, intakeIndex: leaf.index))
             }
+            let made = arrived()
+            for i in probes.indices { probes[i].sketch = made[probes[i].contribution.content] }
             var added = BandsAdded()
             try flagNearDuplicates(txn, probes, added: &added, memo: memo)
         }
@@ -255,7 +270,9 @@ extension Ledger {
                     try want(txn, d, e.id, c, into: &live, required: recordsOnly ? nil : "proposal \(e.id.hex)")
                 }
                 if case .model(let m) = record { try wantArtifact(txn, d, m.artifact, into: &live) }
-                _ = try propose(txn, e, record)
+                var sketch: TextSketch?
+                if case .contribution(let c) = record { sketch = arrived()[c.content] }
+                _ = try propose(txn, e, record, sketch: sketch)
                 summary.records += 1
             } catch LedgerRefusal.alreadyDecided {
                 continue // a review that can change nothing here: not kept

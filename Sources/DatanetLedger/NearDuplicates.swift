@@ -86,9 +86,9 @@ extension Ledger {
     /// smallest id). Shown by `pending` and `show`; curators decide. "Earlier" is: recorded
     /// here before it, for a proposal; taken in at a lower index, for a leaf received in a
     /// bundle (`intakeIndex`).
-    func flagNearDuplicate(_ txn: Transaction, _ id: RecordID, _ c: Contribution, intakeIndex: UInt64? = nil) throws {
+    func flagNearDuplicate(_ txn: Transaction, _ id: RecordID, _ c: Contribution, intakeIndex: UInt64? = nil, sketch: TextSketch? = nil) throws {
         var added = BandsAdded()
-        try flagNearDuplicates(txn, [NearDuplicateProbe(id: id, contribution: c, intakeIndex: intakeIndex)], added: &added)
+        try flagNearDuplicates(txn, [NearDuplicateProbe(id: id, contribution: c, intakeIndex: intakeIndex, sketch: sketch)], added: &added)
     }
 
     /// Flags a run of contributions in order, exactly as flagging each in turn would: each

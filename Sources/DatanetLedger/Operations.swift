@@ -225,14 +225,16 @@ extension Ledger {
         }
     }
 
-    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record) throws -> RecordID {
+    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record, sketch: TextSketch? = nil) throws -> RecordID {
         guard let d = record.datanet else { throw LedgerRefusal.notProposable("a genesis is created, not proposed") }
-        return try propose(txn, envelope, record, in: try state(txn, d))
+        return try propose(txn, envelope, record, in: try state(txn, d), sketch: sketch)
     }
 
     /// The one proposal path: `st` is the state of the record's Datanet in `txn`. A batch
-    /// flags near-duplicates itself, a slice at a time (`flagging: false`).
-    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record, in st: DatanetState, flagging: Bool = true) throws -> RecordID {
+    /// flags near-duplicates itself, a slice at a time (`flagging: false`); `sketch` is the
+    /// sketch of a contribution's text when the caller made it already (as the text arrived).
+    func propose(_ txn: Transaction, _ envelope: Envelope, _ record: Record, in st: DatanetState, flagging: Bool = true,
+                 sketch: TextSketch? = nil) throws -> RecordID {
         let d = st.id
         let id = envelope.id
         if case .review(let r) = record, !st.policy.mayReview(r.reviewer) {
@@ -287,7 +289,7 @@ extension Ledger {
         try checkQueuedRecords(txn)
         if case .contribution(let c) = record { try addQueued(txn, c.size) }
         try txn.put(records, id, bytes)
-        if flagging, case .contribution(let c) = record { try flagNearDuplicate(txn, id, c) }
+        if flagging, case .contribution(let c) = record { try flagNearDuplicate(txn, id, c, sketch: sketch) }
         let seq = try nextSequence(txn)
         // The record rides along in the queue, so sequencing reads it in arrival order.
         try txn.put(pending, BigEndian.key(d, seq), id.bytes + bytes)

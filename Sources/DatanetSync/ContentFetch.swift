@@ -76,13 +76,10 @@ extension SyncClient {
         // A contribution whose content is a blob of one chunk: that chunk's bytes are its text,
         // sketched on another thread as it arrives rather than read back to be flagged.
         var withRoot = [ObjectID: [RecordID]](), sketchFor = [ObjectID: [RecordID]]()
-        let sketching = DispatchGroup(), sketched = Mutex([RecordID: TextSketch]()), sketchingRoom = DispatchSemaphore(value: 4)
+        let sketching = ArrivingSketches<RecordID>(datanet: d)
         var queuedSketches = 0
         // Sketched on other threads while answers keep arriving; all done before this returns.
-        defer {
-            sketching.wait()
-            summary.sketches.merge(sketched.withLock { $0 }) { a, _ in a }
-        }
+        defer { summary.sketches.merge(sketching.taken()) { a, _ in a } }
         for item in items where item.kind == .blob { withRoot[item.root, default: []].append(item.contribution) }
         for item in items {
             let refs = try Self.missing([SyncMessage.ObjectRef(item.kind, item.root)], in: ledger).filter { pending.insert($0).inserted }
@@ -145,18 +142,8 @@ extension SyncClient {
                 summary.bytes += UInt64(o.bytes.count)
             }
             if !texts.isEmpty, queuedSketches < Self.sketchesKept {
-                // At most a few answers' texts wait to be sketched: past them this loop waits.
                 queuedSketches += texts.count
-                sketchingRoom.wait()
-                DispatchQueue.global().async(group: sketching) { [texts] in
-                    defer { sketchingRoom.signal() }
-                    var made = [(RecordID, TextSketch)]()
-                    for t in texts where t.bytes.count <= MinHash.maximumText {
-                        guard let text = String(validating: t.bytes, as: UTF8.self), let sketch = TextSketch(text, datanet: d) else { continue }
-                        made += t.contributions.map { ($0, sketch) }
-                    }
-                    sketched.withLock { all in for (c, sketch) in made { all[c] = sketch } }
-                }
+                sketching.add(texts.map { ($0.contributions, $0.bytes) })
             }
             unkept += chunks
             unkeptBytes += chunks.reduce(0) { $0 + $1.2.count }

@@ -107,6 +107,27 @@ import Testing
         #expect(try w.ledger.reader.nearDuplicate(of: ids[2]) == nil)
     }
 
+    /// A bundle's pending proposals are flagged against what the importing store holds, from
+    /// sketches made as their chunks arrived: the near-copy of a contribution the peer holds is
+    /// flagged with its id, and an unrelated text in the same bundle is not.
+    @Test func pendingProposalsInABundleAreFlaggedOnImport() throws {
+        let w = try LedgerTests.World(quorum: 1)
+        let base = Self.text(6, words: 1200)
+        var near = base
+        near[600] = "elsewhere"
+        let held = try Self.propose(base.joined(separator: " "), in: w)
+        _ = try w.ledger.sequence(w.datanet, key: w.sequencer)
+        let peer = try BundleTests.Peer()
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet))
+        let size = try peer.ledger.reader.state(of: w.datanet).size
+        let nearID = try Self.propose(near.joined(separator: " "), in: w, createdAt: 1)
+        let other = try Self.propose(Self.text(7, words: 1200).joined(separator: " "), in: w, createdAt: 2)
+        try BundleTests.importBytes(peer.ledger, try BundleTests.export(w.ledger, w.datanet, since: size))
+        #expect(try peer.ledger.reader.nearDuplicate(of: nearID) == held)
+        #expect(try peer.ledger.reader.nearDuplicate(of: other) == nil)
+        #expect(try peer.ledger.reader.nearDuplicate(of: held) == nil)
+    }
+
     /// The hardening issue's evasion: near-copies claimed as application/octet-stream (what
     /// `contribute` recorded for .txt files) went unflagged. Text is decided by its bytes now;
     /// an exact copy is called an exact duplicate; binary content is never MinHashed.
