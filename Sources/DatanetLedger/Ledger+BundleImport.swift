@@ -105,9 +105,11 @@ extension Ledger {
         // Chunks are hashed a batch at a time on every core (their ids and whether they may start
         // a text), then stored in arrival order as one at a time would be; all before the commit.
         var unhashed = [[UInt8]](), unhashedBytes = 0
-        // The text of a blob of one chunk is sketched on other threads as the chunk arrives (a
-        // bundle sends a blob before the chunks it names), while this thread replays; the
-        // near-duplicate flags take these sketches instead of reading each text back.
+        // The text of a blob of one chunk is sketched on other threads as the chunk arrives
+        // (a bundle sends a blob before the chunks it names, unless the chunk went earlier),
+        // while this thread replays; the near-duplicate flags take these sketches instead of
+        // reading each text back (a text without one, past `ArrivingSketches.kept` or out of
+        // that order, is read back as before).
         let sketches = ArrivingSketches<ObjectID>(datanet: d)
         var soleChunkOf = [ObjectID: ObjectID](), arrivedSketches: [ObjectID: TextSketch]?
         func arrived() -> [ObjectID: TextSketch] {

@@ -100,9 +100,10 @@ extension Ledger {
     /// active in `txn` instead of from the table.
     func flagNearDuplicates(_ txn: Transaction, _ run: [NearDuplicateProbe], added: inout BandsAdded, memo: BandMemo? = nil) throws {
         guard let bands = minhashBands else { return }
-        // Probes without a sketch (a bundle's intakes, whose content this transaction wrote)
-        // have their text read here, where the transaction lives, and are sketched on every
-        // core; a part of the run holding at most 64 MiB of such text is flagged at a time.
+        // Probes without a sketch (a bundle's intakes not sketched as they arrived, whose
+        // content this transaction wrote) have their text read here, where the transaction
+        // lives, and are sketched on every core; a part of the run holding at most 64 MiB of
+        // such text (a sketch made already counting as 1 KiB) is flagged at a time.
         var part = [(probe: NearDuplicateProbe, sketch: TextSketch?, text: String?)]()
         var textBytes = 0
         func flagPart() throws {
@@ -119,6 +120,8 @@ extension Ledger {
             guard try !txn.contains(minhashes, p.contribution.datanet.bytes + p.id.bytes) else { continue }
             if let sketch = p.sketch {
                 part.append((p, sketch, nil))
+                textBytes += MinHash.k * 8
+                if textBytes >= 64 << 20 { try flagPart() }
             } else if let text = try store.blobText(p.contribution.content, limit: MinHash.maximumText, in: txn) {
                 part.append((p, nil, text))
                 textBytes += text.utf8.count

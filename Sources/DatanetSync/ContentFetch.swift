@@ -3,8 +3,6 @@ import DatanetLedger
 import DatanetObjects
 import DatanetRecords
 import DatanetStore
-import Dispatch
-import Synchronization
 
 /// One contribution's content to fetch: its record id, and the kind and id of its root.
 public struct FetchItem: Sendable {
@@ -62,10 +60,6 @@ extension SyncClient {
         return summary
     }
 
-    /// The most sketches one fetch makes as texts arrive (about 2 KB each); texts past them are
-    /// read back when flagged.
-    static let sketchesKept = 1 << 16
-
     /// One pass of `fetch` over `items`, adding to `summary`.
     func fetchRound(_ d: DatanetID, _ items: [FetchItem], into ledger: Ledger, window: Int,
                     summary: inout FetchSummary, progress: ((FetchSummary) -> Void)?) throws {
@@ -77,7 +71,6 @@ extension SyncClient {
         // sketched on another thread as it arrives rather than read back to be flagged.
         var withRoot = [ObjectID: [RecordID]](), sketchFor = [ObjectID: [RecordID]]()
         let sketching = ArrivingSketches<RecordID>(datanet: d)
-        var queuedSketches = 0
         // Sketched on other threads while answers keep arriving; all done before this returns.
         defer { summary.sketches.merge(sketching.taken()) { a, _ in a } }
         for item in items where item.kind == .blob { withRoot[item.root, default: []].append(item.contribution) }
@@ -141,10 +134,7 @@ extension SyncClient {
                 summary.objects += 1
                 summary.bytes += UInt64(o.bytes.count)
             }
-            if !texts.isEmpty, queuedSketches < Self.sketchesKept {
-                queuedSketches += texts.count
-                sketching.add(texts.map { ($0.contributions, $0.bytes) })
-            }
+            sketching.add(texts.map { ($0.contributions, $0.bytes) })
             unkept += chunks
             unkeptBytes += chunks.reduce(0) { $0 + $1.2.count }
             if unkeptBytes >= 32 << 20 || (unkeptBytes >= 8 << 20 || ContinuousClock.now - lastKept >= .milliseconds(200)) && keeper.isIdle {
