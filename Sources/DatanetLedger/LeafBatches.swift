@@ -116,7 +116,7 @@ extension Ledger {
     public func contentPasses(_ limit: UInt64, _ d: DatanetID, from start: UInt64, to end: UInt64) throws -> Bool {
         var total: UInt64 = 0
         try reader.forEachLeafSummary(d, from: start, to: end, kinds: [.intake]) { _, leaf in
-            if case .intake(_, _, let c) = leaf { total = total.addingReportingOverflow(c.size).overflow ? .max : total + c.size }
+            if case .intake(_, _, let c) = leaf { total = total.addingSaturating(c.size) }
             return total <= limit
         }
         return total > limit

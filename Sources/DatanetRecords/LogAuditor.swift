@@ -271,7 +271,7 @@ package struct LogAuditor {
         intakes[id] = (i, c.author, c.size, c.content, false)
         if firstWithContent[c.content] == nil {
             firstWithContent[c.content] = id
-            undecided[c.author] = (q.count + 1, q.bytes.addingReportingOverflow(c.size).overflow ? .max : q.bytes + c.size)
+            undecided[c.author] = (q.count + 1, q.bytes.addingSaturating(c.size))
         }
     }
 

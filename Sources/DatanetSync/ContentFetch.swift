@@ -263,7 +263,7 @@ extension SyncClient {
                 && (models.contains(x.item.contribution) || !ledger.reader.isErased(d, contribution: x.item.contribution, content: x.item.root))
         }
         guard !missing.isEmpty else { return (FetchSummary(), []) }
-        let total = missing.reduce(UInt64(0)) { $0.addingReportingOverflow($1.size).overflow ? .max : $0 + $1.size }
+        let total = missing.reduce(UInt64(0)) { $0.addingSaturating($1.size) }
         let ids = missing.map(\.item.contribution).filter { !models.contains($0) }
         let got: FetchSummary
         do {
