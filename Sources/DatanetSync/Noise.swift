@@ -51,47 +51,46 @@ public struct NoiseCipher: Sendable {
 
     private static func nonceBytes(_ n: UInt64) -> [UInt8] { [0, 0, 0, 0] + withUnsafeBytes(of: n.littleEndian, Array.init) }
 
+    /// The key and nonce for the next message, `length` bytes with its tag, after Noise's
+    /// checks (only for a keyed cipher: every transport cipher is, and the handshake passes
+    /// plaintext through before it has a key).
+    private func next(_ length: Int) throws(NoiseError) -> (key: [UInt8], nonce: [UInt8]) {
+        guard let key else { preconditionFailure("a cipher is used only once it has a key") }
+        guard nonce < .max else { throw .nonceExhausted }
+        guard length <= Self.maximumMessage else { throw .tooLong(length) }
+        return (key, Self.nonceBytes(nonce))
+    }
+
+    /// A libcrypto failure as the session's error.
+    private static func failed(_ e: ChaChaPoly.Failure) -> NoiseError {
+        e == .authenticationFailed ? .decryptionFailed : .crypto(.libcrypto(call: "\(e)"))
+    }
+
     /// Encrypts `plaintext` with associated data `ad` (plaintext passes through before a key).
     public mutating func encrypt(_ plaintext: [UInt8], ad: [UInt8] = []) throws(NoiseError) -> [UInt8] {
         guard key != nil else { return plaintext }
-        var out = plaintext + [UInt8](repeating: 0, count: ChaChaPoly.tagSize)
-        var failure: NoiseError?
-        out.withUnsafeMutableBytes { b in
-            ad.withUnsafeBytes { a in
-                do throws(NoiseError) { try encrypt(inPlace: b, count: plaintext.count, ad: a) } catch { failure = error }
-            }
-        }
-        if let failure { throw failure }
+        let (k, n) = try next(plaintext.count + ChaChaPoly.tagSize)
+        let out: [UInt8]
+        do { out = try ChaChaPoly.seal(key: k, nonce: n, plaintext: plaintext, aad: ad) } catch { throw Self.failed(error) }
+        nonce += 1
         return out
     }
 
     /// Encrypts the first `count` bytes of `buffer` in place with associated data `ad`, the tag
-    /// in the 16 bytes after them. Only for a keyed cipher (every transport cipher is).
+    /// in the 16 bytes after them. Only for a keyed cipher.
     mutating func encrypt(inPlace buffer: UnsafeMutableRawBufferPointer, count: Int, ad: UnsafeRawBufferPointer) throws(NoiseError) {
-        guard let key else { preconditionFailure("a transport cipher has a key") }
-        guard nonce < .max else { throw .nonceExhausted }
-        guard count + ChaChaPoly.tagSize <= Self.maximumMessage else { throw .tooLong(count + ChaChaPoly.tagSize) }
-        do { try ChaChaPoly.sealInPlace(key: key, nonce: Self.nonceBytes(nonce), buffer, count: count, aad: ad) } catch {
-            throw .crypto(.libcrypto(call: "\(error)"))
-        }
+        let (k, n) = try next(count + ChaChaPoly.tagSize)
+        do { try ChaChaPoly.sealInPlace(key: k, nonce: n, buffer, count: count, aad: ad) } catch { throw Self.failed(error) }
         nonce += 1
     }
 
     /// Decrypts and authenticates `ciphertext`; the nonce advances only when it verifies.
     public mutating func decrypt(_ ciphertext: [UInt8], ad: [UInt8] = []) throws(NoiseError) -> [UInt8] {
         guard key != nil else { return ciphertext }
-        guard ciphertext.count >= ChaChaPoly.tagSize else { throw .decryptionFailed }
-        var failure: NoiseError?
-        // At least one byte of room, so the buffer has an address even for an empty plaintext.
-        let out = [UInt8](unsafeUninitializedCapacity: max(1, ciphertext.count - ChaChaPoly.tagSize)) { b, n in
-            n = 0
-            ciphertext.withUnsafeBytes { c in
-                ad.withUnsafeBytes { a in
-                    do throws(NoiseError) { n = try decrypt(c, ad: a, into: b.baseAddress!) } catch { failure = error }
-                }
-            }
-        }
-        if let failure { throw failure }
+        let (k, n) = try next(ciphertext.count)
+        let out: [UInt8]
+        do { out = try ChaChaPoly.open(key: k, nonce: n, sealed: ciphertext, aad: ad) } catch { throw Self.failed(error) }
+        nonce += 1
         return out
     }
 
@@ -99,15 +98,11 @@ public struct NoiseCipher: Sendable {
     /// ciphertext.count − 16 bytes); returns the plaintext's length. The nonce advances only when
     /// it verifies; when it throws, `out` holds nothing to use. Only for a keyed cipher.
     mutating func decrypt(_ ciphertext: UnsafeRawBufferPointer, ad: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) throws(NoiseError) -> Int {
-        guard let key else { preconditionFailure("a transport cipher has a key") }
-        guard nonce < .max else { throw .nonceExhausted }
-        guard ciphertext.count <= Self.maximumMessage else { throw .tooLong(ciphertext.count) }
-        let n: Int
-        do { n = try ChaChaPoly.open(key: key, nonce: Self.nonceBytes(nonce), sealed: ciphertext, aad: ad, into: out) } catch .authenticationFailed {
-            throw .decryptionFailed
-        } catch { throw .crypto(.libcrypto(call: "\(error)")) }
+        let (k, n) = try next(ciphertext.count)
+        let length: Int
+        do { length = try ChaChaPoly.open(key: k, nonce: n, sealed: ciphertext, aad: ad, into: out) } catch { throw Self.failed(error) }
         nonce += 1
-        return n
+        return length
     }
 }
 
