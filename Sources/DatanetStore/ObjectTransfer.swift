@@ -67,10 +67,13 @@ extension ObjectStore {
     /// are copied: a large object read once by a process that has not touched it (a server
     /// sending a blob). Only a hint: an older kernel that refuses it changes nothing.
     static func prefault(_ bytes: UnsafeRawBufferPointer) {
-        let page = 4096, start = UInt(bitPattern: bytes.baseAddress) & ~UInt(page - 1)
+        let start = UInt(bitPattern: bytes.baseAddress) & ~UInt(pageSize - 1)
         let end = UInt(bitPattern: bytes.baseAddress) + UInt(bytes.count)
         _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), 22) // MADV_POPULATE_READ (Linux 5.14)
     }
+
+    /// The system's page size, which `madvise` aligns to.
+    private static let pageSize = max(1, sysconf(Int32(_SC_PAGESIZE)))
 
     /// Whether an object is here.
     package func contains(_ kind: ObjectKind, _ id: ObjectID, in txn: Transaction) throws -> Bool {

@@ -5,12 +5,9 @@ import DatanetObjects
 import DatanetRecords
 import DatanetStore
 
-/// On-demand content (schema/protocol.md `fetch`, `objects`): a peer asks for objects of the
-/// content of one or more contributions, a window of requests in flight; the server answers
-/// only with objects of the content each is asked under, in a Datanet the peer may read; the
-/// receiver hashes every object, takes only objects it asked for (kept even when others of the
-/// same answer were refused), stores chunks as they come and blobs and trees at the end,
-/// children first, so a cut fetch resumes from what was stored.
+/// The server's side of on-demand content (schema/protocol.md `fetch`, `objects`; the
+/// receiver's is `SyncClient.fetch`): it answers only with objects of the content each is
+/// asked under, in a Datanet the peer may read.
 struct ContentReach {
     /// The objects of the contributions asked about in this session, with the Datanet each was
     /// asked under (a few kept).
@@ -44,25 +41,16 @@ struct ContentReach {
         return (sent, refused)
     }
 
-    /// The answer to a fetch of `wanted` as a message body (`select`, the objects copied out).
-    static func answer(_ ledger: Ledger, _ wanted: [(SyncMessage.ObjectRef, allowed: Bool)],
-                       limit: Int = SyncMessage.maximumObjectsBytes) throws -> SyncMessage.Body {
-        try ledger.store.env.read { txn in
-            let (sent, refused) = try select(ledger, wanted, in: txn, limit: limit)
-            return .objects(sent: sent.map { SyncMessage.SentObject($0.0, Array($0.1)) }, refused: refused)
-        }
-    }
-
     /// The answer to a fetch of `wanted`, sealed on `connection` as the `objects` message of
     /// request `request`: each object is copied from the map straight into the sealed message,
     /// and the read ends before anything is sent. Returns the bytes to send (with
-    /// `sendSealed`, before any other message), and the objects and bytes they carry.
+    /// `sendSealed`, before any other message), and the bytes of objects they carry.
     static func sealedAnswer(_ ledger: Ledger, _ wanted: [(SyncMessage.ObjectRef, allowed: Bool)], request: UInt64,
-                             on connection: PeerConnection) throws -> (sealed: [UInt8], objects: Int, bytes: Int) {
+                             on connection: PeerConnection) throws -> (sealed: [UInt8], bytes: Int) {
         try ledger.store.env.read { txn in
             let (sent, refused) = try select(ledger, wanted, in: txn)
             let message = SyncMessage.ObjectsWriter(request: request, sent: sent, refused: refused)
-            return (try connection.seal(count: message.count, message.write), sent.count, sent.reduce(0) { $0 + $1.1.count })
+            return (try connection.seal(count: message.count, message.write), sent.reduce(0) { $0 + $1.1.count })
         }
     }
 }

@@ -83,12 +83,14 @@ extension SyncSessionTests {
         let refs = manifest.chunks.prefix(8).map { SyncMessage.ObjectRef(.chunk, $0.id) }
         let reach = try #require(try server.ledger.reader.servableContent(d, contribution: bigID))
         let firstTwo = try refs.prefix(2).map { try #require(try server.ledger.store.chunk($0.id)).count }.reduce(0, +)
-        guard case .objects(let sent, let refused) = try ContentReach.answer(server.ledger, refs.map { ($0, reach.contains($0.id)) }, limit: firstTwo) else {
-            Issue.record("not an objects answer"); return
+        let wanted = refs.map { ($0, allowed: reach.contains($0.id)) }
+        let (sent, refused) = try server.ledger.store.env.read { txn in
+            let (sent, refused) = try ContentReach.select(server.ledger, wanted, in: txn, limit: firstTwo)
+            return (sent.count, refused.count)
         }
-        #expect(sent.count == 2 && refused.isEmpty, "\(sent.count) sent")
-        guard case .objects(let one, _) = try ContentReach.answer(server.ledger, refs.map { ($0, reach.contains($0.id)) }, limit: 1) else { return }
-        #expect(one.count == 1, "at least one object goes, whatever the bound")
+        #expect(sent == 2 && refused == 0, "\(sent) sent")
+        let one = try server.ledger.store.env.read { txn in try ContentReach.select(server.ledger, wanted, in: txn, limit: 1).sent.count }
+        #expect(one == 1, "at least one object goes, whatever the bound")
         let third = try Self.connect(try Node(), listener)
         try third.bye()
         #expect(try served.wait() == ["bye", "bye", "bye"])
